@@ -1,0 +1,72 @@
+# Curator: one non-recursive Makefile. Source lists live in */module.mk.
+#   make            build bin/curator and lib/libcurator.a
+#   make test       build and run the Criterion suite (incl. mpiexec -n 2/3 runs)
+#   make asan       the same suite under AddressSanitizer + UBSan
+#   make valgrind   the MPI-free unit tests under valgrind
+#   make perf       benchmarks (JSON lines; not tests)
+#   make demo       a demo cluster in ./demo-cluster, real bytes, summary
+
+CC      ?= gcc
+MPICC   ?= mpicc
+BUILD   ?= build
+OPT     ?= -O2 -g
+CFLAGS  += -std=gnu11 $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation \
+           -D_GNU_SOURCE -I. $(EXTRA_CFLAGS)
+LDLIBS  += -lsqlite3 -lisal -lz -lcrypto -lpthread -lm $(EXTRA_LDLIBS)
+
+STORAGE_SRC :=
+MAPREDUCE_SRC :=
+JOBS_SRC :=
+CURATOR_SRC :=
+TOOLS_BIN :=
+TESTS_SRC :=
+include storage/module.mk mapreduce/module.mk jobs/module.mk curator/module.mk tools/module.mk tests/module.mk
+
+LIB_SRC := $(STORAGE_SRC) $(MAPREDUCE_SRC) $(JOBS_SRC) $(CURATOR_SRC)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB     := $(BUILD)/libcurator.a
+BIN     := $(BUILD)/bin/curator
+TEST_BIN := $(TESTS_SRC:tests/%.c=$(BUILD)/tests/%)
+
+all: $(BIN) $(TOOLS_BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(MPICC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN): $(BUILD)/curator/main.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(MPICC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tools/%: $(BUILD)/tools/%.o $(LIB)
+	$(MPICC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/helpers.o $(LIB)
+	$(MPICC) $(CFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
+
+test: all $(TEST_BIN)
+	CURATOR_BIN=$(abspath $(BIN)) BUILD=$(BUILD) tests/run.sh $(TEST_BIN)
+
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	    EXTRA_LDLIBS="-fsanitize=address,undefined" test
+
+valgrind: all $(TEST_BIN)
+	CURATOR_BIN=$(abspath $(BIN)) VALGRIND=1 tests/run.sh $(filter $(BUILD)/tests/storage/%,$(TEST_BIN))
+
+perf: all
+	tools/perf.sh
+
+demo: all
+	tools/demo.sh
+
+clean:
+	rm -rf build build-asan
+
+.PHONY: all test asan valgrind perf demo clean
+.SECONDARY:
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

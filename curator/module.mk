@@ -1,0 +1,1 @@
+CURATOR_SRC += curator/cu_cli.c

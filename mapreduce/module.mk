@@ -1,0 +1,1 @@
+# MAPREDUCE_SRC += 

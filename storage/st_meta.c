@@ -1,0 +1,779 @@
+/*
+ * st_meta: the three maps over S SQLite shards. See st_meta.h for the blob
+ * formats and the ordering rules.
+ *
+ * DESIGN: one connection per shard, statements prepared once. An egroup
+ * row is (id, version, last_ref_seq, record blob) so a scan reads it
+ * sequentially and an update is one row write; version and last_ref_seq are
+ * columns so compare-and-set is a single UPDATE ... WHERE version = ?.
+ */
+#include "storage/st_meta.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "storage/st_sql.h"
+
+enum {
+	Q_EG_GET, Q_EG_INS, Q_EG_UPD, Q_EG_DEL,
+	Q_EX_GET, Q_EX_PUT, Q_EX_DEL,
+	Q_BL_GET, Q_BL_PUT, Q_BL_DEL,
+	Q_N
+};
+
+static const char *queries[Q_N] = {
+	[Q_EG_GET] = "SELECT version, last_ref_seq, rec FROM egroups WHERE id = ?",
+	[Q_EG_INS] = "INSERT INTO egroups(id, version, last_ref_seq, rec) VALUES (?, ?, ?, ?)",
+	[Q_EG_UPD] = "UPDATE egroups SET version = ?, last_ref_seq = ?, rec = ? WHERE id = ? AND version = ?",
+	[Q_EG_DEL] = "DELETE FROM egroups WHERE id = ? AND version = ?",
+	[Q_EX_GET] = "SELECT egroup FROM extents WHERE id = ?",
+	[Q_EX_PUT] = "INSERT OR REPLACE INTO extents(id, egroup) VALUES (?, ?)",
+	[Q_EX_DEL] = "DELETE FROM extents WHERE id = ? AND egroup = ?",
+	[Q_BL_GET] = "SELECT regions FROM blocks WHERE vdisk = ? AND block = ?",
+	[Q_BL_PUT] = "INSERT OR REPLACE INTO blocks(vdisk, block, regions) VALUES (?, ?, ?)",
+	[Q_BL_DEL] = "DELETE FROM blocks WHERE vdisk = ? AND block = ?",
+};
+
+static const char meta_schema[] =
+	"CREATE TABLE IF NOT EXISTS egroups(id INTEGER PRIMARY KEY, version INTEGER NOT NULL,"
+	"  last_ref_seq INTEGER NOT NULL, rec BLOB NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS extents(id BLOB PRIMARY KEY, egroup INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS blocks(vdisk INTEGER NOT NULL, block INTEGER NOT NULL,"
+	"  regions BLOB NOT NULL, PRIMARY KEY (vdisk, block)) WITHOUT ROWID;";
+
+struct shard {
+	sqlite3 *db;
+	sqlite3_stmt *q[Q_N];
+	char path[ST_PATH_MAX + 32];
+};
+
+struct st_meta {
+	int n;
+	struct shard *s;
+};
+
+/* --- extent ids --------------------------------------------------------- */
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+void st_extent_id_make(struct st_extent_id *id, uint64_t vdisk, uint64_t unique)
+{
+	memset(id, 0, sizeof(*id));
+	put_be64(id->b, vdisk);
+	put_be64(id->b + 8, unique);
+}
+
+void st_extent_id_dedup(struct st_extent_id *id, const uint8_t sha1[20], uint32_t len)
+{
+	memcpy(id->b, sha1, 20);
+	id->b[20] = (uint8_t)(len >> 24);
+	id->b[21] = (uint8_t)(len >> 16);
+	id->b[22] = (uint8_t)(len >> 8);
+	id->b[23] = (uint8_t)len;
+}
+
+int st_extent_id_is_dedup(const struct st_extent_id *id)
+{
+	return (id->b[20] | id->b[21] | id->b[22] | id->b[23]) != 0;
+}
+
+uint64_t st_extent_id_vdisk(const struct st_extent_id *id)
+{
+	return st_extent_id_is_dedup(id) ? 0 : get_be64(id->b);
+}
+
+char *st_extent_id_fmt(const struct st_extent_id *id, char *buf, size_t len)
+{
+	if (st_extent_id_is_dedup(id)) {
+		char hex[41];
+		for (int i = 0; i < 20; i++)
+			snprintf(hex + 2 * i, 3, "%02x", id->b[i]);
+		snprintf(buf, len, "sha1:%s:%u", hex,
+			 (unsigned)id->b[20] << 24 | (unsigned)id->b[21] << 16 | (unsigned)id->b[22] << 8 | id->b[23]);
+	} else {
+		snprintf(buf, len, "%llx-%llx", (unsigned long long)get_be64(id->b),
+			 (unsigned long long)get_be64(id->b + 8));
+	}
+	return buf;
+}
+
+int st_extent_id_parse(const char *s, struct st_extent_id *id)
+{
+	unsigned long long a, b;
+	char tail;
+
+	if (!strncmp(s, "sha1:", 5)) {
+		uint8_t sha[20];
+		unsigned len;
+		const char *p = s + 5;
+		for (int i = 0; i < 20; i++) {
+			unsigned v;
+			if (sscanf(p + 2 * i, "%2x", &v) != 1)
+				return ST_EINVAL;
+			sha[i] = (uint8_t)v;
+		}
+		if (p[40] != ':' || sscanf(p + 41, "%u%c", &len, &tail) != 1 || len == 0)
+			return ST_EINVAL;
+		st_extent_id_dedup(id, sha, len);
+		return 0;
+	}
+	if (sscanf(s, "%llx-%llx%c", &a, &b, &tail) != 2)
+		return ST_EINVAL;
+	st_extent_id_make(id, a, b);
+	return 0;
+}
+
+/* --- egroup records ----------------------------------------------------- */
+
+#define EGR_MAGIC 0x31524745u /* "EGR1" */
+#define EGR_HDR 80
+#define EGR_REPLICA 8
+#define EGR_EXTENT 72
+
+void st_egroup_rec_init(struct st_egroup_rec *r)
+{
+	memset(r, 0, sizeof(*r));
+}
+
+void st_egroup_rec_release(struct st_egroup_rec *r)
+{
+	free(r->extents);
+	st_egroup_rec_init(r);
+}
+
+int st_egroup_rec_add(struct st_egroup_rec *r, const struct st_extent_rec *e)
+{
+	if (r->nextents == r->cap) {
+		int cap = r->cap ? r->cap * 2 : 8;
+		struct st_extent_rec *n = realloc(r->extents, (size_t)cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		r->extents = n;
+		r->cap = cap;
+	}
+	r->extents[r->nextents++] = *e;
+	return 0;
+}
+
+int st_egroup_rec_find(const struct st_egroup_rec *r, const struct st_extent_id *id)
+{
+	for (int i = 0; i < r->nextents; i++)
+		if (!memcmp(r->extents[i].id.b, id->b, ST_EXTENT_ID_LEN))
+			return i;
+	return -1;
+}
+
+int st_egroup_rec_copy(struct st_egroup_rec *dst, const struct st_egroup_rec *src)
+{
+	struct st_extent_rec *ex = NULL;
+
+	if (src->nextents) {
+		ex = malloc((size_t)src->nextents * sizeof(*ex));
+		if (!ex)
+			return -ENOMEM;
+		memcpy(ex, src->extents, (size_t)src->nextents * sizeof(*ex));
+	}
+	free(dst->extents);
+	*dst = *src;
+	dst->extents = ex;
+	dst->cap = src->nextents;
+	return 0;
+}
+
+int st_egroup_rec_encode(const struct st_egroup_rec *r, uint8_t **blob, size_t *len)
+{
+	size_t n = EGR_HDR + (size_t)r->nreplicas * EGR_REPLICA + (size_t)r->nextents * EGR_EXTENT + 4;
+	uint8_t *b, *p;
+
+	if (r->nreplicas < 0 || r->nreplicas > ST_REPLICAS_MAX)
+		return ST_EINVAL;
+	b = calloc(1, n);
+	if (!b)
+		return -ENOMEM;
+	st_put32(b, EGR_MAGIC);
+	st_put16(b + 4, 1);
+	b[6] = (uint8_t)r->nreplicas;
+	b[7] = (uint8_t)r->tier;
+	st_put32(b + 8, r->flags);
+	st_put32(b + 12, r->container);
+	st_put64(b + 16, r->owner);
+	st_put64(b + 24, (uint64_t)r->created);
+	st_put64(b + 32, (uint64_t)r->last_write);
+	st_put64(b + 40, (uint64_t)r->last_access);
+	st_put64(b + 48, (uint64_t)r->last_scrub);
+	st_put32(b + 56, r->used);
+	st_put32(b + 60, (uint32_t)r->nextents);
+	st_put64(b + 64, r->strip);
+	st_put32(b + 72, r->strip_pos);
+	p = b + EGR_HDR;
+	for (int i = 0; i < r->nreplicas; i++, p += EGR_REPLICA) {
+		st_put32(p, r->replicas[i].disk);
+		p[4] = r->replicas[i].state;
+	}
+	for (int i = 0; i < r->nextents; i++, p += EGR_EXTENT) {
+		const struct st_extent_rec *e = &r->extents[i];
+		memcpy(p, e->id.b, 24);
+		st_put32(p + 24, e->offset);
+		st_put32(p + 28, e->stored_len);
+		st_put32(p + 32, e->raw_len);
+		st_put32(p + 36, e->refcount);
+		st_put32(p + 40, e->crc);
+		st_put32(p + 44, e->flags);
+		memcpy(p + 48, e->fp, 20);
+	}
+	st_put32(p, st_crc32c(b, (size_t)(p - b)));
+	*blob = b;
+	*len = n;
+	return 0;
+}
+
+int st_egroup_rec_decode(const uint8_t *b, size_t len, struct st_egroup_rec *r)
+{
+	const uint8_t *p;
+	uint32_t nex;
+	int nrep;
+
+	st_egroup_rec_release(r);
+	if (len < EGR_HDR + 4 || st_get32(b) != EGR_MAGIC || st_get16(b + 4) != 1)
+		return ST_ECORRUPT;
+	if (st_get32(b + len - 4) != st_crc32c(b, len - 4))
+		return ST_ECORRUPT;
+	nrep = b[6];
+	nex = st_get32(b + 60);
+	if (nrep > ST_REPLICAS_MAX || b[7] >= ST_NTIERS ||
+	    len != EGR_HDR + (size_t)nrep * EGR_REPLICA + (size_t)nex * EGR_EXTENT + 4)
+		return ST_ECORRUPT;
+	r->nreplicas = nrep;
+	r->tier = (enum st_tier)b[7];
+	r->flags = st_get32(b + 8);
+	r->container = st_get32(b + 12);
+	r->owner = st_get64(b + 16);
+	r->created = (int64_t)st_get64(b + 24);
+	r->last_write = (int64_t)st_get64(b + 32);
+	r->last_access = (int64_t)st_get64(b + 40);
+	r->last_scrub = (int64_t)st_get64(b + 48);
+	r->used = st_get32(b + 56);
+	r->strip = st_get64(b + 64);
+	r->strip_pos = st_get32(b + 72);
+	p = b + EGR_HDR;
+	for (int i = 0; i < nrep; i++, p += EGR_REPLICA) {
+		r->replicas[i].disk = st_get32(p);
+		r->replicas[i].state = p[4];
+	}
+	if (nex) {
+		r->extents = malloc((size_t)nex * sizeof(*r->extents));
+		if (!r->extents)
+			return -ENOMEM;
+		r->cap = (int)nex;
+	}
+	for (uint32_t i = 0; i < nex; i++, p += EGR_EXTENT) {
+		struct st_extent_rec *e = &r->extents[i];
+		memcpy(e->id.b, p, 24);
+		e->offset = st_get32(p + 24);
+		e->stored_len = st_get32(p + 28);
+		e->raw_len = st_get32(p + 32);
+		e->refcount = st_get32(p + 36);
+		e->crc = st_get32(p + 40);
+		e->flags = st_get32(p + 44);
+		memcpy(e->fp, p + 48, 20);
+	}
+	r->nextents = (int)nex;
+	return 0;
+}
+
+/* --- block regions ------------------------------------------------------ */
+
+#define BR_REGION 40
+
+int st_block_encode(const struct st_block *b, uint8_t *buf, size_t cap, size_t *len)
+{
+	size_t n = 4 + (size_t)b->n * BR_REGION + 4;
+	uint8_t *p = buf + 4;
+
+	if (b->n < 0 || b->n > ST_REGIONS_MAX || cap < n)
+		return ST_EINVAL;
+	buf[0] = 'B';
+	buf[1] = 'R';
+	st_put16(buf + 2, (uint16_t)b->n);
+	for (int i = 0; i < b->n; i++, p += BR_REGION) {
+		st_put32(p, b->r[i].block_off);
+		st_put32(p + 4, b->r[i].len);
+		memcpy(p + 8, b->r[i].extent.b, 24);
+		st_put32(p + 32, b->r[i].extent_off);
+		st_put32(p + 36, 0);
+	}
+	st_put32(p, st_crc32c(buf, (size_t)(p - buf)));
+	*len = n;
+	return 0;
+}
+
+int st_block_decode(const uint8_t *buf, size_t len, struct st_block *b)
+{
+	const uint8_t *p = buf + 4;
+	int n;
+
+	if (len < 8 || buf[0] != 'B' || buf[1] != 'R')
+		return ST_ECORRUPT;
+	n = st_get16(buf + 2);
+	if (n > ST_REGIONS_MAX || len != 4 + (size_t)n * BR_REGION + 4 ||
+	    st_get32(buf + len - 4) != st_crc32c(buf, len - 4))
+		return ST_ECORRUPT;
+	for (int i = 0; i < n; i++, p += BR_REGION) {
+		b->r[i].block_off = st_get32(p);
+		b->r[i].len = st_get32(p + 4);
+		memcpy(b->r[i].extent.b, p + 8, 24);
+		b->r[i].extent_off = st_get32(p + 32);
+		if (b->r[i].len == 0 || (i && b->r[i].block_off < b->r[i - 1].block_off + b->r[i - 1].len))
+			return ST_ECORRUPT;
+	}
+	b->n = n;
+	return 0;
+}
+
+int st_block_overlay(struct st_block *b, uint32_t off, uint32_t len, const struct st_extent_id *extent,
+		     uint32_t extent_off)
+{
+	struct st_region out[ST_REGIONS_MAX + 2];
+	uint32_t end = off + len;
+	int n = 0, placed = 0;
+
+	for (int i = 0; i < b->n; i++) {
+		const struct st_region *r = &b->r[i];
+		uint32_t rend = r->block_off + r->len;
+
+		if (rend <= off || r->block_off >= end) { /* untouched */
+			if (r->block_off >= end && !placed) {
+				out[n++] = (struct st_region){ off, len, *extent, extent_off };
+				placed = 1;
+			}
+			if (n >= ST_REGIONS_MAX + 2)
+				return ST_ERANGE;
+			out[n++] = *r;
+			continue;
+		}
+		if (r->block_off < off) /* left remainder */
+			out[n++] = (struct st_region){ r->block_off, off - r->block_off, r->extent, r->extent_off };
+		if (!placed) {
+			out[n++] = (struct st_region){ off, len, *extent, extent_off };
+			placed = 1;
+		}
+		if (rend > end) /* right remainder */
+			out[n++] = (struct st_region){ end, rend - end, r->extent, r->extent_off + (end - r->block_off) };
+		if (n > ST_REGIONS_MAX)
+			return ST_ERANGE;
+	}
+	if (!placed)
+		out[n++] = (struct st_region){ off, len, *extent, extent_off };
+	if (n > ST_REGIONS_MAX)
+		return ST_ERANGE;
+	memcpy(b->r, out, (size_t)n * sizeof(out[0]));
+	b->n = n;
+	return 0;
+}
+
+/* --- shards ------------------------------------------------------------- */
+
+int st_meta_open(const char *dir, int shards, int create, struct st_meta **out, struct st_msg *err)
+{
+	struct st_meta *m = calloc(1, sizeof(*m));
+	int rc = 0;
+
+	if (!m)
+		return st_fail(err, -ENOMEM, "out of memory");
+	m->s = calloc((size_t)shards, sizeof(*m->s));
+	if (!m->s) {
+		free(m);
+		return st_fail(err, -ENOMEM, "out of memory");
+	}
+	m->n = shards;
+	for (int i = 0; i < shards && !rc; i++) {
+		struct shard *s = &m->s[i];
+		snprintf(s->path, sizeof(s->path), "%s/meta-%d.db", dir, i);
+		if (!create && access(s->path, R_OK | W_OK) < 0) {
+			rc = st_fail(err, ST_ENOTCLUSTER, "%s: missing metadata shard", s->path);
+			break;
+		}
+		rc = st_sql_open(s->path, create, &s->db, err);
+		if (!rc && create)
+			rc = st_sql_exec(s->db, meta_schema, err);
+		for (int q = 0; !rc && q < Q_N; q++) {
+			rc = st_sql_prepare(s->db, queries[q], &s->q[q], err);
+			if (rc)
+				rc = st_fail(err, ST_ECORRUPT, "%s: not a metadata shard (%s)", s->path,
+					     err ? err->text : "");
+		}
+	}
+	if (rc) {
+		st_meta_free(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
+}
+
+void st_meta_free(struct st_meta *m)
+{
+	if (!m)
+		return;
+	for (int i = 0; i < m->n; i++) {
+		for (int q = 0; q < Q_N; q++)
+			sqlite3_finalize(m->s[i].q[q]);
+		sqlite3_close(m->s[i].db);
+	}
+	free(m->s);
+	free(m);
+}
+
+int st_meta_nshards(const struct st_meta *m)
+{
+	return m->n;
+}
+
+int st_meta_shard_egroup(const struct st_meta *m, uint64_t egroup)
+{
+	return (int)(st_mix64(egroup) % (uint64_t)m->n);
+}
+
+int st_meta_shard_extent(const struct st_meta *m, const struct st_extent_id *id)
+{
+	return (int)(st_hash64(id->b, ST_EXTENT_ID_LEN) % (uint64_t)m->n);
+}
+
+int st_meta_shard_block(const struct st_meta *m, uint64_t vdisk, uint64_t block)
+{
+	return (int)(st_mix64(vdisk ^ st_mix64(block + 0x9e3779b97f4a7c15ULL)) % (uint64_t)m->n);
+}
+
+int st_meta_begin(struct st_meta *m, int shard, struct st_msg *err)
+{
+	return st_sql_begin(m->s[shard].db, err);
+}
+
+int st_meta_commit(struct st_meta *m, int shard, struct st_msg *err)
+{
+	return st_sql_commit(m->s[shard].db, err);
+}
+
+void st_meta_rollback(struct st_meta *m, int shard)
+{
+	st_sql_rollback(m->s[shard].db);
+}
+
+/* Step a prepared statement that returns no rows; reset it. */
+static int step_done(struct shard *s, sqlite3_stmt *q, const char *what, struct st_msg *err)
+{
+	int src = sqlite3_step(q);
+	int rc = 0;
+
+	if (src != SQLITE_DONE)
+		rc = st_sql_fail(s->db, src, what, err);
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	return rc;
+}
+
+int st_meta_egroup_get(struct st_meta *m, uint64_t id, struct st_egroup_rec *out, struct st_msg *err)
+{
+	struct shard *s = &m->s[st_meta_shard_egroup(m, id)];
+	sqlite3_stmt *q = s->q[Q_EG_GET];
+	int rc = 0, src;
+
+	sqlite3_bind_int64(q, 1, (int64_t)id);
+	src = sqlite3_step(q);
+	if (src == SQLITE_ROW) {
+		const void *blob = sqlite3_column_blob(q, 2);
+		int len = sqlite3_column_bytes(q, 2);
+		rc = blob ? st_egroup_rec_decode(blob, (size_t)len, out) : ST_ECORRUPT;
+		if (rc == ST_ECORRUPT)
+			st_fail(err, rc, "egroup %llx: corrupt metadata row in %s", (unsigned long long)id, s->path);
+		out->id = id;
+		out->version = (uint64_t)sqlite3_column_int64(q, 0);
+		out->last_ref_seq = (uint64_t)sqlite3_column_int64(q, 1);
+	} else if (src == SQLITE_DONE) {
+		rc = st_fail(err, ST_ENOTFOUND, "egroup %llx: not found", (unsigned long long)id);
+	} else {
+		rc = st_sql_fail(s->db, src, s->path, err);
+	}
+	sqlite3_reset(q);
+	return rc;
+}
+
+int st_meta_egroup_put(struct st_meta *m, struct st_egroup_rec *r, uint64_t expect_version,
+		       struct st_msg *err)
+{
+	struct shard *s = &m->s[st_meta_shard_egroup(m, r->id)];
+	uint8_t *blob;
+	size_t len;
+	sqlite3_stmt *q;
+	int rc = st_egroup_rec_encode(r, &blob, &len);
+	int src;
+
+	if (rc)
+		return st_fail(err, rc, "egroup %llx: cannot encode", (unsigned long long)r->id);
+	if (expect_version == 0) {
+		q = s->q[Q_EG_INS];
+		sqlite3_bind_int64(q, 1, (int64_t)r->id);
+		sqlite3_bind_int64(q, 2, 1);
+		sqlite3_bind_int64(q, 3, (int64_t)r->last_ref_seq);
+		sqlite3_bind_blob(q, 4, blob, (int)len, SQLITE_STATIC);
+	} else {
+		q = s->q[Q_EG_UPD];
+		sqlite3_bind_int64(q, 1, (int64_t)expect_version + 1);
+		sqlite3_bind_int64(q, 2, (int64_t)r->last_ref_seq);
+		sqlite3_bind_blob(q, 3, blob, (int)len, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 4, (int64_t)r->id);
+		sqlite3_bind_int64(q, 5, (int64_t)expect_version);
+	}
+	src = sqlite3_step(q);
+	if (src == SQLITE_DONE && expect_version && sqlite3_changes(s->db) == 0)
+		rc = st_fail(err, ST_ESTALE, "egroup %llx: changed concurrently", (unsigned long long)r->id);
+	else if ((src & 0xff) == SQLITE_CONSTRAINT)
+		rc = st_fail(err, ST_ESTALE, "egroup %llx: already exists", (unsigned long long)r->id);
+	else if (src != SQLITE_DONE)
+		rc = st_sql_fail(s->db, src, s->path, err);
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	free(blob);
+	if (!rc)
+		r->version = expect_version + 1;
+	return rc;
+}
+
+int st_meta_egroup_delete(struct st_meta *m, uint64_t id, uint64_t expect_version, struct st_msg *err)
+{
+	struct shard *s = &m->s[st_meta_shard_egroup(m, id)];
+	sqlite3_stmt *q = s->q[Q_EG_DEL];
+	int rc;
+
+	sqlite3_bind_int64(q, 1, (int64_t)id);
+	sqlite3_bind_int64(q, 2, (int64_t)expect_version);
+	rc = step_done(s, q, s->path, err);
+	if (!rc && sqlite3_changes(s->db) == 0)
+		rc = st_fail(err, ST_ESTALE, "egroup %llx: changed concurrently", (unsigned long long)id);
+	return rc;
+}
+
+int st_meta_extent_get(struct st_meta *m, const struct st_extent_id *id, uint64_t *egroup,
+		       struct st_msg *err)
+{
+	struct shard *s = &m->s[st_meta_shard_extent(m, id)];
+	sqlite3_stmt *q = s->q[Q_EX_GET];
+	int rc = 0, src;
+
+	sqlite3_bind_blob(q, 1, id->b, ST_EXTENT_ID_LEN, SQLITE_STATIC);
+	src = sqlite3_step(q);
+	if (src == SQLITE_ROW) {
+		*egroup = (uint64_t)sqlite3_column_int64(q, 0);
+	} else if (src == SQLITE_DONE) {
+		char b[80];
+		rc = st_fail(err, ST_ENOTFOUND, "extent %s: not in the extent ID map",
+			     st_extent_id_fmt(id, b, sizeof(b)));
+	} else {
+		rc = st_sql_fail(s->db, src, s->path, err);
+	}
+	sqlite3_reset(q);
+	return rc;
+}
+
+int st_meta_extent_put(struct st_meta *m, const struct st_extent_id *id, uint64_t egroup, struct st_msg *err)
+{
+	struct shard *s = &m->s[st_meta_shard_extent(m, id)];
+	sqlite3_stmt *q = s->q[Q_EX_PUT];
+
+	sqlite3_bind_blob(q, 1, id->b, ST_EXTENT_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, (int64_t)egroup);
+	return step_done(s, q, s->path, err);
+}
+
+int st_meta_extent_delete(struct st_meta *m, const struct st_extent_id *id, uint64_t egroup,
+			  struct st_msg *err)
+{
+	struct shard *s = &m->s[st_meta_shard_extent(m, id)];
+	sqlite3_stmt *q = s->q[Q_EX_DEL];
+
+	sqlite3_bind_blob(q, 1, id->b, ST_EXTENT_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, (int64_t)egroup);
+	return step_done(s, q, s->path, err);
+}
+
+int st_meta_block_get(struct st_meta *m, uint64_t vdisk, uint64_t block, struct st_block *out,
+		      struct st_msg *err)
+{
+	struct shard *s = &m->s[st_meta_shard_block(m, vdisk, block)];
+	sqlite3_stmt *q = s->q[Q_BL_GET];
+	int rc = 0, src;
+
+	sqlite3_bind_int64(q, 1, (int64_t)vdisk);
+	sqlite3_bind_int64(q, 2, (int64_t)block);
+	src = sqlite3_step(q);
+	out->vdisk = vdisk;
+	out->block = block;
+	out->n = 0;
+	if (src == SQLITE_ROW) {
+		const void *blob = sqlite3_column_blob(q, 0);
+		rc = blob ? st_block_decode(blob, (size_t)sqlite3_column_bytes(q, 0), out) : ST_ECORRUPT;
+		if (rc)
+			st_fail(err, rc, "vdisk %llx block %llu: corrupt block map row in %s",
+				(unsigned long long)vdisk, (unsigned long long)block, s->path);
+	} else if (src == SQLITE_DONE) {
+		rc = ST_ENOTFOUND;
+	} else {
+		rc = st_sql_fail(s->db, src, s->path, err);
+	}
+	sqlite3_reset(q);
+	return rc;
+}
+
+int st_meta_block_put(struct st_meta *m, const struct st_block *b, struct st_msg *err)
+{
+	struct shard *s = &m->s[st_meta_shard_block(m, b->vdisk, b->block)];
+	sqlite3_stmt *q = s->q[Q_BL_PUT];
+	uint8_t buf[8 + ST_REGIONS_MAX * BR_REGION];
+	size_t len;
+	int rc = st_block_encode(b, buf, sizeof(buf), &len);
+
+	if (rc)
+		return st_fail(err, rc, "block map: cannot encode");
+	sqlite3_bind_int64(q, 1, (int64_t)b->vdisk);
+	sqlite3_bind_int64(q, 2, (int64_t)b->block);
+	sqlite3_bind_blob(q, 3, buf, (int)len, SQLITE_STATIC);
+	return step_done(s, q, s->path, err);
+}
+
+int st_meta_block_delete(struct st_meta *m, uint64_t vdisk, uint64_t block, struct st_msg *err)
+{
+	struct shard *s = &m->s[st_meta_shard_block(m, vdisk, block)];
+	sqlite3_stmt *q = s->q[Q_BL_DEL];
+
+	sqlite3_bind_int64(q, 1, (int64_t)vdisk);
+	sqlite3_bind_int64(q, 2, (int64_t)block);
+	return step_done(s, q, s->path, err);
+}
+
+/* --- iteration ---------------------------------------------------------- */
+
+int st_meta_scan_egroups(struct st_meta *m, int shard, st_egroup_cb cb, void *arg, struct st_msg *err)
+{
+	struct shard *s = &m->s[shard];
+	struct st_egroup_rec r;
+	sqlite3_stmt *q;
+	int rc = st_sql_prepare(s->db, "SELECT id, version, last_ref_seq, rec FROM egroups ORDER BY id", &q, err);
+	int src;
+
+	if (rc)
+		return rc;
+	st_egroup_rec_init(&r);
+	while ((src = sqlite3_step(q)) == SQLITE_ROW) {
+		const void *blob = sqlite3_column_blob(q, 3);
+		uint64_t id = (uint64_t)sqlite3_column_int64(q, 0);
+		int rrc = blob ? st_egroup_rec_decode(blob, (size_t)sqlite3_column_bytes(q, 3), &r) : ST_ECORRUPT;
+
+		if (rrc == -ENOMEM) {
+			rc = st_fail(err, rrc, "out of memory");
+			break;
+		}
+		r.id = id;
+		r.version = (uint64_t)sqlite3_column_int64(q, 1);
+		r.last_ref_seq = (uint64_t)sqlite3_column_int64(q, 2);
+		rc = cb(arg, rrc, id, &r);
+		if (rc)
+			break;
+	}
+	if (!rc && src != SQLITE_DONE)
+		rc = st_sql_fail(s->db, src, s->path, err);
+	st_egroup_rec_release(&r);
+	sqlite3_finalize(q);
+	return rc;
+}
+
+int st_meta_scan_extents(struct st_meta *m, int shard, st_extent_cb cb, void *arg, struct st_msg *err)
+{
+	struct shard *s = &m->s[shard];
+	sqlite3_stmt *q;
+	int rc = st_sql_prepare(s->db, "SELECT id, egroup FROM extents", &q, err);
+	int src;
+
+	if (rc)
+		return rc;
+	while ((src = sqlite3_step(q)) == SQLITE_ROW) {
+		struct st_extent_id id;
+		const void *b = sqlite3_column_blob(q, 0);
+
+		if (!b || sqlite3_column_bytes(q, 0) != ST_EXTENT_ID_LEN)
+			continue; /* not an extent id: fsck reports it by its absence */
+		memcpy(id.b, b, ST_EXTENT_ID_LEN);
+		rc = cb(arg, &id, (uint64_t)sqlite3_column_int64(q, 1));
+		if (rc)
+			break;
+	}
+	if (!rc && src != SQLITE_DONE)
+		rc = st_sql_fail(s->db, src, s->path, err);
+	sqlite3_finalize(q);
+	return rc;
+}
+
+static int scan_blocks(struct shard *s, const char *sql, int64_t vdisk, st_block_cb cb, void *arg,
+		       struct st_msg *err)
+{
+	struct st_block *b = malloc(sizeof(*b));
+	sqlite3_stmt *q;
+	int rc, src;
+
+	if (!b)
+		return st_fail(err, -ENOMEM, "out of memory");
+	rc = st_sql_prepare(s->db, sql, &q, err);
+	if (rc) {
+		free(b);
+		return rc;
+	}
+	if (vdisk >= 0)
+		sqlite3_bind_int64(q, 1, vdisk);
+	while ((src = sqlite3_step(q)) == SQLITE_ROW) {
+		const void *blob = sqlite3_column_blob(q, 2);
+		int rrc;
+
+		b->vdisk = (uint64_t)sqlite3_column_int64(q, 0);
+		b->block = (uint64_t)sqlite3_column_int64(q, 1);
+		b->n = 0;
+		rrc = blob ? st_block_decode(blob, (size_t)sqlite3_column_bytes(q, 2), b) : ST_ECORRUPT;
+		if (rrc)
+			b->n = 0;
+		rc = cb(arg, rrc, b);
+		if (rc)
+			break;
+	}
+	if (!rc && src != SQLITE_DONE)
+		rc = st_sql_fail(s->db, src, s->path, err);
+	sqlite3_finalize(q);
+	free(b);
+	return rc;
+}
+
+int st_meta_scan_blocks(struct st_meta *m, int shard, st_block_cb cb, void *arg, struct st_msg *err)
+{
+	return scan_blocks(&m->s[shard], "SELECT vdisk, block, regions FROM blocks", -1, cb, arg, err);
+}
+
+int st_meta_vdisk_blocks(struct st_meta *m, uint64_t vdisk, st_block_cb cb, void *arg, struct st_msg *err)
+{
+	int rc = 0;
+
+	for (int i = 0; i < m->n && !rc; i++)
+		rc = scan_blocks(&m->s[i], "SELECT vdisk, block, regions FROM blocks WHERE vdisk = ?",
+				 (int64_t)vdisk, cb, arg, err);
+	return rc;
+}

@@ -1,0 +1,240 @@
+/*
+ * st_meta: the three metadata maps, hash-partitioned over S SQLite shards
+ * (`meta-<n>.db` in the cluster directory, WAL, synchronous=FULL).
+ *
+ *   vdisk block map    (vdisk id, block index) -> regions of extents
+ *   extent ID map      extent id (24 bytes)    -> egroup id
+ *   egroup ID map      egroup id               -> version, last_ref_seq, record
+ *
+ * Order of calls: st_meta_open(); gets and puts, optionally grouped per
+ * shard with st_meta_begin()/st_meta_commit(); st_meta_free().
+ *
+ * Writers follow DESIGN.md §4: egroup rows first, then extent-ID rows, then
+ * block rows (bottom-up), each a committed transaction before the next
+ * starts, so a crash leaves at worst an unreachable extent. Readers go
+ * top-down. An egroup row is only ever replaced by compare-and-set on its
+ * version (st_meta_egroup_put); ST_ESTALE means another process won.
+ *
+ * Thread rules: one thread per handle; several processes per cluster.
+ *
+ * --- Extent ids (24 bytes, compared as bytes) ---------------------------
+ *
+ *   non-dedup   off 0  size 8   owner vdisk id (big-endian)
+ *               off 8  size 8   unique id (big-endian)
+ *               off 16 size 8   zero
+ *   dedup       off 0  size 20  SHA-1 of the raw bytes
+ *               off 20 size 4   raw length (big-endian, never 0)
+ *
+ *   Bytes 20..23 are zero exactly for non-dedup ids.
+ *
+ * --- Egroup record blob, format 1 (little-endian) ------------------------
+ *
+ *   off  size  field
+ *   0    4     magic "EGR1"
+ *   4    2     format (1)
+ *   6    1     nreplicas (<= ST_REPLICAS_MAX)
+ *   7    1     tier
+ *   8    4     flags (enum st_egroup_flags)
+ *   12   4     container id
+ *   16   8     owner vdisk id
+ *   24   8     created        (unix seconds)
+ *   32   8     last write
+ *   40   8     last access
+ *   48   8     last scrub
+ *   56   4     used: bytes of the egroup file in use
+ *   60   4     nextents
+ *   64   8     EC strip id (0 = none)
+ *   72   4     EC strip position
+ *   76   4     reserved (0)
+ *   80   8*R   replicas: disk id u32, state u8, 3 reserved
+ *   ..   72*E  extents:  id[24], offset u32, stored len u32, raw len u32,
+ *                        refcount u32, crc32c u32, flags u32,
+ *                        fingerprint[20] (SHA-1, valid if flagged), 4 reserved
+ *   end  4     crc32c of everything before
+ *
+ * --- Block regions blob (little-endian) ----------------------------------
+ *
+ *   off  size  field
+ *   0    2     magic "BR"
+ *   2    2     nregions
+ *   4    40*N  block offset u32, length u32, extent id[24], extent offset u32,
+ *              reserved u32
+ *   end  4     crc32c of everything before
+ */
+#ifndef ST_META_H
+#define ST_META_H
+
+#include <stdint.h>
+
+#include "storage/st_config.h"
+#include "storage/st_util.h"
+
+#define ST_EXTENT_ID_LEN 24
+#define ST_REPLICAS_MAX 8
+#define ST_REGIONS_MAX 256
+
+struct st_extent_id {
+	uint8_t b[ST_EXTENT_ID_LEN];
+};
+
+void st_extent_id_make(struct st_extent_id *id, uint64_t vdisk, uint64_t unique);
+void st_extent_id_dedup(struct st_extent_id *id, const uint8_t sha1[20], uint32_t len);
+int st_extent_id_is_dedup(const struct st_extent_id *id);
+uint64_t st_extent_id_vdisk(const struct st_extent_id *id); /* 0 for dedup ids */
+
+/* "<vdisk hex>-<unique hex>" or "sha1:<40 hex>:<len>"; buf >= 64 bytes. */
+char *st_extent_id_fmt(const struct st_extent_id *id, char *buf, size_t len);
+/* The inverse of st_extent_id_fmt. 0 or ST_EINVAL. */
+int st_extent_id_parse(const char *s, struct st_extent_id *id);
+
+enum st_replica_state { ST_REPLICA_OK = 0, ST_REPLICA_BAD = 1 };
+
+struct st_replica {
+	uint32_t disk;
+	uint8_t state;
+};
+
+enum st_extent_flags {
+	ST_EXTENT_COMPRESSED = (1 << 0), /* stored bytes are a deflate stream */
+	ST_EXTENT_FP = (1 << 1),         /* fingerprint is valid */
+	ST_EXTENT_ZLIB = (1 << 2),       /* compressed with the zlib codec */
+};
+
+struct st_extent_rec {
+	struct st_extent_id id;
+	uint32_t offset;     /* of the extent's record header in the file */
+	uint32_t stored_len; /* bytes stored (after compression) */
+	uint32_t raw_len;    /* bytes the extent holds */
+	uint32_t refcount;   /* recorded refcount */
+	uint32_t crc;        /* crc32c of the stored bytes */
+	uint32_t flags;
+	uint8_t fp[20];
+};
+
+enum st_egroup_flags {
+	ST_EGROUP_COMPRESSED = (1 << 0),
+	ST_EGROUP_EC = (1 << 1),
+	ST_EGROUP_CLOUD = (1 << 2),
+};
+
+struct st_egroup_rec {
+	uint64_t id;
+	uint64_t version;      /* bumped by every put */
+	uint64_t last_ref_seq; /* sequence of the last refcount increment */
+	uint32_t container;
+	uint64_t owner;        /* the only vdisk that writes it */
+	enum st_tier tier;
+	uint32_t flags;
+	int64_t created, last_write, last_access, last_scrub;
+	uint32_t used;
+	uint64_t strip;
+	uint32_t strip_pos;
+	int nreplicas;
+	struct st_replica replicas[ST_REPLICAS_MAX];
+	int nextents, cap;
+	struct st_extent_rec *extents; /* owned; st_egroup_rec_release frees */
+};
+
+/* Zero a record (no extents). */
+void st_egroup_rec_init(struct st_egroup_rec *r);
+/* Free the extents array and zero. */
+void st_egroup_rec_release(struct st_egroup_rec *r);
+/* Append an extent (copied). 0 or -ENOMEM. */
+int st_egroup_rec_add(struct st_egroup_rec *r, const struct st_extent_rec *e);
+/* Index of extent id in r, or -1. */
+int st_egroup_rec_find(const struct st_egroup_rec *r, const struct st_extent_id *id);
+/* Deep copy src into dst (dst must be initialised or released). */
+int st_egroup_rec_copy(struct st_egroup_rec *dst, const struct st_egroup_rec *src);
+
+/* Encode r into a malloc'd blob (*len bytes); decode checks magic and crc. */
+int st_egroup_rec_encode(const struct st_egroup_rec *r, uint8_t **blob, size_t *len);
+int st_egroup_rec_decode(const uint8_t *blob, size_t len, struct st_egroup_rec *r);
+
+struct st_region {
+	uint32_t block_off;
+	uint32_t len;
+	struct st_extent_id extent;
+	uint32_t extent_off;
+};
+
+struct st_block {
+	uint64_t vdisk;
+	uint64_t block;
+	int n;
+	struct st_region r[ST_REGIONS_MAX]; /* sorted by block_off, disjoint */
+};
+
+int st_block_encode(const struct st_block *b, uint8_t *buf, size_t cap, size_t *len);
+int st_block_decode(const uint8_t *buf, size_t len, struct st_block *b);
+
+/*
+ * Replace [off, off+len) of b with a region of `extent` starting at
+ * extent_off (copy-on-write overlay). ST_ERANGE when the result would exceed
+ * ST_REGIONS_MAX regions (the caller rewrites the whole block instead).
+ */
+int st_block_overlay(struct st_block *b, uint32_t off, uint32_t len, const struct st_extent_id *extent,
+		     uint32_t extent_off);
+
+struct st_meta;
+
+/* Open (create=1: create) the S shards of the cluster in dir. */
+int st_meta_open(const char *dir, int shards, int create, struct st_meta **out, struct st_msg *err);
+void st_meta_free(struct st_meta *m);
+int st_meta_nshards(const struct st_meta *m);
+
+/* Which shard holds a key. */
+int st_meta_shard_egroup(const struct st_meta *m, uint64_t egroup);
+int st_meta_shard_extent(const struct st_meta *m, const struct st_extent_id *id);
+int st_meta_shard_block(const struct st_meta *m, uint64_t vdisk, uint64_t block);
+
+/* Group the following writes to one shard in an IMMEDIATE transaction. */
+int st_meta_begin(struct st_meta *m, int shard, struct st_msg *err);
+int st_meta_commit(struct st_meta *m, int shard, struct st_msg *err);
+void st_meta_rollback(struct st_meta *m, int shard);
+
+/*
+ * Egroup map. get: 0, ST_ENOTFOUND, ST_ECORRUPT (row fails its checksum).
+ * out must be initialised; its previous extents are released.
+ *
+ * put is a compare-and-set: expect_version 0 means "the row must not
+ * exist", otherwise the row's version must equal it. On success r->version
+ * becomes expect_version + 1. ST_ESTALE when the row changed.
+ * delete: the same compare-and-set on version.
+ */
+int st_meta_egroup_get(struct st_meta *m, uint64_t id, struct st_egroup_rec *out, struct st_msg *err);
+int st_meta_egroup_put(struct st_meta *m, struct st_egroup_rec *r, uint64_t expect_version,
+		       struct st_msg *err);
+int st_meta_egroup_delete(struct st_meta *m, uint64_t id, uint64_t expect_version, struct st_msg *err);
+
+/* Extent ID map. get: 0 or ST_ENOTFOUND. put inserts or replaces. */
+int st_meta_extent_get(struct st_meta *m, const struct st_extent_id *id, uint64_t *egroup,
+		       struct st_msg *err);
+int st_meta_extent_put(struct st_meta *m, const struct st_extent_id *id, uint64_t egroup, struct st_msg *err);
+/* Delete only if it still maps to egroup (CAS). 0 even when absent. */
+int st_meta_extent_delete(struct st_meta *m, const struct st_extent_id *id, uint64_t egroup,
+			  struct st_msg *err);
+
+/* Block map. get: 0 or ST_ENOTFOUND (reads as zeros) or ST_ECORRUPT. */
+int st_meta_block_get(struct st_meta *m, uint64_t vdisk, uint64_t block, struct st_block *out,
+		      struct st_msg *err);
+int st_meta_block_put(struct st_meta *m, const struct st_block *b, struct st_msg *err);
+int st_meta_block_delete(struct st_meta *m, uint64_t vdisk, uint64_t block, struct st_msg *err);
+
+/*
+ * Iterate one shard's rows in key order. The callback returns 0 to go on,
+ * non-zero to stop (that value is returned). Corrupt rows are passed with
+ * rc_row = ST_ECORRUPT and a zeroed/partial record, so scans can report
+ * them instead of crashing. Records are valid during the callback only.
+ */
+typedef int (*st_egroup_cb)(void *arg, int rc_row, uint64_t id, const struct st_egroup_rec *r);
+typedef int (*st_extent_cb)(void *arg, const struct st_extent_id *id, uint64_t egroup);
+typedef int (*st_block_cb)(void *arg, int rc_row, const struct st_block *b);
+
+int st_meta_scan_egroups(struct st_meta *m, int shard, st_egroup_cb cb, void *arg, struct st_msg *err);
+int st_meta_scan_extents(struct st_meta *m, int shard, st_extent_cb cb, void *arg, struct st_msg *err);
+int st_meta_scan_blocks(struct st_meta *m, int shard, st_block_cb cb, void *arg, struct st_msg *err);
+
+/* Every block row of one vdisk, shard by shard (not in global block order). */
+int st_meta_vdisk_blocks(struct st_meta *m, uint64_t vdisk, st_block_cb cb, void *arg, struct st_msg *err);
+
+#endif

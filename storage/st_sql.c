@@ -1,0 +1,82 @@
+/* st_sql: SQLite helpers; see st_sql.h. */
+#include "storage/st_sql.h"
+
+#include <errno.h>
+
+int st_sql_fail(sqlite3 *db, int src, const char *what, struct st_msg *err)
+{
+	int rc;
+
+	switch (src & 0xff) {
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB: rc = ST_ECORRUPT; break;
+	case SQLITE_FULL: rc = -ENOSPC; break;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED: rc = ST_EBUSY; break;
+	case SQLITE_CANTOPEN: rc = -ENOENT; break;
+	case SQLITE_READONLY: rc = -EROFS; break;
+	default: rc = -EIO; break;
+	}
+	return st_fail(err, rc, "%s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(src));
+}
+
+int st_sql_exec(sqlite3 *db, const char *sql, struct st_msg *err)
+{
+	int src = sqlite3_exec(db, sql, NULL, NULL, NULL);
+
+	if (src != SQLITE_OK)
+		return st_sql_fail(db, src, "sqlite", err);
+	return 0;
+}
+
+int st_sql_open(const char *path, int create, sqlite3 **out, struct st_msg *err)
+{
+	sqlite3 *db = NULL;
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+	int src = sqlite3_open_v2(path, &db, flags, NULL);
+	int rc;
+
+	if (src != SQLITE_OK) {
+		rc = st_sql_fail(db, src, path, err);
+		sqlite3_close(db);
+		return rc;
+	}
+	sqlite3_busy_timeout(db, 60000);
+	rc = st_sql_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+			     "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;", err);
+	if (rc) {
+		sqlite3_close(db);
+		return st_fail(err, rc, "%s: %s", path, err ? err->text : "cannot open");
+	}
+	*out = db;
+	return 0;
+}
+
+int st_sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, struct st_msg *err)
+{
+	int src = sqlite3_prepare_v2(db, sql, -1, st, NULL);
+
+	if (src != SQLITE_OK)
+		return st_sql_fail(db, src, "prepare", err);
+	return 0;
+}
+
+int st_sql_begin(sqlite3 *db, struct st_msg *err)
+{
+	return st_sql_exec(db, "BEGIN IMMEDIATE", err);
+}
+
+int st_sql_commit(sqlite3 *db, struct st_msg *err)
+{
+	int rc = st_sql_exec(db, "COMMIT", err);
+
+	if (rc)
+		st_sql_rollback(db);
+	return rc;
+}
+
+void st_sql_rollback(sqlite3 *db)
+{
+	if (!sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}

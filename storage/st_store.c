@@ -1,0 +1,1546 @@
+/*
+ * st_store: cluster handle, placement, the vdisk write and read paths,
+ * snapshots and clones. See st_store.h for the ordering rules.
+ *
+ * DESIGN: a writer turns its stream into batches; every batch is one
+ * foreground operation (one sequence number, registered in flight) whose
+ * commits go strictly bottom-up. The vdisk's last egroup stays open for
+ * appends across batches and processes (config.db vdisks.open_egroup); it
+ * is committed by compare-and-set, so if the curator changed it meanwhile
+ * the batch is redone into fresh egroups. Placement picks, on the first tier
+ * in the container's order that can hold it, the least-used disk of each
+ * node and then the RF least-used nodes.
+ */
+#include "storage/st_store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "storage/st_egroup.h"
+
+#define ID_BATCH 4096
+#define WRITE_BATCH (32u << 20)
+#define FD_SLOTS 32
+
+struct fd_slot {
+	uint64_t egroup;
+	uint32_t disk;
+	int fd;
+	uint64_t tick;
+};
+
+struct st_store {
+	struct st_config *cfg;
+	struct st_meta *meta;
+	uint32_t node;
+	uint64_t id_next, id_end;
+	struct st_store_stats stats;
+
+	struct st_disk *disks;
+	int ndisks;
+	struct st_node *nodes;
+	int nnodes;
+
+	struct fd_slot fds[FD_SLOTS];
+	uint64_t tick;
+
+	/* read path caches: the last egroup row and the last extent's bytes */
+	struct st_egroup_rec eg;
+	int eg_valid;
+	struct st_extent_id x_id;
+	int x_valid;
+	uint8_t *xbuf; /* record header + stored bytes */
+	size_t xcap;
+};
+
+/* --- cluster creation and handle --------------------------------------- */
+
+int st_disk_spec_parse(const char *s, struct st_init_spec *spec, struct st_msg *err)
+{
+	char buf[512], *save = NULL, *tok;
+
+	spec->ndisks = 0;
+	if (!s || !*s || strlen(s) >= sizeof(buf))
+		return st_fail(err, ST_EINVAL, "--disks: empty or too long");
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *colon = strchr(tok, ':'), *x;
+		long count;
+		uint64_t size;
+		int tier;
+
+		if (!colon)
+			return st_fail(err, ST_EINVAL, "--disks '%s': expected TIER:COUNTxSIZE, e.g. ssd:1x8G", tok);
+		*colon = 0;
+		tier = st_tier_parse(tok);
+		if (tier < 0 || tier == ST_TIER_CLOUD)
+			return st_fail(err, ST_EINVAL, "--disks: unknown disk tier '%s' (ssd or hdd)", tok);
+		x = strchr(colon + 1, 'x');
+		if (!x)
+			return st_fail(err, ST_EINVAL, "--disks '%s': expected COUNTxSIZE after the tier", colon + 1);
+		*x = 0;
+		count = strtol(colon + 1, &tok, 10);
+		if (*tok || count < 1 || count > 16)
+			return st_fail(err, ST_EINVAL, "--disks: disk count '%s' must be 1..16", colon + 1);
+		if (st_parse_size(x + 1, &size) || size < (16ULL << 20))
+			return st_fail(err, ST_EINVAL, "--disks: disk size '%s' must be a size >= 16M", x + 1);
+		for (long i = 0; i < count; i++) {
+			if (spec->ndisks >= 32)
+				return st_fail(err, ST_EINVAL, "--disks: at most 32 disks per node");
+			spec->disks[spec->ndisks].tier = (enum st_tier)tier;
+			spec->disks[spec->ndisks].size = size;
+			spec->ndisks++;
+		}
+	}
+	return 0;
+}
+
+int st_store_init(const char *dir, const struct st_init_spec *spec, struct st_msg *err)
+{
+	struct st_config *cfg = NULL;
+	struct st_meta *meta = NULL;
+	char path[ST_PATH_MAX + 16];
+	int rc;
+
+	if (spec->nodes < 1 || spec->nodes > 64)
+		return st_fail(err, ST_EINVAL, "--nodes %d: must be 1..64", spec->nodes);
+	if (spec->ndisks < 1)
+		return st_fail(err, ST_EINVAL, "--disks: at least one disk per node");
+	rc = st_config_create(dir, spec->shards, &cfg, err);
+	if (rc)
+		return rc;
+	for (int n = 1; n <= spec->nodes && !rc; n++) {
+		rc = st_config_node_add(cfg, (uint32_t)n, err);
+		for (int d = 0; d < spec->ndisks && !rc; d++) {
+			uint32_t id;
+			rc = st_config_disk_add(cfg, (uint32_t)n, spec->disks[d].tier, spec->disks[d].size, &id, err);
+		}
+	}
+	if (!rc) {
+		snprintf(path, sizeof(path), "%s/locks", st_config_dir(cfg));
+		rc = st_mkdir_p(path);
+		if (rc)
+			st_fail(err, rc, "%s: %s", path, st_strerror(rc));
+	}
+	if (!rc)
+		rc = st_meta_open(st_config_dir(cfg), spec->shards, 1, &meta, err);
+	st_meta_free(meta);
+	st_config_free(cfg);
+	return rc;
+}
+
+static int refresh_topology(struct st_store *st, struct st_msg *err)
+{
+	struct st_disk *d;
+	struct st_node *n;
+	int nd, nn, rc = st_config_disks(st->cfg, &d, &nd, err);
+
+	if (rc)
+		return rc;
+	rc = st_config_nodes(st->cfg, &n, &nn, err);
+	if (rc) {
+		free(d);
+		return rc;
+	}
+	free(st->disks);
+	free(st->nodes);
+	st->disks = d;
+	st->ndisks = nd;
+	st->nodes = n;
+	st->nnodes = nn;
+	return 0;
+}
+
+int st_store_open(const char *dir, struct st_store **out, struct st_msg *err)
+{
+	struct st_store *st = calloc(1, sizeof(*st));
+	const char *node = getenv("CURATOR_NODE");
+	int rc;
+
+	if (!st)
+		return st_fail(err, -ENOMEM, "out of memory");
+	for (int i = 0; i < FD_SLOTS; i++)
+		st->fds[i].fd = -1;
+	st->node = node && *node ? (uint32_t)strtoul(node, NULL, 10) : 1;
+	rc = st_config_open(dir, &st->cfg, err);
+	if (!rc)
+		rc = st_meta_open(st_config_dir(st->cfg), st_config_shards(st->cfg), 0, &st->meta, err);
+	if (!rc)
+		rc = refresh_topology(st, err);
+	if (rc) {
+		st_store_free(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
+}
+
+static void fds_close(struct st_store *st)
+{
+	for (int i = 0; i < FD_SLOTS; i++) {
+		if (st->fds[i].fd >= 0)
+			close(st->fds[i].fd);
+		st->fds[i].fd = -1;
+	}
+}
+
+void st_store_free(struct st_store *st)
+{
+	if (!st)
+		return;
+	fds_close(st);
+	st_egroup_rec_release(&st->eg);
+	free(st->xbuf);
+	free(st->disks);
+	free(st->nodes);
+	st_meta_free(st->meta);
+	st_config_free(st->cfg);
+	free(st);
+}
+
+struct st_config *st_store_config(struct st_store *st)
+{
+	return st->cfg;
+}
+
+struct st_meta *st_store_meta(struct st_store *st)
+{
+	return st->meta;
+}
+
+void st_store_stats(const struct st_store *st, struct st_store_stats *out)
+{
+	*out = st->stats;
+}
+
+int st_store_new_id(struct st_store *st, uint64_t *id, struct st_msg *err)
+{
+	if (st->id_next == st->id_end) {
+		uint64_t first;
+		int rc = st_config_ids_reserve(st->cfg, st->node, ID_BATCH, &first, err);
+		if (rc)
+			return rc;
+		st->id_next = first;
+		st->id_end = first + ID_BATCH;
+	}
+	*id = st->id_next++;
+	return 0;
+}
+
+static const struct st_disk *disk_find(const struct st_store *st, uint32_t id)
+{
+	for (int i = 0; i < st->ndisks; i++)
+		if (st->disks[i].id == id)
+			return &st->disks[i];
+	return NULL;
+}
+
+static int node_up(const struct st_store *st, uint32_t id)
+{
+	for (int i = 0; i < st->nnodes; i++)
+		if (st->nodes[i].id == id)
+			return st->nodes[i].up;
+	return 0;
+}
+
+/* A usable replica location: the disk is ok, not removed, its node up. */
+static int disk_usable(const struct st_store *st, const struct st_disk *d)
+{
+	return d && d->ok && !d->removed && node_up(st, d->node);
+}
+
+/* --- placement ---------------------------------------------------------- */
+
+/*
+ * Choose rf disks on distinct nodes for a new egroup; pending[i] is bytes
+ * this writer already put on st->disks[i] but not yet accounted.
+ */
+static int place(struct st_store *st, const struct st_container *c, uint64_t egroup, const int64_t *pending,
+		 uint32_t *out, enum st_tier *tier_out, struct st_msg *err)
+{
+	char full[64] = "";
+	int best_nodes = 0;
+
+	for (int t = 0; t < c->ntiers; t++) {
+		enum st_tier tier = c->tiers[t];
+		int pick[64], nodes_with_tier = 0, npick = 0;
+		double frac[64];
+
+		if (tier == ST_TIER_CLOUD)
+			continue;
+		for (int n = 0; n < st->nnodes && n < 64; n++) {
+			int best = -1, has_tier = 0;
+			double bf = 2.0;
+			if (!st->nodes[n].up)
+				continue;
+			for (int i = 0; i < st->ndisks; i++) {
+				const struct st_disk *d = &st->disks[i];
+				uint64_t used = d->used + (uint64_t)pending[i];
+				if (d->node != st->nodes[n].id || d->tier != tier || !d->ok || d->removed)
+					continue;
+				has_tier = 1;
+				if (used + ST_EGROUP_TARGET + ST_EXTENT_HDR * 64 > d->capacity)
+					continue;
+				if ((double)used / (double)d->capacity < bf) {
+					bf = (double)used / (double)d->capacity;
+					best = i;
+				}
+			}
+			nodes_with_tier += has_tier;
+			if (best >= 0) {
+				pick[npick] = best;
+				frac[npick++] = bf;
+			}
+		}
+		if (nodes_with_tier > best_nodes)
+			best_nodes = nodes_with_tier;
+		if (npick < c->rf) {
+			if (nodes_with_tier >= c->rf) {
+				size_t l = strlen(full);
+				snprintf(full + l, sizeof(full) - l, "%s%s", l ? ", " : "", st_tier_name(tier));
+			}
+			continue;
+		}
+		/* rf least-used nodes; rotate ties by the egroup id to spread load */
+		for (int k = 0; k < c->rf; k++) {
+			int sel = k;
+			for (int j = k + 1; j < npick; j++) {
+				double a = frac[j], b = frac[sel];
+				if (a < b - 1e-9 ||
+				    (a <= b + 1e-9 && st_mix64(egroup ^ (uint64_t)pick[j]) < st_mix64(egroup ^ (uint64_t)pick[sel])))
+					sel = j;
+			}
+			int ti = pick[k];
+			double tf = frac[k];
+			pick[k] = pick[sel];
+			frac[k] = frac[sel];
+			pick[sel] = ti;
+			frac[sel] = tf;
+			out[k] = st->disks[pick[k]].id;
+		}
+		*tier_out = tier;
+		return 0;
+	}
+	if (best_nodes < c->rf)
+		return st_fail(err, ST_EPOLICY,
+			       "container '%s': RF %d needs %d nodes up with disks on its tiers, %d available",
+			       c->name, c->rf, c->rf, best_nodes);
+	return st_fail(err, ST_ENOSPACE, "container '%s': no tier has room (full: %s)", c->name,
+		       full[0] ? full : "all");
+}
+
+/* --- locks -------------------------------------------------------------- */
+
+static int vdisk_lock(struct st_store *st, uint64_t vdisk, int *fd_out, struct st_msg *err)
+{
+	char path[ST_PATH_MAX + 64];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/locks/vdisk-%016llx.lock", st_config_dir(st->cfg),
+		 (unsigned long long)vdisk);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return st_fail(err, -errno, "%s: %s", path, strerror(errno));
+	for (int i = 0; i < 3000; i++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			*fd_out = fd;
+			return 0;
+		}
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			break;
+		usleep(10000);
+	}
+	close(fd);
+	return st_fail(err, ST_EBUSY, "vdisk %llx: another writer holds it", (unsigned long long)vdisk);
+}
+
+static void vdisk_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* releases the flock */
+}
+
+/* --- writer ------------------------------------------------------------- */
+
+/* An egroup this writer appends to within a batch. */
+struct wr_egroup {
+	struct st_egroup_rec rec;
+	uint64_t base_version; /* 0: created by this batch */
+	uint32_t start_used;   /* rec.used when the batch began */
+	int fds[ST_REPLICAS_MAX];
+};
+
+struct piece {
+	uint64_t block;
+	uint32_t block_off, len;
+	const uint8_t *data;
+	struct st_extent_id id;
+	uint64_t egroup;
+};
+
+struct st_writer {
+	struct st_store *st;
+	struct st_vdisk v;
+	struct st_container c;
+	int lockfd;
+	int failed;
+	uint64_t pos;       /* vdisk offset of the next byte to buffer */
+	uint8_t *buf;
+	size_t blen;
+	uint64_t boff;      /* vdisk offset of buf[0] */
+	uint64_t committed;
+
+	struct wr_egroup *eg; /* egroups touched by the current batch; eg[0..] */
+	int neg, capeg;
+	struct wr_egroup open; /* carried across batches when has_open */
+	int has_open;
+	struct piece *pieces;
+	size_t npieces, cappieces;
+	uint8_t *rmw;       /* one block, for read-modify-write */
+};
+
+static void wr_egroup_close(struct wr_egroup *g)
+{
+	for (int i = 0; i < g->rec.nreplicas; i++) {
+		if (g->fds[i] >= 0)
+			close(g->fds[i]);
+		g->fds[i] = -1;
+	}
+	st_egroup_rec_release(&g->rec);
+}
+
+/* Unlink the replica files of an egroup this batch created and abandoned. */
+static void wr_egroup_discard(struct st_writer *w, struct wr_egroup *g)
+{
+	char path[ST_PATH_MAX + 64];
+
+	if (g->base_version == 0) {
+		for (int i = 0; i < g->rec.nreplicas; i++) {
+			const struct st_disk *d = disk_find(w->st, g->rec.replicas[i].disk);
+			if (d && !st_egroup_path(d->path, g->rec.id, path, sizeof(path)))
+				unlink(path);
+		}
+	}
+	wr_egroup_close(g);
+}
+
+/* Resume the vdisk's open egroup if it can still take appends. */
+static void resume_open(struct st_writer *w)
+{
+	struct st_store *st = w->st;
+	struct wr_egroup *g = &w->open;
+	int ok = 1;
+
+	if (!w->v.open_egroup)
+		return;
+	st_egroup_rec_init(&g->rec);
+	if (st_meta_egroup_get(st->meta, w->v.open_egroup, &g->rec, NULL) || g->rec.owner != w->v.id ||
+	    g->rec.flags || g->rec.used + ST_EXTENT_HDR + 4096 > ST_EGROUP_TARGET ||
+	    g->rec.nreplicas != w->c.rf) {
+		st_egroup_rec_release(&g->rec);
+		return;
+	}
+	for (int i = 0; i < ST_REPLICAS_MAX; i++)
+		g->fds[i] = -1;
+	for (int i = 0; i < g->rec.nreplicas && ok; i++) {
+		const struct st_disk *d = disk_find(st, g->rec.replicas[i].disk);
+		char path[ST_PATH_MAX + 64];
+		struct st_egroup_hdr h;
+
+		ok = disk_usable(st, d) && g->rec.replicas[i].state == ST_REPLICA_OK &&
+		     !st_egroup_path(d->path, g->rec.id, path, sizeof(path));
+		if (ok)
+			g->fds[i] = open(path, O_RDWR | O_CLOEXEC);
+		ok = ok && g->fds[i] >= 0 && st_egroup_read_hdr(g->fds[i], &h) == 0 && h.egroup == g->rec.id;
+	}
+	if (!ok) {
+		wr_egroup_close(g);
+		return;
+	}
+	g->base_version = g->rec.version;
+	w->has_open = 1;
+}
+
+int st_writer_open(struct st_store *st, const char *name, uint64_t off, struct st_writer **out,
+		   struct st_msg *err)
+{
+	struct st_writer *w = calloc(1, sizeof(*w));
+	int rc;
+
+	if (!w)
+		return st_fail(err, -ENOMEM, "out of memory");
+	w->st = st;
+	w->lockfd = -1;
+	rc = st_config_vdisk_get(st->cfg, name, &w->v, err);
+	if (!rc && w->v.readonly)
+		rc = st_fail(err, ST_EREADONLY, "vdisk '%s': is a snapshot (read-only); clone it to write", name);
+	if (!rc && off > w->v.size)
+		rc = st_fail(err, ST_ERANGE, "--offset %llu: past the size of vdisk '%s' (%llu bytes)",
+			     (unsigned long long)off, name, (unsigned long long)w->v.size);
+	if (!rc)
+		rc = st_config_container_by_id(st->cfg, w->v.container, &w->c, err);
+	if (!rc)
+		rc = vdisk_lock(st, w->v.id, &w->lockfd, err);
+	if (!rc) /* re-read under the lock: a delete or another writer may have run */
+		rc = st_config_vdisk_by_id(st->cfg, w->v.id, &w->v, err);
+	if (!rc && w->v.state != ST_VDISK_LIVE)
+		rc = st_fail(err, ST_EREADONLY, "vdisk '%s': was deleted", name);
+	if (!rc) {
+		w->buf = malloc(WRITE_BATCH);
+		w->rmw = malloc(w->v.block_size);
+		if (!w->buf || !w->rmw)
+			rc = st_fail(err, -ENOMEM, "out of memory");
+	}
+	if (rc) {
+		vdisk_unlock(w->lockfd);
+		free(w->buf);
+		free(w->rmw);
+		free(w);
+		return rc;
+	}
+	w->pos = w->boff = off;
+	resume_open(w);
+	*out = w;
+	return 0;
+}
+
+uint64_t st_writer_committed(const struct st_writer *w)
+{
+	return w->committed;
+}
+
+static int add_piece(struct st_writer *w, const struct piece *p)
+{
+	if (w->npieces == w->cappieces) {
+		size_t cap = w->cappieces ? w->cappieces * 2 : 64;
+		struct piece *n = realloc(w->pieces, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		w->pieces = n;
+		w->cappieces = cap;
+	}
+	w->pieces[w->npieces++] = *p;
+	return 0;
+}
+
+/*
+ * Cut the batch at block boundaries. A partial piece of a block whose row is
+ * close to ST_REGIONS_MAX regions is widened to the whole block
+ * (read-modify-write), so block rows stay bounded.
+ */
+static int cut_pieces(struct st_writer *w, struct st_msg *err)
+{
+	uint32_t bs = w->v.block_size;
+	uint64_t off = w->boff, end = w->boff + w->blen;
+	int used_rmw = 0;
+
+	w->npieces = 0;
+	while (off < end) {
+		uint64_t block = off / bs;
+		uint32_t boff = (uint32_t)(off - block * bs);
+		uint32_t len = (uint32_t)((end - off) < (uint64_t)(bs - boff) ? end - off : bs - boff);
+		struct piece p = { block, boff, len, w->buf + (off - w->boff), { { 0 } }, 0 };
+		int rc;
+
+		if (len < bs && !used_rmw) {
+			struct st_block *b = malloc(sizeof(*b));
+			if (!b)
+				return st_fail(err, -ENOMEM, "out of memory");
+			rc = st_meta_block_get(w->st->meta, w->v.id, block, b, err);
+			if (!rc && b->n > ST_REGIONS_MAX - 8 && (uint64_t)(block + 1) * bs <= w->v.size) {
+				rc = st_vdisk_pread(w->st, &w->v, block * bs, bs, w->rmw, err);
+				if (!rc) {
+					memcpy(w->rmw + boff, p.data, len);
+					p.block_off = 0;
+					p.len = bs;
+					p.data = w->rmw;
+					used_rmw = 1; /* one rmw buffer per batch: flush after it */
+				}
+			}
+			free(b);
+			if (rc && rc != ST_ENOTFOUND)
+				return rc;
+		}
+		rc = add_piece(w, &p);
+		if (rc)
+			return st_fail(err, rc, "out of memory");
+		off += len;
+		if (used_rmw && off < end)
+			return st_fail(err, ST_EINVAL, "internal: rmw block must end a batch");
+	}
+	return 0;
+}
+
+static struct wr_egroup *new_batch_egroup(struct st_writer *w)
+{
+	if (w->neg == w->capeg) {
+		int cap = w->capeg ? w->capeg * 2 : 16;
+		struct wr_egroup *n = realloc(w->eg, (size_t)cap * sizeof(*n));
+		if (!n)
+			return NULL;
+		w->eg = n;
+		w->capeg = cap;
+	}
+	memset(&w->eg[w->neg], 0, sizeof(w->eg[0]));
+	for (int i = 0; i < ST_REPLICAS_MAX; i++)
+		w->eg[w->neg].fds[i] = -1;
+	return &w->eg[w->neg++];
+}
+
+/* Create a new egroup with its replica files. */
+static int open_new_egroup(struct st_writer *w, int64_t *pending, struct wr_egroup **out, struct st_msg *err)
+{
+	struct st_store *st = w->st;
+	uint32_t disks[ST_REPLICAS_MAX];
+	enum st_tier tier = ST_TIER_SSD;
+	struct wr_egroup *g;
+	uint64_t id;
+	int64_t now = st_now();
+	int rc = st_store_new_id(st, &id, err);
+
+	if (rc)
+		return rc;
+	rc = place(st, &w->c, id, pending, disks, &tier, err);
+	if (rc)
+		return rc;
+	g = new_batch_egroup(w);
+	if (!g)
+		return st_fail(err, -ENOMEM, "out of memory");
+	st_egroup_rec_init(&g->rec);
+	g->rec.id = id;
+	g->rec.container = w->c.id;
+	g->rec.owner = w->v.id;
+	g->rec.tier = tier;
+	g->rec.created = g->rec.last_write = g->rec.last_access = now;
+	g->rec.last_scrub = now;
+	g->rec.used = ST_EGROUP_HDR;
+	g->start_used = 0;
+	g->rec.nreplicas = w->c.rf;
+	for (int i = 0; i < w->c.rf; i++) {
+		const struct st_disk *d = disk_find(st, disks[i]);
+		struct st_egroup_hdr h = { id, w->c.id, w->v.id, now };
+		char path[ST_PATH_MAX + 64];
+
+		g->rec.replicas[i].disk = disks[i];
+		g->rec.replicas[i].state = ST_REPLICA_OK;
+		rc = st_egroup_path(d->path, id, path, sizeof(path));
+		if (!rc)
+			rc = st_egroup_create(path, &h, &g->fds[i]);
+		if (rc)
+			return st_fail(err, rc, "disk %u: %s: %s", d->id, path, st_strerror(rc));
+		pending[d - st->disks] += ST_EGROUP_HDR;
+	}
+	st->stats.egroups_created++;
+	*out = g;
+	return 0;
+}
+
+/* Sync every replica file of the batch (and directories of new files). */
+static int sync_batch(struct st_writer *w, struct st_msg *err)
+{
+	uint32_t synced_dirs[64];
+	int nsd = 0;
+
+	for (int e = 0; e < w->neg; e++) {
+		struct wr_egroup *g = &w->eg[e];
+		for (int i = 0; i < g->rec.nreplicas; i++) {
+			const struct st_disk *d = disk_find(w->st, g->rec.replicas[i].disk);
+			int seen = 0;
+			if (fdatasync(g->fds[i]) < 0)
+				return st_fail(err, -errno, "disk %u: fdatasync: %s", d->id, strerror(errno));
+			if (g->base_version)
+				continue;
+			for (int k = 0; k < nsd; k++)
+				seen |= synced_dirs[k] == d->id;
+			if (!seen && nsd < 64) {
+				char dir[ST_PATH_MAX + 16];
+				snprintf(dir, sizeof(dir), "%s/egroups", d->path);
+				synced_dirs[nsd++] = d->id;
+				if (st_fsync_dir(dir) < 0)
+					return st_fail(err, -EIO, "%s: fsync failed", dir);
+			}
+		}
+	}
+	return 0;
+}
+
+/* Commit egroup rows; the resumed one (base_version) first, by CAS. */
+static int commit_egroups(struct st_writer *w, uint64_t seq, struct st_msg *err)
+{
+	struct st_meta *m = w->st->meta;
+	int rc = 0;
+
+	for (int e = 0; e < w->neg; e++) {
+		struct wr_egroup *g = &w->eg[e];
+		if (!g->base_version)
+			continue;
+		g->rec.last_ref_seq = g->rec.last_ref_seq > seq ? g->rec.last_ref_seq : seq;
+		rc = st_meta_egroup_put(m, &g->rec, g->base_version, err);
+		if (rc)
+			return rc;
+		g->base_version = g->rec.version;
+	}
+	for (int s = 0; s < st_meta_nshards(m) && !rc; s++) {
+		int any = 0;
+		for (int e = 0; e < w->neg && !rc; e++) {
+			struct wr_egroup *g = &w->eg[e];
+			if (g->base_version || st_meta_shard_egroup(m, g->rec.id) != s)
+				continue;
+			if (!any) {
+				rc = st_meta_begin(m, s, err);
+				any = 1;
+			}
+			g->rec.last_ref_seq = seq;
+			if (!rc)
+				rc = st_meta_egroup_put(m, &g->rec, 0, err);
+		}
+		if (any && rc)
+			st_meta_rollback(m, s);
+		else if (any)
+			rc = st_meta_commit(m, s, err);
+	}
+	return rc;
+}
+
+static int commit_extents(struct st_writer *w, struct st_msg *err)
+{
+	struct st_meta *m = w->st->meta;
+	int rc = 0;
+
+	for (int s = 0; s < st_meta_nshards(m) && !rc; s++) {
+		int any = 0;
+		for (size_t i = 0; i < w->npieces && !rc; i++) {
+			struct piece *p = &w->pieces[i];
+			if (st_meta_shard_extent(m, &p->id) != s)
+				continue;
+			if (!any) {
+				rc = st_meta_begin(m, s, err);
+				any = 1;
+			}
+			if (!rc)
+				rc = st_meta_extent_put(m, &p->id, p->egroup, err);
+		}
+		if (any && rc)
+			st_meta_rollback(m, s);
+		else if (any)
+			rc = st_meta_commit(m, s, err);
+	}
+	return rc;
+}
+
+static int commit_blocks(struct st_writer *w, struct st_msg *err)
+{
+	struct st_meta *m = w->st->meta;
+	struct st_block *b = malloc(sizeof(*b));
+	int rc = 0;
+
+	if (!b)
+		return st_fail(err, -ENOMEM, "out of memory");
+	for (int s = 0; s < st_meta_nshards(m) && !rc; s++) {
+		int any = 0;
+		for (size_t i = 0; i < w->npieces && !rc; i++) {
+			struct piece *p = &w->pieces[i];
+			if (st_meta_shard_block(m, w->v.id, p->block) != s)
+				continue;
+			if (!any) {
+				rc = st_meta_begin(m, s, err);
+				any = 1;
+			}
+			if (rc)
+				break;
+			rc = st_meta_block_get(m, w->v.id, p->block, b, err);
+			if (rc == ST_ENOTFOUND)
+				rc = 0;
+			if (!rc)
+				rc = st_block_overlay(b, p->block_off, p->len, &p->id, 0);
+			if (rc == ST_ERANGE)
+				st_fail(err, rc, "vdisk '%s' block %llu: too fragmented", w->v.name,
+					(unsigned long long)p->block);
+			if (!rc)
+				rc = st_meta_block_put(m, b, err);
+		}
+		if (any && rc)
+			st_meta_rollback(m, s);
+		else if (any)
+			rc = st_meta_commit(m, s, err);
+	}
+	free(b);
+	return rc;
+}
+
+/* Account the bytes appended per disk in config.db. */
+static int account_usage(struct st_writer *w, struct st_msg *err)
+{
+	uint32_t disk[64];
+	int64_t delta[64];
+	int n = 0;
+
+	for (int e = 0; e < w->neg; e++) {
+		struct wr_egroup *g = &w->eg[e];
+		for (int i = 0; i < g->rec.nreplicas; i++) {
+			int k;
+			for (k = 0; k < n && disk[k] != g->rec.replicas[i].disk; k++)
+				;
+			if (k == n) {
+				if (n == 64)
+					continue;
+				disk[n] = g->rec.replicas[i].disk;
+				delta[n++] = 0;
+			}
+			delta[k] += (int64_t)g->rec.used - (int64_t)g->start_used;
+		}
+	}
+	return st_config_disk_used_add(w->st->cfg, n, disk, delta, err);
+}
+
+/* Write the pieces' data into egroups (open one, then new ones). */
+static int write_pieces(struct st_writer *w, struct st_msg *err)
+{
+	struct st_store *st = w->st;
+	int64_t *pending = calloc((size_t)st->ndisks + 1, sizeof(int64_t));
+	struct wr_egroup *cur = NULL;
+	int rc = 0;
+
+	if (!pending)
+		return st_fail(err, -ENOMEM, "out of memory");
+	if (w->has_open) { /* the open egroup becomes eg[0] of this batch */
+		struct wr_egroup *g = new_batch_egroup(w);
+		if (!g) {
+			free(pending);
+			return st_fail(err, -ENOMEM, "out of memory");
+		}
+		*g = w->open;
+		g->start_used = g->rec.used;
+		w->has_open = 0;
+		cur = g;
+	}
+	for (size_t i = 0; i < w->npieces && !rc; i++) {
+		struct piece *p = &w->pieces[i];
+		struct st_extent_rec e = { 0 };
+		uint32_t need = ST_EXTENT_HDR + p->len;
+		uint64_t unique;
+
+		rc = st_store_new_id(st, &unique, err);
+		if (rc)
+			break;
+		st_extent_id_make(&p->id, w->v.id, unique);
+		if (!cur || (cur->rec.nextents && cur->rec.used + need > ST_EGROUP_TARGET)) {
+			rc = open_new_egroup(w, pending, &cur, err);
+			if (rc)
+				break;
+		}
+		e.id = p->id;
+		e.offset = cur->rec.used;
+		e.stored_len = e.raw_len = p->len;
+		e.refcount = 1;
+		e.crc = st_crc32c(p->data, p->len);
+		for (int r = 0; r < cur->rec.nreplicas && !rc; r++) {
+			rc = st_egroup_write_extent(cur->fds[r], cur->rec.used, &e, p->data);
+			if (rc) {
+				st_fail(err, rc, "disk %u: egroup %llx: %s", cur->rec.replicas[r].disk,
+					(unsigned long long)cur->rec.id, st_strerror(rc));
+				break;
+			}
+			pending[disk_find(st, cur->rec.replicas[r].disk) - st->disks] += need;
+		}
+		if (rc)
+			break;
+		rc = st_egroup_rec_add(&cur->rec, &e);
+		if (rc) {
+			st_fail(err, rc, "out of memory");
+			break;
+		}
+		cur->rec.used += need;
+		cur->rec.last_write = st_now();
+		p->egroup = cur->rec.id;
+		st->stats.extents_written++;
+	}
+	free(pending);
+	return rc;
+}
+
+static void batch_release(struct st_writer *w, int discard)
+{
+	for (int e = 0; e < w->neg; e++) {
+		if (discard)
+			wr_egroup_discard(w, &w->eg[e]);
+		else
+			wr_egroup_close(&w->eg[e]);
+	}
+	w->neg = 0;
+}
+
+static int flush(struct st_writer *w, struct st_msg *err)
+{
+	struct st_store *st = w->st;
+	uint64_t seq, new_open = 0;
+	int64_t op;
+	int rc, tries = 0;
+
+	if (w->blen == 0)
+		return 0;
+	rc = refresh_topology(st, err);
+	if (rc)
+		return rc;
+	rc = st_config_op_begin(st->cfg, "vdisk write", &seq, &op, err);
+	if (rc)
+		return rc;
+again:
+	rc = cut_pieces(w, err);
+	if (!rc)
+		rc = write_pieces(w, err);
+	if (!rc)
+		rc = sync_batch(w, err);
+	if (!rc) {
+		rc = commit_egroups(w, seq, err);
+		if (rc == ST_ESTALE && tries++ < 3) {
+			/* the curator changed the open egroup: redo into fresh ones */
+			batch_release(w, 1);
+			goto again;
+		}
+	}
+	if (rc) {
+		batch_release(w, 1);
+		goto out;
+	}
+	rc = commit_extents(w, err);
+	if (!rc)
+		rc = commit_blocks(w, err);
+	if (!rc)
+		rc = account_usage(w, err);
+	if (rc) { /* egroup rows are committed: leave the files, the curator collects */
+		batch_release(w, 0);
+		goto out;
+	}
+	/* keep the last egroup open for the next batch if it has room */
+	if (w->neg) {
+		struct wr_egroup *last = &w->eg[w->neg - 1];
+		if (last->rec.used + ST_EXTENT_HDR + 4096 <= ST_EGROUP_TARGET) {
+			w->open = *last;
+			w->has_open = 1;
+			new_open = last->rec.id;
+			w->neg--;
+		}
+	}
+	batch_release(w, 0);
+	if (new_open != w->v.open_egroup) {
+		rc = st_config_vdisk_set_open(st->cfg, w->v.id, new_open, err);
+		if (!rc)
+			w->v.open_egroup = new_open;
+	}
+	st->stats.bytes_written += w->blen;
+	st->stats.batches++;
+	w->committed += w->blen;
+	w->boff += w->blen;
+	w->blen = 0;
+out:
+	if (rc)
+		w->failed = rc;
+	{
+		int erc = st_config_op_end(st->cfg, op, rc ? NULL : err);
+		if (!rc)
+			rc = erc;
+	}
+	return rc;
+}
+
+int st_writer_write(struct st_writer *w, const void *buf, size_t len, struct st_msg *err)
+{
+	const uint8_t *p = buf;
+
+	if (w->failed)
+		return st_fail(err, w->failed, "vdisk '%s': writer failed earlier", w->v.name);
+	if (w->pos + len > w->v.size || w->pos + len < w->pos)
+		return st_fail(err, ST_ERANGE, "write of %zu bytes at offset %llu: past the size of vdisk '%s' (%llu bytes)",
+			       len, (unsigned long long)w->pos, w->v.name, (unsigned long long)w->v.size);
+	while (len > 0) {
+		size_t n = WRITE_BATCH - w->blen;
+		int rc;
+		if (n > len)
+			n = len;
+		memcpy(w->buf + w->blen, p, n);
+		w->blen += n;
+		w->pos += n;
+		p += n;
+		len -= n;
+		if (w->blen == WRITE_BATCH) {
+			rc = flush(w, err);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+int st_writer_close(struct st_writer *w, struct st_msg *err)
+{
+	int rc;
+
+	if (!w)
+		return 0;
+	rc = w->failed ? w->failed : flush(w, err);
+	if (w->has_open)
+		wr_egroup_close(&w->open);
+	batch_release(w, 0);
+	vdisk_unlock(w->lockfd);
+	free(w->eg);
+	free(w->pieces);
+	free(w->buf);
+	free(w->rmw);
+	free(w);
+	return rc;
+}
+
+int st_vdisk_pwrite(struct st_store *st, const char *name, uint64_t off, const void *buf, size_t len,
+		    struct st_msg *err)
+{
+	struct st_writer *w;
+	int rc = st_writer_open(st, name, off, &w, err);
+
+	if (rc)
+		return rc;
+	rc = st_writer_write(w, buf, len, err);
+	if (rc) {
+		w->failed = w->failed ? w->failed : rc;
+		st_writer_close(w, NULL);
+		return rc;
+	}
+	return st_writer_close(w, err);
+}
+
+/* --- read path ---------------------------------------------------------- */
+
+static int fd_get(struct st_store *st, uint64_t egroup, const struct st_disk *d)
+{
+	struct fd_slot *victim = &st->fds[0];
+	char path[ST_PATH_MAX + 64];
+
+	st->tick++;
+	for (int i = 0; i < FD_SLOTS; i++) {
+		struct fd_slot *s = &st->fds[i];
+		if (s->fd >= 0 && s->egroup == egroup && s->disk == d->id) {
+			s->tick = st->tick;
+			return s->fd;
+		}
+		if (s->fd < 0 || s->tick < victim->tick)
+			victim = s;
+	}
+	if (st_egroup_path(d->path, egroup, path, sizeof(path)))
+		return -ENAMETOOLONG;
+	if (victim->fd >= 0)
+		close(victim->fd);
+	victim->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (victim->fd < 0)
+		return -errno;
+	victim->egroup = egroup;
+	victim->disk = d->id;
+	victim->tick = st->tick;
+	return victim->fd;
+}
+
+static void fd_forget(struct st_store *st, uint64_t egroup, uint32_t disk)
+{
+	for (int i = 0; i < FD_SLOTS; i++) {
+		struct fd_slot *s = &st->fds[i];
+		if (s->fd >= 0 && s->egroup == egroup && s->disk == disk) {
+			close(s->fd);
+			s->fd = -1;
+		}
+	}
+}
+
+static int xbuf_reserve(struct st_store *st, size_t need)
+{
+	if (need > st->xcap) {
+		uint8_t *n = realloc(st->xbuf, need);
+		if (!n)
+			return -ENOMEM;
+		st->xbuf = n;
+		st->xcap = need;
+	}
+	return 0;
+}
+
+int st_store_read_replica(struct st_store *st, const struct st_egroup_rec *g, int replica,
+			  const struct st_extent_rec *e, void *buf)
+{
+	const struct st_disk *d = disk_find(st, g->replicas[replica].disk);
+	int fd, rc;
+
+	if (!d)
+		return -ENOENT;
+	rc = xbuf_reserve(st, ST_EXTENT_HDR + (size_t)e->stored_len);
+	if (rc)
+		return rc;
+	fd = fd_get(st, g->id, d);
+	if (fd < 0)
+		return fd;
+	rc = st_egroup_read_extent(fd, e, st->xbuf);
+	if (rc) {
+		fd_forget(st, g->id, d->id);
+		return rc;
+	}
+	if (e->flags & ST_EXTENT_COMPRESSED)
+		return ST_ECORRUPT; /* NEEDSWORK: inflate once compression lands */
+	if (buf)
+		memcpy(buf, st->xbuf + ST_EXTENT_HDR, e->raw_len);
+	return 0;
+}
+
+/*
+ * Read and verify extent e of g into st->xbuf; the raw bytes are then at
+ * st->xbuf + ST_EXTENT_HDR. Replicas on usable disks first.
+ */
+static int read_extent_any(struct st_store *st, const struct st_egroup_rec *g, const struct st_extent_rec *e,
+			   int *bad, struct st_msg *err)
+{
+	int rc = ST_EIO;
+
+	*bad = 0;
+	for (int pass = 0; pass < 2 && rc; pass++) {
+		for (int i = 0; i < g->nreplicas; i++) {
+			const struct st_disk *d = disk_find(st, g->replicas[i].disk);
+			int usable = disk_usable(st, d) && g->replicas[i].state == ST_REPLICA_OK;
+			if (usable != (pass == 0))
+				continue;
+			if (pass == 1 && (!d || !d->ok))
+				continue; /* never read a failed disk */
+			rc = st_store_read_replica(st, g, i, e, NULL);
+			if (!rc)
+				break;
+			(*bad)++;
+			st->stats.bad_replicas++;
+			st_config_io_error(st->cfg, g->id, g->replicas[i].disk,
+					   rc == -ENOENT ? "missing" : rc == ST_ECORRUPT ? "checksum" : "io", NULL);
+		}
+	}
+	if (rc) {
+		char b[80];
+		return st_fail(err, ST_EIO, "extent %s in egroup %llx: no replica passes its checksum (%d tried)",
+			       st_extent_id_fmt(&e->id, b, sizeof(b)), (unsigned long long)g->id, g->nreplicas);
+	}
+	return 0;
+}
+
+int st_store_read_extent(struct st_store *st, const struct st_egroup_rec *g, const struct st_extent_rec *e,
+			 void *buf, int *bad, struct st_msg *err)
+{
+	int nbad;
+	int rc = read_extent_any(st, g, e, &nbad, err);
+
+	if (bad)
+		*bad = nbad;
+	st->x_valid = 0;
+	if (rc)
+		return rc;
+	memcpy(buf, st->xbuf + ST_EXTENT_HDR, e->raw_len);
+	return 0;
+}
+
+/* Make st->xbuf hold extent id's raw bytes (top-down resolution). */
+static int load_extent(struct st_store *st, const struct st_extent_id *id, uint32_t *raw_len, struct st_msg *err)
+{
+	int rc = 0;
+
+	if (st->x_valid && !memcmp(st->x_id.b, id->b, ST_EXTENT_ID_LEN)) {
+		*raw_len = st_get32(st->xbuf + 8);
+		return 0;
+	}
+	for (int attempt = 0; attempt < 3; attempt++) {
+		uint64_t egroup;
+		int idx, bad;
+
+		rc = st_meta_extent_get(st->meta, id, &egroup, err);
+		if (rc) {
+			char b[80];
+			return st_fail(err, rc == ST_ENOTFOUND ? ST_ECORRUPT : rc,
+				       "extent %s: dangling reference (not in the extent ID map)",
+				       st_extent_id_fmt(id, b, sizeof(b)));
+		}
+		if (!st->eg_valid || st->eg.id != egroup || attempt > 0) {
+			st->eg_valid = 0;
+			rc = st_meta_egroup_get(st->meta, egroup, &st->eg, err);
+			if (rc == ST_ENOTFOUND)
+				continue; /* moved by the curator meanwhile: resolve again */
+			if (rc)
+				return rc;
+			st->eg_valid = 1;
+		}
+		idx = st_egroup_rec_find(&st->eg, id);
+		if (idx < 0)
+			continue;
+		st->x_valid = 0;
+		rc = read_extent_any(st, &st->eg, &st->eg.extents[idx], &bad, err);
+		if (rc == ST_EIO && attempt == 0) {
+			st->eg_valid = 0; /* perhaps a stale cached row */
+			continue;
+		}
+		if (rc)
+			return rc;
+		st->x_id = *id;
+		st->x_valid = 1;
+		*raw_len = st->eg.extents[idx].raw_len;
+		return 0;
+	}
+	if (!rc) {
+		char b[80];
+		rc = st_fail(err, ST_ECORRUPT, "extent %s: dangling reference (egroup does not hold it)",
+			     st_extent_id_fmt(id, b, sizeof(b)));
+	}
+	return rc;
+}
+
+int st_vdisk_pread(struct st_store *st, const struct st_vdisk *v, uint64_t off, size_t len, void *buf,
+		   struct st_msg *err)
+{
+	uint8_t *out = buf;
+	struct st_block *b;
+	uint32_t bs = v->block_size;
+	int rc = 0;
+
+	if (off > v->size || len > v->size - off)
+		return st_fail(err, ST_ERANGE, "read of %zu bytes at offset %llu: past the size of vdisk '%s' (%llu bytes)",
+			       len, (unsigned long long)off, v->name, (unsigned long long)v->size);
+	if (len == 0)
+		return 0;
+	b = malloc(sizeof(*b));
+	if (!b)
+		return st_fail(err, -ENOMEM, "out of memory");
+	memset(buf, 0, len);
+	for (uint64_t blk = off / bs; blk <= (off + len - 1) / bs && !rc; blk++) {
+		uint64_t bstart = blk * bs;
+
+		rc = st_meta_block_get(st->meta, v->id, blk, b, err);
+		if (rc == ST_ENOTFOUND) {
+			rc = 0;
+			continue;
+		}
+		for (int i = 0; i < b->n && !rc; i++) {
+			const struct st_region *r = &b->r[i];
+			uint64_t rs = bstart + r->block_off, re = rs + r->len;
+			uint64_t s = rs > off ? rs : off, e = re < off + len ? re : off + len;
+			uint32_t raw_len = 0;
+
+			if (s >= e)
+				continue;
+			rc = load_extent(st, &r->extent, &raw_len, err);
+			if (rc)
+				break;
+			if ((uint64_t)r->extent_off + (s - rs) + (e - s) > raw_len) {
+				rc = st_fail(err, ST_ECORRUPT, "vdisk '%s' block %llu: region past its extent", v->name,
+					     (unsigned long long)blk);
+				break;
+			}
+			memcpy(out + (s - off), st->xbuf + ST_EXTENT_HDR + r->extent_off + (s - rs), e - s);
+		}
+	}
+	free(b);
+	if (!rc)
+		st->stats.bytes_read += len;
+	return rc;
+}
+
+/* --- snapshots, clones, delete ----------------------------------------- */
+
+struct ref_acc {
+	struct st_block *rows;
+	size_t n, cap;
+	int corrupt;
+};
+
+static int collect_block(void *arg, int rc_row, const struct st_block *b)
+{
+	struct ref_acc *a = arg;
+
+	if (rc_row) {
+		a->corrupt = 1;
+		return ST_ECORRUPT;
+	}
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 64;
+		struct st_block *n = realloc(a->rows, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		a->rows = n;
+		a->cap = cap;
+	}
+	a->rows[a->n] = *b;
+	a->rows[a->n].n = b->n;
+	memcpy(a->rows[a->n].r, b->r, (size_t)b->n * sizeof(b->r[0]));
+	a->n++;
+	return 0;
+}
+
+struct inc {
+	struct st_extent_id id;
+	uint64_t egroup;
+	int done;
+};
+
+static int inc_cmp(const void *a, const void *b)
+{
+	const struct inc *x = a, *y = b;
+	if (x->done != y->done)
+		return x->done - y->done;
+	if (x->egroup != y->egroup)
+		return x->egroup < y->egroup ? -1 : 1;
+	return memcmp(x->id.b, y->id.b, ST_EXTENT_ID_LEN);
+}
+
+/*
+ * +1 the recorded refcount of every extent in incs[0..n) (one per
+ * referencing block row), stamping last_ref_seq = seq. Each egroup row is
+ * read and written inside its shard's IMMEDIATE transaction, so nothing
+ * interleaves; an extent the curator moved meanwhile is resolved again in
+ * the next round (rows already incremented are not touched twice).
+ */
+static int increment_refs(struct st_store *st, struct inc *incs, size_t n, uint64_t seq, struct st_msg *err)
+{
+	struct st_meta *m = st->meta;
+	struct st_egroup_rec g;
+	int rc = 0;
+
+	st_egroup_rec_init(&g);
+	for (int round = 0; round < 5; round++) {
+		size_t todo = 0;
+
+		for (size_t i = 0; i < n && !rc; i++) {
+			if (incs[i].done)
+				continue;
+			todo++;
+			rc = st_meta_extent_get(m, &incs[i].id, &incs[i].egroup, err);
+			if (rc == ST_ENOTFOUND) {
+				char b[80];
+				rc = st_fail(err, ST_ECORRUPT, "extent %s: dangling reference in the source vdisk",
+					     st_extent_id_fmt(&incs[i].id, b, sizeof(b)));
+			}
+		}
+		if (rc || todo == 0)
+			break;
+		qsort(incs, n, sizeof(*incs), inc_cmp);
+		for (size_t i = 0; i < todo && !rc;) {
+			size_t j = i;
+			int moved = 0, shard = st_meta_shard_egroup(m, incs[i].egroup);
+
+			rc = st_meta_begin(m, shard, err);
+			if (rc)
+				break;
+			rc = st_meta_egroup_get(m, incs[i].egroup, &g, err);
+			if (rc == ST_ENOTFOUND) {
+				rc = 0;
+				moved = 1;
+			}
+			for (; j < todo && incs[j].egroup == incs[i].egroup; j++) {
+				int idx = rc || moved ? -1 : st_egroup_rec_find(&g, &incs[j].id);
+				if (idx < 0)
+					moved = 1;
+				else
+					g.extents[idx].refcount++;
+			}
+			if (!rc && !moved) {
+				g.last_ref_seq = g.last_ref_seq > seq ? g.last_ref_seq : seq;
+				rc = st_meta_egroup_put(m, &g, g.version, err);
+			}
+			if (rc || moved) {
+				st_meta_rollback(m, shard);
+			} else {
+				rc = st_meta_commit(m, shard, err);
+				for (size_t k = i; !rc && k < j; k++)
+					incs[k].done = 1;
+			}
+			i = j;
+		}
+		if (rc)
+			break;
+	}
+	st_egroup_rec_release(&g);
+	for (size_t i = 0; !rc && i < n; i++)
+		if (!incs[i].done)
+			rc = st_fail(err, ST_ESTALE, "snapshot: extents kept moving; try again");
+	return rc;
+}
+
+/* Copy vdisk src's references into a new vdisk `name` (snapshot or clone). */
+static int copy_vdisk(struct st_store *st, const char *src_name, const char *name, int readonly,
+		      struct st_msg *err)
+{
+	struct st_meta *m = st->meta;
+	struct st_vdisk src, nv, tmp;
+	struct ref_acc acc = { 0 };
+	struct inc *incs = NULL;
+	size_t ninc = 0, capinc = 0;
+	uint64_t seq = 0;
+	int64_t op = 0;
+	int lockfd = -1, began = 0;
+	int rc = st_config_vdisk_get(st->cfg, src_name, &src, err);
+
+	if (rc)
+		return rc;
+	if (!name[0] || strlen(name) >= sizeof(nv.name))
+		return st_fail(err, ST_EINVAL, "vdisk name: must be 1..%zu characters", sizeof(nv.name) - 1);
+	if (st_config_vdisk_get(st->cfg, name, &tmp, NULL) == 0)
+		return st_fail(err, ST_EEXIST, "vdisk '%s': already exists", name);
+	rc = vdisk_lock(st, src.id, &lockfd, err); /* a consistent point in time */
+	if (!rc)
+		rc = st_config_op_begin(st->cfg, readonly ? "vdisk snapshot" : "vdisk clone", &seq, &op, err);
+	began = !rc;
+	if (!rc)
+		rc = st_meta_vdisk_blocks(m, src.id, collect_block, &acc, err);
+	if (rc && acc.corrupt)
+		st_fail(err, ST_ECORRUPT, "vdisk '%s': corrupt block map row", src_name);
+	for (size_t i = 0; !rc && i < acc.n; i++) {
+		struct st_block *b = &acc.rows[i];
+		for (int r = 0; r < b->n; r++) {
+			int dup = 0;
+			for (int q = 0; q < r; q++)
+				dup |= !memcmp(b->r[q].extent.b, b->r[r].extent.b, ST_EXTENT_ID_LEN);
+			if (dup)
+				continue; /* one reference per (row, extent) */
+			if (ninc == capinc) {
+				size_t cap = capinc ? capinc * 2 : 256;
+				struct inc *nn = realloc(incs, cap * sizeof(*nn));
+				if (!nn) {
+					rc = st_fail(err, -ENOMEM, "out of memory");
+					break;
+				}
+				incs = nn;
+				capinc = cap;
+			}
+			incs[ninc].id = b->r[r].extent;
+			incs[ninc].egroup = 0;
+			incs[ninc++].done = 0;
+		}
+	}
+	if (!rc)
+		rc = increment_refs(st, incs, ninc, seq, err);
+	memset(&nv, 0, sizeof(nv));
+	if (!rc)
+		rc = st_store_new_id(st, &nv.id, err);
+	for (int s = 0; !rc && s < st_meta_nshards(m); s++) {
+		int any = 0;
+		for (size_t i = 0; !rc && i < acc.n; i++) {
+			if (st_meta_shard_block(m, nv.id, acc.rows[i].block) != s)
+				continue;
+			if (!any) {
+				rc = st_meta_begin(m, s, err);
+				any = 1;
+			}
+			acc.rows[i].vdisk = nv.id;
+			if (!rc)
+				rc = st_meta_block_put(m, &acc.rows[i], err);
+		}
+		if (any && rc)
+			st_meta_rollback(m, s);
+		else if (any)
+			rc = st_meta_commit(m, s, err);
+	}
+	if (!rc) {
+		snprintf(nv.name, sizeof(nv.name), "%s", name);
+		nv.container = src.container;
+		nv.size = src.size;
+		nv.block_size = src.block_size;
+		nv.readonly = readonly;
+		nv.parent = src.id;
+		nv.created = st_now();
+		rc = st_config_vdisk_insert(st->cfg, &nv, err);
+	}
+	if (began)
+		st_config_op_end(st->cfg, op, NULL);
+	vdisk_unlock(lockfd);
+	free(acc.rows);
+	free(incs);
+	return rc;
+}
+
+int st_vdisk_snapshot(struct st_store *st, const char *name, const char *snap, struct st_msg *err)
+{
+	return copy_vdisk(st, name, snap, 1, err);
+}
+
+int st_vdisk_clone(struct st_store *st, const char *snap, const char *name, struct st_msg *err)
+{
+	return copy_vdisk(st, snap, name, 0, err);
+}
+
+int st_vdisk_delete(struct st_store *st, const char *name, struct st_msg *err)
+{
+	struct st_vdisk v;
+	int lockfd = -1;
+	int rc = st_config_vdisk_get(st->cfg, name, &v, err);
+
+	if (!rc)
+		rc = vdisk_lock(st, v.id, &lockfd, err);
+	if (!rc)
+		rc = st_config_vdisk_delete(st->cfg, v.id, err);
+	vdisk_unlock(lockfd);
+	return rc;
+}
+
+int st_vdisk_create(struct st_store *st, const char *name, const char *container, uint64_t size,
+		    uint32_t block_size, struct st_vdisk *out, struct st_msg *err)
+{
+	struct st_container c;
+	struct st_vdisk v = { 0 }, tmp;
+	int rc;
+
+	if (!name[0] || strlen(name) >= sizeof(v.name))
+		return st_fail(err, ST_EINVAL, "vdisk name: must be 1..%zu characters", sizeof(v.name) - 1);
+	if (block_size == 0)
+		block_size = ST_BLOCK_DEFAULT;
+	if (block_size < ST_BLOCK_MIN || block_size > ST_BLOCK_MAX || (block_size & (block_size - 1)))
+		return st_fail(err, ST_EINVAL, "--block-size %u: must be a power of two from 4K to 4M", block_size);
+	if (size == 0 || size > (1ULL << 50))
+		return st_fail(err, ST_EINVAL, "--size: must be between 1 byte and 1P");
+	rc = st_config_container_get(st->cfg, container, &c, err);
+	if (rc)
+		return rc;
+	if (st_config_vdisk_get(st->cfg, name, &tmp, NULL) == 0)
+		return st_fail(err, ST_EEXIST, "vdisk '%s': already exists", name);
+	rc = st_store_new_id(st, &v.id, err);
+	if (rc)
+		return rc;
+	snprintf(v.name, sizeof(v.name), "%s", name);
+	v.container = c.id;
+	v.size = size;
+	v.block_size = block_size;
+	v.created = st_now();
+	rc = st_config_vdisk_insert(st->cfg, &v, err);
+	if (!rc && out)
+		*out = v;
+	return rc;
+}
+
+struct mapped_acc {
+	uint64_t bytes, blocks;
+};
+
+static int count_mapped(void *arg, int rc_row, const struct st_block *b)
+{
+	struct mapped_acc *a = arg;
+
+	if (rc_row)
+		return 0;
+	a->blocks++;
+	for (int i = 0; i < b->n; i++)
+		a->bytes += b->r[i].len;
+	return 0;
+}
+
+int st_vdisk_mapped(struct st_store *st, const struct st_vdisk *v, uint64_t *bytes, uint64_t *blocks,
+		    struct st_msg *err)
+{
+	struct mapped_acc a = { 0, 0 };
+	int rc = st_meta_vdisk_blocks(st->meta, v->id, count_mapped, &a, err);
+
+	if (!rc) {
+		*bytes = a.bytes;
+		*blocks = a.blocks;
+	}
+	return rc;
+}

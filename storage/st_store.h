@@ -1,0 +1,162 @@
+/*
+ * st_store: the storage stack as one handle: a cluster directory with its
+ * config.db, metadata shards and disk directories, and the foreground
+ * operations on vdisks.
+ *
+ * Order of calls: st_store_init() once for a new cluster; st_store_open();
+ * vdisk operations; st_store_free().
+ *
+ * Write path (bottom-up, DESIGN.md §4). A writer buffers up to a batch
+ * (32 MiB) of the stream, then:
+ *   1. begins an operation (global sequence number s, registered in flight);
+ *   2. cuts the batch at block boundaries into new extents and appends them
+ *      to the vdisk's open egroup or to new egroups, RF replicas each on
+ *      disks of distinct nodes, on the container's highest tier with room;
+ *   3. fdatasyncs the replica files (and their directory when new);
+ *   4. commits the egroup rows (refcount 1 per new extent, last_ref_seq = s;
+ *      the resumed open egroup by compare-and-set on its version), then the
+ *      extent-ID rows, then the block rows (copy-on-write overlay), each a
+ *      durable transaction before the next;
+ *   5. ends the operation.
+ * A write is acknowledged (st_writer_write/close return 0 for it) only after
+ * step 4. A crash leaves at worst unreachable extents and orphan files.
+ * One writer per vdisk at a time (an flock on locks/vdisk-<id>.lock).
+ *
+ * Read path (top-down): block map -> extent ID map -> egroup map -> a
+ * replica file, whose record and CRC32C are verified; a bad or missing
+ * replica is skipped for the next, counted in st_store_stats and recorded
+ * in config.db io_errors. Unwritten ranges read as zeros.
+ *
+ * Snapshots and clones copy the block rows of the source after
+ * incrementing, bottom-up, the recorded refcount of every extent they
+ * reference. The foreground never decrements a refcount.
+ *
+ * Thread rules: one thread per handle. Any number of processes may open a
+ * cluster at once.
+ */
+#ifndef ST_STORE_H
+#define ST_STORE_H
+
+#include <stdint.h>
+
+#include "storage/st_config.h"
+#include "storage/st_meta.h"
+#include "storage/st_util.h"
+
+#define ST_EGROUP_TARGET (4u << 20)  /* egroups close at 4 MiB */
+#define ST_BLOCK_DEFAULT (1u << 20)
+#define ST_BLOCK_MIN 4096u
+#define ST_BLOCK_MAX (4u << 20)
+
+/* What `curator init` builds. */
+struct st_init_spec {
+	int nodes;
+	int shards;
+	int ndisks; /* per node */
+	struct {
+		enum st_tier tier;
+		uint64_t size;
+	} disks[32];
+};
+
+/*
+ * Parse a per-node disk spec, "ssd:1x8G,hdd:2x64G", into spec->disks.
+ * 0 or ST_EINVAL with err naming the bad part.
+ */
+int st_disk_spec_parse(const char *s, struct st_init_spec *spec, struct st_msg *err);
+
+/* Create a cluster in dir (created if missing; must hold no cluster). */
+int st_store_init(const char *dir, const struct st_init_spec *spec, struct st_msg *err);
+
+struct st_store;
+
+/* Open the cluster in dir. ST_ENOTCLUSTER when it is not one. */
+int st_store_open(const char *dir, struct st_store **out, struct st_msg *err);
+void st_store_free(struct st_store *st);
+
+/* The parts, for the curator and tools; owned by the store. */
+struct st_config *st_store_config(struct st_store *st);
+struct st_meta *st_store_meta(struct st_store *st);
+
+/*
+ * A fresh cluster-unique 64-bit ID (this process's node in the high bits),
+ * from a batch reserved in config.db. The node is $CURATOR_NODE, else 1.
+ */
+int st_store_new_id(struct st_store *st, uint64_t *id, struct st_msg *err);
+
+/* Counters since open. */
+struct st_store_stats {
+	uint64_t bytes_written, bytes_read;
+	uint64_t extents_written, egroups_created;
+	uint64_t bad_replicas;   /* replicas skipped on read (bad or missing) */
+	uint64_t batches;
+};
+void st_store_stats(const struct st_store *st, struct st_store_stats *out);
+
+/* --- vdisks ------------------------------------------------------------- */
+
+/*
+ * Create a vdisk. block_size 0 = 1 MiB; it must be a power of two in
+ * [4 KiB, 4 MiB]. ST_ENOTFOUND (container), ST_EEXIST, ST_EINVAL.
+ */
+int st_vdisk_create(struct st_store *st, const char *name, const char *container, uint64_t size,
+		    uint32_t block_size, struct st_vdisk *out, struct st_msg *err);
+
+/* Snapshot `name` as read-only `snap`; clone `snap` as writable `name`. */
+int st_vdisk_snapshot(struct st_store *st, const char *name, const char *snap, struct st_msg *err);
+int st_vdisk_clone(struct st_store *st, const char *snap, const char *name, struct st_msg *err);
+
+/* Mark deleted; the curator reclaims its space. ST_ENOTFOUND. */
+int st_vdisk_delete(struct st_store *st, const char *name, struct st_msg *err);
+
+/* Bytes of the vdisk that have been written (sum of mapped regions). */
+int st_vdisk_mapped(struct st_store *st, const struct st_vdisk *v, uint64_t *bytes, uint64_t *blocks,
+		    struct st_msg *err);
+
+struct st_writer;
+
+/*
+ * Open a writer on live, writable vdisk `name` at byte offset off. Takes the
+ * vdisk's write lock (ST_EBUSY after waiting 30 s). ST_ENOTFOUND,
+ * ST_EREADONLY (a snapshot), ST_ERANGE (off past the size).
+ */
+int st_writer_open(struct st_store *st, const char *name, uint64_t off, struct st_writer **out,
+		   struct st_msg *err);
+
+/*
+ * Append len bytes to the stream. Full batches are committed before this
+ * returns. ST_ERANGE when the stream would pass the vdisk size (nothing of
+ * this call is written). After an error the writer stays failed.
+ */
+int st_writer_write(struct st_writer *w, const void *buf, size_t len, struct st_msg *err);
+
+/* Commit what is buffered, release the lock, free. Returns the first error. */
+int st_writer_close(struct st_writer *w, struct st_msg *err);
+
+/* Bytes acknowledged (committed) so far. */
+uint64_t st_writer_committed(const struct st_writer *w);
+
+/* Write buf at off in one call (open, write, close). */
+int st_vdisk_pwrite(struct st_store *st, const char *name, uint64_t off, const void *buf, size_t len,
+		    struct st_msg *err);
+
+/*
+ * Read [off, off+len) of vdisk v into buf. ST_ERANGE past the size, ST_EIO
+ * when no replica of an extent verifies, ST_ECORRUPT for broken metadata.
+ */
+int st_vdisk_pread(struct st_store *st, const struct st_vdisk *v, uint64_t off, size_t len, void *buf,
+		   struct st_msg *err);
+
+/*
+ * Read one extent's raw bytes through its egroup (for fsck and the
+ * curator): buf must hold e->raw_len. Tries replicas in order; *bad (may be
+ * NULL) receives how many were skipped. 0, ST_EIO, -errno.
+ */
+int st_store_read_extent(struct st_store *st, const struct st_egroup_rec *g, const struct st_extent_rec *e,
+			 void *buf, int *bad, struct st_msg *err);
+
+/* Read a single replica's copy of an extent and verify it: 0, ST_ECORRUPT, -ENOENT. */
+int st_store_read_replica(struct st_store *st, const struct st_egroup_rec *g, int replica,
+			  const struct st_extent_rec *e, void *buf);
+
+#endif

@@ -1,0 +1,1 @@
+TESTS_SRC += tests/storage/test_st_util.c
