@@ -49,14 +49,14 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/helpers.o $(LIB)
 	$(MPICC) $(CFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
 
 test: all $(TEST_BIN)
-	CURATOR_BIN=$(abspath $(BIN)) BUILD=$(BUILD) tests/run.sh $(TEST_BIN)
+	CURATOR_SRC=$(CURDIR) CURATOR_BIN=$(abspath $(BIN)) BUILD=$(BUILD) tests/run.sh $(TEST_BIN)
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	    EXTRA_LDLIBS="-fsanitize=address,undefined" test
 
 valgrind: all $(TEST_BIN)
-	CURATOR_BIN=$(abspath $(BIN)) VALGRIND=1 tests/run.sh $(filter $(BUILD)/tests/storage/%,$(TEST_BIN))
+	CURATOR_SRC=$(CURDIR) CURATOR_BIN=$(abspath $(BIN)) VALGRIND=1 tests/run.sh $(filter $(BUILD)/tests/storage/%,$(TEST_BIN))
 
 perf: all
 	tools/perf.sh

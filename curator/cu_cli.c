@@ -29,7 +29,7 @@ static const char usage_text[] =
 	"          [--chunking fixed|cdc] [--ilm HIGH%,LOW%] [--cold-age DUR] [--tiers ssd,hdd,cloud]\n"
 	"  container list | info NAME\n"
 	"  vdisk create NAME --container C --size SIZE [--block-size SIZE]\n"
-	"  vdisk write NAME [--offset OFF] [FILE|-]\n"
+	"  vdisk write NAME [--offset OFF] [--progress] [FILE|-]   --progress: print \"committed BYTES\" per durable batch\n"
 	"  vdisk read NAME [--offset OFF] [--length LEN] [--output FILE]   (stdout by default)\n"
 	"  vdisk snapshot NAME SNAP | clone SNAP NEW | delete NAME | list | info NAME\n"
 	"  disk add --node N --tier T --size SIZE | fail ID | list\n"
@@ -406,9 +406,10 @@ static int cmd_container(int argc, char **argv)
 static int vdisk_write(struct st_store *st, int argc, char **argv)
 {
 	const char *cmd = "vdisk write";
-	struct opt o[] = { { "--offset", 1, 0, 0 } };
+	struct opt o[] = { { "--offset", 1, 0, 0 }, { "--progress", 0, 0, 0 } };
 	struct st_msg err = { "" };
 	struct st_writer *w;
+	uint64_t acked = 0;
 	struct st_vdisk v;
 	uint64_t off = 0;
 	char *pos[2];
@@ -458,6 +459,11 @@ static int vdisk_write(struct st_store *st, int argc, char **argv)
 		rc = st_writer_write(w, buf, (size_t)n, &err);
 		if (rc)
 			break;
+		if (OPT(o, "--progress")->set && st_writer_committed(w) != acked) {
+			acked = st_writer_committed(w);
+			printf("committed %llu\n", (unsigned long long)acked);
+			fflush(stdout);
+		}
 	}
 	free(buf);
 	if (fd > 0)
@@ -553,7 +559,7 @@ static int vdisk_read(struct st_store *st, int argc, char **argv)
 	if (fd != 1 && close(fd) < 0 && !rc)
 		rc = st_fail(&err, -errno, "output: %s", strerror(errno));
 	st_store_stats(st, &s);
-	if (s.bad_replicas)
+	if (s.bad_replicas && !rc)
 		fprintf(stderr, "curator: warning: vdisk read: %llu bad or missing replica(s) skipped, recorded for the curator\n",
 			(unsigned long long)s.bad_replicas);
 	if (rc)

@@ -371,7 +371,8 @@ static void vdisk_unlock(int fd)
 /* An egroup this writer appends to within a batch. */
 struct wr_egroup {
 	struct st_egroup_rec rec;
-	uint64_t base_version; /* 0: created by this batch */
+	uint64_t base_version; /* committed version; 0 = no row yet */
+	int uncommitted;       /* files created by this batch, no row yet */
 	uint32_t start_used;   /* rec.used when the batch began */
 	int fds[ST_REPLICAS_MAX];
 };
@@ -415,12 +416,15 @@ static void wr_egroup_close(struct wr_egroup *g)
 	st_egroup_rec_release(&g->rec);
 }
 
-/* Unlink the replica files of an egroup this batch created and abandoned. */
+/*
+ * Abandon an egroup: unlink its replica files only if this batch created
+ * them and no row ever referenced them; a committed egroup is never touched.
+ */
 static void wr_egroup_discard(struct st_writer *w, struct wr_egroup *g)
 {
 	char path[ST_PATH_MAX + 64];
 
-	if (g->base_version == 0) {
+	if (g->uncommitted && g->base_version == 0) {
 		for (int i = 0; i < g->rec.nreplicas; i++) {
 			const struct st_disk *d = disk_find(w->st, g->rec.replicas[i].disk);
 			if (d && !st_egroup_path(d->path, g->rec.id, path, sizeof(path)))
@@ -621,6 +625,7 @@ static int open_new_egroup(struct st_writer *w, int64_t *pending, struct wr_egro
 	g->rec.last_scrub = now;
 	g->rec.used = ST_EGROUP_HDR;
 	g->start_used = 0;
+	g->uncommitted = 1;
 	g->rec.nreplicas = w->c.rf;
 	for (int i = 0; i < w->c.rf; i++) {
 		const struct st_disk *d = disk_find(st, disks[i]);
@@ -654,7 +659,7 @@ static int sync_batch(struct st_writer *w, struct st_msg *err)
 			int seen = 0;
 			if (fdatasync(g->fds[i]) < 0)
 				return st_fail(err, -errno, "disk %u: fdatasync: %s", d->id, strerror(errno));
-			if (g->base_version)
+			if (!g->uncommitted)
 				continue;
 			for (int k = 0; k < nsd; k++)
 				seen |= synced_dirs[k] == d->id;
@@ -678,7 +683,7 @@ static int commit_egroups(struct st_writer *w, uint64_t seq, struct st_msg *err)
 
 	for (int e = 0; e < w->neg; e++) {
 		struct wr_egroup *g = &w->eg[e];
-		if (!g->base_version)
+		if (g->uncommitted)
 			continue;
 		g->rec.last_ref_seq = g->rec.last_ref_seq > seq ? g->rec.last_ref_seq : seq;
 		rc = st_meta_egroup_put(m, &g->rec, g->base_version, err);
@@ -690,7 +695,7 @@ static int commit_egroups(struct st_writer *w, uint64_t seq, struct st_msg *err)
 		int any = 0;
 		for (int e = 0; e < w->neg && !rc; e++) {
 			struct wr_egroup *g = &w->eg[e];
-			if (g->base_version || st_meta_shard_egroup(m, g->rec.id) != s)
+			if (!g->uncommitted || st_meta_shard_egroup(m, g->rec.id) != s)
 				continue;
 			if (!any) {
 				rc = st_meta_begin(m, s, err);
@@ -700,10 +705,18 @@ static int commit_egroups(struct st_writer *w, uint64_t seq, struct st_msg *err)
 			if (!rc)
 				rc = st_meta_egroup_put(m, &g->rec, 0, err);
 		}
-		if (any && rc)
+		if (any && rc) {
 			st_meta_rollback(m, s);
-		else if (any)
+		} else if (any) {
 			rc = st_meta_commit(m, s, err);
+			for (int e = 0; !rc && e < w->neg; e++) {
+				struct wr_egroup *g = &w->eg[e];
+				if (g->uncommitted && st_meta_shard_egroup(m, g->rec.id) == s) {
+					g->uncommitted = 0;
+					g->base_version = g->rec.version;
+				}
+			}
+		}
 	}
 	return rc;
 }

@@ -57,7 +57,12 @@ int st_parse_size(const char *s, uint64_t *out)
 	double v;
 	uint64_t mult = 1;
 
-	if (!s || !*s || isspace((unsigned char)*s) || *s == '-' || *s == '+')
+	if (!s || !isdigit((unsigned char)*s))
+		return ST_EINVAL;
+	for (const char *p = s; *p && !isalpha((unsigned char)*p); p++)
+		if (!isdigit((unsigned char)*p) && *p != '.')
+			return ST_EINVAL;
+	if (strchr(s, 'x') || strchr(s, 'X') || strchr(s, 'e') || strchr(s, 'E'))
 		return ST_EINVAL;
 	errno = 0;
 	v = strtod(s, &end);

@@ -1,0 +1,304 @@
+/*
+ * The command line against real processes: bad input gives one line and a
+ * non-zero exit without losing data; a writer killed with SIGKILL loses
+ * nothing it acknowledged; concurrent writers and a reader all succeed.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/helpers.h"
+
+#define RUN(dir, ...) th_run(dir, NULL, NULL, NULL, __VA_ARGS__, NULL)
+
+static const char *demo(int rf, const char *disks)
+{
+	const char *dir = th_tmpdir("cli");
+	char rfs[8];
+
+	snprintf(rfs, sizeof(rfs), "%d", rf);
+	cr_assert_eq(RUN(dir, "init", "--nodes", "3", "--disks", disks), 0);
+	cr_assert_eq(RUN(dir, "container", "create", "c", "--rf", rfs), 0);
+	return dir;
+}
+
+static char *tmpfile_with(const char *dir, const char *name, size_t len, uint64_t seed)
+{
+	static char path[64][1024];
+	static int n;
+	char *p = path[n++ % 64];
+	void *buf = malloc(len);
+
+	snprintf(p, 1024, "%s/%s", dir, name);
+	th_fill(buf, len, seed);
+	cr_assert_eq(th_write_file(p, buf, len), 0);
+	free(buf);
+	return p;
+}
+
+/* Expect a failure: exit code `code`, exactly one stderr line with `needle`. */
+static void expect_error(const char *dir, int code, const char *needle, const char *in, ...)
+{
+	const char *args[32];
+	va_list ap;
+	int n = 0;
+	char *out, *err;
+	int rc;
+
+	va_start(ap, in);
+	while (n < 31 && (args[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	args[n] = NULL;
+	rc = th_run(dir, in, &out, &err, args[0], n > 1 ? args[1] : NULL, n > 2 ? args[2] : NULL,
+		    n > 3 ? args[3] : NULL, n > 4 ? args[4] : NULL, n > 5 ? args[5] : NULL, n > 6 ? args[6] : NULL,
+		    n > 7 ? args[7] : NULL, n > 8 ? args[8] : NULL, NULL);
+	cr_assert_eq(rc, code, "%s %s %s %s: exit %d, want %d; stderr: %s", args[0], n > 1 ? args[1] : "", n > 2 ? args[2] : "", n > 3 ? args[3] : "", rc, code, err);
+	cr_assert_eq(th_lines(err), 1, "want one stderr line, got: %s", err);
+	cr_assert(!strncmp(err, "curator: ", 9), "%s", err);
+	cr_assert(strstr(err, needle), "want '%s' in: %s", needle, err);
+	free(out);
+	free(err);
+}
+
+static void expect_file_eq(const char *dir, const char *vdisk, const char *file, size_t len)
+{
+	char lenbuf[32], outp[1100];
+	size_t n1, n2;
+	char *a, *b;
+
+	snprintf(lenbuf, sizeof(lenbuf), "%zu", len);
+	snprintf(outp, sizeof(outp), "%s/readback-%s", dir, vdisk);
+	cr_assert_eq(RUN(dir, "vdisk", "read", vdisk, "--length", lenbuf, "--output", outp), 0);
+	a = th_read_file(file, &n1);
+	b = th_read_file(outp, &n2);
+	cr_assert_geq(n1, len);
+	cr_assert_eq(n2, len);
+	cr_assert_eq(memcmp(a, b, len), 0, "vdisk %s differs from %s", vdisk, file);
+	free(a);
+	free(b);
+	unlink(outp);
+}
+
+Test(cli, bad_input_is_one_line_and_nonzero, .timeout = 60)
+{
+	const char *dir = demo(2, "ssd:1x16M,hdd:1x24M");
+	char *small = tmpfile_with(dir, "small", 5000, 1);
+	char *big = tmpfile_with(dir, "big", 80 << 20, 2);
+
+	cr_assert_eq(RUN(dir, "vdisk", "create", "v", "--container", "c", "--size", "1M"), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "write", "v", small), 0);
+
+	expect_error(dir, 2, "unknown command", NULL, "frobnicate", NULL);
+	expect_error(dir, 2, "unknown option --bogus", NULL, "vdisk", "read", "v", "--bogus", NULL);
+	expect_error(dir, 2, "vdisk 'nope': not found", NULL, "vdisk", "read", "nope", NULL);
+	expect_error(dir, 2, "vdisk 'nope': not found", small, "vdisk", "write", "nope", NULL);
+	expect_error(dir, 2, "container 'nope': not found", NULL, "vdisk", "create", "w", "--container", "nope",
+		     "--size", "1M", NULL);
+	expect_error(dir, 2, "not a size", NULL, "vdisk", "create", "w", "--container", "c", "--size", "12Q", NULL);
+	expect_error(dir, 2, "not a size", NULL, "vdisk", "read", "v", "--offset", "abc", NULL);
+	expect_error(dir, 2, "past the size", NULL, "vdisk", "read", "v", "--offset", "2M", NULL);
+	expect_error(dir, 2, "past the size", NULL, "vdisk", "read", "v", "--offset", "1000000", "--length", "100000",
+		     NULL);
+	expect_error(dir, 2, "past the size", NULL, "vdisk", "write", "v", "--offset", "1045000", small, NULL);
+	expect_error(dir, 2, "past the size", small, "vdisk", "write", "v", "--offset", "1045000", "-", NULL);
+	expect_error(dir, 2, "--rf 4", NULL, "container", "create", "d", "--rf", "4", NULL);
+	expect_error(dir, 2, "--ilm", NULL, "container", "create", "d", "--rf", "1", "--ilm", "50%,60%", NULL);
+	expect_error(dir, 2, "--rs 4,2", NULL, "container", "create", "d", "--rf", "1", "--rs", "4,2", NULL);
+	expect_error(dir, 2, "already exists", NULL, "container", "create", "c", "--rf", "1", NULL);
+	expect_error(dir, 2, "not a cluster directory", NULL, "-C", "/nonexistent", "vdisk", "list", NULL);
+	expect_error(dir, 2, "already holds a cluster", NULL, "init", "--nodes", "1", "--disks", "ssd:1x1G", NULL);
+	expect_error(dir, 2, "unknown disk tier", NULL, "-C", "/tmp/x-never", "init", "--nodes", "1", "--disks",
+		     "tape:1x1G", NULL);
+
+	/* snapshots are read-only; deleted vdisks are gone */
+	cr_assert_eq(RUN(dir, "vdisk", "snapshot", "v", "s"), 0);
+	expect_error(dir, 2, "read-only", small, "vdisk", "write", "s", "-", NULL);
+	cr_assert_eq(RUN(dir, "vdisk", "clone", "s", "k"), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "delete", "k"), 0);
+	expect_error(dir, 2, "vdisk 'k': not found", small, "vdisk", "write", "k", "-", NULL);
+
+	/* a full tier (ssd 16M + hdd 24M per node, RF2): clear error, old data intact */
+	cr_assert_eq(RUN(dir, "vdisk", "create", "huge", "--container", "c", "--size", "100M"), 0);
+	expect_error(dir, 2, "no tier has room", big, "vdisk", "write", "huge", "-", NULL);
+	expect_file_eq(dir, "v", small, 5000);
+	expect_file_eq(dir, "s", small, 5000);
+
+	/* a directory that is not a cluster */
+	const char *empty = th_tmpdir("empty");
+	expect_error(empty, 2, "not a cluster directory", NULL, "vdisk", "list", NULL);
+	cr_assert_eq(RUN(dir, "fsck"), 0);
+}
+
+static void sql_all_shards(const char *dir, const char *q)
+{
+	for (int i = 0; i < 4; i++) {
+		char p[1024];
+		sqlite3 *db;
+		snprintf(p, sizeof(p), "%s/meta-%d.db", dir, i);
+		cr_assert_eq(sqlite3_open(p, &db), SQLITE_OK);
+		cr_assert_eq(sqlite3_exec(db, q, NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+	}
+}
+
+Test(cli, corrupt_egroup_and_metadata_are_reported, .timeout = 60)
+{
+	const char *dir = demo(2, "ssd:1x64M");
+	char *f = tmpfile_with(dir, "f", 3 << 20, 3);
+	char cmd[2048];
+
+	cr_assert_eq(RUN(dir, "vdisk", "create", "v", "--container", "c", "--size", "4M"), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "write", "v", f), 0);
+	/* one replica bit-flipped: still reads, fsck warns but passes */
+	snprintf(cmd, sizeof(cmd),
+		 "f=$(ls %s/disks/node1-*/egroups/*.eg %s/disks/node2-*/egroups/*.eg 2>/dev/null | head -1); "
+		 "printf '\\x01' | dd of=$f bs=1 seek=70000 conv=notrunc status=none", dir, dir);
+	cr_assert_eq(system(cmd), 0);
+	expect_file_eq(dir, "v", f, 3 << 20);
+	cr_assert_eq(RUN(dir, "fsck"), 0);
+	/* every replica truncated: exit 1, one line, nothing printed as data */
+	snprintf(cmd, sizeof(cmd), "for f in %s/disks/*/egroups/*.eg; do truncate -s 1000 $f; done", dir);
+	cr_assert_eq(system(cmd), 0);
+	expect_error(dir, 1, "no replica passes its checksum", NULL, "vdisk", "read", "v", "--output", "/dev/null",
+		     NULL);
+	cr_assert_eq(RUN(dir, "fsck", "--quiet"), 1);
+
+	/* a corrupt block map row */
+	const char *dir2 = demo(1, "ssd:1x64M");
+	cr_assert_eq(RUN(dir2, "vdisk", "create", "v", "--container", "c", "--size", "4M"), 0);
+	cr_assert_eq(RUN(dir2, "vdisk", "write", "v", f), 0);
+	sql_all_shards(dir2, "UPDATE blocks SET regions = x'00'");
+	expect_error(dir2, 1, "corrupt block map row", NULL, "vdisk", "read", "v", "--output", "/dev/null", NULL);
+	cr_assert_eq(RUN(dir2, "fsck", "--quiet"), 1);
+}
+
+/* Read the last "committed N" line of a --progress output file. */
+static uint64_t last_committed(const char *path)
+{
+	size_t n;
+	char *s = th_read_file(path, &n), *p, *last = NULL;
+	uint64_t v = 0;
+
+	if (!s)
+		return 0;
+	for (p = strstr(s, "committed "); p; p = strstr(p + 1, "committed "))
+		last = p;
+	if (last)
+		v = strtoull(last + 10, NULL, 10);
+	free(s);
+	return v;
+}
+
+/*
+ * kill -9 a writer mid-stream, several times over the same vdisk: every
+ * acknowledged byte reads back, each block of the unacknowledged rest is
+ * wholly old or wholly new, and fsck finds nothing dangling.
+ */
+Test(cli, writer_killed_loses_no_acknowledged_write, .timeout = 180)
+{
+	const char *dir = demo(2, "ssd:1x512M");
+	enum { SIZE = 96 << 20, BS = 1 << 20 };
+	uint8_t *model = calloc(1, SIZE);
+	uint64_t seed = (uint64_t)time(NULL);
+	char outp[1024], readp[1024];
+
+	snprintf(outp, sizeof(outp), "%s/progress", dir);
+	snprintf(readp, sizeof(readp), "%s/readback", dir);
+	cr_assert_eq(RUN(dir, "vdisk", "create", "v", "--container", "c", "--size", "96M"), 0);
+	int interrupted = 0;
+	for (int round = 0; round < 8 && interrupted < 3; round++) {
+		char name[32];
+		snprintf(name, sizeof(name), "data%d", round);
+		char *file = tmpfile_with(dir, name, SIZE, seed + (uint64_t)round);
+		const char *args[] = { "vdisk", "write", "v", "--progress", file, NULL };
+		size_t n;
+		pid_t pid;
+
+		unlink(outp); /* never read the previous round's progress */
+		pid = th_spawn(dir, NULL, outp, args);
+		uint64_t acked;
+		int st;
+
+		/* wait for the first acknowledged batch, then a random moment more */
+		for (int i = 0; i < 3000 && last_committed(outp) == 0; i++)
+			usleep(2000);
+		usleep((useconds_t)(th_rand(&seed) % 250000));
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		acked = last_committed(outp);
+		cr_assert_gt(acked, 0, "round %d: nothing was acknowledged", round);
+		interrupted += acked < SIZE;
+
+		uint8_t *fresh = th_read_file(file, &n);
+		cr_assert_eq(RUN(dir, "vdisk", "read", "v", "--output", readp), 0, "round %d: read failed", round);
+		uint8_t *got = th_read_file(readp, &n);
+		cr_assert_eq(n, SIZE);
+		cr_assert_eq(memcmp(got, fresh, acked), 0, "round %d: an acknowledged byte was lost", round);
+		for (uint64_t b = acked; b < SIZE; b += BS) {
+			int is_new = !memcmp(got + b, fresh + b, BS), is_old = !memcmp(got + b, model + b, BS);
+			cr_assert(is_new || is_old, "round %d: block at %llu is torn", round, (unsigned long long)b);
+		}
+		memcpy(model, got, SIZE);
+		free(fresh);
+		free(got);
+		unlink(file);
+		char *out = NULL;
+		int frc = th_run(dir, NULL, &out, NULL, "fsck", "--quiet", NULL);
+		cr_assert_eq(frc, 0, "round %d: fsck: %s", round, out);
+		free(out);
+	}
+	cr_assert_geq(interrupted, 1, "no writer was killed mid-stream");
+	free(model);
+}
+
+Test(cli, two_writers_and_a_reader_at_once, .timeout = 120)
+{
+	const char *dir = demo(2, "ssd:1x512M");
+	enum { SIZE = 40 << 20 };
+	char *fa = tmpfile_with(dir, "a", SIZE, 11), *fb = tmpfile_with(dir, "b", SIZE, 12);
+	char *fr = tmpfile_with(dir, "r", SIZE, 13);
+	pid_t pids[3];
+	int st;
+
+	cr_assert_eq(RUN(dir, "vdisk", "create", "a", "--container", "c", "--size", "40M"), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "create", "b", "--container", "c", "--size", "40M"), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "create", "r", "--container", "c", "--size", "40M"), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "write", "r", fr), 0);
+	{
+		const char *wa[] = { "vdisk", "write", "a", fa, NULL };
+		const char *wb[] = { "vdisk", "write", "b", fb, NULL };
+		pids[0] = th_spawn(dir, NULL, NULL, wa);
+		pids[1] = th_spawn(dir, NULL, NULL, wb);
+	}
+	pids[2] = fork();
+	if (pids[2] == 0) { /* the reader: read and compare r five times */
+		for (int i = 0; i < 5; i++) {
+			char outp[1100];
+			size_t n1, n2;
+			snprintf(outp, sizeof(outp), "%s/r-out", dir);
+			if (th_run(dir, NULL, NULL, NULL, "vdisk", "read", "r", "--output", outp, NULL))
+				_exit(1);
+			char *a = th_read_file(outp, &n1), *b = th_read_file(fr, &n2);
+			if (n1 != n2 || memcmp(a, b, n1))
+				_exit(2);
+			free(a);
+			free(b);
+		}
+		_exit(0);
+	}
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(waitpid(pids[i], &st, 0), pids[i]);
+		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "process %d failed (%d)", i, st);
+	}
+	expect_file_eq(dir, "a", fa, SIZE);
+	expect_file_eq(dir, "b", fb, SIZE);
+	expect_file_eq(dir, "r", fr, SIZE);
+	cr_assert_eq(RUN(dir, "fsck", "--quiet"), 0);
+}

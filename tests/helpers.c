@@ -1,0 +1,210 @@
+/* Test helpers; see helpers.h. */
+#include "tests/helpers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+const char *th_tmpdir(const char *tag)
+{
+	static char paths[64][PATH_MAX];
+	static int n;
+	const char *base = getenv("TMPDIR");
+	char *p = paths[n++ % 64];
+
+	snprintf(p, PATH_MAX, "%s/curator-test-%s-XXXXXX", base && *base ? base : "/tmp", tag);
+	if (!mkdtemp(p))
+		abort();
+	return p;
+}
+
+uint64_t th_rand(uint64_t *s)
+{
+	uint64_t x = *s ? *s : 0x9e3779b97f4a7c15ULL;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	*s = x;
+	return x;
+}
+
+void th_fill(void *buf, size_t len, uint64_t seed)
+{
+	uint8_t *p = buf;
+	uint64_t s = seed * 0x2545F4914F6CDD1DULL + 1;
+
+	while (len >= 8) {
+		uint64_t v = th_rand(&s);
+		memcpy(p, &v, 8);
+		p += 8;
+		len -= 8;
+	}
+	while (len--)
+		*p++ = (uint8_t)th_rand(&s);
+}
+
+const char *th_curator(void)
+{
+	const char *b = getenv("CURATOR_BIN");
+	return b && *b ? b : "build/bin/curator";
+}
+
+static char *slurp_fd(int fd)
+{
+	size_t cap = 4096, n = 0;
+	char *s = malloc(cap);
+
+	for (;;) {
+		ssize_t r;
+		if (n + 1 >= cap)
+			s = realloc(s, cap *= 2);
+		r = read(fd, s + n, cap - n - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	s[n] = 0;
+	return s;
+}
+
+static int wait_status(pid_t pid)
+{
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	return 128 + WTERMSIG(st);
+}
+
+int th_run(const char *dir, const char *in, char **out, char **errout, const char *arg0, ...)
+{
+	const char *argv[64];
+	int n = 0, po[2], pe[2], rc;
+	char outf[PATH_MAX], errf[PATH_MAX];
+	va_list ap;
+	pid_t pid;
+
+	argv[n++] = th_curator();
+	argv[n++] = "-C";
+	argv[n++] = dir;
+	argv[n++] = arg0;
+	va_start(ap, arg0);
+	while (n < 63 && (argv[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	(void)po;
+	(void)pe;
+	/* capture through temp files: no pipe deadlocks on big outputs */
+	snprintf(outf, sizeof(outf), "%s/th-out-%d", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
+	snprintf(errf, sizeof(errf), "%s/th-err-%d", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
+	pid = fork();
+	if (pid == 0) {
+		int fi = open(in ? in : "/dev/null", O_RDONLY);
+		int fo = open(outf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int fe = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fi, 0);
+		dup2(fo, 1);
+		dup2(fe, 2);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	rc = wait_status(pid);
+	{
+		int fd = open(outf, O_RDONLY);
+		char *s = slurp_fd(fd);
+		close(fd);
+		if (out)
+			*out = s;
+		else
+			free(s);
+		fd = open(errf, O_RDONLY);
+		s = slurp_fd(fd);
+		close(fd);
+		if (errout)
+			*errout = s;
+		else
+			free(s);
+	}
+	unlink(outf);
+	unlink(errf);
+	return rc;
+}
+
+pid_t th_spawn(const char *dir, const char *in, const char *outfile, const char *const *args)
+{
+	const char *argv[64];
+	int n = 0;
+	pid_t pid;
+
+	argv[n++] = th_curator();
+	argv[n++] = "-C";
+	argv[n++] = dir;
+	for (int i = 0; args[i] && n < 63; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	pid = fork();
+	if (pid == 0) {
+		int fi = open(in ? in : "/dev/null", O_RDONLY);
+		int fo = open(outfile ? outfile : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int fe = open("/dev/null", O_WRONLY);
+		dup2(fi, 0);
+		dup2(fo, 1);
+		dup2(fe, 2);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+int th_write_file(const char *path, const void *buf, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	if (!f)
+		return -1;
+	if (len && fwrite(buf, 1, len, f) != len) {
+		fclose(f);
+		return -1;
+	}
+	return fclose(f);
+}
+
+void *th_read_file(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY);
+	struct stat sb;
+	char *buf;
+	size_t n = 0;
+
+	if (fd < 0 || fstat(fd, &sb) < 0)
+		return NULL;
+	buf = malloc((size_t)sb.st_size + 1);
+	while (n < (size_t)sb.st_size) {
+		ssize_t r = read(fd, buf + n, (size_t)sb.st_size - n);
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	buf[n] = 0;
+	*len = n;
+	return buf;
+}
+
+int th_lines(const char *s)
+{
+	int n = 0;
+	for (; s && *s; s++)
+		n += *s == '\n';
+	return n;
+}

@@ -1,0 +1,39 @@
+/*
+ * Test helpers shared by the Criterion suites: scratch directories, a
+ * deterministic PRNG, running the real `curator` binary.
+ */
+#ifndef TESTS_HELPERS_H
+#define TESTS_HELPERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* A fresh empty directory under $TMPDIR; path valid until the process ends. */
+const char *th_tmpdir(const char *tag);
+
+/* xorshift PRNG and buffer fill. */
+uint64_t th_rand(uint64_t *state);
+void th_fill(void *buf, size_t len, uint64_t seed);
+
+/* The curator binary ($CURATOR_BIN, else build/bin/curator). */
+const char *th_curator(void);
+
+/*
+ * Run curator with args (NULL-terminated) in cluster dir, stdin from
+ * `in` (NULL: /dev/null). Captures stdout/stderr into malloc'd strings
+ * (may be NULL to discard). Returns the exit status (or 128+signal).
+ */
+int th_run(const char *dir, const char *in, char **out, char **errout, const char *arg0, ...);
+
+/* Spawn curator in the background (stdout to a file); returns the pid. */
+pid_t th_spawn(const char *dir, const char *in, const char *outfile, const char *const *args);
+
+/* Write / read a whole file. */
+int th_write_file(const char *path, const void *buf, size_t len);
+void *th_read_file(const char *path, size_t *len);
+
+/* Count the lines of s. */
+int th_lines(const char *s);
+
+#endif

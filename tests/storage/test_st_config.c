@@ -1,0 +1,180 @@
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "storage/st_config.h"
+#include "tests/helpers.h"
+
+static struct st_config *fresh(const char **dir, int nodes)
+{
+	struct st_config *cfg;
+	struct st_msg err;
+
+	*dir = th_tmpdir("cfg");
+	cr_assert_eq(st_config_create(*dir, 2, &cfg, &err), 0, "%s", err.text);
+	for (int n = 1; n <= nodes; n++)
+		cr_assert_eq(st_config_node_add(cfg, (uint32_t)n, &err), 0);
+	return cfg;
+}
+
+Test(st_config, container_policies_validated_and_stored)
+{
+	const char *dir;
+	struct st_config *cfg = fresh(&dir, 3);
+	struct st_container c, g;
+	struct st_msg err;
+
+	st_container_defaults(&c);
+	strcpy(c.name, "gold");
+	c.rf = 3;
+	c.rs_k = 2;
+	c.rs_m = 1;
+	c.ec_delay = 86400;
+	c.compress = ST_MODE_POST;
+	c.compress_delay = 600;
+	c.codec = ST_CODEC_ZLIB;
+	c.dedup = ST_MODE_INLINE;
+	c.chunking = ST_CHUNK_CDC;
+	c.ilm_high = 80;
+	c.ilm_low = 50;
+	c.cold_age = 3600;
+	c.ntiers = 2;
+	c.tiers[0] = ST_TIER_HDD;
+	c.tiers[1] = ST_TIER_CLOUD;
+	cr_assert_eq(st_config_container_create(cfg, &c, &err), 0, "%s", err.text);
+	cr_assert_eq(st_config_container_get(cfg, "gold", &g, &err), 0);
+	cr_assert_eq(g.rf, 3);
+	cr_assert_eq(g.rs_k, 2);
+	cr_assert_eq(g.rs_m, 1);
+	cr_assert_eq(g.ec_delay, 86400);
+	cr_assert_eq(g.compress, ST_MODE_POST);
+	cr_assert_eq(g.compress_delay, 600);
+	cr_assert_eq(g.codec, ST_CODEC_ZLIB);
+	cr_assert_eq(g.dedup, ST_MODE_INLINE);
+	cr_assert_eq(g.chunking, ST_CHUNK_CDC);
+	cr_assert_eq(g.ilm_high, 80);
+	cr_assert_eq(g.ilm_low, 50);
+	cr_assert_eq(g.cold_age, 3600);
+	cr_assert_eq(g.ntiers, 2);
+	cr_assert_eq(g.tiers[1], ST_TIER_CLOUD);
+	cr_assert_eq(st_config_container_create(cfg, &c, &err), ST_EEXIST);
+
+	st_container_defaults(&c);
+	strcpy(c.name, "x");
+	c.rf = 4;
+	cr_assert_eq(st_container_validate(&c, 3, &err), ST_EINVAL);
+	c.rf = 3;
+	cr_assert_eq(st_container_validate(&c, 2, &err), ST_EPOLICY, "RF above the node count");
+	c.rf = 2;
+	c.rs_k = 4;
+	c.rs_m = 2;
+	cr_assert_eq(st_container_validate(&c, 3, &err), ST_EPOLICY, "strip wider than the cluster");
+	c.rs_k = 1;
+	cr_assert_eq(st_container_validate(&c, 8, &err), ST_EINVAL);
+	c.rs_k = c.rs_m = 0;
+	c.ilm_high = 50;
+	c.ilm_low = 60;
+	cr_assert_eq(st_container_validate(&c, 3, &err), ST_EINVAL);
+	c.ilm_high = 75;
+	c.ilm_low = 60;
+	c.ntiers = 2;
+	c.tiers[0] = c.tiers[1] = ST_TIER_SSD;
+	cr_assert_eq(st_container_validate(&c, 3, &err), ST_EINVAL);
+	c.ntiers = 1;
+	c.tiers[0] = ST_TIER_CLOUD;
+	cr_assert_eq(st_container_validate(&c, 3, &err), ST_EINVAL);
+	strcpy(c.name, "bad name");
+	c.tiers[0] = ST_TIER_SSD;
+	cr_assert_eq(st_container_validate(&c, 3, &err), ST_EINVAL);
+	st_config_free(cfg);
+	st_rm_rf(dir);
+}
+
+Test(st_config, ids_are_unique_across_handles_and_persisted)
+{
+	const char *dir;
+	struct st_config *a = fresh(&dir, 2), *b;
+	struct st_msg err;
+	uint64_t x, y, z;
+
+	cr_assert_eq(st_config_open(dir, &b, &err), 0);
+	cr_assert_eq(st_config_ids_reserve(a, 1, 100, &x, &err), 0);
+	cr_assert_eq(st_config_ids_reserve(b, 1, 100, &y, &err), 0);
+	cr_assert_eq(st_config_ids_reserve(a, 2, 100, &z, &err), 0);
+	cr_assert_eq(x >> 48, 1);
+	cr_assert_eq(z >> 48, 2);
+	cr_assert(y >= x + 100, "overlapping batches");
+	st_config_free(a);
+	st_config_free(b);
+	cr_assert_eq(st_config_open(dir, &a, &err), 0);
+	cr_assert_eq(st_config_ids_reserve(a, 1, 1, &z, &err), 0);
+	cr_assert(z >= y + 100, "counter not persisted");
+	st_config_free(a);
+	st_rm_rf(dir);
+}
+
+Test(st_config, scan_sequence_respects_in_flight_and_dead_processes)
+{
+	const char *dir;
+	struct st_config *cfg = fresh(&dir, 1);
+	struct st_msg err;
+	uint64_t s1, s2, s0;
+	int64_t op1, op2;
+	int pfd[2];
+	pid_t pid;
+
+	cr_assert_eq(st_config_op_begin(cfg, "t", &s1, &op1, &err), 0);
+	cr_assert_eq(st_config_op_begin(cfg, "t", &s2, &op2, &err), 0);
+	cr_assert_gt(s2, s1);
+	cr_assert_eq(st_config_scan_seq(cfg, &s0, &err), 0);
+	cr_assert_eq(s0, s1, "S0 must not pass the oldest in-flight operation");
+	cr_assert_eq(st_config_op_end(cfg, op1, &err), 0);
+	cr_assert_eq(st_config_scan_seq(cfg, &s0, &err), 0);
+	cr_assert_eq(s0, s2);
+	cr_assert_eq(st_config_op_end(cfg, op2, &err), 0);
+	cr_assert_eq(st_config_scan_seq(cfg, &s0, &err), 0);
+	cr_assert_eq(s0, s2 + 1);
+
+	/* a process that begins an operation and dies (kill -9) */
+	cr_assert_eq(pipe(pfd), 0);
+	pid = fork();
+	if (pid == 0) {
+		struct st_config *c;
+		uint64_t s;
+		int64_t op;
+		if (st_config_open(dir, &c, NULL) || st_config_op_begin(c, "child", &s, &op, NULL))
+			_exit(1);
+		if (write(pfd[1], "x", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	char ch;
+	cr_assert_eq(read(pfd[0], &ch, 1), 1);
+	cr_assert_eq(st_config_scan_seq(cfg, &s0, &err), 0);
+	cr_assert_eq(s0, s2 + 1, "the live child's operation holds S0 back");
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	cr_assert_eq(st_config_scan_seq(cfg, &s0, &err), 0);
+	cr_assert_eq(s0, s2 + 2, "the dead child's operation must be cleaned up");
+	st_config_free(cfg);
+	st_rm_rf(dir);
+}
+
+Test(st_config, not_a_cluster)
+{
+	const char *dir = th_tmpdir("cfg");
+	struct st_config *cfg;
+	struct st_msg err;
+	char p[512];
+
+	cr_assert_eq(st_config_open(dir, &cfg, &err), ST_ENOTCLUSTER);
+	cr_assert_eq(st_config_open("/nonexistent/x", &cfg, &err), ST_ENOTCLUSTER);
+	snprintf(p, sizeof(p), "%s/config.db", dir);
+	th_write_file(p, "garbage garbage garbage garbage garbage garbage garbage garbage garbage garbage", 80);
+	cr_assert_eq(st_config_open(dir, &cfg, &err), ST_ENOTCLUSTER);
+	cr_assert(strstr(err.text, "not a cluster"), "%s", err.text);
+	st_rm_rf(dir);
+}

@@ -1,0 +1,244 @@
+#include <criterion/criterion.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "storage/st_meta.h"
+#include "tests/helpers.h"
+
+static void sample(struct st_egroup_rec *r, int nex)
+{
+	st_egroup_rec_init(r);
+	r->id = 0x1000000000042ULL;
+	r->container = 3;
+	r->owner = 0x1000000000007ULL;
+	r->tier = ST_TIER_HDD;
+	r->flags = ST_EGROUP_COMPRESSED;
+	r->created = 100;
+	r->last_write = 200;
+	r->last_access = 300;
+	r->last_scrub = 400;
+	r->used = 12345;
+	r->strip = 9;
+	r->strip_pos = 2;
+	r->nreplicas = 3;
+	for (int i = 0; i < 3; i++)
+		r->replicas[i] = (struct st_replica){ (uint32_t)(i + 1), (uint8_t)(i == 2) };
+	for (int i = 0; i < nex; i++) {
+		struct st_extent_rec e = { 0 };
+		st_extent_id_make(&e.id, r->owner, (uint64_t)i + 77);
+		e.offset = 64 + (uint32_t)i * 100;
+		e.stored_len = 50;
+		e.raw_len = 52;
+		e.refcount = (uint32_t)i;
+		e.crc = 0xdeadbeef ^ (uint32_t)i;
+		e.flags = ST_EXTENT_FP;
+		memset(e.fp, i, 20);
+		cr_assert_eq(st_egroup_rec_add(r, &e), 0);
+	}
+}
+
+Test(st_meta, egroup_record_round_trips)
+{
+	struct st_egroup_rec r, d;
+	uint8_t *blob;
+	size_t len;
+
+	sample(&r, 17);
+	st_egroup_rec_init(&d);
+	cr_assert_eq(st_egroup_rec_encode(&r, &blob, &len), 0);
+	cr_assert_eq(st_egroup_rec_decode(blob, len, &d), 0);
+	cr_assert_eq(d.nextents, 17);
+	cr_assert_eq(d.nreplicas, 3);
+	cr_assert_eq(d.replicas[2].state, 1);
+	cr_assert_eq(d.used, 12345);
+	cr_assert_eq(d.strip_pos, 2);
+	cr_assert_eq(d.tier, ST_TIER_HDD);
+	cr_assert_eq(memcmp(d.extents, r.extents, 17 * sizeof(r.extents[0])), 0);
+	/* every single bit flip is caught */
+	for (size_t i = 0; i < len * 8; i += 7) {
+		blob[i / 8] ^= (uint8_t)(1 << (i % 8));
+		cr_assert_eq(st_egroup_rec_decode(blob, len, &d), ST_ECORRUPT, "flip %zu", i);
+		blob[i / 8] ^= (uint8_t)(1 << (i % 8));
+	}
+	cr_assert_eq(st_egroup_rec_decode(blob, len - 1, &d), ST_ECORRUPT);
+	free(blob);
+	st_egroup_rec_release(&r);
+	st_egroup_rec_release(&d);
+}
+
+Test(st_meta, extent_ids_format_and_parse)
+{
+	struct st_extent_id a, b;
+	uint8_t sha[20];
+	char buf[80];
+
+	st_extent_id_make(&a, 0x1000000000001ULL, 0x2000000000abcULL);
+	cr_assert(!st_extent_id_is_dedup(&a));
+	cr_assert_eq(st_extent_id_vdisk(&a), 0x1000000000001ULL);
+	cr_assert_eq(st_extent_id_parse(st_extent_id_fmt(&a, buf, sizeof(buf)), &b), 0);
+	cr_assert_eq(memcmp(&a, &b, sizeof(a)), 0);
+	for (int i = 0; i < 20; i++)
+		sha[i] = (uint8_t)(i * 13);
+	st_extent_id_dedup(&a, sha, 16384);
+	cr_assert(st_extent_id_is_dedup(&a));
+	cr_assert_eq(st_extent_id_parse(st_extent_id_fmt(&a, buf, sizeof(buf)), &b), 0);
+	cr_assert_eq(memcmp(&a, &b, sizeof(a)), 0);
+	cr_assert_eq(st_extent_id_parse("zz", &b), ST_EINVAL);
+}
+
+/* Overlay against a byte-per-position model of which extent holds what. */
+Test(st_meta, block_overlay_matches_model)
+{
+	enum { BS = 4096 };
+	static uint16_t model[BS], modeloff[BS];
+	struct st_block *b = calloc(1, sizeof(*b));
+	uint64_t s = 42;
+
+	for (int it = 1; it < 3000; it++) {
+		uint32_t off = (uint32_t)(th_rand(&s) % BS);
+		uint32_t len = 1 + (uint32_t)(th_rand(&s) % (BS - off));
+		struct st_extent_id id;
+		int rc;
+
+		if (th_rand(&s) % 8 == 0) { /* sometimes a full-block write */
+			off = 0;
+			len = BS;
+		}
+		st_extent_id_make(&id, 1, (uint64_t)it);
+		rc = st_block_overlay(b, off, len, &id, 7);
+		if (rc == ST_ERANGE) { /* too fragmented: the writer rewrites the block */
+			b->n = 0;
+			rc = st_block_overlay(b, 0, BS, &id, 7);
+			off = 0;
+			len = BS;
+		}
+		cr_assert_eq(rc, 0);
+		for (uint32_t i = off; i < off + len; i++) {
+			model[i] = (uint16_t)it;
+			modeloff[i] = (uint16_t)(7 + i - off);
+		}
+		/* regions sorted, disjoint, and agree with the model */
+		static uint16_t got[BS], gotoff[BS];
+		memset(got, 0, sizeof(got));
+		for (int k = 0; k < b->n; k++) {
+			const struct st_region *r = &b->r[k];
+			if (k)
+				cr_assert_geq(r->block_off, b->r[k - 1].block_off + b->r[k - 1].len);
+			for (uint32_t i = 0; i < r->len; i++) {
+				got[r->block_off + i] = (uint16_t)(r->extent.b[15] | r->extent.b[14] << 8);
+				gotoff[r->block_off + i] = (uint16_t)(r->extent_off + i);
+			}
+		}
+		cr_assert_eq(memcmp(got, model, sizeof(model)), 0, "iteration %d", it);
+		for (int i = 0; i < BS; i++)
+			if (model[i])
+				cr_assert_eq(gotoff[i], modeloff[i]);
+		uint8_t enc[8 + ST_REGIONS_MAX * 40];
+		size_t len2;
+		struct st_block *d = calloc(1, sizeof(*d));
+		cr_assert_eq(st_block_encode(b, enc, sizeof(enc), &len2), 0);
+		cr_assert_eq(st_block_decode(enc, len2, d), 0);
+		cr_assert_eq(d->n, b->n);
+		enc[len2 / 2] ^= 1;
+		cr_assert_eq(st_block_decode(enc, len2, d), ST_ECORRUPT);
+		free(d);
+	}
+	free(b);
+}
+
+Test(st_meta, maps_store_and_compare_and_set)
+{
+	const char *dir = th_tmpdir("meta");
+	struct st_meta *m;
+	struct st_egroup_rec r, g;
+	struct st_msg err;
+	struct st_extent_id x;
+	uint64_t eg;
+	struct st_block *b = calloc(1, sizeof(*b));
+
+	cr_assert_eq(st_meta_open(dir, 3, 1, &m, &err), 0);
+	sample(&r, 4);
+	st_egroup_rec_init(&g);
+	cr_assert_eq(st_meta_egroup_get(m, r.id, &g, &err), ST_ENOTFOUND);
+	cr_assert_eq(st_meta_egroup_put(m, &r, 0, &err), 0);
+	cr_assert_eq(r.version, 1);
+	cr_assert_eq(st_meta_egroup_put(m, &r, 0, &err), ST_ESTALE, "insert twice");
+	r.last_ref_seq = 55;
+	cr_assert_eq(st_meta_egroup_put(m, &r, 1, &err), 0);
+	cr_assert_eq(r.version, 2);
+	cr_assert_eq(st_meta_egroup_put(m, &r, 1, &err), ST_ESTALE, "stale version applied");
+	cr_assert_eq(st_meta_egroup_get(m, r.id, &g, &err), 0);
+	cr_assert_eq(g.version, 2);
+	cr_assert_eq(g.last_ref_seq, 55);
+	cr_assert_eq(g.nextents, 4);
+	cr_assert_eq(st_meta_egroup_delete(m, r.id, 1, &err), ST_ESTALE);
+	cr_assert_eq(st_meta_egroup_delete(m, r.id, 2, &err), 0);
+
+	st_extent_id_make(&x, 5, 6);
+	cr_assert_eq(st_meta_extent_get(m, &x, &eg, &err), ST_ENOTFOUND);
+	cr_assert_eq(st_meta_extent_put(m, &x, 99, &err), 0);
+	cr_assert_eq(st_meta_extent_get(m, &x, &eg, &err), 0);
+	cr_assert_eq(eg, 99);
+	cr_assert_eq(st_meta_extent_delete(m, &x, 98, &err), 0);
+	cr_assert_eq(st_meta_extent_get(m, &x, &eg, &err), 0, "CAS delete removed a remapped entry");
+	cr_assert_eq(st_meta_extent_delete(m, &x, 99, &err), 0);
+	cr_assert_eq(st_meta_extent_get(m, &x, &eg, &err), ST_ENOTFOUND);
+
+	b->vdisk = 7;
+	b->block = 3;
+	cr_assert_eq(st_block_overlay(b, 10, 20, &x, 0), 0);
+	cr_assert_eq(st_meta_block_put(m, b, &err), 0);
+	memset(b, 0, sizeof(*b));
+	cr_assert_eq(st_meta_block_get(m, 7, 3, b, &err), 0);
+	cr_assert_eq(b->n, 1);
+	cr_assert_eq(b->r[0].len, 20);
+	cr_assert_eq(st_meta_block_get(m, 7, 4, b, &err), ST_ENOTFOUND);
+	st_meta_free(m);
+	st_egroup_rec_release(&r);
+	st_egroup_rec_release(&g);
+	free(b);
+	st_rm_rf(dir);
+}
+
+static int count_cb(void *arg, int rc_row, uint64_t id, const struct st_egroup_rec *r)
+{
+	int *c = arg;
+	(void)id;
+	(void)r;
+	c[rc_row ? 1 : 0]++;
+	return 0;
+}
+
+Test(st_meta, corrupt_row_is_reported_not_fatal)
+{
+	const char *dir = th_tmpdir("meta");
+	struct st_meta *m;
+	struct st_egroup_rec r, g;
+	struct st_msg err;
+	char path[512];
+	sqlite3 *db;
+	int counts[2] = { 0, 0 };
+
+	cr_assert_eq(st_meta_open(dir, 1, 1, &m, &err), 0);
+	sample(&r, 2);
+	cr_assert_eq(st_meta_egroup_put(m, &r, 0, &err), 0);
+	r.id++;
+	cr_assert_eq(st_meta_egroup_put(m, &r, 0, &err), 0);
+	snprintf(path, sizeof(path), "%s/meta-0.db", dir);
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db, "UPDATE egroups SET rec = x'00112233' WHERE id = (SELECT min(id) FROM egroups)",
+				  NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	st_egroup_rec_init(&g);
+	cr_assert_eq(st_meta_egroup_get(m, r.id - 1, &g, &err), ST_ECORRUPT);
+	cr_assert(strstr(err.text, "corrupt"));
+	cr_assert_eq(st_meta_egroup_get(m, r.id, &g, &err), 0);
+	cr_assert_eq(st_meta_scan_egroups(m, 0, count_cb, counts, &err), 0);
+	cr_assert_eq(counts[0], 1);
+	cr_assert_eq(counts[1], 1);
+	st_meta_free(m);
+	st_egroup_rec_release(&r);
+	st_egroup_rec_release(&g);
+	st_rm_rf(dir);
+}
