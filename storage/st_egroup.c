@@ -133,6 +133,39 @@ int st_egroup_read_extent(int fd, const struct st_extent_rec *e, uint8_t *buf)
 	return 0;
 }
 
+int st_egroup_read_extent_into(int fd, const struct st_extent_rec *e, void *dst)
+{
+	uint8_t hdr[ST_EXTENT_HDR];
+	struct st_extent_rec f;
+	size_t total = ST_EXTENT_HDR + e->stored_len, done = 0;
+
+	while (done < total) {
+		struct iovec iov[2];
+		int cnt = 0;
+		ssize_t n;
+		if (done < ST_EXTENT_HDR) {
+			iov[cnt++] = (struct iovec){ hdr + done, ST_EXTENT_HDR - done };
+			iov[cnt++] = (struct iovec){ dst, e->stored_len };
+		} else {
+			iov[cnt++] = (struct iovec){ (uint8_t *)dst + (done - ST_EXTENT_HDR), total - done };
+		}
+		n = preadv(fd, iov, cnt, (off_t)(e->offset + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return ST_ECORRUPT; /* truncated */
+		done += (size_t)n;
+	}
+	if (decode_ex_hdr(hdr, &f) || f.stored_len != e->stored_len || f.raw_len != e->raw_len ||
+	    memcmp(f.id.b, e->id.b, ST_EXTENT_ID_LEN) || f.crc != e->crc)
+		return ST_ECORRUPT;
+	if (st_crc32c(dst, e->stored_len) != e->crc)
+		return ST_ECORRUPT;
+	return 0;
+}
+
 int st_egroup_walk(int fd, st_egroup_walk_cb cb, void *arg, uint64_t *end)
 {
 	uint64_t off = ST_EGROUP_HDR;

@@ -86,6 +86,12 @@ int st_egroup_write_extent(int fd, uint64_t off, const struct st_extent_rec *e, 
 int st_egroup_read_extent(int fd, const struct st_extent_rec *e, uint8_t *buf);
 
 /*
+ * Like st_egroup_read_extent, but the stored bytes land directly in dst
+ * (e->stored_len bytes) with one preadv: no intermediate copy.
+ */
+int st_egroup_read_extent_into(int fd, const struct st_extent_rec *e, void *dst);
+
+/*
  * Walk the records of a replica file from its first extent, calling cb for
  * each well-formed record (stored bytes verified). Stops at the first bad or
  * truncated record (*end receives its offset, i.e. the valid length).

@@ -54,6 +54,7 @@ struct st_store {
 	struct st_egroup_rec eg;
 	int eg_valid;
 	struct st_extent_id x_id;
+	uint32_t x_len;
 	int x_valid;
 	uint8_t *xbuf; /* record header + stored bytes */
 	size_t xcap;
@@ -1051,6 +1052,8 @@ static int fd_get(struct st_store *st, uint64_t egroup, const struct st_disk *d)
 	victim->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (victim->fd < 0)
 		return -errno;
+	/* an egroup is small (4 MiB) and read mostly whole: start reading it all */
+	posix_fadvise(victim->fd, 0, 0, POSIX_FADV_WILLNEED);
 	victim->egroup = egroup;
 	victim->disk = d->id;
 	victim->tick = st->tick;
@@ -1088,30 +1091,31 @@ int st_store_read_replica(struct st_store *st, const struct st_egroup_rec *g, in
 
 	if (!d)
 		return -ENOENT;
-	rc = xbuf_reserve(st, ST_EXTENT_HDR + (size_t)e->stored_len);
-	if (rc)
-		return rc;
+	if (e->flags & ST_EXTENT_COMPRESSED)
+		return ST_ECORRUPT; /* NEEDSWORK: inflate once compression lands */
 	fd = fd_get(st, g->id, d);
 	if (fd < 0)
 		return fd;
-	rc = st_egroup_read_extent(fd, e, st->xbuf);
-	if (rc) {
-		fd_forget(st, g->id, d->id);
-		return rc;
+	if (buf) {
+		rc = st_egroup_read_extent_into(fd, e, buf);
+	} else {
+		rc = xbuf_reserve(st, ST_EXTENT_HDR + (size_t)e->stored_len);
+		if (!rc)
+			rc = st_egroup_read_extent(fd, e, st->xbuf);
 	}
-	if (e->flags & ST_EXTENT_COMPRESSED)
-		return ST_ECORRUPT; /* NEEDSWORK: inflate once compression lands */
-	if (buf)
-		memcpy(buf, st->xbuf + ST_EXTENT_HDR, e->raw_len);
-	return 0;
+	if (rc)
+		fd_forget(st, g->id, d->id);
+	return rc;
 }
 
 /*
- * Read and verify extent e of g into st->xbuf; the raw bytes are then at
- * st->xbuf + ST_EXTENT_HDR. Replicas on usable disks first.
+ * Read and verify extent e of g, trying replicas on usable disks first,
+ * into dst, or (dst NULL) into st->xbuf where the raw bytes then start at
+ * st->xbuf + ST_EXTENT_HDR. Bad or missing replicas are counted and
+ * recorded in config.db for the curator.
  */
 static int read_extent_any(struct st_store *st, const struct st_egroup_rec *g, const struct st_extent_rec *e,
-			   int *bad, struct st_msg *err)
+			   void *dst, int *bad, struct st_msg *err)
 {
 	int rc = ST_EIO;
 
@@ -1124,7 +1128,7 @@ static int read_extent_any(struct st_store *st, const struct st_egroup_rec *g, c
 				continue;
 			if (pass == 1 && (!d || !d->ok))
 				continue; /* never read a failed disk */
-			rc = st_store_read_replica(st, g, i, e, NULL);
+			rc = st_store_read_replica(st, g, i, e, dst);
 			if (!rc)
 				break;
 			(*bad)++;
@@ -1145,37 +1149,41 @@ int st_store_read_extent(struct st_store *st, const struct st_egroup_rec *g, con
 			 void *buf, int *bad, struct st_msg *err)
 {
 	int nbad;
-	int rc = read_extent_any(st, g, e, &nbad, err);
+	int rc = read_extent_any(st, g, e, buf, &nbad, err);
 
 	if (bad)
 		*bad = nbad;
-	st->x_valid = 0;
-	if (rc)
-		return rc;
-	memcpy(buf, st->xbuf + ST_EXTENT_HDR, e->raw_len);
-	return 0;
+	return rc;
 }
 
-/* Make st->xbuf hold extent id's raw bytes (top-down resolution). */
-static int load_extent(struct st_store *st, const struct st_extent_id *id, uint32_t *raw_len, struct st_msg *err)
+/*
+ * Copy [ext_off, ext_off + len) of extent id into dst, resolving top-down.
+ * A region that is the whole extent is read straight into dst; a part of
+ * one goes through the one-extent cache (extent bytes never change, so the
+ * cache is always valid).
+ */
+static int read_region(struct st_store *st, const struct st_extent_id *id, uint32_t ext_off, uint32_t len,
+		       uint8_t *dst, struct st_msg *err)
 {
+	char b[80];
 	int rc = 0;
 
 	if (st->x_valid && !memcmp(st->x_id.b, id->b, ST_EXTENT_ID_LEN)) {
-		*raw_len = st_get32(st->xbuf + 8);
+		if ((uint64_t)ext_off + len > st->x_len)
+			return st_fail(err, ST_ECORRUPT, "extent %s: region past its end", st_extent_id_fmt(id, b, sizeof(b)));
+		memcpy(dst, st->xbuf + ST_EXTENT_HDR + ext_off, len);
 		return 0;
 	}
 	for (int attempt = 0; attempt < 3; attempt++) {
+		const struct st_extent_rec *e;
 		uint64_t egroup;
-		int idx, bad;
+		int idx, bad, whole;
 
 		rc = st_meta_extent_get(st->meta, id, &egroup, err);
-		if (rc) {
-			char b[80];
+		if (rc)
 			return st_fail(err, rc == ST_ENOTFOUND ? ST_ECORRUPT : rc,
 				       "extent %s: dangling reference (not in the extent ID map)",
 				       st_extent_id_fmt(id, b, sizeof(b)));
-		}
 		if (!st->eg_valid || st->eg.id != egroup || attempt > 0) {
 			st->eg_valid = 0;
 			rc = st_meta_egroup_get(st->meta, egroup, &st->eg, err);
@@ -1188,24 +1196,30 @@ static int load_extent(struct st_store *st, const struct st_extent_id *id, uint3
 		idx = st_egroup_rec_find(&st->eg, id);
 		if (idx < 0)
 			continue;
-		st->x_valid = 0;
-		rc = read_extent_any(st, &st->eg, &st->eg.extents[idx], &bad, err);
+		e = &st->eg.extents[idx];
+		if ((uint64_t)ext_off + len > e->raw_len)
+			return st_fail(err, ST_ECORRUPT, "extent %s: region past its end", st_extent_id_fmt(id, b, sizeof(b)));
+		whole = ext_off == 0 && len == e->raw_len && !(e->flags & ST_EXTENT_COMPRESSED);
+		if (!whole)
+			st->x_valid = 0;
+		rc = read_extent_any(st, &st->eg, e, whole ? dst : NULL, &bad, err);
 		if (rc == ST_EIO && attempt == 0) {
 			st->eg_valid = 0; /* perhaps a stale cached row */
 			continue;
 		}
 		if (rc)
 			return rc;
-		st->x_id = *id;
-		st->x_valid = 1;
-		*raw_len = st->eg.extents[idx].raw_len;
+		if (!whole) {
+			st->x_id = *id;
+			st->x_len = e->raw_len;
+			st->x_valid = 1;
+			memcpy(dst, st->xbuf + ST_EXTENT_HDR + ext_off, len);
+		}
 		return 0;
 	}
-	if (!rc) {
-		char b[80];
+	if (!rc)
 		rc = st_fail(err, ST_ECORRUPT, "extent %s: dangling reference (egroup does not hold it)",
 			     st_extent_id_fmt(id, b, sizeof(b)));
-	}
 	return rc;
 }
 
@@ -1225,33 +1239,31 @@ int st_vdisk_pread(struct st_store *st, const struct st_vdisk *v, uint64_t off, 
 	b = malloc(sizeof(*b));
 	if (!b)
 		return st_fail(err, -ENOMEM, "out of memory");
-	memset(buf, 0, len);
 	for (uint64_t blk = off / bs; blk <= (off + len - 1) / bs && !rc; blk++) {
-		uint64_t bstart = blk * bs;
+		uint64_t bstart = blk * bs, zfrom = bstart > off ? bstart : off;
+		uint64_t bend = bstart + bs < off + len ? bstart + bs : off + len;
 
 		rc = st_meta_block_get(st->meta, v->id, blk, b, err);
 		if (rc == ST_ENOTFOUND) {
 			rc = 0;
-			continue;
+			b->n = 0;
 		}
+		/* regions are sorted and disjoint: zero only the gaps between them */
 		for (int i = 0; i < b->n && !rc; i++) {
 			const struct st_region *r = &b->r[i];
 			uint64_t rs = bstart + r->block_off, re = rs + r->len;
 			uint64_t s = rs > off ? rs : off, e = re < off + len ? re : off + len;
-			uint32_t raw_len = 0;
 
 			if (s >= e)
 				continue;
-			rc = load_extent(st, &r->extent, &raw_len, err);
-			if (rc)
-				break;
-			if ((uint64_t)r->extent_off + (s - rs) + (e - s) > raw_len) {
-				rc = st_fail(err, ST_ECORRUPT, "vdisk '%s' block %llu: region past its extent", v->name,
-					     (unsigned long long)blk);
-				break;
-			}
-			memcpy(out + (s - off), st->xbuf + ST_EXTENT_HDR + r->extent_off + (s - rs), e - s);
+			if (s > zfrom)
+				memset(out + (zfrom - off), 0, s - zfrom);
+			zfrom = e;
+			rc = read_region(st, &r->extent, r->extent_off + (uint32_t)(s - rs), (uint32_t)(e - s),
+					 out + (s - off), err);
 		}
+		if (!rc && bend > zfrom)
+			memset(out + (zfrom - off), 0, bend - zfrom);
 	}
 	free(b);
 	if (!rc)

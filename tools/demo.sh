@@ -1,0 +1,40 @@
+#!/bin/bash
+# The demo: a 3-node cluster in ./demo-cluster with real bytes (files from
+# /usr/share), written, snapshotted, overwritten, read back and checked,
+# then fsck and a summary.
+set -euo pipefail
+BIN=${CURATOR_BIN:-build/bin/curator}
+D=${DEMO_DIR:-demo-cluster}
+c() { "$BIN" -C "$D" "$@"; }
+rm -rf "$D"
+mkdir -p "$D.tmp"
+trap 'rm -rf "$D.tmp"' EXIT
+echo "== a cluster: 3 nodes, each with an SSD and two HDDs"
+c init --nodes 3 --disks ssd:1x256M,hdd:2x1G
+c container create gold --rf 2
+c container create bronze --rf 1 --tiers hdd
+echo "== real bytes: the first 96 MiB of a tar of /usr/share/doc and /usr/lib"
+( set +o pipefail; tar -cf - -C /usr share/doc lib 2>/dev/null | head -c 96M > "$D.tmp/img" )
+size=$(stat -c %s "$D.tmp/img")
+c vdisk create desktop --container gold --size 128M
+c vdisk write desktop "$D.tmp/img"
+c vdisk snapshot desktop desktop@monday
+echo "== overwrite 4 MiB in the middle, then clone the snapshot"
+head -c 4M /dev/urandom > "$D.tmp/patch"
+c vdisk write desktop --offset 40M "$D.tmp/patch"
+c vdisk clone desktop@monday desktop-copy
+c vdisk create scratch --container bronze --size 32M
+head -c 20M "$D.tmp/img" | c vdisk write scratch -
+echo "== read back and compare"
+c vdisk read desktop@monday --length "$size" --output "$D.tmp/back"
+cmp "$D.tmp/back" "$D.tmp/img" && echo "snapshot desktop@monday: $size bytes identical"
+cp "$D.tmp/img" "$D.tmp/expect"
+dd if="$D.tmp/patch" of="$D.tmp/expect" bs=1M seek=40 conv=notrunc status=none
+c vdisk read desktop --length "$size" --output "$D.tmp/back"
+cmp "$D.tmp/back" "$D.tmp/expect" && echo "vdisk desktop: $size bytes identical (with the overwrite)"
+echo "== fsck"
+c fsck --quiet
+echo "== summary"
+c container list
+c vdisk list
+c disk list

@@ -1,0 +1,16 @@
+#!/bin/bash
+# Install, from Debian's apt repositories, whatever build and test
+# dependencies are missing. Idempotent; needs root (or sudo).
+set -euo pipefail
+pkgs=(build-essential pkg-config mpich libmpich-dev libsqlite3-dev sqlite3 libisal-dev libssl-dev
+      zlib1g-dev libcriterion-dev libcurl4-openssl-dev libexpat1-dev jq)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+echo "installing: ${missing[*]}" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

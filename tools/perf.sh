@@ -1,0 +1,9 @@
+#!/bin/bash
+# make perf: every benchmark; the JSON lines are collected in build/perf.jsonl.
+set -euo pipefail
+out=${PERF_OUT:-build/perf.jsonl}
+: > "$out"
+for b in tools/bench_vdisk_io.sh; do
+	echo "== $b" >&2
+	"$b" | tee -a "$out"
+done
