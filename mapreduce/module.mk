@@ -1,1 +1,1 @@
-# MAPREDUCE_SRC += 
+MAPREDUCE_SRC += mapreduce/mr_util.c mapreduce/mr_ctx.c mapreduce/mr_job.c mapreduce/mr_output.c

@@ -1,4 +1,7 @@
-/* st_hmap: linear probing, power-of-two capacity, load <= 1/2. */
+/*
+ * st_hmap: linear probing, power-of-two capacity, load <= 1/2. A slot is an
+ * 8-byte header (in-use flag), the key, then the value, each 8-aligned.
+ */
 #include "storage/st_hmap.h"
 
 #include <stdlib.h>
@@ -6,12 +9,14 @@
 
 #include "storage/st_util.h"
 
+#define VAL(h, s) ((s) + 8 + (((h)->klen + 7) & ~(size_t)7))
+
 void st_hmap_init(struct st_hmap *h, size_t klen, size_t vlen)
 {
 	memset(h, 0, sizeof(*h));
 	h->klen = klen;
 	h->vlen = vlen;
-	h->slot = (1 + klen + vlen + 7) & ~(size_t)7;
+	h->slot = 8 + ((klen + 7) & ~(size_t)7) + ((vlen + 7) & ~(size_t)7);
 }
 
 void st_hmap_release(struct st_hmap *h)
@@ -31,7 +36,7 @@ static uint8_t *find(const struct st_hmap *h, const void *key, int *found)
 			*found = 0;
 			return s;
 		}
-		if (!memcmp(s + 1, key, h->klen)) {
+		if (!memcmp(s + 8, key, h->klen)) {
 			*found = 1;
 			return s;
 		}
@@ -52,7 +57,7 @@ static int grow(struct st_hmap *h)
 		uint8_t *s = h->tab + i * h->slot;
 		int found;
 		if (s[0])
-			memcpy(find(&n, s + 1, &found), s, h->slot);
+			memcpy(find(&n, s + 8, &found), s, h->slot);
 	}
 	n.n = h->n;
 	free(h->tab);
@@ -70,13 +75,13 @@ void *st_hmap_put(struct st_hmap *h, const void *key, int *isnew)
 	s = find(h, key, &found);
 	if (!found) {
 		s[0] = 1;
-		memcpy(s + 1, key, h->klen);
-		memset(s + 1 + h->klen, 0, h->vlen);
+		memcpy(s + 8, key, h->klen);
+		memset(VAL(h, s), 0, h->vlen);
 		h->n++;
 	}
 	if (isnew)
 		*isnew = !found;
-	return s + 1 + h->klen;
+	return VAL(h, s);
 }
 
 void *st_hmap_get(const struct st_hmap *h, const void *key)
@@ -87,7 +92,7 @@ void *st_hmap_get(const struct st_hmap *h, const void *key)
 	if (!h->cap)
 		return NULL;
 	s = find(h, key, &found);
-	return found ? s + 1 + h->klen : NULL;
+	return found ? VAL(h, s) : NULL;
 }
 
 int st_hmap_next(const struct st_hmap *h, size_t *pos, const void **key, void **val)
@@ -95,8 +100,8 @@ int st_hmap_next(const struct st_hmap *h, size_t *pos, const void **key, void **
 	while (*pos < h->cap) {
 		uint8_t *s = h->tab + (*pos)++ * h->slot;
 		if (s[0]) {
-			*key = s + 1;
-			*val = s + 1 + h->klen;
+			*key = s + 8;
+			*val = VAL(h, s);
 			return 1;
 		}
 	}

@@ -1,33 +1,44 @@
 #!/bin/bash
-# Run the Criterion test binaries given as arguments. Binaries named
-# *_mpi run again under mpiexec -n 2 and -n 3. VALGRIND=1 runs each under
-# valgrind (MPI-free suites only). Prints "N passed, N failed" at the end.
+# Run the Criterion test binaries given as arguments and sum their results.
+# Binaries named *_mpi also run under mpiexec (the tests spawn the ranks
+# themselves; CURATOR_MPI_RANKS tells them how many). VALGRIND=1 runs each
+# binary under valgrind (MPI-free suites only). The last line is
+# "N passed, N failed".
 set -u
-pass=0
-fail=0
-failed=()
 export TMPDIR=${TMPDIR:-/tmp}
 jobs=${TEST_JOBS:-2}
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+pass=0; fail=0; bad=()
 run_one() {
 	local name=$1; shift
 	echo "== $name"
-	if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); failed+=("$name"); fi
+	"$@" 2>&1 | tee "$log"
+	local rc=${PIPESTATUS[0]}
+	local line t p
+	line=$(grep -a "Synthesis: Tested:" "$log" | tail -1)
+	if [ -n "$line" ]; then
+		t=$(echo "$line" | sed -E 's/.*Tested: ([0-9]+).*/\1/')
+		p=$(echo "$line" | sed -E 's/.*Passing: ([0-9]+).*/\1/')
+		pass=$((pass + p)); fail=$((fail + t - p))
+	fi
+	if [ "$rc" -ne 0 ] || [ -z "$line" ]; then
+		bad+=("$name")
+		[ -z "$line" ] && fail=$((fail + 1))
+	fi
 }
 for t in "$@"; do
 	if [ "${VALGRIND:-0}" = 1 ]; then
-		run_one "$t (valgrind)" valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
-			--trace-children=no "$t" --jobs 1 --no-early-exit
+		run_one "$t (valgrind)" valgrind -q --error-exitcode=99 --leak-check=full \
+			--errors-for-leak-kinds=definite "$t" --jobs 1
 		continue
 	fi
 	run_one "$t" "$t" --jobs "$jobs"
 	case "$t" in
-	*_mpi)
-		for n in 2 3; do
-			run_one "$t (mpiexec -n $n)" env CURATOR_MPI_RANKS=$n "$t" --jobs 1
-		done ;;
+	*_mpi) for n in 2 3; do run_one "$t (ranks=$n)" env CURATOR_MPI_RANKS=$n "$t" --jobs 1; done ;;
 	esac
 done
 echo
-[ $fail -gt 0 ] && printf 'failed: %s\n' "${failed[@]}"
+[ ${#bad[@]} -gt 0 ] && printf 'failed: %s\n' "${bad[@]}"
 echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+[ ${#bad[@]} -eq 0 ]

@@ -1,0 +1,193 @@
+/*
+ * mr: a MapReduce engine on MPI (DESIGN.md §5). It knows nothing of storage:
+ * inputs are pluggable readers of splits, records are (key, value) byte
+ * strings.
+ *
+ * Order of calls:
+ *
+ *   mr_ctx_new()            collective: MPI_Init if needed; one per process
+ *   mr_job_init(&job)       local: fill a struct mr_job with defaults
+ *   ... set job.inputs, job.reduce, job.output_dir, counters ...
+ *   mr_job_run(ctx, &job)   collective: map + shuffle + reduce + commit
+ *   mr_output_input()       local: a committed output as the next job's input
+ *   mr_ctx_free()           collective: MPI_Finalize if mr_ctx_new initialised MPI
+ *
+ * Model. Rank 0 is the master and also works; without mpiexec the program
+ * is a one-rank job on the same code path (MPI singleton). Each input is a
+ * list of splits read by a reader callback that hands records to the
+ * input's map function; splits are handed out dynamically through an MPI
+ * atomic counter on rank 0 (MPI_Fetch_and_op), except splits that must be
+ * read where they live (the partitions of an earlier job's output stay on
+ * the rank that wrote them). Map output is partitioned by
+ * hash(key) % nparts; partition p is reduced on rank p % nranks. The
+ * shuffle runs during the map phase: per-destination buffers go out with
+ * MPI_Isend as they fill while each rank keeps receiving (MPI_Iprobe)
+ * into its store. Past the per-rank memory budget the store is sorted and
+ * spilled to the scratch directory as a run; the reduce phase merges runs.
+ * Within a partition records are ordered by (hash, key, value), so equal
+ * keys are adjacent and every reduce sees its values in the same order
+ * whatever the rank count: outputs are identical for 1, 2 or 3 ranks.
+ *
+ * Output: partition p is written by the rank that reduced it to
+ * `<output_dir>/part-<p>`; the job writes into `<output_dir>.tmp` and
+ * renames it to output_dir only when every rank succeeded (the commit),
+ * marked by `<output_dir>/_SUCCESS` (a line: nparts nranks). Scratch files
+ * are removed at the end of a job; those of crashed jobs (dead pid) at the
+ * start of the next.
+ *
+ * Errors. Functions return 0 or a negative code (-errno or MR_E*).
+ * Collective functions return the same code on every rank (agreed with
+ * MPI_Allreduce); the message (mr_ctx_errmsg) names the rank and split
+ * that failed first. Only mr_abort() calls MPI_Abort.
+ *
+ * Threads: single-threaded per rank; callbacks run on the calling thread.
+ */
+#ifndef MR_H
+#define MR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum mr_err {
+	MR_EABORTED = -2000, /* another rank failed: this one stopped */
+	MR_EINPUT = -2001,   /* a reader met a bad record or file */
+	MR_EMAP = -2002,     /* a map function returned an error */
+	MR_EREDUCE = -2003,  /* a reduce function returned an error */
+	MR_EINVAL = -2004,   /* a bad job description */
+	MR_ECORRUPT = -2005, /* a run or output file failed its checksum */
+};
+
+const char *mr_strerror(int rc);
+
+#define MR_KEY_MAX 255
+#define MR_MAX_INPUTS 4
+#define MR_MAX_COUNTERS 64
+
+struct mr_ctx;
+struct mr_emitter;
+
+/*
+ * Collective. Initialise MPI (MPI_Init_thread FUNNELED) unless already
+ * initialised, duplicate MPI_COMM_WORLD, and remember the scratch
+ * directory (created; NULL = $TMPDIR or /tmp). 0 or -errno.
+ */
+int mr_ctx_new(int *argc, char ***argv, const char *scratch, struct mr_ctx **out);
+
+/* Collective. Free; finalise MPI if mr_ctx_new initialised it. NULL is a no-op. */
+void mr_ctx_free(struct mr_ctx *ctx);
+
+/* Local. This rank and the number of ranks. */
+int mr_rank(const struct mr_ctx *ctx);
+int mr_nranks(const struct mr_ctx *ctx);
+
+/* Local. The message of the last failed collective call ("" if none). */
+const char *mr_ctx_errmsg(const struct mr_ctx *ctx);
+
+/* Local. Abort the whole MPI job (MPI_Abort) after printing msg. */
+void mr_abort(struct mr_ctx *ctx, const char *msg) __attribute__((noreturn));
+
+/* Collective helpers for callers built on the engine. */
+int mr_agree(struct mr_ctx *ctx, int rc);          /* min over ranks: an error wins */
+int64_t mr_sum(struct mr_ctx *ctx, int64_t v);     /* sum over ranks */
+int mr_barrier(struct mr_ctx *ctx);
+/* Broadcast len bytes of buf from root. */
+int mr_bcast(struct mr_ctx *ctx, void *buf, size_t len, int root);
+
+/*
+ * Emit a record from a map, combine or reduce function. Keys are 1..255
+ * bytes, values 0..16 MiB. 0 or -ENOMEM / MR_EINVAL. Valid only inside the
+ * callback that received the emitter.
+ */
+int mr_emit(struct mr_emitter *em, const void *key, size_t klen, const void *val, size_t vlen);
+
+/* Add v to counter idx (0..ncounters-1) of the running job. */
+void mr_count(struct mr_emitter *em, int idx, int64_t v);
+
+/* The rank running the callback, and the split or partition being processed. */
+int mr_emitter_rank(const struct mr_emitter *em);
+int mr_emitter_split(const struct mr_emitter *em);
+
+/*
+ * A reader hands each record of one split to `fn` (which calls the input's
+ * map function). Return 0, or an error (use MR_EINPUT for bad data; set
+ * *why to a static or thread-local message if you like). A non-zero return
+ * of fn must be returned as is.
+ */
+typedef int (*mr_record_fn)(void *fnarg, const void *key, size_t klen, const void *val, size_t vlen);
+typedef int (*mr_read_fn)(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen);
+
+/* Map: emit zero or more records for one input record. 0 or an error. */
+typedef int (*mr_map_fn)(void *arg, const void *key, size_t klen, const void *val, size_t vlen,
+			 struct mr_emitter *em);
+
+struct mr_value {
+	const void *p;
+	size_t len;
+};
+
+/*
+ * Reduce (and combine): one key and all its values (in a deterministic
+ * order). Emitted records go to this partition's output file (reduce) or
+ * back into the shuffle (combine). 0 or an error.
+ */
+typedef int (*mr_reduce_fn)(void *arg, const void *key, size_t klen, const struct mr_value *vals, size_t nvals,
+			    struct mr_emitter *em);
+
+struct mr_input {
+	const char *name;
+	int nsplits;
+	mr_read_fn read;
+	void *read_arg;
+	/* Rank that must read split s, or -1 for any (may be NULL). */
+	int (*owner)(void *arg, int split, int nranks);
+	mr_map_fn map;
+	void *map_arg;
+};
+
+struct mr_job {
+	const char *name;
+	int ninputs;
+	struct mr_input inputs[MR_MAX_INPUTS];
+	mr_reduce_fn combine;   /* optional, map side */
+	void *combine_arg;
+	mr_reduce_fn reduce;    /* required */
+	void *reduce_arg;
+	int nparts;             /* partitions (default 64); independent of ranks */
+	uint64_t mem_budget;    /* per rank, bytes (default 512 MiB) */
+	const char *output_dir; /* NULL: reduce output is discarded */
+	int ncounters;
+	const char *counter_names[MR_MAX_COUNTERS];
+
+	/* results, filled by mr_job_run on every rank */
+	int64_t counters[MR_MAX_COUNTERS];    /* summed over ranks */
+	uint64_t records_in, records_mapped, records_out; /* summed */
+	uint64_t spills;                      /* summed */
+	double map_secs, reduce_secs;         /* max over ranks */
+};
+
+/* Local. Defaults: 64 partitions, 512 MiB budget, no inputs. */
+void mr_job_init(struct mr_job *job);
+
+/*
+ * Collective. Run the job. Returns 0, or the same error on every rank with
+ * mr_ctx_errmsg naming the rank and split. On error no output is committed
+ * and scratch files are gone.
+ */
+int mr_job_run(struct mr_ctx *ctx, struct mr_job *job);
+
+/*
+ * Local. Describe the committed output in dir as an input (each partition a
+ * split read on the rank that wrote it when the rank count matches, else by
+ * any rank). Fails with MR_EINVAL if dir has no _SUCCESS marker. The
+ * returned input's read_arg is owned by *in until mr_output_input_release.
+ */
+int mr_output_input(const char *dir, mr_map_fn map, void *map_arg, struct mr_input *in);
+void mr_output_input_release(struct mr_input *in);
+
+/*
+ * Local. Read one committed partition file (for tools and tests): calls fn
+ * per record. 0, -errno, MR_ECORRUPT.
+ */
+int mr_output_read_part(const char *dir, int part, mr_record_fn fn, void *fnarg);
+
+#endif

@@ -1,0 +1,193 @@
+/*
+ * mr_ctx: MPI set-up, the collective helpers every job uses to agree on an
+ * outcome, and removal of scratch left by crashed jobs.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mapreduce/mr_int.h"
+
+const char *mr_strerror(int rc)
+{
+	switch (rc) {
+	case 0: return "success";
+	case MR_EABORTED: return "aborted: another rank failed";
+	case MR_EINPUT: return "bad input";
+	case MR_EMAP: return "map function failed";
+	case MR_EREDUCE: return "reduce function failed";
+	case MR_EINVAL: return "invalid job";
+	case MR_ECORRUPT: return "corrupt run or output file";
+	}
+	if (rc < 0 && rc > -4096)
+		return strerror(-rc);
+	return "unknown error";
+}
+
+void mr_set_err(struct mr_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ctx->errmsg, sizeof(ctx->errmsg), fmt, ap);
+	va_end(ap);
+}
+
+static int rm_tree(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	char p[PATH_MAX];
+
+	if (!d)
+		return unlink(path) == 0 || errno == ENOENT ? 0 : -errno;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", path, e->d_name);
+		rm_tree(p);
+	}
+	closedir(d);
+	return rmdir(path) == 0 || errno == ENOENT ? 0 : -errno;
+}
+
+int mr_rm_tree(const char *path);
+int mr_rm_tree(const char *path)
+{
+	return rm_tree(path);
+}
+
+/* Remove scratch directories "mr-<host>-<pid>-*" of dead processes on this host. */
+static void clean_stale_scratch(struct mr_ctx *ctx)
+{
+	DIR *d = opendir(ctx->scratch);
+	struct dirent *e;
+	char prefix[300];
+	size_t pl;
+
+	if (!d)
+		return;
+	pl = (size_t)snprintf(prefix, sizeof(prefix), "mr-%s-", ctx->host);
+	while ((e = readdir(d))) {
+		char *end;
+		long pid;
+		char p[PATH_MAX];
+
+		if (strncmp(e->d_name, prefix, pl))
+			continue;
+		pid = strtol(e->d_name + pl, &end, 10);
+		if (*end != '-' || pid <= 0 || pid == (long)getpid())
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", ctx->scratch, e->d_name);
+		rm_tree(p);
+	}
+	closedir(d);
+}
+
+int mr_ctx_new(int *argc, char ***argv, const char *scratch, struct mr_ctx **out)
+{
+	struct mr_ctx *ctx = calloc(1, sizeof(*ctx));
+	int init = 0, provided;
+	const char *tmp = getenv("TMPDIR");
+
+	if (!ctx)
+		return -ENOMEM;
+	MPI_Initialized(&init);
+	if (!init) {
+		if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+			free(ctx);
+			return -EIO;
+		}
+		ctx->own_mpi = 1;
+	}
+	MPI_Comm_dup(MPI_COMM_WORLD, &ctx->comm);
+	MPI_Comm_set_errhandler(ctx->comm, MPI_ERRORS_ARE_FATAL);
+	MPI_Comm_rank(ctx->comm, &ctx->rank);
+	MPI_Comm_size(ctx->comm, &ctx->nranks);
+	snprintf(ctx->scratch, sizeof(ctx->scratch), "%s", scratch ? scratch : tmp && *tmp ? tmp : "/tmp");
+	mkdir(ctx->scratch, 0755);
+	if (gethostname(ctx->host, sizeof(ctx->host)) < 0)
+		snprintf(ctx->host, sizeof(ctx->host), "localhost");
+	for (char *p = ctx->host; *p; p++)
+		if (*p == '-' || *p == '/')
+			*p = '_';
+	clean_stale_scratch(ctx);
+	*out = ctx;
+	return 0;
+}
+
+void mr_ctx_free(struct mr_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	MPI_Comm_free(&ctx->comm);
+	if (ctx->own_mpi)
+		MPI_Finalize();
+	free(ctx);
+}
+
+int mr_rank(const struct mr_ctx *ctx)
+{
+	return ctx->rank;
+}
+
+int mr_nranks(const struct mr_ctx *ctx)
+{
+	return ctx->nranks;
+}
+
+const char *mr_ctx_errmsg(const struct mr_ctx *ctx)
+{
+	return ctx->errmsg;
+}
+
+void mr_abort(struct mr_ctx *ctx, const char *msg)
+{
+	fprintf(stderr, "curator: rank %d: %s\n", ctx->rank, msg);
+	fflush(stderr);
+	MPI_Abort(ctx->comm, 2);
+	_exit(2);
+}
+
+/*
+ * Agree on an outcome: the lowest (most negative) rc wins; the message of
+ * the lowest-numbered rank that failed is broadcast so every rank reports
+ * the same error.
+ */
+int mr_agree(struct mr_ctx *ctx, int rc)
+{
+	int all, who, mine = rc ? ctx->rank : INT_MAX;
+
+	MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MIN, ctx->comm);
+	if (!all)
+		return 0;
+	MPI_Allreduce(&mine, &who, 1, MPI_INT, MPI_MIN, ctx->comm);
+	MPI_Bcast(ctx->errmsg, sizeof(ctx->errmsg), MPI_CHAR, who, ctx->comm);
+	/* report the failing rank's own code, not a follower's MR_EABORTED */
+	MPI_Bcast(&rc, 1, MPI_INT, who, ctx->comm);
+	return rc;
+}
+
+int64_t mr_sum(struct mr_ctx *ctx, int64_t v)
+{
+	int64_t s;
+	MPI_Allreduce(&v, &s, 1, MPI_INT64_T, MPI_SUM, ctx->comm);
+	return s;
+}
+
+int mr_barrier(struct mr_ctx *ctx)
+{
+	return MPI_Barrier(ctx->comm) == MPI_SUCCESS ? 0 : -EIO;
+}
+
+int mr_bcast(struct mr_ctx *ctx, void *buf, size_t len, int root)
+{
+	return MPI_Bcast(buf, (int)len, MPI_BYTE, root, ctx->comm) == MPI_SUCCESS ? 0 : -EIO;
+}

@@ -1,0 +1,953 @@
+/*
+ * mr_job: running one MapReduce job. See mr.h for the model.
+ *
+ * DESIGN. Map and shuffle overlap: map output goes into one buffer per
+ * destination rank (double-buffered); a full buffer leaves with MPI_Isend
+ * while the rank keeps draining its own incoming messages (MPI_Iprobe)
+ * into the store. The store is an arena plus an index of (sort key,
+ * record); when either passes its share of the memory budget the index is
+ * radix-sorted and written as a run file with per-partition offsets and
+ * checksums. After the map phase every rank sends END (carrying its status)
+ * to every other rank and drains until it has all ENDs: MPI keeps the
+ * messages of one sender in order, so END arrives after that sender's data.
+ * A map error still runs this exchange, so no rank waits forever; the
+ * outcome is then agreed with MPI_Allreduce. The reduce phase merges, per
+ * owned partition, the sorted in-memory index with the run files and calls
+ * reduce once per key.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mapreduce/mr_int.h"
+
+int mr_rm_tree(const char *path);
+
+enum { TAG_DATA = 1, TAG_END = 2 };
+enum { EM_MAP, EM_COMBINE, EM_REDUCE };
+
+struct run {
+	char path[PATH_MAX];
+	uint64_t *off;  /* nparts + 1 byte offsets */
+	uint32_t *crc;  /* per partition */
+};
+
+struct sbuf {
+	uint8_t *b[2];
+	size_t len;
+	int cur;
+	MPI_Request req[2];
+};
+
+struct jr { /* the state of one job on one rank */
+	struct mr_ctx *ctx;
+	struct mr_job *job;
+	char scratch[PATH_MAX];
+	char tmpout[PATH_MAX];
+
+	/* store */
+	uint8_t *arena;
+	size_t used, cap;
+	struct mr_idx *idx;
+	size_t n, capn;
+	struct run *runs;
+	int nruns;
+
+	/* shuffle */
+	struct sbuf *sb;
+	size_t sbsize;
+	uint8_t *rbuf;
+	size_t rbufcap;
+	int ends;
+	int peer_failed;
+	MPI_Request *endreq;
+	int tick;
+
+	/* outcome */
+	int rc;
+	int64_t counters[MR_MAX_COUNTERS];
+	uint64_t in, mapped, out, spills;
+};
+
+struct mr_emitter {
+	struct jr *jr;
+	int mode;
+	int split;
+	/* combine: the replacement buffer */
+	uint8_t *cb;
+	size_t clen, ccap;
+	/* reduce: the partition's output */
+	struct mr_wfile *wf;
+	uint64_t nout;
+};
+
+static int fail(struct jr *jr, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Record the first error of this rank with its message. */
+static int fail(struct jr *jr, int rc, const char *fmt, ...)
+{
+	if (!jr->rc) {
+		char msg[400];
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		jr->rc = rc;
+		mr_set_err(jr->ctx, "job %s: rank %d: %s", jr->job->name ? jr->job->name : "?", jr->ctx->rank, msg);
+	}
+	return rc;
+}
+
+/* --- the store ---------------------------------------------------------- */
+
+static int spill(struct jr *jr);
+
+static int store_add(struct jr *jr, const uint8_t *rec)
+{
+	size_t sz = mr_rec_size(rec);
+	uint8_t *p;
+
+	if (jr->used + sz > jr->cap || jr->n == jr->capn) {
+		int rc = spill(jr);
+		if (rc)
+			return rc;
+		if (sz > jr->cap)
+			return fail(jr, MR_EINVAL, "a %zu-byte record does not fit the memory budget", sz);
+	}
+	p = jr->arena + jr->used;
+	memcpy(p, rec, sz);
+	jr->used += sz;
+	jr->idx[jr->n].sk = mr_rec_sk(p);
+	jr->idx[jr->n].rec = p;
+	jr->n++;
+	return 0;
+}
+
+static int spill(struct jr *jr)
+{
+	int nparts = jr->job->nparts;
+	struct run *r;
+	struct mr_wfile w;
+	int rc, part = 0;
+
+	if (jr->n == 0)
+		return 0;
+	rc = mr_sort(jr->idx, jr->n);
+	if (rc)
+		return fail(jr, rc, "sorting a run: out of memory");
+	r = realloc(jr->runs, (size_t)(jr->nruns + 1) * sizeof(*r));
+	if (!r)
+		return fail(jr, -ENOMEM, "out of memory");
+	jr->runs = r;
+	r = &jr->runs[jr->nruns];
+	memset(r, 0, sizeof(*r));
+	r->off = calloc((size_t)nparts + 1, sizeof(uint64_t));
+	r->crc = calloc((size_t)nparts, sizeof(uint32_t));
+	if (!r->off || !r->crc) {
+		free(r->off);
+		free(r->crc);
+		return fail(jr, -ENOMEM, "out of memory");
+	}
+	snprintf(r->path, sizeof(r->path), "%s/run-%04d", jr->scratch, jr->nruns);
+	rc = mr_wfile_open(&w, r->path);
+	if (rc) {
+		free(r->off);
+		free(r->crc);
+		return fail(jr, rc, "%s: %s", r->path, strerror(-rc));
+	}
+	jr->nruns++;
+	for (size_t i = 0; i < jr->n && !rc; i++) {
+		const uint8_t *rec = jr->idx[i].rec;
+		int p = (int)mr_rec_part(rec);
+		while (part < p) {
+			r->crc[part] = w.crc;
+			w.crc = 0;
+			r->off[++part] = w.bytes;
+		}
+		rc = mr_wfile_write(&w, rec, mr_rec_size(rec));
+	}
+	while (part < nparts) {
+		r->crc[part] = w.crc;
+		w.crc = 0;
+		r->off[++part] = w.bytes;
+	}
+	if (!rc)
+		rc = mr_wfile_close(&w, 0);
+	else
+		mr_wfile_close(&w, 0);
+	if (rc)
+		return fail(jr, rc, "spilling to %s: %s", r->path, strerror(-rc));
+	jr->spills++;
+	jr->used = 0;
+	jr->n = 0;
+	return 0;
+}
+
+/* --- shuffle ------------------------------------------------------------ */
+
+/* Insert every record of a received or local buffer into the store. */
+static int absorb(struct jr *jr, const uint8_t *b, size_t len)
+{
+	size_t off = 0;
+
+	while (off + MR_HDR <= len) {
+		size_t sz = mr_rec_size(b + off);
+		int rc;
+		if (off + sz > len)
+			return fail(jr, MR_ECORRUPT, "a torn record in the shuffle");
+		rc = store_add(jr, b + off);
+		if (rc)
+			return rc;
+		off += sz;
+	}
+	return 0;
+}
+
+/* Drain every message that has arrived. */
+static int progress(struct jr *jr)
+{
+	for (;;) {
+		MPI_Status stt;
+		int flag = 0, count;
+
+		MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, jr->ctx->comm, &flag, &stt);
+		if (!flag)
+			return 0;
+		MPI_Get_count(&stt, MPI_BYTE, &count);
+		if ((size_t)count > jr->rbufcap) {
+			uint8_t *nb = realloc(jr->rbuf, (size_t)count);
+			if (!nb)
+				mr_abort(jr->ctx, "shuffle: out of memory");
+			jr->rbuf = nb;
+			jr->rbufcap = (size_t)count;
+		}
+		MPI_Recv(jr->rbuf, count, MPI_BYTE, stt.MPI_SOURCE, stt.MPI_TAG, jr->ctx->comm, MPI_STATUS_IGNORE);
+		if (stt.MPI_TAG == TAG_END) {
+			int peer_rc;
+			memcpy(&peer_rc, jr->rbuf, sizeof(peer_rc));
+			jr->ends++;
+			if (peer_rc)
+				jr->peer_failed = 1;
+		} else if (!jr->rc) {
+			absorb(jr, jr->rbuf, (size_t)count); /* errors land in jr->rc */
+		}
+	}
+}
+
+/* Wait for a send to finish while draining incoming messages. */
+static void wait_send(struct jr *jr, MPI_Request *req)
+{
+	int done = 0;
+
+	while (*req != MPI_REQUEST_NULL) {
+		MPI_Test(req, &done, MPI_STATUS_IGNORE);
+		if (done)
+			break;
+		progress(jr);
+	}
+}
+
+static int combine_buffer(struct jr *jr, struct sbuf *s);
+
+static int flush_dest(struct jr *jr, int dest)
+{
+	struct sbuf *s = &jr->sb[dest];
+	int rc = 0;
+
+	if (s->len == 0)
+		return 0;
+	if (jr->job->combine) {
+		rc = combine_buffer(jr, s);
+		if (rc)
+			return rc;
+	}
+	if (dest == jr->ctx->rank) {
+		rc = absorb(jr, s->b[s->cur], s->len);
+		s->len = 0;
+		return rc;
+	}
+	MPI_Isend(s->b[s->cur], (int)s->len, MPI_BYTE, dest, TAG_DATA, jr->ctx->comm, &s->req[s->cur]);
+	s->cur ^= 1;
+	s->len = 0;
+	wait_send(jr, &s->req[s->cur]);
+	return 0;
+}
+
+/* Append a record (header included) to dest's buffer. */
+static int route(struct jr *jr, int dest, const uint8_t *hdr, const void *key, size_t klen, const void *val,
+		 size_t vlen)
+{
+	struct sbuf *s = &jr->sb[dest];
+	size_t sz = MR_HDR + klen + vlen;
+	uint8_t *p;
+
+	if (s->len + sz > jr->sbsize) {
+		int rc = flush_dest(jr, dest);
+		if (rc)
+			return rc;
+	}
+	if (sz > jr->sbsize) { /* a record larger than a buffer goes alone */
+		uint8_t *big = malloc(sz);
+		int rc;
+		if (!big)
+			return fail(jr, -ENOMEM, "out of memory");
+		memcpy(big, hdr, MR_HDR);
+		memcpy(big + MR_HDR, key, klen);
+		memcpy(big + MR_HDR + klen, val, vlen);
+		if (dest == jr->ctx->rank) {
+			rc = absorb(jr, big, sz);
+		} else {
+			MPI_Request rq;
+			MPI_Isend(big, (int)sz, MPI_BYTE, dest, TAG_DATA, jr->ctx->comm, &rq);
+			wait_send(jr, &rq);
+			rc = 0;
+		}
+		free(big);
+		return rc;
+	}
+	p = s->b[s->cur] + s->len;
+	memcpy(p, hdr, MR_HDR);
+	memcpy(p + MR_HDR, key, klen);
+	if (vlen)
+		memcpy(p + MR_HDR + klen, val, vlen);
+	s->len += sz;
+	return 0;
+}
+
+static void make_hdr(uint8_t *h, uint32_t part, uint64_t hash, size_t klen, size_t vlen)
+{
+	uint16_t kl = (uint16_t)klen;
+	uint32_t vl = (uint32_t)vlen;
+
+	memcpy(h, &part, 4);
+	memcpy(h + 4, &hash, 8);
+	memcpy(h + 12, &kl, 2);
+	memcpy(h + 14, &vl, 4);
+}
+
+/* --- emitting ----------------------------------------------------------- */
+
+int mr_emit(struct mr_emitter *em, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct jr *jr = em->jr;
+
+	if (klen == 0 || klen > MR_KEY_MAX || vlen > (16u << 20))
+		return fail(jr, MR_EINVAL, "emit: key of %zu bytes or value of %zu bytes out of range", klen, vlen);
+	if (em->mode == EM_REDUCE) {
+		uint16_t kl = (uint16_t)klen;
+		uint32_t vl = (uint32_t)vlen;
+		int rc;
+		if (!em->wf)
+			return 0;
+		mr_wfile_write(em->wf, &kl, 2);
+		mr_wfile_write(em->wf, &vl, 4);
+		mr_wfile_write(em->wf, key, klen);
+		rc = mr_wfile_write(em->wf, val, vlen);
+		em->nout++;
+		return rc ? fail(jr, rc, "writing output: %s", strerror(-rc)) : 0;
+	}
+	{
+		uint64_t h = mr_hash(key, klen);
+		uint32_t part = (uint32_t)(h % (uint64_t)jr->job->nparts);
+		uint8_t hdr[MR_HDR];
+
+		make_hdr(hdr, part, h, klen, vlen);
+		if (em->mode == EM_COMBINE) {
+			size_t sz = MR_HDR + klen + vlen;
+			if (em->clen + sz > em->ccap) {
+				size_t cap = (em->clen + sz) * 2;
+				uint8_t *nb = realloc(em->cb, cap);
+				if (!nb)
+					return fail(jr, -ENOMEM, "out of memory");
+				em->cb = nb;
+				em->ccap = cap;
+			}
+			memcpy(em->cb + em->clen, hdr, MR_HDR);
+			memcpy(em->cb + em->clen + MR_HDR, key, klen);
+			memcpy(em->cb + em->clen + MR_HDR + klen, val, vlen);
+			em->clen += sz;
+			return 0;
+		}
+		jr->mapped++;
+		if ((++jr->tick & 255) == 0)
+			progress(jr);
+		return route(jr, (int)(part % (uint32_t)jr->ctx->nranks), hdr, key, klen, val, vlen);
+	}
+}
+
+void mr_count(struct mr_emitter *em, int idx, int64_t v)
+{
+	if (idx >= 0 && idx < MR_MAX_COUNTERS)
+		em->jr->counters[idx] += v;
+}
+
+int mr_emitter_rank(const struct mr_emitter *em)
+{
+	return em->jr->ctx->rank;
+}
+
+int mr_emitter_split(const struct mr_emitter *em)
+{
+	return em->split;
+}
+
+/* --- grouping: shared by combine and reduce ----------------------------- */
+
+struct group {
+	uint8_t *vbuf;
+	size_t vlen, vcap;
+	size_t *voff, *vsz;
+	struct mr_value *vals;
+	size_t nv, capv;
+	uint8_t key[MR_KEY_MAX];
+	size_t klen;
+	int active;
+};
+
+static int group_add(struct group *g, const uint8_t *rec)
+{
+	size_t vl = mr_rec_vlen(rec);
+
+	if (g->vlen + vl > g->vcap) {
+		size_t cap = (g->vlen + vl) * 2 + 256;
+		uint8_t *nb = realloc(g->vbuf, cap);
+		if (!nb)
+			return -ENOMEM;
+		g->vbuf = nb;
+		g->vcap = cap;
+	}
+	if (g->nv == g->capv) {
+		size_t cap = g->capv ? g->capv * 2 : 64;
+		size_t *no = realloc(g->voff, cap * sizeof(size_t)), *ns;
+		if (!no)
+			return -ENOMEM;
+		g->voff = no;
+		ns = realloc(g->vsz, cap * sizeof(size_t));
+		if (!ns)
+			return -ENOMEM;
+		g->vsz = ns;
+		struct mr_value *nv = realloc(g->vals, cap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		g->vals = nv;
+		g->capv = cap;
+	}
+	memcpy(g->vbuf + g->vlen, rec + MR_HDR + mr_rec_klen(rec), vl);
+	g->voff[g->nv] = g->vlen;
+	g->vsz[g->nv++] = vl;
+	g->vlen += vl;
+	return 0;
+}
+
+static int group_same(const struct group *g, const uint8_t *rec)
+{
+	return g->active && g->klen == mr_rec_klen(rec) && !memcmp(g->key, rec + MR_HDR, g->klen);
+}
+
+static void group_start(struct group *g, const uint8_t *rec)
+{
+	g->klen = mr_rec_klen(rec);
+	memcpy(g->key, rec + MR_HDR, g->klen);
+	g->nv = 0;
+	g->vlen = 0;
+	g->active = 1;
+}
+
+static int group_call(struct group *g, mr_reduce_fn fn, void *arg, struct mr_emitter *em)
+{
+	for (size_t i = 0; i < g->nv; i++) {
+		g->vals[i].p = g->vbuf + g->voff[i];
+		g->vals[i].len = g->vsz[i];
+	}
+	g->active = 0;
+	return fn(arg, g->key, g->klen, g->vals, g->nv, em);
+}
+
+static void group_release(struct group *g)
+{
+	free(g->vbuf);
+	free(g->voff);
+	free(g->vsz);
+	free(g->vals);
+}
+
+/* Sort a send buffer's records and replace it with the combiner's output. */
+static int combine_buffer(struct jr *jr, struct sbuf *s)
+{
+	struct mr_emitter em = { .jr = jr, .mode = EM_COMBINE, .split = -1 };
+	struct group g = { 0 };
+	struct mr_idx *idx;
+	size_t n = 0, off = 0;
+	uint8_t *b = s->b[s->cur];
+	int rc = 0;
+
+	for (off = 0; off < s->len; off += mr_rec_size(b + off))
+		n++;
+	idx = malloc((n + 1) * sizeof(*idx));
+	if (!idx)
+		return fail(jr, -ENOMEM, "out of memory");
+	n = 0;
+	for (off = 0; off < s->len; off += mr_rec_size(b + off)) {
+		idx[n].sk = mr_rec_sk(b + off);
+		idx[n++].rec = b + off;
+	}
+	rc = mr_sort(idx, n);
+	for (size_t i = 0; !rc && i < n; i++) {
+		if (!group_same(&g, idx[i].rec)) {
+			if (g.active)
+				rc = group_call(&g, jr->job->combine, jr->job->combine_arg, &em);
+			group_start(&g, idx[i].rec);
+		}
+		if (!rc)
+			rc = group_add(&g, idx[i].rec);
+	}
+	if (!rc && g.active)
+		rc = group_call(&g, jr->job->combine, jr->job->combine_arg, &em);
+	free(idx);
+	group_release(&g);
+	if (rc) {
+		free(em.cb);
+		return fail(jr, jr->rc ? jr->rc : MR_EMAP, "combine function failed (%d)", rc);
+	}
+	if (em.clen > jr->sbsize) { /* cannot grow: keep the original (combine is optional) */
+		free(em.cb);
+		return 0;
+	}
+	memcpy(b, em.cb, em.clen);
+	s->len = em.clen;
+	free(em.cb);
+	return 0;
+}
+
+/* --- map phase ---------------------------------------------------------- */
+
+struct mapcall {
+	struct jr *jr;
+	const struct mr_input *in;
+	struct mr_emitter em;
+	int split;
+};
+
+static int on_record(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct mapcall *mc = arg;
+	struct jr *jr = mc->jr;
+	int rc;
+
+	jr->in++;
+	if ((jr->in & 1023) == 0)
+		progress(jr);
+	if (jr->rc)
+		return jr->rc;
+	if (jr->peer_failed)
+		return MR_EABORTED;
+	rc = mc->in->map(mc->in->map_arg, key, klen, val, vlen, &mc->em);
+	if (rc && !jr->rc)
+		fail(jr, MR_EMAP, "input %s split %d: map function failed (%d)", mc->in->name ? mc->in->name : "?",
+		     mc->split, rc);
+	return rc ? jr->rc : 0;
+}
+
+static int map_split(struct jr *jr, const struct mr_input *in, int split)
+{
+	struct mapcall mc = { .jr = jr, .in = in, .split = split };
+	char why[256] = "";
+	int rc;
+
+	mc.em.jr = jr;
+	mc.em.mode = EM_MAP;
+	mc.em.split = split;
+	rc = in->read(in->read_arg, split, on_record, &mc, why, sizeof(why));
+	if (rc && !jr->rc && rc != MR_EABORTED)
+		fail(jr, rc == MR_EMAP ? MR_EMAP : (rc > -4096 && rc < 0) || rc == MR_EINPUT ? rc : MR_EINPUT,
+		     "input %s split %d: %s", in->name ? in->name : "?", split,
+		     why[0] ? why : mr_strerror(rc));
+	return jr->rc ? jr->rc : (jr->peer_failed ? MR_EABORTED : 0);
+}
+
+static int map_phase(struct jr *jr)
+{
+	struct mr_ctx *ctx = jr->ctx;
+	struct mr_job *job = jr->job;
+	int64_t *counters = NULL;
+	MPI_Win win;
+	int rc = 0;
+
+	MPI_Win_allocate(ctx->rank == 0 ? (MPI_Aint)(MR_MAX_INPUTS * sizeof(int64_t)) : 0, sizeof(int64_t),
+			 MPI_INFO_NULL, ctx->comm, &counters, &win);
+	if (ctx->rank == 0)
+		memset(counters, 0, MR_MAX_INPUTS * sizeof(int64_t));
+	MPI_Barrier(ctx->comm);
+	MPI_Win_lock_all(0, win);
+	for (int i = 0; i < job->ninputs && !rc; i++) {
+		const struct mr_input *in = &job->inputs[i];
+		/* splits that live on this rank first */
+		for (int s = 0; in->owner && s < in->nsplits && !rc; s++)
+			if (in->owner(in->read_arg, s, ctx->nranks) == ctx->rank)
+				rc = map_split(jr, in, s);
+		/* the rest, handed out dynamically */
+		while (!rc) {
+			int64_t one = 1, s = 0;
+			MPI_Fetch_and_op(&one, &s, MPI_INT64_T, 0, i, MPI_SUM, win);
+			MPI_Win_flush(0, win);
+			if (s >= in->nsplits)
+				break;
+			if (in->owner && in->owner(in->read_arg, (int)s, ctx->nranks) >= 0)
+				continue;
+			rc = map_split(jr, in, (int)s);
+			progress(jr);
+		}
+	}
+	MPI_Win_unlock_all(win);
+	/* flush what is buffered, tell everyone we are done, drain */
+	for (int d = 0; d < ctx->nranks; d++) {
+		if (!jr->rc)
+			flush_dest(jr, d);
+		wait_send(jr, &jr->sb[d].req[0]);
+		wait_send(jr, &jr->sb[d].req[1]);
+	}
+	{
+		int mine = jr->rc;
+		for (int d = 0, k = 0; d < ctx->nranks; d++)
+			if (d != ctx->rank)
+				MPI_Isend(&mine, sizeof(mine), MPI_BYTE, d, TAG_END, ctx->comm, &jr->endreq[k++]);
+		while (jr->ends < ctx->nranks - 1)
+			progress(jr);
+		for (int k = 0; k < ctx->nranks - 1; k++)
+			wait_send(jr, &jr->endreq[k]);
+	}
+	MPI_Win_free(&win);
+	return jr->rc;
+}
+
+/* --- reduce phase ------------------------------------------------------- */
+
+struct src {
+	FILE *f;
+	uint64_t left;     /* bytes left in this partition's range */
+	uint32_t crc, want;
+	uint8_t *buf;
+	size_t cap;
+	const uint8_t *cur; /* current record or NULL */
+	struct mr_idx *idx; /* in-memory source */
+	size_t i, end;
+};
+
+static int src_next(struct jr *jr, struct src *s)
+{
+	if (s->idx) {
+		s->cur = s->i < s->end ? s->idx[s->i++].rec : NULL;
+		return 0;
+	}
+	if (s->left == 0) {
+		s->cur = NULL;
+		if (s->crc != s->want)
+			return fail(jr, MR_ECORRUPT, "a spilled run failed its checksum");
+		return 0;
+	}
+	if (s->left < MR_HDR || s->cap < MR_HDR)
+		return fail(jr, MR_ECORRUPT, "a spilled run is truncated");
+	if (fread(s->buf, 1, MR_HDR, s->f) != MR_HDR)
+		return fail(jr, MR_ECORRUPT, "a spilled run is truncated");
+	size_t sz = mr_rec_size(s->buf);
+	if (sz > s->left)
+		return fail(jr, MR_ECORRUPT, "a spilled run is corrupt");
+	if (sz > s->cap) {
+		uint8_t *nb = realloc(s->buf, sz);
+		if (!nb)
+			return fail(jr, -ENOMEM, "out of memory");
+		s->buf = nb;
+		s->cap = sz;
+	}
+	if (fread(s->buf + MR_HDR, 1, sz - MR_HDR, s->f) != sz - MR_HDR)
+		return fail(jr, MR_ECORRUPT, "a spilled run is truncated");
+	s->crc = mr_crc(s->crc, s->buf, sz);
+	s->left -= sz;
+	s->cur = s->buf;
+	return 0;
+}
+
+static int write_out_header(struct mr_wfile *w, int part)
+{
+	uint32_t magic = 0x314f524d, p = (uint32_t)part; /* "MRO1" */
+	mr_wfile_write(w, &magic, 4);
+	return mr_wfile_write(w, &p, 4);
+}
+
+static int reduce_part(struct jr *jr, int part, size_t *mi)
+{
+	struct mr_job *job = jr->job;
+	int ns = jr->nruns + 1, rc = 0;
+	struct src *srcs = calloc((size_t)ns, sizeof(*srcs));
+	struct mr_wfile w = { 0 };
+	struct mr_emitter em = { .jr = jr, .mode = EM_REDUCE, .split = part };
+	struct group g = { 0 };
+	char path[PATH_MAX + 32];
+
+	if (!srcs)
+		return fail(jr, -ENOMEM, "out of memory");
+	/* the in-memory source: idx is sorted, partitions are contiguous */
+	srcs[0].idx = jr->idx;
+	srcs[0].i = *mi;
+	while (*mi < jr->n && mr_rec_part(jr->idx[*mi].rec) == (uint32_t)part)
+		(*mi)++;
+	srcs[0].end = *mi;
+	for (int r = 0; r < jr->nruns && !rc; r++) {
+		struct src *s = &srcs[r + 1];
+		s->left = jr->runs[r].off[part + 1] - jr->runs[r].off[part];
+		s->want = jr->runs[r].crc[part];
+		s->cap = 1 << 16;
+		s->buf = malloc(s->cap);
+		s->f = fopen(jr->runs[r].path, "rb");
+		if (!s->buf || !s->f) {
+			rc = fail(jr, -EIO, "%s: cannot reopen a spilled run", jr->runs[r].path);
+			break;
+		}
+		setvbuf(s->f, NULL, _IOFBF, 1 << 20);
+		if (fseeko(s->f, (off_t)jr->runs[r].off[part], SEEK_SET) < 0)
+			rc = fail(jr, -EIO, "%s: seek failed", jr->runs[r].path);
+	}
+	for (int i = 0; i < ns && !rc; i++)
+		rc = src_next(jr, &srcs[i]);
+	if (!rc && job->output_dir) {
+		snprintf(path, sizeof(path), "%s/part-%05d", jr->tmpout, part);
+		rc = mr_wfile_open(&w, path);
+		if (rc)
+			fail(jr, rc, "%s: %s", path, strerror(-rc));
+		else
+			rc = write_out_header(&w, part);
+		em.wf = &w;
+	}
+	while (!rc) {
+		struct src *best = NULL;
+		for (int i = 0; i < ns; i++)
+			if (srcs[i].cur && (!best || mr_rec_cmp(srcs[i].cur, best->cur) < 0))
+				best = &srcs[i];
+		if (!best)
+			break;
+		if (!group_same(&g, best->cur)) {
+			if (g.active) {
+				rc = group_call(&g, job->reduce, job->reduce_arg, &em);
+				if (rc) {
+					fail(jr, MR_EREDUCE, "partition %d: reduce function failed (%d)", part, rc);
+					break;
+				}
+			}
+			group_start(&g, best->cur);
+		}
+		rc = group_add(&g, best->cur);
+		if (rc) {
+			fail(jr, rc, "out of memory");
+			break;
+		}
+		rc = src_next(jr, best);
+	}
+	if (!rc && g.active) {
+		rc = group_call(&g, job->reduce, job->reduce_arg, &em);
+		if (rc)
+			fail(jr, MR_EREDUCE, "partition %d: reduce function failed (%d)", part, rc);
+	}
+	if (em.wf) {
+		uint64_t trailer[2] = { em.nout, w.bytes - 8 };
+		int crc_rc;
+		mr_wfile_write(&w, trailer, sizeof(trailer));
+		uint32_t c = w.crc;
+		mr_wfile_write(&w, &c, 4);
+		crc_rc = mr_wfile_close(&w, 1);
+		if (!rc && crc_rc)
+			rc = fail(jr, crc_rc, "%s: %s", path, strerror(-crc_rc));
+	}
+	jr->out += em.nout;
+	for (int i = 0; i < ns; i++) {
+		if (srcs[i].f)
+			fclose(srcs[i].f);
+		free(srcs[i].buf);
+	}
+	free(srcs);
+	group_release(&g);
+	return rc ? (jr->rc ? jr->rc : rc) : 0;
+}
+
+static int reduce_phase(struct jr *jr)
+{
+	size_t mi = 0;
+	int rc = mr_sort(jr->idx, jr->n);
+
+	if (rc)
+		return fail(jr, rc, "sorting: out of memory");
+	for (int p = jr->ctx->rank; p < jr->job->nparts && !rc; p += jr->ctx->nranks)
+		rc = reduce_part(jr, p, &mi);
+	return rc;
+}
+
+/* --- the job ------------------------------------------------------------ */
+
+void mr_job_init(struct mr_job *job)
+{
+	memset(job, 0, sizeof(*job));
+	job->nparts = 64;
+	job->mem_budget = 512ULL << 20;
+}
+
+static int validate(struct mr_ctx *ctx, const struct mr_job *job)
+{
+	if (job->ninputs < 1 || job->ninputs > MR_MAX_INPUTS || !job->reduce || job->nparts < 1 ||
+	    job->nparts > 65535 || job->ncounters < 0 || job->ncounters > MR_MAX_COUNTERS ||
+	    job->mem_budget < (4u << 20)) {
+		mr_set_err(ctx, "job %s: invalid description (inputs, reduce, 1..65535 partitions, budget >= 4M)",
+			   job->name ? job->name : "?");
+		return MR_EINVAL;
+	}
+	for (int i = 0; i < job->ninputs; i++)
+		if (!job->inputs[i].read || !job->inputs[i].map || job->inputs[i].nsplits < 0) {
+			mr_set_err(ctx, "job %s: input %d lacks a reader or map function", job->name ? job->name : "?", i);
+			return MR_EINVAL;
+		}
+	return 0;
+}
+
+static int jr_setup(struct jr *jr)
+{
+	struct mr_ctx *ctx = jr->ctx;
+	struct mr_job *job = jr->job;
+	uint64_t budget = job->mem_budget, avail;
+
+	snprintf(jr->scratch, sizeof(jr->scratch), "%s/mr-%s-%ld-%d-r%d", ctx->scratch, ctx->host, (long)getpid(),
+		 ctx->jobseq, ctx->rank);
+	if (mkdir(jr->scratch, 0700) < 0 && errno != EEXIST)
+		return fail(jr, -errno, "%s: %s", jr->scratch, strerror(errno));
+	jr->sbsize = budget / 64 / (uint64_t)ctx->nranks;
+	if (jr->sbsize > (1u << 20))
+		jr->sbsize = 1u << 20;
+	if (jr->sbsize < (64u << 10))
+		jr->sbsize = 64u << 10;
+	jr->sb = calloc((size_t)ctx->nranks, sizeof(*jr->sb));
+	jr->endreq = calloc((size_t)ctx->nranks, sizeof(MPI_Request));
+	if (!jr->sb || !jr->endreq)
+		return fail(jr, -ENOMEM, "out of memory");
+	for (int d = 0; d < ctx->nranks; d++) {
+		jr->sb[d].req[0] = jr->sb[d].req[1] = MPI_REQUEST_NULL;
+		jr->sb[d].b[0] = malloc(jr->sbsize);
+		jr->sb[d].b[1] = malloc(jr->sbsize);
+		if (!jr->sb[d].b[0] || !jr->sb[d].b[1])
+			return fail(jr, -ENOMEM, "out of memory");
+		jr->endreq[d] = MPI_REQUEST_NULL;
+	}
+	avail = budget - 2 * jr->sbsize * (uint64_t)ctx->nranks;
+	jr->cap = (size_t)(avail / 100 * 62);
+	if (jr->cap > (3ULL << 30))
+		jr->cap = 3ULL << 30;
+	jr->capn = (size_t)(avail / 100 * 38) / sizeof(struct mr_idx);
+	jr->arena = malloc(jr->cap);
+	jr->idx = malloc(jr->capn * sizeof(*jr->idx));
+	if (!jr->arena || !jr->idx)
+		return fail(jr, -ENOMEM, "cannot allocate the %llu-byte memory budget", (unsigned long long)budget);
+	return 0;
+}
+
+static void jr_release(struct jr *jr)
+{
+	for (int d = 0; jr->sb && d < jr->ctx->nranks; d++) {
+		free(jr->sb[d].b[0]);
+		free(jr->sb[d].b[1]);
+	}
+	free(jr->sb);
+	free(jr->endreq);
+	free(jr->arena);
+	free(jr->idx);
+	free(jr->rbuf);
+	for (int r = 0; r < jr->nruns; r++) {
+		free(jr->runs[r].off);
+		free(jr->runs[r].crc);
+	}
+	free(jr->runs);
+	mr_rm_tree(jr->scratch);
+}
+
+/* Write _SUCCESS into the temporary directory and rename it into place. */
+static int commit_output(struct jr *jr, const char *out)
+{
+	char path[PATH_MAX + 32], line[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/_SUCCESS", jr->tmpout);
+	f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	snprintf(line, sizeof(line), "%d %d\n", jr->job->nparts, jr->ctx->nranks);
+	fputs(line, f);
+	fflush(f);
+	fsync(fileno(f));
+	fclose(f);
+	mr_rm_tree(out);
+	if (rename(jr->tmpout, out) < 0)
+		return -errno;
+	return 0;
+}
+
+int mr_job_run(struct mr_ctx *ctx, struct mr_job *job)
+{
+	struct jr *jr = calloc(1, sizeof(*jr));
+	double t0, t1, t2, tmax;
+	int rc;
+
+	if (!jr)
+		mr_abort(ctx, "out of memory");
+	ctx->errmsg[0] = 0;
+	ctx->jobseq++;
+	jr->ctx = ctx;
+	jr->job = job;
+	job->spills = 0;
+	rc = mr_agree(ctx, validate(ctx, job));
+	if (rc) {
+		free(jr);
+		return rc;
+	}
+	if (job->output_dir) {
+		snprintf(jr->tmpout, sizeof(jr->tmpout), "%s.tmp", job->output_dir);
+		if (ctx->rank == 0)
+			mr_rm_tree(jr->tmpout); /* a crashed job's leftovers */
+		MPI_Barrier(ctx->comm);
+		if (mkdir(jr->tmpout, 0755) < 0 && errno != EEXIST)
+			fail(jr, -errno, "%s: %s", jr->tmpout, strerror(errno));
+	}
+	if (!jr->rc)
+		jr_setup(jr);
+	rc = mr_agree(ctx, jr->rc);
+	t0 = MPI_Wtime();
+	if (!rc)
+		rc = mr_agree(ctx, map_phase(jr));
+	t1 = MPI_Wtime();
+	if (!rc)
+		rc = mr_agree(ctx, reduce_phase(jr));
+	t2 = MPI_Wtime();
+	if (!rc && job->output_dir) {
+		int crc_rc;
+		MPI_Barrier(ctx->comm);
+		crc_rc = ctx->rank == 0 ? commit_output(jr, job->output_dir) : 0;
+		MPI_Barrier(ctx->comm);
+		/* ranks on other hosts (no shared file system) commit their own */
+		if (ctx->rank != 0 && access(jr->tmpout, F_OK) == 0)
+			crc_rc = commit_output(jr, job->output_dir);
+		if (crc_rc)
+			fail(jr, crc_rc, "committing %s: %s", job->output_dir, strerror(-crc_rc));
+		rc = mr_agree(ctx, jr->rc);
+	}
+	if (rc && job->output_dir)
+		mr_rm_tree(jr->tmpout);
+	MPI_Allreduce(jr->counters, job->counters, MR_MAX_COUNTERS, MPI_INT64_T, MPI_SUM, ctx->comm);
+	job->records_in = (uint64_t)mr_sum(ctx, (int64_t)jr->in);
+	job->records_mapped = (uint64_t)mr_sum(ctx, (int64_t)jr->mapped);
+	job->records_out = (uint64_t)mr_sum(ctx, (int64_t)jr->out);
+	job->spills = (uint64_t)mr_sum(ctx, (int64_t)jr->spills);
+	tmax = t1 - t0;
+	MPI_Allreduce(&tmax, &job->map_secs, 1, MPI_DOUBLE, MPI_MAX, ctx->comm);
+	tmax = t2 - t1;
+	MPI_Allreduce(&tmax, &job->reduce_secs, 1, MPI_DOUBLE, MPI_MAX, ctx->comm);
+	jr_release(jr);
+	free(jr);
+	return rc;
+}
