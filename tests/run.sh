@@ -1,7 +1,6 @@
 #!/bin/bash
 # Run the Criterion test binaries given as arguments and sum their results.
-# Binaries named *_mpi also run under mpiexec (the tests spawn the ranks
-# themselves; CURATOR_MPI_RANKS tells them how many). VALGRIND=1 runs each
+# MPI tests start their own `mpiexec -n 2/3` runs. VALGRIND=1 runs each
 # binary under valgrind (MPI-free suites only). The last line is
 # "N passed, N failed".
 set -u
@@ -34,9 +33,6 @@ for t in "$@"; do
 		continue
 	fi
 	run_one "$t" "$t" --jobs "$jobs"
-	case "$t" in
-	*_mpi) for n in 2 3; do run_one "$t (ranks=$n)" env CURATOR_MPI_RANKS=$n "$t" --jobs 1; done ;;
-	esac
 done
 echo
 [ ${#bad[@]} -gt 0 ] && printf 'failed: %s\n' "${bad[@]}"

@@ -1,1 +1,1 @@
-TOOLS_BIN += 
+TOOLS_BIN += $(BUILD)/tools/mr_testjob

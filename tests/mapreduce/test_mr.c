@@ -1,0 +1,278 @@
+/*
+ * The MapReduce engine under real mpiexec: word count and the two-input
+ * join on 1, 2 and 3 ranks give identical outputs, with and without spills;
+ * a map error on one rank fails the job everywhere with one message; a rank
+ * killed with SIGKILL ends the job promptly; the sort matches qsort.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mapreduce/mr_int.h"
+#include "tests/helpers.h"
+
+static const char *testjob(void)
+{
+	static char p[4096];
+	const char *b = getenv("CURATOR_BIN");
+	if (b && strrchr(b, '/')) {
+		snprintf(p, sizeof(p), "%.*s/../tools/mr_testjob", (int)(strrchr(b, '/') - b), b);
+		return p;
+	}
+	return "build/tools/mr_testjob";
+}
+
+/* Run mr_testjob on `ranks` ranks (1: no mpiexec, a singleton); kill after timeout s. */
+static int run_job(int ranks, const char *errfile, int timeout, const char *const *args)
+{
+	const char *argv[40];
+	char nr[8];
+	int n = 0, st;
+	pid_t pid;
+	time_t t0 = time(NULL);
+
+	if (ranks > 1) {
+		snprintf(nr, sizeof(nr), "%d", ranks);
+		argv[n++] = "mpiexec";
+		argv[n++] = "-n";
+		argv[n++] = nr;
+	}
+	argv[n++] = testjob();
+	for (int i = 0; args[i] && n < 39; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	pid = fork();
+	if (pid == 0) {
+		int fd = open(errfile ? errfile : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int nul = open("/dev/null", O_WRONLY);
+		dup2(nul, 1);
+		dup2(fd, 2);
+		setpgid(0, 0);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	for (;;) {
+		pid_t w = waitpid(pid, &st, WNOHANG);
+		if (w == pid)
+			break;
+		if (time(NULL) - t0 > timeout) {
+			kill(-pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			cr_assert_fail("mr_testjob on %d ranks hung for %d s", ranks, timeout);
+		}
+		usleep(20000);
+	}
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static char *dump(const char *out)
+{
+	char cmd[8192], path[4096];
+	size_t n;
+	snprintf(path, sizeof(path), "%s.dump", out);
+	snprintf(cmd, sizeof(cmd), "%s dump %s > %s", testjob(), out, path);
+	cr_assert_eq(system(cmd), 0, "dump of %s failed", out);
+	return th_read_file(path, &n);
+}
+
+static void same_on_1_2_3(const char *mode, const char *const *extra)
+{
+	const char *dir = th_tmpdir("mr");
+	char *first = NULL;
+
+	for (int r = 1; r <= 3; r++) {
+		char out[4096];
+		const char *args[20] = { mode, out };
+		int n = 2;
+		snprintf(out, sizeof(out), "%s/%s-%d", dir, mode, r);
+		for (int i = 0; extra[i]; i++)
+			args[n++] = extra[i];
+		args[n] = NULL;
+		cr_assert_eq(run_job(r, NULL, 60, args), 0, "%s on %d ranks failed", mode, r);
+		char *d = dump(out);
+		cr_assert_gt(strlen(d), 100);
+		if (!first)
+			first = d;
+		else {
+			cr_assert_str_eq(d, first, "%s: output on %d ranks differs from 1 rank", mode, r);
+			free(d);
+		}
+	}
+	free(first);
+	char cmd[4200];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	(void)!system(cmd);
+}
+
+Test(mr, wordcount_same_on_1_2_3_ranks, .timeout = 120)
+{
+	const char *extra[] = { "--words", "300000", "--splits", "12", NULL };
+	same_on_1_2_3("wordcount", extra);
+}
+
+Test(mr, wordcount_with_combiner_and_spills, .timeout = 120)
+{
+	const char *extra[] = { "--words", "400000", "--splits", "9", "--combine", "--budget", "4M", NULL };
+	same_on_1_2_3("wordcount", extra);
+}
+
+Test(mr, join_same_on_1_2_3_ranks, .timeout = 120)
+{
+	const char *extra[] = { "--a", "400000", "--b", "200000", "--splits", "8", NULL };
+	same_on_1_2_3("join", extra);
+}
+
+Test(mr, join_spilling_matches_in_memory, .timeout = 120)
+{
+	const char *dir = th_tmpdir("mr");
+	char a[4096], b[4096];
+	snprintf(a, sizeof(a), "%s/mem", dir);
+	snprintf(b, sizeof(b), "%s/spill", dir);
+	const char *mem[] = { "join", a, "--a", "600000", "--b", "300000", NULL };
+	const char *spl[] = { "join", b, "--a", "600000", "--b", "300000", "--budget", "4M", NULL };
+	cr_assert_eq(run_job(2, NULL, 60, mem), 0);
+	cr_assert_eq(run_job(2, NULL, 60, spl), 0);
+	char *x = dump(a), *y = dump(b);
+	cr_assert_str_eq(x, y, "spilled output differs");
+	free(x);
+	free(y);
+}
+
+Test(mr, map_error_fails_every_rank_with_one_message, .timeout = 120)
+{
+	const char *dir = th_tmpdir("mr");
+	char out[4096], errf[4096], scratch_cmd[4200];
+	size_t n;
+
+	snprintf(out, sizeof(out), "%s/wc", dir);
+	snprintf(errf, sizeof(errf), "%s/err", dir);
+	for (int r = 1; r <= 3; r++) {
+		const char *args[] = { "wordcount", out, "--splits", "8", "--fail", "-1:3", NULL };
+		cr_assert_eq(run_job(r, errf, 60, args), 1, "a failing job must exit 1 on %d ranks", r);
+		char *e = th_read_file(errf, &n);
+		cr_assert(strstr(e, "split 3: map function failed"), "%s", e);
+		cr_assert(strstr(e, ": rank "), "the message must name the rank: %s", e);
+		cr_assert_eq(th_lines(e), 1, "one message, from rank 0: %s", e);
+		free(e);
+		cr_assert_neq(access(out, F_OK), 0, "a failed job must not commit output");
+		snprintf(scratch_cmd, sizeof(scratch_cmd), "%s.tmp", out);
+		cr_assert_neq(access(scratch_cmd, F_OK), 0, "temporary output left behind");
+	}
+}
+
+Test(mr, killed_rank_ends_the_job, .timeout = 60)
+{
+	const char *dir = th_tmpdir("mr");
+	char out[4096], pidf[4200];
+	const char *args[] = { "wordcount", out, "--splits", "6", "--slow", "4000", NULL };
+	pid_t pid;
+	int st, rankpid = 0;
+	time_t t0;
+
+	snprintf(out, sizeof(out), "%s/wc", dir);
+	setenv("MR_TESTJOB_PIDS", dir, 1);
+	pid = fork();
+	if (pid == 0) {
+		int nul = open("/dev/null", O_WRONLY);
+		dup2(nul, 1);
+		dup2(nul, 2);
+		setpgid(0, 0);
+		execlp("mpiexec", "mpiexec", "-n", "3", testjob(), args[0], args[1], args[2], args[3], args[4], args[5],
+		       (char *)NULL);
+		_exit(127);
+	}
+	snprintf(pidf, sizeof(pidf), "%s/rank-1.pid", dir);
+	for (int i = 0; i < 500 && !rankpid; i++) {
+		FILE *f = fopen(pidf, "r");
+		if (f) {
+			if (fscanf(f, "%d", &rankpid) != 1)
+				rankpid = 0;
+			fclose(f);
+		}
+		usleep(10000);
+	}
+	unsetenv("MR_TESTJOB_PIDS");
+	cr_assert_gt(rankpid, 0, "rank 1 never started");
+	usleep(300000);
+	kill(rankpid, SIGKILL);
+	t0 = time(NULL);
+	for (;;) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			break;
+		if (time(NULL) - t0 > 20) {
+			kill(-pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			cr_assert_fail("mpiexec still running 20 s after a rank was killed");
+		}
+		usleep(20000);
+	}
+	cr_assert(!(WIFEXITED(st) && WEXITSTATUS(st) == 0), "mpiexec must exit non-zero");
+	cr_assert_neq(access(out, F_OK), 0, "no output may be committed");
+}
+
+Test(mr, stale_scratch_of_dead_jobs_is_removed, .timeout = 60)
+{
+	const char *dir = th_tmpdir("mr");
+	char host[256], stale[4400], out[4096];
+	const char *args[] = { "wordcount", out, "--words", "1000", NULL };
+
+	gethostname(host, sizeof(host));
+	for (char *p = host; *p; p++)
+		if (*p == '-' || *p == '/')
+			*p = '_';
+	snprintf(stale, sizeof(stale), "%s/mr-%s-999999-1-r0", dir, host);
+	cr_assert_eq(mkdir(stale, 0755), 0);
+	snprintf(out, sizeof(out), "%s/wc", dir);
+	setenv("TMPDIR", dir, 1);
+	cr_assert_eq(run_job(1, NULL, 30, args), 0);
+	cr_assert_neq(access(stale, F_OK), 0, "a dead job's scratch was left");
+}
+
+/* The radix sort against qsort with the reference order. */
+static int ref_cmp(const void *x, const void *y)
+{
+	return mr_rec_cmp(((const struct mr_idx *)x)->rec, ((const struct mr_idx *)y)->rec);
+}
+
+Test(mr_sort, matches_qsort_reference)
+{
+	enum { N = 50000 };
+	uint8_t *arena = malloc(N * 64);
+	struct mr_idx *a = malloc(N * sizeof(*a)), *b = malloc(N * sizeof(*b));
+	uint64_t s = 77;
+	size_t off = 0;
+
+	for (int i = 0; i < N; i++) {
+		uint8_t key[24], val[8];
+		size_t kl = 1 + th_rand(&s) % 24, vl = th_rand(&s) % 9;
+		th_fill(key, kl, th_rand(&s) % 3000); /* many duplicate keys */
+		th_fill(val, vl, th_rand(&s) % 5);
+		uint64_t h = mr_hash(key, kl);
+		uint32_t part = (uint32_t)(h % 7);
+		uint16_t k16 = (uint16_t)kl;
+		uint32_t v32 = (uint32_t)vl;
+		uint8_t *r = arena + off;
+		memcpy(r, &part, 4);
+		memcpy(r + 4, &h, 8);
+		memcpy(r + 12, &k16, 2);
+		memcpy(r + 14, &v32, 4);
+		memcpy(r + MR_HDR, key, kl);
+		memcpy(r + MR_HDR + kl, val, vl);
+		a[i].rec = b[i].rec = r;
+		a[i].sk = b[i].sk = mr_rec_sk(r);
+		off += MR_HDR + kl + vl;
+	}
+	cr_assert_eq(mr_sort(a, N), 0);
+	qsort(b, N, sizeof(*b), ref_cmp);
+	for (int i = 0; i < N; i++)
+		cr_assert_eq(mr_rec_cmp(a[i].rec, b[i].rec), 0, "position %d", i);
+	free(arena);
+	free(a);
+	free(b);
+}
