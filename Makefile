@@ -7,7 +7,7 @@
 #   make demo       a demo cluster in ./demo-cluster, real bytes, summary
 
 CC      ?= gcc
-MPICC   ?= mpicc
+MPICC   ?= mpicc.mpich
 BUILD   ?= build
 OPT     ?= -O2 -g
 CFLAGS  += -std=gnu11 $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation \

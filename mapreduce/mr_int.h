@@ -65,18 +65,34 @@ struct mr_idx {
 	const uint8_t *rec;
 };
 
-/* Sort idx[0..n) by mr_rec_cmp: LSD radix on sk, then equal-sk runs. */
+/* Sort idx[0..n) by sk (LSD radix, stable). */
 int mr_sort(struct mr_idx *idx, size_t n);
+/* Then order runs of equal sk by mr_rec_cmp: idx is fully ordered. */
+void mr_sort_fixup(struct mr_idx *idx, size_t n);
+/*
+ * Copy the records of idx[0..n) (sorted by sk) into *buf (grown as needed)
+ * in that order, repoint idx at the copies, and fix up: afterwards idx is
+ * fully ordered and the records are sequential in memory. 0 or -ENOMEM.
+ */
+int mr_gather(struct mr_idx *idx, size_t n, uint8_t **buf, size_t *cap);
 
-/* Buffered sequential file writer / reader with a running crc. */
+/*
+ * Buffered sequential file writer with a running crc32c of what was
+ * written. mr_wfile_crc() is the crc so far; mr_wfile_crc_reset() starts a
+ * new crc (per-partition checksums of runs). An error sticks.
+ */
 struct mr_wfile {
-	FILE *f;
-	uint32_t crc;
+	int fd;
+	uint8_t *buf;
+	size_t len, cap;
+	uint32_t crc;   /* of the bytes already flushed */
 	uint64_t bytes;
 	int err;
 };
 int mr_wfile_open(struct mr_wfile *w, const char *path);
 int mr_wfile_write(struct mr_wfile *w, const void *p, size_t n);
+uint32_t mr_wfile_crc(struct mr_wfile *w);
+void mr_wfile_crc_reset(struct mr_wfile *w);
 int mr_wfile_close(struct mr_wfile *w, int sync); /* 0 or -errno */
 
 void mr_set_err(struct mr_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

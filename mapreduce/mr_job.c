@@ -61,6 +61,8 @@ struct jr { /* the state of one job on one rank */
 	size_t sbsize;
 	uint8_t *rbuf;
 	size_t rbufcap;
+	uint8_t *gbuf;   /* one partition's records, gathered in order */
+	size_t gcap;
 	int ends;
 	int peer_failed;
 	MPI_Request *endreq;
@@ -159,19 +161,26 @@ static int spill(struct jr *jr)
 		return fail(jr, rc, "%s: %s", r->path, strerror(-rc));
 	}
 	jr->nruns++;
-	for (size_t i = 0; i < jr->n && !rc; i++) {
-		const uint8_t *rec = jr->idx[i].rec;
-		int p = (int)mr_rec_part(rec);
+	for (size_t i = 0; i < jr->n && !rc;) {
+		int p = (int)(jr->idx[i].sk >> 48);
+		size_t j = i;
+		while (j < jr->n && (int)(jr->idx[j].sk >> 48) == p)
+			j++;
 		while (part < p) {
-			r->crc[part] = w.crc;
-			w.crc = 0;
+			r->crc[part] = mr_wfile_crc(&w);
+			mr_wfile_crc_reset(&w);
 			r->off[++part] = w.bytes;
 		}
-		rc = mr_wfile_write(&w, rec, mr_rec_size(rec));
+		rc = mr_gather(jr->idx + i, j - i, &jr->gbuf, &jr->gcap);
+		if (rc)
+			break;
+		for (size_t k = i; k < j && !rc; k++)
+			rc = mr_wfile_write(&w, jr->idx[k].rec, mr_rec_size(jr->idx[k].rec));
+		i = j;
 	}
 	while (part < nparts) {
-		r->crc[part] = w.crc;
-		w.crc = 0;
+		r->crc[part] = mr_wfile_crc(&w);
+		mr_wfile_crc_reset(&w);
 		r->off[++part] = w.bytes;
 	}
 	if (!rc)
@@ -339,11 +348,13 @@ int mr_emit(struct mr_emitter *em, const void *key, size_t klen, const void *val
 	if (em->mode == EM_REDUCE) {
 		uint16_t kl = (uint16_t)klen;
 		uint32_t vl = (uint32_t)vlen;
+		uint8_t h[6];
 		int rc;
 		if (!em->wf)
 			return 0;
-		mr_wfile_write(em->wf, &kl, 2);
-		mr_wfile_write(em->wf, &vl, 4);
+		memcpy(h, &kl, 2);
+		memcpy(h + 2, &vl, 4);
+		mr_wfile_write(em->wf, h, 6);
 		mr_wfile_write(em->wf, key, klen);
 		rc = mr_wfile_write(em->wf, val, vlen);
 		em->nout++;
@@ -495,6 +506,8 @@ static int combine_buffer(struct jr *jr, struct sbuf *s)
 		idx[n++].rec = b + off;
 	}
 	rc = mr_sort(idx, n);
+	if (!rc)
+		mr_sort_fixup(idx, n);
 	for (size_t i = 0; !rc && i < n; i++) {
 		if (!group_same(&g, idx[i].rec)) {
 			if (g.active)
@@ -639,6 +652,8 @@ struct src {
 static int src_next(struct jr *jr, struct src *s)
 {
 	if (s->idx) {
+		if (s->i + 16 < s->end)
+			__builtin_prefetch(s->idx[s->i + 16].rec);
 		s->cur = s->i < s->end ? s->idx[s->i++].rec : NULL;
 		return 0;
 	}
@@ -695,6 +710,10 @@ static int reduce_part(struct jr *jr, int part, size_t *mi)
 	while (*mi < jr->n && mr_rec_part(jr->idx[*mi].rec) == (uint32_t)part)
 		(*mi)++;
 	srcs[0].end = *mi;
+	if (mr_gather(jr->idx + srcs[0].i, srcs[0].end - srcs[0].i, &jr->gbuf, &jr->gcap)) {
+		free(srcs);
+		return fail(jr, -ENOMEM, "out of memory");
+	}
 	for (int r = 0; r < jr->nruns && !rc; r++) {
 		struct src *s = &srcs[r + 1];
 		s->left = jr->runs[r].off[part + 1] - jr->runs[r].off[part];
@@ -723,9 +742,12 @@ static int reduce_part(struct jr *jr, int part, size_t *mi)
 	}
 	while (!rc) {
 		struct src *best = NULL;
-		for (int i = 0; i < ns; i++)
-			if (srcs[i].cur && (!best || mr_rec_cmp(srcs[i].cur, best->cur) < 0))
-				best = &srcs[i];
+		if (ns == 1)
+			best = srcs[0].cur ? &srcs[0] : NULL;
+		else
+			for (int i = 0; i < ns; i++)
+				if (srcs[i].cur && (!best || mr_rec_cmp(srcs[i].cur, best->cur) < 0))
+					best = &srcs[i];
 		if (!best)
 			break;
 		if (!group_same(&g, best->cur)) {
@@ -754,7 +776,7 @@ static int reduce_part(struct jr *jr, int part, size_t *mi)
 		uint64_t trailer[2] = { em.nout, w.bytes - 8 };
 		int crc_rc;
 		mr_wfile_write(&w, trailer, sizeof(trailer));
-		uint32_t c = w.crc;
+		uint32_t c = mr_wfile_crc(&w);
 		mr_wfile_write(&w, &c, 4);
 		crc_rc = mr_wfile_close(&w, 1);
 		if (!rc && crc_rc)
@@ -859,6 +881,7 @@ static void jr_release(struct jr *jr)
 	free(jr->arena);
 	free(jr->idx);
 	free(jr->rbuf);
+	free(jr->gbuf);
 	for (int r = 0; r < jr->nruns; r++) {
 		free(jr->runs[r].off);
 		free(jr->runs[r].crc);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <isa-l/crc.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "mapreduce/mr_int.h"
@@ -77,10 +78,34 @@ static int idx_cmp(const void *x, const void *y)
 	return mr_rec_cmp(((const struct mr_idx *)x)->rec, ((const struct mr_idx *)y)->rec);
 }
 
+/* Order runs of equal sort keys fully (hash collisions, equal keys' values). */
+void mr_sort_fixup(struct mr_idx *idx, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+		while (j < n && idx[j].sk == idx[i].sk)
+			j++;
+		if (j - i > 16) {
+			qsort(idx + i, j - i, sizeof(*idx), idx_cmp);
+		} else {
+			for (size_t a = i + 1; a < j; a++) {
+				struct mr_idx x = idx[a];
+				size_t b = a;
+				while (b > i && mr_rec_cmp(idx[b - 1].rec, x.rec) > 0) {
+					idx[b] = idx[b - 1];
+					b--;
+				}
+				idx[b] = x;
+			}
+		}
+		i = j;
+	}
+}
+
 /*
  * LSD radix sort on the 64-bit sort key, 16 bits per pass, skipping
- * passes whose digit is the same for every entry; then runs of equal sort
- * keys (the same key, or a 48-bit hash collision) are ordered fully.
+ * passes whose digit is the same for every entry. Equal sort keys keep
+ * their input order (see mr_sort_fixup).
  */
 int mr_sort(struct mr_idx *idx, size_t n)
 {
@@ -88,7 +113,15 @@ int mr_sort(struct mr_idx *idx, size_t n)
 	uint32_t *cnt;
 
 	if (n < 64) {
-		qsort(idx, n, sizeof(*idx), idx_cmp);
+		for (size_t a = 1; a < n; a++) { /* stable insertion sort by sk */
+			struct mr_idx x = idx[a];
+			size_t b = a;
+			while (b > 0 && idx[b - 1].sk > x.sk) {
+				idx[b] = idx[b - 1];
+				b--;
+			}
+			idx[b] = x;
+		}
 		return 0;
 	}
 	tmp = malloc(n * sizeof(*tmp));
@@ -125,50 +158,113 @@ int mr_sort(struct mr_idx *idx, size_t n)
 		memcpy(idx, src, n * sizeof(*idx));
 	free(tmp);
 	free(cnt);
-	for (size_t i = 0; i < n;) {
-		size_t j = i + 1;
-		while (j < n && idx[j].sk == idx[i].sk)
-			j++;
-		if (j - i > 1)
-			qsort(idx + i, j - i, sizeof(*idx), idx_cmp);
-		i = j;
+	return 0;
+}
+
+int mr_gather(struct mr_idx *idx, size_t n, uint8_t **buf, size_t *cap)
+{
+	size_t need = 0, off = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (i + 8 < n)
+			__builtin_prefetch(idx[i + 8].rec);
+		need += mr_rec_size(idx[i].rec);
 	}
+	if (need > *cap) {
+		uint8_t *nb = realloc(*buf, need);
+		if (!nb)
+			return -ENOMEM;
+		*buf = nb;
+		*cap = need;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t sz = mr_rec_size(idx[i].rec);
+		if (i + 8 < n)
+			__builtin_prefetch(idx[i + 8].rec);
+		memcpy(*buf + off, idx[i].rec, sz);
+		idx[i].rec = *buf + off;
+		off += sz;
+	}
+	mr_sort_fixup(idx, n);
 	return 0;
 }
 
 int mr_wfile_open(struct mr_wfile *w, const char *path)
 {
 	memset(w, 0, sizeof(*w));
-	w->f = fopen(path, "wb");
-	if (!w->f)
+	w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (w->fd < 0)
 		return -errno;
-	setvbuf(w->f, NULL, _IOFBF, 1 << 20);
+	w->cap = 1 << 20;
+	w->buf = malloc(w->cap);
+	if (!w->buf) {
+		close(w->fd);
+		w->fd = -1;
+		return -ENOMEM;
+	}
 	return 0;
+}
+
+static int wflush(struct mr_wfile *w)
+{
+	size_t off = 0;
+
+	w->crc = mr_crc(w->crc, w->buf, w->len);
+	while (off < w->len && !w->err) {
+		ssize_t n = write(w->fd, w->buf + off, w->len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			w->err = -errno;
+		else
+			off += (size_t)n;
+	}
+	w->len = 0;
+	return w->err;
 }
 
 int mr_wfile_write(struct mr_wfile *w, const void *p, size_t n)
 {
-	if (w->err)
-		return w->err;
-	if (n && fwrite(p, 1, n, w->f) != n)
-		w->err = errno ? -errno : -EIO;
-	w->crc = mr_crc(w->crc, p, n);
-	w->bytes += n;
+	const uint8_t *s = p;
+
+	while (n && !w->err) {
+		size_t k = w->cap - w->len < n ? w->cap - w->len : n;
+		memcpy(w->buf + w->len, s, k);
+		w->len += k;
+		w->bytes += k;
+		s += k;
+		n -= k;
+		if (w->len == w->cap)
+			wflush(w);
+	}
 	return w->err;
+}
+
+uint32_t mr_wfile_crc(struct mr_wfile *w)
+{
+	return mr_crc(w->crc, w->buf, w->len);
+}
+
+void mr_wfile_crc_reset(struct mr_wfile *w)
+{
+	wflush(w);
+	w->crc = 0;
 }
 
 int mr_wfile_close(struct mr_wfile *w, int sync)
 {
-	int rc = w->err;
+	int rc;
 
-	if (!w->f)
-		return rc;
-	if (fflush(w->f) != 0 && !rc)
+	if (w->fd < 0)
+		return w->err;
+	wflush(w);
+	rc = w->err;
+	if (sync && !rc && fsync(w->fd) < 0)
 		rc = -errno;
-	if (sync && !rc && fsync(fileno(w->f)) < 0)
+	if (close(w->fd) < 0 && !rc)
 		rc = -errno;
-	if (fclose(w->f) != 0 && !rc)
-		rc = -errno;
-	w->f = NULL;
+	w->fd = -1;
+	free(w->buf);
+	w->buf = NULL;
 	return rc;
 }
