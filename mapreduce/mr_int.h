@@ -70,11 +70,12 @@ int mr_sort(struct mr_idx *idx, size_t n);
 /* Then order runs of equal sk by mr_rec_cmp: idx is fully ordered. */
 void mr_sort_fixup(struct mr_idx *idx, size_t n);
 /*
- * Copy the records of idx[0..n) (sorted by sk) into *buf (grown as needed)
- * in that order, repoint idx at the copies, and fix up: afterwards idx is
- * fully ordered and the records are sequential in memory. 0 or -ENOMEM.
+ * Copy the records of idx[0..n) (sorted by sk, `bytes` in all) into *buf
+ * (grown as needed) in that order, repoint idx at the copies, and fix up:
+ * afterwards idx is fully ordered and the records are sequential in
+ * memory. One pass, prefetching ahead. 0 or -ENOMEM.
  */
-int mr_gather(struct mr_idx *idx, size_t n, uint8_t **buf, size_t *cap);
+int mr_gather(struct mr_idx *idx, size_t n, size_t bytes, uint8_t **buf, size_t *cap);
 
 /*
  * Buffered sequential file writer with a running crc32c of what was

@@ -29,6 +29,12 @@ int mr_rm_tree(const char *path);
 enum { TAG_DATA = 1, TAG_END = 2 };
 enum { EM_MAP, EM_COMBINE, EM_REDUCE };
 
+struct pidx {
+	struct mr_idx *v;
+	size_t n, cap;
+	size_t bytes; /* of its records */
+};
+
 struct run {
 	char path[PATH_MAX];
 	uint64_t *off;  /* nparts + 1 byte offsets */
@@ -51,8 +57,9 @@ struct jr { /* the state of one job on one rank */
 	/* store */
 	uint8_t *arena;
 	size_t used, cap;
-	struct mr_idx *idx;
-	size_t n, capn;
+	struct pidx *pi;     /* per partition: index of its records in the arena */
+	size_t n;            /* records in the store */
+	size_t idx_bytes, idx_cap;
 	struct run *runs;
 	int nruns;
 
@@ -107,39 +114,96 @@ static int fail(struct jr *jr, int rc, const char *fmt, ...)
 
 static int spill(struct jr *jr);
 
-static int store_add(struct jr *jr, const uint8_t *rec)
+/* Room for one more index entry of partition p (grows its vector). */
+static int pidx_reserve(struct jr *jr, struct pidx *x)
 {
-	size_t sz = mr_rec_size(rec);
-	uint8_t *p;
+	size_t cap;
+	struct mr_idx *nv;
 
-	if (jr->used + sz > jr->cap || jr->n == jr->capn) {
-		int rc = spill(jr);
-		if (rc)
-			return rc;
-		if (sz > jr->cap)
-			return fail(jr, MR_EINVAL, "a %zu-byte record does not fit the memory budget", sz);
-	}
-	p = jr->arena + jr->used;
-	memcpy(p, rec, sz);
-	jr->used += sz;
-	jr->idx[jr->n].sk = mr_rec_sk(p);
-	jr->idx[jr->n].rec = p;
-	jr->n++;
+	if (x->n < x->cap)
+		return 0;
+	cap = x->cap ? x->cap * 2 : 1024;
+	if (jr->idx_bytes + (cap - x->cap) * sizeof(*nv) > jr->idx_cap)
+		return 1; /* over budget: spill first */
+	nv = realloc(x->v, cap * sizeof(*nv));
+	if (!nv)
+		return fail(jr, -ENOMEM, "out of memory");
+	jr->idx_bytes += (cap - x->cap) * sizeof(*nv);
+	x->v = nv;
+	x->cap = cap;
 	return 0;
 }
 
+/*
+ * Make room for a record of sz bytes in partition part; returns where to
+ * write it (the caller fills it and then calls store_commit).
+ */
+static uint8_t *store_reserve(struct jr *jr, uint32_t part, size_t sz)
+{
+	struct pidx *x = &jr->pi[part];
+	int rc;
+
+	if (jr->used + sz > jr->cap || (rc = pidx_reserve(jr, x)) == 1) {
+		if (spill(jr))
+			return NULL;
+		if (sz > jr->cap) {
+			fail(jr, MR_EINVAL, "a %zu-byte record does not fit the memory budget", sz);
+			return NULL;
+		}
+		rc = pidx_reserve(jr, x);
+	}
+	if (rc) {
+		if (rc == 1)
+			fail(jr, -ENOMEM, "the memory budget is too small for the index");
+		return NULL;
+	}
+	return jr->arena + jr->used;
+}
+
+static void store_commit(struct jr *jr, uint8_t *p)
+{
+	struct pidx *x = &jr->pi[mr_rec_part(p)];
+
+	x->v[x->n].sk = mr_rec_sk(p);
+	x->v[x->n].rec = p;
+	x->n++;
+	x->bytes += mr_rec_size(p);
+	jr->n++;
+	jr->used += mr_rec_size(p);
+}
+
+static int store_add(struct jr *jr, const uint8_t *rec)
+{
+	size_t sz = mr_rec_size(rec);
+	uint8_t *p = store_reserve(jr, mr_rec_part(rec), sz);
+
+	if (!p)
+		return jr->rc ? jr->rc : -ENOMEM;
+	memcpy(p, rec, sz);
+	store_commit(jr, p);
+	return 0;
+}
+
+/* Sort and gather one partition's in-memory records (fully ordered after). */
+static int settle(struct jr *jr, struct pidx *x)
+{
+	int rc = mr_sort(x->v, x->n);
+
+	if (!rc)
+		rc = mr_gather(x->v, x->n, x->bytes, &jr->gbuf, &jr->gcap);
+	return rc ? fail(jr, rc, "sorting: out of memory") : 0;
+}
+
+/* Write the store as a sorted run, partition by partition, and empty it. */
 static int spill(struct jr *jr)
 {
 	int nparts = jr->job->nparts;
 	struct run *r;
 	struct mr_wfile w;
-	int rc, part = 0;
+	int rc;
 
 	if (jr->n == 0)
 		return 0;
-	rc = mr_sort(jr->idx, jr->n);
-	if (rc)
-		return fail(jr, rc, "sorting a run: out of memory");
 	r = realloc(jr->runs, (size_t)(jr->nruns + 1) * sizeof(*r));
 	if (!r)
 		return fail(jr, -ENOMEM, "out of memory");
@@ -161,27 +225,18 @@ static int spill(struct jr *jr)
 		return fail(jr, rc, "%s: %s", r->path, strerror(-rc));
 	}
 	jr->nruns++;
-	for (size_t i = 0; i < jr->n && !rc;) {
-		int p = (int)(jr->idx[i].sk >> 48);
-		size_t j = i;
-		while (j < jr->n && (int)(jr->idx[j].sk >> 48) == p)
-			j++;
-		while (part < p) {
-			r->crc[part] = mr_wfile_crc(&w);
-			mr_wfile_crc_reset(&w);
-			r->off[++part] = w.bytes;
+	for (int p = 0; p < nparts && !rc; p++) {
+		struct pidx *x = &jr->pi[p];
+		if (x->n) {
+			rc = settle(jr, x);
+			for (size_t k = 0; k < x->n && !rc; k++)
+				rc = mr_wfile_write(&w, x->v[k].rec, mr_rec_size(x->v[k].rec));
 		}
-		rc = mr_gather(jr->idx + i, j - i, &jr->gbuf, &jr->gcap);
-		if (rc)
-			break;
-		for (size_t k = i; k < j && !rc; k++)
-			rc = mr_wfile_write(&w, jr->idx[k].rec, mr_rec_size(jr->idx[k].rec));
-		i = j;
-	}
-	while (part < nparts) {
-		r->crc[part] = mr_wfile_crc(&w);
+		r->crc[p] = mr_wfile_crc(&w);
 		mr_wfile_crc_reset(&w);
-		r->off[++part] = w.bytes;
+		r->off[p + 1] = w.bytes;
+		x->n = 0;
+		x->bytes = 0;
 	}
 	if (!rc)
 		rc = mr_wfile_close(&w, 0);
@@ -385,7 +440,19 @@ int mr_emit(struct mr_emitter *em, const void *key, size_t klen, const void *val
 		jr->mapped++;
 		if ((++jr->tick & 255) == 0)
 			progress(jr);
-		return route(jr, (int)(part % (uint32_t)jr->ctx->nranks), hdr, key, klen, val, vlen);
+		int dest = (int)(part % (uint32_t)jr->ctx->nranks);
+		if (dest == jr->ctx->rank && !jr->job->combine) {
+			uint8_t *p = store_reserve(jr, part, MR_HDR + klen + vlen);
+			if (!p)
+				return jr->rc ? jr->rc : -ENOMEM;
+			memcpy(p, hdr, MR_HDR);
+			memcpy(p + MR_HDR, key, klen);
+			if (vlen)
+				memcpy(p + MR_HDR + klen, val, vlen);
+			store_commit(jr, p);
+			return 0;
+		}
+		return route(jr, dest, hdr, key, klen, val, vlen);
 	}
 }
 
@@ -692,7 +759,7 @@ static int write_out_header(struct mr_wfile *w, int part)
 	return mr_wfile_write(w, &p, 4);
 }
 
-static int reduce_part(struct jr *jr, int part, size_t *mi)
+static int reduce_part(struct jr *jr, int part)
 {
 	struct mr_job *job = jr->job;
 	int ns = jr->nruns + 1, rc = 0;
@@ -704,16 +771,14 @@ static int reduce_part(struct jr *jr, int part, size_t *mi)
 
 	if (!srcs)
 		return fail(jr, -ENOMEM, "out of memory");
-	/* the in-memory source: idx is sorted, partitions are contiguous */
-	srcs[0].idx = jr->idx;
-	srcs[0].i = *mi;
-	while (*mi < jr->n && mr_rec_part(jr->idx[*mi].rec) == (uint32_t)part)
-		(*mi)++;
-	srcs[0].end = *mi;
-	if (mr_gather(jr->idx + srcs[0].i, srcs[0].end - srcs[0].i, &jr->gbuf, &jr->gcap)) {
+	/* the in-memory source: this partition's records, sorted and gathered */
+	if (settle(jr, &jr->pi[part])) {
 		free(srcs);
-		return fail(jr, -ENOMEM, "out of memory");
+		return jr->rc;
 	}
+	srcs[0].idx = jr->pi[part].v;
+	srcs[0].i = 0;
+	srcs[0].end = jr->pi[part].n;
 	for (int r = 0; r < jr->nruns && !rc; r++) {
 		struct src *s = &srcs[r + 1];
 		s->left = jr->runs[r].off[part + 1] - jr->runs[r].off[part];
@@ -795,13 +860,14 @@ static int reduce_part(struct jr *jr, int part, size_t *mi)
 
 static int reduce_phase(struct jr *jr)
 {
-	size_t mi = 0;
-	int rc = mr_sort(jr->idx, jr->n);
+	int rc = 0;
 
-	if (rc)
-		return fail(jr, rc, "sorting: out of memory");
-	for (int p = jr->ctx->rank; p < jr->job->nparts && !rc; p += jr->ctx->nranks)
-		rc = reduce_part(jr, p, &mi);
+	for (int p = jr->ctx->rank; p < jr->job->nparts && !rc; p += jr->ctx->nranks) {
+		rc = reduce_part(jr, p);
+		free(jr->pi[p].v); /* done with it: give the memory back */
+		jr->pi[p].v = NULL;
+		jr->pi[p].n = jr->pi[p].cap = jr->pi[p].bytes = 0;
+	}
 	return rc;
 }
 
@@ -862,10 +928,10 @@ static int jr_setup(struct jr *jr)
 	jr->cap = (size_t)(avail / 100 * 62);
 	if (jr->cap > (3ULL << 30))
 		jr->cap = 3ULL << 30;
-	jr->capn = (size_t)(avail / 100 * 38) / sizeof(struct mr_idx);
+	jr->idx_cap = (size_t)(avail / 100 * 38);
 	jr->arena = malloc(jr->cap);
-	jr->idx = malloc(jr->capn * sizeof(*jr->idx));
-	if (!jr->arena || !jr->idx)
+	jr->pi = calloc((size_t)job->nparts, sizeof(*jr->pi));
+	if (!jr->arena || !jr->pi)
 		return fail(jr, -ENOMEM, "cannot allocate the %llu-byte memory budget", (unsigned long long)budget);
 	return 0;
 }
@@ -879,7 +945,9 @@ static void jr_release(struct jr *jr)
 	free(jr->sb);
 	free(jr->endreq);
 	free(jr->arena);
-	free(jr->idx);
+	for (int p = 0; jr->pi && p < jr->job->nparts; p++)
+		free(jr->pi[p].v);
+	free(jr->pi);
 	free(jr->rbuf);
 	free(jr->gbuf);
 	for (int r = 0; r < jr->nruns; r++) {

@@ -161,26 +161,23 @@ int mr_sort(struct mr_idx *idx, size_t n)
 	return 0;
 }
 
-int mr_gather(struct mr_idx *idx, size_t n, uint8_t **buf, size_t *cap)
+int mr_gather(struct mr_idx *idx, size_t n, size_t bytes, uint8_t **buf, size_t *cap)
 {
-	size_t need = 0, off = 0;
+	size_t off = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		if (i + 8 < n)
-			__builtin_prefetch(idx[i + 8].rec);
-		need += mr_rec_size(idx[i].rec);
-	}
-	if (need > *cap) {
-		uint8_t *nb = realloc(*buf, need);
+	if (bytes > *cap) {
+		uint8_t *nb = realloc(*buf, bytes);
 		if (!nb)
 			return -ENOMEM;
 		*buf = nb;
-		*cap = need;
+		*cap = bytes;
 	}
 	for (size_t i = 0; i < n; i++) {
 		size_t sz = mr_rec_size(idx[i].rec);
 		if (i + 8 < n)
 			__builtin_prefetch(idx[i + 8].rec);
+		if (off + sz > bytes)
+			return -EINVAL; /* the caller's byte count is wrong */
 		memcpy(*buf + off, idx[i].rec, sz);
 		idx[i].rec = *buf + off;
 		off += sz;

@@ -1,1 +1,1 @@
-TOOLS_BIN += $(BUILD)/tools/mr_testjob
+TOOLS_BIN += $(BUILD)/tools/mr_testjob $(BUILD)/tools/bench_join
