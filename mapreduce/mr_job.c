@@ -270,6 +270,58 @@ static int absorb(struct jr *jr, const uint8_t *b, size_t len)
 	return 0;
 }
 
+/*
+ * Receive a data message straight into the arena (no intermediate copy)
+ * and index its records in place. Room is made first: the arena must hold
+ * the whole message and the index must have headroom for its records.
+ */
+static void receive_into_store(struct jr *jr, MPI_Status *stt, size_t count)
+{
+	size_t off = 0, maxrecs = count / (MR_HDR + 1) + 1;
+	uint8_t *p;
+
+	/* index vectors double: count used entries against half the index budget */
+	if (jr->used + count > jr->cap || (jr->n + maxrecs) * 2 * sizeof(struct mr_idx) > jr->idx_cap)
+		spill(jr);
+	if (jr->rc || jr->used + count > jr->cap) {
+		/* does not fit even empty: take it through the side buffer */
+		uint8_t *nb = count > jr->rbufcap ? realloc(jr->rbuf, count) : jr->rbuf;
+		if (!nb)
+			mr_abort(jr->ctx, "shuffle: out of memory");
+		jr->rbuf = nb;
+		jr->rbufcap = count > jr->rbufcap ? count : jr->rbufcap;
+		MPI_Recv(jr->rbuf, (int)count, MPI_BYTE, stt->MPI_SOURCE, TAG_DATA, jr->ctx->comm, MPI_STATUS_IGNORE);
+		if (!jr->rc)
+			absorb(jr, jr->rbuf, count);
+		return;
+	}
+	p = jr->arena + jr->used;
+	MPI_Recv(p, (int)count, MPI_BYTE, stt->MPI_SOURCE, TAG_DATA, jr->ctx->comm, MPI_STATUS_IGNORE);
+	while (off + MR_HDR <= count) {
+		uint8_t *r = p + off;
+		size_t sz = mr_rec_size(r);
+		struct pidx *x;
+		if (off + sz > count || mr_rec_part(r) >= (uint32_t)jr->job->nparts) {
+			fail(jr, MR_ECORRUPT, "a torn record in the shuffle");
+			return;
+		}
+		x = &jr->pi[mr_rec_part(r)];
+		if (x->n == x->cap) { /* headroom was checked: grow past the soft limit if need be */
+			size_t cap = x->cap ? x->cap * 2 : 1024;
+			struct mr_idx *nv = realloc(x->v, cap * sizeof(*nv));
+			if (!nv) {
+				fail(jr, -ENOMEM, "out of memory");
+				return;
+			}
+			jr->idx_bytes += (cap - x->cap) * sizeof(*nv);
+			x->v = nv;
+			x->cap = cap;
+		}
+		store_commit(jr, r);
+		off += sz;
+	}
+}
+
 /* Drain every message that has arrived. */
 static int progress(struct jr *jr)
 {
@@ -281,6 +333,10 @@ static int progress(struct jr *jr)
 		if (!flag)
 			return 0;
 		MPI_Get_count(&stt, MPI_BYTE, &count);
+		if (stt.MPI_TAG == TAG_DATA && !jr->rc) {
+			receive_into_store(jr, &stt, (size_t)count);
+			continue;
+		}
 		if ((size_t)count > jr->rbufcap) {
 			uint8_t *nb = realloc(jr->rbuf, (size_t)count);
 			if (!nb)
@@ -295,9 +351,8 @@ static int progress(struct jr *jr)
 			jr->ends++;
 			if (peer_rc)
 				jr->peer_failed = 1;
-		} else if (!jr->rc) {
-			absorb(jr, jr->rbuf, (size_t)count); /* errors land in jr->rc */
 		}
+		/* data after this rank failed is drained and dropped */
 	}
 }
 
@@ -843,7 +898,7 @@ static int reduce_part(struct jr *jr, int part)
 		mr_wfile_write(&w, trailer, sizeof(trailer));
 		uint32_t c = mr_wfile_crc(&w);
 		mr_wfile_write(&w, &c, 4);
-		crc_rc = mr_wfile_close(&w, 1);
+		crc_rc = mr_wfile_close(&w, 0); /* scan outputs need no fsync: a crash reruns the scan */
 		if (!rc && crc_rc)
 			rc = fail(jr, crc_rc, "%s: %s", path, strerror(-crc_rc));
 	}
