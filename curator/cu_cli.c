@@ -14,6 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "curator/cu_report.h"
+#include "jobs/job_scan.h"
+#include "jobs/job_tasks.h"
+#include "mapreduce/mr.h"
 #include "storage/st_fsck.h"
 #include "storage/st_store.h"
 
@@ -35,6 +39,11 @@ static const char usage_text[] =
 	"  disk add --node N --tier T --size SIZE | fail ID | list\n"
 	"  node down ID | up ID | list\n"
 	"  fsck [--quiet]                               exit 0 clean, 1 violations found, 2 error\n"
+	"  scan full|partial [--dry-run] [--mem-budget SIZE] [--sweep-grace DUR] [--compact-pct P]\n"
+	"  tasks list [--kind K] [--state S] | run [--kind K] [--max N] [--rate MBPS] [--sweep-grace DUR]\n"
+	"  report [--scan ID | --last] [--format text|json] [--output FILE]\n"
+	"\n"
+	"scan and tasks run are MPI programs: one rank when started directly, N under mpiexec -n N.\n"
 	"  help\n"
 	"\n"
 	"Sizes take K, M, G, T (powers of 1024); durations s, m, h, d.\n"
@@ -852,6 +861,192 @@ static int cmd_fsck(int argc, char **argv)
 	return r.violations ? EXIT_PROBLEM : 0;
 }
 
+/* --- scans, tasks, reports (MPI) ----------------------------------------- */
+
+static int mpi_open(const char *cmd, struct mr_ctx **mr, struct st_store **st)
+{
+	int rc = mr_ctx_new(NULL, NULL, NULL, mr);
+
+	if (rc)
+		return die(EXIT_USAGE, "%s: cannot start MPI: %s", cmd, mr_strerror(rc));
+	verbose_errors = mr_rank(*mr) == 0;
+	rc = open_store(cmd, st);
+	rc = mr_agree(*mr, rc ? -1 : 0);
+	if (rc) {
+		mr_ctx_free(*mr);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int cmd_scan(int argc, char **argv)
+{
+	struct opt o[] = { { "--dry-run", 0, 0, 0 },     { "--mem-budget", 1, 0, 0 }, { "--sweep-grace", 1, 0, 0 },
+			   { "--compact-pct", 1, 0, 0 }, { "--request", 0, 0, 0 } };
+	struct job_scan_opts so = { 0 };
+	struct job_scan_result res;
+	struct st_msg err = { "" };
+	struct mr_ctx *mr;
+	struct st_store *st;
+	char *pos[1];
+	int npos, rc = parse_opts("scan", argc, argv, o, NOPTS(o), pos, &npos, 1);
+
+	if (rc)
+		return rc;
+	if (npos != 1 || (strcmp(pos[0], "full") && strcmp(pos[0], "partial")))
+		return die(EXIT_USAGE, "scan: expected full or partial");
+	if (OPT(o, "--request")->set)
+		return die(EXIT_USAGE, "scan --request: needs a running curator daemon, which is not built yet");
+	so.full = !strcmp(pos[0], "full");
+	so.dry_run = OPT(o, "--dry-run")->set;
+	if (size_opt("scan", OPT(o, "--mem-budget"), &so.mem_budget))
+		return EXIT_USAGE;
+	if (OPT(o, "--mem-budget")->set && so.mem_budget < (16u << 20))
+		return die(EXIT_USAGE, "scan: --mem-budget must be at least 16M");
+	if (OPT(o, "--sweep-grace")->set && st_parse_duration(OPT(o, "--sweep-grace")->val, &so.sweep_grace))
+		return die(EXIT_USAGE, "scan: --sweep-grace '%s': not a duration", OPT(o, "--sweep-grace")->val);
+	if (OPT(o, "--compact-pct")->set) {
+		uint32_t v;
+		if (u32_arg("scan", "--compact-pct", OPT(o, "--compact-pct")->val, &v) || v > 100)
+			return die(EXIT_USAGE, "scan: --compact-pct: 1..100");
+		so.compact_pct = (int)v;
+	}
+	if ((rc = mpi_open("scan", &mr, &st)))
+		return rc;
+	rc = job_scan_run(mr, st, &so, &res, &err);
+	if (rc) {
+		die(EXIT_PROBLEM, "scan %s: %s", pos[0], err.text[0] ? err.text : mr_ctx_errmsg(mr));
+	} else if (mr_rank(mr) == 0) {
+		struct st_msg e2 = { "" };
+		cu_report_write(st_config_dir(st_store_config(st)), res.scan_id, CU_TEXT, stdout, &e2);
+	}
+	st_store_free(st);
+	mr_ctx_free(mr);
+	return rc ? EXIT_PROBLEM : 0;
+}
+
+static int cmd_tasks(int argc, char **argv)
+{
+	struct st_msg err = { "" };
+	int rc, kind = -1;
+
+	if (argc < 1)
+		return die(EXIT_USAGE, "tasks: expected list or run");
+	if (!strcmp(argv[0], "list")) {
+		struct opt o[] = { { "--kind", 1, 0, 0 }, { "--state", 1, 0, 0 } };
+		struct st_store *st;
+		char *pos[1];
+		int npos;
+		rc = parse_opts("tasks list", argc - 1, argv + 1, o, NOPTS(o), pos, &npos, 0);
+		if (rc)
+			return rc;
+		if (OPT(o, "--kind")->set && (kind = job_task_kind_parse(OPT(o, "--kind")->val)) < 0)
+			return die(EXIT_USAGE, "tasks list: --kind '%s': unknown task kind", OPT(o, "--kind")->val);
+		if ((rc = open_store("tasks list", &st)))
+			return rc;
+		rc = cu_tasks_list(st_config_dir(st_store_config(st)), kind,
+				   OPT(o, "--state")->set ? OPT(o, "--state")->val : NULL, stdout, &err);
+		st_store_free(st);
+		return rc ? fail_with("tasks list", rc, &err) : 0;
+	}
+	if (!strcmp(argv[0], "run")) {
+		struct opt o[] = { { "--kind", 1, 0, 0 }, { "--max", 1, 0, 0 }, { "--rate", 1, 0, 0 },
+				   { "--sweep-grace", 1, 0, 0 } };
+		struct job_run_opts ro = { .kind = -1 };
+		struct job_run_result res;
+		struct mr_ctx *mr;
+		struct st_store *st;
+		char *pos[1];
+		int npos;
+		rc = parse_opts("tasks run", argc - 1, argv + 1, o, NOPTS(o), pos, &npos, 0);
+		if (rc)
+			return rc;
+		if (OPT(o, "--kind")->set && (ro.kind = job_task_kind_parse(OPT(o, "--kind")->val)) < 0)
+			return die(EXIT_USAGE, "tasks run: --kind '%s': unknown task kind", OPT(o, "--kind")->val);
+		if (OPT(o, "--max")->set) {
+			uint32_t v;
+			if (u32_arg("tasks run", "--max", OPT(o, "--max")->val, &v))
+				return EXIT_USAGE;
+			ro.max = v;
+		}
+		if (OPT(o, "--rate")->set) {
+			char *end;
+			ro.rate_mbps = strtod(OPT(o, "--rate")->val, &end);
+			if (*end || ro.rate_mbps <= 0)
+				return die(EXIT_USAGE, "tasks run: --rate '%s': MB/s, a positive number", OPT(o, "--rate")->val);
+		}
+		if (OPT(o, "--sweep-grace")->set && st_parse_duration(OPT(o, "--sweep-grace")->val, &ro.sweep_grace))
+			return die(EXIT_USAGE, "tasks run: --sweep-grace: not a duration");
+		if ((rc = mpi_open("tasks run", &mr, &st)))
+			return rc;
+		rc = job_tasks_run(mr, st, &ro, &res, &err);
+		if (rc) {
+			die(EXIT_PROBLEM, "tasks run: %s", err.text[0] ? err.text : mr_ctx_errmsg(mr));
+		} else if (mr_rank(mr) == 0) {
+			uint64_t d = 0, s = 0, f = 0;
+			char b[32];
+			for (int k = 0; k < JT_NKINDS; k++) {
+				if (res.done[k] + res.stale[k] + res.failed[k])
+					printf("%-18s %llu done, %llu stale, %llu failed\n", job_task_kind_name(k),
+					       (unsigned long long)res.done[k], (unsigned long long)res.stale[k],
+					       (unsigned long long)res.failed[k]);
+				d += res.done[k];
+				s += res.stale[k];
+				f += res.failed[k];
+			}
+			printf("tasks: %llu done, %llu stale, %llu failed; %s reclaimed\n", (unsigned long long)d,
+			       (unsigned long long)s, (unsigned long long)f,
+			       st_fmt_size(res.bytes_reclaimed > 0 ? (uint64_t)res.bytes_reclaimed : 0, b, sizeof(b)));
+		}
+		st_store_free(st);
+		mr_ctx_free(mr);
+		return rc ? EXIT_PROBLEM : 0;
+	}
+	return die(EXIT_USAGE, "tasks: unknown subcommand '%s'", argv[0]);
+}
+
+static int cmd_report(int argc, char **argv)
+{
+	struct opt o[] = { { "--scan", 1, 0, 0 }, { "--last", 0, 0, 0 }, { "--format", 1, 0, 0 }, { "--output", 1, 0, 0 } };
+	struct st_msg err = { "" };
+	struct st_store *st;
+	enum cu_format fmt = CU_TEXT;
+	int64_t scan = 0;
+	FILE *out = stdout;
+	char *pos[1];
+	int npos, rc = parse_opts("report", argc, argv, o, NOPTS(o), pos, &npos, 0);
+
+	if (rc)
+		return rc;
+	if (OPT(o, "--scan")->set) {
+		uint32_t v;
+		if (u32_arg("report", "--scan", OPT(o, "--scan")->val, &v))
+			return EXIT_USAGE;
+		scan = v;
+	}
+	if (OPT(o, "--format")->set) {
+		const char *f = OPT(o, "--format")->val;
+		if (!strcmp(f, "json"))
+			fmt = CU_JSON;
+		else if (strcmp(f, "text"))
+			return die(EXIT_USAGE, "report: --format '%s': text or json (html and prom come with the service)", f);
+	}
+	if ((rc = open_store("report", &st)))
+		return rc;
+	if (OPT(o, "--output")->set) {
+		out = fopen(OPT(o, "--output")->val, "w");
+		if (!out) {
+			st_store_free(st);
+			return die(EXIT_USAGE, "report: %s: %s", OPT(o, "--output")->val, strerror(errno));
+		}
+	}
+	rc = cu_report_write(st_config_dir(st_store_config(st)), scan, fmt, out, &err);
+	if (out != stdout)
+		fclose(out);
+	st_store_free(st);
+	return rc ? fail_with("report", rc, &err) : 0;
+}
+
 /* --- dispatch ----------------------------------------------------------- */
 
 int cu_cli_main(int argc, char **argv)
@@ -897,5 +1092,11 @@ int cu_cli_main(int argc, char **argv)
 		return cmd_node(argc - 1, argv + 1);
 	if (!strcmp(argv[0], "fsck"))
 		return cmd_fsck(argc - 1, argv + 1);
+	if (!strcmp(argv[0], "scan"))
+		return cmd_scan(argc - 1, argv + 1);
+	if (!strcmp(argv[0], "tasks"))
+		return cmd_tasks(argc - 1, argv + 1);
+	if (!strcmp(argv[0], "report"))
+		return cmd_report(argc - 1, argv + 1);
 	return die(EXIT_USAGE, "unknown command '%s' (see curator help)", argv[0]);
 }

@@ -1,1 +1,1 @@
-CURATOR_SRC += curator/cu_cli.c
+CURATOR_SRC += curator/cu_cli.c curator/cu_report.c

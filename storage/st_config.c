@@ -938,6 +938,24 @@ fail:
 	return rc;
 }
 
+int st_config_oldest_inflight(struct st_config *cfg, int64_t *started, struct st_msg *err)
+{
+	uint64_t s0;
+	sqlite3_stmt *st;
+	int rc = st_config_scan_seq(cfg, &s0, err); /* removes dead processes' operations */
+
+	if (rc)
+		return rc;
+	rc = st_sql_prepare(cfg->db, "SELECT min(started) FROM inflight", &st, err);
+	if (rc)
+		return rc;
+	*started = INT64_MAX;
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		*started = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return 0;
+}
+
 int st_config_seq(struct st_config *cfg, uint64_t *seq, struct st_msg *err)
 {
 	sqlite3_stmt *st;

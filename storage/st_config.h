@@ -224,6 +224,9 @@ int st_config_op_end(struct st_config *cfg, int64_t op, struct st_msg *err);
  */
 int st_config_scan_seq(struct st_config *cfg, uint64_t *s0, struct st_msg *err);
 
+/* Start time (st_now) of the oldest operation still in flight, INT64_MAX if none. */
+int st_config_oldest_inflight(struct st_config *cfg, int64_t *started, struct st_msg *err);
+
 /* The current sequence (last one handed out). */
 int st_config_seq(struct st_config *cfg, uint64_t *seq, struct st_msg *err);
 

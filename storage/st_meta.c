@@ -610,6 +610,46 @@ int st_meta_extent_delete(struct st_meta *m, const struct st_extent_id *id, uint
 	return step_done(s, q, s->path, err);
 }
 
+int st_meta_extent_cas(struct st_meta *m, const struct st_extent_id *id, uint64_t from, uint64_t to, int *moved,
+		       struct st_msg *err)
+{
+	struct shard *s = &m->s[st_meta_shard_extent(m, id)];
+	sqlite3_stmt *q;
+	int rc = st_sql_prepare(s->db, "UPDATE extents SET egroup = ? WHERE id = ? AND egroup = ?", &q, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(q, 1, (int64_t)to);
+	sqlite3_bind_blob(q, 2, id->b, ST_EXTENT_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, (int64_t)from);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		rc = st_sql_fail(s->db, sqlite3_errcode(s->db), s->path, err);
+	else if (moved)
+		*moved = sqlite3_changes(s->db) > 0;
+	sqlite3_finalize(q);
+	return rc;
+}
+
+int st_meta_vdisk_blocks_delete(struct st_meta *m, uint64_t vdisk, uint64_t *rows, struct st_msg *err)
+{
+	int rc = 0;
+
+	*rows = 0;
+	for (int i = 0; i < m->n && !rc; i++) {
+		sqlite3_stmt *q;
+		rc = st_sql_prepare(m->s[i].db, "DELETE FROM blocks WHERE vdisk = ?", &q, err);
+		if (rc)
+			break;
+		sqlite3_bind_int64(q, 1, (int64_t)vdisk);
+		if (sqlite3_step(q) != SQLITE_DONE)
+			rc = st_sql_fail(m->s[i].db, sqlite3_errcode(m->s[i].db), m->s[i].path, err);
+		else
+			*rows += (uint64_t)sqlite3_changes(m->s[i].db);
+		sqlite3_finalize(q);
+	}
+	return rc;
+}
+
 int st_meta_block_get(struct st_meta *m, uint64_t vdisk, uint64_t block, struct st_block *out,
 		      struct st_msg *err)
 {

@@ -115,6 +115,8 @@ enum st_egroup_flags {
 	ST_EGROUP_COMPRESSED = (1 << 0),
 	ST_EGROUP_EC = (1 << 1),
 	ST_EGROUP_CLOUD = (1 << 2),
+	ST_EGROUP_MOVING = (1 << 3), /* a compaction is moving its extents out:
+					no appends, no refcount increments */
 };
 
 struct st_egroup_rec {
@@ -213,6 +215,17 @@ int st_meta_extent_put(struct st_meta *m, const struct st_extent_id *id, uint64_
 /* Delete only if it still maps to egroup (CAS). 0 even when absent. */
 int st_meta_extent_delete(struct st_meta *m, const struct st_extent_id *id, uint64_t egroup,
 			  struct st_msg *err);
+
+/*
+ * Repoint an extent-ID row from egroup `from` to `to` only if it still
+ * names `from` (compare-and-set). 0 (also when it no longer does: *moved
+ * tells which), or an error.
+ */
+int st_meta_extent_cas(struct st_meta *m, const struct st_extent_id *id, uint64_t from, uint64_t to, int *moved,
+		       struct st_msg *err);
+
+/* Delete every block row of a vdisk in every shard. *rows receives the count. */
+int st_meta_vdisk_blocks_delete(struct st_meta *m, uint64_t vdisk, uint64_t *rows, struct st_msg *err);
 
 /* Block map. get: 0 or ST_ENOTFOUND (reads as zeros) or ST_ECORRUPT. */
 int st_meta_block_get(struct st_meta *m, uint64_t vdisk, uint64_t block, struct st_block *out,

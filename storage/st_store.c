@@ -1332,8 +1332,11 @@ static int increment_refs(struct st_store *st, struct inc *incs, size_t n, uint6
 	int rc = 0;
 
 	st_egroup_rec_init(&g);
-	for (int round = 0; round < 5; round++) {
+	for (int round = 0; round < 250; round++) {
 		size_t todo = 0;
+
+		if (round)
+			usleep(20000); /* a compaction is moving some of them: let it finish */
 
 		for (size_t i = 0; i < n && !rc; i++) {
 			if (incs[i].done)
@@ -1361,6 +1364,8 @@ static int increment_refs(struct st_store *st, struct inc *incs, size_t n, uint6
 				rc = 0;
 				moved = 1;
 			}
+			if (!rc && !moved && (g.flags & ST_EGROUP_MOVING))
+				moved = 1;
 			for (; j < todo && incs[j].egroup == incs[i].egroup; j++) {
 				int idx = rc || moved ? -1 : st_egroup_rec_find(&g, &incs[j].id);
 				if (idx < 0)
@@ -1568,4 +1573,126 @@ int st_vdisk_mapped(struct st_store *st, const struct st_vdisk *v, uint64_t *byt
 		*blocks = a.blocks;
 	}
 	return rc;
+}
+
+/* --- curator primitives ------------------------------------------------- */
+
+int st_store_egroup_rewrite(struct st_store *st, const struct st_egroup_rec *src, const int *keep, int nkeep,
+			    uint64_t seq, struct st_egroup_rec *out, struct st_msg *err)
+{
+	struct st_container c;
+	uint32_t disks[ST_REPLICAS_MAX];
+	int fds[ST_REPLICAS_MAX];
+	char paths[ST_REPLICAS_MAX][ST_PATH_MAX + 64];
+	enum st_tier tier = ST_TIER_SSD;
+	int64_t *pending = NULL;
+	uint64_t id;
+	int64_t now = st_now();
+	int rc, nrep = 0;
+
+	rc = refresh_topology(st, err);
+	if (!rc)
+		rc = st_config_container_by_id(st->cfg, src->container, &c, err);
+	if (!rc)
+		rc = st_store_new_id(st, &id, err);
+	if (rc)
+		return rc;
+	pending = calloc((size_t)st->ndisks + 1, sizeof(int64_t));
+	if (!pending)
+		return st_fail(err, -ENOMEM, "out of memory");
+	rc = place(st, &c, id, pending, disks, &tier, err);
+	if (rc)
+		goto out;
+	st_egroup_rec_release(out);
+	out->id = id;
+	out->container = src->container;
+	out->owner = src->owner;
+	out->tier = tier;
+	out->created = src->created;
+	out->last_write = src->last_write;
+	out->last_access = src->last_access;
+	out->last_scrub = now;
+	out->used = ST_EGROUP_HDR;
+	out->last_ref_seq = src->last_ref_seq > seq ? src->last_ref_seq : seq;
+	out->nreplicas = c.rf;
+	for (int i = 0; i < c.rf && !rc; i++) {
+		const struct st_disk *d = disk_find(st, disks[i]);
+		struct st_egroup_hdr h = { id, src->container, src->owner, now };
+		out->replicas[i].disk = disks[i];
+		out->replicas[i].state = ST_REPLICA_OK;
+		rc = st_egroup_path(d->path, id, paths[i], sizeof(paths[i]));
+		if (!rc)
+			rc = st_egroup_create(paths[i], &h, &fds[i]);
+		if (rc)
+			st_fail(err, rc, "disk %u: %s: %s", d->id, paths[i], st_strerror(rc));
+		else
+			nrep++;
+	}
+	for (int k = 0; k < nkeep && !rc; k++) {
+		struct st_extent_rec e = src->extents[keep[k]];
+		int bad;
+		rc = read_extent_any(st, src, &e, NULL, &bad, err);
+		if (rc)
+			break;
+		st->x_valid = 0;
+		e.offset = out->used;
+		for (int i = 0; i < nrep && !rc; i++) {
+			rc = st_egroup_write_extent(fds[i], out->used, &e, st->xbuf + ST_EXTENT_HDR);
+			if (rc)
+				st_fail(err, rc, "disk %u: %s", disks[i], st_strerror(rc));
+		}
+		if (!rc)
+			rc = st_egroup_rec_add(out, &e);
+		out->used += ST_EXTENT_HDR + e.stored_len;
+	}
+	for (int i = 0; i < nrep && !rc; i++) {
+		char dir[ST_PATH_MAX + 16];
+		const struct st_disk *d = disk_find(st, disks[i]);
+		if (fdatasync(fds[i]) < 0)
+			rc = st_fail(err, -errno, "disk %u: fdatasync: %s", disks[i], strerror(errno));
+		snprintf(dir, sizeof(dir), "%s/egroups", d->path);
+		st_fsync_dir(dir);
+	}
+	if (!rc)
+		rc = st_meta_egroup_put(st->meta, out, 0, err);
+	if (!rc) {
+		int64_t delta[ST_REPLICAS_MAX];
+		for (int i = 0; i < nrep; i++)
+			delta[i] = out->used;
+		st_config_disk_used_add(st->cfg, nrep, disks, delta, NULL);
+	}
+	for (int i = 0; i < nrep; i++) {
+		close(fds[i]);
+		if (rc)
+			unlink(paths[i]);
+	}
+out:
+	free(pending);
+	return rc;
+}
+
+int st_store_egroup_files_delete(struct st_store *st, const struct st_egroup_rec *g, int64_t *bytes,
+				 struct st_msg *err)
+{
+	uint32_t disks[ST_REPLICAS_MAX];
+	int64_t delta[ST_REPLICAS_MAX];
+	int n = 0;
+
+	*bytes = 0;
+	refresh_topology(st, NULL);
+	for (int i = 0; i < g->nreplicas; i++) {
+		const struct st_disk *d = disk_find(st, g->replicas[i].disk);
+		char path[ST_PATH_MAX + 64];
+		struct stat sb;
+
+		if (!d || st_egroup_path(d->path, g->id, path, sizeof(path)))
+			continue;
+		fd_forget(st, g->id, d->id);
+		if (stat(path, &sb) == 0 && unlink(path) == 0) {
+			*bytes += sb.st_size;
+			disks[n] = d->id;
+			delta[n++] = -(int64_t)g->used;
+		}
+	}
+	return st_config_disk_used_add(st->cfg, n, disks, delta, err);
 }

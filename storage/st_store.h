@@ -155,6 +155,25 @@ int st_vdisk_pread(struct st_store *st, const struct st_vdisk *v, uint64_t off, 
 int st_store_read_extent(struct st_store *st, const struct st_egroup_rec *g, const struct st_extent_rec *e,
 			 void *buf, int *bad, struct st_msg *err);
 
+/*
+ * For the curator's compaction: write extents src->extents[keep[0..nkeep)]
+ * into a new egroup (same container and owner, placed like a foreground
+ * write, RF replicas), fdatasync, and insert its row with the recorded
+ * refcounts copied and last_ref_seq = max(src's, seq). The bytes are read
+ * through verified replicas. *out receives the new record (initialised by
+ * the caller; release it). The caller then repoints the extent-ID rows and
+ * retires src. On error nothing is inserted and the new files are gone.
+ */
+int st_store_egroup_rewrite(struct st_store *st, const struct st_egroup_rec *src, const int *keep, int nkeep,
+			    uint64_t seq, struct st_egroup_rec *out, struct st_msg *err);
+
+/*
+ * Unlink every replica file of g (the last step of retiring an egroup) and
+ * take the bytes off its disks' usage. *bytes receives the bytes freed.
+ */
+int st_store_egroup_files_delete(struct st_store *st, const struct st_egroup_rec *g, int64_t *bytes,
+				 struct st_msg *err);
+
 /* Read a single replica's copy of an extent and verify it: 0, ST_ECORRUPT, -ENOENT. */
 int st_store_read_replica(struct st_store *st, const struct st_egroup_rec *g, int replica,
 			  const struct st_extent_rec *e, void *buf);

@@ -1,0 +1,342 @@
+/*
+ * job_db: curator.db. See job_db.h. Uses the storage layer's SQLite
+ * helpers (WAL, busy timeout, synchronous=FULL).
+ */
+#include "jobs/job_db.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "storage/st_sql.h"
+
+static const char *kind_names[JT_NKINDS] = {
+	"refcount_up", "refcount_down", "extent_delete", "egroup_compact",
+	"egroup_delete", "extent_id_delete", "blocks_delete", "file_sweep",
+};
+
+/* Higher runs first: correctness before reclamation before cleanup. */
+static const int kind_prio[JT_NKINDS] = { 90, 50, 40, 35, 45, 30, 30, 10 };
+
+const char *job_task_kind_name(enum job_task_kind k)
+{
+	return (unsigned)k < JT_NKINDS ? kind_names[k] : "?";
+}
+
+int job_task_kind_parse(const char *s)
+{
+	for (int i = 0; i < JT_NKINDS; i++)
+		if (!strcmp(s, kind_names[i]))
+			return i;
+	return -1;
+}
+
+int job_task_priority(enum job_task_kind k)
+{
+	return (unsigned)k < JT_NKINDS ? kind_prio[k] : 0;
+}
+
+const char *job_task_state_name(enum job_task_state s)
+{
+	static const char *n[] = { "pending", "running", "done", "stale", "failed" };
+	return (unsigned)s <= JS_FAILED ? n[s] : "?";
+}
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS scans(id INTEGER PRIMARY KEY, kind TEXT NOT NULL, dry_run INTEGER NOT NULL,"
+	"  state TEXT NOT NULL, started REAL NOT NULL, ended REAL, s0 INTEGER NOT NULL, ranks INTEGER NOT NULL,"
+	"  phases TEXT, counters TEXT, error TEXT, task_results TEXT);"
+	"CREATE TABLE IF NOT EXISTS findings(scan INTEGER NOT NULL, kind TEXT NOT NULL, egroup INTEGER,"
+	"  extent TEXT, detail TEXT);"
+	"CREATE INDEX IF NOT EXISTS findings_scan ON findings(scan, kind);"
+	"CREATE TABLE IF NOT EXISTS usage(scan INTEGER NOT NULL, disk INTEGER NOT NULL, tier INTEGER NOT NULL,"
+	"  bytes INTEGER NOT NULL, egroups INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS tasks(id INTEGER PRIMARY KEY, scan INTEGER NOT NULL, kind INTEGER NOT NULL,"
+	"  target INTEGER NOT NULL, version INTEGER NOT NULL, priority INTEGER NOT NULL,"
+	"  state INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0,"
+	"  arg BLOB, error TEXT, runner INTEGER, created REAL NOT NULL, updated REAL);"
+	"CREATE INDEX IF NOT EXISTS tasks_queue ON tasks(state, priority DESC, id);";
+
+int job_db_open(const char *dir, sqlite3 **db, struct st_msg *err)
+{
+	char path[4200];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/curator.db", dir);
+	rc = st_sql_open(path, 1, db, err);
+	if (rc)
+		return rc;
+	rc = st_sql_exec(*db, schema, err);
+	if (rc) {
+		sqlite3_close(*db);
+		*db = NULL;
+	}
+	return rc;
+}
+
+void job_db_close(sqlite3 *db)
+{
+	sqlite3_close(db);
+}
+
+static double now_real(void)
+{
+	return (double)st_now();
+}
+
+int job_db_scan_begin(sqlite3 *db, const char *kind, int dry_run, uint64_t s0, int ranks, int64_t *id,
+		      struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_prepare(db,
+				"INSERT INTO scans(kind, dry_run, state, started, s0, ranks) VALUES (?, ?, 'running', ?, ?, ?)",
+				&st, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, dry_run);
+	sqlite3_bind_double(st, 3, now_real());
+	sqlite3_bind_int64(st, 4, (int64_t)s0);
+	sqlite3_bind_int(st, 5, ranks);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = st_sql_fail(db, sqlite3_errcode(db), "curator.db scans", err);
+	else
+		*id = sqlite3_last_insert_rowid(db);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int job_db_scan_end(sqlite3 *db, int64_t id, int ok, const char *phases, const char *counters, const char *error,
+		    struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_prepare(db,
+				"UPDATE scans SET state = ?, ended = ?, phases = json(?), counters = json(?), error = ? "
+				"WHERE id = ?",
+				&st, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, ok ? "done" : "failed", -1, SQLITE_STATIC);
+	sqlite3_bind_double(st, 2, now_real());
+	sqlite3_bind_text(st, 3, phases ? phases : "[]", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, counters ? counters : "{}", -1, SQLITE_TRANSIENT);
+	if (error)
+		sqlite3_bind_text(st, 5, error, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 6, id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = st_sql_fail(db, sqlite3_errcode(db), "curator.db scans", err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int job_db_tasks_add(sqlite3 *db, const struct job_task *t, int n, struct st_msg *err)
+{
+	sqlite3_stmt *dup = NULL, *ins = NULL;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	rc = st_sql_begin(db, err);
+	if (!rc)
+		rc = st_sql_prepare(db, "SELECT 1 FROM tasks WHERE state IN (0, 1) AND kind = ? AND target = ?", &dup, err);
+	if (!rc)
+		rc = st_sql_prepare(db,
+				    "INSERT INTO tasks(scan, kind, target, version, priority, bytes, arg, created)"
+				    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+				    &ins, err);
+	for (int i = 0; !rc && i < n; i++) {
+		int exists;
+		sqlite3_bind_int(dup, 1, t[i].kind);
+		sqlite3_bind_int64(dup, 2, (int64_t)t[i].target);
+		exists = sqlite3_step(dup) == SQLITE_ROW;
+		sqlite3_reset(dup);
+		if (exists)
+			continue; /* already queued by an earlier scan */
+		sqlite3_bind_int64(ins, 1, t[i].scan);
+		sqlite3_bind_int(ins, 2, t[i].kind);
+		sqlite3_bind_int64(ins, 3, (int64_t)t[i].target);
+		sqlite3_bind_int64(ins, 4, (int64_t)t[i].version);
+		sqlite3_bind_int(ins, 5, t[i].priority ? t[i].priority : job_task_priority(t[i].kind));
+		sqlite3_bind_int64(ins, 6, t[i].bytes);
+		if (t[i].arglen)
+			sqlite3_bind_blob(ins, 7, t[i].arg, (int)t[i].arglen, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(ins, 7);
+		sqlite3_bind_double(ins, 8, now_real());
+		if (sqlite3_step(ins) != SQLITE_DONE)
+			rc = st_sql_fail(db, sqlite3_errcode(db), "curator.db tasks", err);
+		sqlite3_reset(ins);
+	}
+	sqlite3_finalize(dup);
+	sqlite3_finalize(ins);
+	if (rc) {
+		st_sql_rollback(db);
+		return rc;
+	}
+	return st_sql_commit(db, err);
+}
+
+int job_db_findings_add(sqlite3 *db, int64_t scan, const struct job_finding *f, int n, struct st_msg *err)
+{
+	sqlite3_stmt *ins = NULL;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	rc = st_sql_begin(db, err);
+	if (!rc)
+		rc = st_sql_prepare(db, "INSERT INTO findings(scan, kind, egroup, extent, detail) VALUES (?, ?, ?, ?, ?)",
+				    &ins, err);
+	for (int i = 0; !rc && i < n; i++) {
+		sqlite3_bind_int64(ins, 1, scan);
+		sqlite3_bind_text(ins, 2, f[i].kind, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(ins, 3, (int64_t)f[i].egroup);
+		if (f[i].extent)
+			sqlite3_bind_text(ins, 4, f[i].extent, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(ins, 4);
+		sqlite3_bind_text(ins, 5, f[i].detail ? f[i].detail : "", -1, SQLITE_STATIC);
+		if (sqlite3_step(ins) != SQLITE_DONE)
+			rc = st_sql_fail(db, sqlite3_errcode(db), "curator.db findings", err);
+		sqlite3_reset(ins);
+	}
+	sqlite3_finalize(ins);
+	if (rc) {
+		st_sql_rollback(db);
+		return rc;
+	}
+	return st_sql_commit(db, err);
+}
+
+int job_db_usage_add(sqlite3 *db, int64_t scan, uint32_t disk, int tier, uint64_t bytes, uint64_t egroups,
+		     struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_prepare(db, "INSERT INTO usage(scan, disk, tier, bytes, egroups) VALUES (?, ?, ?, ?, ?)", &st, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, scan);
+	sqlite3_bind_int64(st, 2, disk);
+	sqlite3_bind_int(st, 3, tier);
+	sqlite3_bind_int64(st, 4, (int64_t)bytes);
+	sqlite3_bind_int64(st, 5, (int64_t)egroups);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = st_sql_fail(db, sqlite3_errcode(db), "curator.db usage", err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int job_db_task_claim(sqlite3 *db, int kind, struct job_task *t, int *got, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_begin(db, err);
+
+	*got = 0;
+	if (rc)
+		return rc;
+	rc = st_sql_prepare(db,
+			    kind < 0 ? "SELECT id, scan, kind, target, version, priority, attempts, bytes, arg FROM tasks"
+				       " WHERE state = 0 ORDER BY priority DESC, id LIMIT 1"
+				     : "SELECT id, scan, kind, target, version, priority, attempts, bytes, arg FROM tasks"
+				       " WHERE state = 0 AND kind = ? ORDER BY priority DESC, id LIMIT 1",
+			    &st, err);
+	if (rc)
+		goto fail;
+	if (kind >= 0)
+		sqlite3_bind_int(st, 1, kind);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		memset(t, 0, sizeof(*t));
+		t->id = sqlite3_column_int64(st, 0);
+		t->scan = sqlite3_column_int64(st, 1);
+		t->kind = (enum job_task_kind)sqlite3_column_int(st, 2);
+		t->target = (uint64_t)sqlite3_column_int64(st, 3);
+		t->version = (uint64_t)sqlite3_column_int64(st, 4);
+		t->priority = sqlite3_column_int(st, 5);
+		t->attempts = sqlite3_column_int(st, 6) + 1;
+		t->bytes = sqlite3_column_int64(st, 7);
+		t->arglen = (size_t)sqlite3_column_bytes(st, 8);
+		if (t->arglen) {
+			t->arg = malloc(t->arglen);
+			if (!t->arg) {
+				sqlite3_finalize(st);
+				rc = st_fail(err, -ENOMEM, "out of memory");
+				goto fail;
+			}
+			memcpy(t->arg, sqlite3_column_blob(st, 8), t->arglen);
+		}
+		*got = 1;
+	}
+	sqlite3_finalize(st);
+	if (*got) {
+		char sql[200];
+		snprintf(sql, sizeof(sql),
+			 "UPDATE tasks SET state = 1, attempts = attempts + 1, runner = %d, updated = %f WHERE id = %lld",
+			 (int)getpid(), now_real(), (long long)t->id);
+		rc = st_sql_exec(db, sql, err);
+		if (rc) {
+			job_task_release(t);
+			*got = 0;
+			goto fail;
+		}
+	}
+	return st_sql_commit(db, err);
+fail:
+	st_sql_rollback(db);
+	return rc;
+}
+
+void job_task_release(struct job_task *t)
+{
+	free(t->arg);
+	t->arg = NULL;
+	t->arglen = 0;
+}
+
+int job_db_task_finish(sqlite3 *db, int64_t id, enum job_task_state state, int64_t bytes, const char *error,
+		       struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_prepare(db, "UPDATE tasks SET state = ?, bytes = ?, error = ?, updated = ? WHERE id = ?", &st, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int(st, 1, state);
+	sqlite3_bind_int64(st, 2, bytes);
+	if (error)
+		sqlite3_bind_text(st, 3, error, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_double(st, 4, now_real());
+	sqlite3_bind_int64(st, 5, id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = st_sql_fail(db, sqlite3_errcode(db), "curator.db tasks", err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int job_db_tasks_requeue_running(sqlite3 *db, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int64_t ids[256];
+	int n = 0, rc = st_sql_prepare(db, "SELECT id, runner FROM tasks WHERE state = 1", &st, err);
+
+	if (rc)
+		return rc;
+	while (sqlite3_step(st) == SQLITE_ROW && n < 256) {
+		pid_t pid = (pid_t)sqlite3_column_int(st, 1);
+		if (pid > 0 && (kill(pid, 0) == 0 || errno == EPERM))
+			continue; /* its runner is alive */
+		ids[n++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	for (int i = 0; i < n && !rc; i++) {
+		char sql[128];
+		snprintf(sql, sizeof(sql), "UPDATE tasks SET state = 0 WHERE id = %lld AND state = 1", (long long)ids[i]);
+		rc = st_sql_exec(db, sql, err);
+	}
+	return rc;
+}

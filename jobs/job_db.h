@@ -1,0 +1,99 @@
+/*
+ * job_db: the curator database, `curator.db` in the cluster directory
+ * (SQLite, WAL): the history of scans (their reports), what each scan found,
+ * and the task queue.
+ *
+ *   scans     id, kind (full|partial), dry_run, state (running|done|failed),
+ *             start/end, S0, ranks, phases (JSON), counters (JSON), error,
+ *             task results (JSON, after `tasks run`)
+ *   findings  scan, kind, egroup, extent, detail   (one per notable item)
+ *   usage     scan, disk, tier, bytes, egroups     (from MR3 / the partial reduce)
+ *   tasks     id, scan, kind, target, expected version, priority, state
+ *             (pending|running|done|stale|failed), attempts, bytes, arg (blob),
+ *             error, updated
+ *
+ * Thread rules: one handle per thread; any number of processes and MPI ranks
+ * may open it (every write is one IMMEDIATE transaction).
+ */
+#ifndef JOB_DB_H
+#define JOB_DB_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "storage/st_util.h"
+
+enum job_task_kind {
+	JT_REFCOUNT_UP = 0,    /* recorded < true: raise (always safe) */
+	JT_REFCOUNT_DOWN,      /* recorded > true: lower (safety rule) */
+	JT_EXTENT_DELETE,      /* drop dead extents from a record (metadata) */
+	JT_EGROUP_COMPACT,     /* rewrite live extents into a new egroup */
+	JT_EGROUP_DELETE,      /* every extent dead: delete all replicas */
+	JT_EXTENT_ID_DELETE,   /* orphan extent-ID rows */
+	JT_BLOCKS_DELETE,      /* block rows of a deleted vdisk */
+	JT_FILE_SWEEP,         /* egroup files no metadata references */
+	JT_NKINDS
+};
+
+const char *job_task_kind_name(enum job_task_kind k);
+int job_task_kind_parse(const char *s); /* -1 if unknown */
+int job_task_priority(enum job_task_kind k);
+
+enum job_task_state { JS_PENDING = 0, JS_RUNNING, JS_DONE, JS_STALE, JS_FAILED };
+const char *job_task_state_name(enum job_task_state s);
+
+struct job_task {
+	int64_t id;
+	int64_t scan;
+	enum job_task_kind kind;
+	uint64_t target;       /* egroup id, vdisk id or disk id (sweep) */
+	uint64_t version;      /* expected egroup version (0: none) */
+	int priority;
+	enum job_task_state state;
+	int attempts;
+	int64_t bytes;         /* estimated, then reclaimed */
+	uint8_t *arg;          /* owned; kind-specific */
+	size_t arglen;
+};
+
+/* Open (creating the schema) curator.db in the cluster directory dir. */
+int job_db_open(const char *dir, sqlite3 **db, struct st_msg *err);
+void job_db_close(sqlite3 *db);
+
+/* A new scan row in state running; *id receives its id. */
+int job_db_scan_begin(sqlite3 *db, const char *kind, int dry_run, uint64_t s0, int ranks, int64_t *id,
+		      struct st_msg *err);
+/* Finish a scan: state done or failed, with the phases and counters JSON. */
+int job_db_scan_end(sqlite3 *db, int64_t id, int ok, const char *phases_json, const char *counters_json,
+		    const char *error, struct st_msg *err);
+
+/* Queue tasks (one transaction). Tasks equal to a pending one are skipped. */
+int job_db_tasks_add(sqlite3 *db, const struct job_task *t, int n, struct st_msg *err);
+
+/* Record findings and usage (one transaction each). */
+struct job_finding {
+	const char *kind;
+	uint64_t egroup;
+	const char *extent; /* formatted id or NULL */
+	const char *detail;
+};
+int job_db_findings_add(sqlite3 *db, int64_t scan, const struct job_finding *f, int n, struct st_msg *err);
+int job_db_usage_add(sqlite3 *db, int64_t scan, uint32_t disk, int tier, uint64_t bytes, uint64_t egroups,
+		     struct st_msg *err);
+
+/*
+ * Claim the next pending task (highest priority, then oldest), optionally
+ * of one kind (-1: any), marking it running. 0 with *got = 0 when none.
+ * The arg buffer is owned by t until job_task_release.
+ */
+int job_db_task_claim(sqlite3 *db, int kind, struct job_task *t, int *got, struct st_msg *err);
+void job_task_release(struct job_task *t);
+
+/* Record a task's outcome. */
+int job_db_task_finish(sqlite3 *db, int64_t id, enum job_task_state state, int64_t bytes, const char *error,
+		       struct st_msg *err);
+
+/* Tasks left running by a dead runner go back to pending (attempts kept). */
+int job_db_tasks_requeue_running(sqlite3 *db, struct st_msg *err);
+
+#endif

@@ -1,0 +1,1013 @@
+/*
+ * job_scan: full and partial scans. See job_scan.h for the jobs and the
+ * safety rule.
+ *
+ * DESIGN. Readers walk one metadata shard (or one disk's egroup files) per
+ * split and hand rows to the map functions by reference (records are valid
+ * during the callback only). Findings, tasks and usage are kept per rank
+ * and written to curator.db at the end by each rank; counters are summed
+ * over ranks. Tasks carry what their executor needs: the egroup version
+ * the scan read, and the extents concerned with their true refcounts.
+ */
+#include "jobs/job_scan.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "storage/st_egroup.h"
+#include "storage/st_hmap.h"
+
+static const char *counter_names[JC_NCOUNTERS] = {
+	"block_rows", "extent_ids", "egroups", "extents", "files",
+	"live_bytes", "stored_bytes",
+	"dead_extents", "dead_bytes", "garbage_bytes",
+	"refcount_low", "refcount_high", "dangling_references", "orphan_extent_ids",
+	"deleted_vdisk_rows", "unknown_vdisk_rows", "orphan_files", "orphan_file_bytes",
+	"corrupt_rows", "protected_by_safety_rule", "missing_replicas", "dead_egroups",
+};
+
+const char *job_scan_counter_name(enum job_scan_counter c)
+{
+	return (unsigned)c < JC_NCOUNTERS ? counter_names[c] : "?";
+}
+
+#define MAX_FINDINGS_PER_RANK 2000
+
+struct finding {
+	char kind[32];
+	uint64_t egroup;
+	char extent[80];
+	char detail[240];
+};
+
+struct scan_ctx {
+	struct st_store *st;
+	struct st_meta *m;
+	const struct job_scan_opts *o;
+	uint64_t s0;
+	int64_t now;
+	int64_t scan_id;
+	int rank;
+	struct st_hmap vd;       /* vdisk id -> state byte */
+	struct st_hmap tasked;   /* vdisk ids with a blocks_delete task on this rank */
+	struct st_disk *disks;
+	int ndisks;
+	int64_t c[JC_NCOUNTERS];
+	struct job_task *tasks;
+	size_t ntasks, captasks;
+	struct finding *f;
+	size_t nf, capf;
+	uint64_t *ubytes, *uegroups; /* per disk index, from the usage reduce */
+	int oom;
+};
+
+static void finding(struct scan_ctx *c, const char *kind, uint64_t egroup, const struct st_extent_id *x,
+		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void finding(struct scan_ctx *c, const char *kind, uint64_t egroup, const struct st_extent_id *x,
+		    const char *fmt, ...)
+{
+	struct finding *f;
+	va_list ap;
+
+	if (c->nf >= MAX_FINDINGS_PER_RANK)
+		return;
+	if (c->nf == c->capf) {
+		size_t cap = c->capf ? c->capf * 2 : 64;
+		struct finding *n = realloc(c->f, cap * sizeof(*n));
+		if (!n) {
+			c->oom = 1;
+			return;
+		}
+		c->f = n;
+		c->capf = cap;
+	}
+	f = &c->f[c->nf++];
+	snprintf(f->kind, sizeof(f->kind), "%s", kind);
+	f->egroup = egroup;
+	f->extent[0] = 0;
+	if (x)
+		st_extent_id_fmt(x, f->extent, sizeof(f->extent));
+	va_start(ap, fmt);
+	vsnprintf(f->detail, sizeof(f->detail), fmt, ap);
+	va_end(ap);
+}
+
+static void task(struct scan_ctx *c, enum job_task_kind kind, uint64_t target, uint64_t version, int64_t bytes,
+		 const void *arg, size_t arglen)
+{
+	struct job_task *t;
+
+	if (c->ntasks == c->captasks) {
+		size_t cap = c->captasks ? c->captasks * 2 : 64;
+		struct job_task *n = realloc(c->tasks, cap * sizeof(*n));
+		if (!n) {
+			c->oom = 1;
+			return;
+		}
+		c->tasks = n;
+		c->captasks = cap;
+	}
+	t = &c->tasks[c->ntasks];
+	memset(t, 0, sizeof(*t));
+	t->scan = c->scan_id;
+	t->kind = kind;
+	t->target = target;
+	t->version = version;
+	t->bytes = bytes;
+	if (arglen) {
+		t->arg = malloc(arglen);
+		if (!t->arg) {
+			c->oom = 1;
+			return;
+		}
+		memcpy(t->arg, arg, arglen);
+		t->arglen = arglen;
+	}
+	c->ntasks++;
+}
+
+static int disk_index(const struct scan_ctx *c, uint32_t disk)
+{
+	for (int i = 0; i < c->ndisks; i++)
+		if (c->disks[i].id == disk)
+			return i;
+	return -1;
+}
+
+/* --- readers ------------------------------------------------------------ */
+
+struct rd {
+	struct scan_ctx *c;
+	mr_record_fn fn;
+	void *fnarg;
+};
+
+static int rd_block(void *arg, int rc_row, const struct st_block *b)
+{
+	struct rd *r = arg;
+	uint8_t key[16];
+
+	r->c->c[JC_BLOCK_ROWS]++;
+	if (rc_row) {
+		r->c->c[JC_CORRUPT_ROWS]++;
+		finding(r->c, "corrupt_block_row", 0, NULL, "vdisk %" PRIx64 " block %" PRIu64 ": the row fails its checksum",
+			b->vdisk, b->block);
+		return 0;
+	}
+	memcpy(key, &b->vdisk, 8);
+	memcpy(key + 8, &b->block, 8);
+	return r->fn(r->fnarg, key, 16, b, sizeof(*b));
+}
+
+static int read_blocks(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen)
+{
+	struct rd r = { arg, fn, fnarg };
+	struct st_msg err = { "" };
+	int rc = st_meta_scan_blocks(r.c->m, split, rd_block, &r, &err);
+
+	if (rc && err.text[0])
+		snprintf(why, whylen, "%s", err.text);
+	return rc;
+}
+
+static int rd_extent(void *arg, const struct st_extent_id *id, uint64_t egroup)
+{
+	struct rd *r = arg;
+
+	r->c->c[JC_EXTENT_IDS]++;
+	return r->fn(r->fnarg, id->b, ST_EXTENT_ID_LEN, &egroup, 8);
+}
+
+static int read_extents(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen)
+{
+	struct rd r = { arg, fn, fnarg };
+	struct st_msg err = { "" };
+	int rc = st_meta_scan_extents(r.c->m, split, rd_extent, &r, &err);
+
+	if (rc && err.text[0])
+		snprintf(why, whylen, "%s", err.text);
+	return rc;
+}
+
+static int rd_egroup(void *arg, int rc_row, uint64_t id, const struct st_egroup_rec *g)
+{
+	struct rd *r = arg;
+
+	r->c->c[JC_EGROUPS]++;
+	if (rc_row) {
+		r->c->c[JC_CORRUPT_ROWS]++;
+		finding(r->c, "corrupt_egroup_row", id, NULL, "egroup %" PRIx64 ": the row fails its checksum; left alone", id);
+		return 0;
+	}
+	return r->fn(r->fnarg, &id, 8, g, sizeof(*g));
+}
+
+static int read_egroups(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen)
+{
+	struct rd r = { arg, fn, fnarg };
+	struct st_msg err = { "" };
+	int rc = st_meta_scan_egroups(r.c->m, split, rd_egroup, &r, &err);
+
+	if (rc && err.text[0])
+		snprintf(why, whylen, "%s", err.text);
+	return rc;
+}
+
+/* One disk's egroup files: key egroup id, value disk u32, mtime i64, size u64. */
+static int read_files(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen)
+{
+	struct scan_ctx *c = arg;
+	const struct st_disk *d = &c->disks[split];
+	char dir[ST_PATH_MAX + 16];
+	struct dirent *e;
+	DIR *dh;
+	int rc = 0;
+
+	if (!d->ok || d->removed)
+		return 0;
+	snprintf(dir, sizeof(dir), "%s/egroups", d->path);
+	dh = opendir(dir);
+	if (!dh)
+		return 0; /* a vanished disk is the failure detector's business */
+	while (!rc && (e = readdir(dh))) {
+		char *end, path[ST_PATH_MAX + 300];
+		uint64_t id = strtoull(e->d_name, &end, 16);
+		uint8_t v[20];
+		struct stat sb;
+
+		if (strcmp(end, ".eg") || end - e->d_name != 16)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (stat(path, &sb) < 0)
+			continue;
+		c->c[JC_FILES]++;
+		int64_t mt = (int64_t)sb.st_mtime;
+		uint64_t sz = (uint64_t)sb.st_size;
+		memcpy(v, &d->id, 4);
+		memcpy(v + 4, &mt, 8);
+		memcpy(v + 12, &sz, 8);
+		rc = fn(fnarg, &id, 8, v, 20);
+	}
+	closedir(dh);
+	(void)why;
+	(void)whylen;
+	return rc;
+}
+
+static int shard_owner_any(void *arg, int split, int nranks)
+{
+	(void)arg;
+	(void)split;
+	(void)nranks;
+	return -1;
+}
+
+/* --- MR1: extent references --------------------------------------------- */
+
+static int map_block(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em)
+{
+	struct scan_ctx *c = arg;
+	const struct st_block *b = val;
+	uint8_t *state = st_hmap_get(&c->vd, &b->vdisk);
+	uint8_t r = 'R';
+
+	(void)key;
+	(void)klen;
+	(void)vlen;
+	if (state && *state == ST_VDISK_DELETED) {
+		int isnew = 0;
+		c->c[JC_DELETED_VDISK_ROWS]++;
+		if (!st_hmap_put(&c->tasked, &b->vdisk, &isnew))
+			return -ENOMEM;
+		if (isnew)
+			task(c, JT_BLOCKS_DELETE, b->vdisk, 0, 0, NULL, 0);
+		return 0;
+	}
+	if (!state)
+		c->c[JC_UNKNOWN_VDISK_ROWS]++; /* counted as references: never collected blindly */
+	for (int i = 0; i < b->n; i++) {
+		int dup = 0;
+		for (int q = 0; q < i; q++)
+			dup |= !memcmp(b->r[q].extent.b, b->r[i].extent.b, ST_EXTENT_ID_LEN);
+		if (dup)
+			continue; /* a row references an extent once, however many regions */
+		int rc = mr_emit(em, b->r[i].extent.b, ST_EXTENT_ID_LEN, &r, 1);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int map_extent(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em)
+{
+	uint8_t v[9] = { 'E' };
+
+	(void)arg;
+	memcpy(v + 1, val, vlen < 8 ? vlen : 8);
+	return mr_emit(em, key, klen, v, 9);
+}
+
+/* Per extent: count 'R's, find its egroup; output egroup -> extent, refs. */
+static int reduce_extent(void *arg, const void *key, size_t klen, const struct mr_value *vals, size_t n,
+			 struct mr_emitter *em)
+{
+	struct scan_ctx *c = arg;
+	uint32_t refs = 0;
+	uint64_t egroup = 0;
+	uint8_t out[ST_EXTENT_ID_LEN + 4];
+
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *v = vals[i].p;
+		if (v[0] == 'R')
+			refs++;
+		else if (v[0] == 'E' && vals[i].len == 9)
+			memcpy(&egroup, v + 1, 8);
+	}
+	if (!egroup) {
+		struct st_extent_id x;
+		memcpy(x.b, key, ST_EXTENT_ID_LEN);
+		c->c[JC_DANGLING]++;
+		finding(c, "dangling_reference", 0, &x, "%u block row(s) reference an extent with no extent-ID row", refs);
+		return 0;
+	}
+	(void)klen;
+	memcpy(out, key, ST_EXTENT_ID_LEN);
+	memcpy(out + ST_EXTENT_ID_LEN, &refs, 4);
+	return mr_emit(em, &egroup, 8, out, sizeof(out));
+}
+
+/* --- MR2: egroup reconciliation ----------------------------------------- */
+
+static int map_egroup_rec(void *arg, const void *key, size_t klen, const void *val, size_t vlen,
+			  struct mr_emitter *em)
+{
+	const struct st_egroup_rec *g = val;
+	uint8_t *blob, *v;
+	size_t len;
+	int rc;
+
+	(void)arg;
+	(void)vlen;
+	rc = st_egroup_rec_encode(g, &blob, &len);
+	if (rc)
+		return rc;
+	v = malloc(len + 17);
+	if (!v) {
+		free(blob);
+		return -ENOMEM;
+	}
+	v[0] = 'G';
+	memcpy(v + 1, &g->version, 8);
+	memcpy(v + 9, &g->last_ref_seq, 8);
+	memcpy(v + 17, blob, len);
+	rc = mr_emit(em, key, klen, v, len + 17);
+	free(v);
+	free(blob);
+	return rc;
+}
+
+static int map_refs(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em)
+{
+	uint8_t v[1 + ST_EXTENT_ID_LEN + 4] = { 'X' };
+
+	(void)arg;
+	if (vlen != ST_EXTENT_ID_LEN + 4)
+		return MR_EINPUT;
+	memcpy(v + 1, val, vlen);
+	return mr_emit(em, key, klen, v, sizeof(v));
+}
+
+static int map_file(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em)
+{
+	uint8_t v[21] = { 'F' };
+
+	(void)arg;
+	memcpy(v + 1, val, vlen < 20 ? vlen : 20);
+	return mr_emit(em, key, klen, v, sizeof(v));
+}
+
+/* Usage record for MR3 / the partial reduce: 'D' disk -> bytes, 1 egroup. */
+static int emit_usage(struct mr_emitter *em, uint32_t disk, uint64_t bytes)
+{
+	uint8_t k[5] = { 'D' };
+	uint64_t v[2] = { bytes, 1 };
+
+	memcpy(k + 1, &disk, 4);
+	return mr_emit(em, k, 5, v, sizeof(v));
+}
+
+struct xref {
+	struct st_extent_id id;
+	uint32_t refs;
+	int seen; /* matched an extent of the record */
+};
+
+/* Pack (extent id, u32) pairs into a task argument. */
+static void *pack_pairs(const struct st_extent_id *ids, const uint32_t *vals, size_t n, size_t *len)
+{
+	uint8_t *p = malloc(n * (ST_EXTENT_ID_LEN + 4) + 1);
+	if (!p)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(p + i * 28, ids[i].b, ST_EXTENT_ID_LEN);
+		memcpy(p + i * 28 + 24, &vals[i], 4);
+	}
+	*len = n * 28;
+	return p;
+}
+
+static int reduce_egroup(void *arg, const void *key, size_t klen, const struct mr_value *vals, size_t n,
+			 struct mr_emitter *em)
+{
+	struct scan_ctx *c = arg;
+	struct st_egroup_rec g;
+	uint64_t id, version = 0, lrs = 0;
+	struct xref *xs = calloc(n + 1, sizeof(*xs));
+	struct st_extent_id *ids = calloc(n + 1, sizeof(*ids));
+	uint32_t *nums = calloc(n + 1, sizeof(*nums));
+	int have_g = 0, rc = 0;
+	size_t nx = 0;
+	uint32_t fdisk[ST_REPLICAS_MAX * 2];
+	int64_t fmtime[ST_REPLICAS_MAX * 2];
+	uint64_t fsize[ST_REPLICAS_MAX * 2];
+	int nf = 0;
+
+	(void)klen;
+	memcpy(&id, key, 8);
+	st_egroup_rec_init(&g);
+	if (!xs || !ids || !nums) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *v = vals[i].p;
+		if (v[0] == 'G' && vals[i].len > 17) {
+			memcpy(&version, v + 1, 8);
+			memcpy(&lrs, v + 9, 8);
+			if (st_egroup_rec_decode(v + 17, vals[i].len - 17, &g) == 0)
+				have_g = 1;
+		} else if (v[0] == 'X' && vals[i].len == 29) {
+			memcpy(xs[nx].id.b, v + 1, ST_EXTENT_ID_LEN);
+			memcpy(&xs[nx].refs, v + 25, 4);
+			nx++;
+		} else if (v[0] == 'F' && vals[i].len == 21 && nf < ST_REPLICAS_MAX * 2) {
+			memcpy(&fdisk[nf], v + 1, 4);
+			memcpy(&fmtime[nf], v + 5, 8);
+			memcpy(&fsize[nf], v + 13, 8);
+			nf++;
+		}
+	}
+	g.id = id;
+	g.version = version;
+	g.last_ref_seq = lrs;
+
+	if (!have_g) {
+		size_t norph = 0;
+		/* extent-ID rows pointing at an egroup that does not exist */
+		for (size_t i = 0; i < nx; i++) {
+			if (xs[i].refs) {
+				c->c[JC_DANGLING]++;
+				finding(c, "dangling_reference", id, &xs[i].id,
+					"%u block row(s) reference it; its extent-ID row names egroup %" PRIx64 ", which does not exist",
+					xs[i].refs, id);
+			} else {
+				ids[norph++] = xs[i].id;
+				c->c[JC_ORPHAN_EXTENT_IDS]++;
+			}
+		}
+		if (norph) {
+			size_t len;
+			void *p = pack_pairs(ids, nums, norph, &len);
+			if (!p) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			task(c, JT_EXTENT_ID_DELETE, id, 0, 0, p, len);
+			free(p);
+		}
+		/* files of an egroup no row describes: orphans once past the grace period */
+		{
+			uint32_t sweep[ST_REPLICAS_MAX * 2];
+			int ns = 0;
+			int64_t bytes = 0;
+			for (int i = 0; i < nf; i++) {
+				c->c[JC_ORPHAN_FILES]++;
+				c->c[JC_ORPHAN_FILE_BYTES] += (int64_t)fsize[i];
+				if (c->now - fmtime[i] >= c->o->sweep_grace) {
+					sweep[ns++] = fdisk[i];
+					bytes += (int64_t)fsize[i];
+				}
+			}
+			if (ns)
+				task(c, JT_FILE_SWEEP, id, 0, bytes, sweep, (size_t)ns * 4);
+		}
+		goto out;
+	}
+
+	/* the record: true vs recorded refcounts, dead extents, garbage */
+	{
+		int safe = lrs < c->s0;
+		size_t nup = 0, ndown = 0, ndead = 0, norph = 0;
+		struct st_extent_id *up = calloc((size_t)g.nextents + 1, sizeof(*up));
+		struct st_extent_id *down = calloc((size_t)g.nextents + 1, sizeof(*down));
+		struct st_extent_id *dead = calloc((size_t)g.nextents + 1, sizeof(*dead));
+		uint32_t *upv = calloc((size_t)g.nextents + 1, 4), *downv = calloc((size_t)g.nextents + 1, 4);
+		uint32_t *deadv = calloc((size_t)g.nextents + 1, 4);
+		uint64_t live = 0, dead_bytes = 0;
+
+		if (!up || !down || !dead || !upv || !downv || !deadv) {
+			rc = -ENOMEM;
+			goto rec_out;
+		}
+		c->c[JC_EXTENTS] += g.nextents;
+		c->c[JC_STORED_BYTES] += g.used;
+		for (int k = 0; k < g.nextents; k++) {
+			const struct st_extent_rec *e = &g.extents[k];
+			uint32_t truth = 0;
+			for (size_t i = 0; i < nx; i++)
+				if (!memcmp(xs[i].id.b, e->id.b, ST_EXTENT_ID_LEN)) {
+					truth = xs[i].refs;
+					xs[i].seen = 1;
+				}
+			if (truth == 0) {
+				if (!safe) {
+					c->c[JC_PROTECTED]++;
+					live += ST_EXTENT_HDR + e->stored_len;
+					continue;
+				}
+				c->c[JC_DEAD_EXTENTS]++;
+				c->c[JC_DEAD_BYTES] += ST_EXTENT_HDR + e->stored_len;
+				dead_bytes += ST_EXTENT_HDR + e->stored_len;
+				dead[ndead] = e->id;
+				deadv[ndead++] = e->refcount;
+				continue;
+			}
+			live += ST_EXTENT_HDR + e->stored_len;
+			c->c[JC_LIVE_BYTES] += e->raw_len;
+			if (e->refcount < truth) {
+				c->c[JC_REFCOUNT_LOW]++;
+				finding(c, "refcount_low", id, &e->id, "recorded %u < %u references: raised", e->refcount, truth);
+				up[nup] = e->id;
+				upv[nup++] = truth;
+			} else if (e->refcount > truth) {
+				c->c[JC_REFCOUNT_HIGH]++;
+				if (safe) {
+					down[ndown] = e->id;
+					downv[ndown++] = truth;
+				} else {
+					c->c[JC_PROTECTED]++;
+				}
+			}
+		}
+		/* extent-ID rows naming this egroup for extents it does not hold */
+		for (size_t i = 0; i < nx; i++) {
+			if (xs[i].seen)
+				continue;
+			if (xs[i].refs) {
+				c->c[JC_DANGLING]++;
+				finding(c, "dangling_reference", id, &xs[i].id,
+					"%u block row(s) reference it; egroup %" PRIx64 " does not hold it", xs[i].refs, id);
+			} else {
+				c->c[JC_ORPHAN_EXTENT_IDS]++;
+				ids[norph] = xs[i].id;
+				nums[norph++] = 0;
+			}
+		}
+		if (norph) {
+			size_t len;
+			void *p = pack_pairs(ids, nums, norph, &len);
+			if (p) {
+				task(c, JT_EXTENT_ID_DELETE, id, 0, 0, p, len);
+				free(p);
+			}
+		}
+		if (nup) {
+			size_t len;
+			void *p = pack_pairs(up, upv, nup, &len);
+			if (p) {
+				task(c, JT_REFCOUNT_UP, id, version, 0, p, len);
+				free(p);
+			}
+		}
+		{
+			uint64_t garbage = g.used > ST_EGROUP_HDR + live ? g.used - ST_EGROUP_HDR - live : 0;
+			int moving = (g.flags & ST_EGROUP_MOVING) != 0;
+			c->c[JC_GARBAGE_BYTES] += (int64_t)garbage;
+			if (safe && (ndead == (size_t)g.nextents)) {
+				c->c[JC_DEAD_EGROUPS]++;
+				task(c, JT_EGROUP_DELETE, id, version, (int64_t)g.used * g.nreplicas, NULL, 0);
+			} else if (safe && (moving || (garbage && garbage * 100 >= (uint64_t)c->o->compact_pct * g.used))) {
+				size_t len;
+				void *p = pack_pairs(dead, deadv, ndead, &len);
+				if (p) {
+					task(c, JT_EGROUP_COMPACT, id, version, (int64_t)garbage * g.nreplicas, p, len);
+					free(p);
+				}
+			} else if (ndead) {
+				size_t len;
+				void *p = pack_pairs(dead, deadv, ndead, &len);
+				if (p) {
+					task(c, JT_EXTENT_DELETE, id, version, 0, p, len);
+					free(p);
+				}
+			} else if (ndown) {
+				size_t len;
+				void *p = pack_pairs(down, downv, ndown, &len);
+				if (p) {
+					task(c, JT_REFCOUNT_DOWN, id, version, 0, p, len);
+					free(p);
+				}
+			}
+		}
+		/* replicas vs files on disk */
+		for (int r = 0; r < g.nreplicas; r++) {
+			int found = 0, di = disk_index(c, g.replicas[r].disk);
+			for (int i = 0; i < nf; i++)
+				found |= fdisk[i] == g.replicas[r].disk;
+			if (!found && di >= 0 && c->disks[di].ok && !c->disks[di].removed) {
+				c->c[JC_MISSING_REPLICAS]++;
+				finding(c, "missing_replica", id, NULL, "egroup %" PRIx64 ": no file on disk %u", id,
+					g.replicas[r].disk);
+			}
+			if (!rc)
+				rc = emit_usage(em, g.replicas[r].disk, g.used);
+		}
+		{
+			uint32_t sweep[ST_REPLICAS_MAX * 2];
+			int ns = 0;
+			int64_t bytes = 0;
+			for (int i = 0; i < nf; i++) {
+				int ours = 0;
+				for (int r = 0; r < g.nreplicas; r++)
+					ours |= g.replicas[r].disk == fdisk[i];
+				if (ours)
+					continue;
+				c->c[JC_ORPHAN_FILES]++;
+				c->c[JC_ORPHAN_FILE_BYTES] += (int64_t)fsize[i];
+				if (c->now - fmtime[i] >= c->o->sweep_grace) {
+					sweep[ns++] = fdisk[i];
+					bytes += (int64_t)fsize[i];
+				}
+			}
+			if (ns)
+				task(c, JT_FILE_SWEEP, id, version, bytes, sweep, (size_t)ns * 4);
+		}
+	rec_out:
+		free(up);
+		free(down);
+		free(dead);
+		free(upv);
+		free(downv);
+		free(deadv);
+	}
+out:
+	st_egroup_rec_release(&g);
+	free(xs);
+	free(ids);
+	free(nums);
+	return c->oom ? -ENOMEM : rc;
+}
+
+/* --- MR3 / partial reduce: usage per disk -------------------------------- */
+
+static int map_usage(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em)
+{
+	(void)arg;
+	return mr_emit(em, key, klen, val, vlen);
+}
+
+static int reduce_usage(void *arg, const void *key, size_t klen, const struct mr_value *vals, size_t n,
+			struct mr_emitter *em)
+{
+	struct scan_ctx *c = arg;
+	const uint8_t *k = key;
+	uint32_t disk;
+	uint64_t bytes = 0, egroups = 0;
+	int di;
+
+	(void)em;
+	if (klen != 5 || k[0] != 'D')
+		return 0;
+	memcpy(&disk, k + 1, 4);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t v[2];
+		if (vals[i].len != 16)
+			continue;
+		memcpy(v, vals[i].p, 16);
+		bytes += v[0];
+		egroups += v[1];
+	}
+	di = disk_index(c, disk);
+	if (di >= 0) {
+		c->ubytes[di] += bytes;
+		c->uegroups[di] += egroups;
+	}
+	return 0;
+}
+
+/* Partial scan map: recorded refcounts only. */
+static int map_partial(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em)
+{
+	struct scan_ctx *c = arg;
+	const struct st_egroup_rec *g = val;
+	int all_zero = 1, rc = 0;
+
+	(void)key;
+	(void)klen;
+	(void)vlen;
+	c->c[JC_EXTENTS] += g->nextents;
+	c->c[JC_STORED_BYTES] += g->used;
+	for (int k = 0; k < g->nextents; k++)
+		all_zero &= g->extents[k].refcount == 0;
+	if (all_zero) {
+		if (g->last_ref_seq < c->s0) {
+			c->c[JC_DEAD_EGROUPS]++;
+			c->c[JC_DEAD_EXTENTS] += g->nextents;
+			c->c[JC_DEAD_BYTES] += g->used;
+			task(c, JT_EGROUP_DELETE, g->id, g->version, (int64_t)g->used * g->nreplicas, NULL, 0);
+		} else {
+			c->c[JC_PROTECTED]++;
+		}
+	}
+	for (int r = 0; r < g->nreplicas && !rc; r++)
+		rc = emit_usage(em, g->replicas[r].disk, g->used);
+	return c->oom ? -ENOMEM : rc;
+}
+
+/* --- driver ------------------------------------------------------------- */
+
+static void add_phase(struct job_scan_result *res, const char *name, const struct mr_job *j)
+{
+	struct job_phase *p = &res->phases[res->nphases++];
+	p->name = name;
+	p->secs = j->map_secs + j->reduce_secs;
+	p->in = j->records_in;
+	p->out = j->records_out;
+}
+
+static void input(struct mr_input *in, const char *name, int nsplits, mr_read_fn read, void *arg, mr_map_fn map)
+{
+	memset(in, 0, sizeof(*in));
+	in->name = name;
+	in->nsplits = nsplits;
+	in->read = read;
+	in->read_arg = arg;
+	in->owner = shard_owner_any;
+	in->map = map;
+	in->map_arg = arg;
+}
+
+/* Write this rank's findings, tasks and usage to curator.db. */
+static int flush_results(struct scan_ctx *c, sqlite3 *db, struct st_msg *err)
+{
+	struct job_finding *jf = calloc(c->nf + 1, sizeof(*jf));
+	int rc = 0;
+
+	if (!jf)
+		return st_fail(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < c->nf; i++) {
+		jf[i].kind = c->f[i].kind;
+		jf[i].egroup = c->f[i].egroup;
+		jf[i].extent = c->f[i].extent[0] ? c->f[i].extent : NULL;
+		jf[i].detail = c->f[i].detail;
+	}
+	rc = job_db_findings_add(db, c->scan_id, jf, (int)c->nf, err);
+	free(jf);
+	for (size_t i = 0; !rc && i < c->ntasks; i++)
+		c->tasks[i].scan = c->scan_id;
+	if (!rc && !c->o->dry_run)
+		rc = job_db_tasks_add(db, c->tasks, (int)c->ntasks, err);
+	for (int i = 0; !rc && i < c->ndisks; i++)
+		if (c->uegroups[i])
+			rc = job_db_usage_add(db, c->scan_id, c->disks[i].id, c->disks[i].tier, c->ubytes[i], c->uegroups[i],
+					      err);
+	return rc;
+}
+
+static void phases_json(const struct job_scan_result *res, char *buf, size_t len)
+{
+	size_t off = (size_t)snprintf(buf, len, "[");
+	for (int i = 0; i < res->nphases && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off,
+					"%s{\"phase\":\"%s\",\"secs\":%.3f,\"records_in\":%" PRIu64 ",\"records_out\":%" PRIu64 "}",
+					i ? "," : "", res->phases[i].name, res->phases[i].secs, res->phases[i].in,
+					res->phases[i].out);
+	if (off < len)
+		snprintf(buf + off, len - off, "]");
+}
+
+static void counters_json(const struct job_scan_result *res, char *buf, size_t len)
+{
+	size_t off = (size_t)snprintf(buf, len, "{");
+	for (int i = 0; i < JC_NCOUNTERS && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s\"%s\":%" PRId64, i ? "," : "", counter_names[i],
+					res->counters[i]);
+	for (int k = 0; k < JT_NKINDS && off < len; k++)
+		off += (size_t)snprintf(buf + off, len - off, ",\"tasks_%s\":%" PRIu64, job_task_kind_name(k), res->tasks[k]);
+	if (off < len)
+		snprintf(buf + off, len - off, "}");
+}
+
+int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_opts *o_in,
+		 struct job_scan_result *res, struct st_msg *err)
+{
+	struct job_scan_opts o = *o_in;
+	struct scan_ctx c = { .st = st, .m = st_store_meta(st), .o = &o, .rank = mr_rank(mr) };
+	struct st_vdisk *vd = NULL;
+	sqlite3 *db = NULL;
+	char out1[ST_PATH_MAX + 64], out2[ST_PATH_MAX + 64], out3[ST_PATH_MAX + 64];
+	int nvd = 0, rc, nshards = st_meta_nshards(c.m);
+	const char *dir = st_config_dir(st_store_config(st));
+	struct mr_job j;
+	struct mr_input refs_in;
+	int have_refs_in = 0;
+
+	if (!o.sweep_grace)
+		o.sweep_grace = 3600;
+	if (!o.compact_pct)
+		o.compact_pct = 25;
+	memset(res, 0, sizeof(*res));
+	c.now = st_now();
+	st_hmap_init(&c.vd, 8, 1);
+	st_hmap_init(&c.tasked, 8, 1);
+
+	/* rank 0 takes S0 and opens the scan record; everyone learns both */
+	rc = job_db_open(dir, &db, err);
+	if (!rc && c.rank == 0) {
+		rc = st_config_scan_seq(st_store_config(st), &c.s0, err);
+		if (!rc)
+			rc = job_db_scan_begin(db, o.full ? "full" : "partial", o.dry_run, c.s0, mr_nranks(mr), &c.scan_id,
+					       err);
+	}
+	rc = mr_agree(mr, rc);
+	if (rc) {
+		if (!err->text[0])
+			st_fail(err, rc, "scan: %s", mr_ctx_errmsg(mr));
+		goto done;
+	}
+	mr_bcast(mr, &c.s0, sizeof(c.s0), 0);
+	mr_bcast(mr, &c.scan_id, sizeof(c.scan_id), 0);
+	res->s0 = c.s0;
+	res->scan_id = c.scan_id;
+
+	rc = st_config_vdisks(st_store_config(st), 1, &vd, &nvd, err);
+	if (!rc)
+		rc = st_config_disks(st_store_config(st), &c.disks, &c.ndisks, err);
+	for (int i = 0; !rc && i < nvd; i++) {
+		uint8_t *s = st_hmap_put(&c.vd, &vd[i].id, NULL);
+		if (!s)
+			rc = -ENOMEM;
+		else
+			*s = (uint8_t)vd[i].state;
+	}
+	if (!rc) {
+		c.ubytes = calloc((size_t)c.ndisks + 1, 8);
+		c.uegroups = calloc((size_t)c.ndisks + 1, 8);
+		if (!c.ubytes || !c.uegroups)
+			rc = -ENOMEM;
+	}
+	rc = mr_agree(mr, rc);
+	if (rc)
+		goto fail;
+
+	snprintf(out1, sizeof(out1), "%s/scratch/scan-%" PRId64 "-mr1", dir, c.scan_id);
+	snprintf(out2, sizeof(out2), "%s/scratch/scan-%" PRId64 "-mr2", dir, c.scan_id);
+	snprintf(out3, sizeof(out3), "%s/scratch/scan-%" PRId64 "-mr3", dir, c.scan_id);
+	if (c.rank == 0) {
+		char sd[ST_PATH_MAX + 16];
+		snprintf(sd, sizeof(sd), "%s/scratch", dir);
+		st_mkdir_p(sd);
+	}
+	mr_barrier(mr);
+
+	if (o.full) {
+		/* MR1 */
+		mr_job_init(&j);
+		j.name = "MR1 extent references";
+		j.ninputs = 2;
+		input(&j.inputs[0], "vdisk block map", nshards, read_blocks, &c, map_block);
+		input(&j.inputs[1], "extent ID map", nshards, read_extents, &c, map_extent);
+		j.reduce = reduce_extent;
+		j.reduce_arg = &c;
+		j.output_dir = out1;
+		if (o.mem_budget)
+			j.mem_budget = o.mem_budget;
+		rc = mr_job_run(mr, &j);
+		if (rc)
+			goto mrfail;
+		add_phase(res, "MR1 extent references", &j);
+		/* MR2 */
+		mr_job_init(&j);
+		j.name = "MR2 egroup reconciliation";
+		j.ninputs = 3;
+		input(&j.inputs[0], "egroup map", nshards, read_egroups, &c, map_egroup_rec);
+		rc = mr_output_input(out1, map_refs, &c, &refs_in);
+		if (rc) {
+			st_fail(err, rc, "scan: MR1 output missing");
+			goto fail_agree;
+		}
+		have_refs_in = 1;
+		j.inputs[1] = refs_in;
+		input(&j.inputs[2], "egroup files", c.ndisks, read_files, &c, map_file);
+		j.reduce = reduce_egroup;
+		j.reduce_arg = &c;
+		j.output_dir = out2;
+		if (o.mem_budget)
+			j.mem_budget = o.mem_budget;
+		rc = mr_job_run(mr, &j);
+		if (rc)
+			goto mrfail;
+		add_phase(res, "MR2 egroup reconciliation", &j);
+		/* MR3 */
+		mr_output_input_release(&refs_in);
+		have_refs_in = 0;
+		mr_job_init(&j);
+		j.name = "MR3 placement";
+		j.ninputs = 1;
+		rc = mr_output_input(out2, map_usage, &c, &refs_in);
+		if (rc) {
+			st_fail(err, rc, "scan: MR2 output missing");
+			goto fail_agree;
+		}
+		have_refs_in = 1;
+		j.inputs[0] = refs_in;
+		j.reduce = reduce_usage;
+		j.reduce_arg = &c;
+		j.output_dir = NULL;
+		j.nparts = 16;
+		rc = mr_job_run(mr, &j);
+		if (rc)
+			goto mrfail;
+		add_phase(res, "MR3 placement", &j);
+	} else {
+		mr_job_init(&j);
+		j.name = "partial scan";
+		j.ninputs = 1;
+		input(&j.inputs[0], "egroup map", nshards, read_egroups, &c, map_partial);
+		j.reduce = reduce_usage;
+		j.reduce_arg = &c;
+		j.nparts = 16;
+		if (o.mem_budget)
+			j.mem_budget = o.mem_budget;
+		rc = mr_job_run(mr, &j);
+		if (rc)
+			goto mrfail;
+		add_phase(res, "partial scan", &j);
+	}
+	/* results */
+	rc = c.oom ? st_fail(err, -ENOMEM, "scan: out of memory") : flush_results(&c, db, err);
+	rc = mr_agree(mr, rc);
+	for (int i = 0; i < JC_NCOUNTERS; i++)
+		res->counters[i] = mr_sum(mr, c.c[i]);
+	{
+		uint64_t local[JT_NKINDS] = { 0 };
+		for (size_t i = 0; i < c.ntasks; i++)
+			local[c.tasks[i].kind]++;
+		for (int k = 0; k < JT_NKINDS; k++)
+			res->tasks[k] = (uint64_t)mr_sum(mr, (int64_t)local[k]);
+	}
+	if (c.rank == 0) {
+		char ph[2048], cn[4096];
+		phases_json(res, ph, sizeof(ph));
+		counters_json(res, cn, sizeof(cn));
+		job_db_scan_end(db, c.scan_id, rc == 0, ph, cn, rc ? err->text : NULL, NULL);
+	}
+	goto done;
+
+mrfail:
+	st_fail(err, rc, "scan: %s", mr_ctx_errmsg(mr));
+	goto fail;
+fail_agree:
+	rc = mr_agree(mr, rc);
+fail:
+	if (c.rank == 0 && c.scan_id)
+		job_db_scan_end(db, c.scan_id, 0, NULL, NULL, err->text, NULL);
+done:
+	if (have_refs_in)
+		mr_output_input_release(&refs_in);
+	if (c.rank == 0) {
+		char p[ST_PATH_MAX + 80];
+		snprintf(p, sizeof(p), "%s/scratch/scan-%" PRId64 "-mr1", dir, c.scan_id);
+		st_rm_rf(p);
+		snprintf(p, sizeof(p), "%s/scratch/scan-%" PRId64 "-mr2", dir, c.scan_id);
+		st_rm_rf(p);
+	}
+	for (size_t i = 0; i < c.ntasks; i++)
+		job_task_release(&c.tasks[i]);
+	free(c.tasks);
+	free(c.f);
+	free(c.disks);
+	free(c.ubytes);
+	free(c.uegroups);
+	free(vd);
+	st_hmap_release(&c.vd);
+	st_hmap_release(&c.tasked);
+	job_db_close(db);
+	return rc;
+}

@@ -1,0 +1,90 @@
+/*
+ * job_scan: the curator's scans (DESIGN.md §6) as MapReduce jobs over the
+ * metadata shards, and the safety rule that keeps live data from ever
+ * being collected.
+ *
+ * Full scan = three jobs:
+ *   MR1 extent references: map the vdisk block map (extent -> 'R' per row
+ *       referencing it; rows of deleted vdisks become a blocks_delete task)
+ *       and the extent ID map (extent -> 'E' egroup); reduce per extent:
+ *       the true refcount and its egroup (dangling references are errors),
+ *       output keyed by egroup.
+ *   MR2 egroup reconciliation: map the egroup map ('G' record), MR1's
+ *       output ('X' extent, refs) and the egroup files on every disk ('F');
+ *       reduce per egroup: true vs recorded refcounts -> refcount fixes;
+ *       dead extents -> extent_delete / egroup_compact / egroup_delete;
+ *       orphan extent-ID rows; files no metadata references -> file_sweep;
+ *       per-disk usage for MR3.
+ *   MR3 placement: reduce per disk -> usage per disk and tier (placement,
+ *       dedup and EC decisions join here with later issues).
+ * Partial scan = one job over the egroup map: egroups whose recorded
+ * refcounts are all zero -> egroup_delete; per-disk usage.
+ *
+ * THE SAFETY RULE. A scan first takes S0 = st_config_scan_seq(): no later
+ * than the begin sequence of any operation still in flight. Every operation
+ * that adds a reference stamps its begin sequence as last_ref_seq on the
+ * egroups it touches. An extent may be treated as dead, and a recorded
+ * refcount lowered, only if its egroup's last_ref_seq < S0: a reference the
+ * scan could have missed was added by an operation that began at or after
+ * S0 (or was in flight at S0, and S0 is no later than its begin), and that
+ * operation stamped its egroup with a sequence >= S0. Egroups failing the
+ * test are counted as protected and left alone until the next scan. Every
+ * task carries the egroup version the scan read; executors apply it only if
+ * the row still has that version (compare-and-set), else mark it stale.
+ *
+ * Collective: job_scan_run is called on every rank (or one rank without
+ * mpiexec) and returns the same code everywhere.
+ */
+#ifndef JOB_SCAN_H
+#define JOB_SCAN_H
+
+#include <stdint.h>
+
+#include "jobs/job_db.h"
+#include "mapreduce/mr.h"
+#include "storage/st_store.h"
+
+enum job_scan_counter {
+	JC_BLOCK_ROWS, JC_EXTENT_IDS, JC_EGROUPS, JC_EXTENTS, JC_FILES,
+	JC_LIVE_BYTES, JC_STORED_BYTES,
+	JC_DEAD_EXTENTS, JC_DEAD_BYTES, JC_GARBAGE_BYTES,
+	JC_REFCOUNT_LOW, JC_REFCOUNT_HIGH, JC_DANGLING, JC_ORPHAN_EXTENT_IDS,
+	JC_DELETED_VDISK_ROWS, JC_UNKNOWN_VDISK_ROWS, JC_ORPHAN_FILES, JC_ORPHAN_FILE_BYTES,
+	JC_CORRUPT_ROWS, JC_PROTECTED, JC_MISSING_REPLICAS, JC_DEAD_EGROUPS,
+	JC_NCOUNTERS
+};
+
+const char *job_scan_counter_name(enum job_scan_counter c);
+
+struct job_scan_opts {
+	int full;               /* 1 full scan, 0 partial */
+	int dry_run;            /* compute and report; queue nothing */
+	uint64_t mem_budget;    /* per rank, 0 = default */
+	int64_t sweep_grace;    /* seconds an unreferenced file must age (default 3600) */
+	int compact_pct;        /* garbage % of an egroup that triggers compaction (25) */
+};
+
+struct job_phase {
+	const char *name;
+	double secs;
+	uint64_t in, out;
+};
+
+struct job_scan_result {
+	int64_t scan_id;
+	uint64_t s0;
+	int64_t counters[JC_NCOUNTERS];
+	uint64_t tasks[JT_NKINDS];
+	int nphases;
+	struct job_phase phases[4];
+};
+
+/*
+ * Collective. Run a scan, record it in curator.db (scans, findings, usage)
+ * and queue its tasks unless dry_run. 0, or an error with err filled
+ * (the same on every rank).
+ */
+int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_opts *o,
+		 struct job_scan_result *res, struct st_msg *err);
+
+#endif

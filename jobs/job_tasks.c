@@ -1,0 +1,365 @@
+/*
+ * job_tasks: task executors. See job_tasks.h for the ordering rules.
+ */
+#include "jobs/job_tasks.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "storage/st_egroup.h"
+
+#define PAIR 28 /* extent id + u32, as packed by job_scan */
+
+static int pairs(const struct job_task *t)
+{
+	return (int)(t->arglen / PAIR);
+}
+
+static void pair_at(const struct job_task *t, int i, struct st_extent_id *id, uint32_t *v)
+{
+	memcpy(id->b, t->arg + (size_t)i * PAIR, ST_EXTENT_ID_LEN);
+	memcpy(v, t->arg + (size_t)i * PAIR + 24, 4);
+}
+
+static int in_list(const struct job_task *t, const struct st_extent_id *id)
+{
+	for (int i = 0; i < pairs(t); i++)
+		if (!memcmp(t->arg + (size_t)i * PAIR, id->b, ST_EXTENT_ID_LEN))
+			return 1;
+	return 0;
+}
+
+/* Read the task's egroup and check its version. */
+static int load(struct st_store *st, const struct job_task *t, struct st_egroup_rec *g, struct st_msg *err)
+{
+	int rc = st_meta_egroup_get(st_store_meta(st), t->target, g, err);
+
+	if (rc == ST_ENOTFOUND || (!rc && t->version && g->version != t->version))
+		return st_fail(err, ST_ESTALE, "egroup %" PRIx64 " changed since the scan", t->target);
+	return rc;
+}
+
+/* refcount_up / refcount_down: set recorded refcounts to the scan's truth. */
+static int apply_refcount(struct st_store *st, const struct job_task *t, struct st_msg *err)
+{
+	struct st_meta *m = st_store_meta(st);
+	int shard = st_meta_shard_egroup(m, t->target);
+	struct st_egroup_rec g;
+	int rc;
+
+	st_egroup_rec_init(&g);
+	rc = st_meta_begin(m, shard, err);
+	if (rc)
+		return rc;
+	rc = load(st, t, &g, err);
+	for (int i = 0; !rc && i < pairs(t); i++) {
+		struct st_extent_id id;
+		uint32_t truth;
+		int k;
+		pair_at(t, i, &id, &truth);
+		k = st_egroup_rec_find(&g, &id);
+		if (k < 0)
+			continue;
+		if (t->kind == JT_REFCOUNT_UP ? g.extents[k].refcount < truth : g.extents[k].refcount > truth)
+			g.extents[k].refcount = truth;
+	}
+	if (!rc)
+		rc = st_meta_egroup_put(m, &g, g.version, err);
+	if (rc)
+		st_meta_rollback(m, shard);
+	else
+		rc = st_meta_commit(m, shard, err);
+	st_egroup_rec_release(&g);
+	return rc;
+}
+
+/* extent_delete: drop dead extents from the record, then their extent-ID rows. */
+static int apply_extent_delete(struct st_store *st, const struct job_task *t, struct st_msg *err)
+{
+	struct st_meta *m = st_store_meta(st);
+	struct st_egroup_rec g;
+	int rc, w = 0;
+
+	st_egroup_rec_init(&g);
+	rc = load(st, t, &g, err);
+	if (!rc) {
+		for (int k = 0; k < g.nextents; k++)
+			if (!in_list(t, &g.extents[k].id))
+				g.extents[w++] = g.extents[k];
+		g.nextents = w;
+		rc = st_meta_egroup_put(m, &g, g.version, err);
+	}
+	for (int i = 0; !rc && i < pairs(t); i++) {
+		struct st_extent_id id;
+		uint32_t v;
+		pair_at(t, i, &id, &v);
+		rc = st_meta_extent_delete(m, &id, t->target, err);
+	}
+	st_egroup_rec_release(&g);
+	return rc;
+}
+
+/* egroup_delete: extent-ID rows, then the row (CAS), then every replica. */
+static int apply_egroup_delete(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err)
+{
+	struct st_meta *m = st_store_meta(st);
+	struct st_egroup_rec g;
+	int rc;
+
+	st_egroup_rec_init(&g);
+	rc = load(st, t, &g, err);
+	for (int k = 0; !rc && k < g.nextents; k++)
+		rc = st_meta_extent_delete(m, &g.extents[k].id, g.id, err);
+	if (!rc)
+		rc = st_meta_egroup_delete(m, g.id, g.version, err);
+	if (!rc)
+		rc = st_store_egroup_files_delete(st, &g, bytes, err);
+	st_egroup_rec_release(&g);
+	return rc;
+}
+
+/* egroup_compact: the MOVING protocol of job_tasks.h. */
+static int apply_compact(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err)
+{
+	struct st_meta *m = st_store_meta(st);
+	struct st_config *cfg = st_store_config(st);
+	struct st_egroup_rec g, n;
+	int *keep = NULL, nkeep = 0, rc, began = 0;
+	uint64_t seq = 0;
+	int64_t op = 0;
+
+	st_egroup_rec_init(&g);
+	st_egroup_rec_init(&n);
+	rc = load(st, t, &g, err);
+	if (rc)
+		goto out;
+	/* 1. freeze: no appends, no increments from here on */
+	if (!(g.flags & ST_EGROUP_MOVING)) {
+		g.flags |= ST_EGROUP_MOVING;
+		rc = st_meta_egroup_put(m, &g, g.version, err);
+		if (rc)
+			goto out;
+	}
+	keep = calloc((size_t)g.nextents + 1, sizeof(int));
+	if (!keep) {
+		rc = st_fail(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int k = 0; k < g.nextents; k++)
+		if (!in_list(t, &g.extents[k].id))
+			keep[nkeep++] = k;
+	/* 2. data first: the live extents into a new egroup, stamped by a new operation */
+	if (nkeep) {
+		rc = st_config_op_begin(cfg, "egroup compact", &seq, &op, err);
+		if (rc)
+			goto out;
+		began = 1;
+		rc = st_store_egroup_rewrite(st, &g, keep, nkeep, seq, &n, err);
+		if (rc)
+			goto out;
+		/* 3. metadata flips: extent-ID rows to the new egroup */
+		for (int k = 0; k < n.nextents && !rc; k++)
+			rc = st_meta_extent_cas(m, &n.extents[k].id, g.id, n.id, NULL, err);
+		if (rc)
+			goto out;
+	}
+	for (int k = 0; k < g.nextents && !rc; k++)
+		if (in_list(t, &g.extents[k].id))
+			rc = st_meta_extent_delete(m, &g.extents[k].id, g.id, err);
+	/* 4. the old row (CAS on the frozen version), then 5. old copies last */
+	if (!rc)
+		rc = st_meta_egroup_delete(m, g.id, g.version, err);
+	if (!rc)
+		rc = st_store_egroup_files_delete(st, &g, bytes, err);
+	if (!rc)
+		*bytes -= (int64_t)n.used * n.nreplicas;
+out:
+	if (began)
+		st_config_op_end(cfg, op, NULL);
+	free(keep);
+	st_egroup_rec_release(&g);
+	st_egroup_rec_release(&n);
+	return rc;
+}
+
+/* extent_id_delete: orphan rows, re-checked against their egroup. */
+static int apply_extent_id_delete(struct st_store *st, const struct job_task *t, struct st_msg *err)
+{
+	struct st_meta *m = st_store_meta(st);
+	struct st_egroup_rec g;
+	int rc = 0, have;
+
+	st_egroup_rec_init(&g);
+	have = st_meta_egroup_get(m, t->target, &g, NULL) == 0;
+	for (int i = 0; !rc && i < pairs(t); i++) {
+		struct st_extent_id id;
+		uint32_t v;
+		pair_at(t, i, &id, &v);
+		if (have && st_egroup_rec_find(&g, &id) >= 0)
+			continue; /* no longer an orphan */
+		rc = st_meta_extent_delete(m, &id, t->target, err);
+	}
+	st_egroup_rec_release(&g);
+	return rc;
+}
+
+/* blocks_delete: every block row of a deleted vdisk, then the vdisk itself. */
+static int apply_blocks_delete(struct st_store *st, const struct job_task *t, struct st_msg *err)
+{
+	struct st_vdisk v;
+	uint64_t rows;
+	int rc = st_config_vdisk_by_id(st_store_config(st), t->target, &v, err);
+
+	if (rc == ST_ENOTFOUND)
+		return 0; /* already purged */
+	if (rc)
+		return rc;
+	if (v.state != ST_VDISK_DELETED)
+		return st_fail(err, ST_ESTALE, "vdisk %" PRIx64 " is not deleted", t->target);
+	rc = st_meta_vdisk_blocks_delete(st_store_meta(st), t->target, &rows, err);
+	if (!rc)
+		rc = st_config_vdisk_purge(st_store_config(st), t->target, err);
+	return rc;
+}
+
+/* file_sweep: unreferenced files older than the grace period and than any operation in flight. */
+static int apply_sweep(struct st_store *st, const struct job_task *t, int64_t grace, int64_t *bytes,
+		       struct st_msg *err)
+{
+	struct st_config *cfg = st_store_config(st);
+	struct st_egroup_rec g;
+	int64_t oldest, now = st_now();
+	int rc = st_config_oldest_inflight(cfg, &oldest, err), have;
+
+	if (rc)
+		return rc;
+	st_egroup_rec_init(&g);
+	have = st_meta_egroup_get(st_store_meta(st), t->target, &g, NULL) == 0;
+	for (size_t i = 0; i + 4 <= t->arglen; i += 4) {
+		uint32_t disk;
+		struct st_disk d;
+		char path[ST_PATH_MAX + 64];
+		struct stat sb;
+		int referenced = 0;
+
+		memcpy(&disk, t->arg + i, 4);
+		for (int r = 0; have && r < g.nreplicas; r++)
+			referenced |= g.replicas[r].disk == disk;
+		if (referenced || st_config_disk_get(cfg, disk, &d, NULL))
+			continue;
+		if (st_egroup_path(d.path, t->target, path, sizeof(path)) || stat(path, &sb) < 0)
+			continue;
+		if (now - (int64_t)sb.st_mtime < grace || (int64_t)sb.st_mtime >= oldest)
+			continue; /* too young, or perhaps an in-flight writer's */
+		if (unlink(path) == 0)
+			*bytes += sb.st_size;
+	}
+	st_egroup_rec_release(&g);
+	return 0;
+}
+
+int job_task_apply(struct st_store *st, const struct job_task *t, int64_t sweep_grace, int64_t *bytes,
+		   struct st_msg *err)
+{
+	*bytes = 0;
+	switch (t->kind) {
+	case JT_REFCOUNT_UP:
+	case JT_REFCOUNT_DOWN: return apply_refcount(st, t, err);
+	case JT_EXTENT_DELETE: return apply_extent_delete(st, t, err);
+	case JT_EGROUP_COMPACT: return apply_compact(st, t, bytes, err);
+	case JT_EGROUP_DELETE: return apply_egroup_delete(st, t, bytes, err);
+	case JT_EXTENT_ID_DELETE: return apply_extent_id_delete(st, t, err);
+	case JT_BLOCKS_DELETE: return apply_blocks_delete(st, t, err);
+	case JT_FILE_SWEEP: return apply_sweep(st, t, sweep_grace ? sweep_grace : 3600, bytes, err);
+	case JT_NKINDS: break;
+	}
+	return st_fail(err, ST_EINVAL, "task %" PRId64 ": unknown kind %d", t->id, t->kind);
+}
+
+static void throttle(double rate_mbps, int64_t bytes, struct timespec *t0, int64_t *total)
+{
+	struct timespec now;
+	double elapsed, want;
+
+	if (rate_mbps <= 0)
+		return;
+	*total += bytes > 0 ? bytes : 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	elapsed = (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+	want = (double)*total / (rate_mbps * 1048576.0);
+	if (want > elapsed)
+		usleep((useconds_t)((want - elapsed) * 1e6));
+}
+
+int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_opts *o, struct job_run_result *res,
+		  struct st_msg *err)
+{
+	sqlite3 *db = NULL;
+	int64_t limit = o->max > 0 ? (o->max + mr_nranks(mr) - 1) / mr_nranks(mr) : INT64_MAX, ran = 0, moved = 0;
+	struct timespec t0;
+	int rc = job_db_open(st_config_dir(st_store_config(st)), &db, err);
+
+	memset(res, 0, sizeof(*res));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (!rc && mr_rank(mr) == 0)
+		rc = job_db_tasks_requeue_running(db, err);
+	rc = mr_agree(mr, rc);
+	while (!rc && ran < limit) {
+		struct job_task t;
+		struct st_msg terr = { "" };
+		int64_t bytes = 0;
+		int got = 0, trc;
+
+		rc = job_db_task_claim(db, o->kind, &t, &got, err);
+		if (rc || !got)
+			break;
+		trc = job_task_apply(st, &t, o->sweep_grace, &bytes, &terr);
+		if (trc == 0) {
+			res->done[t.kind]++;
+			res->bytes_reclaimed += bytes;
+			rc = job_db_task_finish(db, t.id, JS_DONE, bytes, NULL, err);
+		} else if (trc == ST_ESTALE) {
+			res->stale[t.kind]++;
+			rc = job_db_task_finish(db, t.id, JS_STALE, 0, terr.text, err);
+		} else {
+			res->failed[t.kind]++;
+			rc = job_db_task_finish(db, t.id, t.attempts >= 3 ? JS_FAILED : JS_PENDING, 0, terr.text, err);
+		}
+		job_task_release(&t);
+		throttle(o->rate_mbps, bytes, &t0, &moved);
+		ran++;
+	}
+	rc = mr_agree(mr, rc);
+	for (int k = 0; k < JT_NKINDS; k++) {
+		res->done[k] = (uint64_t)mr_sum(mr, (int64_t)res->done[k]);
+		res->stale[k] = (uint64_t)mr_sum(mr, (int64_t)res->stale[k]);
+		res->failed[k] = (uint64_t)mr_sum(mr, (int64_t)res->failed[k]);
+	}
+	res->bytes_reclaimed = mr_sum(mr, res->bytes_reclaimed);
+	if (!rc && mr_rank(mr) == 0) {
+		/* attach the results to the latest scan's report */
+		char json[2048];
+		size_t off = (size_t)snprintf(json, sizeof(json), "{\"bytes_reclaimed\":%" PRId64, res->bytes_reclaimed);
+		for (int k = 0; k < JT_NKINDS; k++)
+			off += (size_t)snprintf(json + off, sizeof(json) - off,
+						",\"%s\":{\"done\":%" PRIu64 ",\"stale\":%" PRIu64 ",\"failed\":%" PRIu64 "}",
+						job_task_kind_name(k), res->done[k], res->stale[k], res->failed[k]);
+		snprintf(json + off, sizeof(json) - off, "}");
+		sqlite3_stmt *q;
+		if (sqlite3_prepare_v2(db,
+				       "UPDATE scans SET task_results = json(?) WHERE id = (SELECT max(id) FROM scans WHERE state = 'done')",
+				       -1, &q, NULL) == SQLITE_OK) {
+			sqlite3_bind_text(q, 1, json, -1, SQLITE_STATIC);
+			sqlite3_step(q);
+			sqlite3_finalize(q);
+		}
+	}
+	job_db_close(db);
+	return rc;
+}
