@@ -3,6 +3,7 @@
 #   make test       build and run the Criterion suite (incl. mpiexec -n 2/3 runs)
 #   make asan       the same suite under AddressSanitizer + UBSan
 #   make valgrind   the MPI-free unit tests under valgrind
+#   make soak       the GC race for 1000 rounds (ROUNDS=N to change)
 #   make perf       benchmarks (JSON lines; not tests)
 #   make demo       a demo cluster in ./demo-cluster, real bytes, summary
 
@@ -59,6 +60,10 @@ asan:
 valgrind: all $(TEST_BIN)
 	CURATOR_SRC=$(CURDIR) CURATOR_BIN=$(abspath $(BIN)) VALGRIND=1 tests/run.sh $(filter $(BUILD)/tests/storage/%,$(TEST_BIN))
 
+soak: all $(TEST_BIN)
+	CURATOR_SRC=$(CURDIR) CURATOR_BIN=$(abspath $(BIN)) CURATOR_GC_RACE_ROUNDS=$${ROUNDS:-1000} \
+	    $(BUILD)/tests/jobs/test_job_scan --filter 'job_scan/gc_race_with_a_writer' --jobs 1
+
 perf: all
 	tools/perf.sh
 
@@ -68,6 +73,6 @@ demo: all
 clean:
 	rm -rf build build-asan
 
-.PHONY: all test asan valgrind perf demo clean
+.PHONY: all test asan valgrind soak perf demo clean
 .SECONDARY:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -883,7 +883,7 @@ static int cmd_scan(int argc, char **argv)
 {
 	struct opt o[] = { { "--dry-run", 0, 0, 0 },     { "--mem-budget", 1, 0, 0 }, { "--sweep-grace", 1, 0, 0 },
 			   { "--compact-pct", 1, 0, 0 }, { "--request", 0, 0, 0 } };
-	struct job_scan_opts so = { 0 };
+	struct job_scan_opts so = { .sweep_grace = -1 };
 	struct job_scan_result res;
 	struct st_msg err = { "" };
 	struct mr_ctx *mr;
@@ -952,7 +952,7 @@ static int cmd_tasks(int argc, char **argv)
 	if (!strcmp(argv[0], "run")) {
 		struct opt o[] = { { "--kind", 1, 0, 0 }, { "--max", 1, 0, 0 }, { "--rate", 1, 0, 0 },
 				   { "--sweep-grace", 1, 0, 0 } };
-		struct job_run_opts ro = { .kind = -1 };
+		struct job_run_opts ro = { .kind = -1, .sweep_grace = -1 };
 		struct job_run_result res;
 		struct mr_ctx *mr;
 		struct st_store *st;

@@ -69,7 +69,12 @@ int job_db_open(const char *dir, sqlite3 **db, struct st_msg *err)
 	rc = st_sql_open(path, 1, db, err);
 	if (rc)
 		return rc;
-	rc = st_sql_exec(*db, schema, err);
+	for (int i = 0; i < 500; i++) { /* several ranks may create the schema at once */
+		rc = st_sql_exec(*db, schema, err);
+		if (rc != ST_EBUSY)
+			break;
+		usleep(20000);
+	}
 	if (rc) {
 		sqlite3_close(*db);
 		*db = NULL;

@@ -54,7 +54,6 @@ struct scan_ctx {
 	int64_t scan_id;
 	int rank;
 	struct st_hmap vd;       /* vdisk id -> state byte */
-	struct st_hmap tasked;   /* vdisk ids with a blocks_delete task on this rank */
 	struct st_disk *disks;
 	int ndisks;
 	int64_t c[JC_NCOUNTERS];
@@ -64,6 +63,7 @@ struct scan_ctx {
 	size_t nf, capf;
 	uint64_t *ubytes, *uegroups; /* per disk index, from the usage reduce */
 	int oom;
+	int refs_incomplete; /* a block row was unreadable: no extent may be called dead */
 };
 
 static void finding(struct scan_ctx *c, const char *kind, uint64_t egroup, const struct st_extent_id *x,
@@ -203,7 +203,8 @@ static int rd_egroup(void *arg, int rc_row, uint64_t id, const struct st_egroup_
 	if (rc_row) {
 		r->c->c[JC_CORRUPT_ROWS]++;
 		finding(r->c, "corrupt_egroup_row", id, NULL, "egroup %" PRIx64 ": the row fails its checksum; left alone", id);
-		return 0;
+		/* tell the reduce the row exists: its files and extent-ID rows are not orphans */
+		return r->fn(r->fnarg, &id, 8, NULL, 0);
 	}
 	return r->fn(r->fnarg, &id, 8, g, sizeof(*g));
 }
@@ -281,12 +282,7 @@ static int map_block(void *arg, const void *key, size_t klen, const void *val, s
 	(void)klen;
 	(void)vlen;
 	if (state && *state == ST_VDISK_DELETED) {
-		int isnew = 0;
-		c->c[JC_DELETED_VDISK_ROWS]++;
-		if (!st_hmap_put(&c->tasked, &b->vdisk, &isnew))
-			return -ENOMEM;
-		if (isnew)
-			task(c, JT_BLOCKS_DELETE, b->vdisk, 0, 0, NULL, 0);
+		c->c[JC_DELETED_VDISK_ROWS]++; /* rank 0 queues one blocks_delete per deleted vdisk */
 		return 0;
 	}
 	if (!state)
@@ -353,7 +349,10 @@ static int map_egroup_rec(void *arg, const void *key, size_t klen, const void *v
 	int rc;
 
 	(void)arg;
-	(void)vlen;
+	if (vlen == 0) { /* a corrupt row: only its existence is known */
+		uint8_t cm = 'C';
+		return mr_emit(em, key, klen, &cm, 1);
+	}
 	rc = st_egroup_rec_encode(g, &blob, &len);
 	if (rc)
 		return rc;
@@ -431,7 +430,7 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 	struct xref *xs = calloc(n + 1, sizeof(*xs));
 	struct st_extent_id *ids = calloc(n + 1, sizeof(*ids));
 	uint32_t *nums = calloc(n + 1, sizeof(*nums));
-	int have_g = 0, rc = 0;
+	int have_g = 0, corrupt = 0, rc = 0;
 	size_t nx = 0;
 	uint32_t fdisk[ST_REPLICAS_MAX * 2];
 	int64_t fmtime[ST_REPLICAS_MAX * 2];
@@ -452,6 +451,8 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 			memcpy(&lrs, v + 9, 8);
 			if (st_egroup_rec_decode(v + 17, vals[i].len - 17, &g) == 0)
 				have_g = 1;
+		} else if (v[0] == 'C') {
+			corrupt = 1;
 		} else if (v[0] == 'X' && vals[i].len == 29) {
 			memcpy(xs[nx].id.b, v + 1, ST_EXTENT_ID_LEN);
 			memcpy(&xs[nx].refs, v + 25, 4);
@@ -467,6 +468,13 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 	g.version = version;
 	g.last_ref_seq = lrs;
 
+	if (corrupt) { /* leave everything of a corrupt egroup alone: report only */
+		for (size_t i = 0; i < nx; i++)
+			if (xs[i].refs)
+				finding(c, "unreadable_reference", id, &xs[i].id,
+					"%u block row(s) reference it; its egroup row is corrupt", xs[i].refs);
+		goto out;
+	}
 	if (!have_g) {
 		size_t norph = 0;
 		/* extent-ID rows pointing at an egroup that does not exist */
@@ -512,7 +520,8 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 
 	/* the record: true vs recorded refcounts, dead extents, garbage */
 	{
-		int safe = lrs < c->s0;
+		/* a corrupt block row hides references: then nothing is dead this scan */
+		int safe = lrs < c->s0 && !c->refs_incomplete;
 		size_t nup = 0, ndown = 0, ndead = 0, norph = 0;
 		struct st_extent_id *up = calloc((size_t)g.nextents + 1, sizeof(*up));
 		struct st_extent_id *down = calloc((size_t)g.nextents + 1, sizeof(*down));
@@ -723,6 +732,8 @@ static int map_partial(void *arg, const void *key, size_t klen, const void *val,
 	(void)vlen;
 	c->c[JC_EXTENTS] += g->nextents;
 	c->c[JC_STORED_BYTES] += g->used;
+	if (vlen == 0)
+		return 0; /* a corrupt row: reported by the reader, left alone */
 	for (int k = 0; k < g->nextents; k++)
 		all_zero &= g->extents[k].refcount == 0;
 	if (all_zero) {
@@ -828,14 +839,13 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 	struct mr_input refs_in;
 	int have_refs_in = 0;
 
-	if (!o.sweep_grace)
+	if (o.sweep_grace < 0)
 		o.sweep_grace = 3600;
 	if (!o.compact_pct)
-		o.compact_pct = 25;
+		o.compact_pct = 20;
 	memset(res, 0, sizeof(*res));
 	c.now = st_now();
 	st_hmap_init(&c.vd, 8, 1);
-	st_hmap_init(&c.tasked, 8, 1);
 
 	/* rank 0 takes S0 and opens the scan record; everyone learns both */
 	rc = job_db_open(dir, &db, err);
@@ -865,6 +875,9 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 			rc = -ENOMEM;
 		else
 			*s = (uint8_t)vd[i].state;
+		/* a deleted vdisk: its block rows (if any are left) and its config row go */
+		if (o.full && c.rank == 0 && vd[i].state == ST_VDISK_DELETED)
+			task(&c, JT_BLOCKS_DELETE, vd[i].id, 0, 0, NULL, 0);
 	}
 	if (!rc) {
 		c.ubytes = calloc((size_t)c.ndisks + 1, 8);
@@ -902,6 +915,7 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 		if (rc)
 			goto mrfail;
 		add_phase(res, "MR1 extent references", &j);
+		c.refs_incomplete = mr_sum(mr, c.c[JC_CORRUPT_ROWS]) > 0;
 		/* MR2 */
 		mr_job_init(&j);
 		j.name = "MR2 egroup reconciliation";
@@ -1007,7 +1021,6 @@ done:
 	free(c.uegroups);
 	free(vd);
 	st_hmap_release(&c.vd);
-	st_hmap_release(&c.tasked);
 	job_db_close(db);
 	return rc;
 }

@@ -60,8 +60,8 @@ struct job_scan_opts {
 	int full;               /* 1 full scan, 0 partial */
 	int dry_run;            /* compute and report; queue nothing */
 	uint64_t mem_budget;    /* per rank, 0 = default */
-	int64_t sweep_grace;    /* seconds an unreferenced file must age (default 3600) */
-	int compact_pct;        /* garbage % of an egroup that triggers compaction (25) */
+	int64_t sweep_grace;    /* seconds an unreferenced file must age (< 0: 3600) */
+	int compact_pct;        /* garbage % of an egroup that triggers compaction (20) */
 };
 
 struct job_phase {

@@ -16,6 +16,18 @@
 
 #define PAIR 28 /* extent id + u32, as packed by job_scan */
 
+/*
+ * Fault injection for the crash tests: CURATOR_TASK_STEP_DELAY_US makes
+ * every multi-step executor pause between its steps, so a kill -9 lands
+ * inside a task. Unset in production.
+ */
+static void step(void)
+{
+	const char *e = getenv("CURATOR_TASK_STEP_DELAY_US");
+	if (e && *e)
+		usleep((useconds_t)atoi(e));
+}
+
 static int pairs(const struct job_task *t)
 {
 	return (int)(t->arglen / PAIR);
@@ -116,8 +128,10 @@ static int apply_egroup_delete(struct st_store *st, const struct job_task *t, in
 	rc = load(st, t, &g, err);
 	for (int k = 0; !rc && k < g.nextents; k++)
 		rc = st_meta_extent_delete(m, &g.extents[k].id, g.id, err);
+	step();
 	if (!rc)
 		rc = st_meta_egroup_delete(m, g.id, g.version, err);
+	step();
 	if (!rc)
 		rc = st_store_egroup_files_delete(st, &g, bytes, err);
 	st_egroup_rec_release(&g);
@@ -145,6 +159,7 @@ static int apply_compact(struct st_store *st, const struct job_task *t, int64_t 
 		rc = st_meta_egroup_put(m, &g, g.version, err);
 		if (rc)
 			goto out;
+		step();
 	}
 	keep = calloc((size_t)g.nextents + 1, sizeof(int));
 	if (!keep) {
@@ -163,6 +178,7 @@ static int apply_compact(struct st_store *st, const struct job_task *t, int64_t 
 		rc = st_store_egroup_rewrite(st, &g, keep, nkeep, seq, &n, err);
 		if (rc)
 			goto out;
+		step();
 		/* 3. metadata flips: extent-ID rows to the new egroup */
 		for (int k = 0; k < n.nextents && !rc; k++)
 			rc = st_meta_extent_cas(m, &n.extents[k].id, g.id, n.id, NULL, err);
@@ -173,8 +189,10 @@ static int apply_compact(struct st_store *st, const struct job_task *t, int64_t 
 		if (in_list(t, &g.extents[k].id))
 			rc = st_meta_extent_delete(m, &g.extents[k].id, g.id, err);
 	/* 4. the old row (CAS on the frozen version), then 5. old copies last */
+	step();
 	if (!rc)
 		rc = st_meta_egroup_delete(m, g.id, g.version, err);
+	step();
 	if (!rc)
 		rc = st_store_egroup_files_delete(st, &g, bytes, err);
 	if (!rc)
@@ -276,7 +294,7 @@ int job_task_apply(struct st_store *st, const struct job_task *t, int64_t sweep_
 	case JT_EGROUP_DELETE: return apply_egroup_delete(st, t, bytes, err);
 	case JT_EXTENT_ID_DELETE: return apply_extent_id_delete(st, t, err);
 	case JT_BLOCKS_DELETE: return apply_blocks_delete(st, t, err);
-	case JT_FILE_SWEEP: return apply_sweep(st, t, sweep_grace ? sweep_grace : 3600, bytes, err);
+	case JT_FILE_SWEEP: return apply_sweep(st, t, sweep_grace < 0 ? 3600 : sweep_grace, bytes, err);
 	case JT_NKINDS: break;
 	}
 	return st_fail(err, ST_EINVAL, "task %" PRId64 ": unknown kind %d", t->id, t->kind);

@@ -26,7 +26,7 @@ struct job_run_opts {
 	int kind;           /* -1: every kind */
 	int64_t max;        /* tasks in all (0: no limit) */
 	double rate_mbps;   /* per rank, bytes moved or freed (0: unthrottled) */
-	int64_t sweep_grace;/* seconds (default 3600) */
+	int64_t sweep_grace;/* seconds (< 0: 3600) */
 };
 
 struct job_run_result {

@@ -2,6 +2,7 @@
 #include "storage/st_sql.h"
 
 #include <errno.h>
+#include <unistd.h>
 
 int st_sql_fail(sqlite3 *db, int src, const char *what, struct st_msg *err)
 {
@@ -42,8 +43,14 @@ int st_sql_open(const char *path, int create, sqlite3 **out, struct st_msg *err)
 		return rc;
 	}
 	sqlite3_busy_timeout(db, 60000);
-	rc = st_sql_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-			     "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;", err);
+	/* switching a new file to WAL can be refused while another process does the same */
+	for (int i = 0; i < 500; i++) {
+		rc = st_sql_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+				     "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;", err);
+		if (rc != ST_EBUSY)
+			break;
+		usleep(20000);
+	}
 	if (rc) {
 		sqlite3_close(db);
 		return st_fail(err, rc, "%s: %s", path, err ? err->text : "cannot open");
