@@ -109,10 +109,11 @@ static void text_report(sqlite3 *db, int64_t scan, FILE *out)
 		counter(db, scan, "dangling_references"), counter(db, scan, "orphan_extent_ids"));
 	fprintf(out, "  vdisks          %" PRId64 " block rows of deleted vdisks, %" PRId64 " of unknown ones\n",
 		counter(db, scan, "deleted_vdisk_rows"), counter(db, scan, "unknown_vdisk_rows"));
-	fprintf(out, "  files           %" PRId64 " unreferenced (%s), %" PRId64 " replicas missing\n",
+	fprintf(out, "  files           %" PRId64 " unreferenced (%s), %" PRId64 " replicas missing, %" PRId64
+		" truncated\n",
 		counter(db, scan, "orphan_files"),
 		st_fmt_size((uint64_t)counter(db, scan, "orphan_file_bytes"), b1, sizeof(b1)),
-		counter(db, scan, "missing_replicas"));
+		counter(db, scan, "missing_replicas"), counter(db, scan, "short_replicas"));
 	fprintf(out, "  safety rule     %" PRId64 " items changed after S0 left for the next scan; %" PRId64
 		" corrupt rows skipped\n",
 		counter(db, scan, "protected_by_safety_rule"), counter(db, scan, "corrupt_rows"));
@@ -154,7 +155,45 @@ static void text_report(sqlite3 *db, int64_t scan, FILE *out)
 		}
 		sqlite3_finalize(q);
 	}
-	fprintf(out, "\nusage\n  %-6s %-6s %12s %10s\n", "DISK", "TIER", "BYTES", "EGROUPS");
+	fprintf(out, "\nusage by tier\n  %-6s %12s %12s %6s %10s\n", "TIER", "USED", "CAPACITY", "USE%", "EGROUPS");
+	{
+		/* capacity from config.db; usage from this scan */
+		char cfgp[4200];
+		sqlite3 *cfg;
+		snprintf(cfgp, sizeof(cfgp), "%s", sqlite3_db_filename(db, "main"));
+		char *slash = strrchr(cfgp, '/');
+		if (slash)
+			snprintf(slash, sizeof(cfgp) - (size_t)(slash - cfgp), "/config.db");
+		if (sqlite3_open_v2(cfgp, &cfg, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+			for (int t = 0; t < ST_NTIERS; t++) {
+				sqlite3_stmt *a, *b;
+				int64_t used = 0, eg = 0, cap = 0;
+				if (sqlite3_prepare_v2(db, "SELECT sum(bytes), sum(egroups) FROM usage WHERE scan = ? AND tier = ?", -1,
+						       &a, NULL) == SQLITE_OK) {
+					sqlite3_bind_int64(a, 1, scan);
+					sqlite3_bind_int(a, 2, t);
+					if (sqlite3_step(a) == SQLITE_ROW) {
+						used = (int64_t)sqlite3_column_int64(a, 0);
+						eg = (int64_t)sqlite3_column_int64(a, 1);
+					}
+					sqlite3_finalize(a);
+				}
+				if (sqlite3_prepare_v2(cfg, "SELECT sum(capacity) FROM disks WHERE tier = ? AND removed = 0", -1, &b,
+						       NULL) == SQLITE_OK) {
+					sqlite3_bind_int(b, 1, t);
+					if (sqlite3_step(b) == SQLITE_ROW)
+						cap = (int64_t)sqlite3_column_int64(b, 0);
+					sqlite3_finalize(b);
+				}
+				if (cap || used)
+					fprintf(out, "  %-6s %12s %12s %5.1f%% %10" PRId64 "\n", st_tier_name((enum st_tier)t),
+						st_fmt_size((uint64_t)used, b1, sizeof(b1)), st_fmt_size((uint64_t)cap, b2, sizeof(b2)),
+						cap ? 100.0 * (double)used / (double)cap : 0.0, eg);
+			}
+			sqlite3_close(cfg);
+		}
+	}
+	fprintf(out, "\nusage by disk\n  %-6s %-6s %12s %10s\n", "DISK", "TIER", "BYTES", "EGROUPS");
 	if (sqlite3_prepare_v2(db, "SELECT disk, tier, bytes, egroups FROM usage WHERE scan = ? ORDER BY disk", -1, &q,
 			       NULL) == SQLITE_OK) {
 		sqlite3_bind_int64(q, 1, scan);

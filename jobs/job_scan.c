@@ -28,7 +28,7 @@ static const char *counter_names[JC_NCOUNTERS] = {
 	"dead_extents", "dead_bytes", "garbage_bytes",
 	"refcount_low", "refcount_high", "dangling_references", "orphan_extent_ids",
 	"deleted_vdisk_rows", "unknown_vdisk_rows", "orphan_files", "orphan_file_bytes",
-	"corrupt_rows", "protected_by_safety_rule", "missing_replicas", "dead_egroups",
+	"corrupt_rows", "protected_by_safety_rule", "missing_replicas", "dead_egroups", "short_replicas",
 };
 
 const char *job_scan_counter_name(enum job_scan_counter c)
@@ -634,11 +634,20 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 				}
 			}
 		}
-		/* replicas vs files on disk */
+		/* replicas vs files on disk: missing, or shorter than the bytes in use */
 		for (int r = 0; r < g.nreplicas; r++) {
 			int found = 0, di = disk_index(c, g.replicas[r].disk);
-			for (int i = 0; i < nf; i++)
-				found |= fdisk[i] == g.replicas[r].disk;
+			for (int i = 0; i < nf; i++) {
+				if (fdisk[i] != g.replicas[r].disk)
+					continue;
+				found = 1;
+				if (fsize[i] < g.used) {
+					c->c[JC_SHORT_REPLICAS]++;
+					finding(c, "short_replica", id, NULL,
+						"egroup %" PRIx64 ": the file on disk %u has %" PRIu64 " of %u bytes (truncated)", id,
+						g.replicas[r].disk, fsize[i], g.used);
+				}
+			}
 			if (!found && di >= 0 && c->disks[di].ok && !c->disks[di].removed) {
 				c->c[JC_MISSING_REPLICAS]++;
 				finding(c, "missing_replica", id, NULL, "egroup %" PRIx64 ": no file on disk %u", id,

@@ -501,13 +501,15 @@ Test(job_scan, corrupt_rows_are_reported_not_acted_on, .timeout = 120)
 	{
 		char cmd[2400];
 		snprintf(cmd, sizeof(cmd),
-			 "f=$(ls %s/disks/*/egroups/*.eg | head -1); printf '\\x77' | dd of=$f bs=1 seek=5000 conv=notrunc status=none",
-			 dir);
+			 "f=$(ls %s/disks/*/egroups/*.eg | head -1); printf '\\x77' | dd of=$f bs=1 seek=5000 conv=notrunc status=none;"
+			 " truncate -s 3000 $(ls %s/disks/*/egroups/*.eg | tail -1)",
+			 dir, dir);
 		cr_assert_eq(system(cmd), 0);
 	}
 	before = egroup_bytes(dir);
 	cr_assert_eq(run_ranks(2, dir, scan), 0, "a corrupt row must not fail or crash the scan");
 	cr_assert_geq(counter(dir, 0, "corrupt_rows"), 2);
+	cr_assert_eq(counter(dir, 0, "short_replicas"), 1, "the truncated egroup file must be reported");
 	cr_assert_eq(counter(dir, 0, "dead_extents"), 0, "with a block row unreadable, nothing may be called dead");
 	cr_assert_eq(counter(dir, 0, "tasks_file_sweep"), 0, "a corrupt egroup's files are not orphans");
 	cr_assert_eq(counter(dir, 0, "tasks_egroup_delete"), 0);
