@@ -77,15 +77,9 @@ static void finding(struct scan_ctx *c, const char *kind, uint64_t egroup, const
 
 	if (c->nf >= MAX_FINDINGS_PER_RANK)
 		return;
-	if (c->nf == c->capf) {
-		size_t cap = c->capf ? c->capf * 2 : 64;
-		struct finding *n = realloc(c->f, cap * sizeof(*n));
-		if (!n) {
-			c->oom = 1;
-			return;
-		}
-		c->f = n;
-		c->capf = cap;
+	if (st_grow(&c->f, &c->capf, c->nf, sizeof(*c->f))) {
+		c->oom = 1;
+		return;
 	}
 	f = &c->f[c->nf++];
 	snprintf(f->kind, sizeof(f->kind), "%s", kind);
@@ -103,15 +97,9 @@ static void task(struct scan_ctx *c, enum job_task_kind kind, uint64_t target, u
 {
 	struct job_task *t;
 
-	if (c->ntasks == c->captasks) {
-		size_t cap = c->captasks ? c->captasks * 2 : 64;
-		struct job_task *n = realloc(c->tasks, cap * sizeof(*n));
-		if (!n) {
-			c->oom = 1;
-			return;
-		}
-		c->tasks = n;
-		c->captasks = cap;
+	if (st_grow(&c->tasks, &c->captasks, c->ntasks, sizeof(*c->tasks))) {
+		c->oom = 1;
+		return;
 	}
 	t = &c->tasks[c->ntasks];
 	memset(t, 0, sizeof(*t));

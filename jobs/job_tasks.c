@@ -117,23 +117,37 @@ static int apply_extent_delete(struct st_store *st, const struct job_task *t, st
 	return rc;
 }
 
-/* egroup_delete: extent-ID rows, then the row (CAS), then every replica. */
-static int apply_egroup_delete(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err)
+/*
+ * Retire egroup g (as read at g->version): the extent-ID rows that still
+ * name it (a compaction has already repointed its live ones), then the row
+ * by compare-and-set, then every replica file, last.
+ */
+static int retire(struct st_store *st, const struct st_egroup_rec *g, int64_t *bytes, struct st_msg *err)
 {
 	struct st_meta *m = st_store_meta(st);
+	int rc = 0;
+
+	for (int k = 0; !rc && k < g->nextents; k++)
+		rc = st_meta_extent_delete(m, &g->extents[k].id, g->id, err);
+	step();
+	if (!rc)
+		rc = st_meta_egroup_delete(m, g->id, g->version, err);
+	step();
+	if (!rc)
+		rc = st_store_egroup_files_delete(st, g, bytes, err);
+	return rc;
+}
+
+/* egroup_delete: every extent is dead. */
+static int apply_egroup_delete(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err)
+{
 	struct st_egroup_rec g;
 	int rc;
 
 	st_egroup_rec_init(&g);
 	rc = load(st, t, &g, err);
-	for (int k = 0; !rc && k < g.nextents; k++)
-		rc = st_meta_extent_delete(m, &g.extents[k].id, g.id, err);
-	step();
 	if (!rc)
-		rc = st_meta_egroup_delete(m, g.id, g.version, err);
-	step();
-	if (!rc)
-		rc = st_store_egroup_files_delete(st, &g, bytes, err);
+		rc = retire(st, &g, bytes, err);
 	st_egroup_rec_release(&g);
 	return rc;
 }
@@ -185,16 +199,8 @@ static int apply_compact(struct st_store *st, const struct job_task *t, int64_t 
 		if (rc)
 			goto out;
 	}
-	for (int k = 0; k < g.nextents && !rc; k++)
-		if (in_list(t, &g.extents[k].id))
-			rc = st_meta_extent_delete(m, &g.extents[k].id, g.id, err);
-	/* 4. the old row (CAS on the frozen version), then 5. old copies last */
-	step();
-	if (!rc)
-		rc = st_meta_egroup_delete(m, g.id, g.version, err);
-	step();
-	if (!rc)
-		rc = st_store_egroup_files_delete(st, &g, bytes, err);
+	/* 4. the dead extents' rows and the old row (CAS on the frozen version), 5. old copies last */
+	rc = retire(st, &g, bytes, err);
 	if (!rc)
 		*bytes -= (int64_t)n.used * n.nreplicas;
 out:

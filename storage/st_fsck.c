@@ -76,14 +76,8 @@ static int load_egroup(void *arg, int rc_row, uint64_t id, const struct st_egrou
 		    st_strerror(rc_row));
 		return 0;
 	}
-	if (c->nrecs == c->caprecs) {
-		size_t cap = c->caprecs ? c->caprecs * 2 : 256;
-		struct st_egroup_rec *n = realloc(c->recs, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		c->recs = n;
-		c->caprecs = cap;
-	}
+	if (st_grow(&c->recs, &c->caprecs, c->nrecs, sizeof(*c->recs)))
+		return -ENOMEM;
 	st_egroup_rec_init(&c->recs[c->nrecs]);
 	if (st_egroup_rec_copy(&c->recs[c->nrecs], r))
 		return -ENOMEM;

@@ -522,14 +522,8 @@ uint64_t st_writer_committed(const struct st_writer *w)
 
 static int add_piece(struct st_writer *w, const struct piece *p)
 {
-	if (w->npieces == w->cappieces) {
-		size_t cap = w->cappieces ? w->cappieces * 2 : 64;
-		struct piece *n = realloc(w->pieces, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		w->pieces = n;
-		w->cappieces = cap;
-	}
+	if (st_grow(&w->pieces, &w->cappieces, w->npieces, sizeof(*w->pieces)))
+		return -ENOMEM;
 	w->pieces[w->npieces++] = *p;
 	return 0;
 }
@@ -1287,14 +1281,8 @@ static int collect_block(void *arg, int rc_row, const struct st_block *b)
 		a->corrupt = 1;
 		return ST_ECORRUPT;
 	}
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 64;
-		struct st_block *n = realloc(a->rows, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		a->rows = n;
-		a->cap = cap;
-	}
+	if (st_grow(&a->rows, &a->cap, a->n, sizeof(*a->rows)))
+		return -ENOMEM;
 	a->rows[a->n] = *b;
 	a->rows[a->n].n = b->n;
 	memcpy(a->rows[a->n].r, b->r, (size_t)b->n * sizeof(b->r[0]));
@@ -1432,15 +1420,9 @@ static int copy_vdisk(struct st_store *st, const char *src_name, const char *nam
 				dup |= !memcmp(b->r[q].extent.b, b->r[r].extent.b, ST_EXTENT_ID_LEN);
 			if (dup)
 				continue; /* one reference per (row, extent) */
-			if (ninc == capinc) {
-				size_t cap = capinc ? capinc * 2 : 256;
-				struct inc *nn = realloc(incs, cap * sizeof(*nn));
-				if (!nn) {
-					rc = st_fail(err, -ENOMEM, "out of memory");
-					break;
-				}
-				incs = nn;
-				capinc = cap;
+			if (st_grow(&incs, &capinc, ninc, sizeof(*incs))) {
+				rc = st_fail(err, -ENOMEM, "out of memory");
+				break;
 			}
 			incs[ninc].id = b->r[r].extent;
 			incs[ninc].egroup = 0;

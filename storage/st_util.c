@@ -299,6 +299,22 @@ int st_write_file_atomic(const char *path, const void *buf, size_t len, int mode
 	return st_fsync_dir(dir);
 }
 
+int st_grow(void *pptr, size_t *cap, size_t n, size_t elem)
+{
+	void **p = pptr, *nv;
+	size_t nc;
+
+	if (n < *cap)
+		return 0;
+	nc = *cap ? *cap * 2 : 16;
+	nv = realloc(*p, nc * elem);
+	if (!nv)
+		return -ENOMEM;
+	*p = nv;
+	*cap = nc;
+	return 0;
+}
+
 static int rm_one(const char *p, const struct stat *sb, int type, struct FTW *ftw)
 {
 	(void)sb;

@@ -122,6 +122,13 @@ int st_mkdir_p(const char *path);
  */
 int st_write_file_atomic(const char *path, const void *buf, size_t len, int mode);
 
+/*
+ * Make room for one more element in a growable array: *(void **)pptr holds
+ * *cap elements of elem bytes, n are used. Doubles the array when n == *cap
+ * (from 16). 0, or -ENOMEM leaving the array as it was.
+ */
+int st_grow(void *pptr, size_t *cap, size_t n, size_t elem);
+
 /* Remove a directory tree (for tests and `init --force`). 0 or -errno. */
 int st_rm_rf(const char *path);
 

@@ -23,6 +23,7 @@
 
 #include "storage/st_egroup.h"
 #include "storage/st_store.h"
+#include "tools/bench_gen.h"
 
 static double now(void)
 {
@@ -31,15 +32,7 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static uint64_t rnd(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	*s = x;
-	return x;
-}
+#define rnd bg_rnd
 
 static int die(const char *what, const char *why)
 {

@@ -29,15 +29,7 @@ struct opts {
 	uint64_t words, a, b, budget;
 };
 
-static uint64_t rnd(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	*s = x;
-	return x;
-}
+#define rnd bg_rnd
 
 /* --- word count --------------------------------------------------------- */
 
