@@ -14,7 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "curator/cu_daemon.h"
+#include "curator/cu_log.h"
 #include "curator/cu_report.h"
+#include "curator/cu_status.h"
 #include "jobs/job_scan.h"
 #include "jobs/job_tasks.h"
 #include "mapreduce/mr.h"
@@ -41,9 +44,14 @@ static const char usage_text[] =
 	"  fsck [--quiet]                               exit 0 clean, 1 violations found, 2 error\n"
 	"  scan full|partial [--dry-run] [--mem-budget SIZE] [--sweep-grace DUR] [--compact-pct P]\n"
 	"  tasks list [--kind K] [--state S] | run [--kind K] [--max N] [--rate MBPS] [--sweep-grace DUR]\n"
+	"  scan full|partial --request                  queue a scan for the running daemon\n"
 	"  report [--scan ID | --last] [--format text|json] [--output FILE]\n"
+	"  status                                       exit 1 when there are health warnings\n"
+	"  daemon [--full-every DUR] [--partial-every DUR] [--mem-budget SIZE] [--rate MBPS]\n"
+	"         [--throttle KIND=MBPS[:RANKS]]... [--tick SECS]   under mpiexec: rank 0 master, others slaves\n"
 	"\n"
-	"scan and tasks run are MPI programs: one rank when started directly, N under mpiexec -n N.\n"
+	"scan, tasks run and daemon are MPI programs: one rank when started directly, N under mpiexec -n N.\n"
+	"CURATOR_LOG=debug|info|warn|error sets the log level (logs and progress go to stderr).\n"
 	"  help\n"
 	"\n"
 	"Sizes take K, M, G, T (powers of 1024); durations s, m, h, d.\n"
@@ -703,6 +711,21 @@ static int cmd_vdisk(int argc, char **argv)
 
 /* --- disks and nodes ---------------------------------------------------- */
 
+/* A failure or recovery for the daemon, which answers with a partial scan. */
+static int record_event(struct st_store *st, const char *kind, uint32_t id, struct st_msg *err)
+{
+	sqlite3 *db;
+	char detail[32];
+	int rc = job_db_open(st_config_dir(st_store_config(st)), &db, err);
+
+	if (rc)
+		return rc;
+	snprintf(detail, sizeof(detail), "%u", id);
+	rc = job_db_event_add(db, kind, detail, err);
+	job_db_close(db);
+	return rc;
+}
+
 static int cmd_disk(int argc, char **argv)
 {
 	struct st_store *st;
@@ -747,6 +770,8 @@ static int cmd_disk(int argc, char **argv)
 		if ((rc = open_store("disk fail", &st)))
 			return rc;
 		rc = st_config_disk_set(st_store_config(st), id, 0, 0, &err);
+		if (!rc)
+			rc = record_event(st, "disk_failed", id, &err);
 		st_store_free(st);
 		if (rc)
 			return fail_with("disk fail", rc, &err);
@@ -795,6 +820,8 @@ static int cmd_node(int argc, char **argv)
 		if ((rc = open_store("node", &st)))
 			return rc;
 		rc = st_config_node_set(st_store_config(st), id, up, &err);
+		if (!rc)
+			rc = record_event(st, up ? "node_up" : "node_down", id, &err);
 		st_store_free(st);
 		if (rc)
 			return fail_with(up ? "node up" : "node down", rc, &err);
@@ -879,6 +906,17 @@ static int mpi_open(const char *cmd, struct mr_ctx **mr, struct st_store **st)
 	return 0;
 }
 
+static double scan_started;
+
+static void scan_progress(void *arg, int64_t scan, const char *phase, int index, int total)
+{
+	(void)arg;
+	(void)scan;
+	if (index == 1)
+		scan_started = (double)st_now();
+	cu_progress(phase, index, total, scan_started, -1, 0);
+}
+
 static int cmd_scan(int argc, char **argv)
 {
 	struct opt o[] = { { "--dry-run", 0, 0, 0 },     { "--mem-budget", 1, 0, 0 }, { "--sweep-grace", 1, 0, 0 },
@@ -895,8 +933,20 @@ static int cmd_scan(int argc, char **argv)
 		return rc;
 	if (npos != 1 || (strcmp(pos[0], "full") && strcmp(pos[0], "partial")))
 		return die(EXIT_USAGE, "scan: expected full or partial");
-	if (OPT(o, "--request")->set)
-		return die(EXIT_USAGE, "scan --request: needs a running curator daemon, which is not built yet");
+	if (OPT(o, "--request")->set) {
+		sqlite3 *db;
+		if ((rc = open_store("scan --request", &st)))
+			return rc;
+		rc = job_db_open(st_config_dir(st_store_config(st)), &db, &err);
+		if (!rc)
+			rc = job_db_request_add(db, pos[0], &err);
+		job_db_close(db);
+		st_store_free(st);
+		if (rc)
+			return fail_with("scan --request", rc, &err);
+		printf("requested a %s scan; the running daemon picks it up within seconds (curator status)\n", pos[0]);
+		return 0;
+	}
 	so.full = !strcmp(pos[0], "full");
 	so.dry_run = OPT(o, "--dry-run")->set;
 	if (size_opt("scan", OPT(o, "--mem-budget"), &so.mem_budget))
@@ -913,7 +963,12 @@ static int cmd_scan(int argc, char **argv)
 	}
 	if ((rc = mpi_open("scan", &mr, &st)))
 		return rc;
+	cu_log_init(mr_rank(mr) != 0);
+	so.progress = scan_progress;
+	so.progress_arg = &so;
 	rc = job_scan_run(mr, st, &so, &res, &err);
+	if (mr_rank(mr) == 0 && !rc)
+		cu_progress(so.full ? "full scan" : "partial scan", so.full ? 3 : 1, so.full ? 3 : 1, scan_started, 0, 1);
 	if (rc) {
 		die(EXIT_PROBLEM, "scan %s: %s", pos[0], err.text[0] ? err.text : mr_ctx_errmsg(mr));
 	} else if (mr_rank(mr) == 0) {
@@ -1047,6 +1102,97 @@ static int cmd_report(int argc, char **argv)
 	return rc ? fail_with("report", rc, &err) : 0;
 }
 
+static int parse_throttle(const char *v, struct job_run_opts *ro)
+{
+	char kind[64];
+	double mbps = 0;
+	int ranks = 0, k;
+	const char *eq = strchr(v, '=');
+
+	if (!eq || (size_t)(eq - v) >= sizeof(kind))
+		return -1;
+	memcpy(kind, v, (size_t)(eq - v));
+	kind[eq - v] = 0;
+	k = job_task_kind_parse(kind);
+	if (k < 0 || sscanf(eq + 1, "%lf:%d", &mbps, &ranks) < 1 || mbps < 0 || ranks < 0)
+		return -1;
+	ro->kind_mbps[k] = mbps;
+	ro->kind_ranks[k] = ranks;
+	return 0;
+}
+
+static int cmd_daemon(int argc, char **argv)
+{
+	struct opt o[] = { { "--full-every", 1, 0, 0 }, { "--partial-every", 1, 0, 0 }, { "--mem-budget", 1, 0, 0 },
+			   { "--rate", 1, 0, 0 },       { "--throttle", 1, 0, 0 },      { "--tick", 1, 0, 0 } };
+	struct cu_daemon_opts d = { .tasks = { .kind = -1, .sweep_grace = -1 } };
+	struct st_msg err = { "" };
+	struct mr_ctx *mr;
+	struct st_store *st;
+	char *pos[1];
+	int npos, rc;
+
+	/* --throttle may repeat: take them out before the common parser */
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--throttle") || i + 1 >= argc)
+			continue;
+		if (parse_throttle(argv[i + 1], &d.tasks))
+			return die(EXIT_USAGE, "daemon: --throttle '%s': KIND=MBPS[:RANKS], e.g. egroup_compact=50:1", argv[i + 1]);
+		memmove(argv + i, argv + i + 2, (size_t)(argc - i - 2) * sizeof(*argv));
+		argc -= 2;
+		i--;
+	}
+	rc = parse_opts("daemon", argc, argv, o, NOPTS(o), pos, &npos, 0);
+	if (rc)
+		return rc;
+	if (OPT(o, "--full-every")->set && (st_parse_duration(OPT(o, "--full-every")->val, &d.full_every) || !d.full_every))
+		return die(EXIT_USAGE, "daemon: --full-every '%s': a positive duration", OPT(o, "--full-every")->val);
+	if (OPT(o, "--partial-every")->set &&
+	    (st_parse_duration(OPT(o, "--partial-every")->val, &d.partial_every) || !d.partial_every))
+		return die(EXIT_USAGE, "daemon: --partial-every '%s': a positive duration", OPT(o, "--partial-every")->val);
+	if (size_opt("daemon", OPT(o, "--mem-budget"), &d.mem_budget))
+		return EXIT_USAGE;
+	if (OPT(o, "--rate")->set) {
+		char *end;
+		d.tasks.rate_mbps = strtod(OPT(o, "--rate")->val, &end);
+		if (*end || d.tasks.rate_mbps <= 0)
+			return die(EXIT_USAGE, "daemon: --rate: MB/s, a positive number");
+	}
+	if (OPT(o, "--tick")->set) {
+		char *end;
+		d.tick = strtod(OPT(o, "--tick")->val, &end);
+		if (*end || d.tick <= 0 || d.tick > 60)
+			return die(EXIT_USAGE, "daemon: --tick: seconds, 0 < T <= 60");
+	}
+	if ((rc = mpi_open("daemon", &mr, &st)))
+		return rc;
+	cu_log_init(mr_rank(mr) != 0);
+	rc = cu_daemon_run(mr, st, &d, &err);
+	if (rc)
+		die(EXIT_USAGE, "daemon: %s", err.text);
+	st_store_free(st);
+	mr_ctx_free(mr);
+	return rc ? EXIT_USAGE : 0;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	struct st_msg err = { "" };
+	struct st_store *st;
+	int rc, warnings = 0;
+
+	(void)argv;
+	if (argc)
+		return die(EXIT_USAGE, "status: takes no arguments");
+	if ((rc = open_store("status", &st)))
+		return rc;
+	rc = cu_status_write(st, stdout, &warnings, &err);
+	st_store_free(st);
+	if (rc)
+		return fail_with("status", rc, &err);
+	return warnings ? EXIT_PROBLEM : 0;
+}
+
 /* --- dispatch ----------------------------------------------------------- */
 
 int cu_cli_main(int argc, char **argv)
@@ -1098,5 +1244,9 @@ int cu_cli_main(int argc, char **argv)
 		return cmd_tasks(argc - 1, argv + 1);
 	if (!strcmp(argv[0], "report"))
 		return cmd_report(argc - 1, argv + 1);
+	if (!strcmp(argv[0], "daemon"))
+		return cmd_daemon(argc - 1, argv + 1);
+	if (!strcmp(argv[0], "status"))
+		return cmd_status(argc - 1, argv + 1);
 	return die(EXIT_USAGE, "unknown command '%s' (see curator help)", argv[0]);
 }

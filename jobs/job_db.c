@@ -58,7 +58,12 @@ static const char schema[] =
 	"  target INTEGER NOT NULL, version INTEGER NOT NULL, priority INTEGER NOT NULL,"
 	"  state INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0,"
 	"  arg BLOB, error TEXT, runner INTEGER, created REAL NOT NULL, updated REAL);"
-	"CREATE INDEX IF NOT EXISTS tasks_queue ON tasks(state, priority DESC, id);";
+	"CREATE INDEX IF NOT EXISTS tasks_queue ON tasks(state, priority DESC, id);"
+	"CREATE TABLE IF NOT EXISTS requests(id INTEGER PRIMARY KEY, kind TEXT NOT NULL, at REAL NOT NULL, taken REAL);"
+	"CREATE TABLE IF NOT EXISTS events(id INTEGER PRIMARY KEY, at REAL NOT NULL, kind TEXT NOT NULL, detail TEXT);"
+	"CREATE TABLE IF NOT EXISTS daemon(id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER, host TEXT, ranks INTEGER,"
+	"  started REAL, heartbeat REAL, state TEXT, scan_id INTEGER, phase TEXT, phase_index INTEGER, phases INTEGER,"
+	"  phase_started REAL, next_full REAL, next_partial REAL);";
 
 int job_db_open(const char *dir, sqlite3 **db, struct st_msg *err)
 {
@@ -237,24 +242,41 @@ int job_db_usage_add(sqlite3 *db, int64_t scan, uint32_t disk, int tier, uint64_
 	return rc;
 }
 
-int job_db_task_claim(sqlite3 *db, int kind, struct job_task *t, int *got, struct st_msg *err)
+int job_db_task_claim(sqlite3 *db, int kind, const int *kind_ranks, struct job_task *t, int *got,
+		      struct st_msg *err)
 {
 	sqlite3_stmt *st;
+	char skip[128] = "-1";
 	int rc = st_sql_begin(db, err);
 
 	*got = 0;
 	if (rc)
 		return rc;
-	rc = st_sql_prepare(db,
-			    kind < 0 ? "SELECT id, scan, kind, target, version, priority, attempts, bytes, arg FROM tasks"
-				       " WHERE state = 0 ORDER BY priority DESC, id LIMIT 1"
-				     : "SELECT id, scan, kind, target, version, priority, attempts, bytes, arg FROM tasks"
-				       " WHERE state = 0 AND kind = ? ORDER BY priority DESC, id LIMIT 1",
-			    &st, err);
+	/* kinds at their concurrency limit are passed over */
+	for (int k = 0; kind_ranks && k < JT_NKINDS; k++) {
+		sqlite3_stmt *c;
+		if (kind_ranks[k] <= 0 ||
+		    sqlite3_prepare_v2(db, "SELECT count(*) FROM tasks WHERE state = 1 AND kind = ?", -1, &c, NULL) != SQLITE_OK)
+			continue;
+		sqlite3_bind_int(c, 1, k);
+		if (sqlite3_step(c) == SQLITE_ROW && sqlite3_column_int(c, 0) >= kind_ranks[k]) {
+			size_t l = strlen(skip);
+			snprintf(skip + l, sizeof(skip) - l, ",%d", k);
+		}
+		sqlite3_finalize(c);
+	}
+	{
+		char sql[400];
+		snprintf(sql, sizeof(sql),
+			 "SELECT id, scan, kind, target, version, priority, attempts, bytes, arg FROM tasks"
+			 " WHERE state = 0 AND (?1 < 0 OR kind = ?1) AND kind NOT IN (%s)"
+			 " ORDER BY priority DESC, id LIMIT 1",
+			 skip);
+		rc = st_sql_prepare(db, sql, &st, err);
+	}
 	if (rc)
 		goto fail;
-	if (kind >= 0)
-		sqlite3_bind_int(st, 1, kind);
+	sqlite3_bind_int(st, 1, kind);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		memset(t, 0, sizeof(*t));
 		t->id = sqlite3_column_int64(st, 0);
@@ -344,4 +366,164 @@ int job_db_tasks_requeue_running(sqlite3 *db, struct st_msg *err)
 		rc = st_sql_exec(db, sql, err);
 	}
 	return rc;
+}
+
+int job_db_request_add(sqlite3 *db, const char *kind, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_prepare(db, "INSERT INTO requests(kind, at) VALUES (?, ?)", &st, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_double(st, 2, now_real());
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = st_sql_fail(db, sqlite3_errcode(db), "curator.db requests", err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int job_db_request_take(sqlite3 *db, char *kind, size_t len, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int64_t id = 0;
+	int rc = st_sql_begin(db, err);
+
+	kind[0] = 0;
+	if (rc)
+		return rc;
+	rc = st_sql_prepare(db, "SELECT id, kind FROM requests WHERE taken IS NULL ORDER BY id LIMIT 1", &st, err);
+	if (!rc && sqlite3_step(st) == SQLITE_ROW) {
+		id = sqlite3_column_int64(st, 0);
+		snprintf(kind, len, "%s", (const char *)sqlite3_column_text(st, 1));
+	}
+	if (!rc)
+		sqlite3_finalize(st);
+	if (!rc && id) {
+		char sql[128];
+		snprintf(sql, sizeof(sql), "UPDATE requests SET taken = %f WHERE id = %lld", now_real(), (long long)id);
+		rc = st_sql_exec(db, sql, err);
+	}
+	if (rc) {
+		st_sql_rollback(db);
+		return rc;
+	}
+	return st_sql_commit(db, err);
+}
+
+int job_db_event_add(sqlite3 *db, const char *kind, const char *detail, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_prepare(db, "INSERT INTO events(at, kind, detail) VALUES (?, ?, ?)", &st, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_double(st, 1, now_real());
+	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, detail ? detail : "", -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = st_sql_fail(db, sqlite3_errcode(db), "curator.db events", err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int job_db_events_since(sqlite3 *db, int64_t *after, int *n, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_prepare(db, "SELECT count(*), max(id) FROM events WHERE id > ?", &st, err);
+
+	*n = 0;
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, *after);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*n = sqlite3_column_int(st, 0);
+		if (*n)
+			*after = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int job_db_daemon_put(sqlite3 *db, const struct job_daemon_state *s, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_prepare(db,
+				"INSERT OR REPLACE INTO daemon(id, pid, host, ranks, started, heartbeat, state, scan_id, phase,"
+				" phase_index, phases, phase_started, next_full, next_partial)"
+				" VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+				&st, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, s->pid);
+	sqlite3_bind_text(st, 2, s->host, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, s->ranks);
+	sqlite3_bind_double(st, 4, s->started);
+	sqlite3_bind_double(st, 5, s->heartbeat);
+	sqlite3_bind_text(st, 6, s->state, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, s->scan_id);
+	sqlite3_bind_text(st, 8, s->phase, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 9, s->phase_index);
+	sqlite3_bind_int(st, 10, s->phases);
+	sqlite3_bind_double(st, 11, s->phase_started);
+	sqlite3_bind_double(st, 12, s->next_full);
+	sqlite3_bind_double(st, 13, s->next_partial);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = st_sql_fail(db, sqlite3_errcode(db), "curator.db daemon", err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int job_db_daemon_get(sqlite3 *db, struct job_daemon_state *s, int *found, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_prepare(db,
+				"SELECT pid, host, ranks, started, heartbeat, state, scan_id, phase, phase_index, phases,"
+				" phase_started, next_full, next_partial FROM daemon WHERE id = 1",
+				&st, err);
+
+	*found = 0;
+	if (rc)
+		return rc;
+	memset(s, 0, sizeof(*s));
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*found = 1;
+		s->pid = sqlite3_column_int64(st, 0);
+		snprintf(s->host, sizeof(s->host), "%s", sqlite3_column_text(st, 1) ? (const char *)sqlite3_column_text(st, 1) : "");
+		s->ranks = sqlite3_column_int(st, 2);
+		s->started = sqlite3_column_double(st, 3);
+		s->heartbeat = sqlite3_column_double(st, 4);
+		snprintf(s->state, sizeof(s->state), "%s", sqlite3_column_text(st, 5) ? (const char *)sqlite3_column_text(st, 5) : "");
+		s->scan_id = sqlite3_column_int64(st, 6);
+		snprintf(s->phase, sizeof(s->phase), "%s", sqlite3_column_text(st, 7) ? (const char *)sqlite3_column_text(st, 7) : "");
+		s->phase_index = sqlite3_column_int(st, 8);
+		s->phases = sqlite3_column_int(st, 9);
+		s->phase_started = sqlite3_column_double(st, 10);
+		s->next_full = sqlite3_column_double(st, 11);
+		s->next_partial = sqlite3_column_double(st, 12);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int job_db_last_scan(sqlite3 *db, const char *kind, int64_t *id, double *ended, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_prepare(db,
+				"SELECT id, ended FROM scans WHERE kind = ? AND state IN ('done', 'failed') AND dry_run = 0"
+				" ORDER BY id DESC LIMIT 1",
+				&st, err);
+
+	*id = 0;
+	*ended = 0;
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		*ended = sqlite3_column_double(st, 1);
+	}
+	sqlite3_finalize(st);
+	return 0;
 }

@@ -11,6 +11,10 @@
  *   tasks     id, scan, kind, target, expected version, priority, state
  *             (pending|running|done|stale|failed), attempts, bytes, arg (blob),
  *             error, updated
+ *   requests  scans asked for by hand (`scan --request`) for the daemon
+ *   events    disk and node failures and other triggers, for the daemon
+ *   daemon    one row: the running master (pid, host, heartbeat, what it
+ *             does now: phase, progress, when the next scans are due)
  *
  * Thread rules: one handle per thread; any number of processes and MPI ranks
  * may open it (every write is one IMMEDIATE transaction).
@@ -83,10 +87,13 @@ int job_db_usage_add(sqlite3 *db, int64_t scan, uint32_t disk, int tier, uint64_
 
 /*
  * Claim the next pending task (highest priority, then oldest), optionally
- * of one kind (-1: any), marking it running. 0 with *got = 0 when none.
- * The arg buffer is owned by t until job_task_release.
+ * of one kind (-1: any), marking it running; a kind whose running tasks
+ * already number kind_ranks[kind] (> 0; kind_ranks may be NULL) is passed
+ * over. 0 with *got = 0 when none. The arg buffer is owned by t until
+ * job_task_release.
  */
-int job_db_task_claim(sqlite3 *db, int kind, struct job_task *t, int *got, struct st_msg *err);
+int job_db_task_claim(sqlite3 *db, int kind, const int *kind_ranks, struct job_task *t, int *got,
+		      struct st_msg *err);
 void job_task_release(struct job_task *t);
 
 /* Record a task's outcome. */
@@ -95,5 +102,35 @@ int job_db_task_finish(sqlite3 *db, int64_t id, enum job_task_state state, int64
 
 /* Tasks left running by a dead runner go back to pending (attempts kept). */
 int job_db_tasks_requeue_running(sqlite3 *db, struct st_msg *err);
+
+/* Queue a request for a scan ("full" or "partial") for the daemon. */
+int job_db_request_add(sqlite3 *db, const char *kind, struct st_msg *err);
+/* Take the oldest open request: *kind "full"/"partial" or "" when none. */
+int job_db_request_take(sqlite3 *db, char *kind, size_t len, struct st_msg *err);
+
+/* Record an event (kind "disk_failed", "node_down", ...) that triggers a scan. */
+int job_db_event_add(sqlite3 *db, const char *kind, const char *detail, struct st_msg *err);
+/* Events with an id above *after: *n of them; *after advances. */
+int job_db_events_since(sqlite3 *db, int64_t *after, int *n, struct st_msg *err);
+
+/* The daemon row: written by the master, read by `curator status`. */
+struct job_daemon_state {
+	int64_t pid;
+	char host[128];
+	int ranks;
+	double started, heartbeat;
+	char state[32];      /* idle, scanning, tasks, stopping */
+	int64_t scan_id;     /* running scan, 0 = none */
+	char phase[64];
+	int phase_index, phases;
+	double phase_started;
+	double next_full, next_partial;
+};
+int job_db_daemon_put(sqlite3 *db, const struct job_daemon_state *s, struct st_msg *err);
+/* 0 and *found = 1 if a row exists. */
+int job_db_daemon_get(sqlite3 *db, struct job_daemon_state *s, int *found, struct st_msg *err);
+
+/* End time and id of the latest finished scan of a kind (0 if none). */
+int job_db_last_scan(sqlite3 *db, const char *kind, int64_t *id, double *ended, struct st_msg *err);
 
 #endif

@@ -12,6 +12,9 @@
 #include "jobs/job_scan.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -759,6 +762,20 @@ static void add_phase(struct job_scan_result *res, const char *name, const struc
 	p->out = j->records_out;
 }
 
+/* Collective: tell rank 0's observer a phase starts; 1 if rank 0 asked to stop. */
+static int phase(struct mr_ctx *mr, const struct job_scan_opts *o, int64_t scan, const char *name, int i, int n)
+{
+	int stop = 0;
+
+	if (mr_rank(mr) == 0) {
+		if (o->progress)
+			o->progress(o->progress_arg, scan, name, i, n);
+		stop = o->stop && *o->stop;
+	}
+	mr_bcast(mr, &stop, sizeof(stop), 0);
+	return stop;
+}
+
 static void input(struct mr_input *in, const char *name, int nsplits, mr_read_fn read, void *arg, mr_map_fn map)
 {
 	memset(in, 0, sizeof(*in));
@@ -834,7 +851,7 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 	const char *dir = st_config_dir(st_store_config(st));
 	struct mr_job j;
 	struct mr_input refs_in;
-	int have_refs_in = 0;
+	int have_refs_in = 0, lockfd = -1;
 
 	if (o.sweep_grace < 0)
 		o.sweep_grace = 3600;
@@ -844,8 +861,15 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 	c.now = st_now();
 	st_hmap_init(&c.vd, 8, 1);
 
-	/* rank 0 takes S0 and opens the scan record; everyone learns both */
+	/* rank 0 takes the scan lock and S0 and opens the scan record; everyone learns both */
 	rc = job_db_open(dir, &db, err);
+	if (!rc && c.rank == 0) {
+		char lp[ST_PATH_MAX + 32];
+		snprintf(lp, sizeof(lp), "%s/locks/scan.lock", dir);
+		lockfd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0)
+			rc = st_fail(err, ST_EBUSY, "scan: another scan is running on this cluster");
+	}
 	if (!rc && c.rank == 0) {
 		rc = st_config_scan_seq(st_store_config(st), &c.s0, err);
 		if (!rc)
@@ -898,6 +922,8 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 
 	if (o.full) {
 		/* MR1 */
+		if (phase(mr, &o, c.scan_id, "MR1 extent references", 1, 3))
+			goto stopped;
 		mr_job_init(&j);
 		j.name = "MR1 extent references";
 		j.ninputs = 2;
@@ -914,6 +940,8 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 		add_phase(res, "MR1 extent references", &j);
 		c.refs_incomplete = mr_sum(mr, c.c[JC_CORRUPT_ROWS]) > 0;
 		/* MR2 */
+		if (phase(mr, &o, c.scan_id, "MR2 egroup reconciliation", 2, 3))
+			goto stopped;
 		mr_job_init(&j);
 		j.name = "MR2 egroup reconciliation";
 		j.ninputs = 3;
@@ -936,6 +964,8 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 			goto mrfail;
 		add_phase(res, "MR2 egroup reconciliation", &j);
 		/* MR3 */
+		if (phase(mr, &o, c.scan_id, "MR3 placement", 3, 3))
+			goto stopped;
 		mr_output_input_release(&refs_in);
 		have_refs_in = 0;
 		mr_job_init(&j);
@@ -957,6 +987,8 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 			goto mrfail;
 		add_phase(res, "MR3 placement", &j);
 	} else {
+		if (phase(mr, &o, c.scan_id, "partial scan", 1, 1))
+			goto stopped;
 		mr_job_init(&j);
 		j.name = "partial scan";
 		j.ninputs = 1;
@@ -991,6 +1023,9 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 	}
 	goto done;
 
+stopped:
+	rc = st_fail(err, MR_EABORTED, "scan: stopped before its next phase (SIGTERM); nothing was queued");
+	goto fail;
 mrfail:
 	st_fail(err, rc, "scan: %s", mr_ctx_errmsg(mr));
 	goto fail;
@@ -1019,5 +1054,7 @@ done:
 	free(vd);
 	st_hmap_release(&c.vd);
 	job_db_close(db);
+	if (lockfd >= 0)
+		close(lockfd);
 	return rc;
 }

@@ -62,6 +62,11 @@ struct job_scan_opts {
 	uint64_t mem_budget;    /* per rank, 0 = default */
 	int64_t sweep_grace;    /* seconds an unreferenced file must age (< 0: 3600) */
 	int compact_pct;        /* garbage % of an egroup that triggers compaction (20) */
+	/* rank 0: called as each phase (MapReduce job) starts; may be NULL */
+	void (*progress)(void *arg, int64_t scan_id, const char *phase, int index, int total);
+	void *progress_arg;
+	/* non-zero on rank 0 when the scan should stop after the current phase */
+	volatile int *stop;
 };
 
 struct job_phase {

@@ -334,13 +334,13 @@ int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_o
 	if (!rc && mr_rank(mr) == 0)
 		rc = job_db_tasks_requeue_running(db, err);
 	rc = mr_agree(mr, rc);
-	while (!rc && ran < limit) {
+	while (!rc && ran < limit && !(o->stop && *o->stop)) {
 		struct job_task t;
 		struct st_msg terr = { "" };
 		int64_t bytes = 0;
 		int got = 0, trc;
 
-		rc = job_db_task_claim(db, o->kind, &t, &got, err);
+		rc = job_db_task_claim(db, o->kind, o->kind_ranks, &t, &got, err);
 		if (rc || !got)
 			break;
 		trc = job_task_apply(st, &t, o->sweep_grace, &bytes, &terr);
@@ -355,8 +355,11 @@ int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_o
 			res->failed[t.kind]++;
 			rc = job_db_task_finish(db, t.id, t.attempts >= 3 ? JS_FAILED : JS_PENDING, 0, terr.text, err);
 		}
-		job_task_release(&t);
-		throttle(o->rate_mbps, bytes, &t0, &moved);
+		{
+			int k = t.kind;
+			job_task_release(&t);
+			throttle(o->kind_mbps[k] > 0 ? o->kind_mbps[k] : o->rate_mbps, bytes, &t0, &moved);
+		}
 		ran++;
 	}
 	rc = mr_agree(mr, rc);

@@ -27,6 +27,9 @@ struct job_run_opts {
 	int64_t max;        /* tasks in all (0: no limit) */
 	double rate_mbps;   /* per rank, bytes moved or freed (0: unthrottled) */
 	int64_t sweep_grace;/* seconds (< 0: 3600) */
+	double kind_mbps[JT_NKINDS];  /* per kind, per rank (0: only rate_mbps) */
+	int kind_ranks[JT_NKINDS];    /* ranks running a kind at once (0: all) */
+	volatile int *stop;           /* stop claiming when non-zero */
 };
 
 struct job_run_result {

@@ -1,0 +1,222 @@
+/*
+ * cu_daemon: master/slave loop. See cu_daemon.h for the decisions.
+ */
+#include "curator/cu_daemon.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <mpi.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "curator/cu_log.h"
+#include "jobs/job_db.h"
+#include "jobs/job_scan.h"
+
+volatile int cu_daemon_stop;
+
+enum { OP_IDLE = 0, OP_STOP, OP_SCAN_FULL, OP_SCAN_PARTIAL, OP_TASKS };
+
+struct cmd {
+	int op;
+	char why[120];
+};
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	cu_daemon_stop = 1;
+}
+
+struct master {
+	sqlite3 *db;
+	struct job_daemon_state s;
+	int64_t last_event;
+	double full_every, partial_every;
+};
+
+static double now_d(void)
+{
+	return (double)st_now();
+}
+
+static void heartbeat(struct master *m, const char *state)
+{
+	m->s.heartbeat = now_d();
+	if (state)
+		snprintf(m->s.state, sizeof(m->s.state), "%s", state);
+	job_db_daemon_put(m->db, &m->s, NULL);
+}
+
+/* Rank 0: what next? */
+static void decide(struct master *m, struct cmd *c)
+{
+	int64_t id;
+	double ended;
+	char kind[16];
+	int n = 0;
+
+	memset(c, 0, sizeof(*c));
+	if (cu_daemon_stop) {
+		c->op = OP_STOP;
+		return;
+	}
+	/* schedules, from the end of the last scan of each kind */
+	job_db_last_scan(m->db, "full", &id, &ended, NULL);
+	m->s.next_full = id ? ended + m->full_every : m->s.started;
+	job_db_last_scan(m->db, "partial", &id, &ended, NULL);
+	m->s.next_partial = id ? ended + m->partial_every : m->s.started;
+	if (!job_db_request_take(m->db, kind, sizeof(kind), NULL) && kind[0]) {
+		c->op = !strcmp(kind, "full") ? OP_SCAN_FULL : OP_SCAN_PARTIAL;
+		snprintf(c->why, sizeof(c->why), "requested by hand");
+		return;
+	}
+	if (!job_db_events_since(m->db, &m->last_event, &n, NULL) && n) {
+		c->op = OP_SCAN_PARTIAL;
+		snprintf(c->why, sizeof(c->why), "%d failure event(s)", n);
+		return;
+	}
+	if (now_d() >= m->s.next_full) {
+		c->op = OP_SCAN_FULL;
+		snprintf(c->why, sizeof(c->why), "scheduled");
+		return;
+	}
+	if (now_d() >= m->s.next_partial) {
+		c->op = OP_SCAN_PARTIAL;
+		snprintf(c->why, sizeof(c->why), "scheduled");
+		return;
+	}
+	{
+		sqlite3_stmt *q;
+		if (sqlite3_prepare_v2(m->db, "SELECT 1 FROM tasks WHERE state = 0 LIMIT 1", -1, &q, NULL) == SQLITE_OK) {
+			if (sqlite3_step(q) == SQLITE_ROW)
+				c->op = OP_TASKS;
+			sqlite3_finalize(q);
+		}
+	}
+}
+
+/*
+ * Broadcast the command from rank 0. Slaves poll a non-blocking broadcast
+ * so an idle cluster does not spin its cores.
+ */
+static void share(struct mr_ctx *mr, MPI_Comm comm, struct cmd *c)
+{
+	MPI_Request rq;
+	int done = 0;
+
+	(void)mr;
+	MPI_Ibcast(c, sizeof(*c), MPI_BYTE, 0, comm, &rq);
+	while (!done) {
+		MPI_Test(&rq, &done, MPI_STATUS_IGNORE);
+		if (!done)
+			usleep(10000);
+	}
+}
+
+static void on_phase(void *arg, int64_t scan, const char *phase, int index, int total)
+{
+	struct master *m = arg;
+
+	m->s.scan_id = scan;
+	snprintf(m->s.phase, sizeof(m->s.phase), "%s", phase);
+	m->s.phase_index = index;
+	m->s.phases = total;
+	m->s.phase_started = now_d();
+	heartbeat(m, "scanning");
+	cu_log(CU_INFO, "scan %" PRId64 ": phase %d/%d %s", scan, index, total, phase);
+}
+
+int cu_daemon_run(struct mr_ctx *mr, struct st_store *st, const struct cu_daemon_opts *o, struct st_msg *err)
+{
+	const char *dir = st_config_dir(st_store_config(st));
+	struct master m = { 0 };
+	struct sigaction sa;
+	MPI_Comm comm;
+	int rank = mr_rank(mr), rc = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	MPI_Comm_dup(MPI_COMM_WORLD, &comm);
+	m.full_every = (double)(o->full_every ? o->full_every : 6 * 3600);
+	m.partial_every = (double)(o->partial_every ? o->partial_every : 3600);
+	if (rank == 0) {
+		rc = job_db_open(dir, &m.db, err);
+		if (!rc) {
+			int n;
+			m.s.pid = getpid();
+			gethostname(m.s.host, sizeof(m.s.host));
+			m.s.ranks = mr_nranks(mr);
+			m.s.started = now_d();
+			job_db_events_since(m.db, &m.last_event, &n, NULL); /* only new events trigger */
+			heartbeat(&m, "idle");
+			cu_log(CU_INFO, "curator daemon: master on %s, %d rank(s), full scans every %.0f s, partial every %.0f s",
+			       m.s.host, m.s.ranks, m.full_every, m.partial_every);
+		}
+	}
+	rc = mr_agree(mr, rc);
+	while (!rc) {
+		struct cmd c;
+		if (rank == 0)
+			decide(&m, &c);
+		share(mr, comm, &c);
+		if (c.op == OP_STOP)
+			break;
+		if (c.op == OP_SCAN_FULL || c.op == OP_SCAN_PARTIAL) {
+			struct job_scan_opts so = { .full = c.op == OP_SCAN_FULL, .mem_budget = o->mem_budget,
+						    .sweep_grace = -1, .progress = on_phase, .progress_arg = &m,
+						    .stop = &cu_daemon_stop };
+			struct job_scan_result res;
+			struct st_msg serr = { "" };
+			int src;
+			if (rank == 0)
+				cu_log(CU_INFO, "%s scan (%s)", so.full ? "full" : "partial", c.why);
+			src = job_scan_run(mr, st, &so, &res, &serr);
+			if (rank == 0) {
+				if (src)
+					cu_log(CU_WARN, "scan failed: %s", serr.text);
+				else
+					cu_log(CU_INFO, "scan %" PRId64 " done: %" PRId64 " dead extents, %" PRId64
+					       " refcount errors, tasks queued", res.scan_id, res.counters[JC_DEAD_EXTENTS],
+					       res.counters[JC_REFCOUNT_LOW] + res.counters[JC_DANGLING]);
+				m.s.scan_id = 0;
+				m.s.phase[0] = 0;
+				heartbeat(&m, "idle");
+			}
+			c.op = OP_TASKS; /* tasks after every scan (a stopping rank claims none) */
+		}
+		if (c.op == OP_TASKS) {
+			struct job_run_opts ro = o->tasks;
+			struct job_run_result rr;
+			struct st_msg terr = { "" };
+			ro.stop = &cu_daemon_stop;
+			if (rank == 0)
+				heartbeat(&m, "tasks");
+			if (job_tasks_run(mr, st, &ro, &rr, &terr) && rank == 0)
+				cu_log(CU_WARN, "tasks: %s", terr.text);
+			else if (rank == 0 && rr.bytes_reclaimed)
+				cu_log(CU_INFO, "tasks reclaimed %" PRId64 " bytes", rr.bytes_reclaimed);
+			if (rank == 0)
+				heartbeat(&m, "idle");
+		}
+		if (c.op == OP_IDLE && rank == 0) {
+			heartbeat(&m, NULL);
+			usleep((useconds_t)((o->tick > 0 ? o->tick : 1.0) * 1e6));
+		}
+	}
+	if (rank == 0) {
+		cu_log(CU_INFO, "curator daemon: stopping");
+		m.s.heartbeat = now_d();
+		snprintf(m.s.state, sizeof(m.s.state), "stopped");
+		job_db_daemon_put(m.db, &m.s, NULL);
+		job_db_close(m.db);
+	}
+	MPI_Comm_free(&comm);
+	return rc;
+}

@@ -1,0 +1,52 @@
+/*
+ * cu_daemon: the curator as a periodic cluster job (DESIGN.md §7).
+ *
+ *   mpiexec -n N curator daemon [--full-every 6h] [--partial-every 1h] ...
+ *
+ * Rank 0 is the master, the other ranks slaves. Every tick (1 s) the
+ * master decides what the cluster does next and broadcasts it; slaves wait
+ * for the decision with a non-blocking broadcast polled every 10 ms (they
+ * do not spin). In order of precedence:
+ *
+ *   1. stop          SIGTERM or SIGINT reached the master;
+ *   2. a requested   scan (`curator scan full|partial --request`);
+ *   3. a triggered   partial scan: a disk failed or a node went down since
+ *                    the last look (events in curator.db);
+ *   4. a scheduled   scan: full every --full-every, partial every
+ *                    --partial-every, on a fixed delay from the end of the
+ *                    last scan of that kind (an overdue scan runs once,
+ *                    never back to back); the full scan wins a tie;
+ *   5. tasks         when any are pending (throttled per kind);
+ *   6. idle.
+ *
+ * Scans run one at a time (a lock in job_scan also keeps a hand-started
+ * scan from overlapping). Tasks run after every scan and between scans,
+ * highest priority first. On SIGTERM the master lets the current phase
+ * finish (the scan is then recorded as stopped; nothing half-applied: tasks
+ * are compare-and-set and the next scan redoes the work) and every rank
+ * exits. The master records a heartbeat, its state and the running phase in
+ * curator.db for `curator status`.
+ *
+ * Collective: cu_daemon_run is called on every rank.
+ */
+#ifndef CU_DAEMON_H
+#define CU_DAEMON_H
+
+#include "jobs/job_tasks.h"
+#include "mapreduce/mr.h"
+#include "storage/st_store.h"
+
+struct cu_daemon_opts {
+	int64_t full_every;     /* seconds (default 6 h) */
+	int64_t partial_every;  /* seconds (default 1 h) */
+	uint64_t mem_budget;    /* per rank for scans (0: default) */
+	double tick;            /* seconds between decisions (default 1) */
+	struct job_run_opts tasks; /* throttles */
+};
+
+int cu_daemon_run(struct mr_ctx *mr, struct st_store *st, const struct cu_daemon_opts *o, struct st_msg *err);
+
+/* Set by the SIGTERM/SIGINT handler that cu_daemon_run installs. */
+extern volatile int cu_daemon_stop;
+
+#endif
