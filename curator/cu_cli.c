@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "curator/cu_daemon.h"
+#include "curator/cu_explain.h"
 #include "curator/cu_log.h"
 #include "curator/cu_report.h"
 #include "curator/cu_status.h"
@@ -45,8 +46,9 @@ static const char usage_text[] =
 	"  scan full|partial [--dry-run] [--mem-budget SIZE] [--sweep-grace DUR] [--compact-pct P]\n"
 	"  tasks list [--kind K] [--state S] | run [--kind K] [--max N] [--rate MBPS] [--sweep-grace DUR]\n"
 	"  scan full|partial --request                  queue a scan for the running daemon\n"
-	"  report [--scan ID | --last] [--format text|json] [--output FILE]\n"
+	"  report [--scan ID | --last] [--format text|json|html|prom] [--output FILE]\n"
 	"  status                                       exit 1 when there are health warnings\n"
+	"  explain vdisk|egroup|extent ID               what the scans found about it, and why\n"
 	"  daemon [--full-every DUR] [--partial-every DUR] [--mem-budget SIZE] [--rate MBPS]\n"
 	"         [--throttle KIND=MBPS[:RANKS]]... [--tick SECS]   under mpiexec: rank 0 master, others slaves\n"
 	"\n"
@@ -1083,8 +1085,12 @@ static int cmd_report(int argc, char **argv)
 		const char *f = OPT(o, "--format")->val;
 		if (!strcmp(f, "json"))
 			fmt = CU_JSON;
+		else if (!strcmp(f, "html"))
+			fmt = CU_HTML;
+		else if (!strcmp(f, "prom"))
+			fmt = CU_PROM;
 		else if (strcmp(f, "text"))
-			return die(EXIT_USAGE, "report: --format '%s': text or json (html and prom come with the service)", f);
+			return die(EXIT_USAGE, "report: --format '%s': text, json, html or prom", f);
 	}
 	if ((rc = open_store("report", &st)))
 		return rc;
@@ -1175,6 +1181,21 @@ static int cmd_daemon(int argc, char **argv)
 	return rc ? EXIT_USAGE : 0;
 }
 
+static int cmd_explain(int argc, char **argv)
+{
+	struct st_msg err = { "" };
+	struct st_store *st;
+	int rc;
+
+	if (argc != 2)
+		return die(EXIT_USAGE, "explain: expected vdisk|egroup|extent ID");
+	if ((rc = open_store("explain", &st)))
+		return rc;
+	rc = cu_explain(st, argv[0], argv[1], stdout, &err);
+	st_store_free(st);
+	return rc ? fail_with("explain", rc, &err) : 0;
+}
+
 static int cmd_status(int argc, char **argv)
 {
 	struct st_msg err = { "" };
@@ -1248,5 +1269,7 @@ int cu_cli_main(int argc, char **argv)
 		return cmd_daemon(argc - 1, argv + 1);
 	if (!strcmp(argv[0], "status"))
 		return cmd_status(argc - 1, argv + 1);
+	if (!strcmp(argv[0], "explain"))
+		return cmd_explain(argc - 1, argv + 1);
 	return die(EXIT_USAGE, "unknown command '%s' (see curator help)", argv[0]);
 }

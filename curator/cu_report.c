@@ -230,7 +230,11 @@ int cu_report_write(const char *dir, int64_t scan, enum cu_format fmt, FILE *out
 		job_db_close(db);
 		return st_fail(err, ST_ENOTFOUND, "no scan has run yet (curator scan full)");
 	}
-	if (fmt == CU_JSON) {
+	if (fmt == CU_HTML) {
+		rc = cu_report_html(db, scan, out);
+	} else if (fmt == CU_PROM) {
+		rc = cu_report_prom(db, scan, out);
+	} else if (fmt == CU_JSON) {
 		sqlite3_stmt *q;
 		rc = st_sql_prepare(db, json_sql, &q, err);
 		if (!rc) {

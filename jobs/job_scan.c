@@ -600,8 +600,11 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 			int moving = (g.flags & ST_EGROUP_MOVING) != 0;
 			c->c[JC_GARBAGE_BYTES] += (int64_t)garbage;
 			if (safe && (ndead == (size_t)g.nextents)) {
+				size_t len = 0;
+				void *p = pack_pairs(dead, deadv, ndead, &len); /* for `curator explain` */
 				c->c[JC_DEAD_EGROUPS]++;
-				task(c, JT_EGROUP_DELETE, id, version, (int64_t)g.used * g.nreplicas, NULL, 0);
+				task(c, JT_EGROUP_DELETE, id, version, (int64_t)g.used * g.nreplicas, p, p ? len : 0);
+				free(p);
 			} else if (safe && (moving || (garbage && garbage * 100 >= (uint64_t)c->o->compact_pct * g.used))) {
 				size_t len;
 				void *p = pack_pairs(dead, deadv, ndead, &len);
@@ -741,7 +744,16 @@ static int map_partial(void *arg, const void *key, size_t klen, const void *val,
 			c->c[JC_DEAD_EGROUPS]++;
 			c->c[JC_DEAD_EXTENTS] += g->nextents;
 			c->c[JC_DEAD_BYTES] += g->used;
-			task(c, JT_EGROUP_DELETE, g->id, g->version, (int64_t)g->used * g->nreplicas, NULL, 0);
+			{
+				uint8_t *p = malloc((size_t)g->nextents * 28 + 1);
+				for (int k = 0; p && k < g->nextents; k++) {
+					memcpy(p + (size_t)k * 28, g->extents[k].id.b, ST_EXTENT_ID_LEN);
+					memset(p + (size_t)k * 28 + 24, 0, 4);
+				}
+				task(c, JT_EGROUP_DELETE, g->id, g->version, (int64_t)g->used * g->nreplicas, p,
+				     p ? (size_t)g->nextents * 28 : 0);
+				free(p);
+			}
 		} else {
 			c->c[JC_PROTECTED]++;
 		}

@@ -1,0 +1,18 @@
+/*
+ * cu_explain: `curator explain vdisk|egroup|extent ID` — what the last scans
+ * found about one item and why it has, or has not, a task: "referenced by
+ * 2 vdisks", "dead: egroup_delete task 12 (done) of scan 4", "changed after
+ * scan 5 started (last_ref_seq 812 >= S0 800): the next scan decides".
+ * Local, read-only. Counting an extent's references walks the block map.
+ */
+#ifndef CU_EXPLAIN_H
+#define CU_EXPLAIN_H
+
+#include <stdio.h>
+
+#include "storage/st_store.h"
+
+/* what: "vdisk", "egroup" or "extent". 0, ST_EINVAL (bad ID), ST_ENOTFOUND. */
+int cu_explain(struct st_store *st, const char *what, const char *id, FILE *out, struct st_msg *err);
+
+#endif
