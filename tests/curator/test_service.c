@@ -1,0 +1,283 @@
+/*
+ * The curator service against real processes: a daemon under mpiexec -n 2
+ * with intervals of seconds runs its scheduled scans, picks up a requested
+ * scan and a failure-triggered one, and exits on SIGTERM within seconds;
+ * the report formats pass jq, promtool and a headless Chromium screenshot;
+ * explain tells a collected extent, a protected one and one the safety rule
+ * skipped.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "storage/st_config.h"
+#include "tests/helpers.h"
+
+#define RUN(dir, ...) th_run(dir, NULL, NULL, NULL, __VA_ARGS__, NULL)
+
+static const char *cluster(void)
+{
+	const char *dir = th_tmpdir("svc");
+	cr_assert_eq(RUN(dir, "init", "--nodes", "3", "--disks", "ssd:1x256M"), 0);
+	cr_assert_eq(RUN(dir, "container", "create", "c", "--rf", "2"), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "create", "v", "--container", "c", "--size", "8M"), 0);
+	return dir;
+}
+
+static void write_random(const char *dir, const char *vdisk, const char *off, size_t len, uint64_t seed)
+{
+	char path[2048];
+	void *buf = malloc(len);
+	snprintf(path, sizeof(path), "%s/data-%llu", dir, (unsigned long long)seed);
+	th_fill(buf, len, seed);
+	cr_assert_eq(th_write_file(path, buf, len), 0);
+	free(buf);
+	cr_assert_eq(RUN(dir, "vdisk", "write", vdisk, "--offset", off, path), 0);
+}
+
+static int64_t scans_where(const char *dir, const char *where)
+{
+	char p[2048], q[512];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t n = 0;
+
+	snprintf(p, sizeof(p), "%s/curator.db", dir);
+	if (sqlite3_open(p, &db) != SQLITE_OK)
+		return 0;
+	snprintf(q, sizeof(q), "SELECT count(*) FROM scans WHERE %s", where);
+	if (sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			n = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	return n;
+}
+
+static int wait_for(const char *dir, const char *where, int64_t want, int secs)
+{
+	for (int i = 0; i < secs * 20; i++) {
+		if (scans_where(dir, where) >= want)
+			return 1;
+		usleep(50000);
+	}
+	return 0;
+}
+
+Test(service, daemon_schedules_requests_triggers_and_stops, .timeout = 120)
+{
+	const char *dir = cluster();
+	char logf[2048];
+	pid_t pid;
+	int st;
+	time_t t0;
+
+	write_random(dir, "v", "0", 4 << 20, 1);
+	snprintf(logf, sizeof(logf), "%s/daemon.log", dir);
+	pid = fork();
+	if (pid == 0) {
+		int fd = open(logf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		setpgid(0, 0);
+		execlp(getenv("MPIEXEC") ? getenv("MPIEXEC") : "mpiexec.mpich", "mpiexec", "-n", "2", th_curator(), "-C", dir,
+		       "daemon", "--full-every", "4s", "--partial-every", "2s", "--tick", "0.2", (char *)NULL);
+		_exit(127);
+	}
+	/* scheduled: a full scan at start, then partial ones every 2 s */
+	cr_assert(wait_for(dir, "kind = 'full' AND state = 'done'", 1, 20), "no scheduled full scan");
+	cr_assert(wait_for(dir, "kind = 'partial' AND state = 'done'", 2, 20), "no scheduled partial scans");
+	{
+		char *out = NULL;
+		th_run(dir, NULL, &out, NULL, "status", NULL);
+		cr_assert(strstr(out, "master          up"), "status: %s", out);
+		cr_assert(strstr(out, "next partial"), "status: %s", out);
+		free(out);
+	}
+	/* requested by hand: an extra full scan, long before the schedule */
+	{
+		int64_t before = scans_where(dir, "kind = 'full'");
+		char *out = NULL;
+		cr_assert_eq(th_run(dir, NULL, &out, NULL, "scan", "full", "--request", NULL), 0);
+		free(out);
+		cr_assert(wait_for(dir, "kind = 'full' AND state = 'done'", before + 1, 3), "the requested scan did not run");
+	}
+	/* a failed disk triggers a partial scan within seconds */
+	{
+		int64_t before = scans_where(dir, "kind = 'partial'");
+		cr_assert_eq(RUN(dir, "disk", "fail", "3"), 0);
+		cr_assert(wait_for(dir, "kind = 'partial' AND state = 'done'", before + 1, 3), "no failure-triggered scan");
+		size_t n;
+		char *log = th_read_file(logf, &n);
+		cr_assert(strstr(log, "failure event"), "the daemon log does not say why: %s", log);
+		cr_assert(strstr(log, "requested by hand"), "%s", log);
+		free(log);
+	}
+	/* SIGTERM to mpiexec: every rank exits within seconds */
+	kill(pid, SIGTERM);
+	t0 = time(NULL);
+	for (;;) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			break;
+		if (time(NULL) - t0 > 10) {
+			kill(-pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			cr_assert_fail("the daemon did not exit within 10 s of SIGTERM");
+		}
+		usleep(50000);
+	}
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "daemon exit status %d", st);
+	cr_assert_eq(scans_where(dir, "state = 'running'"), 0, "a scan was left running");
+	{
+		char *out = NULL;
+		int rc = th_run(dir, NULL, &out, NULL, "status", NULL);
+		cr_assert_eq(rc, 1, "a failed disk is a health warning");
+		cr_assert(strstr(out, "master          stopped"), "%s", out);
+		cr_assert(strstr(out, "disk 3"), "%s", out);
+		free(out);
+	}
+}
+
+static const char *gc_cluster_with_history(void)
+{
+	const char *dir = cluster();
+	write_random(dir, "v", "0", 6 << 20, 2);
+	cr_assert_eq(RUN(dir, "vdisk", "snapshot", "v", "s"), 0);
+	for (int i = 0; i < 3; i++) {
+		char off[16];
+		snprintf(off, sizeof(off), "%dM", i * 2);
+		write_random(dir, "v", off, 1 << 20, 10 + (uint64_t)i);
+		cr_assert_eq(RUN(dir, "scan", "full"), 0);
+		cr_assert_eq(RUN(dir, "tasks", "run"), 0);
+		cr_assert_eq(RUN(dir, "scan", "partial"), 0);
+	}
+	cr_assert_eq(RUN(dir, "vdisk", "delete", "s"), 0);
+	cr_assert_eq(RUN(dir, "scan", "full"), 0);
+	return dir;
+}
+
+static int sh(const char *fmt, const char *a, const char *b)
+{
+	char cmd[8192];
+	snprintf(cmd, sizeof(cmd), fmt, a, b);
+	return system(cmd);
+}
+
+Test(service, report_formats_check_out, .timeout = 180)
+{
+	const char *dir = gc_cluster_with_history();
+	char json[2048], prom[2048], html[2048], png[2048], blank[2048], blankpng[2048], prof[2048];
+	struct stat a, b;
+
+	snprintf(json, sizeof(json), "%s/report.json", dir);
+	snprintf(prom, sizeof(prom), "%s/report.prom", dir);
+	snprintf(html, sizeof(html), "%s/report.html", dir);
+	snprintf(png, sizeof(png), "%s/report.png", dir);
+	snprintf(blank, sizeof(blank), "%s/blank.html", dir);
+	snprintf(blankpng, sizeof(blankpng), "%s/blank.png", dir);
+	snprintf(prof, sizeof(prof), "%s/chromium-profile", dir);
+	cr_assert_eq(RUN(dir, "report", "--format", "json", "--output", json), 0);
+	cr_assert_eq(RUN(dir, "report", "--format", "prom", "--output", prom), 0);
+	cr_assert_eq(RUN(dir, "report", "--format", "html", "--output", html), 0);
+	cr_assert_eq(RUN(dir, "report", "--last", "--format", "text", "--output", "/dev/null"), 0);
+	/* JSON: valid for jq, with the documented fields */
+	cr_assert_eq(sh("jq -e '.scan > 0 and .kind == \"full\" and (.phases | length) == 3 and .counters.dead_extents >= 0"
+			" and (.usage | length) > 0' %s >/dev/null%s",
+			json, ""),
+		     0, "jq rejected the JSON report");
+	/* Prometheus text: promtool's linter */
+	cr_assert_eq(sh("promtool check metrics < %s%s", prom, ""), 0, "promtool rejected the metrics");
+	cr_assert_eq(sh("grep -q '^curator_scan_dead_extents ' %s%s", prom, ""), 0);
+	/* HTML: a real browser renders it, and it is not blank */
+	th_write_file(blank, "<!DOCTYPE html><html><body></body></html>", 41);
+	for (int k = 0; k < 2; k++) {
+		char cmd[8192];
+		snprintf(cmd, sizeof(cmd),
+			 "timeout 90 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run"
+			 " --disable-background-networking --disable-component-update --disable-sync --user-data-dir=%s-%d"
+			 " --window-size=1000,1400 --screenshot=%s file://%s >/dev/null 2>&1",
+			 prof, k, k ? png : blankpng, k ? html : blank);
+		cr_assert_eq(system(cmd), 0, "chromium failed");
+	}
+	cr_assert_eq(stat(png, &a), 0, "no screenshot");
+	cr_assert_eq(stat(blankpng, &b), 0);
+	cr_assert_gt(a.st_size, 4 * b.st_size, "the report renders blank (%lld vs %lld bytes)", (long long)a.st_size,
+		     (long long)b.st_size);
+	cr_assert_eq(sh("grep -q '<svg' %s%s", html, ""), 0, "no inline SVG charts");
+	cr_assert_neq(sh("grep -qE '(src|href)=.http' %s%s", html, ""), 0, "the page must be self-contained");
+}
+
+/* The first extent listed for block `blk` by `explain vdisk`. */
+static char *extent_of_block(const char *dir, const char *vdisk, int blk)
+{
+	char *out = NULL, want[32], *p, *id = calloc(1, 96);
+	th_run(dir, NULL, &out, NULL, "explain", "vdisk", vdisk, NULL);
+	snprintf(want, sizeof(want), "block %d +", blk);
+	p = strstr(out, want);
+	cr_assert(p, "block %d not listed: %s", blk, out);
+	p = strstr(p, "extent ");
+	cr_assert(p);
+	sscanf(p + 7, "%95s", id);
+	free(out);
+	return id;
+}
+
+Test(service, explain_collected_protected_and_skipped, .timeout = 120)
+{
+	const char *dir = cluster();
+	char *collected, *shared, *skipped, *out = NULL;
+	struct st_config *cfg;
+	struct st_msg err;
+	uint64_t seq;
+	int64_t op;
+
+	write_random(dir, "v", "0", 4 << 20, 3);
+	cr_assert_eq(RUN(dir, "vdisk", "create", "w", "--container", "c", "--size", "4M"), 0);
+	write_random(dir, "w", "0", 1 << 20, 6);
+	collected = extent_of_block(dir, "w", 0);
+	shared = extent_of_block(dir, "v", 2);
+	skipped = extent_of_block(dir, "v", 1);
+	cr_assert_eq(RUN(dir, "vdisk", "snapshot", "v", "keep"), 0);
+	write_random(dir, "w", "0", 1 << 20, 4); /* w's old block 0 is garbage */
+	/* an operation in flight holds S0 back; a snapshot taken after it stamps its egroups */
+	cr_assert_eq(st_config_open(dir, &cfg, &err), 0);
+	cr_assert_eq(st_config_op_begin(cfg, "test", &seq, &op, &err), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "snapshot", "v", "late"), 0);
+	write_random(dir, "v", "1M", 1 << 20, 5); /* block 1's old extent: referenced only by 'late' and 'keep' */
+	cr_assert_eq(RUN(dir, "vdisk", "delete", "late"), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "delete", "keep"), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "snapshot", "v", "keep2"), 0);
+	cr_assert_eq(RUN(dir, "scan", "full"), 0);
+	cr_assert_eq(RUN(dir, "tasks", "run"), 0);
+
+	th_run(dir, NULL, &out, NULL, "explain", "extent", collected, NULL);
+	cr_assert(strstr(out, "collected") && strstr(out, "done"), "collected extent: %s", out);
+	free(out);
+	th_run(dir, NULL, &out, NULL, "explain", "extent", shared, NULL);
+	cr_assert(strstr(out, "referenced by 2 block row(s) in 2 vdisk(s)") && strstr(out, "live"), "protected extent: %s", out);
+	free(out);
+	th_run(dir, NULL, &out, NULL, "explain", "extent", skipped, NULL);
+	cr_assert(strstr(out, "changed after scan") && strstr(out, "next scan"), "safety-rule extent: %s", out);
+	free(out);
+	/* once the operation ends, the next scan collects it */
+	cr_assert_eq(st_config_op_end(cfg, op, &err), 0);
+	st_config_free(cfg);
+	cr_assert_eq(RUN(dir, "scan", "full"), 0);
+	cr_assert_eq(RUN(dir, "tasks", "run"), 0);
+	th_run(dir, NULL, &out, NULL, "explain", "extent", skipped, NULL);
+	cr_assert(strstr(out, "collected"), "after the operation ended: %s", out);
+	free(out);
+	cr_assert_eq(th_run(dir, NULL, &out, NULL, "explain", "extent", "nonsense", NULL), 2);
+	free(out);
+	free(collected);
+	free(shared);
+	free(skipped);
+}
