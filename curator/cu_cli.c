@@ -909,14 +909,40 @@ static int mpi_open(const char *cmd, struct mr_ctx **mr, struct st_store **st)
 }
 
 static double scan_started;
+static double prev_phase[4]; /* the last finished scan of this kind, per phase, for the ETA */
+static int nprev;
+
+static void load_prev_phases(const char *dir, int full)
+{
+	sqlite3 *db;
+	sqlite3_stmt *q;
+
+	nprev = 0;
+	if (job_db_open(dir, &db, NULL))
+		return;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT json_extract(value, '$.secs') FROM scans, json_each(scans.phases) WHERE scans.id ="
+			       " (SELECT max(id) FROM scans WHERE kind = ? AND state = 'done')",
+			       -1, &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(q, 1, full ? "full" : "partial", -1, SQLITE_STATIC);
+		while (sqlite3_step(q) == SQLITE_ROW && nprev < 4)
+			prev_phase[nprev++] = sqlite3_column_double(q, 0);
+		sqlite3_finalize(q);
+	}
+	job_db_close(db);
+}
 
 static void scan_progress(void *arg, int64_t scan, const char *phase, int index, int total)
 {
+	double eta = nprev == total ? 0 : -1;
+
 	(void)arg;
 	(void)scan;
 	if (index == 1)
 		scan_started = (double)st_now();
-	cu_progress(phase, index, total, scan_started, -1, 0);
+	for (int k = index - 1; eta >= 0 && k < nprev; k++)
+		eta += prev_phase[k];
+	cu_progress(phase, index, total, scan_started, eta, 0);
 }
 
 static int cmd_scan(int argc, char **argv)
@@ -966,6 +992,8 @@ static int cmd_scan(int argc, char **argv)
 	if ((rc = mpi_open("scan", &mr, &st)))
 		return rc;
 	cu_log_init(mr_rank(mr) != 0);
+	if (mr_rank(mr) == 0)
+		load_prev_phases(st_config_dir(st_store_config(st)), so.full);
 	so.progress = scan_progress;
 	so.progress_arg = &so;
 	rc = job_scan_run(mr, st, &so, &res, &err);
