@@ -1,7 +1,8 @@
 #!/bin/bash
 # The demo: a 3-node cluster in ./demo-cluster with real bytes (files from
-# /usr/share), written, snapshotted, overwritten, read back and checked,
-# then fsck and a summary.
+# /usr/share and /usr/lib), written, snapshotted, overwritten, read back and
+# checked, fsck, a full scan (MapReduce on 2 ranks) with its GC tasks, the
+# scan report, and a summary.
 set -euo pipefail
 BIN=${CURATOR_BIN:-build/bin/curator}
 D=${DEMO_DIR:-demo-cluster}
@@ -34,6 +35,17 @@ c vdisk read desktop --length "$size" --output "$D.tmp/back"
 cmp "$D.tmp/back" "$D.tmp/expect" && echo "vdisk desktop: $size bytes identical (with the overwrite)"
 echo "== fsck"
 c fsck --quiet
+echo "== delete the snapshot and the clone; a full scan on 2 ranks, its tasks, and the report"
+c vdisk delete desktop-copy
+c vdisk delete desktop@monday
+mpiexec.mpich -n 2 "$BIN" -C "$D" scan full > /dev/null
+c tasks run
+c scan full
+c report --format html --output "$D/report.html"
+echo "(HTML report with charts: $D/report.html)"
+c fsck --quiet
+c vdisk read desktop --length "$size" --output "$D.tmp/back"
+cmp "$D.tmp/back" "$D.tmp/expect" && echo "vdisk desktop: still identical after garbage collection"
 echo "== summary"
 c container list
 c vdisk list
