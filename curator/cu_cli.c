@@ -40,10 +40,11 @@ static const char usage_text[] =
 	"  vdisk write NAME [--offset OFF] [--progress] [FILE|-]   --progress: print \"committed BYTES\" per durable batch\n"
 	"  vdisk read NAME [--offset OFF] [--length LEN] [--output FILE]   (stdout by default)\n"
 	"  vdisk snapshot NAME SNAP | clone SNAP NEW | delete NAME | list | info NAME\n"
-	"  disk add --node N --tier T --size SIZE | fail ID | list\n"
+	"  disk add --node N --tier T --size SIZE | fail ID | remove ID (drain, then remove) | list\n"
 	"  node down ID | up ID | list\n"
 	"  fsck [--quiet]                               exit 0 clean, 1 violations found, 2 error\n"
 	"  scan full|partial [--dry-run] [--mem-budget SIZE] [--sweep-grace DUR] [--compact-pct P]\n"
+	"        [--node-grace DUR] [--scrub-period DUR]   (defaults 1h, 20, 60s, 7d)\n"
 	"  tasks list [--kind K] [--state S] | run [--kind K] [--max N] [--rate MBPS] [--sweep-grace DUR]\n"
 	"  scan full|partial --request                  queue a scan for the running daemon\n"
 	"  report [--scan ID | --last] [--format text|json|html|prom] [--output FILE]\n"
@@ -735,7 +736,7 @@ static int cmd_disk(int argc, char **argv)
 	int rc;
 
 	if (argc < 1)
-		return die(EXIT_USAGE, "disk: expected add, fail or list");
+		return die(EXIT_USAGE, "disk: expected add, fail, remove or list");
 	if (!strcmp(argv[0], "add")) {
 		struct opt o[] = { { "--node", 1, 0, 0 }, { "--tier", 1, 0, 0 }, { "--size", 1, 0, 0 } };
 		uint64_t size = 0;
@@ -780,6 +781,23 @@ static int cmd_disk(int argc, char **argv)
 		printf("disk %u marked failed\n", id);
 		return 0;
 	}
+	if (!strcmp(argv[0], "remove")) {
+		uint32_t id;
+		if (argc != 2)
+			return die(EXIT_USAGE, "disk remove: expected a disk ID");
+		if (u32_arg("disk remove", "ID", argv[1], &id))
+			return EXIT_USAGE;
+		if ((rc = open_store("disk remove", &st)))
+			return rc;
+		rc = st_config_disk_set_draining(st_store_config(st), id, 1, &err);
+		if (!rc)
+			rc = record_event(st, "disk_draining", id, &err);
+		st_store_free(st);
+		if (rc)
+			return fail_with("disk remove", rc, &err);
+		printf("disk %u is draining: scans copy its replicas elsewhere, then mark it removed\n", id);
+		return 0;
+	}
 	if (!strcmp(argv[0], "list")) {
 		struct st_disk *d;
 		int n;
@@ -796,7 +814,7 @@ static int cmd_disk(int argc, char **argv)
 			printf("%-4u %-4u %-5s %-10s %-10s %4.1f%% %-7s %s\n", d[i].id, d[i].node, st_tier_name(d[i].tier),
 			       st_fmt_size(d[i].capacity, c1, sizeof(c1)), st_fmt_size(d[i].used, c2, sizeof(c2)),
 			       100.0 * (double)d[i].used / (double)d[i].capacity,
-			       d[i].removed ? "removed" : d[i].ok ? "ok" : "failed", d[i].path);
+			       d[i].removed ? "removed" : !d[i].ok ? "failed" : d[i].draining ? "drain" : "ok", d[i].path);
 		}
 		free(d);
 		return 0;
@@ -948,8 +966,9 @@ static void scan_progress(void *arg, int64_t scan, const char *phase, int index,
 static int cmd_scan(int argc, char **argv)
 {
 	struct opt o[] = { { "--dry-run", 0, 0, 0 },     { "--mem-budget", 1, 0, 0 }, { "--sweep-grace", 1, 0, 0 },
-			   { "--compact-pct", 1, 0, 0 }, { "--request", 0, 0, 0 } };
-	struct job_scan_opts so = { .sweep_grace = -1 };
+			   { "--compact-pct", 1, 0, 0 }, { "--request", 0, 0, 0 },     { "--node-grace", 1, 0, 0 },
+			   { "--scrub-period", 1, 0, 0 } };
+	struct job_scan_opts so = { .sweep_grace = -1, .node_grace = -1, .scrub_period = -1 };
 	struct job_scan_result res;
 	struct st_msg err = { "" };
 	struct mr_ctx *mr;
@@ -983,6 +1002,10 @@ static int cmd_scan(int argc, char **argv)
 		return die(EXIT_USAGE, "scan: --mem-budget must be at least 16M");
 	if (OPT(o, "--sweep-grace")->set && st_parse_duration(OPT(o, "--sweep-grace")->val, &so.sweep_grace))
 		return die(EXIT_USAGE, "scan: --sweep-grace '%s': not a duration", OPT(o, "--sweep-grace")->val);
+	if (OPT(o, "--node-grace")->set && st_parse_duration(OPT(o, "--node-grace")->val, &so.node_grace))
+		return die(EXIT_USAGE, "scan: --node-grace '%s': not a duration", OPT(o, "--node-grace")->val);
+	if (OPT(o, "--scrub-period")->set && st_parse_duration(OPT(o, "--scrub-period")->val, &so.scrub_period))
+		return die(EXIT_USAGE, "scan: --scrub-period '%s': not a duration", OPT(o, "--scrub-period")->val);
 	if (OPT(o, "--compact-pct")->set) {
 		uint32_t v;
 		if (u32_arg("scan", "--compact-pct", OPT(o, "--compact-pct")->val, &v) || v > 100)

@@ -33,6 +33,8 @@ static void on_signal(int sig)
 }
 
 struct master {
+	struct st_store *st;
+	int64_t topo_sig; /* failed/draining disks and down nodes, to notice changes */
 	sqlite3 *db;
 	struct job_daemon_state s;
 	int64_t last_event;
@@ -50,6 +52,26 @@ static void heartbeat(struct master *m, const char *state)
 	if (state)
 		snprintf(m->s.state, sizeof(m->s.state), "%s", state);
 	job_db_daemon_put(m->db, &m->s, NULL);
+}
+
+static int64_t topology_signature(struct st_store *st)
+{
+	struct st_disk *d;
+	struct st_node *n;
+	int nd, nn;
+	int64_t sig = 0;
+
+	if (!st_config_disks(st_store_config(st), &d, &nd, NULL)) {
+		for (int i = 0; i < nd; i++)
+			sig = sig * 31 + (d[i].ok ? 1 : 2) + (d[i].draining ? 4 : 0) + (d[i].removed ? 8 : 0);
+		free(d);
+	}
+	if (!st_config_nodes(st_store_config(st), &n, &nn, NULL)) {
+		for (int i = 0; i < nn; i++)
+			sig = sig * 31 + (n[i].up ? 1 : 2);
+		free(n);
+	}
+	return sig;
 }
 
 /* Rank 0: what next? */
@@ -78,7 +100,18 @@ static void decide(struct master *m, struct cmd *c)
 	if (!job_db_events_since(m->db, &m->last_event, &n, NULL) && n) {
 		c->op = OP_SCAN_PARTIAL;
 		snprintf(c->why, sizeof(c->why), "%d failure event(s)", n);
+		m->topo_sig = topology_signature(m->st);
 		return;
+	}
+	{
+		/* failures noticed by reads or the scrubber change config.db, not events */
+		int64_t sig = topology_signature(m->st);
+		if (sig != m->topo_sig) {
+			m->topo_sig = sig;
+			c->op = OP_SCAN_PARTIAL;
+			snprintf(c->why, sizeof(c->why), "a disk or node changed state");
+			return;
+		}
 	}
 	if (now_d() >= m->s.next_full) {
 		c->op = OP_SCAN_FULL;
@@ -154,6 +187,8 @@ int cu_daemon_run(struct mr_ctx *mr, struct st_store *st, const struct cu_daemon
 			gethostname(m.s.host, sizeof(m.s.host));
 			m.s.ranks = mr_nranks(mr);
 			m.s.started = now_d();
+			m.st = st;
+			m.topo_sig = topology_signature(st);
 			job_db_events_since(m.db, &m.last_event, &n, NULL); /* only new events trigger */
 			heartbeat(&m, "idle");
 			cu_log(CU_INFO, "curator daemon: master on %s, %d rank(s), full scans every %.0f s, partial every %.0f s",
@@ -170,7 +205,9 @@ int cu_daemon_run(struct mr_ctx *mr, struct st_store *st, const struct cu_daemon
 			break;
 		if (c.op == OP_SCAN_FULL || c.op == OP_SCAN_PARTIAL) {
 			struct job_scan_opts so = { .full = c.op == OP_SCAN_FULL, .mem_budget = o->mem_budget,
-						    .sweep_grace = -1, .progress = on_phase, .progress_arg = &m,
+						    .sweep_grace = -1, .node_grace = o->node_grace ? o->node_grace : -1,
+						    .scrub_period = o->scrub_period ? o->scrub_period : -1,
+						    .progress = on_phase, .progress_arg = &m,
 						    .stop = &cu_daemon_stop };
 			struct job_scan_result res;
 			struct st_msg serr = { "" };

@@ -41,6 +41,8 @@ struct cu_daemon_opts {
 	int64_t partial_every;  /* seconds (default 1 h) */
 	uint64_t mem_budget;    /* per rank for scans (0: default) */
 	double tick;            /* seconds between decisions (default 1) */
+	int64_t node_grace;     /* a node down this long is re-replicated (0: 60 s) */
+	int64_t scrub_period;   /* (0: 7 d) */
 	struct job_run_opts tasks; /* throttles */
 };
 

@@ -159,11 +159,31 @@ int cu_status_write(struct st_store *st, FILE *out, int *warnings, struct st_msg
 		int64_t low = one_int(db, "SELECT json_extract(counters, '$.refcount_low') + json_extract(counters,"
 					  " '$.dangling_references') FROM scans WHERE id = ?", last_full);
 		if (missing) {
-			fprintf(out, "  WARNING %" PRId64 " replicas missing at the last full scan: data under-replicated\n", missing);
+			fprintf(out, "  WARNING %" PRId64 " replicas missing at the last full scan\n", missing);
 			nw++;
 		}
 		if (low) {
 			fprintf(out, "  WARNING %" PRId64 " refcount errors or dangling references at the last full scan\n", low);
+			nw++;
+		}
+	}
+	{
+		int64_t last = one_int(db, "SELECT coalesce(max(id), 0) FROM scans WHERE state = 'done' AND ?1 = ?1", 0);
+		int64_t under = one_int(db, "SELECT json_extract(counters, '$.under_replicated') FROM scans WHERE id = ?", last);
+		int64_t one = one_int(db, "SELECT json_extract(counters, '$.one_copy_left') FROM scans WHERE id = ?", last);
+		int64_t lost = one_int(db, "SELECT json_extract(counters, '$.lost_egroups') FROM scans WHERE id = ?", last);
+		int64_t scrub = one_int(db, "SELECT json_extract(counters, '$.scrub_due') FROM scans WHERE id = ?", last);
+		if (lost) {
+			fprintf(out, "  WARNING %" PRId64 " egroups have no healthy replica left (data loss)\n", lost);
+			nw++;
+		}
+		if (under) {
+			fprintf(out, "  WARNING %" PRId64 " egroups under-replicated at the last scan (%" PRId64
+				" with one copy left): re-replication queued\n", under, one);
+			nw++;
+		}
+		if (scrub) {
+			fprintf(out, "  WARNING %" PRId64 " egroups overdue for scrubbing\n", scrub);
 			nw++;
 		}
 	}

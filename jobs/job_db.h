@@ -36,6 +36,10 @@ enum job_task_kind {
 	JT_EXTENT_ID_DELETE,   /* orphan extent-ID rows */
 	JT_BLOCKS_DELETE,      /* block rows of a deleted vdisk */
 	JT_FILE_SWEEP,         /* egroup files no metadata references */
+	JT_REREPLICATE,        /* fewer healthy replicas than RF (priority by copies left) */
+	JT_DROP_EXTRA,         /* more replicas than RF (a node came back) */
+	JT_SCRUB,              /* read and verify every replica, repair bad copies */
+	JT_DISK_REMOVED,       /* a drained disk holds nothing: mark it removed */
 	JT_NKINDS
 };
 

@@ -32,6 +32,8 @@ static const char *counter_names[JC_NCOUNTERS] = {
 	"refcount_low", "refcount_high", "dangling_references", "orphan_extent_ids",
 	"deleted_vdisk_rows", "unknown_vdisk_rows", "orphan_files", "orphan_file_bytes",
 	"corrupt_rows", "protected_by_safety_rule", "missing_replicas", "dead_egroups", "short_replicas",
+	"under_replicated", "one_copy_left", "lost_egroups", "extra_replicas", "at_risk_bytes", "scrub_due",
+	"awaiting_node",
 };
 
 const char *job_scan_counter_name(enum job_scan_counter c)
@@ -59,6 +61,10 @@ struct scan_ctx {
 	struct st_hmap vd;       /* vdisk id -> state byte */
 	struct st_disk *disks;
 	int ndisks;
+	struct st_node *nodes;
+	int nnodes;
+	struct st_container *conts;
+	int nconts;
 	int64_t c[JC_NCOUNTERS];
 	struct job_task *tasks;
 	size_t ntasks, captasks;
@@ -121,6 +127,14 @@ static void task(struct scan_ctx *c, enum job_task_kind kind, uint64_t target, u
 		t->arglen = arglen;
 	}
 	c->ntasks++;
+}
+
+static void task_prio(struct scan_ctx *c, enum job_task_kind kind, uint64_t target, uint64_t version, int64_t bytes,
+		      int priority)
+{
+	task(c, kind, target, version, bytes, NULL, 0);
+	if (!c->oom)
+		c->tasks[c->ntasks - 1].priority = priority;
 }
 
 static int disk_index(const struct scan_ctx *c, uint32_t disk)
@@ -390,6 +404,74 @@ static int emit_usage(struct mr_emitter *em, uint32_t disk, uint64_t bytes)
 
 	memcpy(k + 1, &disk, 4);
 	return mr_emit(em, k, 5, v, sizeof(v));
+}
+
+/*
+ * Replica health: 0 healthy; 1 unavailable for now (its node is down for
+ * less than the grace period: counted as a copy, not a source); 2 unhealthy
+ * (failed or removed disk, draining disk, node down past the grace period,
+ * a copy marked bad, or -- full scans -- its file missing or short).
+ */
+static int replica_health(const struct scan_ctx *c, const struct st_egroup_rec *g, int r, int have_files,
+			  const uint32_t *fdisk, const uint64_t *fsize, int nf)
+{
+	int di = disk_index(c, g->replicas[r].disk);
+	const struct st_disk *d = di >= 0 ? &c->disks[di] : NULL;
+
+	if (!d || !d->ok || d->removed || d->draining || g->replicas[r].state != ST_REPLICA_OK)
+		return 2;
+	for (int n = 0; n < c->nnodes; n++) {
+		if (c->nodes[n].id != d->node || c->nodes[n].up)
+			continue;
+		return c->now - c->nodes[n].changed < c->o->node_grace ? 1 : 2;
+	}
+	if (have_files) {
+		int ok = 0;
+		for (int i = 0; i < nf; i++)
+			ok |= fdisk[i] == d->id && fsize[i] >= g->used;
+		if (!ok)
+			return 2;
+	}
+	return 0;
+}
+
+/* Replicas vs the container's RF; scrubbing due. Queues protection tasks. */
+static void protection(struct scan_ctx *c, const struct st_egroup_rec *g, int have_files, const uint32_t *fdisk,
+		       const uint64_t *fsize, int nf)
+{
+	int rf = 2, healthy = 0, waiting = 0;
+
+	for (int i = 0; i < c->nconts; i++)
+		if (c->conts[i].id == g->container)
+			rf = c->conts[i].rf;
+	for (int r = 0; r < g->nreplicas; r++) {
+		int h = replica_health(c, g, r, have_files, fdisk, fsize, nf);
+		healthy += h == 0;
+		waiting += h == 1;
+	}
+	if (waiting)
+		c->c[JC_AWAITING_NODE]++;
+	if (healthy + waiting < rf) {
+		int left = healthy + waiting;
+		c->c[JC_UNDER_REPLICATED]++;
+		c->c[JC_AT_RISK_BYTES] += g->used;
+		if (left == 1)
+			c->c[JC_ONE_COPY_LEFT]++;
+		if (healthy == 0) {
+			c->c[JC_LOST]++;
+			finding(c, "no_healthy_replica", g->id, NULL,
+				"egroup %" PRIx64 ": no healthy replica left of %d (RF %d)", g->id, g->nreplicas, rf);
+			return; /* nothing to copy from */
+		}
+		task_prio(c, JT_REREPLICATE, g->id, g->version, (int64_t)g->used * (rf - left), 100 - 10 * left);
+	} else if (healthy > rf) {
+		c->c[JC_EXTRA_REPLICAS]++;
+		task(c, JT_DROP_EXTRA, g->id, g->version, 0, NULL, 0);
+	}
+	if (c->now - g->last_scrub >= c->o->scrub_period) {
+		c->c[JC_SCRUB_DUE]++;
+		task(c, JT_SCRUB, g->id, g->version, (int64_t)g->used * g->nreplicas, NULL, 0);
+	}
 }
 
 struct xref {
@@ -670,6 +752,8 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 			if (ns)
 				task(c, JT_FILE_SWEEP, id, version, bytes, sweep, (size_t)ns * 4);
 		}
+		if (!(safe && ndead == (size_t)g.nextents))
+			protection(c, &g, 1, fdisk, fsize, nf); /* dead egroups need no copies */
 	rec_out:
 		free(up);
 		free(down);
@@ -758,6 +842,8 @@ static int map_partial(void *arg, const void *key, size_t klen, const void *val,
 			c->c[JC_PROTECTED]++;
 		}
 	}
+	if (!(all_zero && g->last_ref_seq < c->s0))
+		protection(c, g, 0, NULL, NULL, 0);
 	for (int r = 0; r < g->nreplicas && !rc; r++)
 		rc = emit_usage(em, g->replicas[r].disk, g->used);
 	return c->oom ? -ENOMEM : rc;
@@ -869,6 +955,10 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 		o.sweep_grace = 3600;
 	if (!o.compact_pct)
 		o.compact_pct = 20;
+	if (o.node_grace < 0)
+		o.node_grace = 60;
+	if (o.scrub_period < 0)
+		o.scrub_period = 7 * 86400;
 	memset(res, 0, sizeof(*res));
 	c.now = st_now();
 	st_hmap_init(&c.vd, 8, 1);
@@ -902,6 +992,10 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 	rc = st_config_vdisks(st_store_config(st), 1, &vd, &nvd, err);
 	if (!rc)
 		rc = st_config_disks(st_store_config(st), &c.disks, &c.ndisks, err);
+	if (!rc)
+		rc = st_config_nodes(st_store_config(st), &c.nodes, &c.nnodes, err);
+	if (!rc)
+		rc = st_config_containers(st_store_config(st), &c.conts, &c.nconts, err);
 	for (int i = 0; !rc && i < nvd; i++) {
 		uint8_t *s = st_hmap_put(&c.vd, &vd[i].id, NULL);
 		if (!s)
@@ -1015,6 +1109,12 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 			goto mrfail;
 		add_phase(res, "partial scan", &j);
 	}
+	/* a draining disk that no egroup uses any more can be marked removed */
+	for (int i = 0; i < c.ndisks; i++) {
+		int64_t eg = mr_sum(mr, (int64_t)c.uegroups[i]);
+		if (c.rank == 0 && c.disks[i].draining && !c.disks[i].removed && eg == 0)
+			task(&c, JT_DISK_REMOVED, c.disks[i].id, 0, 0, NULL, 0);
+	}
 	/* results */
 	rc = c.oom ? st_fail(err, -ENOMEM, "scan: out of memory") : flush_results(&c, db, err);
 	rc = mr_agree(mr, rc);
@@ -1061,6 +1161,8 @@ done:
 	free(c.tasks);
 	free(c.f);
 	free(c.disks);
+	free(c.nodes);
+	free(c.conts);
 	free(c.ubytes);
 	free(c.uegroups);
 	free(vd);

@@ -51,6 +51,8 @@ enum job_scan_counter {
 	JC_REFCOUNT_LOW, JC_REFCOUNT_HIGH, JC_DANGLING, JC_ORPHAN_EXTENT_IDS,
 	JC_DELETED_VDISK_ROWS, JC_UNKNOWN_VDISK_ROWS, JC_ORPHAN_FILES, JC_ORPHAN_FILE_BYTES,
 	JC_CORRUPT_ROWS, JC_PROTECTED, JC_MISSING_REPLICAS, JC_DEAD_EGROUPS, JC_SHORT_REPLICAS,
+	JC_UNDER_REPLICATED, JC_ONE_COPY_LEFT, JC_LOST, JC_EXTRA_REPLICAS, JC_AT_RISK_BYTES, JC_SCRUB_DUE,
+	JC_AWAITING_NODE,
 	JC_NCOUNTERS
 };
 
@@ -62,6 +64,8 @@ struct job_scan_opts {
 	uint64_t mem_budget;    /* per rank, 0 = default */
 	int64_t sweep_grace;    /* seconds an unreferenced file must age (< 0: 3600) */
 	int compact_pct;        /* garbage % of an egroup that triggers compaction (20) */
+	int64_t node_grace;     /* seconds a node may be down before re-replication (< 0: 60) */
+	int64_t scrub_period;   /* every egroup is scrubbed this often (< 0: 7 d) */
 	/* rank 0: called as each phase (MapReduce job) starts; may be NULL */
 	void (*progress)(void *arg, int64_t scan_id, const char *phase, int index, int total);
 	void *progress_arg;

@@ -288,6 +288,266 @@ static int apply_sweep(struct st_store *st, const struct job_task *t, int64_t gr
 	return 0;
 }
 
+/* --- protection --------------------------------------------------------- */
+
+/*
+ * A replica's state now: 0 healthy (a good source and a copy that counts),
+ * 1 unavailable (its node is down: keep it in the row, it may come back),
+ * 2 to drop (failed or removed disk, marked bad), 3 draining (a source, but
+ * it must move).
+ */
+static int replica_now(struct st_store *st, const struct st_egroup_rec *g, int r)
+{
+	struct st_disk d;
+	struct st_node *nodes;
+	int nn, state = 0;
+
+	if (st_config_disk_get(st_store_config(st), g->replicas[r].disk, &d, NULL) || !d.ok || d.removed ||
+	    g->replicas[r].state != ST_REPLICA_OK)
+		return 2;
+	if (d.draining)
+		state = 3;
+	if (!st_config_nodes(st_store_config(st), &nodes, &nn, NULL)) {
+		for (int i = 0; i < nn; i++)
+			if (nodes[i].id == d.node && !nodes[i].up)
+				state = 1;
+		free(nodes);
+	}
+	return state;
+}
+
+static int container_rf(struct st_store *st, const struct st_egroup_rec *g)
+{
+	struct st_container c;
+	return st_config_container_by_id(st_store_config(st), g->container, &c, NULL) ? 2 : c.rf;
+}
+
+/*
+ * rereplicate: copy the egroup onto new disks until it has RF copies that
+ * count (healthy, or on a node that is only down), add them to the row by
+ * CAS together with dropping dead copies (failed disks, bad copies,
+ * draining disks), then delete the dropped files that can be reached. The
+ * new copies exist before the row names them, and the row never loses a
+ * healthy copy, so no step can leave fewer healthy copies than before.
+ */
+static int apply_rereplicate(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err)
+{
+	struct st_meta *m = st_store_meta(st);
+	struct st_egroup_rec g;
+	struct st_replica keep[ST_REPLICAS_MAX], drop[ST_REPLICAS_MAX];
+	uint32_t added[ST_REPLICAS_MAX];
+	int nkeep = 0, ndrop = 0, healthy = 0, need, rf, rc;
+
+	st_egroup_rec_init(&g);
+	rc = load(st, t, &g, err);
+	if (rc)
+		goto out;
+	rf = container_rf(st, &g);
+	for (int r = 0; r < g.nreplicas; r++) {
+		int s = replica_now(st, &g, r);
+		if (s == 0 || s == 1)
+			keep[nkeep++] = g.replicas[r];
+		else
+			drop[ndrop++] = g.replicas[r];
+		healthy += s == 0;
+	}
+	need = rf - nkeep;
+	if (healthy == 0) {
+		rc = st_fail(err, ST_EIO, "egroup %llx: no healthy replica to copy from", (unsigned long long)g.id);
+		goto out;
+	}
+	if (need > 0) {
+		/* new copies avoid the nodes of the copies that stay; dropped ones may share a node */
+		struct st_egroup_rec src;
+		st_egroup_rec_init(&src);
+		rc = st_egroup_rec_copy(&src, &g);
+		if (!rc) {
+			int w = 0;
+			for (int r = 0; r < g.nreplicas; r++)
+				if (replica_now(st, &g, r) != 2)
+					src.replicas[w++] = g.replicas[r];
+			src.nreplicas = w;
+			rc = st_store_egroup_copy(st, &src, need, added, err);
+		}
+		st_egroup_rec_release(&src);
+		if (rc)
+			goto out;
+		step();
+		for (int i = 0; i < need; i++)
+			keep[nkeep++] = (struct st_replica){ added[i], ST_REPLICA_OK };
+		*bytes -= (int64_t)g.used * need; /* bytes moved, not freed */
+	} else if (ndrop == 0) {
+		goto out; /* nothing to do: already protected */
+	}
+	{
+		struct st_egroup_rec n;
+		st_egroup_rec_init(&n);
+		rc = st_egroup_rec_copy(&n, &g);
+		if (!rc) {
+			n.nreplicas = nkeep;
+			memcpy(n.replicas, keep, sizeof(keep[0]) * (size_t)nkeep);
+			rc = st_meta_egroup_put(m, &n, g.version, err);
+		}
+		st_egroup_rec_release(&n);
+	}
+	if (rc) {
+		for (int i = 0; need > 0 && i < need; i++) {
+			int64_t b;
+			st_store_replica_delete(st, g.id, added[i], g.used, &b);
+		}
+		goto out;
+	}
+	step();
+	for (int i = 0; i < ndrop; i++) { /* old copies last */
+		int64_t b;
+		st_store_replica_delete(st, g.id, drop[i].disk, g.used, &b);
+		*bytes += b;
+	}
+out:
+	st_egroup_rec_release(&g);
+	return rc;
+}
+
+/* drop_extra: more copies than RF: drop dead ones first, then extras, keeping RF healthy. */
+static int apply_drop_extra(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err)
+{
+	struct st_meta *m = st_store_meta(st);
+	struct st_egroup_rec g, n;
+	struct st_replica drop[ST_REPLICAS_MAX];
+	int ndrop = 0, healthy = 0, rf, rc;
+
+	st_egroup_rec_init(&g);
+	st_egroup_rec_init(&n);
+	rc = load(st, t, &g, err);
+	if (rc)
+		goto out;
+	rf = container_rf(st, &g);
+	for (int r = 0; r < g.nreplicas; r++)
+		healthy += replica_now(st, &g, r) == 0;
+	if (healthy <= rf)
+		goto out; /* never below full protection */
+	rc = st_egroup_rec_copy(&n, &g);
+	if (rc)
+		goto out;
+	n.nreplicas = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		for (int r = 0; r < g.nreplicas; r++) {
+			int s = replica_now(st, &g, r);
+			int dead = s != 0;
+			if (pass == 0) {
+				if (!dead)
+					continue;
+				drop[ndrop++] = g.replicas[r]; /* dead copies go first */
+			} else {
+				if (dead)
+					continue;
+				if (healthy > rf) {
+					drop[ndrop++] = g.replicas[r];
+					healthy--;
+				} else {
+					n.replicas[n.nreplicas++] = g.replicas[r];
+				}
+			}
+		}
+	}
+	rc = st_meta_egroup_put(m, &n, g.version, err);
+	step();
+	for (int i = 0; !rc && i < ndrop; i++) {
+		int64_t b;
+		st_store_replica_delete(st, g.id, drop[i].disk, g.used, &b);
+		*bytes += b;
+	}
+out:
+	st_egroup_rec_release(&g);
+	st_egroup_rec_release(&n);
+	return rc;
+}
+
+/*
+ * scrub: read every extent of every reachable replica and verify it; a bad
+ * copy is rewritten from good ones; last_scrub is recorded by CAS. A disk
+ * whose directory has vanished is marked failed.
+ */
+static int apply_scrub(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err)
+{
+	struct st_meta *m = st_store_meta(st);
+	struct st_egroup_rec g;
+	uint8_t *buf = NULL;
+	size_t cap = 0;
+	int bad[ST_REPLICAS_MAX] = { 0 }, nbad = 0, ngood = 0, rc;
+
+	st_egroup_rec_init(&g);
+	rc = load(st, t, &g, err);
+	if (rc)
+		goto out;
+	for (int r = 0; r < g.nreplicas; r++) {
+		struct st_disk d;
+		char dir[ST_PATH_MAX + 16];
+		if (replica_now(st, &g, r) != 0)
+			continue;
+		if (st_config_disk_get(st_store_config(st), g.replicas[r].disk, &d, NULL))
+			continue;
+		snprintf(dir, sizeof(dir), "%s/egroups", d.path);
+		if (access(dir, R_OK | X_OK) < 0) { /* the disk vanished or became unreadable */
+			st_config_disk_set(st_store_config(st), d.id, 0, 0, NULL);
+			continue;
+		}
+		for (int k = 0; k < g.nextents; k++) {
+			const struct st_extent_rec *e = &g.extents[k];
+			if (e->raw_len > cap) {
+				uint8_t *nb = realloc(buf, e->raw_len);
+				if (!nb) {
+					rc = st_fail(err, -ENOMEM, "out of memory");
+					goto out;
+				}
+				buf = nb;
+				cap = e->raw_len;
+			}
+			*bytes += e->stored_len;
+			if (st_store_read_replica(st, &g, r, e, buf)) {
+				bad[r] = 1;
+				break;
+			}
+		}
+		nbad += bad[r];
+		ngood += !bad[r];
+	}
+	*bytes = -*bytes; /* read, not freed: reported as negative reclaim */
+	for (int r = 0; r < g.nreplicas && !rc; r++) {
+		if (!bad[r])
+			continue;
+		if (!ngood) {
+			rc = st_fail(err, ST_EIO, "egroup %llx: every reachable copy is bad", (unsigned long long)g.id);
+			break;
+		}
+		rc = st_store_replica_rewrite(st, &g, r, err);
+	}
+	step();
+	if (!rc) {
+		g.last_scrub = st_now();
+		rc = st_meta_egroup_put(m, &g, g.version, err);
+	}
+	if (!rc && nbad)
+		st_fail(err, 0, "repaired %d bad replica(s)", nbad);
+out:
+	free(buf);
+	st_egroup_rec_release(&g);
+	return rc;
+}
+
+/* disk_removed: a drained disk that no egroup uses any more. */
+static int apply_disk_removed(struct st_store *st, const struct job_task *t, struct st_msg *err)
+{
+	struct st_disk d;
+	int rc = st_config_disk_get(st_store_config(st), (uint32_t)t->target, &d, err);
+
+	if (rc)
+		return rc;
+	if (!d.draining)
+		return st_fail(err, ST_ESTALE, "disk %u is not draining", d.id);
+	return st_config_disk_set(st_store_config(st), d.id, 0, 1, err);
+}
+
 int job_task_apply(struct st_store *st, const struct job_task *t, int64_t sweep_grace, int64_t *bytes,
 		   struct st_msg *err)
 {
@@ -301,6 +561,10 @@ int job_task_apply(struct st_store *st, const struct job_task *t, int64_t sweep_
 	case JT_EXTENT_ID_DELETE: return apply_extent_id_delete(st, t, err);
 	case JT_BLOCKS_DELETE: return apply_blocks_delete(st, t, err);
 	case JT_FILE_SWEEP: return apply_sweep(st, t, sweep_grace < 0 ? 3600 : sweep_grace, bytes, err);
+	case JT_REREPLICATE: return apply_rereplicate(st, t, bytes, err);
+	case JT_DROP_EXTRA: return apply_drop_extra(st, t, bytes, err);
+	case JT_SCRUB: return apply_scrub(st, t, bytes, err);
+	case JT_DISK_REMOVED: return apply_disk_removed(st, t, err);
 	case JT_NKINDS: break;
 	}
 	return st_fail(err, ST_EINVAL, "task %" PRId64 ": unknown kind %d", t->id, t->kind);
@@ -346,8 +610,9 @@ int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_o
 		trc = job_task_apply(st, &t, o->sweep_grace, &bytes, &terr);
 		if (trc == 0) {
 			res->done[t.kind]++;
-			res->bytes_reclaimed += bytes;
-			rc = job_db_task_finish(db, t.id, JS_DONE, bytes, NULL, err);
+			if (bytes > 0)
+				res->bytes_reclaimed += bytes;
+			rc = job_db_task_finish(db, t.id, JS_DONE, bytes, terr.text[0] ? terr.text : NULL, err);
 		} else if (trc == ST_ESTALE) {
 			res->stale[t.kind]++;
 			rc = job_db_task_finish(db, t.id, JS_STALE, 0, terr.text, err);
@@ -358,7 +623,7 @@ int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_o
 		{
 			int k = t.kind;
 			job_task_release(&t);
-			throttle(o->kind_mbps[k] > 0 ? o->kind_mbps[k] : o->rate_mbps, bytes, &t0, &moved);
+			throttle(o->kind_mbps[k] > 0 ? o->kind_mbps[k] : o->rate_mbps, bytes < 0 ? -bytes : bytes, &t0, &moved);
 		}
 		ran++;
 	}

@@ -59,7 +59,8 @@ static const char schema[] =
 	"CREATE TABLE disks(id INTEGER PRIMARY KEY, node INTEGER NOT NULL REFERENCES nodes(id),"
 	"  tier INTEGER NOT NULL, capacity INTEGER NOT NULL, path TEXT NOT NULL,"
 	"  ok INTEGER NOT NULL DEFAULT 1, removed INTEGER NOT NULL DEFAULT 0,"
-	"  used INTEGER NOT NULL DEFAULT 0, changed INTEGER NOT NULL DEFAULT 0);"
+	"  used INTEGER NOT NULL DEFAULT 0, changed INTEGER NOT NULL DEFAULT 0,"
+	"  draining INTEGER NOT NULL DEFAULT 0);"
 	"CREATE TABLE containers(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
 	"  rf INTEGER, rs_k INTEGER, rs_m INTEGER, ec_delay INTEGER, compress INTEGER,"
 	"  compress_delay INTEGER, codec INTEGER, dedup INTEGER, chunking INTEGER,"
@@ -191,6 +192,8 @@ int st_config_open(const char *dir, struct st_config **out, struct st_msg *err)
 		st_config_free(cfg);
 		return rc;
 	}
+	/* clusters created before disks could drain: add the column (a no-op after) */
+	sqlite3_exec(cfg->db, "ALTER TABLE disks ADD COLUMN draining INTEGER NOT NULL DEFAULT 0", NULL, NULL, NULL);
 	*out = cfg;
 	return 0;
 }
@@ -324,9 +327,10 @@ static void disk_row(struct st_config *cfg, sqlite3_stmt *st, struct st_disk *d)
 	d->removed = sqlite3_column_int(st, 6);
 	d->used = (uint64_t)sqlite3_column_int64(st, 7);
 	d->changed = sqlite3_column_int64(st, 8);
+	d->draining = sqlite3_column_int(st, 9);
 }
 
-#define DISK_COLS "id, node, tier, capacity, path, ok, removed, used, changed"
+#define DISK_COLS "id, node, tier, capacity, path, ok, removed, used, changed, draining"
 
 int st_config_disks(struct st_config *cfg, struct st_disk **out, int *n, struct st_msg *err)
 {
@@ -427,6 +431,17 @@ int st_config_disk_set(struct st_config *cfg, uint32_t id, int ok, int removed, 
 	int n = 0;
 	int rc = run(cfg, "UPDATE disks SET ok = ?, removed = ?, changed = ? WHERE id = ?", "iiii", &n,
 		     err, (int64_t)!!ok, (int64_t)!!removed, st_now(), (int64_t)id);
+
+	if (!rc && n == 0)
+		return st_fail(err, ST_ENOTFOUND, "disk %u: not found", id);
+	return rc;
+}
+
+int st_config_disk_set_draining(struct st_config *cfg, uint32_t id, int draining, struct st_msg *err)
+{
+	int n = 0;
+	int rc = run(cfg, "UPDATE disks SET draining = ?, changed = ? WHERE id = ?", "iii", &n, err, (int64_t)!!draining,
+		     st_now(), (int64_t)id);
 
 	if (!rc && n == 0)
 		return st_fail(err, ST_ENOTFOUND, "disk %u: not found", id);

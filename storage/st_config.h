@@ -60,6 +60,7 @@ struct st_disk {
 	uint64_t used;          /* bytes of egroup replicas accounted here */
 	int ok;                 /* 1 ok, 0 failed or removed */
 	int removed;            /* 1 once `disk remove` finished */
+	int draining;           /* `disk remove` asked: no new replicas, copies move off */
 	int64_t changed;
 	char path[ST_PATH_MAX]; /* absolute, resolved against the cluster dir */
 };
@@ -141,6 +142,9 @@ int st_config_disk_add(struct st_config *cfg, uint32_t node, enum st_tier tier,
 
 /* Mark a disk ok (1) or failed (0); `removed` = 1 marks it removed. */
 int st_config_disk_set(struct st_config *cfg, uint32_t id, int ok, int removed, struct st_msg *err);
+
+/* Start (1) or stop (0) draining a disk ahead of its removal. */
+int st_config_disk_set_draining(struct st_config *cfg, uint32_t id, int draining, struct st_msg *err);
 
 /*
  * Add delta[i] (may be negative; clamped at 0) to the used bytes of disk[i],

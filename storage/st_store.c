@@ -262,28 +262,38 @@ static int disk_usable(const struct st_store *st, const struct st_disk *d)
  * Choose rf disks on distinct nodes for a new egroup; pending[i] is bytes
  * this writer already put on st->disks[i] but not yet accounted.
  */
-static int place(struct st_store *st, const struct st_container *c, uint64_t egroup, const int64_t *pending,
-		 uint32_t *out, enum st_tier *tier_out, struct st_msg *err)
+static int place_n(struct st_store *st, const struct st_container *c, uint64_t egroup, const int64_t *pending,
+		   int want, const uint32_t *excl, int nexcl, int prefer, uint32_t *out, enum st_tier *tier_out,
+		   struct st_msg *err)
 {
 	char full[64] = "";
 	int best_nodes = 0;
+	enum st_tier order[ST_NTIERS + 1];
+	int norder = 0;
 
-	for (int t = 0; t < c->ntiers; t++) {
-		enum st_tier tier = c->tiers[t];
+	if (prefer >= 0)
+		order[norder++] = (enum st_tier)prefer;
+	for (int t = 0; t < c->ntiers; t++)
+		if ((int)c->tiers[t] != prefer)
+			order[norder++] = c->tiers[t];
+	for (int t = 0; t < norder; t++) {
+		enum st_tier tier = order[t];
 		int pick[64], nodes_with_tier = 0, npick = 0;
 		double frac[64];
 
 		if (tier == ST_TIER_CLOUD)
 			continue;
 		for (int n = 0; n < st->nnodes && n < 64; n++) {
-			int best = -1, has_tier = 0;
+			int best = -1, has_tier = 0, skip = 0;
 			double bf = 2.0;
-			if (!st->nodes[n].up)
+			for (int k = 0; k < nexcl; k++)
+				skip |= excl[k] == st->nodes[n].id;
+			if (!st->nodes[n].up || skip)
 				continue;
 			for (int i = 0; i < st->ndisks; i++) {
 				const struct st_disk *d = &st->disks[i];
 				uint64_t used = d->used + (uint64_t)pending[i];
-				if (d->node != st->nodes[n].id || d->tier != tier || !d->ok || d->removed)
+				if (d->node != st->nodes[n].id || d->tier != tier || !d->ok || d->removed || d->draining)
 					continue;
 				has_tier = 1;
 				if (used + ST_EGROUP_TARGET + ST_EXTENT_HDR * 64 > d->capacity)
@@ -301,15 +311,15 @@ static int place(struct st_store *st, const struct st_container *c, uint64_t egr
 		}
 		if (nodes_with_tier > best_nodes)
 			best_nodes = nodes_with_tier;
-		if (npick < c->rf) {
-			if (nodes_with_tier >= c->rf) {
+		if (npick < want) {
+			if (nodes_with_tier >= want) {
 				size_t l = strlen(full);
 				snprintf(full + l, sizeof(full) - l, "%s%s", l ? ", " : "", st_tier_name(tier));
 			}
 			continue;
 		}
-		/* rf least-used nodes; rotate ties by the egroup id to spread load */
-		for (int k = 0; k < c->rf; k++) {
+		/* the least-used nodes; rotate ties by the egroup id to spread load */
+		for (int k = 0; k < want; k++) {
 			int sel = k;
 			for (int j = k + 1; j < npick; j++) {
 				double a = frac[j], b = frac[sel];
@@ -328,12 +338,22 @@ static int place(struct st_store *st, const struct st_container *c, uint64_t egr
 		*tier_out = tier;
 		return 0;
 	}
-	if (best_nodes < c->rf)
+	if (best_nodes < want && nexcl == 0)
 		return st_fail(err, ST_EPOLICY,
-			       "container '%s': RF %d needs %d nodes up with disks on its tiers, %d available",
-			       c->name, c->rf, c->rf, best_nodes);
+			       "container '%s': RF %d needs %d nodes up with disks on its tiers, %d available", c->name,
+			       c->rf, want, best_nodes);
+	if (best_nodes < want)
+		return st_fail(err, ST_EPOLICY,
+			       "container '%s': %d new replica(s) need as many more nodes up with disks on its tiers, %d available",
+			       c->name, want, best_nodes);
 	return st_fail(err, ST_ENOSPACE, "container '%s': no tier has room (full: %s)", c->name,
 		       full[0] ? full : "all");
+}
+
+static int place(struct st_store *st, const struct st_container *c, uint64_t egroup, const int64_t *pending,
+		 uint32_t *out, enum st_tier *tier_out, struct st_msg *err)
+{
+	return place_n(st, c, egroup, pending, c->rf, NULL, 0, -1, out, tier_out, err);
 }
 
 /* --- locks -------------------------------------------------------------- */
@@ -1677,4 +1697,148 @@ int st_store_egroup_files_delete(struct st_store *st, const struct st_egroup_rec
 		}
 	}
 	return st_config_disk_used_add(st->cfg, n, disks, delta, err);
+}
+
+/* Write every extent of g into an open replica file at its offset (verified reads). */
+static int fill_replica(struct st_store *st, const struct st_egroup_rec *g, int fd, struct st_msg *err)
+{
+	for (int k = 0; k < g->nextents; k++) {
+		const struct st_extent_rec *e = &g->extents[k];
+		int bad, rc = read_extent_any(st, g, e, NULL, &bad, err);
+		if (rc)
+			return rc;
+		st->x_valid = 0;
+		rc = st_egroup_write_extent(fd, e->offset, e, st->xbuf + ST_EXTENT_HDR);
+		if (rc)
+			return st_fail(err, rc, "writing a replica: %s", st_strerror(rc));
+	}
+	if (fdatasync(fd) < 0)
+		return st_fail(err, -errno, "fdatasync: %s", strerror(errno));
+	return 0;
+}
+
+int st_store_egroup_copy(struct st_store *st, const struct st_egroup_rec *g, int n, uint32_t *out, struct st_msg *err)
+{
+	struct st_container c;
+	uint32_t excl[ST_REPLICAS_MAX];
+	int64_t *pending;
+	enum st_tier tier;
+	int nexcl = 0, rc, made = 0;
+
+	if (n < 1 || g->nreplicas + n > ST_REPLICAS_MAX)
+		return st_fail(err, ST_EINVAL, "egroup %llx: cannot add %d replicas", (unsigned long long)g->id, n);
+	rc = refresh_topology(st, err);
+	if (!rc)
+		rc = st_config_container_by_id(st->cfg, g->container, &c, err);
+	if (rc)
+		return rc;
+	for (int r = 0; r < g->nreplicas; r++) {
+		const struct st_disk *d = disk_find(st, g->replicas[r].disk);
+		if (d)
+			excl[nexcl++] = d->node; /* even a down node's copy may come back */
+	}
+	pending = calloc((size_t)st->ndisks + 1, sizeof(int64_t));
+	if (!pending)
+		return st_fail(err, -ENOMEM, "out of memory");
+	rc = place_n(st, &c, g->id, pending, n, excl, nexcl, (int)g->tier, out, &tier, err);
+	free(pending);
+	for (int i = 0; !rc && i < n; i++) {
+		const struct st_disk *d = disk_find(st, out[i]);
+		struct st_egroup_hdr h = { g->id, g->container, g->owner, g->created };
+		char path[ST_PATH_MAX + 64], dir[ST_PATH_MAX + 16];
+		int fd;
+		rc = st_egroup_path(d->path, g->id, path, sizeof(path));
+		if (!rc)
+			rc = st_egroup_create(path, &h, &fd);
+		if (rc) {
+			st_fail(err, rc, "disk %u: %s", d->id, st_strerror(rc));
+			break;
+		}
+		made++;
+		rc = fill_replica(st, g, fd, err);
+		close(fd);
+		snprintf(dir, sizeof(dir), "%s/egroups", d->path);
+		st_fsync_dir(dir);
+	}
+	if (rc) {
+		for (int i = 0; i < made; i++) {
+			int64_t b;
+			st_store_replica_delete(st, g->id, out[i], 0, &b);
+		}
+		return rc;
+	}
+	{
+		int64_t delta[ST_REPLICAS_MAX];
+		for (int i = 0; i < n; i++)
+			delta[i] = g->used;
+		st_config_disk_used_add(st->cfg, n, out, delta, NULL);
+	}
+	return 0;
+}
+
+int st_store_replica_delete(struct st_store *st, uint64_t egroup, uint32_t disk, uint32_t used, int64_t *bytes)
+{
+	const struct st_disk *d;
+	char path[ST_PATH_MAX + 64];
+	struct stat sb;
+
+	*bytes = 0;
+	refresh_topology(st, NULL);
+	d = disk_find(st, disk);
+	if (!d || st_egroup_path(d->path, egroup, path, sizeof(path)))
+		return 0;
+	fd_forget(st, egroup, disk);
+	if (stat(path, &sb) < 0 || unlink(path) < 0)
+		return 0; /* an unreachable copy becomes an orphan for the sweep */
+	*bytes = sb.st_size;
+	if (used) {
+		int64_t delta = -(int64_t)used;
+		st_config_disk_used_add(st->cfg, 1, &disk, &delta, NULL);
+	}
+	return 0;
+}
+
+int st_store_replica_rewrite(struct st_store *st, const struct st_egroup_rec *g, int replica, struct st_msg *err)
+{
+	const struct st_disk *d;
+	struct st_egroup_hdr h = { g->id, g->container, g->owner, g->created };
+	char path[ST_PATH_MAX + 64], tmp[ST_PATH_MAX + 80], dir[ST_PATH_MAX + 16];
+	struct st_egroup_rec others;
+	int fd, rc;
+
+	refresh_topology(st, NULL);
+	d = disk_find(st, g->replicas[replica].disk);
+	if (!d)
+		return st_fail(err, ST_ENOTFOUND, "disk %u: not found", g->replicas[replica].disk);
+	rc = st_egroup_path(d->path, g->id, path, sizeof(path));
+	if (rc)
+		return rc;
+	snprintf(tmp, sizeof(tmp), "%s.repair", path);
+	/* read from every replica but the one being replaced */
+	st_egroup_rec_init(&others);
+	rc = st_egroup_rec_copy(&others, g);
+	if (rc)
+		return st_fail(err, rc, "out of memory");
+	others.nreplicas = 0;
+	for (int r = 0; r < g->nreplicas; r++)
+		if (r != replica)
+			others.replicas[others.nreplicas++] = g->replicas[r];
+	rc = st_egroup_create(tmp, &h, &fd);
+	if (!rc) {
+		rc = fill_replica(st, &others, fd, err);
+		close(fd);
+	} else {
+		st_fail(err, rc, "%s: %s", tmp, st_strerror(rc));
+	}
+	if (!rc && rename(tmp, path) < 0)
+		rc = st_fail(err, -errno, "%s: %s", path, strerror(errno));
+	if (rc) {
+		unlink(tmp);
+	} else {
+		snprintf(dir, sizeof(dir), "%s/egroups", d->path);
+		st_fsync_dir(dir);
+		fd_forget(st, g->id, d->id);
+	}
+	st_egroup_rec_release(&others);
+	return rc;
 }

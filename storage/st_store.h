@@ -174,6 +174,31 @@ int st_store_egroup_rewrite(struct st_store *st, const struct st_egroup_rec *src
 int st_store_egroup_files_delete(struct st_store *st, const struct st_egroup_rec *g, int64_t *bytes,
 				 struct st_msg *err);
 
+/*
+ * For re-replication: copy egroup g onto n new disks on nodes that hold none
+ * of its replicas (not even down ones), on g's tier when it has room, else
+ * the container's other tiers; every extent of the record is read through
+ * verified replicas and written at its offset; the files are fdatasync'd.
+ * out[0..n) receives the new disks. The caller adds them to the row by
+ * compare-and-set, and deletes them (st_store_replica_delete) if that fails.
+ * ST_EPOLICY when not enough nodes qualify, ST_EIO when no copy verifies.
+ */
+int st_store_egroup_copy(struct st_store *st, const struct st_egroup_rec *g, int n, uint32_t *out, struct st_msg *err);
+
+/*
+ * Unlink one replica file (the last step of dropping a replica) and take
+ * `used` bytes off its disk. An unreachable file is left for the sweep.
+ * *bytes receives the bytes freed. Always 0.
+ */
+int st_store_replica_delete(struct st_store *st, uint64_t egroup, uint32_t disk, uint32_t used, int64_t *bytes);
+
+/*
+ * Repair replica r of g from the others: write a new file from verified
+ * copies, fsync, rename it over the bad one. 0 or an error (ST_EIO when no
+ * other copy verifies).
+ */
+int st_store_replica_rewrite(struct st_store *st, const struct st_egroup_rec *g, int replica, struct st_msg *err);
+
 /* Read a single replica's copy of an extent and verify it: 0, ST_ECORRUPT, -ENOENT. */
 int st_store_read_replica(struct st_store *st, const struct st_egroup_rec *g, int replica,
 			  const struct st_extent_rec *e, void *buf);
