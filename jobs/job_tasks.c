@@ -323,8 +323,8 @@ static int container_rf(struct st_store *st, const struct st_egroup_rec *g)
 }
 
 /*
- * rereplicate: copy the egroup onto new disks until it has RF copies that
- * count (healthy, or on a node that is only down), add them to the row by
+ * rereplicate: copy the egroup onto new disks until it has RF healthy
+ * copies (copies on down nodes stay in the row but do not count), add them to the row by
  * CAS together with dropping dead copies (failed disks, bad copies,
  * draining disks), then delete the dropped files that can be reached. The
  * new copies exist before the row names them, and the row never loses a
@@ -351,7 +351,12 @@ static int apply_rereplicate(struct st_store *st, const struct job_task *t, int6
 			drop[ndrop++] = g.replicas[r];
 		healthy += s == 0;
 	}
-	need = rf - nkeep;
+	/*
+	 * The scan queued this task because copies on down nodes are past their
+	 * grace period: only healthy copies count now. Copies on down nodes stay
+	 * in the row (the node may come back; drop_extra trims them then).
+	 */
+	need = rf - healthy;
 	if (healthy == 0) {
 		rc = st_fail(err, ST_EIO, "egroup %llx: no healthy replica to copy from", (unsigned long long)g.id);
 		goto out;

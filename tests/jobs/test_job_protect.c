@@ -1,0 +1,331 @@
+/*
+ * Data protection against real files and processes: a failed disk, a node
+ * down past its grace period and two failed disks under RF 3 are healed by
+ * a scan and its tasks; a node coming back leaves extra copies that are
+ * dropped without going below RF; bit flips are found and repaired by the
+ * scrubber; a drained disk is emptied and removed; and no task that drops
+ * a replica ever drops the last healthy copy.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "jobs/job_tasks.h"
+#include "storage/st_store.h"
+#include "tests/helpers.h"
+
+#define RUN(dir, ...) th_run(dir, NULL, NULL, NULL, __VA_ARGS__, NULL)
+
+struct prot {
+	int egroups, protected_, min_healthy;
+};
+
+struct pctx {
+	struct st_store *st;
+	int rf;
+	struct prot p;
+	uint8_t *buf;
+};
+
+/* Healthy copies: on an ok disk of an up node, every extent verifies. */
+static int healthy_copies(struct st_store *st, const struct st_egroup_rec *g, uint8_t *buf)
+{
+	struct st_node *nodes;
+	int nn, h = 0;
+	uint32_t seen_nodes[ST_REPLICAS_MAX];
+	int ns = 0;
+
+	cr_assert_eq(st_config_nodes(st_store_config(st), &nodes, &nn, NULL), 0);
+	for (int r = 0; r < g->nreplicas; r++) {
+		struct st_disk d;
+		int up = 0, ok = 1, dup = 0;
+		if (st_config_disk_get(st_store_config(st), g->replicas[r].disk, &d, NULL) || !d.ok || d.removed)
+			continue;
+		for (int i = 0; i < nn; i++)
+			up |= nodes[i].id == d.node && nodes[i].up;
+		for (int k = 0; ok && up && k < g->nextents; k++)
+			ok = st_store_read_replica(st, g, r, &g->extents[k], buf) == 0;
+		for (int k = 0; k < ns; k++)
+			dup |= seen_nodes[k] == d.node;
+		if (up && ok && !dup) {
+			seen_nodes[ns++] = d.node;
+			h++;
+		}
+	}
+	free(nodes);
+	return h;
+}
+
+static int eg_cb(void *arg, int rc_row, uint64_t id, const struct st_egroup_rec *g)
+{
+	struct pctx *c = arg;
+	int h;
+
+	(void)id;
+	cr_assert_eq(rc_row, 0);
+	h = healthy_copies(c->st, g, c->buf);
+	c->p.egroups++;
+	c->p.protected_ += h >= c->rf;
+	if (h < c->p.min_healthy)
+		c->p.min_healthy = h;
+	return 0;
+}
+
+static struct prot protection(const char *dir, int rf)
+{
+	struct pctx c = { .rf = rf, .p = { 0, 0, 99 } };
+	struct st_msg err;
+
+	c.buf = malloc(4 << 20);
+	cr_assert_eq(st_store_open(dir, &c.st, &err), 0);
+	for (int s = 0; s < st_meta_nshards(st_store_meta(c.st)); s++)
+		cr_assert_eq(st_meta_scan_egroups(st_store_meta(c.st), s, eg_cb, &c, &err), 0);
+	st_store_free(c.st);
+	free(c.buf);
+	return c.p;
+}
+
+static uint8_t *model;
+
+static const char *cluster(int nodes, const char *disks, int rf, uint64_t size)
+{
+	const char *dir = th_tmpdir("prot");
+	char n[8], r[8], sz[32], path[2048];
+
+	snprintf(n, sizeof(n), "%d", nodes);
+	snprintf(r, sizeof(r), "%d", rf);
+	snprintf(sz, sizeof(sz), "%llu", (unsigned long long)size);
+	cr_assert_eq(RUN(dir, "init", "--nodes", n, "--disks", disks), 0);
+	cr_assert_eq(RUN(dir, "container", "create", "c", "--rf", r), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "create", "v", "--container", "c", "--size", sz), 0);
+	free(model);
+	model = malloc(size);
+	th_fill(model, size, 77);
+	snprintf(path, sizeof(path), "%s/data", dir);
+	cr_assert_eq(th_write_file(path, model, size), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "write", "v", path), 0);
+	return dir;
+}
+
+static void reads_back(const char *dir, uint64_t size)
+{
+	char out[2048];
+	size_t n;
+	uint8_t *got;
+
+	snprintf(out, sizeof(out), "%s/readback", dir);
+	cr_assert_eq(RUN(dir, "vdisk", "read", "v", "--output", out), 0, "read failed");
+	got = th_read_file(out, &n);
+	cr_assert_eq(n, size);
+	cr_assert_eq(memcmp(got, model, size), 0, "bytes lost");
+	free(got);
+}
+
+static void heal(const char *dir, const char *kind, const char *grace)
+{
+	cr_assert_eq(RUN(dir, "scan", kind, "--node-grace", grace), 0);
+	cr_assert_eq(RUN(dir, "tasks", "run"), 0);
+}
+
+Test(protect, rf2_disk_failed, .timeout = 120)
+{
+	const char *dir = cluster(3, "ssd:1x256M", 2, 24 << 20);
+	struct prot p;
+
+	cr_assert_eq(RUN(dir, "disk", "fail", "2"), 0);
+	p = protection(dir, 2);
+	cr_assert_lt(p.protected_, p.egroups, "the failure must leave egroups under-replicated");
+	heal(dir, "partial", "60s");
+	p = protection(dir, 2);
+	cr_assert_eq(p.protected_, p.egroups, "%d of %d egroups fully protected", p.protected_, p.egroups);
+	reads_back(dir, 24 << 20);
+	cr_assert_eq(RUN(dir, "fsck", "--quiet"), 0);
+}
+
+Test(protect, rf2_node_down_then_back, .timeout = 120)
+{
+	const char *dir = cluster(3, "ssd:1x256M", 2, 24 << 20);
+	struct prot p;
+	char *out = NULL;
+
+	cr_assert_eq(RUN(dir, "node", "down", "1"), 0);
+	heal(dir, "partial", "1h"); /* within the grace period: wait */
+	th_run(dir, NULL, &out, NULL, "report", "--format", "json", NULL);
+	cr_assert(strstr(out, "\"tasks_rereplicate\":0"), "re-replicated inside the grace period: %s", out);
+	free(out);
+	heal(dir, "full", "0s"); /* past it */
+	p = protection(dir, 2);
+	cr_assert_eq(p.protected_, p.egroups, "%d of %d egroups protected with node 1 down", p.protected_, p.egroups);
+	reads_back(dir, 24 << 20);
+	/* node 1 returns: its copies are extra, dropped while RF 2 holds */
+	cr_assert_eq(RUN(dir, "node", "up", "1"), 0);
+	heal(dir, "full", "0s");
+	p = protection(dir, 2);
+	cr_assert_eq(p.protected_, p.egroups);
+	th_run(dir, NULL, &out, NULL, "scan", "full", "--dry-run", NULL);
+	free(out);
+	th_run(dir, NULL, &out, NULL, "report", "--format", "json", NULL);
+	cr_assert(strstr(out, "\"extra_replicas\":0"), "extra copies left: %s", out);
+	cr_assert(strstr(out, "\"under_replicated\":0"), "%s", out);
+	free(out);
+	reads_back(dir, 24 << 20);
+	cr_assert_eq(RUN(dir, "fsck", "--quiet"), 0);
+}
+
+Test(protect, rf3_two_disks_on_different_nodes_failed, .timeout = 120)
+{
+	const char *dir = cluster(4, "ssd:2x256M", 3, 24 << 20);
+	struct prot p;
+
+	/* disks 1 (node 1) and 3 (node 2) */
+	cr_assert_eq(RUN(dir, "disk", "fail", "1"), 0);
+	cr_assert_eq(RUN(dir, "disk", "fail", "3"), 0);
+	p = protection(dir, 3);
+	cr_assert_lt(p.protected_, p.egroups);
+	heal(dir, "full", "60s");
+	p = protection(dir, 3);
+	cr_assert_eq(p.protected_, p.egroups, "%d of %d egroups at RF 3", p.protected_, p.egroups);
+	reads_back(dir, 24 << 20);
+	cr_assert_eq(RUN(dir, "fsck", "--quiet"), 0);
+}
+
+Test(protect, scrubber_finds_and_repairs_bit_flips, .timeout = 120)
+{
+	const char *dir = cluster(3, "ssd:1x256M", 2, 12 << 20);
+	char cmd[4096], *out = NULL;
+	struct prot p;
+
+	/* flip one byte inside the data of every replica file on disk 1 */
+	snprintf(cmd, sizeof(cmd),
+		 "for f in %s/disks/node1-*/egroups/*.eg; do printf '\\x5a' | dd of=$f bs=1 seek=4000 conv=notrunc status=none; done",
+		 dir);
+	cr_assert_eq(system(cmd), 0);
+	p = protection(dir, 2);
+	cr_assert_lt(p.protected_, p.egroups, "the flips must hurt");
+	cr_assert_eq(RUN(dir, "scan", "partial", "--scrub-period", "0s"), 0);
+	cr_assert_eq(th_run(dir, NULL, &out, NULL, "tasks", "run", "--kind", "scrub", NULL), 0);
+	cr_assert(strstr(out, "scrub"), "%s", out);
+	free(out);
+	p = protection(dir, 2);
+	cr_assert_eq(p.protected_, p.egroups, "%d of %d repaired", p.protected_, p.egroups);
+	th_run(dir, NULL, &out, NULL, "fsck", NULL);
+	cr_assert(strstr(out, "0 warnings"), "fsck still sees bad copies: %s", out);
+	free(out);
+	reads_back(dir, 12 << 20);
+}
+
+Test(protect, drained_disk_is_emptied_and_removed, .timeout = 120)
+{
+	const char *dir = cluster(3, "ssd:2x256M", 2, 16 << 20);
+	char *out = NULL;
+
+	cr_assert_eq(RUN(dir, "disk", "remove", "1"), 0);
+	heal(dir, "full", "60s");
+	heal(dir, "full", "60s"); /* the second scan sees it empty and removes it */
+	th_run(dir, NULL, &out, NULL, "disk", "list", NULL);
+	cr_assert(strstr(out, "removed"), "disk 1 was not removed: %s", out);
+	free(out);
+	cr_assert_eq(protection(dir, 2).protected_, protection(dir, 2).egroups);
+	reads_back(dir, 16 << 20);
+}
+
+/*
+ * Every task path that drops a replica, driven directly, must keep at
+ * least min(healthy before, RF) healthy copies of every egroup.
+ */
+static void apply_all(const char *dir, enum job_task_kind kind)
+{
+	struct st_store *st;
+	struct st_msg err;
+	sqlite3 *db;
+
+	cr_assert_eq(st_store_open(dir, &st, &err), 0);
+	cr_assert_eq(job_db_open(dir, &db, &err), 0);
+	for (int s = 0; s < st_meta_nshards(st_store_meta(st)); s++) {
+		char p[2048];
+		sqlite3 *m;
+		sqlite3_stmt *q;
+		snprintf(p, sizeof(p), "%s/meta-%d.db", dir, s);
+		cr_assert_eq(sqlite3_open(p, &m), SQLITE_OK);
+		cr_assert_eq(sqlite3_prepare_v2(m, "SELECT id, version FROM egroups", -1, &q, NULL), SQLITE_OK);
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			struct job_task t = { .kind = kind, .target = (uint64_t)sqlite3_column_int64(q, 0),
+					      .version = (uint64_t)sqlite3_column_int64(q, 1) };
+			int64_t bytes;
+			struct st_msg terr = { "" };
+			job_task_apply(st, &t, -1, &bytes, &terr); /* errors are fine; losing copies is not */
+		}
+		sqlite3_finalize(q);
+		sqlite3_close(m);
+	}
+	job_db_close(db);
+	st_store_free(st);
+}
+
+Test(protect, no_task_drops_the_last_healthy_copy, .timeout = 180)
+{
+	static const enum job_task_kind droppers[] = { JT_DROP_EXTRA, JT_REREPLICATE, JT_SCRUB, JT_FILE_SWEEP };
+	const char *dir = cluster(3, "ssd:1x256M", 2, 12 << 20);
+	char cmd[4096];
+	struct prot before, after;
+
+	/* every copy on node 1 corrupt: egroups there are down to one healthy copy */
+	snprintf(cmd, sizeof(cmd),
+		 "for f in %s/disks/node1-*/egroups/*.eg; do printf '\\x5a' | dd of=$f bs=1 seek=4000 conv=notrunc status=none; done",
+		 dir);
+	cr_assert_eq(system(cmd), 0);
+	before = protection(dir, 2);
+	cr_assert_eq(before.min_healthy, 1);
+	for (size_t k = 0; k < sizeof(droppers) / sizeof(droppers[0]); k++) {
+		apply_all(dir, droppers[k]);
+		after = protection(dir, 2);
+		cr_assert_geq(after.min_healthy, before.min_healthy < 2 ? before.min_healthy : 2,
+			      "%s lowered the healthy copies of an egroup to %d", job_task_kind_name(droppers[k]),
+			      after.min_healthy);
+		before = after;
+	}
+	/* and the egroups with copies left can be read */
+	cr_assert_eq(RUN(dir, "fsck", "--quiet"), 0);
+}
+
+Test(protect, killed_during_rereplication_loses_nothing, .timeout = 180)
+{
+	const char *dir = cluster(3, "ssd:1x256M", 2, 24 << 20);
+	const char *run[] = { "tasks", "run", "--sweep-grace", "0s", NULL };
+	uint64_t seed = 99;
+	int kills = 0;
+	char *out = NULL;
+
+	cr_assert_eq(RUN(dir, "disk", "fail", "3"), 0);
+	for (int round = 0; round < 4; round++) {
+		pid_t pid;
+		int st;
+		cr_assert_eq(RUN(dir, "scan", "full", "--sweep-grace", "0s"), 0);
+		setenv("CURATOR_TASK_STEP_DELAY_US", "40000", 1);
+		pid = th_spawn(dir, NULL, NULL, run);
+		unsetenv("CURATOR_TASK_STEP_DELAY_US");
+		usleep((useconds_t)(30000 + th_rand(&seed) % 200000));
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		kills += WIFSIGNALED(st);
+		reads_back(dir, 24 << 20);
+	}
+	cr_assert_gt(kills, 0);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(RUN(dir, "scan", "full", "--sweep-grace", "0s"), 0);
+		cr_assert_eq(RUN(dir, "tasks", "run", "--sweep-grace", "0s"), 0);
+	}
+	cr_assert_eq(protection(dir, 2).protected_, protection(dir, 2).egroups);
+	cr_assert_eq(RUN(dir, "scan", "full", "--dry-run", "--sweep-grace", "0s"), 0);
+	th_run(dir, NULL, &out, NULL, "report", "--format", "json", NULL);
+	cr_assert(strstr(out, "\"orphan_files\":0"), "orphan copies left: %s", out);
+	cr_assert(strstr(out, "\"under_replicated\":0"), "%s", out);
+	free(out);
+	reads_back(dir, 24 << 20);
+	cr_assert_eq(RUN(dir, "fsck", "--quiet"), 0);
+}
