@@ -92,6 +92,13 @@ int st_egroup_read_extent(int fd, const struct st_extent_rec *e, uint8_t *buf);
 int st_egroup_read_extent_into(int fd, const struct st_extent_rec *e, void *dst);
 
 /*
+ * The same with the record header checked but the data's CRC32C left to
+ * the caller (who must check it, e.g. on another thread, before trusting
+ * dst). 0, ST_ECORRUPT, -errno.
+ */
+int st_egroup_read_extent_unverified(int fd, const struct st_extent_rec *e, void *dst);
+
+/*
  * Walk the records of a replica file from its first extent, calling cb for
  * each well-formed record (stored bytes verified). Stops at the first bad or
  * truncated record (*end receives its offset, i.e. the valid length).

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/file.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,6 +59,19 @@ struct st_store {
 	int x_valid;
 	uint8_t *xbuf; /* record header + stored bytes */
 	size_t xcap;
+
+	/* whole extents read straight into the caller's buffer, CRC still to check */
+	struct deferred *def;
+	size_t ndef, capdef;
+};
+
+struct deferred {
+	uint8_t *dst;
+	uint32_t len, crc;
+	struct st_extent_id id;
+	uint64_t egroup;
+	uint32_t disk;
+	int ok;
 };
 
 /* --- cluster creation and handle --------------------------------------- */
@@ -198,6 +212,7 @@ void st_store_free(struct st_store *st)
 	fds_close(st);
 	st_egroup_rec_release(&st->eg);
 	free(st->xbuf);
+	free(st->def);
 	free(st->disks);
 	free(st->nodes);
 	st_meta_free(st->meta);
@@ -1176,8 +1191,79 @@ int st_store_read_extent(struct st_store *st, const struct st_egroup_rec *g, con
  * one goes through the one-extent cache (extent bytes never change, so the
  * cache is always valid).
  */
+/*
+ * A whole extent straight into dst from the first usable replica, its CRC
+ * deferred (checked by verify_deferred, on two threads). 0 if queued, else
+ * the caller reads it the verified way.
+ */
+static int read_deferred(struct st_store *st, const struct st_egroup_rec *g, const struct st_extent_rec *e, uint8_t *dst)
+{
+	for (int i = 0; i < g->nreplicas; i++) {
+		const struct st_disk *d = disk_find(st, g->replicas[i].disk);
+		struct deferred *q;
+		int fd;
+		if (!disk_usable(st, d) || g->replicas[i].state != ST_REPLICA_OK)
+			continue;
+		fd = fd_get(st, g->id, d);
+		if (fd < 0 || st_egroup_read_extent_unverified(fd, e, dst))
+			return -1;
+		if (st_grow(&st->def, &st->capdef, st->ndef, sizeof(*st->def)))
+			return -1;
+		q = &st->def[st->ndef++];
+		*q = (struct deferred){ dst, e->stored_len, e->crc, e->id, g->id, d->id, 0 };
+		return 0;
+	}
+	return -1;
+}
+
+static void verify_range(struct deferred *d, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		d[i].ok = st_crc32c(d[i].dst, d[i].len) == d[i].crc;
+}
+
+static void *verify_worker(void *arg)
+{
+	struct deferred **r = arg;
+	verify_range(r[0], (size_t)(r[1] - r[0]));
+	return NULL;
+}
+
 static int read_region(struct st_store *st, const struct st_extent_id *id, uint32_t ext_off, uint32_t len,
-		       uint8_t *dst, struct st_msg *err)
+		       uint8_t *dst, int defer, struct st_msg *err);
+
+/*
+ * Check the CRC32C of every deferred extent, half on a helper thread; an
+ * extent that fails is counted against its replica and read again the
+ * verified way (from the other replicas).
+ */
+static int verify_deferred(struct st_store *st, struct st_msg *err)
+{
+	size_t n = st->ndef, half = n / 2;
+	pthread_t th;
+	struct deferred *range[2] = { st->def + half, st->def + n };
+	int threaded = 0, rc = 0;
+
+	if (n >= 2 && (size_t)n * st->def[0].len >= (2u << 20))
+		threaded = pthread_create(&th, NULL, verify_worker, range) == 0;
+	verify_range(st->def, threaded ? half : n);
+	if (threaded)
+		pthread_join(th, NULL);
+	for (size_t i = 0; i < n && !rc; i++) {
+		struct deferred *d = &st->def[i];
+		if (d->ok)
+			continue;
+		st->stats.bad_replicas++;
+		st_config_io_error(st->cfg, d->egroup, d->disk, "checksum", NULL);
+		fd_forget(st, d->egroup, d->disk);
+		rc = read_region(st, &d->id, 0, d->len, d->dst, 0, err);
+	}
+	st->ndef = 0;
+	return rc;
+}
+
+static int read_region(struct st_store *st, const struct st_extent_id *id, uint32_t ext_off, uint32_t len,
+		       uint8_t *dst, int defer, struct st_msg *err)
 {
 	char b[80];
 	int rc = 0;
@@ -1216,6 +1302,8 @@ static int read_region(struct st_store *st, const struct st_extent_id *id, uint3
 		whole = ext_off == 0 && len == e->raw_len && !(e->flags & ST_EXTENT_COMPRESSED);
 		if (!whole)
 			st->x_valid = 0;
+		if (whole && defer && read_deferred(st, &st->eg, e, dst) == 0)
+			return 0;
 		rc = read_extent_any(st, &st->eg, e, whole ? dst : NULL, &bad, err);
 		if (rc == ST_EIO && attempt == 0) {
 			st->eg_valid = 0; /* perhaps a stale cached row */
@@ -1274,12 +1362,16 @@ int st_vdisk_pread(struct st_store *st, const struct st_vdisk *v, uint64_t off, 
 				memset(out + (zfrom - off), 0, s - zfrom);
 			zfrom = e;
 			rc = read_region(st, &r->extent, r->extent_off + (uint32_t)(s - rs), (uint32_t)(e - s),
-					 out + (s - off), err);
+					 out + (s - off), 1, err);
 		}
 		if (!rc && bend > zfrom)
 			memset(out + (zfrom - off), 0, bend - zfrom);
 	}
 	free(b);
+	if (!rc)
+		rc = verify_deferred(st, err);
+	else
+		st->ndef = 0;
 	if (!rc)
 		st->stats.bytes_read += len;
 	return rc;
