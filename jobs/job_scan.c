@@ -345,12 +345,24 @@ static int reduce_extent(void *arg, const void *key, size_t klen, const struct m
 
 /* --- MR2: egroup reconciliation ----------------------------------------- */
 
+/*
+ * MR2's 'G' record: only what the reduce needs (the executors re-read the
+ * row anyway), about half the size of the row's blob:
+ *   'G', version u64, last_ref_seq u64, container u32, flags u32, used u32,
+ *   tier u8, last_scrub i64, created i64, nreplicas u8, replicas (disk u32,
+ *   state u8)..., nextents u32, extents (id[24], refcount u32,
+ *   stored_len u32, raw_len u32)...
+ */
+#define G_HDR (1 + 8 + 8 + 4 + 4 + 4 + 1 + 8 + 8 + 1)
+#define G_REP 5
+#define G_EXT 36
+
 static int map_egroup_rec(void *arg, const void *key, size_t klen, const void *val, size_t vlen,
 			  struct mr_emitter *em)
 {
 	const struct st_egroup_rec *g = val;
-	uint8_t *blob, *v;
 	size_t len;
+	uint8_t *v, *p;
 	int rc;
 
 	(void)arg;
@@ -358,22 +370,75 @@ static int map_egroup_rec(void *arg, const void *key, size_t klen, const void *v
 		uint8_t cm = 'C';
 		return mr_emit(em, key, klen, &cm, 1);
 	}
-	rc = st_egroup_rec_encode(g, &blob, &len);
-	if (rc)
-		return rc;
-	v = malloc(len + 17);
-	if (!v) {
-		free(blob);
+	len = G_HDR + (size_t)g->nreplicas * G_REP + 4 + (size_t)g->nextents * G_EXT;
+	v = malloc(len);
+	if (!v)
 		return -ENOMEM;
+	p = v;
+	*p++ = 'G';
+	memcpy(p, &g->version, 8), p += 8;
+	memcpy(p, &g->last_ref_seq, 8), p += 8;
+	memcpy(p, &g->container, 4), p += 4;
+	memcpy(p, &g->flags, 4), p += 4;
+	memcpy(p, &g->used, 4), p += 4;
+	*p++ = (uint8_t)g->tier;
+	memcpy(p, &g->last_scrub, 8), p += 8;
+	memcpy(p, &g->created, 8), p += 8;
+	*p++ = (uint8_t)g->nreplicas;
+	for (int r = 0; r < g->nreplicas; r++) {
+		memcpy(p, &g->replicas[r].disk, 4);
+		p[4] = g->replicas[r].state;
+		p += G_REP;
 	}
-	v[0] = 'G';
-	memcpy(v + 1, &g->version, 8);
-	memcpy(v + 9, &g->last_ref_seq, 8);
-	memcpy(v + 17, blob, len);
-	rc = mr_emit(em, key, klen, v, len + 17);
+	memcpy(p, &g->nextents, 4), p += 4;
+	for (int k = 0; k < g->nextents; k++) {
+		memcpy(p, g->extents[k].id.b, 24);
+		memcpy(p + 24, &g->extents[k].refcount, 4);
+		memcpy(p + 28, &g->extents[k].stored_len, 4);
+		memcpy(p + 32, &g->extents[k].raw_len, 4);
+		p += G_EXT;
+	}
+	rc = mr_emit(em, key, klen, v, len);
 	free(v);
-	free(blob);
 	return rc;
+}
+
+/* Decode a 'G' record into g (fields not carried are zero). 0 or -1. */
+static int decode_g(const uint8_t *v, size_t len, struct st_egroup_rec *g)
+{
+	const uint8_t *p = v + 1, *end = v + len;
+	int32_t nex;
+
+	if (len < G_HDR + 4)
+		return -1;
+	memcpy(&g->version, p, 8), p += 8;
+	memcpy(&g->last_ref_seq, p, 8), p += 8;
+	memcpy(&g->container, p, 4), p += 4;
+	memcpy(&g->flags, p, 4), p += 4;
+	memcpy(&g->used, p, 4), p += 4;
+	g->tier = (enum st_tier)*p++;
+	memcpy(&g->last_scrub, p, 8), p += 8;
+	memcpy(&g->created, p, 8), p += 8;
+	g->nreplicas = *p++;
+	if (g->nreplicas > ST_REPLICAS_MAX || p + (size_t)g->nreplicas * G_REP + 4 > end)
+		return -1;
+	for (int r = 0; r < g->nreplicas; r++, p += G_REP) {
+		memcpy(&g->replicas[r].disk, p, 4);
+		g->replicas[r].state = p[4];
+	}
+	memcpy(&nex, p, 4), p += 4;
+	if (nex < 0 || p + (size_t)nex * G_EXT != end)
+		return -1;
+	for (int k = 0; k < nex; k++, p += G_EXT) {
+		struct st_extent_rec e = { 0 };
+		memcpy(e.id.b, p, 24);
+		memcpy(&e.refcount, p + 24, 4);
+		memcpy(&e.stored_len, p + 28, 4);
+		memcpy(&e.raw_len, p + 32, 4);
+		if (st_egroup_rec_add(g, &e))
+			return -1;
+	}
+	return 0;
 }
 
 static int map_refs(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em)
@@ -520,10 +585,11 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *v = vals[i].p;
 		if (v[0] == 'G' && vals[i].len > 17) {
-			memcpy(&version, v + 1, 8);
-			memcpy(&lrs, v + 9, 8);
-			if (st_egroup_rec_decode(v + 17, vals[i].len - 17, &g) == 0)
+			if (decode_g(v, vals[i].len, &g) == 0) {
 				have_g = 1;
+				version = g.version;
+				lrs = g.last_ref_seq;
+			}
 		} else if (v[0] == 'C') {
 			corrupt = 1;
 		} else if (v[0] == 'X' && vals[i].len == 29) {
