@@ -12,13 +12,34 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+static char tmp_paths[64][PATH_MAX];
+static int tmp_n;
+static pid_t tmp_owner;
+
+/* Remove this test process's scratch directories (CURATOR_KEEP_TMP=1 keeps them). */
+static void tmp_cleanup(void)
+{
+	const char *keep = getenv("CURATOR_KEEP_TMP");
+
+	if (getpid() != tmp_owner || (keep && *keep == '1'))
+		return;
+	for (int i = 0; i < tmp_n && i < 64; i++) {
+		char cmd[PATH_MAX + 16];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_paths[i]);
+		if (system(cmd) != 0)
+			continue;
+	}
+}
+
 const char *th_tmpdir(const char *tag)
 {
-	static char paths[64][PATH_MAX];
-	static int n;
 	const char *base = getenv("TMPDIR");
-	char *p = paths[n++ % 64];
+	char *p = tmp_paths[tmp_n++ % 64];
 
+	if (tmp_owner != getpid()) { /* each forked test process cleans up its own */
+		tmp_owner = getpid();
+		atexit(tmp_cleanup);
+	}
 	snprintf(p, PATH_MAX, "%s/curator-test-%s-XXXXXX", base && *base ? base : "/tmp", tag);
 	if (!mkdtemp(p))
 		abort();
