@@ -534,7 +534,7 @@ static int vdisk_read(struct st_store *st, int argc, char **argv)
 	uint64_t off = 0, len, done = 0;
 	char *pos[1];
 	int npos, fd = 1, rc = parse_opts(cmd, argc, argv, o, NOPTS(o), pos, &npos, 1);
-	size_t cap = 8u << 20; /* several extents per call: their checksums are verified in parallel */
+	size_t cap = 1u << 20; /* a block at a time: the buffer stays in cache for the checksum pass */
 	uint8_t *buf;
 
 	if (rc)

@@ -1081,8 +1081,8 @@ static int fd_get(struct st_store *st, uint64_t egroup, const struct st_disk *d)
 	victim->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (victim->fd < 0)
 		return -errno;
-	/* an egroup is small (4 MiB) and read mostly whole: start reading it all */
-	posix_fadvise(victim->fd, 0, 0, POSIX_FADV_WILLNEED);
+	/* egroups are read mostly whole and in order: a larger readahead window */
+	posix_fadvise(victim->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	victim->egroup = egroup;
 	victim->disk = d->id;
 	victim->tick = st->tick;
