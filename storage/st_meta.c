@@ -766,8 +766,17 @@ int st_meta_scan_extents(struct st_meta *m, int shard, st_extent_cb cb, void *ar
 	return rc;
 }
 
+static int scan_blocks_range(struct shard *s, const char *sql, int64_t vdisk, int64_t first, int64_t last,
+			     st_block_cb cb, void *arg, struct st_msg *err);
+
 static int scan_blocks(struct shard *s, const char *sql, int64_t vdisk, st_block_cb cb, void *arg,
 		       struct st_msg *err)
+{
+	return scan_blocks_range(s, sql, vdisk, -1, -1, cb, arg, err);
+}
+
+static int scan_blocks_range(struct shard *s, const char *sql, int64_t vdisk, int64_t first, int64_t last,
+			     st_block_cb cb, void *arg, struct st_msg *err)
 {
 	struct st_block *b = malloc(sizeof(*b));
 	sqlite3_stmt *q;
@@ -782,6 +791,10 @@ static int scan_blocks(struct shard *s, const char *sql, int64_t vdisk, st_block
 	}
 	if (vdisk >= 0)
 		sqlite3_bind_int64(q, 1, vdisk);
+	if (first >= 0) {
+		sqlite3_bind_int64(q, 2, first);
+		sqlite3_bind_int64(q, 3, last);
+	}
 	while ((src = sqlite3_step(q)) == SQLITE_ROW) {
 		const void *blob = sqlite3_column_blob(q, 2);
 		int rrc;
@@ -806,6 +819,48 @@ static int scan_blocks(struct shard *s, const char *sql, int64_t vdisk, st_block
 int st_meta_scan_blocks(struct st_meta *m, int shard, st_block_cb cb, void *arg, struct st_msg *err)
 {
 	return scan_blocks(&m->s[shard], "SELECT vdisk, block, regions FROM blocks", -1, cb, arg, err);
+}
+
+int st_meta_blocks_range(struct st_meta *m, uint64_t vdisk, uint64_t first, uint64_t last, st_block_cb cb, void *arg,
+			 struct st_msg *err)
+{
+	int rc = 0;
+
+	for (int i = 0; i < m->n && !rc; i++)
+		rc = scan_blocks_range(&m->s[i],
+				       "SELECT vdisk, block, regions FROM blocks WHERE vdisk = ? AND block BETWEEN ? AND ?",
+				       (int64_t)vdisk, (int64_t)first, (int64_t)last, cb, arg, err);
+	return rc;
+}
+
+int st_meta_extents_range(struct st_meta *m, const struct st_extent_id *lo, const struct st_extent_id *hi,
+			  st_extent_cb cb, void *arg, struct st_msg *err)
+{
+	int rc = 0;
+
+	for (int i = 0; i < m->n && !rc; i++) {
+		struct shard *s = &m->s[i];
+		sqlite3_stmt *q;
+		int src;
+		rc = st_sql_prepare(s->db, "SELECT id, egroup FROM extents WHERE id BETWEEN ? AND ?", &q, err);
+		if (rc)
+			break;
+		sqlite3_bind_blob(q, 1, lo->b, ST_EXTENT_ID_LEN, SQLITE_STATIC);
+		sqlite3_bind_blob(q, 2, hi->b, ST_EXTENT_ID_LEN, SQLITE_STATIC);
+		while ((src = sqlite3_step(q)) == SQLITE_ROW) {
+			struct st_extent_id id;
+			if (sqlite3_column_bytes(q, 0) != ST_EXTENT_ID_LEN)
+				continue;
+			memcpy(id.b, sqlite3_column_blob(q, 0), ST_EXTENT_ID_LEN);
+			rc = cb(arg, &id, (uint64_t)sqlite3_column_int64(q, 1));
+			if (rc)
+				break;
+		}
+		if (!rc && src != SQLITE_DONE)
+			rc = st_sql_fail(s->db, src, s->path, err);
+		sqlite3_finalize(q);
+	}
+	return rc;
 }
 
 int st_meta_vdisk_blocks(struct st_meta *m, uint64_t vdisk, st_block_cb cb, void *arg, struct st_msg *err)

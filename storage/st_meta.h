@@ -247,6 +247,14 @@ int st_meta_scan_egroups(struct st_meta *m, int shard, st_egroup_cb cb, void *ar
 int st_meta_scan_extents(struct st_meta *m, int shard, st_extent_cb cb, void *arg, struct st_msg *err);
 int st_meta_scan_blocks(struct st_meta *m, int shard, st_block_cb cb, void *arg, struct st_msg *err);
 
+/* Block rows of one vdisk with first <= block <= last, shard by shard. */
+int st_meta_blocks_range(struct st_meta *m, uint64_t vdisk, uint64_t first, uint64_t last, st_block_cb cb, void *arg,
+			 struct st_msg *err);
+
+/* Extent-ID rows with lo <= id <= hi (byte order), shard by shard. */
+int st_meta_extents_range(struct st_meta *m, const struct st_extent_id *lo, const struct st_extent_id *hi,
+			  st_extent_cb cb, void *arg, struct st_msg *err);
+
 /* Every block row of one vdisk, shard by shard (not in global block order). */
 int st_meta_vdisk_blocks(struct st_meta *m, uint64_t vdisk, st_block_cb cb, void *arg, struct st_msg *err);
 

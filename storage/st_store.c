@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "storage/st_egroup.h"
+#include "storage/st_hmap.h"
 
 #define ID_BATCH 4096
 #define WRITE_BATCH (32u << 20)
@@ -63,7 +64,23 @@ struct st_store {
 	/* whole extents read straight into the caller's buffer, CRC still to check */
 	struct deferred *def;
 	size_t ndef, capdef;
+
+	/*
+	 * Read-ahead of metadata: the block rows of the next BC_BLOCKS blocks
+	 * of one vdisk and the extent-ID rows they name, fetched with one range
+	 * query per shard instead of a point query per block and per extent.
+	 * Dropped when this handle writes, and bypassed when a lookup through it
+	 * fails (the curator may have moved something since).
+	 */
+	uint64_t bc_vdisk, bc_first;
+	int bc_valid;
+	struct st_block *bc_rows;
+	uint8_t bc_have[64];
+	int bc_bypass;     /* set while re-reading without the read-ahead */
+	struct st_hmap xc; /* extent id -> egroup */
 };
+
+#define BC_BLOCKS 64
 
 struct deferred {
 	uint8_t *dst;
@@ -182,6 +199,7 @@ int st_store_open(const char *dir, struct st_store **out, struct st_msg *err)
 		return st_fail(err, -ENOMEM, "out of memory");
 	for (int i = 0; i < FD_SLOTS; i++)
 		st->fds[i].fd = -1;
+	st_hmap_init(&st->xc, ST_EXTENT_ID_LEN, 8);
 	st->node = node && *node ? (uint32_t)strtoul(node, NULL, 10) : 1;
 	rc = st_config_open(dir, &st->cfg, err);
 	if (!rc)
@@ -213,6 +231,8 @@ void st_store_free(struct st_store *st)
 	st_egroup_rec_release(&st->eg);
 	free(st->xbuf);
 	free(st->def);
+	free(st->bc_rows);
+	st_hmap_release(&st->xc);
 	free(st->disks);
 	free(st->nodes);
 	st_meta_free(st->meta);
@@ -977,6 +997,7 @@ again:
 		if (!rc)
 			w->v.open_egroup = new_open;
 	}
+	st->bc_valid = 0; /* this handle's metadata read-ahead is stale now */
 	st->stats.bytes_written += w->blen;
 	st->stats.batches++;
 	w->committed += w->blen;
@@ -1191,6 +1212,88 @@ int st_store_read_extent(struct st_store *st, const struct st_egroup_rec *g, con
  * one goes through the one-extent cache (extent bytes never change, so the
  * cache is always valid).
  */
+struct bc_fill {
+	struct st_store *st;
+	struct st_extent_id lo, hi;
+	int any;
+};
+
+static int bc_row(void *arg, int rc_row, const struct st_block *b)
+{
+	struct bc_fill *f = arg;
+	struct st_store *st = f->st;
+	struct st_block *dst;
+
+	if (rc_row || b->block < st->bc_first || b->block >= st->bc_first + BC_BLOCKS)
+		return 0; /* corrupt rows are read (and reported) by the point query */
+	dst = &st->bc_rows[b->block - st->bc_first];
+	dst->vdisk = b->vdisk;
+	dst->block = b->block;
+	dst->n = b->n;
+	memcpy(dst->r, b->r, (size_t)b->n * sizeof(b->r[0]));
+	st->bc_have[b->block - st->bc_first] = 1;
+	for (int i = 0; i < b->n; i++) {
+		const struct st_extent_id *x = &b->r[i].extent;
+		if (!f->any || memcmp(x->b, f->lo.b, ST_EXTENT_ID_LEN) < 0)
+			f->lo = *x;
+		if (!f->any || memcmp(x->b, f->hi.b, ST_EXTENT_ID_LEN) > 0)
+			f->hi = *x;
+		f->any = 1;
+	}
+	return 0;
+}
+
+static int xc_row(void *arg, const struct st_extent_id *id, uint64_t egroup)
+{
+	struct st_store *st = arg;
+	uint64_t *v;
+
+	if (st->xc.n >= 4 * BC_BLOCKS)
+		return 1; /* a wide id range: the rest go through point queries */
+	v = st_hmap_put(&st->xc, id->b, NULL);
+	if (v)
+		*v = egroup;
+	return 0;
+}
+
+/* Block row `block` of vdisk, through the read-ahead. Same results as st_meta_block_get. */
+static int block_get(struct st_store *st, uint64_t vdisk, uint64_t block, struct st_block *out, struct st_msg *err)
+{
+	struct bc_fill f = { .st = st };
+
+	if (st->bc_bypass)
+		return st_meta_block_get(st->meta, vdisk, block, out, err);
+	if (!st->bc_rows) {
+		st->bc_rows = malloc(BC_BLOCKS * sizeof(*st->bc_rows));
+		if (!st->bc_rows)
+			return st_meta_block_get(st->meta, vdisk, block, out, err);
+	}
+	if (!st->bc_valid || st->bc_vdisk != vdisk || block < st->bc_first || block >= st->bc_first + BC_BLOCKS) {
+		st->bc_valid = 0;
+		st->bc_vdisk = vdisk;
+		st->bc_first = block;
+		memset(st->bc_have, 0, sizeof(st->bc_have));
+		st_hmap_release(&st->xc);
+		st_hmap_init(&st->xc, ST_EXTENT_ID_LEN, 8);
+		if (st_meta_blocks_range(st->meta, vdisk, block, block + BC_BLOCKS - 1, bc_row, &f, NULL) ||
+		    (f.any && st_meta_extents_range(st->meta, &f.lo, &f.hi, xc_row, st, NULL) < 0))
+			return st_meta_block_get(st->meta, vdisk, block, out, err);
+		st->bc_valid = 1;
+	}
+	if (!st->bc_have[block - st->bc_first]) {
+		/* absent from the range: unwritten, or a corrupt row the point query reports */
+		return st_meta_block_get(st->meta, vdisk, block, out, err);
+	}
+	{
+		const struct st_block *b = &st->bc_rows[block - st->bc_first];
+		out->vdisk = b->vdisk;
+		out->block = b->block;
+		out->n = b->n;
+		memcpy(out->r, b->r, (size_t)b->n * sizeof(b->r[0]));
+	}
+	return 0;
+}
+
 /*
  * A whole extent straight into dst from the first usable replica, its CRC
  * deferred (checked by verify_deferred, on two threads). 0 if queued, else
@@ -1276,10 +1379,15 @@ static int read_region(struct st_store *st, const struct st_extent_id *id, uint3
 	}
 	for (int attempt = 0; attempt < 3; attempt++) {
 		const struct st_extent_rec *e;
-		uint64_t egroup;
+		uint64_t egroup, *cached = attempt == 0 && !st->bc_bypass ? st_hmap_get(&st->xc, id->b) : NULL;
 		int idx, bad, whole;
 
-		rc = st_meta_extent_get(st->meta, id, &egroup, err);
+		if (cached) {
+			egroup = *cached;
+			rc = 0;
+		} else {
+			rc = st_meta_extent_get(st->meta, id, &egroup, err);
+		}
 		if (rc)
 			return st_fail(err, rc == ST_ENOTFOUND ? ST_ECORRUPT : rc,
 				       "extent %s: dangling reference (not in the extent ID map)",
@@ -1345,7 +1453,7 @@ int st_vdisk_pread(struct st_store *st, const struct st_vdisk *v, uint64_t off, 
 		uint64_t bstart = blk * bs, zfrom = bstart > off ? bstart : off;
 		uint64_t bend = bstart + bs < off + len ? bstart + bs : off + len;
 
-		rc = st_meta_block_get(st->meta, v->id, blk, b, err);
+		rc = block_get(st, v->id, blk, b, err);
 		if (rc == ST_ENOTFOUND) {
 			rc = 0;
 			b->n = 0;
@@ -1372,6 +1480,13 @@ int st_vdisk_pread(struct st_store *st, const struct st_vdisk *v, uint64_t off, 
 		rc = verify_deferred(st, err);
 	else
 		st->ndef = 0;
+	if (rc && rc != ST_ERANGE && st->bc_valid && !st->bc_bypass) {
+		/* perhaps stale read-ahead (the curator moved something): once more without it */
+		st->bc_valid = 0;
+		st->bc_bypass = 1;
+		rc = st_vdisk_pread(st, v, off, len, buf, err);
+		st->bc_bypass = 0;
+	}
 	if (!rc)
 		st->stats.bytes_read += len;
 	return rc;
