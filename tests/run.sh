@@ -33,7 +33,7 @@ for t in "$@"; do
 		continue
 	fi
 	case "$t" in
-	*/tests/mapreduce/* | */tests/jobs/*)
+	*/tests/mapreduce/* | */tests/jobs/* | */tests/curator/test_service)
 		# MPICH dlopens UCX modules and unloads them at exit, so LeakSanitizer
 		# cannot attribute their start-up allocations: no leak check for MPI runs
 		# (the MPI-free suites keep it, and run under valgrind too)
