@@ -224,7 +224,10 @@ int cu_report_html(sqlite3 *db, int64_t scan, FILE *out)
 						 { "dead_bytes", "reclaimable (dead extents)" }, { "garbage_bytes", "garbage in egroups" },
 						 { "dead_extents", "dead extents" }, { "refcount_low", "refcounts below references" },
 						 { "dangling_references", "dangling references" }, { "missing_replicas", "missing replicas" },
-						 { "orphan_files", "unreferenced files" }, { "protected_by_safety_rule", "left for the next scan (safety rule)" } };
+						 { "orphan_files", "unreferenced files" }, { "protected_by_safety_rule", "left for the next scan (safety rule)" },
+						 { "under_replicated", "egroups under-replicated" }, { "one_copy_left", "egroups with one copy left" },
+						 { "lost_egroups", "egroups with no healthy copy" }, { "at_risk_bytes", "bytes at risk" },
+						 { "scrub_due", "egroups due for scrubbing" } };
 		fputs("<h2>What the scan found</h2><table><tr><th>finding</th><th>value</th></tr>\n", out);
 		for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 			char path[64];
@@ -259,11 +262,11 @@ int cu_report_html(sqlite3 *db, int64_t scan, FILE *out)
 	for (int i = 0; i < n; i++) {
 		snprintf(labels[i], 48, "%" PRId64, ids[i]);
 		v[i][0] = (jnum(db, ids[i], "$.dead_bytes") + jnum(db, ids[i], "$.garbage_bytes")) / 1048576.0;
-		v[i][1] = jnum(db, ids[i], "$.missing_replicas");
+		v[i][1] = jnum(db, ids[i], "$.under_replicated");
 	}
 	{
-		static const char *series[] = { "reclaimable MiB", "missing replicas (under-replicated)" };
-		static const char *units[] = { "MiB", "replicas" };
+		static const char *series[] = { "reclaimable MiB", "under-replicated egroups" };
+		static const char *units[] = { "MiB", "egroups" };
 		svg_lines(out, "Reclaimable bytes and under-replicated egroups over full scans", n, labels, 2, series, units, v);
 	}
 	/* scan durations by phase, last scans */
@@ -301,6 +304,21 @@ int cu_report_html(sqlite3 *db, int64_t scan, FILE *out)
 		v[1][0] = jnum(db, scan, "$.saved_dedup") / 1048576.0;
 		v[2][0] = jnum(db, scan, "$.saved_ec") / 1048576.0;
 		svg_bars(out, "Savings by kind (MiB; none enabled yet)", "MiB", 3, labels, 1, series, v);
+	}
+	/* protection: egroups by healthy copies left, from this scan */
+	{
+		static const char *series[] = { "egroups" };
+		double under = jnum(db, scan, "$.under_replicated"), one = jnum(db, scan, "$.one_copy_left");
+		double lost = jnum(db, scan, "$.lost_egroups"), all = jnum(db, scan, "$.egroups");
+		snprintf(labels[0], 48, "fully protected");
+		snprintf(labels[1], 48, "short, 2+ copies");
+		snprintf(labels[2], 48, "one copy left");
+		snprintf(labels[3], 48, "no healthy copy");
+		v[0][0] = all - under > 0 ? all - under : 0;
+		v[1][0] = under - one - lost > 0 ? under - one - lost : 0;
+		v[2][0] = one;
+		v[3][0] = lost;
+		svg_bars(out, "Protection: egroups by healthy copies", "", 4, labels, 1, series, v);
 	}
 	/* tasks */
 	fputs("<h2>Tasks</h2><table><tr><th>kind</th><th>pending</th><th>running</th><th>done</th><th>stale</th><th>failed</th>"
@@ -362,6 +380,11 @@ int cu_report_prom(sqlite3 *db, int64_t scan, FILE *out)
 		{ "orphan_files", "Egroup files no metadata references, last scan." },
 		{ "protected_by_safety_rule", "Items the safety rule left for the next scan." },
 		{ "corrupt_rows", "Metadata rows failing their checksum, last scan." },
+		{ "under_replicated", "Egroups with fewer healthy copies than their RF, last scan." },
+		{ "one_copy_left", "Egroups down to one healthy copy, last scan." },
+		{ "lost_egroups", "Egroups with no healthy copy, last scan." },
+		{ "at_risk_bytes", "Bytes of under-replicated egroups, last scan." },
+		{ "scrub_due", "Egroups due for scrubbing, last scan." },
 	};
 
 	for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++) {

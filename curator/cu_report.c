@@ -114,6 +114,12 @@ static void text_report(sqlite3 *db, int64_t scan, FILE *out)
 		counter(db, scan, "orphan_files"),
 		st_fmt_size((uint64_t)counter(db, scan, "orphan_file_bytes"), b1, sizeof(b1)),
 		counter(db, scan, "missing_replicas"), counter(db, scan, "short_replicas"));
+	fprintf(out, "  protection      %" PRId64 " egroups under-replicated (%" PRId64 " with one copy left, %" PRId64
+		" with none), %s at risk, %" PRId64 " waiting for a node, %" PRId64 " with extra copies, %" PRId64
+		" due for scrubbing\n",
+		counter(db, scan, "under_replicated"), counter(db, scan, "one_copy_left"), counter(db, scan, "lost_egroups"),
+		st_fmt_size((uint64_t)counter(db, scan, "at_risk_bytes"), b1, sizeof(b1)), counter(db, scan, "awaiting_node"),
+		counter(db, scan, "extra_replicas"), counter(db, scan, "scrub_due"));
 	fprintf(out, "  safety rule     %" PRId64 " items changed after S0 left for the next scan; %" PRId64
 		" corrupt rows skipped\n",
 		counter(db, scan, "protected_by_safety_rule"), counter(db, scan, "corrupt_rows"));
