@@ -1,0 +1,66 @@
+#!/bin/bash
+# Benchmark: data protection. A 3-node RF2 cluster with SIZE_GB of vdisk data
+# (default 6: every disk then holds about 4 GiB of replicas).
+#   - re-replication: disk 1 fails; a partial scan and its tasks (RANKS ranks,
+#     default 2) copy what it
+#     held elsewhere. Throughput = bytes copied / task time, against `cp` of
+#     the same egroup files plus `sync` (our copies are fdatasync'd).
+#   - time to full protection: from the failure to every egroup at RF again.
+#   - scrub: every replica read and verified (tasks of kind scrub), against
+#     a raw read (`cat`) of the same files; both from a cold page cache when
+#     /proc/sys/vm/drop_caches is writable, else both warm.
+# Prints JSON lines; ratio > 1: ours faster.
+set -euo pipefail
+BIN=${CURATOR_BIN:-build/bin/curator}
+SIZE_GB=${SIZE_GB:-6}
+W=${BENCH_DIR:-bench-tmp}/protect
+rm -rf "$W"; mkdir -p "$W"
+trap 'rm -rf "$W"' EXIT
+c() { "$BIN" -C "$W/cl" "$@"; }
+RANKS=${RANKS:-2}
+mc() { mpiexec.mpich -n "$RANKS" "$BIN" -C "$W/cl" "$@"; }
+now() { date +%s.%N; }
+sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+mbps() { awk -v by="$1" -v s="$2" 'BEGIN { printf "%.1f", by / 1048576 / s }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+json() { printf '{"bench": "protect", "figure": "%s", "value": %s, "unit": "%s", "baseline": "%s", "baseline_value": %s, "ratio": %s}\n' "$@"; }
+drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; }
+cold=1; drop || cold=0
+disk_gb=$((SIZE_GB * 2 / 3 + 2))
+c init --nodes 3 --disks "hdd:1x${disk_gb}G" >/dev/null
+c container create c --rf 2 >/dev/null
+c vdisk create v --container c --size "${SIZE_GB}G" >/dev/null
+echo "writing ${SIZE_GB} GiB (RF2)" >&2
+head -c $((SIZE_GB << 30)) /dev/urandom | c vdisk write v - >/dev/null
+d1=$(ls -d "$W"/cl/disks/node1-*)
+bytes=$(du -sb "$d1/egroups" | awk '{ print $1 }')
+# baseline: cp of the failed disk's files, made durable
+drop
+t0=$(now); cp -r "$d1/egroups" "$W/cp-copy"; sync; t1=$(now)
+cp_s=$(sub "$t0" "$t1"); rm -rf "$W/cp-copy"
+# ours: fail the disk, scan, re-replicate
+drop
+t0=$(now)
+c disk fail 1 >/dev/null
+c scan partial >/dev/null 2>&1
+t1=$(now)
+mc tasks run --kind rereplicate >/dev/null
+t2=$(now)
+c scan partial >/dev/null 2>&1
+under=$(c report --format json | jq '.counters.under_replicated')
+[ "$under" = 0 ] || { echo "still $under under-replicated egroups" >&2; exit 1; }
+task_s=$(sub "$t1" "$t2"); full_s=$(sub "$t0" "$t2")
+echo "re-replicated $bytes bytes in $task_s s (cp + sync: $cp_s s); full protection after $full_s s" >&2
+# scrub vs a raw read of the same files (every replica on the live disks)
+files=$(ls "$W"/cl/disks/node2-*/egroups/*.eg "$W"/cl/disks/node3-*/egroups/*.eg)
+all=$(cat $files | wc -c)
+drop; t0=$(now); cat $files > /dev/null; t1=$(now); raw_s=$(sub "$t0" "$t1")
+c scan partial --scrub-period 0s >/dev/null 2>&1
+drop; t0=$(now); mc tasks run --kind scrub >/dev/null; t1=$(now); scrub_s=$(sub "$t0" "$t1")
+echo "scrubbed $all bytes in $scrub_s s (raw read: $raw_s s; cold cache: $cold)" >&2
+json "rereplicate_throughput" "$(mbps "$bytes" "$task_s")" MB/s "cp + sync of the same egroup files" \
+	"$(mbps "$bytes" "$cp_s")" "$(ratio "$cp_s" "$task_s")"
+json "time_to_full_protection_$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1073741824 }')GiB_disk" "$full_s" s \
+	"re-replication alone" "$task_s" "$(ratio "$task_s" "$full_s")"
+json "scrub_throughput" "$(mbps "$all" "$scrub_s")" MB/s "cat of the same files" "$(mbps "$all" "$raw_s")" \
+	"$(ratio "$raw_s" "$scrub_s")"
