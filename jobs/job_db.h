@@ -40,6 +40,8 @@ enum job_task_kind {
 	JT_DROP_EXTRA,         /* more replicas than RF (a node came back) */
 	JT_SCRUB,              /* read and verify every replica, repair bad copies */
 	JT_DISK_REMOVED,       /* a drained disk holds nothing: mark it removed */
+	JT_EC_ENCODE,          /* k cold egroups -> a Reed-Solomon strip */
+	JT_EC_REBUILD,         /* a strip member lost its copy: decode and rewrite it */
 	JT_NKINDS
 };
 

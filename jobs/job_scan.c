@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "storage/st_ec.h"
 #include "storage/st_egroup.h"
 #include "storage/st_hmap.h"
 
@@ -33,7 +34,7 @@ static const char *counter_names[JC_NCOUNTERS] = {
 	"deleted_vdisk_rows", "unknown_vdisk_rows", "orphan_files", "orphan_file_bytes",
 	"corrupt_rows", "protected_by_safety_rule", "missing_replicas", "dead_egroups", "short_replicas",
 	"under_replicated", "one_copy_left", "lost_egroups", "extra_replicas", "at_risk_bytes", "scrub_due",
-	"awaiting_node",
+	"awaiting_node", "ec_egroups", "ec_candidates", "saved_ec", "strips_degraded",
 };
 
 const char *job_scan_counter_name(enum job_scan_counter c)
@@ -509,6 +510,8 @@ static void protection(struct scan_ctx *c, const struct st_egroup_rec *g, int ha
 	for (int i = 0; i < c->nconts; i++)
 		if (c->conts[i].id == g->container)
 			rf = c->conts[i].rf;
+	if (g->flags & ST_EGROUP_EC)
+		rf = 1; /* a strip member: its strip is the redundancy */
 	for (int r = 0; r < g->nreplicas; r++) {
 		int h = replica_health(c, g, r, have_files, fdisk, fsize, nf);
 		healthy += h == 0;
@@ -522,6 +525,14 @@ static void protection(struct scan_ctx *c, const struct st_egroup_rec *g, int ha
 		c->c[JC_AT_RISK_BYTES] += g->used;
 		if (left == 1)
 			c->c[JC_ONE_COPY_LEFT]++;
+		if (g->flags & ST_EGROUP_EC) {
+			c->c[JC_STRIPS_DEGRADED]++;
+			finding(c, "strip_member_lost", g->id, NULL,
+				"egroup %" PRIx64 ": member %u of strip %" PRIx64 " lost its copy; reads decode it, a rebuild is queued",
+				g->id, g->strip_pos, g->strip);
+			task_prio(c, JT_EC_REBUILD, g->id, g->version, (int64_t)g->used, 85);
+			return;
+		}
 		if (healthy == 0) {
 			c->c[JC_LOST]++;
 			finding(c, "no_healthy_replica", g->id, NULL,
@@ -537,6 +548,37 @@ static void protection(struct scan_ctx *c, const struct st_egroup_rec *g, int ha
 		c->c[JC_SCRUB_DUE]++;
 		task(c, JT_SCRUB, g->id, g->version, (int64_t)g->used * g->nreplicas, NULL, 0);
 	}
+}
+
+/*
+ * A cold, fully replicated egroup of a container with --rs becomes an EC
+ * candidate for MR3: key 'E' container, value egroup id, version, node
+ * count, the nodes of its healthy copies.
+ */
+static int ec_candidate(struct scan_ctx *c, const struct st_egroup_rec *g, struct mr_emitter *em)
+{
+	const struct st_container *ct = NULL;
+	uint8_t k[5] = { 'E' }, v[8 + 8 + 1 + 4 * ST_REPLICAS_MAX];
+	int n = 0;
+
+	for (int i = 0; i < c->nconts; i++)
+		if (c->conts[i].id == g->container)
+			ct = &c->conts[i];
+	if (!ct || !ct->rs_k || g->flags || !g->nextents || c->now - g->last_write < ct->ec_delay)
+		return 0;
+	for (int r = 0; r < g->nreplicas; r++) {
+		int di = disk_index(c, g->replicas[r].disk);
+		if (replica_health(c, g, r, 0, NULL, NULL, 0) == 0 && di >= 0)
+			memcpy(v + 17 + 4 * n++, &c->disks[di].node, 4);
+	}
+	if (n < ct->rf)
+		return 0; /* protect it first */
+	c->c[JC_EC_CANDIDATES]++;
+	memcpy(k + 1, &g->container, 4);
+	memcpy(v, &g->id, 8);
+	memcpy(v + 8, &g->version, 8);
+	v[16] = (uint8_t)n;
+	return mr_emit(em, k, 5, v, 17 + 4 * (size_t)n);
 }
 
 struct xref {
@@ -657,6 +699,20 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 		goto out;
 	}
 
+	if (g.flags & ST_EGROUP_PARITY) { /* a parity member: its space and its health */
+		c->c[JC_STORED_BYTES] += g.used;
+		c->c[JC_EC_SAVED_BYTES] -= g.used;
+		protection(c, &g, 1, fdisk, fsize, nf);
+		for (int r = 0; r < g.nreplicas && !rc; r++)
+			rc = emit_usage(em, g.replicas[r].disk, g.used);
+		goto out;
+	}
+	if (g.flags & ST_EGROUP_EC) {
+		c->c[JC_EC_EGROUPS]++;
+		for (int i = 0; i < c->nconts; i++) /* the copies RF would have kept */
+			if (c->conts[i].id == g.container)
+				c->c[JC_EC_SAVED_BYTES] += (int64_t)g.used * (c->conts[i].rf - 1);
+	}
 	/* the record: true vs recorded refcounts, dead extents, garbage */
 	{
 		/* a corrupt block row hides references: then nothing is dead this scan */
@@ -747,7 +803,17 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 			uint64_t garbage = g.used > ST_EGROUP_HDR + live ? g.used - ST_EGROUP_HDR - live : 0;
 			int moving = (g.flags & ST_EGROUP_MOVING) != 0;
 			c->c[JC_GARBAGE_BYTES] += (int64_t)garbage;
-			if (safe && (ndead == (size_t)g.nextents)) {
+			int ec = (g.flags & ST_EGROUP_EC) != 0;
+			if (ec && ndead) {
+				/* keep strips decodable: dead extents leave the metadata, bytes stay
+				 * (NEEDSWORK: re-encode or shrink strips whose members are mostly dead) */
+				size_t len;
+				void *p = pack_pairs(dead, deadv, ndead, &len);
+				if (p) {
+					task(c, JT_EXTENT_DELETE, id, version, 0, p, len);
+					free(p);
+				}
+			} else if (safe && (ndead == (size_t)g.nextents)) {
 				size_t len = 0;
 				void *p = pack_pairs(dead, deadv, ndead, &len); /* for `curator explain` */
 				c->c[JC_DEAD_EGROUPS]++;
@@ -818,8 +884,11 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 			if (ns)
 				task(c, JT_FILE_SWEEP, id, version, bytes, sweep, (size_t)ns * 4);
 		}
-		if (!(safe && ndead == (size_t)g.nextents))
+		if (!(safe && ndead == (size_t)g.nextents)) {
 			protection(c, &g, 1, fdisk, fsize, nf); /* dead egroups need no copies */
+			if (!rc && !ndead)
+				rc = ec_candidate(c, &g, em);
+		}
 	rec_out:
 		free(up);
 		free(down);
@@ -838,6 +907,50 @@ out:
 
 /* --- MR3 / partial reduce: usage per disk -------------------------------- */
 
+/*
+ * Per container: group EC candidates into strips of k egroups that can keep
+ * one copy each on k distinct nodes (greedy, in the shuffle's order, which
+ * is the same whatever the rank count). One ec_encode task per strip.
+ */
+static int form_strips(struct scan_ctx *c, const uint8_t *key, const struct mr_value *vals, size_t n)
+{
+	const struct st_container *ct = NULL;
+	uint32_t container, used_nodes[ST_EC_MAX];
+	uint8_t arg[16 * ST_EC_MAX];
+	int in = 0;
+
+	memcpy(&container, key + 1, 4);
+	for (int i = 0; i < c->nconts; i++)
+		if (c->conts[i].id == container)
+			ct = &c->conts[i];
+	if (!ct || ct->rs_k < 2 || ct->rs_k + ct->rs_m > ST_EC_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *v = vals[i].p;
+		int nn = v[16], pick = -1;
+		for (int j = 0; j < nn && pick < 0; j++) {
+			uint32_t node;
+			int clash = 0;
+			memcpy(&node, v + 17 + 4 * j, 4);
+			for (int q = 0; q < in; q++)
+				clash |= used_nodes[q] == node;
+			if (!clash)
+				pick = (int)node;
+		}
+		if (pick < 0)
+			continue;
+		used_nodes[in] = (uint32_t)pick;
+		memcpy(arg + 16 * in, v, 16); /* id, version */
+		if (++in == ct->rs_k) {
+			uint64_t first;
+			memcpy(&first, arg, 8);
+			task(c, JT_EC_ENCODE, first, 0, 0, arg, (size_t)16 * in);
+			in = 0;
+		}
+	}
+	return c->oom ? -ENOMEM : 0;
+}
+
 static int map_usage(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em)
 {
 	(void)arg;
@@ -854,6 +967,8 @@ static int reduce_usage(void *arg, const void *key, size_t klen, const struct mr
 	int di;
 
 	(void)em;
+	if (klen == 5 && k[0] == 'E')
+		return form_strips(c, k, vals, n);
 	if (klen != 5 || k[0] != 'D')
 		return 0;
 	memcpy(&disk, k + 1, 4);
@@ -887,8 +1002,16 @@ static int map_partial(void *arg, const void *key, size_t klen, const void *val,
 	c->c[JC_STORED_BYTES] += g->used;
 	if (vlen == 0)
 		return 0; /* a corrupt row: reported by the reader, left alone */
+	if (g->flags & ST_EGROUP_PARITY) {
+		protection(c, g, 0, NULL, NULL, 0);
+		for (int r = 0; r < g->nreplicas && !rc; r++)
+			rc = emit_usage(em, g->replicas[r].disk, g->used);
+		return rc;
+	}
 	for (int k = 0; k < g->nextents; k++)
 		all_zero &= g->extents[k].refcount == 0;
+	if (g->flags & ST_EGROUP_EC)
+		all_zero = 0; /* strip members stay (keeping their strip decodable) */
 	if (all_zero) {
 		if (g->last_ref_seq < c->s0) {
 			c->c[JC_DEAD_EGROUPS]++;

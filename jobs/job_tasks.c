@@ -146,6 +146,8 @@ static int apply_egroup_delete(struct st_store *st, const struct job_task *t, in
 
 	st_egroup_rec_init(&g);
 	rc = load(st, t, &g, err);
+	if (!rc && (g.flags & (ST_EGROUP_EC | ST_EGROUP_PARITY)))
+		rc = st_fail(err, ST_ESTALE, "egroup %llx is a strip member now", (unsigned long long)g.id);
 	if (!rc)
 		rc = retire(st, &g, bytes, err);
 	st_egroup_rec_release(&g);
@@ -165,6 +167,8 @@ static int apply_compact(struct st_store *st, const struct job_task *t, int64_t 
 	st_egroup_rec_init(&g);
 	st_egroup_rec_init(&n);
 	rc = load(st, t, &g, err);
+	if (!rc && (g.flags & (ST_EGROUP_EC | ST_EGROUP_PARITY)))
+		rc = st_fail(err, ST_ESTALE, "egroup %llx is a strip member now", (unsigned long long)g.id);
 	if (rc)
 		goto out;
 	/* 1. freeze: no appends, no increments from here on */
@@ -340,6 +344,8 @@ static int apply_rereplicate(struct st_store *st, const struct job_task *t, int6
 
 	st_egroup_rec_init(&g);
 	rc = load(st, t, &g, err);
+	if (!rc && (g.flags & (ST_EGROUP_EC | ST_EGROUP_PARITY)))
+		rc = st_fail(err, ST_ESTALE, "egroup %llx is a strip member now", (unsigned long long)g.id);
 	if (rc)
 		goto out;
 	rf = container_rf(st, &g);
@@ -424,6 +430,8 @@ static int apply_drop_extra(struct st_store *st, const struct job_task *t, int64
 	st_egroup_rec_init(&g);
 	st_egroup_rec_init(&n);
 	rc = load(st, t, &g, err);
+	if (!rc && (g.flags & (ST_EGROUP_EC | ST_EGROUP_PARITY)))
+		rc = st_fail(err, ST_ESTALE, "egroup %llx is a strip member now", (unsigned long long)g.id);
 	if (rc)
 		goto out;
 	rf = container_rf(st, &g);
@@ -540,6 +548,68 @@ out:
 	return rc;
 }
 
+/* ec_encode: k cold egroups become a strip (st_store_ec_convert does it all, in order). */
+static int apply_ec_encode(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err)
+{
+	uint64_t ids[ST_REPLICAS_MAX * 3], versions[ST_REPLICAS_MAX * 3];
+	struct st_egroup_rec g;
+	struct st_container c;
+	int k = (int)(t->arglen / 16), rc;
+
+	if (k < 2 || k > 16)
+		return st_fail(err, ST_EINVAL, "ec_encode: bad argument");
+	for (int i = 0; i < k; i++) {
+		memcpy(&ids[i], t->arg + 16 * i, 8);
+		memcpy(&versions[i], t->arg + 16 * i + 8, 8);
+	}
+	st_egroup_rec_init(&g);
+	rc = st_meta_egroup_get(st_store_meta(st), ids[0], &g, err);
+	if (rc == ST_ENOTFOUND)
+		rc = st_fail(err, ST_ESTALE, "egroup %llx is gone", (unsigned long long)ids[0]);
+	if (!rc)
+		rc = st_config_container_by_id(st_store_config(st), g.container, &c, err);
+	if (!rc && (c.rs_k != k || c.rs_m < 1))
+		rc = st_fail(err, ST_ESTALE, "container '%s' changed its erasure coding", c.name);
+	if (!rc)
+		rc = st_store_ec_convert(st, k, c.rs_m, ids, versions, err);
+	if (!rc)
+		*bytes = (int64_t)g.used * (c.rf - 1) * k / k; /* roughly: the copies dropped */
+	st_egroup_rec_release(&g);
+	return rc;
+}
+
+/* ec_rebuild: a strip member decoded from its strip and written back. */
+static int apply_ec_rebuild(struct st_store *st, const struct job_task *t, struct st_msg *err)
+{
+	struct st_egroup_rec g;
+	int rc;
+
+	st_egroup_rec_init(&g);
+	rc = load(st, t, &g, err);
+	if (!rc && !(g.flags & ST_EGROUP_EC))
+		rc = st_fail(err, ST_ESTALE, "egroup %llx is not a strip member", (unsigned long long)g.id);
+	if (!rc && replica_now(st, &g, 0) == 0 && g.nreplicas == 1) {
+		/* its copy may be fine after all: only rebuild what does not verify */
+		uint8_t *buf = NULL;
+		int ok = 1;
+		for (int k = 0; ok && k < g.nextents; k++) {
+			uint8_t *nb = realloc(buf, g.extents[k].raw_len + 1);
+			if (!nb)
+				break;
+			buf = nb;
+			ok = st_store_read_replica(st, &g, 0, &g.extents[k], buf) == 0;
+		}
+		free(buf);
+		if (ok && !(g.flags & ST_EGROUP_PARITY))
+			goto out;
+	}
+	if (!rc)
+		rc = st_store_ec_rebuild(st, &g, err);
+out:
+	st_egroup_rec_release(&g);
+	return rc;
+}
+
 /* disk_removed: a drained disk that no egroup uses any more. */
 static int apply_disk_removed(struct st_store *st, const struct job_task *t, struct st_msg *err)
 {
@@ -570,6 +640,8 @@ int job_task_apply(struct st_store *st, const struct job_task *t, int64_t sweep_
 	case JT_DROP_EXTRA: return apply_drop_extra(st, t, bytes, err);
 	case JT_SCRUB: return apply_scrub(st, t, bytes, err);
 	case JT_DISK_REMOVED: return apply_disk_removed(st, t, err);
+	case JT_EC_ENCODE: return apply_ec_encode(st, t, bytes, err);
+	case JT_EC_REBUILD: return apply_ec_rebuild(st, t, err);
 	case JT_NKINDS: break;
 	}
 	return st_fail(err, ST_EINVAL, "task %" PRId64 ": unknown kind %d", t->id, t->kind);

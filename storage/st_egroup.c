@@ -115,6 +115,16 @@ static int decode_ex_hdr(const uint8_t *b, struct st_extent_rec *e)
 	return 0;
 }
 
+int st_egroup_check_record(const uint8_t *rec, const struct st_extent_rec *e)
+{
+	struct st_extent_rec f;
+
+	if (decode_ex_hdr(rec, &f) || f.stored_len != e->stored_len || f.raw_len != e->raw_len ||
+	    memcmp(f.id.b, e->id.b, ST_EXTENT_ID_LEN) || f.crc != e->crc)
+		return ST_ECORRUPT;
+	return st_crc32c(rec + ST_EXTENT_HDR, e->stored_len) == e->crc ? 0 : ST_ECORRUPT;
+}
+
 int st_egroup_read_extent(int fd, const struct st_extent_rec *e, uint8_t *buf)
 {
 	size_t total = ST_EXTENT_HDR + e->stored_len;

@@ -99,6 +99,12 @@ int st_egroup_read_extent_into(int fd, const struct st_extent_rec *e, void *dst)
 int st_egroup_read_extent_unverified(int fd, const struct st_extent_rec *e, void *dst);
 
 /*
+ * Check a record in memory: rec points at its header, the stored bytes
+ * follow. 0 or ST_ECORRUPT (header, id, lengths or data crc mismatch).
+ */
+int st_egroup_check_record(const uint8_t *rec, const struct st_extent_rec *e);
+
+/*
  * Walk the records of a replica file from its first extent, calling cb for
  * each well-formed record (stored bytes verified). Stops at the first bad or
  * truncated record (*end receives its offset, i.e. the valid length).

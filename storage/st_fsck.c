@@ -180,6 +180,15 @@ static int check_block(void *arg, int rc_row, const struct st_block *b)
 			    (unsigned long long)b->vdisk, (unsigned long long)b->block, idb);
 		if (!v->checked) {
 			v->checked = verify_data(c, g, &g->extents[k]) ? 1 : 2;
+			if (v->checked == 2 && (g->flags & ST_EGROUP_EC)) {
+				/* no copy verifies: its strip may still decode it */
+				if (g->extents[k].raw_len <= c->bufcap &&
+				    st_store_read_extent(c->st, g, &g->extents[k], c->buf, NULL, NULL) == 0) {
+					v->checked = 1;
+					say(c, ST_FSCK_WARNING, "extent %s in egroup %llx: read by decoding its strip", idb,
+					    (unsigned long long)g->id);
+				}
+			}
 			if (c->oom)
 				return -ENOMEM;
 			if (v->checked == 2)

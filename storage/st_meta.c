@@ -41,7 +41,9 @@ static const char meta_schema[] =
 	"  last_ref_seq INTEGER NOT NULL, rec BLOB NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS extents(id BLOB PRIMARY KEY, egroup INTEGER NOT NULL) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS blocks(vdisk INTEGER NOT NULL, block INTEGER NOT NULL,"
-	"  regions BLOB NOT NULL, PRIMARY KEY (vdisk, block)) WITHOUT ROWID;";
+	"  regions BLOB NOT NULL, PRIMARY KEY (vdisk, block)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS strips(id INTEGER PRIMARY KEY, k INTEGER NOT NULL, m INTEGER NOT NULL,"
+	"  len INTEGER NOT NULL, members BLOB NOT NULL);";
 
 struct shard {
 	sqlite3 *db;
@@ -408,7 +410,7 @@ int st_meta_open(const char *dir, int shards, int create, struct st_meta **out, 
 			break;
 		}
 		rc = st_sql_open(s->path, create, &s->db, err);
-		if (!rc && create)
+		if (!rc) /* IF NOT EXISTS: also adds tables to shards made by older versions */
 			rc = st_sql_exec(s->db, meta_schema, err);
 		for (int q = 0; !rc && q < Q_N; q++) {
 			rc = st_sql_prepare(s->db, queries[q], &s->q[q], err);
@@ -870,5 +872,66 @@ int st_meta_vdisk_blocks(struct st_meta *m, uint64_t vdisk, st_block_cb cb, void
 	for (int i = 0; i < m->n && !rc; i++)
 		rc = scan_blocks(&m->s[i], "SELECT vdisk, block, regions FROM blocks WHERE vdisk = ?",
 				 (int64_t)vdisk, cb, arg, err);
+	return rc;
+}
+
+int st_meta_strip_put(struct st_meta *m, const struct st_strip *sp, struct st_msg *err)
+{
+	struct shard *s = &m->s[st_meta_shard_egroup(m, sp->id)];
+	sqlite3_stmt *q;
+	int rc = st_sql_prepare(s->db, "INSERT OR REPLACE INTO strips(id, k, m, len, members) VALUES (?, ?, ?, ?, ?)", &q, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(q, 1, (int64_t)sp->id);
+	sqlite3_bind_int(q, 2, sp->k);
+	sqlite3_bind_int(q, 3, sp->m);
+	sqlite3_bind_int64(q, 4, (int64_t)sp->len);
+	sqlite3_bind_blob(q, 5, sp->members, (int)(sizeof(uint64_t) * (size_t)(sp->k + sp->m)), SQLITE_STATIC);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		rc = st_sql_fail(s->db, sqlite3_errcode(s->db), s->path, err);
+	sqlite3_finalize(q);
+	return rc;
+}
+
+int st_meta_strip_get(struct st_meta *m, uint64_t id, struct st_strip *out, struct st_msg *err)
+{
+	struct shard *s = &m->s[st_meta_shard_egroup(m, id)];
+	sqlite3_stmt *q;
+	int rc = st_sql_prepare(s->db, "SELECT k, m, len, members FROM strips WHERE id = ?", &q, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(q, 1, (int64_t)id);
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		memset(out, 0, sizeof(*out));
+		out->id = id;
+		out->k = sqlite3_column_int(q, 0);
+		out->m = sqlite3_column_int(q, 1);
+		out->len = (uint64_t)sqlite3_column_int64(q, 2);
+		if (out->k < 1 || out->m < 1 || out->k + out->m > 20 ||
+		    sqlite3_column_bytes(q, 3) != (int)(8 * (out->k + out->m)))
+			rc = st_fail(err, ST_ECORRUPT, "strip %llx: corrupt row", (unsigned long long)id);
+		else
+			memcpy(out->members, sqlite3_column_blob(q, 3), (size_t)(8 * (out->k + out->m)));
+	} else {
+		rc = st_fail(err, ST_ENOTFOUND, "strip %llx: not found", (unsigned long long)id);
+	}
+	sqlite3_finalize(q);
+	return rc;
+}
+
+int st_meta_strip_delete(struct st_meta *m, uint64_t id, struct st_msg *err)
+{
+	struct shard *s = &m->s[st_meta_shard_egroup(m, id)];
+	sqlite3_stmt *q;
+	int rc = st_sql_prepare(s->db, "DELETE FROM strips WHERE id = ?", &q, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(q, 1, (int64_t)id);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		rc = st_sql_fail(s->db, sqlite3_errcode(s->db), s->path, err);
+	sqlite3_finalize(q);
 	return rc;
 }

@@ -117,7 +117,17 @@ enum st_egroup_flags {
 	ST_EGROUP_CLOUD = (1 << 2),
 	ST_EGROUP_MOVING = (1 << 3), /* a compaction is moving its extents out:
 					no appends, no refcount increments */
+	ST_EGROUP_PARITY = (1 << 4), /* a parity member of an EC strip (no extents) */
 };
+
+/* An erasure-coded strip: k data egroups then m parity egroups (st_ec.h). */
+struct st_strip {
+	uint64_t id;
+	int k, m;
+	uint64_t len;                 /* fragment length */
+	uint64_t members[20];         /* k data egroup ids, then m parity egroup ids */
+};
+
 
 struct st_egroup_rec {
 	uint64_t id;
@@ -188,6 +198,11 @@ int st_meta_nshards(const struct st_meta *m);
 int st_meta_shard_egroup(const struct st_meta *m, uint64_t egroup);
 int st_meta_shard_extent(const struct st_meta *m, const struct st_extent_id *id);
 int st_meta_shard_block(const struct st_meta *m, uint64_t vdisk, uint64_t block);
+
+/* Strips live in the egroup map's shards (by strip id), table `strips`. */
+int st_meta_strip_put(struct st_meta *m, const struct st_strip *s, struct st_msg *err);
+int st_meta_strip_get(struct st_meta *m, uint64_t id, struct st_strip *out, struct st_msg *err);
+int st_meta_strip_delete(struct st_meta *m, uint64_t id, struct st_msg *err);
 
 /* Group the following writes to one shard in an IMMEDIATE transaction. */
 int st_meta_begin(struct st_meta *m, int shard, struct st_msg *err);

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "storage/st_ec.h"
 #include "storage/st_egroup.h"
 #include "storage/st_hmap.h"
 
@@ -77,6 +78,10 @@ struct st_store {
 	struct st_block *bc_rows;
 	uint8_t bc_have[64];
 	int bc_bypass;     /* set while re-reading without the read-ahead */
+	/* the last image decoded from an EC strip */
+	uint8_t *ec_img;
+	uint64_t ec_img_id, ec_img_len;
+	int ec_img_valid;
 	struct st_hmap xc; /* extent id -> egroup */
 };
 
@@ -232,6 +237,7 @@ void st_store_free(struct st_store *st)
 	free(st->xbuf);
 	free(st->def);
 	free(st->bc_rows);
+	free(st->ec_img);
 	st_hmap_release(&st->xc);
 	free(st->disks);
 	free(st->nodes);
@@ -1164,6 +1170,9 @@ int st_store_read_replica(struct st_store *st, const struct st_egroup_rec *g, in
  * st->xbuf + ST_EXTENT_HDR. Bad or missing replicas are counted and
  * recorded in config.db for the curator.
  */
+static int ec_read_extent(struct st_store *st, const struct st_egroup_rec *g, const struct st_extent_rec *e,
+			  void *dst);
+
 static int read_extent_any(struct st_store *st, const struct st_egroup_rec *g, const struct st_extent_rec *e,
 			   void *dst, int *bad, struct st_msg *err)
 {
@@ -1187,6 +1196,8 @@ static int read_extent_any(struct st_store *st, const struct st_egroup_rec *g, c
 					   rc == -ENOENT ? "missing" : rc == ST_ECORRUPT ? "checksum" : "io", NULL);
 		}
 	}
+	if (rc && (g->flags & ST_EGROUP_EC))
+		rc = ec_read_extent(st, g, e, dst); /* decode it from the rest of its strip */
 	if (rc) {
 		char b[80];
 		return st_fail(err, ST_EIO, "extent %s in egroup %llx: no replica passes its checksum (%d tried)",
@@ -2047,5 +2058,422 @@ int st_store_replica_rewrite(struct st_store *st, const struct st_egroup_rec *g,
 		fd_forget(st, g->id, d->id);
 	}
 	st_egroup_rec_release(&others);
+	return rc;
+}
+
+/* --- erasure coding ----------------------------------------------------- */
+
+/* Check every extent of g inside its image buf ([0, used) of the file). */
+static int verify_image(const struct st_egroup_rec *g, const uint8_t *buf)
+{
+	struct st_egroup_hdr h;
+
+	(void)h;
+	for (int k = 0; k < g->nextents; k++) {
+		const struct st_extent_rec *e = &g->extents[k];
+		if ((uint64_t)e->offset + ST_EXTENT_HDR + e->stored_len > g->used ||
+		    st_egroup_check_record(buf + e->offset, e))
+			return ST_ECORRUPT;
+	}
+	return 0;
+}
+
+/* The verified image of a data egroup from replica r into buf (len >= used, zero padded). */
+static int load_image(struct st_store *st, const struct st_egroup_rec *g, int r, uint8_t *buf, uint64_t len)
+{
+	const struct st_disk *d = disk_find(st, g->replicas[r].disk);
+	int fd;
+	long long n;
+
+	if (!disk_usable(st, d) || g->replicas[r].state != ST_REPLICA_OK || g->used > len)
+		return ST_EIO;
+	fd = fd_get(st, g->id, d);
+	if (fd < 0)
+		return fd;
+	memset(buf, 0, len);
+	n = st_pread_full(fd, buf, g->used, 0);
+	if (n != (long long)g->used || verify_image(g, buf)) {
+		fd_forget(st, g->id, d->id);
+		return ST_ECORRUPT;
+	}
+	return 0;
+}
+
+/* The verified payload of a parity egroup into buf (len bytes). */
+static int load_parity(struct st_store *st, const struct st_egroup_rec *p, uint8_t *buf, uint64_t len)
+{
+	uint8_t hdr[ST_PARITY_HDR];
+	uint64_t strip, plen;
+	uint32_t crc;
+	int pos, fd;
+	const struct st_disk *d;
+
+	if (p->nreplicas < 1)
+		return ST_EIO;
+	d = disk_find(st, p->replicas[0].disk);
+	if (!disk_usable(st, d))
+		return ST_EIO;
+	fd = fd_get(st, p->id, d);
+	if (fd < 0)
+		return fd;
+	if (st_pread_full(fd, hdr, ST_PARITY_HDR, 0) != ST_PARITY_HDR ||
+	    st_ec_parity_hdr_check(hdr, &pos, &strip, &plen, &crc) || plen != len || strip != p->strip ||
+	    st_pread_full(fd, buf, len, ST_PARITY_HDR) != (long long)len || st_crc32c(buf, len) != crc) {
+		fd_forget(st, p->id, d->id);
+		return ST_ECORRUPT;
+	}
+	return 0;
+}
+
+int st_store_ec_rebuild_image(struct st_store *st, const struct st_egroup_rec *g, uint8_t *buf, uint64_t *lenp,
+			      struct st_msg *err)
+{
+	struct st_strip sp;
+	uint8_t *frag[ST_EC_MAX] = { 0 }, *out[ST_EC_MAX] = { 0 };
+	int rc = st_meta_strip_get(st->meta, g->strip, &sp, err), present = 0;
+
+	if (rc)
+		return rc;
+	if ((int)g->strip_pos >= sp.k + sp.m || sp.members[g->strip_pos] != g->id)
+		return st_fail(err, ST_ECORRUPT, "egroup %llx: not where its strip says", (unsigned long long)g->id);
+	refresh_topology(st, NULL);
+	for (int i = 0; i < sp.k + sp.m && present < sp.k; i++) {
+		struct st_egroup_rec mg;
+		if (i == (int)g->strip_pos)
+			continue;
+		st_egroup_rec_init(&mg);
+		if (st_meta_egroup_get(st->meta, sp.members[i], &mg, NULL) == 0) {
+			uint8_t *b = malloc(sp.len);
+			int ok = -1;
+			if (b && i < sp.k) {
+				for (int r = 0; r < mg.nreplicas && ok; r++)
+					ok = load_image(st, &mg, r, b, sp.len);
+			} else if (b) {
+				ok = load_parity(st, &mg, b, sp.len);
+			}
+			if (!ok) {
+				frag[i] = b;
+				present++;
+			} else {
+				free(b);
+			}
+		}
+		st_egroup_rec_release(&mg);
+	}
+	out[g->strip_pos] = buf;
+	rc = st_ec_decode(sp.k, sp.m, sp.len, frag, out);
+	for (int i = 0; i < sp.k + sp.m; i++)
+		free(frag[i]);
+	if (rc)
+		return st_fail(err, ST_EIO, "egroup %llx: its strip has too few members left to decode", (unsigned long long)g->id);
+	*lenp = sp.len;
+	return 0;
+}
+
+static int ec_read_extent(struct st_store *st, const struct st_egroup_rec *g, const struct st_extent_rec *e, void *dst)
+{
+	if (!st->ec_img_valid || st->ec_img_id != g->id) {
+		struct st_strip sp;
+		uint64_t len;
+		if (st_meta_strip_get(st->meta, g->strip, &sp, NULL))
+			return ST_EIO;
+		free(st->ec_img);
+		st->ec_img = malloc(sp.len);
+		st->ec_img_valid = 0;
+		if (!st->ec_img || st_store_ec_rebuild_image(st, g, st->ec_img, &len, NULL))
+			return ST_EIO;
+		st->ec_img_id = g->id;
+		st->ec_img_len = len;
+		st->ec_img_valid = 1;
+	}
+	if ((uint64_t)e->offset + ST_EXTENT_HDR + e->stored_len > st->ec_img_len ||
+	    st_egroup_check_record(st->ec_img + e->offset, e))
+		return ST_EIO;
+	if (!dst) {
+		if (xbuf_reserve(st, ST_EXTENT_HDR + (size_t)e->stored_len))
+			return -ENOMEM;
+		dst = st->xbuf + ST_EXTENT_HDR;
+	}
+	memcpy(dst, st->ec_img + e->offset + ST_EXTENT_HDR, e->raw_len);
+	return 0;
+}
+
+int st_store_ec_convert(struct st_store *st, int k, int m, const uint64_t *ids, const uint64_t *versions,
+			struct st_msg *err)
+{
+	struct st_egroup_rec g[ST_EC_MAX], par[ST_EC_MAX];
+	uint8_t *data[ST_EC_MAX] = { 0 }, *parity[ST_EC_MAX] = { 0 };
+	uint32_t kept_node[ST_EC_MAX], pdisk[ST_EC_MAX];
+	int kept[ST_EC_MAX], made = 0, converted = 0, rc = 0;
+	struct st_container c;
+	struct st_strip sp = { 0 };
+	uint64_t len = 0;
+	enum st_tier tier = ST_TIER_SSD;
+
+	if (k < 2 || m < 1 || k + m > ST_EC_MAX)
+		return st_fail(err, ST_EINVAL, "RS(%d,%d): unsupported", k, m);
+	for (int i = 0; i < k + m; i++) {
+		st_egroup_rec_init(&g[i]);
+		st_egroup_rec_init(&par[i]);
+	}
+	rc = refresh_topology(st, err);
+	for (int i = 0; !rc && i < k; i++) {
+		rc = st_meta_egroup_get(st->meta, ids[i], &g[i], err);
+		if (rc == ST_ENOTFOUND || (!rc && (g[i].version != versions[i] || g[i].flags)))
+			rc = st_fail(err, ST_ESTALE, "egroup %llx changed since the scan", (unsigned long long)ids[i]);
+		if (!rc && g[i].container != g[0].container)
+			rc = st_fail(err, ST_EINVAL, "a strip's egroups must share a container");
+		if (!rc && g[i].used > len)
+			len = g[i].used;
+	}
+	if (!rc)
+		rc = st_config_container_by_id(st->cfg, g[0].container, &c, err);
+	len = (len + 63) & ~63ULL;
+	/* one verified copy of each, on distinct nodes */
+	for (int i = 0; !rc && i < k; i++) {
+		data[i] = malloc(len);
+		kept[i] = -1;
+		if (!data[i]) {
+			rc = st_fail(err, -ENOMEM, "out of memory");
+			break;
+		}
+		for (int r = 0; r < g[i].nreplicas && kept[i] < 0; r++) {
+			const struct st_disk *d = disk_find(st, g[i].replicas[r].disk);
+			int clash = 0;
+			for (int j = 0; d && j < i; j++)
+				clash |= kept_node[j] == d->node;
+			if (d && !clash && load_image(st, &g[i], r, data[i], len) == 0) {
+				kept[i] = r;
+				kept_node[i] = d->node;
+			}
+		}
+		if (kept[i] < 0)
+			rc = st_fail(err, ST_EPOLICY, "egroup %llx: no verified copy on a node the strip does not use yet",
+				     (unsigned long long)g[i].id);
+	}
+	for (int j = 0; !rc && j < m; j++) {
+		parity[j] = malloc(len);
+		if (!parity[j])
+			rc = st_fail(err, -ENOMEM, "out of memory");
+	}
+	if (!rc)
+		rc = st_ec_encode(k, m, len, data, parity);
+	if (!rc)
+		rc = st_store_new_id(st, &sp.id, err);
+	if (!rc) {
+		int64_t *pending = calloc((size_t)st->ndisks + 1, sizeof(int64_t));
+		rc = pending ? place_n(st, &c, sp.id, pending, m, kept_node, k, (int)g[0].tier, pdisk, &tier, err)
+			     : st_fail(err, -ENOMEM, "out of memory");
+		free(pending);
+	}
+	/* 1. data first: parity files, durable and read back */
+	for (int j = 0; !rc && j < m; j++) {
+		const struct st_disk *d = disk_find(st, pdisk[j]);
+		uint8_t hdr[ST_PARITY_HDR], *check = malloc(len);
+		char path[ST_PATH_MAX + 64], dir[ST_PATH_MAX + 16];
+		uint32_t crc = st_crc32c(parity[j], len);
+		int fd = -1;
+		rc = st_store_new_id(st, &par[j].id, err);
+		if (!rc && !check)
+			rc = st_fail(err, -ENOMEM, "out of memory");
+		if (!rc)
+			rc = st_egroup_path(d->path, par[j].id, path, sizeof(path));
+		if (!rc) {
+			fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+			if (fd < 0)
+				rc = st_fail(err, -errno, "%s: %s", path, strerror(errno));
+		}
+		if (!rc) {
+			made++;
+			st_ec_parity_hdr(hdr, k + j, sp.id, len, crc);
+			rc = st_pwrite_full(fd, hdr, ST_PARITY_HDR, 0);
+			if (!rc)
+				rc = st_pwrite_full(fd, parity[j], len, ST_PARITY_HDR);
+			if (!rc && fdatasync(fd) < 0)
+				rc = -errno;
+			if (!rc && (st_pread_full(fd, check, len, ST_PARITY_HDR) != (long long)len || st_crc32c(check, len) != crc))
+				rc = ST_EIO;
+			if (rc)
+				st_fail(err, rc, "disk %u: parity: %s", pdisk[j], st_strerror(rc));
+		}
+		if (fd >= 0)
+			close(fd);
+		snprintf(dir, sizeof(dir), "%s/egroups", d->path);
+		st_fsync_dir(dir);
+		free(check);
+		par[j].container = g[0].container;
+		par[j].tier = tier;
+		par[j].flags = ST_EGROUP_EC | ST_EGROUP_PARITY;
+		par[j].created = par[j].last_write = par[j].last_access = par[j].last_scrub = st_now();
+		par[j].used = (uint32_t)(ST_PARITY_HDR + len);
+		par[j].nreplicas = 1;
+		par[j].replicas[0] = (struct st_replica){ pdisk[j], ST_REPLICA_OK };
+		par[j].strip = sp.id;
+		par[j].strip_pos = (uint32_t)(k + j);
+	}
+	/* 2. metadata: parity rows, the strip, then each data egroup by CAS */
+	sp.k = k;
+	sp.m = m;
+	sp.len = len;
+	for (int i = 0; i < k; i++)
+		sp.members[i] = g[i].id;
+	for (int j = 0; j < m; j++)
+		sp.members[k + j] = par[j].id;
+	for (int j = 0; !rc && j < m; j++)
+		rc = st_meta_egroup_put(st->meta, &par[j], 0, err);
+	if (!rc)
+		rc = st_meta_strip_put(st->meta, &sp, err);
+	for (int i = 0; !rc && i < k; i++) {
+		struct st_egroup_rec n;
+		st_egroup_rec_init(&n);
+		rc = st_egroup_rec_copy(&n, &g[i]);
+		if (!rc) {
+			n.flags |= ST_EGROUP_EC;
+			n.strip = sp.id;
+			n.strip_pos = (uint32_t)i;
+			n.replicas[0] = g[i].replicas[kept[i]];
+			n.nreplicas = 1;
+			rc = st_meta_egroup_put(st->meta, &n, g[i].version, err);
+		}
+		if (!rc) {
+			converted++;
+			g[i].version = n.version; /* for a roll-back */
+		}
+		st_egroup_rec_release(&n);
+	}
+	if (rc) { /* roll back what was done, newest first */
+		for (int i = converted - 1; i >= 0; i--) {
+			struct st_egroup_rec o;
+			st_egroup_rec_init(&o);
+			if (st_egroup_rec_copy(&o, &g[i]) == 0) {
+				o.flags &= ~(uint32_t)ST_EGROUP_EC;
+				o.strip = 0;
+				o.strip_pos = 0;
+				st_meta_egroup_put(st->meta, &o, g[i].version, NULL);
+			}
+			st_egroup_rec_release(&o);
+		}
+		st_meta_strip_delete(st->meta, sp.id, NULL);
+		for (int j = 0; j < made; j++) {
+			int64_t b;
+			st_meta_egroup_delete(st->meta, par[j].id, 1, NULL);
+			st_store_replica_delete(st, par[j].id, pdisk[j], 0, &b);
+		}
+	} else {
+		int64_t delta[ST_EC_MAX];
+		/* 3. old copies last */
+		for (int i = 0; i < k; i++)
+			for (int r = 0; r < g[i].nreplicas; r++) {
+				int64_t b;
+				if (r != kept[i])
+					st_store_replica_delete(st, g[i].id, g[i].replicas[r].disk, g[i].used, &b);
+			}
+		for (int j = 0; j < m; j++)
+			delta[j] = par[j].used;
+		st_config_disk_used_add(st->cfg, m, pdisk, delta, NULL);
+	}
+	for (int i = 0; i < k + m; i++) {
+		free(data[i]);
+		free(parity[i]);
+		st_egroup_rec_release(&g[i]);
+		st_egroup_rec_release(&par[i]);
+	}
+	return rc;
+}
+
+int st_store_ec_rebuild(struct st_store *st, const struct st_egroup_rec *g, struct st_msg *err)
+{
+	struct st_strip sp;
+	struct st_container c;
+	struct st_egroup_rec n;
+	uint32_t excl[ST_EC_MAX], disk;
+	uint8_t *img = NULL;
+	uint64_t len = 0;
+	int nexcl = 0, rc, fd = -1;
+	enum st_tier tier;
+	char path[ST_PATH_MAX + 64], dir[ST_PATH_MAX + 16];
+	int64_t *pending = NULL;
+	const struct st_disk *d;
+
+	st_egroup_rec_init(&n);
+	rc = st_meta_strip_get(st->meta, g->strip, &sp, err);
+	if (!rc)
+		rc = st_config_container_by_id(st->cfg, g->container, &c, err);
+	if (!rc)
+		rc = refresh_topology(st, err);
+	if (rc)
+		return rc;
+	img = malloc(sp.len);
+	if (!img)
+		return st_fail(err, -ENOMEM, "out of memory");
+	rc = st_store_ec_rebuild_image(st, g, img, &len, err);
+	/* the new copy goes to a node none of the other members uses */
+	for (int i = 0; !rc && i < sp.k + sp.m; i++) {
+		struct st_egroup_rec mg;
+		st_egroup_rec_init(&mg);
+		if (i != (int)g->strip_pos && st_meta_egroup_get(st->meta, sp.members[i], &mg, NULL) == 0)
+			for (int r = 0; r < mg.nreplicas; r++) {
+				const struct st_disk *md = disk_find(st, mg.replicas[r].disk);
+				if (md && nexcl < ST_EC_MAX)
+					excl[nexcl++] = md->node;
+			}
+		st_egroup_rec_release(&mg);
+	}
+	if (!rc) {
+		pending = calloc((size_t)st->ndisks + 1, sizeof(int64_t));
+		rc = pending ? place_n(st, &c, g->id, pending, 1, excl, nexcl, (int)g->tier, &disk, &tier, err)
+			     : st_fail(err, -ENOMEM, "out of memory");
+	}
+	if (!rc) {
+		d = disk_find(st, disk);
+		rc = st_egroup_path(d->path, g->id, path, sizeof(path));
+		if (!rc) {
+			fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+			if (fd < 0)
+				rc = st_fail(err, -errno, "%s: %s", path, strerror(errno));
+		}
+		if (!rc && (g->flags & ST_EGROUP_PARITY)) {
+			uint8_t hdr[ST_PARITY_HDR];
+			st_ec_parity_hdr(hdr, (int)g->strip_pos, sp.id, len, st_crc32c(img, len));
+			rc = st_pwrite_full(fd, hdr, ST_PARITY_HDR, 0);
+			if (!rc)
+				rc = st_pwrite_full(fd, img, len, ST_PARITY_HDR);
+		} else if (!rc) {
+			rc = verify_image(g, img) ? ST_EIO : st_pwrite_full(fd, img, g->used, 0);
+		}
+		if (!rc && fdatasync(fd) < 0)
+			rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		snprintf(dir, sizeof(dir), "%s/egroups", d->path);
+		st_fsync_dir(dir);
+		if (rc) {
+			unlink(path);
+			st_fail(err, rc, "rebuilding egroup %llx on disk %u: %s", (unsigned long long)g->id, disk, st_strerror(rc));
+		}
+	}
+	if (!rc)
+		rc = st_egroup_rec_copy(&n, g);
+	if (!rc) {
+		n.nreplicas = 1;
+		n.replicas[0] = (struct st_replica){ disk, ST_REPLICA_OK };
+		rc = st_meta_egroup_put(st->meta, &n, g->version, err);
+		if (rc) {
+			int64_t b;
+			st_store_replica_delete(st, g->id, disk, 0, &b);
+		}
+	}
+	if (!rc) {
+		int64_t delta = g->used;
+		st_config_disk_used_add(st->cfg, 1, &disk, &delta, NULL);
+		for (int r = 0; r < g->nreplicas; r++) { /* the lost copy, if its disk still answers */
+			int64_t b;
+			if (g->replicas[r].disk != disk)
+				st_store_replica_delete(st, g->id, g->replicas[r].disk, g->used, &b);
+		}
+	}
+	free(pending);
+	free(img);
+	st_egroup_rec_release(&n);
 	return rc;
 }

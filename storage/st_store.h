@@ -199,6 +199,33 @@ int st_store_replica_delete(struct st_store *st, uint64_t egroup, uint32_t disk,
  */
 int st_store_replica_rewrite(struct st_store *st, const struct st_egroup_rec *g, int replica, struct st_msg *err);
 
+/*
+ * Erasure coding (st_ec.h): turn the k egroups ids[] (at versions[]) into a
+ * strip with m parity members. One verified copy of each data egroup stays,
+ * on k distinct nodes; the parity goes to m further nodes. Data first: the
+ * parity files are written, fdatasync'd and read back; then the metadata
+ * (parity rows, the strip row, each data egroup by CAS: EC flag, strip,
+ * one replica); the other copies are deleted last. A lost CAS rolls the
+ * strip back. 0, ST_ESTALE, ST_EPOLICY (not enough distinct nodes), ST_EIO.
+ */
+int st_store_ec_convert(struct st_store *st, int k, int m, const uint64_t *ids, const uint64_t *versions,
+			struct st_msg *err);
+
+/*
+ * Rebuild the image of EC member g (data or parity) from the rest of its
+ * strip into buf (strip length bytes). 0, ST_EIO (too few members left).
+ */
+int st_store_ec_rebuild_image(struct st_store *st, const struct st_egroup_rec *g, uint8_t *buf, uint64_t *len,
+			      struct st_msg *err);
+
+/*
+ * Rebuild strip member g (data or parity) that lost its copy: decode it
+ * from the rest of the strip, write it on a node no other member uses,
+ * fdatasync, then repoint its row by CAS (expected version g->version); the
+ * old copy is deleted last if reachable. 0, ST_ESTALE, ST_EIO, ST_EPOLICY.
+ */
+int st_store_ec_rebuild(struct st_store *st, const struct st_egroup_rec *g, struct st_msg *err);
+
 /* Read a single replica's copy of an extent and verify it: 0, ST_ECORRUPT, -ENOENT. */
 int st_store_read_replica(struct st_store *st, const struct st_egroup_rec *g, int replica,
 			  const struct st_extent_rec *e, void *buf);

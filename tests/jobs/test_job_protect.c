@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <time.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -328,4 +329,104 @@ Test(protect, killed_during_rereplication_loses_nothing, .timeout = 180)
 	free(out);
 	reads_back(dir, 24 << 20);
 	cr_assert_eq(RUN(dir, "fsck", "--quiet"), 0);
+}
+
+/* The egroup ids of strip members (data first), from the strips table. */
+static int strip_members(const char *dir, uint64_t *out, int max)
+{
+	int n = 0;
+	for (int s = 0; s < 8 && n == 0; s++) {
+		char p[2048];
+		sqlite3 *db;
+		sqlite3_stmt *q;
+		snprintf(p, sizeof(p), "%s/meta-%d.db", dir, s);
+		if (access(p, F_OK) || sqlite3_open(p, &db) != SQLITE_OK)
+			continue;
+		if (sqlite3_prepare_v2(db, "SELECT members FROM strips LIMIT 1", -1, &q, NULL) == SQLITE_OK) {
+			if (sqlite3_step(q) == SQLITE_ROW) {
+				n = sqlite3_column_bytes(q, 0) / 8;
+				if (n > max)
+					n = max;
+				memcpy(out, sqlite3_column_blob(q, 0), (size_t)n * 8);
+			}
+			sqlite3_finalize(q);
+		}
+		sqlite3_close(db);
+	}
+	return n;
+}
+
+static void ec_scenario(int nodes, int k, int m, int lose)
+{
+	char rs[16], nn[8], cmd[4096], *out = NULL;
+	const char *dir = th_tmpdir("ec");
+	char path[2048], now[32];
+	uint64_t before, after, members[20];
+	enum { SIZE = 24 << 20 };
+	int n;
+
+	snprintf(rs, sizeof(rs), "%d,%d", k, m);
+	snprintf(nn, sizeof(nn), "%d", nodes);
+	cr_assert_eq(RUN(dir, "init", "--nodes", nn, "--disks", "ssd:1x256M"), 0);
+	cr_assert_eq(RUN(dir, "container", "create", "c", "--rf", "2", "--rs", rs, "--ec-delay", "1d"), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "create", "v", "--container", "c", "--size", "24M"), 0);
+	free(model);
+	model = malloc(SIZE);
+	th_fill(model, SIZE, 123);
+	snprintf(path, sizeof(path), "%s/data", dir);
+	cr_assert_eq(th_write_file(path, model, SIZE), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "write", "v", path), 0);
+	snprintf(cmd, sizeof(cmd), "du -sb %s/disks | cut -f1", dir);
+	{
+		FILE *f = popen(cmd, "r");
+		cr_assert(fscanf(f, "%llu", (unsigned long long *)&before) == 1);
+		pclose(f);
+	}
+	/* two days later the data is cold: a full scan groups it into strips */
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL) + 2 * 86400);
+	setenv("CURATOR_NOW", now, 1);
+	cr_assert_eq(RUN(dir, "scan", "full"), 0);
+	cr_assert_eq(RUN(dir, "tasks", "run"), 0);
+	{
+		FILE *f = popen(cmd, "r");
+		cr_assert(fscanf(f, "%llu", (unsigned long long *)&after) == 1);
+		pclose(f);
+	}
+	cr_assert_lt(after, before * (uint64_t)(k + m) / (uint64_t)(2 * k) + (1u << 20),
+		     "RS(%d,%d) should store about %d/%d of RF2: %llu -> %llu", k, m, k + m, 2 * k,
+		     (unsigned long long)before, (unsigned long long)after);
+	reads_back(dir, SIZE);
+	/* lose `lose` members of one strip (their only copies) */
+	n = strip_members(dir, members, 20);
+	cr_assert_eq(n, k + m, "no strip was made");
+	for (int i = 0; i < lose; i++) {
+		snprintf(cmd, sizeof(cmd), "rm -f %s/disks/*/egroups/%016llx.eg", dir, (unsigned long long)members[i * (k + m - 1) / (lose > 1 ? lose - 1 : 1) % (k + m)]);
+		cr_assert_eq(system(cmd), 0);
+	}
+	reads_back(dir, SIZE); /* decoded from what is left */
+	cr_assert_eq(RUN(dir, "scan", "full"), 0);
+	th_run(dir, NULL, &out, NULL, "report", "--format", "json", NULL);
+	cr_assert(strstr(out, "\"strips_degraded\":0") == NULL, "the losses were not noticed: %s", out);
+	free(out);
+	cr_assert_eq(RUN(dir, "tasks", "run"), 0);
+	cr_assert_eq(RUN(dir, "scan", "full", "--dry-run"), 0);
+	th_run(dir, NULL, &out, NULL, "report", "--format", "json", NULL);
+	cr_assert(strstr(out, "\"strips_degraded\":0") && strstr(out, "\"under_replicated\":0"),
+		  "full protection not restored: %s", out);
+	free(out);
+	th_run(dir, NULL, &out, NULL, "fsck", NULL);
+	cr_assert(strstr(out, "0 violations, 0 warnings"), "%s", out);
+	free(out);
+	reads_back(dir, SIZE);
+	unsetenv("CURATOR_NOW");
+}
+
+Test(protect, rs42_two_members_lost, .timeout = 180)
+{
+	ec_scenario(6, 4, 2, 2);
+}
+
+Test(protect, rs21_small_cluster_one_member_lost, .timeout = 180)
+{
+	ec_scenario(3, 2, 1, 1);
 }
