@@ -42,6 +42,7 @@ enum job_task_kind {
 	JT_DISK_REMOVED,       /* a drained disk holds nothing: mark it removed */
 	JT_EC_ENCODE,          /* k cold egroups -> a Reed-Solomon strip */
 	JT_EC_REBUILD,         /* a strip member lost its copy: decode and rewrite it */
+	JT_STRIP_ROLLBACK,     /* a strip a crashed conversion left half made */
 	JT_NKINDS
 };
 

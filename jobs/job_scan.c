@@ -354,7 +354,7 @@ static int reduce_extent(void *arg, const void *key, size_t klen, const struct m
  *   state u8)..., nextents u32, extents (id[24], refcount u32,
  *   stored_len u32, raw_len u32)...
  */
-#define G_HDR (1 + 8 + 8 + 4 + 4 + 4 + 1 + 8 + 8 + 1)
+#define G_HDR (1 + 8 + 8 + 4 + 4 + 4 + 1 + 8 + 8 + 8 + 4 + 1)
 #define G_REP 5
 #define G_EXT 36
 
@@ -385,6 +385,8 @@ static int map_egroup_rec(void *arg, const void *key, size_t klen, const void *v
 	*p++ = (uint8_t)g->tier;
 	memcpy(p, &g->last_scrub, 8), p += 8;
 	memcpy(p, &g->created, 8), p += 8;
+	memcpy(p, &g->strip, 8), p += 8;
+	memcpy(p, &g->strip_pos, 4), p += 4;
 	*p++ = (uint8_t)g->nreplicas;
 	for (int r = 0; r < g->nreplicas; r++) {
 		memcpy(p, &g->replicas[r].disk, 4);
@@ -420,6 +422,8 @@ static int decode_g(const uint8_t *v, size_t len, struct st_egroup_rec *g)
 	g->tier = (enum st_tier)*p++;
 	memcpy(&g->last_scrub, p, 8), p += 8;
 	memcpy(&g->created, p, 8), p += 8;
+	memcpy(&g->strip, p, 8), p += 8;
+	memcpy(&g->strip_pos, p, 4), p += 4;
 	g->nreplicas = *p++;
 	if (g->nreplicas > ST_REPLICAS_MAX || p + (size_t)g->nreplicas * G_REP + 4 > end)
 		return -1;
@@ -581,6 +585,37 @@ static int ec_candidate(struct scan_ctx *c, const struct st_egroup_rec *g, struc
 	return mr_emit(em, k, 5, v, 17 + 4 * (size_t)n);
 }
 
+/*
+ * A parity egroup whose strip is missing or whose data members do not all
+ * name the strip, older than the sweep grace period (a conversion still
+ * running is younger), is the leftover of a crashed conversion: roll the
+ * strip back. Returns 1 if a roll-back was queued.
+ */
+static int half_made_strip(struct scan_ctx *c, const struct st_egroup_rec *p)
+{
+	struct st_strip sp;
+	int complete = 0;
+
+	if (c->now - p->created < c->o->sweep_grace)
+		return 0;
+	if (st_meta_strip_get(c->m, p->strip, &sp, NULL) == 0) {
+		complete = 1;
+		for (int i = 0; i < sp.k && complete; i++) {
+			struct st_egroup_rec g;
+			st_egroup_rec_init(&g);
+			complete = st_meta_egroup_get(c->m, sp.members[i], &g, NULL) == 0 && (g.flags & ST_EGROUP_EC) &&
+				   g.strip == sp.id;
+			st_egroup_rec_release(&g);
+		}
+		if (complete)
+			return 0;
+	}
+	finding(c, "half_made_strip", p->id, NULL, "parity egroup %" PRIx64 ": strip %" PRIx64 " was never completed; rolled back",
+		p->id, p->strip);
+	task(c, JT_STRIP_ROLLBACK, p->strip, 0, p->used, &p->id, 8);
+	return 1;
+}
+
 struct xref {
 	struct st_extent_id id;
 	uint32_t refs;
@@ -702,7 +737,8 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 	if (g.flags & ST_EGROUP_PARITY) { /* a parity member: its space and its health */
 		c->c[JC_STORED_BYTES] += g.used;
 		c->c[JC_EC_SAVED_BYTES] -= g.used;
-		protection(c, &g, 1, fdisk, fsize, nf);
+		if (!half_made_strip(c, &g))
+			protection(c, &g, 1, fdisk, fsize, nf);
 		for (int r = 0; r < g.nreplicas && !rc; r++)
 			rc = emit_usage(em, g.replicas[r].disk, g.used);
 		goto out;

@@ -610,6 +610,18 @@ out:
 	return rc;
 }
 
+/* strip_rollback: target strip id; arg: parity egroup ids (u64) when the strip row is gone. */
+static int apply_strip_rollback(struct st_store *st, const struct job_task *t, struct st_msg *err)
+{
+	uint64_t pids[16];
+	int n = (int)(t->arglen / 8);
+
+	if (n > 16)
+		n = 16;
+	memcpy(pids, t->arg, (size_t)n * 8);
+	return st_store_ec_rollback(st, t->target, pids, n, err);
+}
+
 /* disk_removed: a drained disk that no egroup uses any more. */
 static int apply_disk_removed(struct st_store *st, const struct job_task *t, struct st_msg *err)
 {
@@ -642,6 +654,7 @@ int job_task_apply(struct st_store *st, const struct job_task *t, int64_t sweep_
 	case JT_DISK_REMOVED: return apply_disk_removed(st, t, err);
 	case JT_EC_ENCODE: return apply_ec_encode(st, t, bytes, err);
 	case JT_EC_REBUILD: return apply_ec_rebuild(st, t, err);
+	case JT_STRIP_ROLLBACK: return apply_strip_rollback(st, t, err);
 	case JT_NKINDS: break;
 	}
 	return st_fail(err, ST_EINVAL, "task %" PRId64 ": unknown kind %d", t->id, t->kind);

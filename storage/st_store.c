@@ -2198,6 +2198,14 @@ static int ec_read_extent(struct st_store *st, const struct st_egroup_rec *g, co
 	return 0;
 }
 
+/* Fault injection for the crash tests (CURATOR_TASK_STEP_DELAY_US, as in jobs/job_tasks.c). */
+static void ec_step(void)
+{
+	const char *e = getenv("CURATOR_TASK_STEP_DELAY_US");
+	if (e && *e)
+		usleep((useconds_t)atoi(e));
+}
+
 int st_store_ec_convert(struct st_store *st, int k, int m, const uint64_t *ids, const uint64_t *versions,
 			struct st_msg *err)
 {
@@ -2311,6 +2319,7 @@ int st_store_ec_convert(struct st_store *st, int k, int m, const uint64_t *ids, 
 		par[j].strip = sp.id;
 		par[j].strip_pos = (uint32_t)(k + j);
 	}
+	ec_step();
 	/* 2. metadata: parity rows, the strip, then each data egroup by CAS */
 	sp.k = k;
 	sp.m = m;
@@ -2340,6 +2349,7 @@ int st_store_ec_convert(struct st_store *st, int k, int m, const uint64_t *ids, 
 			g[i].version = n.version; /* for a roll-back */
 		}
 		st_egroup_rec_release(&n);
+		ec_step();
 	}
 	if (rc) { /* roll back what was done, newest first */
 		for (int i = converted - 1; i >= 0; i--) {
@@ -2475,5 +2485,39 @@ int st_store_ec_rebuild(struct st_store *st, const struct st_egroup_rec *g, stru
 	free(pending);
 	free(img);
 	st_egroup_rec_release(&n);
+	return rc;
+}
+
+int st_store_ec_rollback(struct st_store *st, uint64_t strip, const uint64_t *parity_ids, int nparity,
+			 struct st_msg *err)
+{
+	struct st_strip sp;
+	int have = st_meta_strip_get(st->meta, strip, &sp, NULL) == 0, rc = 0;
+
+	for (int i = 0; have && i < sp.k && !rc; i++) {
+		struct st_egroup_rec g;
+		st_egroup_rec_init(&g);
+		if (st_meta_egroup_get(st->meta, sp.members[i], &g, NULL) == 0 && (g.flags & ST_EGROUP_EC) && g.strip == strip) {
+			g.flags &= ~(uint32_t)ST_EGROUP_EC;
+			g.strip = 0;
+			g.strip_pos = 0;
+			rc = st_meta_egroup_put(st->meta, &g, g.version, err);
+		}
+		st_egroup_rec_release(&g);
+	}
+	for (int j = 0; !rc && j < (have ? sp.m : nparity); j++) {
+		uint64_t pid = have ? sp.members[sp.k + j] : parity_ids[j];
+		struct st_egroup_rec p;
+		int64_t b;
+		st_egroup_rec_init(&p);
+		if (st_meta_egroup_get(st->meta, pid, &p, NULL) == 0 && (p.flags & ST_EGROUP_PARITY)) {
+			rc = st_meta_egroup_delete(st->meta, p.id, p.version, err);
+			for (int r = 0; !rc && r < p.nreplicas; r++)
+				st_store_replica_delete(st, p.id, p.replicas[r].disk, p.used, &b);
+		}
+		st_egroup_rec_release(&p);
+	}
+	if (!rc && have)
+		rc = st_meta_strip_delete(st->meta, strip, err);
 	return rc;
 }

@@ -226,6 +226,14 @@ int st_store_ec_rebuild_image(struct st_store *st, const struct st_egroup_rec *g
  */
 int st_store_ec_rebuild(struct st_store *st, const struct st_egroup_rec *g, struct st_msg *err);
 
+/*
+ * Undo a strip a crashed conversion left half made: members converted to it
+ * go back to plain egroups (one copy; re-replication restores RF), then the
+ * parity rows and files and the strip row go. 0 or an error.
+ */
+int st_store_ec_rollback(struct st_store *st, uint64_t strip, const uint64_t *parity_ids, int nparity,
+			 struct st_msg *err);
+
 /* Read a single replica's copy of an extent and verify it: 0, ST_ECORRUPT, -ENOENT. */
 int st_store_read_replica(struct st_store *st, const struct st_egroup_rec *g, int replica,
 			  const struct st_extent_rec *e, void *buf);

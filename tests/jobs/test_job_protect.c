@@ -430,3 +430,99 @@ Test(protect, rs21_small_cluster_one_member_lost, .timeout = 180)
 {
 	ec_scenario(3, 2, 1, 1);
 }
+
+/* Parity egroups and complete strips, by walking the egroup map. */
+static void strip_census(const char *dir, int *parity, int *strips, int *complete)
+{
+	struct st_store *st;
+	struct st_msg err;
+
+	*parity = *strips = *complete = 0;
+	cr_assert_eq(st_store_open(dir, &st, &err), 0);
+	for (int s = 0; s < st_meta_nshards(st_store_meta(st)); s++) {
+		char p[2048];
+		sqlite3 *db;
+		sqlite3_stmt *q;
+		snprintf(p, sizeof(p), "%s/meta-%d.db", dir, s);
+		cr_assert_eq(sqlite3_open(p, &db), SQLITE_OK);
+		if (sqlite3_prepare_v2(db, "SELECT id FROM egroups", -1, &q, NULL) == SQLITE_OK) {
+			while (sqlite3_step(q) == SQLITE_ROW) {
+				struct st_egroup_rec g;
+				st_egroup_rec_init(&g);
+				if (!st_meta_egroup_get(st_store_meta(st), (uint64_t)sqlite3_column_int64(q, 0), &g, NULL))
+					*parity += (g.flags & ST_EGROUP_PARITY) != 0;
+				st_egroup_rec_release(&g);
+			}
+			sqlite3_finalize(q);
+		}
+		if (sqlite3_prepare_v2(db, "SELECT id FROM strips", -1, &q, NULL) == SQLITE_OK) {
+			while (sqlite3_step(q) == SQLITE_ROW) {
+				struct st_strip sp;
+				int ok = 1;
+				(*strips)++;
+				cr_assert_eq(st_meta_strip_get(st_store_meta(st), (uint64_t)sqlite3_column_int64(q, 0), &sp, NULL), 0);
+				for (int i = 0; i < sp.k + sp.m && ok; i++) {
+					struct st_egroup_rec g;
+					st_egroup_rec_init(&g);
+					ok = !st_meta_egroup_get(st_store_meta(st), sp.members[i], &g, NULL) && (g.flags & ST_EGROUP_EC) &&
+					     g.strip == sp.id;
+					st_egroup_rec_release(&g);
+				}
+				*complete += ok;
+			}
+			sqlite3_finalize(q);
+		}
+		sqlite3_close(db);
+	}
+	st_store_free(st);
+}
+
+Test(protect, killed_during_ec_conversion_loses_nothing, .timeout = 240)
+{
+	const char *dir = th_tmpdir("eck");
+	const char *run[] = { "tasks", "run", "--sweep-grace", "0s", NULL };
+	char path[2048], now[32], *out = NULL;
+	enum { SIZE = 24 << 20 };
+	uint64_t seed = 4242;
+	int kills = 0, parity, strips, complete;
+
+	cr_assert_eq(RUN(dir, "init", "--nodes", "6", "--disks", "ssd:1x256M"), 0);
+	cr_assert_eq(RUN(dir, "container", "create", "c", "--rf", "2", "--rs", "4,2", "--ec-delay", "1d"), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "create", "v", "--container", "c", "--size", "24M"), 0);
+	free(model);
+	model = malloc(SIZE);
+	th_fill(model, SIZE, 321);
+	snprintf(path, sizeof(path), "%s/data", dir);
+	cr_assert_eq(th_write_file(path, model, SIZE), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "write", "v", path), 0);
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL) + 2 * 86400);
+	setenv("CURATOR_NOW", now, 1);
+	for (int round = 0; round < 4; round++) {
+		pid_t pid;
+		int st;
+		cr_assert_eq(RUN(dir, "scan", "full", "--sweep-grace", "0s"), 0);
+		setenv("CURATOR_TASK_STEP_DELAY_US", "60000", 1);
+		pid = th_spawn(dir, NULL, NULL, run);
+		unsetenv("CURATOR_TASK_STEP_DELAY_US");
+		usleep((useconds_t)(30000 + th_rand(&seed) % 300000));
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		kills += WIFSIGNALED(st);
+		reads_back(dir, SIZE); /* nothing lost at any point */
+	}
+	cr_assert_gt(kills, 0);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(RUN(dir, "scan", "full", "--sweep-grace", "0s"), 0);
+		cr_assert_eq(RUN(dir, "tasks", "run", "--sweep-grace", "0s"), 0);
+	}
+	strip_census(dir, &parity, &strips, &complete);
+	cr_assert_eq(strips, complete, "%d of %d strips complete", complete, strips);
+	cr_assert_eq(parity, 2 * strips, "orphan parity: %d parity egroups for %d strips", parity, strips);
+	cr_assert_eq(RUN(dir, "scan", "full", "--dry-run", "--sweep-grace", "0s"), 0);
+	th_run(dir, NULL, &out, NULL, "report", "--format", "json", NULL);
+	cr_assert(strstr(out, "\"orphan_files\":0") && strstr(out, "\"under_replicated\":0"), "%s", out);
+	free(out);
+	reads_back(dir, SIZE);
+	cr_assert_eq(RUN(dir, "fsck", "--quiet"), 0);
+	unsetenv("CURATOR_NOW");
+}
