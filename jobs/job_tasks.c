@@ -493,6 +493,27 @@ static int apply_scrub(struct st_store *st, const struct job_task *t, int64_t *b
 	rc = load(st, t, &g, err);
 	if (rc)
 		goto out;
+	if (g.flags & (ST_EGROUP_EC | ST_EGROUP_PARITY)) { /* one copy: its strip repairs it */
+		struct st_msg why;
+		int64_t read = 0;
+		if (st_store_ec_verify(st, &g, &read, &why) == 0) {
+			*bytes = -read;
+			step();
+			g.last_scrub = st_now();
+			rc = st_meta_egroup_put(m, &g, g.version, err);
+			goto out;
+		}
+		*bytes = -read;
+		rc = st_store_ec_rebuild(st, &g, err);
+		step();
+		if (!rc && st_meta_egroup_get(m, g.id, &g, err) == 0) {
+			g.last_scrub = st_now();
+			rc = st_meta_egroup_put(m, &g, g.version, err);
+		}
+		if (!rc)
+			st_fail(err, 0, "%s; rebuilt from its strip", why.text);
+		goto out;
+	}
 	for (int r = 0; r < g.nreplicas; r++) {
 		struct st_disk d;
 		char dir[ST_PATH_MAX + 16];

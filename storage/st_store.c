@@ -2125,6 +2125,35 @@ static int load_parity(struct st_store *st, const struct st_egroup_rec *p, uint8
 	return 0;
 }
 
+int st_store_ec_verify(struct st_store *st, const struct st_egroup_rec *g, int64_t *bytes, struct st_msg *err)
+{
+	struct st_strip sp;
+	uint8_t *buf;
+	int rc = st_meta_strip_get(st->meta, g->strip, &sp, err);
+
+	*bytes = 0;
+	if (rc)
+		return rc;
+	buf = malloc(sp.len);
+	if (!buf)
+		return st_fail(err, -ENOMEM, "out of memory");
+	refresh_topology(st, NULL);
+	rc = ST_EIO;
+	if (g->flags & ST_EGROUP_PARITY) {
+		rc = load_parity(st, g, buf, sp.len);
+		*bytes = (int64_t)sp.len;
+	} else {
+		for (int r = 0; r < g->nreplicas && rc; r++)
+			rc = load_image(st, g, r, buf, sp.len);
+		*bytes = g->used;
+	}
+	free(buf);
+	if (rc)
+		st_fail(err, rc < 0 ? ST_EIO : rc, "egroup %llx: member %u of strip %llx does not verify",
+			(unsigned long long)g->id, g->strip_pos, (unsigned long long)g->strip);
+	return rc < 0 ? ST_EIO : rc;
+}
+
 int st_store_ec_rebuild_image(struct st_store *st, const struct st_egroup_rec *g, uint8_t *buf, uint64_t *lenp,
 			      struct st_msg *err)
 {

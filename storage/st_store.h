@@ -227,6 +227,14 @@ int st_store_ec_rebuild_image(struct st_store *st, const struct st_egroup_rec *g
 int st_store_ec_rebuild(struct st_store *st, const struct st_egroup_rec *g, struct st_msg *err);
 
 /*
+ * Scrub strip member g (data or parity): read its one copy and verify it
+ * (every extent's checksum, or the parity header and CRC). 0 when it
+ * verifies, ST_ECORRUPT or ST_EIO when not, ST_ENOTFOUND when its strip is.
+ * *bytes gets the bytes read. The caller repairs with st_store_ec_rebuild.
+ */
+int st_store_ec_verify(struct st_store *st, const struct st_egroup_rec *g, int64_t *bytes, struct st_msg *err);
+
+/*
  * Undo a strip a crashed conversion left half made: members converted to it
  * go back to plain egroups (one copy; re-replication restores RF), then the
  * parity rows and files and the strip row go. 0 or an error.

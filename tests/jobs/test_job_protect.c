@@ -356,14 +356,16 @@ static int strip_members(const char *dir, uint64_t *out, int max)
 	return n;
 }
 
-static void ec_scenario(int nodes, int k, int m, int lose)
+enum { EC_SIZE = 24 << 20 };
+
+/* A cluster whose 24 MiB vdisk was written RF2 two days ago and converted to RS(k,m) strips. */
+static const char *ec_cluster(int nodes, int k, int m)
 {
-	char rs[16], nn[8], cmd[4096], *out = NULL;
+	char rs[16], nn[8], cmd[4096];
 	const char *dir = th_tmpdir("ec");
 	char path[2048], now[32];
-	uint64_t before, after, members[20];
-	enum { SIZE = 24 << 20 };
-	int n;
+	uint64_t before, after;
+	enum { SIZE = EC_SIZE };
 
 	snprintf(rs, sizeof(rs), "%d,%d", k, m);
 	snprintf(nn, sizeof(nn), "%d", nodes);
@@ -396,6 +398,17 @@ static void ec_scenario(int nodes, int k, int m, int lose)
 		     "RS(%d,%d) should store about %d/%d of RF2: %llu -> %llu", k, m, k + m, 2 * k,
 		     (unsigned long long)before, (unsigned long long)after);
 	reads_back(dir, SIZE);
+	return dir;
+}
+
+static void ec_scenario(int nodes, int k, int m, int lose)
+{
+	const char *dir = ec_cluster(nodes, k, m);
+	char cmd[4096], *out = NULL;
+	uint64_t members[20];
+	enum { SIZE = EC_SIZE };
+	int n;
+
 	/* lose `lose` members of one strip (their only copies) */
 	n = strip_members(dir, members, 20);
 	cr_assert_eq(n, k + m, "no strip was made");
@@ -429,6 +442,39 @@ Test(protect, rs42_two_members_lost, .timeout = 180)
 Test(protect, rs21_small_cluster_one_member_lost, .timeout = 180)
 {
 	ec_scenario(3, 2, 1, 1);
+}
+
+Test(protect, scrubber_repairs_bit_flips_in_strip_data_and_parity, .timeout = 180)
+{
+	const char *dir = ec_cluster(6, 4, 2);
+	char cmd[4096], *out = NULL;
+	uint64_t members[20];
+	int n = strip_members(dir, members, 20);
+
+	cr_assert_eq(n, 6, "no strip was made");
+	/* one flipped byte in data member 0 and in parity member 4 (past its header) */
+	for (int i = 0; i < 2; i++) {
+		snprintf(cmd, sizeof(cmd),
+			 "f=$(ls %s/disks/*/egroups/%016llx.eg) && printf '\\x5a' | dd of=$f bs=1 seek=%d conv=notrunc status=none "
+			 "&& test $(ls %s/disks/*/egroups/%016llx.eg | wc -l) = 1",
+			 dir, (unsigned long long)members[i * 4], 5000 + i * 1000, dir, (unsigned long long)members[i * 4]);
+		cr_assert_eq(system(cmd), 0, "%s", cmd);
+	}
+	cr_assert_eq(RUN(dir, "scan", "partial", "--scrub-period", "0s"), 0);
+	cr_assert_eq(RUN(dir, "tasks", "run", "--kind", "scrub"), 0);
+	th_run(dir, NULL, &out, NULL, "tasks", "list", "--kind", "scrub", "--state", "done", NULL);
+	{
+		const char *a = strstr(out, "rebuilt from its strip");
+		cr_assert(a && strstr(a + 1, "rebuilt from its strip"), "the scrubber did not repair both: %s", out);
+	}
+	free(out);
+	/* both repairs are good: the strip now survives losing two other members */
+	for (int i = 1; i <= 2; i++) {
+		snprintf(cmd, sizeof(cmd), "rm -f %s/disks/*/egroups/%016llx.eg", dir, (unsigned long long)members[i == 1 ? 1 : 5]);
+		cr_assert_eq(system(cmd), 0);
+	}
+	reads_back(dir, EC_SIZE);
+	unsetenv("CURATOR_NOW");
 }
 
 /* Parity egroups and complete strips, by walking the egroup map. */
