@@ -43,6 +43,7 @@ enum job_task_kind {
 	JT_EC_ENCODE,          /* k cold egroups -> a Reed-Solomon strip */
 	JT_EC_REBUILD,         /* a strip member lost its copy: decode and rewrite it */
 	JT_STRIP_ROLLBACK,     /* a strip a crashed conversion left half made */
+	JT_STRIP_DISSOLVE,     /* a strip whose members are mostly dead: back to plain egroups */
 	JT_NKINDS
 };
 

@@ -570,6 +570,13 @@ static int ec_candidate(struct scan_ctx *c, const struct st_egroup_rec *g, struc
 			ct = &c->conts[i];
 	if (!ct || !ct->rs_k || g->flags || !g->nextents || c->now - g->last_write < ct->ec_delay)
 		return 0;
+	{ /* garbage is compacted away first, not frozen into a strip */
+		uint64_t live = ST_EGROUP_HDR;
+		for (int i = 0; i < g->nextents; i++)
+			live += g->extents[i].stored_len;
+		if (g->used > live && (g->used - live) * 100 >= (uint64_t)c->o->compact_pct * g->used)
+			return 0;
+	}
 	for (int r = 0; r < g->nreplicas; r++) {
 		int di = disk_index(c, g->replicas[r].disk);
 		if (replica_health(c, g, r, 0, NULL, NULL, 0) == 0 && di >= 0)
@@ -614,6 +621,47 @@ static int half_made_strip(struct scan_ctx *c, const struct st_egroup_rec *p)
 		p->id, p->strip);
 	task(c, JT_STRIP_ROLLBACK, p->strip, 0, p->used, &p->id, 8);
 	return 1;
+}
+
+/*
+ * GC of strips: once less than half of a complete strip's data bytes are
+ * live extents (dead ones leave the records as extent_delete runs), the
+ * strip is dissolved: its live members go back to plain egroups at RF, which
+ * compaction then shrinks, and its dead members and parity go. Looked at
+ * once per strip, from member 0.
+ */
+static void strip_gc(struct scan_ctx *c, const struct st_egroup_rec *g0)
+{
+	struct st_strip sp;
+	uint64_t live = 0, total = 0, freed = 0;
+
+	if (g0->strip_pos != 0 || st_meta_strip_get(c->m, g0->strip, &sp, NULL))
+		return;
+	for (int i = 0; i < sp.k; i++) {
+		struct st_egroup_rec g;
+		int ok;
+		st_egroup_rec_init(&g);
+		ok = st_meta_egroup_get(c->m, sp.members[i], &g, NULL) == 0 && (g.flags & ST_EGROUP_EC) && g.strip == sp.id;
+		if (ok) {
+			uint64_t l = 0;
+			for (int e = 0; e < g.nextents; e++)
+				l += g.extents[e].stored_len;
+			live += l;
+			total += g.used > ST_EGROUP_HDR ? g.used - ST_EGROUP_HDR : 0;
+			if (!g.nextents)
+				freed += g.used;
+		}
+		st_egroup_rec_release(&g);
+		if (!ok)
+			return; /* incomplete: a conversion or a dissolve in flight, or half_made_strip's */
+	}
+	if (!total || live * 2 >= total)
+		return;
+	freed += (uint64_t)sp.m * (sp.len + ST_PARITY_HDR);
+	finding(c, "strip_mostly_dead", sp.id, NULL,
+		"strip %" PRIx64 ": %" PRIu64 " of %" PRIu64 " data bytes live; dissolved into plain egroups for compaction",
+		sp.id, live, total);
+	task(c, JT_STRIP_DISSOLVE, sp.id, 0, (int64_t)freed, NULL, 0);
 }
 
 struct xref {
@@ -745,6 +793,7 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 	}
 	if (g.flags & ST_EGROUP_EC) {
 		c->c[JC_EC_EGROUPS]++;
+		strip_gc(c, &g);
 		for (int i = 0; i < c->nconts; i++) /* the copies RF would have kept */
 			if (c->conts[i].id == g.container)
 				c->c[JC_EC_SAVED_BYTES] += (int64_t)g.used * (c->conts[i].rf - 1);

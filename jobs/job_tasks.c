@@ -643,6 +643,12 @@ static int apply_strip_rollback(struct st_store *st, const struct job_task *t, s
 	return st_store_ec_rollback(st, t->target, pids, n, err);
 }
 
+/* strip_dissolve: target strip id (st_store_ec_dissolve does it all, in order). */
+static int apply_strip_dissolve(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err)
+{
+	return st_store_ec_dissolve(st, t->target, bytes, err);
+}
+
 /* disk_removed: a drained disk that no egroup uses any more. */
 static int apply_disk_removed(struct st_store *st, const struct job_task *t, struct st_msg *err)
 {
@@ -676,6 +682,7 @@ int job_task_apply(struct st_store *st, const struct job_task *t, int64_t sweep_
 	case JT_EC_ENCODE: return apply_ec_encode(st, t, bytes, err);
 	case JT_EC_REBUILD: return apply_ec_rebuild(st, t, err);
 	case JT_STRIP_ROLLBACK: return apply_strip_rollback(st, t, err);
+	case JT_STRIP_DISSOLVE: return apply_strip_dissolve(st, t, bytes, err);
 	case JT_NKINDS: break;
 	}
 	return st_fail(err, ST_EINVAL, "task %" PRId64 ": unknown kind %d", t->id, t->kind);

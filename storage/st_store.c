@@ -2550,3 +2550,92 @@ int st_store_ec_rollback(struct st_store *st, uint64_t strip, const uint64_t *pa
 		rc = st_meta_strip_delete(st->meta, strip, err);
 	return rc;
 }
+
+int st_store_ec_dissolve(struct st_store *st, uint64_t strip, int64_t *bytes, struct st_msg *err)
+{
+	struct st_strip sp;
+	struct st_egroup_rec g[ST_EC_MAX];
+	uint32_t added[ST_EC_MAX][ST_REPLICAS_MAX];
+	int nadded[ST_EC_MAX] = { 0 }, loaded = 0, rf = 2, rc;
+	struct st_container c;
+
+	*bytes = 0;
+	rc = st_meta_strip_get(st->meta, strip, &sp, err);
+	if (rc)
+		return rc;
+	for (; loaded < sp.k && !rc; loaded++) {
+		st_egroup_rec_init(&g[loaded]);
+		rc = st_meta_egroup_get(st->meta, sp.members[loaded], &g[loaded], err);
+		if (!rc && (!(g[loaded].flags & ST_EGROUP_EC) || g[loaded].strip != strip))
+			rc = st_fail(err, ST_ESTALE, "egroup %llx left strip %llx", (unsigned long long)g[loaded].id,
+				     (unsigned long long)strip);
+	}
+	if (!rc)
+		rc = st_config_container_by_id(st->cfg, g[0].container, &c, err);
+	if (!rc)
+		rf = c.rf;
+	/* 1. data first: the live members get their RF copies back */
+	for (int i = 0; !rc && i < sp.k; i++) {
+		if (g[i].nextents == 0 || rf <= g[i].nreplicas)
+			continue;
+		rc = st_store_egroup_copy(st, &g[i], rf - g[i].nreplicas, added[i], err);
+		if (!rc)
+			nadded[i] = rf - g[i].nreplicas;
+	}
+	ec_step();
+	/* 2. metadata: each live member becomes plain, by CAS */
+	for (int i = 0; !rc && i < sp.k; i++) {
+		struct st_egroup_rec n;
+		if (g[i].nextents == 0)
+			continue;
+		st_egroup_rec_init(&n);
+		rc = st_egroup_rec_copy(&n, &g[i]);
+		if (!rc) {
+			n.flags &= ~(uint32_t)ST_EGROUP_EC;
+			n.strip = 0;
+			n.strip_pos = 0;
+			for (int a = 0; a < nadded[i]; a++)
+				n.replicas[n.nreplicas++] = (struct st_replica){ added[i][a], ST_REPLICA_OK };
+			rc = st_meta_egroup_put(st->meta, &n, g[i].version, err);
+			if (!rc)
+				nadded[i] = 0; /* the row owns them now */
+		}
+		st_egroup_rec_release(&n);
+		ec_step();
+	}
+	/* 3. the dead members, the parity, the strip */
+	for (int i = 0; !rc && i < sp.k; i++) {
+		if (g[i].nextents)
+			continue;
+		rc = st_meta_egroup_delete(st->meta, g[i].id, g[i].version, err);
+		for (int r = 0; !rc && r < g[i].nreplicas; r++) {
+			int64_t b = 0;
+			st_store_replica_delete(st, g[i].id, g[i].replicas[r].disk, g[i].used, &b);
+			*bytes += b;
+		}
+	}
+	for (int j = 0; !rc && j < sp.m; j++) {
+		struct st_egroup_rec p;
+		st_egroup_rec_init(&p);
+		if (st_meta_egroup_get(st->meta, sp.members[sp.k + j], &p, NULL) == 0 && (p.flags & ST_EGROUP_PARITY)) {
+			rc = st_meta_egroup_delete(st->meta, p.id, p.version, err);
+			for (int r = 0; !rc && r < p.nreplicas; r++) {
+				int64_t b = 0;
+				st_store_replica_delete(st, p.id, p.replicas[r].disk, p.used, &b);
+				*bytes += b;
+			}
+		}
+		st_egroup_rec_release(&p);
+	}
+	if (!rc)
+		rc = st_meta_strip_delete(st->meta, strip, err);
+	/* copies a lost CAS left unreferenced */
+	for (int i = 0; i < loaded && i < sp.k; i++) {
+		for (int a = 0; a < nadded[i]; a++) {
+			int64_t b;
+			st_store_replica_delete(st, g[i].id, added[i][a], g[i].used, &b);
+		}
+		st_egroup_rec_release(&g[i]);
+	}
+	return rc;
+}

@@ -235,6 +235,17 @@ int st_store_ec_rebuild(struct st_store *st, const struct st_egroup_rec *g, stru
 int st_store_ec_verify(struct st_store *st, const struct st_egroup_rec *g, int64_t *bytes, struct st_msg *err);
 
 /*
+ * Dissolve a strip whose members are mostly dead (GC): every data member
+ * that still holds extents first gets RF-1 more copies (verified reads,
+ * fdatasync'd, on nodes it does not use), then becomes a plain egroup by
+ * CAS; members without extents go; the parity rows and files and the strip
+ * row go last. Normal GC then compacts the survivors. A crash part way
+ * leaves an incomplete strip, which the scans roll back. *bytes: bytes
+ * freed. 0, ST_ESTALE (a member changed), ST_EPOLICY, ST_EIO.
+ */
+int st_store_ec_dissolve(struct st_store *st, uint64_t strip, int64_t *bytes, struct st_msg *err);
+
+/*
  * Undo a strip a crashed conversion left half made: members converted to it
  * go back to plain egroups (one copy; re-replication restores RF), then the
  * parity rows and files and the strip row go. 0 or an error.

@@ -26,7 +26,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 json() { printf '{"bench": "protect", "figure": "%s", "value": %s, "unit": "%s", "baseline": "%s", "baseline_value": %s, "ratio": %s}\n' "$@"; }
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; }
 cold=1; drop || cold=0
-disk_gb=$((SIZE_GB * 2 / 3 + 2))
+disk_gb=$((SIZE_GB + 2)) # two nodes must hold every egroup once disk 1 fails
 c init --nodes 3 --disks "hdd:1x${disk_gb}G" >/dev/null
 c container create c --rf 2 >/dev/null
 c vdisk create v --container c --size "${SIZE_GB}G" >/dev/null

@@ -572,3 +572,53 @@ Test(protect, killed_during_ec_conversion_loses_nothing, .timeout = 240)
 	cr_assert_eq(RUN(dir, "fsck", "--quiet"), 0);
 	unsetenv("CURATOR_NOW");
 }
+
+static uint64_t du_bytes(const char *dir)
+{
+	char cmd[4096];
+	unsigned long long b = 0;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "du -sb %s/disks | cut -f1", dir);
+	f = popen(cmd, "r");
+	cr_assert(f && fscanf(f, "%llu", &b) == 1);
+	pclose(f);
+	return b;
+}
+
+Test(protect, mostly_dead_strips_are_dissolved_and_compacted, .timeout = 240)
+{
+	const char *dir = ec_cluster(6, 4, 2);
+	enum { OVER = 20 << 20 };
+	char path[2048], *out = NULL;
+	uint64_t before = du_bytes(dir), after;
+	int parity, strips, complete;
+
+	/* overwrite 20 of the 24 MiB: most of every strip is dead */
+	th_fill(model, OVER, 99);
+	snprintf(path, sizeof(path), "%s/over", dir);
+	cr_assert_eq(th_write_file(path, model, OVER), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "write", "v", path), 0);
+	for (int i = 0; i < 4; i++) {
+		cr_assert_eq(RUN(dir, "scan", "full", "--sweep-grace", "0s"), 0);
+		cr_assert_eq(RUN(dir, "tasks", "run", "--sweep-grace", "0s"), 0);
+	}
+	th_run(dir, NULL, &out, NULL, "tasks", "list", "--kind", "strip_dissolve", "--state", "done", NULL);
+	cr_assert(strstr(out, "strip_dissolve"), "no strip was dissolved: %s", out);
+	free(out);
+	strip_census(dir, &parity, &strips, &complete);
+	cr_assert_eq(strips, complete, "%d of %d strips complete", complete, strips);
+	cr_assert_eq(parity, 2 * strips, "orphan parity: %d parity egroups for %d strips", parity, strips);
+	cr_assert_eq(RUN(dir, "scan", "full", "--dry-run", "--sweep-grace", "0s"), 0);
+	th_run(dir, NULL, &out, NULL, "report", "--format", "json", NULL);
+	cr_assert(strstr(out, "\"orphan_files\":0") && strstr(out, "\"under_replicated\":0") &&
+		  strstr(out, "\"strips_degraded\":0"), "%s", out);
+	free(out);
+	reads_back(dir, EC_SIZE);
+	cr_assert_eq(RUN(dir, "fsck", "--quiet"), 0);
+	/* 36 MiB of strips + 40 MiB of new RF2 copies without strip GC */
+	after = du_bytes(dir);
+	cr_assert_lt(after, before + (24ull << 20), "strip bytes not reclaimed: %llu -> %llu",
+		     (unsigned long long)before, (unsigned long long)after);
+	unsetenv("CURATOR_NOW");
+}
