@@ -632,7 +632,7 @@ out:
 }
 
 /* strip_rollback: target strip id; arg: parity egroup ids (u64) when the strip row is gone. */
-static int apply_strip_rollback(struct st_store *st, const struct job_task *t, struct st_msg *err)
+static int apply_strip_rollback(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err)
 {
 	uint64_t pids[16];
 	int n = (int)(t->arglen / 8);
@@ -640,7 +640,7 @@ static int apply_strip_rollback(struct st_store *st, const struct job_task *t, s
 	if (n > 16)
 		n = 16;
 	memcpy(pids, t->arg, (size_t)n * 8);
-	return st_store_ec_rollback(st, t->target, pids, n, err);
+	return st_store_ec_rollback(st, t->target, pids, n, bytes, err);
 }
 
 /* strip_dissolve: target strip id (st_store_ec_dissolve does it all, in order). */
@@ -681,7 +681,7 @@ int job_task_apply(struct st_store *st, const struct job_task *t, int64_t sweep_
 	case JT_DISK_REMOVED: return apply_disk_removed(st, t, err);
 	case JT_EC_ENCODE: return apply_ec_encode(st, t, bytes, err);
 	case JT_EC_REBUILD: return apply_ec_rebuild(st, t, err);
-	case JT_STRIP_ROLLBACK: return apply_strip_rollback(st, t, err);
+	case JT_STRIP_ROLLBACK: return apply_strip_rollback(st, t, bytes, err);
 	case JT_STRIP_DISSOLVE: return apply_strip_dissolve(st, t, bytes, err);
 	case JT_NKINDS: break;
 	}

@@ -2517,66 +2517,65 @@ int st_store_ec_rebuild(struct st_store *st, const struct st_egroup_rec *g, stru
 	return rc;
 }
 
-int st_store_ec_rollback(struct st_store *st, uint64_t strip, const uint64_t *parity_ids, int nparity,
-			 struct st_msg *err)
-{
-	struct st_strip sp;
-	int have = st_meta_strip_get(st->meta, strip, &sp, NULL) == 0, rc = 0;
-
-	for (int i = 0; have && i < sp.k && !rc; i++) {
-		struct st_egroup_rec g;
-		st_egroup_rec_init(&g);
-		if (st_meta_egroup_get(st->meta, sp.members[i], &g, NULL) == 0 && (g.flags & ST_EGROUP_EC) && g.strip == strip) {
-			g.flags &= ~(uint32_t)ST_EGROUP_EC;
-			g.strip = 0;
-			g.strip_pos = 0;
-			rc = st_meta_egroup_put(st->meta, &g, g.version, err);
-		}
-		st_egroup_rec_release(&g);
-	}
-	for (int j = 0; !rc && j < (have ? sp.m : nparity); j++) {
-		uint64_t pid = have ? sp.members[sp.k + j] : parity_ids[j];
-		struct st_egroup_rec p;
-		int64_t b;
-		st_egroup_rec_init(&p);
-		if (st_meta_egroup_get(st->meta, pid, &p, NULL) == 0 && (p.flags & ST_EGROUP_PARITY)) {
-			rc = st_meta_egroup_delete(st->meta, p.id, p.version, err);
-			for (int r = 0; !rc && r < p.nreplicas; r++)
-				st_store_replica_delete(st, p.id, p.replicas[r].disk, p.used, &b);
-		}
-		st_egroup_rec_release(&p);
-	}
-	if (!rc && have)
-		rc = st_meta_strip_delete(st->meta, strip, err);
-	return rc;
-}
-
-int st_store_ec_dissolve(struct st_store *st, uint64_t strip, int64_t *bytes, struct st_msg *err)
+/*
+ * Undo strip `strip`: members in it that hold extents get their RF copies
+ * back (verified reads, fdatasync'd) and then turn plain by CAS; members in
+ * it without extents go; the parity (by the strip row, else parity_ids) and
+ * the strip row go last. Dissolving (rollback 0) wants every data member in
+ * the strip; rolling back (1) skips members that never joined it and
+ * refuses a strip that is complete. Copies a lost CAS left behind are
+ * deleted on the way out.
+ */
+static int unmake_strip(struct st_store *st, uint64_t strip, int rollback, const uint64_t *parity_ids, int nparity,
+			int64_t *bytes, struct st_msg *err)
 {
 	struct st_strip sp;
 	struct st_egroup_rec g[ST_EC_MAX];
 	uint32_t added[ST_EC_MAX][ST_REPLICAS_MAX];
-	int nadded[ST_EC_MAX] = { 0 }, loaded = 0, rf = 2, rc;
-	struct st_container c;
+	uint64_t pids[ST_EC_MAX];
+	int nadded[ST_EC_MAX] = { 0 }, in[ST_EC_MAX] = { 0 }, loaded = 0, nin = 0, npar = 0, rf = 2, rc;
+	int have = st_meta_strip_get(st->meta, strip, &sp, NULL) == 0;
 
 	*bytes = 0;
-	rc = st_meta_strip_get(st->meta, strip, &sp, err);
-	if (rc)
-		return rc;
+	if (!have && !rollback)
+		return st_fail(err, ST_ESTALE, "strip %llx: not found", (unsigned long long)strip);
+	if (!have) {
+		sp.k = 0;
+		sp.m = nparity < ST_EC_MAX ? nparity : ST_EC_MAX;
+		memcpy(pids, parity_ids, (size_t)sp.m * 8);
+	} else {
+		memcpy(pids, sp.members + sp.k, (size_t)sp.m * 8);
+	}
+	rc = 0;
 	for (; loaded < sp.k && !rc; loaded++) {
 		st_egroup_rec_init(&g[loaded]);
-		rc = st_meta_egroup_get(st->meta, sp.members[loaded], &g[loaded], err);
-		if (!rc && (!(g[loaded].flags & ST_EGROUP_EC) || g[loaded].strip != strip))
-			rc = st_fail(err, ST_ESTALE, "egroup %llx left strip %llx", (unsigned long long)g[loaded].id,
+		if (st_meta_egroup_get(st->meta, sp.members[loaded], &g[loaded], NULL) == 0 &&
+		    (g[loaded].flags & ST_EGROUP_EC) && g[loaded].strip == strip)
+			in[loaded] = 1;
+		else if (!rollback)
+			rc = st_fail(err, ST_ESTALE, "egroup %llx left strip %llx", (unsigned long long)sp.members[loaded],
 				     (unsigned long long)strip);
+		nin += in[loaded];
 	}
-	if (!rc)
-		rc = st_config_container_by_id(st->cfg, g[0].container, &c, err);
-	if (!rc)
-		rf = c.rf;
+	for (int j = 0; !rc && j < sp.m; j++) {
+		struct st_egroup_rec p;
+		st_egroup_rec_init(&p);
+		npar += st_meta_egroup_get(st->meta, pids[j], &p, NULL) == 0 && (p.flags & ST_EGROUP_PARITY);
+		st_egroup_rec_release(&p);
+	}
+	if (!rc && rollback && have && nin == sp.k && npar == sp.m)
+		rc = st_fail(err, ST_ESTALE, "strip %llx is complete: nothing to roll back", (unsigned long long)strip);
+	for (int i = 0; !rc && i < sp.k; i++) {
+		if (in[i]) {
+			struct st_container c;
+			rc = st_config_container_by_id(st->cfg, g[i].container, &c, err);
+			rf = c.rf;
+			break;
+		}
+	}
 	/* 1. data first: the live members get their RF copies back */
 	for (int i = 0; !rc && i < sp.k; i++) {
-		if (g[i].nextents == 0 || rf <= g[i].nreplicas)
+		if (!in[i] || g[i].nextents == 0 || rf <= g[i].nreplicas)
 			continue;
 		rc = st_store_egroup_copy(st, &g[i], rf - g[i].nreplicas, added[i], err);
 		if (!rc)
@@ -2586,7 +2585,7 @@ int st_store_ec_dissolve(struct st_store *st, uint64_t strip, int64_t *bytes, st
 	/* 2. metadata: each live member becomes plain, by CAS */
 	for (int i = 0; !rc && i < sp.k; i++) {
 		struct st_egroup_rec n;
-		if (g[i].nextents == 0)
+		if (!in[i] || g[i].nextents == 0)
 			continue;
 		st_egroup_rec_init(&n);
 		rc = st_egroup_rec_copy(&n, &g[i]);
@@ -2603,9 +2602,9 @@ int st_store_ec_dissolve(struct st_store *st, uint64_t strip, int64_t *bytes, st
 		st_egroup_rec_release(&n);
 		ec_step();
 	}
-	/* 3. the dead members, the parity, the strip */
+	/* 3. the empty members, the parity, the strip */
 	for (int i = 0; !rc && i < sp.k; i++) {
-		if (g[i].nextents)
+		if (!in[i] || g[i].nextents)
 			continue;
 		rc = st_meta_egroup_delete(st->meta, g[i].id, g[i].version, err);
 		for (int r = 0; !rc && r < g[i].nreplicas; r++) {
@@ -2617,7 +2616,7 @@ int st_store_ec_dissolve(struct st_store *st, uint64_t strip, int64_t *bytes, st
 	for (int j = 0; !rc && j < sp.m; j++) {
 		struct st_egroup_rec p;
 		st_egroup_rec_init(&p);
-		if (st_meta_egroup_get(st->meta, sp.members[sp.k + j], &p, NULL) == 0 && (p.flags & ST_EGROUP_PARITY)) {
+		if (st_meta_egroup_get(st->meta, pids[j], &p, NULL) == 0 && (p.flags & ST_EGROUP_PARITY) && p.strip == strip) {
 			rc = st_meta_egroup_delete(st->meta, p.id, p.version, err);
 			for (int r = 0; !rc && r < p.nreplicas; r++) {
 				int64_t b = 0;
@@ -2627,10 +2626,9 @@ int st_store_ec_dissolve(struct st_store *st, uint64_t strip, int64_t *bytes, st
 		}
 		st_egroup_rec_release(&p);
 	}
-	if (!rc)
+	if (!rc && have)
 		rc = st_meta_strip_delete(st->meta, strip, err);
-	/* copies a lost CAS left unreferenced */
-	for (int i = 0; i < loaded && i < sp.k; i++) {
+	for (int i = 0; i < loaded; i++) {
 		for (int a = 0; a < nadded[i]; a++) {
 			int64_t b;
 			st_store_replica_delete(st, g[i].id, added[i][a], g[i].used, &b);
@@ -2638,4 +2636,15 @@ int st_store_ec_dissolve(struct st_store *st, uint64_t strip, int64_t *bytes, st
 		st_egroup_rec_release(&g[i]);
 	}
 	return rc;
+}
+
+int st_store_ec_rollback(struct st_store *st, uint64_t strip, const uint64_t *parity_ids, int nparity,
+			 int64_t *bytes, struct st_msg *err)
+{
+	return unmake_strip(st, strip, 1, parity_ids, nparity, bytes, err);
+}
+
+int st_store_ec_dissolve(struct st_store *st, uint64_t strip, int64_t *bytes, struct st_msg *err)
+{
+	return unmake_strip(st, strip, 0, NULL, 0, bytes, err);
 }

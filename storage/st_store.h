@@ -246,12 +246,14 @@ int st_store_ec_verify(struct st_store *st, const struct st_egroup_rec *g, int64
 int st_store_ec_dissolve(struct st_store *st, uint64_t strip, int64_t *bytes, struct st_msg *err);
 
 /*
- * Undo a strip a crashed conversion left half made: members converted to it
- * go back to plain egroups (one copy; re-replication restores RF), then the
- * parity rows and files and the strip row go. 0 or an error.
+ * Undo a strip a crashed conversion (or dissolve) left half made: as
+ * st_store_ec_dissolve, but members that never joined the strip stay as
+ * they are, parity_ids[0..nparity) name the parity when the strip row is
+ * gone, and a complete strip is refused (ST_ESTALE). No member is left with
+ * fewer copies than its RF before the parity goes. *bytes: bytes freed.
  */
 int st_store_ec_rollback(struct st_store *st, uint64_t strip, const uint64_t *parity_ids, int nparity,
-			 struct st_msg *err);
+			 int64_t *bytes, struct st_msg *err);
 
 /* Read a single replica's copy of an extent and verify it: 0, ST_ECORRUPT, -ENOENT. */
 int st_store_read_replica(struct st_store *st, const struct st_egroup_rec *g, int replica,
