@@ -1,6 +1,6 @@
 /*
  * job_db: curator.db. See job_db.h. Uses the storage layer's SQLite
- * helpers (WAL, busy timeout, synchronous=FULL).
+ * helpers (WAL, busy timeout; synchronous=NORMAL: see job_db_open).
  */
 #include "jobs/job_db.h"
 
@@ -76,7 +76,15 @@ int job_db_open(const char *dir, sqlite3 **db, struct st_msg *err)
 	rc = st_sql_open(path, 1, db, err);
 	if (rc)
 		return rc;
-	for (int i = 0; i < 500; i++) { /* several ranks may create the schema at once */
+	/*
+	 * The curator's own bookkeeping need not survive a power cut to the last
+	 * commit (WAL, synchronous=NORMAL: an application crash loses nothing):
+	 * a task whose claim or result is lost runs again, and every task
+	 * re-checks the version it was queued against. The storage databases
+	 * stay synchronous=FULL.
+	 */
+	rc = st_sql_exec(*db, "PRAGMA synchronous=NORMAL;", err);
+	for (int i = 0; !rc && i < 500; i++) { /* several ranks may create the schema at once */
 		rc = st_sql_exec(*db, schema, err);
 		if (rc != ST_EBUSY)
 			break;
@@ -242,6 +250,28 @@ int job_db_usage_add(sqlite3 *db, int64_t scan, uint32_t disk, int tier, uint64_
 		rc = st_sql_fail(db, sqlite3_errcode(db), "curator.db usage", err);
 	sqlite3_finalize(st);
 	return rc;
+}
+
+int job_db_task_peek(sqlite3 *db, int kind, int n, int *kinds, uint64_t *targets, int *got, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_prepare(db,
+				"SELECT kind, target FROM tasks WHERE state = 0 AND (?1 < 0 OR kind = ?1)"
+				" ORDER BY priority DESC, id LIMIT ?2",
+				&st, err);
+
+	*got = 0;
+	if (rc)
+		return rc;
+	sqlite3_bind_int(st, 1, kind);
+	sqlite3_bind_int(st, 2, n);
+	while (*got < n && sqlite3_step(st) == SQLITE_ROW) {
+		kinds[*got] = sqlite3_column_int(st, 0);
+		targets[*got] = (uint64_t)sqlite3_column_int64(st, 1);
+		(*got)++;
+	}
+	sqlite3_finalize(st);
+	return 0;
 }
 
 int job_db_task_claim(sqlite3 *db, int kind, const int *kind_ranks, struct job_task *t, int *got,

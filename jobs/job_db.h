@@ -94,6 +94,13 @@ int job_db_usage_add(sqlite3 *db, int64_t scan, uint32_t disk, int tier, uint64_
 		     struct st_msg *err);
 
 /*
+ * The next n pending tasks a claim would hand out (of one kind, -1: any),
+ * without claiming them: their kinds and targets, for read-ahead. 0 and
+ * *got (<= n), or an error.
+ */
+int job_db_task_peek(sqlite3 *db, int kind, int n, int *kinds, uint64_t *targets, int *got, struct st_msg *err);
+
+/*
  * Claim the next pending task (highest priority, then oldest), optionally
  * of one kind (-1: any), marking it running; a kind whose running tasks
  * already number kind_ranks[kind] (> 0; kind_ranks may be NULL) is passed

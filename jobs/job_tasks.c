@@ -703,6 +703,31 @@ static void throttle(double rate_mbps, int64_t bytes, struct timespec *t0, int64
 		usleep((useconds_t)((want - elapsed) * 1e6));
 }
 
+/*
+ * While this task runs, let the kernel read the egroups the next ones (one
+ * per rank: any rank may claim them) will read: copying and verifying then
+ * overlap with this task's fdatasync instead of waiting after it.
+ */
+static void prefetch_next(struct st_store *st, sqlite3 *db, int kind, int nranks)
+{
+	int kinds[8], got = 0;
+	uint64_t targets[8];
+
+	if (nranks > 8)
+		nranks = 8;
+	if (job_db_task_peek(db, kind, nranks, kinds, targets, &got, NULL))
+		return;
+	for (int i = 0; i < got; i++) {
+		struct st_egroup_rec g;
+		if (kinds[i] != JT_REREPLICATE && kinds[i] != JT_SCRUB && kinds[i] != JT_EC_ENCODE)
+			continue;
+		st_egroup_rec_init(&g);
+		if (st_meta_egroup_get(st_store_meta(st), targets[i], &g, NULL) == 0)
+			st_store_prefetch(st, &g, kinds[i] == JT_SCRUB);
+		st_egroup_rec_release(&g);
+	}
+}
+
 int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_opts *o, struct job_run_result *res,
 		  struct st_msg *err)
 {
@@ -725,6 +750,7 @@ int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_o
 		rc = job_db_task_claim(db, o->kind, o->kind_ranks, &t, &got, err);
 		if (rc || !got)
 			break;
+		prefetch_next(st, db, o->kind, 2 * mr_nranks(mr));
 		trc = job_task_apply(st, &t, o->sweep_grace, &bytes, &terr);
 		if (trc == 0) {
 			res->done[t.kind]++;

@@ -1918,8 +1918,26 @@ int st_store_egroup_files_delete(struct st_store *st, const struct st_egroup_rec
 }
 
 /* Write every extent of g into an open replica file at its offset (verified reads). */
+static int load_image(struct st_store *st, const struct st_egroup_rec *g, int r, uint8_t *buf, uint64_t len);
+
 static int fill_replica(struct st_store *st, const struct st_egroup_rec *g, int fd, struct st_msg *err)
 {
+	uint8_t *img = g->used > ST_EGROUP_HDR ? malloc(g->used) : NULL;
+
+	/* a copy whose every extent verifies goes over whole, in one write (dead bytes too, as cp would) */
+	for (int r = 0; img && r < g->nreplicas; r++) {
+		if (load_image(st, g, r, img, g->used) == 0) {
+			int rc = st_pwrite_full(fd, img + ST_EGROUP_HDR, g->used - ST_EGROUP_HDR, ST_EGROUP_HDR);
+			free(img);
+			if (rc)
+				return st_fail(err, rc, "writing a replica: %s", st_strerror(rc));
+			if (fdatasync(fd) < 0)
+				return st_fail(err, -errno, "fdatasync: %s", strerror(errno));
+			return 0;
+		}
+	}
+	free(img);
+	/* else extent by extent, each from whichever copy verifies (or its strip) */
 	for (int k = 0; k < g->nextents; k++) {
 		const struct st_extent_rec *e = &g->extents[k];
 		int bad, rc = read_extent_any(st, g, e, NULL, &bad, err);
@@ -2647,4 +2665,21 @@ int st_store_ec_rollback(struct st_store *st, uint64_t strip, const uint64_t *pa
 int st_store_ec_dissolve(struct st_store *st, uint64_t strip, int64_t *bytes, struct st_msg *err)
 {
 	return unmake_strip(st, strip, 0, NULL, 0, bytes, err);
+}
+
+void st_store_prefetch(struct st_store *st, const struct st_egroup_rec *g, int all)
+{
+	refresh_topology(st, NULL);
+	for (int r = 0; r < g->nreplicas; r++) {
+		const struct st_disk *d = disk_find(st, g->replicas[r].disk);
+		int fd;
+		if (!disk_usable(st, d) || g->replicas[r].state != ST_REPLICA_OK)
+			continue;
+		fd = fd_get(st, g->id, d);
+		if (fd < 0)
+			continue;
+		posix_fadvise(fd, 0, (off_t)g->used, POSIX_FADV_WILLNEED);
+		if (!all)
+			break;
+	}
 }

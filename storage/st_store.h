@@ -255,6 +255,13 @@ int st_store_ec_dissolve(struct st_store *st, uint64_t strip, int64_t *bytes, st
 int st_store_ec_rollback(struct st_store *st, uint64_t strip, const uint64_t *parity_ids, int nparity,
 			 int64_t *bytes, struct st_msg *err);
 
+/*
+ * Read-ahead hint: ask the kernel to start reading egroup g's file on its
+ * first usable replica (all of them with all = 1) in the background, so a
+ * task about to copy or verify it finds it in the page cache. Best effort.
+ */
+void st_store_prefetch(struct st_store *st, const struct st_egroup_rec *g, int all);
+
 /* Read a single replica's copy of an extent and verify it: 0, ST_ECORRUPT, -ENOENT. */
 int st_store_read_replica(struct st_store *st, const struct st_egroup_rec *g, int replica,
 			  const struct st_extent_rec *e, void *buf);
