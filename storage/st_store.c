@@ -2024,6 +2024,13 @@ int st_store_replica_delete(struct st_store *st, uint64_t egroup, uint32_t disk,
 	if (!d || st_egroup_path(d->path, egroup, path, sizeof(path)))
 		return 0;
 	fd_forget(st, egroup, disk);
+	if (!d->ok) { /* a failed disk is not touched (it may hang); its files go with it */
+		if (used) {
+			int64_t delta = -(int64_t)used;
+			st_config_disk_used_add(st->cfg, 1, &disk, &delta, NULL);
+		}
+		return 0;
+	}
 	if (stat(path, &sb) < 0 || unlink(path) < 0)
 		return 0; /* an unreachable copy becomes an orphan for the sweep */
 	*bytes = sb.st_size;

@@ -187,7 +187,8 @@ int st_store_egroup_copy(struct st_store *st, const struct st_egroup_rec *g, int
 
 /*
  * Unlink one replica file (the last step of dropping a replica) and take
- * `used` bytes off its disk. An unreachable file is left for the sweep.
+ * `used` bytes off its disk. An unreachable file is left for the sweep; a
+ * failed disk is not touched at all (it may hang; its files go with it).
  * *bytes receives the bytes freed. Always 0.
  */
 int st_store_replica_delete(struct st_store *st, uint64_t egroup, uint32_t disk, uint32_t used, int64_t *bytes);
