@@ -639,7 +639,8 @@ static int apply_strip_rollback(struct st_store *st, const struct job_task *t, i
 
 	if (n > 16)
 		n = 16;
-	memcpy(pids, t->arg, (size_t)n * 8);
+	if (n)
+		memcpy(pids, t->arg, (size_t)n * 8);
 	return st_store_ec_rollback(st, t->target, pids, n, bytes, err);
 }
 

@@ -1991,9 +1991,10 @@ int st_store_egroup_copy(struct st_store *st, const struct st_egroup_rec *g, int
 			break;
 		}
 		made++;
+		/* before the fill: a decode refreshes the topology, which moves *d */
+		snprintf(dir, sizeof(dir), "%s/egroups", d->path);
 		rc = fill_replica(st, g, fd, err);
 		close(fd);
-		snprintf(dir, sizeof(dir), "%s/egroups", d->path);
 		st_fsync_dir(dir);
 	}
 	if (rc) {
@@ -2056,6 +2057,7 @@ int st_store_replica_rewrite(struct st_store *st, const struct st_egroup_rec *g,
 	rc = st_egroup_path(d->path, g->id, path, sizeof(path));
 	if (rc)
 		return rc;
+	snprintf(dir, sizeof(dir), "%s/egroups", d->path);
 	snprintf(tmp, sizeof(tmp), "%s.repair", path);
 	/* read from every replica but the one being replaced */
 	st_egroup_rec_init(&others);
@@ -2077,10 +2079,9 @@ int st_store_replica_rewrite(struct st_store *st, const struct st_egroup_rec *g,
 		rc = st_fail(err, -errno, "%s: %s", path, strerror(errno));
 	if (rc) {
 		unlink(tmp);
-	} else {
-		snprintf(dir, sizeof(dir), "%s/egroups", d->path);
+	} else { /* d may have moved (a decode refreshes the topology): dir and id were kept */
 		st_fsync_dir(dir);
-		fd_forget(st, g->id, d->id);
+		fd_forget(st, g->id, g->replicas[replica].disk);
 	}
 	st_egroup_rec_release(&others);
 	return rc;
