@@ -17,15 +17,9 @@ SIZE_GB=${SIZE_GB:-6}
 W=${BENCH_DIR:-bench-tmp}/protect
 rm -rf "$W"; mkdir -p "$W"
 trap 'rm -rf "$W"' EXIT
-c() { "$BIN" -C "$W/cl" "$@"; }
+BENCH=protect
+. "$(dirname "$0")/bench_lib.sh"
 RANKS=${RANKS:-2}
-mc() { mpiexec.mpich -n "$RANKS" "$BIN" -C "$W/cl" "$@"; }
-now() { date +%s.%N; }
-sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-mbps() { awk -v by="$1" -v s="$2" 'BEGIN { printf "%.1f", by / 1048576 / s }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-json() { printf '{"bench": "protect", "figure": "%s", "value": %s, "unit": "%s", "baseline": "%s", "baseline_value": %s, "ratio": %s}\n' "$@"; }
-drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; }
 cold=1; drop || cold=0
 disk_gb=$((SIZE_GB + 2)) # two nodes must hold every egroup once disk 1 fails
 c init --nodes 3 --disks "hdd:1x${disk_gb}G" >/dev/null
