@@ -294,28 +294,42 @@ Test(protect, no_task_drops_the_last_healthy_copy, .timeout = 180)
 	cr_assert_eq(RUN(dir, "fsck", "--quiet"), 0);
 }
 
+/*
+ * rounds x (full scan, then `tasks run` slowed by step_us per step and
+ * killed -9 after 30 ms + up to jitter_us): every byte reads back after each
+ * kill. Returns how many runs the kill cut short.
+ */
+static int scan_and_kill_tasks(const char *dir, int rounds, const char *step_us, unsigned jitter_us, uint64_t *seed,
+			       uint64_t size)
+{
+	const char *run[] = { "tasks", "run", "--sweep-grace", "0s", NULL };
+	int kills = 0;
+
+	for (int round = 0; round < rounds; round++) {
+		pid_t pid;
+		int st;
+		cr_assert_eq(RUN(dir, "scan", "full", "--sweep-grace", "0s"), 0);
+		setenv("CURATOR_TASK_STEP_DELAY_US", step_us, 1);
+		pid = th_spawn(dir, NULL, NULL, run);
+		unsetenv("CURATOR_TASK_STEP_DELAY_US");
+		usleep((useconds_t)(30000 + th_rand(seed) % jitter_us));
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		kills += WIFSIGNALED(st);
+		reads_back(dir, size); /* nothing lost at any point */
+	}
+	return kills;
+}
+
 Test(protect, killed_during_rereplication_loses_nothing, .timeout = 180)
 {
 	const char *dir = cluster(3, "ssd:1x256M", 2, 24 << 20);
-	const char *run[] = { "tasks", "run", "--sweep-grace", "0s", NULL };
 	uint64_t seed = 99;
 	int kills = 0;
 	char *out = NULL;
 
 	cr_assert_eq(RUN(dir, "disk", "fail", "3"), 0);
-	for (int round = 0; round < 4; round++) {
-		pid_t pid;
-		int st;
-		cr_assert_eq(RUN(dir, "scan", "full", "--sweep-grace", "0s"), 0);
-		setenv("CURATOR_TASK_STEP_DELAY_US", "40000", 1);
-		pid = th_spawn(dir, NULL, NULL, run);
-		unsetenv("CURATOR_TASK_STEP_DELAY_US");
-		usleep((useconds_t)(30000 + th_rand(&seed) % 200000));
-		kill(pid, SIGKILL);
-		waitpid(pid, &st, 0);
-		kills += WIFSIGNALED(st);
-		reads_back(dir, 24 << 20);
-	}
+	kills = scan_and_kill_tasks(dir, 4, "40000", 200000, &seed, 24 << 20);
 	cr_assert_gt(kills, 0);
 	for (int i = 0; i < 2; i++) {
 		cr_assert_eq(RUN(dir, "scan", "full", "--sweep-grace", "0s"), 0);
@@ -526,7 +540,6 @@ static void strip_census(const char *dir, int *parity, int *strips, int *complet
 Test(protect, killed_during_ec_conversion_loses_nothing, .timeout = 240)
 {
 	const char *dir = th_tmpdir("eck");
-	const char *run[] = { "tasks", "run", "--sweep-grace", "0s", NULL };
 	char path[2048], now[32], *out = NULL;
 	enum { SIZE = 24 << 20 };
 	uint64_t seed = 4242;
@@ -543,19 +556,7 @@ Test(protect, killed_during_ec_conversion_loses_nothing, .timeout = 240)
 	cr_assert_eq(RUN(dir, "vdisk", "write", "v", path), 0);
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL) + 2 * 86400);
 	setenv("CURATOR_NOW", now, 1);
-	for (int round = 0; round < 4; round++) {
-		pid_t pid;
-		int st;
-		cr_assert_eq(RUN(dir, "scan", "full", "--sweep-grace", "0s"), 0);
-		setenv("CURATOR_TASK_STEP_DELAY_US", "60000", 1);
-		pid = th_spawn(dir, NULL, NULL, run);
-		unsetenv("CURATOR_TASK_STEP_DELAY_US");
-		usleep((useconds_t)(30000 + th_rand(&seed) % 300000));
-		kill(pid, SIGKILL);
-		waitpid(pid, &st, 0);
-		kills += WIFSIGNALED(st);
-		reads_back(dir, SIZE); /* nothing lost at any point */
-	}
+	kills = scan_and_kill_tasks(dir, 4, "60000", 300000, &seed, SIZE);
 	cr_assert_gt(kills, 0);
 	for (int i = 0; i < 3; i++) {
 		cr_assert_eq(RUN(dir, "scan", "full", "--sweep-grace", "0s"), 0);
