@@ -10,7 +10,8 @@
 #     a raw read (`cat`) of the same files; both from a cold page cache when
 #     /proc/sys/vm/drop_caches is writable, else both warm.
 # RUNS=N (default 1) repeats the measurements on copies of the cluster and
-# keeps the best time of each side. Prints JSON lines; ratio > 1: ours faster.
+# keeps the best time of each side; odd runs measure the baseline first, even
+# runs ours first (this VM's disk favours whichever goes second). Prints JSON lines; ratio > 1: ours faster.
 set -euo pipefail
 BIN=${CURATOR_BIN:-build/bin/curator}
 SIZE_GB=${SIZE_GB:-6}
@@ -31,15 +32,14 @@ d1=$(ls -d "$W"/cl/disks/node1-*)
 bytes=$(du -sb "$d1/egroups" | awk '{ print $1 }')
 min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b < a) ? b : a }'; }
 RUNS=${RUNS:-1}
-[ "$RUNS" -gt 1 ] && cp -a "$W/cl" "$W/cl.0"
-cp_s= task_s= full_s= raw_s= scrub_s=
-for ((run = 1; run <= RUNS; run++)); do
-	if [ "$run" -gt 1 ]; then rm -rf "$W/cl"; cp -a "$W/cl.0" "$W/cl"; fi
-	# baseline: cp of the failed disk's files, made durable
+# baseline: cp of the failed disk's files, made durable
+baseline_cp() {
 	drop
 	t0=$(now); cp -r "$d1/egroups" "$W/cp-copy"; sync; t1=$(now)
-	cp_s=$(min "$cp_s" "$(sub "$t0" "$t1")"); rm -rf "$W/cp-copy"
-	# ours: fail the disk, scan, re-replicate
+	cp_s=$(min "$cp_s" "$(sub "$t0" "$t1")"); rm -rf "$W/cp-copy"; sync
+}
+# ours: fail the disk, scan, re-replicate (t0..t2: failure to full protection)
+rereplicate() {
 	drop
 	t0=$(now)
 	c disk fail 1 >/dev/null
@@ -51,12 +51,20 @@ for ((run = 1; run <= RUNS; run++)); do
 	under=$(c report --format json | jq '.counters.under_replicated')
 	[ "$under" = 0 ] || { echo "still $under under-replicated egroups" >&2; exit 1; }
 	task_s=$(min "$task_s" "$(sub "$t1" "$t2")"); full_s=$(min "$full_s" "$(sub "$t0" "$t2")")
+}
+raw_read() { drop; t0=$(now); cat $files > /dev/null; t1=$(now); raw_s=$(min "$raw_s" "$(sub "$t0" "$t1")"); }
+scrub() { drop; t0=$(now); mc tasks run --kind scrub >/dev/null; t1=$(now); scrub_s=$(min "$scrub_s" "$(sub "$t0" "$t1")"); }
+[ "$RUNS" -gt 1 ] && cp -a "$W/cl" "$W/cl.0"
+cp_s= task_s= full_s= raw_s= scrub_s=
+for ((run = 1; run <= RUNS; run++)); do
+	if [ "$run" -gt 1 ]; then rm -rf "$W/cl"; cp -a "$W/cl.0" "$W/cl"; fi
+	# both orders (odd runs cp first, even runs ours first): the VM's disk favours whoever goes second
+	if ((run % 2)); then baseline_cp; rereplicate; else rereplicate; baseline_cp; fi
 	# scrub vs a raw read of the same files (every replica on the live disks)
 	files=$(ls "$W"/cl/disks/node2-*/egroups/*.eg "$W"/cl/disks/node3-*/egroups/*.eg)
 	all=$(cat $files | wc -c)
-	drop; t0=$(now); cat $files > /dev/null; t1=$(now); raw_s=$(min "$raw_s" "$(sub "$t0" "$t1")")
 	c scan partial --scrub-period 0s >/dev/null 2>&1
-	drop; t0=$(now); mc tasks run --kind scrub >/dev/null; t1=$(now); scrub_s=$(min "$scrub_s" "$(sub "$t0" "$t1")")
+	if ((run % 2)); then raw_read; scrub; else scrub; raw_read; fi
 done
 echo "re-replicated $bytes bytes in $task_s s (cp + sync: $cp_s s); full protection after $full_s s (best of $RUNS)" >&2
 echo "scrubbed $all bytes in $scrub_s s (raw read: $raw_s s; cold cache: $cold)" >&2
