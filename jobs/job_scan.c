@@ -171,15 +171,21 @@ static int rd_block(void *arg, int rc_row, const struct st_block *b)
 	return r->fn(r->fnarg, key, 16, b, sizeof(*b));
 }
 
+/* A reader's rc, its message copied to the engine's `why` when it failed. */
+static int with_reason(int rc, const struct st_msg *err, char *why, size_t whylen)
+{
+	if (rc && err->text[0])
+		snprintf(why, whylen, "%s", err->text);
+	return rc;
+}
+
 static int read_blocks(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen)
 {
 	struct rd r = { arg, fn, fnarg };
 	struct st_msg err = { "" };
 	int rc = st_meta_scan_blocks(r.c->m, split, rd_block, &r, &err);
 
-	if (rc && err.text[0])
-		snprintf(why, whylen, "%s", err.text);
-	return rc;
+	return with_reason(rc, &err, why, whylen);
 }
 
 static int rd_extent(void *arg, const struct st_extent_id *id, uint64_t egroup)
@@ -196,9 +202,7 @@ static int read_extents(void *arg, int split, mr_record_fn fn, void *fnarg, char
 	struct st_msg err = { "" };
 	int rc = st_meta_scan_extents(r.c->m, split, rd_extent, &r, &err);
 
-	if (rc && err.text[0])
-		snprintf(why, whylen, "%s", err.text);
-	return rc;
+	return with_reason(rc, &err, why, whylen);
 }
 
 static int rd_egroup(void *arg, int rc_row, uint64_t id, const struct st_egroup_rec *g)
@@ -221,9 +225,7 @@ static int read_egroups(void *arg, int split, mr_record_fn fn, void *fnarg, char
 	struct st_msg err = { "" };
 	int rc = st_meta_scan_egroups(r.c->m, split, rd_egroup, &r, &err);
 
-	if (rc && err.text[0])
-		snprintf(why, whylen, "%s", err.text);
-	return rc;
+	return with_reason(rc, &err, why, whylen);
 }
 
 /* One disk's egroup files: key egroup id, value disk u32, mtime i64, size u64. */
@@ -610,8 +612,7 @@ static int half_made_strip(struct scan_ctx *c, const struct st_egroup_rec *p)
 		for (int i = 0; i < sp.k && complete; i++) {
 			struct st_egroup_rec g;
 			st_egroup_rec_init(&g);
-			complete = st_meta_egroup_get(c->m, sp.members[i], &g, NULL) == 0 && (g.flags & ST_EGROUP_EC) &&
-				   g.strip == sp.id;
+			complete = st_meta_strip_member(c->m, &sp, i, &g);
 			st_egroup_rec_release(&g);
 		}
 		if (complete)
@@ -641,7 +642,7 @@ static void strip_gc(struct scan_ctx *c, const struct st_egroup_rec *g0)
 		struct st_egroup_rec g;
 		int ok;
 		st_egroup_rec_init(&g);
-		ok = st_meta_egroup_get(c->m, sp.members[i], &g, NULL) == 0 && (g.flags & ST_EGROUP_EC) && g.strip == sp.id;
+		ok = st_meta_strip_member(c->m, &sp, i, &g);
 		if (ok) {
 			uint64_t l = 0;
 			for (int e = 0; e < g.nextents; e++)

@@ -57,6 +57,16 @@ static int load(struct st_store *st, const struct job_task *t, struct st_egroup_
 	return rc;
 }
 
+/* load, for the tasks that act on plain egroups only: a strip member is stale for them. */
+static int load_plain(struct st_store *st, const struct job_task *t, struct st_egroup_rec *g, struct st_msg *err)
+{
+	int rc = load(st, t, g, err);
+
+	if (!rc && (g->flags & (ST_EGROUP_EC | ST_EGROUP_PARITY)))
+		rc = st_fail(err, ST_ESTALE, "egroup %" PRIx64 " is a strip member now", g->id);
+	return rc;
+}
+
 /* refcount_up / refcount_down: set recorded refcounts to the scan's truth. */
 static int apply_refcount(struct st_store *st, const struct job_task *t, struct st_msg *err)
 {
@@ -145,9 +155,7 @@ static int apply_egroup_delete(struct st_store *st, const struct job_task *t, in
 	int rc;
 
 	st_egroup_rec_init(&g);
-	rc = load(st, t, &g, err);
-	if (!rc && (g.flags & (ST_EGROUP_EC | ST_EGROUP_PARITY)))
-		rc = st_fail(err, ST_ESTALE, "egroup %llx is a strip member now", (unsigned long long)g.id);
+	rc = load_plain(st, t, &g, err);
 	if (!rc)
 		rc = retire(st, &g, bytes, err);
 	st_egroup_rec_release(&g);
@@ -166,9 +174,7 @@ static int apply_compact(struct st_store *st, const struct job_task *t, int64_t 
 
 	st_egroup_rec_init(&g);
 	st_egroup_rec_init(&n);
-	rc = load(st, t, &g, err);
-	if (!rc && (g.flags & (ST_EGROUP_EC | ST_EGROUP_PARITY)))
-		rc = st_fail(err, ST_ESTALE, "egroup %llx is a strip member now", (unsigned long long)g.id);
+	rc = load_plain(st, t, &g, err);
 	if (rc)
 		goto out;
 	/* 1. freeze: no appends, no increments from here on */
@@ -343,9 +349,7 @@ static int apply_rereplicate(struct st_store *st, const struct job_task *t, int6
 	int nkeep = 0, ndrop = 0, healthy = 0, need, rf, rc;
 
 	st_egroup_rec_init(&g);
-	rc = load(st, t, &g, err);
-	if (!rc && (g.flags & (ST_EGROUP_EC | ST_EGROUP_PARITY)))
-		rc = st_fail(err, ST_ESTALE, "egroup %llx is a strip member now", (unsigned long long)g.id);
+	rc = load_plain(st, t, &g, err);
 	if (rc)
 		goto out;
 	rf = container_rf(st, &g);
@@ -429,9 +433,7 @@ static int apply_drop_extra(struct st_store *st, const struct job_task *t, int64
 
 	st_egroup_rec_init(&g);
 	st_egroup_rec_init(&n);
-	rc = load(st, t, &g, err);
-	if (!rc && (g.flags & (ST_EGROUP_EC | ST_EGROUP_PARITY)))
-		rc = st_fail(err, ST_ESTALE, "egroup %llx is a strip member now", (unsigned long long)g.id);
+	rc = load_plain(st, t, &g, err);
 	if (rc)
 		goto out;
 	rf = container_rf(st, &g);

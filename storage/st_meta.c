@@ -742,15 +742,11 @@ int st_meta_scan_egroups(struct st_meta *m, int shard, st_egroup_cb cb, void *ar
 	return rc;
 }
 
-int st_meta_scan_extents(struct st_meta *m, int shard, st_extent_cb cb, void *arg, struct st_msg *err)
+/* Step an `SELECT id, egroup FROM extents ...` statement through cb, then finalize it. */
+static int step_extent_rows(struct shard *s, sqlite3_stmt *q, st_extent_cb cb, void *arg, struct st_msg *err)
 {
-	struct shard *s = &m->s[shard];
-	sqlite3_stmt *q;
-	int rc = st_sql_prepare(s->db, "SELECT id, egroup FROM extents", &q, err);
-	int src;
+	int rc = 0, src;
 
-	if (rc)
-		return rc;
 	while ((src = sqlite3_step(q)) == SQLITE_ROW) {
 		struct st_extent_id id;
 		const void *b = sqlite3_column_blob(q, 0);
@@ -766,6 +762,15 @@ int st_meta_scan_extents(struct st_meta *m, int shard, st_extent_cb cb, void *ar
 		rc = st_sql_fail(s->db, src, s->path, err);
 	sqlite3_finalize(q);
 	return rc;
+}
+
+int st_meta_scan_extents(struct st_meta *m, int shard, st_extent_cb cb, void *arg, struct st_msg *err)
+{
+	struct shard *s = &m->s[shard];
+	sqlite3_stmt *q;
+	int rc = st_sql_prepare(s->db, "SELECT id, egroup FROM extents", &q, err);
+
+	return rc ? rc : step_extent_rows(s, q, cb, arg, err);
 }
 
 static int scan_blocks_range(struct shard *s, const char *sql, int64_t vdisk, int64_t first, int64_t last,
@@ -843,24 +848,12 @@ int st_meta_extents_range(struct st_meta *m, const struct st_extent_id *lo, cons
 	for (int i = 0; i < m->n && !rc; i++) {
 		struct shard *s = &m->s[i];
 		sqlite3_stmt *q;
-		int src;
 		rc = st_sql_prepare(s->db, "SELECT id, egroup FROM extents WHERE id BETWEEN ? AND ?", &q, err);
 		if (rc)
 			break;
 		sqlite3_bind_blob(q, 1, lo->b, ST_EXTENT_ID_LEN, SQLITE_STATIC);
 		sqlite3_bind_blob(q, 2, hi->b, ST_EXTENT_ID_LEN, SQLITE_STATIC);
-		while ((src = sqlite3_step(q)) == SQLITE_ROW) {
-			struct st_extent_id id;
-			if (sqlite3_column_bytes(q, 0) != ST_EXTENT_ID_LEN)
-				continue;
-			memcpy(id.b, sqlite3_column_blob(q, 0), ST_EXTENT_ID_LEN);
-			rc = cb(arg, &id, (uint64_t)sqlite3_column_int64(q, 1));
-			if (rc)
-				break;
-		}
-		if (!rc && src != SQLITE_DONE)
-			rc = st_sql_fail(s->db, src, s->path, err);
-		sqlite3_finalize(q);
+		rc = step_extent_rows(s, q, cb, arg, err);
 	}
 	return rc;
 }
@@ -919,6 +912,12 @@ int st_meta_strip_get(struct st_meta *m, uint64_t id, struct st_strip *out, stru
 	}
 	sqlite3_finalize(q);
 	return rc;
+}
+
+int st_meta_strip_member(struct st_meta *m, const struct st_strip *sp, int i, struct st_egroup_rec *g)
+{
+	return i >= 0 && i < sp->k + sp->m && st_meta_egroup_get(m, sp->members[i], g, NULL) == 0 &&
+	       (g->flags & ST_EGROUP_EC) && g->strip == sp->id;
 }
 
 int st_meta_strip_delete(struct st_meta *m, uint64_t id, struct st_msg *err)

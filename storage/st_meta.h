@@ -202,6 +202,13 @@ int st_meta_shard_block(const struct st_meta *m, uint64_t vdisk, uint64_t block)
 /* Strips live in the egroup map's shards (by strip id), table `strips`. */
 int st_meta_strip_put(struct st_meta *m, const struct st_strip *s, struct st_msg *err);
 int st_meta_strip_get(struct st_meta *m, uint64_t id, struct st_strip *out, struct st_msg *err);
+
+/*
+ * Member i of strip sp into g (initialised by the caller, released by it):
+ * 1 when that egroup exists and still names the strip (EC flag, strip id),
+ * else 0.
+ */
+int st_meta_strip_member(struct st_meta *m, const struct st_strip *sp, int i, struct st_egroup_rec *g);
 int st_meta_strip_delete(struct st_meta *m, uint64_t id, struct st_msg *err);
 
 /* Group the following writes to one shard in an IMMEDIATE transaction. */

@@ -1908,7 +1908,10 @@ int st_store_egroup_files_delete(struct st_store *st, const struct st_egroup_rec
 		if (!d || st_egroup_path(d->path, g->id, path, sizeof(path)))
 			continue;
 		fd_forget(st, g->id, d->id);
-		if (stat(path, &sb) == 0 && unlink(path) == 0) {
+		if (!d->ok) { /* a failed disk is not touched, as in st_store_replica_delete */
+			disks[n] = d->id;
+			delta[n++] = -(int64_t)g->used;
+		} else if (stat(path, &sb) == 0 && unlink(path) == 0) {
 			*bytes += sb.st_size;
 			disks[n] = d->id;
 			delta[n++] = -(int64_t)g->used;
@@ -2543,6 +2546,18 @@ int st_store_ec_rebuild(struct st_store *st, const struct st_egroup_rec *g, stru
 	return rc;
 }
 
+/* Delete g's row (by CAS), then its files; *bytes grows by the bytes freed. */
+static int drop_egroup(struct st_store *st, const struct st_egroup_rec *g, int64_t *bytes, struct st_msg *err)
+{
+	int64_t b = 0;
+	int rc = st_meta_egroup_delete(st->meta, g->id, g->version, err);
+
+	if (!rc)
+		rc = st_store_egroup_files_delete(st, g, &b, err);
+	*bytes += b;
+	return rc;
+}
+
 /*
  * Undo strip `strip`: members in it that hold extents get their RF copies
  * back (verified reads, fdatasync'd) and then turn plain by CAS; members in
@@ -2575,8 +2590,7 @@ static int unmake_strip(struct st_store *st, uint64_t strip, int rollback, const
 	rc = 0;
 	for (; loaded < sp.k && !rc; loaded++) {
 		st_egroup_rec_init(&g[loaded]);
-		if (st_meta_egroup_get(st->meta, sp.members[loaded], &g[loaded], NULL) == 0 &&
-		    (g[loaded].flags & ST_EGROUP_EC) && g[loaded].strip == strip)
+		if (st_meta_strip_member(st->meta, &sp, loaded, &g[loaded]))
 			in[loaded] = 1;
 		else if (!rollback)
 			rc = st_fail(err, ST_ESTALE, "egroup %llx left strip %llx", (unsigned long long)sp.members[loaded],
@@ -2632,24 +2646,13 @@ static int unmake_strip(struct st_store *st, uint64_t strip, int rollback, const
 	for (int i = 0; !rc && i < sp.k; i++) {
 		if (!in[i] || g[i].nextents)
 			continue;
-		rc = st_meta_egroup_delete(st->meta, g[i].id, g[i].version, err);
-		for (int r = 0; !rc && r < g[i].nreplicas; r++) {
-			int64_t b = 0;
-			st_store_replica_delete(st, g[i].id, g[i].replicas[r].disk, g[i].used, &b);
-			*bytes += b;
-		}
+		rc = drop_egroup(st, &g[i], bytes, err);
 	}
 	for (int j = 0; !rc && j < sp.m; j++) {
 		struct st_egroup_rec p;
 		st_egroup_rec_init(&p);
-		if (st_meta_egroup_get(st->meta, pids[j], &p, NULL) == 0 && (p.flags & ST_EGROUP_PARITY) && p.strip == strip) {
-			rc = st_meta_egroup_delete(st->meta, p.id, p.version, err);
-			for (int r = 0; !rc && r < p.nreplicas; r++) {
-				int64_t b = 0;
-				st_store_replica_delete(st, p.id, p.replicas[r].disk, p.used, &b);
-				*bytes += b;
-			}
-		}
+		if (st_meta_egroup_get(st->meta, pids[j], &p, NULL) == 0 && (p.flags & ST_EGROUP_PARITY) && p.strip == strip)
+			rc = drop_egroup(st, &p, bytes, err);
 		st_egroup_rec_release(&p);
 	}
 	if (!rc && have)

@@ -169,7 +169,8 @@ int st_store_egroup_rewrite(struct st_store *st, const struct st_egroup_rec *src
 
 /*
  * Unlink every replica file of g (the last step of retiring an egroup) and
- * take the bytes off its disks' usage. *bytes receives the bytes freed.
+ * take the bytes off its disks' usage; a failed disk is not touched (its
+ * usage is still taken off). *bytes receives the bytes freed.
  */
 int st_store_egroup_files_delete(struct st_store *st, const struct st_egroup_rec *g, int64_t *bytes,
 				 struct st_msg *err);
