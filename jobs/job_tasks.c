@@ -16,18 +16,6 @@
 
 #define PAIR 28 /* extent id + u32, as packed by job_scan */
 
-/*
- * Fault injection for the crash tests: CURATOR_TASK_STEP_DELAY_US makes
- * every multi-step executor pause between its steps, so a kill -9 lands
- * inside a task. Unset in production.
- */
-static void step(void)
-{
-	const char *e = getenv("CURATOR_TASK_STEP_DELAY_US");
-	if (e && *e)
-		usleep((useconds_t)atoi(e));
-}
-
 static int pairs(const struct job_task *t)
 {
 	return (int)(t->arglen / PAIR);
@@ -139,10 +127,10 @@ static int retire(struct st_store *st, const struct st_egroup_rec *g, int64_t *b
 
 	for (int k = 0; !rc && k < g->nextents; k++)
 		rc = st_meta_extent_delete(m, &g->extents[k].id, g->id, err);
-	step();
+	st_fault_step();
 	if (!rc)
 		rc = st_meta_egroup_delete(m, g->id, g->version, err);
-	step();
+	st_fault_step();
 	if (!rc)
 		rc = st_store_egroup_files_delete(st, g, bytes, err);
 	return rc;
@@ -183,7 +171,7 @@ static int apply_compact(struct st_store *st, const struct job_task *t, int64_t 
 		rc = st_meta_egroup_put(m, &g, g.version, err);
 		if (rc)
 			goto out;
-		step();
+		st_fault_step();
 	}
 	keep = calloc((size_t)g.nextents + 1, sizeof(int));
 	if (!keep) {
@@ -202,7 +190,7 @@ static int apply_compact(struct st_store *st, const struct job_task *t, int64_t 
 		rc = st_store_egroup_rewrite(st, &g, keep, nkeep, seq, &n, err);
 		if (rc)
 			goto out;
-		step();
+		st_fault_step();
 		/* 3. metadata flips: extent-ID rows to the new egroup */
 		for (int k = 0; k < n.nextents && !rc; k++)
 			rc = st_meta_extent_cas(m, &n.extents[k].id, g.id, n.id, NULL, err);
@@ -387,7 +375,7 @@ static int apply_rereplicate(struct st_store *st, const struct job_task *t, int6
 		st_egroup_rec_release(&src);
 		if (rc)
 			goto out;
-		step();
+		st_fault_step();
 		for (int i = 0; i < need; i++)
 			keep[nkeep++] = (struct st_replica){ added[i], ST_REPLICA_OK };
 		*bytes -= (int64_t)g.used * need; /* bytes moved, not freed */
@@ -412,7 +400,7 @@ static int apply_rereplicate(struct st_store *st, const struct job_task *t, int6
 		}
 		goto out;
 	}
-	step();
+	st_fault_step();
 	for (int i = 0; i < ndrop; i++) { /* old copies last */
 		int64_t b;
 		st_store_replica_delete(st, g.id, drop[i].disk, g.used, &b);
@@ -466,7 +454,7 @@ static int apply_drop_extra(struct st_store *st, const struct job_task *t, int64
 		}
 	}
 	rc = st_meta_egroup_put(m, &n, g.version, err);
-	step();
+	st_fault_step();
 	for (int i = 0; !rc && i < ndrop; i++) {
 		int64_t b;
 		st_store_replica_delete(st, g.id, drop[i].disk, g.used, &b);
@@ -500,14 +488,14 @@ static int apply_scrub(struct st_store *st, const struct job_task *t, int64_t *b
 		int64_t read = 0;
 		if (st_store_ec_verify(st, &g, &read, &why) == 0) {
 			*bytes = -read;
-			step();
+			st_fault_step();
 			g.last_scrub = st_now();
 			rc = st_meta_egroup_put(m, &g, g.version, err);
 			goto out;
 		}
 		*bytes = -read;
 		rc = st_store_ec_rebuild(st, &g, err);
-		step();
+		st_fault_step();
 		if (!rc && st_meta_egroup_get(m, g.id, &g, err) == 0) {
 			g.last_scrub = st_now();
 			rc = st_meta_egroup_put(m, &g, g.version, err);
@@ -558,7 +546,7 @@ static int apply_scrub(struct st_store *st, const struct job_task *t, int64_t *b
 		}
 		rc = st_store_replica_rewrite(st, &g, r, err);
 	}
-	step();
+	st_fault_step();
 	if (!rc) {
 		g.last_scrub = st_now();
 		rc = st_meta_egroup_put(m, &g, g.version, err);
@@ -753,7 +741,8 @@ int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_o
 		rc = job_db_task_claim(db, o->kind, o->kind_ranks, &t, &got, err);
 		if (rc || !got)
 			break;
-		prefetch_next(st, db, o->kind, 2 * mr_nranks(mr));
+		if (t.kind == JT_REREPLICATE || t.kind == JT_SCRUB || t.kind == JT_EC_ENCODE) /* I/O-bound runs */
+			prefetch_next(st, db, o->kind, 2 * mr_nranks(mr));
 		trc = job_task_apply(st, &t, o->sweep_grace, &bytes, &terr);
 		if (trc == 0) {
 			res->done[t.kind]++;

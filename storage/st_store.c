@@ -2256,14 +2256,6 @@ static int ec_read_extent(struct st_store *st, const struct st_egroup_rec *g, co
 	return 0;
 }
 
-/* Fault injection for the crash tests (CURATOR_TASK_STEP_DELAY_US, as in jobs/job_tasks.c). */
-static void ec_step(void)
-{
-	const char *e = getenv("CURATOR_TASK_STEP_DELAY_US");
-	if (e && *e)
-		usleep((useconds_t)atoi(e));
-}
-
 int st_store_ec_convert(struct st_store *st, int k, int m, const uint64_t *ids, const uint64_t *versions,
 			struct st_msg *err)
 {
@@ -2377,7 +2369,7 @@ int st_store_ec_convert(struct st_store *st, int k, int m, const uint64_t *ids, 
 		par[j].strip = sp.id;
 		par[j].strip_pos = (uint32_t)(k + j);
 	}
-	ec_step();
+	st_fault_step();
 	/* 2. metadata: parity rows, the strip, then each data egroup by CAS */
 	sp.k = k;
 	sp.m = m;
@@ -2407,7 +2399,7 @@ int st_store_ec_convert(struct st_store *st, int k, int m, const uint64_t *ids, 
 			g[i].version = n.version; /* for a roll-back */
 		}
 		st_egroup_rec_release(&n);
-		ec_step();
+		st_fault_step();
 	}
 	if (rc) { /* roll back what was done, newest first */
 		for (int i = converted - 1; i >= 0; i--) {
@@ -2621,7 +2613,7 @@ static int unmake_strip(struct st_store *st, uint64_t strip, int rollback, const
 		if (!rc)
 			nadded[i] = rf - g[i].nreplicas;
 	}
-	ec_step();
+	st_fault_step();
 	/* 2. metadata: each live member becomes plain, by CAS */
 	for (int i = 0; !rc && i < sp.k; i++) {
 		struct st_egroup_rec n;
@@ -2640,7 +2632,7 @@ static int unmake_strip(struct st_store *st, uint64_t strip, int rollback, const
 				nadded[i] = 0; /* the row owns them now */
 		}
 		st_egroup_rec_release(&n);
-		ec_step();
+		st_fault_step();
 	}
 	/* 3. the empty members, the parity, the strip */
 	for (int i = 0; !rc && i < sp.k; i++) {

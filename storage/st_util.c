@@ -329,3 +329,11 @@ int st_rm_rf(const char *path)
 		return -errno;
 	return 0;
 }
+
+void st_fault_step(void)
+{
+	const char *e = getenv("CURATOR_TASK_STEP_DELAY_US");
+
+	if (e && *e)
+		usleep((useconds_t)atoi(e));
+}

@@ -113,6 +113,14 @@ long long st_pread_full(int fd, void *buf, size_t len, uint64_t off);
 /* fsync the directory holding path (after a create or rename). 0 or -errno. */
 int st_fsync_dir(const char *dir);
 
+/*
+ * Fault injection for the crash tests: with CURATOR_TASK_STEP_DELAY_US set,
+ * multi-step operations (curator tasks, EC conversion) pause that many
+ * microseconds between their steps, so a kill -9 lands inside one. Unset in
+ * production: a getenv and nothing else.
+ */
+void st_fault_step(void);
+
 /* mkdir -p with mode 0755. 0 or -errno. */
 int st_mkdir_p(const char *path);
 
