@@ -44,6 +44,7 @@ enum job_task_kind {
 	JT_EC_REBUILD,         /* a strip member lost its copy: decode and rewrite it */
 	JT_STRIP_ROLLBACK,     /* a strip a crashed conversion left half made */
 	JT_STRIP_DISSOLVE,     /* a strip whose members are mostly dead: back to plain egroups */
+	JT_COMPRESS,           /* post-process compression: rewrite an egroup's extents compressed */
 	JT_NKINDS
 };
 

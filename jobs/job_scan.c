@@ -35,6 +35,7 @@ static const char *counter_names[JC_NCOUNTERS] = {
 	"corrupt_rows", "protected_by_safety_rule", "missing_replicas", "dead_egroups", "short_replicas",
 	"under_replicated", "one_copy_left", "lost_egroups", "extra_replicas", "at_risk_bytes", "scrub_due",
 	"awaiting_node", "ec_egroups", "ec_candidates", "saved_ec", "strips_degraded",
+	"compress_candidates", "saved_compression", "compressed_extents",
 };
 
 const char *job_scan_counter_name(enum job_scan_counter c)
@@ -352,13 +353,14 @@ static int reduce_extent(void *arg, const void *key, size_t klen, const struct m
  * MR2's 'G' record: only what the reduce needs (the executors re-read the
  * row anyway), about half the size of the row's blob:
  *   'G', version u64, last_ref_seq u64, container u32, flags u32, used u32,
- *   tier u8, last_scrub i64, created i64, nreplicas u8, replicas (disk u32,
- *   state u8)..., nextents u32, extents (id[24], refcount u32,
- *   stored_len u32, raw_len u32)...
+ *   tier u8, last_scrub i64, created i64, last_write i64, last_access i64,
+ *   strip u64, strip_pos u32, nreplicas u8, replicas (disk u32, state u8)...,
+ *   nextents u32, extents (id[24], refcount u32, stored_len u32, raw_len u32,
+ *   flags u32)...
  */
-#define G_HDR (1 + 8 + 8 + 4 + 4 + 4 + 1 + 8 + 8 + 8 + 4 + 1)
+#define G_HDR (1 + 8 + 8 + 4 + 4 + 4 + 1 + 8 + 8 + 8 + 8 + 8 + 4 + 1)
 #define G_REP 5
-#define G_EXT 36
+#define G_EXT 40
 
 static int map_egroup_rec(void *arg, const void *key, size_t klen, const void *val, size_t vlen,
 			  struct mr_emitter *em)
@@ -387,6 +389,8 @@ static int map_egroup_rec(void *arg, const void *key, size_t klen, const void *v
 	*p++ = (uint8_t)g->tier;
 	memcpy(p, &g->last_scrub, 8), p += 8;
 	memcpy(p, &g->created, 8), p += 8;
+	memcpy(p, &g->last_write, 8), p += 8;
+	memcpy(p, &g->last_access, 8), p += 8;
 	memcpy(p, &g->strip, 8), p += 8;
 	memcpy(p, &g->strip_pos, 4), p += 4;
 	*p++ = (uint8_t)g->nreplicas;
@@ -401,6 +405,7 @@ static int map_egroup_rec(void *arg, const void *key, size_t klen, const void *v
 		memcpy(p + 24, &g->extents[k].refcount, 4);
 		memcpy(p + 28, &g->extents[k].stored_len, 4);
 		memcpy(p + 32, &g->extents[k].raw_len, 4);
+		memcpy(p + 36, &g->extents[k].flags, 4);
 		p += G_EXT;
 	}
 	rc = mr_emit(em, key, klen, v, len);
@@ -424,6 +429,8 @@ static int decode_g(const uint8_t *v, size_t len, struct st_egroup_rec *g)
 	g->tier = (enum st_tier)*p++;
 	memcpy(&g->last_scrub, p, 8), p += 8;
 	memcpy(&g->created, p, 8), p += 8;
+	memcpy(&g->last_write, p, 8), p += 8;
+	memcpy(&g->last_access, p, 8), p += 8;
 	memcpy(&g->strip, p, 8), p += 8;
 	memcpy(&g->strip_pos, p, 4), p += 4;
 	g->nreplicas = *p++;
@@ -442,6 +449,7 @@ static int decode_g(const uint8_t *v, size_t len, struct st_egroup_rec *g)
 		memcpy(&e.refcount, p + 24, 4);
 		memcpy(&e.stored_len, p + 28, 4);
 		memcpy(&e.raw_len, p + 32, 4);
+		memcpy(&e.flags, p + 36, 4);
 		if (st_egroup_rec_add(g, &e))
 			return -1;
 	}
@@ -570,7 +578,8 @@ static int ec_candidate(struct scan_ctx *c, const struct st_egroup_rec *g, struc
 	for (int i = 0; i < c->nconts; i++)
 		if (c->conts[i].id == g->container)
 			ct = &c->conts[i];
-	if (!ct || !ct->rs_k || g->flags || !g->nextents || c->now - g->last_write < ct->ec_delay)
+	if (!ct || !ct->rs_k || (g->flags & ~(uint32_t)ST_EGROUP_COMPRESSED) || !g->nextents ||
+	    c->now - g->last_write < ct->ec_delay)
 		return 0;
 	{ /* garbage is compacted away first, not frozen into a strip */
 		uint64_t live = ST_EGROUP_HDR;
@@ -592,6 +601,28 @@ static int ec_candidate(struct scan_ctx *c, const struct st_egroup_rec *g, struc
 	memcpy(v + 8, &g->version, 8);
 	v[16] = (uint8_t)n;
 	return mr_emit(em, k, 5, v, 17 + 4 * (size_t)n);
+}
+
+/*
+ * A plain egroup of a container with compression on, not yet through the
+ * compressor and unwritten for the container's compression delay, gets a
+ * compress task. Returns 1 when one was queued.
+ */
+static int compress_candidate(struct scan_ctx *c, const struct st_egroup_rec *g)
+{
+	const struct st_container *ct = NULL;
+	uint64_t raw = 0;
+
+	for (int i = 0; i < c->nconts; i++)
+		if (c->conts[i].id == g->container)
+			ct = &c->conts[i];
+	if (!ct || ct->compress == ST_MODE_OFF || g->flags || !g->nextents || c->now - g->last_write < ct->compress_delay)
+		return 0;
+	for (int i = 0; i < g->nextents; i++)
+		raw += g->extents[i].stored_len;
+	c->c[JC_COMPRESS_CANDIDATES]++;
+	task(c, JT_COMPRESS, g->id, g->version, (int64_t)raw * g->nreplicas, NULL, 0);
+	return 1;
 }
 
 /*
@@ -840,6 +871,10 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 			}
 			live += ST_EXTENT_HDR + e->stored_len;
 			c->c[JC_LIVE_BYTES] += e->raw_len;
+			if (e->flags & ST_EXTENT_COMPRESSED) {
+				c->c[JC_COMPRESSED_EXTENTS]++;
+				c->c[JC_COMPRESSION_SAVED_BYTES] += (int64_t)(e->raw_len - e->stored_len) * g.nreplicas;
+			}
 			if (e->refcount < truth) {
 				c->c[JC_REFCOUNT_LOW]++;
 				finding(c, "refcount_low", id, &e->id, "recorded %u < %u references: raised", e->refcount, truth);
@@ -972,7 +1007,7 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 		}
 		if (!(safe && ndead == (size_t)g.nextents)) {
 			protection(c, &g, 1, fdisk, fsize, nf); /* dead egroups need no copies */
-			if (!rc && !ndead)
+			if (!rc && !ndead && !(safe && compress_candidate(c, &g)))
 				rc = ec_candidate(c, &g, em);
 		}
 	rec_out:

@@ -150,8 +150,12 @@ static int apply_egroup_delete(struct st_store *st, const struct job_task *t, in
 	return rc;
 }
 
-/* egroup_compact: the MOVING protocol of job_tasks.h. */
-static int apply_compact(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err)
+/*
+ * egroup_compact and compress: the MOVING protocol of job_tasks.h. codec
+ * < 0 copies the live extents as stored; else it compresses the raw ones.
+ */
+static int rewrite_moving(struct st_store *st, const struct job_task *t, int codec, int64_t *bytes,
+			  struct st_msg *err)
 {
 	struct st_meta *m = st_store_meta(st);
 	struct st_config *cfg = st_store_config(st);
@@ -187,7 +191,7 @@ static int apply_compact(struct st_store *st, const struct job_task *t, int64_t 
 		if (rc)
 			goto out;
 		began = 1;
-		rc = st_store_egroup_rewrite(st, &g, keep, nkeep, seq, &n, err);
+		rc = st_store_egroup_rewrite(st, &g, keep, nkeep, seq, codec, &n, err);
 		if (rc)
 			goto out;
 		st_fault_step();
@@ -208,6 +212,28 @@ out:
 	st_egroup_rec_release(&g);
 	st_egroup_rec_release(&n);
 	return rc;
+}
+
+static int apply_compact(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err)
+{
+	return rewrite_moving(st, t, -1, bytes, err);
+}
+
+/* compress: the container's codec, unless its policy was turned off since the scan. */
+static int apply_compress(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err)
+{
+	struct st_egroup_rec g;
+	struct st_container c;
+	int rc;
+
+	st_egroup_rec_init(&g);
+	rc = load_plain(st, t, &g, err);
+	if (!rc)
+		rc = st_config_container_by_id(st_store_config(st), g.container, &c, err);
+	if (!rc && (c.compress == ST_MODE_OFF || (g.flags & ST_EGROUP_COMPRESSED)))
+		rc = st_fail(err, ST_ESTALE, "egroup %" PRIx64 ": compression no longer wanted", t->target);
+	st_egroup_rec_release(&g);
+	return rc ? rc : rewrite_moving(st, t, (int)c.codec, bytes, err);
 }
 
 /* extent_id_delete: orphan rows, re-checked against their egroup. */
@@ -674,6 +700,7 @@ int job_task_apply(struct st_store *st, const struct job_task *t, int64_t sweep_
 	case JT_EC_REBUILD: return apply_ec_rebuild(st, t, err);
 	case JT_STRIP_ROLLBACK: return apply_strip_rollback(st, t, bytes, err);
 	case JT_STRIP_DISSOLVE: return apply_strip_dissolve(st, t, bytes, err);
+	case JT_COMPRESS: return apply_compress(st, t, bytes, err);
 	case JT_NKINDS: break;
 	}
 	return st_fail(err, ST_EINVAL, "task %" PRId64 ": unknown kind %d", t->id, t->kind);
@@ -741,7 +768,7 @@ int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_o
 		rc = job_db_task_claim(db, o->kind, o->kind_ranks, &t, &got, err);
 		if (rc || !got)
 			break;
-		if (t.kind == JT_REREPLICATE || t.kind == JT_SCRUB || t.kind == JT_EC_ENCODE) /* I/O-bound runs */
+		if (t.kind == JT_REREPLICATE || t.kind == JT_SCRUB || t.kind == JT_EC_ENCODE || t.kind == JT_COMPRESS)
 			prefetch_next(st, db, o->kind, 2 * mr_nranks(mr));
 		trc = job_task_apply(st, &t, o->sweep_grace, &bytes, &terr);
 		if (trc == 0) {

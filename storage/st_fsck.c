@@ -5,11 +5,14 @@
  */
 #include "storage/st_fsck.h"
 
+#include "storage/st_codec.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "storage/st_codec.h"
 #include "storage/st_hmap.h"
 
 struct xval { /* per extent id */
@@ -94,14 +97,14 @@ static int verify_data(struct ctx *c, const struct st_egroup_rec *g, const struc
 {
 	int good = 0;
 
-	if (e->raw_len > c->bufcap) {
-		uint8_t *n = realloc(c->buf, e->raw_len);
+	if (2 * (size_t)e->raw_len > c->bufcap) { /* stored bytes, then room to inflate them */
+		uint8_t *n = realloc(c->buf, 2 * (size_t)e->raw_len);
 		if (!n) {
 			c->oom = 1;
 			return 0;
 		}
 		c->buf = n;
-		c->bufcap = e->raw_len;
+		c->bufcap = 2 * (size_t)e->raw_len;
 	}
 	for (int i = 0; i < g->nreplicas; i++) {
 		char b[80];
@@ -111,6 +114,9 @@ static int verify_data(struct ctx *c, const struct st_egroup_rec *g, const struc
 		if (st_config_disk_get(st_store_config(c->st), g->replicas[i].disk, &d, NULL) || !d.ok)
 			continue; /* replicas on failed disks are the curator's to replace */
 		rc = st_store_read_replica(c->st, g, i, e, c->buf);
+		if (!rc && (e->flags & ST_EXTENT_COMPRESSED) &&
+		    st_codec_inflate(c->buf, e->stored_len, c->buf + e->raw_len, e->raw_len))
+			rc = ST_ECORRUPT;
 		if (rc) {
 			c->rep->bad_replicas++;
 			say(c, ST_FSCK_WARNING, "egroup %llx replica on disk %u: extent %s: %s",

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "storage/st_codec.h"
 #include "storage/st_ec.h"
 #include "storage/st_egroup.h"
 #include "storage/st_hmap.h"
@@ -61,6 +62,11 @@ struct st_store {
 	int x_valid;
 	uint8_t *xbuf; /* record header + stored bytes */
 	size_t xcap;
+	uint8_t *zbuf; /* the cached extent inflated, when it is compressed */
+	size_t zcap;
+	int x_inz;     /* the cached extent's raw bytes are in zbuf, not xbuf + ST_EXTENT_HDR */
+	uint8_t *cbuf; /* compressor output (writer, rewrite) */
+	size_t ccap;
 
 	/* whole extents read straight into the caller's buffer, CRC still to check */
 	struct deferred *def;
@@ -235,6 +241,8 @@ void st_store_free(struct st_store *st)
 	fds_close(st);
 	st_egroup_rec_release(&st->eg);
 	free(st->xbuf);
+	free(st->zbuf);
+	free(st->cbuf);
 	free(st->def);
 	free(st->bc_rows);
 	free(st->ec_img);
@@ -428,6 +436,45 @@ static void vdisk_unlock(int fd)
 		close(fd); /* releases the flock */
 }
 
+/*
+ * Fill e's stored form for the raw bytes raw[0..len): compressed with codec
+ * into st->cbuf when that is worth keeping (st_codec.h), else raw. Sets
+ * e->stored_len, e->crc (of the stored bytes) and the compression flags;
+ * *stored points at the bytes to write. codec < 0: raw. 0 or -ENOMEM.
+ */
+static int stored_form(struct st_store *st, int codec, const uint8_t *raw, uint32_t len, struct st_extent_rec *e,
+		       const uint8_t **stored)
+{
+	size_t out = 0;
+	int rc = 1;
+
+	e->flags &= ~(uint32_t)(ST_EXTENT_COMPRESSED | ST_EXTENT_ZLIB);
+	e->raw_len = len;
+	if (codec >= 0 && len >= 512) {
+		size_t need = st_codec_bound(len);
+		if (need > st->ccap) {
+			uint8_t *n = realloc(st->cbuf, need);
+			if (!n)
+				return -ENOMEM;
+			st->cbuf = n;
+			st->ccap = need;
+		}
+		rc = st_codec_compress((enum st_codec)codec, raw, len, st->cbuf, st->ccap, &out);
+		if (rc < 0)
+			return rc;
+	}
+	if (rc == 0) {
+		e->flags |= ST_EXTENT_COMPRESSED | (codec == ST_CODEC_ZLIB ? ST_EXTENT_ZLIB : 0);
+		e->stored_len = (uint32_t)out;
+		*stored = st->cbuf;
+	} else {
+		e->stored_len = len;
+		*stored = raw;
+	}
+	e->crc = st_crc32c(*stored, e->stored_len);
+	return 0;
+}
+
 /* --- writer ------------------------------------------------------------- */
 
 /* An egroup this writer appends to within a batch. */
@@ -507,7 +554,7 @@ static void resume_open(struct st_writer *w)
 		return;
 	st_egroup_rec_init(&g->rec);
 	if (st_meta_egroup_get(st->meta, w->v.open_egroup, &g->rec, NULL) || g->rec.owner != w->v.id ||
-	    g->rec.flags || g->rec.used + ST_EXTENT_HDR + 4096 > ST_EGROUP_TARGET ||
+	    (g->rec.flags & ~(uint32_t)ST_EGROUP_COMPRESSED) || g->rec.used + ST_EXTENT_HDR + 4096 > ST_EGROUP_TARGET ||
 	    g->rec.nreplicas != w->c.rf) {
 		st_egroup_rec_release(&g->rec);
 		return;
@@ -680,6 +727,8 @@ static int open_new_egroup(struct st_writer *w, int64_t *pending, struct wr_egro
 	g->rec.created = g->rec.last_write = g->rec.last_access = now;
 	g->rec.last_scrub = now;
 	g->rec.used = ST_EGROUP_HDR;
+	if (w->c.compress == ST_MODE_INLINE)
+		g->rec.flags |= ST_EGROUP_COMPRESSED; /* its extents went through the compressor */
 	g->start_used = 0;
 	g->uncommitted = 1;
 	g->rec.nreplicas = w->c.rf;
@@ -892,13 +941,20 @@ static int write_pieces(struct st_writer *w, struct st_msg *err)
 	for (size_t i = 0; i < w->npieces && !rc; i++) {
 		struct piece *p = &w->pieces[i];
 		struct st_extent_rec e = { 0 };
-		uint32_t need = ST_EXTENT_HDR + p->len;
+		const uint8_t *stored;
+		uint32_t need;
 		uint64_t unique;
 
 		rc = st_store_new_id(st, &unique, err);
 		if (rc)
 			break;
 		st_extent_id_make(&p->id, w->v.id, unique);
+		rc = stored_form(st, w->c.compress == ST_MODE_INLINE ? (int)w->c.codec : -1, p->data, p->len, &e, &stored);
+		if (rc) {
+			st_fail(err, rc, "out of memory");
+			break;
+		}
+		need = ST_EXTENT_HDR + e.stored_len;
 		if (!cur || (cur->rec.nextents && cur->rec.used + need > ST_EGROUP_TARGET)) {
 			rc = open_new_egroup(w, pending, &cur, err);
 			if (rc)
@@ -906,11 +962,9 @@ static int write_pieces(struct st_writer *w, struct st_msg *err)
 		}
 		e.id = p->id;
 		e.offset = cur->rec.used;
-		e.stored_len = e.raw_len = p->len;
 		e.refcount = 1;
-		e.crc = st_crc32c(p->data, p->len);
 		for (int r = 0; r < cur->rec.nreplicas && !rc; r++) {
-			rc = st_egroup_write_extent(cur->fds[r], cur->rec.used, &e, p->data);
+			rc = st_egroup_write_extent(cur->fds[r], cur->rec.used, &e, stored);
 			if (rc) {
 				st_fail(err, rc, "disk %u: egroup %llx: %s", cur->rec.replicas[r].disk,
 					(unsigned long long)cur->rec.id, st_strerror(rc));
@@ -1147,8 +1201,6 @@ int st_store_read_replica(struct st_store *st, const struct st_egroup_rec *g, in
 
 	if (!d)
 		return -ENOENT;
-	if (e->flags & ST_EXTENT_COMPRESSED)
-		return ST_ECORRUPT; /* NEEDSWORK: inflate once compression lands */
 	fd = fd_get(st, g->id, d);
 	if (fd < 0)
 		return fd;
@@ -1206,11 +1258,33 @@ static int read_extent_any(struct st_store *st, const struct st_egroup_rec *g, c
 	return 0;
 }
 
+/*
+ * Extent e's raw bytes into dst (e->raw_len bytes): read and verified as
+ * stored, then inflated when compressed. The checksum covers the stored
+ * bytes, so an inflate failure is a damaged stream that every replica
+ * shares (they are byte-identical): ST_ECORRUPT, no retry.
+ */
+static int read_extent_raw(struct st_store *st, const struct st_egroup_rec *g, const struct st_extent_rec *e,
+			   void *dst, int *bad, struct st_msg *err)
+{
+	char b[80];
+	int rc;
+
+	if (!(e->flags & ST_EXTENT_COMPRESSED))
+		return read_extent_any(st, g, e, dst, bad, err);
+	st->x_valid = 0; /* xbuf is about to change */
+	rc = read_extent_any(st, g, e, NULL, bad, err);
+	if (!rc && st_codec_inflate(st->xbuf + ST_EXTENT_HDR, e->stored_len, dst, e->raw_len))
+		rc = st_fail(err, ST_ECORRUPT, "extent %s in egroup %llx: compressed bytes do not inflate to %u bytes",
+			     st_extent_id_fmt(&e->id, b, sizeof(b)), (unsigned long long)g->id, e->raw_len);
+	return rc;
+}
+
 int st_store_read_extent(struct st_store *st, const struct st_egroup_rec *g, const struct st_extent_rec *e,
 			 void *buf, int *bad, struct st_msg *err)
 {
 	int nbad;
-	int rc = read_extent_any(st, g, e, buf, &nbad, err);
+	int rc = read_extent_raw(st, g, e, buf, &nbad, err);
 
 	if (bad)
 		*bad = nbad;
@@ -1385,7 +1459,7 @@ static int read_region(struct st_store *st, const struct st_extent_id *id, uint3
 	if (st->x_valid && !memcmp(st->x_id.b, id->b, ST_EXTENT_ID_LEN)) {
 		if ((uint64_t)ext_off + len > st->x_len)
 			return st_fail(err, ST_ECORRUPT, "extent %s: region past its end", st_extent_id_fmt(id, b, sizeof(b)));
-		memcpy(dst, st->xbuf + ST_EXTENT_HDR + ext_off, len);
+		memcpy(dst, (st->x_inz ? st->zbuf : st->xbuf + ST_EXTENT_HDR) + ext_off, len);
 		return 0;
 	}
 	for (int attempt = 0; attempt < 3; attempt++) {
@@ -1418,12 +1492,31 @@ static int read_region(struct st_store *st, const struct st_extent_id *id, uint3
 		e = &st->eg.extents[idx];
 		if ((uint64_t)ext_off + len > e->raw_len)
 			return st_fail(err, ST_ECORRUPT, "extent %s: region past its end", st_extent_id_fmt(id, b, sizeof(b)));
-		whole = ext_off == 0 && len == e->raw_len && !(e->flags & ST_EXTENT_COMPRESSED);
+		whole = ext_off == 0 && len == e->raw_len;
 		if (!whole)
 			st->x_valid = 0;
-		if (whole && defer && read_deferred(st, &st->eg, e, dst) == 0)
+		if (whole && defer && !(e->flags & ST_EXTENT_COMPRESSED) && read_deferred(st, &st->eg, e, dst) == 0)
 			return 0;
-		rc = read_extent_any(st, &st->eg, e, whole ? dst : NULL, &bad, err);
+		if (whole) {
+			rc = read_extent_raw(st, &st->eg, e, dst, &bad, err);
+		} else if (e->flags & ST_EXTENT_COMPRESSED) {
+			rc = -ENOMEM;
+			if (e->raw_len > st->zcap) {
+				uint8_t *n = realloc(st->zbuf, e->raw_len);
+				if (n) {
+					st->zbuf = n;
+					st->zcap = e->raw_len;
+				}
+			}
+			if (e->raw_len <= st->zcap)
+				rc = read_extent_raw(st, &st->eg, e, st->zbuf, &bad, err);
+			else
+				st_fail(err, rc, "out of memory");
+			st->x_inz = 1;
+		} else {
+			rc = read_extent_any(st, &st->eg, e, NULL, &bad, err);
+			st->x_inz = 0;
+		}
 		if (rc == ST_EIO && attempt == 0) {
 			st->eg_valid = 0; /* perhaps a stale cached row */
 			continue;
@@ -1434,7 +1527,7 @@ static int read_region(struct st_store *st, const struct st_extent_id *id, uint3
 			st->x_id = *id;
 			st->x_len = e->raw_len;
 			st->x_valid = 1;
-			memcpy(dst, st->xbuf + ST_EXTENT_HDR + ext_off, len);
+			memcpy(dst, (st->x_inz ? st->zbuf : st->xbuf + ST_EXTENT_HDR) + ext_off, len);
 		}
 		return 0;
 	}
@@ -1798,7 +1891,7 @@ int st_vdisk_mapped(struct st_store *st, const struct st_vdisk *v, uint64_t *byt
 /* --- curator primitives ------------------------------------------------- */
 
 int st_store_egroup_rewrite(struct st_store *st, const struct st_egroup_rec *src, const int *keep, int nkeep,
-			    uint64_t seq, struct st_egroup_rec *out, struct st_msg *err)
+			    uint64_t seq, int codec, struct st_egroup_rec *out, struct st_msg *err)
 {
 	struct st_container c;
 	uint32_t disks[ST_REPLICAS_MAX];
@@ -1833,6 +1926,7 @@ int st_store_egroup_rewrite(struct st_store *st, const struct st_egroup_rec *src
 	out->last_access = src->last_access;
 	out->last_scrub = now;
 	out->used = ST_EGROUP_HDR;
+	out->flags = (src->flags & ST_EGROUP_COMPRESSED) | (codec >= 0 ? ST_EGROUP_COMPRESSED : 0);
 	out->last_ref_seq = src->last_ref_seq > seq ? src->last_ref_seq : seq;
 	out->nreplicas = c.rf;
 	for (int i = 0; i < c.rf && !rc; i++) {
@@ -1850,14 +1944,21 @@ int st_store_egroup_rewrite(struct st_store *st, const struct st_egroup_rec *src
 	}
 	for (int k = 0; k < nkeep && !rc; k++) {
 		struct st_extent_rec e = src->extents[keep[k]];
+		const uint8_t *stored;
 		int bad;
 		rc = read_extent_any(st, src, &e, NULL, &bad, err);
 		if (rc)
 			break;
 		st->x_valid = 0;
+		stored = st->xbuf + ST_EXTENT_HDR;
+		if (codec >= 0 && !(e.flags & ST_EXTENT_COMPRESSED) &&
+		    (rc = stored_form(st, codec, stored, e.raw_len, &e, &stored)) != 0) {
+			st_fail(err, rc, "out of memory");
+			break;
+		}
 		e.offset = out->used;
 		for (int i = 0; i < nrep && !rc; i++) {
-			rc = st_egroup_write_extent(fds[i], out->used, &e, st->xbuf + ST_EXTENT_HDR);
+			rc = st_egroup_write_extent(fds[i], out->used, &e, stored);
 			if (rc)
 				st_fail(err, rc, "disk %u: %s", disks[i], st_strerror(rc));
 		}

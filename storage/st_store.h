@@ -150,7 +150,8 @@ int st_vdisk_pread(struct st_store *st, const struct st_vdisk *v, uint64_t off, 
 /*
  * Read one extent's raw bytes through its egroup (for fsck and the
  * curator): buf must hold e->raw_len. Tries replicas in order; *bad (may be
- * NULL) receives how many were skipped. 0, ST_EIO, -errno.
+ * NULL) receives how many were skipped; a compressed extent is inflated
+ * (ST_ECORRUPT when its verified stream does not inflate). 0, ST_EIO, -errno.
  */
 int st_store_read_extent(struct st_store *st, const struct st_egroup_rec *g, const struct st_extent_rec *e,
 			 void *buf, int *bad, struct st_msg *err);
@@ -163,9 +164,12 @@ int st_store_read_extent(struct st_store *st, const struct st_egroup_rec *g, con
  * through verified replicas. *out receives the new record (initialised by
  * the caller; release it). The caller then repoints the extent-ID rows and
  * retires src. On error nothing is inserted and the new files are gone.
+ * codec >= 0 (an enum st_codec) also compresses the raw extents that shrink
+ * enough (post-process compression) and flags the new egroup
+ * ST_EGROUP_COMPRESSED; codec < 0 copies the stored bytes as they are.
  */
 int st_store_egroup_rewrite(struct st_store *st, const struct st_egroup_rec *src, const int *keep, int nkeep,
-			    uint64_t seq, struct st_egroup_rec *out, struct st_msg *err);
+			    uint64_t seq, int codec, struct st_egroup_rec *out, struct st_msg *err);
 
 /*
  * Unlink every replica file of g (the last step of retiring an egroup) and
@@ -264,7 +268,10 @@ int st_store_ec_rollback(struct st_store *st, uint64_t strip, const uint64_t *pa
  */
 void st_store_prefetch(struct st_store *st, const struct st_egroup_rec *g, int all);
 
-/* Read a single replica's copy of an extent and verify it: 0, ST_ECORRUPT, -ENOENT. */
+/*
+ * Read a single replica's copy of an extent as stored (compressed or not;
+ * buf holds e->stored_len) and verify its checksum: 0, ST_ECORRUPT, -ENOENT.
+ */
 int st_store_read_replica(struct st_store *st, const struct st_egroup_rec *g, int replica,
 			  const struct st_extent_rec *e, void *buf);
 

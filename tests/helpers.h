@@ -33,6 +33,16 @@ pid_t th_spawn(const char *dir, const char *in, const char *outfile, const char 
 int th_write_file(const char *path, const void *buf, size_t len);
 void *th_read_file(const char *path, size_t *len);
 
+/*
+ * Up to max bytes of real files (documentation and libraries from
+ * /usr/share/doc and /usr/lib, in a fixed order), malloc'd; *len gets the
+ * count. NULL when none could be read.
+ */
+uint8_t *th_real_data(size_t max, size_t *len);
+
+/* Inflate a raw deflate stream with zlib itself into exactly raw bytes: 0 or -1. */
+int th_zlib_inflate(const uint8_t *in, size_t len, uint8_t *out, size_t raw);
+
 /* Count the lines of s. */
 int th_lines(const char *s);
 
