@@ -14,6 +14,7 @@
  *
  * Functions are reentrant; each call allocates its own state (igzip level
  * buffer or zlib stream) and frees it before returning.
+ * st_codec_compress_jobs runs on helper threads it starts and joins itself.
  */
 #ifndef ST_CODEC_H
 #define ST_CODEC_H
@@ -43,6 +44,26 @@ int st_codec_compress(enum st_codec codec, const uint8_t *in, size_t len, uint8_
  * inflate to exactly raw_len bytes.
  */
 int st_codec_inflate(const uint8_t *in, size_t len, uint8_t *out, size_t raw_len);
+
+/* One extent for st_codec_compress_jobs. */
+struct st_codec_job {
+	const uint8_t *in;
+	size_t len;
+	uint8_t *out;  /* cap >= st_codec_bound(len) */
+	size_t cap;
+	size_t outlen; /* results, as st_codec_compress */
+	int rc;
+};
+
+#define ST_CODEC_THREADS_MAX 8
+
+/*
+ * Compress jobs[0..n) with codec on up to `threads` threads (the caller's
+ * included; helpers are started and joined here), each job as
+ * st_codec_compress. Returns 0, or the first negative job rc (-ENOMEM,
+ * ST_EINVAL); rc 1 in a job means "store it raw".
+ */
+int st_codec_compress_jobs(enum st_codec codec, struct st_codec_job *jobs, int n, int threads);
 
 /* "igzip" / "zlib". */
 const char *st_codec_name(enum st_codec codec);

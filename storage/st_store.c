@@ -437,42 +437,52 @@ static void vdisk_unlock(int fd)
 }
 
 /*
- * Fill e's stored form for the raw bytes raw[0..len): compressed with codec
- * into st->cbuf when that is worth keeping (st_codec.h), else raw. Sets
- * e->stored_len, e->crc (of the stored bytes) and the compression flags;
- * *stored points at the bytes to write. codec < 0: raw. 0 or -ENOMEM.
+ * Compress n extents in parallel (st_codec_compress_jobs on every CPU):
+ * jobs[i].in/len are set by the caller; outputs go to one buffer that
+ * *zbuf owns (grown as needed, *zcap). 0 or -ENOMEM.
  */
-static int stored_form(struct st_store *st, int codec, const uint8_t *raw, uint32_t len, struct st_extent_rec *e,
-		       const uint8_t **stored)
+static int compress_all(int codec, struct st_codec_job *jobs, int n, uint8_t **zbuf, size_t *zcap)
 {
-	size_t out = 0;
-	int rc = 1;
+	size_t need = 0, off = 0;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
+	for (int i = 0; i < n; i++)
+		need += st_codec_bound(jobs[i].len);
+	if (need > *zcap) {
+		uint8_t *z = realloc(*zbuf, need);
+		if (!z)
+			return -ENOMEM;
+		*zbuf = z;
+		*zcap = need;
+	}
+	for (int i = 0; i < n; i++) {
+		jobs[i].out = *zbuf + off;
+		jobs[i].cap = st_codec_bound(jobs[i].len);
+		off += jobs[i].cap;
+	}
+	return st_codec_compress_jobs((enum st_codec)codec, jobs, n, cpus > 0 ? (int)cpus : 1);
+}
+
+/*
+ * Fill e's stored form from its compression job j (NULL: raw): the
+ * compressed bytes when they were worth keeping, else the raw ones. Sets
+ * e->stored_len, e->crc (of the stored bytes) and the compression flags;
+ * *stored points at the bytes to write.
+ */
+static void stored_form(int codec, const struct st_codec_job *j, const uint8_t *raw, uint32_t len,
+			struct st_extent_rec *e, const uint8_t **stored)
+{
 	e->flags &= ~(uint32_t)(ST_EXTENT_COMPRESSED | ST_EXTENT_ZLIB);
 	e->raw_len = len;
-	if (codec >= 0 && len >= 512) {
-		size_t need = st_codec_bound(len);
-		if (need > st->ccap) {
-			uint8_t *n = realloc(st->cbuf, need);
-			if (!n)
-				return -ENOMEM;
-			st->cbuf = n;
-			st->ccap = need;
-		}
-		rc = st_codec_compress((enum st_codec)codec, raw, len, st->cbuf, st->ccap, &out);
-		if (rc < 0)
-			return rc;
-	}
-	if (rc == 0) {
+	if (j && j->rc == 0) {
 		e->flags |= ST_EXTENT_COMPRESSED | (codec == ST_CODEC_ZLIB ? ST_EXTENT_ZLIB : 0);
-		e->stored_len = (uint32_t)out;
-		*stored = st->cbuf;
+		e->stored_len = (uint32_t)j->outlen;
+		*stored = j->out;
 	} else {
 		e->stored_len = len;
 		*stored = raw;
 	}
 	e->crc = st_crc32c(*stored, e->stored_len);
-	return 0;
 }
 
 /* --- writer ------------------------------------------------------------- */
@@ -923,10 +933,23 @@ static int write_pieces(struct st_writer *w, struct st_msg *err)
 	struct st_store *st = w->st;
 	int64_t *pending = calloc((size_t)st->ndisks + 1, sizeof(int64_t));
 	struct wr_egroup *cur = NULL;
+	struct st_codec_job *jobs = NULL;
 	int rc = 0;
 
 	if (!pending)
 		return st_fail(err, -ENOMEM, "out of memory");
+	if (w->c.compress == ST_MODE_INLINE && w->npieces) { /* the whole batch at once, on every CPU */
+		jobs = calloc(w->npieces, sizeof(*jobs));
+		for (size_t i = 0; jobs && i < w->npieces; i++) {
+			jobs[i].in = w->pieces[i].data;
+			jobs[i].len = w->pieces[i].len;
+		}
+		if (!jobs || compress_all((int)w->c.codec, jobs, (int)w->npieces, &st->cbuf, &st->ccap)) {
+			free(pending);
+			free(jobs);
+			return st_fail(err, -ENOMEM, "out of memory");
+		}
+	}
 	if (w->has_open) { /* the open egroup becomes eg[0] of this batch */
 		struct wr_egroup *g = new_batch_egroup(w);
 		if (!g) {
@@ -949,11 +972,7 @@ static int write_pieces(struct st_writer *w, struct st_msg *err)
 		if (rc)
 			break;
 		st_extent_id_make(&p->id, w->v.id, unique);
-		rc = stored_form(st, w->c.compress == ST_MODE_INLINE ? (int)w->c.codec : -1, p->data, p->len, &e, &stored);
-		if (rc) {
-			st_fail(err, rc, "out of memory");
-			break;
-		}
+		stored_form((int)w->c.codec, jobs ? &jobs[i] : NULL, p->data, p->len, &e, &stored);
 		need = ST_EXTENT_HDR + e.stored_len;
 		if (!cur || (cur->rec.nextents && cur->rec.used + need > ST_EGROUP_TARGET)) {
 			rc = open_new_egroup(w, pending, &cur, err);
@@ -985,6 +1004,7 @@ static int write_pieces(struct st_writer *w, struct st_msg *err)
 		st->stats.extents_written++;
 	}
 	free(pending);
+	free(jobs);
 	return rc;
 }
 
@@ -1901,7 +1921,9 @@ int st_store_egroup_rewrite(struct st_store *st, const struct st_egroup_rec *src
 	int64_t *pending = NULL;
 	uint64_t id;
 	int64_t now = st_now();
-	int rc, nrep = 0;
+	uint8_t *hold = NULL; /* codec >= 0: the kept extents' stored bytes, in order */
+	struct st_codec_job *jobs = NULL;
+	int rc, nrep = 0, njobs = 0;
 
 	rc = refresh_topology(st, err);
 	if (!rc)
@@ -1942,25 +1964,50 @@ int st_store_egroup_rewrite(struct st_store *st, const struct st_egroup_rec *src
 		else
 			nrep++;
 	}
-	for (int k = 0; k < nkeep && !rc; k++) {
+	if (!rc && codec >= 0) { /* read every kept extent, then compress them all at once */
+		size_t total = 0, off = 0;
+		for (int k = 0; k < nkeep; k++)
+			total += src->extents[keep[k]].stored_len;
+		hold = malloc(total + 1);
+		jobs = calloc((size_t)nkeep + 1, sizeof(*jobs));
+		if (!hold || !jobs)
+			rc = st_fail(err, -ENOMEM, "out of memory");
+		for (int k = 0; k < nkeep && !rc; k++) {
+			const struct st_extent_rec *e = &src->extents[keep[k]];
+			int bad;
+			rc = read_extent_any(st, src, e, hold + off, &bad, err);
+			if (!(e->flags & ST_EXTENT_COMPRESSED)) {
+				jobs[njobs].in = hold + off;
+				jobs[njobs++].len = e->raw_len;
+			}
+			off += e->stored_len;
+		}
+		if (!rc && compress_all(codec, jobs, njobs, &st->cbuf, &st->ccap))
+			rc = st_fail(err, -ENOMEM, "out of memory");
+	}
+	for (int k = 0, off = 0, job = 0; k < nkeep && !rc; k++) {
 		struct st_extent_rec e = src->extents[keep[k]];
 		const uint8_t *stored;
 		int bad;
-		rc = read_extent_any(st, src, &e, NULL, &bad, err);
-		if (rc)
-			break;
-		st->x_valid = 0;
-		stored = st->xbuf + ST_EXTENT_HDR;
-		if (codec >= 0 && !(e.flags & ST_EXTENT_COMPRESSED) &&
-		    (rc = stored_form(st, codec, stored, e.raw_len, &e, &stored)) != 0) {
-			st_fail(err, rc, "out of memory");
-			break;
+		if (hold) {
+			stored = hold + off;
+			off += (int)e.stored_len;
+			if (!(e.flags & ST_EXTENT_COMPRESSED))
+				stored_form(codec, &jobs[job++], stored, e.raw_len, &e, &stored);
+		} else {
+			rc = read_extent_any(st, src, &e, NULL, &bad, err);
+			if (rc)
+				break;
+			st->x_valid = 0;
+			stored = st->xbuf + ST_EXTENT_HDR;
 		}
 		e.offset = out->used;
 		for (int i = 0; i < nrep && !rc; i++) {
 			rc = st_egroup_write_extent(fds[i], out->used, &e, stored);
 			if (rc)
 				st_fail(err, rc, "disk %u: %s", disks[i], st_strerror(rc));
+			else /* start the writeback now: the fdatasync below then waits for less */
+				sync_file_range(fds[i], out->used, ST_EXTENT_HDR + e.stored_len, SYNC_FILE_RANGE_WRITE);
 		}
 		if (!rc)
 			rc = st_egroup_rec_add(out, &e);
@@ -1989,6 +2036,8 @@ int st_store_egroup_rewrite(struct st_store *st, const struct st_egroup_rec *src
 	}
 out:
 	free(pending);
+	free(hold);
+	free(jobs);
 	return rc;
 }
 
