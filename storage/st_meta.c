@@ -43,7 +43,8 @@ static const char meta_schema[] =
 	"CREATE TABLE IF NOT EXISTS blocks(vdisk INTEGER NOT NULL, block INTEGER NOT NULL,"
 	"  regions BLOB NOT NULL, PRIMARY KEY (vdisk, block)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS strips(id INTEGER PRIMARY KEY, k INTEGER NOT NULL, m INTEGER NOT NULL,"
-	"  len INTEGER NOT NULL, members BLOB NOT NULL);";
+	"  len INTEGER NOT NULL, members BLOB NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS fingerprints(egroup INTEGER PRIMARY KEY, fps BLOB NOT NULL);";
 
 struct shard {
 	sqlite3 *db;
@@ -931,6 +932,136 @@ int st_meta_strip_delete(struct st_meta *m, uint64_t id, struct st_msg *err)
 	sqlite3_bind_int64(q, 1, (int64_t)id);
 	if (sqlite3_step(q) != SQLITE_DONE)
 		rc = st_sql_fail(s->db, sqlite3_errcode(s->db), s->path, err);
+	sqlite3_finalize(q);
+	return rc;
+}
+
+/* --- chunk fingerprints --------------------------------------------------- */
+
+#define FP_MAGIC 0x31525046u /* "FPR1" */
+
+static int fp_check(const uint8_t *blob, size_t len)
+{
+	uint32_t n;
+
+	if (len < 12 || st_get32(blob) != FP_MAGIC)
+		return ST_ECORRUPT;
+	n = st_get32(blob + 4);
+	if ((size_t)n * ST_FP_ENTRY + 12 != len || st_get32(blob + len - 4) != st_crc32c(blob, len - 4))
+		return ST_ECORRUPT;
+	return 0;
+}
+
+int st_meta_fp_decode(const uint8_t *blob, size_t len, struct st_chunk_fp **out, size_t *n)
+{
+	size_t cnt;
+	struct st_chunk_fp *v;
+
+	if (fp_check(blob, len))
+		return ST_ECORRUPT;
+	cnt = st_get32(blob + 4);
+	v = calloc(cnt + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < cnt; i++) {
+		const uint8_t *p = blob + 8 + i * ST_FP_ENTRY;
+		memcpy(v[i].extent.b, p, ST_EXTENT_ID_LEN);
+		v[i].off = st_get32(p + 24);
+		v[i].len = st_get32(p + 28);
+		memcpy(v[i].sha1, p + 32, 20);
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+int st_meta_fp_put(struct st_meta *m, uint64_t egroup, const struct st_chunk_fp *v, size_t n, struct st_msg *err)
+{
+	struct shard *s = &m->s[st_meta_shard_egroup(m, egroup)];
+	size_t len = 12 + n * ST_FP_ENTRY;
+	uint8_t *blob = malloc(len);
+	sqlite3_stmt *q;
+	int rc;
+
+	if (!blob)
+		return st_fail(err, -ENOMEM, "out of memory");
+	st_put32(blob, FP_MAGIC);
+	st_put32(blob + 4, (uint32_t)n);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *p = blob + 8 + i * ST_FP_ENTRY;
+		memcpy(p, v[i].extent.b, ST_EXTENT_ID_LEN);
+		st_put32(p + 24, v[i].off);
+		st_put32(p + 28, v[i].len);
+		memcpy(p + 32, v[i].sha1, 20);
+	}
+	st_put32(blob + len - 4, st_crc32c(blob, len - 4));
+	rc = st_sql_prepare(s->db, "INSERT OR REPLACE INTO fingerprints(egroup, fps) VALUES (?, ?)", &q, err);
+	if (!rc) {
+		sqlite3_bind_int64(q, 1, (int64_t)egroup);
+		sqlite3_bind_blob(q, 2, blob, (int)len, SQLITE_STATIC);
+		if (sqlite3_step(q) != SQLITE_DONE)
+			rc = st_sql_fail(s->db, sqlite3_errcode(s->db), s->path, err);
+		sqlite3_finalize(q);
+	}
+	free(blob);
+	return rc;
+}
+
+int st_meta_fp_get(struct st_meta *m, uint64_t egroup, struct st_chunk_fp **out, size_t *n, struct st_msg *err)
+{
+	struct shard *s = &m->s[st_meta_shard_egroup(m, egroup)];
+	sqlite3_stmt *q;
+	int rc = st_sql_prepare(s->db, "SELECT fps FROM fingerprints WHERE egroup = ?", &q, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(q, 1, (int64_t)egroup);
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		rc = st_meta_fp_decode(sqlite3_column_blob(q, 0), (size_t)sqlite3_column_bytes(q, 0), out, n);
+		if (rc)
+			st_fail(err, rc, "egroup %llx: %s fingerprint row", (unsigned long long)egroup,
+				rc == -ENOMEM ? "out of memory reading its" : "corrupt");
+	} else {
+		rc = st_fail(err, ST_ENOTFOUND, "egroup %llx: no fingerprints", (unsigned long long)egroup);
+	}
+	sqlite3_finalize(q);
+	return rc;
+}
+
+int st_meta_fp_delete(struct st_meta *m, uint64_t egroup, struct st_msg *err)
+{
+	struct shard *s = &m->s[st_meta_shard_egroup(m, egroup)];
+	sqlite3_stmt *q;
+	int rc = st_sql_prepare(s->db, "DELETE FROM fingerprints WHERE egroup = ?", &q, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(q, 1, (int64_t)egroup);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		rc = st_sql_fail(s->db, sqlite3_errcode(s->db), s->path, err);
+	sqlite3_finalize(q);
+	return rc;
+}
+
+int st_meta_scan_fps(struct st_meta *m, int shard, st_fp_cb cb, void *arg, struct st_msg *err)
+{
+	struct shard *s = &m->s[shard];
+	sqlite3_stmt *q;
+	int rc = st_sql_prepare(s->db, "SELECT egroup, fps FROM fingerprints ORDER BY egroup", &q, err);
+	int src;
+
+	if (rc)
+		return rc;
+	while ((src = sqlite3_step(q)) == SQLITE_ROW) {
+		const uint8_t *blob = sqlite3_column_blob(q, 1);
+		size_t len = (size_t)sqlite3_column_bytes(q, 1);
+		int bad = blob ? fp_check(blob, len) : ST_ECORRUPT;
+		rc = cb(arg, bad, (uint64_t)sqlite3_column_int64(q, 0), bad ? NULL : blob, bad ? 0 : len);
+		if (rc)
+			break;
+	}
+	if (!rc && src != SQLITE_DONE)
+		rc = st_sql_fail(s->db, src, s->path, err);
 	sqlite3_finalize(q);
 	return rc;
 }

@@ -211,6 +211,37 @@ int st_meta_strip_get(struct st_meta *m, uint64_t id, struct st_strip *out, stru
 int st_meta_strip_member(struct st_meta *m, const struct st_strip *sp, int i, struct st_egroup_rec *g);
 int st_meta_strip_delete(struct st_meta *m, uint64_t id, struct st_msg *err);
 
+/*
+ * Chunk fingerprints for dedup (table `fingerprints`, in the egroup's
+ * shard, one row per egroup): the SHA-1 of each chunk [off, off+len) of the
+ * egroup's extents. Extents never change, so a chunk's fingerprint never
+ * goes stale; entries of extents the egroup no longer holds are ignored by
+ * readers and dropped by the next put.
+ *
+ * Row format (little-endian): magic "FPR1", count u32, count entries of
+ * (extent id[24], off u32, len u32, sha1[20]), crc32c u32 of what precedes.
+ *
+ * put replaces the row; get: 0, ST_ENOTFOUND, ST_ECORRUPT; *out is
+ * malloc'd (caller frees). scan: rows in egroup order, corrupt ones passed
+ * with rc_row = ST_ECORRUPT and n = 0.
+ */
+struct st_chunk_fp {
+	struct st_extent_id extent;
+	uint32_t off, len;
+	uint8_t sha1[20];
+};
+
+#define ST_FP_ENTRY 52
+
+int st_meta_fp_put(struct st_meta *m, uint64_t egroup, const struct st_chunk_fp *v, size_t n, struct st_msg *err);
+int st_meta_fp_get(struct st_meta *m, uint64_t egroup, struct st_chunk_fp **out, size_t *n, struct st_msg *err);
+int st_meta_fp_delete(struct st_meta *m, uint64_t egroup, struct st_msg *err);
+/* Decode a row blob into a malloc'd array: 0, ST_ECORRUPT, -ENOMEM. */
+int st_meta_fp_decode(const uint8_t *blob, size_t len, struct st_chunk_fp **out, size_t *n);
+typedef int (*st_fp_cb)(void *arg, int rc_row, uint64_t egroup, const uint8_t *blob, size_t len);
+/* Raw rows (checked: rc_row ST_ECORRUPT when the blob fails its checksum). */
+int st_meta_scan_fps(struct st_meta *m, int shard, st_fp_cb cb, void *arg, struct st_msg *err);
+
 /* Group the following writes to one shard in an IMMEDIATE transaction. */
 int st_meta_begin(struct st_meta *m, int shard, struct st_msg *err);
 int st_meta_commit(struct st_meta *m, int shard, struct st_msg *err);

@@ -1,0 +1,121 @@
+/*
+ * st_chunk: see st_chunk.h.
+ *
+ * The Rabin fingerprint keeps the window's polynomial reduced modulo POLY
+ * (degree 53). Appending byte b: h = (h * x^8 + b) mod POLY, done with one
+ * table lookup on the 8 bits that overflow degree 53. Dropping the oldest
+ * byte o of a full window: its term is o * x^(8 * (WIN - 1)) mod POLY,
+ * which out_table[o] holds, so it is XORed away.
+ */
+#include "storage/st_chunk.h"
+
+#include <errno.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/st_util.h"
+
+/* Irreducible over GF(2), degree 53; found by a Ben-Or test over random candidates. */
+#define POLY 0x290cd1e827062dULL
+#define POLY_DEG 53
+#define WIN 48
+#define CDC_MASK ((1u << 14) - 1) /* 16 KiB on average */
+
+static uint64_t mod_table[256], out_table[256];
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+static uint64_t poly_mod(uint64_t a)
+{
+	for (int d = 63; d >= POLY_DEG; d--)
+		if ((a >> d) & 1)
+			a ^= POLY << (d - POLY_DEG);
+	return a;
+}
+
+static inline uint64_t append(uint64_t h, uint8_t b)
+{
+	return ((h << 8) | b) ^ mod_table[h >> (POLY_DEG - 8)];
+}
+
+static void tables_init(void)
+{
+	for (int b = 0; b < 256; b++)
+		mod_table[b] = poly_mod((uint64_t)b << POLY_DEG) | ((uint64_t)b << POLY_DEG);
+	for (int b = 0; b < 256; b++) {
+		uint64_t h = append(0, (uint8_t)b);
+		for (int i = 0; i < WIN - 1; i++)
+			h = append(h, 0);
+		out_table[b] = h;
+	}
+}
+
+const char *st_chunking_name(enum st_chunking how)
+{
+	return how == ST_CHUNK_CDC ? "cdc" : "fixed";
+}
+
+/* End of the content-defined chunk starting at data[0] (len bytes left). */
+static size_t cdc_next(const uint8_t *data, size_t len)
+{
+	uint64_t h = 0;
+	size_t i;
+
+	if (len <= ST_CDC_MIN)
+		return len;
+	if (len > ST_CDC_MAX)
+		len = ST_CDC_MAX;
+	/* the window fills over the WIN bytes before the minimum size */
+	for (i = ST_CDC_MIN - WIN; i < ST_CDC_MIN; i++)
+		h = append(h, data[i]);
+	for (; i < len; i++) {
+		if ((h & CDC_MASK) == 0)
+			return i;
+		h ^= out_table[data[i - WIN]];
+		h = append(h, data[i]);
+	}
+	return len;
+}
+
+size_t st_chunk_split(enum st_chunking how, const uint8_t *data, size_t len, uint32_t *ends, size_t cap)
+{
+	size_t n = 0, off = 0;
+
+	pthread_once(&tables_once, tables_init);
+	while (off < len) {
+		size_t step = how == ST_CHUNK_CDC ? cdc_next(data + off, len - off)
+						  : (len - off < ST_CHUNK_FIXED_SIZE ? len - off : ST_CHUNK_FIXED_SIZE);
+		off += step;
+		if (n < cap)
+			ends[n] = (uint32_t)off;
+		n++;
+	}
+	return n;
+}
+
+int st_chunk_fingerprint(enum st_chunking how, const struct st_extent_id *x, const uint8_t *data, uint32_t len,
+			 struct st_chunk_fp **v, size_t *n, size_t *cap)
+{
+	size_t max = len / ST_CDC_MIN + 2, cnt;
+	uint32_t *ends = malloc(max * sizeof(*ends)), start = 0;
+
+	if (!ends)
+		return -ENOMEM;
+	cnt = st_chunk_split(how, data, len, ends, max);
+	for (size_t i = 0; i < cnt; i++) {
+		struct st_chunk_fp *f;
+		if (st_grow(v, cap, *n, sizeof(**v))) {
+			free(ends);
+			return -ENOMEM;
+		}
+		f = &(*v)[(*n)++];
+		f->extent = *x;
+		f->off = start;
+		f->len = ends[i] - start;
+		SHA1(data + start, f->len, f->sha1);
+		start = ends[i];
+	}
+	free(ends);
+	return 0;
+}
