@@ -45,6 +45,8 @@ enum job_task_kind {
 	JT_STRIP_ROLLBACK,     /* a strip a crashed conversion left half made */
 	JT_STRIP_DISSOLVE,     /* a strip whose members are mostly dead: back to plain egroups */
 	JT_COMPRESS,           /* post-process compression: rewrite an egroup's extents compressed */
+	JT_FINGERPRINT,        /* record the chunk fingerprints of an egroup (dedup containers) */
+	JT_DEDUP,              /* duplicate chunks -> one refcounted dedup extent, block rows repointed */
 	JT_NKINDS
 };
 

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "storage/st_chunk.h"
 #include "storage/st_ec.h"
 #include "storage/st_egroup.h"
 #include "storage/st_hmap.h"
@@ -36,6 +37,7 @@ static const char *counter_names[JC_NCOUNTERS] = {
 	"under_replicated", "one_copy_left", "lost_egroups", "extra_replicas", "at_risk_bytes", "scrub_due",
 	"awaiting_node", "ec_egroups", "ec_candidates", "saved_ec", "strips_degraded",
 	"compress_candidates", "saved_compression", "compressed_extents",
+	"dedup_extents", "saved_dedup", "chunks", "fingerprint_needed", "dedup_groups", "dedup_bytes",
 };
 
 const char *job_scan_counter_name(enum job_scan_counter c)
@@ -60,7 +62,7 @@ struct scan_ctx {
 	int64_t now;
 	int64_t scan_id;
 	int rank;
-	struct st_hmap vd;       /* vdisk id -> state byte */
+	struct st_hmap vd;       /* vdisk id -> state byte | VD_DEDUP */
 	struct st_disk *disks;
 	int ndisks;
 	struct st_node *nodes;
@@ -75,7 +77,33 @@ struct scan_ctx {
 	uint64_t *ubytes, *uegroups; /* per disk index, from the usage reduce */
 	int oom;
 	int refs_incomplete; /* a block row was unreadable: no extent may be called dead */
+	struct dd_buf *dd;   /* dedup groups waiting to become tasks, per container */
+	int ndd;
 };
+
+struct dd_buf {
+	uint32_t container;
+	uint8_t *p;
+	size_t len, cap;
+	int groups;
+	int64_t bytes;
+};
+
+#define VD_DEDUP 0x80 /* in the vdisk state map: the vdisk's container dedups */
+
+static const struct st_container *container_of(const struct scan_ctx *c, uint32_t id)
+{
+	for (int i = 0; i < c->nconts; i++)
+		if (c->conts[i].id == id)
+			return &c->conts[i];
+	return NULL;
+}
+
+static int dedup_container(const struct scan_ctx *c, uint32_t id)
+{
+	const struct st_container *ct = container_of(c, id);
+	return ct && ct->dedup != ST_MODE_OFF;
+}
 
 static void finding(struct scan_ctx *c, const char *kind, uint64_t egroup, const struct st_extent_id *x,
 		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -229,6 +257,32 @@ static int read_egroups(void *arg, int split, mr_record_fn fn, void *fnarg, char
 	return with_reason(rc, &err, why, whylen);
 }
 
+static int rd_fp(void *arg, int rc_row, uint64_t egroup, const uint8_t *blob, size_t len)
+{
+	struct rd *r = arg;
+	uint8_t *v = malloc(len + 1);
+	int rc;
+
+	if (!v)
+		return -ENOMEM;
+	v[0] = 'P';
+	if (!rc_row)
+		memcpy(v + 1, blob, len);
+	rc = r->fn(r->fnarg, &egroup, 8, v, rc_row ? 1 : len + 1);
+	free(v);
+	return rc;
+}
+
+/* Chunk fingerprint rows: key egroup id, value 'P' + the row (just 'P' when it fails its checksum). */
+static int read_fps(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen)
+{
+	struct rd r = { arg, fn, fnarg };
+	struct st_msg err = { "" };
+	int rc = st_meta_scan_fps(r.c->m, split, rd_fp, &r, &err);
+
+	return with_reason(rc, &err, why, whylen);
+}
+
 /* One disk's egroup files: key egroup id, value disk u32, mtime i64, size u64. */
 static int read_files(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen)
 {
@@ -285,12 +339,19 @@ static int map_block(void *arg, const void *key, size_t klen, const void *val, s
 	struct scan_ctx *c = arg;
 	const struct st_block *b = val;
 	uint8_t *state = st_hmap_get(&c->vd, &b->vdisk);
-	uint8_t r = 'R';
+	uint8_t r[17] = { 'R' };
+	size_t rlen = 1;
 
 	(void)key;
 	(void)klen;
 	(void)vlen;
-	if (state && *state == ST_VDISK_DELETED) {
+	if (state && (*state & VD_DEDUP)) { /* dedup repoints block rows: name this one */
+		r[0] = 'B';
+		memcpy(r + 1, &b->vdisk, 8);
+		memcpy(r + 9, &b->block, 8);
+		rlen = 17;
+	}
+	if (state && (*state & ~VD_DEDUP) == ST_VDISK_DELETED) {
 		c->c[JC_DELETED_VDISK_ROWS]++; /* rank 0 queues one blocks_delete per deleted vdisk */
 		return 0;
 	}
@@ -302,7 +363,7 @@ static int map_block(void *arg, const void *key, size_t klen, const void *val, s
 			dup |= !memcmp(b->r[q].extent.b, b->r[i].extent.b, ST_EXTENT_ID_LEN);
 		if (dup)
 			continue; /* a row references an extent once, however many regions */
-		int rc = mr_emit(em, b->r[i].extent.b, ST_EXTENT_ID_LEN, &r, 1);
+		int rc = mr_emit(em, b->r[i].extent.b, ST_EXTENT_ID_LEN, r, rlen);
 		if (rc)
 			return rc;
 	}
@@ -329,10 +390,23 @@ static int reduce_extent(void *arg, const void *key, size_t klen, const struct m
 
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *v = vals[i].p;
-		if (v[0] == 'R')
+		if (v[0] == 'R' || v[0] == 'B')
 			refs++;
 		else if (v[0] == 'E' && vals[i].len == 9)
 			memcpy(&egroup, v + 1, 8);
+	}
+	if (egroup) { /* the block rows of dedup containers, for MR2's dedup candidates */
+		uint8_t y[ST_EXTENT_ID_LEN + 16];
+		memcpy(y, key, ST_EXTENT_ID_LEN);
+		for (size_t i = 0; i < n; i++) {
+			int rc;
+			if (((const uint8_t *)vals[i].p)[0] != 'B' || vals[i].len != 17)
+				continue;
+			memcpy(y + ST_EXTENT_ID_LEN, (const uint8_t *)vals[i].p + 1, 16);
+			rc = mr_emit(em, &egroup, 8, y, sizeof(y));
+			if (rc)
+				return rc;
+		}
 	}
 	if (!egroup) {
 		struct st_extent_id x;
@@ -458,13 +532,18 @@ static int decode_g(const uint8_t *v, size_t len, struct st_egroup_rec *g)
 
 static int map_refs(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em)
 {
-	uint8_t v[1 + ST_EXTENT_ID_LEN + 4] = { 'X' };
+	uint8_t v[1 + ST_EXTENT_ID_LEN + 16] = { 'X' };
 
 	(void)arg;
+	if (vlen == ST_EXTENT_ID_LEN + 16) { /* 'Y': extent, vdisk, block of a referencing row */
+		v[0] = 'Y';
+		memcpy(v + 1, val, vlen);
+		return mr_emit(em, key, klen, v, 1 + vlen);
+	}
 	if (vlen != ST_EXTENT_ID_LEN + 4)
 		return MR_EINPUT;
 	memcpy(v + 1, val, vlen);
-	return mr_emit(em, key, klen, v, sizeof(v));
+	return mr_emit(em, key, klen, v, 1 + vlen);
 }
 
 static int map_file(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em)
@@ -575,9 +654,7 @@ static int ec_candidate(struct scan_ctx *c, const struct st_egroup_rec *g, struc
 	uint8_t k[5] = { 'E' }, v[8 + 8 + 1 + 4 * ST_REPLICAS_MAX];
 	int n = 0;
 
-	for (int i = 0; i < c->nconts; i++)
-		if (c->conts[i].id == g->container)
-			ct = &c->conts[i];
+	ct = container_of(c, g->container);
 	if (!ct || !ct->rs_k || (g->flags & ~(uint32_t)ST_EGROUP_COMPRESSED) || !g->nextents ||
 	    c->now - g->last_write < ct->ec_delay)
 		return 0;
@@ -613,9 +690,7 @@ static int compress_candidate(struct scan_ctx *c, const struct st_egroup_rec *g)
 	const struct st_container *ct = NULL;
 	uint64_t raw = 0;
 
-	for (int i = 0; i < c->nconts; i++)
-		if (c->conts[i].id == g->container)
-			ct = &c->conts[i];
+	ct = container_of(c, g->container);
 	if (!ct || ct->compress == ST_MODE_OFF || g->flags || !g->nextents || c->now - g->last_write < ct->compress_delay)
 		return 0;
 	for (int i = 0; i < g->nextents; i++)
@@ -716,6 +791,84 @@ static void *pack_pairs(const struct st_extent_id *ids, const uint32_t *vals, si
 	return p;
 }
 
+/*
+ * Dedup (MR2 side). For a live egroup of a dedup container: every live
+ * chunk becomes an 'H' record keyed by its fingerprint for MR3, carrying
+ * where it is and the block rows that reference its extent; a live dedup
+ * extent is announced as the chunk's existing home. Extents without
+ * fingerprints get a fingerprint task (no manual step).
+ *   key 'H', container u32, sha1[20], len u32 (dedup stays within a container)
+ *   value 'S', container u32, egroup u64, extent[24]                 (a dedup extent)
+ *   value 'O', container u32, egroup u64, extent[24], off u32, n u32, (vdisk u64, block u64) x n
+ */
+#define H_KEY 29
+static int dedup_candidates(struct scan_ctx *c, const struct st_egroup_rec *g, const struct xref *xs, size_t nx,
+			    const uint8_t **ys, size_t ny, const struct st_chunk_fp *fps, size_t nfps, int fp_ok,
+			    struct mr_emitter *em)
+{
+	const struct st_container *ct = container_of(c, g->container);
+	uint8_t k[H_KEY] = { 'H' }, *v = NULL;
+	size_t vcap = 0;
+	int need_fp = 0, rc = 0;
+
+	if (!ct || ct->dedup == ST_MODE_OFF || (g->flags & (ST_EGROUP_PARITY | ST_EGROUP_MOVING)))
+		return 0;
+	memcpy(k + 1, &g->container, 4);
+	for (int e = 0; e < g->nextents && !rc; e++) {
+		const struct st_extent_rec *x = &g->extents[e];
+		uint32_t truth = 0, nref = 0, have = 0;
+		for (size_t i = 0; i < nx; i++)
+			if (!memcmp(xs[i].id.b, x->id.b, ST_EXTENT_ID_LEN))
+				truth = xs[i].refs;
+		if (!truth)
+			continue;
+		if (st_extent_id_is_dedup(&x->id)) {
+			uint8_t s[1 + 4 + 8 + ST_EXTENT_ID_LEN] = { 'S' };
+			memcpy(k + 5, x->id.b, 20);
+			memcpy(k + 25, &x->raw_len, 4);
+			memcpy(s + 1, &g->container, 4);
+			memcpy(s + 5, &g->id, 8);
+			memcpy(s + 13, x->id.b, ST_EXTENT_ID_LEN);
+			c->c[JC_DEDUP_EXTENTS]++;
+			c->c[JC_DEDUP_SAVED_BYTES] += (int64_t)(truth - 1) * x->raw_len * g->nreplicas;
+			rc = mr_emit(em, k, H_KEY, s, sizeof(s));
+			continue;
+		}
+		for (size_t i = 0; i < ny; i++)
+			nref += !memcmp(ys[i], x->id.b, ST_EXTENT_ID_LEN);
+		if (st_reserve(&v, &vcap, 1 + 4 + 8 + ST_EXTENT_ID_LEN + 8 + 16 * (size_t)nref, 1)) {
+			rc = -ENOMEM;
+			break;
+		}
+		v[0] = 'O';
+		memcpy(v + 1, &g->container, 4);
+		memcpy(v + 5, &g->id, 8);
+		memcpy(v + 13, x->id.b, ST_EXTENT_ID_LEN);
+		memcpy(v + 41, &nref, 4);
+		nref = 0;
+		for (size_t i = 0; i < ny; i++)
+			if (!memcmp(ys[i], x->id.b, ST_EXTENT_ID_LEN))
+				memcpy(v + 45 + 16 * nref++, ys[i] + ST_EXTENT_ID_LEN, 16);
+		for (size_t i = 0; fp_ok && i < nfps && !rc; i++) { /* (a bad row: all of them again) */
+			if (memcmp(fps[i].extent.b, x->id.b, ST_EXTENT_ID_LEN))
+				continue;
+			have = 1;
+			memcpy(k + 5, fps[i].sha1, 20);
+			memcpy(k + 25, &fps[i].len, 4);
+			memcpy(v + 37, &fps[i].off, 4);
+			c->c[JC_CHUNKS]++;
+			rc = mr_emit(em, k, H_KEY, v, 45 + 16 * (size_t)nref);
+		}
+		need_fp |= !have;
+	}
+	free(v);
+	if (!rc && need_fp) {
+		c->c[JC_FINGERPRINT_NEEDED]++;
+		task(c, JT_FINGERPRINT, g->id, g->version, (int64_t)g->used, NULL, 0);
+	}
+	return rc;
+}
+
 static int reduce_egroup(void *arg, const void *key, size_t klen, const struct mr_value *vals, size_t n,
 			 struct mr_emitter *em)
 {
@@ -731,11 +884,15 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 	int64_t fmtime[ST_REPLICAS_MAX * 2];
 	uint64_t fsize[ST_REPLICAS_MAX * 2];
 	int nf = 0;
+	const uint8_t **ys = calloc(n + 1, sizeof(*ys)); /* 'Y': extent, vdisk, block */
+	size_t ny = 0, nfps = 0;
+	struct st_chunk_fp *fps = NULL;
+	int have_fp = 0, fp_bad = 0;
 
 	(void)klen;
 	memcpy(&id, key, 8);
 	st_egroup_rec_init(&g);
-	if (!xs || !ids || !nums) {
+	if (!xs || !ids || !nums || !ys) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -753,11 +910,27 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 			memcpy(xs[nx].id.b, v + 1, ST_EXTENT_ID_LEN);
 			memcpy(&xs[nx].refs, v + 25, 4);
 			nx++;
-		} else if (v[0] == 'F' && vals[i].len == 21 && nf < ST_REPLICAS_MAX * 2) {
+		} else if (v[0] == 'F' && vals[i].len == 21) {
+			if (nf == ST_REPLICAS_MAX * 2)
+				continue;
 			memcpy(&fdisk[nf], v + 1, 4);
 			memcpy(&fmtime[nf], v + 5, 8);
 			memcpy(&fsize[nf], v + 13, 8);
 			nf++;
+		} else if (v[0] == 'Y' && vals[i].len == 1 + ST_EXTENT_ID_LEN + 16) {
+			ys[ny++] = v + 1;
+		} else if (v[0] == 'P') {
+			free(fps);
+			fps = NULL;
+			nfps = 0;
+			if (vals[i].len == 1 || st_meta_fp_decode(v + 1, vals[i].len - 1, &fps, &nfps))
+				fp_bad = 1; /* rewritten by the fingerprint task */
+			have_fp = 1;
+		} else {
+			/* a record this reduce does not know: never act on a partial picture */
+			corrupt = 1;
+			finding(c, "internal_error", id, NULL, "egroup %" PRIx64 ": unknown MR2 record '%c' (%zu bytes); left alone",
+				id, v[0], vals[i].len);
 		}
 	}
 	g.id = id;
@@ -1009,6 +1182,8 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 			protection(c, &g, 1, fdisk, fsize, nf); /* dead egroups need no copies */
 			if (!rc && !ndead && !(safe && compress_candidate(c, &g)))
 				rc = ec_candidate(c, &g, em);
+			if (!rc)
+				rc = dedup_candidates(c, &g, xs, nx, ys, ny, fps, nfps, have_fp && !fp_bad, em);
 		}
 	rec_out:
 		free(up);
@@ -1019,10 +1194,14 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 		free(deadv);
 	}
 out:
+	if (!have_g && have_fp && !corrupt) /* fingerprints of an egroup that is gone */
+		task(c, JT_FINGERPRINT, id, 0, 0, NULL, 0);
 	st_egroup_rec_release(&g);
 	free(xs);
 	free(ids);
 	free(nums);
+	free(ys);
+	free(fps);
 	return c->oom ? -ENOMEM : rc;
 }
 
@@ -1041,9 +1220,7 @@ static int form_strips(struct scan_ctx *c, const uint8_t *key, const struct mr_v
 	int in = 0;
 
 	memcpy(&container, key + 1, 4);
-	for (int i = 0; i < c->nconts; i++)
-		if (c->conts[i].id == container)
-			ct = &c->conts[i];
+	ct = container_of(c, container);
 	if (!ct || ct->rs_k < 2 || ct->rs_k + ct->rs_m > ST_EC_MAX)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
@@ -1072,6 +1249,114 @@ static int form_strips(struct scan_ctx *c, const uint8_t *key, const struct mr_v
 	return c->oom ? -ENOMEM : 0;
 }
 
+/* Queue a container's gathered dedup groups as one task. */
+static void dedup_flush(struct scan_ctx *c, struct dd_buf *b)
+{
+	uint64_t target;
+
+	if (!b->groups)
+		return;
+	/* the target must be unique among pending tasks: the first group's fingerprint */
+	memcpy(&target, b->p + 4, 8);
+	task(c, JT_DEDUP, target, 0, b->bytes, b->p, b->len);
+	b->len = 4;
+	b->groups = 0;
+	b->bytes = 0;
+}
+
+#define DD_TASK_GROUPS 256
+#define DD_TARGET 44 /* vdisk u64, block u64, extent[24], off u32 */
+
+/*
+ * MR3, per chunk fingerprint: when the chunk is stored more than once (or
+ * a dedup extent already holds it), one dedup group: the source to read
+ * it from, and every block row that references a copy. Task argument:
+ * container u32, then per group: sha1[20], len u32, existing u8, source
+ * extent[24], source off u32, ntargets u32, targets (DD_TARGET bytes
+ * each). Groups are batched per container, DD_TASK_GROUPS to a task (one
+ * dedup egroup holds them); the target is the first group's fingerprint.
+ */
+static int form_dedup(struct scan_ctx *c, const uint8_t *key, const struct mr_value *vals, size_t n)
+{
+	const uint8_t *src = NULL, *home = NULL;
+	size_t nocc = 0, ntargets = 0, need;
+	uint32_t len, container = 0;
+	struct dd_buf *b = NULL;
+	uint8_t *p;
+
+	memcpy(&container, key + 1, 4);
+	memcpy(&len, key + 25, 4);
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *v = vals[i].p;
+		uint32_t nref;
+		if (v[0] == 'S' && vals[i].len == 37) {
+			home = v;
+		} else if (v[0] == 'O' && vals[i].len >= 45) {
+			memcpy(&nref, v + 41, 4);
+			if (vals[i].len != 45 + 16 * (size_t)nref)
+				continue;
+			nocc++;
+			ntargets += nref;
+			if (!src)
+				src = v;
+		}
+	}
+	if (!ntargets || (!home && nocc < 2))
+		return 0; /* unique (or unreferenced): nothing to share */
+	for (int i = 0; i < c->ndd; i++)
+		if (c->dd[i].container == container)
+			b = &c->dd[i];
+	if (!b) {
+		struct dd_buf *nb = realloc(c->dd, (size_t)(c->ndd + 1) * sizeof(*nb));
+		if (!nb)
+			return -ENOMEM;
+		c->dd = nb;
+		b = &c->dd[c->ndd++];
+		memset(b, 0, sizeof(*b));
+		b->container = container;
+		if (st_reserve(&b->p, &b->cap, 4, 1))
+			return -ENOMEM;
+		memcpy(b->p, &container, 4); /* the argument starts with the container */
+		b->len = 4;
+	}
+	need = 20 + 4 + 1 + 24 + 4 + 4 + ntargets * DD_TARGET;
+	if (st_reserve(&b->p, &b->cap, b->len + need, 1))
+		return -ENOMEM;
+	p = b->p + b->len;
+	memcpy(p, key + 5, 20);
+	memcpy(p + 20, &len, 4);
+	p[24] = home != NULL;
+	memcpy(p + 25, home ? home + 13 : src + 13, 24);
+	if (home)
+		memset(p + 49, 0, 4);
+	else
+		memcpy(p + 49, src + 37, 4);
+	memcpy(p + 53, &ntargets, 4);
+	p += 57;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *v = vals[i].p;
+		uint32_t nref;
+		if (v[0] != 'O' || vals[i].len < 45)
+			continue;
+		memcpy(&nref, v + 41, 4);
+		if (vals[i].len != 45 + 16 * (size_t)nref)
+			continue;
+		for (uint32_t r = 0; r < nref; r++, p += DD_TARGET) {
+			memcpy(p, v + 45 + 16 * r, 16);  /* vdisk, block */
+			memcpy(p + 16, v + 13, 24);      /* extent */
+			memcpy(p + 40, v + 37, 4);       /* off */
+		}
+	}
+	b->len += need;
+	b->groups++;
+	b->bytes += (int64_t)len * (int64_t)(home ? nocc : nocc - 1);
+	c->c[JC_DEDUP_GROUPS]++;
+	c->c[JC_DEDUP_BYTES] += (int64_t)len * (int64_t)(home ? nocc : nocc - 1);
+	if (b->groups >= DD_TASK_GROUPS)
+		dedup_flush(c, b);
+	return c->oom ? -ENOMEM : 0;
+}
+
 static int map_usage(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em)
 {
 	(void)arg;
@@ -1090,6 +1375,8 @@ static int reduce_usage(void *arg, const void *key, size_t klen, const struct mr
 	(void)em;
 	if (klen == 5 && k[0] == 'E')
 		return form_strips(c, k, vals, n);
+	if (klen == H_KEY && k[0] == 'H')
+		return form_dedup(c, k, vals, n);
 	if (klen != 5 || k[0] != 'D')
 		return 0;
 	memcpy(&disk, k + 1, 4);
@@ -1311,7 +1598,7 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 		if (!s)
 			rc = -ENOMEM;
 		else
-			*s = (uint8_t)vd[i].state;
+			*s = (uint8_t)vd[i].state | (dedup_container(&c, vd[i].container) ? VD_DEDUP : 0);
 		/* a deleted vdisk: its block rows (if any are left) and its config row go */
 		if (o.full && c.rank == 0 && vd[i].state == ST_VDISK_DELETED)
 			task(&c, JT_BLOCKS_DELETE, vd[i].id, 0, 0, NULL, 0);
@@ -1360,7 +1647,7 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 			goto stopped;
 		mr_job_init(&j);
 		j.name = "MR2 egroup reconciliation";
-		j.ninputs = 3;
+		j.ninputs = 4;
 		input(&j.inputs[0], "egroup map", nshards, read_egroups, &c, map_egroup_rec);
 		rc = mr_output_input(out1, map_refs, &c, &refs_in);
 		if (rc) {
@@ -1370,6 +1657,7 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 		have_refs_in = 1;
 		j.inputs[1] = refs_in;
 		input(&j.inputs[2], "egroup files", c.ndisks, read_files, &c, map_file);
+		input(&j.inputs[3], "chunk fingerprints", nshards, read_fps, &c, map_usage);
 		j.reduce = reduce_egroup;
 		j.reduce_arg = &c;
 		j.output_dir = out2;
@@ -1401,6 +1689,8 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 		rc = mr_job_run(mr, &j);
 		if (rc)
 			goto mrfail;
+		for (int i = 0; i < c.ndd; i++)
+			dedup_flush(&c, &c.dd[i]);
 		add_phase(res, "MR3 placement", &j);
 	} else {
 		if (phase(mr, &o, c.scan_id, "partial scan", 1, 1))
@@ -1469,6 +1759,9 @@ done:
 	for (size_t i = 0; i < c.ntasks; i++)
 		job_task_release(&c.tasks[i]);
 	free(c.tasks);
+	for (int i = 0; i < c.ndd; i++)
+		free(c.dd[i].p);
+	free(c.dd);
 	free(c.f);
 	free(c.disks);
 	free(c.nodes);

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jobs/job_dedup.h"
 #include "storage/st_egroup.h"
 
 #define PAIR 28 /* extent id + u32, as packed by job_scan */
@@ -132,6 +133,8 @@ static int retire(struct st_store *st, const struct st_egroup_rec *g, int64_t *b
 		rc = st_meta_egroup_delete(m, g->id, g->version, err);
 	st_fault_step();
 	if (!rc)
+		st_meta_fp_delete(m, g->id, NULL); /* a leftover row is dropped by a later scan */
+	if (!rc)
 		rc = st_store_egroup_files_delete(st, g, bytes, err);
 	return rc;
 }
@@ -148,6 +151,22 @@ static int apply_egroup_delete(struct st_store *st, const struct job_task *t, in
 		rc = retire(st, &g, bytes, err);
 	st_egroup_rec_release(&g);
 	return rc;
+}
+
+/* The chunk fingerprints of the extents that moved from g to n go with them (best effort). */
+static void copy_fingerprints(struct st_meta *m, const struct st_egroup_rec *g, const struct st_egroup_rec *n)
+{
+	struct st_chunk_fp *v = NULL;
+	size_t nv = 0, w = 0;
+
+	if (st_meta_fp_get(m, g->id, &v, &nv, NULL))
+		return;
+	for (size_t i = 0; i < nv; i++)
+		if (st_egroup_rec_find(n, &v[i].extent) >= 0)
+			v[w++] = v[i];
+	if (w)
+		st_meta_fp_put(m, n->id, v, w, NULL);
+	free(v);
 }
 
 /*
@@ -200,6 +219,7 @@ static int rewrite_moving(struct st_store *st, const struct job_task *t, int cod
 			rc = st_meta_extent_cas(m, &n.extents[k].id, g.id, n.id, NULL, err);
 		if (rc)
 			goto out;
+		copy_fingerprints(m, &g, &n);
 	}
 	/* 4. the dead extents' rows and the old row (CAS on the frozen version), 5. old copies last */
 	rc = retire(st, &g, bytes, err);
@@ -701,6 +721,8 @@ int job_task_apply(struct st_store *st, const struct job_task *t, int64_t sweep_
 	case JT_STRIP_ROLLBACK: return apply_strip_rollback(st, t, bytes, err);
 	case JT_STRIP_DISSOLVE: return apply_strip_dissolve(st, t, bytes, err);
 	case JT_COMPRESS: return apply_compress(st, t, bytes, err);
+	case JT_FINGERPRINT: return job_apply_fingerprint(st, t, bytes, err);
+	case JT_DEDUP: return job_apply_dedup(st, t, bytes, err);
 	case JT_NKINDS: break;
 	}
 	return st_fail(err, ST_EINVAL, "task %" PRId64 ": unknown kind %d", t->id, t->kind);

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "storage/st_chunk.h"
 #include "storage/st_codec.h"
 #include "storage/st_ec.h"
 #include "storage/st_egroup.h"
@@ -927,6 +928,37 @@ static int account_usage(struct st_writer *w, struct st_msg *err)
 	return st_config_disk_used_add(w->st->cfg, n, disk, delta, err);
 }
 
+/*
+ * Inline dedup: record the chunk fingerprints of the batch's new extents
+ * in their egroups' fingerprint rows (after the egroup rows are committed),
+ * so post-process dedup finds them without reading the data back. Best
+ * effort: an egroup whose row could not be written is fingerprinted by a
+ * later scan's task.
+ */
+static void fingerprint_batch(struct st_writer *w)
+{
+	struct st_meta *m = w->st->meta;
+
+	for (int e = 0; e < w->neg; e++) {
+		const struct wr_egroup *g = &w->eg[e];
+		struct st_chunk_fp *v = NULL;
+		size_t n = 0, cap = 0;
+		int rc = 0;
+
+		if (!g->uncommitted && g->start_used > ST_EGROUP_HDR &&
+		    st_meta_fp_get(m, g->rec.id, &v, &n, NULL) == 0)
+			cap = n; /* a resumed egroup: keep what it had */
+		for (size_t i = 0; i < w->npieces && !rc; i++) {
+			const struct piece *p = &w->pieces[i];
+			if (p->egroup == g->rec.id)
+				rc = st_chunk_fingerprint(w->c.chunking, &p->id, p->data, p->len, &v, &n, &cap);
+		}
+		if (!rc)
+			st_meta_fp_put(m, g->rec.id, v, n, NULL);
+		free(v);
+	}
+}
+
 /* Write the pieces' data into egroups (open one, then new ones). */
 static int write_pieces(struct st_writer *w, struct st_msg *err)
 {
@@ -1052,6 +1084,8 @@ again:
 		batch_release(w, 1);
 		goto out;
 	}
+	if (w->c.dedup == ST_MODE_INLINE)
+		fingerprint_batch(w);
 	rc = commit_extents(w, err);
 	if (!rc)
 		rc = commit_blocks(w, err);
@@ -1910,8 +1944,17 @@ int st_vdisk_mapped(struct st_store *st, const struct st_vdisk *v, uint64_t *byt
 
 /* --- curator primitives ------------------------------------------------- */
 
-int st_store_egroup_rewrite(struct st_store *st, const struct st_egroup_rec *src, const int *keep, int nkeep,
-			    uint64_t seq, int codec, struct st_egroup_rec *out, struct st_msg *err)
+/*
+ * Write a new egroup like tmpl (container, owner, times, flags) holding
+ * exts[0..n) whose stored bytes are data[i] (codec >= 0: the raw ones are
+ * compressed first, all at once), RF replicas placed like a foreground
+ * write, fdatasync'd, then its row inserted (last_ref_seq = max(tmpl's,
+ * seq)) and the disks' usage accounted. On error nothing is inserted and
+ * the new files are gone.
+ */
+static int egroup_write(struct st_store *st, const struct st_egroup_rec *tmpl, const struct st_extent_rec *exts,
+			const uint8_t *const *data, int n, uint64_t seq, int codec, struct st_egroup_rec *out,
+			struct st_msg *err)
 {
 	struct st_container c;
 	uint32_t disks[ST_REPLICAS_MAX];
@@ -1921,39 +1964,41 @@ int st_store_egroup_rewrite(struct st_store *st, const struct st_egroup_rec *src
 	int64_t *pending = NULL;
 	uint64_t id;
 	int64_t now = st_now();
-	uint8_t *hold = NULL; /* codec >= 0: the kept extents' stored bytes, in order */
 	struct st_codec_job *jobs = NULL;
 	int rc, nrep = 0, njobs = 0;
 
 	rc = refresh_topology(st, err);
 	if (!rc)
-		rc = st_config_container_by_id(st->cfg, src->container, &c, err);
+		rc = st_config_container_by_id(st->cfg, tmpl->container, &c, err);
 	if (!rc)
 		rc = st_store_new_id(st, &id, err);
 	if (rc)
 		return rc;
 	pending = calloc((size_t)st->ndisks + 1, sizeof(int64_t));
-	if (!pending)
-		return st_fail(err, -ENOMEM, "out of memory");
+	jobs = calloc((size_t)n + 1, sizeof(*jobs));
+	if (!pending || !jobs) {
+		rc = st_fail(err, -ENOMEM, "out of memory");
+		goto out;
+	}
 	rc = place(st, &c, id, pending, disks, &tier, err);
 	if (rc)
 		goto out;
 	st_egroup_rec_release(out);
 	out->id = id;
-	out->container = src->container;
-	out->owner = src->owner;
+	out->container = tmpl->container;
+	out->owner = tmpl->owner;
 	out->tier = tier;
-	out->created = src->created;
-	out->last_write = src->last_write;
-	out->last_access = src->last_access;
+	out->created = tmpl->created;
+	out->last_write = tmpl->last_write;
+	out->last_access = tmpl->last_access;
 	out->last_scrub = now;
 	out->used = ST_EGROUP_HDR;
-	out->flags = (src->flags & ST_EGROUP_COMPRESSED) | (codec >= 0 ? ST_EGROUP_COMPRESSED : 0);
-	out->last_ref_seq = src->last_ref_seq > seq ? src->last_ref_seq : seq;
+	out->flags = (tmpl->flags & ST_EGROUP_COMPRESSED) | (codec >= 0 ? ST_EGROUP_COMPRESSED : 0);
+	out->last_ref_seq = tmpl->last_ref_seq > seq ? tmpl->last_ref_seq : seq;
 	out->nreplicas = c.rf;
 	for (int i = 0; i < c.rf && !rc; i++) {
 		const struct st_disk *d = disk_find(st, disks[i]);
-		struct st_egroup_hdr h = { id, src->container, src->owner, now };
+		struct st_egroup_hdr h = { id, tmpl->container, tmpl->owner, now };
 		out->replicas[i].disk = disks[i];
 		out->replicas[i].state = ST_REPLICA_OK;
 		rc = st_egroup_path(d->path, id, paths[i], sizeof(paths[i]));
@@ -1964,43 +2009,21 @@ int st_store_egroup_rewrite(struct st_store *st, const struct st_egroup_rec *src
 		else
 			nrep++;
 	}
-	if (!rc && codec >= 0) { /* read every kept extent, then compress them all at once */
-		size_t total = 0, off = 0;
-		for (int k = 0; k < nkeep; k++)
-			total += src->extents[keep[k]].stored_len;
-		hold = malloc(total + 1);
-		jobs = calloc((size_t)nkeep + 1, sizeof(*jobs));
-		if (!hold || !jobs)
-			rc = st_fail(err, -ENOMEM, "out of memory");
-		for (int k = 0; k < nkeep && !rc; k++) {
-			const struct st_extent_rec *e = &src->extents[keep[k]];
-			int bad;
-			rc = read_extent_any(st, src, e, hold + off, &bad, err);
-			if (!(e->flags & ST_EXTENT_COMPRESSED)) {
-				jobs[njobs].in = hold + off;
-				jobs[njobs++].len = e->raw_len;
-			}
-			off += e->stored_len;
+	if (!rc && codec >= 0) { /* every raw extent at once, on every CPU */
+		for (int k = 0; k < n; k++) {
+			if (exts[k].flags & ST_EXTENT_COMPRESSED)
+				continue;
+			jobs[njobs].in = data[k];
+			jobs[njobs++].len = exts[k].raw_len;
 		}
-		if (!rc && compress_all(codec, jobs, njobs, &st->cbuf, &st->ccap))
+		if (compress_all(codec, jobs, njobs, &st->cbuf, &st->ccap))
 			rc = st_fail(err, -ENOMEM, "out of memory");
 	}
-	for (int k = 0, off = 0, job = 0; k < nkeep && !rc; k++) {
-		struct st_extent_rec e = src->extents[keep[k]];
-		const uint8_t *stored;
-		int bad;
-		if (hold) {
-			stored = hold + off;
-			off += (int)e.stored_len;
-			if (!(e.flags & ST_EXTENT_COMPRESSED))
-				stored_form(codec, &jobs[job++], stored, e.raw_len, &e, &stored);
-		} else {
-			rc = read_extent_any(st, src, &e, NULL, &bad, err);
-			if (rc)
-				break;
-			st->x_valid = 0;
-			stored = st->xbuf + ST_EXTENT_HDR;
-		}
+	for (int k = 0, job = 0; k < n && !rc; k++) {
+		struct st_extent_rec e = exts[k];
+		const uint8_t *stored = data[k];
+		if (codec >= 0 && !(e.flags & ST_EXTENT_COMPRESSED))
+			stored_form(codec, &jobs[job++], stored, e.raw_len, &e, &stored);
 		e.offset = out->used;
 		for (int i = 0; i < nrep && !rc; i++) {
 			rc = st_egroup_write_extent(fds[i], out->used, &e, stored);
@@ -2036,8 +2059,62 @@ int st_store_egroup_rewrite(struct st_store *st, const struct st_egroup_rec *src
 	}
 out:
 	free(pending);
-	free(hold);
 	free(jobs);
+	return rc;
+}
+
+int st_store_egroup_rewrite(struct st_store *st, const struct st_egroup_rec *src, const int *keep, int nkeep,
+			    uint64_t seq, int codec, struct st_egroup_rec *out, struct st_msg *err)
+{
+	size_t total = 0, off = 0;
+	uint8_t *hold;
+	const uint8_t **data = calloc((size_t)nkeep + 1, sizeof(*data));
+	struct st_extent_rec *exts = calloc((size_t)nkeep + 1, sizeof(*exts));
+	int rc = 0;
+
+	for (int k = 0; k < nkeep; k++)
+		total += src->extents[keep[k]].stored_len;
+	hold = malloc(total + 1);
+	if (!hold || !data || !exts)
+		rc = st_fail(err, -ENOMEM, "out of memory");
+	for (int k = 0; k < nkeep && !rc; k++) { /* the kept extents as stored, verified */
+		int bad;
+		exts[k] = src->extents[keep[k]];
+		data[k] = hold + off;
+		rc = read_extent_any(st, src, &exts[k], hold + off, &bad, err);
+		off += exts[k].stored_len;
+	}
+	if (!rc)
+		rc = egroup_write(st, src, exts, data, nkeep, seq, codec, out, err);
+	free(hold);
+	free(data);
+	free(exts);
+	return rc;
+}
+
+int st_store_egroup_create(struct st_store *st, uint32_t container, uint64_t owner, const struct st_extent_rec *exts,
+			   const uint8_t *const *raw, int n, uint64_t seq, int codec, struct st_egroup_rec *out,
+			   struct st_msg *err)
+{
+	struct st_egroup_rec tmpl;
+	struct st_extent_rec *e = calloc((size_t)n + 1, sizeof(*e));
+	int64_t now = st_now();
+	int rc;
+
+	if (!e)
+		return st_fail(err, -ENOMEM, "out of memory");
+	st_egroup_rec_init(&tmpl);
+	tmpl.container = container;
+	tmpl.owner = owner;
+	tmpl.created = tmpl.last_write = tmpl.last_access = now;
+	for (int k = 0; k < n; k++) {
+		e[k] = exts[k];
+		e[k].flags &= ~(uint32_t)(ST_EXTENT_COMPRESSED | ST_EXTENT_ZLIB);
+		e[k].stored_len = e[k].raw_len;
+		e[k].crc = st_crc32c(raw[k], e[k].raw_len);
+	}
+	rc = egroup_write(st, &tmpl, e, raw, n, seq, codec, out, err);
+	free(e);
 	return rc;
 }
 

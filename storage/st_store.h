@@ -172,6 +172,18 @@ int st_store_egroup_rewrite(struct st_store *st, const struct st_egroup_rec *src
 			    uint64_t seq, int codec, struct st_egroup_rec *out, struct st_msg *err);
 
 /*
+ * A new egroup of container (owner vdisk, 0 for shared dedup data) holding
+ * exts[0..n) (id, raw_len, refcount, fingerprint fields are taken; lengths,
+ * crc and compression flags are set here) with raw bytes raw[i]: placed,
+ * written and fdatasync'd like st_store_egroup_rewrite, compressed with
+ * codec when >= 0, its row inserted with last_ref_seq = seq. The caller
+ * then adds the extent-ID rows. *out as for st_store_egroup_rewrite.
+ */
+int st_store_egroup_create(struct st_store *st, uint32_t container, uint64_t owner, const struct st_extent_rec *exts,
+			   const uint8_t *const *raw, int n, uint64_t seq, int codec, struct st_egroup_rec *out,
+			   struct st_msg *err);
+
+/*
  * Unlink every replica file of g (the last step of retiring an egroup) and
  * take the bytes off its disks' usage; a failed disk is not touched (its
  * usage is still taken off). *bytes receives the bytes freed.

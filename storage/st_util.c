@@ -315,6 +315,23 @@ int st_grow(void *pptr, size_t *cap, size_t n, size_t elem)
 	return 0;
 }
 
+int st_reserve(void *pptr, size_t *cap, size_t need, size_t elem)
+{
+	void **p = pptr, *nv;
+	size_t nc = *cap ? *cap : 16;
+
+	if (need <= *cap)
+		return 0;
+	while (nc < need)
+		nc *= 2;
+	nv = realloc(*p, nc * elem);
+	if (!nv)
+		return -ENOMEM;
+	*p = nv;
+	*cap = nc;
+	return 0;
+}
+
 static int rm_one(const char *p, const struct stat *sb, int type, struct FTW *ftw)
 {
 	(void)sb;

@@ -137,6 +137,9 @@ int st_write_file_atomic(const char *path, const void *buf, size_t len, int mode
  */
 int st_grow(void *pptr, size_t *cap, size_t n, size_t elem);
 
+/* Make *cap >= need elements (doubling, from 16). 0 or -ENOMEM (array unchanged). */
+int st_reserve(void *pptr, size_t *cap, size_t need, size_t elem);
+
 /* Remove a directory tree (for tests and `init --force`). 0 or -errno. */
 int st_rm_rf(const char *path);
 
