@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "storage/st_chunk.h"
+#include "storage/st_hmap.h"
 
 /* The raw bytes of the last extent read, resolved top-down. */
 struct xcache {
@@ -57,7 +58,8 @@ int job_apply_fingerprint(struct st_store *st, const struct job_task *t, int64_t
 	struct st_egroup_rec g;
 	struct st_container c;
 	struct st_chunk_fp *old = NULL, *v = NULL;
-	size_t nold = 0, n = 0, cap = 0;
+	size_t nold = 0, n = 0, cap = 0, nsrc = 0, total = 0;
+	struct st_chunk_src *src = NULL;
 	uint8_t *buf = NULL;
 	size_t bcap = 0;
 	int rc;
@@ -74,6 +76,9 @@ int job_apply_fingerprint(struct st_store *st, const struct job_task *t, int64_t
 		goto out;
 	if (st_meta_fp_get(m, g.id, &old, &nold, NULL))
 		nold = 0; /* none yet, or a corrupt row: recompute */
+	src = calloc((size_t)g.nextents + 1, sizeof(*src));
+	if (!src)
+		rc = -ENOMEM;
 	for (int k = 0; k < g.nextents && !rc; k++) {
 		const struct st_extent_rec *e = &g.extents[k];
 		int kept = 0;
@@ -87,13 +92,23 @@ int job_apply_fingerprint(struct st_store *st, const struct job_task *t, int64_t
 				v[n++] = old[i];
 			kept = 1;
 		}
-		if (kept || rc)
-			continue;
-		rc = st_reserve(&buf, &bcap, e->raw_len + 1, 1);
-		if (!rc)
-			rc = st_store_read_extent(st, &g, e, buf, NULL, err);
-		if (!rc)
-			rc = st_chunk_fingerprint(c.chunking, &e->id, buf, e->raw_len, &v, &n, &cap);
+		if (!kept && !rc) { /* to cut: its raw bytes, verified */
+			src[nsrc].id = e->id;
+			src[nsrc].len = e->raw_len;
+			src[nsrc++].data = (const uint8_t *)(uintptr_t)total;
+			total += e->raw_len;
+		}
+	}
+	if (!rc && nsrc) {
+		rc = st_reserve(&buf, &bcap, total + 1, 1);
+		for (size_t i = 0; i < nsrc && !rc; i++) {
+			size_t at = (size_t)(uintptr_t)src[i].data;
+			int k = st_egroup_rec_find(&g, &src[i].id);
+			src[i].data = buf + at;
+			rc = st_store_read_extent(st, &g, &g.extents[k], buf + at, NULL, err);
+		}
+		if (!rc) /* every extent of the egroup at once, on every CPU */
+			rc = st_chunk_fingerprint_many(c.chunking, src, nsrc, &v, &n, &cap);
 	}
 	if (rc == -ENOMEM)
 		st_fail(err, rc, "out of memory");
@@ -104,64 +119,64 @@ out:
 	free(old);
 	free(v);
 	free(buf);
+	free(src);
 	return rc;
 }
 
-/* One group of the task argument (job_scan.c form_dedup). */
-struct group {
-	const uint8_t *sha1;
-	uint32_t len;
-	int existing;
-	struct st_extent_id src;
-	uint32_t src_off;
-	uint32_t ntargets;
-	const uint8_t *targets;
-	struct st_extent_id did;
-	uint8_t *data; /* the chunk's bytes, once read and checked */
+/* One candidate extent of the task argument (job_scan.c form_dedup). */
+struct cand {
+	struct st_extent_id x;
+	uint32_t nrows;
+	const uint8_t *rows;     /* (vdisk u64, block u64) x nrows */
+	struct st_chunk_fp *fp;  /* its chunks, checked against its bytes */
+	size_t nfp;
+	uint32_t *dix;           /* per chunk: index into the dedup extents */
+	int ok;
 };
 
-#define TARGET 44
+/* A dedup extent this task points rows at. */
+struct dext {
+	struct st_extent_id id;
+	uint32_t len, refs;
+	uint8_t *data; /* its bytes (new: from the first copy; existing: read back) */
+	int existing, ok;
+};
 
-static int parse(const struct job_task *t, uint32_t *container, struct group **out, int *n)
+static int parse(const struct job_task *t, uint32_t *container, struct cand **out, int *n)
 {
 	const uint8_t *p = t->arg + 4, *end = t->arg + t->arglen;
-	struct group *gs = NULL;
+	struct cand *cs = NULL;
 	size_t cap = 0, cnt = 0;
 
 	if (t->arglen < 4)
 		return -1;
 	memcpy(container, t->arg, 4);
 	while (p < end) {
-		struct group *g;
-		if (end - p < 57 || st_grow(&gs, &cap, cnt, sizeof(*gs))) {
-			free(gs);
+		struct cand *c;
+		if (end - p < 36 || st_grow(&cs, &cap, cnt, sizeof(*cs))) {
+			free(cs);
 			return -1;
 		}
-		g = &gs[cnt];
-		memset(g, 0, sizeof(*g));
-		g->sha1 = p;
-		memcpy(&g->len, p + 20, 4);
-		g->existing = p[24];
-		memcpy(g->src.b, p + 25, 24);
-		memcpy(&g->src_off, p + 49, 4);
-		memcpy(&g->ntargets, p + 53, 4);
-		g->targets = p + 57;
-		p += 57;
-		if ((size_t)(end - p) < (size_t)g->ntargets * TARGET || g->len == 0) {
-			free(gs);
+		c = &cs[cnt];
+		memset(c, 0, sizeof(*c));
+		memcpy(c->x.b, p, 24);
+		memcpy(&c->nrows, p + 32, 4);
+		c->rows = p + 36;
+		p += 36;
+		if ((size_t)(end - p) < (size_t)c->nrows * 16) {
+			free(cs);
 			return -1;
 		}
-		p += (size_t)g->ntargets * TARGET;
-		st_extent_id_dedup(&g->did, g->sha1, g->len);
+		p += (size_t)c->nrows * 16;
 		cnt++;
 	}
-	*out = gs;
+	*out = cs;
 	*n = (int)cnt;
 	return 0;
 }
 
-/* Raise the recorded refcount of existing dedup extent g->did by g->ntargets (CAS, retried). */
-static int raise_refcount(struct st_store *st, struct group *g, uint64_t seq, struct st_msg *err)
+/* Raise the recorded refcount of existing dedup extent d by d->refs (CAS, retried). */
+static int raise_refcount(struct st_store *st, const struct dext *d, uint64_t seq, struct st_msg *err)
 {
 	struct st_meta *m = st_store_meta(st);
 	struct st_egroup_rec r;
@@ -171,17 +186,17 @@ static int raise_refcount(struct st_store *st, struct group *g, uint64_t seq, st
 	for (int attempt = 0; attempt < 5 && rc == ST_ESTALE; attempt++) {
 		uint64_t egroup;
 		int k;
-		rc = st_meta_extent_get(m, &g->did, &egroup, err);
+		rc = st_meta_extent_get(m, &d->id, &egroup, err);
 		if (!rc)
 			rc = st_meta_egroup_get(m, egroup, &r, err);
 		if (rc)
 			break;
-		k = st_egroup_rec_find(&r, &g->did);
+		k = st_egroup_rec_find(&r, &d->id);
 		if (k < 0 || (r.flags & ST_EGROUP_MOVING)) {
 			rc = st_fail(err, ST_ESTALE, "dedup extent is moving");
 			continue; /* a compaction: its extent-ID row is repointed shortly */
 		}
-		r.extents[k].refcount += g->ntargets;
+		r.extents[k].refcount += d->refs;
 		if (r.last_ref_seq < seq)
 			r.last_ref_seq = seq;
 		rc = st_meta_egroup_put(m, &r, r.version, err);
@@ -190,15 +205,18 @@ static int raise_refcount(struct st_store *st, struct group *g, uint64_t seq, st
 	return rc;
 }
 
-/* Point the part of block row (vdisk, block) that shows chunk [off, off+len) of x at dedup extent did. */
-static int repoint(struct st_store *st, uint64_t vdisk, uint64_t block, const struct st_extent_id *x, uint32_t off,
-		   uint32_t len, const struct st_extent_id *did, int *changed, struct st_msg *err)
+/*
+ * Point every region of block row (vdisk, block) that shows extent c->x at
+ * the dedup extents of its chunks, in one shard transaction that re-reads
+ * the row (a concurrent overwrite wins).
+ */
+static int repoint(struct st_store *st, uint64_t vdisk, uint64_t block, const struct cand *c, const struct dext *ds,
+		   struct st_msg *err)
 {
 	struct st_meta *m = st_store_meta(st);
-	int shard = st_meta_shard_block(m, vdisk, block), rc;
+	int shard = st_meta_shard_block(m, vdisk, block), rc, changed = 0;
 	struct st_block *b = malloc(sizeof(*b)), *orig = malloc(sizeof(*orig));
 
-	*changed = 0;
 	if (!b || !orig) {
 		free(b);
 		free(orig);
@@ -211,26 +229,29 @@ static int repoint(struct st_store *st, uint64_t vdisk, uint64_t block, const st
 		*orig = *b;
 		for (int i = 0; i < orig->n && !rc; i++) {
 			const struct st_region *r = &orig->r[i];
-			uint32_t a, e;
-			if (memcmp(r->extent.b, x->b, ST_EXTENT_ID_LEN))
+			if (memcmp(r->extent.b, c->x.b, ST_EXTENT_ID_LEN))
 				continue;
-			a = r->extent_off > off ? r->extent_off : off;
-			e = r->extent_off + r->len < off + len ? r->extent_off + r->len : off + len;
-			if (a >= e)
-				continue;
-			rc = st_block_overlay(b, r->block_off + (a - r->extent_off), e - a, did, a - off);
-			*changed = 1;
+			for (size_t k = 0; k < c->nfp && !rc; k++) {
+				const struct st_chunk_fp *f = &c->fp[k];
+				uint32_t a = r->extent_off > f->off ? r->extent_off : f->off;
+				uint32_t e = r->extent_off + r->len < f->off + f->len ? r->extent_off + r->len : f->off + f->len;
+				if (a >= e)
+					continue;
+				rc = st_block_overlay(b, r->block_off + (a - r->extent_off), e - a, &ds[c->dix[k]].id,
+						      a - f->off);
+				changed = 1;
+			}
 		}
-		if (rc == ST_ERANGE) { /* too fragmented to split further: leave this row as it is */
+		if (rc == ST_ERANGE) { /* too fragmented to split: leave this row as it is */
 			rc = 0;
-			*changed = 0;
+			changed = 0;
 		}
 	}
-	if (!rc && *changed)
+	if (!rc && changed)
 		rc = st_meta_block_put(m, b, err);
 	if (rc == ST_ENOTFOUND)
 		rc = 0; /* the row went (vdisk deleted or rewritten) */
-	if (!rc && *changed)
+	if (!rc && changed)
 		rc = st_meta_commit(m, shard, err);
 	else
 		st_meta_rollback(m, shard);
@@ -239,107 +260,186 @@ static int repoint(struct st_store *st, uint64_t vdisk, uint64_t block, const st
 	return rc;
 }
 
+/*
+ * Candidate c's chunks, from its egroup's fingerprint row (or computed now),
+ * each checked against its bytes; each chunk's dedup extent found or added
+ * in ds/dm. 0, or -1 when c is to be left alone this time.
+ */
+static int plan(struct st_store *st, const struct st_container *ct, struct cand *c, struct xcache *xc,
+		struct dext **ds, size_t *nds, size_t *capds, struct st_hmap *dm)
+{
+	struct st_meta *m = st_store_meta(st);
+	uint64_t egroup;
+	struct st_chunk_fp *all = NULL;
+	size_t nall = 0, cap = 0;
+	uint32_t next = 0;
+
+	if (read_raw(st, xc, &c->x, NULL) || st_meta_extent_get(m, &c->x, &egroup, NULL))
+		return -1; /* moved or gone since the scan */
+	if (st_meta_fp_get(m, egroup, &all, &nall, NULL) == 0) {
+		for (size_t i = 0; i < nall; i++)
+			if (!memcmp(all[i].extent.b, c->x.b, ST_EXTENT_ID_LEN))
+				all[c->nfp++] = all[i];
+	}
+	/* the chunks must tile the extent; else (or none recorded) cut them now */
+	for (size_t i = 0; i < c->nfp; i++) {
+		if (all[i].off != next)
+			c->nfp = 0;
+		else
+			next += all[i].len;
+	}
+	if (!c->nfp || next != xc->len) {
+		c->nfp = 0;
+		if (st_chunk_fingerprint(ct->chunking, &c->x, xc->buf, xc->len, &all, &c->nfp, &cap)) {
+			free(all);
+			return -1;
+		}
+	}
+	c->fp = all;
+	c->dix = calloc(c->nfp + 1, sizeof(*c->dix));
+	if (!c->dix)
+		return -1;
+	for (size_t k = 0; k < c->nfp; k++) {
+		const struct st_chunk_fp *f = &c->fp[k];
+		const uint8_t *bytes = xc->buf + f->off;
+		struct st_extent_id did;
+		uint8_t md[20];
+		uint32_t *ix;
+		int isnew;
+		SHA1(bytes, f->len, md);
+		if (memcmp(md, f->sha1, 20))
+			return -1; /* not the recorded fingerprint: never share it */
+		st_extent_id_dedup(&did, f->sha1, f->len);
+		ix = st_hmap_put(dm, did.b, &isnew);
+		if (!ix || (isnew && st_grow(ds, capds, *nds, sizeof(**ds))))
+			return -1;
+		if (isnew) {
+			struct dext *d = &(*ds)[*nds];
+			memset(d, 0, sizeof(*d));
+			d->id = did;
+			d->len = f->len;
+			d->existing = st_meta_extent_get(m, &did, &egroup, NULL) == 0;
+			d->ok = 1;
+			if (!d->existing) { /* new: this copy's bytes become its content */
+				d->data = malloc(f->len);
+				if (!d->data)
+					return -1;
+				memcpy(d->data, bytes, f->len);
+			}
+			*ix = (uint32_t)(*nds)++;
+		}
+		c->dix[k] = *ix;
+	}
+	return 0;
+}
+
 int job_apply_dedup(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err)
 {
-	/* frees nothing itself (*bytes stays 0): the old copies go with the next scans' GC */
 	struct st_meta *m = st_store_meta(st);
 	struct st_config *cfg = st_store_config(st);
-	struct st_container c;
-	struct group *gs = NULL;
+	struct st_container ct;
+	struct cand *cs = NULL;
+	struct dext *ds = NULL;
+	size_t nds = 0, capds = 0;
+	struct st_hmap dm;
 	struct st_extent_rec *exts = NULL;
 	const uint8_t **raw = NULL;
 	struct st_egroup_rec out;
 	struct xcache xc = { 0 };
-	int ng = 0, nnew = 0, rc, began = 0;
+	int nc = 0, nnew = 0, rc, began = 0;
 	uint32_t container = 0;
 	uint64_t seq = 0;
 	int64_t op = 0;
 
+	(void)bytes; /* frees nothing itself: the old copies go with the next scans' GC */
 	st_egroup_rec_init(&out);
-	if (parse(t, &container, &gs, &ng))
+	st_hmap_init(&dm, ST_EXTENT_ID_LEN, 4);
+	if (parse(t, &container, &cs, &nc))
 		return st_fail(err, ST_EINVAL, "dedup task %" PRId64 ": bad argument", t->id);
-	rc = st_config_container_by_id(cfg, container, &c, err);
+	rc = st_config_container_by_id(cfg, container, &ct, err);
 	if (rc == ST_ENOTFOUND)
 		rc = st_fail(err, ST_ESTALE, "container %" PRIu32 " is gone", container);
-	if (!rc && c.dedup == ST_MODE_OFF)
-		rc = st_fail(err, ST_ESTALE, "container '%s' no longer dedups", c.name);
-	exts = calloc((size_t)ng + 1, sizeof(*exts));
-	raw = calloc((size_t)ng + 1, sizeof(*raw));
-	if (!rc && (!exts || !raw))
-		rc = st_fail(err, -ENOMEM, "out of memory");
+	if (!rc && ct.dedup == ST_MODE_OFF)
+		rc = st_fail(err, ST_ESTALE, "container '%s' no longer dedups", ct.name);
 	if (!rc)
 		rc = st_config_op_begin(cfg, "dedup", &seq, &op, err);
 	began = !rc;
-	/* 2. data: each chunk read once from its source (or its dedup extent) and checked */
-	for (int i = 0; i < ng && !rc; i++) {
-		struct group *g = &gs[i];
-		uint64_t egroup;
-		uint8_t md[20];
-		const uint8_t *p;
-		if (!g->existing && st_meta_extent_get(m, &g->did, &egroup, NULL) == 0)
-			g->existing = 1; /* made by an earlier task */
-		if (read_raw(st, &xc, g->existing ? &g->did : &g->src, NULL))
-			continue; /* moved or gone since the scan: the next scan sees it again */
-		if ((uint64_t)(g->existing ? 0 : g->src_off) + g->len > xc.len)
+	/* 2a. plan: each candidate's chunks and their dedup extents */
+	for (int i = 0; i < nc && !rc; i++)
+		cs[i].ok = plan(st, &ct, &cs[i], &xc, &ds, &nds, &capds, &dm) == 0;
+	/* existing dedup extents: their bytes, to compare every copy with */
+	for (size_t d = 0; d < nds && !rc; d++) {
+		if (!ds[d].existing)
 			continue;
-		p = xc.buf + (g->existing ? 0 : g->src_off);
-		SHA1(p, g->len, md);
-		if (memcmp(md, g->sha1, 20))
-			continue; /* not the recorded fingerprint: never share it */
-		g->data = malloc(g->len);
-		if (!g->data) {
-			rc = st_fail(err, -ENOMEM, "out of memory");
-			break;
-		}
-		memcpy(g->data, p, g->len);
-		if (g->existing) {
-			if (raise_refcount(st, g, seq, NULL)) {
-				free(g->data);
-				g->data = NULL;
-			}
+		ds[d].ok = read_raw(st, &xc, &ds[d].id, NULL) == 0 && xc.len == ds[d].len &&
+			   (ds[d].data = malloc(ds[d].len)) != NULL;
+		if (ds[d].ok)
+			memcpy(ds[d].data, xc.buf, ds[d].len);
+	}
+	/* every chunk of a candidate must equal its dedup extent byte for byte */
+	for (int i = 0; i < nc && !rc; i++) {
+		struct cand *c = &cs[i];
+		if (!c->ok || read_raw(st, &xc, &c->x, NULL)) {
+			c->ok = 0;
 			continue;
 		}
-		exts[nnew].id = g->did;
-		exts[nnew].raw_len = g->len;
-		exts[nnew].refcount = g->ntargets;
-		raw[nnew++] = g->data;
+		for (size_t k = 0; k < c->nfp && c->ok; k++) {
+			const struct dext *d = &ds[c->dix[k]];
+			c->ok = d->ok && !memcmp(xc.buf + c->fp[k].off, d->data, d->len);
+		}
+		for (size_t k = 0; k < c->nfp && c->ok; k++)
+			ds[c->dix[k]].refs += c->nrows;
+	}
+	/* 2b. data: the new dedup extents into one egroup, then their extent-ID rows */
+	exts = calloc(nds + 1, sizeof(*exts));
+	raw = calloc(nds + 1, sizeof(*raw));
+	if (!rc && (!exts || !raw))
+		rc = st_fail(err, -ENOMEM, "out of memory");
+	for (size_t d = 0; d < nds && !rc; d++) {
+		if (ds[d].existing || !ds[d].refs)
+			continue;
+		exts[nnew].id = ds[d].id;
+		exts[nnew].raw_len = ds[d].len;
+		exts[nnew].refcount = ds[d].refs;
+		raw[nnew++] = ds[d].data;
 	}
 	if (!rc && nnew) {
-		rc = st_store_egroup_create(st, c.id, 0, exts, raw, nnew, seq,
-					    c.compress == ST_MODE_INLINE ? (int)c.codec : -1, &out, err);
+		rc = st_store_egroup_create(st, ct.id, 0, exts, raw, nnew, seq,
+					    ct.compress == ST_MODE_INLINE ? (int)ct.codec : -1, &out, err);
 		for (int k = 0; k < out.nextents && !rc; k++)
 			rc = st_meta_extent_put(m, &out.extents[k].id, out.id, err);
 	}
+	/* existing ones: recorded refcounts raised first (bottom-up) */
+	for (size_t d = 0; d < nds && !rc; d++)
+		if (ds[d].existing && ds[d].refs && raise_refcount(st, &ds[d], seq, NULL))
+			ds[d].ok = 0;
 	st_fault_step();
-	/* 3. metadata flips: every target row whose copy matches byte for byte */
-	for (int i = 0; i < ng && !rc; i++) {
-		struct group *g = &gs[i];
-		if (!g->data)
-			continue;
-		for (uint32_t k = 0; k < g->ntargets && !rc; k++) {
-			const uint8_t *tp = g->targets + (size_t)k * TARGET;
+	/* 3. metadata flips: the rows of every candidate whose chunks all have a home */
+	for (int i = 0; i < nc && !rc; i++) {
+		struct cand *c = &cs[i];
+		for (size_t k = 0; k < c->nfp && c->ok; k++)
+			c->ok = ds[c->dix[k]].ok;
+		for (uint32_t r = 0; r < c->nrows && c->ok && !rc; r++) {
 			uint64_t vdisk, block;
-			struct st_extent_id x;
-			uint32_t off;
-			int changed;
-			memcpy(&vdisk, tp, 8);
-			memcpy(&block, tp + 8, 8);
-			memcpy(x.b, tp + 16, 24);
-			memcpy(&off, tp + 40, 4);
-			if (read_raw(st, &xc, &x, NULL) || (uint64_t)off + g->len > xc.len ||
-			    memcmp(xc.buf + off, g->data, g->len))
-				continue;
-			rc = repoint(st, vdisk, block, &x, off, g->len, &g->did, &changed, err);
+			memcpy(&vdisk, c->rows + 16 * r, 8);
+			memcpy(&block, c->rows + 16 * r + 8, 8);
+			rc = repoint(st, vdisk, block, c, ds, err);
 		}
 	}
 	if (began)
 		st_config_op_end(cfg, op, NULL);
-	for (int i = 0; i < ng; i++)
-		free(gs[i].data);
-	free(gs);
+	for (int i = 0; i < nc; i++) {
+		free(cs[i].fp);
+		free(cs[i].dix);
+	}
+	for (size_t d = 0; d < nds; d++)
+		free(ds[d].data);
+	free(cs);
+	free(ds);
 	free(exts);
 	free(raw);
 	free(xc.buf);
+	st_hmap_release(&dm);
 	st_egroup_rec_release(&out);
 	return rc;
 }

@@ -83,10 +83,11 @@ struct scan_ctx {
 
 struct dd_buf {
 	uint32_t container;
-	uint8_t *p;
+	uint8_t *p;          /* the task argument being built */
 	size_t len, cap;
-	int groups;
+	int groups;          /* extents in it */
 	int64_t bytes;
+	struct st_hmap seen; /* extents already made candidates on this rank */
 };
 
 #define VD_DEDUP 0x80 /* in the vdisk state map: the vdisk's container dedups */
@@ -1249,60 +1250,54 @@ static int form_strips(struct scan_ctx *c, const uint8_t *key, const struct mr_v
 	return c->oom ? -ENOMEM : 0;
 }
 
-/* Queue a container's gathered dedup groups as one task. */
+/* Queue a container's gathered dedup extents as one task. */
 static void dedup_flush(struct scan_ctx *c, struct dd_buf *b)
 {
-	uint64_t target;
+	uint64_t target = 1469598103934665603ULL; /* FNV-1a of the extent ids: unique among pending tasks */
 
 	if (!b->groups)
 		return;
-	/* the target must be unique among pending tasks: the first group's fingerprint */
-	memcpy(&target, b->p + 4, 8);
+	for (size_t i = 4; i < b->len; i++)
+		target = (target ^ b->p[i]) * 1099511628211ULL;
 	task(c, JT_DEDUP, target, 0, b->bytes, b->p, b->len);
 	b->len = 4;
 	b->groups = 0;
 	b->bytes = 0;
 }
 
-#define DD_TASK_GROUPS 256
-#define DD_TARGET 44 /* vdisk u64, block u64, extent[24], off u32 */
+#define DD_TASK_EXTENTS 64
 
 /*
- * MR3, per chunk fingerprint: when the chunk is stored more than once (or
- * a dedup extent already holds it), one dedup group: the source to read
- * it from, and every block row that references a copy. Task argument:
- * container u32, then per group: sha1[20], len u32, existing u8, source
- * extent[24], source off u32, ntargets u32, targets (DD_TARGET bytes
- * each). Groups are batched per container, DD_TASK_GROUPS to a task (one
- * dedup egroup holds them); the target is the first group's fingerprint.
+ * MR3, per (container, chunk fingerprint): when the chunk is stored more
+ * than once, or a dedup extent already holds it, every extent holding a
+ * copy is to be turned into dedup extents, all of its chunks (a chunk of it
+ * that is unique becomes a dedup extent with one reference, so the whole
+ * extent can go: garbage is collected per extent). Candidates are gathered
+ * per container, each extent once per rank, DD_TASK_EXTENTS to a task.
+ * Task argument: container u32, then per extent: extent[24], egroup u64,
+ * nrows u32, the block rows referencing it (vdisk u64, block u64) x nrows.
  */
 static int form_dedup(struct scan_ctx *c, const uint8_t *key, const struct mr_value *vals, size_t n)
 {
-	const uint8_t *src = NULL, *home = NULL;
-	size_t nocc = 0, ntargets = 0, need;
-	uint32_t len, container = 0;
 	struct dd_buf *b = NULL;
-	uint8_t *p;
+	uint32_t container, len;
+	size_t nocc = 0;
+	int home = 0;
 
 	memcpy(&container, key + 1, 4);
 	memcpy(&len, key + 25, 4);
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *v = vals[i].p;
 		uint32_t nref;
-		if (v[0] == 'S' && vals[i].len == 37) {
-			home = v;
-		} else if (v[0] == 'O' && vals[i].len >= 45) {
-			memcpy(&nref, v + 41, 4);
-			if (vals[i].len != 45 + 16 * (size_t)nref)
-				continue;
+		if (v[0] == 'S' && vals[i].len == 37)
+			home = 1;
+		else if (v[0] == 'O' && vals[i].len >= 45 && (memcpy(&nref, v + 41, 4), vals[i].len == 45 + 16 * (size_t)nref))
 			nocc++;
-			ntargets += nref;
-			if (!src)
-				src = v;
-		}
 	}
-	if (!ntargets || (!home && nocc < 2))
-		return 0; /* unique (or unreferenced): nothing to share */
+	if (!nocc || (!home && nocc < 2))
+		return 0; /* a unique chunk: nothing to share */
+	c->c[JC_DEDUP_GROUPS]++;
+	c->c[JC_DEDUP_BYTES] += (int64_t)len * (int64_t)(home ? nocc : nocc - 1);
 	for (int i = 0; i < c->ndd; i++)
 		if (c->dd[i].container == container)
 			b = &c->dd[i];
@@ -1314,46 +1309,36 @@ static int form_dedup(struct scan_ctx *c, const uint8_t *key, const struct mr_va
 		b = &c->dd[c->ndd++];
 		memset(b, 0, sizeof(*b));
 		b->container = container;
+		st_hmap_init(&b->seen, ST_EXTENT_ID_LEN, 1);
 		if (st_reserve(&b->p, &b->cap, 4, 1))
 			return -ENOMEM;
 		memcpy(b->p, &container, 4); /* the argument starts with the container */
 		b->len = 4;
 	}
-	need = 20 + 4 + 1 + 24 + 4 + 4 + ntargets * DD_TARGET;
-	if (st_reserve(&b->p, &b->cap, b->len + need, 1))
-		return -ENOMEM;
-	p = b->p + b->len;
-	memcpy(p, key + 5, 20);
-	memcpy(p + 20, &len, 4);
-	p[24] = home != NULL;
-	memcpy(p + 25, home ? home + 13 : src + 13, 24);
-	if (home)
-		memset(p + 49, 0, 4);
-	else
-		memcpy(p + 49, src + 37, 4);
-	memcpy(p + 53, &ntargets, 4);
-	p += 57;
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *v = vals[i].p;
 		uint32_t nref;
+		int isnew;
 		if (v[0] != 'O' || vals[i].len < 45)
 			continue;
 		memcpy(&nref, v + 41, 4);
-		if (vals[i].len != 45 + 16 * (size_t)nref)
+		if (vals[i].len != 45 + 16 * (size_t)nref || !nref)
 			continue;
-		for (uint32_t r = 0; r < nref; r++, p += DD_TARGET) {
-			memcpy(p, v + 45 + 16 * r, 16);  /* vdisk, block */
-			memcpy(p + 16, v + 13, 24);      /* extent */
-			memcpy(p + 40, v + 37, 4);       /* off */
-		}
+		if (!st_hmap_put(&b->seen, v + 13, &isnew))
+			return -ENOMEM;
+		if (!isnew)
+			continue; /* already a candidate here */
+		if (st_reserve(&b->p, &b->cap, b->len + 36 + 16 * (size_t)nref, 1))
+			return -ENOMEM;
+		memcpy(b->p + b->len, v + 13, 24);     /* extent */
+		memcpy(b->p + b->len + 24, v + 5, 8);  /* its egroup */
+		memcpy(b->p + b->len + 32, &nref, 4);
+		memcpy(b->p + b->len + 36, v + 45, 16 * (size_t)nref);
+		b->len += 36 + 16 * (size_t)nref;
+		b->bytes += len;
+		if (++b->groups >= DD_TASK_EXTENTS)
+			dedup_flush(c, b);
 	}
-	b->len += need;
-	b->groups++;
-	b->bytes += (int64_t)len * (int64_t)(home ? nocc : nocc - 1);
-	c->c[JC_DEDUP_GROUPS]++;
-	c->c[JC_DEDUP_BYTES] += (int64_t)len * (int64_t)(home ? nocc : nocc - 1);
-	if (b->groups >= DD_TASK_GROUPS)
-		dedup_flush(c, b);
 	return c->oom ? -ENOMEM : 0;
 }
 
@@ -1759,8 +1744,10 @@ done:
 	for (size_t i = 0; i < c.ntasks; i++)
 		job_task_release(&c.tasks[i]);
 	free(c.tasks);
-	for (int i = 0; i < c.ndd; i++)
+	for (int i = 0; i < c.ndd; i++) {
 		free(c.dd[i].p);
+		st_hmap_release(&c.dd[i].seen);
+	}
 	free(c.dd);
 	free(c.f);
 	free(c.disks);

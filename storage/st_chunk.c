@@ -94,28 +94,83 @@ size_t st_chunk_split(enum st_chunking how, const uint8_t *data, size_t len, uin
 	return n;
 }
 
+struct fp_ctx {
+	enum st_chunking how;
+	const struct st_chunk_src *src;
+	uint32_t **ends;   /* per source, its chunk ends */
+	size_t *cnt;
+	struct st_chunk_fp *fp;
+	const uint8_t **base; /* per fingerprint, its source's bytes */
+	int oom;
+};
+
+static void split_one(void *arg, size_t i)
+{
+	struct fp_ctx *c = arg;
+	size_t max = c->src[i].len / ST_CDC_MIN + 2;
+
+	c->ends[i] = malloc(max * sizeof(uint32_t));
+	if (!c->ends[i]) {
+		c->oom = 1;
+		return;
+	}
+	c->cnt[i] = st_chunk_split(c->how, c->src[i].data, c->src[i].len, c->ends[i], max);
+}
+
+static void sha_one(void *arg, size_t i)
+{
+	struct fp_ctx *c = arg;
+
+	SHA1(c->base[i] + c->fp[i].off, c->fp[i].len, c->fp[i].sha1);
+}
+
+int st_chunk_fingerprint_many(enum st_chunking how, const struct st_chunk_src *src, size_t nsrc,
+			      struct st_chunk_fp **v, size_t *n, size_t *cap)
+{
+	struct fp_ctx c = { how, src, calloc(nsrc + 1, sizeof(uint32_t *)), calloc(nsrc + 1, sizeof(size_t)), NULL,
+			    NULL, 0 };
+	size_t total = 0, at = *n;
+	int rc = 0;
+
+	pthread_once(&tables_once, tables_init);
+	if (!c.ends || !c.cnt)
+		c.oom = 1;
+	if (!c.oom)
+		st_parallel(nsrc, 0, split_one, &c); /* boundaries: per extent, extents in parallel */
+	for (size_t i = 0; i < nsrc && !c.oom; i++)
+		total += c.cnt[i];
+	if (c.oom || st_reserve(v, cap, *n + total, sizeof(**v)) || !(c.base = malloc((total + 1) * sizeof(*c.base)))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < nsrc; i++) {
+		uint32_t start = 0;
+		for (size_t k = 0; k < c.cnt[i]; k++) {
+			struct st_chunk_fp *f = &(*v)[at];
+			f->extent = src[i].id;
+			f->off = start;
+			f->len = c.ends[i][k] - start;
+			c.base[at - *n] = src[i].data;
+			start = c.ends[i][k];
+			at++;
+		}
+	}
+	c.fp = *v + *n;
+	st_parallel(total, total >= 16 ? 0 : 1, sha_one, &c); /* SHA-1s: every chunk in parallel */
+	*n += total;
+out:
+	for (size_t i = 0; c.ends && i < nsrc; i++)
+		free(c.ends[i]);
+	free(c.ends);
+	free(c.cnt);
+	free(c.base);
+	return rc;
+}
+
 int st_chunk_fingerprint(enum st_chunking how, const struct st_extent_id *x, const uint8_t *data, uint32_t len,
 			 struct st_chunk_fp **v, size_t *n, size_t *cap)
 {
-	size_t max = len / ST_CDC_MIN + 2, cnt;
-	uint32_t *ends = malloc(max * sizeof(*ends)), start = 0;
+	struct st_chunk_src s = { *x, data, len };
 
-	if (!ends)
-		return -ENOMEM;
-	cnt = st_chunk_split(how, data, len, ends, max);
-	for (size_t i = 0; i < cnt; i++) {
-		struct st_chunk_fp *f;
-		if (st_grow(v, cap, *n, sizeof(**v))) {
-			free(ends);
-			return -ENOMEM;
-		}
-		f = &(*v)[(*n)++];
-		f->extent = *x;
-		f->off = start;
-		f->len = ends[i] - start;
-		SHA1(data + start, f->len, f->sha1);
-		start = ends[i];
-	}
-	free(ends);
-	return 0;
+	return st_chunk_fingerprint_many(how, &s, 1, v, n, cap);
 }

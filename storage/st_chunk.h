@@ -45,4 +45,19 @@ size_t st_chunk_split(enum st_chunking how, const uint8_t *data, size_t len, uin
 int st_chunk_fingerprint(enum st_chunking how, const struct st_extent_id *x, const uint8_t *data, uint32_t len,
 			 struct st_chunk_fp **v, size_t *n, size_t *cap);
 
+/* One extent for st_chunk_fingerprint_many. */
+struct st_chunk_src {
+	struct st_extent_id id;
+	const uint8_t *data;
+	uint32_t len;
+};
+
+/*
+ * st_chunk_fingerprint for src[0..nsrc), in order, on every CPU
+ * (st_parallel): the extents are cut in parallel, then every chunk's SHA-1
+ * is computed in parallel.
+ */
+int st_chunk_fingerprint_many(enum st_chunking how, const struct st_chunk_src *src, size_t nsrc,
+			      struct st_chunk_fp **v, size_t *n, size_t *cap);
+
 #endif

@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <isa-l/igzip_lib.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -101,38 +100,21 @@ int st_codec_inflate(const uint8_t *in, size_t len, uint8_t *out, size_t raw_len
 struct jobs_ctx {
 	enum st_codec codec;
 	struct st_codec_job *jobs;
-	int n;
-	int next; /* taken with __atomic_fetch_add */
 };
 
-static void *jobs_worker(void *arg)
+static void job_one(void *arg, size_t i)
 {
 	struct jobs_ctx *c = arg;
-	int i;
+	struct st_codec_job *j = &c->jobs[i];
 
-	while ((i = __atomic_fetch_add(&c->next, 1, __ATOMIC_RELAXED)) < c->n) {
-		struct st_codec_job *j = &c->jobs[i];
-		j->rc = st_codec_compress(c->codec, j->in, j->len, j->out, j->cap, &j->outlen);
-	}
-	return NULL;
+	j->rc = st_codec_compress(c->codec, j->in, j->len, j->out, j->cap, &j->outlen);
 }
 
 int st_codec_compress_jobs(enum st_codec codec, struct st_codec_job *jobs, int n, int threads)
 {
-	struct jobs_ctx c = { codec, jobs, n, 0 };
-	pthread_t th[ST_CODEC_THREADS_MAX];
-	int started = 0;
+	struct jobs_ctx c = { codec, jobs };
 
-	if (threads > ST_CODEC_THREADS_MAX)
-		threads = ST_CODEC_THREADS_MAX;
-	if (threads > n)
-		threads = n;
-	for (int t = 1; t < threads; t++)
-		if (pthread_create(&th[started], NULL, jobs_worker, &c) == 0)
-			started++;
-	jobs_worker(&c);
-	for (int t = 0; t < started; t++)
-		pthread_join(th[t], NULL);
+	st_parallel((size_t)n, threads, job_one, &c);
 	for (int i = 0; i < n; i++)
 		if (jobs[i].rc < 0)
 			return jobs[i].rc;

@@ -55,11 +55,9 @@ struct st_codec_job {
 	int rc;
 };
 
-#define ST_CODEC_THREADS_MAX 8
-
 /*
- * Compress jobs[0..n) with codec on up to `threads` threads (the caller's
- * included; helpers are started and joined here), each job as
+ * Compress jobs[0..n) with codec on up to `threads` threads (st_parallel:
+ * 0 = one per CPU), each job as
  * st_codec_compress. Returns 0, or the first negative job rc (-ENOMEM,
  * ST_EINVAL); rc 1 in a job means "store it raw".
  */

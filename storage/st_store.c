@@ -445,7 +445,6 @@ static void vdisk_unlock(int fd)
 static int compress_all(int codec, struct st_codec_job *jobs, int n, uint8_t **zbuf, size_t *zcap)
 {
 	size_t need = 0, off = 0;
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
 	for (int i = 0; i < n; i++)
 		need += st_codec_bound(jobs[i].len);
@@ -461,7 +460,7 @@ static int compress_all(int codec, struct st_codec_job *jobs, int n, uint8_t **z
 		jobs[i].cap = st_codec_bound(jobs[i].len);
 		off += jobs[i].cap;
 	}
-	return st_codec_compress_jobs((enum st_codec)codec, jobs, n, cpus > 0 ? (int)cpus : 1);
+	return st_codec_compress_jobs((enum st_codec)codec, jobs, n, 0);
 }
 
 /*
@@ -948,13 +947,20 @@ static void fingerprint_batch(struct st_writer *w)
 		if (!g->uncommitted && g->start_used > ST_EGROUP_HDR &&
 		    st_meta_fp_get(m, g->rec.id, &v, &n, NULL) == 0)
 			cap = n; /* a resumed egroup: keep what it had */
+		struct st_chunk_src *src = calloc(w->npieces + 1, sizeof(*src));
+		size_t nsrc = 0;
+
+		rc = src ? 0 : -ENOMEM;
 		for (size_t i = 0; i < w->npieces && !rc; i++) {
 			const struct piece *p = &w->pieces[i];
 			if (p->egroup == g->rec.id)
-				rc = st_chunk_fingerprint(w->c.chunking, &p->id, p->data, p->len, &v, &n, &cap);
+				src[nsrc++] = (struct st_chunk_src){ p->id, p->data, p->len };
 		}
 		if (!rc)
+			rc = st_chunk_fingerprint_many(w->c.chunking, src, nsrc, &v, &n, &cap);
+		if (!rc)
 			st_meta_fp_put(m, g->rec.id, v, n, NULL);
+		free(src);
 		free(v);
 	}
 }

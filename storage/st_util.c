@@ -11,6 +11,7 @@
 #include <isa-l/crc.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -313,6 +314,45 @@ int st_grow(void *pptr, size_t *cap, size_t n, size_t elem)
 	*p = nv;
 	*cap = nc;
 	return 0;
+}
+
+struct par_ctx {
+	size_t n;
+	size_t next; /* taken with __atomic_fetch_add */
+	void (*fn)(void *arg, size_t i);
+	void *arg;
+};
+
+static void *par_worker(void *p)
+{
+	struct par_ctx *c = p;
+	size_t i;
+
+	while ((i = __atomic_fetch_add(&c->next, 1, __ATOMIC_RELAXED)) < c->n)
+		c->fn(c->arg, i);
+	return NULL;
+}
+
+void st_parallel(size_t n, int threads, void (*fn)(void *arg, size_t i), void *arg)
+{
+	struct par_ctx c = { n, 0, fn, arg };
+	pthread_t th[16];
+	int started = 0;
+
+	if (threads <= 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = cpus > 0 ? (int)cpus : 1;
+	}
+	if (threads > 16)
+		threads = 16;
+	if ((size_t)threads > n)
+		threads = (int)n;
+	for (int t = 1; t < threads; t++)
+		if (pthread_create(&th[started], NULL, par_worker, &c) == 0)
+			started++;
+	par_worker(&c);
+	for (int t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
 }
 
 int st_reserve(void *pptr, size_t *cap, size_t need, size_t elem)

@@ -137,6 +137,14 @@ int st_write_file_atomic(const char *path, const void *buf, size_t len, int mode
  */
 int st_grow(void *pptr, size_t *cap, size_t n, size_t elem);
 
+/*
+ * Run fn(arg, i) for every i in [0, n) on up to `threads` threads (the
+ * caller's included; helpers are started and joined here; 0 = one per
+ * online CPU). Items are handed out one at a time, so uneven items
+ * balance. fn must be safe to run concurrently for distinct i.
+ */
+void st_parallel(size_t n, int threads, void (*fn)(void *arg, size_t i), void *arg);
+
 /* Make *cap >= need elements (doubling, from 16). 0 or -ENOMEM (array unchanged). */
 int st_reserve(void *pptr, size_t *cap, size_t need, size_t elem);
 
