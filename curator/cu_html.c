@@ -294,7 +294,7 @@ int cu_report_html(sqlite3 *db, int64_t scan, FILE *out)
 		static const char *series[] = { "MR1 / partial", "MR2", "MR3" };
 		svg_bars(out, "Scan durations by phase (s)", "s", n, labels, 3, series, v);
 	}
-	/* savings by kind: compression, dedup, EC come with their issues */
+	/* savings by kind: compression, dedup, EC */
 	{
 		static const char *series[] = { "bytes saved" };
 		snprintf(labels[0], 48, "compression");
@@ -303,7 +303,7 @@ int cu_report_html(sqlite3 *db, int64_t scan, FILE *out)
 		v[0][0] = jnum(db, scan, "$.saved_compression") / 1048576.0;
 		v[1][0] = jnum(db, scan, "$.saved_dedup") / 1048576.0;
 		v[2][0] = jnum(db, scan, "$.saved_ec") / 1048576.0;
-		svg_bars(out, "Savings by kind (MiB; none enabled yet)", "MiB", 3, labels, 1, series, v);
+		svg_bars(out, "Savings by kind (MiB)", "MiB", 3, labels, 1, series, v);
 	}
 	/* protection: egroups by healthy copies left, from this scan */
 	{

@@ -63,7 +63,7 @@ static int64_t counter(sqlite3 *db, int64_t scan, const char *name)
 static void text_report(sqlite3 *db, int64_t scan, FILE *out)
 {
 	sqlite3_stmt *q;
-	char b1[32], b2[32], b3[32];
+	char b1[32], b2[32], b3[32], b4[32];
 
 	if (sqlite3_prepare_v2(db, "SELECT kind, dry_run, state, started, ended, s0, ranks, error FROM scans WHERE id = ?",
 			       -1, &q, NULL) != SQLITE_OK)
@@ -120,6 +120,24 @@ static void text_report(sqlite3 *db, int64_t scan, FILE *out)
 		counter(db, scan, "under_replicated"), counter(db, scan, "one_copy_left"), counter(db, scan, "lost_egroups"),
 		st_fmt_size((uint64_t)counter(db, scan, "at_risk_bytes"), b1, sizeof(b1)), counter(db, scan, "awaiting_node"),
 		counter(db, scan, "extra_replicas"), counter(db, scan, "scrub_due"));
+	{
+		int64_t comp = counter(db, scan, "saved_compression"), dd = counter(db, scan, "saved_dedup");
+		int64_t ec = counter(db, scan, "saved_ec"), phys = 0;
+		sqlite3_stmt *u;
+		if (sqlite3_prepare_v2(db, "SELECT sum(bytes) FROM usage WHERE scan = ?", -1, &u, NULL) == SQLITE_OK) {
+			sqlite3_bind_int64(u, 1, scan);
+			if (sqlite3_step(u) == SQLITE_ROW)
+				phys = (int64_t)sqlite3_column_int64(u, 0);
+			sqlite3_finalize(u);
+		}
+		fprintf(out, "  data reduction  compression saves %s (%" PRId64 " extents), dedup %s (%" PRId64
+			" dedup extents), erasure coding %s; %.2f:1 over %s on disk\n",
+			st_fmt_size((uint64_t)(comp > 0 ? comp : 0), b1, sizeof(b1)), counter(db, scan, "compressed_extents"),
+			st_fmt_size((uint64_t)(dd > 0 ? dd : 0), b2, sizeof(b2)), counter(db, scan, "dedup_extents"),
+			st_fmt_size((uint64_t)(ec > 0 ? ec : 0), b3, sizeof(b3)),
+			phys > 0 ? (double)(phys + (comp > 0 ? comp : 0) + (dd > 0 ? dd : 0) + (ec > 0 ? ec : 0)) / (double)phys : 1.0,
+			st_fmt_size((uint64_t)phys, b4, sizeof(b4)));
+	}
 	fprintf(out, "  safety rule     %" PRId64 " items changed after S0 left for the next scan; %" PRId64
 		" corrupt rows skipped\n",
 		counter(db, scan, "protected_by_safety_rule"), counter(db, scan, "corrupt_rows"));
