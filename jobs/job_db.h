@@ -47,6 +47,9 @@ enum job_task_kind {
 	JT_COMPRESS,           /* post-process compression: rewrite an egroup's extents compressed */
 	JT_FINGERPRINT,        /* record the chunk fingerprints of an egroup (dedup containers) */
 	JT_DEDUP,              /* duplicate chunks -> one refcounted dedup extent, block rows repointed */
+	JT_TIER_DOWN,          /* ILM: every replica to the next tier down (watermark or cold age) */
+	JT_TIER_UP,            /* ILM: a hot egroup back up a tier (promotion) */
+	JT_DISK_BALANCE,       /* one replica off a disk far above its tier's mean usage */
 	JT_NKINDS
 };
 

@@ -38,6 +38,7 @@ static const char *counter_names[JC_NCOUNTERS] = {
 	"awaiting_node", "ec_egroups", "ec_candidates", "saved_ec", "strips_degraded",
 	"compress_candidates", "saved_compression", "compressed_extents",
 	"dedup_extents", "saved_dedup", "chunks", "fingerprint_needed", "dedup_groups", "dedup_bytes",
+	"tier_up", "tier_down_cold", "tier_down_watermark", "disk_balance",
 };
 
 const char *job_scan_counter_name(enum job_scan_counter c)
@@ -79,7 +80,18 @@ struct scan_ctx {
 	int refs_incomplete; /* a block row was unreadable: no extent may be called dead */
 	struct dd_buf *dd;   /* dedup groups waiting to become tasks, per container */
 	int ndd;
+	/* placement, from config.db at the start: per tier and per disk */
+	uint64_t tier_cap[ST_NTIERS], tier_used[ST_NTIERS];
+	int tier_high[ST_NTIERS], tier_low[ST_NTIERS];
+	int tier_over[ST_NTIERS]; /* above its high watermark */
+	uint8_t *disk_over;       /* per disk index: more than BALANCE_POINTS above its tier's mean */
+	struct st_hmap rd;        /* egroup -> reads u32, last read i64 (promotion) */
+	int cloud;                /* a cloud tier is configured */
 };
+
+#define BALANCE_POINTS 15
+#define PROMOTE_READS 3
+#define PROMOTE_WINDOW 86400
 
 struct dd_buf {
 	uint32_t container;
@@ -792,6 +804,219 @@ static void *pack_pairs(const struct st_extent_id *ids, const uint32_t *vals, si
 	return p;
 }
 
+static double disk_pct(const struct st_disk *d)
+{
+	return d->capacity ? 100.0 * (double)d->used / (double)d->capacity : 0.0;
+}
+
+/* Tier usage, watermarks and overfull disks from config.db (every rank, the same). */
+static void placement_init(struct scan_ctx *c)
+{
+	double mean[ST_NTIERS] = { 0 };
+	uint64_t dcap[ST_NTIERS] = { 0 }, dused[ST_NTIERS] = { 0 };
+
+	for (int t = 0; t < ST_NTIERS; t++) {
+		c->tier_high[t] = 100;
+		c->tier_low[t] = 100;
+	}
+	for (int i = 0; i < c->nconts; i++)
+		for (int k = 0; k < c->conts[i].ntiers; k++) {
+			enum st_tier t = c->conts[i].tiers[k];
+			if (c->conts[i].ilm_high < c->tier_high[t])
+				c->tier_high[t] = c->conts[i].ilm_high;
+			if (c->conts[i].ilm_low < c->tier_low[t])
+				c->tier_low[t] = c->conts[i].ilm_low;
+		}
+	for (int i = 0; i < c->ndisks; i++) {
+		const struct st_disk *d = &c->disks[i];
+		if (!d->ok || d->removed)
+			continue;
+		c->tier_cap[d->tier] += d->capacity;
+		c->tier_used[d->tier] += d->used;
+		if (!d->draining) {
+			dcap[d->tier] += d->capacity;
+			dused[d->tier] += d->used;
+		}
+	}
+	for (int t = 0; t < ST_NTIERS; t++) {
+		c->tier_over[t] = c->tier_cap[t] && c->tier_used[t] * 100 > (uint64_t)c->tier_high[t] * c->tier_cap[t];
+		mean[t] = dcap[t] ? 100.0 * (double)dused[t] / (double)dcap[t] : 0.0;
+	}
+	c->disk_over = calloc((size_t)c->ndisks + 1, 1);
+	for (int i = 0; c->disk_over && i < c->ndisks; i++) {
+		const struct st_disk *d = &c->disks[i];
+		c->disk_over[i] = d->ok && !d->removed && !d->draining && disk_pct(d) > mean[d->tier] + BALANCE_POINTS;
+	}
+}
+
+static int load_read(void *arg, uint64_t egroup, uint32_t reads, int64_t last)
+{
+	uint8_t *v = st_hmap_put(arg, &egroup, NULL);
+
+	if (!v)
+		return -ENOMEM;
+	memcpy(v, &reads, 4);
+	memcpy(v + 4, &last, 8);
+	return 0;
+}
+
+/* The tier below / above g's in its container's order, or -1. */
+static int tier_step(const struct st_container *ct, enum st_tier t, int down)
+{
+	for (int k = 0; k < ct->ntiers; k++)
+		if (ct->tiers[k] == t) {
+			int j = down ? k + 1 : k - 1;
+			return j >= 0 && j < ct->ntiers ? (int)ct->tiers[j] : -1;
+		}
+	return -1;
+}
+
+/*
+ * ILM and balancing (MR2 side) for a live plain egroup. Coldness is the
+ * latest of its write, its recorded access and its last foreground read.
+ *  - read PROMOTE_READS times within PROMOTE_WINDOW on a lower tier, the
+ *    tier above below its high watermark: tier_up;
+ *  - older than its container's cold age: tier_down whatever the usage;
+ *  - on a tier above its high watermark: a 'T' record (key 'T', tier u8;
+ *    value coldness i64, egroup u64, version u64, bytes u64, dest u8) so MR3
+ *    moves the coldest down until the low watermark;
+ *  - a replica on a disk more than BALANCE_POINTS above its tier's mean:
+ *    a 'W' record (key 'W', disk u32; value coldness, egroup, version, used).
+ */
+static int placement(struct scan_ctx *c, const struct st_egroup_rec *g, struct mr_emitter *em)
+{
+	const struct st_container *ct = container_of(c, g->container);
+	const uint8_t *rv = st_hmap_get(&c->rd, &g->id);
+	uint32_t reads = 0;
+	int64_t last_read = 0, cold = g->last_write > g->last_access ? g->last_write : g->last_access;
+	int down, up, rc = 0;
+
+	if (!ct || (g->flags & ~(uint32_t)ST_EGROUP_COMPRESSED) || !g->nextents)
+		return 0;
+	if (rv) {
+		memcpy(&reads, rv, 4);
+		memcpy(&last_read, rv + 4, 8);
+		if (last_read > cold)
+			cold = last_read;
+	}
+	down = tier_step(ct, g->tier, 1);
+	up = tier_step(ct, g->tier, 0);
+	if (down == ST_TIER_CLOUD && !c->cloud)
+		down = -1; /* no cloud configured */
+	if (up >= 0 && up != ST_TIER_CLOUD && reads >= PROMOTE_READS && c->now - last_read <= PROMOTE_WINDOW &&
+	    !c->tier_over[up]) {
+		uint8_t a[2] = { (uint8_t)up, 'h' };
+		c->c[JC_TIER_UP]++;
+		task(c, JT_TIER_UP, g->id, g->version, (int64_t)g->used * g->nreplicas, a, 2);
+		return 0;
+	}
+	if (down >= 0 && ct->cold_age > 0 && c->now - cold >= ct->cold_age) {
+		uint8_t a[2] = { (uint8_t)down, 'c' };
+		c->c[JC_TIER_DOWN_COLD]++;
+		task(c, JT_TIER_DOWN, g->id, g->version, (int64_t)g->used * g->nreplicas, a, 2);
+		return 0;
+	}
+	if (down >= 0 && c->tier_over[g->tier]) {
+		uint8_t k[2] = { 'T', (uint8_t)g->tier }, v[33];
+		uint64_t bytes = (uint64_t)g->used * g->nreplicas;
+		memcpy(v, &cold, 8);
+		memcpy(v + 8, &g->id, 8);
+		memcpy(v + 16, &g->version, 8);
+		memcpy(v + 24, &bytes, 8);
+		v[32] = (uint8_t)down;
+		rc = mr_emit(em, k, 2, v, sizeof(v));
+	}
+	for (int r = 0; r < g->nreplicas && !rc && c->disk_over; r++) {
+		int di = disk_index(c, g->replicas[r].disk);
+		uint8_t k[5] = { 'W' }, v[32];
+		uint64_t used = g->used;
+		if (di < 0 || !c->disk_over[di])
+			continue;
+		memcpy(k + 1, &g->replicas[r].disk, 4);
+		memcpy(v, &cold, 8);
+		memcpy(v + 8, &g->id, 8);
+		memcpy(v + 16, &g->version, 8);
+		memcpy(v + 24, &used, 8);
+		rc = mr_emit(em, k, 5, v, sizeof(v));
+	}
+	return rc;
+}
+
+struct mv {
+	int64_t cold;
+	uint64_t egroup, version, bytes;
+	uint8_t dest;
+};
+
+static int mv_cmp(const void *a, const void *b)
+{
+	const struct mv *x = a, *y = b;
+	if (x->cold != y->cold)
+		return x->cold < y->cold ? -1 : 1;
+	return x->egroup < y->egroup ? -1 : x->egroup > y->egroup;
+}
+
+/* MR3: the coldest first, until the tier (or disk) is down to its target. */
+static int form_moves(struct scan_ctx *c, const uint8_t *key, size_t klen, const struct mr_value *vals, size_t n)
+{
+	struct mv *m = calloc(n + 1, sizeof(*m));
+	size_t nm = 0;
+	uint64_t need = 0, got = 0;
+	uint32_t disk = 0;
+
+	if (!m)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *v = vals[i].p;
+		if (vals[i].len < 32)
+			continue;
+		memcpy(&m[nm].cold, v, 8);
+		memcpy(&m[nm].egroup, v + 8, 8);
+		memcpy(&m[nm].version, v + 16, 8);
+		memcpy(&m[nm].bytes, v + 24, 8);
+		m[nm].dest = vals[i].len > 32 ? v[32] : 0;
+		nm++;
+	}
+	qsort(m, nm, sizeof(*m), mv_cmp);
+	if (key[0] == 'T') {
+		enum st_tier t = (enum st_tier)key[1];
+		uint64_t low = (uint64_t)c->tier_low[t] * c->tier_cap[t] / 100;
+		need = c->tier_used[t] > low ? c->tier_used[t] - low : 0;
+	} else if (klen == 5) {
+		int di;
+		double mean;
+		uint64_t cap = 0, used = 0;
+		memcpy(&disk, key + 1, 4);
+		di = disk_index(c, disk);
+		if (di < 0) {
+			free(m);
+			return 0;
+		}
+		for (int i = 0; i < c->ndisks; i++) {
+			const struct st_disk *d = &c->disks[i];
+			if (d->tier == c->disks[di].tier && d->ok && !d->removed && !d->draining) {
+				cap += d->capacity;
+				used += d->used;
+			}
+		}
+		mean = cap ? (double)used / (double)cap : 0.0;
+		need = (uint64_t)((double)c->disks[di].used - mean * (double)c->disks[di].capacity);
+	}
+	for (size_t i = 0; i < nm && got < need; i++) {
+		if (key[0] == 'T') {
+			uint8_t a[2] = { m[i].dest, 'w' };
+			c->c[JC_TIER_DOWN_WATERMARK]++;
+			task(c, JT_TIER_DOWN, m[i].egroup, m[i].version, (int64_t)m[i].bytes, a, 2);
+		} else {
+			c->c[JC_DISK_BALANCE]++;
+			task(c, JT_DISK_BALANCE, m[i].egroup, m[i].version, (int64_t)m[i].bytes, &disk, 4);
+		}
+		got += m[i].bytes;
+	}
+	free(m);
+	return c->oom ? -ENOMEM : 0;
+}
+
 /*
  * Dedup (MR2 side). For a live egroup of a dedup container: every live
  * chunk becomes an 'H' record keyed by its fingerprint for MR3, carrying
@@ -1185,6 +1410,8 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 				rc = ec_candidate(c, &g, em);
 			if (!rc)
 				rc = dedup_candidates(c, &g, xs, nx, ys, ny, fps, nfps, have_fp && !fp_bad, em);
+			if (!rc && !ndead && safe)
+				rc = placement(c, &g, em);
 		}
 	rec_out:
 		free(up);
@@ -1362,6 +1589,8 @@ static int reduce_usage(void *arg, const void *key, size_t klen, const struct mr
 		return form_strips(c, k, vals, n);
 	if (klen == H_KEY && k[0] == 'H')
 		return form_dedup(c, k, vals, n);
+	if ((klen == 2 && k[0] == 'T') || (klen == 5 && k[0] == 'W'))
+		return form_moves(c, k, klen, vals, n);
 	if (klen != 5 || k[0] != 'D')
 		return 0;
 	memcpy(&disk, k + 1, 4);
@@ -1578,6 +1807,13 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 		rc = st_config_nodes(st_store_config(st), &c.nodes, &c.nnodes, err);
 	if (!rc)
 		rc = st_config_containers(st_store_config(st), &c.conts, &c.nconts, err);
+	if (!rc) {
+		char url[8];
+		placement_init(&c);
+		st_hmap_init(&c.rd, 8, 12);
+		rc = st_config_reads(st_store_config(st), load_read, &c.rd, err);
+		c.cloud = st_config_setting_get(st_store_config(st), "cloud_url", url, sizeof(url), NULL) == 0;
+	}
 	for (int i = 0; !rc && i < nvd; i++) {
 		uint8_t *s = st_hmap_put(&c.vd, &vd[i].id, NULL);
 		if (!s)
@@ -1757,6 +1993,8 @@ done:
 	free(c.uegroups);
 	free(vd);
 	st_hmap_release(&c.vd);
+	st_hmap_release(&c.rd);
+	free(c.disk_over);
 	job_db_close(db);
 	if (lockfd >= 0)
 		close(lockfd);

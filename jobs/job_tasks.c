@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "jobs/job_dedup.h"
+#include "jobs/job_place.h"
 #include "storage/st_egroup.h"
 
 #define PAIR 28 /* extent id + u32, as packed by job_scan */
@@ -723,6 +724,9 @@ int job_task_apply(struct st_store *st, const struct job_task *t, int64_t sweep_
 	case JT_COMPRESS: return apply_compress(st, t, bytes, err);
 	case JT_FINGERPRINT: return job_apply_fingerprint(st, t, bytes, err);
 	case JT_DEDUP: return job_apply_dedup(st, t, bytes, err);
+	case JT_TIER_DOWN:
+	case JT_TIER_UP: return job_apply_tier_move(st, t, bytes, err);
+	case JT_DISK_BALANCE: return job_apply_balance(st, t, bytes, err);
 	case JT_NKINDS: break;
 	}
 	return st_fail(err, ST_EINVAL, "task %" PRId64 ": unknown kind %d", t->id, t->kind);
@@ -790,7 +794,8 @@ int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_o
 		rc = job_db_task_claim(db, o->kind, o->kind_ranks, &t, &got, err);
 		if (rc || !got)
 			break;
-		if (t.kind == JT_REREPLICATE || t.kind == JT_SCRUB || t.kind == JT_EC_ENCODE || t.kind == JT_COMPRESS)
+		if (t.kind == JT_REREPLICATE || t.kind == JT_SCRUB || t.kind == JT_EC_ENCODE || t.kind == JT_COMPRESS ||
+		    t.kind == JT_TIER_DOWN || t.kind == JT_TIER_UP || t.kind == JT_DISK_BALANCE)
 			prefetch_next(st, db, o->kind, 2 * mr_nranks(mr));
 		trc = job_task_apply(st, &t, o->sweep_grace, &bytes, &terr);
 		if (trc == 0) {

@@ -52,6 +52,11 @@ const char *st_mode_name(enum st_mode m)
 	return "?";
 }
 
+/* Reads per egroup since its last move, for promotion (st_config_reads_add). */
+#define READS_TABLE                                                                                    \
+	"CREATE TABLE IF NOT EXISTS egroup_reads(egroup INTEGER PRIMARY KEY, reads INTEGER NOT NULL,"  \
+	"  last INTEGER NOT NULL);"
+
 static const char schema[] =
 	"CREATE TABLE cluster(key TEXT PRIMARY KEY, value);"
 	"CREATE TABLE nodes(id INTEGER PRIMARY KEY, up INTEGER NOT NULL DEFAULT 1,"
@@ -76,7 +81,7 @@ static const char schema[] =
 	"CREATE TABLE inflight(op INTEGER PRIMARY KEY AUTOINCREMENT, pid INTEGER NOT NULL,"
 	"  pstart INTEGER NOT NULL, begin_seq INTEGER NOT NULL, started INTEGER NOT NULL, what TEXT);"
 	"CREATE TABLE io_errors(at INTEGER NOT NULL, egroup INTEGER NOT NULL, disk INTEGER NOT NULL,"
-	"  kind TEXT NOT NULL);";
+	"  kind TEXT NOT NULL);" READS_TABLE;
 
 static int config_path(const char *dir, char *buf, size_t len)
 {
@@ -194,6 +199,7 @@ int st_config_open(const char *dir, struct st_config **out, struct st_msg *err)
 	}
 	/* clusters created before disks could drain: add the column (a no-op after) */
 	sqlite3_exec(cfg->db, "ALTER TABLE disks ADD COLUMN draining INTEGER NOT NULL DEFAULT 0", NULL, NULL, NULL);
+	sqlite3_exec(cfg->db, READS_TABLE, NULL, NULL, NULL);
 	*out = cfg;
 	return 0;
 }
@@ -991,4 +997,79 @@ int st_config_io_error(struct st_config *cfg, uint64_t egroup, uint32_t disk, co
 {
 	return run(cfg, "INSERT INTO io_errors(at, egroup, disk, kind) VALUES (?, ?, ?, ?)", "iiit", NULL, err,
 		   st_now(), (int64_t)egroup, (int64_t)disk, kind);
+}
+
+/* --- read counts, settings ---------------------------------------------- */
+
+int st_config_reads_add(struct st_config *cfg, int n, const uint64_t *egroup, const uint32_t *reads, int64_t now,
+			struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int rc = st_sql_begin(cfg->db, err);
+
+	if (!rc)
+		rc = st_sql_prepare(cfg->db,
+				    "INSERT INTO egroup_reads(egroup, reads, last) VALUES (?, ?, ?) ON CONFLICT(egroup)"
+				    " DO UPDATE SET reads = reads + excluded.reads, last = excluded.last",
+				    &q, err);
+	if (rc) {
+		st_sql_rollback(cfg->db);
+		return rc;
+	}
+	for (int i = 0; i < n && !rc; i++) {
+		sqlite3_bind_int64(q, 1, (int64_t)egroup[i]);
+		sqlite3_bind_int64(q, 2, reads[i]);
+		sqlite3_bind_int64(q, 3, now);
+		if (sqlite3_step(q) != SQLITE_DONE)
+			rc = st_sql_fail(cfg->db, sqlite3_errcode(cfg->db), "config.db", err);
+		sqlite3_reset(q);
+	}
+	sqlite3_finalize(q);
+	if (rc) {
+		st_sql_rollback(cfg->db);
+		return rc;
+	}
+	return st_sql_commit(cfg->db, err);
+}
+
+int st_config_reads(struct st_config *cfg, st_reads_cb cb, void *arg, struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int rc = st_sql_prepare(cfg->db, "SELECT egroup, reads, last FROM egroup_reads", &q, err);
+
+	if (rc)
+		return rc;
+	while (!rc && sqlite3_step(q) == SQLITE_ROW)
+		rc = cb(arg, (uint64_t)sqlite3_column_int64(q, 0), (uint32_t)sqlite3_column_int64(q, 1),
+			sqlite3_column_int64(q, 2));
+	sqlite3_finalize(q);
+	return rc;
+}
+
+int st_config_reads_clear(struct st_config *cfg, uint64_t egroup, struct st_msg *err)
+{
+	return run(cfg, "DELETE FROM egroup_reads WHERE egroup = ?", "i", NULL, err, (int64_t)egroup);
+}
+
+int st_config_setting_get(struct st_config *cfg, const char *key, char *buf, size_t len, struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int rc = st_sql_prepare(cfg->db, "SELECT value FROM cluster WHERE key = ?", &q, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
+		snprintf(buf, len, "%s", (const char *)sqlite3_column_text(q, 0));
+	else
+		rc = st_fail(err, ST_ENOTFOUND, "setting '%s' is not set", key);
+	sqlite3_finalize(q);
+	return rc;
+}
+
+int st_config_setting_set(struct st_config *cfg, const char *key, const char *value, struct st_msg *err)
+{
+	if (!value)
+		return run(cfg, "DELETE FROM cluster WHERE key = ?", "t", NULL, err, key);
+	return run(cfg, "INSERT OR REPLACE INTO cluster(key, value) VALUES (?, ?)", "tt", NULL, err, key, value);
 }

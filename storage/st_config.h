@@ -12,6 +12,7 @@
  *   seq         the global write sequence
  *   inflight    foreground operations in flight (begin sequence, pid)
  *   io_errors   bad or missing replicas met by reads
+ *   egroup_reads reads per egroup since it last moved tier (promotion)
  *
  * Order of calls: st_config_create() once (by `curator init`), then
  * st_config_open() in each process, the getters and setters, st_config_free().
@@ -237,5 +238,20 @@ int st_config_seq(struct st_config *cfg, uint64_t *seq, struct st_msg *err);
 /* Record a bad or missing replica met by a read (kind: "checksum", "missing", ...). */
 int st_config_io_error(struct st_config *cfg, uint64_t egroup, uint32_t disk, const char *kind,
 		       struct st_msg *err);
+
+/*
+ * Read counts per egroup (table egroup_reads), for promotion: reads add
+ * counts (one transaction for n egroups; last = now); the scan reads them;
+ * a move to another tier clears its egroup's row.
+ */
+int st_config_reads_add(struct st_config *cfg, int n, const uint64_t *egroup, const uint32_t *reads, int64_t now,
+			struct st_msg *err);
+typedef int (*st_reads_cb)(void *arg, uint64_t egroup, uint32_t reads, int64_t last);
+int st_config_reads(struct st_config *cfg, st_reads_cb cb, void *arg, struct st_msg *err);
+int st_config_reads_clear(struct st_config *cfg, uint64_t egroup, struct st_msg *err);
+
+/* Cluster settings (table cluster: key -> text). get: 0 or ST_ENOTFOUND; set NULL deletes. */
+int st_config_setting_get(struct st_config *cfg, const char *key, char *buf, size_t len, struct st_msg *err);
+int st_config_setting_set(struct st_config *cfg, const char *key, const char *value, struct st_msg *err);
 
 #endif

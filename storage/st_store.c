@@ -90,6 +90,9 @@ struct st_store {
 	uint64_t ec_img_id, ec_img_len;
 	int ec_img_valid;
 	struct st_hmap xc; /* extent id -> egroup */
+	/* foreground reads per egroup not yet added to config.db (promotion) */
+	struct st_hmap reads;
+	int64_t reads_flushed;
 };
 
 #define BC_BLOCKS 64
@@ -212,6 +215,8 @@ int st_store_open(const char *dir, struct st_store **out, struct st_msg *err)
 	for (int i = 0; i < FD_SLOTS; i++)
 		st->fds[i].fd = -1;
 	st_hmap_init(&st->xc, ST_EXTENT_ID_LEN, 8);
+	st_hmap_init(&st->reads, 8, 4);
+	st->reads_flushed = st_now();
 	st->node = node && *node ? (uint32_t)strtoul(node, NULL, 10) : 1;
 	rc = st_config_open(dir, &st->cfg, err);
 	if (!rc)
@@ -226,6 +231,8 @@ int st_store_open(const char *dir, struct st_store **out, struct st_msg *err)
 	return 0;
 }
 
+static void reads_flush(struct st_store *st);
+
 static void fds_close(struct st_store *st)
 {
 	for (int i = 0; i < FD_SLOTS; i++) {
@@ -239,6 +246,9 @@ void st_store_free(struct st_store *st)
 {
 	if (!st)
 		return;
+	if (st->reads.n)
+		reads_flush(st);
+	st_hmap_release(&st->reads);
 	fds_close(st);
 	st_egroup_rec_release(&st->eg);
 	free(st->xbuf);
@@ -1549,6 +1559,11 @@ static int read_region(struct st_store *st, const struct st_extent_id *id, uint3
 		idx = st_egroup_rec_find(&st->eg, id);
 		if (idx < 0)
 			continue;
+		if (attempt == 0) {
+			uint32_t *cnt = st_hmap_put(&st->reads, &st->eg.id, NULL);
+			if (cnt)
+				(*cnt)++;
+		}
 		e = &st->eg.extents[idx];
 		if ((uint64_t)ext_off + len > e->raw_len)
 			return st_fail(err, ST_ECORRUPT, "extent %s: region past its end", st_extent_id_fmt(id, b, sizeof(b)));
@@ -1595,6 +1610,31 @@ static int read_region(struct st_store *st, const struct st_extent_id *id, uint3
 		rc = st_fail(err, ST_ECORRUPT, "extent %s: dangling reference (egroup does not hold it)",
 			     st_extent_id_fmt(id, b, sizeof(b)));
 	return rc;
+}
+
+/* Add the read counts gathered so far to config.db (best effort: counts only steer promotion). */
+static void reads_flush(struct st_store *st)
+{
+	uint64_t eg[256];
+	uint32_t cnt[256];
+	size_t pos = 0;
+	const void *k;
+	void *v;
+	int n = 0;
+
+	while (st_hmap_next(&st->reads, &pos, &k, &v)) {
+		memcpy(&eg[n], k, 8);
+		memcpy(&cnt[n], v, 4);
+		if (++n == 256) {
+			st_config_reads_add(st->cfg, n, eg, cnt, st_now(), NULL);
+			n = 0;
+		}
+	}
+	if (n)
+		st_config_reads_add(st->cfg, n, eg, cnt, st_now(), NULL);
+	st_hmap_release(&st->reads);
+	st_hmap_init(&st->reads, 8, 4);
+	st->reads_flushed = st_now();
 }
 
 int st_vdisk_pread(struct st_store *st, const struct st_vdisk *v, uint64_t off, size_t len, void *buf,
@@ -1653,6 +1693,8 @@ int st_vdisk_pread(struct st_store *st, const struct st_vdisk *v, uint64_t off, 
 	}
 	if (!rc)
 		st->stats.bytes_read += len;
+	if (st->reads.n >= 1024 || (st->reads.n && st_now() - st->reads_flushed >= 5))
+		reads_flush(st);
 	return rc;
 }
 
@@ -2189,7 +2231,14 @@ static int fill_replica(struct st_store *st, const struct st_egroup_rec *g, int 
 	return 0;
 }
 
-int st_store_egroup_copy(struct st_store *st, const struct st_egroup_rec *g, int n, uint32_t *out, struct st_msg *err)
+/*
+ * Copy g onto n new disks: tier < 0 on g's tier when it has room, else the
+ * container's others; tier >= 0 on that tier only. excl_nodes: only on
+ * nodes that hold none of g's replicas (re-replication, balancing); else
+ * anywhere but g's own disks (a move to another tier).
+ */
+static int copy_to(struct st_store *st, const struct st_egroup_rec *g, int n, int tier_only, int excl_nodes,
+		   uint32_t *out, struct st_msg *err)
 {
 	struct st_container c;
 	uint32_t excl[ST_REPLICAS_MAX];
@@ -2197,14 +2246,21 @@ int st_store_egroup_copy(struct st_store *st, const struct st_egroup_rec *g, int
 	enum st_tier tier;
 	int nexcl = 0, rc, made = 0;
 
-	if (n < 1 || g->nreplicas + n > ST_REPLICAS_MAX)
+	if (n < 1 || (excl_nodes && g->nreplicas + n > ST_REPLICAS_MAX) || n > ST_REPLICAS_MAX)
 		return st_fail(err, ST_EINVAL, "egroup %llx: cannot add %d replicas", (unsigned long long)g->id, n);
 	rc = refresh_topology(st, err);
 	if (!rc)
 		rc = st_config_container_by_id(st->cfg, g->container, &c, err);
 	if (rc)
 		return rc;
-	for (int r = 0; r < g->nreplicas; r++) {
+	if (tier_only >= 0) {
+		c.ntiers = 1;
+		c.tiers[0] = (enum st_tier)tier_only;
+		if (!excl_nodes && tier_only == (int)g->tier)
+			return st_fail(err, ST_EINVAL, "egroup %llx: already on %s", (unsigned long long)g->id,
+				       st_tier_name(g->tier));
+	}
+	for (int r = 0; excl_nodes && r < g->nreplicas; r++) {
 		const struct st_disk *d = disk_find(st, g->replicas[r].disk);
 		if (d)
 			excl[nexcl++] = d->node; /* even a down node's copy may come back */
@@ -2212,7 +2268,7 @@ int st_store_egroup_copy(struct st_store *st, const struct st_egroup_rec *g, int
 	pending = calloc((size_t)st->ndisks + 1, sizeof(int64_t));
 	if (!pending)
 		return st_fail(err, -ENOMEM, "out of memory");
-	rc = place_n(st, &c, g->id, pending, n, excl, nexcl, (int)g->tier, out, &tier, err);
+	rc = place_n(st, &c, g->id, pending, n, excl, nexcl, tier_only >= 0 ? tier_only : (int)g->tier, out, &tier, err);
 	free(pending);
 	for (int i = 0; !rc && i < n; i++) {
 		const struct st_disk *d = disk_find(st, out[i]);
@@ -2247,6 +2303,17 @@ int st_store_egroup_copy(struct st_store *st, const struct st_egroup_rec *g, int
 		st_config_disk_used_add(st->cfg, n, out, delta, NULL);
 	}
 	return 0;
+}
+
+int st_store_egroup_copy(struct st_store *st, const struct st_egroup_rec *g, int n, uint32_t *out, struct st_msg *err)
+{
+	return copy_to(st, g, n, -1, 1, out, err);
+}
+
+int st_store_egroup_copy_tier(struct st_store *st, const struct st_egroup_rec *g, int n, enum st_tier tier,
+			      int excl_nodes, uint32_t *out, struct st_msg *err)
+{
+	return copy_to(st, g, n, (int)tier, excl_nodes, out, err);
 }
 
 int st_store_replica_delete(struct st_store *st, uint64_t egroup, uint32_t disk, uint32_t used, int64_t *bytes)

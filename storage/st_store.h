@@ -203,6 +203,17 @@ int st_store_egroup_files_delete(struct st_store *st, const struct st_egroup_rec
 int st_store_egroup_copy(struct st_store *st, const struct st_egroup_rec *g, int n, uint32_t *out, struct st_msg *err);
 
 /*
+ * For tiering and balancing: as st_store_egroup_copy, but on `tier` only.
+ * excl_nodes = 1: on nodes holding none of g's replicas (moving one replica
+ * within a tier); 0: on any nodes, distinct among the n (moving every
+ * replica to another tier; ST_EINVAL for g's own tier). The caller swaps the
+ * replicas in the row by compare-and-set, then deletes the old ones.
+ * ST_ENOSPACE when the tier has no room, ST_EPOLICY, ST_EIO.
+ */
+int st_store_egroup_copy_tier(struct st_store *st, const struct st_egroup_rec *g, int n, enum st_tier tier,
+			      int excl_nodes, uint32_t *out, struct st_msg *err);
+
+/*
  * Unlink one replica file (the last step of dropping a replica) and take
  * `used` bytes off its disk. An unreachable file is left for the sweep; a
  * failed disk is not touched at all (it may hang; its files go with it).

@@ -1,0 +1,120 @@
+/*
+ * job_place: tier moves and disk balancing. See job_place.h.
+ */
+#include "jobs/job_place.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+/* The task's egroup at the scan's version, plain (not a strip member, not moving). */
+static int load_movable(struct st_store *st, const struct job_task *t, struct st_egroup_rec *g, struct st_msg *err)
+{
+	int rc = st_meta_egroup_get(st_store_meta(st), t->target, g, err);
+
+	if (rc == ST_ENOTFOUND || (!rc && t->version && g->version != t->version))
+		return st_fail(err, ST_ESTALE, "egroup %" PRIx64 " changed since the scan", t->target);
+	if (!rc && (g->flags & ~(uint32_t)ST_EGROUP_COMPRESSED))
+		return st_fail(err, ST_ESTALE, "egroup %" PRIx64 " is not a plain egroup now", t->target);
+	return rc;
+}
+
+/* Undo new copies that did not make it into the row. */
+static void drop_new(struct st_store *st, uint64_t egroup, const uint32_t *disks, int n)
+{
+	for (int i = 0; i < n; i++) {
+		int64_t b;
+		st_store_replica_delete(st, egroup, disks[i], 0, &b);
+	}
+}
+
+int job_apply_tier_move(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err)
+{
+	struct st_meta *m = st_store_meta(st);
+	struct st_egroup_rec g;
+	struct st_container c;
+	uint32_t out[ST_REPLICAS_MAX], old[ST_REPLICAS_MAX];
+	int nold, rc;
+	enum st_tier dest;
+
+	if (t->arglen < 2 || t->arg[0] >= ST_NTIERS)
+		return st_fail(err, ST_EINVAL, "task %" PRId64 ": bad tier argument", t->id);
+	dest = (enum st_tier)t->arg[0];
+	st_egroup_rec_init(&g);
+	rc = load_movable(st, t, &g, err);
+	if (!rc)
+		rc = st_config_container_by_id(st_store_config(st), g.container, &c, err);
+	if (!rc && g.tier == dest)
+		goto out; /* already there */
+	/* 1. data: RF copies on the destination tier */
+	if (!rc)
+		rc = st_store_egroup_copy_tier(st, &g, c.rf, dest, 0, out, err);
+	if (rc)
+		goto out;
+	st_fault_step();
+	/* 2. the row: new replicas, new tier (CAS) */
+	nold = g.nreplicas;
+	for (int r = 0; r < nold; r++)
+		old[r] = g.replicas[r].disk;
+	g.nreplicas = c.rf;
+	for (int r = 0; r < c.rf; r++) {
+		g.replicas[r].disk = out[r];
+		g.replicas[r].state = ST_REPLICA_OK;
+	}
+	g.tier = dest;
+	rc = st_meta_egroup_put(m, &g, g.version, err);
+	if (rc) {
+		drop_new(st, g.id, out, c.rf);
+		goto out;
+	}
+	st_fault_step();
+	/* 3. the old copies last */
+	for (int r = 0; r < nold; r++) {
+		int64_t b;
+		st_store_replica_delete(st, g.id, old[r], g.used, &b);
+	}
+	st_config_reads_clear(st_store_config(st), g.id, NULL);
+	*bytes = (int64_t)g.used * c.rf;
+out:
+	st_egroup_rec_release(&g);
+	return rc;
+}
+
+int job_apply_balance(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err)
+{
+	struct st_meta *m = st_store_meta(st);
+	struct st_egroup_rec g;
+	uint32_t from, to;
+	int r = -1, rc;
+
+	if (t->arglen < 4)
+		return st_fail(err, ST_EINVAL, "task %" PRId64 ": bad disk argument", t->id);
+	memcpy(&from, t->arg, 4);
+	st_egroup_rec_init(&g);
+	rc = load_movable(st, t, &g, err);
+	for (int i = 0; !rc && i < g.nreplicas; i++)
+		if (g.replicas[i].disk == from)
+			r = i;
+	if (!rc && r < 0)
+		rc = st_fail(err, ST_ESTALE, "egroup %" PRIx64 " has no replica on disk %u now", g.id, from);
+	if (!rc)
+		rc = st_store_egroup_copy_tier(st, &g, 1, g.tier, 1, &to, err);
+	if (rc)
+		goto out;
+	st_fault_step();
+	g.replicas[r].disk = to;
+	g.replicas[r].state = ST_REPLICA_OK;
+	rc = st_meta_egroup_put(m, &g, g.version, err);
+	if (rc) {
+		drop_new(st, g.id, &to, 1);
+		goto out;
+	}
+	st_fault_step();
+	{
+		int64_t b;
+		st_store_replica_delete(st, g.id, from, g.used, &b);
+	}
+	*bytes = g.used;
+out:
+	st_egroup_rec_release(&g);
+	return rc;
+}

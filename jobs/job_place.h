@@ -1,0 +1,29 @@
+/*
+ * job_place: the executors of the placement tasks (issue 7), called by
+ * job_task_apply. Each moves data first, flips the egroup row by
+ * compare-and-set second, and deletes the old copies last; a lost CAS
+ * deletes the new copies instead and marks the task stale.
+ *
+ * tier_down / tier_up (argument: destination tier u8, reason u8 'w'
+ * watermark, 'c' cold age, 'h' hot): every replica is copied to RF disks of
+ * distinct nodes on the destination tier and fdatasync'd; the row takes the
+ * new replicas and tier; the old files go; the egroup's read count is reset.
+ *
+ * disk_balance (argument: source disk u32): the replica on that disk is
+ * copied to the least-used disk of the same tier on a node holding no other
+ * replica; the row swaps the one replica; the old file goes.
+ *
+ * Strip members, parity, moving and open (being appended) egroups are left
+ * alone (stale): a move of an egroup a writer appends to loses the CAS.
+ */
+#ifndef JOB_PLACE_H
+#define JOB_PLACE_H
+
+#include "jobs/job_db.h"
+#include "storage/st_store.h"
+
+/* 0 done (*bytes: bytes copied), ST_ESTALE, or an error. */
+int job_apply_tier_move(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err);
+int job_apply_balance(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err);
+
+#endif
