@@ -4,6 +4,7 @@
 #include "jobs/job_place.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The task's egroup at the scan's version, plain (not a strip member, not moving). */
@@ -18,12 +19,12 @@ static int load_movable(struct st_store *st, const struct job_task *t, struct st
 	return rc;
 }
 
-/* Undo new copies that did not make it into the row. */
-static void drop_new(struct st_store *st, uint64_t egroup, const uint32_t *disks, int n)
+/* Undo new copies (used bytes each, accounted on their disks) that did not make it into the row. */
+static void drop_new(struct st_store *st, uint64_t egroup, uint32_t used, const uint32_t *disks, int n)
 {
 	for (int i = 0; i < n; i++) {
 		int64_t b;
-		st_store_replica_delete(st, egroup, disks[i], 0, &b);
+		st_store_replica_delete(st, egroup, disks[i], used, &b);
 	}
 }
 
@@ -63,7 +64,7 @@ int job_apply_tier_move(struct st_store *st, const struct job_task *t, int64_t *
 	g.tier = dest;
 	rc = st_meta_egroup_put(m, &g, g.version, err);
 	if (rc) {
-		drop_new(st, g.id, out, c.rf);
+		drop_new(st, g.id, g.used, out, c.rf);
 		goto out;
 	}
 	st_fault_step();
@@ -77,6 +78,28 @@ int job_apply_tier_move(struct st_store *st, const struct job_task *t, int64_t *
 out:
 	st_egroup_rec_release(&g);
 	return rc;
+}
+
+/* Is disk (its usage before the copy) below its tier's mean usage? */
+static int below_mean(struct st_store *st, uint32_t disk, enum st_tier tier)
+{
+	struct st_disk *ds;
+	uint64_t cap = 0, used = 0;
+	double pct = 1.0;
+	int n;
+
+	if (st_config_disks(st_store_config(st), &ds, &n, NULL))
+		return 0;
+	for (int i = 0; i < n; i++) {
+		if (ds[i].tier != tier || !ds[i].ok || ds[i].removed || ds[i].draining)
+			continue;
+		cap += ds[i].capacity;
+		used += ds[i].used;
+		if (ds[i].id == disk)
+			pct = ds[i].capacity ? (double)ds[i].used / (double)ds[i].capacity : 1.0;
+	}
+	free(ds);
+	return cap && pct < (double)used / (double)cap;
 }
 
 int job_apply_balance(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err)
@@ -97,15 +120,21 @@ int job_apply_balance(struct st_store *st, const struct job_task *t, int64_t *by
 	if (!rc && r < 0)
 		rc = st_fail(err, ST_ESTALE, "egroup %" PRIx64 " has no replica on disk %u now", g.id, from);
 	if (!rc)
-		rc = st_store_egroup_copy_tier(st, &g, 1, g.tier, 1, &to, err);
+		rc = st_store_egroup_copy_tier(st, &g, 1, g.tier, from, &to, err);
 	if (rc)
 		goto out;
+	if (!below_mean(st, to, g.tier)) { /* the least-used disk it may go to is no better off */
+		drop_new(st, g.id, g.used, &to, 1);
+		rc = st_fail(err, ST_ESTALE, "egroup %" PRIx64 ": no disk below the %s mean may take it", g.id,
+			     st_tier_name(g.tier));
+		goto out;
+	}
 	st_fault_step();
 	g.replicas[r].disk = to;
 	g.replicas[r].state = ST_REPLICA_OK;
 	rc = st_meta_egroup_put(m, &g, g.version, err);
 	if (rc) {
-		drop_new(st, g.id, &to, 1);
+		drop_new(st, g.id, g.used, &to, 1);
 		goto out;
 	}
 	st_fault_step();

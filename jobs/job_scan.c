@@ -84,7 +84,9 @@ struct scan_ctx {
 	uint64_t tier_cap[ST_NTIERS], tier_used[ST_NTIERS];
 	int tier_high[ST_NTIERS], tier_low[ST_NTIERS];
 	int tier_over[ST_NTIERS]; /* above its high watermark */
+	uint64_t tier_promoted[ST_NTIERS]; /* bytes this rank is moving up into the tier */
 	uint8_t *disk_over;       /* per disk index: more than BALANCE_POINTS above its tier's mean */
+	uint8_t *node_under;      /* per node index, bit per tier: it has a disk below the tier's mean */
 	struct st_hmap rd;        /* egroup -> reads u32, last read i64 (promotion) */
 	int cloud;                /* a cloud tier is configured */
 };
@@ -843,10 +845,32 @@ static void placement_init(struct scan_ctx *c)
 		mean[t] = dcap[t] ? 100.0 * (double)dused[t] / (double)dcap[t] : 0.0;
 	}
 	c->disk_over = calloc((size_t)c->ndisks + 1, 1);
-	for (int i = 0; c->disk_over && i < c->ndisks; i++) {
+	c->node_under = calloc((size_t)c->nnodes + 1, 1);
+	for (int i = 0; c->disk_over && c->node_under && i < c->ndisks; i++) {
 		const struct st_disk *d = &c->disks[i];
-		c->disk_over[i] = d->ok && !d->removed && !d->draining && disk_pct(d) > mean[d->tier] + BALANCE_POINTS;
+		int usable = d->ok && !d->removed && !d->draining;
+		c->disk_over[i] = usable && disk_pct(d) > mean[d->tier] + BALANCE_POINTS;
+		for (int n = 0; usable && disk_pct(d) < mean[d->tier] && n < c->nnodes; n++)
+			if (c->nodes[n].id == d->node && c->nodes[n].up)
+				c->node_under[n] |= (uint8_t)(1u << d->tier);
 	}
+}
+
+/* Could replica r of g move to a disk below its tier's mean, on a node holding none of g's other replicas? */
+static int balance_target(const struct scan_ctx *c, const struct st_egroup_rec *g, int r)
+{
+	for (int n = 0; n < c->nnodes; n++) {
+		int other = 0;
+		if (!(c->node_under[n] & (1u << g->tier)))
+			continue;
+		for (int q = 0; q < g->nreplicas; q++) {
+			int di = disk_index(c, g->replicas[q].disk);
+			other |= q != r && di >= 0 && c->disks[di].node == c->nodes[n].id;
+		}
+		if (!other)
+			return 1;
+	}
+	return 0;
 }
 
 static int load_read(void *arg, uint64_t egroup, uint32_t reads, int64_t last)
@@ -904,8 +928,10 @@ static int placement(struct scan_ctx *c, const struct st_egroup_rec *g, struct m
 	if (down == ST_TIER_CLOUD && !c->cloud)
 		down = -1; /* no cloud configured */
 	if (up >= 0 && up != ST_TIER_CLOUD && reads >= PROMOTE_READS && c->now - last_read <= PROMOTE_WINDOW &&
-	    !c->tier_over[up]) {
+	    (c->tier_used[up] + c->tier_promoted[up] + (uint64_t)g->used * g->nreplicas) * 100 <=
+		    (uint64_t)c->tier_high[up] * c->tier_cap[up]) {
 		uint8_t a[2] = { (uint8_t)up, 'h' };
+		c->tier_promoted[up] += (uint64_t)g->used * g->nreplicas; /* never past the watermark: no ping-pong */
 		c->c[JC_TIER_UP]++;
 		task(c, JT_TIER_UP, g->id, g->version, (int64_t)g->used * g->nreplicas, a, 2);
 		return 0;
@@ -930,7 +956,7 @@ static int placement(struct scan_ctx *c, const struct st_egroup_rec *g, struct m
 		int di = disk_index(c, g->replicas[r].disk);
 		uint8_t k[5] = { 'W' }, v[32];
 		uint64_t used = g->used;
-		if (di < 0 || !c->disk_over[di])
+		if (di < 0 || !c->disk_over[di] || !c->node_under || !balance_target(c, g, r))
 			continue;
 		memcpy(k + 1, &g->replicas[r].disk, 4);
 		memcpy(v, &cold, 8);
@@ -1995,6 +2021,7 @@ done:
 	st_hmap_release(&c.vd);
 	st_hmap_release(&c.rd);
 	free(c.disk_over);
+	free(c.node_under);
 	job_db_close(db);
 	if (lockfd >= 0)
 		close(lockfd);

@@ -2238,8 +2238,9 @@ static int fill_replica(struct st_store *st, const struct st_egroup_rec *g, int 
  * anywhere but g's own disks (a move to another tier).
  */
 static int copy_to(struct st_store *st, const struct st_egroup_rec *g, int n, int tier_only, int excl_nodes,
-		   uint32_t *out, struct st_msg *err)
+		   uint32_t replace, uint32_t *out, struct st_msg *err)
 {
+	int hidden = -1;
 	struct st_container c;
 	uint32_t excl[ST_REPLICAS_MAX];
 	int64_t *pending;
@@ -2262,13 +2263,20 @@ static int copy_to(struct st_store *st, const struct st_egroup_rec *g, int n, in
 	}
 	for (int r = 0; excl_nodes && r < g->nreplicas; r++) {
 		const struct st_disk *d = disk_find(st, g->replicas[r].disk);
-		if (d)
+		if (d && d->id != replace)
 			excl[nexcl++] = d->node; /* even a down node's copy may come back */
 	}
 	pending = calloc((size_t)st->ndisks + 1, sizeof(int64_t));
 	if (!pending)
 		return st_fail(err, -ENOMEM, "out of memory");
+	for (int i = 0; replace && i < st->ndisks; i++)
+		if (st->disks[i].id == replace && !st->disks[i].draining) {
+			st->disks[i].draining = 1; /* never onto the replaced copy's own disk (same file name) */
+			hidden = i;
+		}
 	rc = place_n(st, &c, g->id, pending, n, excl, nexcl, tier_only >= 0 ? tier_only : (int)g->tier, out, &tier, err);
+	if (hidden >= 0)
+		st->disks[hidden].draining = 0;
 	free(pending);
 	for (int i = 0; !rc && i < n; i++) {
 		const struct st_disk *d = disk_find(st, out[i]);
@@ -2307,13 +2315,15 @@ static int copy_to(struct st_store *st, const struct st_egroup_rec *g, int n, in
 
 int st_store_egroup_copy(struct st_store *st, const struct st_egroup_rec *g, int n, uint32_t *out, struct st_msg *err)
 {
-	return copy_to(st, g, n, -1, 1, out, err);
+	return copy_to(st, g, n, -1, 1, 0, out, err);
 }
 
 int st_store_egroup_copy_tier(struct st_store *st, const struct st_egroup_rec *g, int n, enum st_tier tier,
-			      int excl_nodes, uint32_t *out, struct st_msg *err)
+			      uint32_t replace, uint32_t *out, struct st_msg *err)
 {
-	return copy_to(st, g, n, (int)tier, excl_nodes, out, err);
+	if (replace && n != 1)
+		return st_fail(err, ST_EINVAL, "egroup %llx: one replica replaces one", (unsigned long long)g->id);
+	return copy_to(st, g, n, (int)tier, replace != 0, replace, out, err);
 }
 
 int st_store_replica_delete(struct st_store *st, uint64_t egroup, uint32_t disk, uint32_t used, int64_t *bytes)

@@ -204,14 +204,16 @@ int st_store_egroup_copy(struct st_store *st, const struct st_egroup_rec *g, int
 
 /*
  * For tiering and balancing: as st_store_egroup_copy, but on `tier` only.
- * excl_nodes = 1: on nodes holding none of g's replicas (moving one replica
- * within a tier); 0: on any nodes, distinct among the n (moving every
- * replica to another tier; ST_EINVAL for g's own tier). The caller swaps the
- * replicas in the row by compare-and-set, then deletes the old ones.
- * ST_ENOSPACE when the tier has no room, ST_EPOLICY, ST_EIO.
+ * replace = a disk holding one of g's replicas: one copy (n = 1) to take
+ * its place, on a node holding none of g's other replicas and never on that
+ * disk itself (balancing); replace = 0: n copies on any nodes, distinct
+ * among themselves (moving every replica to another tier; ST_EINVAL for g's
+ * own tier). The caller swaps the replicas in the row by compare-and-set,
+ * then deletes the old ones. ST_ENOSPACE when the tier has no room,
+ * ST_EPOLICY, ST_EIO.
  */
 int st_store_egroup_copy_tier(struct st_store *st, const struct st_egroup_rec *g, int n, enum st_tier tier,
-			      int excl_nodes, uint32_t *out, struct st_msg *err);
+			      uint32_t replace, uint32_t *out, struct st_msg *err);
 
 /*
  * Unlink one replica file (the last step of dropping a replica) and take

@@ -1,0 +1,245 @@
+/*
+ * Placement on real data through the real binary: ILM moves the coldest
+ * egroups off a tier above its high watermark until the low one, moves data
+ * past its cold age whatever the usage, promotes egroups read often, and
+ * disk balancing evens out a tier after a disk is added; every byte reads
+ * back and fsck stays clean.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "storage/st_store.h"
+#include "tests/helpers.h"
+
+#define RUN(dir, ...) th_run(dir, NULL, NULL, NULL, __VA_ARGS__, NULL)
+
+static void at(long long offset)
+{
+	char now[32];
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL) + offset);
+	setenv("CURATOR_NOW", now, 1);
+}
+
+/* Write len bytes of buf into a new vdisk `name` of container c. */
+static void vdisk(const char *dir, const char *name, const uint8_t *buf, size_t len)
+{
+	char path[2048], size[32];
+
+	snprintf(size, sizeof(size), "%zuM", (len >> 20) + 1);
+	snprintf(path, sizeof(path), "%s/%s.data", dir, name);
+	cr_assert_eq(th_write_file(path, buf, len), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "create", name, "--container", "c", "--size", size), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "write", name, path), 0);
+}
+
+static void reads(const char *dir, const char *name, const uint8_t *want, size_t len)
+{
+	char out[2048], l[32];
+	size_t n;
+	uint8_t *got;
+
+	snprintf(out, sizeof(out), "%s/readback", dir);
+	snprintf(l, sizeof(l), "%zu", len);
+	cr_assert_eq(RUN(dir, "vdisk", "read", name, "--length", l, "--output", out), 0, "read failed");
+	got = th_read_file(out, &n);
+	cr_assert_eq(n, len);
+	cr_assert_eq(memcmp(got, want, len), 0, "vdisk %s: bytes lost", name);
+	free(got);
+}
+
+struct where {
+	uint64_t bytes[ST_NTIERS]; /* per replica, by owner */
+	uint64_t owner_bytes[8][ST_NTIERS];
+	int64_t newest_moved, oldest_kept;
+};
+
+struct ctx {
+	struct where w;
+	uint64_t owners[8];
+	int nowners;
+};
+
+static int eg_cb(void *arg, int rc_row, uint64_t id, const struct st_egroup_rec *g)
+{
+	struct ctx *c = arg;
+
+	(void)id;
+	cr_assert_eq(rc_row, 0);
+	c->w.bytes[g->tier] += g->used;
+	for (int i = 0; i < c->nowners; i++)
+		if (c->owners[i] == g->owner)
+			c->w.owner_bytes[i][g->tier] += g->used;
+	return 0;
+}
+
+/* Per tier, the egroup bytes of each named vdisk. */
+static struct where where(const char *dir, const char *const *names, int n)
+{
+	struct ctx c = { .nowners = n };
+	struct st_store *st;
+	struct st_msg err;
+
+	cr_assert_eq(st_store_open(dir, &st, &err), 0);
+	for (int i = 0; i < n; i++) {
+		struct st_vdisk v;
+		cr_assert_eq(st_config_vdisk_get(st_store_config(st), names[i], &v, &err), 0);
+		c.owners[i] = v.id;
+	}
+	for (int s = 0; s < st_meta_nshards(st_store_meta(st)); s++)
+		cr_assert_eq(st_meta_scan_egroups(st_store_meta(st), s, eg_cb, &c, &err), 0);
+	st_store_free(st);
+	return c.w;
+}
+
+/* Used / capacity of a tier's disks, in percent, from config.db. */
+static double tier_pct(const char *dir, enum st_tier t, double *max_disk, double *min_disk)
+{
+	struct st_config *cfg;
+	struct st_disk *d;
+	struct st_msg err;
+	uint64_t used = 0, cap = 0;
+	int n;
+
+	*max_disk = 0;
+	*min_disk = 100;
+	cr_assert_eq(st_config_open(dir, &cfg, &err), 0);
+	cr_assert_eq(st_config_disks(cfg, &d, &n, &err), 0);
+	for (int i = 0; i < n; i++) {
+		double p;
+		if (d[i].tier != t || !d[i].ok)
+			continue;
+		used += d[i].used;
+		cap += d[i].capacity;
+		p = 100.0 * (double)d[i].used / (double)d[i].capacity;
+		if (p > *max_disk)
+			*max_disk = p;
+		if (p < *min_disk)
+			*min_disk = p;
+	}
+	free(d);
+	st_config_free(cfg);
+	return cap ? 100.0 * (double)used / (double)cap : 0;
+}
+
+/*
+ * SSD filled past 75 % with part of the data written ten days ago: a scan
+ * and its tasks bring SSD to <= 60 % by moving the old (coldest) data to
+ * HDD, none of the recent data; everything reads back. Then the moved data
+ * is read often: the next scan promotes it (as far as the watermark allows).
+ */
+Test(place, ilm_watermarks_move_the_coldest_then_promote, .timeout = 240)
+{
+	const char *dir = th_tmpdir("ilm");
+	const char *names[] = { "old", "new" };
+	size_t len;
+	uint8_t *data = th_real_data(76 << 20, &len);
+	size_t old_len = 40 << 20, new_len;
+	double pct, mx, mn;
+	struct where w;
+	char *out = NULL;
+
+	cr_assert(data && len > (60 << 20), "too little real data");
+	new_len = len - old_len;
+	unsetenv("CURATOR_NOW");
+	cr_assert_eq(RUN(dir, "init", "--nodes", "3", "--disks", "ssd:1x64M,hdd:1x512M"), 0);
+	cr_assert_eq(RUN(dir, "container", "create", "c", "--rf", "2"), 0);
+	at(-10 * 86400);
+	vdisk(dir, "old", data, old_len);
+	unsetenv("CURATOR_NOW");
+	vdisk(dir, "new", data + old_len, new_len);
+	pct = tier_pct(dir, ST_TIER_SSD, &mx, &mn);
+	cr_log_info("ssd %.1f %% used before", pct);
+	cr_assert_gt(pct, 75.0);
+	cr_assert_eq(RUN(dir, "scan", "full"), 0);
+	cr_assert_eq(RUN(dir, "tasks", "run"), 0);
+	pct = tier_pct(dir, ST_TIER_SSD, &mx, &mn);
+	w = where(dir, names, 2);
+	cr_log_info("ssd %.1f %% after; old: %llu ssd / %llu hdd; new: %llu ssd / %llu hdd", pct,
+		    (unsigned long long)w.owner_bytes[0][ST_TIER_SSD], (unsigned long long)w.owner_bytes[0][ST_TIER_HDD],
+		    (unsigned long long)w.owner_bytes[1][ST_TIER_SSD], (unsigned long long)w.owner_bytes[1][ST_TIER_HDD]);
+	cr_assert_leq(pct, 60.0);
+	cr_assert_gt(w.owner_bytes[0][ST_TIER_HDD], 0, "the old data did not move");
+	cr_assert_eq(w.owner_bytes[1][ST_TIER_HDD], 0, "recent data moved while older data stayed");
+	reads(dir, "old", data, old_len);
+	reads(dir, "new", data + old_len, new_len);
+	cr_assert_eq(RUN(dir, "fsck", "--quiet"), 0);
+	th_run(dir, NULL, &out, NULL, "report", "--format", "json", NULL);
+	cr_assert(strstr(out, "\"tier_down_watermark\":") && !strstr(out, "\"tier_down_watermark\":0,"), "%s", out);
+	free(out);
+	/* the moved data is read often now: promoted, without passing the watermark again */
+	for (int i = 0; i < 3; i++)
+		reads(dir, "old", data, old_len);
+	cr_assert_eq(RUN(dir, "scan", "full"), 0);
+	th_run(dir, NULL, &out, NULL, "tasks", "list", "--kind", "tier_up", NULL);
+	cr_assert_gt(th_lines(out), 1, "nothing promoted: %s", out);
+	free(out);
+	cr_assert_eq(RUN(dir, "tasks", "run"), 0);
+	pct = tier_pct(dir, ST_TIER_SSD, &mx, &mn);
+	w = where(dir, names, 2);
+	cr_log_info("after promotion: ssd %.1f %%, old %llu bytes back on ssd", pct,
+		    (unsigned long long)w.owner_bytes[0][ST_TIER_SSD]);
+	cr_assert_leq(pct, 75.0);
+	reads(dir, "old", data, old_len);
+	cr_assert_eq(RUN(dir, "fsck", "--quiet"), 0);
+	free(data);
+}
+
+/* Past the container's cold age, data moves down whatever the usage. */
+Test(place, ilm_cold_age, .timeout = 120)
+{
+	const char *dir = th_tmpdir("cold");
+	const char *names[] = { "v" };
+	size_t len;
+	uint8_t *data = th_real_data(8 << 20, &len);
+	struct where w;
+
+	unsetenv("CURATOR_NOW");
+	cr_assert_eq(RUN(dir, "init", "--nodes", "3", "--disks", "ssd:1x256M,hdd:1x256M"), 0);
+	cr_assert_eq(RUN(dir, "container", "create", "c", "--rf", "2", "--cold-age", "1d"), 0);
+	vdisk(dir, "v", data, len);
+	cr_assert_eq(RUN(dir, "scan", "full"), 0);
+	cr_assert_eq(RUN(dir, "tasks", "run"), 0);
+	w = where(dir, names, 1);
+	cr_assert_eq(w.bytes[ST_TIER_HDD], 0, "young data moved");
+	at(2 * 86400);
+	cr_assert_eq(RUN(dir, "scan", "full"), 0);
+	cr_assert_eq(RUN(dir, "tasks", "run"), 0);
+	w = where(dir, names, 1);
+	cr_assert_eq(w.bytes[ST_TIER_SSD], 0, "cold data stayed on ssd");
+	reads(dir, "v", data, len);
+	cr_assert_eq(RUN(dir, "fsck", "--quiet"), 0);
+	unsetenv("CURATOR_NOW");
+	free(data);
+}
+
+/* A new empty disk: the full disks of its tier give replicas to it until none is 15 points above the mean. */
+Test(place, disk_balancing, .timeout = 180)
+{
+	const char *dir = th_tmpdir("balance");
+	size_t len;
+	uint8_t *data = th_real_data(72 << 20, &len);
+	double pct, mx, mn;
+
+	unsetenv("CURATOR_NOW");
+	cr_assert_eq(RUN(dir, "init", "--nodes", "3", "--disks", "hdd:1x64M"), 0);
+	cr_assert_eq(RUN(dir, "container", "create", "c", "--rf", "2"), 0);
+	vdisk(dir, "v", data, len > (72 << 20) ? 72 << 20 : len);
+	cr_assert_eq(RUN(dir, "disk", "add", "--node", "1", "--tier", "hdd", "--size", "64M"), 0);
+	pct = tier_pct(dir, ST_TIER_HDD, &mx, &mn);
+	cr_log_info("hdd mean %.1f %%, disks %.1f .. %.1f %% before", pct, mn, mx);
+	cr_assert_gt(mx, pct + 15);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(RUN(dir, "scan", "full"), 0);
+		cr_assert_eq(RUN(dir, "tasks", "run"), 0);
+	}
+	pct = tier_pct(dir, ST_TIER_HDD, &mx, &mn);
+	cr_log_info("hdd mean %.1f %%, disks %.1f .. %.1f %% after", pct, mn, mx);
+	cr_assert_leq(mx, pct + 15);
+	cr_assert_geq(mn, pct - 15);
+	reads(dir, "v", data, len > (72 << 20) ? 72 << 20 : len);
+	cr_assert_eq(RUN(dir, "fsck", "--quiet"), 0);
+	free(data);
+}
