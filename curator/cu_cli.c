@@ -22,6 +22,7 @@
 #include "jobs/job_scan.h"
 #include "jobs/job_tasks.h"
 #include "mapreduce/mr.h"
+#include "storage/st_cloud.h"
 #include "storage/st_fsck.h"
 #include "storage/st_store.h"
 
@@ -42,6 +43,9 @@ static const char usage_text[] =
 	"  vdisk snapshot NAME SNAP | clone SNAP NEW | delete NAME | list | info NAME\n"
 	"  disk add --node N --tier T --size SIZE | fail ID | remove ID (drain, then remove) | list\n"
 	"  node down ID | up ID | list\n"
+	"  cloud set URL [--credentials FILE] | show     s3://BUCKET@HOST:PORT or a local directory;\n"
+	"                                   credentials: a 0600 file (access_key = / secret_key =) or\n"
+	"                                   CURATOR_S3_ACCESS_KEY / CURATOR_S3_SECRET_KEY\n"
 	"  fsck [--quiet]                               exit 0 clean, 1 violations found, 2 error\n"
 	"  scan full|partial [--dry-run] [--mem-budget SIZE] [--sweep-grace DUR] [--compact-pct P]\n"
 	"        [--node-grace DUR] [--scrub-period DUR]   (defaults 1h, 20, 60s, 7d)\n"
@@ -822,6 +826,70 @@ static int cmd_disk(int argc, char **argv)
 	return die(EXIT_USAGE, "disk: unknown subcommand '%s'", argv[0]);
 }
 
+/*
+ * cloud set URL [--credentials FILE]: check the tier answers (bucket there,
+ * credentials accepted; or the directory writable) before recording it.
+ * cloud show: the URL (never a secret).
+ */
+static int cmd_cloud(int argc, char **argv)
+{
+	struct opt o[] = { { "--credentials", 1, NULL, 0 } };
+	char *pos[2];
+	int npos, rc;
+	struct st_store *st;
+	struct st_msg err = { "" };
+
+	if (argc < 1)
+		return die(EXIT_USAGE, "cloud: expected set URL [--credentials FILE] or show");
+	if (!strcmp(argv[0], "show")) {
+		char url[ST_PATH_MAX];
+		if (argc != 1)
+			return die(EXIT_USAGE, "cloud show: takes no arguments");
+		if ((rc = open_store("cloud show", &st)))
+			return rc;
+		rc = st_config_setting_get(st_store_config(st), "cloud_url", url, sizeof(url), NULL);
+		st_store_free(st);
+		printf("%s\n", rc ? "no cloud tier configured" : url);
+		return 0;
+	}
+	if (strcmp(argv[0], "set"))
+		return die(EXIT_USAGE, "cloud: unknown subcommand '%s' (expected set or show)", argv[0]);
+	if ((rc = parse_opts("cloud set", argc - 1, argv + 1, o, NOPTS(o), pos, &npos, 1)))
+		return rc;
+	if (npos != 1)
+		return die(EXIT_USAGE, "cloud set: expected a URL (s3://BUCKET@HOST:PORT or a directory)");
+	{
+		struct st_cloud *c;
+		char cred[ST_PATH_MAX] = "", url[ST_PATH_MAX];
+		const char *u = pos[0];
+		if (OPT(o, "--credentials")->set && !realpath(OPT(o, "--credentials")->val, cred))
+			return die(EXIT_USAGE, "cloud set: --credentials %s: %s", OPT(o, "--credentials")->val, strerror(errno));
+		if (strncmp(u, "s3://", 5)) { /* a local directory: absolute, created if missing */
+			const char *d = !strncmp(u, "file://", 7) ? u + 7 : u;
+			rc = st_mkdir_p(d);
+			if (rc || !realpath(d, url))
+				return die(EXIT_USAGE, "cloud set: %s: %s", d, st_strerror(rc ? rc : -errno));
+			u = url;
+		}
+		rc = st_cloud_open(u, cred, &c, &err);
+		if (!rc)
+			rc = st_cloud_check(c, &err);
+		st_cloud_free(c);
+		if (rc)
+			return fail_with("cloud set", rc, &err);
+		if ((rc = open_store("cloud set", &st)))
+			return rc;
+		rc = st_config_setting_set(st_store_config(st), "cloud_url", u, &err);
+		if (!rc)
+			rc = st_config_setting_set(st_store_config(st), "cloud_credentials", cred[0] ? cred : NULL, &err);
+		st_store_free(st);
+		if (rc)
+			return fail_with("cloud set", rc, &err);
+		printf("cloud tier: %s\n", u);
+	}
+	return 0;
+}
+
 static int cmd_node(int argc, char **argv)
 {
 	struct st_store *st;
@@ -1308,6 +1376,8 @@ int cu_cli_main(int argc, char **argv)
 		return cmd_disk(argc - 1, argv + 1);
 	if (!strcmp(argv[0], "node"))
 		return cmd_node(argc - 1, argv + 1);
+	if (!strcmp(argv[0], "cloud"))
+		return cmd_cloud(argc - 1, argv + 1);
 	if (!strcmp(argv[0], "fsck"))
 		return cmd_fsck(argc - 1, argv + 1);
 	if (!strcmp(argv[0], "scan"))

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/st_cloud.h"
+
 /* The task's egroup at the scan's version, plain (not a strip member, not moving). */
 static int load_movable(struct st_store *st, const struct job_task *t, struct st_egroup_rec *g, struct st_msg *err)
 {
@@ -14,7 +16,7 @@ static int load_movable(struct st_store *st, const struct job_task *t, struct st
 
 	if (rc == ST_ENOTFOUND || (!rc && t->version && g->version != t->version))
 		return st_fail(err, ST_ESTALE, "egroup %" PRIx64 " changed since the scan", t->target);
-	if (!rc && (g->flags & ~(uint32_t)ST_EGROUP_COMPRESSED))
+	if (!rc && (g->flags & ~(uint32_t)(ST_EGROUP_COMPRESSED | ST_EGROUP_CLOUD)))
 		return st_fail(err, ST_ESTALE, "egroup %" PRIx64 " is not a plain egroup now", t->target);
 	return rc;
 }
@@ -28,13 +30,54 @@ static void drop_new(struct st_store *st, uint64_t egroup, uint32_t used, const 
 	}
 }
 
+/*
+ * Down to the cloud: the object is uploaded and verified first, then the
+ * row flips to it (CAS: tier cloud, no replicas), then the local copies go.
+ * A lost CAS (or a failure) deletes the object again; a crash in between
+ * leaves an orphan object a later scan sweeps.
+ */
+static int to_cloud(struct st_store *st, struct st_egroup_rec *g, int64_t *bytes, struct st_msg *err)
+{
+	uint32_t old[ST_REPLICAS_MAX];
+	int nold = g->nreplicas, rc;
+
+	if (g->flags & ST_EGROUP_CLOUD)
+		return 0;
+	rc = st_store_egroup_upload(st, g, err);
+	if (rc)
+		return rc; /* the server is down or refused: the task fails, a later run retries */
+	st_fault_step();
+	for (int r = 0; r < nold; r++)
+		old[r] = g->replicas[r].disk;
+	g->nreplicas = 0;
+	g->tier = ST_TIER_CLOUD;
+	g->flags |= ST_EGROUP_CLOUD;
+	rc = st_meta_egroup_put(st_store_meta(st), g, g->version, err);
+	if (rc) {
+		struct st_cloud *cl;
+		char key[64];
+		st_cloud_egroup_key(g->id, key, sizeof(key));
+		if (st_store_cloud(st, &cl, NULL) == 0)
+			st_cloud_delete(cl, key, NULL);
+		return rc;
+	}
+	st_fault_step();
+	for (int r = 0; r < nold; r++) {
+		int64_t b;
+		st_store_replica_delete(st, g->id, old[r], g->used, &b);
+	}
+	st_config_reads_clear(st_store_config(st), g->id, NULL);
+	*bytes = (int64_t)g->used * nold;
+	return 0;
+}
+
 int job_apply_tier_move(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err)
 {
 	struct st_meta *m = st_store_meta(st);
 	struct st_egroup_rec g;
 	struct st_container c;
 	uint32_t out[ST_REPLICAS_MAX], old[ST_REPLICAS_MAX];
-	int nold, rc;
+	int nold, rc, from_cloud;
 	enum st_tier dest;
 
 	if (t->arglen < 2 || t->arg[0] >= ST_NTIERS)
@@ -46,7 +89,11 @@ int job_apply_tier_move(struct st_store *st, const struct job_task *t, int64_t *
 		rc = st_config_container_by_id(st_store_config(st), g.container, &c, err);
 	if (!rc && g.tier == dest)
 		goto out; /* already there */
-	/* 1. data: RF copies on the destination tier */
+	if (!rc && dest == ST_TIER_CLOUD) {
+		rc = to_cloud(st, &g, bytes, err);
+		goto out;
+	}
+	/* 1. data: RF copies on the destination tier (from the cloud object, if there) */
 	if (!rc)
 		rc = st_store_egroup_copy_tier(st, &g, c.rf, dest, 0, out, err);
 	if (rc)
@@ -62,6 +109,8 @@ int job_apply_tier_move(struct st_store *st, const struct job_task *t, int64_t *
 		g.replicas[r].state = ST_REPLICA_OK;
 	}
 	g.tier = dest;
+	from_cloud = (g.flags & ST_EGROUP_CLOUD) != 0;
+	g.flags &= ~(uint32_t)ST_EGROUP_CLOUD;
 	rc = st_meta_egroup_put(m, &g, g.version, err);
 	if (rc) {
 		drop_new(st, g.id, g.used, out, c.rf);
@@ -69,6 +118,13 @@ int job_apply_tier_move(struct st_store *st, const struct job_task *t, int64_t *
 	}
 	st_fault_step();
 	/* 3. the old copies last */
+	if (from_cloud) {
+		struct st_cloud *cl;
+		char key[64];
+		st_cloud_egroup_key(g.id, key, sizeof(key));
+		if (st_store_cloud(st, &cl, NULL) == 0)
+			st_cloud_delete(cl, key, NULL); /* (else a later scan sweeps the orphan object) */
+	}
 	for (int r = 0; r < nold; r++) {
 		int64_t b;
 		st_store_replica_delete(st, g.id, old[r], g.used, &b);

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 
 #include "storage/st_chunk.h"
+#include "storage/st_cloud.h"
 #include "storage/st_ec.h"
 #include "storage/st_egroup.h"
 #include "storage/st_hmap.h"
@@ -38,7 +39,7 @@ static const char *counter_names[JC_NCOUNTERS] = {
 	"awaiting_node", "ec_egroups", "ec_candidates", "saved_ec", "strips_degraded",
 	"compress_candidates", "saved_compression", "compressed_extents",
 	"dedup_extents", "saved_dedup", "chunks", "fingerprint_needed", "dedup_groups", "dedup_bytes",
-	"tier_up", "tier_down_cold", "tier_down_watermark", "disk_balance",
+	"tier_up", "tier_down_cold", "tier_down_watermark", "disk_balance", "cloud_egroups", "cloud_objects",
 };
 
 const char *job_scan_counter_name(enum job_scan_counter c)
@@ -89,6 +90,7 @@ struct scan_ctx {
 	uint8_t *node_under;      /* per node index, bit per tier: it has a disk below the tier's mean */
 	struct st_hmap rd;        /* egroup -> reads u32, last read i64 (promotion) */
 	int cloud;                /* a cloud tier is configured */
+	int cloud_ok;             /* ... and answered at the start of this scan: its objects are listed */
 };
 
 #define BALANCE_POINTS 15
@@ -295,6 +297,46 @@ static int read_fps(void *arg, int split, mr_record_fn fn, void *fnarg, char *wh
 	struct st_msg err = { "" };
 	int rc = st_meta_scan_fps(r.c->m, split, rd_fp, &r, &err);
 
+	return with_reason(rc, &err, why, whylen);
+}
+
+struct cloud_rd {
+	struct scan_ctx *c;
+	mr_record_fn fn;
+	void *fnarg;
+};
+
+static int rd_object(void *arg, const char *key, uint64_t size, int64_t mtime)
+{
+	struct cloud_rd *r = arg;
+	unsigned long long id;
+	uint32_t disk = ST_CLOUD_DISK;
+	uint8_t v[20];
+	char tail;
+
+	if (sscanf(key, "egroups/%16llx.e%c", &id, &tail) != 2 || tail != 'g')
+		return 0; /* not ours */
+	r->c->c[JC_CLOUD_OBJECTS]++;
+	memcpy(v, &disk, 4);
+	memcpy(v + 4, &mtime, 8);
+	memcpy(v + 12, &size, 8);
+	return r->fn(r->fnarg, &id, 8, v, 20);
+}
+
+/* The cloud tier's objects, as files on pseudo disk ST_CLOUD_DISK (one split). */
+static int read_cloud(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen)
+{
+	struct cloud_rd r = { arg, fn, fnarg };
+	struct st_msg err = { "" };
+	struct st_cloud *cl;
+	int rc;
+
+	(void)split;
+	if (!r.c->cloud_ok)
+		return 0;
+	rc = st_store_cloud(r.c->st, &cl, &err);
+	if (!rc)
+		rc = st_cloud_list(cl, "egroups/", rd_object, &r, &err);
 	return with_reason(rc, &err, why, whylen);
 }
 
@@ -615,6 +657,18 @@ static void protection(struct scan_ctx *c, const struct st_egroup_rec *g, int ha
 {
 	int rf = 2, healthy = 0, waiting = 0;
 
+	if (g->flags & ST_EGROUP_CLOUD) { /* its object is its protection: present, or lost */
+		int found = !c->cloud_ok;
+		for (int i = 0; have_files && i < nf; i++)
+			found |= fdisk[i] == ST_CLOUD_DISK && fsize[i] >= g->used;
+		c->c[JC_CLOUD_EGROUPS]++;
+		if (!found) {
+			c->c[JC_LOST]++;
+			finding(c, "missing_object", g->id, NULL, "egroup %" PRIx64 ": its cloud object is missing or short",
+				g->id);
+		}
+		return;
+	}
 	for (int i = 0; i < c->nconts; i++)
 		if (c->conts[i].id == g->container)
 			rf = c->conts[i].rf;
@@ -915,7 +969,7 @@ static int placement(struct scan_ctx *c, const struct st_egroup_rec *g, struct m
 	int64_t last_read = 0, cold = g->last_write > g->last_access ? g->last_write : g->last_access;
 	int down, up, rc = 0;
 
-	if (!ct || (g->flags & ~(uint32_t)ST_EGROUP_COMPRESSED) || !g->nextents)
+	if (!ct || (g->flags & ~(uint32_t)(ST_EGROUP_COMPRESSED | ST_EGROUP_CLOUD)) || !g->nextents)
 		return 0;
 	if (rv) {
 		memcpy(&reads, rv, 4);
@@ -927,7 +981,7 @@ static int placement(struct scan_ctx *c, const struct st_egroup_rec *g, struct m
 	up = tier_step(ct, g->tier, 0);
 	if (down == ST_TIER_CLOUD && !c->cloud)
 		down = -1; /* no cloud configured */
-	if (up >= 0 && up != ST_TIER_CLOUD && reads >= PROMOTE_READS && c->now - last_read <= PROMOTE_WINDOW &&
+	if (up >= 0 && reads >= PROMOTE_READS && c->now - last_read <= PROMOTE_WINDOW &&
 	    (c->tier_used[up] + c->tier_promoted[up] + (uint64_t)g->used * g->nreplicas) * 100 <=
 		    (uint64_t)c->tier_high[up] * c->tier_cap[up]) {
 		uint8_t a[2] = { (uint8_t)up, 'h' };
@@ -1415,7 +1469,7 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 			int ns = 0;
 			int64_t bytes = 0;
 			for (int i = 0; i < nf; i++) {
-				int ours = 0;
+				int ours = fdisk[i] == ST_CLOUD_DISK && (g.flags & ST_EGROUP_CLOUD);
 				for (int r = 0; r < g.nreplicas; r++)
 					ours |= g.replicas[r].disk == fdisk[i];
 				if (ours)
@@ -1892,9 +1946,21 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 		/* MR2 */
 		if (phase(mr, &o, c.scan_id, "MR2 egroup reconciliation", 2, 3))
 			goto stopped;
+		if (c.cloud) { /* list the cloud tier only if it answers now (else no object is called missing) */
+			int ok = 0;
+			if (c.rank == 0) {
+				struct st_cloud *cl;
+				struct st_msg cerr = { "" };
+				ok = st_store_cloud(st, &cl, &cerr) == 0 && st_cloud_check(cl, &cerr) == 0;
+				if (!ok)
+					finding(&c, "cloud_unreachable", 0, NULL, "%s", cerr.text);
+			}
+			mr_bcast(mr, &ok, sizeof(ok), 0);
+			c.cloud_ok = ok;
+		}
 		mr_job_init(&j);
 		j.name = "MR2 egroup reconciliation";
-		j.ninputs = 4;
+		j.ninputs = 5;
 		input(&j.inputs[0], "egroup map", nshards, read_egroups, &c, map_egroup_rec);
 		rc = mr_output_input(out1, map_refs, &c, &refs_in);
 		if (rc) {
@@ -1905,6 +1971,7 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 		j.inputs[1] = refs_in;
 		input(&j.inputs[2], "egroup files", c.ndisks, read_files, &c, map_file);
 		input(&j.inputs[3], "chunk fingerprints", nshards, read_fps, &c, map_usage);
+		input(&j.inputs[4], "cloud objects", 1, read_cloud, &c, map_file);
 		j.reduce = reduce_egroup;
 		j.reduce_arg = &c;
 		j.output_dir = out2;

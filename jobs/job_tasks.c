@@ -14,6 +14,7 @@
 
 #include "jobs/job_dedup.h"
 #include "jobs/job_place.h"
+#include "storage/st_cloud.h"
 #include "storage/st_egroup.h"
 
 #define PAIR 28 /* extent id + u32, as packed by job_scan */
@@ -318,6 +319,15 @@ static int apply_sweep(struct st_store *st, const struct job_task *t, int64_t gr
 		int referenced = 0;
 
 		memcpy(&disk, t->arg + i, 4);
+		if (disk == ST_CLOUD_DISK) { /* an object no cloud egroup row names: the scan checked its age */
+			struct st_cloud *cl;
+			char key[64];
+			if ((have && (g.flags & ST_EGROUP_CLOUD)) || st_store_cloud(st, &cl, NULL))
+				continue;
+			st_cloud_egroup_key(t->target, key, sizeof(key));
+			st_cloud_delete(cl, key, NULL);
+			continue;
+		}
 		for (int r = 0; have && r < g.nreplicas; r++)
 			referenced |= g.replicas[r].disk == disk;
 		if (referenced || st_config_disk_get(cfg, disk, &d, NULL))

@@ -60,7 +60,7 @@ enum mr_err {
 const char *mr_strerror(int rc);
 
 #define MR_KEY_MAX 255
-#define MR_MAX_INPUTS 4
+#define MR_MAX_INPUTS 8
 #define MR_MAX_COUNTERS 64
 
 struct mr_ctx;

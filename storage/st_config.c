@@ -1073,3 +1073,26 @@ int st_config_setting_set(struct st_config *cfg, const char *key, const char *va
 		return run(cfg, "DELETE FROM cluster WHERE key = ?", "t", NULL, err, key);
 	return run(cfg, "INSERT OR REPLACE INTO cluster(key, value) VALUES (?, ?)", "tt", NULL, err, key, value);
 }
+
+int st_config_uuid(struct st_config *cfg, char *buf, size_t len, struct st_msg *err)
+{
+	char u[64] = "";
+	FILE *f;
+	int rc;
+
+	if (st_config_setting_get(cfg, "uuid", buf, len, NULL) == 0)
+		return 0;
+	f = fopen("/proc/sys/kernel/random/uuid", "r");
+	if (!f || !fgets(u, sizeof(u), f)) {
+		if (f)
+			fclose(f);
+		return st_fail(err, -EIO, "cannot make a cluster uuid");
+	}
+	fclose(f);
+	u[strcspn(u, "\n")] = 0;
+	/* first writer wins: INSERT OR IGNORE, then read back what is there */
+	rc = run(cfg, "INSERT OR IGNORE INTO cluster(key, value) VALUES ('uuid', ?)", "t", NULL, err, u);
+	if (!rc)
+		rc = st_config_setting_get(cfg, "uuid", buf, len, err);
+	return rc;
+}

@@ -250,6 +250,9 @@ typedef int (*st_reads_cb)(void *arg, uint64_t egroup, uint32_t reads, int64_t l
 int st_config_reads(struct st_config *cfg, st_reads_cb cb, void *arg, struct st_msg *err);
 int st_config_reads_clear(struct st_config *cfg, uint64_t egroup, struct st_msg *err);
 
+/* The cluster's uuid (made on first use, then fixed). 0 or an error. */
+int st_config_uuid(struct st_config *cfg, char *buf, size_t len, struct st_msg *err);
+
 /* Cluster settings (table cluster: key -> text). get: 0 or ST_ENOTFOUND; set NULL deletes. */
 int st_config_setting_get(struct st_config *cfg, const char *key, char *buf, size_t len, struct st_msg *err);
 int st_config_setting_set(struct st_config *cfg, const char *key, const char *value, struct st_msg *err);

@@ -185,7 +185,19 @@ static int check_block(void *arg, int rc_row, const struct st_block *b)
 			say(c, ST_FSCK_VIOLATION, "vdisk %llx block %llu: region past the end of extent %s",
 			    (unsigned long long)b->vdisk, (unsigned long long)b->block, idb);
 		if (!v->checked) {
-			v->checked = verify_data(c, g, &g->extents[k]) ? 1 : 2;
+			if (g->flags & ST_EGROUP_CLOUD) { /* its one copy is the cloud object */
+				if (g->extents[k].raw_len > c->bufcap) {
+					uint8_t *nb = realloc(c->buf, g->extents[k].raw_len);
+					if (!nb)
+						return -ENOMEM;
+					c->buf = nb;
+					c->bufcap = g->extents[k].raw_len;
+				}
+				v->checked = st_store_read_extent(c->st, g, &g->extents[k], c->buf, NULL, NULL) == 0 ? 1 : 2;
+				if (v->checked == 1)
+					c->rep->bytes_verified += g->extents[k].raw_len;
+			} else
+				v->checked = verify_data(c, g, &g->extents[k]) ? 1 : 2;
 			if (v->checked == 2 && (g->flags & ST_EGROUP_EC)) {
 				/* no copy verifies: its strip may still decode it */
 				if (g->extents[k].raw_len <= c->bufcap &&

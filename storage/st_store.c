@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "storage/st_chunk.h"
+#include "storage/st_cloud.h"
 #include "storage/st_codec.h"
 #include "storage/st_ec.h"
 #include "storage/st_egroup.h"
@@ -93,6 +94,8 @@ struct st_store {
 	/* foreground reads per egroup not yet added to config.db (promotion) */
 	struct st_hmap reads;
 	int64_t reads_flushed;
+	uint64_t reads_last; /* the egroup last counted in this vdisk read */
+	struct st_cloud *cloud; /* opened on first use from the cluster settings */
 };
 
 #define BC_BLOCKS 64
@@ -249,6 +252,7 @@ void st_store_free(struct st_store *st)
 	if (st->reads.n)
 		reads_flush(st);
 	st_hmap_release(&st->reads);
+	st_cloud_free(st->cloud);
 	fds_close(st);
 	st_egroup_rec_release(&st->eg);
 	free(st->xbuf);
@@ -1295,12 +1299,66 @@ int st_store_read_replica(struct st_store *st, const struct st_egroup_rec *g, in
 static int ec_read_extent(struct st_store *st, const struct st_egroup_rec *g, const struct st_extent_rec *e,
 			  void *dst);
 
+int st_store_cloud(struct st_store *st, struct st_cloud **out, struct st_msg *err)
+{
+	char url[ST_PATH_MAX], cred[ST_PATH_MAX] = "";
+	int rc;
+
+	if (!st->cloud) {
+		rc = st_config_setting_get(st->cfg, "cloud_url", url, sizeof(url), NULL);
+		if (rc)
+			return st_fail(err, ST_ENOTFOUND, "no cloud tier configured (curator cloud set URL)");
+		st_config_setting_get(st->cfg, "cloud_credentials", cred, sizeof(cred), NULL);
+		rc = st_cloud_open(url, cred, &st->cloud, err);
+		if (rc)
+			return rc;
+		{ /* clusters may share a bucket: each keeps its objects under its own uuid */
+			char uuid[64], prefix[96];
+			rc = st_config_uuid(st->cfg, uuid, sizeof(uuid), err);
+			if (rc) {
+				st_cloud_free(st->cloud);
+				st->cloud = NULL;
+				return rc;
+			}
+			snprintf(prefix, sizeof(prefix), "clusters/%s/", uuid);
+			st_cloud_set_prefix(st->cloud, prefix);
+		}
+	}
+	*out = st->cloud;
+	return 0;
+}
+
+/* Extent e of cloud egroup g as stored, by a range GET of its record, verified. */
+static int cloud_read_extent(struct st_store *st, const struct st_egroup_rec *g, const struct st_extent_rec *e,
+			     void *dst, struct st_msg *err)
+{
+	struct st_cloud *c;
+	char key[64], b[80];
+	int rc = st_store_cloud(st, &c, err);
+
+	if (!rc)
+		rc = xbuf_reserve(st, ST_EXTENT_HDR + (size_t)e->stored_len);
+	if (rc)
+		return rc;
+	st->x_valid = 0;
+	st_cloud_egroup_key(g->id, key, sizeof(key));
+	rc = st_cloud_get(c, key, e->offset, ST_EXTENT_HDR + (size_t)e->stored_len, st->xbuf, err);
+	if (!rc && st_egroup_check_record(st->xbuf, e))
+		rc = st_fail(err, ST_ECORRUPT, "extent %s in cloud egroup %llx: fails its checksum",
+			     st_extent_id_fmt(&e->id, b, sizeof(b)), (unsigned long long)g->id);
+	if (!rc && dst)
+		memcpy(dst, st->xbuf + ST_EXTENT_HDR, e->stored_len);
+	return rc;
+}
+
 static int read_extent_any(struct st_store *st, const struct st_egroup_rec *g, const struct st_extent_rec *e,
 			   void *dst, int *bad, struct st_msg *err)
 {
 	int rc = ST_EIO;
 
 	*bad = 0;
+	if (g->flags & ST_EGROUP_CLOUD)
+		return cloud_read_extent(st, g, e, dst, err);
 	for (int pass = 0; pass < 2 && rc; pass++) {
 		for (int i = 0; i < g->nreplicas; i++) {
 			const struct st_disk *d = disk_find(st, g->replicas[i].disk);
@@ -1559,10 +1617,11 @@ static int read_region(struct st_store *st, const struct st_extent_id *id, uint3
 		idx = st_egroup_rec_find(&st->eg, id);
 		if (idx < 0)
 			continue;
-		if (attempt == 0) {
+		if (attempt == 0 && st->eg.id != st->reads_last) { /* one read of an egroup per vdisk read */
 			uint32_t *cnt = st_hmap_put(&st->reads, &st->eg.id, NULL);
 			if (cnt)
 				(*cnt)++;
+			st->reads_last = st->eg.id;
 		}
 		e = &st->eg.extents[idx];
 		if ((uint64_t)ext_off + len > e->raw_len)
@@ -1650,6 +1709,7 @@ int st_vdisk_pread(struct st_store *st, const struct st_vdisk *v, uint64_t off, 
 			       len, (unsigned long long)off, v->name, (unsigned long long)v->size);
 	if (len == 0)
 		return 0;
+	st->reads_last = 0;
 	b = malloc(sizeof(*b));
 	if (!b)
 		return st_fail(err, -ENOMEM, "out of memory");
@@ -2175,6 +2235,17 @@ int st_store_egroup_files_delete(struct st_store *st, const struct st_egroup_rec
 
 	*bytes = 0;
 	refresh_topology(st, NULL);
+	if (g->flags & ST_EGROUP_CLOUD) {
+		struct st_cloud *c;
+		char key[64];
+		int rc = st_store_cloud(st, &c, err);
+		st_cloud_egroup_key(g->id, key, sizeof(key));
+		if (!rc)
+			rc = st_cloud_delete(c, key, err);
+		if (!rc)
+			*bytes = g->used;
+		return rc;
+	}
 	for (int i = 0; i < g->nreplicas; i++) {
 		const struct st_disk *d = disk_find(st, g->replicas[i].disk);
 		char path[ST_PATH_MAX + 64];
@@ -2197,14 +2268,52 @@ int st_store_egroup_files_delete(struct st_store *st, const struct st_egroup_rec
 
 /* Write every extent of g into an open replica file at its offset (verified reads). */
 static int load_image(struct st_store *st, const struct st_egroup_rec *g, int r, uint8_t *buf, uint64_t len);
+static int verify_image(const struct st_egroup_rec *g, const uint8_t *buf);
+
+/* The whole object of cloud egroup g (g->used bytes) into buf, every extent verified. */
+static int cloud_image(struct st_store *st, const struct st_egroup_rec *g, uint8_t *buf, struct st_msg *err)
+{
+	struct st_cloud *c;
+	char key[64];
+	int rc = st_store_cloud(st, &c, err);
+
+	st_cloud_egroup_key(g->id, key, sizeof(key));
+	if (!rc)
+		rc = st_cloud_get(c, key, 0, g->used, buf, err);
+	if (!rc && verify_image(g, buf))
+		rc = st_fail(err, ST_ECORRUPT, "cloud egroup %llx: the object fails its checksums", (unsigned long long)g->id);
+	return rc;
+}
+
+int st_store_egroup_upload(struct st_store *st, const struct st_egroup_rec *g, struct st_msg *err)
+{
+	uint8_t *img = malloc(g->used + 1);
+	struct st_cloud *c;
+	char key[64];
+	int rc = img ? st_store_cloud(st, &c, err) : st_fail(err, -ENOMEM, "out of memory");
+
+	if (!rc) { /* one verified copy, whole */
+		rc = ST_EIO;
+		for (int r = 0; r < g->nreplicas && rc; r++)
+			rc = load_image(st, g, r, img, g->used);
+		if (rc)
+			rc = st_fail(err, ST_EIO, "egroup %llx: no copy verifies whole", (unsigned long long)g->id);
+	}
+	if (!rc) {
+		st_cloud_egroup_key(g->id, key, sizeof(key));
+		rc = st_cloud_put(c, key, img, g->used, err); /* verified: ETag = MD5, or read back */
+	}
+	free(img);
+	return rc;
+}
 
 static int fill_replica(struct st_store *st, const struct st_egroup_rec *g, int fd, struct st_msg *err)
 {
 	uint8_t *img = g->used > ST_EGROUP_HDR ? malloc(g->used) : NULL;
 
 	/* a copy whose every extent verifies goes over whole, in one write (dead bytes too, as cp would) */
-	for (int r = 0; img && r < g->nreplicas; r++) {
-		if (load_image(st, g, r, img, g->used) == 0) {
+	for (int r = (g->flags & ST_EGROUP_CLOUD) ? -1 : 0; img && r < g->nreplicas; r++) {
+		if ((r < 0 ? cloud_image(st, g, img, NULL) : load_image(st, g, r, img, g->used)) == 0) {
 			int rc = st_pwrite_full(fd, img + ST_EGROUP_HDR, g->used - ST_EGROUP_HDR, ST_EGROUP_HDR);
 			free(img);
 			if (rc)

@@ -287,6 +287,24 @@ int st_store_ec_rollback(struct st_store *st, uint64_t strip, const uint64_t *pa
 			 int64_t *bytes, struct st_msg *err);
 
 /*
+ * The cloud tier (st_cloud.h), opened on first use from the cluster's
+ * settings (cloud_url, cloud_credentials); owned by the store. An egroup
+ * on it has tier ST_TIER_CLOUD, flag ST_EGROUP_CLOUD and no replicas: its
+ * one copy is the object "egroups/<id>.eg", read by range GETs and
+ * verified like a file. ST_ENOTFOUND when none is configured.
+ */
+struct st_cloud;
+int st_store_cloud(struct st_store *st, struct st_cloud **out, struct st_msg *err);
+
+/*
+ * Upload egroup g (a plain egroup with replicas) as its cloud object: the
+ * image of one copy that verifies whole, stored and verified (ETag = MD5 or
+ * a read-back). The caller then flips the row (CAS) and deletes the local
+ * replicas last.
+ */
+int st_store_egroup_upload(struct st_store *st, const struct st_egroup_rec *g, struct st_msg *err);
+
+/*
  * Read-ahead hint: ask the kernel to start reading egroup g's file on its
  * first usable replica (all of them with all = 1) in the background, so a
  * task about to copy or verify it finds it in the page cache. Best effort.

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "storage/st_store.h"
@@ -242,4 +243,157 @@ Test(place, disk_balancing, .timeout = 180)
 	reads(dir, "v", data, len > (72 << 20) ? 72 << 20 : len);
 	cr_assert_eq(RUN(dir, "fsck", "--quiet"), 0);
 	free(data);
+}
+
+/* Local copies (egroup files) left on the disks of the cluster. */
+static int local_files(const char *dir)
+{
+	char cmd[2200];
+	int n = 0;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "find %s/disks -name '*.eg' | wc -l", dir);
+	p = popen(cmd, "r");
+	cr_assert(p && fscanf(p, "%d", &n) == 1);
+	pclose(p);
+	return n;
+}
+
+static int task_count(const char *dir, const char *kind, const char *state)
+{
+	char *out = NULL;
+	int n;
+
+	th_run(dir, NULL, &out, NULL, "tasks", "list", "--kind", kind, "--state", state, NULL);
+	n = th_lines(out) - 1;
+	free(out);
+	return n;
+}
+
+/* tools/s3-test-server.sh rgw-stop / rgw-start: the gateway alone (its objects stay). */
+static int s3_server(const char *what)
+{
+	char cmd[2200];
+	const char *src = getenv("CURATOR_SRC");
+
+	snprintf(cmd, sizeof(cmd), "%s/tools/s3-test-server.sh %s", src ? src : ".", what);
+	return system(cmd);
+}
+
+/*
+ * Cold data goes to the cloud tier (url: a directory or s3://...): the
+ * egroups go up, the local copies go, reads come back (range GETs), fsck is
+ * clean; read often, they come back down to HDD and the objects go.
+ */
+static void cloud_round_trip(const char *tag, const char *url, const char *creds, int server_down)
+{
+	const char *dir = th_tmpdir(tag);
+	const char *names[] = { "v" };
+	size_t len;
+	uint8_t *data = th_real_data(12 << 20, &len);
+	struct where w;
+
+	unsetenv("CURATOR_NOW");
+	cr_assert_eq(RUN(dir, "init", "--nodes", "3", "--disks", "hdd:1x256M"), 0);
+	cr_assert_eq(RUN(dir, "container", "create", "c", "--rf", "2", "--tiers", "hdd,cloud", "--cold-age", "1d"), 0);
+	if (creds)
+		cr_assert_eq(RUN(dir, "cloud", "set", url, "--credentials", creds), 0);
+	else
+		cr_assert_eq(RUN(dir, "cloud", "set", url), 0);
+	vdisk(dir, "v", data, len);
+	at(2 * 86400);
+	cr_assert_eq(RUN(dir, "scan", "full"), 0);
+	if (server_down) {
+		/* one egroup goes up, then the server stops: the rest fail, nothing is lost */
+		cr_assert_eq(RUN(dir, "tasks", "run", "--max", "1"), 0);
+		cr_assert_eq(s3_server("rgw-stop"), 0);
+		RUN(dir, "tasks", "run");
+		cr_assert_gt(task_count(dir, "tier_down", "failed"), 0, "no task failed with the server down");
+		cr_assert_gt(local_files(dir), 0, "local copies went without a verified upload");
+		cr_assert_eq(s3_server("rgw-start"), 0);
+		cr_assert_eq(RUN(dir, "fsck", "--quiet"), 0); /* (no vdisk read here: a read makes data warm again) */
+		cr_assert_eq(RUN(dir, "scan", "full"), 0); /* queues the failed ones again */
+	}
+	cr_assert_eq(RUN(dir, "tasks", "run"), 0);
+	w = where(dir, names, 1);
+	cr_log_info("%s: %llu bytes on the cloud tier, %llu on hdd, %d local files", tag,
+		    (unsigned long long)w.bytes[ST_TIER_CLOUD], (unsigned long long)w.bytes[ST_TIER_HDD], local_files(dir));
+	cr_assert_eq(w.bytes[ST_TIER_HDD], 0, "cold data stayed local");
+	cr_assert_gt(w.bytes[ST_TIER_CLOUD], 0);
+	cr_assert_eq(local_files(dir), 0, "local copies left after the upload");
+	reads(dir, "v", data, len);
+	cr_assert_eq(RUN(dir, "fsck", "--quiet"), 0);
+	/* a full scan lists the objects: none missing, none orphaned */
+	cr_assert_eq(RUN(dir, "scan", "full"), 0);
+	{
+		char *out = NULL;
+		th_run(dir, NULL, &out, NULL, "report", "--format", "json", NULL);
+		cr_assert(strstr(out, "\"lost_egroups\":0,"), "%s", out);
+		cr_assert_null(strstr(out, "\"cloud_objects\":0,"), "no object listed: %s", out);
+		free(out);
+	}
+	/* read often: back down to hdd, the objects deleted */
+	for (int i = 0; i < 3; i++)
+		reads(dir, "v", data, len);
+	unsetenv("CURATOR_NOW");
+	cr_assert_eq(RUN(dir, "scan", "full"), 0);
+	cr_assert_eq(RUN(dir, "tasks", "run"), 0);
+	w = where(dir, names, 1);
+	cr_assert_eq(w.bytes[ST_TIER_CLOUD], 0, "hot data stayed on the cloud tier");
+	reads(dir, "v", data, len);
+	cr_assert_eq(RUN(dir, "fsck", "--quiet"), 0);
+	free(data);
+}
+
+Test(place, cloud_tier_local_directory, .timeout = 180)
+{
+	char url[2048];
+
+	snprintf(url, sizeof(url), "%s/objects", th_tmpdir("cloud-dir"));
+	cloud_round_trip("cloud-local", url, NULL, 0);
+}
+
+static const char *s3_creds(const char *secret)
+{
+	static char path[2][2048];
+	static int k;
+	char text[600], *p = path[k++ % 2];
+
+	snprintf(p, 2048, "%s/creds", th_tmpdir("creds"));
+	snprintf(text, sizeof(text), "access_key = %s\nsecret_key = %s\n", getenv("S3_ACCESS_KEY"), secret);
+	cr_assert_eq(th_write_file(p, text, strlen(text)), 0);
+	chmod(p, 0600);
+	return p;
+}
+
+static void s3_url(char *buf, size_t len)
+{
+	const char *ep = getenv("S3_ENDPOINT"), *b = getenv("S3_BUCKET");
+
+	cr_assert(ep && b && !strncmp(ep, "http://", 7), "no S3 test server (tests/run.sh starts one)");
+	snprintf(buf, len, "s3://%s@%s", b, ep + 7);
+}
+
+/*
+ * The real S3 server (one test: it stops the server part way, so no other
+ * test of this binary may use it meanwhile). Wrong credentials first:
+ * `cloud set` says so in one line, exit 2, and records nothing. Then the
+ * round trip, the server stopping in the middle of the migration.
+ */
+Test(place, cloud_tier_s3, .timeout = 300)
+{
+	const char *dir = th_tmpdir("cloud-creds");
+	char url[512], *out = NULL, *errout = NULL;
+
+	s3_url(url, sizeof(url));
+	cr_assert_eq(RUN(dir, "init", "--nodes", "3", "--disks", "hdd:1x64M"), 0);
+	cr_assert_eq(th_run(dir, NULL, NULL, &errout, "cloud", "set", url, "--credentials", s3_creds("NOT-THE-SECRET"), NULL), 2);
+	cr_assert(strstr(errout, "access denied") && strstr(errout, "credentials"), "%s", errout);
+	cr_assert_null(strstr(errout, "NOT-THE-SECRET"), "the secret leaked: %s", errout);
+	cr_assert_eq(th_lines(errout), 1, "%s", errout);
+	free(errout);
+	th_run(dir, NULL, &out, NULL, "cloud", "show", NULL);
+	cr_assert(strstr(out, "no cloud tier configured"), "%s", out);
+	free(out);
+	cloud_round_trip("cloud-s3", url, s3_creds(getenv("S3_SECRET_KEY")), 1);
 }
