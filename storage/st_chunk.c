@@ -21,7 +21,7 @@
 #define POLY 0x290cd1e827062dULL
 #define POLY_DEG 53
 #define WIN 48
-#define CDC_MASK ((1u << 14) - 1) /* 16 KiB on average */
+#define CDC_MASK ((1u << 13) - 1) /* past the 8 KiB minimum: 16 KiB on average */
 
 static uint64_t mod_table[256], out_table[256];
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;

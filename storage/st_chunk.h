@@ -5,9 +5,9 @@
  *   ST_CHUNK_FIXED  16 KiB chunks from the start of the extent
  *   ST_CHUNK_CDC    content-defined: a Rabin fingerprint of the last 48
  *                   bytes (an irreducible polynomial of degree 53 over
- *                   GF(2)) ends a chunk where its low 14 bits are zero,
- *                   so 16 KiB on average, never under 4 KiB nor over
- *                   64 KiB. Boundaries follow the content, so data shifted
+ *                   GF(2)), computed past an 8 KiB minimum, ends a chunk
+ *                   where its low 13 bits are zero: 16 KiB on average,
+ *                   never under 8 KiB nor over 64 KiB. Boundaries follow the content, so data shifted
  *                   by an insert still chunks (and dedups) the same.
  *
  * Chunking restarts at every extent (extents are the unit the block map
@@ -24,7 +24,7 @@
 #include "storage/st_meta.h"
 
 #define ST_CHUNK_FIXED_SIZE (16u << 10)
-#define ST_CDC_MIN (4u << 10)
+#define ST_CDC_MIN (8u << 10)
 #define ST_CDC_MAX (64u << 10)
 
 /* "fixed" / "cdc". */
