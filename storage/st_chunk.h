@@ -7,8 +7,9 @@
  *                   bytes (an irreducible polynomial of degree 53 over
  *                   GF(2)), computed past an 8 KiB minimum, ends a chunk
  *                   where its low 13 bits are zero: 16 KiB on average,
- *                   never under 8 KiB nor over 64 KiB. Boundaries follow the content, so data shifted
- *                   by an insert still chunks (and dedups) the same.
+ *                   never under 8 KiB nor over 64 KiB. Boundaries
+ *                   follow the content, so data shifted by an insert
+ *                   still chunks (and dedups) the same.
  *
  * Chunking restarts at every extent (extents are the unit the block map
  * points into). Functions are reentrant; the Rabin tables are built once
