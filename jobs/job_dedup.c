@@ -406,8 +406,18 @@ int job_apply_dedup(struct st_store *st, const struct job_task *t, int64_t *byte
 	if (!rc && nnew) {
 		rc = st_store_egroup_create(st, ct.id, 0, exts, raw, nnew, seq,
 					    ct.compress == ST_MODE_INLINE ? (int)ct.codec : -1, &out, err);
-		for (int k = 0; k < out.nextents && !rc; k++)
-			rc = st_meta_extent_put(m, &out.extents[k].id, out.id, err);
+		for (int k = 0; k < out.nextents && !rc; k++) {
+			uint64_t other;
+			int r = st_meta_extent_insert(m, &out.extents[k].id, out.id, &other, NULL);
+			if (r == ST_EEXIST) {
+				/* another task (another rank) made it meanwhile: its copy is the one rows
+				 * resolve to, so that one takes our references; ours is never named and goes */
+				uint32_t *ix = st_hmap_get(&dm, out.extents[k].id.b);
+				ds[*ix].existing = 1;
+			} else if (r) {
+				rc = st_fail(err, r, "dedup: extent-ID row: %s", st_strerror(r));
+			}
+		}
 	}
 	/* existing ones: recorded refcounts raised first (bottom-up) */
 	for (size_t d = 0; d < nds && !rc; d++)

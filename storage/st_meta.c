@@ -602,6 +602,30 @@ int st_meta_extent_put(struct st_meta *m, const struct st_extent_id *id, uint64_
 	return step_done(s, q, s->path, err);
 }
 
+int st_meta_extent_insert(struct st_meta *m, const struct st_extent_id *id, uint64_t egroup, uint64_t *existing,
+			  struct st_msg *err)
+{
+	struct shard *s = &m->s[st_meta_shard_extent(m, id)];
+	sqlite3_stmt *q;
+	int rc = st_sql_prepare(s->db, "INSERT OR IGNORE INTO extents(id, egroup) VALUES (?, ?)", &q, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_blob(q, 1, id->b, ST_EXTENT_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, (int64_t)egroup);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		rc = st_sql_fail(s->db, sqlite3_errcode(s->db), s->path, err);
+	else if (sqlite3_changes(s->db) == 0) /* (the statement is atomic: no one can slip in between) */
+		rc = ST_EEXIST;
+	sqlite3_finalize(q);
+	if (rc == ST_EEXIST && st_meta_extent_get(m, id, existing, err) == 0) {
+		char b[80];
+		st_fail(err, ST_EEXIST, "extent %s: already in egroup %llx", st_extent_id_fmt(id, b, sizeof(b)),
+			(unsigned long long)*existing);
+	}
+	return rc;
+}
+
 int st_meta_extent_delete(struct st_meta *m, const struct st_extent_id *id, uint64_t egroup,
 			  struct st_msg *err)
 {

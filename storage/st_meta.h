@@ -265,6 +265,12 @@ int st_meta_egroup_delete(struct st_meta *m, uint64_t id, uint64_t expect_versio
 int st_meta_extent_get(struct st_meta *m, const struct st_extent_id *id, uint64_t *egroup,
 		       struct st_msg *err);
 int st_meta_extent_put(struct st_meta *m, const struct st_extent_id *id, uint64_t egroup, struct st_msg *err);
+/*
+ * Insert only if absent: 0, or ST_EEXIST with *existing = the egroup the
+ * row names (content-addressed dedup extents: the first writer wins).
+ */
+int st_meta_extent_insert(struct st_meta *m, const struct st_extent_id *id, uint64_t egroup, uint64_t *existing,
+			  struct st_msg *err);
 /* Delete only if it still maps to egroup (CAS). 0 even when absent. */
 int st_meta_extent_delete(struct st_meta *m, const struct st_extent_id *id, uint64_t egroup,
 			  struct st_msg *err);

@@ -26,6 +26,9 @@ const char *th_curator(void);
  */
 int th_run(const char *dir, const char *in, char **out, char **errout, const char *arg0, ...);
 
+/* Run `curator -C dir args...` under mpiexec -n ranks (1: directly), stdout to /dev/null; the exit status. */
+int th_run_ranks(int ranks, const char *dir, const char *const *args);
+
 /* Spawn curator in the background (stdout to a file); returns the pid. */
 pid_t th_spawn(const char *dir, const char *in, const char *outfile, const char *const *args);
 

@@ -1,8 +1,10 @@
 #!/bin/bash
 # The demo: a 3-node cluster in ./demo-cluster with real bytes (files from
 # /usr/share and /usr/lib), written, snapshotted, overwritten, read back and
-# checked, fsck, a full scan (MapReduce on 2 ranks) with its GC tasks, the
-# scan report, and a summary.
+# checked, fsck, two more images in a compressing and deduplicating
+# container, cold data for the cloud tier (a local directory), full scans
+# (MapReduce on 2 ranks) with their tasks (GC, compression, dedup, tiering),
+# the scan report, and a summary.
 set -euo pipefail
 BIN=${CURATOR_BIN:-build/bin/curator}
 D=${DEMO_DIR:-demo-cluster}
@@ -35,17 +37,38 @@ c vdisk read desktop --length "$size" --output "$D.tmp/back"
 cmp "$D.tmp/back" "$D.tmp/expect" && echo "vdisk desktop: $size bytes identical (with the overwrite)"
 echo "== fsck"
 c fsck --quiet
-echo "== delete the snapshot and the clone; a full scan on 2 ranks, its tasks, and the report"
+echo "== two more desktop images in a container that compresses (after 1 h) and dedups"
+c container create silver --rf 2 --compress post:1h --dedup post
+for v in img1 img2; do
+	c vdisk create "$v" --container silver --size 64M
+	head -c 48M "$D.tmp/img" | c vdisk write "$v" -
+done
+echo "== a cloud tier (a local directory here; s3://BUCKET@HOST:PORT in production) for cold data"
+c cloud set "$D/cloud-objects"
+c container create archive --rf 2 --tiers hdd,cloud --cold-age 1d
+c vdisk create logs --container archive --size 32M
+head -c 16M "$D.tmp/img" | c vdisk write logs -
+echo "== delete the snapshot and the clone; two days later: full scans on 2 ranks, their tasks, the report"
 c vdisk delete desktop-copy
 c vdisk delete desktop@monday
-mpiexec.mpich -n 2 "$BIN" -C "$D" scan full > /dev/null
-c tasks run
+export CURATOR_NOW=$(($(date +%s) + 2 * 86400))
+for round in 1 2 3; do
+	mpiexec.mpich -n 2 "$BIN" -C "$D" scan full > /dev/null
+	mpiexec.mpich -n 2 "$BIN" -C "$D" tasks run > /dev/null
+done
 c scan full
 c report --format html --output "$D/report.html"
 echo "(HTML report with charts: $D/report.html)"
 c fsck --quiet
 c vdisk read desktop --length "$size" --output "$D.tmp/back"
 cmp "$D.tmp/back" "$D.tmp/expect" && echo "vdisk desktop: still identical after garbage collection"
+head -c 48M "$D.tmp/img" > "$D.tmp/img48"
+for v in img1 img2; do
+	c vdisk read "$v" --length 48M --output "$D.tmp/back"
+	cmp "$D.tmp/back" "$D.tmp/img48" && echo "vdisk $v: identical after compression and dedup"
+done
+c vdisk read logs --length 16M --output "$D.tmp/back"
+cmp "$D.tmp/back" <(head -c 16M "$D.tmp/img") && echo "vdisk logs: identical, read from the cloud tier ($(ls "$D/cloud-objects"/clusters/*/egroups | wc -l) objects)"
 echo "== summary"
 c container list
 c vdisk list

@@ -212,11 +212,17 @@ Test(efficiency, compress_inline_zlib, .timeout = 120)
 	}
 }
 
+static int nranks = 1;
+
+/* Full scans and their tasks, on nranks ranks. */
 static void rounds(const char *dir, int n)
 {
+	const char *scan[] = { "scan", "full", "--sweep-grace", "0s", NULL };
+	const char *run[] = { "tasks", "run", "--sweep-grace", "0s", NULL };
+
 	for (int i = 0; i < n; i++) {
-		cr_assert_eq(RUN(dir, "scan", "full", "--sweep-grace", "0s"), 0);
-		cr_assert_eq(RUN(dir, "tasks", "run", "--sweep-grace", "0s"), 0);
+		cr_assert_eq(th_run_ranks(nranks, dir, scan), 0);
+		cr_assert_eq(th_run_ranks(nranks, dir, run), 0);
 	}
 }
 
@@ -289,9 +295,14 @@ Test(efficiency, dedup_post_four_copies, .timeout = 300)
 	four_copies("dedup-post", flags, 1);
 }
 
-/* Inline: fingerprints are recorded on write, so no fingerprint task is needed; content-defined chunks. */
-Test(efficiency, dedup_inline_cdc_four_copies, .timeout = 300)
+/*
+ * Inline: fingerprints are recorded on write, so no fingerprint task is
+ * needed; content-defined chunks; scans and tasks on 2 ranks, whose dedup
+ * tasks convert the same extents and make the same dedup extents at once.
+ */
+Test(efficiency, dedup_inline_cdc_four_copies_2_ranks, .timeout = 300)
 {
 	const char *flags[] = { "--dedup", "inline", "--chunking", "cdc", NULL };
+	nranks = 2;
 	four_copies("dedup-inline", flags, 0);
 }

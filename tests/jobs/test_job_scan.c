@@ -25,37 +25,6 @@
 
 #define RUN(dir, ...) th_run(dir, NULL, NULL, NULL, __VA_ARGS__, NULL)
 
-/* Run `curator -C dir args...` under mpiexec -n ranks (1: directly). */
-static int run_ranks(int ranks, const char *dir, const char *const *args)
-{
-	const char *argv[40];
-	char nr[8];
-	int n = 0, st;
-	pid_t pid;
-
-	if (ranks > 1) {
-		snprintf(nr, sizeof(nr), "%d", ranks);
-		argv[n++] = getenv("MPIEXEC") ? getenv("MPIEXEC") : "mpiexec.mpich";
-		argv[n++] = "-n";
-		argv[n++] = nr;
-	}
-	argv[n++] = th_curator();
-	argv[n++] = "-C";
-	argv[n++] = dir;
-	for (int i = 0; args[i] && n < 39; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	pid = fork();
-	if (pid == 0) {
-		int nul = open("/dev/null", O_WRONLY);
-		dup2(nul, 1);
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	waitpid(pid, &st, 0);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 /* Bytes of all egroup files of the cluster. */
 static uint64_t egroup_bytes(const char *dir)
 {
@@ -227,7 +196,7 @@ Test(job_scan, findings_identical_on_1_2_3_ranks, .timeout = 120)
 	char *c1, *c2, *c3;
 
 	for (int r = 1; r <= 3; r++)
-		cr_assert_eq(run_ranks(r, dir, args), 0, "scan on %d ranks failed", r);
+		cr_assert_eq(th_run_ranks(r, dir, args), 0, "scan on %d ranks failed", r);
 	c1 = scan_counters(dir, 1);
 	c2 = scan_counters(dir, 2);
 	c3 = scan_counters(dir, 3);
@@ -250,8 +219,8 @@ Test(job_scan, gc_reclaims_to_live_bytes_times_rf, .timeout = 180)
 	uint64_t before = egroup_bytes(dir), after, live, egroups;
 
 	for (int round = 0; round < 3; round++) {
-		cr_assert_eq(run_ranks(round == 1 ? 2 : 1, dir, scan), 0);
-		cr_assert_eq(run_ranks(round == 2 ? 3 : 1, dir, run), 0);
+		cr_assert_eq(th_run_ranks(round == 1 ? 2 : 1, dir, scan), 0);
+		cr_assert_eq(th_run_ranks(round == 2 ? 3 : 1, dir, run), 0);
 	}
 	after = egroup_bytes(dir);
 	/*
@@ -323,7 +292,7 @@ Test(job_scan, partial_scan_deletes_only_all_zero_egroups, .timeout = 120)
 	}
 	st_store_free(st);
 	cr_assert_gt(zeroed, 0);
-	cr_assert_eq(run_ranks(2, dir, partial), 0);
+	cr_assert_eq(th_run_ranks(2, dir, partial), 0);
 	cr_assert_eq(counter(dir, 0, "tasks_egroup_delete"), (int64_t)zeroed, "exactly the all-zero egroups");
 	for (int k = 0; k < 8; k++) {
 		static const char *other[] = { "tasks_refcount_up", "tasks_refcount_down", "tasks_extent_delete",
@@ -331,7 +300,7 @@ Test(job_scan, partial_scan_deletes_only_all_zero_egroups, .timeout = 120)
 					       "tasks_file_sweep", "refcount_low" };
 		cr_assert_eq(counter(dir, 0, other[k]), 0, "%s", other[k]);
 	}
-	cr_assert_eq(run_ranks(1, dir, run), 0);
+	cr_assert_eq(th_run_ranks(1, dir, run), 0);
 	expect_vdisk(dir, "v", m.v, m.size);
 	free(m.v);
 }
@@ -419,15 +388,15 @@ Test(job_scan, gc_race_with_a_writer, .timeout = 600)
 	if (pid == 0)
 		_exit(writer_child(dir, stopfile));
 	for (int r = 0; r < rounds; r++) {
-		cr_assert_eq(run_ranks(r % 3 == 2 ? 2 : 1, dir, scan), 0, "round %d: scan failed", r);
-		cr_assert_eq(run_ranks(1, dir, run), 0, "round %d: tasks failed", r);
+		cr_assert_eq(th_run_ranks(r % 3 == 2 ? 2 : 1, dir, scan), 0, "round %d: scan failed", r);
+		cr_assert_eq(th_run_ranks(1, dir, run), 0, "round %d: tasks failed", r);
 		if (waitpid(pid, &st, WNOHANG) == pid)
 			cr_assert_fail("the writer stopped early (status %d) in round %d", WEXITSTATUS(st), r);
 	}
 	th_write_file(stopfile, "", 0);
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the writer lost data or failed: status %d", WEXITSTATUS(st));
-	cr_assert_eq(run_ranks(1, dir, scan), 0);
+	cr_assert_eq(th_run_ranks(1, dir, scan), 0);
 	cr_assert_eq(counter(dir, 0, "dangling_references"), 0);
 	cr_assert_eq(counter(dir, 0, "refcount_low"), 0);
 	expect_fsck_clean(dir);
@@ -446,7 +415,7 @@ Test(job_scan, killed_task_runner_loses_and_leaks_nothing, .timeout = 300)
 	for (int round = 0; round < 6; round++) {
 		pid_t pid;
 		int st;
-		cr_assert_eq(run_ranks(1, dir, scan), 0);
+		cr_assert_eq(th_run_ranks(1, dir, scan), 0);
 		if (pending_tasks(dir) == 0)
 			break;
 		setenv("CURATOR_TASK_STEP_DELAY_US", "30000", 1);
@@ -461,10 +430,10 @@ Test(job_scan, killed_task_runner_loses_and_leaks_nothing, .timeout = 300)
 	cr_assert_gt(kills, 0, "the runner always finished before the kill");
 	/* two more scans with their tasks collect whatever the kills left */
 	for (int i = 0; i < 2; i++) {
-		cr_assert_eq(run_ranks(1, dir, scan), 0);
-		cr_assert_eq(run_ranks(1, dir, run), 0);
+		cr_assert_eq(th_run_ranks(1, dir, scan), 0);
+		cr_assert_eq(th_run_ranks(1, dir, run), 0);
 	}
-	cr_assert_eq(run_ranks(1, dir, scan), 0);
+	cr_assert_eq(th_run_ranks(1, dir, scan), 0);
 	after = egroup_bytes(dir);
 	cr_assert_eq(counter(dir, 0, "dead_extents"), 0, "dead extents leaked");
 	cr_assert_eq(counter(dir, 0, "orphan_files"), 0, "orphan files leaked");
@@ -507,13 +476,13 @@ Test(job_scan, corrupt_rows_are_reported_not_acted_on, .timeout = 120)
 		cr_assert_eq(system(cmd), 0);
 	}
 	before = egroup_bytes(dir);
-	cr_assert_eq(run_ranks(2, dir, scan), 0, "a corrupt row must not fail or crash the scan");
+	cr_assert_eq(th_run_ranks(2, dir, scan), 0, "a corrupt row must not fail or crash the scan");
 	cr_assert_geq(counter(dir, 0, "corrupt_rows"), 2);
 	cr_assert_eq(counter(dir, 0, "short_replicas"), 1, "the truncated egroup file must be reported");
 	cr_assert_eq(counter(dir, 0, "dead_extents"), 0, "with a block row unreadable, nothing may be called dead");
 	cr_assert_eq(counter(dir, 0, "tasks_file_sweep"), 0, "a corrupt egroup's files are not orphans");
 	cr_assert_eq(counter(dir, 0, "tasks_egroup_delete"), 0);
-	cr_assert_eq(run_ranks(1, dir, run), 0);
+	cr_assert_eq(th_run_ranks(1, dir, run), 0);
 	cr_assert_geq(egroup_bytes(dir), before - (8u << 20), "only the deleted vdisk's rows may go");
 	free(m.v);
 }
