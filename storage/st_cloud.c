@@ -201,7 +201,7 @@ static int local_check(struct st_cloud *c, struct st_msg *err)
 
 static int local_put(struct st_cloud *c, const char *key, const void *buf, size_t len, struct st_msg *err)
 {
-	char path[ST_PATH_MAX + 300], tmp[ST_PATH_MAX + 340], dir[ST_PATH_MAX + 300];
+	char path[ST_PATH_MAX + 300], dir[ST_PATH_MAX + 300];
 	uint8_t *back;
 	int fd, rc;
 
@@ -213,21 +213,9 @@ static int local_put(struct st_cloud *c, const char *key, const void *buf, size_
 	rc = st_mkdir_p(dir);
 	if (rc)
 		return st_fail(err, rc, "cloud directory %s: %s", dir, st_strerror(rc));
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return st_fail(err, -errno, "cloud %s: %s", tmp, strerror(errno));
-	rc = st_pwrite_full(fd, buf, len, 0);
-	if (!rc && fsync(fd) < 0)
-		rc = -errno;
-	close(fd);
-	if (!rc && rename(tmp, path) < 0)
-		rc = -errno;
-	if (rc) {
-		unlink(tmp);
+	rc = st_write_file_atomic(path, buf, len, 0644); /* temp file, fsync, rename, fsync of the directory */
+	if (rc)
 		return st_fail(err, rc, "cloud %s: %s", path, st_strerror(rc));
-	}
-	st_fsync_dir(dir);
 	/* verify: read it back and compare checksums */
 	back = malloc(len + 1);
 	if (!back)

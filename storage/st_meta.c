@@ -945,11 +945,12 @@ int st_meta_strip_member(struct st_meta *m, const struct st_strip *sp, int i, st
 	       (g->flags & ST_EGROUP_EC) && g->strip == sp->id;
 }
 
-int st_meta_strip_delete(struct st_meta *m, uint64_t id, struct st_msg *err)
+/* Run sql (one ? for id) on the shard that holds egroup-keyed rows of id. */
+static int delete_by_id(struct st_meta *m, const char *sql, uint64_t id, struct st_msg *err)
 {
 	struct shard *s = &m->s[st_meta_shard_egroup(m, id)];
 	sqlite3_stmt *q;
-	int rc = st_sql_prepare(s->db, "DELETE FROM strips WHERE id = ?", &q, err);
+	int rc = st_sql_prepare(s->db, sql, &q, err);
 
 	if (rc)
 		return rc;
@@ -958,6 +959,11 @@ int st_meta_strip_delete(struct st_meta *m, uint64_t id, struct st_msg *err)
 		rc = st_sql_fail(s->db, sqlite3_errcode(s->db), s->path, err);
 	sqlite3_finalize(q);
 	return rc;
+}
+
+int st_meta_strip_delete(struct st_meta *m, uint64_t id, struct st_msg *err)
+{
+	return delete_by_id(m, "DELETE FROM strips WHERE id = ?", id, err);
 }
 
 /* --- chunk fingerprints --------------------------------------------------- */
@@ -1054,17 +1060,7 @@ int st_meta_fp_get(struct st_meta *m, uint64_t egroup, struct st_chunk_fp **out,
 
 int st_meta_fp_delete(struct st_meta *m, uint64_t egroup, struct st_msg *err)
 {
-	struct shard *s = &m->s[st_meta_shard_egroup(m, egroup)];
-	sqlite3_stmt *q;
-	int rc = st_sql_prepare(s->db, "DELETE FROM fingerprints WHERE egroup = ?", &q, err);
-
-	if (rc)
-		return rc;
-	sqlite3_bind_int64(q, 1, (int64_t)egroup);
-	if (sqlite3_step(q) != SQLITE_DONE)
-		rc = st_sql_fail(s->db, sqlite3_errcode(s->db), s->path, err);
-	sqlite3_finalize(q);
-	return rc;
+	return delete_by_id(m, "DELETE FROM fingerprints WHERE egroup = ?", egroup, err);
 }
 
 int st_meta_scan_fps(struct st_meta *m, int shard, st_fp_cb cb, void *arg, struct st_msg *err)

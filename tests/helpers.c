@@ -314,3 +314,22 @@ int th_run_ranks(int ranks, const char *dir, const char *const *args)
 	waitpid(pid, &st, 0);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
+
+long long th_sh_number(const char *fmt, ...)
+{
+	char cmd[8192];
+	long long v = -1;
+	va_list ap;
+	FILE *p;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	if (fscanf(p, "%lld", &v) != 1)
+		v = -1;
+	pclose(p);
+	return v;
+}

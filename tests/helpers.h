@@ -46,6 +46,12 @@ uint8_t *th_real_data(size_t max, size_t *len);
 /* Inflate a raw deflate stream with zlib itself into exactly raw bytes: 0 or -1. */
 int th_zlib_inflate(const uint8_t *in, size_t len, uint8_t *out, size_t raw);
 
+/*
+ * The number a shell command prints (printf-style), e.g. "du -sb %s | cut -f1";
+ * -1 when it prints none.
+ */
+long long th_sh_number(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Count the lines of s. */
 int th_lines(const char *s);
 

@@ -117,15 +117,10 @@ static struct stored stored_bytes(const char *dir)
 
 static unsigned long long gzip1(const char *dir)
 {
-	char cmd[2200];
-	unsigned long long gz = 0;
-	FILE *p;
+	long long gz = th_sh_number("gzip -1 -c %s/data | wc -c", dir);
 
-	snprintf(cmd, sizeof(cmd), "gzip -1 -c %s/data | wc -c", dir);
-	p = popen(cmd, "r");
-	cr_assert(p && fscanf(p, "%llu", &gz) == 1);
-	pclose(p);
-	return gz;
+	cr_assert_gt(gz, 0);
+	return (unsigned long long)gz;
 }
 
 static void at(long long offset)

@@ -248,15 +248,7 @@ Test(place, disk_balancing, .timeout = 180)
 /* Local copies (egroup files) left on the disks of the cluster. */
 static int local_files(const char *dir)
 {
-	char cmd[2200];
-	int n = 0;
-	FILE *p;
-
-	snprintf(cmd, sizeof(cmd), "find %s/disks -name '*.eg' | wc -l", dir);
-	p = popen(cmd, "r");
-	cr_assert(p && fscanf(p, "%d", &n) == 1);
-	pclose(p);
-	return n;
+	return (int)th_sh_number("find %s/disks -name '*.eg' | wc -l", dir);
 }
 
 static int task_count(const char *dir, const char *kind, const char *state)

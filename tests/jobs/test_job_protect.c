@@ -22,6 +22,14 @@
 
 #define RUN(dir, ...) th_run(dir, NULL, NULL, NULL, __VA_ARGS__, NULL)
 
+static uint64_t du_bytes(const char *dir)
+{
+	long long b = th_sh_number("du -sb %s/disks | cut -f1", dir);
+
+	cr_assert_geq(b, 0);
+	return (uint64_t)b;
+}
+
 struct prot {
 	int egroups, protected_, min_healthy;
 };
@@ -375,7 +383,7 @@ enum { EC_SIZE = 24 << 20 };
 /* A cluster whose 24 MiB vdisk was written RF2 two days ago and converted to RS(k,m) strips. */
 static const char *ec_cluster(int nodes, int k, int m)
 {
-	char rs[16], nn[8], cmd[4096];
+	char rs[16], nn[8];
 	const char *dir = th_tmpdir("ec");
 	char path[2048], now[32];
 	uint64_t before, after;
@@ -392,22 +400,13 @@ static const char *ec_cluster(int nodes, int k, int m)
 	snprintf(path, sizeof(path), "%s/data", dir);
 	cr_assert_eq(th_write_file(path, model, SIZE), 0);
 	cr_assert_eq(RUN(dir, "vdisk", "write", "v", path), 0);
-	snprintf(cmd, sizeof(cmd), "du -sb %s/disks | cut -f1", dir);
-	{
-		FILE *f = popen(cmd, "r");
-		cr_assert(fscanf(f, "%llu", (unsigned long long *)&before) == 1);
-		pclose(f);
-	}
+	before = du_bytes(dir);
 	/* two days later the data is cold: a full scan groups it into strips */
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL) + 2 * 86400);
 	setenv("CURATOR_NOW", now, 1);
 	cr_assert_eq(RUN(dir, "scan", "full"), 0);
 	cr_assert_eq(RUN(dir, "tasks", "run"), 0);
-	{
-		FILE *f = popen(cmd, "r");
-		cr_assert(fscanf(f, "%llu", (unsigned long long *)&after) == 1);
-		pclose(f);
-	}
+	after = du_bytes(dir);
 	cr_assert_lt(after, before * (uint64_t)(k + m) / (uint64_t)(2 * k) + (1u << 20),
 		     "RS(%d,%d) should store about %d/%d of RF2: %llu -> %llu", k, m, k + m, 2 * k,
 		     (unsigned long long)before, (unsigned long long)after);
@@ -574,18 +573,6 @@ Test(protect, killed_during_ec_conversion_loses_nothing, .timeout = 240)
 	unsetenv("CURATOR_NOW");
 }
 
-static uint64_t du_bytes(const char *dir)
-{
-	char cmd[4096];
-	unsigned long long b = 0;
-	FILE *f;
-
-	snprintf(cmd, sizeof(cmd), "du -sb %s/disks | cut -f1", dir);
-	f = popen(cmd, "r");
-	cr_assert(f && fscanf(f, "%llu", &b) == 1);
-	pclose(f);
-	return b;
-}
 
 Test(protect, mostly_dead_strips_are_dissolved_and_compacted, .timeout = 240)
 {
