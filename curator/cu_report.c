@@ -179,7 +179,8 @@ static void text_report(sqlite3 *db, int64_t scan, FILE *out)
 		}
 		sqlite3_finalize(q);
 	}
-	fprintf(out, "\nusage by tier\n  %-6s %12s %12s %6s %10s\n", "TIER", "USED", "CAPACITY", "USE%", "EGROUPS");
+	fprintf(out, "\nusage by tier (USED at the scan; NOW after the tasks since)\n  %-6s %12s %12s %6s %10s %12s\n", "TIER",
+		"USED", "CAPACITY", "USE%", "EGROUPS", "NOW");
 	{
 		/* capacity from config.db; usage from this scan */
 		char cfgp[4200];
@@ -191,7 +192,7 @@ static void text_report(sqlite3 *db, int64_t scan, FILE *out)
 		if (sqlite3_open_v2(cfgp, &cfg, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
 			for (int t = 0; t < ST_NTIERS; t++) {
 				sqlite3_stmt *a, *b;
-				int64_t used = 0, eg = 0, cap = 0;
+				int64_t used = 0, eg = 0, cap = 0, now = 0;
 				if (sqlite3_prepare_v2(db, "SELECT sum(bytes), sum(egroups) FROM usage WHERE scan = ? AND tier = ?", -1,
 						       &a, NULL) == SQLITE_OK) {
 					sqlite3_bind_int64(a, 1, scan);
@@ -202,17 +203,24 @@ static void text_report(sqlite3 *db, int64_t scan, FILE *out)
 					}
 					sqlite3_finalize(a);
 				}
-				if (sqlite3_prepare_v2(cfg, "SELECT sum(capacity) FROM disks WHERE tier = ? AND removed = 0", -1, &b,
-						       NULL) == SQLITE_OK) {
+				if (sqlite3_prepare_v2(cfg, "SELECT sum(capacity), sum(used) FROM disks WHERE tier = ? AND removed = 0",
+						       -1, &b, NULL) == SQLITE_OK) {
 					sqlite3_bind_int(b, 1, t);
-					if (sqlite3_step(b) == SQLITE_ROW)
+					if (sqlite3_step(b) == SQLITE_ROW) {
 						cap = (int64_t)sqlite3_column_int64(b, 0);
+						now = (int64_t)sqlite3_column_int64(b, 1);
+					}
 					sqlite3_finalize(b);
 				}
+				if (t == ST_TIER_CLOUD) { /* no disks: the objects the scan counted */
+					used = now = counter(db, scan, "cloud_bytes");
+					eg = counter(db, scan, "cloud_egroups");
+				}
 				if (cap || used)
-					fprintf(out, "  %-6s %12s %12s %5.1f%% %10" PRId64 "\n", st_tier_name((enum st_tier)t),
+					fprintf(out, "  %-6s %12s %12s %5.1f%% %10" PRId64 " %12s\n", st_tier_name((enum st_tier)t),
 						st_fmt_size((uint64_t)used, b1, sizeof(b1)), st_fmt_size((uint64_t)cap, b2, sizeof(b2)),
-						cap ? 100.0 * (double)used / (double)cap : 0.0, eg);
+						cap ? 100.0 * (double)used / (double)cap : 0.0, eg,
+						st_fmt_size((uint64_t)now, b3, sizeof(b3)));
 			}
 			sqlite3_close(cfg);
 		}

@@ -39,7 +39,7 @@ static const char *counter_names[JC_NCOUNTERS] = {
 	"awaiting_node", "ec_egroups", "ec_candidates", "saved_ec", "strips_degraded",
 	"compress_candidates", "saved_compression", "compressed_extents",
 	"dedup_extents", "saved_dedup", "chunks", "fingerprint_needed", "dedup_groups", "dedup_bytes",
-	"tier_up", "tier_down_cold", "tier_down_watermark", "disk_balance", "cloud_egroups", "cloud_objects",
+	"tier_up", "tier_down_cold", "tier_down_watermark", "disk_balance", "cloud_egroups", "cloud_objects", "cloud_bytes",
 };
 
 const char *job_scan_counter_name(enum job_scan_counter c)
@@ -662,6 +662,7 @@ static void protection(struct scan_ctx *c, const struct st_egroup_rec *g, int ha
 		for (int i = 0; have_files && i < nf; i++)
 			found |= fdisk[i] == ST_CLOUD_DISK && fsize[i] >= g->used;
 		c->c[JC_CLOUD_EGROUPS]++;
+		c->c[JC_CLOUD_BYTES] += g->used;
 		if (!found) {
 			c->c[JC_LOST]++;
 			finding(c, "missing_object", g->id, NULL, "egroup %" PRIx64 ": its cloud object is missing or short",

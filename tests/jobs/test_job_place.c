@@ -315,6 +315,31 @@ static void cloud_round_trip(const char *tag, const char *url, const char *creds
 	cr_assert_eq(local_files(dir), 0, "local copies left after the upload");
 	reads(dir, "v", data, len);
 	cr_assert_eq(RUN(dir, "fsck", "--quiet"), 0);
+	if (!creds) { /* a flipped bit in an object: reads and fsck say so, in one line, exit 1 */
+		char obj[2300], *err = NULL;
+		long long off = 4096 + 100;
+		uint8_t b;
+		FILE *f;
+		snprintf(obj, sizeof(obj), "find %s -name '*.eg' | head -1", url);
+		f = popen(obj, "r");
+		cr_assert(f && fgets(obj, sizeof(obj), f));
+		pclose(f);
+		obj[strcspn(obj, "\n")] = 0;
+		f = fopen(obj, "r+b");
+		cr_assert(f && fseek(f, off, SEEK_SET) == 0 && fread(&b, 1, 1, f) == 1);
+		b ^= 0x10;
+		cr_assert(fseek(f, off, SEEK_SET) == 0 && fwrite(&b, 1, 1, f) == 1);
+		fclose(f);
+		cr_assert_eq(th_run(dir, NULL, NULL, &err, "vdisk", "read", "v", "--output", "/dev/null", NULL), 1);
+		cr_assert(strstr(err, "checksum") && th_lines(err) == 1, "%s", err);
+		free(err);
+		cr_assert_eq(RUN(dir, "fsck", "--quiet"), 1);
+		f = fopen(obj, "r+b"); /* put it back */
+		b ^= 0x10;
+		cr_assert(f && fseek(f, off, SEEK_SET) == 0 && fwrite(&b, 1, 1, f) == 1);
+		fclose(f);
+		reads(dir, "v", data, len);
+	}
 	/* a full scan lists the objects: none missing, none orphaned */
 	cr_assert_eq(RUN(dir, "scan", "full"), 0);
 	{
