@@ -5,6 +5,7 @@
 
 #include <inttypes.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 #include "storage/st_cloud.h"
@@ -201,5 +202,103 @@ int job_apply_balance(struct st_store *st, const struct job_task *t, int64_t *by
 	*bytes = g.used;
 out:
 	st_egroup_rec_release(&g);
+	return rc;
+}
+
+int job_apply_to_cloud_batch(struct st_store *st, struct job_task *const *t, int n, int64_t *bytes, int *rcs,
+			     struct st_msg *errs)
+{
+	struct st_meta *m = st_store_meta(st);
+	struct st_egroup_rec *g = calloc((size_t)n + 1, sizeof(*g));
+	uint8_t **img = calloc((size_t)n + 1, sizeof(*img));
+	const void **bufs = calloc((size_t)n + 1, sizeof(*bufs));
+	const char **keys = calloc((size_t)n + 1, sizeof(*keys));
+	char (*kbuf)[64] = calloc((size_t)n + 1, sizeof(*kbuf));
+	size_t *lens = calloc((size_t)n + 1, sizeof(*lens));
+	int *put = calloc((size_t)n + 1, sizeof(*put)), *idx = calloc((size_t)n + 1, sizeof(*idx));
+	uint32_t *disks = calloc((size_t)n * ST_REPLICAS_MAX + 1, sizeof(*disks));
+	int64_t *delta = calloc((size_t)n * ST_REPLICAS_MAX + 1, sizeof(*delta));
+	struct st_cloud *cl = NULL;
+	int nput = 0, nd = 0, rc = 0;
+
+	if (!g || !img || !bufs || !keys || !kbuf || !lens || !put || !idx || !disks || !delta)
+		rc = -ENOMEM;
+	if (!rc)
+		rc = st_store_cloud(st, &cl, &errs[0]);
+	for (int i = 0; i < n; i++) {
+		bytes[i] = 0;
+		rcs[i] = rc == -ENOMEM ? st_fail(&errs[i], rc, "out of memory") : rc ? st_fail(&errs[i], rc, "%s", errs[0].text) : 0;
+	}
+	/* 1. data: one verified image of each, then all objects at once (one sync, each read back) */
+	for (int i = 0; i < n && !rc; i++) {
+		st_egroup_rec_init(&g[i]);
+		rcs[i] = load_movable(st, t[i], &g[i], &errs[i]);
+		if (!rcs[i])
+			st_store_prefetch(st, &g[i], 0); /* the kernel reads them all ahead while we go */
+	}
+	for (int i = 0; i < n && !rc; i++) {
+		if (rcs[i])
+			continue;
+		if (g[i].tier == ST_TIER_CLOUD || (g[i].flags & ST_EGROUP_CLOUD)) {
+			rcs[i] = 0; /* already there */
+			continue;
+		}
+		img[i] = malloc(g[i].used + 1);
+		rcs[i] = img[i] ? st_store_egroup_image(st, &g[i], img[i], &errs[i]) : st_fail(&errs[i], -ENOMEM, "out of memory");
+		if (rcs[i])
+			continue;
+		st_cloud_egroup_key(g[i].id, kbuf[nput], sizeof(kbuf[nput]));
+		keys[nput] = kbuf[nput];
+		bufs[nput] = img[i];
+		lens[nput] = g[i].used;
+		idx[nput++] = i;
+	}
+	if (!rc && nput)
+		rc = st_cloud_put_many(cl, nput, keys, bufs, lens, put, &errs[0]);
+	st_fault_step();
+	/* 2. the rows (CAS), 3. the local copies last */
+	for (int j = 0; j < nput && !rc; j++) {
+		int i = idx[j], nold = g[i].nreplicas;
+		uint32_t old[ST_REPLICAS_MAX];
+		if (put[j]) {
+			rcs[i] = st_fail(&errs[i], put[j], "%s", errs[0].text); /* the server is down or refused: retried later */
+			continue;
+		}
+		for (int r = 0; r < nold; r++)
+			old[r] = g[i].replicas[r].disk;
+		g[i].nreplicas = 0;
+		g[i].tier = ST_TIER_CLOUD;
+		g[i].flags |= ST_EGROUP_CLOUD;
+		rcs[i] = st_meta_egroup_put(m, &g[i], g[i].version, &errs[i]);
+		if (rcs[i]) {
+			st_cloud_delete(cl, keys[j], NULL);
+			continue;
+		}
+		for (int r = 0; r < nold; r++) {
+			int64_t b;
+			st_store_replica_delete(st, g[i].id, old[r], 0, &b); /* usage: one update below */
+			disks[nd] = old[r];
+			delta[nd++] = -(int64_t)g[i].used;
+		}
+		bytes[i] = (int64_t)g[i].used * nold;
+	}
+	if (nd)
+		st_config_disk_used_add(st_store_config(st), nd, disks, delta, NULL);
+	for (int i = 0; i < n; i++) {
+		if (g)
+			st_egroup_rec_release(&g[i]);
+		if (img)
+			free(img[i]);
+	}
+	free(g);
+	free(img);
+	free(bufs);
+	free(keys);
+	free(kbuf);
+	free(lens);
+	free(put);
+	free(idx);
+	free(disks);
+	free(delta);
 	return rc;
 }

@@ -26,4 +26,14 @@
 int job_apply_tier_move(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err);
 int job_apply_balance(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err);
 
+/*
+ * tier_down to the cloud for n tasks at once: each egroup's verified image,
+ * then all objects stored together (a directory: one filesystem sync for
+ * all, then each read back), then each row by CAS, then the local copies
+ * and one usage update. Per task: rcs[i] (0, ST_ESTALE, an error in
+ * errs[i]) and bytes[i]. Returns non-zero only when nothing could run.
+ */
+int job_apply_to_cloud_batch(struct st_store *st, struct job_task *const *t, int n, int64_t *bytes, int *rcs,
+			     struct st_msg *errs);
+
 #endif

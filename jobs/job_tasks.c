@@ -782,6 +782,31 @@ static void prefetch_next(struct st_store *st, sqlite3 *db, int kind, int nranks
 	}
 }
 
+/* Record one task's outcome (done, stale, or failed: retried until its third attempt). */
+static int finish_one(sqlite3 *db, const struct job_task *t, int trc, int64_t bytes, const struct st_msg *terr,
+		      struct job_run_result *res, struct st_msg *err)
+{
+	if (trc == 0) {
+		res->done[t->kind]++;
+		if (bytes > 0)
+			res->bytes_reclaimed += bytes;
+		return job_db_task_finish(db, t->id, JS_DONE, bytes, terr->text[0] ? terr->text : NULL, err);
+	}
+	if (trc == ST_ESTALE) {
+		res->stale[t->kind]++;
+		return job_db_task_finish(db, t->id, JS_STALE, 0, terr->text, err);
+	}
+	res->failed[t->kind]++;
+	return job_db_task_finish(db, t->id, t->attempts >= 3 ? JS_FAILED : JS_PENDING, 0, terr->text, err);
+}
+
+#define CLOUD_BATCH 16
+
+static int to_cloud(const struct job_task *t)
+{
+	return t->kind == JT_TIER_DOWN && t->arglen >= 1 && t->arg[0] == ST_TIER_CLOUD;
+}
+
 int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_opts *o, struct job_run_result *res,
 		  struct st_msg *err)
 {
@@ -807,19 +832,55 @@ int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_o
 		if (t.kind == JT_REREPLICATE || t.kind == JT_SCRUB || t.kind == JT_EC_ENCODE || t.kind == JT_COMPRESS ||
 		    t.kind == JT_TIER_DOWN || t.kind == JT_TIER_UP || t.kind == JT_DISK_BALANCE)
 			prefetch_next(st, db, o->kind, 2 * mr_nranks(mr));
-		trc = job_task_apply(st, &t, o->sweep_grace, &bytes, &terr);
-		if (trc == 0) {
-			res->done[t.kind]++;
-			if (bytes > 0)
-				res->bytes_reclaimed += bytes;
-			rc = job_db_task_finish(db, t.id, JS_DONE, bytes, terr.text[0] ? terr.text : NULL, err);
-		} else if (trc == ST_ESTALE) {
-			res->stale[t.kind]++;
-			rc = job_db_task_finish(db, t.id, JS_STALE, 0, terr.text, err);
-		} else {
-			res->failed[t.kind]++;
-			rc = job_db_task_finish(db, t.id, t.attempts >= 3 ? JS_FAILED : JS_PENDING, 0, terr.text, err);
+		if (to_cloud(&t)) { /* moves to the cloud go in batches: one sync for many objects */
+			struct job_task *batch[CLOUD_BATCH];
+			int64_t bb[CLOUD_BATCH];
+			int rcs[CLOUD_BATCH], nb = 1;
+			struct st_msg *errs = calloc(CLOUD_BATCH, sizeof(*errs));
+			batch[0] = malloc(sizeof(t));
+			if (!errs || !batch[0]) {
+				free(errs);
+				free(batch[0]);
+				rc = st_fail(err, -ENOMEM, "out of memory");
+				job_task_release(&t);
+				break;
+			}
+			*batch[0] = t;
+			while (!rc && nb < CLOUD_BATCH && ran + nb < limit) {
+				struct job_task more;
+				int got2 = 0;
+				rc = job_db_task_claim(db, JT_TIER_DOWN, o->kind_ranks, &more, &got2, err);
+				if (rc || !got2)
+					break;
+				if (!to_cloud(&more)) { /* not for the cloud: back to the queue */
+					rc = job_db_task_finish(db, more.id, JS_PENDING, 0, NULL, err);
+					job_task_release(&more);
+					break;
+				}
+				batch[nb] = malloc(sizeof(more));
+				if (!batch[nb]) {
+					job_db_task_finish(db, more.id, JS_PENDING, 0, NULL, NULL);
+					job_task_release(&more);
+					break;
+				}
+				*batch[nb++] = more;
+			}
+			job_apply_to_cloud_batch(st, batch, nb, bb, rcs, errs);
+			for (int i = 0; i < nb; i++) {
+				int prc = finish_one(db, batch[i], rcs[i], bb[i], &errs[i], res, err);
+				if (!rc)
+					rc = prc;
+				throttle(o->kind_mbps[JT_TIER_DOWN] > 0 ? o->kind_mbps[JT_TIER_DOWN] : o->rate_mbps, bb[i], &t0,
+					 &moved);
+				job_task_release(batch[i]);
+				free(batch[i]);
+			}
+			free(errs);
+			ran += nb;
+			continue;
 		}
+		trc = job_task_apply(st, &t, o->sweep_grace, &bytes, &terr);
+		rc = finish_one(db, &t, trc, bytes, &terr, res, err);
 		{
 			int k = t.kind;
 			job_task_release(&t);

@@ -684,7 +684,105 @@ static int s3_check(struct st_cloud *c, struct st_msg *err)
 	return rc;
 }
 
+/*
+ * Local: every object to its temporary file and renamed, then one syncfs()
+ * makes them all durable at once (and their renames: same filesystem), then
+ * each is read back and compared.
+ */
+static int local_put_many(struct st_cloud *c, int n, const char *const *keys, const void *const *bufs,
+			  const size_t *lens, int *rcs, struct st_msg *err)
+{
+	int dfd, any = 0;
+
+	for (int i = 0; i < n; i++) {
+		char path[ST_PATH_MAX + 300], tmp[ST_PATH_MAX + 340], dir[ST_PATH_MAX + 300];
+		int fd, rc = local_path(c, keys[i], path, sizeof(path));
+		if (!rc) {
+			snprintf(dir, sizeof(dir), "%s", path);
+			*strrchr(dir, '/') = 0;
+			rc = st_mkdir_p(dir);
+		}
+		if (!rc) {
+			snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+			fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+			rc = fd < 0 ? -errno : st_pwrite_full(fd, bufs[i], lens[i], 0);
+			if (fd >= 0) {
+				sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE); /* writeback starts now */
+				close(fd);
+			}
+			if (!rc && rename(tmp, path) < 0)
+				rc = -errno;
+			if (rc)
+				unlink(tmp);
+		}
+		rcs[i] = rc;
+		if (rc)
+			st_fail(err, rc, "cloud %s: %s", path, st_strerror(rc));
+		any |= !rc;
+	}
+	if (!any)
+		return 0;
+	dfd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || syncfs(dfd) < 0) {
+		int rc = -errno;
+		if (dfd >= 0)
+			close(dfd);
+		for (int i = 0; i < n; i++)
+			if (!rcs[i])
+				rcs[i] = rc;
+		return st_fail(err, rc, "cloud %s: sync: %s", c->dir, st_strerror(rc));
+	}
+	close(dfd);
+	for (int i = 0; i < n; i++) { /* verify: read each back and compare checksums */
+		char path[ST_PATH_MAX + 300];
+		uint8_t *back;
+		int fd;
+		if (rcs[i])
+			continue;
+		local_path(c, keys[i], path, sizeof(path));
+		back = malloc(lens[i] + 1);
+		fd = back ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+		if (fd < 0) {
+			rcs[i] = back ? -errno : -ENOMEM;
+		} else {
+			long long got = st_pread_full(fd, back, lens[i], 0);
+			rcs[i] = got < 0 ? (int)got
+				 : (size_t)got != lens[i] || st_crc32c(back, lens[i]) != st_crc32c(bufs[i], lens[i]) ? ST_ECORRUPT
+															   : 0;
+			close(fd);
+		}
+		free(back);
+		if (rcs[i])
+			st_fail(err, rcs[i], "cloud %s: the stored object does not read back (%s)", path, st_strerror(rcs[i]));
+	}
+	return 0;
+}
+
 /* --- dispatch ----------------------------------------------------------------- */
+
+int st_cloud_put_many(struct st_cloud *c, int n, const char *const *keys, const void *const *bufs, const size_t *lens,
+		      int *rcs, struct st_msg *err)
+{
+	char (*k)[1024] = calloc((size_t)n + 1, sizeof(*k));
+	const char **kp = calloc((size_t)n + 1, sizeof(*kp));
+	int rc = 0;
+
+	if (!k || !kp) {
+		free(k);
+		free(kp);
+		return st_fail(err, -ENOMEM, "out of memory");
+	}
+	for (int i = 0; i < n; i++)
+		kp[i] = full_key(c, keys[i], k[i], sizeof(k[i]));
+	if (c->kind == LOCAL)
+		rc = local_put_many(c, n, kp, bufs, lens, rcs, err);
+	else
+		for (int i = 0; i < n; i++) /* each PUT is durable and verified when it returns */
+			rcs[i] = s3_put(c, kp[i], bufs[i], lens[i], err);
+	free(k);
+	free(kp);
+	return rc;
+}
 
 int st_cloud_check(struct st_cloud *c, struct st_msg *err)
 {

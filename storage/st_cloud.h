@@ -58,6 +58,15 @@ int st_cloud_check(struct st_cloud *c, struct st_msg *err);
 /* Store buf[0..len) as key, then verify what was stored (ETag = MD5, or read back). */
 int st_cloud_put(struct st_cloud *c, const char *key, const void *buf, size_t len, struct st_msg *err);
 
+/*
+ * st_cloud_put for n objects; rcs[i] gets each one's result (err the last
+ * failure). A directory makes them durable with one filesystem sync for
+ * all (then reads each back); S3 puts them one by one. Returns 0 unless
+ * the call itself could not run (-ENOMEM).
+ */
+int st_cloud_put_many(struct st_cloud *c, int n, const char *const *keys, const void *const *bufs, const size_t *lens,
+		      int *rcs, struct st_msg *err);
+
 /* Exactly len bytes of key from off into buf. */
 int st_cloud_get(struct st_cloud *c, const char *key, uint64_t off, size_t len, void *buf, struct st_msg *err);
 

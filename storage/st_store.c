@@ -2285,6 +2285,17 @@ static int cloud_image(struct st_store *st, const struct st_egroup_rec *g, uint8
 	return rc;
 }
 
+int st_store_egroup_image(struct st_store *st, const struct st_egroup_rec *g, uint8_t *buf, struct st_msg *err)
+{
+	int rc = ST_EIO;
+
+	for (int r = 0; r < g->nreplicas && rc; r++)
+		rc = load_image(st, g, r, buf, g->used);
+	if (rc)
+		return st_fail(err, ST_EIO, "egroup %llx: no copy verifies whole", (unsigned long long)g->id);
+	return 0;
+}
+
 int st_store_egroup_upload(struct st_store *st, const struct st_egroup_rec *g, struct st_msg *err)
 {
 	uint8_t *img = malloc(g->used + 1);
@@ -2292,13 +2303,8 @@ int st_store_egroup_upload(struct st_store *st, const struct st_egroup_rec *g, s
 	char key[64];
 	int rc = img ? st_store_cloud(st, &c, err) : st_fail(err, -ENOMEM, "out of memory");
 
-	if (!rc) { /* one verified copy, whole */
-		rc = ST_EIO;
-		for (int r = 0; r < g->nreplicas && rc; r++)
-			rc = load_image(st, g, r, img, g->used);
-		if (rc)
-			rc = st_fail(err, ST_EIO, "egroup %llx: no copy verifies whole", (unsigned long long)g->id);
-	}
+	if (!rc) /* one verified copy, whole */
+		rc = st_store_egroup_image(st, g, img, err);
 	if (!rc) {
 		st_cloud_egroup_key(g->id, key, sizeof(key));
 		rc = st_cloud_put(c, key, img, g->used, err); /* verified: ETag = MD5, or read back */
