@@ -258,6 +258,146 @@ static int apply_compress(struct st_store *st, const struct job_task *t, int64_t
 	return rc ? rc : rewrite_moving(st, t, (int)c.codec, bytes, err);
 }
 
+/*
+ * compress for n tasks at once: the MOVING protocol of rewrite_moving, each
+ * step for all of them together so that the files are made durable with
+ * one sync per disk and the metadata with one transaction per shard and
+ * step. Per task: rcs[i] and bytes[i].
+ */
+static void compress_batch(struct st_store *st, struct job_task *const *t, int n, int64_t *bytes, int *rcs,
+			   struct st_msg *errs)
+{
+	struct st_meta *m = st_store_meta(st);
+	struct st_config *cfg = st_store_config(st);
+	struct st_egroup_rec *g = calloc((size_t)n + 1, sizeof(*g)), *nw = calloc((size_t)n + 1, sizeof(*nw));
+	int *codec = calloc((size_t)n + 1, sizeof(*codec)), *keep = NULL, nshards = st_meta_nshards(m), brc;
+	uint64_t seq = 0;
+	int64_t op = 0;
+
+	for (int i = 0; i < n; i++) {
+		bytes[i] = 0;
+		rcs[i] = (!g || !nw || !codec) ? st_fail(&errs[i], -ENOMEM, "out of memory") : 0;
+	}
+	if (!g || !nw || !codec)
+		goto out;
+	for (int i = 0; i < n; i++) {
+		struct st_container c;
+		st_egroup_rec_init(&g[i]);
+		st_egroup_rec_init(&nw[i]);
+		rcs[i] = load_plain(st, t[i], &g[i], &errs[i]);
+		if (!rcs[i])
+			rcs[i] = st_config_container_by_id(cfg, g[i].container, &c, &errs[i]);
+		if (!rcs[i] && (c.compress == ST_MODE_OFF || (g[i].flags & ST_EGROUP_COMPRESSED)))
+			rcs[i] = st_fail(&errs[i], ST_ESTALE, "egroup %" PRIx64 ": compression no longer wanted", g[i].id);
+		codec[i] = (int)c.codec;
+	}
+	/* 1. freeze them all: one transaction per shard */
+	for (int sh = 0; sh < nshards; sh++) {
+		int any = 0;
+		for (int i = 0; i < n; i++) {
+			if (rcs[i] || st_meta_shard_egroup(m, g[i].id) != sh || (g[i].flags & ST_EGROUP_MOVING))
+				continue;
+			if (!any && st_meta_begin(m, sh, &errs[i]))
+				break;
+			any = 1;
+			g[i].flags |= ST_EGROUP_MOVING;
+			rcs[i] = st_meta_egroup_put(m, &g[i], g[i].version, &errs[i]);
+		}
+		if (any && st_meta_commit(m, sh, &errs[0]))
+			for (int i = 0; i < n; i++)
+				if (!rcs[i] && st_meta_shard_egroup(m, g[i].id) == sh)
+					rcs[i] = st_fail(&errs[i], -EIO, "%s", errs[0].text);
+	}
+	st_fault_step();
+	/* 2. data first, stamped by one operation: every new egroup's files, then one sync per disk */
+	if (st_config_op_begin(cfg, "compress", &seq, &op, &errs[0])) {
+		for (int i = 0; i < n; i++)
+			if (!rcs[i])
+				rcs[i] = st_fail(&errs[i], -EIO, "%s", errs[0].text);
+		goto out;
+	}
+	st_store_batch_begin(st);
+	for (int i = 0; i < n; i++) {
+		if (rcs[i])
+			continue;
+		free(keep);
+		keep = calloc((size_t)g[i].nextents + 1, sizeof(int));
+		for (int k = 0; keep && k < g[i].nextents; k++)
+			keep[k] = k;
+		rcs[i] = keep ? st_store_egroup_rewrite(st, &g[i], keep, g[i].nextents, seq, codec[i], &nw[i], &errs[i])
+			      : st_fail(&errs[i], -ENOMEM, "out of memory");
+	}
+	brc = st_store_batch_end(st, &errs[0]);
+	for (int i = 0; i < n; i++)
+		if (!rcs[i] && brc) {
+			st_store_egroup_discard(st, &nw[i]);
+			rcs[i] = st_fail(&errs[i], brc, "%s", errs[0].text);
+		}
+	st_fault_step();
+	/* 3. the new rows, then the extent-ID rows to them: one transaction per shard each */
+	for (int sh = 0; sh < nshards; sh++) {
+		int any = 0;
+		for (int i = 0; i < n; i++) {
+			if (rcs[i] || st_meta_shard_egroup(m, nw[i].id) != sh)
+				continue;
+			if (!any && st_meta_begin(m, sh, &errs[i]))
+				break;
+			any = 1;
+			rcs[i] = st_meta_egroup_put(m, &nw[i], 0, &errs[i]);
+			if (rcs[i])
+				st_store_egroup_discard(st, &nw[i]);
+		}
+		if (any && st_meta_commit(m, sh, &errs[0]))
+			for (int i = 0; i < n; i++)
+				if (!rcs[i] && st_meta_shard_egroup(m, nw[i].id) == sh) {
+					st_store_egroup_discard(st, &nw[i]);
+					rcs[i] = st_fail(&errs[i], -EIO, "%s", errs[0].text);
+				}
+	}
+	for (int i = 0; i < n; i++)
+		if (!rcs[i])
+			st_store_account_new(st, &nw[i], 1);
+	for (int sh = 0; sh < nshards; sh++) {
+		int any = 0;
+		for (int i = 0; i < n; i++)
+			for (int k = 0; !rcs[i] && k < nw[i].nextents; k++) {
+				if (st_meta_shard_extent(m, &nw[i].extents[k].id) != sh)
+					continue;
+				if (!any && st_meta_begin(m, sh, &errs[i]))
+					goto cas_done;
+				any = 1;
+				rcs[i] = st_meta_extent_cas(m, &nw[i].extents[k].id, g[i].id, nw[i].id, NULL, &errs[i]);
+			}
+	cas_done:
+		if (any && st_meta_commit(m, sh, &errs[0]))
+			for (int i = 0; i < n; i++)
+				if (!rcs[i])
+					rcs[i] = st_fail(&errs[i], -EIO, "%s", errs[0].text); /* rolled forward by a later scan */
+	}
+	for (int i = 0; i < n; i++)
+		if (!rcs[i])
+			copy_fingerprints(m, &g[i], &nw[i]);
+	st_fault_step();
+	/* 4. the old rows (CAS on the frozen version), 5. the old copies last */
+	for (int i = 0; i < n; i++) {
+		if (rcs[i])
+			continue;
+		rcs[i] = retire(st, &g[i], &bytes[i], &errs[i]);
+		if (!rcs[i])
+			bytes[i] -= (int64_t)nw[i].used * nw[i].nreplicas;
+	}
+	st_config_op_end(cfg, op, NULL);
+out:
+	for (int i = 0; g && nw && i < n; i++) {
+		st_egroup_rec_release(&g[i]);
+		st_egroup_rec_release(&nw[i]);
+	}
+	free(keep);
+	free(g);
+	free(nw);
+	free(codec);
+}
+
 /* extent_id_delete: orphan rows, re-checked against their egroup. */
 static int apply_extent_id_delete(struct st_store *st, const struct job_task *t, struct st_msg *err)
 {
@@ -800,7 +940,7 @@ static int finish_one(sqlite3 *db, const struct job_task *t, int trc, int64_t by
 	return job_db_task_finish(db, t->id, t->attempts >= 3 ? JS_FAILED : JS_PENDING, 0, terr->text, err);
 }
 
-#define CLOUD_BATCH 16
+#define CLOUD_BATCH 16 /* tasks per batch (moves to the cloud, compression) */
 
 static int to_cloud(const struct job_task *t)
 {
@@ -832,7 +972,7 @@ int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_o
 		if (t.kind == JT_REREPLICATE || t.kind == JT_SCRUB || t.kind == JT_EC_ENCODE || t.kind == JT_COMPRESS ||
 		    t.kind == JT_TIER_DOWN || t.kind == JT_TIER_UP || t.kind == JT_DISK_BALANCE)
 			prefetch_next(st, db, o->kind, 2 * mr_nranks(mr));
-		if (to_cloud(&t)) { /* moves to the cloud go in batches: one sync for many objects */
+		if (to_cloud(&t) || t.kind == JT_COMPRESS) { /* in batches: one sync for many egroups */
 			struct job_task *batch[CLOUD_BATCH];
 			int64_t bb[CLOUD_BATCH];
 			int rcs[CLOUD_BATCH], nb = 1;
@@ -849,10 +989,10 @@ int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_o
 			while (!rc && nb < CLOUD_BATCH && ran + nb < limit) {
 				struct job_task more;
 				int got2 = 0;
-				rc = job_db_task_claim(db, JT_TIER_DOWN, o->kind_ranks, &more, &got2, err);
+				rc = job_db_task_claim(db, t.kind, o->kind_ranks, &more, &got2, err);
 				if (rc || !got2)
 					break;
-				if (!to_cloud(&more)) { /* not for the cloud: back to the queue */
+				if (to_cloud(&more) != to_cloud(&t)) { /* another kind of move: back to the queue */
 					rc = job_db_task_finish(db, more.id, JS_PENDING, 0, NULL, err);
 					job_task_release(&more);
 					break;
@@ -865,13 +1005,16 @@ int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_o
 				}
 				*batch[nb++] = more;
 			}
-			job_apply_to_cloud_batch(st, batch, nb, bb, rcs, errs);
+			if (t.kind == JT_COMPRESS)
+				compress_batch(st, batch, nb, bb, rcs, errs);
+			else
+				job_apply_to_cloud_batch(st, batch, nb, bb, rcs, errs);
 			for (int i = 0; i < nb; i++) {
 				int prc = finish_one(db, batch[i], rcs[i], bb[i], &errs[i], res, err);
 				if (!rc)
 					rc = prc;
-				throttle(o->kind_mbps[JT_TIER_DOWN] > 0 ? o->kind_mbps[JT_TIER_DOWN] : o->rate_mbps, bb[i], &t0,
-					 &moved);
+				throttle(o->kind_mbps[t.kind] > 0 ? o->kind_mbps[t.kind] : o->rate_mbps, bb[i] < 0 ? -bb[i] : bb[i],
+					 &t0, &moved);
 				job_task_release(batch[i]);
 				free(batch[i]);
 			}

@@ -31,6 +31,7 @@
 #include "storage/st_hmap.h"
 
 #define ID_BATCH 4096
+#define ST_BATCH_DISKS 64
 #define WRITE_BATCH (32u << 20)
 #define FD_SLOTS 32
 
@@ -96,6 +97,10 @@ struct st_store {
 	int64_t reads_flushed;
 	uint64_t reads_last; /* the egroup last counted in this vdisk read */
 	struct st_cloud *cloud; /* opened on first use from the cluster settings */
+	/* batch mode (st_store_batch_begin): disks written to, to sync at the end */
+	int batch;
+	uint32_t batch_disks[ST_BATCH_DISKS];
+	int nbatch_disks, batch_overflow;
 };
 
 #define BC_BLOCKS 64
@@ -2144,7 +2149,18 @@ static int egroup_write(struct st_store *st, const struct st_egroup_rec *tmpl, c
 			rc = st_egroup_rec_add(out, &e);
 		out->used += ST_EXTENT_HDR + e.stored_len;
 	}
-	for (int i = 0; i < nrep && !rc; i++) {
+	if (st->batch) { /* batch mode: durability, the row and the usage are the caller's, later */
+		for (int i = 0; i < nrep && !rc; i++) {
+			int seen = 0;
+			for (int k = 0; k < st->nbatch_disks; k++)
+				seen |= st->batch_disks[k] == disks[i];
+			if (!seen && st->nbatch_disks < ST_BATCH_DISKS)
+				st->batch_disks[st->nbatch_disks++] = disks[i];
+			else if (!seen)
+				st->batch_overflow = 1;
+		}
+	}
+	for (int i = 0; i < nrep && !rc && !st->batch; i++) {
 		char dir[ST_PATH_MAX + 16];
 		const struct st_disk *d = disk_find(st, disks[i]);
 		if (fdatasync(fds[i]) < 0)
@@ -2152,14 +2168,10 @@ static int egroup_write(struct st_store *st, const struct st_egroup_rec *tmpl, c
 		snprintf(dir, sizeof(dir), "%s/egroups", d->path);
 		st_fsync_dir(dir);
 	}
-	if (!rc)
+	if (!rc && !st->batch)
 		rc = st_meta_egroup_put(st->meta, out, 0, err);
-	if (!rc) {
-		int64_t delta[ST_REPLICAS_MAX];
-		for (int i = 0; i < nrep; i++)
-			delta[i] = out->used;
-		st_config_disk_used_add(st->cfg, nrep, disks, delta, NULL);
-	}
+	if (!rc && !st->batch)
+		st_store_account_new(st, out, 1);
 	for (int i = 0; i < nrep; i++) {
 		close(fds[i]);
 		if (rc)
@@ -3109,5 +3121,78 @@ void st_store_prefetch(struct st_store *st, const struct st_egroup_rec *g, int a
 		posix_fadvise(fd, 0, (off_t)g->used, POSIX_FADV_WILLNEED);
 		if (!all)
 			break;
+	}
+}
+
+/* --- batch mode ------------------------------------------------------------- */
+
+void st_store_batch_begin(struct st_store *st)
+{
+	st->batch = 1;
+	st->nbatch_disks = 0;
+	st->batch_overflow = 0;
+}
+
+int st_store_batch_end(struct st_store *st, struct st_msg *err)
+{
+	int rc = 0;
+
+	st->batch = 0;
+	if (st->batch_overflow) { /* too many disks to track: sync them all */
+		st->nbatch_disks = 0;
+		for (int i = 0; i < st->ndisks && st->nbatch_disks < ST_BATCH_DISKS; i++)
+			if (st->disks[i].ok)
+				st->batch_disks[st->nbatch_disks++] = st->disks[i].id;
+	}
+	for (int k = 0; k < st->nbatch_disks && !rc; k++) {
+		const struct st_disk *d = disk_find(st, st->batch_disks[k]);
+		char dir[ST_PATH_MAX + 16];
+		int fd;
+		if (!d)
+			continue;
+		/* one sync of the disk's filesystem: every file (and name) written to it */
+		snprintf(dir, sizeof(dir), "%s/egroups", d->path);
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 || syncfs(fd) < 0)
+			rc = st_fail(err, -errno, "disk %u: sync: %s", d->id, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+	st->nbatch_disks = 0;
+	return rc;
+}
+
+void st_store_account_new(struct st_store *st, const struct st_egroup_rec *gs, int n)
+{
+	uint32_t disk[64];
+	int64_t delta[64];
+	int nd = 0;
+
+	for (int i = 0; i < n; i++)
+		for (int r = 0; r < gs[i].nreplicas; r++) {
+			int k;
+			for (k = 0; k < nd && disk[k] != gs[i].replicas[r].disk; k++)
+				;
+			if (k == nd) {
+				if (nd == 64) {
+					st_config_disk_used_add(st->cfg, nd, disk, delta, NULL);
+					nd = k = 0;
+				}
+				disk[nd] = gs[i].replicas[r].disk;
+				delta[nd++] = 0;
+			}
+			delta[k] += gs[i].used;
+		}
+	if (nd)
+		st_config_disk_used_add(st->cfg, nd, disk, delta, NULL);
+}
+
+void st_store_egroup_discard(struct st_store *st, const struct st_egroup_rec *g)
+{
+	for (int r = 0; r < g->nreplicas; r++) {
+		const struct st_disk *d = disk_find(st, g->replicas[r].disk);
+		char path[ST_PATH_MAX + 64];
+		if (d && !st_egroup_path(d->path, g->id, path, sizeof(path)))
+			unlink(path);
 	}
 }

@@ -184,6 +184,22 @@ int st_store_egroup_create(struct st_store *st, uint32_t container, uint64_t own
 			   struct st_msg *err);
 
 /*
+ * Batch mode, for curator tasks that rewrite many egroups at once: between
+ * st_store_batch_begin() and st_store_batch_end(), st_store_egroup_rewrite
+ * and st_store_egroup_create write their files but neither sync them nor
+ * insert the row nor account the usage. st_store_batch_end() makes every
+ * file written meanwhile durable with one syncfs() per disk; only then may
+ * the caller insert the rows (st_meta_egroup_put, expect 0) and account
+ * them (st_store_account_new), or drop what it will not insert
+ * (st_store_egroup_discard: the files only, no usage).
+ */
+void st_store_batch_begin(struct st_store *st);
+int st_store_batch_end(struct st_store *st, struct st_msg *err);
+/* Add each new egroup's used bytes to its replicas' disks (one config transaction). */
+void st_store_account_new(struct st_store *st, const struct st_egroup_rec *gs, int n);
+void st_store_egroup_discard(struct st_store *st, const struct st_egroup_rec *g);
+
+/*
  * Unlink every replica file of g (the last step of retiring an egroup) and
  * take the bytes off its disks' usage; a failed disk is not touched (its
  * usage is still taken off). *bytes receives the bytes freed.

@@ -41,7 +41,7 @@ baseline() {
 	gz=$(igzip -1 -c "$W/data" | wc -c)
 }
 ours() { # ranks
-	rm -rf "$W/cl"; cp -a "$W/cl.0" "$W/cl"
+	rm -rf "$W/cl"; cp -a "$W/cl.0" "$W/cl"; sync # (the copy's dirty pages are not ours to flush)
 	before=$(du -sb "$W/cl/disks" | awk '{ print $1 }')
 	RANKS=$1
 	t0=$(now)
