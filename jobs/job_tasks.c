@@ -957,6 +957,7 @@ int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_o
 
 	memset(res, 0, sizeof(*res));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	st_store_async_unlink(st, 1);
 	if (!rc && mr_rank(mr) == 0)
 		rc = job_db_tasks_requeue_running(db, err);
 	rc = mr_agree(mr, rc);
@@ -1031,6 +1032,7 @@ int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_o
 		}
 		ran++;
 	}
+	st_store_async_unlink(st, 0); /* every retired file gone before the results count it */
 	rc = mr_agree(mr, rc);
 	for (int k = 0; k < JT_NKINDS; k++) {
 		res->done[k] = (uint64_t)mr_sum(mr, (int64_t)res->done[k]);

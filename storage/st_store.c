@@ -97,6 +97,15 @@ struct st_store {
 	int64_t reads_flushed;
 	uint64_t reads_last; /* the egroup last counted in this vdisk read */
 	struct st_cloud *cloud; /* opened on first use from the cluster settings */
+	/* st_store_async_unlink: retired files unlinked by a helper thread */
+	int async_on;
+	pthread_t async_th;
+	int async_started;
+	pthread_mutex_t async_mu;
+	pthread_cond_t async_cv;
+	char (*async_q)[ST_PATH_MAX + 64];
+	size_t async_n, async_cap;
+	int async_stop;
 	/* batch mode (st_store_batch_begin): disks written to, to sync at the end */
 	int batch;
 	uint32_t batch_disks[ST_BATCH_DISKS];
@@ -257,6 +266,7 @@ void st_store_free(struct st_store *st)
 	if (st->reads.n)
 		reads_flush(st);
 	st_hmap_release(&st->reads);
+	st_store_async_unlink(st, 0);
 	st_cloud_free(st->cloud);
 	fds_close(st);
 	st_egroup_rec_release(&st->eg);
@@ -2238,6 +2248,64 @@ int st_store_egroup_create(struct st_store *st, uint32_t container, uint64_t own
 	return rc;
 }
 
+static void *async_worker(void *arg)
+{
+	struct st_store *st = arg;
+	char path[ST_PATH_MAX + 64];
+
+	pthread_mutex_lock(&st->async_mu);
+	for (;;) {
+		while (!st->async_n && !st->async_stop)
+			pthread_cond_wait(&st->async_cv, &st->async_mu);
+		if (!st->async_n)
+			break;
+		memcpy(path, st->async_q[--st->async_n], sizeof(path));
+		pthread_mutex_unlock(&st->async_mu);
+		unlink(path);
+		pthread_mutex_lock(&st->async_mu);
+		pthread_cond_broadcast(&st->async_cv);
+	}
+	pthread_mutex_unlock(&st->async_mu);
+	return NULL;
+}
+
+static int async_unlink_queue(struct st_store *st, const char *path)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&st->async_mu);
+	if (st_grow(&st->async_q, &st->async_cap, st->async_n, sizeof(*st->async_q)))
+		rc = -ENOMEM;
+	else
+		snprintf(st->async_q[st->async_n++], sizeof(st->async_q[0]), "%s", path);
+	pthread_cond_broadcast(&st->async_cv);
+	pthread_mutex_unlock(&st->async_mu);
+	return rc;
+}
+
+void st_store_async_unlink(struct st_store *st, int on)
+{
+	if (on && !st->async_started) {
+		pthread_mutex_init(&st->async_mu, NULL);
+		pthread_cond_init(&st->async_cv, NULL);
+		st->async_stop = 0;
+		st->async_started = pthread_create(&st->async_th, NULL, async_worker, st) == 0;
+		st->async_on = st->async_started;
+	} else if (!on && st->async_started) { /* drain the queue, then stop the helper */
+		pthread_mutex_lock(&st->async_mu);
+		st->async_stop = 1;
+		pthread_cond_broadcast(&st->async_cv);
+		pthread_mutex_unlock(&st->async_mu);
+		pthread_join(st->async_th, NULL);
+		pthread_mutex_destroy(&st->async_mu);
+		pthread_cond_destroy(&st->async_cv);
+		free(st->async_q);
+		st->async_q = NULL;
+		st->async_n = st->async_cap = 0;
+		st->async_started = st->async_on = 0;
+	}
+}
+
 int st_store_egroup_files_delete(struct st_store *st, const struct st_egroup_rec *g, int64_t *bytes,
 				 struct st_msg *err)
 {
@@ -2267,6 +2335,10 @@ int st_store_egroup_files_delete(struct st_store *st, const struct st_egroup_rec
 			continue;
 		fd_forget(st, g->id, d->id);
 		if (!d->ok) { /* a failed disk is not touched, as in st_store_replica_delete */
+			disks[n] = d->id;
+			delta[n++] = -(int64_t)g->used;
+		} else if (st->async_on && async_unlink_queue(st, path) == 0) {
+			*bytes += g->used; /* (the file's size: a later scan sweeps it if the unlink never happens) */
 			disks[n] = d->id;
 			delta[n++] = -(int64_t)g->used;
 		} else if (stat(path, &sb) == 0 && unlink(path) == 0) {
@@ -2453,6 +2525,8 @@ int st_store_egroup_copy_tier(struct st_store *st, const struct st_egroup_rec *g
 	return copy_to(st, g, n, (int)tier, replace != 0, replace, out, err);
 }
 
+static int async_unlink_queue(struct st_store *st, const char *path);
+
 int st_store_replica_delete(struct st_store *st, uint64_t egroup, uint32_t disk, uint32_t used, int64_t *bytes)
 {
 	const struct st_disk *d;
@@ -2472,9 +2546,13 @@ int st_store_replica_delete(struct st_store *st, uint64_t egroup, uint32_t disk,
 		}
 		return 0;
 	}
-	if (stat(path, &sb) < 0 || unlink(path) < 0)
-		return 0; /* an unreachable copy becomes an orphan for the sweep */
-	*bytes = sb.st_size;
+	if (st->async_on && async_unlink_queue(st, path) == 0) {
+		*bytes = used; /* unlinked by the helper (st_store_async_unlink) */
+	} else {
+		if (stat(path, &sb) < 0 || unlink(path) < 0)
+			return 0; /* an unreachable copy becomes an orphan for the sweep */
+		*bytes = sb.st_size;
+	}
 	if (used) {
 		int64_t delta = -(int64_t)used;
 		st_config_disk_used_add(st->cfg, 1, &disk, &delta, NULL);

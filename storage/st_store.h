@@ -200,6 +200,15 @@ void st_store_account_new(struct st_store *st, const struct st_egroup_rec *gs, i
 void st_store_egroup_discard(struct st_store *st, const struct st_egroup_rec *g);
 
 /*
+ * on = 1: from now on st_store_egroup_files_delete queues the unlinks of
+ * retired files to a helper thread (the curator's task runner: unlinking
+ * overlaps the next tasks' work); on = 0 (and st_store_free) waits for the
+ * queue to drain and stops the helper. A crash before an unlink leaves an
+ * unreferenced file, which a later scan sweeps.
+ */
+void st_store_async_unlink(struct st_store *st, int on);
+
+/*
  * Unlink every replica file of g (the last step of retiring an egroup) and
  * take the bytes off its disks' usage; a failed disk is not touched (its
  * usage is still taken off). *bytes receives the bytes freed.
