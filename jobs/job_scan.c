@@ -1734,8 +1734,12 @@ static int map_partial(void *arg, const void *key, size_t klen, const void *val,
 			c->c[JC_PROTECTED]++;
 		}
 	}
-	if (!(all_zero && g->last_ref_seq < c->s0))
+	if (!(all_zero && g->last_ref_seq < c->s0)) {
 		protection(c, g, 0, NULL, NULL, 0);
+		/* policy by age and place needs no references: compression, ILM, balancing */
+		if (!all_zero && !(g->last_ref_seq < c->s0 && compress_candidate(c, g)))
+			rc = placement(c, g, em);
+	}
 	for (int r = 0; r < g->nreplicas && !rc; r++)
 		rc = emit_usage(em, g->replicas[r].disk, g->used);
 	return c->oom ? -ENOMEM : rc;

@@ -16,6 +16,7 @@
 #include "jobs/job_place.h"
 #include "storage/st_cloud.h"
 #include "storage/st_egroup.h"
+#include "storage/st_sql.h"
 
 #define PAIR 28 /* extent id + u32, as packed by job_scan */
 
@@ -1010,6 +1011,7 @@ int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_o
 				compress_batch(st, batch, nb, bb, rcs, errs);
 			else
 				job_apply_to_cloud_batch(st, batch, nb, bb, rcs, errs);
+			int intx = st_sql_begin(db, NULL) == 0; /* the batch's outcomes in one transaction */
 			for (int i = 0; i < nb; i++) {
 				int prc = finish_one(db, batch[i], rcs[i], bb[i], &errs[i], res, err);
 				if (!rc)
@@ -1019,6 +1021,8 @@ int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_o
 				job_task_release(batch[i]);
 				free(batch[i]);
 			}
+			if (intx && st_sql_commit(db, rc ? NULL : err) && !rc)
+				rc = -EIO;
 			free(errs);
 			ran += nb;
 			continue;
