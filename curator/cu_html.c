@@ -385,6 +385,11 @@ int cu_report_prom(sqlite3 *db, int64_t scan, FILE *out)
 		{ "lost_egroups", "Egroups with no healthy copy, last scan." },
 		{ "at_risk_bytes", "Bytes of under-replicated egroups, last scan." },
 		{ "scrub_due", "Egroups due for scrubbing, last scan." },
+		{ "saved_compression", "Bytes on disk saved by compression (all copies), last scan." },
+		{ "saved_dedup", "Bytes on disk saved by dedup (all copies), last scan." },
+		{ "saved_ec", "Bytes on disk saved by erasure coding, last scan." },
+		{ "cloud_bytes", "Bytes of egroups on the cloud tier, last scan." },
+		{ "cloud_egroups", "Egroups on the cloud tier, last scan." },
 	};
 
 	for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++) {
