@@ -357,7 +357,7 @@ static void compress_batch(struct st_store *st, struct job_task *const *t, int n
 	}
 	for (int i = 0; i < n; i++)
 		if (!rcs[i])
-			st_store_account_new(st, &nw[i], 1);
+			st_store_account(st, &nw[i], 1, +1);
 	for (int sh = 0; sh < nshards; sh++) {
 		int any = 0;
 		for (int i = 0; i < n; i++)
@@ -379,13 +379,41 @@ static void compress_batch(struct st_store *st, struct job_task *const *t, int n
 		if (!rcs[i])
 			copy_fingerprints(m, &g[i], &nw[i]);
 	st_fault_step();
-	/* 4. the old rows (CAS on the frozen version), 5. the old copies last */
-	for (int i = 0; i < n; i++) {
-		if (rcs[i])
-			continue;
-		rcs[i] = retire(st, &g[i], &bytes[i], &errs[i]);
-		if (!rcs[i])
+	/* 4. the old rows (CAS on the frozen version) with their fingerprints, one transaction per shard */
+	for (int i = 0; i < n; i++)
+		for (int k = 0; !rcs[i] && k < g[i].nextents; k++) /* (no-ops after the flip, as in retire) */
+			rcs[i] = st_meta_extent_delete(m, &g[i].extents[k].id, g[i].id, &errs[i]);
+	for (int sh = 0; sh < nshards; sh++) {
+		int any = 0;
+		for (int i = 0; i < n; i++) {
+			if (rcs[i] || st_meta_shard_egroup(m, g[i].id) != sh)
+				continue;
+			if (!any && st_meta_begin(m, sh, &errs[i]))
+				break;
+			any = 1;
+			rcs[i] = st_meta_egroup_delete(m, g[i].id, g[i].version, &errs[i]);
+			if (!rcs[i])
+				st_meta_fp_delete(m, g[i].id, NULL);
+		}
+		if (any && st_meta_commit(m, sh, &errs[0]))
+			for (int i = 0; i < n; i++)
+				if (!rcs[i] && st_meta_shard_egroup(m, g[i].id) == sh)
+					rcs[i] = st_fail(&errs[i], -EIO, "%s", errs[0].text); /* rolled forward later */
+	}
+	st_fault_step();
+	/* 5. the old copies last, their usage in one update */
+	{
+		int nold = 0;
+		for (int i = 0; i < n; i++) {
+			if (rcs[i])
+				continue;
+			st_store_egroup_files_unlink(st, &g[i], &bytes[i], NULL);
 			bytes[i] -= (int64_t)nw[i].used * nw[i].nreplicas;
+			if (nold != i)
+				st_egroup_rec_copy(&g[nold], &g[i]);
+			nold++;
+		}
+		st_store_account(st, g, nold, -1);
 	}
 	st_config_op_end(cfg, op, NULL);
 out:

@@ -2181,7 +2181,7 @@ static int egroup_write(struct st_store *st, const struct st_egroup_rec *tmpl, c
 	if (!rc && !st->batch)
 		rc = st_meta_egroup_put(st->meta, out, 0, err);
 	if (!rc && !st->batch)
-		st_store_account_new(st, out, 1);
+		st_store_account(st, out, 1, +1);
 	for (int i = 0; i < nrep; i++) {
 		close(fds[i]);
 		if (rc)
@@ -2248,6 +2248,9 @@ int st_store_egroup_create(struct st_store *st, uint32_t container, uint64_t own
 	return rc;
 }
 
+static int files_delete(struct st_store *st, const struct st_egroup_rec *g, int64_t *bytes, int account,
+			struct st_msg *err);
+
 static void *async_worker(void *arg)
 {
 	struct st_store *st = arg;
@@ -2309,6 +2312,17 @@ void st_store_async_unlink(struct st_store *st, int on)
 int st_store_egroup_files_delete(struct st_store *st, const struct st_egroup_rec *g, int64_t *bytes,
 				 struct st_msg *err)
 {
+	return files_delete(st, g, bytes, 1, err);
+}
+
+int st_store_egroup_files_unlink(struct st_store *st, const struct st_egroup_rec *g, int64_t *bytes, struct st_msg *err)
+{
+	return files_delete(st, g, bytes, 0, err);
+}
+
+static int files_delete(struct st_store *st, const struct st_egroup_rec *g, int64_t *bytes, int account,
+			struct st_msg *err)
+{
 	uint32_t disks[ST_REPLICAS_MAX];
 	int64_t delta[ST_REPLICAS_MAX];
 	int n = 0;
@@ -2347,7 +2361,7 @@ int st_store_egroup_files_delete(struct st_store *st, const struct st_egroup_rec
 			delta[n++] = -(int64_t)g->used;
 		}
 	}
-	return st_config_disk_used_add(st->cfg, n, disks, delta, err);
+	return account ? st_config_disk_used_add(st->cfg, n, disks, delta, err) : 0;
 }
 
 /* Write every extent of g into an open replica file at its offset (verified reads). */
@@ -3240,7 +3254,7 @@ int st_store_batch_end(struct st_store *st, struct st_msg *err)
 	return rc;
 }
 
-void st_store_account_new(struct st_store *st, const struct st_egroup_rec *gs, int n)
+void st_store_account(struct st_store *st, const struct st_egroup_rec *gs, int n, int sign)
 {
 	uint32_t disk[64];
 	int64_t delta[64];
@@ -3259,7 +3273,7 @@ void st_store_account_new(struct st_store *st, const struct st_egroup_rec *gs, i
 				disk[nd] = gs[i].replicas[r].disk;
 				delta[nd++] = 0;
 			}
-			delta[k] += gs[i].used;
+			delta[k] += sign * (int64_t)gs[i].used;
 		}
 	if (nd)
 		st_config_disk_used_add(st->cfg, nd, disk, delta, NULL);

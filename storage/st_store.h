@@ -190,13 +190,13 @@ int st_store_egroup_create(struct st_store *st, uint32_t container, uint64_t own
  * insert the row nor account the usage. st_store_batch_end() makes every
  * file written meanwhile durable with one syncfs() per disk; only then may
  * the caller insert the rows (st_meta_egroup_put, expect 0) and account
- * them (st_store_account_new), or drop what it will not insert
+ * them (st_store_account), or drop what it will not insert
  * (st_store_egroup_discard: the files only, no usage).
  */
 void st_store_batch_begin(struct st_store *st);
 int st_store_batch_end(struct st_store *st, struct st_msg *err);
-/* Add each new egroup's used bytes to its replicas' disks (one config transaction). */
-void st_store_account_new(struct st_store *st, const struct st_egroup_rec *gs, int n);
+/* Add (sign +1) or take off (-1) each egroup's used bytes on its replicas' disks: one config transaction. */
+void st_store_account(struct st_store *st, const struct st_egroup_rec *gs, int n, int sign);
 void st_store_egroup_discard(struct st_store *st, const struct st_egroup_rec *g);
 
 /*
@@ -215,6 +215,9 @@ void st_store_async_unlink(struct st_store *st, int on);
  */
 int st_store_egroup_files_delete(struct st_store *st, const struct st_egroup_rec *g, int64_t *bytes,
 				 struct st_msg *err);
+
+/* st_store_egroup_files_delete without the usage update (the caller batches it with st_store_account). */
+int st_store_egroup_files_unlink(struct st_store *st, const struct st_egroup_rec *g, int64_t *bytes, struct st_msg *err);
 
 /*
  * For re-replication: copy egroup g onto n new disks on nodes that hold none
