@@ -256,31 +256,61 @@ int job_apply_to_cloud_batch(struct st_store *st, struct job_task *const *t, int
 	if (!rc && nput)
 		rc = st_cloud_put_many(cl, nput, keys, bufs, lens, put, &errs[0]);
 	st_fault_step();
-	/* 2. the rows (CAS), 3. the local copies last */
-	for (int j = 0; j < nput && !rc; j++) {
-		int i = idx[j], nold = g[i].nreplicas;
-		uint32_t old[ST_REPLICAS_MAX];
-		if (put[j]) {
-			rcs[i] = st_fail(&errs[i], put[j], "%s", errs[0].text); /* the server is down or refused: retried later */
-			continue;
+	/* 2. the rows (CAS), one transaction per shard */
+	{
+		struct st_egroup_rec *old = calloc((size_t)n + 1, sizeof(*old));
+		int nshards = st_meta_nshards(m);
+		for (int j = 0; j < nput && !rc; j++) {
+			int i = idx[j];
+			if (put[j]) {
+				rcs[i] = st_fail(&errs[i], put[j], "%s", errs[0].text); /* server down or refused: retried later */
+				continue;
+			}
+			if (!old || st_egroup_rec_copy(&old[i], &g[i])) {
+				rcs[i] = st_fail(&errs[i], -ENOMEM, "out of memory");
+				continue;
+			}
+			g[i].nreplicas = 0;
+			g[i].tier = ST_TIER_CLOUD;
+			g[i].flags |= ST_EGROUP_CLOUD;
 		}
-		for (int r = 0; r < nold; r++)
-			old[r] = g[i].replicas[r].disk;
-		g[i].nreplicas = 0;
-		g[i].tier = ST_TIER_CLOUD;
-		g[i].flags |= ST_EGROUP_CLOUD;
-		rcs[i] = st_meta_egroup_put(m, &g[i], g[i].version, &errs[i]);
-		if (rcs[i]) {
-			st_cloud_delete(cl, keys[j], NULL);
-			continue;
+		for (int sh = 0; sh < nshards && old; sh++) {
+			int any = 0;
+			for (int j = 0; j < nput; j++) {
+				int i = idx[j];
+				if (rcs[i] || st_meta_shard_egroup(m, g[i].id) != sh)
+					continue;
+				if (!any && st_meta_begin(m, sh, &errs[i]))
+					break;
+				any = 1;
+				rcs[i] = st_meta_egroup_put(m, &g[i], g[i].version, &errs[i]);
+			}
+			if (any && st_meta_commit(m, sh, &errs[0]))
+				for (int j = 0; j < nput; j++)
+					if (!rcs[idx[j]] && st_meta_shard_egroup(m, g[idx[j]].id) == sh)
+						rcs[idx[j]] = st_fail(&errs[idx[j]], -EIO, "%s", errs[0].text);
 		}
-		for (int r = 0; r < nold; r++) {
-			int64_t b;
-			st_store_replica_delete(st, g[i].id, old[r], 0, &b); /* usage: one update below */
-			disks[nd] = old[r];
-			delta[nd++] = -(int64_t)g[i].used;
+		st_fault_step();
+		/* 3. the local copies last (an object whose row did not flip goes again) */
+		for (int j = 0; j < nput && old; j++) {
+			int i = idx[j];
+			if (put[j])
+				continue;
+			if (rcs[i]) {
+				st_cloud_delete(cl, keys[j], NULL);
+				continue;
+			}
+			for (int r = 0; r < old[i].nreplicas; r++) {
+				int64_t b;
+				st_store_replica_delete(st, g[i].id, old[i].replicas[r].disk, 0, &b); /* usage: one update below */
+				disks[nd] = old[i].replicas[r].disk;
+				delta[nd++] = -(int64_t)g[i].used;
+			}
+			bytes[i] = (int64_t)g[i].used * old[i].nreplicas;
 		}
-		bytes[i] = (int64_t)g[i].used * nold;
+		for (int i = 0; old && i < n; i++)
+			st_egroup_rec_release(&old[i]);
+		free(old);
 	}
 	if (nd)
 		st_config_disk_used_add(st_store_config(st), nd, disks, delta, NULL);
