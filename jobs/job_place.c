@@ -4,6 +4,7 @@
 #include "jobs/job_place.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <errno.h>
 #include <string.h>
@@ -205,6 +206,28 @@ out:
 	return rc;
 }
 
+/* st_cloud_put_many on a helper thread (the handle is not used by the caller meanwhile). */
+#define PUT_GROUP 4 /* objects stored together while the next ones' images are read */
+struct put_job {
+	struct st_cloud *cl;
+	int n;
+	const char **keys;
+	const void **bufs;
+	size_t *lens;
+	int *rcs;
+	struct st_msg err;
+	int rc, started;
+	pthread_t th;
+};
+
+static void *put_worker(void *arg)
+{
+	struct put_job *j = arg;
+
+	j->rc = st_cloud_put_many(j->cl, j->n, j->keys, j->bufs, j->lens, j->rcs, &j->err);
+	return NULL;
+}
+
 int job_apply_to_cloud_batch(struct st_store *st, struct job_task *const *t, int n, int64_t *bytes, int *rcs,
 			     struct st_msg *errs)
 {
@@ -219,7 +242,8 @@ int job_apply_to_cloud_batch(struct st_store *st, struct job_task *const *t, int
 	uint32_t *disks = calloc((size_t)n * ST_REPLICAS_MAX + 1, sizeof(*disks));
 	int64_t *delta = calloc((size_t)n * ST_REPLICAS_MAX + 1, sizeof(*delta));
 	struct st_cloud *cl = NULL;
-	int nput = 0, nd = 0, rc = 0;
+	struct put_job job = { 0 };
+	int nput = 0, nd = 0, rc = 0, sent = 0;
 
 	if (!g || !img || !bufs || !keys || !kbuf || !lens || !put || !idx || !disks || !delta)
 		rc = -ENOMEM;
@@ -252,9 +276,29 @@ int job_apply_to_cloud_batch(struct st_store *st, struct job_task *const *t, int
 		bufs[nput] = img[i];
 		lens[nput] = g[i].used;
 		idx[nput++] = i;
+		if (nput - sent >= PUT_GROUP) { /* this group goes up while the next one is read */
+			if (job.started) {
+				pthread_join(job.th, NULL);
+				job.started = 0;
+				if (job.rc && !rc)
+					rc = job.rc;
+			}
+			job = (struct put_job){ .cl = cl, .n = nput - sent, .keys = keys + sent, .bufs = bufs + sent,
+						.lens = lens + sent, .rcs = put + sent };
+			job.started = pthread_create(&job.th, NULL, put_worker, &job) == 0;
+			if (job.started)
+				sent = nput;
+		}
 	}
-	if (!rc && nput)
-		rc = st_cloud_put_many(cl, nput, keys, bufs, lens, put, &errs[0]);
+	if (job.started) {
+		pthread_join(job.th, NULL);
+		if (job.rc && !rc)
+			rc = job.rc;
+	}
+	if (!rc && nput > sent)
+		rc = st_cloud_put_many(cl, nput - sent, keys + sent, bufs + sent, lens + sent, put + sent, &errs[0]);
+	if (job.err.text[0] && !errs[0].text[0])
+		errs[0] = job.err;
 	st_fault_step();
 	/* 2. the rows (CAS), one transaction per shard */
 	{
