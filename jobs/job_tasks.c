@@ -969,7 +969,7 @@ static int finish_one(sqlite3 *db, const struct job_task *t, int trc, int64_t by
 	return job_db_task_finish(db, t->id, t->attempts >= 3 ? JS_FAILED : JS_PENDING, 0, terr->text, err);
 }
 
-#define CLOUD_BATCH 16 /* tasks per batch (moves to the cloud, compression) */
+#define CLOUD_BATCH 32 /* tasks per batch (moves to the cloud, compression): at most 128 MiB of images */
 
 static int to_cloud(const struct job_task *t)
 {
