@@ -931,18 +931,25 @@ static void throttle(double rate_mbps, int64_t bytes, struct timespec *t0, int64
  * per rank: any rank may claim them) will read: copying and verifying then
  * overlap with this task's fdatasync instead of waiting after it.
  */
+/* Kinds whose tasks read whole egroups: worth reading ahead. */
+static int reads_egroups(int kind)
+{
+	return kind == JT_REREPLICATE || kind == JT_SCRUB || kind == JT_EC_ENCODE || kind == JT_COMPRESS ||
+	       kind == JT_TIER_DOWN || kind == JT_TIER_UP || kind == JT_DISK_BALANCE || kind == JT_FINGERPRINT;
+}
+
 static void prefetch_next(struct st_store *st, sqlite3 *db, int kind, int nranks)
 {
-	int kinds[8], got = 0;
-	uint64_t targets[8];
+	int kinds[64], got = 0;
+	uint64_t targets[64];
 
-	if (nranks > 8)
-		nranks = 8;
+	if (nranks > 64)
+		nranks = 64;
 	if (job_db_task_peek(db, kind, nranks, kinds, targets, &got, NULL))
 		return;
 	for (int i = 0; i < got; i++) {
 		struct st_egroup_rec g;
-		if (kinds[i] != JT_REREPLICATE && kinds[i] != JT_SCRUB && kinds[i] != JT_EC_ENCODE)
+		if (!reads_egroups(kinds[i]))
 			continue;
 		st_egroup_rec_init(&g);
 		if (st_meta_egroup_get(st_store_meta(st), targets[i], &g, NULL) == 0)
@@ -999,8 +1006,7 @@ int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_o
 		rc = job_db_task_claim(db, o->kind, o->kind_ranks, &t, &got, err);
 		if (rc || !got)
 			break;
-		if (t.kind == JT_REREPLICATE || t.kind == JT_SCRUB || t.kind == JT_EC_ENCODE || t.kind == JT_COMPRESS ||
-		    t.kind == JT_TIER_DOWN || t.kind == JT_TIER_UP || t.kind == JT_DISK_BALANCE)
+		if (reads_egroups(t.kind) && !to_cloud(&t) && t.kind != JT_COMPRESS) /* (batches read ahead themselves) */
 			prefetch_next(st, db, o->kind, 2 * mr_nranks(mr));
 		if (to_cloud(&t) || t.kind == JT_COMPRESS) { /* in batches: one sync for many egroups */
 			struct job_task *batch[CLOUD_BATCH];
@@ -1035,6 +1041,7 @@ int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_o
 				}
 				*batch[nb++] = more;
 			}
+			prefetch_next(st, db, t.kind, CLOUD_BATCH); /* the next batch is read while this one works */
 			if (t.kind == JT_COMPRESS)
 				compress_batch(st, batch, nb, bb, rcs, errs);
 			else
