@@ -277,6 +277,13 @@ int job_db_task_peek(sqlite3 *db, int kind, int n, int *kinds, uint64_t *targets
 int job_db_task_claim(sqlite3 *db, int kind, const int *kind_ranks, struct job_task *t, int *got,
 		      struct st_msg *err)
 {
+	return job_db_task_claim_many(db, kind, kind_ranks, 1, t, got, err);
+}
+
+int job_db_task_claim_many(sqlite3 *db, int kind, const int *kind_ranks, int max, struct job_task *t0, int *got,
+			   struct st_msg *err)
+{
+	struct job_task *t;
 	sqlite3_stmt *st;
 	char skip[128] = "-1";
 	int rc = st_sql_begin(db, err);
@@ -302,14 +309,15 @@ int job_db_task_claim(sqlite3 *db, int kind, const int *kind_ranks, struct job_t
 		snprintf(sql, sizeof(sql),
 			 "SELECT id, scan, kind, target, version, priority, attempts, bytes, arg FROM tasks"
 			 " WHERE state = 0 AND (?1 < 0 OR kind = ?1) AND kind NOT IN (%s)"
-			 " ORDER BY priority DESC, id LIMIT 1",
-			 skip);
+			 " ORDER BY priority DESC, id LIMIT %d",
+			 skip, max < 1 ? 1 : max);
 		rc = st_sql_prepare(db, sql, &st, err);
 	}
 	if (rc)
 		goto fail;
 	sqlite3_bind_int(st, 1, kind);
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	while (*got < max && sqlite3_step(st) == SQLITE_ROW) {
+		t = &t0[*got];
 		memset(t, 0, sizeof(*t));
 		t->id = sqlite3_column_int64(st, 0);
 		t->scan = sqlite3_column_int64(st, 1);
@@ -329,23 +337,23 @@ int job_db_task_claim(sqlite3 *db, int kind, const int *kind_ranks, struct job_t
 			}
 			memcpy(t->arg, sqlite3_column_blob(st, 8), t->arglen);
 		}
-		*got = 1;
+		(*got)++;
 	}
 	sqlite3_finalize(st);
-	if (*got) {
+	for (int i = 0; i < *got && !rc; i++) {
 		char sql[200];
 		snprintf(sql, sizeof(sql),
 			 "UPDATE tasks SET state = 1, attempts = attempts + 1, runner = %d, updated = %f WHERE id = %lld",
-			 (int)getpid(), now_real(), (long long)t->id);
+			 (int)getpid(), now_real(), (long long)t0[i].id);
 		rc = st_sql_exec(db, sql, err);
-		if (rc) {
-			job_task_release(t);
-			*got = 0;
-			goto fail;
-		}
 	}
+	if (rc)
+		goto fail;
 	return st_sql_commit(db, err);
 fail:
+	for (int i = 0; i < *got; i++)
+		job_task_release(&t0[i]);
+	*got = 0;
 	st_sql_rollback(db);
 	return rc;
 }

@@ -115,6 +115,9 @@ int job_db_task_peek(sqlite3 *db, int kind, int n, int *kinds, uint64_t *targets
  */
 int job_db_task_claim(sqlite3 *db, int kind, const int *kind_ranks, struct job_task *t, int *got,
 		      struct st_msg *err);
+/* As job_db_task_claim, up to max tasks in one transaction into t[0..*got). */
+int job_db_task_claim_many(sqlite3 *db, int kind, const int *kind_ranks, int max, struct job_task *t, int *got,
+			   struct st_msg *err);
 void job_task_release(struct job_task *t);
 
 /* Record a task's outcome. */

@@ -1022,24 +1022,21 @@ int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_o
 				break;
 			}
 			*batch[0] = t;
-			while (!rc && nb < CLOUD_BATCH && ran + nb < limit) {
-				struct job_task more;
+			{
+				struct job_task more[CLOUD_BATCH];
+				int64_t want = limit - ran - 1 < CLOUD_BATCH - 1 ? limit - ran - 1 : CLOUD_BATCH - 1;
 				int got2 = 0;
-				rc = job_db_task_claim(db, t.kind, o->kind_ranks, &more, &got2, err);
-				if (rc || !got2)
-					break;
-				if (to_cloud(&more) != to_cloud(&t)) { /* another kind of move: back to the queue */
-					rc = job_db_task_finish(db, more.id, JS_PENDING, 0, NULL, err);
-					job_task_release(&more);
-					break;
+				if (want > 0)
+					rc = job_db_task_claim_many(db, t.kind, o->kind_ranks, (int)want, more, &got2, err);
+				for (int i = 0; i < got2; i++) {
+					if (to_cloud(&more[i]) != to_cloud(&t) || !(batch[nb] = malloc(sizeof(more[i])))) {
+						/* another kind of move (or no memory): back to the queue */
+						job_db_task_finish(db, more[i].id, JS_PENDING, 0, NULL, NULL);
+						job_task_release(&more[i]);
+						continue;
+					}
+					*batch[nb++] = more[i];
 				}
-				batch[nb] = malloc(sizeof(more));
-				if (!batch[nb]) {
-					job_db_task_finish(db, more.id, JS_PENDING, 0, NULL, NULL);
-					job_task_release(&more);
-					break;
-				}
-				*batch[nb++] = more;
 			}
 			prefetch_next(st, db, t.kind, CLOUD_BATCH); /* the next batch is read while this one works */
 			if (t.kind == JT_COMPRESS)
