@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -199,11 +200,38 @@ static int local_check(struct st_cloud *c, struct st_msg *err)
 	return 0;
 }
 
+/*
+ * Read the stored object back and compare its CRC32C with buf's: through a
+ * read-only mapping of the file (the page cache's pages, no copy). 0,
+ * ST_ECORRUPT, -errno.
+ */
+static int local_verify(const char *path, const void *buf, size_t len)
+{
+	struct stat sb;
+	void *map;
+	int rc = 0, fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &sb) < 0 || (size_t)sb.st_size != len) {
+		close(fd);
+		return ST_ECORRUPT;
+	}
+	map = len ? mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0) : NULL;
+	close(fd);
+	if (len && map == MAP_FAILED)
+		return -errno;
+	if (len && st_crc32c(map, len) != st_crc32c(buf, len))
+		rc = ST_ECORRUPT;
+	if (len)
+		munmap(map, len);
+	return rc;
+}
+
 static int local_put(struct st_cloud *c, const char *key, const void *buf, size_t len, struct st_msg *err)
 {
 	char path[ST_PATH_MAX + 300], dir[ST_PATH_MAX + 300];
-	uint8_t *back;
-	int fd, rc;
+	int rc;
 
 	rc = local_path(c, key, path, sizeof(path));
 	if (rc)
@@ -216,21 +244,7 @@ static int local_put(struct st_cloud *c, const char *key, const void *buf, size_
 	rc = st_write_file_atomic(path, buf, len, 0644); /* temp file, fsync, rename, fsync of the directory */
 	if (rc)
 		return st_fail(err, rc, "cloud %s: %s", path, st_strerror(rc));
-	/* verify: read it back and compare checksums */
-	back = malloc(len + 1);
-	if (!back)
-		return st_fail(err, -ENOMEM, "out of memory");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = -errno;
-	} else {
-		long long n = st_pread_full(fd, back, len, 0);
-		rc = n < 0 ? (int)n : (size_t)n != len ? ST_ECORRUPT : 0;
-		close(fd);
-	}
-	if (!rc && st_crc32c(back, len) != st_crc32c(buf, len))
-		rc = ST_ECORRUPT;
-	free(back);
+	rc = local_verify(path, buf, len); /* read it back and compare checksums */
 	if (rc)
 		return st_fail(err, rc, "cloud %s: the stored object does not read back (%s)", path, st_strerror(rc));
 	return 0;
@@ -735,23 +749,10 @@ static int local_put_many(struct st_cloud *c, int n, const char *const *keys, co
 	close(dfd);
 	for (int i = 0; i < n; i++) { /* verify: read each back and compare checksums */
 		char path[ST_PATH_MAX + 300];
-		uint8_t *back;
-		int fd;
 		if (rcs[i])
 			continue;
 		local_path(c, keys[i], path, sizeof(path));
-		back = malloc(lens[i] + 1);
-		fd = back ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-		if (fd < 0) {
-			rcs[i] = back ? -errno : -ENOMEM;
-		} else {
-			long long got = st_pread_full(fd, back, lens[i], 0);
-			rcs[i] = got < 0 ? (int)got
-				 : (size_t)got != lens[i] || st_crc32c(back, lens[i]) != st_crc32c(bufs[i], lens[i]) ? ST_ECORRUPT
-															   : 0;
-			close(fd);
-		}
-		free(back);
+		rcs[i] = local_verify(path, bufs[i], lens[i]);
 		if (rcs[i])
 			st_fail(err, rcs[i], "cloud %s: the stored object does not read back (%s)", path, st_strerror(rcs[i]));
 	}

@@ -2648,7 +2648,7 @@ static int load_image(struct st_store *st, const struct st_egroup_rec *g, int r,
 	fd = fd_get(st, g->id, d);
 	if (fd < 0)
 		return fd;
-	memset(buf, 0, len);
+	memset(buf + g->used, 0, len - g->used); /* (EC fragments are zero-padded past the image) */
 	n = st_pread_full(fd, buf, g->used, 0);
 	if (n != (long long)g->used || verify_image(g, buf)) {
 		fd_forget(st, g->id, d->id);
