@@ -290,7 +290,8 @@ static void compress_batch(struct st_store *st, struct job_task *const *t, int n
 			rcs[i] = st_config_container_by_id(cfg, g[i].container, &c, &errs[i]);
 		if (!rcs[i] && (c.compress == ST_MODE_OFF || (g[i].flags & ST_EGROUP_COMPRESSED)))
 			rcs[i] = st_fail(&errs[i], ST_ESTALE, "egroup %" PRIx64 ": compression no longer wanted", g[i].id);
-		codec[i] = (int)c.codec;
+		if (!rcs[i])
+			codec[i] = (int)c.codec;
 	}
 	/* 1. freeze them all: one transaction per shard */
 	for (int sh = 0; sh < nshards; sh++) {
