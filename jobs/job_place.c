@@ -32,47 +32,6 @@ static void drop_new(struct st_store *st, uint64_t egroup, uint32_t used, const 
 	}
 }
 
-/*
- * Down to the cloud: the object is uploaded and verified first, then the
- * row flips to it (CAS: tier cloud, no replicas), then the local copies go.
- * A lost CAS (or a failure) deletes the object again; a crash in between
- * leaves an orphan object a later scan sweeps.
- */
-static int to_cloud(struct st_store *st, struct st_egroup_rec *g, int64_t *bytes, struct st_msg *err)
-{
-	uint32_t old[ST_REPLICAS_MAX];
-	int nold = g->nreplicas, rc;
-
-	if (g->flags & ST_EGROUP_CLOUD)
-		return 0;
-	rc = st_store_egroup_upload(st, g, err);
-	if (rc)
-		return rc; /* the server is down or refused: the task fails, a later run retries */
-	st_fault_step();
-	for (int r = 0; r < nold; r++)
-		old[r] = g->replicas[r].disk;
-	g->nreplicas = 0;
-	g->tier = ST_TIER_CLOUD;
-	g->flags |= ST_EGROUP_CLOUD;
-	rc = st_meta_egroup_put(st_store_meta(st), g, g->version, err);
-	if (rc) {
-		struct st_cloud *cl;
-		char key[64];
-		st_cloud_egroup_key(g->id, key, sizeof(key));
-		if (st_store_cloud(st, &cl, NULL) == 0)
-			st_cloud_delete(cl, key, NULL);
-		return rc;
-	}
-	st_fault_step();
-	for (int r = 0; r < nold; r++) {
-		int64_t b;
-		st_store_replica_delete(st, g->id, old[r], g->used, &b);
-	}
-	st_config_reads_clear(st_store_config(st), g->id, NULL);
-	*bytes = (int64_t)g->used * nold;
-	return 0;
-}
-
 int job_apply_tier_move(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err)
 {
 	struct st_meta *m = st_store_meta(st);
@@ -85,16 +44,19 @@ int job_apply_tier_move(struct st_store *st, const struct job_task *t, int64_t *
 	if (t->arglen < 2 || t->arg[0] >= ST_NTIERS)
 		return st_fail(err, ST_EINVAL, "task %" PRId64 ": bad tier argument", t->id);
 	dest = (enum st_tier)t->arg[0];
+	if (dest == ST_TIER_CLOUD) { /* as a batch of one */
+		struct st_msg e = { "" };
+		job_apply_to_cloud_batch(st, &t, 1, bytes, &rc, &e);
+		if (rc)
+			st_fail(err, rc, "%s", e.text);
+		return rc;
+	}
 	st_egroup_rec_init(&g);
 	rc = load_movable(st, t, &g, err);
 	if (!rc)
 		rc = st_config_container_by_id(st_store_config(st), g.container, &c, err);
 	if (!rc && g.tier == dest)
 		goto out; /* already there */
-	if (!rc && dest == ST_TIER_CLOUD) {
-		rc = to_cloud(st, &g, bytes, err);
-		goto out;
-	}
 	/* 1. data: RF copies on the destination tier (from the cloud object, if there) */
 	if (!rc)
 		rc = st_store_egroup_copy_tier(st, &g, c.rf, dest, 0, out, err);
@@ -228,7 +190,7 @@ static void *put_worker(void *arg)
 	return NULL;
 }
 
-int job_apply_to_cloud_batch(struct st_store *st, struct job_task *const *t, int n, int64_t *bytes, int *rcs,
+int job_apply_to_cloud_batch(struct st_store *st, const struct job_task *const *t, int n, int64_t *bytes, int *rcs,
 			     struct st_msg *errs)
 {
 	struct st_meta *m = st_store_meta(st);
@@ -351,6 +313,7 @@ int job_apply_to_cloud_batch(struct st_store *st, struct job_task *const *t, int
 				delta[nd++] = -(int64_t)g[i].used;
 			}
 			bytes[i] = (int64_t)g[i].used * old[i].nreplicas;
+			st_config_reads_clear(st_store_config(st), g[i].id, NULL);
 		}
 		for (int i = 0; old && i < n; i++)
 			st_egroup_rec_release(&old[i]);

@@ -33,7 +33,7 @@ int job_apply_balance(struct st_store *st, const struct job_task *t, int64_t *by
  * and one usage update. Per task: rcs[i] (0, ST_ESTALE, an error in
  * errs[i]) and bytes[i]. Returns non-zero only when nothing could run.
  */
-int job_apply_to_cloud_batch(struct st_store *st, struct job_task *const *t, int n, int64_t *bytes, int *rcs,
+int job_apply_to_cloud_batch(struct st_store *st, const struct job_task *const *t, int n, int64_t *bytes, int *rcs,
 			     struct st_msg *errs);
 
 #endif

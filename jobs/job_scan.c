@@ -300,15 +300,9 @@ static int read_fps(void *arg, int split, mr_record_fn fn, void *fnarg, char *wh
 	return with_reason(rc, &err, why, whylen);
 }
 
-struct cloud_rd {
-	struct scan_ctx *c;
-	mr_record_fn fn;
-	void *fnarg;
-};
-
 static int rd_object(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
-	struct cloud_rd *r = arg;
+	struct rd *r = arg;
 	unsigned long long id;
 	uint32_t disk = ST_CLOUD_DISK;
 	uint8_t v[20];
@@ -326,7 +320,7 @@ static int rd_object(void *arg, const char *key, uint64_t size, int64_t mtime)
 /* The cloud tier's objects, as files on pseudo disk ST_CLOUD_DISK (one split). */
 static int read_cloud(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen)
 {
-	struct cloud_rd r = { arg, fn, fnarg };
+	struct rd r = { arg, fn, fnarg };
 	struct st_msg err = { "" };
 	struct st_cloud *cl;
 	int rc;
@@ -1585,6 +1579,18 @@ static void dedup_flush(struct scan_ctx *c, struct dd_buf *b)
  * Task argument: container u32, then per extent: extent[24], egroup u64,
  * nrows u32, the block rows referencing it (vdisk u64, block u64) x nrows.
  */
+/* The number of block rows an 'O' record names, or -1 when it is not a well-formed 'O' record. */
+static int64_t occ_refs(const struct mr_value *v)
+{
+	const uint8_t *p = v->p;
+	uint32_t nref;
+
+	if (p[0] != 'O' || v->len < 45)
+		return -1;
+	memcpy(&nref, p + 41, 4);
+	return v->len == 45 + 16 * (size_t)nref ? (int64_t)nref : -1;
+}
+
 static int form_dedup(struct scan_ctx *c, const uint8_t *key, const struct mr_value *vals, size_t n)
 {
 	struct dd_buf *b = NULL;
@@ -1596,10 +1602,9 @@ static int form_dedup(struct scan_ctx *c, const uint8_t *key, const struct mr_va
 	memcpy(&len, key + 25, 4);
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *v = vals[i].p;
-		uint32_t nref;
 		if (v[0] == 'S' && vals[i].len == 37)
 			home = 1;
-		else if (v[0] == 'O' && vals[i].len >= 45 && (memcpy(&nref, v + 41, 4), vals[i].len == 45 + 16 * (size_t)nref))
+		else if (occ_refs(&vals[i]) >= 0)
 			nocc++;
 	}
 	if (!nocc || (!home && nocc < 2))
@@ -1625,12 +1630,10 @@ static int form_dedup(struct scan_ctx *c, const uint8_t *key, const struct mr_va
 	}
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *v = vals[i].p;
-		uint32_t nref;
+		int64_t refs = occ_refs(&vals[i]);
+		uint32_t nref = (uint32_t)refs;
 		int isnew;
-		if (v[0] != 'O' || vals[i].len < 45)
-			continue;
-		memcpy(&nref, v + 41, 4);
-		if (vals[i].len != 45 + 16 * (size_t)nref || !nref)
+		if (refs <= 0)
 			continue;
 		if (!st_hmap_put(&b->seen, v + 13, &isnew))
 			return -ENOMEM;

@@ -172,12 +172,8 @@ static void copy_fingerprints(struct st_meta *m, const struct st_egroup_rec *g, 
 	free(v);
 }
 
-/*
- * egroup_compact and compress: the MOVING protocol of job_tasks.h. codec
- * < 0 copies the live extents as stored; else it compresses the raw ones.
- */
-static int rewrite_moving(struct st_store *st, const struct job_task *t, int codec, int64_t *bytes,
-			  struct st_msg *err)
+/* egroup_compact: the MOVING protocol of job_tasks.h (compress_batch is the same, in batches). */
+static int apply_compact(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err)
 {
 	struct st_meta *m = st_store_meta(st);
 	struct st_config *cfg = st_store_config(st);
@@ -213,7 +209,7 @@ static int rewrite_moving(struct st_store *st, const struct job_task *t, int cod
 		if (rc)
 			goto out;
 		began = 1;
-		rc = st_store_egroup_rewrite(st, &g, keep, nkeep, seq, codec, &n, err);
+		rc = st_store_egroup_rewrite(st, &g, keep, nkeep, seq, -1, &n, err);
 		if (rc)
 			goto out;
 		st_fault_step();
@@ -237,27 +233,6 @@ out:
 	return rc;
 }
 
-static int apply_compact(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err)
-{
-	return rewrite_moving(st, t, -1, bytes, err);
-}
-
-/* compress: the container's codec, unless its policy was turned off since the scan. */
-static int apply_compress(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err)
-{
-	struct st_egroup_rec g;
-	struct st_container c;
-	int rc;
-
-	st_egroup_rec_init(&g);
-	rc = load_plain(st, t, &g, err);
-	if (!rc)
-		rc = st_config_container_by_id(st_store_config(st), g.container, &c, err);
-	if (!rc && (c.compress == ST_MODE_OFF || (g.flags & ST_EGROUP_COMPRESSED)))
-		rc = st_fail(err, ST_ESTALE, "egroup %" PRIx64 ": compression no longer wanted", t->target);
-	st_egroup_rec_release(&g);
-	return rc ? rc : rewrite_moving(st, t, (int)c.codec, bytes, err);
-}
 
 /*
  * compress for n tasks at once: the MOVING protocol of rewrite_moving, each
@@ -265,7 +240,7 @@ static int apply_compress(struct st_store *st, const struct job_task *t, int64_t
  * one sync per disk and the metadata with one transaction per shard and
  * step. Per task: rcs[i] and bytes[i].
  */
-static void compress_batch(struct st_store *st, struct job_task *const *t, int n, int64_t *bytes, int *rcs,
+static void compress_batch(struct st_store *st, const struct job_task *const *t, int n, int64_t *bytes, int *rcs,
 			   struct st_msg *errs)
 {
 	struct st_meta *m = st_store_meta(st);
@@ -426,6 +401,18 @@ out:
 	free(g);
 	free(nw);
 	free(codec);
+}
+
+/* compress on its own: a batch of one. */
+static int apply_compress(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err)
+{
+	struct st_msg e = { "" };
+	int rc;
+
+	compress_batch(st, &t, 1, bytes, &rc, &e);
+	if (rc)
+		st_fail(err, rc, "%s", e.text);
+	return rc;
 }
 
 /* extent_id_delete: orphan rows, re-checked against their egroup. */
@@ -984,6 +971,63 @@ static int to_cloud(const struct job_task *t)
 	return t->kind == JT_TIER_DOWN && t->arglen >= 1 && t->arg[0] == ST_TIER_CLOUD;
 }
 
+static int batched(const struct job_task *t)
+{
+	return to_cloud(t) || t->kind == JT_COMPRESS;
+}
+
+/*
+ * Run claimed task *first and up to CLOUD_BATCH - 1 more of its sort (at
+ * most limit in all) as one batch; record every outcome in one curator.db
+ * transaction. Returns the tasks run, or -1 (*rc set) when nothing could.
+ */
+static int run_batch(struct st_store *st, sqlite3 *db, const struct job_run_opts *o, struct job_task *first,
+		     int64_t limit, struct job_run_result *res, struct timespec *t0, int64_t *moved, int *rc,
+		     struct st_msg *err)
+{
+	struct job_task tasks[CLOUD_BATCH], more[CLOUD_BATCH];
+	const struct job_task *ptr[CLOUD_BATCH];
+	int64_t bb[CLOUD_BATCH], want = limit - 1 < CLOUD_BATCH - 1 ? limit - 1 : CLOUD_BATCH - 1;
+	int rcs[CLOUD_BATCH], nb = 1, got = 0, kind = first->kind, intx;
+	struct st_msg *errs = calloc(CLOUD_BATCH, sizeof(*errs));
+
+	if (!errs) {
+		*rc = st_fail(err, -ENOMEM, "out of memory");
+		job_task_release(first);
+		return -1;
+	}
+	tasks[0] = *first;
+	if (want > 0)
+		*rc = job_db_task_claim_many(db, kind, o->kind_ranks, (int)want, more, &got, err);
+	for (int i = 0; i < got; i++) {
+		if (to_cloud(&more[i]) != to_cloud(first)) { /* another kind of move: back to the queue */
+			job_db_task_finish(db, more[i].id, JS_PENDING, 0, NULL, NULL);
+			job_task_release(&more[i]);
+			continue;
+		}
+		tasks[nb++] = more[i];
+	}
+	for (int i = 0; i < nb; i++)
+		ptr[i] = &tasks[i];
+	prefetch_next(st, db, kind, CLOUD_BATCH); /* the next batch is read while this one works */
+	if (kind == JT_COMPRESS)
+		compress_batch(st, ptr, nb, bb, rcs, errs);
+	else
+		job_apply_to_cloud_batch(st, ptr, nb, bb, rcs, errs);
+	intx = st_sql_begin(db, NULL) == 0;
+	for (int i = 0; i < nb; i++) {
+		int prc = finish_one(db, &tasks[i], rcs[i], bb[i], &errs[i], res, err);
+		if (!*rc)
+			*rc = prc;
+		throttle(o->kind_mbps[kind] > 0 ? o->kind_mbps[kind] : o->rate_mbps, bb[i] < 0 ? -bb[i] : bb[i], t0, moved);
+		job_task_release(&tasks[i]);
+	}
+	if (intx && st_sql_commit(db, *rc ? NULL : err) && !*rc)
+		*rc = -EIO;
+	free(errs);
+	return nb;
+}
+
 int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_opts *o, struct job_run_result *res,
 		  struct st_msg *err)
 {
@@ -1007,56 +1051,12 @@ int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_o
 		rc = job_db_task_claim(db, o->kind, o->kind_ranks, &t, &got, err);
 		if (rc || !got)
 			break;
-		if (reads_egroups(t.kind) && !to_cloud(&t) && t.kind != JT_COMPRESS) /* (batches read ahead themselves) */
+		if (reads_egroups(t.kind) && !batched(&t)) /* (batches read ahead themselves) */
 			prefetch_next(st, db, o->kind, 2 * mr_nranks(mr));
-		if (to_cloud(&t) || t.kind == JT_COMPRESS) { /* in batches: one sync for many egroups */
-			struct job_task *batch[CLOUD_BATCH];
-			int64_t bb[CLOUD_BATCH];
-			int rcs[CLOUD_BATCH], nb = 1;
-			struct st_msg *errs = calloc(CLOUD_BATCH, sizeof(*errs));
-			batch[0] = malloc(sizeof(t));
-			if (!errs || !batch[0]) {
-				free(errs);
-				free(batch[0]);
-				rc = st_fail(err, -ENOMEM, "out of memory");
-				job_task_release(&t);
+		if (batched(&t)) { /* in batches: one sync for many egroups */
+			int nb = run_batch(st, db, o, &t, limit - ran, res, &t0, &moved, &rc, err);
+			if (nb < 0)
 				break;
-			}
-			*batch[0] = t;
-			{
-				struct job_task more[CLOUD_BATCH];
-				int64_t want = limit - ran - 1 < CLOUD_BATCH - 1 ? limit - ran - 1 : CLOUD_BATCH - 1;
-				int got2 = 0;
-				if (want > 0)
-					rc = job_db_task_claim_many(db, t.kind, o->kind_ranks, (int)want, more, &got2, err);
-				for (int i = 0; i < got2; i++) {
-					if (to_cloud(&more[i]) != to_cloud(&t) || !(batch[nb] = malloc(sizeof(more[i])))) {
-						/* another kind of move (or no memory): back to the queue */
-						job_db_task_finish(db, more[i].id, JS_PENDING, 0, NULL, NULL);
-						job_task_release(&more[i]);
-						continue;
-					}
-					*batch[nb++] = more[i];
-				}
-			}
-			prefetch_next(st, db, t.kind, CLOUD_BATCH); /* the next batch is read while this one works */
-			if (t.kind == JT_COMPRESS)
-				compress_batch(st, batch, nb, bb, rcs, errs);
-			else
-				job_apply_to_cloud_batch(st, batch, nb, bb, rcs, errs);
-			int intx = st_sql_begin(db, NULL) == 0; /* the batch's outcomes in one transaction */
-			for (int i = 0; i < nb; i++) {
-				int prc = finish_one(db, batch[i], rcs[i], bb[i], &errs[i], res, err);
-				if (!rc)
-					rc = prc;
-				throttle(o->kind_mbps[t.kind] > 0 ? o->kind_mbps[t.kind] : o->rate_mbps, bb[i] < 0 ? -bb[i] : bb[i],
-					 &t0, &moved);
-				job_task_release(batch[i]);
-				free(batch[i]);
-			}
-			if (intx && st_sql_commit(db, rc ? NULL : err) && !rc)
-				rc = -EIO;
-			free(errs);
 			ran += nb;
 			continue;
 		}

@@ -228,28 +228,6 @@ static int local_verify(const char *path, const void *buf, size_t len)
 	return rc;
 }
 
-static int local_put(struct st_cloud *c, const char *key, const void *buf, size_t len, struct st_msg *err)
-{
-	char path[ST_PATH_MAX + 300], dir[ST_PATH_MAX + 300];
-	int rc;
-
-	rc = local_path(c, key, path, sizeof(path));
-	if (rc)
-		return st_fail(err, rc, "cloud key '%s': invalid", key);
-	snprintf(dir, sizeof(dir), "%s", path);
-	*strrchr(dir, '/') = 0;
-	rc = st_mkdir_p(dir);
-	if (rc)
-		return st_fail(err, rc, "cloud directory %s: %s", dir, st_strerror(rc));
-	rc = st_write_file_atomic(path, buf, len, 0644); /* temp file, fsync, rename, fsync of the directory */
-	if (rc)
-		return st_fail(err, rc, "cloud %s: %s", path, st_strerror(rc));
-	rc = local_verify(path, buf, len); /* read it back and compare checksums */
-	if (rc)
-		return st_fail(err, rc, "cloud %s: the stored object does not read back (%s)", path, st_strerror(rc));
-	return 0;
-}
-
 static int local_get(struct st_cloud *c, const char *key, uint64_t off, size_t len, void *buf, struct st_msg *err)
 {
 	char path[ST_PATH_MAX + 300];
@@ -792,10 +770,9 @@ int st_cloud_check(struct st_cloud *c, struct st_msg *err)
 
 int st_cloud_put(struct st_cloud *c, const char *key, const void *buf, size_t len, struct st_msg *err)
 {
-	char k[1024];
+	int one, rc = st_cloud_put_many(c, 1, &key, &buf, &len, &one, err);
 
-	full_key(c, key, k, sizeof(k));
-	return c->kind == S3 ? s3_put(c, k, buf, len, err) : local_put(c, k, buf, len, err);
+	return rc ? rc : one;
 }
 
 int st_cloud_get(struct st_cloud *c, const char *key, uint64_t off, size_t len, void *buf, struct st_msg *err)

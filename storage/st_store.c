@@ -2394,23 +2394,6 @@ int st_store_egroup_image(struct st_store *st, const struct st_egroup_rec *g, ui
 	return 0;
 }
 
-int st_store_egroup_upload(struct st_store *st, const struct st_egroup_rec *g, struct st_msg *err)
-{
-	uint8_t *img = malloc(g->used + 1);
-	struct st_cloud *c;
-	char key[64];
-	int rc = img ? st_store_cloud(st, &c, err) : st_fail(err, -ENOMEM, "out of memory");
-
-	if (!rc) /* one verified copy, whole */
-		rc = st_store_egroup_image(st, g, img, err);
-	if (!rc) {
-		st_cloud_egroup_key(g->id, key, sizeof(key));
-		rc = st_cloud_put(c, key, img, g->used, err); /* verified: ETag = MD5, or read back */
-	}
-	free(img);
-	return rc;
-}
-
 static int fill_replica(struct st_store *st, const struct st_egroup_rec *g, int fd, struct st_msg *err)
 {
 	uint8_t *img = g->used > ST_EGROUP_HDR ? malloc(g->used) : NULL;

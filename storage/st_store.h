@@ -328,14 +328,6 @@ int st_store_cloud(struct st_store *st, struct st_cloud **out, struct st_msg *er
 int st_store_egroup_image(struct st_store *st, const struct st_egroup_rec *g, uint8_t *buf, struct st_msg *err);
 
 /*
- * Upload egroup g (a plain egroup with replicas) as its cloud object: the
- * image of one copy that verifies whole, stored and verified (ETag = MD5 or
- * a read-back). The caller then flips the row (CAS) and deletes the local
- * replicas last.
- */
-int st_store_egroup_upload(struct st_store *st, const struct st_egroup_rec *g, struct st_msg *err);
-
-/*
  * Read-ahead hint: ask the kernel to start reading egroup g's file on its
  * first usable replica (all of them with all = 1) in the background, so a
  * task about to copy or verify it finds it in the page cache. Best effort.

@@ -333,3 +333,13 @@ long long th_sh_number(const char *fmt, ...)
 	pclose(p);
 	return v;
 }
+
+int th_s3_url(char *buf, size_t len)
+{
+	const char *ep = getenv("S3_ENDPOINT"), *b = getenv("S3_BUCKET");
+
+	if (!ep || !b || strncmp(ep, "http://", 7))
+		return -1;
+	snprintf(buf, len, "s3://%s@%s", b, ep + 7);
+	return 0;
+}

@@ -52,6 +52,12 @@ int th_zlib_inflate(const uint8_t *in, size_t len, uint8_t *out, size_t raw);
  */
 long long th_sh_number(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * The S3 test server's URL for `cloud set`, "s3://BUCKET@HOST:PORT", from the
+ * S3_ENDPOINT and S3_BUCKET that tests/run.sh exports. 0, or -1 when unset.
+ */
+int th_s3_url(char *buf, size_t len);
+
 /* Count the lines of s. */
 int th_lines(const char *s);
 

@@ -383,12 +383,10 @@ static const char *s3_creds(const char *secret)
 	return p;
 }
 
+/* s3://bucket@host:port of the test server (tests/run.sh starts it and exports its address). */
 static void s3_url(char *buf, size_t len)
 {
-	const char *ep = getenv("S3_ENDPOINT"), *b = getenv("S3_BUCKET");
-
-	cr_assert(ep && b && !strncmp(ep, "http://", 7), "no S3 test server (tests/run.sh starts one)");
-	snprintf(buf, len, "s3://%s@%s", b, ep + 7);
+	cr_assert_eq(th_s3_url(buf, len), 0, "S3_ENDPOINT/S3_BUCKET not set: tests/run.sh starts tools/s3-test-server.sh");
 }
 
 /*

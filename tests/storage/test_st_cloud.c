@@ -16,14 +16,10 @@
 #include "storage/st_cloud.h"
 #include "tests/helpers.h"
 
-/* s3://bucket@host:port from the test server's environment. */
+/* s3://bucket@host:port of the test server (tests/run.sh starts it and exports its address). */
 static void s3_url(char *buf, size_t len)
 {
-	const char *ep = getenv("S3_ENDPOINT"), *b = getenv("S3_BUCKET");
-
-	cr_assert(ep && b, "S3_ENDPOINT/S3_BUCKET not set: tests/run.sh starts tools/s3-test-server.sh");
-	cr_assert(!strncmp(ep, "http://", 7));
-	snprintf(buf, len, "s3://%s@%s", b, ep + 7);
+	cr_assert_eq(th_s3_url(buf, len), 0, "S3_ENDPOINT/S3_BUCKET not set: tests/run.sh starts tools/s3-test-server.sh");
 }
 
 static const char *cred_file(const char *dir, const char *ak, const char *sk, int mode)
