@@ -1943,6 +1943,8 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 		input(&j.inputs[1], "extent ID map", nshards, read_extents, &c, map_extent);
 		j.reduce = reduce_extent;
 		j.reduce_arg = &c;
+		/* counts, the one 'E', and 'B's that MR2 sorts again: any order will do */
+		j.values_unordered = 1;
 		j.output_dir = out1;
 		if (o.mem_budget)
 			j.mem_budget = o.mem_budget;

@@ -155,6 +155,14 @@ struct mr_job {
 	int nparts;             /* partitions (default 64); independent of ranks */
 	uint64_t mem_budget;    /* per rank, bytes (default 512 MiB) */
 	const char *output_dir; /* NULL: reduce output is discarded */
+	/*
+	 * 0 (default): each reduce (and combine) sees its values sorted by
+	 * their bytes. 1: in an order that depends on arrival, which saves
+	 * sorting them; set it only when the reduce's result does not depend
+	 * on the order of its values (counts, sums, picking a tagged value),
+	 * since otherwise outputs could differ between rank counts.
+	 */
+	int values_unordered;
 	int ncounters;
 	const char *counter_names[MR_MAX_COUNTERS];
 

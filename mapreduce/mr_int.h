@@ -59,6 +59,8 @@ uint32_t mr_crc(uint32_t crc, const void *buf, size_t len);
 
 /* Total order of records: (sk, hash, key, value). */
 int mr_rec_cmp(const uint8_t *a, const uint8_t *b);
+/* The order of their keys only: (sk, hash, key). */
+int mr_key_cmp(const uint8_t *a, const uint8_t *b);
 
 struct mr_idx {
 	uint64_t sk;
@@ -67,15 +69,73 @@ struct mr_idx {
 
 /* Sort idx[0..n) by sk (LSD radix, stable). */
 int mr_sort(struct mr_idx *idx, size_t n);
-/* Then order runs of equal sk by mr_rec_cmp: idx is fully ordered. */
-void mr_sort_fixup(struct mr_idx *idx, size_t n);
 /*
- * Copy the records of idx[0..n) (sorted by sk, `bytes` in all) into *buf
- * (grown as needed) in that order, repoint idx at the copies, and fix up:
- * afterwards idx is fully ordered and the records are sequential in
- * memory. One pass, prefetching ahead. 0 or -ENOMEM.
+ * Then order runs of equal sk by mr_rec_cmp (keys_only: by mr_key_cmp):
+ * idx is fully ordered (keys_only: equal keys are adjacent).
  */
-int mr_gather(struct mr_idx *idx, size_t n, size_t bytes, uint8_t **buf, size_t *cap);
+void mr_sort_fixup(struct mr_idx *idx, size_t n, int keys_only);
+/*
+ * Walk idx[0..n) (sorted by sk) in the record order: each run of equal
+ * sort keys is fixed up (mr_sort_fixup) when the walk reaches it, and the
+ * records ahead are prefetched. Returns the next record or NULL.
+ */
+#ifndef MR_PREFETCH
+#define MR_PREFETCH 32
+#endif
+struct mr_iter {
+	struct mr_idx *idx;
+	size_t i, n, fixed;
+	int keys_only;
+};
+
+static inline const uint8_t *mr_iter_next(struct mr_iter *it)
+{
+	struct mr_idx *x = it->idx;
+	size_t i = it->i;
+
+	if (i >= it->n)
+		return NULL;
+	if (i >= it->fixed) {
+		size_t j = i + 1;
+		while (j < it->n && x[j].sk == x[i].sk)
+			j++;
+		if (j - i > 1)
+			mr_sort_fixup(x + i, j - i, it->keys_only);
+		it->fixed = j;
+	}
+	if (i + MR_PREFETCH < it->n) {
+		__builtin_prefetch(x[i + MR_PREFETCH].rec);
+		__builtin_prefetch(x[i + MR_PREFETCH].rec + MR_HDR + 8);
+	}
+	it->i = i + 1;
+	return x[i].rec;
+}
+
+/* memcmp order of n bytes, eight at a time (short keys and values). */
+static inline int mr_bytes_cmp(const uint8_t *a, const uint8_t *b, size_t n)
+{
+	if (n > 32) {
+		int c = memcmp(a, b, n);
+		return c < 0 ? -1 : c > 0;
+	}
+	while (n >= 8) {
+		uint64_t x, y;
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		if (x != y) {
+			x = __builtin_bswap64(x);
+			y = __builtin_bswap64(y);
+			return x < y ? -1 : 1;
+		}
+		a += 8;
+		b += 8;
+		n -= 8;
+	}
+	for (; n; a++, b++, n--)
+		if (*a != *b)
+			return *a < *b ? -1 : 1;
+	return 0;
+}
 
 /*
  * Buffered sequential file writer with a running crc32c of what was
@@ -95,6 +155,28 @@ int mr_wfile_write(struct mr_wfile *w, const void *p, size_t n);
 uint32_t mr_wfile_crc(struct mr_wfile *w);
 void mr_wfile_crc_reset(struct mr_wfile *w);
 int mr_wfile_close(struct mr_wfile *w, int sync); /* 0 or -errno */
+
+/*
+ * Block reader of a byte range of a file: reads 1 MiB at a time with
+ * pread, keeps a running crc32c of every byte of the range read so far,
+ * and hands out contiguous spans (a span that crosses a block is moved to
+ * the front first). A span stays valid until the next mr_rfile_get.
+ */
+struct mr_rfile {
+	int fd;
+	uint8_t *buf;
+	size_t cap, pos, len;  /* buf[pos..len) is read but not handed out */
+	uint64_t off, left;    /* next file offset to read, bytes of the range unread */
+	uint32_t crc;          /* of the range's bytes read so far */
+};
+/* 0 or -errno. */
+int mr_rfile_open(struct mr_rfile *r, const char *path, uint64_t off, uint64_t len);
+/* The next n bytes of the range, or NULL if fewer remain (*err: 0) or a read failed (*err: -errno). */
+const uint8_t *mr_rfile_get(struct mr_rfile *r, size_t n, int *err);
+/* Bytes of the range not yet handed out. */
+static inline uint64_t mr_rfile_remaining(const struct mr_rfile *r) { return r->left + (r->len - r->pos); }
+/* Close and free (a zeroed or closed reader is fine). */
+void mr_rfile_close(struct mr_rfile *r);
 
 void mr_set_err(struct mr_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -33,6 +33,8 @@ struct pidx {
 	struct mr_idx *v;
 	size_t n, cap;
 	size_t bytes; /* of its records */
+	uint8_t *tail; /* free space of its current arena chunk */
+	size_t left;
 };
 
 struct run {
@@ -57,6 +59,7 @@ struct jr { /* the state of one job on one rank */
 	/* store */
 	uint8_t *arena;
 	size_t used, cap;
+	size_t chunk;         /* arena chunk size */
 	struct pidx *pi;     /* per partition: index of its records in the arena */
 	size_t n;            /* records in the store */
 	size_t idx_bytes, idx_cap;
@@ -68,8 +71,6 @@ struct jr { /* the state of one job on one rank */
 	size_t sbsize;
 	uint8_t *rbuf;
 	size_t rbufcap;
-	uint8_t *gbuf;   /* one partition's records, gathered in order */
-	size_t gcap;
 	int ends;
 	int peer_failed;
 	MPI_Request *endreq;
@@ -136,40 +137,56 @@ static int pidx_reserve(struct jr *jr, struct pidx *x)
 
 /*
  * Make room for a record of sz bytes in partition part; returns where to
- * write it (the caller fills it and then calls store_commit).
+ * write it (the caller fills it and then calls store_commit). Each
+ * partition appends to its own chunk of the arena (chunks are handed out
+ * in order; a record larger than a chunk gets several in a row), so one
+ * partition's records sit together: sorting and reducing it then touches
+ * a region that stays in cache instead of the whole arena.
  */
 static uint8_t *store_reserve(struct jr *jr, uint32_t part, size_t sz)
 {
 	struct pidx *x = &jr->pi[part];
-	int rc;
 
-	if (jr->used + sz > jr->cap || (rc = pidx_reserve(jr, x)) == 1) {
-		if (spill(jr))
+	for (int tries = 0;; tries++) {
+		int rc = pidx_reserve(jr, x);
+		if (rc < 0)
 			return NULL;
-		if (sz > jr->cap) {
-			fail(jr, MR_EINVAL, "a %zu-byte record does not fit the memory budget", sz);
+		if (rc == 0) {
+			size_t csz = (sz + jr->chunk - 1) / jr->chunk * jr->chunk;
+			if (sz <= x->left)
+				return x->tail;
+			if (jr->used + csz <= jr->cap) {
+				x->tail = jr->arena + jr->used;
+				x->left = csz;
+				jr->used += csz;
+				return x->tail;
+			}
+			if (csz > jr->cap) {
+				fail(jr, MR_EINVAL, "a %zu-byte record does not fit the memory budget", sz);
+				return NULL;
+			}
+		}
+		if (tries) {
+			fail(jr, -ENOMEM, "the memory budget is too small for the index");
 			return NULL;
 		}
-		rc = pidx_reserve(jr, x);
+		if (spill(jr))
+			return NULL;
 	}
-	if (rc) {
-		if (rc == 1)
-			fail(jr, -ENOMEM, "the memory budget is too small for the index");
-		return NULL;
-	}
-	return jr->arena + jr->used;
 }
 
 static void store_commit(struct jr *jr, uint8_t *p)
 {
 	struct pidx *x = &jr->pi[mr_rec_part(p)];
+	size_t sz = mr_rec_size(p);
 
 	x->v[x->n].sk = mr_rec_sk(p);
 	x->v[x->n].rec = p;
 	x->n++;
-	x->bytes += mr_rec_size(p);
+	x->bytes += sz;
+	x->tail += sz;
+	x->left -= sz;
 	jr->n++;
-	jr->used += mr_rec_size(p);
 }
 
 static int store_add(struct jr *jr, const uint8_t *rec)
@@ -184,14 +201,21 @@ static int store_add(struct jr *jr, const uint8_t *rec)
 	return 0;
 }
 
-/* Sort and gather one partition's in-memory records (fully ordered after). */
+/* Sort one partition's in-memory index by sort key (walk it with mr_iter). */
 static int settle(struct jr *jr, struct pidx *x)
 {
-	int rc = mr_sort(x->v, x->n);
+	return mr_sort(x->v, x->n) ? fail(jr, -ENOMEM, "sorting: out of memory") : 0;
+}
 
-	if (!rc)
-		rc = mr_gather(x->v, x->n, x->bytes, &jr->gbuf, &jr->gcap);
-	return rc ? fail(jr, rc, "sorting: out of memory") : 0;
+/* Empty the store (its records are in a run). */
+static void store_reset(struct jr *jr)
+{
+	for (int p = 0; p < jr->job->nparts; p++) {
+		jr->pi[p].tail = NULL;
+		jr->pi[p].left = 0;
+	}
+	jr->used = 0;
+	jr->n = 0;
 }
 
 /* Write the store as a sorted run, partition by partition, and empty it. */
@@ -202,8 +226,10 @@ static int spill(struct jr *jr)
 	struct mr_wfile w;
 	int rc;
 
-	if (jr->n == 0)
+	if (jr->n == 0) {
+		store_reset(jr);
 		return 0;
+	}
 	r = realloc(jr->runs, (size_t)(jr->nruns + 1) * sizeof(*r));
 	if (!r)
 		return fail(jr, -ENOMEM, "out of memory");
@@ -228,9 +254,11 @@ static int spill(struct jr *jr)
 	for (int p = 0; p < nparts && !rc; p++) {
 		struct pidx *x = &jr->pi[p];
 		if (x->n) {
+			struct mr_iter it = { .idx = x->v, .n = x->n, .keys_only = jr->job->values_unordered };
+			const uint8_t *rec;
 			rc = settle(jr, x);
-			for (size_t k = 0; k < x->n && !rc; k++)
-				rc = mr_wfile_write(&w, x->v[k].rec, mr_rec_size(x->v[k].rec));
+			while (!rc && (rec = mr_iter_next(&it)))
+				rc = mr_wfile_write(&w, rec, mr_rec_size(rec));
 		}
 		r->crc[p] = mr_wfile_crc(&w);
 		mr_wfile_crc_reset(&w);
@@ -245,8 +273,7 @@ static int spill(struct jr *jr)
 	if (rc)
 		return fail(jr, rc, "spilling to %s: %s", r->path, strerror(-rc));
 	jr->spills++;
-	jr->used = 0;
-	jr->n = 0;
+	store_reset(jr);
 	return 0;
 }
 
@@ -260,7 +287,7 @@ static int absorb(struct jr *jr, const uint8_t *b, size_t len)
 	while (off + MR_HDR <= len) {
 		size_t sz = mr_rec_size(b + off);
 		int rc;
-		if (off + sz > len)
+		if (off + sz > len || mr_rec_part(b + off) >= (uint32_t)jr->job->nparts)
 			return fail(jr, MR_ECORRUPT, "a torn record in the shuffle");
 		rc = store_add(jr, b + off);
 		if (rc)
@@ -270,56 +297,19 @@ static int absorb(struct jr *jr, const uint8_t *b, size_t len)
 	return 0;
 }
 
-/*
- * Receive a data message straight into the arena (no intermediate copy)
- * and index its records in place. Room is made first: the arena must hold
- * the whole message and the index must have headroom for its records.
- */
+/* Receive a data message into the side buffer and file its records. */
 static void receive_into_store(struct jr *jr, MPI_Status *stt, size_t count)
 {
-	size_t off = 0, maxrecs = count / (MR_HDR + 1) + 1;
-	uint8_t *p;
-
-	/* index vectors double: count used entries against half the index budget */
-	if (jr->used + count > jr->cap || (jr->n + maxrecs) * 2 * sizeof(struct mr_idx) > jr->idx_cap)
-		spill(jr);
-	if (jr->rc || jr->used + count > jr->cap) {
-		/* does not fit even empty: take it through the side buffer */
-		uint8_t *nb = count > jr->rbufcap ? realloc(jr->rbuf, count) : jr->rbuf;
+	if (count > jr->rbufcap) {
+		uint8_t *nb = realloc(jr->rbuf, count);
 		if (!nb)
 			mr_abort(jr->ctx, "shuffle: out of memory");
 		jr->rbuf = nb;
-		jr->rbufcap = count > jr->rbufcap ? count : jr->rbufcap;
-		MPI_Recv(jr->rbuf, (int)count, MPI_BYTE, stt->MPI_SOURCE, TAG_DATA, jr->ctx->comm, MPI_STATUS_IGNORE);
-		if (!jr->rc)
-			absorb(jr, jr->rbuf, count);
-		return;
+		jr->rbufcap = count;
 	}
-	p = jr->arena + jr->used;
-	MPI_Recv(p, (int)count, MPI_BYTE, stt->MPI_SOURCE, TAG_DATA, jr->ctx->comm, MPI_STATUS_IGNORE);
-	while (off + MR_HDR <= count) {
-		uint8_t *r = p + off;
-		size_t sz = mr_rec_size(r);
-		struct pidx *x;
-		if (off + sz > count || mr_rec_part(r) >= (uint32_t)jr->job->nparts) {
-			fail(jr, MR_ECORRUPT, "a torn record in the shuffle");
-			return;
-		}
-		x = &jr->pi[mr_rec_part(r)];
-		if (x->n == x->cap) { /* headroom was checked: grow past the soft limit if need be */
-			size_t cap = x->cap ? x->cap * 2 : 1024;
-			struct mr_idx *nv = realloc(x->v, cap * sizeof(*nv));
-			if (!nv) {
-				fail(jr, -ENOMEM, "out of memory");
-				return;
-			}
-			jr->idx_bytes += (cap - x->cap) * sizeof(*nv);
-			x->v = nv;
-			x->cap = cap;
-		}
-		store_commit(jr, r);
-		off += sz;
-	}
+	MPI_Recv(jr->rbuf, (int)count, MPI_BYTE, stt->MPI_SOURCE, TAG_DATA, jr->ctx->comm, MPI_STATUS_IGNORE);
+	if (!jr->rc)
+		absorb(jr, jr->rbuf, count);
 }
 
 /* Drain every message that has arrived. */
@@ -540,11 +530,15 @@ struct group {
 	int active;
 };
 
-static int group_add(struct group *g, const uint8_t *rec)
+/*
+ * Add rec's value to the group: pointed at where it is if the record stays
+ * put until the reduce call (stable), else copied.
+ */
+static int group_add(struct group *g, const uint8_t *rec, int stable)
 {
 	size_t vl = mr_rec_vlen(rec);
 
-	if (g->vlen + vl > g->vcap) {
+	if (!stable && g->vlen + vl > g->vcap) {
 		size_t cap = (g->vlen + vl) * 2 + 256;
 		uint8_t *nb = realloc(g->vbuf, cap);
 		if (!nb)
@@ -568,16 +562,21 @@ static int group_add(struct group *g, const uint8_t *rec)
 		g->vals = nv;
 		g->capv = cap;
 	}
+	g->vsz[g->nv] = vl;
+	if (stable) {
+		g->vals[g->nv].p = rec + MR_HDR + mr_rec_klen(rec);
+		g->voff[g->nv++] = SIZE_MAX;
+		return 0;
+	}
 	memcpy(g->vbuf + g->vlen, rec + MR_HDR + mr_rec_klen(rec), vl);
-	g->voff[g->nv] = g->vlen;
-	g->vsz[g->nv++] = vl;
+	g->voff[g->nv++] = g->vlen;
 	g->vlen += vl;
 	return 0;
 }
 
 static int group_same(const struct group *g, const uint8_t *rec)
 {
-	return g->active && g->klen == mr_rec_klen(rec) && !memcmp(g->key, rec + MR_HDR, g->klen);
+	return g->active && g->klen == mr_rec_klen(rec) && !mr_bytes_cmp(g->key, rec + MR_HDR, g->klen);
 }
 
 static void group_start(struct group *g, const uint8_t *rec)
@@ -592,7 +591,8 @@ static void group_start(struct group *g, const uint8_t *rec)
 static int group_call(struct group *g, mr_reduce_fn fn, void *arg, struct mr_emitter *em)
 {
 	for (size_t i = 0; i < g->nv; i++) {
-		g->vals[i].p = g->vbuf + g->voff[i];
+		if (g->voff[i] != SIZE_MAX)
+			g->vals[i].p = g->vbuf + g->voff[i];
 		g->vals[i].len = g->vsz[i];
 	}
 	g->active = 0;
@@ -629,7 +629,7 @@ static int combine_buffer(struct jr *jr, struct sbuf *s)
 	}
 	rc = mr_sort(idx, n);
 	if (!rc)
-		mr_sort_fixup(idx, n);
+		mr_sort_fixup(idx, n, jr->job->values_unordered);
 	for (size_t i = 0; !rc && i < n; i++) {
 		if (!group_same(&g, idx[i].rec)) {
 			if (g.active)
@@ -637,7 +637,7 @@ static int combine_buffer(struct jr *jr, struct sbuf *s)
 			group_start(&g, idx[i].rec);
 		}
 		if (!rc)
-			rc = group_add(&g, idx[i].rec);
+			rc = group_add(&g, idx[i].rec, 1);
 	}
 	if (!rc && g.active)
 		rc = group_call(&g, jr->job->combine, jr->job->combine_arg, &em);
@@ -761,49 +761,38 @@ static int map_phase(struct jr *jr)
 /* --- reduce phase ------------------------------------------------------- */
 
 struct src {
-	FILE *f;
-	uint64_t left;     /* bytes left in this partition's range */
-	uint32_t crc, want;
-	uint8_t *buf;
-	size_t cap;
+	struct mr_rfile rf; /* a run's range for this partition */
+	uint32_t want;
 	const uint8_t *cur; /* current record or NULL */
-	struct mr_idx *idx; /* in-memory source */
-	size_t i, end;
+	int mem;            /* the in-memory source: walks it */
+	struct mr_iter it;
 };
 
 static int src_next(struct jr *jr, struct src *s)
 {
-	if (s->idx) {
-		if (s->i + 16 < s->end)
-			__builtin_prefetch(s->idx[s->i + 16].rec);
-		s->cur = s->i < s->end ? s->idx[s->i++].rec : NULL;
+	const uint8_t *h;
+	int err;
+
+	if (s->mem) {
+		s->cur = mr_iter_next(&s->it);
 		return 0;
 	}
-	if (s->left == 0) {
+	if (mr_rfile_remaining(&s->rf) == 0) {
 		s->cur = NULL;
-		if (s->crc != s->want)
+		if (s->rf.crc != s->want)
 			return fail(jr, MR_ECORRUPT, "a spilled run failed its checksum");
 		return 0;
 	}
-	if (s->left < MR_HDR || s->cap < MR_HDR)
-		return fail(jr, MR_ECORRUPT, "a spilled run is truncated");
-	if (fread(s->buf, 1, MR_HDR, s->f) != MR_HDR)
-		return fail(jr, MR_ECORRUPT, "a spilled run is truncated");
-	size_t sz = mr_rec_size(s->buf);
-	if (sz > s->left)
-		return fail(jr, MR_ECORRUPT, "a spilled run is corrupt");
-	if (sz > s->cap) {
-		uint8_t *nb = realloc(s->buf, sz);
-		if (!nb)
-			return fail(jr, -ENOMEM, "out of memory");
-		s->buf = nb;
-		s->cap = sz;
+	/* peek at the header, then take the whole record as one span */
+	h = mr_rfile_get(&s->rf, MR_HDR, &err);
+	if (h) {
+		size_t sz = mr_rec_size(h);
+		s->rf.pos -= MR_HDR;
+		h = mr_rfile_get(&s->rf, sz, &err);
 	}
-	if (fread(s->buf + MR_HDR, 1, sz - MR_HDR, s->f) != sz - MR_HDR)
-		return fail(jr, MR_ECORRUPT, "a spilled run is truncated");
-	s->crc = mr_crc(s->crc, s->buf, sz);
-	s->left -= sz;
-	s->cur = s->buf;
+	if (!h)
+		return fail(jr, err ? err : MR_ECORRUPT, "a spilled run is %s", err ? strerror(-err) : "truncated");
+	s->cur = h;
 	return 0;
 }
 
@@ -823,31 +812,28 @@ static int reduce_part(struct jr *jr, int part)
 	struct mr_emitter em = { .jr = jr, .mode = EM_REDUCE, .split = part };
 	struct group g = { 0 };
 	char path[PATH_MAX + 32];
+	int (*cmp)(const uint8_t *, const uint8_t *) = job->values_unordered ? mr_key_cmp : mr_rec_cmp;
 
 	if (!srcs)
 		return fail(jr, -ENOMEM, "out of memory");
-	/* the in-memory source: this partition's records, sorted and gathered */
+	/* the in-memory source: this partition's records, sorted */
 	if (settle(jr, &jr->pi[part])) {
 		free(srcs);
 		return jr->rc;
 	}
-	srcs[0].idx = jr->pi[part].v;
-	srcs[0].i = 0;
-	srcs[0].end = jr->pi[part].n;
+	for (int i = 1; i < ns; i++)
+		srcs[i].rf.fd = -1;
+	srcs[0].mem = 1;
+	srcs[0].it = (struct mr_iter){ .idx = jr->pi[part].v, .n = jr->pi[part].n, .keys_only = job->values_unordered };
 	for (int r = 0; r < jr->nruns && !rc; r++) {
 		struct src *s = &srcs[r + 1];
-		s->left = jr->runs[r].off[part + 1] - jr->runs[r].off[part];
 		s->want = jr->runs[r].crc[part];
-		s->cap = 1 << 16;
-		s->buf = malloc(s->cap);
-		s->f = fopen(jr->runs[r].path, "rb");
-		if (!s->buf || !s->f) {
-			rc = fail(jr, -EIO, "%s: cannot reopen a spilled run", jr->runs[r].path);
+		rc = mr_rfile_open(&s->rf, jr->runs[r].path, jr->runs[r].off[part],
+				   jr->runs[r].off[part + 1] - jr->runs[r].off[part]);
+		if (rc) {
+			fail(jr, rc, "%s: cannot reopen a spilled run: %s", jr->runs[r].path, strerror(-rc));
 			break;
 		}
-		setvbuf(s->f, NULL, _IOFBF, 1 << 20);
-		if (fseeko(s->f, (off_t)jr->runs[r].off[part], SEEK_SET) < 0)
-			rc = fail(jr, -EIO, "%s: seek failed", jr->runs[r].path);
 	}
 	for (int i = 0; i < ns && !rc; i++)
 		rc = src_next(jr, &srcs[i]);
@@ -866,7 +852,7 @@ static int reduce_part(struct jr *jr, int part)
 			best = srcs[0].cur ? &srcs[0] : NULL;
 		else
 			for (int i = 0; i < ns; i++)
-				if (srcs[i].cur && (!best || mr_rec_cmp(srcs[i].cur, best->cur) < 0))
+				if (srcs[i].cur && (!best || cmp(srcs[i].cur, best->cur) < 0))
 					best = &srcs[i];
 		if (!best)
 			break;
@@ -880,7 +866,7 @@ static int reduce_part(struct jr *jr, int part)
 			}
 			group_start(&g, best->cur);
 		}
-		rc = group_add(&g, best->cur);
+		rc = group_add(&g, best->cur, best->mem);
 		if (rc) {
 			fail(jr, rc, "out of memory");
 			break;
@@ -904,9 +890,8 @@ static int reduce_part(struct jr *jr, int part)
 	}
 	jr->out += em.nout;
 	for (int i = 0; i < ns; i++) {
-		if (srcs[i].f)
-			fclose(srcs[i].f);
-		free(srcs[i].buf);
+		if (!srcs[i].mem)
+			mr_rfile_close(&srcs[i].rf);
 	}
 	free(srcs);
 	group_release(&g);
@@ -984,6 +969,9 @@ static int jr_setup(struct jr *jr)
 	if (jr->cap > (3ULL << 30))
 		jr->cap = 3ULL << 30;
 	jr->idx_cap = (size_t)(avail / 100 * 38);
+	/* chunks: small enough that every partition can hold several */
+	jr->chunk = jr->cap / ((size_t)job->nparts * 8);
+	jr->chunk = jr->chunk > (64u << 10) ? 64u << 10 : jr->chunk < 512 ? 512 : jr->chunk & ~(size_t)63;
 	jr->arena = malloc(jr->cap);
 	jr->pi = calloc((size_t)job->nparts, sizeof(*jr->pi));
 	if (!jr->arena || !jr->pi)
@@ -1004,7 +992,6 @@ static void jr_release(struct jr *jr)
 		free(jr->pi[p].v);
 	free(jr->pi);
 	free(jr->rbuf);
-	free(jr->gbuf);
 	for (int r = 0; r < jr->nruns; r++) {
 		free(jr->runs[r].off);
 		free(jr->runs[r].crc);

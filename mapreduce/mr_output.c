@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "mapreduce/mr_int.h"
 
@@ -17,78 +18,61 @@ struct outdesc {
 int mr_output_read_part(const char *dir, int part, mr_record_fn fn, void *fnarg)
 {
 	char path[PATH_MAX + 32];
-	uint8_t hdr[8], *buf = NULL;
-	uint64_t trailer[2], body, done = 0, count = 0;
-	uint32_t crc = 0, want;
-	size_t cap = 0;
+	struct mr_rfile r;
+	const uint8_t *p;
+	uint64_t body, done = 0, count = 0, trailer[2];
+	uint32_t want, magic, pn;
 	struct stat sb;
-	FILE *f;
-	int rc = 0;
+	int rc, err = 0;
 
 	snprintf(path, sizeof(path), "%s/part-%05d", dir, part);
-	f = fopen(path, "rb");
-	if (!f)
+	if (stat(path, &sb) < 0)
 		return -errno;
-	setvbuf(f, NULL, _IOFBF, 1 << 20);
-	if (fstat(fileno(f), &sb) < 0 || sb.st_size < 28 || fread(hdr, 1, 8, f) != 8) {
-		fclose(f);
+	if (sb.st_size < 28)
+		return MR_ECORRUPT;
+	/* the crc covers everything but its own last 4 bytes */
+	rc = mr_rfile_open(&r, path, 0, (uint64_t)sb.st_size - 4);
+	if (rc)
+		return rc;
+	p = mr_rfile_get(&r, 8, &err);
+	if (!p) {
+		mr_rfile_close(&r);
+		return err ? err : MR_ECORRUPT;
+	}
+	memcpy(&magic, p, 4);
+	memcpy(&pn, p + 4, 4);
+	if (magic != 0x314f524d || pn != (uint32_t)part) {
+		mr_rfile_close(&r);
 		return MR_ECORRUPT;
 	}
-	{
-		uint32_t magic, p;
-		memcpy(&magic, hdr, 4);
-		memcpy(&p, hdr + 4, 4);
-		if (magic != 0x314f524d || p != (uint32_t)part) {
-			fclose(f);
-			return MR_ECORRUPT;
-		}
-	}
-	crc = mr_crc(0, hdr, 8);
 	body = (uint64_t)sb.st_size - 8 - 20;
 	while (done < body && !rc) {
-		uint8_t rh[6];
 		uint16_t kl;
 		uint32_t vl;
-		if (body - done < 6 || fread(rh, 1, 6, f) != 6) {
-			rc = MR_ECORRUPT;
+		if (body - done < 6 || !(p = mr_rfile_get(&r, 6, &err))) {
+			rc = err ? err : MR_ECORRUPT;
 			break;
 		}
-		memcpy(&kl, rh, 2);
-		memcpy(&vl, rh + 2, 4);
-		if (kl == 0 || 6 + (uint64_t)kl + vl > body - done) {
-			rc = MR_ECORRUPT;
+		memcpy(&kl, p, 2);
+		memcpy(&vl, p + 2, 4);
+		if (kl == 0 || 6 + (uint64_t)kl + vl > body - done || !(p = mr_rfile_get(&r, kl + (size_t)vl, &err))) {
+			rc = err ? err : MR_ECORRUPT;
 			break;
 		}
-		if (kl + (size_t)vl > cap) {
-			cap = (kl + (size_t)vl) * 2;
-			uint8_t *nb = realloc(buf, cap);
-			if (!nb) {
-				rc = -ENOMEM;
-				break;
-			}
-			buf = nb;
-		}
-		if (fread(buf, 1, kl + (size_t)vl, f) != kl + (size_t)vl) {
-			rc = MR_ECORRUPT;
-			break;
-		}
-		crc = mr_crc(crc, rh, 6);
-		crc = mr_crc(crc, buf, kl + (size_t)vl);
 		done += 6 + (uint64_t)kl + vl;
 		count++;
-		rc = fn(fnarg, buf, kl, buf + kl, vl);
+		rc = fn(fnarg, p, kl, p + kl, vl);
 	}
 	if (!rc) {
-		if (fread(trailer, 1, 16, f) != 16 || fread(&want, 1, 4, f) != 4)
-			rc = MR_ECORRUPT;
-		else {
-			crc = mr_crc(crc, trailer, 16);
-			if (crc != want || trailer[0] != count || trailer[1] != body)
+		if (!(p = mr_rfile_get(&r, 16, &err)) || pread(r.fd, &want, 4, (off_t)sb.st_size - 4) != 4) {
+			rc = err ? err : MR_ECORRUPT;
+		} else {
+			memcpy(trailer, p, 16);
+			if (r.crc != want || trailer[0] != count || trailer[1] != body)
 				rc = MR_ECORRUPT;
 		}
 	}
-	free(buf);
-	fclose(f);
+	mr_rfile_close(&r);
 	return rc;
 }
 

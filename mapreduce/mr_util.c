@@ -48,10 +48,10 @@ uint32_t mr_crc(uint32_t crc, const void *buf, size_t len)
 	return ~crc;
 }
 
-int mr_rec_cmp(const uint8_t *a, const uint8_t *b)
+int mr_key_cmp(const uint8_t *a, const uint8_t *b)
 {
 	uint64_t sa = mr_rec_sk(a), sb = mr_rec_sk(b), ha, hb;
-	size_t ka, kb, va, vb;
+	size_t ka, kb;
 	int c;
 
 	if (sa != sb)
@@ -62,12 +62,22 @@ int mr_rec_cmp(const uint8_t *a, const uint8_t *b)
 		return ha < hb ? -1 : 1;
 	ka = mr_rec_klen(a);
 	kb = mr_rec_klen(b);
-	c = memcmp(a + MR_HDR, b + MR_HDR, ka < kb ? ka : kb);
-	if (c || ka != kb)
-		return c ? c : (ka < kb ? -1 : 1);
+	c = mr_bytes_cmp(a + MR_HDR, b + MR_HDR, ka < kb ? ka : kb);
+	return c ? c : ka == kb ? 0 : ka < kb ? -1 : 1;
+}
+
+int mr_rec_cmp(const uint8_t *a, const uint8_t *b)
+{
+	size_t ka, kb, va, vb;
+	int c = mr_key_cmp(a, b);
+
+	if (c)
+		return c;
+	ka = mr_rec_klen(a);
+	kb = mr_rec_klen(b);
 	va = mr_rec_vlen(a);
 	vb = mr_rec_vlen(b);
-	c = memcmp(a + MR_HDR + ka, b + MR_HDR + kb, va < vb ? va : vb);
+	c = mr_bytes_cmp(a + MR_HDR + ka, b + MR_HDR + kb, va < vb ? va : vb);
 	if (c || va != vb)
 		return c ? c : (va < vb ? -1 : 1);
 	return 0;
@@ -78,20 +88,38 @@ static int idx_cmp(const void *x, const void *y)
 	return mr_rec_cmp(((const struct mr_idx *)x)->rec, ((const struct mr_idx *)y)->rec);
 }
 
-/* Order runs of equal sort keys fully (hash collisions, equal keys' values). */
-void mr_sort_fixup(struct mr_idx *idx, size_t n)
+static int idx_key_cmp(const void *x, const void *y)
 {
+	return mr_key_cmp(((const struct mr_idx *)x)->rec, ((const struct mr_idx *)y)->rec);
+}
+
+/*
+ * Order runs of equal sort keys fully (hash collisions, equal keys'
+ * values); keys_only: only make equal keys adjacent, which in a run of
+ * one key (nearly always: the sort key holds 48 bits of the hash) is one
+ * look at each record.
+ */
+void mr_sort_fixup(struct mr_idx *idx, size_t n, int keys_only)
+{
+	int (*cmp)(const uint8_t *, const uint8_t *) = keys_only ? mr_key_cmp : mr_rec_cmp;
+
 	for (size_t i = 0; i < n;) {
 		size_t j = i + 1;
-		while (j < n && idx[j].sk == idx[i].sk)
+		int same = 1;
+		while (j < n && idx[j].sk == idx[i].sk) {
+			if (keys_only && same && mr_key_cmp(idx[i].rec, idx[j].rec))
+				same = 0;
 			j++;
-		if (j - i > 16) {
-			qsort(idx + i, j - i, sizeof(*idx), idx_cmp);
+		}
+		if (keys_only && same) {
+			/* one key: nothing to order */
+		} else if (j - i > 16) {
+			qsort(idx + i, j - i, sizeof(*idx), keys_only ? idx_key_cmp : idx_cmp);
 		} else {
 			for (size_t a = i + 1; a < j; a++) {
 				struct mr_idx x = idx[a];
 				size_t b = a;
-				while (b > i && mr_rec_cmp(idx[b - 1].rec, x.rec) > 0) {
+				while (b > i && cmp(idx[b - 1].rec, x.rec) > 0) {
 					idx[b] = idx[b - 1];
 					b--;
 				}
@@ -102,88 +130,164 @@ void mr_sort_fixup(struct mr_idx *idx, size_t n)
 	}
 }
 
-/*
- * LSD radix sort on the 64-bit sort key, 16 bits per pass, skipping
- * passes whose digit is the same for every entry. Equal sort keys keep
- * their input order (see mr_sort_fixup).
- */
-int mr_sort(struct mr_idx *idx, size_t n)
+/* Stable insertion sort by sk (small ranges). */
+static void insertion_sort(struct mr_idx *idx, size_t n)
 {
-	struct mr_idx *tmp, *src = idx, *dst;
-	uint32_t *cnt;
-
-	if (n < 64) {
-		for (size_t a = 1; a < n; a++) { /* stable insertion sort by sk */
-			struct mr_idx x = idx[a];
-			size_t b = a;
-			while (b > 0 && idx[b - 1].sk > x.sk) {
-				idx[b] = idx[b - 1];
-				b--;
-			}
-			idx[b] = x;
+	for (size_t a = 1; a < n; a++) {
+		struct mr_idx x = idx[a];
+		size_t b = a;
+		while (b > 0 && idx[b - 1].sk > x.sk) {
+			idx[b] = idx[b - 1];
+			b--;
 		}
+		idx[b] = x;
+	}
+}
+
+/*
+ * MSD radix sort on the 64-bit sort key: one counting pass and one scatter
+ * on the highest bits that differ (up to 16 of them, fewer for small n),
+ * then every bucket is sorted on its own: small ones by insertion as they
+ * are copied back, large ones by recursing (which starts below the bits
+ * already used). Within a partition's index the partition bits are all
+ * equal, so the digit is the top of the hash: with 16 bits a bucket of a
+ * 500 K-entry partition holds ~8 entries, one scatter pass instead of an
+ * LSD sort's three. Equal sort keys keep their input order.
+ */
+static int msd_sort(struct mr_idx *idx, size_t n, struct mr_idx *tmp, uint32_t *cnt)
+{
+	uint64_t diff = 0;
+	int hi, bits, shift;
+	size_t nb;
+
+	if (n <= 32) {
+		insertion_sort(idx, n);
 		return 0;
 	}
-	tmp = malloc(n * sizeof(*tmp));
-	cnt = malloc(65536 * sizeof(*cnt));
-	if (!tmp || !cnt) {
-		free(tmp);
-		free(cnt);
-		return -ENOMEM;
-	}
-	dst = tmp;
-	for (int shift = 0; shift < 64; shift += 16) {
-		uint32_t sum = 0;
-		int trivial = 0;
-
-		memset(cnt, 0, 65536 * sizeof(*cnt));
-		for (size_t i = 0; i < n; i++)
-			cnt[(src[i].sk >> shift) & 0xffff]++;
-		for (int d = 0; d < 65536; d++) {
-			uint32_t c = cnt[d];
-			if (c == n)
-				trivial = 1;
-			cnt[d] = sum;
-			sum += c;
+	for (size_t i = 1; i < n; i++)
+		diff |= idx[i].sk ^ idx[0].sk;
+	if (!diff)
+		return 0; /* all equal: already in (input) order */
+	hi = 63 - __builtin_clzll(diff);
+	bits = 64 - __builtin_clzll((uint64_t)n); /* ~log2(n) + 1 */
+	if (bits > 16)
+		bits = 16;
+	if (bits > hi + 1)
+		bits = hi + 1;
+	shift = hi + 1 - bits;
+	nb = (size_t)1 << bits;
+	memset(cnt, 0, (nb + 1) * sizeof(*cnt));
+	for (size_t i = 0; i < n; i++)
+		cnt[((idx[i].sk >> shift) & (nb - 1)) + 1]++;
+	for (size_t d = 1; d <= nb; d++)
+		cnt[d] += cnt[d - 1];
+	/* cnt[d] is where bucket d starts; scatter advances it to its end */
+	for (size_t i = 0; i < n; i++)
+		tmp[cnt[(idx[i].sk >> shift) & (nb - 1)]++] = idx[i];
+	for (size_t d = 0, start = 0; d < nb; d++) {
+		size_t end = cnt[d], len = end - start;
+		if (len <= 32) {
+			memcpy(idx + start, tmp + start, len * sizeof(*idx));
+			insertion_sort(idx + start, len);
+		} else {
+			/* below this digit: only lower bits can differ */
+			memcpy(idx + start, tmp + start, len * sizeof(*idx));
+			size_t ncnt = 2 * len + 2 < 65537 ? 2 * len + 2 : 65537; /* >= 2^bits + 1 for len */
+			uint32_t *sub = malloc(ncnt * sizeof(*sub));
+			int rc = sub ? msd_sort(idx + start, len, tmp + start, sub) : -ENOMEM;
+			free(sub);
+			if (rc)
+				return rc;
 		}
-		if (trivial)
-			continue;
-		for (size_t i = 0; i < n; i++)
-			dst[cnt[(src[i].sk >> shift) & 0xffff]++] = src[i];
-		struct mr_idx *t = src;
-		src = dst;
-		dst = t;
+		start = end;
 	}
-	if (src != idx)
-		memcpy(idx, src, n * sizeof(*idx));
-	free(tmp);
-	free(cnt);
 	return 0;
 }
 
-int mr_gather(struct mr_idx *idx, size_t n, size_t bytes, uint8_t **buf, size_t *cap)
+int mr_sort(struct mr_idx *idx, size_t n)
 {
-	size_t off = 0;
+	struct mr_idx *tmp;
+	uint32_t *cnt;
+	int rc;
 
-	if (bytes > *cap) {
-		uint8_t *nb = realloc(*buf, bytes);
-		if (!nb)
-			return -ENOMEM;
-		*buf = nb;
-		*cap = bytes;
+	if (n <= 32) {
+		insertion_sort(idx, n);
+		return 0;
 	}
-	for (size_t i = 0; i < n; i++) {
-		size_t sz = mr_rec_size(idx[i].rec);
-		if (i + 8 < n)
-			__builtin_prefetch(idx[i + 8].rec);
-		if (off + sz > bytes)
-			return -EINVAL; /* the caller's byte count is wrong */
-		memcpy(*buf + off, idx[i].rec, sz);
-		idx[i].rec = *buf + off;
-		off += sz;
+	tmp = malloc(n * sizeof(*tmp));
+	cnt = malloc(((size_t)(1u << 16) + 1) * sizeof(*cnt));
+	rc = tmp && cnt ? msd_sort(idx, n, tmp, cnt) : -ENOMEM;
+	free(tmp);
+	free(cnt);
+	return rc;
+}
+
+int mr_rfile_open(struct mr_rfile *r, const char *path, uint64_t off, uint64_t len)
+{
+	memset(r, 0, sizeof(*r));
+	r->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (r->fd < 0)
+		return -errno;
+	r->cap = 1 << 20;
+	r->buf = malloc(r->cap);
+	if (!r->buf) {
+		close(r->fd);
+		r->fd = -1;
+		return -ENOMEM;
 	}
-	mr_sort_fixup(idx, n);
+	r->off = off;
+	r->left = len;
 	return 0;
+}
+
+const uint8_t *mr_rfile_get(struct mr_rfile *r, size_t n, int *err)
+{
+	*err = 0;
+	if (r->len - r->pos < n) {
+		size_t have = r->len - r->pos;
+		if ((uint64_t)(n - have) > r->left)
+			return NULL; /* the range ends first */
+		memmove(r->buf, r->buf + r->pos, have);
+		r->pos = 0;
+		r->len = have;
+		if (n > r->cap) {
+			uint8_t *nb = realloc(r->buf, n);
+			if (!nb) {
+				*err = -ENOMEM;
+				return NULL;
+			}
+			r->buf = nb;
+			r->cap = n;
+		}
+		while (r->len < n) {
+			size_t want = r->cap - r->len;
+			ssize_t got;
+			if (want > r->left)
+				want = (size_t)r->left;
+			got = pread(r->fd, r->buf + r->len, want, (off_t)r->off);
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got <= 0) {
+				*err = got < 0 ? -errno : -EIO; /* shorter than it was written */
+				return NULL;
+			}
+			r->crc = mr_crc(r->crc, r->buf + r->len, (size_t)got);
+			r->len += (size_t)got;
+			r->off += (uint64_t)got;
+			r->left -= (uint64_t)got;
+		}
+	}
+	r->pos += n;
+	return r->buf + r->pos - n;
+}
+
+void mr_rfile_close(struct mr_rfile *r)
+{
+	if (r->fd >= 0)
+		close(r->fd);
+	r->fd = -1;
+	free(r->buf);
+	r->buf = NULL;
 }
 
 int mr_wfile_open(struct mr_wfile *w, const char *path)

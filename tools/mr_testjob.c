@@ -4,7 +4,9 @@
  *
  *   mr_testjob wordcount OUT [--splits N] [--words N] [--budget SIZE] [--combine]
  *                            [--fail RANK:SPLIT] [--slow MS] [--parts P]   (RANK -1: any rank)
- *   mr_testjob join OUT [--a N] [--b N] [--splits N] [--budget SIZE] [--parts P]
+ *   mr_testjob join OUT [--a N] [--b N] [--splits N] [--budget SIZE] [--parts P] [--ordered]
+ *       (--ordered: values sorted, and each output carries a digest of
+ *       the order its reduce saw them in)
  *   mr_testjob dump OUT          every record of a committed output, in order
  *
  * Inputs are generated deterministically per split (no files), so every
@@ -25,7 +27,7 @@
 #include "tools/bench_gen.h"
 
 struct opts {
-	int splits, parts, combine, fail_rank, fail_split, slow_ms;
+	int splits, parts, combine, ordered, fail_rank, fail_split, slow_ms;
 	uint64_t words, a, b, budget;
 };
 
@@ -161,17 +163,20 @@ static int join_map_b(void *arg, const void *key, size_t klen, const void *val, 
 static int join_reduce(void *arg, const void *key, size_t klen, const struct mr_value *vals, size_t n,
 		       struct mr_emitter *em)
 {
-	uint64_t refs = 0, eg = 0;
-	uint8_t out[16];
+	struct jn *j = arg;
+	uint64_t refs = 0, eg = 0, order = 0;
+	uint8_t out[24];
 
-	(void)arg;
 	(void)klen;
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *v = vals[i].p;
+		uint64_t x;
+		memcpy(&x, v + 1, 8);
+		order = (order ^ x ^ v[0]) * 0x100000001b3ULL; /* depends on the order */
 		if (v[0] == 'R')
 			refs++;
 		else
-			memcpy(&eg, v + 1, 8);
+			eg = x;
 	}
 	if (!eg) {
 		mr_count(em, 0, 1); /* dangling: references to an unknown extent */
@@ -179,8 +184,9 @@ static int join_reduce(void *arg, const void *key, size_t klen, const struct mr_
 	}
 	memcpy(out, key, 8);
 	memcpy(out + 8, &refs, 8);
+	memcpy(out + 16, &order, 8);
 	mr_count(em, 1, (int64_t)refs);
-	return mr_emit(em, &eg, 8, out, 16);
+	return mr_emit(em, &eg, 8, out, j->o->ordered ? 24 : 16);
 }
 
 /* --- dump --------------------------------------------------------------- */
@@ -252,8 +258,8 @@ int main(int argc, char **argv)
 	}
 	for (int i = 3; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
-		if (!strcmp(a, "--combine")) {
-			o.combine = 1;
+		if (!strcmp(a, "--combine") || !strcmp(a, "--ordered")) {
+			*(!strcmp(a, "--combine") ? &o.combine : &o.ordered) = 1;
 			continue;
 		}
 		i++;
@@ -315,6 +321,8 @@ int main(int argc, char **argv)
 		job.inputs[0] = (struct mr_input){ "refs", o.splits, join_read_a, &jn, NULL, join_map_a, NULL };
 		job.inputs[1] = (struct mr_input){ "extents", o.splits, join_read_b, &jn, NULL, join_map_b, NULL };
 		job.reduce = join_reduce;
+		job.reduce_arg = &jn;
+		job.values_unordered = !o.ordered; /* counts and picks the tagged egroup */
 		job.ncounters = 2;
 		job.counter_names[0] = "dangling";
 		job.counter_names[1] = "references";

@@ -128,6 +128,42 @@ Test(mr, join_same_on_1_2_3_ranks, .timeout = 120)
 	same_on_1_2_3("join", extra);
 }
 
+/* A flipped bit or a cut in a committed partition is found by its reader. */
+Test(mr, corrupt_output_part_is_refused, .timeout = 60)
+{
+	const char *dir = th_tmpdir("mr");
+	char out[4096], part[4200], cmd[8600];
+	const char *args[] = { "join", out, "--a", "200000", "--b", "100000", "--parts", "4", NULL };
+	struct stat sb;
+	uint8_t byte;
+	int fd;
+
+	snprintf(out, sizeof(out), "%s/j", dir);
+	cr_assert_eq(run_job(1, NULL, 60, args), 0);
+	snprintf(part, sizeof(part), "%s/part-00002", out);
+	cr_assert_eq(stat(part, &sb), 0);
+	snprintf(cmd, sizeof(cmd), "%s dump %s >/dev/null 2>&1", testjob(), out);
+	cr_assert_eq(system(cmd), 0, "the intact output must read");
+	fd = open(part, O_RDWR);
+	cr_assert_eq(pread(fd, &byte, 1, sb.st_size / 2), 1);
+	byte ^= 0x10;
+	cr_assert_eq(pwrite(fd, &byte, 1, sb.st_size / 2), 1);
+	cr_assert_neq(system(cmd), 0, "a flipped bit must be refused");
+	byte ^= 0x10;
+	cr_assert_eq(pwrite(fd, &byte, 1, sb.st_size / 2), 1);
+	cr_assert_eq(system(cmd), 0, "restored: it reads again");
+	cr_assert_eq(ftruncate(fd, sb.st_size - 30), 0);
+	close(fd);
+	cr_assert_neq(system(cmd), 0, "a truncated part must be refused");
+}
+
+/* Sorted values: each reduce sees them in the same order on 1, 2 and 3 ranks. */
+Test(mr, join_value_order_same_on_1_2_3_ranks, .timeout = 120)
+{
+	const char *extra[] = { "--a", "300000", "--b", "100000", "--splits", "7", "--ordered", "--budget", "6M", NULL };
+	same_on_1_2_3("join", extra);
+}
+
 Test(mr, join_spilling_matches_in_memory, .timeout = 120)
 {
 	const char *dir = th_tmpdir("mr");
@@ -269,11 +305,57 @@ Test(mr_sort, matches_qsort_reference)
 		off += MR_HDR + kl + vl;
 	}
 	cr_assert_eq(mr_sort(a, N), 0);
-	mr_sort_fixup(a, N);
+	mr_sort_fixup(a, N, 0);
 	qsort(b, N, sizeof(*b), ref_cmp);
 	for (int i = 0; i < N; i++)
 		cr_assert_eq(mr_rec_cmp(a[i].rec, b[i].rec), 0, "position %d", i);
 	free(arena);
+	free(a);
+	free(b);
+}
+
+/* The MSD sort on the shapes it meets: one partition, long runs of one key, few entries. */
+Test(mr_sort, shapes)
+{
+	enum { N = 300000 };
+	struct mr_idx *a = malloc(N * sizeof(*a)), *b = malloc(N * sizeof(*b));
+	uint64_t s = 5;
+	size_t sizes[] = { 0, 1, 2, 31, 32, 33, 100, 5000, N };
+
+	for (int shape = 0; shape < 4; shape++)
+		for (size_t z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
+			size_t n = sizes[z];
+			for (size_t i = 0; i < n; i++) {
+				uint64_t r = th_rand(&s);
+				switch (shape) {
+				case 0: r = 7ULL << 48 | (r >> 16); break;            /* one partition */
+				case 1: r = 3ULL << 48 | ((r % 50) << 20); break;     /* 50 keys, long runs */
+				case 2: r = 42; break;                                /* all equal */
+				default: r = (r % 5) << 48 | (r & 0xff); break;       /* low bits only */
+				}
+				a[i].sk = b[i].sk = r;
+				a[i].rec = b[i].rec = (const uint8_t *)(uintptr_t)(i + 1); /* input order */
+			}
+			cr_assert_eq(mr_sort(a, n), 0);
+			for (size_t i = 1; i < n; i++) { /* stable insertion sort as the reference */
+				struct mr_idx x = b[i];
+				size_t k = i;
+				while (k > 0 && b[k - 1].sk > x.sk) {
+					b[k] = b[k - 1];
+					k--;
+				}
+				b[k] = x;
+				if (n > 5000)
+					break; /* too slow for the big one: checked below */
+			}
+			for (size_t i = 0; i < n; i++) {
+				if (n <= 5000)
+					cr_assert(a[i].sk == b[i].sk && a[i].rec == b[i].rec, "shape %d n %zu at %zu", shape, n, i);
+				if (i)
+					cr_assert(a[i - 1].sk < a[i].sk || (a[i - 1].sk == a[i].sk && a[i - 1].rec < a[i].rec),
+						  "shape %d n %zu: not sorted and stable at %zu", shape, n, i);
+			}
+		}
 	free(a);
 	free(b);
 }
