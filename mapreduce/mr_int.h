@@ -4,12 +4,15 @@
  * A record, in send buffers, on the wire, in the store and in run files:
  *
  *   off  size  field
- *   0    4     partition
- *   4    8     hash64(key)
- *   12   2     key length (1..255)
- *   14   4     value length
- *   18   k     key
- *   18+k v     value
+ *   0    1     key length (1..255)
+ *   1    3     value length (little-endian, < 16 MiB)
+ *   4    k     key
+ *   4+k  v     value
+ *
+ * Its partition and sort key are not stored: they come from hash64(key)
+ * (mr_hash), computed where a record enters a store or leaves a run file,
+ * and kept beside it in the index (struct mr_idx). Records are ordered by
+ * (sort key, key bytes, value bytes).
  *
  * A committed output partition file `part-NNNNN`:
  *
@@ -30,7 +33,7 @@
 
 #include "mapreduce/mr.h"
 
-#define MR_HDR 18
+#define MR_HDR 4
 
 struct mr_ctx {
 	MPI_Comm comm;
@@ -42,32 +45,48 @@ struct mr_ctx {
 	int jobseq;
 };
 
-static inline uint32_t mr_rec_part(const uint8_t *r) { uint32_t v; memcpy(&v, r, 4); return v; }
-static inline uint64_t mr_rec_hash(const uint8_t *r) { uint64_t v; memcpy(&v, r + 4, 8); return v; }
-static inline uint16_t mr_rec_klen(const uint8_t *r) { uint16_t v; memcpy(&v, r + 12, 2); return v; }
-static inline uint32_t mr_rec_vlen(const uint8_t *r) { uint32_t v; memcpy(&v, r + 14, 4); return v; }
+static inline size_t mr_rec_klen(const uint8_t *r) { return r[0]; }
+static inline uint32_t mr_rec_vlen(const uint8_t *r) { return r[1] | (uint32_t)r[2] << 8 | (uint32_t)r[3] << 16; }
 static inline size_t mr_rec_size(const uint8_t *r) { return MR_HDR + mr_rec_klen(r) + (size_t)mr_rec_vlen(r); }
-
-/* Sort key of a record: partition in the high 16 bits, then the hash. */
-static inline uint64_t mr_rec_sk(const uint8_t *r)
+static inline const uint8_t *mr_rec_key(const uint8_t *r) { return r + MR_HDR; }
+static inline const uint8_t *mr_rec_val(const uint8_t *r) { return r + MR_HDR + r[0]; }
+static inline void mr_rec_hdr(uint8_t *h, size_t klen, size_t vlen)
 {
-	return (uint64_t)mr_rec_part(r) << 48 | mr_rec_hash(r) >> 16;
+	h[0] = (uint8_t)klen;
+	h[1] = (uint8_t)vlen;
+	h[2] = (uint8_t)(vlen >> 8);
+	h[3] = (uint8_t)(vlen >> 16);
+}
+
+#define MR_VAL_MAX ((16u << 20) - 1)
+
+/* Sort key: partition in the high 16 bits, then the top 48 bits of the hash. */
+static inline uint64_t mr_sk(uint32_t part, uint64_t hash)
+{
+	return (uint64_t)part << 48 | hash >> 16;
 }
 
 uint64_t mr_hash(const void *key, size_t len);
 uint32_t mr_crc(uint32_t crc, const void *buf, size_t len);
 
-/* Total order of records: (sk, hash, key, value). */
+/* Order of two records of equal sort keys: (key, value). */
 int mr_rec_cmp(const uint8_t *a, const uint8_t *b);
-/* The order of their keys only: (sk, hash, key). */
+/* Order of their keys only. */
 int mr_key_cmp(const uint8_t *a, const uint8_t *b);
+/* The partition of a key among nparts and its sort key. */
+static inline uint64_t mr_key_sk(const void *key, size_t klen, uint32_t nparts, uint32_t *part)
+{
+	uint64_t h = mr_hash(key, klen);
+	*part = (uint32_t)(h % nparts);
+	return mr_sk(*part, h);
+}
 
 struct mr_idx {
 	uint64_t sk;
 	const uint8_t *rec;
 };
 
-/* Sort idx[0..n) by sk (LSD radix, stable). */
+/* Sort idx[0..n) by sk (MSD radix, stable). */
 int mr_sort(struct mr_idx *idx, size_t n);
 /*
  * Then order runs of equal sk by mr_rec_cmp (keys_only: by mr_key_cmp):
@@ -77,7 +96,8 @@ void mr_sort_fixup(struct mr_idx *idx, size_t n, int keys_only);
 /*
  * Walk idx[0..n) (sorted by sk) in the record order: each run of equal
  * sort keys is fixed up (mr_sort_fixup) when the walk reaches it, and the
- * records ahead are prefetched. Returns the next record or NULL.
+ * records ahead are prefetched. Returns the next record (its sort key in
+ * *sk) or NULL.
  */
 #ifndef MR_PREFETCH
 #define MR_PREFETCH 32
@@ -88,7 +108,7 @@ struct mr_iter {
 	int keys_only;
 };
 
-static inline const uint8_t *mr_iter_next(struct mr_iter *it)
+static inline const uint8_t *mr_iter_next(struct mr_iter *it, uint64_t *sk)
 {
 	struct mr_idx *x = it->idx;
 	size_t i = it->i;
@@ -105,9 +125,10 @@ static inline const uint8_t *mr_iter_next(struct mr_iter *it)
 	}
 	if (i + MR_PREFETCH < it->n) {
 		__builtin_prefetch(x[i + MR_PREFETCH].rec);
-		__builtin_prefetch(x[i + MR_PREFETCH].rec + MR_HDR + 8);
+		__builtin_prefetch(x[i + MR_PREFETCH].rec + 63);
 	}
 	it->i = i + 1;
+	*sk = x[i].sk;
 	return x[i].rec;
 }
 

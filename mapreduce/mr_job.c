@@ -175,12 +175,12 @@ static uint8_t *store_reserve(struct jr *jr, uint32_t part, size_t sz)
 	}
 }
 
-static void store_commit(struct jr *jr, uint8_t *p)
+static void store_commit(struct jr *jr, uint32_t part, uint64_t sk, uint8_t *p)
 {
-	struct pidx *x = &jr->pi[mr_rec_part(p)];
+	struct pidx *x = &jr->pi[part];
 	size_t sz = mr_rec_size(p);
 
-	x->v[x->n].sk = mr_rec_sk(p);
+	x->v[x->n].sk = sk;
 	x->v[x->n].rec = p;
 	x->n++;
 	x->bytes += sz;
@@ -192,12 +192,14 @@ static void store_commit(struct jr *jr, uint8_t *p)
 static int store_add(struct jr *jr, const uint8_t *rec)
 {
 	size_t sz = mr_rec_size(rec);
-	uint8_t *p = store_reserve(jr, mr_rec_part(rec), sz);
+	uint32_t part;
+	uint64_t sk = mr_key_sk(mr_rec_key(rec), mr_rec_klen(rec), (uint32_t)jr->job->nparts, &part);
+	uint8_t *p = store_reserve(jr, part, sz);
 
 	if (!p)
 		return jr->rc ? jr->rc : -ENOMEM;
 	memcpy(p, rec, sz);
-	store_commit(jr, p);
+	store_commit(jr, part, sk, p);
 	return 0;
 }
 
@@ -257,7 +259,8 @@ static int spill(struct jr *jr)
 			struct mr_iter it = { .idx = x->v, .n = x->n, .keys_only = jr->job->values_unordered };
 			const uint8_t *rec;
 			rc = settle(jr, x);
-			while (!rc && (rec = mr_iter_next(&it)))
+			uint64_t sk;
+			while (!rc && (rec = mr_iter_next(&it, &sk)))
 				rc = mr_wfile_write(&w, rec, mr_rec_size(rec));
 		}
 		r->crc[p] = mr_wfile_crc(&w);
@@ -287,7 +290,7 @@ static int absorb(struct jr *jr, const uint8_t *b, size_t len)
 	while (off + MR_HDR <= len) {
 		size_t sz = mr_rec_size(b + off);
 		int rc;
-		if (off + sz > len || mr_rec_part(b + off) >= (uint32_t)jr->job->nparts)
+		if (off + sz > len || mr_rec_klen(b + off) == 0)
 			return fail(jr, MR_ECORRUPT, "a torn record in the shuffle");
 		rc = store_add(jr, b + off);
 		if (rc)
@@ -426,24 +429,13 @@ static int route(struct jr *jr, int dest, const uint8_t *hdr, const void *key, s
 	return 0;
 }
 
-static void make_hdr(uint8_t *h, uint32_t part, uint64_t hash, size_t klen, size_t vlen)
-{
-	uint16_t kl = (uint16_t)klen;
-	uint32_t vl = (uint32_t)vlen;
-
-	memcpy(h, &part, 4);
-	memcpy(h + 4, &hash, 8);
-	memcpy(h + 12, &kl, 2);
-	memcpy(h + 14, &vl, 4);
-}
-
 /* --- emitting ----------------------------------------------------------- */
 
 int mr_emit(struct mr_emitter *em, const void *key, size_t klen, const void *val, size_t vlen)
 {
 	struct jr *jr = em->jr;
 
-	if (klen == 0 || klen > MR_KEY_MAX || vlen > (16u << 20))
+	if (klen == 0 || klen > MR_KEY_MAX || vlen > MR_VAL_MAX)
 		return fail(jr, MR_EINVAL, "emit: key of %zu bytes or value of %zu bytes out of range", klen, vlen);
 	if (em->mode == EM_REDUCE) {
 		uint16_t kl = (uint16_t)klen;
@@ -461,11 +453,11 @@ int mr_emit(struct mr_emitter *em, const void *key, size_t klen, const void *val
 		return rc ? fail(jr, rc, "writing output: %s", strerror(-rc)) : 0;
 	}
 	{
-		uint64_t h = mr_hash(key, klen);
-		uint32_t part = (uint32_t)(h % (uint64_t)jr->job->nparts);
+		uint32_t part;
+		uint64_t sk = mr_key_sk(key, klen, (uint32_t)jr->job->nparts, &part);
 		uint8_t hdr[MR_HDR];
 
-		make_hdr(hdr, part, h, klen, vlen);
+		mr_rec_hdr(hdr, klen, vlen);
 		if (em->mode == EM_COMBINE) {
 			size_t sz = MR_HDR + klen + vlen;
 			if (em->clen + sz > em->ccap) {
@@ -494,7 +486,7 @@ int mr_emit(struct mr_emitter *em, const void *key, size_t klen, const void *val
 			memcpy(p + MR_HDR, key, klen);
 			if (vlen)
 				memcpy(p + MR_HDR + klen, val, vlen);
-			store_commit(jr, p);
+			store_commit(jr, part, sk, p);
 			return 0;
 		}
 		return route(jr, dest, hdr, key, klen, val, vlen);
@@ -564,11 +556,11 @@ static int group_add(struct group *g, const uint8_t *rec, int stable)
 	}
 	g->vsz[g->nv] = vl;
 	if (stable) {
-		g->vals[g->nv].p = rec + MR_HDR + mr_rec_klen(rec);
+		g->vals[g->nv].p = mr_rec_val(rec);
 		g->voff[g->nv++] = SIZE_MAX;
 		return 0;
 	}
-	memcpy(g->vbuf + g->vlen, rec + MR_HDR + mr_rec_klen(rec), vl);
+	memcpy(g->vbuf + g->vlen, mr_rec_val(rec), vl);
 	g->voff[g->nv++] = g->vlen;
 	g->vlen += vl;
 	return 0;
@@ -624,7 +616,8 @@ static int combine_buffer(struct jr *jr, struct sbuf *s)
 		return fail(jr, -ENOMEM, "out of memory");
 	n = 0;
 	for (off = 0; off < s->len; off += mr_rec_size(b + off)) {
-		idx[n].sk = mr_rec_sk(b + off);
+		uint32_t part;
+		idx[n].sk = mr_key_sk(mr_rec_key(b + off), mr_rec_klen(b + off), (uint32_t)jr->job->nparts, &part);
 		idx[n++].rec = b + off;
 	}
 	rc = mr_sort(idx, n);
@@ -762,8 +755,9 @@ static int map_phase(struct jr *jr)
 
 struct src {
 	struct mr_rfile rf; /* a run's range for this partition */
-	uint32_t want;
+	uint32_t want, part;
 	const uint8_t *cur; /* current record or NULL */
+	uint64_t sk;        /* and its sort key */
 	int mem;            /* the in-memory source: walks it */
 	struct mr_iter it;
 };
@@ -774,7 +768,7 @@ static int src_next(struct jr *jr, struct src *s)
 	int err;
 
 	if (s->mem) {
-		s->cur = mr_iter_next(&s->it);
+		s->cur = mr_iter_next(&s->it, &s->sk);
 		return 0;
 	}
 	if (mr_rfile_remaining(&s->rf) == 0) {
@@ -790,9 +784,10 @@ static int src_next(struct jr *jr, struct src *s)
 		s->rf.pos -= MR_HDR;
 		h = mr_rfile_get(&s->rf, sz, &err);
 	}
-	if (!h)
+	if (!h || mr_rec_klen(h) == 0)
 		return fail(jr, err ? err : MR_ECORRUPT, "a spilled run is %s", err ? strerror(-err) : "truncated");
 	s->cur = h;
+	s->sk = mr_sk(s->part, mr_hash(mr_rec_key(h), mr_rec_klen(h)));
 	return 0;
 }
 
@@ -828,6 +823,7 @@ static int reduce_part(struct jr *jr, int part)
 	for (int r = 0; r < jr->nruns && !rc; r++) {
 		struct src *s = &srcs[r + 1];
 		s->want = jr->runs[r].crc[part];
+		s->part = (uint32_t)part;
 		rc = mr_rfile_open(&s->rf, jr->runs[r].path, jr->runs[r].off[part],
 				   jr->runs[r].off[part + 1] - jr->runs[r].off[part]);
 		if (rc) {
@@ -852,7 +848,8 @@ static int reduce_part(struct jr *jr, int part)
 			best = srcs[0].cur ? &srcs[0] : NULL;
 		else
 			for (int i = 0; i < ns; i++)
-				if (srcs[i].cur && (!best || cmp(srcs[i].cur, best->cur) < 0))
+				if (srcs[i].cur && (!best || srcs[i].sk < best->sk ||
+						    (srcs[i].sk == best->sk && cmp(srcs[i].cur, best->cur) < 0)))
 					best = &srcs[i];
 		if (!best)
 			break;

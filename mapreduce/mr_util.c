@@ -50,19 +50,9 @@ uint32_t mr_crc(uint32_t crc, const void *buf, size_t len)
 
 int mr_key_cmp(const uint8_t *a, const uint8_t *b)
 {
-	uint64_t sa = mr_rec_sk(a), sb = mr_rec_sk(b), ha, hb;
-	size_t ka, kb;
-	int c;
+	size_t ka = mr_rec_klen(a), kb = mr_rec_klen(b);
+	int c = mr_bytes_cmp(a + MR_HDR, b + MR_HDR, ka < kb ? ka : kb);
 
-	if (sa != sb)
-		return sa < sb ? -1 : 1;
-	ha = mr_rec_hash(a);
-	hb = mr_rec_hash(b);
-	if (ha != hb)
-		return ha < hb ? -1 : 1;
-	ka = mr_rec_klen(a);
-	kb = mr_rec_klen(b);
-	c = mr_bytes_cmp(a + MR_HDR, b + MR_HDR, ka < kb ? ka : kb);
 	return c ? c : ka == kb ? 0 : ka < kb ? -1 : 1;
 }
 
