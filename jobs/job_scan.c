@@ -1946,8 +1946,7 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 		/* counts, the one 'E', and 'B's that MR2 sorts again: any order will do */
 		j.values_unordered = 1;
 		j.output_dir = out1;
-		if (o.mem_budget)
-			j.mem_budget = o.mem_budget;
+		j.mem_budget = o.mem_budget ? o.mem_budget : mr_host_budget(mr);
 		rc = mr_job_run(mr, &j);
 		if (rc)
 			goto mrfail;
@@ -1985,8 +1984,7 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 		j.reduce = reduce_egroup;
 		j.reduce_arg = &c;
 		j.output_dir = out2;
-		if (o.mem_budget)
-			j.mem_budget = o.mem_budget;
+		j.mem_budget = o.mem_budget ? o.mem_budget : mr_host_budget(mr);
 		rc = mr_job_run(mr, &j);
 		if (rc)
 			goto mrfail;
@@ -2026,8 +2024,7 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 		j.reduce = reduce_usage;
 		j.reduce_arg = &c;
 		j.nparts = 16;
-		if (o.mem_budget)
-			j.mem_budget = o.mem_budget;
+		j.mem_budget = o.mem_budget ? o.mem_budget : mr_host_budget(mr);
 		rc = mr_job_run(mr, &j);
 		if (rc)
 			goto mrfail;

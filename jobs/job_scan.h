@@ -65,7 +65,7 @@ const char *job_scan_counter_name(enum job_scan_counter c);
 struct job_scan_opts {
 	int full;               /* 1 full scan, 0 partial */
 	int dry_run;            /* compute and report; queue nothing */
-	uint64_t mem_budget;    /* per rank, 0 = default */
+	uint64_t mem_budget;    /* per rank, 0 = mr_host_budget() */
 	int64_t sweep_grace;    /* seconds an unreferenced file must age (< 0: 3600) */
 	int compact_pct;        /* garbage % of an egroup that triggers compaction (20) */
 	int64_t node_grace;     /* seconds a node may be down before re-replication (< 0: 60) */

@@ -80,6 +80,13 @@ void mr_ctx_free(struct mr_ctx *ctx);
 int mr_rank(const struct mr_ctx *ctx);
 int mr_nranks(const struct mr_ctx *ctx);
 
+/*
+ * Local. A per-rank memory budget sized to this host: a quarter of its
+ * physical memory shared by the ranks running on it, between 512 MiB and
+ * 8 GiB (what jobs that are not told a budget should use).
+ */
+uint64_t mr_host_budget(const struct mr_ctx *ctx);
+
 /* Local. The message of the last failed collective call ("" if none). */
 const char *mr_ctx_errmsg(const struct mr_ctx *ctx);
 

@@ -111,6 +111,12 @@ int mr_ctx_new(int *argc, char ***argv, const char *scratch, struct mr_ctx **out
 	MPI_Comm_set_errhandler(ctx->comm, MPI_ERRORS_ARE_FATAL);
 	MPI_Comm_rank(ctx->comm, &ctx->rank);
 	MPI_Comm_size(ctx->comm, &ctx->nranks);
+	{
+		MPI_Comm local;
+		MPI_Comm_split_type(ctx->comm, MPI_COMM_TYPE_SHARED, ctx->rank, MPI_INFO_NULL, &local);
+		MPI_Comm_size(local, &ctx->local_ranks);
+		MPI_Comm_free(&local);
+	}
 	snprintf(ctx->scratch, sizeof(ctx->scratch), "%s", scratch ? scratch : tmp && *tmp ? tmp : "/tmp");
 	mkdir(ctx->scratch, 0755);
 	if (gethostname(ctx->host, sizeof(ctx->host)) < 0)
@@ -121,6 +127,19 @@ int mr_ctx_new(int *argc, char ***argv, const char *scratch, struct mr_ctx **out
 	clean_stale_scratch(ctx);
 	*out = ctx;
 	return 0;
+}
+
+uint64_t mr_host_budget(const struct mr_ctx *ctx)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+	uint64_t b = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz / 4 : 0;
+
+	b /= (uint64_t)(ctx->local_ranks > 0 ? ctx->local_ranks : 1);
+	if (b < (512ULL << 20))
+		b = 512ULL << 20;
+	if (b > (8ULL << 30))
+		b = 8ULL << 30;
+	return b;
 }
 
 void mr_ctx_free(struct mr_ctx *ctx)

@@ -38,6 +38,7 @@
 struct mr_ctx {
 	MPI_Comm comm;
 	int rank, nranks;
+	int local_ranks; /* ranks on this host */
 	int own_mpi; /* we called MPI_Init */
 	char scratch[4096];
 	char host[256];
@@ -86,8 +87,11 @@ struct mr_idx {
 	const uint8_t *rec;
 };
 
-/* Sort idx[0..n) by sk (MSD radix, stable). */
+/* Sort idx[0..n) by sk (MSD radix, stable). 0 or -ENOMEM. */
 int mr_sort(struct mr_idx *idx, size_t n);
+/* The same with the caller's scratch: tmp of n entries, cnt of MR_SORT_COUNTS. */
+#define MR_SORT_COUNTS 65537
+int mr_sort_with(struct mr_idx *idx, size_t n, struct mr_idx *tmp, uint32_t *cnt);
 /*
  * Then order runs of equal sk by mr_rec_cmp (keys_only: by mr_key_cmp):
  * idx is fully ordered (keys_only: equal keys are adjacent).

@@ -29,11 +29,12 @@ int mr_rm_tree(const char *path);
 enum { TAG_DATA = 1, TAG_END = 2 };
 enum { EM_MAP, EM_COMBINE, EM_REDUCE };
 
-struct pidx {
-	struct mr_idx *v;
-	size_t n, cap;
-	size_t bytes; /* of its records */
-	uint8_t *tail; /* free space of its current arena chunk */
+struct pidx {              /* one partition's part of the store */
+	size_t n;          /* records */
+	uint8_t **ch;      /* its arena chunks, in order */
+	size_t *chlen;     /* bytes used in each */
+	int nch, chcap;
+	uint8_t *tail;     /* free space of its last chunk */
 	size_t left;
 };
 
@@ -60,9 +61,11 @@ struct jr { /* the state of one job on one rank */
 	uint8_t *arena;
 	size_t used, cap;
 	size_t chunk;         /* arena chunk size */
-	struct pidx *pi;     /* per partition: index of its records in the arena */
+	struct pidx *pi;     /* per partition: its chunks of the arena */
 	size_t n;            /* records in the store */
-	size_t idx_bytes, idx_cap;
+	struct mr_idx *idx, *itmp; /* the index of the partition being sorted, its sort's scratch */
+	size_t icap;
+	uint32_t *cnt;
 	struct run *runs;
 	int nruns;
 
@@ -115,77 +118,62 @@ static int fail(struct jr *jr, int rc, const char *fmt, ...)
 
 static int spill(struct jr *jr);
 
-/* Room for one more index entry of partition p (grows its vector). */
-static int pidx_reserve(struct jr *jr, struct pidx *x)
-{
-	size_t cap;
-	struct mr_idx *nv;
-
-	if (x->n < x->cap)
-		return 0;
-	cap = x->cap ? x->cap * 2 : 1024;
-	if (jr->idx_bytes + (cap - x->cap) * sizeof(*nv) > jr->idx_cap)
-		return 1; /* over budget: spill first */
-	nv = realloc(x->v, cap * sizeof(*nv));
-	if (!nv)
-		return fail(jr, -ENOMEM, "out of memory");
-	jr->idx_bytes += (cap - x->cap) * sizeof(*nv);
-	x->v = nv;
-	x->cap = cap;
-	return 0;
-}
-
 /*
- * Make room for a record of sz bytes in partition part; returns where to
- * write it (the caller fills it and then calls store_commit). Each
- * partition appends to its own chunk of the arena (chunks are handed out
- * in order; a record larger than a chunk gets several in a row), so one
- * partition's records sit together: sorting and reducing it then touches
- * a region that stays in cache instead of the whole arena.
+ * The store. Each partition appends to its own chunks of the arena (handed
+ * out in order; a record larger than a chunk gets several in a row), so a
+ * partition's records sit together and sorting and reducing it touches a
+ * region that stays in cache rather than the whole arena. An entry is the
+ * record's sort key (8 bytes) then the record; the index of a partition
+ * (sort key, record) is built only when it is sorted, so during the map
+ * phase the whole budget but the send buffers holds records.
+ *
+ * store_reserve(part, sz) makes room for a record of sz bytes (spilling
+ * the store first if the arena is full) and returns where to write it;
+ * store_commit() then files it.
  */
 static uint8_t *store_reserve(struct jr *jr, uint32_t part, size_t sz)
 {
 	struct pidx *x = &jr->pi[part];
+	size_t need = 8 + sz, csz = (need + jr->chunk - 1) / jr->chunk * jr->chunk;
 
-	for (int tries = 0;; tries++) {
-		int rc = pidx_reserve(jr, x);
-		if (rc < 0)
-			return NULL;
-		if (rc == 0) {
-			size_t csz = (sz + jr->chunk - 1) / jr->chunk * jr->chunk;
-			if (sz <= x->left)
-				return x->tail;
-			if (jr->used + csz <= jr->cap) {
-				x->tail = jr->arena + jr->used;
-				x->left = csz;
-				jr->used += csz;
-				return x->tail;
-			}
-			if (csz > jr->cap) {
-				fail(jr, MR_EINVAL, "a %zu-byte record does not fit the memory budget", sz);
-				return NULL;
-			}
-		}
-		if (tries) {
-			fail(jr, -ENOMEM, "the memory budget is too small for the index");
-			return NULL;
-		}
-		if (spill(jr))
-			return NULL;
+	if (need <= x->left)
+		return x->tail + 8;
+	if (csz > jr->cap) {
+		fail(jr, MR_EINVAL, "a %zu-byte record does not fit the memory budget", sz);
+		return NULL;
 	}
+	if (jr->used + csz > jr->cap && spill(jr))
+		return NULL;
+	if (x->nch == x->chcap) {
+		int cap = x->chcap ? x->chcap * 2 : 16;
+		uint8_t **nc = realloc(x->ch, (size_t)cap * sizeof(*nc));
+		size_t *nl = nc ? realloc(x->chlen, (size_t)cap * sizeof(*nl)) : NULL;
+		if (nc)
+			x->ch = nc;
+		if (!nl) {
+			fail(jr, -ENOMEM, "out of memory");
+			return NULL;
+		}
+		x->chlen = nl;
+		x->chcap = cap;
+	}
+	x->ch[x->nch] = x->tail = jr->arena + jr->used;
+	x->chlen[x->nch++] = 0;
+	x->left = csz;
+	jr->used += csz;
+	return x->tail + 8;
 }
 
-static void store_commit(struct jr *jr, uint32_t part, uint64_t sk, uint8_t *p)
+static void store_commit(struct jr *jr, uint32_t part, uint64_t sk, uint8_t *rec)
 {
 	struct pidx *x = &jr->pi[part];
-	size_t sz = mr_rec_size(p);
+	size_t sz = 8 + mr_rec_size(rec);
 
-	x->v[x->n].sk = sk;
-	x->v[x->n].rec = p;
-	x->n++;
-	x->bytes += sz;
+	memcpy(rec - 8, &sk, 8);
+	x->chlen[x->nch - 1] += sz;
 	x->tail += sz;
 	x->left -= sz;
+	x->n++;
 	jr->n++;
 }
 
@@ -203,19 +191,52 @@ static int store_add(struct jr *jr, const uint8_t *rec)
 	return 0;
 }
 
-/* Sort one partition's in-memory index by sort key (walk it with mr_iter). */
+/*
+ * Build one partition's index from its chunks into jr->idx (one partition
+ * at a time) and sort it by sort key (walk it with mr_iter).
+ */
 static int settle(struct jr *jr, struct pidx *x)
 {
-	return mr_sort(x->v, x->n) ? fail(jr, -ENOMEM, "sorting: out of memory") : 0;
+	size_t k = 0;
+
+	if (x->n > jr->icap) {
+		size_t cap = x->n + x->n / 4 + 1024;
+		free(jr->idx);
+		free(jr->itmp);
+		jr->idx = malloc(cap * sizeof(*jr->idx));
+		jr->itmp = malloc(cap * sizeof(*jr->itmp));
+		jr->icap = jr->idx && jr->itmp ? cap : 0;
+		if (!jr->icap)
+			return fail(jr, -ENOMEM, "out of memory");
+	}
+	if (!jr->cnt && !(jr->cnt = malloc(MR_SORT_COUNTS * sizeof(*jr->cnt))))
+		return fail(jr, -ENOMEM, "out of memory");
+	for (int c = 0; c < x->nch; c++)
+		for (size_t off = 0; off < x->chlen[c] && k < x->n;) {
+			const uint8_t *e = x->ch[c] + off;
+			memcpy(&jr->idx[k].sk, e, 8);
+			jr->idx[k++].rec = e + 8;
+			off += 8 + mr_rec_size(e + 8);
+		}
+	if (k != x->n)
+		return fail(jr, MR_ECORRUPT, "the store lost track of its records");
+	return mr_sort_with(jr->idx, x->n, jr->itmp, jr->cnt) ? fail(jr, -ENOMEM, "sorting: out of memory") : 0;
+}
+
+/* Forget partition x's records. */
+static void pidx_clear(struct pidx *x)
+{
+	x->n = 0;
+	x->nch = 0;
+	x->tail = NULL;
+	x->left = 0;
 }
 
 /* Empty the store (its records are in a run). */
 static void store_reset(struct jr *jr)
 {
-	for (int p = 0; p < jr->job->nparts; p++) {
-		jr->pi[p].tail = NULL;
-		jr->pi[p].left = 0;
-	}
+	for (int p = 0; p < jr->job->nparts; p++)
+		pidx_clear(&jr->pi[p]);
 	jr->used = 0;
 	jr->n = 0;
 }
@@ -256,9 +277,9 @@ static int spill(struct jr *jr)
 	for (int p = 0; p < nparts && !rc; p++) {
 		struct pidx *x = &jr->pi[p];
 		if (x->n) {
-			struct mr_iter it = { .idx = x->v, .n = x->n, .keys_only = jr->job->values_unordered };
-			const uint8_t *rec;
 			rc = settle(jr, x);
+			struct mr_iter it = { .idx = jr->idx, .n = x->n, .keys_only = jr->job->values_unordered };
+			const uint8_t *rec;
 			uint64_t sk;
 			while (!rc && (rec = mr_iter_next(&it, &sk)))
 				rc = mr_wfile_write(&w, rec, mr_rec_size(rec));
@@ -266,8 +287,7 @@ static int spill(struct jr *jr)
 		r->crc[p] = mr_wfile_crc(&w);
 		mr_wfile_crc_reset(&w);
 		r->off[p + 1] = w.bytes;
-		x->n = 0;
-		x->bytes = 0;
+		pidx_clear(x);
 	}
 	if (!rc)
 		rc = mr_wfile_close(&w, 0);
@@ -819,7 +839,7 @@ static int reduce_part(struct jr *jr, int part)
 	for (int i = 1; i < ns; i++)
 		srcs[i].rf.fd = -1;
 	srcs[0].mem = 1;
-	srcs[0].it = (struct mr_iter){ .idx = jr->pi[part].v, .n = jr->pi[part].n, .keys_only = job->values_unordered };
+	srcs[0].it = (struct mr_iter){ .idx = jr->idx, .n = jr->pi[part].n, .keys_only = job->values_unordered };
 	for (int r = 0; r < jr->nruns && !rc; r++) {
 		struct src *s = &srcs[r + 1];
 		s->want = jr->runs[r].crc[part];
@@ -901,9 +921,7 @@ static int reduce_phase(struct jr *jr)
 
 	for (int p = jr->ctx->rank; p < jr->job->nparts && !rc; p += jr->ctx->nranks) {
 		rc = reduce_part(jr, p);
-		free(jr->pi[p].v); /* done with it: give the memory back */
-		jr->pi[p].v = NULL;
-		jr->pi[p].n = jr->pi[p].cap = jr->pi[p].bytes = 0;
+		pidx_clear(&jr->pi[p]);
 	}
 	return rc;
 }
@@ -961,11 +979,16 @@ static int jr_setup(struct jr *jr)
 			return fail(jr, -ENOMEM, "out of memory");
 		jr->endreq[d] = MPI_REQUEST_NULL;
 	}
+	/*
+	 * The arena gets 85 % of what the send buffers leave; the rest is for
+	 * the index of the one partition being sorted (16 bytes a record, and
+	 * as much again while sorting: a small share when keys spread over
+	 * the partitions, more than the budget says when one holds them all).
+	 */
 	avail = budget - 2 * jr->sbsize * (uint64_t)ctx->nranks;
-	jr->cap = (size_t)(avail / 100 * 62);
+	jr->cap = (size_t)(avail / 100 * 85);
 	if (jr->cap > (3ULL << 30))
 		jr->cap = 3ULL << 30;
-	jr->idx_cap = (size_t)(avail / 100 * 38);
 	/* chunks: small enough that every partition can hold several */
 	jr->chunk = jr->cap / ((size_t)job->nparts * 8);
 	jr->chunk = jr->chunk > (64u << 10) ? 64u << 10 : jr->chunk < 512 ? 512 : jr->chunk & ~(size_t)63;
@@ -985,8 +1008,13 @@ static void jr_release(struct jr *jr)
 	free(jr->sb);
 	free(jr->endreq);
 	free(jr->arena);
-	for (int p = 0; jr->pi && p < jr->job->nparts; p++)
-		free(jr->pi[p].v);
+	free(jr->idx);
+	free(jr->itmp);
+	free(jr->cnt);
+	for (int p = 0; jr->pi && p < jr->job->nparts; p++) {
+		free(jr->pi[p].ch);
+		free(jr->pi[p].chlen);
+	}
 	free(jr->pi);
 	free(jr->rbuf);
 	for (int r = 0; r < jr->nruns; r++) {

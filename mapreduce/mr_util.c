@@ -194,6 +194,15 @@ static int msd_sort(struct mr_idx *idx, size_t n, struct mr_idx *tmp, uint32_t *
 	return 0;
 }
 
+int mr_sort_with(struct mr_idx *idx, size_t n, struct mr_idx *tmp, uint32_t *cnt)
+{
+	if (n <= 32) {
+		insertion_sort(idx, n);
+		return 0;
+	}
+	return msd_sort(idx, n, tmp, cnt);
+}
+
 int mr_sort(struct mr_idx *idx, size_t n)
 {
 	struct mr_idx *tmp;
@@ -205,7 +214,7 @@ int mr_sort(struct mr_idx *idx, size_t n)
 		return 0;
 	}
 	tmp = malloc(n * sizeof(*tmp));
-	cnt = malloc(((size_t)(1u << 16) + 1) * sizeof(*cnt));
+	cnt = malloc(MR_SORT_COUNTS * sizeof(*cnt));
 	rc = tmp && cnt ? msd_sort(idx, n, tmp, cnt) : -ENOMEM;
 	free(tmp);
 	free(cnt);
