@@ -56,6 +56,8 @@ struct finding {
 	char detail[240];
 };
 
+enum { SCR_XS, SCR_IDS, SCR_NUMS, SCR_YS, SCR_UP, SCR_DOWN, SCR_DEAD, SCR_UPV, SCR_DOWNV, SCR_DEADV, SCR_N };
+
 struct scan_ctx {
 	struct st_store *st;
 	struct st_meta *m;
@@ -91,7 +93,25 @@ struct scan_ctx {
 	struct st_hmap rd;        /* egroup -> reads u32, last read i64 (promotion) */
 	int cloud;                /* a cloud tier is configured */
 	int cloud_ok;             /* ... and answered at the start of this scan: its objects are listed */
+	/* reduce_egroup's working memory, reused from one egroup to the next */
+	struct { void *p; size_t cap; } scr[SCR_N];
+	struct st_extent_rec *gext;
+	int gext_cap;
 };
+
+/* Grow-only scratch buffer `slot` of at least `bytes` (NULL: out of memory). */
+static void *scratch(struct scan_ctx *c, int slot, size_t bytes)
+{
+	if (bytes > c->scr[slot].cap) {
+		size_t cap = bytes < 4096 ? 4096 : bytes * 2;
+		void *p = realloc(c->scr[slot].p, cap);
+		if (!p)
+			return NULL;
+		c->scr[slot].p = p;
+		c->scr[slot].cap = cap;
+	}
+	return c->scr[slot].p;
+}
 
 #define BALANCE_POINTS 15
 #define PROMOTE_READS 3
@@ -1176,16 +1196,16 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 	struct scan_ctx *c = arg;
 	struct st_egroup_rec g;
 	uint64_t id, version = 0, lrs = 0;
-	struct xref *xs = calloc(n + 1, sizeof(*xs));
-	struct st_extent_id *ids = calloc(n + 1, sizeof(*ids));
-	uint32_t *nums = calloc(n + 1, sizeof(*nums));
+	struct xref *xs = scratch(c, SCR_XS, (n + 1) * sizeof(*xs));
+	struct st_extent_id *ids = scratch(c, SCR_IDS, (n + 1) * sizeof(*ids));
+	uint32_t *nums = scratch(c, SCR_NUMS, (n + 1) * sizeof(*nums));
 	int have_g = 0, corrupt = 0, rc = 0;
 	size_t nx = 0;
 	uint32_t fdisk[ST_REPLICAS_MAX * 2];
 	int64_t fmtime[ST_REPLICAS_MAX * 2];
 	uint64_t fsize[ST_REPLICAS_MAX * 2];
 	int nf = 0;
-	const uint8_t **ys = calloc(n + 1, sizeof(*ys)); /* 'Y': extent, vdisk, block */
+	const uint8_t **ys = scratch(c, SCR_YS, (n + 1) * sizeof(*ys)); /* 'Y': extent, vdisk, block */
 	size_t ny = 0, nfps = 0;
 	struct st_chunk_fp *fps = NULL;
 	int have_fp = 0, fp_bad = 0;
@@ -1193,10 +1213,13 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 	(void)klen;
 	memcpy(&id, key, 8);
 	st_egroup_rec_init(&g);
+	g.extents = c->gext; /* reused: see out */
+	g.cap = c->gext_cap;
 	if (!xs || !ids || !nums || !ys) {
 		rc = -ENOMEM;
 		goto out;
 	}
+	memset(xs, 0, (n + 1) * sizeof(*xs));
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *v = vals[i].p;
 		if (v[0] == 'G' && vals[i].len > 17) {
@@ -1309,11 +1332,12 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 		/* a corrupt block row hides references: then nothing is dead this scan */
 		int safe = lrs < c->s0 && !c->refs_incomplete;
 		size_t nup = 0, ndown = 0, ndead = 0, norph = 0;
-		struct st_extent_id *up = calloc((size_t)g.nextents + 1, sizeof(*up));
-		struct st_extent_id *down = calloc((size_t)g.nextents + 1, sizeof(*down));
-		struct st_extent_id *dead = calloc((size_t)g.nextents + 1, sizeof(*dead));
-		uint32_t *upv = calloc((size_t)g.nextents + 1, 4), *downv = calloc((size_t)g.nextents + 1, 4);
-		uint32_t *deadv = calloc((size_t)g.nextents + 1, 4);
+		size_t ne = (size_t)g.nextents + 1;
+		struct st_extent_id *up = scratch(c, SCR_UP, ne * sizeof(*up));
+		struct st_extent_id *down = scratch(c, SCR_DOWN, ne * sizeof(*down));
+		struct st_extent_id *dead = scratch(c, SCR_DEAD, ne * sizeof(*dead));
+		uint32_t *upv = scratch(c, SCR_UPV, ne * 4), *downv = scratch(c, SCR_DOWNV, ne * 4);
+		uint32_t *deadv = scratch(c, SCR_DEADV, ne * 4);
 		uint64_t live = 0, dead_bytes = 0;
 
 		if (!up || !down || !dead || !upv || !downv || !deadv) {
@@ -1488,22 +1512,13 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 			if (!rc && !ndead && safe)
 				rc = placement(c, &g, em);
 		}
-	rec_out:
-		free(up);
-		free(down);
-		free(dead);
-		free(upv);
-		free(downv);
-		free(deadv);
+	rec_out:;
 	}
 out:
 	if (!have_g && have_fp && !corrupt) /* fingerprints of an egroup that is gone */
 		task(c, JT_FINGERPRINT, id, 0, 0, NULL, 0);
-	st_egroup_rec_release(&g);
-	free(xs);
-	free(ids);
-	free(nums);
-	free(ys);
+	c->gext = g.extents; /* kept for the next egroup */
+	c->gext_cap = g.cap;
 	free(fps);
 	return c->oom ? -ENOMEM : rc;
 }
@@ -2091,6 +2106,9 @@ done:
 	free(c.conts);
 	free(c.ubytes);
 	free(c.uegroups);
+	for (int i = 0; i < SCR_N; i++)
+		free(c.scr[i].p);
+	free(c.gext);
 	free(vd);
 	st_hmap_release(&c.vd);
 	st_hmap_release(&c.rd);
