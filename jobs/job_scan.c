@@ -2106,6 +2106,7 @@ done:
 	free(c.conts);
 	free(c.ubytes);
 	free(c.uegroups);
+	mr_ctx_trim(mr); /* the engine's memory, kept between MR1..MR3 */
 	for (int i = 0; i < SCR_N; i++)
 		free(c.scr[i].p);
 	free(c.gext);

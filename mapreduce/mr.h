@@ -41,6 +41,10 @@
  * that failed first. Only mr_abort() calls MPI_Abort.
  *
  * Threads: single-threaded per rank; callbacks run on the calling thread.
+ *
+ * MR_DEBUG=1 in the environment: each rank prints its map and reduce
+ * times and record counts per job on stderr; MR_DEBUG=2 also the time of
+ * every split it read.
  */
 #ifndef MR_H
 #define MR_H
@@ -75,6 +79,13 @@ int mr_ctx_new(int *argc, char ***argv, const char *scratch, struct mr_ctx **out
 
 /* Collective. Free; finalise MPI if mr_ctx_new initialised it. NULL is a no-op. */
 void mr_ctx_free(struct mr_ctx *ctx);
+
+/*
+ * Local. Give back the memory kept between jobs (the store of the last
+ * job is reused by the next one, which saves faulting it in again); call
+ * it after a series of jobs. mr_ctx_free does it too.
+ */
+void mr_ctx_trim(struct mr_ctx *ctx);
 
 /* Local. This rank and the number of ranks. */
 int mr_rank(const struct mr_ctx *ctx);

@@ -142,10 +142,18 @@ uint64_t mr_host_budget(const struct mr_ctx *ctx)
 	return b;
 }
 
+void mr_ctx_trim(struct mr_ctx *ctx)
+{
+	free(ctx->arena);
+	ctx->arena = NULL;
+	ctx->arena_cap = 0;
+}
+
 void mr_ctx_free(struct mr_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	mr_ctx_trim(ctx);
 	MPI_Comm_free(&ctx->comm);
 	if (ctx->own_mpi)
 		MPI_Finalize();

@@ -39,6 +39,8 @@ struct mr_ctx {
 	MPI_Comm comm;
 	int rank, nranks;
 	int local_ranks; /* ranks on this host */
+	uint8_t *arena;  /* the store's memory, kept from one job to the next (mr_ctx_trim) */
+	size_t arena_cap;
 	int own_mpi; /* we called MPI_Init */
 	char scratch[4096];
 	char host[256];

@@ -79,6 +79,8 @@ struct jr { /* the state of one job on one rank */
 	MPI_Request *endreq;
 	int tick;
 
+	int debug; /* MR_DEBUG: 1 per-rank timings, 2 and per split */
+
 	/* outcome */
 	int rc;
 	int64_t counters[MR_MAX_COUNTERS];
@@ -708,7 +710,11 @@ static int map_split(struct jr *jr, const struct mr_input *in, int split)
 	mc.em.jr = jr;
 	mc.em.mode = EM_MAP;
 	mc.em.split = split;
+	double t0 = MPI_Wtime();
 	rc = in->read(in->read_arg, split, on_record, &mc, why, sizeof(why));
+	if (jr->debug > 1)
+		fprintf(stderr, "mr: rank %d input %s split %d: %.3f s\n", jr->ctx->rank, in->name ? in->name : "?", split,
+			MPI_Wtime() - t0);
 	if (rc && !jr->rc && rc != MR_EABORTED)
 		fail(jr, rc == MR_EMAP ? MR_EMAP : (rc > -4096 && rc < 0) || rc == MR_EINPUT ? rc : MR_EINPUT,
 		     "input %s split %d: %s", in->name ? in->name : "?", split,
@@ -992,7 +998,12 @@ static int jr_setup(struct jr *jr)
 	/* chunks: small enough that every partition can hold several */
 	jr->chunk = jr->cap / ((size_t)job->nparts * 8);
 	jr->chunk = jr->chunk > (64u << 10) ? 64u << 10 : jr->chunk < 512 ? 512 : jr->chunk & ~(size_t)63;
-	jr->arena = malloc(jr->cap);
+	if (ctx->arena_cap < jr->cap || ctx->arena_cap > jr->cap + jr->cap / 2) {
+		mr_ctx_trim(ctx); /* too small, or much larger than this budget allows */
+		ctx->arena = malloc(jr->cap);
+		ctx->arena_cap = ctx->arena ? jr->cap : 0;
+	}
+	jr->arena = ctx->arena;
 	jr->pi = calloc((size_t)job->nparts, sizeof(*jr->pi));
 	if (!jr->arena || !jr->pi)
 		return fail(jr, -ENOMEM, "cannot allocate the %llu-byte memory budget", (unsigned long long)budget);
@@ -1007,7 +1018,7 @@ static void jr_release(struct jr *jr)
 	}
 	free(jr->sb);
 	free(jr->endreq);
-	free(jr->arena);
+	/* the arena stays with the context for the next job */
 	free(jr->idx);
 	free(jr->itmp);
 	free(jr->cnt);
@@ -1058,6 +1069,7 @@ int mr_job_run(struct mr_ctx *ctx, struct mr_job *job)
 	ctx->jobseq++;
 	jr->ctx = ctx;
 	jr->job = job;
+	jr->debug = getenv("MR_DEBUG") ? atoi(getenv("MR_DEBUG")) : 0;
 	job->spills = 0;
 	rc = mr_agree(ctx, validate(ctx, job));
 	if (rc) {
@@ -1101,6 +1113,10 @@ int mr_job_run(struct mr_ctx *ctx, struct mr_job *job)
 	job->records_mapped = (uint64_t)mr_sum(ctx, (int64_t)jr->mapped);
 	job->records_out = (uint64_t)mr_sum(ctx, (int64_t)jr->out);
 	job->spills = (uint64_t)mr_sum(ctx, (int64_t)jr->spills);
+	if (jr->debug) /* per-rank timings, for tuning */
+		fprintf(stderr, "mr: job %s rank %d: map %.3f s (%llu in, %llu mapped), reduce %.3f s (%llu out), %llu spills\n",
+			job->name ? job->name : "?", ctx->rank, t1 - t0, (unsigned long long)jr->in,
+			(unsigned long long)jr->mapped, t2 - t1, (unsigned long long)jr->out, (unsigned long long)jr->spills);
 	tmax = t1 - t0;
 	MPI_Allreduce(&tmax, &job->map_secs, 1, MPI_DOUBLE, MPI_MAX, ctx->comm);
 	tmax = t2 - t1;
