@@ -19,7 +19,8 @@
  * atomic counter on rank 0 (MPI_Fetch_and_op), except splits that must be
  * read where they live (the partitions of an earlier job's output stay on
  * the rank that wrote them). Map output is partitioned by
- * hash(key) % nparts; partition p is reduced on rank p % nranks. The
+ * the hash of its key (its low 32 bits scaled to nparts); partition p is
+ * reduced on rank p % nranks. The
  * shuffle runs during the map phase: per-destination buffers go out with
  * MPI_Isend as they fill while each rank keeps receiving (MPI_Iprobe)
  * into its store. Past the per-rank memory budget the store is sorted and

@@ -80,7 +80,7 @@ int mr_key_cmp(const uint8_t *a, const uint8_t *b);
 static inline uint64_t mr_key_sk(const void *key, size_t klen, uint32_t nparts, uint32_t *part)
 {
 	uint64_t h = mr_hash(key, klen);
-	*part = (uint32_t)(h % nparts);
+	*part = (uint32_t)(((h & 0xffffffffu) * nparts) >> 32); /* the low half scaled: no division */
 	return mr_sk(*part, h);
 }
 
