@@ -1709,6 +1709,37 @@ static int reduce_usage(void *arg, const void *key, size_t klen, const struct mr
 	return 0;
 }
 
+/*
+ * MR3 (and partial scan) combine: a disk's usage records ('D', two per
+ * egroup) are summed on the map side, so the reduce of each disk gets a
+ * few values instead of one per replica; every other record passes
+ * through as it is.
+ */
+static int combine_usage(void *arg, const void *key, size_t klen, const struct mr_value *vals, size_t n,
+			 struct mr_emitter *em)
+{
+	const uint8_t *k = key;
+	uint64_t sum[2] = { 0, 0 };
+	size_t other = 0;
+	int rc = 0;
+
+	(void)arg;
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (klen == 5 && k[0] == 'D' && vals[i].len == 16) {
+			uint64_t v[2];
+			memcpy(v, vals[i].p, 16);
+			sum[0] += v[0];
+			sum[1] += v[1];
+		} else {
+			rc = mr_emit(em, key, klen, vals[i].p, vals[i].len);
+			other++;
+		}
+	}
+	if (!rc && other < n)
+		rc = mr_emit(em, key, klen, sum, sizeof(sum));
+	return rc;
+}
+
 /* Partial scan map: recorded refcounts only. */
 static int map_partial(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em)
 {
@@ -2019,6 +2050,7 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 		}
 		have_refs_in = 1;
 		j.inputs[0] = refs_in;
+		j.combine = combine_usage;
 		j.reduce = reduce_usage;
 		j.reduce_arg = &c;
 		j.output_dir = NULL;
@@ -2036,6 +2068,7 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 		j.name = "partial scan";
 		j.ninputs = 1;
 		input(&j.inputs[0], "egroup map", nshards, read_egroups, &c, map_partial);
+		j.combine = combine_usage;
 		j.reduce = reduce_usage;
 		j.reduce_arg = &c;
 		j.nparts = 16;

@@ -18,16 +18,17 @@
  * input's map function; splits are handed out dynamically through an MPI
  * atomic counter on rank 0 (MPI_Fetch_and_op), except splits that must be
  * read where they live (the partitions of an earlier job's output stay on
- * the rank that wrote them). Map output is partitioned by
- * the hash of its key (its low 32 bits scaled to nparts); partition p is
- * reduced on rank p % nranks. The
- * shuffle runs during the map phase: per-destination buffers go out with
- * MPI_Isend as they fill while each rank keeps receiving (MPI_Iprobe)
- * into its store. Past the per-rank memory budget the store is sorted and
- * spilled to the scratch directory as a run; the reduce phase merges runs.
- * Within a partition records are ordered by (hash, key, value), so equal
- * keys are adjacent and every reduce sees its values in the same order
- * whatever the rank count: outputs are identical for 1, 2 or 3 ranks.
+ * the rank that wrote them). Map output is partitioned by the hash of its
+ * key (its low 32 bits scaled to nparts); partition p is reduced on rank
+ * p % nranks. The shuffle runs during the map phase: per-destination
+ * buffers go out with MPI_Isend as they fill while each rank keeps
+ * receiving (MPI_Iprobe) into its store. Past the per-rank memory budget
+ * the store is sorted and spilled to the scratch directory as a run; the
+ * reduce phase merges runs. Within a partition records are ordered by
+ * (hash, key, value), so equal keys are adjacent and every reduce sees its
+ * values in the same order whatever the rank count: outputs are identical
+ * for 1, 2 or 3 ranks (unless the job sets values_unordered, see struct
+ * mr_job).
  *
  * Output: partition p is written by the rank that reduced it to
  * `<output_dir>/part-<p>`; the job writes into `<output_dir>.tmp` and

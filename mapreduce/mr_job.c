@@ -4,16 +4,18 @@
  * DESIGN. Map and shuffle overlap: map output goes into one buffer per
  * destination rank (double-buffered); a full buffer leaves with MPI_Isend
  * while the rank keeps draining its own incoming messages (MPI_Iprobe)
- * into the store. The store is an arena plus an index of (sort key,
- * record); when either passes its share of the memory budget the index is
- * radix-sorted and written as a run file with per-partition offsets and
- * checksums. After the map phase every rank sends END (carrying its status)
- * to every other rank and drains until it has all ENDs: MPI keeps the
- * messages of one sender in order, so END arrives after that sender's data.
- * A map error still runs this exchange, so no rank waits forever; the
- * outcome is then agreed with MPI_Allreduce. The reduce phase merges, per
- * owned partition, the sorted in-memory index with the run files and calls
- * reduce once per key.
+ * into the store. The store is an arena cut into chunks, each belonging
+ * to one bucket (a slice of a partition, see store_reserve); an entry is a
+ * record prefixed by its sort key. When the arena is full the store is
+ * written as a run file, partition by partition and each bucket sorted
+ * (MSD radix on the sort key), with per-partition offsets and checksums.
+ * After the map phase every rank sends END (carrying its status) to every
+ * other rank and drains until it has all ENDs: MPI keeps the messages of
+ * one sender in order, so END arrives after that sender's data. A map
+ * error still runs this exchange, so no rank waits forever; the outcome is
+ * then agreed with MPI_Allreduce. The reduce phase merges, per owned
+ * partition, its in-memory buckets (sorted one at a time) with the run
+ * files and calls reduce once per key.
  */
 #include <errno.h>
 #include <limits.h>
