@@ -95,6 +95,11 @@ int mr_sort(struct mr_idx *idx, size_t n);
 #define MR_SORT_COUNTS 65537
 int mr_sort_with(struct mr_idx *idx, size_t n, struct mr_idx *tmp, uint32_t *cnt);
 /*
+ * Sort src[0..n) into dst (src is clobbered); diff is the OR of every
+ * src[i].sk ^ src[0].sk (the caller gathered it while filling src).
+ */
+int mr_sort_from(struct mr_idx *src, struct mr_idx *dst, size_t n, uint64_t diff, uint32_t *cnt);
+/*
  * Then order runs of equal sk by mr_rec_cmp (keys_only: by mr_key_cmp):
  * idx is fully ordered (keys_only: equal keys are adjacent).
  */

@@ -216,6 +216,7 @@ static int store_add(struct jr *jr, const uint8_t *rec)
 static int settle(struct jr *jr, struct pidx *x)
 {
 	size_t k = 0;
+	uint64_t diff = 0;
 
 	if (x->n > jr->icap) {
 		size_t cap = x->n + x->n / 4 + 1024;
@@ -232,13 +233,14 @@ static int settle(struct jr *jr, struct pidx *x)
 	for (int c = 0; c < x->nch; c++)
 		for (size_t off = 0; off < x->chlen[c] && k < x->n;) {
 			const uint8_t *e = x->ch[c] + off;
-			memcpy(&jr->idx[k].sk, e, 8);
-			jr->idx[k++].rec = e + 8;
+			memcpy(&jr->itmp[k].sk, e, 8);
+			jr->itmp[k].rec = e + 8;
+			diff |= jr->itmp[k++].sk ^ jr->itmp[0].sk;
 			off += 8 + mr_rec_size(e + 8);
 		}
 	if (k != x->n)
 		return fail(jr, MR_ECORRUPT, "the store lost track of its records");
-	return mr_sort_with(jr->idx, x->n, jr->itmp, jr->cnt) ? fail(jr, -ENOMEM, "sorting: out of memory") : 0;
+	return mr_sort_from(jr->itmp, jr->idx, x->n, diff, jr->cnt) ? fail(jr, -ENOMEM, "sorting: out of memory") : 0;
 }
 
 /* Forget partition x's records. */

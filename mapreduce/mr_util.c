@@ -135,20 +135,21 @@ static void insertion_sort(struct mr_idx *idx, size_t n)
 }
 
 /*
- * MSD radix sort on the 64-bit sort key: one counting pass and one scatter
- * on the highest bits that differ (up to 16 of them, fewer for small n),
- * then every bucket is sorted on its own: small ones by insertion as they
- * are copied back, large ones by recursing (which starts below the bits
- * already used). Within a partition's index the partition bits are all
- * equal, so the digit is the top of the hash: with 16 bits a bucket of a
- * 500 K-entry partition holds ~8 entries, one scatter pass instead of an
- * LSD sort's three. Equal sort keys keep their input order.
+ * MSD radix sort on the 64-bit sort key, from src into dst: one counting
+ * pass and one scatter on the highest bits that differ (diff: the OR of
+ * every sk ^ src[0].sk; up to 16 bits, about log2(n) - 1 of them, so a
+ * bucket holds a few entries), then every bucket of dst is sorted in
+ * place: small ones by insertion, large ones by recursing (which starts
+ * below the bits already used, with src's room as scratch). Within a
+ * store bucket the partition bits are all equal, so the digit is the top
+ * of the hash: one scatter pass instead of an LSD sort's three. Equal sort
+ * keys keep their input order. src is clobbered.
  */
+static int msd_into(struct mr_idx *src, struct mr_idx *dst, size_t n, uint64_t diff, uint32_t *cnt);
+
 static int msd_sort(struct mr_idx *idx, size_t n, struct mr_idx *tmp, uint32_t *cnt)
 {
 	uint64_t diff = 0;
-	int hi, bits, shift;
-	size_t nb;
 
 	if (n <= 32) {
 		insertion_sort(idx, n);
@@ -158,8 +159,23 @@ static int msd_sort(struct mr_idx *idx, size_t n, struct mr_idx *tmp, uint32_t *
 		diff |= idx[i].sk ^ idx[0].sk;
 	if (!diff)
 		return 0; /* all equal: already in (input) order */
+	memcpy(tmp, idx, n * sizeof(*idx));
+	return msd_into(tmp, idx, n, diff, cnt);
+}
+
+static int msd_into(struct mr_idx *src, struct mr_idx *dst, size_t n, uint64_t diff, uint32_t *cnt)
+{
+	int hi, bits, shift;
+	size_t nb;
+
+	if (n <= 32 || !diff) {
+		memcpy(dst, src, n * sizeof(*dst));
+		if (diff)
+			insertion_sort(dst, n);
+		return 0;
+	}
 	hi = 63 - __builtin_clzll(diff);
-	bits = 64 - __builtin_clzll((uint64_t)n); /* ~log2(n) + 1 */
+	bits = 62 - __builtin_clzll((uint64_t)n); /* ~log2(n) - 1 */
 	if (bits > 16)
 		bits = 16;
 	if (bits > hi + 1)
@@ -168,23 +184,21 @@ static int msd_sort(struct mr_idx *idx, size_t n, struct mr_idx *tmp, uint32_t *
 	nb = (size_t)1 << bits;
 	memset(cnt, 0, (nb + 1) * sizeof(*cnt));
 	for (size_t i = 0; i < n; i++)
-		cnt[((idx[i].sk >> shift) & (nb - 1)) + 1]++;
+		cnt[((src[i].sk >> shift) & (nb - 1)) + 1]++;
 	for (size_t d = 1; d <= nb; d++)
 		cnt[d] += cnt[d - 1];
 	/* cnt[d] is where bucket d starts; scatter advances it to its end */
 	for (size_t i = 0; i < n; i++)
-		tmp[cnt[(idx[i].sk >> shift) & (nb - 1)]++] = idx[i];
+		dst[cnt[(src[i].sk >> shift) & (nb - 1)]++] = src[i];
 	for (size_t d = 0, start = 0; d < nb; d++) {
 		size_t end = cnt[d], len = end - start;
 		if (len <= 32) {
-			memcpy(idx + start, tmp + start, len * sizeof(*idx));
-			insertion_sort(idx + start, len);
+			insertion_sort(dst + start, len);
 		} else {
 			/* below this digit: only lower bits can differ */
-			memcpy(idx + start, tmp + start, len * sizeof(*idx));
-			size_t ncnt = 2 * len + 2 < 65537 ? 2 * len + 2 : 65537; /* >= 2^bits + 1 for len */
+			size_t ncnt = len + 2 < 65537 ? len + 2 : 65537; /* >= 2^bits + 1 for len */
 			uint32_t *sub = malloc(ncnt * sizeof(*sub));
-			int rc = sub ? msd_sort(idx + start, len, tmp + start, sub) : -ENOMEM;
+			int rc = sub ? msd_sort(dst + start, len, src + start, sub) : -ENOMEM;
 			free(sub);
 			if (rc)
 				return rc;
@@ -196,11 +210,12 @@ static int msd_sort(struct mr_idx *idx, size_t n, struct mr_idx *tmp, uint32_t *
 
 int mr_sort_with(struct mr_idx *idx, size_t n, struct mr_idx *tmp, uint32_t *cnt)
 {
-	if (n <= 32) {
-		insertion_sort(idx, n);
-		return 0;
-	}
 	return msd_sort(idx, n, tmp, cnt);
+}
+
+int mr_sort_from(struct mr_idx *src, struct mr_idx *dst, size_t n, uint64_t diff, uint32_t *cnt)
+{
+	return msd_into(src, dst, n, diff, cnt);
 }
 
 int mr_sort(struct mr_idx *idx, size_t n)
