@@ -143,6 +143,41 @@ static inline const uint8_t *mr_iter_next(struct mr_iter *it, uint64_t *sk)
 	return x[i].rec;
 }
 
+/*
+ * memcpy for the short keys and values of records: overlapping 8- and
+ * 16-byte moves inline instead of a library call; long ones use memcpy.
+ */
+static inline void mr_copy(void *dst, const void *src, size_t n)
+{
+	uint8_t *d = dst;
+	const uint8_t *s = src;
+
+	if (n > 32) {
+		memcpy(d, s, n);
+	} else if (n > 16) {
+		uint8_t a[16], b[16];
+		memcpy(a, s, 16);
+		memcpy(b, s + n - 16, 16);
+		memcpy(d, a, 16);
+		memcpy(d + n - 16, b, 16);
+	} else if (n >= 8) {
+		uint64_t a, b;
+		memcpy(&a, s, 8);
+		memcpy(&b, s + n - 8, 8);
+		memcpy(d, &a, 8);
+		memcpy(d + n - 8, &b, 8);
+	} else if (n >= 4) {
+		uint32_t a, b;
+		memcpy(&a, s, 4);
+		memcpy(&b, s + n - 4, 4);
+		memcpy(d, &a, 4);
+		memcpy(d + n - 4, &b, 4);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			d[i] = s[i];
+	}
+}
+
 /* memcmp order of n bytes, eight at a time (short keys and values). */
 static inline int mr_bytes_cmp(const uint8_t *a, const uint8_t *b, size_t n)
 {

@@ -204,7 +204,7 @@ static int store_add(struct jr *jr, const uint8_t *rec)
 
 	if (!p)
 		return jr->rc ? jr->rc : -ENOMEM;
-	memcpy(p, rec, sz);
+	mr_copy(p, rec, sz);
 	store_commit(jr, b, sk, p);
 	return 0;
 }
@@ -464,9 +464,8 @@ static int route(struct jr *jr, int dest, const uint8_t *hdr, const void *key, s
 	}
 	p = s->b[s->cur] + s->len;
 	memcpy(p, hdr, MR_HDR);
-	memcpy(p + MR_HDR, key, klen);
-	if (vlen)
-		memcpy(p + MR_HDR + klen, val, vlen);
+	mr_copy(p + MR_HDR, key, klen);
+	mr_copy(p + MR_HDR + klen, val, vlen);
 	s->len += sz;
 	return 0;
 }
@@ -526,9 +525,8 @@ int mr_emit(struct mr_emitter *em, const void *key, size_t klen, const void *val
 			if (!p)
 				return jr->rc ? jr->rc : -ENOMEM;
 			memcpy(p, hdr, MR_HDR);
-			memcpy(p + MR_HDR, key, klen);
-			if (vlen)
-				memcpy(p + MR_HDR + klen, val, vlen);
+			mr_copy(p + MR_HDR, key, klen);
+			mr_copy(p + MR_HDR + klen, val, vlen);
 			store_commit(jr, b, sk, p);
 			return 0;
 		}
@@ -617,7 +615,7 @@ static int group_same(const struct group *g, const uint8_t *rec)
 static void group_start(struct group *g, const uint8_t *rec)
 {
 	g->klen = mr_rec_klen(rec);
-	memcpy(g->key, rec + MR_HDR, g->klen);
+	mr_copy(g->key, rec + MR_HDR, g->klen);
 	g->nv = 0;
 	g->vlen = 0;
 	g->active = 1;

@@ -344,7 +344,7 @@ int mr_wfile_write(struct mr_wfile *w, const void *p, size_t n)
 
 	while (n && !w->err) {
 		size_t k = w->cap - w->len < n ? w->cap - w->len : n;
-		memcpy(w->buf + w->len, s, k);
+		mr_copy(w->buf + w->len, s, k);
 		w->len += k;
 		w->bytes += k;
 		s += k;
