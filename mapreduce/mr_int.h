@@ -9,10 +9,12 @@
  *   4    k     key
  *   4+k  v     value
  *
- * Its partition and sort key are not stored: they come from hash64(key)
- * (mr_hash), computed where a record enters a store or leaves a run file,
- * and kept beside it in the index (struct mr_idx). Records are ordered by
- * (sort key, key bytes, value bytes).
+ * Its sort key (mr_sk: the partition and 48 bits of hash64(key)) is
+ * computed once, by the rank that emits it, and travels beside it: send
+ * buffers and shuffle messages carry entries (sort key u64, record), as
+ * does the store; run files hold bare records (the key is hashed again
+ * when one is read back). Records are ordered by (sort key, key bytes,
+ * value bytes).
  *
  * A committed output partition file `part-NNNNN`:
  *

@@ -194,12 +194,11 @@ static void store_commit(struct jr *jr, uint32_t b, uint64_t sk, uint8_t *rec)
 	jr->n++;
 }
 
-static int store_add(struct jr *jr, const uint8_t *rec)
+/* File a shuffle entry (sort key, record) that arrived or was combined. */
+static int store_add(struct jr *jr, uint64_t sk, const uint8_t *rec)
 {
 	size_t sz = mr_rec_size(rec);
-	uint32_t part;
-	uint64_t sk = mr_key_sk(mr_rec_key(rec), mr_rec_klen(rec), (uint32_t)jr->job->nparts, &part);
-	uint32_t b = bucket_of(jr, part, sk);
+	uint32_t b = bucket_of(jr, (uint32_t)(sk >> 48), sk);
 	uint8_t *p = store_reserve(jr, b, sz);
 
 	if (!p)
@@ -324,22 +323,25 @@ static int spill(struct jr *jr)
 
 /* --- shuffle ------------------------------------------------------------ */
 
-/* Insert every record of a received or local buffer into the store. */
+/* Insert every entry of a received or local buffer into the store. */
 static int absorb(struct jr *jr, const uint8_t *b, size_t len)
 {
 	size_t off = 0;
 
-	while (off + MR_HDR <= len) {
-		size_t sz = mr_rec_size(b + off);
+	while (off + 8 + MR_HDR <= len) {
+		const uint8_t *rec = b + off + 8;
+		size_t sz = 8 + mr_rec_size(rec);
+		uint64_t sk;
 		int rc;
-		if (off + sz > len || mr_rec_klen(b + off) == 0)
+		memcpy(&sk, b + off, 8);
+		if (off + sz > len || mr_rec_klen(rec) == 0 || (sk >> 48) >= (uint64_t)jr->job->nparts)
 			return fail(jr, MR_ECORRUPT, "a torn record in the shuffle");
-		rc = store_add(jr, b + off);
+		rc = store_add(jr, sk, rec);
 		if (rc)
 			return rc;
 		off += sz;
 	}
-	return 0;
+	return off == len ? 0 : fail(jr, MR_ECORRUPT, "a torn record in the shuffle");
 }
 
 /* Receive a data message into the side buffer and file its records. */
@@ -430,12 +432,12 @@ static int flush_dest(struct jr *jr, int dest)
 	return 0;
 }
 
-/* Append a record (header included) to dest's buffer. */
-static int route(struct jr *jr, int dest, const uint8_t *hdr, const void *key, size_t klen, const void *val,
-		 size_t vlen)
+/* Append an entry (sort key, record) to dest's buffer. */
+static int route(struct jr *jr, int dest, uint64_t sk, const uint8_t *hdr, const void *key, size_t klen,
+		 const void *val, size_t vlen)
 {
 	struct sbuf *s = &jr->sb[dest];
-	size_t sz = MR_HDR + klen + vlen;
+	size_t sz = 8 + MR_HDR + klen + vlen;
 	uint8_t *p;
 
 	if (s->len + sz > jr->sbsize) {
@@ -448,9 +450,10 @@ static int route(struct jr *jr, int dest, const uint8_t *hdr, const void *key, s
 		int rc;
 		if (!big)
 			return fail(jr, -ENOMEM, "out of memory");
-		memcpy(big, hdr, MR_HDR);
-		memcpy(big + MR_HDR, key, klen);
-		memcpy(big + MR_HDR + klen, val, vlen);
+		memcpy(big, &sk, 8);
+		memcpy(big + 8, hdr, MR_HDR);
+		memcpy(big + 8 + MR_HDR, key, klen);
+		memcpy(big + 8 + MR_HDR + klen, val, vlen);
 		if (dest == jr->ctx->rank) {
 			rc = absorb(jr, big, sz);
 		} else {
@@ -463,9 +466,10 @@ static int route(struct jr *jr, int dest, const uint8_t *hdr, const void *key, s
 		return rc;
 	}
 	p = s->b[s->cur] + s->len;
-	memcpy(p, hdr, MR_HDR);
-	mr_copy(p + MR_HDR, key, klen);
-	mr_copy(p + MR_HDR + klen, val, vlen);
+	memcpy(p, &sk, 8);
+	memcpy(p + 8, hdr, MR_HDR);
+	mr_copy(p + 8 + MR_HDR, key, klen);
+	mr_copy(p + 8 + MR_HDR + klen, val, vlen);
 	s->len += sz;
 	return 0;
 }
@@ -500,7 +504,7 @@ int mr_emit(struct mr_emitter *em, const void *key, size_t klen, const void *val
 
 		mr_rec_hdr(hdr, klen, vlen);
 		if (em->mode == EM_COMBINE) {
-			size_t sz = MR_HDR + klen + vlen;
+			size_t sz = 8 + MR_HDR + klen + vlen;
 			if (em->clen + sz > em->ccap) {
 				size_t cap = (em->clen + sz) * 2;
 				uint8_t *nb = realloc(em->cb, cap);
@@ -509,9 +513,10 @@ int mr_emit(struct mr_emitter *em, const void *key, size_t klen, const void *val
 				em->cb = nb;
 				em->ccap = cap;
 			}
-			memcpy(em->cb + em->clen, hdr, MR_HDR);
-			memcpy(em->cb + em->clen + MR_HDR, key, klen);
-			memcpy(em->cb + em->clen + MR_HDR + klen, val, vlen);
+			memcpy(em->cb + em->clen, &sk, 8);
+			memcpy(em->cb + em->clen + 8, hdr, MR_HDR);
+			memcpy(em->cb + em->clen + 8 + MR_HDR, key, klen);
+			memcpy(em->cb + em->clen + 8 + MR_HDR + klen, val, vlen);
 			em->clen += sz;
 			return 0;
 		}
@@ -530,7 +535,7 @@ int mr_emit(struct mr_emitter *em, const void *key, size_t klen, const void *val
 			store_commit(jr, b, sk, p);
 			return 0;
 		}
-		return route(jr, dest, hdr, key, klen, val, vlen);
+		return route(jr, dest, sk, hdr, key, klen, val, vlen);
 	}
 }
 
@@ -650,16 +655,15 @@ static int combine_buffer(struct jr *jr, struct sbuf *s)
 	uint8_t *b = s->b[s->cur];
 	int rc = 0;
 
-	for (off = 0; off < s->len; off += mr_rec_size(b + off))
+	for (off = 0; off < s->len; off += 8 + mr_rec_size(b + off + 8))
 		n++;
 	idx = malloc((n + 1) * sizeof(*idx));
 	if (!idx)
 		return fail(jr, -ENOMEM, "out of memory");
 	n = 0;
-	for (off = 0; off < s->len; off += mr_rec_size(b + off)) {
-		uint32_t part;
-		idx[n].sk = mr_key_sk(mr_rec_key(b + off), mr_rec_klen(b + off), (uint32_t)jr->job->nparts, &part);
-		idx[n++].rec = b + off;
+	for (off = 0; off < s->len; off += 8 + mr_rec_size(b + off + 8)) {
+		memcpy(&idx[n].sk, b + off, 8);
+		idx[n++].rec = b + off + 8;
 	}
 	rc = mr_sort(idx, n);
 	if (!rc)
