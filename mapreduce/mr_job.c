@@ -491,10 +491,19 @@ int mr_emit(struct mr_emitter *em, const void *key, size_t klen, const void *val
 			return 0;
 		memcpy(h, &kl, 2);
 		memcpy(h + 2, &vl, 4);
+		em->nout++;
+		if (em->wf->cap - em->wf->len >= 6 + klen + vlen && !em->wf->err) { /* straight into the buffer */
+			uint8_t *p = em->wf->buf + em->wf->len;
+			memcpy(p, h, 6);
+			mr_copy(p + 6, key, klen);
+			mr_copy(p + 6 + klen, val, vlen);
+			em->wf->len += 6 + klen + vlen;
+			em->wf->bytes += 6 + klen + vlen;
+			return 0;
+		}
 		mr_wfile_write(em->wf, h, 6);
 		mr_wfile_write(em->wf, key, klen);
 		rc = mr_wfile_write(em->wf, val, vlen);
-		em->nout++;
 		return rc ? fail(jr, rc, "writing output: %s", strerror(-rc)) : 0;
 	}
 	{
