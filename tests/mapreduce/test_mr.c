@@ -128,6 +128,17 @@ Test(mr, join_same_on_1_2_3_ranks, .timeout = 120)
 	same_on_1_2_3("join", extra);
 }
 
+/*
+ * Records for other ranks travel as per-bucket chunks received straight
+ * into the store (budgets of 64M and more); with spills on 2 and 3 ranks
+ * the output is still the in-memory one of 1 rank.
+ */
+Test(mr, join_chunked_shuffle_with_spills, .timeout = 180)
+{
+	const char *extra[] = { "--a", "3000000", "--b", "1000000", "--splits", "12", "--budget", "64M", NULL };
+	same_on_1_2_3("join", extra);
+}
+
 /* A flipped bit or a cut in a committed partition is found by its reader. */
 Test(mr, corrupt_output_part_is_refused, .timeout = 60)
 {
