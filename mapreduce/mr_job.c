@@ -148,13 +148,11 @@ static inline uint32_t bucket_of(const struct jr *jr, uint32_t part, uint64_t sk
 			    : part;
 }
 
-static uint8_t *store_reserve(struct jr *jr, uint32_t b, size_t sz)
+static __attribute__((noinline)) uint8_t *store_reserve_chunk(struct jr *jr, uint32_t b, size_t sz)
 {
 	struct pidx *x = &jr->pi[b];
 	size_t need = 8 + sz, csz = (need + jr->chunk - 1) / jr->chunk * jr->chunk;
 
-	if (need <= x->left)
-		return x->tail + 8;
 	if (csz > jr->cap) {
 		fail(jr, MR_EINVAL, "a %zu-byte record does not fit the memory budget", sz);
 		return NULL;
@@ -181,7 +179,16 @@ static uint8_t *store_reserve(struct jr *jr, uint32_t b, size_t sz)
 	return x->tail + 8;
 }
 
-static void store_commit(struct jr *jr, uint32_t b, uint64_t sk, uint8_t *rec)
+static inline uint8_t *store_reserve(struct jr *jr, uint32_t b, size_t sz)
+{
+	struct pidx *x = &jr->pi[b];
+
+	if (8 + sz <= x->left)
+		return x->tail + 8;
+	return store_reserve_chunk(jr, b, sz); /* a new chunk */
+}
+
+static inline __attribute__((always_inline)) void store_commit(struct jr *jr, uint32_t b, uint64_t sk, uint8_t *rec)
 {
 	struct pidx *x = &jr->pi[b];
 	size_t sz = 8 + mr_rec_size(rec);
