@@ -71,6 +71,32 @@ static inline uint64_t mr_sk(uint32_t part, uint64_t hash)
 	return (uint64_t)part << 48 | hash >> 16;
 }
 
+/* memcmp order of n bytes, eight at a time (short keys and values). */
+static inline int mr_bytes_cmp(const uint8_t *a, const uint8_t *b, size_t n)
+{
+	if (n > 32) {
+		int c = memcmp(a, b, n);
+		return c < 0 ? -1 : c > 0;
+	}
+	while (n >= 8) {
+		uint64_t x, y;
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		if (x != y) {
+			x = __builtin_bswap64(x);
+			y = __builtin_bswap64(y);
+			return x < y ? -1 : 1;
+		}
+		a += 8;
+		b += 8;
+		n -= 8;
+	}
+	for (; n; a++, b++, n--)
+		if (*a != *b)
+			return *a < *b ? -1 : 1;
+	return 0;
+}
+
 uint64_t mr_hash(const void *key, size_t len);
 uint32_t mr_crc(uint32_t crc, const void *buf, size_t len);
 
@@ -112,6 +138,17 @@ void mr_sort_fixup(struct mr_idx *idx, size_t n, int keys_only);
  * records ahead are prefetched. Returns the next record (its sort key in
  * *sk) or NULL.
  */
+/* All n records have the key of the first (the usual run of one sort key). */
+static inline int mr_same_keys(const struct mr_idx *x, size_t n)
+{
+	size_t kl = x[0].rec[0];
+
+	for (size_t i = 1; i < n; i++)
+		if (x[i].rec[0] != kl || mr_bytes_cmp(x[i].rec + MR_HDR, x[0].rec + MR_HDR, kl))
+			return 0;
+	return 1;
+}
+
 #ifndef MR_PREFETCH
 #define MR_PREFETCH 32
 #endif
@@ -132,7 +169,7 @@ static inline const uint8_t *mr_iter_next(struct mr_iter *it, uint64_t *sk)
 		size_t j = i + 1;
 		while (j < it->n && x[j].sk == x[i].sk)
 			j++;
-		if (j - i > 1)
+		if (j - i > 1 && !(it->keys_only && mr_same_keys(x + i, j - i)))
 			mr_sort_fixup(x + i, j - i, it->keys_only);
 		it->fixed = j;
 	}
@@ -180,31 +217,6 @@ static inline void mr_copy(void *dst, const void *src, size_t n)
 	}
 }
 
-/* memcmp order of n bytes, eight at a time (short keys and values). */
-static inline int mr_bytes_cmp(const uint8_t *a, const uint8_t *b, size_t n)
-{
-	if (n > 32) {
-		int c = memcmp(a, b, n);
-		return c < 0 ? -1 : c > 0;
-	}
-	while (n >= 8) {
-		uint64_t x, y;
-		memcpy(&x, a, 8);
-		memcpy(&y, b, 8);
-		if (x != y) {
-			x = __builtin_bswap64(x);
-			y = __builtin_bswap64(y);
-			return x < y ? -1 : 1;
-		}
-		a += 8;
-		b += 8;
-		n -= 8;
-	}
-	for (; n; a++, b++, n--)
-		if (*a != *b)
-			return *a < *b ? -1 : 1;
-	return 0;
-}
 
 /*
  * Buffered sequential file writer with a running crc32c of what was
