@@ -10,11 +10,11 @@
  *   4+k  v     value
  *
  * Its sort key (mr_sk: the partition and 48 bits of hash64(key)) is
- * computed once, by the rank that emits it, and travels beside it: send
- * buffers and shuffle messages carry entries (sort key u64, record), as
- * does the store; run files hold bare records (the key is hashed again
- * when one is read back). Records are ordered by (sort key, key bytes,
- * value bytes).
+ * computed by the rank that emits it and travels beside it in send
+ * buffers and shuffle messages as entries (sort key u64, record), so the
+ * receiver files it without hashing; the store and run files hold bare
+ * records (the key is hashed again when a bucket is sorted or a run read
+ * back). Records are ordered by (sort key, key bytes, value bytes).
  *
  * A committed output partition file `part-NNNNN`:
  *
