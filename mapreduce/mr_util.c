@@ -192,7 +192,13 @@ static int msd_into(struct mr_idx *src, struct mr_idx *dst, size_t n, uint64_t d
 		dst[cnt[(src[i].sk >> shift) & (nb - 1)]++] = src[i];
 	for (size_t d = 0, start = 0; d < nb; d++) {
 		size_t end = cnt[d], len = end - start;
-		if (len <= 32) {
+		if (len <= 2) { /* most buckets: no call */
+			if (len == 2 && dst[start].sk > dst[start + 1].sk) {
+				struct mr_idx t = dst[start];
+				dst[start] = dst[start + 1];
+				dst[start + 1] = t;
+			}
+		} else if (len <= 32) {
 			insertion_sort(dst + start, len);
 		} else {
 			/* below this digit: only lower bits can differ */
