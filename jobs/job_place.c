@@ -169,7 +169,8 @@ out:
 }
 
 /* st_cloud_put_many on a helper thread (the handle is not used by the caller meanwhile). */
-#define PUT_GROUP 4 /* objects stored together while the next ones' images are read */
+#define PUT_GROUP 8 /* objects stored together while the next ones' images are read */
+#define READ_AHEAD 6 /* egroups the kernel reads ahead of the one being copied */
 struct put_job {
 	struct st_cloud *cl;
 	int n;
@@ -215,14 +216,22 @@ int job_apply_to_cloud_batch(struct st_store *st, const struct job_task *const *
 		bytes[i] = 0;
 		rcs[i] = rc == -ENOMEM ? st_fail(&errs[i], rc, "out of memory") : rc ? st_fail(&errs[i], rc, "%s", errs[0].text) : 0;
 	}
-	/* 1. data: one verified image of each, then all objects at once (one sync, each read back) */
+	/*
+	 * 1. data: one verified image of each, then all objects at once (one
+	 * sync, each read back). The kernel reads a few egroups ahead of the
+	 * one being copied, not the whole batch: asked for all at once, it
+	 * finished the first egroup only about when it finished the last, and
+	 * the uploads could not start until then.
+	 */
 	for (int i = 0; i < n && !rc; i++) {
 		st_egroup_rec_init(&g[i]);
 		rcs[i] = load_movable(st, t[i], &g[i], &errs[i]);
-		if (!rcs[i])
-			st_store_prefetch(st, &g[i], 0); /* the kernel reads them all ahead while we go */
+		if (!rcs[i] && i < READ_AHEAD)
+			st_store_prefetch(st, &g[i], 0);
 	}
 	for (int i = 0; i < n && !rc; i++) {
+		if (i + READ_AHEAD < n && !rcs[i + READ_AHEAD])
+			st_store_prefetch(st, &g[i + READ_AHEAD], 0);
 		if (rcs[i])
 			continue;
 		if (g[i].tier == ST_TIER_CLOUD || (g[i].flags & ST_EGROUP_CLOUD)) {

@@ -926,6 +926,7 @@ static int reads_egroups(int kind)
 	       kind == JT_TIER_DOWN || kind == JT_TIER_UP || kind == JT_DISK_BALANCE || kind == JT_FINGERPRINT;
 }
 
+#define READ_AHEAD_NEXT 6
 static void prefetch_next(struct st_store *st, sqlite3 *db, int kind, int nranks)
 {
 	int kinds[64], got = 0;
@@ -1009,11 +1010,13 @@ static int run_batch(struct st_store *st, sqlite3 *db, const struct job_run_opts
 	}
 	for (int i = 0; i < nb; i++)
 		ptr[i] = &tasks[i];
-	prefetch_next(st, db, kind, CLOUD_BATCH); /* the next batch is read while this one works */
-	if (kind == JT_COMPRESS)
+	if (kind == JT_COMPRESS) {
+		prefetch_next(st, db, kind, CLOUD_BATCH); /* the next batch is read while this one works */
 		compress_batch(st, ptr, nb, bb, rcs, errs);
-	else
-		job_apply_to_cloud_batch(st, ptr, nb, bb, rcs, errs);
+	} else {
+		job_apply_to_cloud_batch(st, ptr, nb, bb, rcs, errs); /* reads its own egroups ahead, in order */
+		prefetch_next(st, db, kind, READ_AHEAD_NEXT); /* the next batch's first ones, while this one is recorded */
+	}
 	intx = st_sql_begin(db, NULL) == 0;
 	for (int i = 0; i < nb; i++) {
 		int prc = finish_one(db, &tasks[i], rcs[i], bb[i], &errs[i], res, err);
