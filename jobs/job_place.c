@@ -191,6 +191,25 @@ static void *put_worker(void *arg)
 	return NULL;
 }
 
+/* The rows of a cloud batch that flip (in[i]), written per shard by st_meta_per_shard. */
+struct flip {
+	struct st_meta *m;
+	struct st_egroup_rec *g;
+	uint8_t *in;
+};
+
+static int flip_shard(void *arg, int i)
+{
+	struct flip *f = arg;
+	return f->in[i] ? st_meta_shard_egroup(f->m, f->g[i].id) : -1;
+}
+
+static int flip_put(void *arg, int i, struct st_msg *err)
+{
+	struct flip *f = arg;
+	return st_meta_egroup_put(f->m, &f->g[i], f->g[i].version, err);
+}
+
 int job_apply_to_cloud_batch(struct st_store *st, const struct job_task *const *t, int n, int64_t *bytes, int *rcs,
 			     struct st_msg *errs)
 {
@@ -274,9 +293,13 @@ int job_apply_to_cloud_batch(struct st_store *st, const struct job_task *const *
 	/* 2. the rows (CAS), one transaction per shard */
 	{
 		struct st_egroup_rec *old = calloc((size_t)n + 1, sizeof(*old));
-		int nshards = st_meta_nshards(m);
-		for (int j = 0; j < nput && !rc; j++) {
+		struct flip fl = { m, g, calloc((size_t)n + 1, 1) };
+		for (int j = 0; j < nput && fl.in; j++) {
 			int i = idx[j];
+			if (rc) { /* no object may be trusted: nothing flips, the local copies stay */
+				rcs[i] = st_fail(&errs[i], rc, "%s", errs[0].text[0] ? errs[0].text : st_strerror(rc));
+				continue;
+			}
 			if (put[j]) {
 				rcs[i] = st_fail(&errs[i], put[j], "%s", errs[0].text); /* server down or refused: retried later */
 				continue;
@@ -288,23 +311,14 @@ int job_apply_to_cloud_batch(struct st_store *st, const struct job_task *const *
 			g[i].nreplicas = 0;
 			g[i].tier = ST_TIER_CLOUD;
 			g[i].flags |= ST_EGROUP_CLOUD;
+			fl.in[i] = 1;
 		}
-		for (int sh = 0; sh < nshards && old; sh++) {
-			int any = 0;
-			for (int j = 0; j < nput; j++) {
-				int i = idx[j];
-				if (rcs[i] || st_meta_shard_egroup(m, g[i].id) != sh)
-					continue;
-				if (!any && st_meta_begin(m, sh, &errs[i]))
-					break;
-				any = 1;
-				rcs[i] = st_meta_egroup_put(m, &g[i], g[i].version, &errs[i]);
-			}
-			if (any && st_meta_commit(m, sh, &errs[0]))
-				for (int j = 0; j < nput; j++)
-					if (!rcs[idx[j]] && st_meta_shard_egroup(m, g[idx[j]].id) == sh)
-						rcs[idx[j]] = st_fail(&errs[idx[j]], -EIO, "%s", errs[0].text);
-		}
+		if (!fl.in)
+			for (int j = 0; j < nput; j++)
+				rcs[idx[j]] = st_fail(&errs[idx[j]], -ENOMEM, "out of memory");
+		else if (old)
+			st_meta_per_shard(m, n, rcs, errs, flip_shard, flip_put, NULL, &fl);
+		free(fl.in);
 		st_fault_step();
 		/* 3. the local copies last (an object whose row did not flip goes again) */
 		for (int j = 0; j < nput && old; j++) {

@@ -234,6 +234,57 @@ out:
 }
 
 
+/* compress_batch's rows, written per shard by st_meta_per_shard */
+struct cb_rows {
+	struct st_store *st;
+	struct st_egroup_rec *g, *nw; /* the old egroups, their compressed copies */
+};
+
+static int cb_old_shard(void *arg, int i)
+{
+	struct cb_rows *b = arg;
+	return st_meta_shard_egroup(st_store_meta(b->st), b->g[i].id);
+}
+
+static int cb_new_shard(void *arg, int i)
+{
+	struct cb_rows *b = arg;
+	return st_meta_shard_egroup(st_store_meta(b->st), b->nw[i].id);
+}
+
+static int cb_freeze(void *arg, int i, struct st_msg *err)
+{
+	struct cb_rows *b = arg;
+	if (b->g[i].flags & ST_EGROUP_MOVING)
+		return 0; /* frozen by an earlier attempt */
+	b->g[i].flags |= ST_EGROUP_MOVING;
+	return st_meta_egroup_put(st_store_meta(b->st), &b->g[i], b->g[i].version, err);
+}
+
+static void cb_discard_new(void *arg, int i)
+{
+	struct cb_rows *b = arg;
+	st_store_egroup_discard(b->st, &b->nw[i]);
+}
+
+static int cb_put_new(void *arg, int i, struct st_msg *err)
+{
+	struct cb_rows *b = arg;
+	int rc = st_meta_egroup_put(st_store_meta(b->st), &b->nw[i], 0, err);
+	if (rc)
+		cb_discard_new(arg, i);
+	return rc;
+}
+
+static int cb_delete_old(void *arg, int i, struct st_msg *err)
+{
+	struct cb_rows *b = arg;
+	int rc = st_meta_egroup_delete(st_store_meta(b->st), b->g[i].id, b->g[i].version, err);
+	if (!rc)
+		st_meta_fp_delete(st_store_meta(b->st), b->g[i].id, NULL);
+	return rc;
+}
+
 /*
  * compress for n tasks at once: the MOVING protocol of rewrite_moving, each
  * step for all of them together so that the files are made durable with
@@ -249,6 +300,7 @@ static void compress_batch(struct st_store *st, const struct job_task *const *t,
 	int *codec = calloc((size_t)n + 1, sizeof(*codec)), *keep = NULL, nshards = st_meta_nshards(m), brc;
 	uint64_t seq = 0;
 	int64_t op = 0;
+	struct cb_rows rows = { st, g, nw };
 
 	for (int i = 0; i < n; i++) {
 		bytes[i] = 0;
@@ -269,22 +321,7 @@ static void compress_batch(struct st_store *st, const struct job_task *const *t,
 			codec[i] = (int)c.codec;
 	}
 	/* 1. freeze them all: one transaction per shard */
-	for (int sh = 0; sh < nshards; sh++) {
-		int any = 0;
-		for (int i = 0; i < n; i++) {
-			if (rcs[i] || st_meta_shard_egroup(m, g[i].id) != sh || (g[i].flags & ST_EGROUP_MOVING))
-				continue;
-			if (!any && st_meta_begin(m, sh, &errs[i]))
-				break;
-			any = 1;
-			g[i].flags |= ST_EGROUP_MOVING;
-			rcs[i] = st_meta_egroup_put(m, &g[i], g[i].version, &errs[i]);
-		}
-		if (any && st_meta_commit(m, sh, &errs[0]))
-			for (int i = 0; i < n; i++)
-				if (!rcs[i] && st_meta_shard_egroup(m, g[i].id) == sh)
-					rcs[i] = st_fail(&errs[i], -EIO, "%s", errs[0].text);
-	}
+	st_meta_per_shard(m, n, rcs, errs, cb_old_shard, cb_freeze, NULL, &rows);
 	st_fault_step();
 	/* 2. data first, stamped by one operation: every new egroup's files, then one sync per disk */
 	if (st_config_op_begin(cfg, "compress", &seq, &op, &errs[0])) {
@@ -312,25 +349,7 @@ static void compress_batch(struct st_store *st, const struct job_task *const *t,
 		}
 	st_fault_step();
 	/* 3. the new rows, then the extent-ID rows to them: one transaction per shard each */
-	for (int sh = 0; sh < nshards; sh++) {
-		int any = 0;
-		for (int i = 0; i < n; i++) {
-			if (rcs[i] || st_meta_shard_egroup(m, nw[i].id) != sh)
-				continue;
-			if (!any && st_meta_begin(m, sh, &errs[i]))
-				break;
-			any = 1;
-			rcs[i] = st_meta_egroup_put(m, &nw[i], 0, &errs[i]);
-			if (rcs[i])
-				st_store_egroup_discard(st, &nw[i]);
-		}
-		if (any && st_meta_commit(m, sh, &errs[0]))
-			for (int i = 0; i < n; i++)
-				if (!rcs[i] && st_meta_shard_egroup(m, nw[i].id) == sh) {
-					st_store_egroup_discard(st, &nw[i]);
-					rcs[i] = st_fail(&errs[i], -EIO, "%s", errs[0].text);
-				}
-	}
+	st_meta_per_shard(m, n, rcs, errs, cb_new_shard, cb_put_new, cb_discard_new, &rows);
 	for (int i = 0; i < n; i++)
 		if (!rcs[i])
 			st_store_account(st, &nw[i], 1, +1);
@@ -359,23 +378,7 @@ static void compress_batch(struct st_store *st, const struct job_task *const *t,
 	for (int i = 0; i < n; i++)
 		for (int k = 0; !rcs[i] && k < g[i].nextents; k++) /* (no-ops after the flip, as in retire) */
 			rcs[i] = st_meta_extent_delete(m, &g[i].extents[k].id, g[i].id, &errs[i]);
-	for (int sh = 0; sh < nshards; sh++) {
-		int any = 0;
-		for (int i = 0; i < n; i++) {
-			if (rcs[i] || st_meta_shard_egroup(m, g[i].id) != sh)
-				continue;
-			if (!any && st_meta_begin(m, sh, &errs[i]))
-				break;
-			any = 1;
-			rcs[i] = st_meta_egroup_delete(m, g[i].id, g[i].version, &errs[i]);
-			if (!rcs[i])
-				st_meta_fp_delete(m, g[i].id, NULL);
-		}
-		if (any && st_meta_commit(m, sh, &errs[0]))
-			for (int i = 0; i < n; i++)
-				if (!rcs[i] && st_meta_shard_egroup(m, g[i].id) == sh)
-					rcs[i] = st_fail(&errs[i], -EIO, "%s", errs[0].text); /* rolled forward later */
-	}
+	st_meta_per_shard(m, n, rcs, errs, cb_old_shard, cb_delete_old, NULL, &rows); /* failed: rolled forward later */
 	st_fault_step();
 	/* 5. the old copies last, their usage in one update */
 	{

@@ -476,6 +476,46 @@ void st_meta_rollback(struct st_meta *m, int shard)
 	st_sql_rollback(m->s[shard].db);
 }
 
+void st_meta_per_shard(struct st_meta *m, int n, int *rcs, struct st_msg *errs, int (*shard_of)(void *arg, int i),
+		       int (*put)(void *arg, int i, struct st_msg *err), void (*undo)(void *arg, int i), void *arg)
+{
+	for (int sh = 0; sh < m->n; sh++) {
+		struct st_msg terr = { "" };
+		int any = 0, trc = 0;
+		for (int i = 0; i < n && !trc; i++) {
+			if (rcs[i] || shard_of(arg, i) != sh)
+				continue;
+			if (!any && (trc = st_meta_begin(m, sh, &terr)))
+				break;
+			any = 1;
+			rcs[i] = put(arg, i, &errs[i]);
+		}
+		if (any && st_meta_commit(m, sh, &terr))
+			trc = -EIO;
+		if (!trc)
+			continue;
+		for (int i = 0; i < n; i++)
+			if (!rcs[i] && shard_of(arg, i) == sh) {
+				rcs[i] = st_fail(&errs[i], trc, "%s", terr.text);
+				if (undo)
+					undo(arg, i);
+			}
+	}
+}
+
+/* Step a one-off statement that returns no rows, count the rows it changed, finalize it. */
+static int step_once(struct shard *s, sqlite3_stmt *q, int *changes, struct st_msg *err)
+{
+	int rc = 0;
+
+	if (sqlite3_step(q) != SQLITE_DONE)
+		rc = st_sql_fail(s->db, sqlite3_errcode(s->db), s->path, err);
+	else
+		*changes = sqlite3_changes(s->db);
+	sqlite3_finalize(q);
+	return rc;
+}
+
 /* Step a prepared statement that returns no rows; reset it. */
 static int step_done(struct shard *s, sqlite3_stmt *q, const char *what, struct st_msg *err)
 {
@@ -607,17 +647,15 @@ int st_meta_extent_insert(struct st_meta *m, const struct st_extent_id *id, uint
 {
 	struct shard *s = &m->s[st_meta_shard_extent(m, id)];
 	sqlite3_stmt *q;
-	int rc = st_sql_prepare(s->db, "INSERT OR IGNORE INTO extents(id, egroup) VALUES (?, ?)", &q, err);
+	int changes = 0, rc = st_sql_prepare(s->db, "INSERT OR IGNORE INTO extents(id, egroup) VALUES (?, ?)", &q, err);
 
 	if (rc)
 		return rc;
 	sqlite3_bind_blob(q, 1, id->b, ST_EXTENT_ID_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 2, (int64_t)egroup);
-	if (sqlite3_step(q) != SQLITE_DONE)
-		rc = st_sql_fail(s->db, sqlite3_errcode(s->db), s->path, err);
-	else if (sqlite3_changes(s->db) == 0) /* (the statement is atomic: no one can slip in between) */
+	rc = step_once(s, q, &changes, err);
+	if (!rc && changes == 0) /* (the statement is atomic: no one can slip in between) */
 		rc = ST_EEXIST;
-	sqlite3_finalize(q);
 	if (rc == ST_EEXIST && st_meta_extent_get(m, id, existing, err) == 0) {
 		char b[80];
 		st_fail(err, ST_EEXIST, "extent %s: already in egroup %llx", st_extent_id_fmt(id, b, sizeof(b)),
@@ -642,18 +680,16 @@ int st_meta_extent_cas(struct st_meta *m, const struct st_extent_id *id, uint64_
 {
 	struct shard *s = &m->s[st_meta_shard_extent(m, id)];
 	sqlite3_stmt *q;
-	int rc = st_sql_prepare(s->db, "UPDATE extents SET egroup = ? WHERE id = ? AND egroup = ?", &q, err);
+	int changes = 0, rc = st_sql_prepare(s->db, "UPDATE extents SET egroup = ? WHERE id = ? AND egroup = ?", &q, err);
 
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(q, 1, (int64_t)to);
 	sqlite3_bind_blob(q, 2, id->b, ST_EXTENT_ID_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 3, (int64_t)from);
-	if (sqlite3_step(q) != SQLITE_DONE)
-		rc = st_sql_fail(s->db, sqlite3_errcode(s->db), s->path, err);
-	else if (moved)
-		*moved = sqlite3_changes(s->db) > 0;
-	sqlite3_finalize(q);
+	rc = step_once(s, q, &changes, err);
+	if (!rc && moved)
+		*moved = changes > 0;
 	return rc;
 }
 

@@ -248,6 +248,18 @@ int st_meta_commit(struct st_meta *m, int shard, struct st_msg *err);
 void st_meta_rollback(struct st_meta *m, int shard);
 
 /*
+ * Write a batch of items, one transaction per shard: for each shard in
+ * turn, put(arg, i, &errs[i]) is called for every item i (in index order)
+ * with rcs[i] == 0 and shard_of(arg, i) == that shard (shard_of returns -1
+ * for items to leave out); its return goes to rcs[i]. If the transaction
+ * cannot begin or commit, every item of the shard still at 0 gets the
+ * error in rcs[i] and errs[i] (-EIO for a failed commit), and undo(arg, i)
+ * if undo is given. Items that fail in put are the caller's to undo.
+ */
+void st_meta_per_shard(struct st_meta *m, int n, int *rcs, struct st_msg *errs, int (*shard_of)(void *arg, int i),
+		       int (*put)(void *arg, int i, struct st_msg *err), void (*undo)(void *arg, int i), void *arg);
+
+/*
  * Egroup map. get: 0, ST_ENOTFOUND, ST_ECORRUPT (row fails its checksum).
  * out must be initialised; its previous extents are released.
  *

@@ -242,3 +242,77 @@ Test(st_meta, corrupt_row_is_reported_not_fatal)
 	st_egroup_rec_release(&g);
 	st_rm_rf(dir);
 }
+
+/* st_meta_per_shard: one transaction per shard; a shard that cannot begin fails (and undoes) its items only. */
+struct ps {
+	struct st_meta *m;
+	struct st_egroup_rec r[12];
+	int order[12], norder, undone[12];
+};
+
+static int ps_shard(void *arg, int i)
+{
+	struct ps *p = arg;
+	return i == 11 ? -1 : st_meta_shard_egroup(p->m, p->r[i].id); /* item 11 is left out */
+}
+
+static int ps_put(void *arg, int i, struct st_msg *err)
+{
+	struct ps *p = arg;
+	p->order[p->norder++] = i;
+	return i == 5 ? st_fail(err, ST_EINVAL, "item 5 refused") : st_meta_egroup_put(p->m, &p->r[i], 0, err);
+}
+
+static void ps_undo(void *arg, int i)
+{
+	struct ps *p = arg;
+	p->undone[i]++;
+}
+
+Test(st_meta, per_shard_batches_fail_by_shard)
+{
+	const char *dir = th_tmpdir("meta");
+	struct ps p = { 0 };
+	struct st_msg errs[12] = { 0 }, err;
+	struct st_egroup_rec g;
+	int rcs[12] = { 0 }, bad;
+
+	cr_assert_eq(st_meta_open(dir, 3, 1, &p.m, &err), 0);
+	for (int i = 0; i < 12; i++) {
+		sample(&p.r[i], 1);
+		p.r[i].id += (uint64_t)i;
+	}
+	rcs[7] = ST_ESTALE; /* already failed: not touched */
+	bad = st_meta_shard_egroup(p.m, p.r[0].id);
+	cr_assert_eq(st_meta_begin(p.m, bad, &err), 0); /* its own transaction: a second cannot begin */
+	st_meta_per_shard(p.m, 12, rcs, errs, ps_shard, ps_put, ps_undo, &p);
+	st_meta_rollback(p.m, bad);
+	for (int k = 1; k < p.norder; k++) /* shard by shard, in index order within each */
+		cr_assert(ps_shard(&p, p.order[k - 1]) < ps_shard(&p, p.order[k]) ||
+				  (ps_shard(&p, p.order[k - 1]) == ps_shard(&p, p.order[k]) && p.order[k - 1] < p.order[k]));
+	st_egroup_rec_init(&g);
+	for (int i = 0; i < 12; i++) {
+		int on_bad = i != 11 && ps_shard(&p, i) == bad;
+		if (i == 7) {
+			cr_assert_eq(rcs[i], ST_ESTALE);
+		} else if (i == 11) {
+			cr_assert_eq(rcs[i], 0, "left out");
+		} else if (on_bad) {
+			cr_assert_neq(rcs[i], 0, "item %d on the shard that could not begin", i);
+			cr_assert(errs[i].text[0]);
+			cr_assert_eq(p.undone[i], 1);
+		} else if (i == 5) {
+			cr_assert_eq(rcs[i], ST_EINVAL);
+			cr_assert_eq(p.undone[i], 0, "put failures are the caller's to undo");
+		} else {
+			cr_assert_eq(rcs[i], 0, "item %d", i);
+		}
+		cr_assert_eq(st_meta_egroup_get(p.m, p.r[i].id, &g, &err) == 0, !rcs[i] && i != 11 ? 1 : 0,
+			     "item %d: row present iff it succeeded", i);
+	}
+	st_egroup_rec_release(&g);
+	for (int i = 0; i < 12; i++)
+		st_egroup_rec_release(&p.r[i]);
+	st_meta_free(p.m);
+	st_rm_rf(dir);
+}
