@@ -119,12 +119,11 @@ struct mr_idx {
 
 /* Sort idx[0..n) by sk (MSD radix, stable). 0 or -ENOMEM. */
 int mr_sort(struct mr_idx *idx, size_t n);
-/* The same with the caller's scratch: tmp of n entries, cnt of MR_SORT_COUNTS. */
 #define MR_SORT_COUNTS 65537
-int mr_sort_with(struct mr_idx *idx, size_t n, struct mr_idx *tmp, uint32_t *cnt);
 /*
  * Sort src[0..n) into dst (src is clobbered); diff is the OR of every
- * src[i].sk ^ src[0].sk (the caller gathered it while filling src).
+ * src[i].sk ^ src[0].sk (the caller gathered it while filling src); cnt
+ * is scratch of MR_SORT_COUNTS entries.
  */
 int mr_sort_from(struct mr_idx *src, struct mr_idx *dst, size_t n, uint64_t diff, uint32_t *cnt);
 /*

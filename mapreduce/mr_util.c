@@ -214,11 +214,6 @@ static int msd_into(struct mr_idx *src, struct mr_idx *dst, size_t n, uint64_t d
 	return 0;
 }
 
-int mr_sort_with(struct mr_idx *idx, size_t n, struct mr_idx *tmp, uint32_t *cnt)
-{
-	return msd_sort(idx, n, tmp, cnt);
-}
-
 int mr_sort_from(struct mr_idx *src, struct mr_idx *dst, size_t n, uint64_t diff, uint32_t *cnt)
 {
 	return msd_into(src, dst, n, diff, cnt);

@@ -14,11 +14,7 @@
 # RUNS=N keeps each side's best of N, alternating which goes first.
 # Prints JSON lines; ratio > 1: ours faster. Target: >= 0.7.
 set -euo pipefail
-BIN=${CURATOR_BIN:-build/bin/curator}
 SIZE_MB=${SIZE_MB:-512}
-W=${BENCH_DIR:-bench-tmp}/cloud
-rm -rf "$W"; mkdir -p "$W"
-trap 'rm -rf "$W"' EXIT
 BENCH=cloud
 . "$(dirname "$0")/bench_lib.sh"
 RANKS=${RANKS:-1}
@@ -38,7 +34,6 @@ ntask=$(c tasks list --kind tier_down | tail -n +2 | wc -l)
 cp -a "$W/cl" "$W/cl.0"
 mapfile -t files < <(for f in "$W"/cl.0/disks/*/egroups/*.eg; do echo "$(basename "$f") $f"; done | sort -u -k1,1 | awk '{ print $2 }')
 egbytes=$(cat "${files[@]}" | wc -c)
-min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b < a) ? b : a }'; }
 baseline() {
 	rm -rf "$W/cpdst"; mkdir -p "$W/cpdst"; sync
 	drop

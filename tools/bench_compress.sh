@@ -12,11 +12,7 @@
 # cluster. RUNS=N keeps each side's best of N (alternating which goes
 # first). Prints JSON lines; ratio > 1: ours faster. Target: >= 0.8.
 set -euo pipefail
-BIN=${CURATOR_BIN:-build/bin/curator}
 SIZE_MB=${SIZE_MB:-512}
-W=${BENCH_DIR:-bench-tmp}/compress
-rm -rf "$W"; mkdir -p "$W"
-trap 'rm -rf "$W"' EXIT
 BENCH=compress
 . "$(dirname "$0")/bench_lib.sh"
 command -v igzip >/dev/null || { echo "bench_compress: igzip not found (apt-get install isal)" >&2; exit 2; }
@@ -33,7 +29,6 @@ c scan full >/dev/null 2>&1
 ntask=$(c tasks list --kind compress | tail -n +2 | wc -l)
 [ "$ntask" -gt 0 ] || { echo "the scan queued no compress task" >&2; exit 1; }
 cp -a "$W/cl" "$W/cl.0"
-min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b < a) ? b : a }'; }
 baseline() {
 	t0=$(now)
 	igzip -1 -c "$W/data" > /dev/null

@@ -16,16 +16,11 @@
 #    the fingerprinting speed on those images.
 # Prints JSON lines.
 set -euo pipefail
-BIN=${CURATOR_BIN:-build/bin/curator}
 SIZE_MB=${SIZE_MB:-256}
 IMAGES=${IMAGES:-4}
 IMAGE_MB=${IMAGE_MB:-64}
-W=${BENCH_DIR:-bench-tmp}/dedup
-rm -rf "$W"; mkdir -p "$W"
-trap 'rm -rf "$W"' EXIT
 BENCH=dedup
 . "$(dirname "$0")/bench_lib.sh"
-min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b < a) ? b : a }'; }
 real_files() { find /usr/lib/x86_64-linux-gnu /usr/share -type f -size +8k 2>/dev/null | LC_ALL=C sort; }
 
 # --- 1. fingerprinting vs raw SHA-1

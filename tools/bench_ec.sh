@@ -12,12 +12,8 @@
 # RUNS=N keeps each side's best of N, odd runs measuring dd first and even
 # runs ours first. Prints JSON lines; ratio > 1: ours faster. Target: >= 0.6.
 set -euo pipefail
-BIN=${CURATOR_BIN:-build/bin/curator}
 SIZE_GB=${SIZE_GB:-1}
 K=4 M=2
-W=${BENCH_DIR:-bench-tmp}/ec
-rm -rf "$W"; mkdir -p "$W"
-trap 'rm -rf "$W"' EXIT
 BENCH=ec
 . "$(dirname "$0")/bench_lib.sh"
 RANKS=${RANKS:-2}
@@ -36,7 +32,6 @@ ntask=$(c tasks list --kind ec_encode | tail -n +2 | wc -l)
 cp -a "$W/cl" "$W/cl.0"
 mapfile -t files < <(for f in "$W"/cl.0/disks/*/egroups/*.eg; do echo "$(basename "$f") $f"; done | sort -u -k1,1 | awk '{ print $2 }')
 [ $(( ${#files[@]} / K )) -ge "$ntask" ] || { echo "fewer egroups than the strips need" >&2; exit 1; }
-min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b < a) ? b : a }'; }
 # baseline: k egroup files read, then m parity-sized files written and fdatasync'd, per strip
 baseline_dd() {
 	mkdir -p "$W/parity"

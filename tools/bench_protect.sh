@@ -13,11 +13,7 @@
 # keeps the best time of each side; odd runs measure the baseline first, even
 # runs ours first (this VM's disk favours whichever goes second). Prints JSON lines; ratio > 1: ours faster.
 set -euo pipefail
-BIN=${CURATOR_BIN:-build/bin/curator}
 SIZE_GB=${SIZE_GB:-6}
-W=${BENCH_DIR:-bench-tmp}/protect
-rm -rf "$W"; mkdir -p "$W"
-trap 'rm -rf "$W"' EXIT
 BENCH=protect
 . "$(dirname "$0")/bench_lib.sh"
 RANKS=${RANKS:-2}
@@ -30,7 +26,6 @@ echo "writing ${SIZE_GB} GiB (RF2)" >&2
 head -c $((SIZE_GB << 30)) /dev/urandom | c vdisk write v - >/dev/null
 d1=$(ls -d "$W"/cl/disks/node1-*)
 bytes=$(du -sb "$d1/egroups" | awk '{ print $1 }')
-min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b < a) ? b : a }'; }
 RUNS=${RUNS:-1}
 # baseline: cp of the failed disk's files, made durable
 baseline_cp() {
