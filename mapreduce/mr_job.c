@@ -66,7 +66,7 @@ struct jr { /* the state of one job on one rank */
 	struct pidx *pi;     /* per bucket: its chunks of the arena */
 	int fan_bits;        /* a partition is 2^fan_bits buckets */
 	size_t n;            /* records in the store */
-	struct mr_idx *idx, *itmp; /* the index of the partition being sorted, its sort's scratch */
+	struct mr_idx *idx, *itmp; /* the index of the bucket being sorted, its sort's scratch */
 	size_t icap;
 	uint32_t *cnt;
 	struct run *runs;
@@ -216,8 +216,9 @@ static int store_add(struct jr *jr, uint64_t sk, const uint8_t *rec)
 }
 
 /*
- * Build one partition's index from its chunks into jr->idx (one partition
- * at a time) and sort it by sort key (walk it with mr_iter).
+ * Build bucket x's index (part: its partition) from its chunks into
+ * jr->idx, one bucket at a time, hashing each key again for its sort key,
+ * and sort it (walk it with mr_iter).
  */
 static int settle(struct jr *jr, struct pidx *x, uint32_t part)
 {
@@ -1030,9 +1031,9 @@ static int jr_setup(struct jr *jr)
 	}
 	/*
 	 * The arena gets 85 % of what the send buffers leave; the rest is for
-	 * the index of the one partition being sorted (16 bytes a record, and
-	 * as much again while sorting: a small share when keys spread over
-	 * the partitions, more than the budget says when one holds them all).
+	 * the index of the one bucket being sorted (16 bytes a record, and as
+	 * much again while sorting: a small share when keys spread over the
+	 * buckets, more than the budget says when one holds them all).
 	 */
 	avail = budget - 2 * jr->sbsize * (uint64_t)ctx->nranks;
 	jr->cap = (size_t)(avail / 100 * 85);
