@@ -93,7 +93,7 @@ int job_apply_tier_move(struct st_store *st, const struct job_task *t, int64_t *
 		int64_t b;
 		st_store_replica_delete(st, g.id, old[r], g.used, &b);
 	}
-	st_config_reads_clear(st_store_config(st), g.id, NULL);
+	st_config_reads_clear(st_store_config(st), 1, &g.id, NULL);
 	*bytes = (int64_t)g.used * c.rf;
 out:
 	st_egroup_rec_release(&g);
@@ -223,11 +223,12 @@ int job_apply_to_cloud_batch(struct st_store *st, const struct job_task *const *
 	int *put = calloc((size_t)n + 1, sizeof(*put)), *idx = calloc((size_t)n + 1, sizeof(*idx));
 	uint32_t *disks = calloc((size_t)n * ST_REPLICAS_MAX + 1, sizeof(*disks));
 	int64_t *delta = calloc((size_t)n * ST_REPLICAS_MAX + 1, sizeof(*delta));
+	uint64_t *moved = calloc((size_t)n + 1, sizeof(*moved));
 	struct st_cloud *cl = NULL;
 	struct put_job job = { 0 };
-	int nput = 0, nd = 0, rc = 0, sent = 0;
+	int nput = 0, nd = 0, nmoved = 0, rc = 0, sent = 0;
 
-	if (!g || !img || !bufs || !keys || !kbuf || !lens || !put || !idx || !disks || !delta)
+	if (!g || !img || !bufs || !keys || !kbuf || !lens || !put || !idx || !disks || !delta || !moved)
 		rc = -ENOMEM;
 	if (!rc)
 		rc = st_store_cloud(st, &cl, &errs[0]);
@@ -336,8 +337,10 @@ int job_apply_to_cloud_batch(struct st_store *st, const struct job_task *const *
 				delta[nd++] = -(int64_t)g[i].used;
 			}
 			bytes[i] = (int64_t)g[i].used * old[i].nreplicas;
-			st_config_reads_clear(st_store_config(st), g[i].id, NULL);
+			moved[nmoved++] = g[i].id;
 		}
+		if (nmoved) /* their read counts belong to the tier they left */
+			st_config_reads_clear(st_store_config(st), nmoved, moved, NULL);
 		for (int i = 0; old && i < n; i++)
 			st_egroup_rec_release(&old[i]);
 		free(old);
@@ -360,5 +363,6 @@ int job_apply_to_cloud_batch(struct st_store *st, const struct job_task *const *
 	free(idx);
 	free(disks);
 	free(delta);
+	free(moved);
 	return rc;
 }

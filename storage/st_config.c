@@ -1046,9 +1046,29 @@ int st_config_reads(struct st_config *cfg, st_reads_cb cb, void *arg, struct st_
 	return rc;
 }
 
-int st_config_reads_clear(struct st_config *cfg, uint64_t egroup, struct st_msg *err)
+int st_config_reads_clear(struct st_config *cfg, int n, const uint64_t *egroup, struct st_msg *err)
 {
-	return run(cfg, "DELETE FROM egroup_reads WHERE egroup = ?", "i", NULL, err, (int64_t)egroup);
+	sqlite3_stmt *q;
+	int rc = st_sql_begin(cfg->db, err);
+
+	if (!rc)
+		rc = st_sql_prepare(cfg->db, "DELETE FROM egroup_reads WHERE egroup = ?", &q, err);
+	if (rc) {
+		st_sql_rollback(cfg->db);
+		return rc;
+	}
+	for (int i = 0; i < n && !rc; i++) {
+		sqlite3_bind_int64(q, 1, (int64_t)egroup[i]);
+		if (sqlite3_step(q) != SQLITE_DONE)
+			rc = st_sql_fail(cfg->db, sqlite3_errcode(cfg->db), "config.db", err);
+		sqlite3_reset(q);
+	}
+	sqlite3_finalize(q);
+	if (rc) {
+		st_sql_rollback(cfg->db);
+		return rc;
+	}
+	return st_sql_commit(cfg->db, err);
 }
 
 int st_config_setting_get(struct st_config *cfg, const char *key, char *buf, size_t len, struct st_msg *err)

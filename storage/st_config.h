@@ -248,7 +248,8 @@ int st_config_reads_add(struct st_config *cfg, int n, const uint64_t *egroup, co
 			struct st_msg *err);
 typedef int (*st_reads_cb)(void *arg, uint64_t egroup, uint32_t reads, int64_t last);
 int st_config_reads(struct st_config *cfg, st_reads_cb cb, void *arg, struct st_msg *err);
-int st_config_reads_clear(struct st_config *cfg, uint64_t egroup, struct st_msg *err);
+/* Clear the rows of n egroups, in one transaction. */
+int st_config_reads_clear(struct st_config *cfg, int n, const uint64_t *egroup, struct st_msg *err);
 
 /* The cluster's uuid (made on first use, then fixed). 0 or an error. */
 int st_config_uuid(struct st_config *cfg, char *buf, size_t len, struct st_msg *err);

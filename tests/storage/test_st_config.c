@@ -178,3 +178,32 @@ Test(st_config, not_a_cluster)
 	cr_assert(strstr(err.text, "not a cluster"), "%s", err.text);
 	st_rm_rf(dir);
 }
+
+static int reads_cb(void *arg, uint64_t egroup, uint32_t reads, int64_t last)
+{
+	uint64_t *seen = arg;
+	(void)last;
+	seen[egroup % 4] = reads;
+	return 0;
+}
+
+/* Read counts add up per egroup; clearing a batch removes exactly those rows. */
+Test(st_config, egroup_reads_add_and_clear_in_batches)
+{
+	const char *dir;
+	struct st_config *cfg = fresh(&dir, 1);
+	struct st_msg err;
+	uint64_t eg[3] = { 1, 2, 3 }, seen[4] = { 0 };
+	uint32_t r[3] = { 5, 6, 7 };
+
+	cr_assert_eq(st_config_reads_add(cfg, 3, eg, r, 100, &err), 0);
+	cr_assert_eq(st_config_reads_add(cfg, 3, eg, r, 200, &err), 0);
+	cr_assert_eq(st_config_reads_clear(cfg, 2, eg, &err), 0);
+	cr_assert_eq(st_config_reads_clear(cfg, 0, eg, &err), 0);
+	cr_assert_eq(st_config_reads(cfg, reads_cb, seen, &err), 0);
+	cr_assert_eq(seen[1], 0);
+	cr_assert_eq(seen[2], 0);
+	cr_assert_eq(seen[3], 14, "egroup 3 keeps both additions");
+	st_config_free(cfg);
+	st_rm_rf(dir);
+}
