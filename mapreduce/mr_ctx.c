@@ -112,10 +112,29 @@ int mr_ctx_new(int *argc, char ***argv, const char *scratch, struct mr_ctx **out
 	MPI_Comm_rank(ctx->comm, &ctx->rank);
 	MPI_Comm_size(ctx->comm, &ctx->nranks);
 	{
-		MPI_Comm local;
-		MPI_Comm_split_type(ctx->comm, MPI_COMM_TYPE_SHARED, ctx->rank, MPI_INFO_NULL, &local);
-		MPI_Comm_size(local, &ctx->local_ranks);
-		MPI_Comm_free(&local);
+		MPI_Group wg, lg;
+		int *all = malloc((size_t)ctx->nranks * sizeof(int));
+		ctx->local_of = malloc((size_t)ctx->nranks * sizeof(int));
+		if (!all || !ctx->local_of) {
+			free(all);
+			free(ctx->local_of);
+			MPI_Comm_free(&ctx->comm);
+			free(ctx);
+			return -ENOMEM;
+		}
+		MPI_Comm_split_type(ctx->comm, MPI_COMM_TYPE_SHARED, ctx->rank, MPI_INFO_NULL, &ctx->local);
+		MPI_Comm_size(ctx->local, &ctx->local_ranks);
+		MPI_Comm_group(ctx->comm, &wg);
+		MPI_Comm_group(ctx->local, &lg);
+		for (int r = 0; r < ctx->nranks; r++)
+			all[r] = r;
+		MPI_Group_translate_ranks(wg, ctx->nranks, all, lg, ctx->local_of);
+		for (int r = 0; r < ctx->nranks; r++)
+			if (ctx->local_of[r] == MPI_UNDEFINED)
+				ctx->local_of[r] = -1;
+		MPI_Group_free(&wg);
+		MPI_Group_free(&lg);
+		free(all);
 	}
 	snprintf(ctx->scratch, sizeof(ctx->scratch), "%s", scratch ? scratch : tmp && *tmp ? tmp : "/tmp");
 	mkdir(ctx->scratch, 0755);
@@ -154,7 +173,9 @@ void mr_ctx_free(struct mr_ctx *ctx)
 	if (!ctx)
 		return;
 	mr_ctx_trim(ctx);
+	MPI_Comm_free(&ctx->local);
 	MPI_Comm_free(&ctx->comm);
+	free(ctx->local_of);
 	if (ctx->own_mpi)
 		MPI_Finalize();
 	free(ctx);

@@ -41,6 +41,8 @@ struct mr_ctx {
 	MPI_Comm comm;
 	int rank, nranks;
 	int local_ranks; /* ranks on this host */
+	MPI_Comm local; /* them (MPI_COMM_TYPE_SHARED) */
+	int *local_of;  /* world rank -> its rank in local, or -1 on another host */
 	uint8_t *arena;  /* the store's memory, kept from one job to the next (mr_ctx_trim) */
 	size_t arena_cap;
 	int own_mpi; /* we called MPI_Init */

@@ -51,6 +51,48 @@ struct sbuf {
 	size_t len;
 	int cur;
 	MPI_Request req[2];
+	uint8_t *ring; /* a rank on this host: its ring of slots for us (b[0]: the slot being filled) */
+	int head;
+	int npieces;   /* pieces handed out in the slot being filled */
+};
+
+/*
+ * Shared-memory rings (ranks on one host). Each rank's segment of an
+ * MPI-3 shared window holds one ring per other rank of its host: that
+ * rank's shuffle buffers to it, RING_SLOTS slots of RING_HDR + sbsize
+ * bytes. A slot's first 8 bytes are its length: 0 = free (the sender may
+ * fill it), n = n bytes of shuffle entries published (the receiver files
+ * them straight from the slot and frees it). One producer and one
+ * consumer per ring; release stores and acquire loads order the data and
+ * the length. This replaces MPI_Isend/MPI_Recv between local ranks: the
+ * receiver reads the sender's buffer instead of a copy of it (no side
+ * buffer, no kernel copy). MR_SHM=0 keeps every message on MPI.
+ *
+ * A slot: the length word (padded to RING_HDR), a directory of up to
+ * sbsize / PIECE pieces, then sbsize bytes of data. Jobs with a combiner
+ * fill the data with shuffle entries (sort key, record) and publish their
+ * byte count. The others fill it with pieces: the sender keeps one open
+ * piece (PIECE bytes or one larger record) per bucket of the receiver and
+ * writes bare records into it exactly as it writes its own store, the
+ * directory says which bucket each piece holds (and its bytes and
+ * records), and the published length is the number of pieces; the
+ * receiver moves each piece into its bucket with one memcpy instead of
+ * filing record by record. Buckets are agreed between the ranks of a host
+ * (the smallest fan-out).
+ */
+#define RING_SLOTS 4
+#define RING_HDR 64
+#define PIECE 1024
+struct inring {
+	uint8_t *base;
+	int head;
+};
+struct pdir { /* a piece of a slot */
+	uint32_t bucket, off, bytes, recs;
+};
+struct pcur { /* a bucket's open piece in the slot being filled for its rank */
+	uint8_t *tail;
+	uint32_t left, bytes, recs, ent;
 };
 
 struct jr { /* the state of one job on one rank */
@@ -81,6 +123,14 @@ struct jr { /* the state of one job on one rank */
 	int peer_failed;
 	MPI_Request *endreq;
 	int tick;
+	int shm;              /* the rings below are in use */
+	MPI_Win shwin;
+	size_t stride;        /* bytes of a ring slot */
+	size_t dirsz;         /* bytes of a slot's directory */
+	int pieces;           /* slots carry pieces (no combiner) */
+	struct pcur *pc;      /* per bucket (of the other ranks of this host) */
+	struct inring *inr;   /* rings from the other ranks of this host */
+	int ninr;
 
 	int debug; /* MR_DEBUG: 1 per-rank timings, 2 and per split */
 	int *dest; /* partition -> the rank that reduces it */
@@ -352,6 +402,37 @@ static int absorb(struct jr *jr, const uint8_t *b, size_t len)
 	return off == len ? 0 : fail(jr, MR_ECORRUPT, "a torn record in the shuffle");
 }
 
+/* File the n pieces of a published slot (h: the slot), one copy each. */
+static int absorb_pieces(struct jr *jr, const uint8_t *h, uint64_t n)
+{
+	const struct pdir *dir = (const struct pdir *)(h + RING_HDR);
+	const uint8_t *data = h + RING_HDR + jr->dirsz;
+	uint32_t nb = (uint32_t)jr->job->nparts << jr->fan_bits;
+
+	if (n > jr->dirsz / sizeof(*dir))
+		return fail(jr, MR_ECORRUPT, "a torn slot in the shuffle");
+	for (uint64_t i = 0; i < n; i++) {
+		struct pidx *x;
+		uint8_t *p;
+		if (dir[i].bucket >= nb || jr->dest[dir[i].bucket >> jr->fan_bits] != jr->ctx->rank ||
+		    dir[i].off > jr->sbsize || dir[i].bytes > jr->sbsize - dir[i].off)
+			return fail(jr, MR_ECORRUPT, "a torn piece in the shuffle");
+		if (!dir[i].bytes)
+			continue;
+		p = store_reserve(jr, dir[i].bucket, dir[i].bytes);
+		if (!p)
+			return jr->rc ? jr->rc : -ENOMEM;
+		memcpy(p, data + dir[i].off, dir[i].bytes);
+		x = &jr->pi[dir[i].bucket];
+		x->chlen[x->nch - 1] += dir[i].bytes;
+		x->tail += dir[i].bytes;
+		x->left -= dir[i].bytes;
+		x->n += dir[i].recs;
+		jr->n += dir[i].recs;
+	}
+	return 0;
+}
+
 /* Receive a data message into the side buffer and file its records. */
 static void receive_into_store(struct jr *jr, MPI_Status *stt, size_t count)
 {
@@ -367,9 +448,98 @@ static void receive_into_store(struct jr *jr, MPI_Status *stt, size_t count)
 		absorb(jr, jr->rbuf, count);
 }
 
+/* File (or, after a failure, drop) every slot a local rank has published. */
+static void drain_ring(struct jr *jr, struct inring *r)
+{
+	for (;;) {
+		uint8_t *h = r->base + (size_t)r->head * jr->stride;
+		uint64_t len = __atomic_load_n((uint64_t *)h, __ATOMIC_ACQUIRE);
+
+		if (!len)
+			return;
+		if (jr->pieces) {
+			if (!jr->rc)
+				absorb_pieces(jr, h, len);
+		} else if (len > jr->sbsize) {
+			fail(jr, MR_ECORRUPT, "a torn slot in the shuffle");
+		} else if (!jr->rc) {
+			absorb(jr, h + RING_HDR + jr->dirsz, (size_t)len);
+		}
+		__atomic_store_n((uint64_t *)h, 0, __ATOMIC_RELEASE);
+		r->head = (r->head + 1) % RING_SLOTS;
+	}
+}
+
+static int progress(struct jr *jr);
+
+/* Write a bucket's open piece into the directory and close it. */
+static void piece_close(struct jr *jr, struct sbuf *s, uint32_t b)
+{
+	struct pcur *c = &jr->pc[b];
+	struct pdir *dir = (struct pdir *)(s->b[0] - jr->dirsz);
+
+	if (!c->tail)
+		return;
+	dir[c->ent].bytes = c->bytes;
+	dir[c->ent].recs = c->recs;
+	c->tail = NULL;
+	c->left = 0;
+}
+
+/* Publish dest's filled slot and wait for the next one to be free. */
+static void ring_publish(struct jr *jr, struct sbuf *s)
+{
+	uint8_t *h = s->ring + (size_t)s->head * jr->stride;
+	uint64_t len = s->len;
+
+	if (jr->pieces) {
+		const struct pdir *dir = (const struct pdir *)(h + RING_HDR);
+		for (int i = 0; i < s->npieces; i++)
+			if (jr->pc[dir[i].bucket].tail && jr->pc[dir[i].bucket].ent == (uint32_t)i)
+				piece_close(jr, s, dir[i].bucket);
+		len = (uint64_t)s->npieces;
+		s->npieces = 0;
+	}
+	__atomic_store_n((uint64_t *)h, len, __ATOMIC_RELEASE);
+	s->len = 0;
+	s->head = (s->head + 1) % RING_SLOTS;
+	h = s->ring + (size_t)s->head * jr->stride;
+	while (__atomic_load_n((uint64_t *)h, __ATOMIC_ACQUIRE))
+		progress(jr);
+	s->b[0] = h + RING_HDR + jr->dirsz;
+}
+
+/*
+ * Open a new piece for bucket b (of dest's rank) with room for a record
+ * of sz bytes, publishing the slot first if it is full. 1 if the record
+ * is larger than a slot (the caller sends it alone).
+ */
+static int piece_open(struct jr *jr, struct sbuf *s, uint32_t b, size_t sz)
+{
+	struct pcur *c = &jr->pc[b];
+	size_t want = sz > PIECE ? sz : PIECE;
+	struct pdir *dir;
+
+	if (want > jr->sbsize)
+		return 1;
+	piece_close(jr, s, b);
+	if (s->len + want > jr->sbsize || (size_t)s->npieces == jr->dirsz / sizeof(*dir))
+		ring_publish(jr, s);
+	dir = (struct pdir *)(s->b[0] - jr->dirsz);
+	c->ent = (uint32_t)s->npieces++;
+	dir[c->ent] = (struct pdir){ .bucket = b, .off = (uint32_t)s->len };
+	c->tail = s->b[0] + s->len;
+	c->left = (uint32_t)want;
+	c->bytes = c->recs = 0;
+	s->len += want;
+	return 0;
+}
+
 /* Drain every message that has arrived. */
 static int progress(struct jr *jr)
 {
+	for (int k = 0; k < jr->ninr; k++)
+		drain_ring(jr, &jr->inr[k]);
 	for (;;) {
 		MPI_Status stt;
 		int flag = 0, count;
@@ -421,7 +591,7 @@ static int flush_dest(struct jr *jr, int dest)
 	struct sbuf *s = &jr->sb[dest];
 	int rc = 0;
 
-	if (s->len == 0)
+	if (s->len == 0 && !s->npieces)
 		return 0;
 	if (jr->job->combine) {
 		rc = combine_buffer(jr, s);
@@ -432,6 +602,11 @@ static int flush_dest(struct jr *jr, int dest)
 		rc = absorb(jr, s->b[s->cur], s->len);
 		s->len = 0;
 		return rc;
+	}
+	if (s->ring) {
+		if (jr->pieces ? s->npieces > 0 : s->len > 0)
+			ring_publish(jr, s);
+		return 0;
 	}
 	MPI_Isend(s->b[s->cur], (int)s->len, MPI_BYTE, dest, TAG_DATA, jr->ctx->comm, &s->req[s->cur]);
 	s->cur ^= 1;
@@ -550,6 +725,23 @@ int mr_emit(struct mr_emitter *em, const void *key, size_t klen, const void *val
 			mr_copy(p + MR_HDR, key, klen);
 			mr_copy(p + MR_HDR + klen, val, vlen);
 			store_commit(jr, b, p);
+			return 0;
+		}
+		if (jr->pieces && jr->sb[dest].ring) { /* straight into a piece of the receiver's bucket */
+			uint32_t b = bucket_of(jr, part, sk);
+			struct pcur *c = &jr->pc[b];
+			size_t sz = MR_HDR + klen + vlen;
+			uint8_t *p;
+			if (sz > c->left && piece_open(jr, &jr->sb[dest], b, sz))
+				return route(jr, dest, sk, hdr, key, klen, val, vlen);
+			p = c->tail;
+			memcpy(p, hdr, MR_HDR);
+			mr_copy(p + MR_HDR, key, klen);
+			mr_copy(p + MR_HDR + klen, val, vlen);
+			c->tail += sz;
+			c->left -= (uint32_t)sz;
+			c->bytes += (uint32_t)sz;
+			c->recs++;
 			return 0;
 		}
 		return route(jr, dest, sk, hdr, key, klen, val, vlen);
@@ -803,6 +995,8 @@ static int map_phase(struct jr *jr)
 		wait_send(jr, &jr->sb[d].req[0]);
 		wait_send(jr, &jr->sb[d].req[1]);
 	}
+	if (jr->shm)
+		MPI_Win_sync(jr->shwin); /* our last slots before our END */
 	{
 		int mine = jr->rc;
 		for (int d = 0, k = 0; d < ctx->nranks; d++)
@@ -810,6 +1004,10 @@ static int map_phase(struct jr *jr)
 				MPI_Isend(&mine, sizeof(mine), MPI_BYTE, d, TAG_END, ctx->comm, &jr->endreq[k++]);
 		while (jr->ends < ctx->nranks - 1)
 			progress(jr);
+		if (jr->shm) { /* every local rank published its last slot before its END */
+			MPI_Win_sync(jr->shwin);
+			progress(jr);
+		}
 		for (int k = 0; k < ctx->nranks - 1; k++)
 			wait_send(jr, &jr->endreq[k]);
 	}
@@ -1035,7 +1233,7 @@ static int jr_setup(struct jr *jr)
 	 * much again while sorting: a small share when keys spread over the
 	 * buckets, more than the budget says when one holds them all).
 	 */
-	avail = budget - 2 * jr->sbsize * (uint64_t)ctx->nranks;
+	avail = budget - jr->sbsize * (2 * (uint64_t)ctx->nranks + RING_SLOTS * (uint64_t)(ctx->local_ranks - 1));
 	jr->cap = (size_t)(avail / 100 * 85);
 	if (jr->cap > (3ULL << 30))
 		jr->cap = 3ULL << 30;
@@ -1068,12 +1266,89 @@ static int jr_setup(struct jr *jr)
 	return 0;
 }
 
+/*
+ * Collective over the ranks of this host: the shared-memory rings
+ * between them (none if this host has one rank or MR_SHM=0). Every rank
+ * of the host must call it after jr_setup succeeded everywhere.
+ */
+static int shm_setup(struct jr *jr)
+{
+	struct mr_ctx *ctx = jr->ctx;
+	int L = ctx->local_ranks, me, want, all;
+	unsigned long long sb = jr->sbsize, minsb;
+	const char *env = getenv("MR_SHM");
+	MPI_Info info;
+	uint8_t *mine;
+
+	jr->inr = L > 1 ? calloc((size_t)L - 1, sizeof(*jr->inr)) : NULL;
+	want = L > 1 && jr->inr && !(env && !strcmp(env, "0"));
+	MPI_Allreduce(&want, &all, 1, MPI_INT, MPI_MIN, ctx->local);
+	if (!all)
+		return 0;
+	/* one slot size on the host: the smallest send buffer */
+	MPI_Allreduce(&sb, &minsb, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, ctx->local);
+	jr->sbsize = (size_t)minsb;
+	jr->dirsz = jr->sbsize / PIECE * sizeof(struct pdir);
+	jr->stride = RING_HDR + jr->dirsz + jr->sbsize;
+	jr->pieces = !jr->job->combine;
+	if (jr->pieces) { /* the senders file into the receivers' buckets: one fan-out */
+		int fan = jr->fan_bits, minfan;
+		MPI_Allreduce(&fan, &minfan, 1, MPI_INT, MPI_MIN, ctx->local);
+		jr->fan_bits = minfan;
+		jr->pc = calloc((size_t)jr->job->nparts << jr->fan_bits, sizeof(*jr->pc));
+		if (!jr->pc)
+			mr_abort(ctx, "out of memory");
+	}
+	MPI_Comm_rank(ctx->local, &me);
+	MPI_Info_create(&info);
+	MPI_Info_set(info, "alloc_shared_noncontig", "true");
+	MPI_Win_allocate_shared((MPI_Aint)((size_t)(L - 1) * RING_SLOTS * jr->stride), 1, info, ctx->local, &mine,
+				&jr->shwin);
+	MPI_Info_free(&info);
+	jr->shm = 1;
+	for (int k = 0; k < (L - 1) * RING_SLOTS; k++)
+		*(uint64_t *)(mine + (size_t)k * jr->stride) = 0;
+	MPI_Win_lock_all(MPI_MODE_NOCHECK, jr->shwin);
+	MPI_Win_sync(jr->shwin);
+	MPI_Barrier(ctx->local);
+	MPI_Win_sync(jr->shwin);
+	jr->ninr = L - 1;
+	for (int k = 0; k < L - 1; k++)
+		jr->inr[k].base = mine + (size_t)k * RING_SLOTS * jr->stride;
+	for (int d = 0; d < ctx->nranks; d++) {
+		int ld = ctx->local_of[d], disp;
+		MPI_Aint sz;
+		uint8_t *base;
+		struct sbuf *s = &jr->sb[d];
+		if (d == ctx->rank || ld < 0)
+			continue;
+		MPI_Win_shared_query(jr->shwin, ld, &sz, &disp, &base);
+		s->ring = base + (size_t)(me < ld ? me : me - 1) * RING_SLOTS * jr->stride;
+		s->head = 0;
+		free(s->b[0]);
+		free(s->b[1]);
+		s->b[0] = s->ring + RING_HDR + jr->dirsz;
+		s->b[1] = NULL;
+		s->cur = 0;
+	}
+	return 0;
+}
+
+/* Collective when the rings are in use (frees the shared window). */
 static void jr_release(struct jr *jr)
 {
 	for (int d = 0; jr->sb && d < jr->ctx->nranks; d++) {
+		if (jr->sb[d].ring)
+			continue;
 		free(jr->sb[d].b[0]);
 		free(jr->sb[d].b[1]);
 	}
+	if (jr->shm) {
+		MPI_Win_unlock_all(jr->shwin);
+		MPI_Win_free(&jr->shwin);
+	}
+	free(jr->inr);
+	free(jr->pc);
 	free(jr->sb);
 	free(jr->endreq);
 	/* the arena stays with the context for the next job */
@@ -1146,6 +1421,8 @@ int mr_job_run(struct mr_ctx *ctx, struct mr_job *job)
 	if (!jr->rc)
 		jr_setup(jr);
 	rc = mr_agree(ctx, jr->rc);
+	if (!rc)
+		rc = mr_agree(ctx, shm_setup(jr));
 	t0 = MPI_Wtime();
 	if (!rc)
 		rc = mr_agree(ctx, map_phase(jr));

@@ -4,6 +4,8 @@
  *
  *   mr_testjob wordcount OUT [--splits N] [--words N] [--budget SIZE] [--combine]
  *                            [--fail RANK:SPLIT] [--slow MS] [--parts P]   (RANK -1: any rank)
+ *                            [--pad BYTES]  (some values padded: every 61st word up to 4 KiB,
+ *                                            every 997th up to BYTES; the reduce checks the padding)
  *   mr_testjob join OUT [--a N] [--b N] [--splits N] [--budget SIZE] [--parts P] [--ordered]
  *       (--ordered: values sorted, and each output carries a digest of
  *       the order its reduce saw them in)
@@ -28,7 +30,7 @@
 
 struct opts {
 	int splits, parts, combine, ordered, fail_rank, fail_split, slow_ms;
-	uint64_t words, a, b, budget;
+	uint64_t words, a, b, budget, pad;
 };
 
 #define rnd bg_rnd
@@ -38,6 +40,9 @@ struct opts {
 struct wc {
 	struct opts *o;
 	int rank;
+	int split;    /* --pad: the split being mapped and its record number */
+	uint64_t seq;
+	uint8_t *padbuf;
 };
 
 static const char *syll[] = { "ka", "lo", "mi", "nu", "pe", "ra", "si", "to", "vu", "ze", "xo", "qi" };
@@ -77,7 +82,46 @@ static int wc_map(void *arg, const void *key, size_t klen, const void *val, size
 	if (w->o->fail_split == mr_emitter_split(em) && (w->o->fail_rank < 0 || w->o->fail_rank == mr_emitter_rank(em)))
 		return -42;
 	mr_count(em, 0, 1);
+	if (w->o->pad) { /* the same records get the same padding on any rank count */
+		size_t len = 8;
+		if (w->split != mr_emitter_split(em)) {
+			w->split = mr_emitter_split(em);
+			w->seq = 0;
+		}
+		w->seq++;
+		if (w->seq % 997 == 0)
+			len += (size_t)(w->seq * 2654435761u % w->o->pad);
+		else if (w->seq % 61 == 0)
+			len += (size_t)(w->seq * 2654435761u % 4096);
+		memcpy(w->padbuf, &one, 8);
+		for (size_t i = 8; i < len; i++)
+			w->padbuf[i] = (uint8_t)(i + len);
+		return mr_emit(em, key, klen, w->padbuf, len);
+	}
 	return mr_emit(em, key, klen, &one, sizeof(one));
+}
+
+/* --pad: sum the counts, check every padding byte, emit (sum, bytes of values). */
+static int wc_reduce_pad(void *arg, const void *key, size_t klen, const struct mr_value *vals, size_t n,
+			 struct mr_emitter *em)
+{
+	uint64_t out[2] = { 0, 0 };
+
+	(void)arg;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *p = vals[i].p;
+		uint64_t v;
+		if (vals[i].len < 8)
+			return -1;
+		for (size_t k = 8; k < vals[i].len; k++)
+			if (p[k] != (uint8_t)(k + vals[i].len))
+				return -2;
+		memcpy(&v, p, 8);
+		out[0] += v;
+		out[1] += vals[i].len;
+	}
+	mr_count(em, 1, 1);
+	return mr_emit(em, key, klen, out, sizeof(out));
 }
 
 static int wc_sum(void *arg, const void *key, size_t klen, const struct mr_value *vals, size_t n,
@@ -273,6 +317,8 @@ int main(int argc, char **argv)
 			o.a = strtoull(v, NULL, 10);
 		else if (!strcmp(a, "--b"))
 			o.b = strtoull(v, NULL, 10);
+		else if (!strcmp(a, "--pad"))
+			o.pad = strtoull(v, NULL, 10);
 		else if (!strcmp(a, "--slow"))
 			o.slow_ms = atoi(v);
 		else if (!strcmp(a, "--budget") && !parse_size(v, &o.budget))
@@ -303,15 +349,19 @@ int main(int argc, char **argv)
 	job.output_dir = out;
 	job.nparts = o.parts;
 	job.mem_budget = o.budget;
-	struct wc wc = { &o, mr_rank(ctx) };
+	struct wc wc = { &o, mr_rank(ctx), -1, 0, NULL };
+	if (o.pad && !(wc.padbuf = malloc(8 + o.pad))) {
+		fprintf(stderr, "mr_testjob: out of memory\n");
+		return 2;
+	}
 	struct jn jn = { &o };
 	if (!strcmp(mode, "wordcount")) {
 		job.name = "wordcount";
 		job.ninputs = 1;
 		job.inputs[0] = (struct mr_input){ "words", o.splits, wc_read, &wc, NULL, wc_map, &wc };
-		if (o.combine)
+		if (o.combine && !o.pad)
 			job.combine = wc_sum;
-		job.reduce = wc_reduce;
+		job.reduce = o.pad ? wc_reduce_pad : wc_reduce;
 		job.ncounters = 2;
 		job.counter_names[0] = "words";
 		job.counter_names[1] = "distinct";
@@ -328,6 +378,7 @@ int main(int argc, char **argv)
 		job.counter_names[1] = "references";
 	} else {
 		fprintf(stderr, "mr_testjob: unknown mode %s\n", mode);
+		free(wc.padbuf);
 		mr_ctx_free(ctx);
 		return 2;
 	}
@@ -348,6 +399,7 @@ int main(int argc, char **argv)
 				printf("counter %s %lld\n", job.counter_names[i], (long long)job.counters[i]);
 		}
 	}
+	free(wc.padbuf);
 	mr_ctx_free(ctx);
 	return rc ? 1 : 0;
 }
