@@ -168,9 +168,10 @@ out:
 	return rc;
 }
 
-/* st_cloud_put_many on a helper thread (the handle is not used by the caller meanwhile). */
+/* st_cloud_put_many on helper threads (st_cloud_put_parallel() at once). */
 #define PUT_GROUP 8 /* objects stored together while the next ones' images are read */
 #define READ_AHEAD 6 /* egroups the kernel reads ahead of the one being copied */
+#define FLIP_EVERY (2 * PUT_GROUP) /* objects stored before their rows flip (one transaction per shard) */
 struct put_job {
 	struct st_cloud *cl;
 	int n;
@@ -179,7 +180,7 @@ struct put_job {
 	size_t *lens;
 	int *rcs;
 	struct st_msg err;
-	int rc, started;
+	int rc;
 	pthread_t th;
 };
 
@@ -210,159 +211,296 @@ static int flip_put(void *arg, int i, struct st_msg *err)
 	return st_meta_egroup_put(f->m, &f->g[i], f->g[i].version, err);
 }
 
+/*
+ * A cloud batch: its egroups are read in order into images and stored in
+ * groups of PUT_GROUP objects on a helper thread (each group's images are
+ * freed once it is stored, while the next group is stored and the one
+ * after it read: images in memory, about three groups whatever the batch
+ * size); then every row flips, one transaction per shard for the batch,
+ * and the local copies go.
+ */
+struct cloud_batch {
+	struct st_store *st;
+	struct st_cloud *cl;
+	int n;
+	struct st_egroup_rec *g, *old;
+	uint8_t **img;
+	const void **bufs;
+	const char **keys;
+	char (*kbuf)[64];
+	size_t *lens;
+	int *put, *idx;       /* per object (in put order): its store result, its item */
+	uint8_t *in;          /* items stored, their rows to flip */
+	uint8_t *drop;        /* objects whose rows did not flip: deleted at the end */
+	int nin;
+	uint32_t *disks;      /* usage to take off, one update at the end */
+	int64_t *delta;
+	uint64_t *moved;      /* read counts to clear, one update at the end */
+	int nd, nmoved;
+	int64_t *bytes;
+	int *rcs;
+	struct st_msg *errs;
+	int rc;               /* a group's store failed as a whole: the batch stops */
+	struct put_slot {     /* a group being stored (two at once for a directory) */
+		struct put_job job;
+		int from, to, running, threaded;
+	} slot[2];
+	int nslots, next;     /* slots in use; the next one to take (the oldest group's) */
+	struct img_buf {      /* image buffers, reused: a fresh 4 MiB buffer is a thousand page faults */
+		uint8_t *p;
+		size_t cap;
+		int busy;
+	} pool[4 * PUT_GROUP];
+};
+
+/* An image buffer of at least len bytes (from the pool when one is free), or NULL. */
+static uint8_t *img_get(struct cloud_batch *b, size_t len)
+{
+	struct img_buf *e = NULL;
+
+	for (size_t k = 0; k < sizeof(b->pool) / sizeof(b->pool[0]); k++) {
+		struct img_buf *x = &b->pool[k];
+		if (x->busy)
+			continue;
+		if (x->p && x->cap >= len) {
+			e = x;
+			break;
+		}
+		if (!e || (!e->p && x->p))
+			e = x; /* else: a free slot to grow or fill */
+	}
+	if (!e)
+		return malloc(len); /* the pool is all in use */
+	if (e->cap < len) {
+		uint8_t *np = realloc(e->p, len);
+		if (!np)
+			return NULL;
+		e->p = np;
+		e->cap = len;
+	}
+	e->busy = 1;
+	return e->p;
+}
+
+static void img_put(struct cloud_batch *b, uint8_t *p)
+{
+	for (size_t k = 0; p && k < sizeof(b->pool) / sizeof(b->pool[0]); k++)
+		if (b->pool[k].p == p) {
+			b->pool[k].busy = 0;
+			return;
+		}
+	free(p);
+}
+
+/* Objects [from, to) are stored (grc: the store call's own failure): their images go, their rows may flip. */
+static void group_finish(struct cloud_batch *b, int from, int to, int grc, const struct st_msg *gerr)
+{
+	for (int j = from; j < to; j++) {
+		int i = b->idx[j];
+		img_put(b, b->img[i]);
+		b->img[i] = NULL;
+		if (grc) /* no object may be trusted: nothing flips, the local copies stay */
+			b->rcs[i] = st_fail(&b->errs[i], grc, "%s", gerr->text[0] ? gerr->text : st_strerror(grc));
+		else if (b->put[j]) /* server down or refused: retried later */
+			b->rcs[i] = st_fail(&b->errs[i], b->put[j], "%s", gerr->text);
+		else
+			b->in[i] = 1, b->nin++;
+	}
+}
+
+/*
+ * The rows of the objects stored so far (in[i]), by CAS, one transaction
+ * per shard; then their local copies (an object whose row did not flip is
+ * deleted and goes again). Objects [0, nput) are the batch's so far.
+ */
+static void batch_flip(struct cloud_batch *b, int nput)
+{
+	struct flip fl = { st_store_meta(b->st), b->g, b->in };
+	int any = 0;
+
+	b->nin = 0;
+	for (int i = 0; i < b->n; i++) {
+		if (!b->in[i])
+			continue;
+		if (st_egroup_rec_copy(&b->old[i], &b->g[i])) {
+			b->rcs[i] = st_fail(&b->errs[i], -ENOMEM, "out of memory");
+			b->in[i] = 0;
+			continue;
+		}
+		b->g[i].nreplicas = 0;
+		b->g[i].tier = ST_TIER_CLOUD;
+		b->g[i].flags |= ST_EGROUP_CLOUD;
+		any = 1;
+	}
+	if (any)
+		st_meta_per_shard(st_store_meta(b->st), b->n, b->rcs, b->errs, flip_shard, flip_put, NULL, &fl);
+	st_fault_step();
+	for (int j = 0; j < nput; j++) {
+		int i = b->idx[j];
+		if (b->put[j] || !b->in[i])
+			continue;
+		b->in[i] = 0;
+		if (b->rcs[i]) {
+			b->drop[j] = 1; /* deleted at the end (the handle may be storing meanwhile) */
+			continue;
+		}
+		for (int r = 0; r < b->old[i].nreplicas; r++) {
+			int64_t x;
+			st_store_replica_delete(b->st, b->g[i].id, b->old[i].replicas[r].disk, 0, &x); /* usage: one update */
+			b->disks[b->nd] = b->old[i].replicas[r].disk;
+			b->delta[b->nd++] = -(int64_t)b->g[i].used;
+		}
+		b->bytes[i] = (int64_t)b->g[i].used * b->old[i].nreplicas;
+		b->moved[b->nmoved++] = b->g[i].id;
+	}
+}
+
+/* Wait for slot s's group, if any, and finish it. */
+static void group_wait(struct cloud_batch *b, int s)
+{
+	struct put_slot *x = &b->slot[s];
+
+	if (!x->running)
+		return;
+	if (x->threaded)
+		pthread_join(x->job.th, NULL);
+	x->running = 0;
+	if (x->job.rc && !b->rc)
+		b->rc = x->job.rc;
+	group_finish(b, x->from, x->to, x->job.rc, &x->job.err);
+}
+
+/* Store objects [from, to) on a helper thread, once the oldest group in flight is stored. */
+static void group_start(struct cloud_batch *b, int from, int to)
+{
+	struct put_slot *x = &b->slot[b->next];
+
+	group_wait(b, b->next);
+	if (b->rc) { /* not stored: the batch stopped */
+		group_finish(b, from, to, b->rc, &x->job.err);
+		return;
+	}
+	x->job = (struct put_job){ .cl = b->cl, .n = to - from, .keys = b->keys + from, .bufs = b->bufs + from,
+				   .lens = b->lens + from, .rcs = b->put + from };
+	x->from = from;
+	x->to = to;
+	x->running = 1;
+	x->threaded = pthread_create(&x->job.th, NULL, put_worker, &x->job) == 0;
+	if (!x->threaded)
+		put_worker(&x->job);
+	b->next = (b->next + 1) % b->nslots;
+}
+
 int job_apply_to_cloud_batch(struct st_store *st, const struct job_task *const *t, int n, int64_t *bytes, int *rcs,
 			     struct st_msg *errs)
 {
-	struct st_meta *m = st_store_meta(st);
-	struct st_egroup_rec *g = calloc((size_t)n + 1, sizeof(*g));
-	uint8_t **img = calloc((size_t)n + 1, sizeof(*img));
-	const void **bufs = calloc((size_t)n + 1, sizeof(*bufs));
-	const char **keys = calloc((size_t)n + 1, sizeof(*keys));
-	char (*kbuf)[64] = calloc((size_t)n + 1, sizeof(*kbuf));
-	size_t *lens = calloc((size_t)n + 1, sizeof(*lens));
-	int *put = calloc((size_t)n + 1, sizeof(*put)), *idx = calloc((size_t)n + 1, sizeof(*idx));
-	uint32_t *disks = calloc((size_t)n * ST_REPLICAS_MAX + 1, sizeof(*disks));
-	int64_t *delta = calloc((size_t)n * ST_REPLICAS_MAX + 1, sizeof(*delta));
-	uint64_t *moved = calloc((size_t)n + 1, sizeof(*moved));
-	struct st_cloud *cl = NULL;
-	struct put_job job = { 0 };
-	int nput = 0, nd = 0, nmoved = 0, rc = 0, sent = 0;
+	struct cloud_batch b = { .st = st, .n = n, .bytes = bytes, .rcs = rcs, .errs = errs };
+	int nput = 0, sent = 0, rc = 0, i;
 
-	if (!g || !img || !bufs || !keys || !kbuf || !lens || !put || !idx || !disks || !delta || !moved)
+	b.g = calloc((size_t)n + 1, sizeof(*b.g));
+	b.old = calloc((size_t)n + 1, sizeof(*b.old));
+	b.img = calloc((size_t)n + 1, sizeof(*b.img));
+	b.bufs = calloc((size_t)n + 1, sizeof(*b.bufs));
+	b.keys = calloc((size_t)n + 1, sizeof(*b.keys));
+	b.kbuf = calloc((size_t)n + 1, sizeof(*b.kbuf));
+	b.lens = calloc((size_t)n + 1, sizeof(*b.lens));
+	b.put = calloc((size_t)n + 1, sizeof(*b.put));
+	b.idx = calloc((size_t)n + 1, sizeof(*b.idx));
+	b.in = calloc((size_t)n + 1, 1);
+	b.drop = calloc((size_t)n + 1, 1);
+	b.disks = calloc((size_t)n * ST_REPLICAS_MAX + 1, sizeof(*b.disks));
+	b.delta = calloc((size_t)n * ST_REPLICAS_MAX + 1, sizeof(*b.delta));
+	b.moved = calloc((size_t)n + 1, sizeof(*b.moved));
+	if (!b.g || !b.old || !b.img || !b.bufs || !b.keys || !b.kbuf || !b.lens || !b.put || !b.idx || !b.in || !b.drop ||
+	    !b.disks || !b.delta || !b.moved)
 		rc = -ENOMEM;
 	if (!rc)
-		rc = st_store_cloud(st, &cl, &errs[0]);
-	for (int i = 0; i < n; i++) {
+		rc = st_store_cloud(st, &b.cl, &errs[0]);
+	b.nslots = rc ? 1 : st_cloud_put_parallel(b.cl) > 1 ? 2 : 1;
+	for (i = 0; i < n; i++) {
 		bytes[i] = 0;
 		rcs[i] = rc == -ENOMEM ? st_fail(&errs[i], rc, "out of memory") : rc ? st_fail(&errs[i], rc, "%s", errs[0].text) : 0;
 	}
 	/*
-	 * 1. data: one verified image of each, then all objects at once (one
-	 * sync, each read back). The kernel reads a few egroups ahead of the
-	 * one being copied, not the whole batch: asked for all at once, it
-	 * finished the first egroup only about when it finished the last, and
-	 * the uploads could not start until then.
+	 * The kernel reads a few egroups ahead of the one being copied, not
+	 * the whole batch: asked for all at once, it finished the first
+	 * egroup only about when it finished the last, and the stores could
+	 * not start until then.
 	 */
-	for (int i = 0; i < n && !rc; i++) {
-		st_egroup_rec_init(&g[i]);
-		rcs[i] = load_movable(st, t[i], &g[i], &errs[i]);
+	for (i = 0; i < n && !rc; i++) {
+		st_egroup_rec_init(&b.g[i]);
+		rcs[i] = load_movable(st, t[i], &b.g[i], &errs[i]);
 		if (!rcs[i] && i < READ_AHEAD)
-			st_store_prefetch(st, &g[i], 0);
+			st_store_prefetch(st, &b.g[i], 0);
 	}
-	for (int i = 0; i < n && !rc; i++) {
+	for (i = 0; i < n && !rc && !b.rc; i++) {
 		if (i + READ_AHEAD < n && !rcs[i + READ_AHEAD])
-			st_store_prefetch(st, &g[i + READ_AHEAD], 0);
+			st_store_prefetch(st, &b.g[i + READ_AHEAD], 0);
 		if (rcs[i])
 			continue;
-		if (g[i].tier == ST_TIER_CLOUD || (g[i].flags & ST_EGROUP_CLOUD)) {
-			rcs[i] = 0; /* already there */
+		if (b.g[i].tier == ST_TIER_CLOUD || (b.g[i].flags & ST_EGROUP_CLOUD))
+			continue; /* already there */
+		b.img[i] = img_get(&b, (size_t)b.g[i].used + 1);
+		rcs[i] = b.img[i] ? st_store_egroup_image(st, &b.g[i], b.img[i], &errs[i])
+				  : st_fail(&errs[i], -ENOMEM, "out of memory");
+		if (rcs[i]) {
+			img_put(&b, b.img[i]);
+			b.img[i] = NULL;
 			continue;
 		}
-		img[i] = malloc(g[i].used + 1);
-		rcs[i] = img[i] ? st_store_egroup_image(st, &g[i], img[i], &errs[i]) : st_fail(&errs[i], -ENOMEM, "out of memory");
-		if (rcs[i])
-			continue;
-		st_cloud_egroup_key(g[i].id, kbuf[nput], sizeof(kbuf[nput]));
-		keys[nput] = kbuf[nput];
-		bufs[nput] = img[i];
-		lens[nput] = g[i].used;
-		idx[nput++] = i;
-		if (nput - sent >= PUT_GROUP) { /* this group goes up while the next one is read */
-			if (job.started) {
-				pthread_join(job.th, NULL);
-				job.started = 0;
-				if (job.rc && !rc)
-					rc = job.rc;
-			}
-			job = (struct put_job){ .cl = cl, .n = nput - sent, .keys = keys + sent, .bufs = bufs + sent,
-						.lens = lens + sent, .rcs = put + sent };
-			job.started = pthread_create(&job.th, NULL, put_worker, &job) == 0;
-			if (job.started)
-				sent = nput;
+		st_cloud_egroup_key(b.g[i].id, b.kbuf[nput], sizeof(b.kbuf[nput]));
+		b.keys[nput] = b.kbuf[nput];
+		b.bufs[nput] = b.img[i];
+		b.lens[nput] = b.g[i].used;
+		b.idx[nput++] = i;
+		if (nput - sent >= PUT_GROUP) { /* this group is stored while the next one is read */
+			group_start(&b, sent, nput);
+			sent = nput;
+			if (b.nin >= FLIP_EVERY) /* the local copies go while the rest is stored */
+				batch_flip(&b, sent);
 		}
 	}
-	if (job.started) {
-		pthread_join(job.th, NULL);
-		if (job.rc && !rc)
-			rc = job.rc;
+	if (!rc) {
+		int rest = i; /* a group's store failed as a whole: what was not read is not attempted */
+		if (nput > sent)
+			group_start(&b, sent, nput);
+		for (int k = 0; k < b.nslots; k++) /* the oldest first */
+			group_wait(&b, (b.next + k) % b.nslots);
+		for (; b.rc && rest < n; rest++)
+			if (!rcs[rest])
+				rcs[rest] = st_fail(&errs[rest], b.rc, "not attempted: %s", st_strerror(b.rc));
+		batch_flip(&b, nput);
+		for (int j = 0; j < nput; j++)
+			if (b.drop[j])
+				st_cloud_delete(b.cl, b.keys[j], NULL);
+		if (b.nmoved) /* their read counts belong to the tier they left */
+			st_config_reads_clear(st_store_config(st), b.nmoved, b.moved, NULL);
+		if (b.nd)
+			st_config_disk_used_add(st_store_config(st), b.nd, b.disks, b.delta, NULL);
 	}
-	if (!rc && nput > sent)
-		rc = st_cloud_put_many(cl, nput - sent, keys + sent, bufs + sent, lens + sent, put + sent, &errs[0]);
-	if (job.err.text[0] && !errs[0].text[0])
-		errs[0] = job.err;
-	st_fault_step();
-	/* 2. the rows (CAS), one transaction per shard */
-	{
-		struct st_egroup_rec *old = calloc((size_t)n + 1, sizeof(*old));
-		struct flip fl = { m, g, calloc((size_t)n + 1, 1) };
-		for (int j = 0; j < nput && fl.in; j++) {
-			int i = idx[j];
-			if (rc) { /* no object may be trusted: nothing flips, the local copies stay */
-				rcs[i] = st_fail(&errs[i], rc, "%s", errs[0].text[0] ? errs[0].text : st_strerror(rc));
-				continue;
-			}
-			if (put[j]) {
-				rcs[i] = st_fail(&errs[i], put[j], "%s", errs[0].text); /* server down or refused: retried later */
-				continue;
-			}
-			if (!old || st_egroup_rec_copy(&old[i], &g[i])) {
-				rcs[i] = st_fail(&errs[i], -ENOMEM, "out of memory");
-				continue;
-			}
-			g[i].nreplicas = 0;
-			g[i].tier = ST_TIER_CLOUD;
-			g[i].flags |= ST_EGROUP_CLOUD;
-			fl.in[i] = 1;
-		}
-		if (!fl.in)
-			for (int j = 0; j < nput; j++)
-				rcs[idx[j]] = st_fail(&errs[idx[j]], -ENOMEM, "out of memory");
-		else if (old)
-			st_meta_per_shard(m, n, rcs, errs, flip_shard, flip_put, NULL, &fl);
-		free(fl.in);
-		st_fault_step();
-		/* 3. the local copies last (an object whose row did not flip goes again) */
-		for (int j = 0; j < nput && old; j++) {
-			int i = idx[j];
-			if (put[j])
-				continue;
-			if (rcs[i]) {
-				st_cloud_delete(cl, keys[j], NULL);
-				continue;
-			}
-			for (int r = 0; r < old[i].nreplicas; r++) {
-				int64_t b;
-				st_store_replica_delete(st, g[i].id, old[i].replicas[r].disk, 0, &b); /* usage: one update below */
-				disks[nd] = old[i].replicas[r].disk;
-				delta[nd++] = -(int64_t)g[i].used;
-			}
-			bytes[i] = (int64_t)g[i].used * old[i].nreplicas;
-			moved[nmoved++] = g[i].id;
-		}
-		if (nmoved) /* their read counts belong to the tier they left */
-			st_config_reads_clear(st_store_config(st), nmoved, moved, NULL);
-		for (int i = 0; old && i < n; i++)
-			st_egroup_rec_release(&old[i]);
-		free(old);
+	for (i = 0; i < n; i++) {
+		if (b.g)
+			st_egroup_rec_release(&b.g[i]);
+		if (b.old)
+			st_egroup_rec_release(&b.old[i]);
+		if (b.img)
+			img_put(&b, b.img[i]);
 	}
-	if (nd)
-		st_config_disk_used_add(st_store_config(st), nd, disks, delta, NULL);
-	for (int i = 0; i < n; i++) {
-		if (g)
-			st_egroup_rec_release(&g[i]);
-		if (img)
-			free(img[i]);
-	}
-	free(g);
-	free(img);
-	free(bufs);
-	free(keys);
-	free(kbuf);
-	free(lens);
-	free(put);
-	free(idx);
-	free(disks);
-	free(delta);
-	free(moved);
-	return rc;
+	for (size_t k = 0; k < sizeof(b.pool) / sizeof(b.pool[0]); k++)
+		free(b.pool[k].p);
+	free(b.g);
+	free(b.old);
+	free(b.img);
+	free(b.bufs);
+	free(b.keys);
+	free(b.kbuf);
+	free(b.lens);
+	free(b.put);
+	free(b.idx);
+	free(b.in);
+	free(b.drop);
+	free(b.disks);
+	free(b.delta);
+	free(b.moved);
+	return rc ? rc : b.rc;
 }

@@ -27,11 +27,16 @@ int job_apply_tier_move(struct st_store *st, const struct job_task *t, int64_t *
 int job_apply_balance(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err);
 
 /*
- * tier_down to the cloud for n tasks at once: each egroup's verified image,
- * then all objects stored together (a directory: one filesystem sync for
- * all, then each read back), then each row by CAS, then the local copies
- * and one usage update. Per task: rcs[i] (0, ST_ESTALE, an error in
- * errs[i]) and bytes[i]. Returns non-zero only when nothing could run.
+ * tier_down to the cloud for n tasks at once, as a pipeline: each egroup's
+ * verified image is read while the objects before it are stored in groups
+ * (a directory: one filesystem sync a group, then each read back; two
+ * groups at once), images are freed as their group is stored, the stored
+ * ones' rows flip by CAS every few groups (one transaction per shard) and
+ * their local copies go; one usage update at the end. Memory: a few
+ * groups of images whatever n. Per task: rcs[i] (0, ST_ESTALE, an error
+ * in errs[i]) and bytes[i]. Returns non-zero when nothing could run, or
+ * the failure of a store call as a whole that stopped the batch (the
+ * tasks not attempted say so).
  */
 int job_apply_to_cloud_batch(struct st_store *st, const struct job_task *const *t, int n, int64_t *bytes, int *rcs,
 			     struct st_msg *errs);

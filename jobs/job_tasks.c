@@ -968,7 +968,9 @@ static int finish_one(sqlite3 *db, const struct job_task *t, int trc, int64_t by
 	return job_db_task_finish(db, t->id, t->attempts >= 3 ? JS_FAILED : JS_PENDING, 0, terr->text, err);
 }
 
-#define CLOUD_BATCH 32 /* tasks per batch (moves to the cloud, compression): at most 128 MiB of images */
+#define COMPRESS_BATCH 32 /* compression: at most 128 MiB of images */
+#define CLOUD_BATCH 128   /* moves to the cloud (images in memory: a few groups, see job_place.c) */
+#define BATCH_MAX 128
 
 static int to_cloud(const struct job_task *t)
 {
@@ -981,19 +983,44 @@ static int batched(const struct job_task *t)
 }
 
 /*
- * Run claimed task *first and up to CLOUD_BATCH - 1 more of its sort (at
+ * Tasks in a batch of this kind: for moves to the cloud on several ranks,
+ * the pending ones shared between the ranks (one rank must not take them
+ * all), at least a store group.
+ */
+static int batch_size(sqlite3 *db, int kind, int nranks)
+{
+	int n = CLOUD_BATCH * nranks > 1024 ? 1024 : CLOUD_BATCH * nranks, got = 0, size = CLOUD_BATCH;
+	int *kinds;
+	uint64_t *targets;
+
+	if (kind == JT_COMPRESS)
+		return COMPRESS_BATCH;
+	if (nranks <= 1)
+		return CLOUD_BATCH;
+	kinds = malloc((size_t)n * sizeof(*kinds));
+	targets = malloc((size_t)n * sizeof(*targets));
+	if (kinds && targets && job_db_task_peek(db, kind, n, kinds, targets, &got, NULL) == 0)
+		size = (got + nranks) / nranks; /* the claimed one and its share */
+	free(kinds);
+	free(targets);
+	return size < 8 ? 8 : size > CLOUD_BATCH ? CLOUD_BATCH : size;
+}
+
+/*
+ * Run claimed task *first and up to batch_size() - 1 more of its sort (at
  * most limit in all) as one batch; record every outcome in one curator.db
  * transaction. Returns the tasks run, or -1 (*rc set) when nothing could.
  */
 static int run_batch(struct st_store *st, sqlite3 *db, const struct job_run_opts *o, struct job_task *first,
-		     int64_t limit, struct job_run_result *res, struct timespec *t0, int64_t *moved, int *rc,
-		     struct st_msg *err)
+		     int64_t limit, int nranks, struct job_run_result *res, struct timespec *t0, int64_t *moved,
+		     int *rc, struct st_msg *err)
 {
-	struct job_task tasks[CLOUD_BATCH], more[CLOUD_BATCH];
-	const struct job_task *ptr[CLOUD_BATCH];
-	int64_t bb[CLOUD_BATCH], want = limit - 1 < CLOUD_BATCH - 1 ? limit - 1 : CLOUD_BATCH - 1;
-	int rcs[CLOUD_BATCH], nb = 1, got = 0, kind = first->kind, intx;
-	struct st_msg *errs = calloc(CLOUD_BATCH, sizeof(*errs));
+	struct job_task tasks[BATCH_MAX], more[BATCH_MAX];
+	const struct job_task *ptr[BATCH_MAX];
+	int size = batch_size(db, first->kind, nranks);
+	int64_t bb[BATCH_MAX], want = limit - 1 < size - 1 ? limit - 1 : size - 1;
+	int rcs[BATCH_MAX], nb = 1, got = 0, kind = first->kind, intx;
+	struct st_msg *errs = calloc(BATCH_MAX, sizeof(*errs));
 
 	if (!errs) {
 		*rc = st_fail(err, -ENOMEM, "out of memory");
@@ -1014,7 +1041,7 @@ static int run_batch(struct st_store *st, sqlite3 *db, const struct job_run_opts
 	for (int i = 0; i < nb; i++)
 		ptr[i] = &tasks[i];
 	if (kind == JT_COMPRESS) {
-		prefetch_next(st, db, kind, CLOUD_BATCH); /* the next batch is read while this one works */
+		prefetch_next(st, db, kind, COMPRESS_BATCH); /* the next batch is read while this one works */
 		compress_batch(st, ptr, nb, bb, rcs, errs);
 	} else {
 		job_apply_to_cloud_batch(st, ptr, nb, bb, rcs, errs); /* reads its own egroups ahead, in order */
@@ -1060,7 +1087,7 @@ int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_o
 		if (reads_egroups(t.kind) && !batched(&t)) /* (batches read ahead themselves) */
 			prefetch_next(st, db, o->kind, 2 * mr_nranks(mr));
 		if (batched(&t)) { /* in batches: one sync for many egroups */
-			int nb = run_batch(st, db, o, &t, limit - ran, res, &t0, &moved, &rc, err);
+			int nb = run_batch(st, db, o, &t, limit - ran, mr_nranks(mr), res, &t0, &moved, &rc, err);
 			if (nb < 0)
 				break;
 			ran += nb;

@@ -739,6 +739,11 @@ static int local_put_many(struct st_cloud *c, int n, const char *const *keys, co
 
 /* --- dispatch ----------------------------------------------------------------- */
 
+int st_cloud_put_parallel(const struct st_cloud *c)
+{
+	return c->kind == LOCAL ? 2 : 1;
+}
+
 int st_cloud_put_many(struct st_cloud *c, int n, const char *const *keys, const void *const *bufs, const size_t *lens,
 		      int *rcs, struct st_msg *err)
 {

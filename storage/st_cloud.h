@@ -67,6 +67,13 @@ int st_cloud_put(struct st_cloud *c, const char *key, const void *buf, size_t le
 int st_cloud_put_many(struct st_cloud *c, int n, const char *const *keys, const void *const *bufs, const size_t *lens,
 		      int *rcs, struct st_msg *err);
 
+/*
+ * How many st_cloud_put_many calls may run at once on one handle, on
+ * different threads: 2 for a directory (one group's sync overlaps the
+ * next group's writes), 1 for S3 (one connection).
+ */
+int st_cloud_put_parallel(const struct st_cloud *c);
+
 /* Exactly len bytes of key from off into buf. */
 int st_cloud_get(struct st_cloud *c, const char *key, uint64_t off, size_t len, void *buf, struct st_msg *err);
 

@@ -277,12 +277,12 @@ static int s3_server(const char *what)
  * egroups go up, the local copies go, reads come back (range GETs), fsck is
  * clean; read often, they come back down to HDD and the objects go.
  */
-static void cloud_round_trip(const char *tag, const char *url, const char *creds, int server_down)
+static void cloud_round_trip(const char *tag, const char *url, const char *creds, int server_down, size_t size)
 {
 	const char *dir = th_tmpdir(tag);
 	const char *names[] = { "v" };
 	size_t len;
-	uint8_t *data = th_real_data(12 << 20, &len);
+	uint8_t *data = th_real_data(size, &len);
 	struct where w;
 
 	unsetenv("CURATOR_NOW");
@@ -367,7 +367,8 @@ Test(place, cloud_tier_local_directory, .timeout = 180)
 	char url[2048];
 
 	snprintf(url, sizeof(url), "%s/objects", th_tmpdir("cloud-dir"));
-	cloud_round_trip("cloud-local", url, NULL, 0);
+	/* 100 MiB: some 32 egroups, four store groups, two at once, rows flipped twice in the batch */
+	cloud_round_trip("cloud-local", url, NULL, 0, 100 << 20);
 }
 
 static const char *s3_creds(const char *secret)
@@ -410,5 +411,5 @@ Test(place, cloud_tier_s3, .timeout = 300)
 	th_run(dir, NULL, &out, NULL, "cloud", "show", NULL);
 	cr_assert(strstr(out, "no cloud tier configured"), "%s", out);
 	free(out);
-	cloud_round_trip("cloud-s3", url, s3_creds(getenv("S3_SECRET_KEY")), 1);
+	cloud_round_trip("cloud-s3", url, s3_creds(getenv("S3_SECRET_KEY")), 1, 12 << 20);
 }
