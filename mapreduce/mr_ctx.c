@@ -101,6 +101,12 @@ int mr_ctx_new(int *argc, char ***argv, const char *scratch, struct mr_ctx **out
 		return -ENOMEM;
 	MPI_Initialized(&init);
 	if (!init) {
+		/*
+		 * hwloc's PCI discovery reads every device's config space: ~10 ms
+		 * a start on a VM (trapped reads) for locality we do not use.
+		 * Setting HWLOC_COMPONENTS (even empty) keeps hwloc's own choice.
+		 */
+		setenv("HWLOC_COMPONENTS", "-pci,-linuxio", 0);
 		if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
 			free(ctx);
 			return -EIO;

@@ -99,8 +99,8 @@ struct st_store {
 	struct st_cloud *cloud; /* opened on first use from the cluster settings */
 	/* st_store_async_unlink: retired files unlinked by a helper thread */
 	int async_on;
-	pthread_t async_th;
-	int async_started;
+	pthread_t async_th[2]; /* two: unlinking a file frees its blocks and cached pages, ~0.3 ms each */
+	int async_started;     /* helpers running */
 	pthread_mutex_t async_mu;
 	pthread_cond_t async_cv;
 	char (*async_q)[ST_PATH_MAX + 64];
@@ -2292,14 +2292,18 @@ void st_store_async_unlink(struct st_store *st, int on)
 		pthread_mutex_init(&st->async_mu, NULL);
 		pthread_cond_init(&st->async_cv, NULL);
 		st->async_stop = 0;
-		st->async_started = pthread_create(&st->async_th, NULL, async_worker, st) == 0;
-		st->async_on = st->async_started;
+		st->async_started = 0;
+		for (int k = 0; k < 2; k++)
+			if (pthread_create(&st->async_th[st->async_started], NULL, async_worker, st) == 0)
+				st->async_started++;
+		st->async_on = st->async_started > 0;
 	} else if (!on && st->async_started) { /* drain the queue, then stop the helper */
 		pthread_mutex_lock(&st->async_mu);
 		st->async_stop = 1;
 		pthread_cond_broadcast(&st->async_cv);
 		pthread_mutex_unlock(&st->async_mu);
-		pthread_join(st->async_th, NULL);
+		for (int k = 0; k < st->async_started; k++)
+			pthread_join(st->async_th[k], NULL);
 		pthread_mutex_destroy(&st->async_mu);
 		pthread_cond_destroy(&st->async_cv);
 		free(st->async_q);

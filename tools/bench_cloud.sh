@@ -5,7 +5,7 @@
 # scan queues tier_down tasks, which read one copy of each egroup, verify it
 # whole, write the object (temporary file, fsync, rename, fsync of the
 # directory), read it back to verify it, flip the row and delete both local
-# copies. RANKS (default 1) ranks run them.
+# copies. RANKS (default 1) ranks run them (one rank: the binary alone, no mpiexec).
 # Baseline, in the same run: `cp` of one copy of every egroup file into a
 # directory on the same filesystem, then `sync` - the bare copy. Both from a
 # cold page cache when /proc/sys/vm/drop_caches is writable, else both warm;
@@ -18,6 +18,7 @@ SIZE_MB=${SIZE_MB:-512}
 BENCH=cloud
 . "$(dirname "$0")/bench_lib.sh"
 RANKS=${RANKS:-1}
+run() { if [ "$RANKS" = 1 ]; then c "$@"; else mc "$@"; fi; } # one rank: no mpiexec, as an admin runs it
 cold=1; drop || cold=0
 find /usr/lib/x86_64-linux-gnu /usr/share -type f -size +8k 2>/dev/null | LC_ALL=C sort |
 	xargs -d '\n' cat 2>/dev/null | head -c $((SIZE_MB << 20)) > "$W/data" || true
@@ -47,9 +48,9 @@ baseline() {
 ours() {
 	rm -rf "$W/cl" "$W/objects"; cp -a "$W/cl.0" "$W/cl"; mkdir -p "$W/objects"; sync
 	drop
-	mc tasks run --kind disk_removed >/dev/null # start-up files (MPI, UCX, hwloc) warm, as in a running daemon
+	run tasks run --kind disk_removed >/dev/null # start-up files (MPI, UCX, hwloc) warm, as in a running daemon
 	t0=$(now)
-	mc tasks run --kind tier_down >/dev/null
+	run tasks run --kind tier_down >/dev/null
 	t1=$(now); mv_s=$(min "$mv_s" "$(sub "$t0" "$t1")")
 	done_n=$(c tasks list --kind tier_down --state done | tail -n +2 | wc -l)
 	[ "$done_n" = "$ntask" ] || { echo "only $done_n of $ntask moves done" >&2; exit 1; }
