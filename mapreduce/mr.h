@@ -21,8 +21,14 @@
  * the rank that wrote them). Map output is partitioned by the hash of its
  * key (its low 32 bits scaled to nparts); partition p is reduced on rank
  * p % nranks. The shuffle runs during the map phase: per-destination
- * buffers go out with MPI_Isend as they fill while each rank keeps
- * receiving (MPI_Iprobe) into its store. Past the per-rank memory budget
+ * buffers go out as they fill while each rank keeps receiving into its
+ * store. Between ranks of one host the buffers are slots of rings in an
+ * MPI-3 shared-memory window (MPI_Win_allocate_shared): the receiver files
+ * a slot straight from the sender's memory, and without a combiner the
+ * sender fills the slot with pieces of the receiver's buckets, which the
+ * receiver moves with one memcpy each. Between hosts (or with MR_SHM=0 in
+ * the environment, the same on every rank) they go with MPI_Isend and are
+ * received after MPI_Iprobe. Past the per-rank memory budget
  * the store is sorted and spilled to the scratch directory as a run; the
  * reduce phase merges runs. Within a partition records are ordered by
  * (hash, key, value), so equal keys are adjacent and every reduce sees its
@@ -75,7 +81,10 @@ struct mr_emitter;
 /*
  * Collective. Initialise MPI (MPI_Init_thread FUNNELED) unless already
  * initialised, duplicate MPI_COMM_WORLD, and remember the scratch
- * directory (created; NULL = $TMPDIR or /tmp). 0 or -errno.
+ * directory (created; NULL = $TMPDIR or /tmp). 0 or -errno. Before
+ * MPI_Init it sets HWLOC_COMPONENTS=-pci,-linuxio unless the environment
+ * has HWLOC_COMPONENTS (even empty): hwloc's PCI discovery costs ~10 ms a
+ * start on a VM and the engine uses no device locality.
  */
 int mr_ctx_new(int *argc, char ***argv, const char *scratch, struct mr_ctx **out);
 
