@@ -18,6 +18,7 @@
  * files and calls reduce once per key.
  */
 #include <errno.h>
+#include <sched.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -69,10 +70,10 @@ struct sbuf {
  * buffer, no kernel copy). MR_SHM=0 keeps every message on MPI.
  *
  * A slot: the length word (padded to RING_HDR), a directory of up to
- * sbsize / PIECE pieces, then sbsize bytes of data. Jobs with a combiner
+ * sbsize / piece pieces, then sbsize bytes of data. Jobs with a combiner
  * fill the data with shuffle entries (sort key, record) and publish their
  * byte count. The others fill it with pieces: the sender keeps one open
- * piece (PIECE bytes or one larger record) per bucket of the receiver and
+ * piece (`piece` bytes or one larger record) per bucket of the receiver and
  * writes bare records into it exactly as it writes its own store, the
  * directory says which bucket each piece holds (and its bytes and
  * records), and the published length is the number of pieces; the
@@ -82,7 +83,7 @@ struct sbuf {
  */
 #define RING_SLOTS 4
 #define RING_HDR 64
-#define PIECE 1024
+#define PIECE 1024 /* at most; smaller when a slot would hold fewer than two per bucket of a rank */
 struct inring {
 	uint8_t *base;
 	int head;
@@ -127,6 +128,7 @@ struct jr { /* the state of one job on one rank */
 	MPI_Win shwin;
 	size_t stride;        /* bytes of a ring slot */
 	size_t dirsz;         /* bytes of a slot's directory */
+	size_t piece;         /* bytes of a piece */
 	int pieces;           /* slots carry pieces (no combiner) */
 	struct pcur *pc;      /* per bucket (of the other ranks of this host) */
 	struct inring *inr;   /* rings from the other ranks of this host */
@@ -504,8 +506,11 @@ static void ring_publish(struct jr *jr, struct sbuf *s)
 	s->len = 0;
 	s->head = (s->head + 1) % RING_SLOTS;
 	h = s->ring + (size_t)s->head * jr->stride;
-	while (__atomic_load_n((uint64_t *)h, __ATOMIC_ACQUIRE))
+	for (unsigned spins = 0; __atomic_load_n((uint64_t *)h, __ATOMIC_ACQUIRE); spins++) {
 		progress(jr);
+		if (spins > 64) /* more ranks than cores: let the receiver run */
+			sched_yield();
+	}
 	s->b[0] = h + RING_HDR + jr->dirsz;
 }
 
@@ -517,7 +522,7 @@ static void ring_publish(struct jr *jr, struct sbuf *s)
 static int piece_open(struct jr *jr, struct sbuf *s, uint32_t b, size_t sz)
 {
 	struct pcur *c = &jr->pc[b];
-	size_t want = sz > PIECE ? sz : PIECE;
+	size_t want = sz > jr->piece ? sz : jr->piece;
 	struct pdir *dir;
 
 	if (want > jr->sbsize)
@@ -1288,8 +1293,6 @@ static int shm_setup(struct jr *jr)
 	/* one slot size on the host: the smallest send buffer */
 	MPI_Allreduce(&sb, &minsb, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, ctx->local);
 	jr->sbsize = (size_t)minsb;
-	jr->dirsz = jr->sbsize / PIECE * sizeof(struct pdir);
-	jr->stride = RING_HDR + jr->dirsz + jr->sbsize;
 	jr->pieces = !jr->job->combine;
 	if (jr->pieces) { /* the senders file into the receivers' buckets: one fan-out */
 		int fan = jr->fan_bits, minfan;
@@ -1299,6 +1302,13 @@ static int shm_setup(struct jr *jr)
 		if (!jr->pc)
 			mr_abort(ctx, "out of memory");
 	}
+	{ /* a slot full of half-used pieces, one per bucket, would go out nearly empty */
+		size_t nb = ((size_t)(jr->job->nparts + ctx->nranks - 1) / ctx->nranks) << jr->fan_bits;
+		jr->piece = jr->sbsize / (2 * nb);
+		jr->piece = jr->piece > PIECE ? PIECE : jr->piece < 64 ? 64 : jr->piece;
+	}
+	jr->dirsz = jr->sbsize / jr->piece * sizeof(struct pdir);
+	jr->stride = RING_HDR + jr->dirsz + jr->sbsize;
 	MPI_Comm_rank(ctx->local, &me);
 	MPI_Info_create(&info);
 	MPI_Info_set(info, "alloc_shared_noncontig", "true");
