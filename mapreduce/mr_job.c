@@ -1220,6 +1220,7 @@ static int jr_setup(struct jr *jr)
 		jr->sbsize = 256u << 10;
 	if (jr->sbsize < (64u << 10))
 		jr->sbsize = 64u << 10;
+	jr->sbsize &= ~(size_t)4095; /* ring slots stay aligned */
 	jr->sb = calloc((size_t)ctx->nranks, sizeof(*jr->sb));
 	jr->endreq = calloc((size_t)ctx->nranks, sizeof(MPI_Request));
 	if (!jr->sb || !jr->endreq)
@@ -1308,7 +1309,7 @@ static int shm_setup(struct jr *jr)
 		jr->piece = jr->piece > PIECE ? PIECE : jr->piece < 64 ? 64 : jr->piece;
 	}
 	jr->dirsz = jr->sbsize / jr->piece * sizeof(struct pdir);
-	jr->stride = RING_HDR + jr->dirsz + jr->sbsize;
+	jr->stride = (RING_HDR + jr->dirsz + jr->sbsize + 63) & ~(size_t)63;
 	MPI_Comm_rank(ctx->local, &me);
 	MPI_Info_create(&info);
 	MPI_Info_set(info, "alloc_shared_noncontig", "true");
