@@ -72,7 +72,19 @@ static int wait_for(const char *dir, const char *where, int64_t want, int secs)
 	return 0;
 }
 
-Test(service, daemon_schedules_requests_triggers_and_stops, .timeout = 120)
+/* The daemon under test (its process group): killed if the test fails before stopping it. */
+static pid_t daemon_pid;
+
+static void daemon_reap(void)
+{
+	if (daemon_pid > 0) {
+		kill(-daemon_pid, SIGKILL);
+		waitpid(daemon_pid, NULL, 0);
+		daemon_pid = 0;
+	}
+}
+
+Test(service, daemon_schedules_requests_triggers_and_stops, .timeout = 120, .fini = daemon_reap)
 {
 	const char *dir = cluster();
 	char logf[2048];
@@ -92,6 +104,7 @@ Test(service, daemon_schedules_requests_triggers_and_stops, .timeout = 120)
 		       "daemon", "--full-every", "60s", "--partial-every", "2s", "--tick", "0.2", (char *)NULL);
 		_exit(127);
 	}
+	daemon_pid = pid;
 	/*
 	 * scheduled: a full scan at start, then partial ones every 2 s (the
 	 * next full one is a minute away: only a request runs one sooner)
@@ -137,6 +150,7 @@ Test(service, daemon_schedules_requests_triggers_and_stops, .timeout = 120)
 		}
 		usleep(50000);
 	}
+	daemon_pid = 0;
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "daemon exit status %d", st);
 	cr_assert_eq(scans_where(dir, "state = 'running'"), 0, "a scan was left running");
 	{
