@@ -274,6 +274,21 @@ int job_db_task_peek(sqlite3 *db, int kind, int n, int *kinds, uint64_t *targets
 	return 0;
 }
 
+int job_db_tasks_pending(sqlite3 *db, int kind, int64_t *n, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_prepare(db, "SELECT count(*) FROM tasks WHERE state = 0 AND (?1 < 0 OR kind = ?1)", &st, err);
+
+	*n = 0;
+	if (rc)
+		return rc;
+	sqlite3_bind_int(st, 1, kind);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return 0;
+}
+
 int job_db_task_claim(sqlite3 *db, int kind, const int *kind_ranks, struct job_task *t, int *got,
 		      struct st_msg *err)
 {

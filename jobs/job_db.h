@@ -106,6 +106,9 @@ int job_db_usage_add(sqlite3 *db, int64_t scan, uint32_t disk, int tier, uint64_
  */
 int job_db_task_peek(sqlite3 *db, int kind, int n, int *kinds, uint64_t *targets, int *got, struct st_msg *err);
 
+/* How many tasks are pending (of one kind, -1: any). 0 or an error. */
+int job_db_tasks_pending(sqlite3 *db, int kind, int64_t *n, struct st_msg *err);
+
 /*
  * Claim the next pending task (highest priority, then oldest), optionally
  * of one kind (-1: any), marking it running; a kind whose running tasks

@@ -989,21 +989,13 @@ static int batched(const struct job_task *t)
  */
 static int batch_size(sqlite3 *db, int kind, int nranks)
 {
-	int n = CLOUD_BATCH * nranks > 1024 ? 1024 : CLOUD_BATCH * nranks, got = 0, size = CLOUD_BATCH;
-	int *kinds;
-	uint64_t *targets;
+	int64_t pending, size = CLOUD_BATCH;
 
 	if (kind == JT_COMPRESS)
 		return COMPRESS_BATCH;
-	if (nranks <= 1)
-		return CLOUD_BATCH;
-	kinds = malloc((size_t)n * sizeof(*kinds));
-	targets = malloc((size_t)n * sizeof(*targets));
-	if (kinds && targets && job_db_task_peek(db, kind, n, kinds, targets, &got, NULL) == 0)
-		size = (got + nranks) / nranks; /* the claimed one and its share */
-	free(kinds);
-	free(targets);
-	return size < 8 ? 8 : size > CLOUD_BATCH ? CLOUD_BATCH : size;
+	if (nranks > 1 && job_db_tasks_pending(db, kind, &pending, NULL) == 0)
+		size = (pending + nranks) / nranks; /* the claimed one and its share */
+	return size < 8 ? 8 : size > CLOUD_BATCH ? CLOUD_BATCH : (int)size;
 }
 
 /*

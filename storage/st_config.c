@@ -454,22 +454,53 @@ int st_config_disk_set_draining(struct st_config *cfg, uint32_t id, int draining
 	return rc;
 }
 
-int st_config_disk_used_add(struct st_config *cfg, int n, const uint32_t *disk, const int64_t *delta,
-			    struct st_msg *err)
+/* sql stepped once per row i < n, each bound by bind(q, i, arg), all in one transaction. */
+static int rows_tx(struct st_config *cfg, const char *sql, int n, void (*bind)(sqlite3_stmt *, int, const void *),
+		   const void *arg, struct st_msg *err)
 {
-	int rc;
+	sqlite3_stmt *q;
+	int rc = st_sql_begin(cfg->db, err);
 
-	if (n == 0)
-		return 0;
-	rc = st_sql_begin(cfg->db, err);
-	for (int i = 0; !rc && i < n; i++)
-		rc = run(cfg, "UPDATE disks SET used = max(0, used + ?) WHERE id = ?", "ii", NULL, err,
-			 delta[i], (int64_t)disk[i]);
+	if (!rc)
+		rc = st_sql_prepare(cfg->db, sql, &q, err);
+	if (rc) {
+		st_sql_rollback(cfg->db);
+		return rc;
+	}
+	for (int i = 0; i < n && !rc; i++) {
+		bind(q, i, arg);
+		if (sqlite3_step(q) != SQLITE_DONE)
+			rc = st_sql_fail(cfg->db, sqlite3_errcode(cfg->db), "config.db", err);
+		sqlite3_reset(q);
+	}
+	sqlite3_finalize(q);
 	if (rc) {
 		st_sql_rollback(cfg->db);
 		return rc;
 	}
 	return st_sql_commit(cfg->db, err);
+}
+
+struct used_rows {
+	const uint32_t *disk;
+	const int64_t *delta;
+};
+
+static void bind_used(sqlite3_stmt *q, int i, const void *arg)
+{
+	const struct used_rows *u = arg;
+	sqlite3_bind_int64(q, 1, u->delta[i]);
+	sqlite3_bind_int64(q, 2, (int64_t)u->disk[i]);
+}
+
+int st_config_disk_used_add(struct st_config *cfg, int n, const uint32_t *disk, const int64_t *delta,
+			    struct st_msg *err)
+{
+	struct used_rows u = { disk, delta };
+
+	if (n == 0)
+		return 0;
+	return rows_tx(cfg, "UPDATE disks SET used = max(0, used + ?) WHERE id = ?", n, bind_used, &u, err);
 }
 
 /* --- containers --------------------------------------------------------- */
@@ -1001,35 +1032,29 @@ int st_config_io_error(struct st_config *cfg, uint64_t egroup, uint32_t disk, co
 
 /* --- read counts, settings ---------------------------------------------- */
 
+struct reads_rows {
+	const uint64_t *egroup;
+	const uint32_t *reads;
+	int64_t now;
+};
+
+static void bind_reads(sqlite3_stmt *q, int i, const void *arg)
+{
+	const struct reads_rows *r = arg;
+	sqlite3_bind_int64(q, 1, (int64_t)r->egroup[i]);
+	sqlite3_bind_int64(q, 2, r->reads[i]);
+	sqlite3_bind_int64(q, 3, r->now);
+}
+
 int st_config_reads_add(struct st_config *cfg, int n, const uint64_t *egroup, const uint32_t *reads, int64_t now,
 			struct st_msg *err)
 {
-	sqlite3_stmt *q;
-	int rc = st_sql_begin(cfg->db, err);
+	struct reads_rows r = { egroup, reads, now };
 
-	if (!rc)
-		rc = st_sql_prepare(cfg->db,
-				    "INSERT INTO egroup_reads(egroup, reads, last) VALUES (?, ?, ?) ON CONFLICT(egroup)"
-				    " DO UPDATE SET reads = reads + excluded.reads, last = excluded.last",
-				    &q, err);
-	if (rc) {
-		st_sql_rollback(cfg->db);
-		return rc;
-	}
-	for (int i = 0; i < n && !rc; i++) {
-		sqlite3_bind_int64(q, 1, (int64_t)egroup[i]);
-		sqlite3_bind_int64(q, 2, reads[i]);
-		sqlite3_bind_int64(q, 3, now);
-		if (sqlite3_step(q) != SQLITE_DONE)
-			rc = st_sql_fail(cfg->db, sqlite3_errcode(cfg->db), "config.db", err);
-		sqlite3_reset(q);
-	}
-	sqlite3_finalize(q);
-	if (rc) {
-		st_sql_rollback(cfg->db);
-		return rc;
-	}
-	return st_sql_commit(cfg->db, err);
+	return rows_tx(cfg,
+		       "INSERT INTO egroup_reads(egroup, reads, last) VALUES (?, ?, ?) ON CONFLICT(egroup)"
+		       " DO UPDATE SET reads = reads + excluded.reads, last = excluded.last",
+		       n, bind_reads, &r, err);
 }
 
 int st_config_reads(struct st_config *cfg, st_reads_cb cb, void *arg, struct st_msg *err)
@@ -1046,29 +1071,14 @@ int st_config_reads(struct st_config *cfg, st_reads_cb cb, void *arg, struct st_
 	return rc;
 }
 
+static void bind_egroup(sqlite3_stmt *q, int i, const void *arg)
+{
+	sqlite3_bind_int64(q, 1, (int64_t)((const uint64_t *)arg)[i]);
+}
+
 int st_config_reads_clear(struct st_config *cfg, int n, const uint64_t *egroup, struct st_msg *err)
 {
-	sqlite3_stmt *q;
-	int rc = st_sql_begin(cfg->db, err);
-
-	if (!rc)
-		rc = st_sql_prepare(cfg->db, "DELETE FROM egroup_reads WHERE egroup = ?", &q, err);
-	if (rc) {
-		st_sql_rollback(cfg->db);
-		return rc;
-	}
-	for (int i = 0; i < n && !rc; i++) {
-		sqlite3_bind_int64(q, 1, (int64_t)egroup[i]);
-		if (sqlite3_step(q) != SQLITE_DONE)
-			rc = st_sql_fail(cfg->db, sqlite3_errcode(cfg->db), "config.db", err);
-		sqlite3_reset(q);
-	}
-	sqlite3_finalize(q);
-	if (rc) {
-		st_sql_rollback(cfg->db);
-		return rc;
-	}
-	return st_sql_commit(cfg->db, err);
+	return rows_tx(cfg, "DELETE FROM egroup_reads WHERE egroup = ?", n, bind_egroup, egroup, err);
 }
 
 int st_config_setting_get(struct st_config *cfg, const char *key, char *buf, size_t len, struct st_msg *err)
