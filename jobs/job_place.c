@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "storage/st_cloud.h"
 
@@ -170,7 +171,8 @@ out:
 
 /* st_cloud_put_many on helper threads (st_cloud_put_parallel() at once). */
 #define PUT_GROUP 8 /* objects stored together while the next ones' images are read */
-#define READ_AHEAD 6 /* egroups the kernel reads ahead of the one being copied */
+#define READ_AHEAD 6 /* images read ahead of the one being stored */
+#define READERS 2    /* threads reading them */
 #define FLIP_EVERY (2 * PUT_GROUP) /* objects stored before their rows flip (one transaction per shard) */
 struct put_job {
 	struct st_cloud *cl;
@@ -212,12 +214,14 @@ static int flip_put(void *arg, int i, struct st_msg *err)
 }
 
 /*
- * A cloud batch: its egroups are read in order into images and stored in
- * groups of PUT_GROUP objects on a helper thread (each group's images are
- * freed once it is stored, while the next group is stored and the one
- * after it read: images in memory, about three groups whatever the batch
- * size); then every row flips, one transaction per shard for the batch,
- * and the local copies go.
+ * A cloud batch: READERS threads read its egroups' images in order, each
+ * verified whole, straight from the disk, up to READ_AHEAD ahead of the
+ * one the batch has reached; the batch stores them in groups of PUT_GROUP
+ * objects on helper threads (each group's images go back to the pool once
+ * it is stored, while the next group is stored and the one after it read:
+ * images in memory, about three groups whatever the batch size); the rows
+ * of stored objects flip every FLIP_EVERY objects, one transaction per
+ * shard, and their local copies go.
  */
 struct cloud_batch {
 	struct st_store *st;
@@ -251,9 +255,32 @@ struct cloud_batch {
 		size_t cap;
 		int busy;
 	} pool[4 * PUT_GROUP];
+	pthread_mutex_t mu;   /* the pool and the readers' state below */
+	pthread_cond_t cv;
+	/* readers: images read (O_DIRECT) and verified on READERS threads, in order, up to `limit` */
+	char (*paths)[ST_REPLICAS_MAX][ST_EGROUP_PATH_MAX]; /* per item: its copies' files */
+	uint8_t *npaths;
+	uint8_t *ready;       /* per item: 0 not yet, 1 being read, 2 read (img[i] and rrc[i] set) */
+	int *rrc;
+	int rnext, limit, rstop;
+	pthread_t rth[READERS];
+	int nreaders;
 };
 
-/* An image buffer of at least len bytes (from the pool when one is free), or NULL. */
+/* len bytes, 4096-aligned (direct reads), whole huge pages when large (fewer page faults). */
+static uint8_t *img_alloc(size_t len)
+{
+	void *p = NULL;
+	size_t align = len >= (2u << 20) ? 2u << 20 : 4096;
+
+	if (posix_memalign(&p, align, len))
+		return NULL;
+	if (align > 4096)
+		madvise(p, len & ~(size_t)((2u << 20) - 1), MADV_HUGEPAGE);
+	return p;
+}
+
+/* An image buffer of at least len bytes (from the pool when one is free), or NULL. Under b->mu. */
 static uint8_t *img_get(struct cloud_batch *b, size_t len)
 {
 	struct img_buf *e = NULL;
@@ -270,11 +297,12 @@ static uint8_t *img_get(struct cloud_batch *b, size_t len)
 			e = x; /* else: a free slot to grow or fill */
 	}
 	if (!e)
-		return malloc(len); /* the pool is all in use */
+		return img_alloc(len); /* the pool is all in use */
 	if (e->cap < len) {
-		uint8_t *np = realloc(e->p, len);
+		uint8_t *np = img_alloc(len);
 		if (!np)
 			return NULL;
+		free(e->p);
 		e->p = np;
 		e->cap = len;
 	}
@@ -284,12 +312,90 @@ static uint8_t *img_get(struct cloud_batch *b, size_t len)
 
 static void img_put(struct cloud_batch *b, uint8_t *p)
 {
+	pthread_mutex_lock(&b->mu);
 	for (size_t k = 0; p && k < sizeof(b->pool) / sizeof(b->pool[0]); k++)
 		if (b->pool[k].p == p) {
 			b->pool[k].busy = 0;
-			return;
+			p = NULL;
 		}
+	pthread_mutex_unlock(&b->mu);
 	free(p);
+}
+
+/*
+ * Read item i's image: a copy of its egroup that verifies (its copies in
+ * turn) into a pool buffer. Called under b->mu, which it drops meanwhile.
+ * Images are read straight from the disk (O_DIRECT): the data is cold and
+ * its copies are deleted once stored, so the page cache would only be
+ * filled, copied out of and emptied again.
+ */
+static void read_item(struct cloud_batch *b, int i)
+{
+	uint8_t *img;
+	int rc = ST_EIO;
+
+	b->ready[i] = 1;
+	img = img_get(b, ((size_t)b->g[i].used + 4095) & ~(size_t)4095);
+	pthread_mutex_unlock(&b->mu);
+	for (int k = 0; img && k < b->npaths[i] && rc; k++)
+		rc = st_egroup_image_read(b->paths[i][k], &b->g[i], img, 1);
+	pthread_mutex_lock(&b->mu);
+	b->img[i] = img;
+	b->rrc[i] = !img ? -ENOMEM : rc ? ST_EIO : 0;
+	b->ready[i] = 2;
+	pthread_cond_broadcast(&b->cv);
+}
+
+/* A reader thread: the next items in order, each once the window (limit) reaches it. */
+static void *reader_main(void *arg)
+{
+	struct cloud_batch *b = arg;
+
+	pthread_mutex_lock(&b->mu);
+	for (;;) {
+		while (!b->rstop && b->rnext < b->n && b->rnext >= b->limit)
+			pthread_cond_wait(&b->cv, &b->mu);
+		if (b->rstop || b->rnext >= b->n)
+			break;
+		int i = b->rnext++;
+		if (!b->ready[i])
+			read_item(b, i);
+	}
+	pthread_mutex_unlock(&b->mu);
+	return NULL;
+}
+
+/* Let the readers go up to item lim. */
+static void readers_limit(struct cloud_batch *b, int lim)
+{
+	pthread_mutex_lock(&b->mu);
+	if (lim > b->limit) {
+		b->limit = lim;
+		pthread_cond_broadcast(&b->cv);
+	}
+	pthread_mutex_unlock(&b->mu);
+}
+
+/* Wait until item i is read (read it here when no reader thread could be started). */
+static void readers_wait(struct cloud_batch *b, int i)
+{
+	pthread_mutex_lock(&b->mu);
+	if (!b->nreaders && !b->ready[i])
+		read_item(b, i);
+	while (b->ready[i] != 2)
+		pthread_cond_wait(&b->cv, &b->mu);
+	pthread_mutex_unlock(&b->mu);
+}
+
+static void readers_stop(struct cloud_batch *b)
+{
+	pthread_mutex_lock(&b->mu);
+	b->rstop = 1;
+	pthread_cond_broadcast(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+	for (int k = 0; k < b->nreaders; k++)
+		pthread_join(b->rth[k], NULL);
+	b->nreaders = 0;
 }
 
 /* Objects [from, to) are stored (grc: the store call's own failure): their images go, their rows may flip. */
@@ -411,8 +517,14 @@ int job_apply_to_cloud_batch(struct st_store *st, const struct job_task *const *
 	b.disks = calloc((size_t)n * ST_REPLICAS_MAX + 1, sizeof(*b.disks));
 	b.delta = calloc((size_t)n * ST_REPLICAS_MAX + 1, sizeof(*b.delta));
 	b.moved = calloc((size_t)n + 1, sizeof(*b.moved));
+	b.paths = calloc((size_t)n + 1, sizeof(*b.paths));
+	b.npaths = calloc((size_t)n + 1, 1);
+	b.ready = calloc((size_t)n + 1, 1);
+	b.rrc = calloc((size_t)n + 1, sizeof(*b.rrc));
+	pthread_mutex_init(&b.mu, NULL);
+	pthread_cond_init(&b.cv, NULL);
 	if (!b.g || !b.old || !b.img || !b.bufs || !b.keys || !b.kbuf || !b.lens || !b.put || !b.idx || !b.in || !b.drop ||
-	    !b.disks || !b.delta || !b.moved)
+	    !b.disks || !b.delta || !b.moved || !b.paths || !b.npaths || !b.ready || !b.rrc)
 		rc = -ENOMEM;
 	if (!rc)
 		rc = st_store_cloud(st, &b.cl, &errs[0]);
@@ -421,29 +533,27 @@ int job_apply_to_cloud_batch(struct st_store *st, const struct job_task *const *
 		bytes[i] = 0;
 		rcs[i] = rc == -ENOMEM ? st_fail(&errs[i], rc, "out of memory") : rc ? st_fail(&errs[i], rc, "%s", errs[0].text) : 0;
 	}
-	/*
-	 * The kernel reads a few egroups ahead of the one being copied, not
-	 * the whole batch: asked for all at once, it finished the first
-	 * egroup only about when it finished the last, and the stores could
-	 * not start until then.
-	 */
 	for (i = 0; i < n && !rc; i++) {
 		st_egroup_rec_init(&b.g[i]);
 		rcs[i] = load_movable(st, t[i], &b.g[i], &errs[i]);
-		if (!rcs[i] && i < READ_AHEAD)
-			st_store_prefetch(st, &b.g[i], 0);
+		if (rcs[i] || b.g[i].tier == ST_TIER_CLOUD || (b.g[i].flags & ST_EGROUP_CLOUD))
+			b.ready[i] = 2; /* nothing to read (failed, or already there) */
+		else
+			b.npaths[i] = (uint8_t)st_store_egroup_paths(st, &b.g[i], b.paths[i], ST_REPLICAS_MAX);
 	}
+	b.limit = READ_AHEAD;
+	for (int k = 0; k < READERS && !rc; k++)
+		if (pthread_create(&b.rth[b.nreaders], NULL, reader_main, &b) == 0)
+			b.nreaders++;
 	for (i = 0; i < n && !rc && !b.rc; i++) {
-		if (i + READ_AHEAD < n && !rcs[i + READ_AHEAD])
-			st_store_prefetch(st, &b.g[i + READ_AHEAD], 0);
-		if (rcs[i])
-			continue;
-		if (b.g[i].tier == ST_TIER_CLOUD || (b.g[i].flags & ST_EGROUP_CLOUD))
-			continue; /* already there */
-		b.img[i] = img_get(&b, (size_t)b.g[i].used + 1);
-		rcs[i] = b.img[i] ? st_store_egroup_image(st, &b.g[i], b.img[i], &errs[i])
-				  : st_fail(&errs[i], -ENOMEM, "out of memory");
-		if (rcs[i]) {
+		readers_limit(&b, i + 1 + READ_AHEAD);
+		if (rcs[i] || b.g[i].tier == ST_TIER_CLOUD || (b.g[i].flags & ST_EGROUP_CLOUD))
+			continue; /* failed, or already there */
+		readers_wait(&b, i);
+		if (b.rrc[i]) {
+			rcs[i] = b.rrc[i] == -ENOMEM ? st_fail(&errs[i], -ENOMEM, "out of memory")
+						     : st_fail(&errs[i], ST_EIO, "egroup %llx: no copy verifies whole",
+							       (unsigned long long)b.g[i].id);
 			img_put(&b, b.img[i]);
 			b.img[i] = NULL;
 			continue;
@@ -460,6 +570,7 @@ int job_apply_to_cloud_batch(struct st_store *st, const struct job_task *const *
 				batch_flip(&b, sent);
 		}
 	}
+	readers_stop(&b); /* (images read ahead of a stopped batch go below) */
 	if (!rc) {
 		int rest = i; /* a group's store failed as a whole: what was not read is not attempted */
 		if (nput > sent)
@@ -502,5 +613,11 @@ int job_apply_to_cloud_batch(struct st_store *st, const struct job_task *const *
 	free(b.disks);
 	free(b.delta);
 	free(b.moved);
+	free(b.paths);
+	free(b.npaths);
+	free(b.ready);
+	free(b.rrc);
+	pthread_mutex_destroy(&b.mu);
+	pthread_cond_destroy(&b.cv);
 	return rc ? rc : b.rc;
 }

@@ -28,7 +28,9 @@ int job_apply_balance(struct st_store *st, const struct job_task *t, int64_t *by
 
 /*
  * tier_down to the cloud for n tasks at once, as a pipeline: each egroup's
- * verified image is read while the objects before it are stored in groups
+ * verified image is read (by two reader threads, O_DIRECT: the cold data
+ * does not pass through the page cache, which the copies' deletion would
+ * only empty again) while the objects before it are stored in groups
  * (a directory: one filesystem sync a group, then each read back; two
  * groups at once), images are freed as their group is stored, the stored
  * ones' rows flip by CAS every few groups (one transaction per shard) and

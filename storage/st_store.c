@@ -2398,6 +2398,57 @@ int st_store_egroup_image(struct st_store *st, const struct st_egroup_rec *g, ui
 	return 0;
 }
 
+int st_store_egroup_paths(struct st_store *st, const struct st_egroup_rec *g, char (*paths)[ST_EGROUP_PATH_MAX], int max)
+{
+	int n = 0;
+
+	for (int r = 0; r < g->nreplicas && n < max; r++) {
+		const struct st_disk *d = disk_find(st, g->replicas[r].disk);
+		if (disk_usable(st, d) && g->replicas[r].state == ST_REPLICA_OK &&
+		    !st_egroup_path(d->path, g->id, paths[n], sizeof(paths[n])))
+			n++;
+	}
+	return n;
+}
+
+int st_egroup_image_read(const char *path, const struct st_egroup_rec *g, uint8_t *buf, int direct)
+{
+	size_t len = direct ? (g->used + 4095) & ~(size_t)4095 : g->used;
+	int fd = direct ? open(path, O_RDONLY | O_DIRECT | O_CLOEXEC) : -1;
+	long long n;
+
+	if (fd < 0 && (!direct || errno == EINVAL)) { /* (a file system without O_DIRECT) */
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		len = g->used;
+	}
+	if (fd < 0)
+		return -errno;
+	if (len == g->used) {
+		n = st_pread_full(fd, buf, len, 0);
+	} else { /* direct: whole blocks; a short read is the end of the file */
+		for (n = 0; (size_t)n < len;) {
+			ssize_t k = pread(fd, buf + n, len - (size_t)n, (off_t)n);
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0 && errno == EINVAL && n == 0) { /* refused at read time: buffered */
+				close(fd);
+				return st_egroup_image_read(path, g, buf, 0);
+			}
+			if (k < 0) {
+				n = -errno;
+				break;
+			}
+			n += k;
+			if (k == 0 || (n & 4095))
+				break;
+		}
+	}
+	close(fd);
+	if (n < 0)
+		return (int)n;
+	return n < (long long)g->used || verify_image(g, buf) ? ST_ECORRUPT : 0;
+}
+
 static int fill_replica(struct st_store *st, const struct st_egroup_rec *g, int fd, struct st_msg *err)
 {
 	uint8_t *img = g->used > ST_EGROUP_HDR ? malloc(g->used) : NULL;

@@ -328,6 +328,21 @@ int st_store_cloud(struct st_store *st, struct st_cloud **out, struct st_msg *er
 int st_store_egroup_image(struct st_store *st, const struct st_egroup_rec *g, uint8_t *buf, struct st_msg *err);
 
 /*
+ * Reading images on other threads. st_store_egroup_paths() (not
+ * thread-safe: it reads the store's disk table) gives the files of g's
+ * copies that may be read, in replica order: up to max paths, returns how
+ * many. st_egroup_image_read() then reads one whole into buf (4096-aligned,
+ * room for g->used rounded up to 4096) and verifies every extent, touching
+ * no store state (thread-safe). direct: O_DIRECT, the page cache neither
+ * filled nor used (falls back to a buffered read where the file system
+ * refuses it): for cold data read once, whose copy is about to go. 0,
+ * ST_ECORRUPT (short, or a checksum fails), -errno.
+ */
+#define ST_EGROUP_PATH_MAX (ST_PATH_MAX + 64)
+int st_store_egroup_paths(struct st_store *st, const struct st_egroup_rec *g, char (*paths)[ST_EGROUP_PATH_MAX], int max);
+int st_egroup_image_read(const char *path, const struct st_egroup_rec *g, uint8_t *buf, int direct);
+
+/*
  * Read-ahead hint: ask the kernel to start reading egroup g's file on its
  * first usable replica (all of them with all = 1) in the background, so a
  * task about to copy or verify it finds it in the page cache. Best effort.

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "storage/st_store.h"
 #include "tests/helpers.h"
@@ -369,6 +370,86 @@ Test(place, cloud_tier_local_directory, .timeout = 180)
 	snprintf(url, sizeof(url), "%s/objects", th_tmpdir("cloud-dir"));
 	/* 100 MiB: some 32 egroups, four store groups, two at once, rows flipped twice in the batch */
 	cloud_round_trip("cloud-local", url, NULL, 0, 100 << 20);
+}
+
+/* Flip one bit at off in file path (again: flips it back). */
+static void flip_bit(const char *path, long off)
+{
+	FILE *f = fopen(path, "r+b");
+	uint8_t b;
+
+	cr_assert(f && fseek(f, off, SEEK_SET) == 0 && fread(&b, 1, 1, f) == 1, "%s", path);
+	b ^= 0x04;
+	cr_assert(fseek(f, off, SEEK_SET) == 0 && fwrite(&b, 1, 1, f) == 1);
+	fclose(f);
+}
+
+/* The files of egroup number k's copies (in name order) on the disks of dir, into p[0..1]. */
+static void copies(const char *dir, int k, char p[2][2048])
+{
+	char cmd[2400];
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd),
+		 "name=$(find %s/disks -name '*.eg' -printf '%%f\\n' | sort -u | sed -n %dp); "
+		 "find %s/disks -name \"$name\" | sort",
+		 dir, k + 1, dir);
+	f = popen(cmd, "r");
+	cr_assert(f);
+	for (int i = 0; i < 2; i++) {
+		cr_assert(fgets(p[i], 2048, f), "egroup %d has fewer than two copies", k);
+		p[i][strcspn(p[i], "\n")] = 0;
+	}
+	pclose(f);
+}
+
+/*
+ * Moves to the cloud read a copy that verifies: one egroup with a flipped
+ * bit in one copy and one with a truncated copy go up from their other
+ * copy; one whose both copies are bad fails in one line and keeps both
+ * (nothing of it is lost), and goes once mended. Every byte reads back.
+ */
+Test(place, cloud_move_reads_a_copy_that_verifies, .timeout = 180)
+{
+	const char *dir = th_tmpdir("cloud-bad-copies");
+	char url[2200], a[2][2048], b[2][2048], c[2][2048], *out = NULL;
+	size_t len;
+	uint8_t *data = th_real_data(24 << 20, &len);
+	const char *names[] = { "v" };
+	long long size;
+
+	snprintf(url, sizeof(url), "%s/objects", dir);
+	unsetenv("CURATOR_NOW");
+	cr_assert_eq(RUN(dir, "init", "--nodes", "3", "--disks", "hdd:1x128M"), 0);
+	cr_assert_eq(RUN(dir, "container", "create", "c", "--rf", "2", "--tiers", "hdd,cloud", "--cold-age", "1d"), 0);
+	cr_assert_eq(RUN(dir, "cloud", "set", url), 0);
+	vdisk(dir, "v", data, len);
+	at(2 * 86400);
+	cr_assert_eq(RUN(dir, "scan", "full"), 0);
+	copies(dir, 0, a);
+	copies(dir, 1, b);
+	copies(dir, 2, c);
+	flip_bit(a[0], 8192 + 17);                 /* one bad copy */
+	size = th_sh_number("stat -c %%s %s", b[1]);
+	cr_assert_eq(truncate(b[1], size / 2), 0); /* one short copy */
+	flip_bit(c[0], 4096 + 5);                  /* both bad */
+	flip_bit(c[1], size / 2);
+	RUN(dir, "tasks", "run");
+	cr_assert_eq(task_count(dir, "tier_down", "failed"), 1, "one move fails: the egroup with no good copy");
+	th_run(dir, NULL, &out, NULL, "tasks", "list", "--kind", "tier_down", "--state", "failed", NULL);
+	cr_assert(strstr(out, "no copy verifies whole"), "%s", out);
+	free(out);
+	cr_assert_eq(local_files(dir), 2, "the failed egroup keeps both copies, the others went");
+	cr_assert(access(c[0], F_OK) == 0 && access(c[1], F_OK) == 0);
+	flip_bit(c[0], 4096 + 5); /* mended */
+	flip_bit(c[1], size / 2);
+	cr_assert_eq(RUN(dir, "scan", "full"), 0);
+	cr_assert_eq(RUN(dir, "tasks", "run"), 0);
+	cr_assert_eq(local_files(dir), 0);
+	cr_assert_eq(where(dir, names, 1).bytes[ST_TIER_HDD], 0);
+	reads(dir, "v", data, len);
+	cr_assert_eq(RUN(dir, "fsck", "--quiet"), 0);
+	free(data);
 }
 
 static const char *s3_creds(const char *secret)
