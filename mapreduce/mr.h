@@ -82,9 +82,11 @@ struct mr_emitter;
  * Collective. Initialise MPI (MPI_Init_thread FUNNELED) unless already
  * initialised, duplicate MPI_COMM_WORLD, and remember the scratch
  * directory (created; NULL = $TMPDIR or /tmp). 0 or -errno. Before
- * MPI_Init it sets HWLOC_COMPONENTS=-pci,-linuxio unless the environment
- * has HWLOC_COMPONENTS (even empty): hwloc's PCI discovery costs ~10 ms a
- * start on a VM and the engine uses no device locality.
+ * MPI_Init it sets HWLOC_COMPONENTS=-pci,-linuxio and
+ * HWLOC_PLUGINS_BLACKLIST=hwloc_pci,hwloc_gl,hwloc_opencl,hwloc_xml_libxml,
+ * each unless the environment has it (even empty): hwloc's PCI discovery
+ * costs ~10 ms a start on a VM, loading those plugins (libxml2 and ICU,
+ * OpenCL, X11) ~6 ms more, and the engine uses no device locality.
  */
 int mr_ctx_new(int *argc, char ***argv, const char *scratch, struct mr_ctx **out);
 

@@ -103,10 +103,14 @@ int mr_ctx_new(int *argc, char ***argv, const char *scratch, struct mr_ctx **out
 	if (!init) {
 		/*
 		 * hwloc's PCI discovery reads every device's config space: ~10 ms
-		 * a start on a VM (trapped reads) for locality we do not use.
-		 * Setting HWLOC_COMPONENTS (even empty) keeps hwloc's own choice.
+		 * a start on a VM (trapped reads) for locality we do not use, and
+		 * its plugins load libxml2 with ICU, libOpenCL and X11 (the GL one
+		 * tries every X display's socket): another ~7 ms. hwloc's own XML
+		 * code stands in for libxml2. Setting HWLOC_COMPONENTS or
+		 * HWLOC_PLUGINS_BLACKLIST (even empty) keeps hwloc's own choice.
 		 */
 		setenv("HWLOC_COMPONENTS", "-pci,-linuxio", 0);
+		setenv("HWLOC_PLUGINS_BLACKLIST", "hwloc_pci,hwloc_gl,hwloc_opencl,hwloc_xml_libxml", 0);
 		if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
 			free(ctx);
 			return -EIO;
