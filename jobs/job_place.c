@@ -533,6 +533,8 @@ int job_apply_to_cloud_batch(struct st_store *st, const struct job_task *const *
 		bytes[i] = 0;
 		rcs[i] = rc == -ENOMEM ? st_fail(&errs[i], rc, "out of memory") : rc ? st_fail(&errs[i], rc, "%s", errs[0].text) : 0;
 	}
+	if (!rc)
+		st_store_refresh(st, NULL); /* the copies' disks as they are now (else as they were) */
 	for (i = 0; i < n && !rc; i++) {
 		st_egroup_rec_init(&b.g[i]);
 		rcs[i] = load_movable(st, t[i], &b.g[i], &errs[i]);

@@ -2398,6 +2398,11 @@ int st_store_egroup_image(struct st_store *st, const struct st_egroup_rec *g, ui
 	return 0;
 }
 
+int st_store_refresh(struct st_store *st, struct st_msg *err)
+{
+	return refresh_topology(st, err);
+}
+
 int st_store_egroup_paths(struct st_store *st, const struct st_egroup_rec *g, char (*paths)[ST_EGROUP_PATH_MAX], int max)
 {
 	int n = 0;

@@ -329,9 +329,9 @@ int st_store_egroup_image(struct st_store *st, const struct st_egroup_rec *g, ui
 
 /*
  * Reading images on other threads. st_store_egroup_paths() (not
- * thread-safe: it reads the store's disk table) gives the files of g's
- * copies that may be read, in replica order: up to max paths, returns how
- * many. st_egroup_image_read() then reads one whole into buf (4096-aligned,
+ * thread-safe: it reads the store's disk table as last read, see
+ * st_store_refresh) gives the files of g's copies that may be read, in
+ * replica order: up to max paths, returns how many. st_egroup_image_read() then reads one whole into buf (4096-aligned,
  * room for g->used rounded up to 4096) and verifies every extent, touching
  * no store state (thread-safe). direct: O_DIRECT, the page cache neither
  * filled nor used (falls back to a buffered read where the file system
@@ -339,6 +339,8 @@ int st_store_egroup_image(struct st_store *st, const struct st_egroup_rec *g, ui
  * ST_ECORRUPT (short, or a checksum fails), -errno.
  */
 #define ST_EGROUP_PATH_MAX (ST_PATH_MAX + 64)
+/* Reread the disk and node tables from config.db (disks failed, removed or added by other processes). */
+int st_store_refresh(struct st_store *st, struct st_msg *err);
 int st_store_egroup_paths(struct st_store *st, const struct st_egroup_rec *g, char (*paths)[ST_EGROUP_PATH_MAX], int max);
 int st_egroup_image_read(const char *path, const struct st_egroup_rec *g, uint8_t *buf, int direct);
 
