@@ -22,9 +22,16 @@
  * key (its low 32 bits scaled to nparts); partition p is reduced on rank
  * p % nranks. The shuffle runs during the map phase: per-destination
  * buffers go out as they fill while each rank keeps receiving into its
- * store. Between ranks of one host the buffers are slots of rings in an
- * MPI-3 shared-memory window (MPI_Win_allocate_shared): the receiver files
- * a slot straight from the sender's memory, and without a combiner the
+ * store. Between ranks of one host, a job without a combiner moves nothing
+ * during the map (direct): each rank files every record for the host's
+ * partitions into its own store, and the reducer of a bucket reads the
+ * other ranks' chunks of it straight from their memory when it sorts it
+ * (process_vm_readv; the ranks tell each other where the chunks and their
+ * spilled runs are after the map). Where that is not allowed (a ptrace
+ * restriction; MR_DIRECT=0 in the environment of any rank), and for jobs
+ * with a combiner, the buffers are slots of rings in an MPI-3
+ * shared-memory window (MPI_Win_allocate_shared): the receiver files a
+ * slot straight from the sender's memory, and without a combiner the
  * sender fills the slot with pieces of the receiver's buckets, which the
  * receiver moves with one memcpy each. Between hosts (or with MR_SHM=0 in
  * the environment, the same on every rank) they go with MPI_Isend and are
@@ -51,8 +58,8 @@
  * Threads: single-threaded per rank; callbacks run on the calling thread.
  *
  * MR_DEBUG=1 in the environment: each rank prints its map and reduce
- * times and record counts per job on stderr; MR_DEBUG=2 also the time of
- * every split it read.
+ * times and record counts per job on stderr (and rank 0 how the ranks of
+ * a host shuffled); MR_DEBUG=2 also the time of every split it read.
  */
 #ifndef MR_H
 #define MR_H

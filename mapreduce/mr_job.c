@@ -23,6 +23,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "mapreduce/mr_int.h"
@@ -96,6 +97,27 @@ struct pcur { /* a bucket's open piece in the slot being filled for its rank */
 	uint32_t left, bytes, recs, ent;
 };
 
+/*
+ * Direct mode (jobs without a combiner, ranks of one host, and
+ * process_vm_readv allowed between them): a record for a partition of
+ * another rank of this host stays in the store of the rank that mapped it,
+ * in that partition's bucket, as if it were its own. After the map phase
+ * the ranks of the host exchange where those buckets' chunks are (their
+ * addresses in the mapper) and their spilled runs; the reducer reads the
+ * chunks of each bucket it sorts straight from the mapper's memory
+ * (process_vm_readv, one call per rank and bucket) and merges the runs
+ * with its own. Nothing crosses between cores in the map phase.
+ */
+struct rchunk { /* a chunk of another rank's store */
+	uint64_t addr, len;
+	int src;    /* its local rank */
+};
+struct rlist { /* a bucket's chunks in the other ranks' stores */
+	struct rchunk *c;
+	int nc, cap;
+	size_t n, bytes;
+};
+
 struct jr { /* the state of one job on one rank */
 	struct mr_ctx *ctx;
 	struct mr_job *job;
@@ -133,6 +155,14 @@ struct jr { /* the state of one job on one rank */
 	struct pcur *pc;      /* per bucket (of the other ranks of this host) */
 	struct inring *inr;   /* rings from the other ranks of this host */
 	int ninr;
+
+	int direct;           /* see above */
+	uint8_t *keep;        /* per partition: its records go into this rank's store */
+	struct rlist *rl;     /* per bucket (this rank's partitions'), after the exchange */
+	int64_t *lpid;        /* per local rank: its pid */
+	uint8_t *scr[2];      /* a bucket's chunks read from the other ranks (two: a group may point into the last) */
+	size_t scrcap[2];
+	int scur;
 
 	int debug; /* MR_DEBUG: 1 per-rank timings, 2 and per split */
 	int *dest; /* partition -> the rank that reduces it */
@@ -272,13 +302,60 @@ static int store_add(struct jr *jr, uint64_t sk, const uint8_t *rec)
  * jr->idx, one bucket at a time, hashing each key again for its sort key,
  * and sort it (walk it with mr_iter).
  */
+/* Records in bucket b, this rank's and (direct mode) the other ranks'. */
+static inline size_t bucket_n(const struct jr *jr, uint32_t b)
+{
+	return jr->pi[b].n + (jr->rl ? jr->rl[b].n : 0);
+}
+
+/*
+ * Read bucket b's chunks in the other ranks' stores into a scratch buffer
+ * (the other one of the two than last time), one process_vm_readv per run
+ * of chunks of one rank. The records, or NULL (failed).
+ */
+static const uint8_t *pull_remote(struct jr *jr, const struct rlist *r)
+{
+	int s = jr->scur ^= 1;
+	size_t off = 0;
+
+	if (r->bytes > jr->scrcap[s]) {
+		size_t cap = r->bytes + r->bytes / 4 + 4096;
+		uint8_t *nb = realloc(jr->scr[s], cap);
+		if (!nb) {
+			fail(jr, -ENOMEM, "out of memory");
+			return NULL;
+		}
+		jr->scr[s] = nb;
+		jr->scrcap[s] = cap;
+	}
+	for (int c = 0; c < r->nc;) {
+		struct iovec lv = { jr->scr[s] + off, 0 }, rv[256];
+		int k = 0, src = r->c[c].src;
+		ssize_t got;
+		for (; c < r->nc && r->c[c].src == src && k < 256; c++, k++) {
+			rv[k].iov_base = (void *)(uintptr_t)r->c[c].addr;
+			rv[k].iov_len = r->c[c].len;
+			lv.iov_len += r->c[c].len;
+		}
+		got = process_vm_readv((pid_t)jr->lpid[src], &lv, 1, rv, (unsigned long)k, 0);
+		if (got != (ssize_t)lv.iov_len) {
+			fail(jr, got < 0 ? -errno : MR_ECORRUPT, "reading the store of local rank %d: %s", src,
+			     got < 0 ? strerror(errno) : "short read");
+			return NULL;
+		}
+		off += lv.iov_len;
+	}
+	return jr->scr[s];
+}
+
 static int settle(struct jr *jr, struct pidx *x, uint32_t part)
 {
-	size_t k = 0;
+	size_t k = 0, total = bucket_n(jr, (uint32_t)(x - jr->pi));
+	const struct rlist *r = jr->rl ? &jr->rl[x - jr->pi] : NULL;
 	uint64_t diff = 0;
 
-	if (x->n > jr->icap) {
-		size_t cap = x->n + x->n / 4 + 1024;
+	if (total > jr->icap) {
+		size_t cap = total + total / 4 + 1024;
 		free(jr->idx);
 		free(jr->itmp);
 		jr->idx = malloc(cap * sizeof(*jr->idx));
@@ -299,7 +376,24 @@ static int settle(struct jr *jr, struct pidx *x, uint32_t part)
 		}
 	if (k != x->n)
 		return fail(jr, MR_ECORRUPT, "the store lost track of its records");
-	return mr_sort_from(jr->itmp, jr->idx, x->n, diff, jr->cnt) ? fail(jr, -ENOMEM, "sorting: out of memory") : 0;
+	if (r && r->nc) {
+		const uint8_t *e = pull_remote(jr, r);
+		if (!e)
+			return jr->rc;
+		for (size_t off = 0; off < r->bytes;) {
+			size_t sz;
+			if (r->bytes - off < MR_HDR || (sz = mr_rec_size(e + off)) > r->bytes - off || !mr_rec_klen(e + off) ||
+			    k == total)
+				return fail(jr, MR_ECORRUPT, "a torn record in another rank's store");
+			jr->itmp[k].sk = mr_sk(part, mr_hash(mr_rec_key(e + off), mr_rec_klen(e + off)));
+			jr->itmp[k].rec = e + off;
+			diff |= jr->itmp[k++].sk ^ jr->itmp[0].sk;
+			off += sz;
+		}
+		if (k != total)
+			return fail(jr, MR_ECORRUPT, "another rank's store lost track of its records");
+	}
+	return mr_sort_from(jr->itmp, jr->idx, total, diff, jr->cnt) ? fail(jr, -ENOMEM, "sorting: out of memory") : 0;
 }
 
 /* Forget partition x's records. */
@@ -721,7 +815,7 @@ int mr_emit(struct mr_emitter *em, const void *key, size_t klen, const void *val
 		if ((++jr->tick & 255) == 0)
 			progress(jr);
 		int dest = jr->dest[part];
-		if (dest == jr->ctx->rank && !jr->job->combine) {
+		if (jr->keep[part] && !jr->job->combine) { /* ours, or (direct) another local rank's */
 			uint32_t b = bucket_of(jr, part, sk);
 			uint8_t *p = store_reserve(jr, b, MR_HDR + klen + vlen);
 			if (!p)
@@ -1039,10 +1133,11 @@ static int src_next(struct jr *jr, struct src *s)
 
 	if (s->mem) {
 		while (!(s->cur = mr_iter_next(&s->it, &s->sk)) && s->bucket < s->bend) {
-			struct pidx *x = &jr->pi[s->bucket++];
-			if (x->n && settle(jr, x, (uint32_t)(s->bucket - 1) >> jr->fan_bits))
+			uint32_t b = s->bucket++;
+			size_t n = bucket_n(jr, b);
+			if (n && settle(jr, &jr->pi[b], b >> jr->fan_bits))
 				return jr->rc;
-			s->it = (struct mr_iter){ .idx = jr->idx, .n = x->n, .keys_only = jr->job->values_unordered };
+			s->it = (struct mr_iter){ .idx = jr->idx, .n = n, .keys_only = jr->job->values_unordered };
 		}
 		return 0;
 	}
@@ -1265,11 +1360,227 @@ static int jr_setup(struct jr *jr)
 	jr->dest = malloc((size_t)job->nparts * sizeof(*jr->dest));
 	if (!jr->dest)
 		return fail(jr, -ENOMEM, "out of memory");
-	for (int p = 0; p < job->nparts; p++)
+	jr->keep = malloc((size_t)job->nparts);
+	if (!jr->keep)
+		return fail(jr, -ENOMEM, "out of memory");
+	for (int p = 0; p < job->nparts; p++) {
 		jr->dest[p] = p % ctx->nranks;
+		jr->keep[p] = jr->dest[p] == ctx->rank;
+	}
 	if (!jr->arena || !jr->pi)
 		return fail(jr, -ENOMEM, "cannot allocate the %llu-byte memory budget", (unsigned long long)budget);
 	return 0;
+}
+
+static volatile uint64_t cma_probe = 0x6d722d636d612121ULL; /* read by the other ranks of this host */
+
+/*
+ * Collective over the ranks of this host (more than one, MR_SHM not 0, a
+ * job without a combiner): direct mode if every rank can read the next
+ * one's memory (process_vm_readv: same user, no ptrace restriction) and
+ * MR_DIRECT is not 0 on any. Agrees the buckets' fan-out (the smallest).
+ * 1 if direct.
+ */
+static int direct_setup(struct jr *jr)
+{
+	struct mr_ctx *ctx = jr->ctx;
+	int L = ctx->local_ranks, me, ok, all, fan = jr->fan_bits, minfan;
+	const char *env = getenv("MR_DIRECT");
+	int64_t mine[2] = { (int64_t)getpid(), (int64_t)(uintptr_t)&cma_probe }, *every = calloc((size_t)L * 2, sizeof(int64_t));
+
+	if (!every)
+		mr_abort(ctx, "out of memory");
+	MPI_Comm_rank(ctx->local, &me);
+	ok = !(env && !strcmp(env, "0"));
+	MPI_Allgather(mine, 2, MPI_INT64_T, every, 2, MPI_INT64_T, ctx->local);
+	if (ok) {
+		uint64_t v = 0;
+		int peer = (me + 1) % L;
+		struct iovec lv = { &v, sizeof(v) }, rv = { (void *)(uintptr_t)every[2 * peer + 1], sizeof(v) };
+		ok = process_vm_readv((pid_t)every[2 * peer], &lv, 1, &rv, 1, 0) == (ssize_t)sizeof(v) && v == cma_probe;
+	}
+	MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, ctx->local);
+	if (!all) {
+		free(every);
+		return 0;
+	}
+	MPI_Allreduce(&fan, &minfan, 1, MPI_INT, MPI_MIN, ctx->local);
+	if (minfan != jr->fan_bits) {
+		free(jr->pi);
+		jr->fan_bits = minfan;
+		jr->pi = calloc((size_t)jr->job->nparts << jr->fan_bits, sizeof(*jr->pi));
+		if (!jr->pi)
+			mr_abort(ctx, "out of memory");
+	}
+	jr->lpid = malloc((size_t)L * sizeof(*jr->lpid));
+	if (!jr->lpid)
+		mr_abort(ctx, "out of memory");
+	for (int k = 0; k < L; k++)
+		jr->lpid[k] = every[2 * k];
+	free(every);
+	for (int p = 0; p < jr->job->nparts; p++)
+		jr->keep[p] = ctx->local_of[jr->dest[p]] >= 0;
+	jr->direct = 1;
+	return 1;
+}
+
+/* A growing byte buffer for direct_exchange. */
+struct blob {
+	uint8_t *b;
+	size_t len, cap;
+	int oom;
+};
+
+static void blob_put(struct blob *x, const void *p, size_t n)
+{
+	if (x->len + n > x->cap) {
+		size_t cap = (x->len + n) * 2 + 4096;
+		uint8_t *nb = x->oom ? NULL : realloc(x->b, cap);
+		if (!nb) {
+			x->oom = 1;
+			return;
+		}
+		x->b = nb;
+		x->cap = cap;
+	}
+	memcpy(x->b + x->len, p, n);
+	x->len += n;
+}
+
+/*
+ * Collective over the ranks of this host, after a successful map phase in
+ * direct mode: every rank tells the others where their buckets' chunks are
+ * in its store and which runs it spilled; each keeps what concerns its own
+ * partitions (jr->rl, and the runs appended to jr->runs).
+ */
+static int direct_exchange(struct jr *jr)
+{
+	struct mr_ctx *ctx = jr->ctx;
+	int L = ctx->local_ranks, me, nparts = jr->job->nparts, rc = 0;
+	uint32_t nb = (uint32_t)nparts << jr->fan_bits;
+	struct blob x = { 0 };
+	int *sizes = calloc((size_t)L, sizeof(int)), *offs = calloc((size_t)L, sizeof(int)), mysize;
+	uint8_t *all = NULL;
+	uint64_t cnt;
+
+	MPI_Comm_rank(ctx->local, &me);
+	/* buckets of the other local ranks' partitions: bucket, records, chunks, then (address, length) each */
+	cnt = 0;
+	for (uint32_t b = 0; b < nb; b++)
+		cnt += jr->pi[b].n && !(jr->dest[b >> jr->fan_bits] == ctx->rank);
+	blob_put(&x, &cnt, 8);
+	for (uint32_t b = 0; b < nb; b++) {
+		struct pidx *p = &jr->pi[b];
+		uint64_t hdr[3] = { b, p->n, (uint64_t)p->nch };
+		if (!p->n || jr->dest[b >> jr->fan_bits] == ctx->rank)
+			continue;
+		blob_put(&x, hdr, sizeof(hdr));
+		for (int c = 0; c < p->nch; c++) {
+			uint64_t ch[2] = { (uint64_t)(uintptr_t)p->ch[c], p->chlen[c] };
+			blob_put(&x, ch, sizeof(ch));
+		}
+	}
+	/* runs: path, then nparts + 1 offsets and nparts checksums */
+	cnt = (uint64_t)jr->nruns;
+	blob_put(&x, &cnt, 8);
+	for (int r = 0; r < jr->nruns; r++) {
+		uint64_t plen = strlen(jr->runs[r].path);
+		blob_put(&x, &plen, 8);
+		blob_put(&x, jr->runs[r].path, plen);
+		blob_put(&x, jr->runs[r].off, (size_t)(nparts + 1) * 8);
+		blob_put(&x, jr->runs[r].crc, (size_t)nparts * 4);
+	}
+	if (x.oom || x.len > INT32_MAX || !sizes || !offs)
+		mr_abort(ctx, "direct shuffle: out of memory");
+	mysize = (int)x.len;
+	MPI_Allgather(&mysize, 1, MPI_INT, sizes, 1, MPI_INT, ctx->local);
+	{
+		size_t total = 0;
+		for (int k = 0; k < L; k++) {
+			offs[k] = (int)total;
+			total += (size_t)sizes[k];
+		}
+		if (total > INT32_MAX || !(all = malloc(total + 1)))
+			mr_abort(ctx, "direct shuffle: out of memory");
+	}
+	MPI_Allgatherv(x.b, mysize, MPI_BYTE, all, sizes, offs, MPI_BYTE, ctx->local);
+	free(x.b);
+	jr->rl = calloc(nb, sizeof(*jr->rl));
+	if (!jr->rl)
+		mr_abort(ctx, "out of memory");
+	for (int k = 0; k < L && !rc; k++) {
+		const uint8_t *p = all + offs[k], *end = p + sizes[k];
+		uint64_t nbk, nr;
+		if (k == me)
+			continue;
+#define TAKE(dst, n)                                                           \
+	do {                                                                   \
+		if ((size_t)(end - p) < (size_t)(n)) {                         \
+			rc = fail(jr, MR_ECORRUPT, "a torn store directory"); \
+			goto next;                                             \
+		}                                                              \
+		memcpy((dst), p, (n));                                         \
+		p += (n);                                                      \
+	} while (0)
+		TAKE(&nbk, 8);
+		for (uint64_t i = 0; i < nbk; i++) {
+			uint64_t hdr[3];
+			TAKE(hdr, sizeof(hdr));
+			if (hdr[0] >= nb) {
+				rc = fail(jr, MR_ECORRUPT, "a torn store directory");
+				goto next;
+			}
+			struct rlist *r = &jr->rl[hdr[0]];
+			int mine = jr->dest[hdr[0] >> jr->fan_bits] == ctx->rank;
+			if (mine)
+				r->n += hdr[1];
+			for (uint64_t c = 0; c < hdr[2]; c++) {
+				uint64_t ch[2];
+				TAKE(ch, sizeof(ch));
+				if (!mine || !ch[1])
+					continue;
+				if (r->nc == r->cap) {
+					int cap = r->cap ? r->cap * 2 : 16;
+					struct rchunk *nc = realloc(r->c, (size_t)cap * sizeof(*nc));
+					if (!nc)
+						mr_abort(ctx, "out of memory");
+					r->c = nc;
+					r->cap = cap;
+				}
+				r->c[r->nc++] = (struct rchunk){ .addr = ch[0], .len = ch[1], .src = k };
+				r->bytes += ch[1];
+			}
+		}
+		TAKE(&nr, 8);
+		for (uint64_t i = 0; i < nr; i++) {
+			uint64_t plen;
+			struct run *rr = realloc(jr->runs, (size_t)(jr->nruns + 1) * sizeof(*rr));
+			if (!rr)
+				mr_abort(ctx, "out of memory");
+			jr->runs = rr;
+			rr = &jr->runs[jr->nruns];
+			memset(rr, 0, sizeof(*rr));
+			TAKE(&plen, 8);
+			if (plen >= sizeof(rr->path)) {
+				rc = fail(jr, MR_ECORRUPT, "a torn store directory");
+				goto next;
+			}
+			TAKE(rr->path, plen);
+			rr->off = calloc((size_t)nparts + 1, sizeof(uint64_t));
+			rr->crc = calloc((size_t)nparts, sizeof(uint32_t));
+			if (!rr->off || !rr->crc)
+				mr_abort(ctx, "out of memory");
+			jr->nruns++;
+			TAKE(rr->off, (size_t)(nparts + 1) * 8);
+			TAKE(rr->crc, (size_t)nparts * 4);
+		}
+#undef TAKE
+	next:;
+	}
+	free(all);
+	free(sizes);
+	free(offs);
+	return rc;
 }
 
 /*
@@ -1291,6 +1602,8 @@ static int shm_setup(struct jr *jr)
 	MPI_Allreduce(&want, &all, 1, MPI_INT, MPI_MIN, ctx->local);
 	if (!all)
 		return 0;
+	if (!jr->job->combine && direct_setup(jr))
+		return 0; /* no rings: the host's records stay where they are mapped */
 	/* one slot size on the host: the smallest send buffer */
 	MPI_Allreduce(&sb, &minsb, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, ctx->local);
 	jr->sbsize = (size_t)minsb;
@@ -1360,6 +1673,13 @@ static void jr_release(struct jr *jr)
 	}
 	free(jr->inr);
 	free(jr->pc);
+	for (uint32_t b = 0; jr->rl && b < (uint32_t)jr->job->nparts << jr->fan_bits; b++)
+		free(jr->rl[b].c);
+	free(jr->rl);
+	free(jr->lpid);
+	free(jr->keep);
+	free(jr->scr[0]);
+	free(jr->scr[1]);
 	free(jr->sb);
 	free(jr->endreq);
 	/* the arena stays with the context for the next job */
@@ -1437,6 +1757,8 @@ int mr_job_run(struct mr_ctx *ctx, struct mr_job *job)
 	t0 = MPI_Wtime();
 	if (!rc)
 		rc = mr_agree(ctx, map_phase(jr));
+	if (!rc && jr->direct)
+		rc = mr_agree(ctx, direct_exchange(jr));
 	t1 = MPI_Wtime();
 	if (!rc)
 		rc = mr_agree(ctx, reduce_phase(jr));
@@ -1460,6 +1782,10 @@ int mr_job_run(struct mr_ctx *ctx, struct mr_job *job)
 	job->records_mapped = (uint64_t)mr_sum(ctx, (int64_t)jr->mapped);
 	job->records_out = (uint64_t)mr_sum(ctx, (int64_t)jr->out);
 	job->spills = (uint64_t)mr_sum(ctx, (int64_t)jr->spills);
+	if (jr->debug && !ctx->rank) /* how the ranks of a host shuffled */
+		fprintf(stderr, "mr: job %s: shuffle between the ranks of a host: %s\n", job->name ? job->name : "?",
+			jr->direct ? "direct (stores read in place)" : jr->shm ? (jr->pieces ? "shared-memory pieces" : "shared-memory slots")
+			: "MPI messages");
 	if (jr->debug) /* per-rank timings, for tuning */
 		fprintf(stderr, "mr: job %s rank %d: map %.3f s (%llu in, %llu mapped), reduce %.3f s (%llu out), %llu spills\n",
 			job->name ? job->name : "?", ctx->rank, t1 - t0, (unsigned long long)jr->in,

@@ -128,15 +128,48 @@ Test(mr, join_same_on_1_2_3_ranks, .timeout = 120)
 	same_on_1_2_3("join", extra);
 }
 
+/* How the ranks of one host shuffled a 2-rank join (MR_DEBUG's line), given the environment. */
+static void shuffle_mode_is(const char *want)
+{
+	const char *dir = th_tmpdir("mr-mode");
+	char out[4096], errf[4096], *err;
+	const char *args[] = { "join", out, "--a", "100000", "--b", "50000", NULL };
+	size_t n;
+
+	snprintf(out, sizeof(out), "%s/out", dir);
+	snprintf(errf, sizeof(errf), "%s/err", dir);
+	setenv("MR_DEBUG", "1", 1);
+	cr_assert_eq(run_job(2, errf, 60, args), 0);
+	unsetenv("MR_DEBUG");
+	err = th_read_file(errf, &n);
+	cr_assert(err && strstr(err, want), "expected \"%s\" in: %s", want, err ? err : "(nothing)");
+	free(err);
+}
+
 /*
- * Ranks on one host hand records over in pieces of the receiver's buckets
- * through shared memory; with spills on 1, 2 and 3 ranks the output is
- * the same.
+ * Ranks on one host keep each other's records where they map them and
+ * read them in place for the reduce (direct), spilled runs included; with
+ * spills on 1, 2 and 3 ranks the output is the same.
+ */
+Test(mr, join_direct_with_spills_same_on_1_2_3_ranks, .timeout = 180)
+{
+	const char *extra[] = { "--a", "3000000", "--b", "1000000", "--splits", "12", "--budget", "32M", NULL };
+	shuffle_mode_is("direct");
+	same_on_1_2_3("join", extra);
+}
+
+/*
+ * Where ranks may not read each other's memory (MR_DIRECT=0 stands in for
+ * a ptrace restriction), they hand records over in pieces of the
+ * receiver's buckets through shared memory; the same output.
  */
 Test(mr, join_shared_memory_pieces_with_spills, .timeout = 180)
 {
 	const char *extra[] = { "--a", "3000000", "--b", "1000000", "--splits", "12", "--budget", "32M", NULL };
+	setenv("MR_DIRECT", "0", 1);
+	shuffle_mode_is("shared-memory pieces");
 	same_on_1_2_3("join", extra);
+	unsetenv("MR_DIRECT");
 }
 
 /* The same over MPI messages only (ranks on different hosts; MR_SHM=0). */
@@ -149,14 +182,17 @@ Test(mr, join_over_mpi_messages_same_on_1_2_3_ranks, .timeout = 180)
 }
 
 /*
- * Values from 8 bytes to 300 KiB (larger than a piece, a slot and a send
- * buffer: those go alone), with spills, in shared memory and over MPI:
+ * Values from 8 bytes to 300 KiB (larger than a chunk, a piece, a slot and
+ * a send buffer: those go alone), with spills, direct, in shared memory and over MPI:
  * every byte arrives (the reduce checks the padding) and the outputs match.
  */
 Test(mr, large_values_same_on_1_2_3_ranks, .timeout = 180)
 {
 	const char *extra[] = { "--words", "100000", "--splits", "6", "--pad", "300000", "--budget", "4M", NULL };
-	same_on_1_2_3("wordcount", extra);
+	same_on_1_2_3("wordcount", extra); /* direct */
+	setenv("MR_DIRECT", "0", 1);
+	same_on_1_2_3("wordcount", extra); /* pieces */
+	unsetenv("MR_DIRECT");
 	setenv("MR_SHM", "0", 1);
 	same_on_1_2_3("wordcount", extra);
 	unsetenv("MR_SHM");
