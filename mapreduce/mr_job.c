@@ -297,11 +297,6 @@ static int store_add(struct jr *jr, uint64_t sk, const uint8_t *rec)
 	return 0;
 }
 
-/*
- * Build bucket x's index (part: its partition) from its chunks into
- * jr->idx, one bucket at a time, hashing each key again for its sort key,
- * and sort it (walk it with mr_iter).
- */
 /* Records in bucket b, this rank's and (direct mode) the other ranks'. */
 static inline size_t bucket_n(const struct jr *jr, uint32_t b)
 {
@@ -348,6 +343,12 @@ static const uint8_t *pull_remote(struct jr *jr, const struct rlist *r)
 	return jr->scr[s];
 }
 
+/*
+ * Build bucket x's index (part: its partition) from its chunks into
+ * jr->idx, one bucket at a time, hashing each key again for its sort key,
+ * and sort it (walk it with mr_iter). In direct mode the bucket's records
+ * in the other ranks' stores are read in and indexed after its own.
+ */
 static int settle(struct jr *jr, struct pidx *x, uint32_t part)
 {
 	size_t k = 0, total = bucket_n(jr, (uint32_t)(x - jr->pi));
