@@ -20,7 +20,10 @@
  * read where they live (the partitions of an earlier job's output stay on
  * the rank that wrote them). Map output is partitioned by the hash of its
  * key (its low 32 bits scaled to nparts); partition p is reduced on rank
- * p % nranks. The shuffle runs during the map phase: per-destination
+ * p % nranks, or (direct shuffle, below) on a rank of that rank's host
+ * chosen after the map to balance the host's reduce work (part-p is
+ * then written on that host all the same). The shuffle runs during the
+ * map phase: per-destination
  * buffers go out as they fill while each rank keeps receiving into its
  * store. Between ranks of one host, a job without a combiner moves nothing
  * during the map (direct): each rank files every record for the host's

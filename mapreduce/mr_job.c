@@ -1267,7 +1267,9 @@ static int reduce_phase(struct jr *jr)
 {
 	int rc = 0;
 
-	for (int p = jr->ctx->rank; p < jr->job->nparts && !rc; p += jr->ctx->nranks) {
+	for (int p = 0; p < jr->job->nparts && !rc; p++) {
+		if (jr->dest[p] != jr->ctx->rank)
+			continue;
 		rc = reduce_part(jr, p);
 		for (int b = p << jr->fan_bits; b < (p + 1) << jr->fan_bits; b++)
 			pidx_clear(&jr->pi[b]);
@@ -1449,10 +1451,141 @@ static void blob_put(struct blob *x, const void *p, size_t n)
 }
 
 /*
+ * Walk local rank k's store directory (its blob) in one of two passes.
+ * Pass 0 adds the bytes it holds of each partition, in its store and its
+ * runs, to held[p * L + k]. Pass 1 (k another rank) takes what concerns the
+ * partitions this rank now reduces: their buckets' chunks into jr->rl, and
+ * every run (reduce_part opens only its partitions' ranges).
+ */
+static int walk_blob(struct jr *jr, const uint8_t *p, const uint8_t *end, int k, int pass, uint64_t *held)
+{
+	int L = jr->ctx->local_ranks, nparts = jr->job->nparts;
+	uint32_t nb = (uint32_t)nparts << jr->fan_bits;
+	uint64_t nbk, nr;
+
+#define TAKE(dst, n)                                                             \
+	do {                                                                     \
+		if ((size_t)(end - p) < (size_t)(n))                             \
+			return fail(jr, MR_ECORRUPT, "a torn store directory"); \
+		memcpy((dst), p, (n));                                           \
+		p += (n);                                                        \
+	} while (0)
+	TAKE(&nbk, 8);
+	for (uint64_t i = 0; i < nbk; i++) {
+		uint64_t hdr[3];
+		TAKE(hdr, sizeof(hdr));
+		if (hdr[0] >= nb)
+			return fail(jr, MR_ECORRUPT, "a torn store directory");
+		uint32_t part = (uint32_t)hdr[0] >> jr->fan_bits;
+		struct rlist *r = &jr->rl[hdr[0]];
+		int mine = pass == 1 && jr->dest[part] == jr->ctx->rank;
+		if (mine)
+			r->n += hdr[1];
+		for (uint64_t c = 0; c < hdr[2]; c++) {
+			uint64_t ch[2];
+			TAKE(ch, sizeof(ch));
+			if (pass == 0)
+				held[(size_t)part * L + k] += ch[1];
+			if (!mine || !ch[1])
+				continue;
+			if (r->nc == r->cap) {
+				int cap = r->cap ? r->cap * 2 : 16;
+				struct rchunk *nc = realloc(r->c, (size_t)cap * sizeof(*nc));
+				if (!nc)
+					mr_abort(jr->ctx, "out of memory");
+				r->c = nc;
+				r->cap = cap;
+			}
+			r->c[r->nc++] = (struct rchunk){ .addr = ch[0], .len = ch[1], .src = k };
+			r->bytes += ch[1];
+		}
+	}
+	TAKE(&nr, 8);
+	for (uint64_t i = 0; i < nr; i++) {
+		struct run x = { 0 }, *rr;
+		uint64_t plen;
+		TAKE(&plen, 8);
+		if (plen >= sizeof(x.path))
+			return fail(jr, MR_ECORRUPT, "a torn store directory");
+		TAKE(x.path, plen);
+		if ((size_t)(end - p) < (size_t)nparts * 12 + 8)
+			return fail(jr, MR_ECORRUPT, "a torn store directory");
+		x.off = calloc((size_t)nparts + 1, sizeof(uint64_t));
+		x.crc = calloc((size_t)nparts, sizeof(uint32_t));
+		if (!x.off || !x.crc)
+			mr_abort(jr->ctx, "out of memory");
+		TAKE(x.off, (size_t)(nparts + 1) * 8);
+		TAKE(x.crc, (size_t)nparts * 4);
+		for (int q = 0; pass == 0 && q < nparts; q++)
+			held[(size_t)q * L + k] += x.off[q + 1] - x.off[q];
+		if (pass == 0) {
+			free(x.off);
+			free(x.crc);
+			continue;
+		}
+		rr = realloc(jr->runs, (size_t)(jr->nruns + 1) * sizeof(*rr));
+		if (!rr)
+			mr_abort(jr->ctx, "out of memory");
+		jr->runs = rr;
+		jr->runs[jr->nruns++] = x;
+	}
+#undef TAKE
+	return 0;
+}
+
+/*
+ * Who reduces the host's partitions, from what each rank holds of them:
+ * largest first, each to the rank whose reduce work would end lowest, a
+ * partition costing its bytes plus half the bytes the rank must read from
+ * the others. The same on every rank of the host (same data, integers).
+ * A rank that mapped less would otherwise read more in its reduce and
+ * finish last (0.05 s of 0.5 measured when the map split 12.5 M : 17.5 M).
+ */
+static void direct_assign(struct jr *jr, const uint64_t *held, const int *world_of)
+{
+	int L = jr->ctx->local_ranks, nparts = jr->job->nparts, *order = malloc((size_t)nparts * sizeof(int)), n = 0;
+	uint64_t *tot = calloc((size_t)nparts, sizeof(uint64_t)), *load = calloc((size_t)L, sizeof(uint64_t));
+
+	if (!order || !tot || !load)
+		mr_abort(jr->ctx, "out of memory");
+	for (int p = 0; p < nparts; p++) {
+		if (!jr->keep[p])
+			continue; /* another host's */
+		for (int k = 0; k < L; k++)
+			tot[p] += held[(size_t)p * L + k];
+		order[n++] = p;
+	}
+	for (int i = 1; i < n; i++) /* by bytes, descending, then partition (a few hundred at most) */
+		for (int j = i; j > 0 && (tot[order[j]] > tot[order[j - 1]] ||
+					  (tot[order[j]] == tot[order[j - 1]] && order[j] < order[j - 1])); j--) {
+			int t = order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = t;
+		}
+	for (int i = 0; i < n; i++) {
+		int p = order[i], best = 0;
+		uint64_t bestv = UINT64_MAX;
+		for (int k = 0; k < L; k++) {
+			uint64_t v = load[k] + tot[p] + (tot[p] - held[(size_t)p * L + k]) / 2;
+			if (v < bestv) {
+				bestv = v;
+				best = k;
+			}
+		}
+		load[best] = bestv;
+		jr->dest[p] = world_of[best];
+	}
+	free(order);
+	free(tot);
+	free(load);
+}
+
+/*
  * Collective over the ranks of this host, after a successful map phase in
- * direct mode: every rank tells the others where their buckets' chunks are
- * in its store and which runs it spilled; each keeps what concerns its own
- * partitions (jr->rl, and the runs appended to jr->runs).
+ * direct mode: every rank tells the others where its buckets' chunks are
+ * in its store and which runs it spilled; the host's partitions are
+ * assigned to reducers (direct_assign); each rank keeps what concerns its
+ * own (jr->rl, and the runs appended to jr->runs).
  */
 static int direct_exchange(struct jr *jr)
 {
@@ -1461,19 +1594,23 @@ static int direct_exchange(struct jr *jr)
 	uint32_t nb = (uint32_t)nparts << jr->fan_bits;
 	struct blob x = { 0 };
 	int *sizes = calloc((size_t)L, sizeof(int)), *offs = calloc((size_t)L, sizeof(int)), mysize;
+	int *world_of = calloc((size_t)L, sizeof(int));
+	uint64_t *held = calloc((size_t)nparts * L, sizeof(uint64_t));
 	uint8_t *all = NULL;
 	uint64_t cnt;
 
+	if (!sizes || !offs || !world_of || !held)
+		mr_abort(ctx, "direct shuffle: out of memory");
 	MPI_Comm_rank(ctx->local, &me);
-	/* buckets of the other local ranks' partitions: bucket, records, chunks, then (address, length) each */
+	/* every bucket holding records: bucket, records, chunks, then (address, length) each */
 	cnt = 0;
 	for (uint32_t b = 0; b < nb; b++)
-		cnt += jr->pi[b].n && !(jr->dest[b >> jr->fan_bits] == ctx->rank);
+		cnt += jr->pi[b].n > 0;
 	blob_put(&x, &cnt, 8);
 	for (uint32_t b = 0; b < nb; b++) {
 		struct pidx *p = &jr->pi[b];
 		uint64_t hdr[3] = { b, p->n, (uint64_t)p->nch };
-		if (!p->n || jr->dest[b >> jr->fan_bits] == ctx->rank)
+		if (!p->n)
 			continue;
 		blob_put(&x, hdr, sizeof(hdr));
 		for (int c = 0; c < p->nch; c++) {
@@ -1491,7 +1628,7 @@ static int direct_exchange(struct jr *jr)
 		blob_put(&x, jr->runs[r].off, (size_t)(nparts + 1) * 8);
 		blob_put(&x, jr->runs[r].crc, (size_t)nparts * 4);
 	}
-	if (x.oom || x.len > INT32_MAX || !sizes || !offs)
+	if (x.oom || x.len > INT32_MAX)
 		mr_abort(ctx, "direct shuffle: out of memory");
 	mysize = (int)x.len;
 	MPI_Allgather(&mysize, 1, MPI_INT, sizes, 1, MPI_INT, ctx->local);
@@ -1509,78 +1646,21 @@ static int direct_exchange(struct jr *jr)
 	jr->rl = calloc(nb, sizeof(*jr->rl));
 	if (!jr->rl)
 		mr_abort(ctx, "out of memory");
-	for (int k = 0; k < L && !rc; k++) {
-		const uint8_t *p = all + offs[k], *end = p + sizes[k];
-		uint64_t nbk, nr;
-		if (k == me)
-			continue;
-#define TAKE(dst, n)                                                           \
-	do {                                                                   \
-		if ((size_t)(end - p) < (size_t)(n)) {                         \
-			rc = fail(jr, MR_ECORRUPT, "a torn store directory"); \
-			goto next;                                             \
-		}                                                              \
-		memcpy((dst), p, (n));                                         \
-		p += (n);                                                      \
-	} while (0)
-		TAKE(&nbk, 8);
-		for (uint64_t i = 0; i < nbk; i++) {
-			uint64_t hdr[3];
-			TAKE(hdr, sizeof(hdr));
-			if (hdr[0] >= nb) {
-				rc = fail(jr, MR_ECORRUPT, "a torn store directory");
-				goto next;
-			}
-			struct rlist *r = &jr->rl[hdr[0]];
-			int mine = jr->dest[hdr[0] >> jr->fan_bits] == ctx->rank;
-			if (mine)
-				r->n += hdr[1];
-			for (uint64_t c = 0; c < hdr[2]; c++) {
-				uint64_t ch[2];
-				TAKE(ch, sizeof(ch));
-				if (!mine || !ch[1])
-					continue;
-				if (r->nc == r->cap) {
-					int cap = r->cap ? r->cap * 2 : 16;
-					struct rchunk *nc = realloc(r->c, (size_t)cap * sizeof(*nc));
-					if (!nc)
-						mr_abort(ctx, "out of memory");
-					r->c = nc;
-					r->cap = cap;
-				}
-				r->c[r->nc++] = (struct rchunk){ .addr = ch[0], .len = ch[1], .src = k };
-				r->bytes += ch[1];
-			}
-		}
-		TAKE(&nr, 8);
-		for (uint64_t i = 0; i < nr; i++) {
-			uint64_t plen;
-			struct run *rr = realloc(jr->runs, (size_t)(jr->nruns + 1) * sizeof(*rr));
-			if (!rr)
-				mr_abort(ctx, "out of memory");
-			jr->runs = rr;
-			rr = &jr->runs[jr->nruns];
-			memset(rr, 0, sizeof(*rr));
-			TAKE(&plen, 8);
-			if (plen >= sizeof(rr->path)) {
-				rc = fail(jr, MR_ECORRUPT, "a torn store directory");
-				goto next;
-			}
-			TAKE(rr->path, plen);
-			rr->off = calloc((size_t)nparts + 1, sizeof(uint64_t));
-			rr->crc = calloc((size_t)nparts, sizeof(uint32_t));
-			if (!rr->off || !rr->crc)
-				mr_abort(ctx, "out of memory");
-			jr->nruns++;
-			TAKE(rr->off, (size_t)(nparts + 1) * 8);
-			TAKE(rr->crc, (size_t)nparts * 4);
-		}
-#undef TAKE
-	next:;
-	}
+	for (int w = 0; w < ctx->nranks; w++)
+		if (ctx->local_of[w] >= 0)
+			world_of[ctx->local_of[w]] = w;
+	for (int k = 0; k < L && !rc; k++)
+		rc = walk_blob(jr, all + offs[k], all + offs[k] + sizes[k], k, 0, held);
+	if (!rc)
+		direct_assign(jr, held, world_of);
+	for (int k = 0; k < L && !rc; k++)
+		if (k != me)
+			rc = walk_blob(jr, all + offs[k], all + offs[k] + sizes[k], k, 1, held);
 	free(all);
 	free(sizes);
 	free(offs);
+	free(world_of);
+	free(held);
 	return rc;
 }
 
