@@ -415,6 +415,30 @@ static void store_reset(struct jr *jr)
 	jr->n = 0;
 }
 
+/*
+ * A zeroed entry at the end of jr->runs with its offsets and checksums
+ * allocated, not yet counted in nruns (the caller does once it is whole),
+ * or NULL (out of memory).
+ */
+static struct run *run_new(struct jr *jr)
+{
+	struct run *r = realloc(jr->runs, (size_t)(jr->nruns + 1) * sizeof(*r));
+
+	if (!r)
+		return NULL;
+	jr->runs = r;
+	r = &jr->runs[jr->nruns];
+	memset(r, 0, sizeof(*r));
+	r->off = calloc((size_t)jr->job->nparts + 1, sizeof(uint64_t));
+	r->crc = calloc((size_t)jr->job->nparts, sizeof(uint32_t));
+	if (!r->off || !r->crc) {
+		free(r->off);
+		free(r->crc);
+		return NULL;
+	}
+	return r;
+}
+
 /* Write the store as a sorted run, partition by partition, and empty it. */
 static int spill(struct jr *jr)
 {
@@ -427,19 +451,9 @@ static int spill(struct jr *jr)
 		store_reset(jr);
 		return 0;
 	}
-	r = realloc(jr->runs, (size_t)(jr->nruns + 1) * sizeof(*r));
+	r = run_new(jr);
 	if (!r)
 		return fail(jr, -ENOMEM, "out of memory");
-	jr->runs = r;
-	r = &jr->runs[jr->nruns];
-	memset(r, 0, sizeof(*r));
-	r->off = calloc((size_t)nparts + 1, sizeof(uint64_t));
-	r->crc = calloc((size_t)nparts, sizeof(uint32_t));
-	if (!r->off || !r->crc) {
-		free(r->off);
-		free(r->crc);
-		return fail(jr, -ENOMEM, "out of memory");
-	}
 	snprintf(r->path, sizeof(r->path), "%s/run-%04d", jr->scratch, jr->nruns);
 	rc = mr_wfile_open(&w, r->path);
 	if (rc) {
@@ -1375,6 +1389,19 @@ static int jr_setup(struct jr *jr)
 	return 0;
 }
 
+/*
+ * Collective over the ranks of this host: one bucket fan-out for all (the
+ * smallest), when ranks file records into each other's buckets. The store's
+ * bucket table, sized for this rank's, is large enough for any smaller one.
+ */
+static void agree_fan(struct jr *jr)
+{
+	int fan = jr->fan_bits, minfan;
+
+	MPI_Allreduce(&fan, &minfan, 1, MPI_INT, MPI_MIN, jr->ctx->local);
+	jr->fan_bits = minfan;
+}
+
 static volatile uint64_t cma_probe = 0x6d722d636d612121ULL; /* read by the other ranks of this host */
 
 /*
@@ -1387,7 +1414,7 @@ static volatile uint64_t cma_probe = 0x6d722d636d612121ULL; /* read by the other
 static int direct_setup(struct jr *jr)
 {
 	struct mr_ctx *ctx = jr->ctx;
-	int L = ctx->local_ranks, me, ok, all, fan = jr->fan_bits, minfan;
+	int L = ctx->local_ranks, me, ok, all;
 	const char *env = getenv("MR_DIRECT");
 	int64_t mine[2] = { (int64_t)getpid(), (int64_t)(uintptr_t)&cma_probe }, *every = calloc((size_t)L * 2, sizeof(int64_t));
 
@@ -1407,14 +1434,7 @@ static int direct_setup(struct jr *jr)
 		free(every);
 		return 0;
 	}
-	MPI_Allreduce(&fan, &minfan, 1, MPI_INT, MPI_MIN, ctx->local);
-	if (minfan != jr->fan_bits) {
-		free(jr->pi);
-		jr->fan_bits = minfan;
-		jr->pi = calloc((size_t)jr->job->nparts << jr->fan_bits, sizeof(*jr->pi));
-		if (!jr->pi)
-			mr_abort(ctx, "out of memory");
-	}
+	agree_fan(jr);
 	jr->lpid = malloc((size_t)L * sizeof(*jr->lpid));
 	if (!jr->lpid)
 		mr_abort(ctx, "out of memory");
@@ -1502,32 +1522,31 @@ static int walk_blob(struct jr *jr, const uint8_t *p, const uint8_t *end, int k,
 	}
 	TAKE(&nr, 8);
 	for (uint64_t i = 0; i < nr; i++) {
-		struct run x = { 0 }, *rr;
+		size_t offb = (size_t)(nparts + 1) * 8, crcb = (size_t)nparts * 4;
+		const uint8_t *path, *off;
 		uint64_t plen;
+		struct run *rr;
 		TAKE(&plen, 8);
-		if (plen >= sizeof(x.path))
+		if (plen >= sizeof(rr->path) || (size_t)(end - p) < plen + offb + crcb)
 			return fail(jr, MR_ECORRUPT, "a torn store directory");
-		TAKE(x.path, plen);
-		if ((size_t)(end - p) < (size_t)nparts * 12 + 8)
-			return fail(jr, MR_ECORRUPT, "a torn store directory");
-		x.off = calloc((size_t)nparts + 1, sizeof(uint64_t));
-		x.crc = calloc((size_t)nparts, sizeof(uint32_t));
-		if (!x.off || !x.crc)
-			mr_abort(jr->ctx, "out of memory");
-		TAKE(x.off, (size_t)(nparts + 1) * 8);
-		TAKE(x.crc, (size_t)nparts * 4);
-		for (int q = 0; pass == 0 && q < nparts; q++)
-			held[(size_t)q * L + k] += x.off[q + 1] - x.off[q];
+		path = p;
+		off = p + plen;
+		p += plen + offb + crcb;
 		if (pass == 0) {
-			free(x.off);
-			free(x.crc);
+			for (int q = 0; q < nparts; q++) {
+				uint64_t a, z;
+				memcpy(&a, off + (size_t)q * 8, 8);
+				memcpy(&z, off + (size_t)(q + 1) * 8, 8);
+				held[(size_t)q * L + k] += z - a;
+			}
 			continue;
 		}
-		rr = realloc(jr->runs, (size_t)(jr->nruns + 1) * sizeof(*rr));
-		if (!rr)
+		if (!(rr = run_new(jr)))
 			mr_abort(jr->ctx, "out of memory");
-		jr->runs = rr;
-		jr->runs[jr->nruns++] = x;
+		memcpy(rr->path, path, plen);
+		memcpy(rr->off, off, offb);
+		memcpy(rr->crc, off + offb, crcb);
+		jr->nruns++;
 	}
 #undef TAKE
 	return 0;
@@ -1690,9 +1709,7 @@ static int shm_setup(struct jr *jr)
 	jr->sbsize = (size_t)minsb;
 	jr->pieces = !jr->job->combine;
 	if (jr->pieces) { /* the senders file into the receivers' buckets: one fan-out */
-		int fan = jr->fan_bits, minfan;
-		MPI_Allreduce(&fan, &minfan, 1, MPI_INT, MPI_MIN, ctx->local);
-		jr->fan_bits = minfan;
+		agree_fan(jr);
 		jr->pc = calloc((size_t)jr->job->nparts << jr->fan_bits, sizeof(*jr->pc));
 		if (!jr->pc)
 			mr_abort(ctx, "out of memory");
