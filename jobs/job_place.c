@@ -12,6 +12,12 @@
 
 #include "storage/st_cloud.h"
 
+/* g is on the cloud tier already (a move there has nothing to do). */
+static int on_cloud(const struct st_egroup_rec *g)
+{
+	return g->tier == ST_TIER_CLOUD || (g->flags & ST_EGROUP_CLOUD);
+}
+
 /* The task's egroup at the scan's version, plain (not a strip member, not moving). */
 static int load_movable(struct st_store *st, const struct job_task *t, struct st_egroup_rec *g, struct st_msg *err)
 {
@@ -538,7 +544,7 @@ int job_apply_to_cloud_batch(struct st_store *st, const struct job_task *const *
 	for (i = 0; i < n && !rc; i++) {
 		st_egroup_rec_init(&b.g[i]);
 		rcs[i] = load_movable(st, t[i], &b.g[i], &errs[i]);
-		if (rcs[i] || b.g[i].tier == ST_TIER_CLOUD || (b.g[i].flags & ST_EGROUP_CLOUD))
+		if (rcs[i] || on_cloud(&b.g[i]))
 			b.ready[i] = 2; /* nothing to read (failed, or already there) */
 		else
 			b.npaths[i] = (uint8_t)st_store_egroup_paths(st, &b.g[i], b.paths[i], ST_REPLICAS_MAX);
@@ -549,7 +555,7 @@ int job_apply_to_cloud_batch(struct st_store *st, const struct job_task *const *
 			b.nreaders++;
 	for (i = 0; i < n && !rc && !b.rc; i++) {
 		readers_limit(&b, i + 1 + READ_AHEAD);
-		if (rcs[i] || b.g[i].tier == ST_TIER_CLOUD || (b.g[i].flags & ST_EGROUP_CLOUD))
+		if (rcs[i] || on_cloud(&b.g[i]))
 			continue; /* failed, or already there */
 		readers_wait(&b, i);
 		if (b.rrc[i]) {

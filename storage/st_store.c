@@ -2387,17 +2387,6 @@ static int cloud_image(struct st_store *st, const struct st_egroup_rec *g, uint8
 	return rc;
 }
 
-int st_store_egroup_image(struct st_store *st, const struct st_egroup_rec *g, uint8_t *buf, struct st_msg *err)
-{
-	int rc = ST_EIO;
-
-	for (int r = 0; r < g->nreplicas && rc; r++)
-		rc = load_image(st, g, r, buf, g->used);
-	if (rc)
-		return st_fail(err, ST_EIO, "egroup %llx: no copy verifies whole", (unsigned long long)g->id);
-	return 0;
-}
-
 int st_store_refresh(struct st_store *st, struct st_msg *err)
 {
 	return refresh_topology(st, err);

@@ -324,9 +324,6 @@ int st_store_ec_rollback(struct st_store *st, uint64_t strip, const uint64_t *pa
 struct st_cloud;
 int st_store_cloud(struct st_store *st, struct st_cloud **out, struct st_msg *err);
 
-/* The whole image (g->used bytes) of a copy of g that verifies, into buf. 0 or ST_EIO. */
-int st_store_egroup_image(struct st_store *st, const struct st_egroup_rec *g, uint8_t *buf, struct st_msg *err);
-
 /*
  * Reading images on other threads. st_store_egroup_paths() (not
  * thread-safe: it reads the store's disk table as last read, see
