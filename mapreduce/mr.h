@@ -20,10 +20,12 @@
  * read where they live (the partitions of an earlier job's output stay on
  * the rank that wrote them). Map output is partitioned by the hash of its
  * key (its low 32 bits scaled to nparts); partition p is reduced on rank
- * p % nranks, or (direct shuffle, below) on a rank of that rank's host
- * chosen after the map to balance the host's reduce work (part-p is
- * then written on that host all the same). The shuffle runs during the
- * map phase: per-destination
+ * p % nranks, or (direct shuffle, below) on a rank of that rank's host:
+ * after the map the host's partitions are queued, a queue a rank, to
+ * balance the host's reduce work, and a rank done with its queue takes
+ * the smallest partitions left in the others' (a straggler's), so part-p
+ * is written on that host all the same. The shuffle runs during the map
+ * phase: per-destination
  * buffers go out as they fill while each rank keeps receiving into its
  * store. Between ranks of one host, a job without a combiner moves nothing
  * during the map (direct): each rank files every record for the host's
@@ -62,7 +64,10 @@
  *
  * MR_DEBUG=1 in the environment: each rank prints its map and reduce
  * times and record counts per job on stderr (and rank 0 how the ranks of
- * a host shuffled); MR_DEBUG=2 also the time of every split it read.
+ * a host shuffled, and how many partitions each rank reduced and took
+ * from another's queue); MR_DEBUG=2 also the time of every split it read;
+ * MR_DEBUG=3 also a timeline of each rank's job (map, exchange, reduce,
+ * the time spent reading other ranks' chunks and sorting, commit).
  */
 #ifndef MR_H
 #define MR_H

@@ -117,6 +117,7 @@ int mr_ctx_new(int *argc, char ***argv, const char *scratch, struct mr_ctx **out
 		}
 		ctx->own_mpi = 1;
 	}
+	ctx->qwin = MPI_WIN_NULL;
 	MPI_Comm_dup(MPI_COMM_WORLD, &ctx->comm);
 	MPI_Comm_set_errhandler(ctx->comm, MPI_ERRORS_ARE_FATAL);
 	MPI_Comm_rank(ctx->comm, &ctx->rank);
@@ -183,6 +184,8 @@ void mr_ctx_free(struct mr_ctx *ctx)
 	if (!ctx)
 		return;
 	mr_ctx_trim(ctx);
+	if (ctx->qwin != MPI_WIN_NULL)
+		MPI_Win_free(&ctx->qwin);
 	MPI_Comm_free(&ctx->local);
 	MPI_Comm_free(&ctx->comm);
 	free(ctx->local_of);

@@ -45,6 +45,8 @@ struct mr_ctx {
 	int *local_of;  /* world rank -> its rank in local, or -1 on another host */
 	uint8_t *arena;  /* the store's memory, kept from one job to the next (mr_ctx_trim) */
 	size_t arena_cap;
+	MPI_Win qwin;           /* direct shuffle: the reduce queues' shared words (MPI_WIN_NULL until a direct job) */
+	volatile uint64_t *q;   /* per local rank: its queue's head << 32 | tail, in shared memory */
 	int own_mpi; /* we called MPI_Init */
 	char scratch[4096];
 	char host[256];

@@ -160,11 +160,17 @@ struct jr { /* the state of one job on one rank */
 	uint8_t *keep;        /* per partition: its records go into this rank's store */
 	struct rlist *rl;     /* per bucket (this rank's partitions'), after the exchange */
 	int64_t *lpid;        /* per local rank: its pid */
+	int *qlist;           /* direct: the host's partitions by local rank's queue, largest first */
+	int *qstart;          /* per local rank: its queue in qlist (L + 1 entries) */
+	int stolen, reduced;  /* partitions this rank took from another's queue, and reduced in all */
+	int lme;              /* this rank in ctx->local */
 	uint8_t *scr[2];      /* a bucket's chunks read from the other ranks (two: a group may point into the last) */
 	size_t scrcap[2];
 	int scur;
 
-	int debug; /* MR_DEBUG: 1 per-rank timings, 2 and per split */
+	int debug; /* MR_DEBUG: 1 per-rank timings, 2 and per split, 3 and a timeline */
+	double t_splits, t_ends, t_reduced; /* MPI_Wtime: its last split mapped, every END in, its reduce done */
+	double t_pull, t_settle;            /* seconds: reading other ranks' chunks, and indexing + sorting */
 	int *dest; /* partition -> the rank that reduces it */
 
 	/* outcome */
@@ -378,7 +384,9 @@ static int settle(struct jr *jr, struct pidx *x, uint32_t part)
 	if (k != x->n)
 		return fail(jr, MR_ECORRUPT, "the store lost track of its records");
 	if (r && r->nc) {
+		double tq = MPI_Wtime();
 		const uint8_t *e = pull_remote(jr, r);
+		jr->t_pull += MPI_Wtime() - tq;
 		if (!e)
 			return jr->rc;
 		for (size_t off = 0; off < r->bytes;) {
@@ -1102,6 +1110,7 @@ static int map_phase(struct jr *jr)
 		}
 	}
 	MPI_Win_unlock_all(win);
+	jr->t_splits = MPI_Wtime();
 	/* flush what is buffered, tell everyone we are done, drain */
 	for (int d = 0; d < ctx->nranks; d++) {
 		if (!jr->rc)
@@ -1125,6 +1134,7 @@ static int map_phase(struct jr *jr)
 		for (int k = 0; k < ctx->nranks - 1; k++)
 			wait_send(jr, &jr->endreq[k]);
 	}
+	jr->t_ends = MPI_Wtime();
 	MPI_Win_free(&win);
 	return jr->rc;
 }
@@ -1150,8 +1160,10 @@ static int src_next(struct jr *jr, struct src *s)
 		while (!(s->cur = mr_iter_next(&s->it, &s->sk)) && s->bucket < s->bend) {
 			uint32_t b = s->bucket++;
 			size_t n = bucket_n(jr, b);
+			double tq = MPI_Wtime();
 			if (n && settle(jr, &jr->pi[b], b >> jr->fan_bits))
 				return jr->rc;
+			jr->t_settle += MPI_Wtime() - tq;
 			s->it = (struct mr_iter){ .idx = jr->idx, .n = n, .keys_only = jr->job->values_unordered };
 		}
 		return 0;
@@ -1277,14 +1289,22 @@ static int reduce_part(struct jr *jr, int part)
 	return rc ? (jr->rc ? jr->rc : rc) : 0;
 }
 
+static int next_part(struct jr *jr);
+
 static int reduce_phase(struct jr *jr)
 {
 	int rc = 0;
 
-	for (int p = 0; p < jr->job->nparts && !rc; p++) {
-		if (jr->dest[p] != jr->ctx->rank)
+	for (int i = 0; i < jr->job->nparts && !rc; i++) {
+		int p = i;
+		if (jr->direct) { /* the host's partitions, from the queues */
+			if ((p = next_part(jr)) < 0)
+				break;
+		} else if (jr->dest[p] != jr->ctx->rank) {
 			continue;
+		}
 		rc = reduce_part(jr, p);
+		jr->reduced++;
 		for (int b = p << jr->fan_bits; b < (p + 1) << jr->fan_bits; b++)
 			pidx_clear(&jr->pi[b]);
 	}
@@ -1435,6 +1455,16 @@ static int direct_setup(struct jr *jr)
 		return 0;
 	}
 	agree_fan(jr);
+	if (ctx->qwin == MPI_WIN_NULL) { /* the reduce queues' words, kept for the next jobs */
+		MPI_Aint sz;
+		int du;
+		void *base;
+		MPI_Win_allocate_shared(me == 0 ? (MPI_Aint)((size_t)L * sizeof(uint64_t)) : 0, sizeof(uint64_t),
+					MPI_INFO_NULL, ctx->local, &base, &ctx->qwin);
+		MPI_Win_shared_query(ctx->qwin, 0, &sz, &du, &base);
+		ctx->q = base;
+	}
+	jr->lme = me;
 	jr->lpid = malloc((size_t)L * sizeof(*jr->lpid));
 	if (!jr->lpid)
 		mr_abort(ctx, "out of memory");
@@ -1474,8 +1504,9 @@ static void blob_put(struct blob *x, const void *p, size_t n)
  * Walk local rank k's store directory (its blob) in one of two passes.
  * Pass 0 adds the bytes it holds of each partition, in its store and its
  * runs, to held[p * L + k]. Pass 1 (k another rank) takes what concerns the
- * partitions this rank now reduces: their buckets' chunks into jr->rl, and
- * every run (reduce_part opens only its partitions' ranges).
+ * host's partitions (any may come to this rank's reduce): their buckets'
+ * chunks into jr->rl, and every run (reduce_part opens only its
+ * partitions' ranges).
  */
 static int walk_blob(struct jr *jr, const uint8_t *p, const uint8_t *end, int k, int pass, uint64_t *held)
 {
@@ -1498,7 +1529,7 @@ static int walk_blob(struct jr *jr, const uint8_t *p, const uint8_t *end, int k,
 			return fail(jr, MR_ECORRUPT, "a torn store directory");
 		uint32_t part = (uint32_t)hdr[0] >> jr->fan_bits;
 		struct rlist *r = &jr->rl[hdr[0]];
-		int mine = pass == 1 && jr->dest[part] == jr->ctx->rank;
+		int mine = pass == 1 && jr->keep[part]; /* any of the host's: this rank may reduce it */
 		if (mine)
 			r->n += hdr[1];
 		for (uint64_t c = 0; c < hdr[2]; c++) {
@@ -1553,19 +1584,25 @@ static int walk_blob(struct jr *jr, const uint8_t *p, const uint8_t *end, int k,
 }
 
 /*
- * Who reduces the host's partitions, from what each rank holds of them:
- * largest first, each to the rank whose reduce work would end lowest, a
- * partition costing its bytes plus half the bytes the rank must read from
- * the others. The same on every rank of the host (same data, integers).
- * A rank that mapped less would otherwise read more in its reduce and
- * finish last (0.05 s of 0.5 measured when the map split 12.5 M : 17.5 M).
+ * The reduce queues of the host's partitions, from what each rank holds of
+ * them: largest first, each to the queue of the rank whose reduce work
+ * would end lowest, a partition costing its bytes plus half the bytes the
+ * rank must read from the others. The same on every rank of the host (same
+ * data, integers). A rank that mapped less would otherwise read more in
+ * its reduce and finish last (0.05 s of 0.5 measured when the map split
+ * 12.5 M : 17.5 M). A rank works through its queue largest first and then
+ * takes the smallest left in the others' (next_part): a rank slowed down
+ * by something else no longer holds the job back.
  */
 static void direct_assign(struct jr *jr, const uint64_t *held, const int *world_of)
 {
-	int L = jr->ctx->local_ranks, nparts = jr->job->nparts, *order = malloc((size_t)nparts * sizeof(int)), n = 0;
+	int L = jr->ctx->local_ranks, nparts = jr->job->nparts, n = 0;
+	int *order = malloc((size_t)nparts * sizeof(int)), *to = malloc((size_t)nparts * sizeof(int));
 	uint64_t *tot = calloc((size_t)nparts, sizeof(uint64_t)), *load = calloc((size_t)L, sizeof(uint64_t));
 
-	if (!order || !tot || !load)
+	jr->qlist = malloc((size_t)nparts * sizeof(int));
+	jr->qstart = calloc((size_t)L + 1, sizeof(int));
+	if (!order || !to || !tot || !load || !jr->qlist || !jr->qstart)
 		mr_abort(jr->ctx, "out of memory");
 	for (int p = 0; p < nparts; p++) {
 		if (!jr->keep[p])
@@ -1592,11 +1629,57 @@ static void direct_assign(struct jr *jr, const uint64_t *held, const int *world_
 			}
 		}
 		load[best] = bestv;
-		jr->dest[p] = world_of[best];
+		jr->dest[p] = world_of[best]; /* its owner's, unless taken by another */
+		to[i] = best;
+		jr->qstart[best + 1]++;
 	}
+	for (int k = 0; k < L; k++)
+		jr->qstart[k + 1] += jr->qstart[k];
+	memset(load, 0, (size_t)L * sizeof(uint64_t)); /* now: how many each queue holds so far */
+	for (int i = 0; i < n; i++)
+		jr->qlist[jr->qstart[to[i]] + (int)load[to[i]]++] = order[i];
 	free(order);
+	free(to);
 	free(tot);
 	free(load);
+}
+
+/*
+ * The next partition for this rank to reduce in direct mode, or -1 when
+ * every queue of the host is empty. Each queue is one word in shared
+ * memory, head << 32 | tail, changed only by compare-and-swap: the owner
+ * takes from the head (its largest), the others from the tail (the
+ * smallest, where an imbalance is evened out finest), from the queue with
+ * the most left.
+ */
+static int next_part(struct jr *jr)
+{
+	volatile uint64_t *q = jr->ctx->q;
+	int L = jr->ctx->local_ranks, me = jr->lme;
+	uint64_t v = __atomic_load_n(&q[me], __ATOMIC_ACQUIRE);
+
+	while ((uint32_t)(v >> 32) < (uint32_t)v)
+		if (__atomic_compare_exchange_n(&q[me], &v, v + (1ULL << 32), 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			return jr->qlist[jr->qstart[me] + (int)(v >> 32)];
+	for (;;) {
+		int victim = -1;
+		uint32_t most = 0;
+		for (int k = 0; k < L; k++) {
+			uint64_t w = __atomic_load_n(&q[k], __ATOMIC_ACQUIRE);
+			uint32_t left = (uint32_t)w - (uint32_t)(w >> 32);
+			if (k != me && (uint32_t)(w >> 32) < (uint32_t)w && left > most) {
+				most = left;
+				victim = k;
+				v = w;
+			}
+		}
+		if (victim < 0)
+			return -1;
+		if (__atomic_compare_exchange_n(&q[victim], &v, v - 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			jr->stolen++;
+			return jr->qlist[jr->qstart[victim] + (int)(uint32_t)v - 1];
+		}
+	}
 }
 
 /*
@@ -1670,8 +1753,11 @@ static int direct_exchange(struct jr *jr)
 			world_of[ctx->local_of[w]] = w;
 	for (int k = 0; k < L && !rc; k++)
 		rc = walk_blob(jr, all + offs[k], all + offs[k] + sizes[k], k, 0, held);
-	if (!rc)
+	if (!rc) {
 		direct_assign(jr, held, world_of);
+		/* our queue, whole: the others see it after the agreement that follows */
+		__atomic_store_n(&ctx->q[me], (uint64_t)(jr->qstart[me + 1] - jr->qstart[me]), __ATOMIC_SEQ_CST);
+	}
 	for (int k = 0; k < L && !rc; k++)
 		if (k != me)
 			rc = walk_blob(jr, all + offs[k], all + offs[k] + sizes[k], k, 1, held);
@@ -1775,6 +1861,8 @@ static void jr_release(struct jr *jr)
 		free(jr->rl[b].c);
 	free(jr->rl);
 	free(jr->lpid);
+	free(jr->qlist);
+	free(jr->qstart);
 	free(jr->keep);
 	free(jr->scr[0]);
 	free(jr->scr[1]);
@@ -1859,7 +1947,9 @@ int mr_job_run(struct mr_ctx *ctx, struct mr_job *job)
 		rc = mr_agree(ctx, direct_exchange(jr));
 	t1 = MPI_Wtime();
 	if (!rc)
-		rc = mr_agree(ctx, reduce_phase(jr));
+		rc = reduce_phase(jr);
+	jr->t_reduced = MPI_Wtime();
+	rc = mr_agree(ctx, rc);
 	t2 = MPI_Wtime();
 	if (!rc && job->output_dir) {
 		int crc_rc;
@@ -1885,13 +1975,20 @@ int mr_job_run(struct mr_ctx *ctx, struct mr_job *job)
 			jr->direct ? "direct (stores read in place)" : jr->shm ? (jr->pieces ? "shared-memory pieces" : "shared-memory slots")
 			: "MPI messages");
 	if (jr->debug) /* per-rank timings, for tuning */
-		fprintf(stderr, "mr: job %s rank %d: map %.3f s (%llu in, %llu mapped), reduce %.3f s (%llu out), %llu spills\n",
+		fprintf(stderr, "mr: job %s rank %d: map %.3f s (%llu in, %llu mapped), reduce %.3f s (%d partitions, %d taken "
+			"from another rank's queue, %llu out), %llu spills\n",
 			job->name ? job->name : "?", ctx->rank, t1 - t0, (unsigned long long)jr->in,
-			(unsigned long long)jr->mapped, t2 - t1, (unsigned long long)jr->out, (unsigned long long)jr->spills);
+			(unsigned long long)jr->mapped, t2 - t1, jr->reduced, jr->stolen, (unsigned long long)jr->out,
+			(unsigned long long)jr->spills);
 	tmax = t1 - t0;
 	MPI_Allreduce(&tmax, &job->map_secs, 1, MPI_DOUBLE, MPI_MAX, ctx->comm);
 	tmax = t2 - t1;
 	MPI_Allreduce(&tmax, &job->reduce_secs, 1, MPI_DOUBLE, MPI_MAX, ctx->comm);
+	if (jr->debug > 2) /* where the time went, from the start of the map */
+		fprintf(stderr, "mr: job %s rank %d timeline: splits done %.3f, map ended %.3f, exchange %.3f, reduce done %.3f "
+			"(pulling %.3f, indexing and sorting %.3f), all reduced %.3f, committed %.3f\n",
+			job->name ? job->name : "?", ctx->rank, jr->t_splits - t0, jr->t_ends - t0, t1 - t0,
+			jr->t_reduced - t0, jr->t_pull, jr->t_settle - jr->t_pull, t2 - t0, MPI_Wtime() - t0);
 	jr_release(jr);
 	free(jr);
 	return rc;

@@ -7,6 +7,7 @@
  *                            [--pad BYTES]  (some values padded: every 61st word up to 4 KiB,
  *                                            every 997th up to BYTES; the reduce checks the padding)
  *   mr_testjob join OUT [--a N] [--b N] [--splits N] [--budget SIZE] [--parts P] [--ordered]
+ *                       [--slow-reduce RANK]  (that rank's reduce sleeps 2 ms every 100 keys)
  *       (--ordered: values sorted, and each output carries a digest of
  *       the order its reduce saw them in)
  *   mr_testjob dump OUT          every record of a committed output, in order
@@ -29,7 +30,7 @@
 #include "tools/bench_gen.h"
 
 struct opts {
-	int splits, parts, combine, ordered, fail_rank, fail_split, slow_ms;
+	int splits, parts, combine, ordered, fail_rank, fail_split, slow_ms, slow_reduce;
 	uint64_t words, a, b, budget, pad;
 };
 
@@ -151,6 +152,7 @@ static int wc_reduce(void *arg, const void *key, size_t klen, const struct mr_va
 
 struct jn {
 	struct opts *o;
+	uint64_t calls;
 };
 
 static int join_read_a(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen)
@@ -212,6 +214,8 @@ static int join_reduce(void *arg, const void *key, size_t klen, const struct mr_
 	uint8_t out[24];
 
 	(void)klen;
+	if (j->o->slow_reduce == mr_emitter_rank(em) && ++j->calls % 100 == 0)
+		usleep(2000); /* a straggler: the other ranks take its partitions */
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *v = vals[i].p;
 		uint64_t x;
@@ -267,7 +271,7 @@ static int parse_size(const char *s, uint64_t *out)
 
 int main(int argc, char **argv)
 {
-	struct opts o = { .splits = 16, .parts = 64, .fail_rank = -1, .fail_split = -1, .words = 200000,
+	struct opts o = { .splits = 16, .parts = 64, .fail_rank = -1, .slow_reduce = -1, .fail_split = -1, .words = 200000,
 			  .a = 2000000, .b = 1000000, .budget = 512ULL << 20 };
 	struct mr_ctx *ctx;
 	struct mr_job job;
@@ -321,6 +325,8 @@ int main(int argc, char **argv)
 			o.pad = strtoull(v, NULL, 10);
 		else if (!strcmp(a, "--slow"))
 			o.slow_ms = atoi(v);
+		else if (!strcmp(a, "--slow-reduce"))
+			o.slow_reduce = atoi(v);
 		else if (!strcmp(a, "--budget") && !parse_size(v, &o.budget))
 			;
 		else if (!strcmp(a, "--fail") && sscanf(v, "%d:%d", &o.fail_rank, &o.fail_split) == 2)
@@ -354,7 +360,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mr_testjob: out of memory\n");
 		return 2;
 	}
-	struct jn jn = { &o };
+	struct jn jn = { .o = &o };
 	if (!strcmp(mode, "wordcount")) {
 		job.name = "wordcount";
 		job.ninputs = 1;

@@ -159,6 +159,56 @@ Test(mr, join_direct_with_spills_same_on_1_2_3_ranks, .timeout = 180)
 }
 
 /*
+ * A rank that reduces slowly (2 ms asleep every 100 keys) does not hold
+ * the job back: in direct mode the other ranks take the partitions left in
+ * its queue, and the output is still the one rank's.
+ */
+Test(mr, join_straggler_reduce_taken_over, .timeout = 180)
+{
+	const char *dir = th_tmpdir("mr-straggler");
+	char out1[4096], out[4096], errf[4096], *err, *d1, *d;
+	size_t n;
+
+	snprintf(out1, sizeof(out1), "%s/one", dir);
+	snprintf(errf, sizeof(errf), "%s/err", dir);
+	const char *one[] = { "join", out1, "--a", "400000", "--b", "200000", "--splits", "8", NULL };
+	cr_assert_eq(run_job(1, NULL, 60, one), 0);
+	d1 = dump(out1);
+	for (int ranks = 2; ranks <= 3; ranks++) {
+		const char *slow = ranks == 2 ? "0" : "1";
+		int taken = 0, parts = 0, mine = -1;
+		snprintf(out, sizeof(out), "%s/r%d", dir, ranks);
+		const char *args[] = { "join", out, "--a", "400000", "--b", "200000", "--splits", "8", "--slow-reduce", slow, NULL };
+		setenv("MR_DEBUG", "1", 1);
+		cr_assert_eq(run_job(ranks, errf, 60, args), 0);
+		unsetenv("MR_DEBUG");
+		err = th_read_file(errf, &n);
+		cr_assert(err);
+		for (const char *l = err; (l = strstr(l, " rank ")); l++) {
+			int r, p, t;
+			if (sscanf(l, " rank %d: map %*f s (%*s in, %*s mapped), reduce %*f s (%d partitions, %d taken", &r, &p,
+				   &t) != 3)
+				continue;
+			parts += p;
+			taken += t;
+			if (r == atoi(slow))
+				mine = p;
+		}
+		cr_assert_eq(parts, 64, "%d ranks: %d partitions reduced in all: %s", ranks, parts, err);
+		cr_assert_gt(taken, 8, "%d ranks: only %d partitions taken from the straggler: %s", ranks, taken, err);
+		cr_assert(mine >= 1 && mine < 64 / ranks, "%d ranks: the straggler reduced %d partitions", ranks, mine);
+		free(err);
+		d = dump(out);
+		cr_assert_str_eq(d, d1, "%d ranks with a straggler: the output differs from 1 rank", ranks);
+		free(d);
+	}
+	free(d1);
+	char cmd[4200];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	(void)!system(cmd);
+}
+
+/*
  * Where ranks may not read each other's memory (MR_DIRECT=0 stands in for
  * a ptrace restriction), they hand records over in pieces of the
  * receiver's buckets through shared memory; the same output.
