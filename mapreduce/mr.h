@@ -29,10 +29,14 @@
  * buffers go out as they fill while each rank keeps receiving into its
  * store. Between ranks of one host, a job without a combiner moves nothing
  * during the map (direct): each rank files every record for the host's
- * partitions into its own store, and the reducer of a bucket reads the
- * other ranks' chunks of it straight from their memory when it sorts it
- * (process_vm_readv; the ranks tell each other where the chunks and their
- * spilled runs are after the map). Where that is not allowed (a ptrace
+ * partitions into its own store; after the map the ranks tell each other
+ * where those chunks and their spilled runs are, and while a rank reduces
+ * it copies its records of the others' next buckets into rings in the
+ * host's shared memory (MPI_Win_allocate_shared, a few slots of the
+ * largest bucket's size per pair of ranks), where their reducers index
+ * them in place. A bucket not there in time, or of a partition taken from
+ * another's queue, is read straight from the other ranks' memory
+ * (process_vm_readv; MR_RING=0 in the environment of any rank: always). Where that is not allowed (a ptrace
  * restriction; MR_DIRECT=0 in the environment of any rank), and for jobs
  * with a combiner, the buffers are slots of rings in an MPI-3
  * shared-memory window (MPI_Win_allocate_shared): the receiver files a

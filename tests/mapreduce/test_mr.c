@@ -159,6 +159,50 @@ Test(mr, join_direct_with_spills_same_on_1_2_3_ranks, .timeout = 180)
 }
 
 /*
+ * In direct mode a rank copies the other ranks' next buckets into rings
+ * in shared memory while it reduces its own; they find most of them there
+ * (MR_DEBUG=3 counts them), and reading them all with process_vm_readv
+ * instead (MR_RING=0) gives the same output.
+ */
+Test(mr, join_direct_rings_carry_buckets, .timeout = 180)
+{
+	const char *dir = th_tmpdir("mr-rings");
+	char out[4096], errf[4096], *err;
+	const char *args[] = { "join", out, "--a", "2000000", "--b", "1000000", "--splits", "8", NULL };
+	unsigned long long hits = 0, misses = 0;
+	char *with, *without;
+	size_t n;
+
+	snprintf(out, sizeof(out), "%s/rings", dir);
+	snprintf(errf, sizeof(errf), "%s/err", dir);
+	setenv("MR_DEBUG", "3", 1);
+	cr_assert_eq(run_job(2, errf, 60, args), 0);
+	unsetenv("MR_DEBUG");
+	err = th_read_file(errf, &n);
+	cr_assert(err);
+	for (const char *l = err; (l = strstr(l, "other ranks' records")); l++) {
+		unsigned long long h, m;
+		cr_assert_eq(sscanf(l, "other ranks' records %*f: %llu buckets from rings, %llu read in", &h, &m), 2, "%s", l);
+		hits += h;
+		misses += m;
+	}
+	cr_assert_gt(hits, 0, "no bucket came through a ring: %s", err);
+	free(err);
+	with = dump(out);
+	snprintf(out, sizeof(out), "%s/cma", dir);
+	setenv("MR_RING", "0", 1);
+	cr_assert_eq(run_job(2, NULL, 60, args), 0);
+	unsetenv("MR_RING");
+	without = dump(out);
+	cr_assert_str_eq(with, without, "rings (%llu buckets, %llu read in) and process_vm_readv differ", hits, misses);
+	free(with);
+	free(without);
+	char cmd[4200];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	(void)!system(cmd);
+}
+
+/*
  * A rank that reduces slowly (2 ms asleep every 100 keys) does not hold
  * the job back: in direct mode the other ranks take the partitions left in
  * its queue, and the output is still the one rank's.
