@@ -214,7 +214,7 @@ static int join_reduce(void *arg, const void *key, size_t klen, const struct mr_
 	uint8_t out[24];
 
 	(void)klen;
-	if (j->o->slow_reduce == mr_emitter_rank(em) && ++j->calls % 100 == 0)
+	if (j->o->slow_reduce >= 0 && j->o->slow_reduce == mr_emitter_rank(em) && ++j->calls % 100 == 0)
 		usleep(2000); /* a straggler: the other ranks take its partitions */
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *v = vals[i].p;
