@@ -2149,10 +2149,11 @@ int mr_job_run(struct mr_ctx *ctx, struct mr_job *job)
 	if (!rc && jr->direct)
 		rc = mr_agree(ctx, direct_exchange(jr));
 	t1 = MPI_Wtime();
-	if (!rc)
+	if (!rc) {
 		rc = reduce_phase(jr);
-	jr->t_reduced = MPI_Wtime();
-	rc = mr_agree(ctx, rc);
+		jr->t_reduced = MPI_Wtime();
+		rc = mr_agree(ctx, rc);
+	}
 	t2 = MPI_Wtime();
 	if (!rc && job->output_dir) {
 		int crc_rc;
