@@ -36,7 +36,8 @@
  * largest bucket's size per pair of ranks), where their reducers index
  * them in place. A bucket not there in time, or of a partition taken from
  * another's queue, is read straight from the other ranks' memory
- * (process_vm_readv; MR_RING=0 in the environment of any rank: always). Where that is not allowed (a ptrace
+ * (process_vm_readv; MR_RING=0 in the environment of any rank: always;
+ * MR_RING_SLOT=BYTES caps a slot, 8 MiB by default). Where that is not allowed (a ptrace
  * restriction; MR_DIRECT=0 in the environment of any rank), and for jobs
  * with a combiner, the buffers are slots of rings in an MPI-3
  * shared-memory window (MPI_Win_allocate_shared): the receiver files a

@@ -1812,7 +1812,8 @@ static int next_part(struct jr *jr)
  * (ok: this rank's went well): a ring from every rank to every other one,
  * unless MR_RING=0 on any rank, a rank's exchange failed or the rings
  * would take more than RING_TOTAL_MAX. A slot holds the largest bucket a
- * rank has of the host's partitions, up to RING_SLOT_MAX. Each side lists
+ * rank has of the host's partitions, up to RING_SLOT_MAX (or MR_RING_SLOT
+ * bytes, rounded up to 64; larger buckets go by process_vm_readv). Each side lists
  * the ring's elements from what it knows (the producer its store, the
  * consumer the producer's directory): the same list.
  */
@@ -1821,8 +1822,8 @@ static void ring_setup(struct jr *jr, int ok)
 	struct mr_ctx *ctx = jr->ctx;
 	int L = ctx->local_ranks, me = jr->lme, all;
 	uint32_t nb = (uint32_t)jr->job->nparts << jr->fan_bits;
-	const char *env = getenv("MR_RING");
-	unsigned long long mx = 0, gmx;
+	const char *env = getenv("MR_RING"), *cap_env = getenv("MR_RING_SLOT");
+	unsigned long long mx = 0, gmx, cap = cap_env ? strtoull(cap_env, NULL, 10) : 0;
 	size_t slot, ringsz;
 	MPI_Aint sz;
 	int du;
@@ -1834,7 +1835,10 @@ static void ring_setup(struct jr *jr, int ok)
 	ok = ok && !(env && !strcmp(env, "0")) && L <= 64;
 	MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, ctx->local);
 	MPI_Allreduce(&mx, &gmx, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, ctx->local);
-	slot = ((gmx < RING_SLOT_MAX ? (size_t)gmx : RING_SLOT_MAX) + 63) & ~(size_t)63;
+	if (!cap || cap > RING_SLOT_MAX)
+		cap = RING_SLOT_MAX;
+	MPI_Allreduce(MPI_IN_PLACE, &cap, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, ctx->local); /* the same on every rank */
+	slot = ((gmx < cap ? (size_t)gmx : (size_t)cap) + 63) & ~(size_t)63;
 	ringsz = RING_N * sizeof(struct rslot) + 64 + RING_N * slot;
 	if (!all || !gmx || (size_t)L * (size_t)(L - 1) * ringsz > RING_TOTAL_MAX)
 		return;

@@ -195,6 +195,14 @@ Test(mr, join_direct_rings_carry_buckets, .timeout = 180)
 	unsetenv("MR_RING");
 	without = dump(out);
 	cr_assert_str_eq(with, without, "rings (%llu buckets, %llu read in) and process_vm_readv differ", hits, misses);
+	free(without);
+	/* slots smaller than most buckets: those go by process_vm_readv, the small ones by ring; 3 ranks */
+	snprintf(out, sizeof(out), "%s/small", dir);
+	setenv("MR_RING_SLOT", "60000", 1);
+	cr_assert_eq(run_job(3, NULL, 90, args), 0);
+	unsetenv("MR_RING_SLOT");
+	without = dump(out);
+	cr_assert_str_eq(with, without, "3 ranks with small ring slots: a different output");
 	free(with);
 	free(without);
 	char cmd[4200];
