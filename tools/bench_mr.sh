@@ -5,7 +5,8 @@
 # built here with mpicxx.openmpi), (b) the same join as SQL in SQLite with an
 # index on the join key (the faster of default and tuned settings; load and
 # index build reported beside), (c) a single-threaded in-memory hash join.
-# Best of RUNS for every timing. Prints JSON lines; ratio > 1: ours faster.
+# Best of RUNS (5) for every timing, the same for every side: this VM has slow
+# spells of seconds to minutes. Prints JSON lines; ratio > 1: ours faster.
 # Our ranks are bound to cores (-bind-to core) as Open MPI binds MR-MPI's by
 # default for 2 ranks; MPICH's Hydra binds nothing unless asked (unbound,
 # 2 ranks took 0.88-1.02 s against 0.87-0.90 bound, six alternating pairs).
@@ -13,7 +14,7 @@ set -euo pipefail
 A=${A:-20000000}
 B=${B:-10000000}
 SPLITS=${SPLITS:-16}
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 BUILD=${BUILD:-build}
 W=${BENCH_DIR:-bench-tmp}/mr
 MPIEXEC=${MPIEXEC:-mpiexec.mpich -bind-to core}
