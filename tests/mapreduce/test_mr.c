@@ -128,21 +128,31 @@ Test(mr, join_same_on_1_2_3_ranks, .timeout = 120)
 	same_on_1_2_3("join", extra);
 }
 
+/* Run a job that must succeed with MR_DEBUG=level; what its ranks printed (errf keeps it). */
+static char *run_debug(int ranks, const char *errf, const char *level, const char *const *args)
+{
+	size_t n;
+	char *err;
+
+	setenv("MR_DEBUG", level, 1);
+	cr_assert_eq(run_job(ranks, errf, 60, args), 0, "the job on %d ranks failed", ranks);
+	unsetenv("MR_DEBUG");
+	err = th_read_file(errf, &n);
+	cr_assert(err, "%s: nothing printed", errf);
+	return err;
+}
+
 /* How the ranks of one host shuffled a 2-rank join (MR_DEBUG's line), given the environment. */
 static void shuffle_mode_is(const char *want)
 {
 	const char *dir = th_tmpdir("mr-mode");
 	char out[4096], errf[4096], *err;
 	const char *args[] = { "join", out, "--a", "100000", "--b", "50000", NULL };
-	size_t n;
 
 	snprintf(out, sizeof(out), "%s/out", dir);
 	snprintf(errf, sizeof(errf), "%s/err", dir);
-	setenv("MR_DEBUG", "1", 1);
-	cr_assert_eq(run_job(2, errf, 60, args), 0);
-	unsetenv("MR_DEBUG");
-	err = th_read_file(errf, &n);
-	cr_assert(err && strstr(err, want), "expected \"%s\" in: %s", want, err ? err : "(nothing)");
+	err = run_debug(2, errf, "1", args);
+	cr_assert(strstr(err, want), "expected \"%s\" in: %s", want, err);
 	free(err);
 }
 
@@ -171,15 +181,10 @@ Test(mr, join_direct_rings_carry_buckets, .timeout = 180)
 	const char *args[] = { "join", out, "--a", "2000000", "--b", "1000000", "--splits", "8", NULL };
 	unsigned long long hits = 0, misses = 0;
 	char *with, *without;
-	size_t n;
 
 	snprintf(out, sizeof(out), "%s/rings", dir);
 	snprintf(errf, sizeof(errf), "%s/err", dir);
-	setenv("MR_DEBUG", "3", 1);
-	cr_assert_eq(run_job(2, errf, 60, args), 0);
-	unsetenv("MR_DEBUG");
-	err = th_read_file(errf, &n);
-	cr_assert(err);
+	err = run_debug(2, errf, "3", args);
 	for (const char *l = err; (l = strstr(l, "other ranks' records")); l++) {
 		unsigned long long h, m;
 		cr_assert_eq(sscanf(l, "other ranks' records %*f: %llu buckets from rings, %llu read in", &h, &m), 2, "%s", l);
@@ -205,9 +210,6 @@ Test(mr, join_direct_rings_carry_buckets, .timeout = 180)
 	cr_assert_str_eq(with, without, "3 ranks with small ring slots: a different output");
 	free(with);
 	free(without);
-	char cmd[4200];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	(void)!system(cmd);
 }
 
 /*
@@ -219,7 +221,6 @@ Test(mr, join_straggler_reduce_taken_over, .timeout = 180)
 {
 	const char *dir = th_tmpdir("mr-straggler");
 	char out1[4096], out[4096], errf[4096], *err, *d1, *d;
-	size_t n;
 
 	snprintf(out1, sizeof(out1), "%s/one", dir);
 	snprintf(errf, sizeof(errf), "%s/err", dir);
@@ -231,11 +232,7 @@ Test(mr, join_straggler_reduce_taken_over, .timeout = 180)
 		int taken = 0, parts = 0, mine = -1;
 		snprintf(out, sizeof(out), "%s/r%d", dir, ranks);
 		const char *args[] = { "join", out, "--a", "400000", "--b", "200000", "--splits", "8", "--slow-reduce", slow, NULL };
-		setenv("MR_DEBUG", "1", 1);
-		cr_assert_eq(run_job(ranks, errf, 60, args), 0);
-		unsetenv("MR_DEBUG");
-		err = th_read_file(errf, &n);
-		cr_assert(err);
+		err = run_debug(ranks, errf, "1", args);
 		for (const char *l = err; (l = strstr(l, " rank ")); l++) {
 			int r, p, t;
 			if (sscanf(l, " rank %d: map %*f s (%*s in, %*s mapped), reduce %*f s (%d partitions, %d taken", &r, &p,
@@ -255,9 +252,6 @@ Test(mr, join_straggler_reduce_taken_over, .timeout = 180)
 		free(d);
 	}
 	free(d1);
-	char cmd[4200];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	(void)!system(cmd);
 }
 
 /*
