@@ -186,7 +186,7 @@ struct jr { /* the state of one job on one rank */
 
 	int direct;           /* see above */
 	uint8_t *keep;        /* per partition: its records go into this rank's store */
-	struct rlist *rl;     /* per bucket (this rank's partitions'), after the exchange */
+	struct rlist *rl;     /* per bucket (the host's partitions'), the other ranks' chunks, after the exchange */
 	int64_t *lpid;        /* per local rank: its pid */
 	int *qlist;           /* direct: the host's partitions by local rank's queue, largest first */
 	int *qstart;          /* per local rank: its queue in qlist (L + 1 entries) */
