@@ -8,6 +8,7 @@
  *                                            every 997th up to BYTES; the reduce checks the padding)
  *   mr_testjob join OUT [--a N] [--b N] [--splits N] [--budget SIZE] [--parts P] [--ordered]
  *                       [--slow-reduce RANK]  (that rank's reduce sleeps 2 ms every 100 keys)
+ *                       [--fail-reduce PART]  (the reduce of partition PART fails, on any rank)
  *       (--ordered: values sorted, and each output carries a digest of
  *       the order its reduce saw them in)
  *   mr_testjob dump OUT          every record of a committed output, in order
@@ -30,7 +31,7 @@
 #include "tools/bench_gen.h"
 
 struct opts {
-	int splits, parts, combine, ordered, fail_rank, fail_split, slow_ms, slow_reduce;
+	int splits, parts, combine, ordered, fail_rank, fail_split, slow_ms, slow_reduce, fail_reduce;
 	uint64_t words, a, b, budget, pad;
 };
 
@@ -216,6 +217,8 @@ static int join_reduce(void *arg, const void *key, size_t klen, const struct mr_
 	(void)klen;
 	if (j->o->slow_reduce >= 0 && j->o->slow_reduce == mr_emitter_rank(em) && ++j->calls % 100 == 0)
 		usleep(2000); /* a straggler: the other ranks take its partitions */
+	if (j->o->fail_reduce >= 0 && j->o->fail_reduce == mr_emitter_split(em))
+		return -1;
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *v = vals[i].p;
 		uint64_t x;
@@ -271,7 +274,7 @@ static int parse_size(const char *s, uint64_t *out)
 
 int main(int argc, char **argv)
 {
-	struct opts o = { .splits = 16, .parts = 64, .fail_rank = -1, .slow_reduce = -1, .fail_split = -1, .words = 200000,
+	struct opts o = { .splits = 16, .parts = 64, .fail_rank = -1, .slow_reduce = -1, .fail_reduce = -1, .fail_split = -1, .words = 200000,
 			  .a = 2000000, .b = 1000000, .budget = 512ULL << 20 };
 	struct mr_ctx *ctx;
 	struct mr_job job;
@@ -327,6 +330,8 @@ int main(int argc, char **argv)
 			o.slow_ms = atoi(v);
 		else if (!strcmp(a, "--slow-reduce"))
 			o.slow_reduce = atoi(v);
+		else if (!strcmp(a, "--fail-reduce"))
+			o.fail_reduce = atoi(v);
 		else if (!strcmp(a, "--budget") && !parse_size(v, &o.budget))
 			;
 		else if (!strcmp(a, "--fail") && sscanf(v, "%d:%d", &o.fail_rank, &o.fail_split) == 2)

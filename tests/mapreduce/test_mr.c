@@ -346,26 +346,52 @@ Test(mr, join_spilling_matches_in_memory, .timeout = 120)
 	free(y);
 }
 
-Test(mr, map_error_fails_every_rank_with_one_message, .timeout = 120)
+/*
+ * args on 1, 2 and 3 ranks: each run exits 1 with one message (rank 0's)
+ * that names a rank and holds want, and commits nothing (out names the
+ * output in args).
+ */
+static void fails_on_1_2_3(const char *const *args, const char *out, const char *want)
 {
-	const char *dir = th_tmpdir("mr");
-	char out[4096], errf[4096], scratch_cmd[4200];
+	char errf[4200], tmp[4200];
 	size_t n;
 
-	snprintf(out, sizeof(out), "%s/wc", dir);
-	snprintf(errf, sizeof(errf), "%s/err", dir);
+	snprintf(errf, sizeof(errf), "%s.err", out);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", out);
 	for (int r = 1; r <= 3; r++) {
-		const char *args[] = { "wordcount", out, "--splits", "8", "--fail", "-1:3", NULL };
 		cr_assert_eq(run_job(r, errf, 60, args), 1, "a failing job must exit 1 on %d ranks", r);
 		char *e = th_read_file(errf, &n);
-		cr_assert(strstr(e, "split 3: map function failed"), "%s", e);
+		cr_assert(strstr(e, want), "%s", e);
 		cr_assert(strstr(e, ": rank "), "the message must name the rank: %s", e);
 		cr_assert_eq(th_lines(e), 1, "one message, from rank 0: %s", e);
 		free(e);
 		cr_assert_neq(access(out, F_OK), 0, "a failed job must not commit output");
-		snprintf(scratch_cmd, sizeof(scratch_cmd), "%s.tmp", out);
-		cr_assert_neq(access(scratch_cmd, F_OK), 0, "temporary output left behind");
+		cr_assert_neq(access(tmp, F_OK), 0, "temporary output left behind");
 	}
+}
+
+Test(mr, map_error_fails_every_rank_with_one_message, .timeout = 120)
+{
+	char out[4096];
+	const char *args[] = { "wordcount", out, "--splits", "8", "--fail", "-1:3", NULL };
+
+	snprintf(out, sizeof(out), "%s/wc", th_tmpdir("mr"));
+	fails_on_1_2_3(args, out, "split 3: map function failed");
+}
+
+/*
+ * A reduce function failing in one partition fails the job on 1, 2 and 3
+ * ranks (in direct mode whichever rank took that partition from the
+ * queues) with one message naming the rank and the partition; the other
+ * ranks finish or stop, nothing is committed, nothing hangs.
+ */
+Test(mr, reduce_error_fails_every_rank_with_one_message, .timeout = 120)
+{
+	char out[4096];
+	const char *args[] = { "join", out, "--a", "400000", "--b", "200000", "--splits", "8", "--fail-reduce", "37", NULL };
+
+	snprintf(out, sizeof(out), "%s/join", th_tmpdir("mr-rfail"));
+	fails_on_1_2_3(args, out, "partition 37: reduce function failed");
 }
 
 Test(mr, killed_rank_ends_the_job, .timeout = 60)
