@@ -344,9 +344,10 @@ static inline size_t bucket_n(const struct jr *jr, uint32_t b)
 }
 
 /*
- * Read bucket b's chunks in the other ranks' stores into a scratch buffer
- * (the other one of the two than last time), one process_vm_readv per run
- * of chunks of one rank. The records, or NULL (failed).
+ * Read a bucket's chunks in the other ranks' stores (r), but those of the
+ * ranks in skip, into a scratch buffer (the other one of the two than last
+ * time), one process_vm_readv per run of chunks of one rank; bytes: what
+ * that must come to. The records, or NULL (failed).
  */
 static const uint8_t *pull_remote(struct jr *jr, const struct rlist *r, uint64_t skip, size_t bytes)
 {
@@ -447,10 +448,60 @@ static void produce(struct jr *jr)
  * and sort it (walk it with mr_iter). In direct mode the bucket's records
  * in the other ranks' stores are read in and indexed after its own.
  */
+/* Index record e of partition part at jr->itmp[k] (its sort key hashed again); OR what differs into *diff. */
+static inline void index_rec(struct jr *jr, size_t k, uint32_t part, const uint8_t *e, uint64_t *diff)
+{
+	jr->itmp[k].sk = mr_sk(part, mr_hash(mr_rec_key(e), mr_rec_klen(e)));
+	jr->itmp[k].rec = e;
+	*diff |= jr->itmp[k].sk ^ jr->itmp[0].sk;
+}
+
+/*
+ * Where bucket b's records in the other ranks' stores are (r: their
+ * chunks): the regions taken from the rings (this rank's own partitions
+ * only), then one region read in with process_vm_readv for the rest.
+ * The number of regions (at most local ranks), or -1 (failed).
+ */
+static int remote_regions(struct jr *jr, const struct rlist *r, uint32_t b, const uint8_t **reg, size_t *regn)
+{
+	size_t rest = r->bytes;
+	uint64_t skip = 0;
+	int nreg = 0;
+
+	for (int src = 0; jr->rings && jr->own && src < jr->ctx->local_ranks; src++) {
+		struct ring *g = &jr->rin[src];
+		if (src == jr->lme || g->x >= g->n || g->el[g->x] != b)
+			continue;
+		int64_t j = g->x++;
+		volatile struct rslot *sl = &g->slot[j % RING_N];
+		__atomic_store_n(g->at, j, __ATOMIC_RELEASE); /* frees element j - 2 */
+		if (__atomic_load_n(&sl->j, __ATOMIC_ACQUIRE) != j) {
+			jr->ring_misses++;
+			continue;
+		}
+		if (sl->bucket != b || sl->len != rl_bytes_of(r, src)) {
+			fail(jr, MR_ECORRUPT, "a ring slot from local rank %d does not match its store", src);
+			return -1;
+		}
+		reg[nreg] = g->data + (size_t)(j % RING_N) * jr->rslot;
+		regn[nreg++] = sl->len;
+		rest -= sl->len;
+		skip |= 1ULL << src;
+		jr->ring_hits++;
+	}
+	if (rest) {
+		if (!(reg[nreg] = pull_remote(jr, r, skip, rest)))
+			return -1;
+		regn[nreg++] = rest;
+	}
+	return nreg;
+}
+
 static int settle(struct jr *jr, struct pidx *x, uint32_t part)
 {
-	size_t k = 0, total = bucket_n(jr, (uint32_t)(x - jr->pi));
-	const struct rlist *r = jr->rl ? &jr->rl[x - jr->pi] : NULL;
+	uint32_t b = (uint32_t)(x - jr->pi);
+	size_t k = 0, total = bucket_n(jr, b);
+	const struct rlist *r = jr->rl ? &jr->rl[b] : NULL;
 	uint64_t diff = 0;
 
 	if (total > jr->icap) {
@@ -468,45 +519,18 @@ static int settle(struct jr *jr, struct pidx *x, uint32_t part)
 	for (int c = 0; c < x->nch; c++)
 		for (size_t off = 0; off < x->chlen[c] && k < x->n;) {
 			const uint8_t *e = x->ch[c] + off;
-			jr->itmp[k].sk = mr_sk(part, mr_hash(mr_rec_key(e), mr_rec_klen(e)));
-			jr->itmp[k].rec = e;
-			diff |= jr->itmp[k++].sk ^ jr->itmp[0].sk;
+			index_rec(jr, k++, part, e, &diff);
 			off += mr_rec_size(e);
 		}
 	if (k != x->n)
 		return fail(jr, MR_ECORRUPT, "the store lost track of its records");
-	if (r && r->nc) {
-		/* the other ranks' records: from the rings where there, the rest read in (one region) */
+	if (r && r->nc) { /* the other ranks' records */
 		const uint8_t *reg[65];
-		size_t regn[65], pulled = r->bytes;
-		int nreg = 0;
-		uint64_t skip = 0;
+		size_t regn[65];
 		double tq = MPI_Wtime();
-		for (int src = 0; jr->rings && jr->own && src < jr->ctx->local_ranks; src++) {
-			struct ring *g = &jr->rin[src];
-			uint32_t b = (uint32_t)(x - jr->pi);
-			if (src == jr->lme || g->x >= g->n || g->el[g->x] != b)
-				continue;
-			int64_t j = g->x++;
-			volatile struct rslot *sl = &g->slot[j % RING_N];
-			__atomic_store_n(g->at, j, __ATOMIC_RELEASE); /* frees element j - 2 */
-			if (__atomic_load_n(&sl->j, __ATOMIC_ACQUIRE) != j) {
-				jr->ring_misses++;
-				continue;
-			}
-			if (sl->bucket != b || sl->len != rl_bytes_of(r, src))
-				return fail(jr, MR_ECORRUPT, "a ring slot from local rank %d does not match its store", src);
-			reg[nreg] = g->data + (size_t)(j % RING_N) * jr->rslot;
-			regn[nreg++] = sl->len;
-			pulled -= sl->len;
-			skip |= 1ULL << src;
-			jr->ring_hits++;
-		}
-		if (pulled) {
-			if (!(reg[nreg] = pull_remote(jr, r, skip, pulled)))
-				return jr->rc;
-			regn[nreg++] = pulled;
-		}
+		int nreg = remote_regions(jr, r, b, reg, regn);
+		if (nreg < 0)
+			return jr->rc;
 		jr->t_pull += MPI_Wtime() - tq;
 		for (int i = 0; i < nreg; i++) {
 			const uint8_t *e = reg[i];
@@ -515,9 +539,7 @@ static int settle(struct jr *jr, struct pidx *x, uint32_t part)
 				if (regn[i] - off < MR_HDR || (sz = mr_rec_size(e + off)) > regn[i] - off ||
 				    !mr_rec_klen(e + off) || k == total)
 					return fail(jr, MR_ECORRUPT, "a torn record in another rank's store");
-				jr->itmp[k].sk = mr_sk(part, mr_hash(mr_rec_key(e + off), mr_rec_klen(e + off)));
-				jr->itmp[k].rec = e + off;
-				diff |= jr->itmp[k++].sk ^ jr->itmp[0].sk;
+				index_rec(jr, k++, part, e + off, &diff);
 				off += sz;
 			}
 		}
@@ -1412,22 +1434,14 @@ static int reduce_part(struct jr *jr, int part)
 	return rc ? (jr->rc ? jr->rc : rc) : 0;
 }
 
-static int next_part(struct jr *jr);
+static int next_part(struct jr *jr, int *cursor);
 
 static int reduce_phase(struct jr *jr)
 {
-	int rc = 0;
+	int rc = 0, cursor = 0;
 
 	produce(jr); /* the consumers' first buckets */
-	for (int i = 0; i < jr->job->nparts && !rc; i++) {
-		int p = i, stolen = jr->stolen;
-		if (jr->direct) { /* the host's partitions, from the queues */
-			if ((p = next_part(jr)) < 0)
-				break;
-			jr->own = jr->stolen == stolen;
-		} else if (jr->dest[p] != jr->ctx->rank) {
-			continue;
-		}
+	for (int p; !rc && (p = next_part(jr, &cursor)) >= 0;) {
 		rc = reduce_part(jr, p);
 		jr->reduced++;
 		for (int b = p << jr->fan_bits; b < (p + 1) << jr->fan_bits; b++)
@@ -1770,22 +1784,31 @@ static void direct_assign(struct jr *jr, const uint64_t *held, const int *world_
 }
 
 /*
- * The next partition for this rank to reduce in direct mode, or -1 when
- * every queue of the host is empty. Each queue is one word in shared
- * memory, head << 32 | tail, changed only by compare-and-swap: the owner
- * takes from the head (its largest), the others from the tail (the
- * smallest, where an imbalance is evened out finest), from the queue with
- * the most left.
+ * The next partition for this rank to reduce, or -1 when there is none
+ * left. Without direct mode: the next one at or after *cursor it was
+ * assigned. In direct mode, from the host's queues (jr->own: it came from
+ * this rank's own). Each queue is one word in shared memory, head << 32 |
+ * tail, changed only by compare-and-swap: the owner takes from the head
+ * (its largest), the others from the tail (the smallest, where an
+ * imbalance is evened out finest), from the queue with the most left.
  */
-static int next_part(struct jr *jr)
+static int next_part(struct jr *jr, int *cursor)
 {
 	volatile uint64_t *q = jr->ctx->q;
 	int L = jr->ctx->local_ranks, me = jr->lme;
-	uint64_t v = __atomic_load_n(&q[me], __ATOMIC_ACQUIRE);
+	uint64_t v;
 
+	if (!jr->direct) {
+		while (*cursor < jr->job->nparts && jr->dest[*cursor] != jr->ctx->rank)
+			(*cursor)++;
+		return *cursor < jr->job->nparts ? (*cursor)++ : -1;
+	}
+	jr->own = 1;
+	v = __atomic_load_n(&q[me], __ATOMIC_ACQUIRE);
 	while ((uint32_t)(v >> 32) < (uint32_t)v)
 		if (__atomic_compare_exchange_n(&q[me], &v, v + (1ULL << 32), 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 			return jr->qlist[jr->qstart[me] + (int)(v >> 32)];
+	jr->own = 0;
 	for (;;) {
 		int victim = -1;
 		uint32_t most = 0;
@@ -1829,9 +1852,10 @@ static void ring_setup(struct jr *jr, int ok)
 	int du;
 	uint8_t *base;
 
-	for (uint32_t b = 0; b < nb; b++)
-		if (jr->keep[b >> jr->fan_bits] && own_bytes(&jr->pi[b]) > mx)
-			mx = own_bytes(&jr->pi[b]);
+	for (uint32_t b = 0; b < nb; b++) {
+		size_t v = jr->keep[b >> jr->fan_bits] ? own_bytes(&jr->pi[b]) : 0;
+		mx = v > mx ? v : mx;
+	}
 	ok = ok && !(env && !strcmp(env, "0")) && L <= 64;
 	MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, ctx->local);
 	MPI_Allreduce(&mx, &gmx, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, ctx->local);
@@ -1901,7 +1925,7 @@ static int direct_exchange(struct jr *jr)
 
 	if (!sizes || !offs || !world_of || !held)
 		mr_abort(ctx, "direct shuffle: out of memory");
-	MPI_Comm_rank(ctx->local, &me);
+	me = jr->lme;
 	/* every bucket holding records: bucket, records, chunks, then (address, length) each */
 	cnt = 0;
 	for (uint32_t b = 0; b < nb; b++)

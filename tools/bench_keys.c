@@ -39,6 +39,17 @@ static uint64_t mix(uint64_t x)
 	return x ^ (x >> 31);
 }
 
+/* malloc, and the bytes faulted in before any clock starts; exits when out of memory. */
+static void *xalloc(size_t n)
+{
+	void *p = malloc(n);
+	if (!p) {
+		fprintf(stderr, "bench_keys: out of memory\n");
+		exit(1);
+	}
+	return memset(p, 0, n);
+}
+
 static size_t width; /* for qsort's comparison */
 
 static int key_cmp(const void *a, const void *b)
@@ -56,19 +67,12 @@ static uint64_t groups_of(const uint8_t *const *recs, size_t n, size_t w)
 
 static double run_ours(const uint8_t *recs, size_t n, size_t rsz, size_t w, uint64_t *groups)
 {
-	struct mr_idx *src = malloc(n * sizeof(*src)), *dst = malloc(n * sizeof(*dst));
-	uint32_t *cnt = malloc(MR_SORT_COUNTS * sizeof(*cnt));
+	struct mr_idx *src = xalloc(n * sizeof(*src)), *dst = xalloc(n * sizeof(*dst));
+	uint32_t *cnt = xalloc(MR_SORT_COUNTS * sizeof(*cnt));
 	const uint8_t *prev = NULL, *r;
 	uint64_t diff = 0, sk, g = 0;
-	double t0;
+	double t0 = now();
 
-	if (!src || !dst || !cnt) {
-		fprintf(stderr, "bench_keys: out of memory\n");
-		exit(1);
-	}
-	memset(src, 0, n * sizeof(*src)); /* fault the index in before the clock starts */
-	memset(dst, 0, n * sizeof(*dst));
-	t0 = now();
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *e = recs + i * rsz;
 		src[i].sk = mr_sk(0, mr_hash(e + MR_HDR, w));
@@ -76,7 +80,7 @@ static double run_ours(const uint8_t *recs, size_t n, size_t rsz, size_t w, uint
 		diff |= src[i].sk ^ src[0].sk;
 	}
 	if (mr_sort_from(src, dst, n, diff, cnt)) {
-		fprintf(stderr, "bench_keys: out of memory\n");
+		fprintf(stderr, "bench_keys: sorting: out of memory\n");
 		exit(1);
 	}
 	struct mr_iter it = { .idx = dst, .n = n, .keys_only = 1 };
@@ -94,15 +98,9 @@ static double run_ours(const uint8_t *recs, size_t n, size_t rsz, size_t w, uint
 
 static double run_qsort(const uint8_t *recs, size_t n, size_t rsz, size_t w, uint64_t *groups)
 {
-	const uint8_t **p = malloc(n * sizeof(*p));
-	double t0;
+	const uint8_t **p = xalloc(n * sizeof(*p));
+	double t0 = now();
 
-	if (!p) {
-		fprintf(stderr, "bench_keys: out of memory\n");
-		exit(1);
-	}
-	memset(p, 0, n * sizeof(*p));
-	t0 = now();
 	for (size_t i = 0; i < n; i++)
 		p[i] = recs + i * rsz;
 	width = w;
@@ -124,15 +122,8 @@ static double run_qsort(const uint8_t *recs, size_t n, size_t rsz, size_t w, uin
 	};                                                                                                  \
 	static double lsd##W(const uint8_t *recs, size_t n, size_t rsz, const uint8_t **p, size_t *cnt)      \
 	{                                                                                                   \
-		struct ent##W *a = malloc(n * sizeof(*a)), *b = malloc(n * sizeof(*b)), *t;               \
-		double t0;                                                                                  \
-		if (!a || !b) {                                                                             \
-			fprintf(stderr, "bench_keys: out of memory\n");                                     \
-			exit(1);                                                                            \
-		}                                                                                           \
-		memset(a, 0, n * sizeof(*a));                                                               \
-		memset(b, 0, n * sizeof(*b));                                                               \
-		t0 = now();                                                                                 \
+		struct ent##W *a = xalloc(n * sizeof(*a)), *b = xalloc(n * sizeof(*b)), *t;               \
+		double t0 = now();                                                                          \
 		for (size_t i = 0; i < n; i++) {                                                            \
 			memcpy(a[i].key, recs + i * rsz + MR_HDR, W);                                       \
 			a[i].rec = recs + i * rsz;                                                          \
@@ -166,15 +157,10 @@ LSD(24)
 
 static double run_radix(const uint8_t *recs, size_t n, size_t rsz, size_t w, uint64_t *groups)
 {
-	const uint8_t **p = malloc(n * sizeof(*p));
-	size_t *cnt = malloc(65536 * sizeof(*cnt));
+	const uint8_t **p = xalloc(n * sizeof(*p));
+	size_t *cnt = xalloc(65536 * sizeof(*cnt));
 	double t, t0;
 
-	if (!p || !cnt) {
-		fprintf(stderr, "bench_keys: out of memory\n");
-		exit(1);
-	}
-	memset(p, 0, n * sizeof(*p));
 	t = w == 8 ? lsd8(recs, n, rsz, p, cnt) : w == 16 ? lsd16(recs, n, rsz, p, cnt) : lsd24(recs, n, rsz, p, cnt);
 	t0 = now();
 	*groups = groups_of(p, n, w);
@@ -196,15 +182,11 @@ int main(int argc, char **argv)
 	}
 	for (int wi = 0; wi < 3; wi++) {
 		size_t w = widths[wi], rsz = MR_HDR + w + 8;
-		uint8_t *recs = malloc(n * rsz);
+		uint8_t *recs = xalloc(n * rsz);
 		double best[3] = { 1e30, 1e30, 1e30 };
 		uint64_t g[3];
 		const char *name[3] = { "ours", "qsort", "radix" };
 
-		if (!recs) {
-			fprintf(stderr, "bench_keys: out of memory\n");
-			return 1;
-		}
 		for (size_t i = 0; i < n; i++) { /* about two records a key, in random order */
 			uint8_t *e = recs + i * rsz;
 			uint64_t k = mix(i) % (n / 2), v = i;
