@@ -3,7 +3,7 @@
 #   make test       build and run the Criterion suite (incl. mpiexec -n 2/3 runs)
 #   make asan       the same suite under AddressSanitizer + UBSan
 #   make valgrind   the MPI-free unit tests under valgrind
-#   make soak       the GC race for 1000 rounds (ROUNDS=N to change)
+#   make soak       the GC race for 1000 rounds (ROUNDS=N to change), the whole fault matrix
 #   make perf       benchmarks (JSON lines; not tests)
 #   make demo       a demo cluster in ./demo-cluster, real bytes, summary
 
@@ -28,6 +28,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB     := $(BUILD)/libcurator.a
 BIN     := $(BUILD)/bin/curator
 TEST_BIN := $(TESTS_SRC:tests/%.c=$(BUILD)/tests/%)
+FAULT_SHIM := $(BUILD)/tests/fault/libfault.so
 
 all: $(BIN) $(TOOLS_BIN)
 
@@ -49,8 +50,14 @@ $(BUILD)/tools/%: $(BUILD)/tools/%.o $(LIB)
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/helpers.o $(LIB)
 	$(MPICC) $(CFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
 
-test: all $(TEST_BIN)
-	CURATOR_SRC=$(CURDIR) CURATOR_BIN=$(abspath $(BIN)) BUILD=$(BUILD) tests/run.sh $(TEST_BIN)
+# the fault shim is an LD_PRELOAD library: built without the sanitizers (it runs inside every process)
+$(FAULT_SHIM): tests/fault/fault_shim.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -fPIC -shared -o $@ $< -ldl
+
+test: all $(TEST_BIN) $(FAULT_SHIM)
+	CURATOR_SRC=$(CURDIR) CURATOR_BIN=$(abspath $(BIN)) BUILD=$(BUILD) FAULT_SHIM=$(abspath $(FAULT_SHIM)) \
+	    tests/run.sh $(TEST_BIN) tests/fault/fault_matrix.sh
 
 asan: export LSAN_OPTIONS = suppressions=$(CURDIR)/tests/lsan.supp
 asan:
@@ -60,9 +67,10 @@ asan:
 valgrind: all $(TEST_BIN)
 	CURATOR_SRC=$(CURDIR) CURATOR_BIN=$(abspath $(BIN)) VALGRIND=1 tests/run.sh $(filter $(BUILD)/tests/storage/%,$(TEST_BIN))
 
-soak: all $(TEST_BIN)
+soak: all $(TEST_BIN) $(FAULT_SHIM)
 	CURATOR_SRC=$(CURDIR) CURATOR_BIN=$(abspath $(BIN)) CURATOR_GC_RACE_ROUNDS=$${ROUNDS:-1000} \
 	    $(BUILD)/tests/jobs/test_job_scan --filter 'job_scan/gc_race_with_a_writer' --jobs 1
+	CURATOR_BIN=$(abspath $(BIN)) FAULT_SHIM=$(abspath $(FAULT_SHIM)) tests/fault/fault_matrix.sh full
 
 perf: all
 	tools/perf.sh
