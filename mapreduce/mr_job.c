@@ -46,7 +46,6 @@ int mr_jr_fail(struct jr *jr, int rc, const char *fmt, ...)
 	return rc;
 }
 
-
 /* --- the job ------------------------------------------------------------ */
 
 void mr_job_init(struct mr_job *job)
@@ -73,17 +72,15 @@ static int validate(struct mr_ctx *ctx, const struct mr_job *job)
 	return 0;
 }
 
-static int jr_setup(struct jr *jr)
+/*
+ * The send buffers: one pair per rank, each 1/64 of the budget shared by
+ * the ranks, within 64 KiB..256 KiB. 0 or -ENOMEM (jr->rc set).
+ */
+static int send_setup(struct jr *jr)
 {
 	struct mr_ctx *ctx = jr->ctx;
-	struct mr_job *job = jr->job;
-	uint64_t budget = job->mem_budget, avail;
 
-	snprintf(jr->scratch, sizeof(jr->scratch), "%s/mr-%s-%ld-%d-r%d", ctx->scratch, ctx->host, (long)getpid(),
-		 ctx->jobseq, ctx->rank);
-	if (mkdir(jr->scratch, 0700) < 0 && errno != EEXIST)
-		return mr_jr_fail(jr, -errno, "%s: %s", jr->scratch, strerror(errno));
-	jr->sbsize = budget / 64 / (uint64_t)ctx->nranks;
+	jr->sbsize = jr->job->mem_budget / 64 / (uint64_t)ctx->nranks;
 	if (jr->sbsize > (256u << 10)) /* stays in L2: 1 MiB buffers were measured slower */
 		jr->sbsize = 256u << 10;
 	if (jr->sbsize < (64u << 10))
@@ -101,6 +98,21 @@ static int jr_setup(struct jr *jr)
 			return mr_jr_fail(jr, -ENOMEM, "out of memory");
 		jr->endreq[d] = MPI_REQUEST_NULL;
 	}
+	return 0;
+}
+
+/*
+ * The store: the arena (what the send buffers and the rings leave of the
+ * budget), its buckets and chunks, and where each partition is reduced
+ * (p % nranks until the direct shuffle assigns the host's). 0 or -ENOMEM
+ * (jr->rc set).
+ */
+static int store_setup(struct jr *jr)
+{
+	struct mr_ctx *ctx = jr->ctx;
+	struct mr_job *job = jr->job;
+	uint64_t budget = job->mem_budget, avail;
+
 	/*
 	 * The arena gets 85 % of what the send buffers leave; the rest is for
 	 * the index of the one bucket being sorted (16 bytes a record, and as
@@ -143,6 +155,20 @@ static int jr_setup(struct jr *jr)
 	if (!jr->arena || !jr->pi)
 		return mr_jr_fail(jr, -ENOMEM, "cannot allocate the %llu-byte memory budget", (unsigned long long)budget);
 	return 0;
+}
+
+/* This rank's scratch directory, send buffers and store. 0 or this rank's error (jr->rc). Local. */
+static int jr_setup(struct jr *jr)
+{
+	struct mr_ctx *ctx = jr->ctx;
+
+	snprintf(jr->scratch, sizeof(jr->scratch), "%s/mr-%s-%ld-%d-r%d", ctx->scratch, ctx->host, (long)getpid(),
+		 ctx->jobseq, ctx->rank);
+	if (mkdir(jr->scratch, 0700) < 0 && errno != EEXIST)
+		return mr_jr_fail(jr, -errno, "%s: %s", jr->scratch, strerror(errno));
+	if (send_setup(jr))
+		return jr->rc;
+	return store_setup(jr);
 }
 
 void mr_jr_agree_fan(struct jr *jr)
@@ -300,64 +326,56 @@ static int commit_output(struct jr *jr, const char *out)
 	return 0;
 }
 
-int mr_job_run(struct mr_ctx *ctx, struct mr_job *job)
+/*
+ * Collective: the temporary output directory OUTPUT.tmp, emptied first by
+ * rank 0 of a crashed job's leftovers. A failure is this rank's error
+ * (jr->rc), agreed with jr_setup's.
+ */
+static void output_begin(struct jr *jr)
 {
-	struct jr *jr = calloc(1, sizeof(*jr));
-	double t0, t1, t2, tmax;
-	int rc;
+	struct mr_ctx *ctx = jr->ctx;
 
-	if (!jr)
-		mr_abort(ctx, "out of memory");
-	ctx->errmsg[0] = 0;
-	ctx->jobseq++;
-	jr->ctx = ctx;
-	jr->job = job;
-	jr->debug = getenv("MR_DEBUG") ? atoi(getenv("MR_DEBUG")) : 0;
-	job->spills = 0;
-	rc = mr_agree(ctx, validate(ctx, job));
-	if (rc) {
-		free(jr);
-		return rc;
-	}
-	if (job->output_dir) {
-		snprintf(jr->tmpout, sizeof(jr->tmpout), "%s.tmp", job->output_dir);
-		if (ctx->rank == 0)
-			mr_rm_tree(jr->tmpout); /* a crashed job's leftovers */
-		MPI_Barrier(ctx->comm);
-		if (mkdir(jr->tmpout, 0755) < 0 && errno != EEXIST)
-			mr_jr_fail(jr, -errno, "%s: %s", jr->tmpout, strerror(errno));
-	}
-	if (!jr->rc)
-		jr_setup(jr);
-	rc = mr_agree(ctx, jr->rc);
-	if (!rc)
-		rc = mr_agree(ctx, shm_setup(jr));
-	t0 = MPI_Wtime();
-	if (!rc)
-		rc = mr_agree(ctx, mr_map_phase(jr));
-	if (!rc && jr->direct)
-		rc = mr_agree(ctx, mr_direct_exchange(jr));
-	t1 = MPI_Wtime();
-	if (!rc) {
-		rc = mr_reduce_phase(jr);
-		jr->t_reduced = MPI_Wtime();
-		rc = mr_agree(ctx, rc);
-	}
-	t2 = MPI_Wtime();
-	if (!rc && job->output_dir) {
-		int crc_rc;
-		MPI_Barrier(ctx->comm);
-		crc_rc = ctx->rank == 0 ? commit_output(jr, job->output_dir) : 0;
-		MPI_Barrier(ctx->comm);
-		/* ranks on other hosts (no shared file system) commit their own */
-		if (ctx->rank != 0 && access(jr->tmpout, F_OK) == 0)
-			crc_rc = commit_output(jr, job->output_dir);
-		if (crc_rc)
-			mr_jr_fail(jr, crc_rc, "committing %s: %s", job->output_dir, strerror(-crc_rc));
-		rc = mr_agree(ctx, jr->rc);
-	}
-	if (rc && job->output_dir)
-		mr_rm_tree(jr->tmpout);
+	snprintf(jr->tmpout, sizeof(jr->tmpout), "%s.tmp", jr->job->output_dir);
+	if (ctx->rank == 0)
+		mr_rm_tree(jr->tmpout); /* a crashed job's leftovers */
+	MPI_Barrier(ctx->comm);
+	if (mkdir(jr->tmpout, 0755) < 0 && errno != EEXIST)
+		mr_jr_fail(jr, -errno, "%s: %s", jr->tmpout, strerror(errno));
+}
+
+/*
+ * Collective, after every rank's reduce succeeded: rank 0 commits the
+ * output, then each rank on another host (no shared file system) commits
+ * its own. The agreed outcome.
+ */
+static int output_finish(struct jr *jr)
+{
+	struct mr_ctx *ctx = jr->ctx;
+	const char *out = jr->job->output_dir;
+	int crc_rc;
+
+	MPI_Barrier(ctx->comm);
+	crc_rc = ctx->rank == 0 ? commit_output(jr, out) : 0;
+	MPI_Barrier(ctx->comm);
+	/* ranks on other hosts (no shared file system) commit their own */
+	if (ctx->rank != 0 && access(jr->tmpout, F_OK) == 0)
+		crc_rc = commit_output(jr, out);
+	if (crc_rc)
+		mr_jr_fail(jr, crc_rc, "committing %s: %s", out, strerror(-crc_rc));
+	return mr_agree(ctx, jr->rc);
+}
+
+/*
+ * Collective: the job's totals over every rank into *job (counters,
+ * records, spills, the slowest rank's map and reduce seconds: t0..t1 and
+ * t1..t2) and, with MR_DEBUG, this rank's figures on stderr.
+ */
+static void report(struct jr *jr, double t0, double t1, double t2)
+{
+	struct mr_ctx *ctx = jr->ctx;
+	struct mr_job *job = jr->job;
+	double tmax;
+
 	MPI_Allreduce(jr->counters, job->counters, MR_MAX_COUNTERS, MPI_INT64_T, MPI_SUM, ctx->comm);
 	job->records_in = (uint64_t)mr_sum(ctx, (int64_t)jr->in);
 	job->records_mapped = (uint64_t)mr_sum(ctx, (int64_t)jr->mapped);
@@ -384,6 +402,55 @@ int mr_job_run(struct mr_ctx *ctx, struct mr_job *job)
 			job->name ? job->name : "?", ctx->rank, jr->t_splits - t0, jr->t_ends - t0, t1 - t0,
 			jr->t_reduced - t0, jr->t_pull, (unsigned long long)jr->ring_hits, (unsigned long long)jr->ring_misses,
 			jr->t_settle - jr->t_pull, t2 - t0, MPI_Wtime() - t0);
+}
+
+/*
+ * The job, step by step (see mr_job_int.h): every step's outcome is
+ * agreed before the next, so all ranks take the same branches.
+ */
+int mr_job_run(struct mr_ctx *ctx, struct mr_job *job)
+{
+	struct jr *jr = calloc(1, sizeof(*jr));
+	double t0, t1, t2;
+	int rc;
+
+	if (!jr)
+		mr_abort(ctx, "out of memory");
+	ctx->errmsg[0] = 0;
+	ctx->jobseq++;
+	jr->ctx = ctx;
+	jr->job = job;
+	jr->debug = getenv("MR_DEBUG") ? atoi(getenv("MR_DEBUG")) : 0;
+	job->spills = 0;
+	rc = mr_agree(ctx, validate(ctx, job));
+	if (rc) {
+		free(jr);
+		return rc;
+	}
+	if (job->output_dir)
+		output_begin(jr);
+	if (!jr->rc)
+		jr_setup(jr);
+	rc = mr_agree(ctx, jr->rc);
+	if (!rc)
+		rc = mr_agree(ctx, shm_setup(jr));
+	t0 = MPI_Wtime();
+	if (!rc)
+		rc = mr_agree(ctx, mr_map_phase(jr));
+	if (!rc && jr->direct)
+		rc = mr_agree(ctx, mr_direct_exchange(jr));
+	t1 = MPI_Wtime();
+	if (!rc) {
+		rc = mr_reduce_phase(jr);
+		jr->t_reduced = MPI_Wtime();
+		rc = mr_agree(ctx, rc);
+	}
+	t2 = MPI_Wtime();
+	if (!rc && job->output_dir)
+		rc = output_finish(jr);
+	if (rc && job->output_dir)
+		mr_rm_tree(jr->tmpout);
+	report(jr, t0, t1, t2);
 	jr_release(jr);
 	free(jr);
 	return rc;
