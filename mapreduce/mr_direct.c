@@ -33,11 +33,13 @@
  * and the spill (mr_store.c calls mr_bucket_settle). It calls only
  * mr_store_run_new and mr_jr_agree_fan. Safety: a ring slot is published
  * by storing its element number last (release) and read only after an
- * acquire load finds it; a reader that cannot be sure reads the
- * mapper's memory instead, and every remote record is checked for size
- * before it is indexed (MR_ECORRUPT, not a crash). The mapper's chunks
- * stay untouched until the job's last collective (jr_release): nothing
- * is spilled or freed after the exchange.
+ * acquire load finds it, and must match the producer's directory (bucket
+ * and bytes); a slot not there yet is read from the mapper's memory
+ * instead, and every remote record is checked for size before it is
+ * indexed (MR_ECORRUPT, not a crash). The other ranks read a rank's
+ * chunks until the reduce phase's outcome is agreed: nothing writes the
+ * arena after the map (the reduce files nothing into the store), and it
+ * is reused only by the next job, after that agreement and jr_release.
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -40,11 +40,12 @@
 
 #include "mapreduce/mr_job_int.h"
 
+/* MPI tags: a buffer of shuffle entries, and a rank's END (its map status). */
 enum { TAG_DATA = 1, TAG_END = 2 };
 
 /* --- receiving: into the store ------------------------------------------ */
 
-/* File a shuffle entry (sort key, record) that arrived or was combined. */
+/* File a shuffle entry (sort key, record) that arrived or was combined (inlined into absorb). */
 static int store_add(struct jr *jr, uint64_t sk, const uint8_t *rec)
 {
 	size_t sz = mr_rec_size(rec);
@@ -147,7 +148,7 @@ static void drain_ring(struct jr *jr, struct inring *r)
 	}
 }
 
-/* --- sending: pieces, slots and messages -------------------------------- */
+/* --- sending: pieces, slots and messages; progress while a sender waits -- */
 
 static int progress(struct jr *jr);
 
