@@ -1,5 +1,6 @@
 /*
  * mr_int: private structures shared by the engine's files (not an API).
+ * The state of a running job is in mr_job_int.h, private to the job's files.
  *
  * A record, in send buffers, on the wire, in the store and in run files:
  *

@@ -246,7 +246,7 @@ struct jr {
 	struct inring *inr;   /* rings from the other ranks of this host */
 	int ninr;
 
-	int direct;           /* see above */
+	int direct;           /* direct mode (see mr_direct.c) */
 	uint8_t *keep;        /* per partition: its records go into this rank's store */
 	struct rlist *rl;     /* per bucket (the host's partitions'), the other ranks' chunks, after the exchange */
 	int64_t *lpid;        /* per local rank: its pid */
