@@ -26,9 +26,12 @@
  * partition, its in-memory buckets (sorted one at a time) with the run
  * files and calls reduce once per key.
  *
- * The files, one part of the job each, bottom-up. A file calls only what
- * its line names (and everything may call mr_jr_fail and the inline
- * helpers of this header):
+ * The files, one part of the job each, bottom-up but for one pair: the
+ * store and the direct shuffle call each other once (a spill sorts its
+ * buckets with mr_bucket_settle; the exchange records the other ranks'
+ * runs with mr_store_run_new). A file calls only what its line names
+ * (and everything may call mr_jr_fail and the inline helpers of this
+ * header):
  *
  *   mr_store.c   the store: a bucket's new chunk (the slow path of
  *                store_reserve), spills of the whole store to a run

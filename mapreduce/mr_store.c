@@ -12,7 +12,7 @@
  * partition's range (struct run), then empties the store; the reduce
  * phase merges the runs with what is in memory.
  *
- * Its place in the shuffle: below everything. The map (mr_emit), the
+ * Its place in the shuffle: at the bottom. The map (mr_emit), the
  * receive path (absorb) and the reduce's sources file into and read from
  * the store; this file calls only mr_bucket_settle (mr_direct.c) to sort
  * a bucket it spills. Safety: a failed spill fails the job (its run is
