@@ -582,3 +582,31 @@ int job_db_last_scan(sqlite3 *db, const char *kind, int64_t *id, double *ended, 
 	sqlite3_finalize(st);
 	return 0;
 }
+
+/* --- the task runner's statements (jobs/job_tasks.c) ---------------------- */
+
+int job_db_tasks_finish_begin(sqlite3 *db, struct st_msg *err)
+{
+	return st_sql_begin(db, err);
+}
+
+int job_db_tasks_finish_commit(sqlite3 *db, struct st_msg *err)
+{
+	return st_sql_commit(db, err);
+}
+
+int job_db_scan_task_results(sqlite3 *db, const char *json, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_prepare(db,
+				"UPDATE scans SET task_results = json(?) WHERE id = (SELECT max(id) FROM scans WHERE state = 'done')",
+				&st, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, json, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = st_sql_fail(db, sqlite3_errcode(db), "curator.db scans", err);
+	sqlite3_finalize(st);
+	return rc;
+}

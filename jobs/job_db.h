@@ -160,4 +160,21 @@ int job_db_daemon_get(sqlite3 *db, struct job_daemon_state *s, int *found, struc
 /* End time and id of the latest finished scan of a kind (0 if none). */
 int job_db_last_scan(sqlite3 *db, const char *kind, int64_t *id, double *ended, struct st_msg *err);
 
+/* --- the task runner's statements (jobs/job_tasks.c) ---------------------- */
+
+/*
+ * One transaction around many job_db_task_finish calls (a batch's
+ * outcomes): begin (BEGIN IMMEDIATE), then commit. 0 or an error (err
+ * filled; err may be NULL); a failed commit is rolled back. Not nested.
+ */
+int job_db_tasks_finish_begin(sqlite3 *db, struct st_msg *err);
+int job_db_tasks_finish_commit(sqlite3 *db, struct st_msg *err);
+
+/*
+ * Attach the JSON object json (`tasks run` results: bytes_reclaimed and per
+ * kind {done, stale, failed}) to the latest finished scan as its
+ * task_results. 0 (also when there is no finished scan) or an error.
+ */
+int job_db_scan_task_results(sqlite3 *db, const char *json, struct st_msg *err);
+
 #endif

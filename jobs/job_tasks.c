@@ -16,7 +16,6 @@
 #include "jobs/job_place.h"
 #include "storage/st_cloud.h"
 #include "storage/st_egroup.h"
-#include "storage/st_sql.h"
 
 #define PAIR 28 /* extent id + u32, as packed by job_scan */
 
@@ -1039,7 +1038,7 @@ static int run_batch(struct st_store *st, sqlite3 *db, const struct job_run_opts
 		job_apply_to_cloud_batch(st, ptr, nb, bb, rcs, errs); /* reads its own egroups ahead, in order */
 		prefetch_next(st, db, kind, READ_AHEAD_NEXT); /* the next batch's first ones, while this one is recorded */
 	}
-	intx = st_sql_begin(db, NULL) == 0;
+	intx = job_db_tasks_finish_begin(db, NULL) == 0;
 	for (int i = 0; i < nb; i++) {
 		int prc = finish_one(db, &tasks[i], rcs[i], bb[i], &errs[i], res, err);
 		if (!*rc)
@@ -1047,7 +1046,7 @@ static int run_batch(struct st_store *st, sqlite3 *db, const struct job_run_opts
 		throttle(o->kind_mbps[kind] > 0 ? o->kind_mbps[kind] : o->rate_mbps, bb[i] < 0 ? -bb[i] : bb[i], t0, moved);
 		job_task_release(&tasks[i]);
 	}
-	if (intx && st_sql_commit(db, *rc ? NULL : err) && !*rc)
+	if (intx && job_db_tasks_finish_commit(db, *rc ? NULL : err) && !*rc)
 		*rc = -EIO;
 	free(errs);
 	return nb;
@@ -1111,14 +1110,7 @@ int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_o
 						",\"%s\":{\"done\":%" PRIu64 ",\"stale\":%" PRIu64 ",\"failed\":%" PRIu64 "}",
 						job_task_kind_name(k), res->done[k], res->stale[k], res->failed[k]);
 		snprintf(json + off, sizeof(json) - off, "}");
-		sqlite3_stmt *q;
-		if (sqlite3_prepare_v2(db,
-				       "UPDATE scans SET task_results = json(?) WHERE id = (SELECT max(id) FROM scans WHERE state = 'done')",
-				       -1, &q, NULL) == SQLITE_OK) {
-			sqlite3_bind_text(q, 1, json, -1, SQLITE_STATIC);
-			sqlite3_step(q);
-			sqlite3_finalize(q);
-		}
+		job_db_scan_task_results(db, json, NULL); /* best effort */
 	}
 	job_db_close(db);
 	return rc;
