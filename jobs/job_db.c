@@ -13,34 +13,6 @@
 
 #include "storage/st_sql.h"
 
-static const char *kind_names[JT_NKINDS] = {
-	"refcount_up", "refcount_down", "extent_delete", "egroup_compact",
-	"egroup_delete", "extent_id_delete", "blocks_delete", "file_sweep",
-	"rereplicate", "drop_extra", "scrub", "disk_removed", "ec_encode", "ec_rebuild", "strip_rollback",
-	"strip_dissolve", "compress", "fingerprint", "dedup", "tier_down", "tier_up", "disk_balance",
-};
-
-/* Higher runs first: correctness before reclamation before cleanup. */
-static const int kind_prio[JT_NKINDS] = { 90, 50, 40, 35, 45, 30, 30, 10, 80, 20, 15, 25, 12, 85, 60, 13, 11, 9, 8, 28, 27, 14 };
-
-const char *job_task_kind_name(enum job_task_kind k)
-{
-	return (unsigned)k < JT_NKINDS ? kind_names[k] : "?";
-}
-
-int job_task_kind_parse(const char *s)
-{
-	for (int i = 0; i < JT_NKINDS; i++)
-		if (!strcmp(s, kind_names[i]))
-			return i;
-	return -1;
-}
-
-int job_task_priority(enum job_task_kind k)
-{
-	return (unsigned)k < JT_NKINDS ? kind_prio[k] : 0;
-}
-
 const char *job_task_state_name(enum job_task_state s)
 {
 	static const char *n[] = { "pending", "running", "done", "stale", "failed" };

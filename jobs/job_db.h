@@ -25,37 +25,8 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
+#include "jobs/job_kind.h" /* enum job_task_kind, its names and priorities */
 #include "storage/st_util.h"
-
-enum job_task_kind {
-	JT_REFCOUNT_UP = 0,    /* recorded < true: raise (always safe) */
-	JT_REFCOUNT_DOWN,      /* recorded > true: lower (safety rule) */
-	JT_EXTENT_DELETE,      /* drop dead extents from a record (metadata) */
-	JT_EGROUP_COMPACT,     /* rewrite live extents into a new egroup */
-	JT_EGROUP_DELETE,      /* every extent dead: delete all replicas */
-	JT_EXTENT_ID_DELETE,   /* orphan extent-ID rows */
-	JT_BLOCKS_DELETE,      /* block rows of a deleted vdisk */
-	JT_FILE_SWEEP,         /* egroup files no metadata references */
-	JT_REREPLICATE,        /* fewer healthy replicas than RF (priority by copies left) */
-	JT_DROP_EXTRA,         /* more replicas than RF (a node came back) */
-	JT_SCRUB,              /* read and verify every replica, repair bad copies */
-	JT_DISK_REMOVED,       /* a drained disk holds nothing: mark it removed */
-	JT_EC_ENCODE,          /* k cold egroups -> a Reed-Solomon strip */
-	JT_EC_REBUILD,         /* a strip member lost its copy: decode and rewrite it */
-	JT_STRIP_ROLLBACK,     /* a strip a crashed conversion left half made */
-	JT_STRIP_DISSOLVE,     /* a strip whose members are mostly dead: back to plain egroups */
-	JT_COMPRESS,           /* post-process compression: rewrite an egroup's extents compressed */
-	JT_FINGERPRINT,        /* record the chunk fingerprints of an egroup (dedup containers) */
-	JT_DEDUP,              /* duplicate chunks -> one refcounted dedup extent, block rows repointed */
-	JT_TIER_DOWN,          /* ILM: every replica to the next tier down (watermark or cold age) */
-	JT_TIER_UP,            /* ILM: a hot egroup back up a tier (promotion) */
-	JT_DISK_BALANCE,       /* one replica off a disk far above its tier's mean usage */
-	JT_NKINDS
-};
-
-const char *job_task_kind_name(enum job_task_kind k);
-int job_task_kind_parse(const char *s); /* -1 if unknown */
-int job_task_priority(enum job_task_kind k);
 
 enum job_task_state { JS_PENDING = 0, JS_RUNNING, JS_DONE, JS_STALE, JS_FAILED };
 const char *job_task_state_name(enum job_task_state s);

@@ -1,14 +1,51 @@
 /*
- * job_dedup: fingerprint and dedup task executors. See job_dedup.h.
+ * job_dedup: the dedup task kinds (issue 7, DESIGN.md §3 and §6), of the
+ * efficiency family (compression is in job_efficiency.c).
+ *
+ * DESIGN: fingerprint (target: an egroup of a dedup container): reads the
+ * egroup's extents through verified replicas (inflating compressed ones),
+ * cuts them into chunks by the container's chunking (st_chunk.h) and stores
+ * the chunks' SHA-1s in the egroup's fingerprint row. An egroup that is
+ * gone loses its row. Extents never change, so no compare-and-set is
+ * needed.
+ *
+ * dedup (argument: the container and the groups MR3 formed, see
+ * job_scan.c form_dedup): per group, one chunk stored more than once
+ * becomes one refcounted dedup extent (id "sha1:<hex>:<len>") and every
+ * block row that references a copy is repointed at it. Order (bottom-up,
+ * DESIGN.md §4):
+ *   1. one operation begins (sequence s, in flight);
+ *   2. data: the chunks that have no dedup extent yet are read from their
+ *      source, their SHA-1 checked against the fingerprint, and written
+ *      into one new egroup (RF copies, fdatasync'd), whose row is inserted
+ *      with each extent's recorded refcount = its number of target rows
+ *      and last_ref_seq = s; then their extent-ID rows. Existing dedup
+ *      extents get their recorded refcount raised by compare-and-set
+ *      (last_ref_seq = s) instead;
+ *   3. metadata flips: each target block row is changed in one shard
+ *      transaction that re-reads it (so a concurrent write wins: regions
+ *      no longer naming the old extent are left alone), after the old
+ *      copy's bytes were read and compared byte for byte with the dedup
+ *      extent's;
+ *   4. the operation ends. The old extents lose references and are
+ *      collected by the next scans (the safety rule applies as ever).
+ * A crash leaves at worst refcounts above the truth (lowered by a later
+ * scan) and an unreferenced dedup egroup (collected).
+ *
+ * Safe to repeat: a fingerprint row is rewritten whole. A dedup task run
+ * again finds its dedup extents made and raises their recorded refcounts
+ * once more, which only errs high (refcount_down lowers them after the
+ * next scan); the rows it repointed no longer name the old extent and are
+ * left alone; an extent-ID row another rank inserted first wins (ours is
+ * never named and is collected).
  */
-#include "jobs/job_dedup.h"
-
 #include <errno.h>
 #include <inttypes.h>
 #include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "jobs/job_tasks_int.h"
 #include "storage/st_chunk.h"
 #include "storage/st_hmap.h"
 
@@ -52,7 +89,9 @@ static int read_raw(struct st_store *st, struct xcache *xc, const struct st_exte
 	return rc;
 }
 
-int job_apply_fingerprint(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err)
+/* fingerprint: 0 done (*bytes: bytes read), ST_ESTALE, or an error. */
+static int apply_fingerprint(struct st_store *st, const struct job_task *t, const struct job_task_env *env,
+			     int64_t *bytes, struct st_msg *err)
 {
 	struct st_meta *m = st_store_meta(st);
 	struct st_egroup_rec g;
@@ -144,30 +183,24 @@ struct dext {
 
 static int parse(const struct job_task *t, uint32_t *container, struct cand **out, int *n)
 {
-	const uint8_t *p = t->arg + 4, *end = t->arg + t->arglen;
+	const uint8_t *p = t->arg + JOB_ARG_DEDUP_HEAD, *end = t->arg + t->arglen;
 	struct cand *cs = NULL;
 	size_t cap = 0, cnt = 0;
 
-	if (t->arglen < 4)
+	if (job_arg_dedup_container(t, container))
 		return -1;
-	memcpy(container, t->arg, 4);
 	while (p < end) {
 		struct cand *c;
-		if (end - p < 36 || st_grow(&cs, &cap, cnt, sizeof(*cs))) {
+		if (st_grow(&cs, &cap, cnt, sizeof(*cs))) {
 			free(cs);
 			return -1;
 		}
 		c = &cs[cnt];
 		memset(c, 0, sizeof(*c));
-		memcpy(c->x.b, p, 24);
-		memcpy(&c->nrows, p + 32, 4);
-		c->rows = p + 36;
-		p += 36;
-		if ((size_t)(end - p) < (size_t)c->nrows * 16) {
+		if (job_arg_dedup_group(&p, end, &c->x, &c->nrows, &c->rows)) {
 			free(cs);
 			return -1;
 		}
-		p += (size_t)c->nrows * 16;
 		cnt++;
 	}
 	*out = cs;
@@ -333,7 +366,9 @@ static int plan(struct st_store *st, const struct st_container *ct, struct cand 
 	return 0;
 }
 
-int job_apply_dedup(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err)
+/* dedup: 0 done (frees nothing itself: the old copies go with the next scans' GC), or an error. */
+static int apply_dedup(struct st_store *st, const struct job_task *t, const struct job_task_env *env,
+		       int64_t *bytes, struct st_msg *err)
 {
 	struct st_meta *m = st_store_meta(st);
 	struct st_config *cfg = st_store_config(st);
@@ -431,8 +466,7 @@ int job_apply_dedup(struct st_store *st, const struct job_task *t, int64_t *byte
 			c->ok = ds[c->dix[k]].ok;
 		for (uint32_t r = 0; r < c->nrows && c->ok && !rc; r++) {
 			uint64_t vdisk, block;
-			memcpy(&vdisk, c->rows + 16 * r, 8);
-			memcpy(&block, c->rows + 16 * r + 8, 8);
+			job_arg_dedup_row(c->rows, r, &vdisk, &block);
 			rc = repoint(st, vdisk, block, c, ds, err);
 		}
 	}
@@ -453,3 +487,8 @@ int job_apply_dedup(struct st_store *st, const struct job_task *t, int64_t *byte
 	st_egroup_rec_release(&out);
 	return rc;
 }
+
+const struct job_task_ops job_kind_fingerprint = {
+	.name = "fingerprint", .priority = 9, .apply = apply_fingerprint, .reads_egroups = JOB_READS_EGROUP
+};
+const struct job_task_ops job_kind_dedup = { .name = "dedup", .priority = 8, .apply = apply_dedup };

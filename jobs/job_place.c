@@ -1,8 +1,29 @@
 /*
- * job_place: tier moves and disk balancing. See job_place.h.
+ * job_place: the placement task kinds (issue 7): ILM tier moves and disk
+ * balancing.
+ *
+ * DESIGN: each moves data first, flips the egroup row by compare-and-set
+ * on the scan's version second, and deletes the old copies last; a lost CAS
+ * deletes the new copies instead and marks the task stale. So a repeat is
+ * harmless (an egroup already on its destination has nothing to do) and a
+ * crash leaves at worst extra copies or an orphan object, swept later.
+ *
+ * tier_down / tier_up (argument: destination tier u8, reason u8 'w'
+ * watermark, 'c' cold age, 'h' hot): every replica is copied to RF disks of
+ * distinct nodes on the destination tier and fdatasync'd; the row takes the
+ * new replicas and tier; the old files go; the egroup's read count is reset.
+ *
+ * disk_balance (argument: source disk u32): the replica on that disk is
+ * copied to the least-used disk of the same tier on a node holding no other
+ * replica; the row swaps the one replica; the old file goes.
+ *
+ * Strip members, parity, moving and open (being appended) egroups are left
+ * alone (stale): a move of an egroup a writer appends to loses the CAS.
+ *
+ * Moves to the cloud run in batches (the runner claims up to CLOUD_BATCH,
+ * see cloud_batch below); a tier_down to the cloud run alone is a batch of
+ * one.
  */
-#include "jobs/job_place.h"
-
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -10,7 +31,10 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "jobs/job_tasks_int.h"
 #include "storage/st_cloud.h"
+
+#define CLOUD_BATCH 128 /* moves to the cloud in a batch (images in memory: a few groups whatever n) */
 
 /* g is on the cloud tier already (a move there has nothing to do). */
 static int on_cloud(const struct st_egroup_rec *g)
@@ -21,10 +45,8 @@ static int on_cloud(const struct st_egroup_rec *g)
 /* The task's egroup at the scan's version, plain (not a strip member, not moving). */
 static int load_movable(struct st_store *st, const struct job_task *t, struct st_egroup_rec *g, struct st_msg *err)
 {
-	int rc = st_meta_egroup_get(st_store_meta(st), t->target, g, err);
+	int rc = job_task_load(st, t, g, err);
 
-	if (rc == ST_ENOTFOUND || (!rc && t->version && g->version != t->version))
-		return st_fail(err, ST_ESTALE, "egroup %" PRIx64 " changed since the scan", t->target);
 	if (!rc && (g->flags & ~(uint32_t)(ST_EGROUP_COMPRESSED | ST_EGROUP_CLOUD)))
 		return st_fail(err, ST_ESTALE, "egroup %" PRIx64 " is not a plain egroup now", t->target);
 	return rc;
@@ -39,7 +61,12 @@ static void drop_new(struct st_store *st, uint64_t egroup, uint32_t used, const 
 	}
 }
 
-int job_apply_tier_move(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err)
+static int to_cloud_batch(struct st_store *st, const struct job_task *const *t, int n, int64_t *bytes, int *rcs,
+			  struct st_msg *errs);
+
+/* tier_down / tier_up: 0 done (*bytes: bytes copied), ST_ESTALE, or an error. */
+static int apply_tier_move(struct st_store *st, const struct job_task *t, const struct job_task_env *env,
+			   int64_t *bytes, struct st_msg *err)
 {
 	struct st_meta *m = st_store_meta(st);
 	struct st_egroup_rec g;
@@ -48,12 +75,12 @@ int job_apply_tier_move(struct st_store *st, const struct job_task *t, int64_t *
 	int nold, rc, from_cloud;
 	enum st_tier dest;
 
-	if (t->arglen < 2 || t->arg[0] >= ST_NTIERS)
+	if (t->arglen < JOB_ARG_TIER || job_arg_tier(t) >= ST_NTIERS)
 		return st_fail(err, ST_EINVAL, "task %" PRId64 ": bad tier argument", t->id);
-	dest = (enum st_tier)t->arg[0];
+	dest = (enum st_tier)job_arg_tier(t);
 	if (dest == ST_TIER_CLOUD) { /* as a batch of one */
 		struct st_msg e = { "" };
-		job_apply_to_cloud_batch(st, &t, 1, bytes, &rc, &e);
+		to_cloud_batch(st, &t, 1, bytes, &rc, &e);
 		if (rc)
 			st_fail(err, rc, "%s", e.text);
 		return rc;
@@ -129,16 +156,18 @@ static int below_mean(struct st_store *st, uint32_t disk, enum st_tier tier)
 	return cap && pct < (double)used / (double)cap;
 }
 
-int job_apply_balance(struct st_store *st, const struct job_task *t, int64_t *bytes, struct st_msg *err)
+/* disk_balance: 0 done (*bytes: bytes copied), ST_ESTALE, or an error. */
+static int apply_balance(struct st_store *st, const struct job_task *t, const struct job_task_env *env,
+			 int64_t *bytes, struct st_msg *err)
 {
 	struct st_meta *m = st_store_meta(st);
 	struct st_egroup_rec g;
 	uint32_t from, to;
 	int r = -1, rc;
 
-	if (t->arglen < 4)
+	if (job_arg_disks(t) < 1)
 		return st_fail(err, ST_EINVAL, "task %" PRId64 ": bad disk argument", t->id);
-	memcpy(&from, t->arg, 4);
+	from = job_arg_disk(t, 0);
 	st_egroup_rec_init(&g);
 	rc = load_movable(st, t, &g, err);
 	for (int i = 0; !rc && i < g.nreplicas; i++)
@@ -503,8 +532,22 @@ static void group_start(struct cloud_batch *b, int from, int to)
 	b->next = (b->next + 1) % b->nslots;
 }
 
-int job_apply_to_cloud_batch(struct st_store *st, const struct job_task *const *t, int n, int64_t *bytes, int *rcs,
-			     struct st_msg *errs)
+/*
+ * tier_down to the cloud for n tasks at once, as a pipeline: each egroup's
+ * verified image is read (by two reader threads, O_DIRECT: the cold data
+ * does not pass through the page cache, which the copies' deletion would
+ * only empty again) while the objects before it are stored in groups
+ * (a directory: one filesystem sync a group, then each read back; two
+ * groups at once), images are freed as their group is stored, the stored
+ * ones' rows flip by CAS every few groups (one transaction per shard) and
+ * their local copies go; one usage update at the end. Memory: a few
+ * groups of images whatever n. Per task: rcs[i] (0, ST_ESTALE, an error
+ * in errs[i]) and bytes[i]. Returns non-zero when nothing could run, or
+ * the failure of a store call as a whole that stopped the batch (the
+ * tasks not attempted say so).
+ */
+static int to_cloud_batch(struct st_store *st, const struct job_task *const *t, int n, int64_t *bytes, int *rcs,
+			  struct st_msg *errs)
 {
 	struct cloud_batch b = { .st = st, .n = n, .bytes = bytes, .rcs = rcs, .errs = errs };
 	int nput = 0, sent = 0, rc = 0, i;
@@ -629,3 +672,32 @@ int job_apply_to_cloud_batch(struct st_store *st, const struct job_task *const *
 	pthread_cond_destroy(&b.cv);
 	return rc ? rc : b.rc;
 }
+
+/* A tier_down to the cloud: in a batch (a tier_down to a local tier runs alone). */
+static int to_cloud(const struct job_task *t)
+{
+	return job_arg_tier(t) == ST_TIER_CLOUD;
+}
+
+static const struct job_task_batch cloud_batching = {
+	.member = to_cloud,
+	.max = CLOUD_BATCH,
+	.min = 8,     /* at least a store group */
+	.share = 1,   /* on several ranks, each takes its share of the pending moves */
+	.ahead_after = 6, /* the next batch's first ones, while this one's outcomes are recorded (it reads its own ahead) */
+	.apply = to_cloud_batch,
+};
+
+const struct job_task_ops job_kind_tier_down = {
+	.name = "tier_down",
+	.priority = 28,
+	.apply = apply_tier_move,
+	.batch = &cloud_batching,
+	.reads_egroups = JOB_READS_EGROUP,
+};
+const struct job_task_ops job_kind_tier_up = {
+	.name = "tier_up", .priority = 27, .apply = apply_tier_move, .reads_egroups = JOB_READS_EGROUP
+};
+const struct job_task_ops job_kind_disk_balance = {
+	.name = "disk_balance", .priority = 14, .apply = apply_balance, .reads_egroups = JOB_READS_EGROUP
+};

@@ -1,19 +1,17 @@
 /*
- * job_tasks: the executors of the task queue (job_db.h). Every task is
- * idempotent and carries the egroup version its scan read: the executor
- * re-reads the row and applies the task only if the version still matches
- * (compare-and-set), else marks it stale; the next scan recomputes it.
- * Data moves first, metadata flips second (CAS), old copies go last, so a
- * crash anywhere leaves at worst unreachable bytes or orphan files that a
- * later scan collects.
+ * job_tasks: running the task queue (job_db.h) that the scans fill.
  *
- * Compaction (egroup_compact) first marks the egroup MOVING by CAS, which
- * stops appends and refcount increments to it (snapshots wait and
- * re-resolve); then it copies the live extents into a new egroup (stamped
- * with a fresh operation's sequence, as the safety rule requires), repoints
- * their extent-ID rows by CAS, deletes the dead extents' extent-ID rows,
- * deletes the old row by CAS and finally its files. A MOVING egroup found
- * by a later scan is compacted again (rolled forward).
+ * `curator tasks run` and the daemon call job_tasks_run on every rank: it
+ * claims tasks highest priority first and applies each through its kind's
+ * executor (jobs/job_kind.h lists the kinds and the file of each family).
+ * job_task_apply applies one task, for tests and tools.
+ *
+ * Every task is idempotent and carries the egroup version its scan read:
+ * the executor re-reads the row and applies the task only if the version
+ * still matches (compare-and-set), else marks it stale; the next scan
+ * recomputes it. Data moves first, metadata flips second (CAS), old copies
+ * go last, so a crash anywhere leaves at worst unreachable bytes or orphan
+ * files that a later scan collects.
  */
 #ifndef JOB_TASKS_H
 #define JOB_TASKS_H
@@ -38,16 +36,28 @@ struct job_run_result {
 };
 
 /*
- * Local. Apply one task: 0 done (*bytes: freed), ST_ESTALE (the row
- * changed: nothing applied), or an error (err filled).
+ * Local. Apply one task t (not claimed: nothing is recorded in curator.db)
+ * with the given file_sweep grace (seconds, < 0: 3600).
+ * [out] *bytes: freed (> 0), or moved or read (< 0).
+ * Returns 0 done (err may carry a note), ST_ESTALE (the row changed since
+ * the scan: nothing applied), ST_EINVAL (an unknown kind or a bad
+ * argument), or another error (err filled). Safe from several threads only
+ * with a store each.
  */
 int job_task_apply(struct st_store *st, const struct job_task *t, int64_t sweep_grace, int64_t *bytes,
 		   struct st_msg *err);
 
 /*
- * Collective. Every rank claims and applies tasks, highest priority first,
- * until none is left (or max is reached); results are summed over ranks and
- * recorded with the latest scan in curator.db.
+ * Collective. Every rank claims and applies tasks (of o->kind, or any),
+ * highest priority first, until none is left, o->max is reached (shared
+ * out between the ranks) or *o->stop is set; bytes are throttled per rank.
+ * Tasks a dead runner left running go back to pending first (rank 0).
+ * [out] *res: the outcomes by kind and the bytes reclaimed, summed over
+ * the ranks (the same on every rank); rank 0 records them with the latest
+ * finished scan in curator.db.
+ * Returns 0, or an error one of the ranks had (agreed: the same on every
+ * rank; err filled on the rank that had it). A task's own failure is an outcome, not
+ * an error: it is retried by a later run until its third attempt.
  */
 int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_opts *o, struct job_run_result *res,
 		  struct st_msg *err);
