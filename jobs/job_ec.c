@@ -4,24 +4,30 @@
  * DESIGN: cold egroups of a container with Reed-Solomon k+m become strips,
  * and strips are kept whole:
  *   ec_encode       k cold egroups (arg: their ids and versions) become a
- *                   strip: parity written, then the rows, then the extra
- *                   copies dropped (st_store_ec_convert);
- *   ec_rebuild      a strip member whose copy is lost or does not verify is
- *                   decoded from the rest of its strip and written back;
- *   strip_rollback  a strip a crashed conversion left half made goes back
- *                   to plain egroups (arg: its parity egroups when the strip
+ *                   strip with m parity members, one copy of each data
+ *                   member left, on k + m distinct nodes;
+ *   ec_rebuild      a strip member (data or parity) that lost its copy, or
+ *                   whose copy does not verify, is decoded from the rest of
+ *                   its strip and written on a node no other member uses;
+ *   strip_rollback  a strip a crashed conversion (or dissolve) left half
+ *                   made is undone (arg: its parity egroups when the strip
  *                   row is gone);
  *   strip_dissolve  a strip whose members are mostly dead goes back to
- *                   plain egroups, its parity last.
+ *                   plain egroups (RF copies each), for GC to compact.
  *
- * Order: the storage layer's strip lifecycle does each in the write order
- * (data and parity written and synced first, rows flipped by compare-and-
- * set second, old copies and parity last); these executors check that the
- * task still applies (versions, the container's k and m) and call it.
+ * Order: the storage layer's strip lifecycle (storage/st_store.h) does each
+ * in the write order: data first (parity or new copies written,
+ * fdatasync'd, read back), metadata second (parity rows, strip row, each
+ * member by compare-and-set on its version), old copies and parity last;
+ * no member ever has fewer copies than its RF before its parity goes.
+ * These executors check that the task still applies (the versions, the
+ * container's k and m) and call it.
  *
- * Idempotent: a member whose version changed makes ec_encode stale; a
- * rebuild of a member that verifies does nothing; a rollback or dissolve of
- * a strip already gone finishes what is left of it.
+ * Idempotent: a member that changed since the scan makes the task stale (a
+ * lost CAS during ec_encode rolls the strip back); ec_rebuild leaves a data
+ * member whose one copy verifies alone; strip_rollback refuses a complete
+ * strip (stale); a crash part way through a dissolve leaves an incomplete
+ * strip, which the next scan rolls back.
  */
 #include <stdlib.h>
 #include <string.h>

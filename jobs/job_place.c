@@ -682,9 +682,9 @@ static int to_cloud(const struct job_task *t)
 static const struct job_task_batch cloud_batching = {
 	.member = to_cloud,
 	.max = CLOUD_BATCH,
-	.min = 8,     /* at least a store group */
-	.share = 1,   /* on several ranks, each takes its share of the pending moves */
-	.ahead_after = 6, /* the next batch's first ones, while this one's outcomes are recorded (it reads its own ahead) */
+	.min = 8,         /* at least a store group */
+	.share = 1,       /* on several ranks, each takes its share of the pending moves */
+	.ahead_after = 6, /* the next batch's first ones, while this one's outcomes are recorded */
 	.apply = to_cloud_batch,
 };
 
