@@ -9,6 +9,10 @@
  *   DIR or file://DIR       a local directory (the embedded default): plain
  *                           POSIX, a temporary file, fsync, rename
  *
+ * Each backend is one file behind struct st_cloud_ops (st_cloud_int.h):
+ * st_cloud_s3.c and st_cloud_local.c; st_cloud.c is the front (picks the
+ * backend by the URL's scheme, prefixes keys) and holds no backend code.
+ *
  * An egroup on the cloud tier is one object, key "egroups/<id>.eg" under
  * the cluster's prefix "clusters/<cluster uuid>/" (st_store sets it), holding
  * the same bytes as a replica file (st_egroup.h), so reads verify it the
