@@ -257,6 +257,99 @@ static int run(struct st_config *cfg, const char *sql, const char *fmt, int *cha
 	return rc;
 }
 
+/* --- one generic reader for every table ---------------------------------- */
+
+/* How to read one table's rows into its struct. */
+struct table {
+	const char *select; /* "SELECT <columns> FROM <table>" */
+	const char *noun;   /* "disk": messages about one row */
+	const char *plural; /* "disks": messages about the listing */
+	size_t size;        /* of the struct */
+	/* Fill out from the current row: 0, or ST_ECORRUPT for a row that cannot be right. */
+	int (*row)(const struct st_config *cfg, sqlite3_stmt *st, void *out);
+	/* NEEDSWORK: 0 for containers and vdisks, whose listings end quietly at a failed step. */
+	int check_step;
+};
+
+/*
+ * Every row of t.select + " " + rest, into a malloc'd array the caller
+ * frees (NULL when there are none): 0, -ENOMEM, ST_ECORRUPT for a corrupt
+ * row, or the SQLite error of a failed step.
+ */
+static int list_rows(struct st_config *cfg, const struct table *t, const char *rest, void **out, int *n,
+		     struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	char sql[512], what[64];
+	char *v = NULL;
+	int cnt = 0, cap = 0, src = SQLITE_DONE, rc;
+
+	snprintf(sql, sizeof(sql), "%s %s", t->select, rest);
+	rc = st_sql_prepare(cfg->db, sql, &st, err);
+	if (rc)
+		return rc;
+	while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			char *nv;
+			cap = cap ? cap * 2 : 8;
+			nv = realloc(v, (size_t)cap * t->size);
+			if (!nv) {
+				rc = st_fail(err, -ENOMEM, "out of memory");
+				break;
+			}
+			v = nv;
+		}
+		rc = t->row(cfg, st, v + (size_t)cnt++ * t->size);
+		if (rc)
+			st_fail(err, rc, "%s: corrupt config row", t->plural);
+	}
+	if (!rc && src != SQLITE_DONE && t->check_step) {
+		snprintf(what, sizeof(what), "config.db %s", t->plural);
+		rc = st_sql_fail(cfg->db, src, what, err);
+	}
+	sqlite3_finalize(st);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+/*
+ * The row of t.select + " WHERE " + where (one parameter: name when not
+ * NULL, else id) into out: 0, ST_ENOTFOUND, ST_ECORRUPT, or an SQLite
+ * error from the prepare.
+ */
+static int get_row(struct st_config *cfg, const struct table *t, const char *where, const char *name, int64_t id,
+		   void *out, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	char sql[512];
+	int rc;
+
+	snprintf(sql, sizeof(sql), "%s WHERE %s", t->select, where);
+	rc = st_sql_prepare(cfg->db, sql, &st, err);
+	if (rc)
+		return rc;
+	if (name)
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		rc = t->row(cfg, st, out);
+		if (rc)
+			st_fail(err, rc, "%s %s: corrupt config row", t->noun, name ? name : "");
+	} else if (name) {
+		rc = st_fail(err, ST_ENOTFOUND, "%s '%s': not found", t->noun, name);
+	} else {
+		rc = st_fail(err, ST_ENOTFOUND, "%s %llu: not found", t->noun, (unsigned long long)id);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* --- nodes and disks --------------------------------------------------- */
 
 int st_config_node_add(struct st_config *cfg, uint32_t id, struct st_msg *err)
@@ -280,45 +373,33 @@ int st_config_node_set(struct st_config *cfg, uint32_t id, int up, struct st_msg
 	return rc;
 }
 
-int st_config_nodes(struct st_config *cfg, struct st_node **out, int *n, struct st_msg *err)
+static int node_row(const struct st_config *cfg, sqlite3_stmt *st, void *out)
 {
-	sqlite3_stmt *st;
-	struct st_node *v = NULL;
-	int cnt = 0, cap = 0, src;
-	int rc = st_sql_prepare(cfg->db, "SELECT id, up, changed FROM nodes ORDER BY id", &st, err);
+	struct st_node *v = out;
 
-	if (rc)
-		return rc;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			struct st_node *nv;
-			cap = cap ? cap * 2 : 8;
-			nv = realloc(v, (size_t)cap * sizeof(*v));
-			if (!nv) {
-				rc = st_fail(err, -ENOMEM, "out of memory");
-				break;
-			}
-			v = nv;
-		}
-		v[cnt].id = (uint32_t)sqlite3_column_int64(st, 0);
-		v[cnt].up = sqlite3_column_int(st, 1);
-		v[cnt].changed = sqlite3_column_int64(st, 2);
-		cnt++;
-	}
-	if (!rc && src != SQLITE_DONE)
-		rc = st_sql_fail(cfg->db, src, "config.db nodes", err);
-	sqlite3_finalize(st);
-	if (rc) {
-		free(v);
-		return rc;
-	}
-	*out = v;
-	*n = cnt;
+	v->id = (uint32_t)sqlite3_column_int64(st, 0);
+	v->up = sqlite3_column_int(st, 1);
+	v->changed = sqlite3_column_int64(st, 2);
 	return 0;
 }
 
-static void disk_row(struct st_config *cfg, sqlite3_stmt *st, struct st_disk *d)
+static const struct table node_table = {
+	"SELECT id, up, changed FROM nodes", "node", "nodes", sizeof(struct st_node), node_row, 1,
+};
+
+int st_config_nodes(struct st_config *cfg, struct st_node **out, int *n, struct st_msg *err)
 {
+	void *v;
+	int rc = list_rows(cfg, &node_table, "ORDER BY id", &v, n, err);
+
+	if (!rc)
+		*out = v;
+	return rc;
+}
+
+static int disk_row(const struct st_config *cfg, sqlite3_stmt *st, void *out)
+{
+	struct st_disk *d = out;
 	const char *p = (const char *)sqlite3_column_text(st, 4);
 
 	d->id = (uint32_t)sqlite3_column_int64(st, 0);
@@ -334,58 +415,27 @@ static void disk_row(struct st_config *cfg, sqlite3_stmt *st, struct st_disk *d)
 	d->used = (uint64_t)sqlite3_column_int64(st, 7);
 	d->changed = sqlite3_column_int64(st, 8);
 	d->draining = sqlite3_column_int(st, 9);
+	return 0;
 }
 
-#define DISK_COLS "id, node, tier, capacity, path, ok, removed, used, changed, draining"
+static const struct table disk_table = {
+	"SELECT id, node, tier, capacity, path, ok, removed, used, changed, draining FROM disks",
+	"disk", "disks", sizeof(struct st_disk), disk_row, 1,
+};
 
 int st_config_disks(struct st_config *cfg, struct st_disk **out, int *n, struct st_msg *err)
 {
-	sqlite3_stmt *st;
-	struct st_disk *v = NULL;
-	int cnt = 0, cap = 0, src;
-	int rc = st_sql_prepare(cfg->db, "SELECT " DISK_COLS " FROM disks ORDER BY id", &st, err);
+	void *v;
+	int rc = list_rows(cfg, &disk_table, "ORDER BY id", &v, n, err);
 
-	if (rc)
-		return rc;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			struct st_disk *nv;
-			cap = cap ? cap * 2 : 8;
-			nv = realloc(v, (size_t)cap * sizeof(*v));
-			if (!nv) {
-				rc = st_fail(err, -ENOMEM, "out of memory");
-				break;
-			}
-			v = nv;
-		}
-		disk_row(cfg, st, &v[cnt++]);
-	}
-	if (!rc && src != SQLITE_DONE)
-		rc = st_sql_fail(cfg->db, src, "config.db disks", err);
-	sqlite3_finalize(st);
-	if (rc) {
-		free(v);
-		return rc;
-	}
-	*out = v;
-	*n = cnt;
-	return 0;
+	if (!rc)
+		*out = v;
+	return rc;
 }
 
 int st_config_disk_get(struct st_config *cfg, uint32_t id, struct st_disk *out, struct st_msg *err)
 {
-	sqlite3_stmt *st;
-	int rc = st_sql_prepare(cfg->db, "SELECT " DISK_COLS " FROM disks WHERE id = ?", &st, err);
-
-	if (rc)
-		return rc;
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		disk_row(cfg, st, out);
-	else
-		rc = st_fail(err, ST_ENOTFOUND, "disk %u: not found", id);
-	sqlite3_finalize(st);
-	return rc;
+	return get_row(cfg, &disk_table, "id = ?", NULL, id, out, err);
 }
 
 int st_config_disk_add(struct st_config *cfg, uint32_t node, enum st_tier tier, uint64_t capacity,
@@ -607,12 +657,9 @@ int st_config_container_create(struct st_config *cfg, struct st_container *c, st
 	return rc;
 }
 
-#define CONTAINER_COLS                                                                            \
-	"id, name, rf, rs_k, rs_m, ec_delay, compress, compress_delay, codec, dedup, chunking,"     \
-	" ilm_high, ilm_low, cold_age, tiers"
-
-static int container_row(sqlite3_stmt *st, struct st_container *c)
+static int container_row(const struct st_config *cfg, sqlite3_stmt *st, void *out)
 {
+	struct st_container *c = out;
 	const char *tiers = (const char *)sqlite3_column_text(st, 14);
 	char buf[64], *save = NULL, *tok;
 
@@ -641,86 +688,40 @@ static int container_row(sqlite3_stmt *st, struct st_container *c)
 	return c->ntiers ? 0 : ST_ECORRUPT;
 }
 
-static int container_query(struct st_config *cfg, const char *where, const char *name, int64_t id,
-			   struct st_container *out, struct st_msg *err)
-{
-	sqlite3_stmt *st;
-	char sql[512];
-	int rc;
-
-	snprintf(sql, sizeof(sql), "SELECT " CONTAINER_COLS " FROM containers WHERE %s", where);
-	rc = st_sql_prepare(cfg->db, sql, &st, err);
-	if (rc)
-		return rc;
-	if (name)
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		rc = container_row(st, out);
-		if (rc)
-			st_fail(err, rc, "container %s: corrupt config row", name ? name : "");
-	} else if (name) {
-		rc = st_fail(err, ST_ENOTFOUND, "container '%s': not found", name);
-	} else {
-		rc = st_fail(err, ST_ENOTFOUND, "container %lld: not found", (long long)id);
-	}
-	sqlite3_finalize(st);
-	return rc;
-}
+static const struct table container_table = {
+	"SELECT id, name, rf, rs_k, rs_m, ec_delay, compress, compress_delay, codec, dedup, chunking,"
+	" ilm_high, ilm_low, cold_age, tiers FROM containers",
+	"container", "containers", sizeof(struct st_container), container_row, 0,
+};
 
 int st_config_container_get(struct st_config *cfg, const char *name, struct st_container *out,
 			    struct st_msg *err)
 {
-	return container_query(cfg, "name = ?", name, 0, out, err);
+	return get_row(cfg, &container_table, "name = ?", name, 0, out, err);
 }
 
 int st_config_container_by_id(struct st_config *cfg, uint32_t id, struct st_container *out,
 			      struct st_msg *err)
 {
-	return container_query(cfg, "id = ?", NULL, id, out, err);
+	return get_row(cfg, &container_table, "id = ?", NULL, id, out, err);
 }
 
 int st_config_containers(struct st_config *cfg, struct st_container **out, int *n, struct st_msg *err)
 {
-	sqlite3_stmt *st;
-	struct st_container *v = NULL;
-	int cnt = 0, cap = 0, src;
-	int rc = st_sql_prepare(cfg->db, "SELECT " CONTAINER_COLS " FROM containers ORDER BY id", &st, err);
+	void *v;
+	int rc = list_rows(cfg, &container_table, "ORDER BY id", &v, n, err);
 
-	if (rc)
-		return rc;
-	while (!rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			struct st_container *nv;
-			cap = cap ? cap * 2 : 8;
-			nv = realloc(v, (size_t)cap * sizeof(*v));
-			if (!nv) {
-				rc = st_fail(err, -ENOMEM, "out of memory");
-				break;
-			}
-			v = nv;
-		}
-		rc = container_row(st, &v[cnt++]);
-		if (rc)
-			st_fail(err, rc, "containers: corrupt config row");
-	}
-	sqlite3_finalize(st);
-	if (rc) {
-		free(v);
-		return rc;
-	}
-	*out = v;
-	*n = cnt;
-	return 0;
+	if (!rc)
+		*out = v;
+	return rc;
 }
 
 /* --- vdisks ------------------------------------------------------------- */
 
-#define VDISK_COLS "id, name, container, size, block_size, state, readonly, parent, open_egroup, created"
-
-static void vdisk_row(sqlite3_stmt *st, struct st_vdisk *v)
+static int vdisk_row(const struct st_config *cfg, sqlite3_stmt *st, void *out)
 {
+	struct st_vdisk *v = out;
+
 	memset(v, 0, sizeof(*v));
 	v->id = (uint64_t)sqlite3_column_int64(st, 0);
 	snprintf(v->name, sizeof(v->name), "%s", (const char *)sqlite3_column_text(st, 1));
@@ -732,7 +733,13 @@ static void vdisk_row(sqlite3_stmt *st, struct st_vdisk *v)
 	v->parent = (uint64_t)sqlite3_column_int64(st, 7);
 	v->open_egroup = (uint64_t)sqlite3_column_int64(st, 8);
 	v->created = sqlite3_column_int64(st, 9);
+	return 0;
 }
+
+static const struct table vdisk_table = {
+	"SELECT id, name, container, size, block_size, state, readonly, parent, open_egroup, created FROM vdisks",
+	"vdisk", "vdisks", sizeof(struct st_vdisk), vdisk_row, 0,
+};
 
 int st_config_vdisk_insert(struct st_config *cfg, const struct st_vdisk *v, struct st_msg *err)
 {
@@ -747,74 +754,24 @@ int st_config_vdisk_insert(struct st_config *cfg, const struct st_vdisk *v, stru
 	return rc;
 }
 
-static int vdisk_query(struct st_config *cfg, const char *where, const char *name, uint64_t id,
-		       struct st_vdisk *out, struct st_msg *err)
-{
-	sqlite3_stmt *st;
-	char sql[256];
-	int rc;
-
-	snprintf(sql, sizeof(sql), "SELECT " VDISK_COLS " FROM vdisks WHERE %s", where);
-	rc = st_sql_prepare(cfg->db, sql, &st, err);
-	if (rc)
-		return rc;
-	if (name)
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_int64(st, 1, (int64_t)id);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		vdisk_row(st, out);
-	else if (name)
-		rc = st_fail(err, ST_ENOTFOUND, "vdisk '%s': not found", name);
-	else
-		rc = st_fail(err, ST_ENOTFOUND, "vdisk %llu: not found", (unsigned long long)id);
-	sqlite3_finalize(st);
-	return rc;
-}
-
 int st_config_vdisk_get(struct st_config *cfg, const char *name, struct st_vdisk *out, struct st_msg *err)
 {
-	return vdisk_query(cfg, "name = ? AND state = 0", name, 0, out, err);
+	return get_row(cfg, &vdisk_table, "name = ? AND state = 0", name, 0, out, err);
 }
 
 int st_config_vdisk_by_id(struct st_config *cfg, uint64_t id, struct st_vdisk *out, struct st_msg *err)
 {
-	return vdisk_query(cfg, "id = ?", NULL, id, out, err);
+	return get_row(cfg, &vdisk_table, "id = ?", NULL, (int64_t)id, out, err);
 }
 
 int st_config_vdisks(struct st_config *cfg, int all, struct st_vdisk **out, int *n, struct st_msg *err)
 {
-	sqlite3_stmt *st;
-	struct st_vdisk *v = NULL;
-	int cnt = 0, cap = 0, src;
-	int rc = st_sql_prepare(cfg->db,
-				all ? "SELECT " VDISK_COLS " FROM vdisks ORDER BY id"
-				    : "SELECT " VDISK_COLS " FROM vdisks WHERE state = 0 ORDER BY id",
-				&st, err);
+	void *v;
+	int rc = list_rows(cfg, &vdisk_table, all ? "ORDER BY id" : "WHERE state = 0 ORDER BY id", &v, n, err);
 
-	if (rc)
-		return rc;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			struct st_vdisk *nv;
-			cap = cap ? cap * 2 : 8;
-			nv = realloc(v, (size_t)cap * sizeof(*v));
-			if (!nv) {
-				rc = st_fail(err, -ENOMEM, "out of memory");
-				break;
-			}
-			v = nv;
-		}
-		vdisk_row(st, &v[cnt++]);
-	}
-	sqlite3_finalize(st);
-	if (rc) {
-		free(v);
-		return rc;
-	}
-	*out = v;
-	*n = cnt;
-	return 0;
+	if (!rc)
+		*out = v;
+	return rc;
 }
 
 int st_config_vdisk_delete(struct st_config *cfg, uint64_t id, struct st_msg *err)
