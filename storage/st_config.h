@@ -14,6 +14,11 @@
  *   io_errors   bad or missing replicas met by reads
  *   egroup_reads reads per egroup since it last moved tier (promotion)
  *
+ * The code: st_config.c (the handle, the schema, settings),
+ * st_config_tables.c (nodes, disks, containers, vdisks),
+ * st_config_seq.c (IDs, sequence, in-flight operations, read records),
+ * sharing st_config_int.h.
+ *
  * Order of calls: st_config_create() once (by `curator init`), then
  * st_config_open() in each process, the getters and setters, st_config_free().
  *

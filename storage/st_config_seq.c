@@ -1,0 +1,266 @@
+/*
+ * st_config_seq: the 64-bit IDs, the global write sequence and the
+ * foreground operations in flight (st_config.h), plus what the read path
+ * records in config.db: bad replicas (io_errors) and read counts per egroup
+ * (egroup_reads, for promotion).
+ *
+ * DESIGN: this is the first half of the scan safety rule (DESIGN.md §6).
+ * st_config_op_begin takes the next sequence number and registers the
+ * operation in the same IMMEDIATE transaction, so no scan can see the new
+ * sequence without the operation; st_config_scan_seq first drops the
+ * operations of dead processes (pid gone, or reused: the process start time
+ * differs), then returns S0 = min(oldest begin sequence in flight, current
+ * + 1). An ID counter is committed before the IDs are handed out, so an ID
+ * is never reused, even after a crash.
+ */
+#include "storage/st_config_int.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "storage/st_sql.h"
+
+/* --- IDs, sequence, in-flight operations -------------------------------- */
+
+int st_config_ids_reserve(struct st_config *cfg, uint32_t node, uint64_t count, uint64_t *first,
+			  struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	uint64_t next = 1;
+	int rc;
+
+	if (node == 0 || node > 0xffff || count == 0 || count > (1ULL << 40))
+		return st_fail(err, ST_EINVAL, "id reservation: bad node %u or count", node);
+	rc = st_sql_begin(cfg->db, err);
+	if (rc)
+		return rc;
+	rc = st_sql_prepare(cfg->db, "SELECT next FROM id_counters WHERE node = ?", &st, err);
+	if (rc)
+		goto fail;
+	sqlite3_bind_int64(st, 1, node);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		next = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (next + count >= (1ULL << 48)) {
+		rc = st_fail(err, ST_ENOSPACE, "node %u: id space exhausted", node);
+		goto fail;
+	}
+	rc = st_config_run(cfg, "INSERT OR REPLACE INTO id_counters(node, next) VALUES (?, ?)", "ii", NULL, err,
+		 (int64_t)node, (int64_t)(next + count));
+	if (rc)
+		goto fail;
+	rc = st_sql_commit(cfg->db, err);
+	if (rc)
+		return rc;
+	*first = ((uint64_t)node << 48) | next;
+	return 0;
+fail:
+	st_sql_rollback(cfg->db);
+	return rc;
+}
+
+/* The start time of pid (field 22 of /proc/pid/stat), 0 if it is gone. */
+static int64_t proc_start(long pid)
+{
+	char path[64], buf[1024];
+	FILE *f;
+	char *p;
+	long long start = 0;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (!fgets(buf, sizeof(buf), f)) {
+		fclose(f);
+		return 0;
+	}
+	fclose(f);
+	p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	/* after ") " come fields 3..; starttime is field 22 */
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %lld",
+		   &start) != 1)
+		return 0;
+	return start;
+}
+
+int st_config_op_begin(struct st_config *cfg, const char *what, uint64_t *seq, int64_t *op,
+		       struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int64_t s = 0;
+	int rc = st_sql_begin(cfg->db, err);
+
+	if (rc)
+		return rc;
+	rc = st_config_run(cfg, "UPDATE seq SET value = value + 1 WHERE id = 1", "", NULL, err);
+	if (rc)
+		goto fail;
+	rc = st_sql_prepare(cfg->db, "SELECT value FROM seq WHERE id = 1", &st, err);
+	if (rc)
+		goto fail;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		s = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	rc = st_config_run(cfg, "INSERT INTO inflight(pid, pstart, begin_seq, started, what) VALUES (?, ?, ?, ?, ?)",
+		 "iiiit", NULL, err, (int64_t)getpid(), proc_start(getpid()), s, st_now(), what);
+	if (rc)
+		goto fail;
+	*op = sqlite3_last_insert_rowid(cfg->db);
+	rc = st_sql_commit(cfg->db, err);
+	if (rc)
+		return rc;
+	*seq = (uint64_t)s;
+	return 0;
+fail:
+	st_sql_rollback(cfg->db);
+	return rc;
+}
+
+int st_config_op_end(struct st_config *cfg, int64_t op, struct st_msg *err)
+{
+	return st_config_run(cfg, "DELETE FROM inflight WHERE op = ?", "i", NULL, err, op);
+}
+
+int st_config_scan_seq(struct st_config *cfg, uint64_t *s0, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int64_t cur = 0, oldest = INT64_MAX;
+	int rc = st_sql_begin(cfg->db, err);
+
+	if (rc)
+		return rc;
+	rc = st_sql_prepare(cfg->db, "SELECT op, pid, pstart, begin_seq FROM inflight", &st, err);
+	if (rc)
+		goto fail;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		int64_t op = sqlite3_column_int64(st, 0);
+		long pid = (long)sqlite3_column_int64(st, 1);
+		int64_t pstart = sqlite3_column_int64(st, 2);
+		int alive = kill((pid_t)pid, 0) == 0 || errno == EPERM;
+
+		if (alive && proc_start(pid) != pstart)
+			alive = 0; /* the pid was reused */
+		if (!alive) {
+			rc = st_config_run(cfg, "DELETE FROM inflight WHERE op = ?", "i", NULL, err, op);
+			if (rc)
+				break;
+			continue;
+		}
+		if (sqlite3_column_int64(st, 3) < oldest)
+			oldest = sqlite3_column_int64(st, 3);
+	}
+	sqlite3_finalize(st);
+	if (rc)
+		goto fail;
+	rc = st_sql_prepare(cfg->db, "SELECT value FROM seq WHERE id = 1", &st, err);
+	if (rc)
+		goto fail;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		cur = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	rc = st_sql_commit(cfg->db, err);
+	if (rc)
+		return rc;
+	*s0 = (uint64_t)(oldest < cur + 1 ? oldest : cur + 1);
+	return 0;
+fail:
+	st_sql_rollback(cfg->db);
+	return rc;
+}
+
+int st_config_oldest_inflight(struct st_config *cfg, int64_t *started, struct st_msg *err)
+{
+	uint64_t s0;
+	sqlite3_stmt *st;
+	int rc = st_config_scan_seq(cfg, &s0, err); /* removes dead processes' operations */
+
+	if (rc)
+		return rc;
+	rc = st_sql_prepare(cfg->db, "SELECT min(started) FROM inflight", &st, err);
+	if (rc)
+		return rc;
+	*started = INT64_MAX;
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		*started = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int st_config_seq(struct st_config *cfg, uint64_t *seq, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_prepare(cfg->db, "SELECT value FROM seq WHERE id = 1", &st, err);
+
+	if (rc)
+		return rc;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*seq = (uint64_t)sqlite3_column_int64(st, 0);
+	else
+		rc = st_fail(err, ST_ECORRUPT, "config.db: no sequence row");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int st_config_io_error(struct st_config *cfg, uint64_t egroup, uint32_t disk, const char *kind,
+		       struct st_msg *err)
+{
+	return st_config_run(cfg, "INSERT INTO io_errors(at, egroup, disk, kind) VALUES (?, ?, ?, ?)", "iiit", NULL, err,
+		   st_now(), (int64_t)egroup, (int64_t)disk, kind);
+}
+
+/* --- read counts ------------------------------------------------------- */
+
+struct reads_rows {
+	const uint64_t *egroup;
+	const uint32_t *reads;
+	int64_t now;
+};
+
+static void bind_reads(sqlite3_stmt *q, int i, const void *arg)
+{
+	const struct reads_rows *r = arg;
+	sqlite3_bind_int64(q, 1, (int64_t)r->egroup[i]);
+	sqlite3_bind_int64(q, 2, r->reads[i]);
+	sqlite3_bind_int64(q, 3, r->now);
+}
+
+int st_config_reads_add(struct st_config *cfg, int n, const uint64_t *egroup, const uint32_t *reads, int64_t now,
+			struct st_msg *err)
+{
+	struct reads_rows r = { egroup, reads, now };
+
+	return st_config_rows_tx(cfg,
+		       "INSERT INTO egroup_reads(egroup, reads, last) VALUES (?, ?, ?) ON CONFLICT(egroup)"
+		       " DO UPDATE SET reads = reads + excluded.reads, last = excluded.last",
+		       n, bind_reads, &r, err);
+}
+
+int st_config_reads(struct st_config *cfg, st_reads_cb cb, void *arg, struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int rc = st_sql_prepare(cfg->db, "SELECT egroup, reads, last FROM egroup_reads", &q, err);
+
+	if (rc)
+		return rc;
+	while (!rc && sqlite3_step(q) == SQLITE_ROW)
+		rc = cb(arg, (uint64_t)sqlite3_column_int64(q, 0), (uint32_t)sqlite3_column_int64(q, 1),
+			sqlite3_column_int64(q, 2));
+	sqlite3_finalize(q);
+	return rc;
+}
+
+static void bind_egroup(sqlite3_stmt *q, int i, const void *arg)
+{
+	sqlite3_bind_int64(q, 1, (int64_t)((const uint64_t *)arg)[i]);
+}
+
+int st_config_reads_clear(struct st_config *cfg, int n, const uint64_t *egroup, struct st_msg *err)
+{
+	return st_config_rows_tx(cfg, "DELETE FROM egroup_reads WHERE egroup = ?", n, bind_egroup, egroup, err);
+}
