@@ -1,13 +1,15 @@
 /*
- * st_meta: the three maps over S SQLite shards. See st_meta.h for the blob
- * formats and the ordering rules.
+ * st_meta: the three maps over S SQLite shards: opening the shards, which
+ * shard holds a key, and every statement on them. See st_meta.h for the
+ * blob formats and the ordering rules; the blobs are encoded and checked in
+ * st_meta_codec.c.
  *
  * DESIGN: one connection per shard, statements prepared once. An egroup
  * row is (id, version, last_ref_seq, record blob) so a scan reads it
  * sequentially and an update is one row write; version and last_ref_seq are
  * columns so compare-and-set is a single UPDATE ... WHERE version = ?.
  */
-#include "storage/st_meta.h"
+#include "storage/st_meta_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -56,337 +58,6 @@ struct st_meta {
 	int n;
 	struct shard *s;
 };
-
-/* --- extent ids --------------------------------------------------------- */
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-void st_extent_id_make(struct st_extent_id *id, uint64_t vdisk, uint64_t unique)
-{
-	memset(id, 0, sizeof(*id));
-	put_be64(id->b, vdisk);
-	put_be64(id->b + 8, unique);
-}
-
-void st_extent_id_dedup(struct st_extent_id *id, const uint8_t sha1[20], uint32_t len)
-{
-	memcpy(id->b, sha1, 20);
-	id->b[20] = (uint8_t)(len >> 24);
-	id->b[21] = (uint8_t)(len >> 16);
-	id->b[22] = (uint8_t)(len >> 8);
-	id->b[23] = (uint8_t)len;
-}
-
-int st_extent_id_is_dedup(const struct st_extent_id *id)
-{
-	return (id->b[20] | id->b[21] | id->b[22] | id->b[23]) != 0;
-}
-
-uint64_t st_extent_id_vdisk(const struct st_extent_id *id)
-{
-	return st_extent_id_is_dedup(id) ? 0 : get_be64(id->b);
-}
-
-char *st_extent_id_fmt(const struct st_extent_id *id, char *buf, size_t len)
-{
-	if (st_extent_id_is_dedup(id)) {
-		char hex[41];
-		for (int i = 0; i < 20; i++)
-			snprintf(hex + 2 * i, 3, "%02x", id->b[i]);
-		snprintf(buf, len, "sha1:%s:%u", hex,
-			 (unsigned)id->b[20] << 24 | (unsigned)id->b[21] << 16 | (unsigned)id->b[22] << 8 | id->b[23]);
-	} else {
-		snprintf(buf, len, "%llx-%llx", (unsigned long long)get_be64(id->b),
-			 (unsigned long long)get_be64(id->b + 8));
-	}
-	return buf;
-}
-
-int st_extent_id_parse(const char *s, struct st_extent_id *id)
-{
-	unsigned long long a, b;
-	char tail;
-
-	if (!strncmp(s, "sha1:", 5)) {
-		uint8_t sha[20];
-		unsigned len;
-		const char *p = s + 5;
-		for (int i = 0; i < 20; i++) {
-			unsigned v;
-			if (sscanf(p + 2 * i, "%2x", &v) != 1)
-				return ST_EINVAL;
-			sha[i] = (uint8_t)v;
-		}
-		if (p[40] != ':' || sscanf(p + 41, "%u%c", &len, &tail) != 1 || len == 0)
-			return ST_EINVAL;
-		st_extent_id_dedup(id, sha, len);
-		return 0;
-	}
-	if (sscanf(s, "%llx-%llx%c", &a, &b, &tail) != 2)
-		return ST_EINVAL;
-	st_extent_id_make(id, a, b);
-	return 0;
-}
-
-/* --- egroup records ----------------------------------------------------- */
-
-#define EGR_MAGIC 0x31524745u /* "EGR1" */
-#define EGR_HDR 80
-#define EGR_REPLICA 8
-#define EGR_EXTENT 72
-
-void st_egroup_rec_init(struct st_egroup_rec *r)
-{
-	memset(r, 0, sizeof(*r));
-}
-
-void st_egroup_rec_release(struct st_egroup_rec *r)
-{
-	free(r->extents);
-	st_egroup_rec_init(r);
-}
-
-int st_egroup_rec_add(struct st_egroup_rec *r, const struct st_extent_rec *e)
-{
-	if (r->nextents == r->cap) {
-		int cap = r->cap ? r->cap * 2 : 8;
-		struct st_extent_rec *n = realloc(r->extents, (size_t)cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		r->extents = n;
-		r->cap = cap;
-	}
-	r->extents[r->nextents++] = *e;
-	return 0;
-}
-
-int st_egroup_rec_find(const struct st_egroup_rec *r, const struct st_extent_id *id)
-{
-	for (int i = 0; i < r->nextents; i++)
-		if (!memcmp(r->extents[i].id.b, id->b, ST_EXTENT_ID_LEN))
-			return i;
-	return -1;
-}
-
-int st_egroup_rec_copy(struct st_egroup_rec *dst, const struct st_egroup_rec *src)
-{
-	struct st_extent_rec *ex = NULL;
-
-	if (src->nextents) {
-		ex = malloc((size_t)src->nextents * sizeof(*ex));
-		if (!ex)
-			return -ENOMEM;
-		memcpy(ex, src->extents, (size_t)src->nextents * sizeof(*ex));
-	}
-	free(dst->extents);
-	*dst = *src;
-	dst->extents = ex;
-	dst->cap = src->nextents;
-	return 0;
-}
-
-int st_egroup_rec_encode(const struct st_egroup_rec *r, uint8_t **blob, size_t *len)
-{
-	size_t n = EGR_HDR + (size_t)r->nreplicas * EGR_REPLICA + (size_t)r->nextents * EGR_EXTENT + 4;
-	uint8_t *b, *p;
-
-	if (r->nreplicas < 0 || r->nreplicas > ST_REPLICAS_MAX)
-		return ST_EINVAL;
-	b = calloc(1, n);
-	if (!b)
-		return -ENOMEM;
-	st_put32(b, EGR_MAGIC);
-	st_put16(b + 4, 1);
-	b[6] = (uint8_t)r->nreplicas;
-	b[7] = (uint8_t)r->tier;
-	st_put32(b + 8, r->flags);
-	st_put32(b + 12, r->container);
-	st_put64(b + 16, r->owner);
-	st_put64(b + 24, (uint64_t)r->created);
-	st_put64(b + 32, (uint64_t)r->last_write);
-	st_put64(b + 40, (uint64_t)r->last_access);
-	st_put64(b + 48, (uint64_t)r->last_scrub);
-	st_put32(b + 56, r->used);
-	st_put32(b + 60, (uint32_t)r->nextents);
-	st_put64(b + 64, r->strip);
-	st_put32(b + 72, r->strip_pos);
-	p = b + EGR_HDR;
-	for (int i = 0; i < r->nreplicas; i++, p += EGR_REPLICA) {
-		st_put32(p, r->replicas[i].disk);
-		p[4] = r->replicas[i].state;
-	}
-	for (int i = 0; i < r->nextents; i++, p += EGR_EXTENT) {
-		const struct st_extent_rec *e = &r->extents[i];
-		memcpy(p, e->id.b, 24);
-		st_put32(p + 24, e->offset);
-		st_put32(p + 28, e->stored_len);
-		st_put32(p + 32, e->raw_len);
-		st_put32(p + 36, e->refcount);
-		st_put32(p + 40, e->crc);
-		st_put32(p + 44, e->flags);
-		memcpy(p + 48, e->fp, 20);
-	}
-	st_put32(p, st_crc32c(b, (size_t)(p - b)));
-	*blob = b;
-	*len = n;
-	return 0;
-}
-
-int st_egroup_rec_decode(const uint8_t *b, size_t len, struct st_egroup_rec *r)
-{
-	const uint8_t *p;
-	uint32_t nex;
-	int nrep;
-
-	st_egroup_rec_release(r);
-	if (len < EGR_HDR + 4 || st_get32(b) != EGR_MAGIC || st_get16(b + 4) != 1)
-		return ST_ECORRUPT;
-	if (st_get32(b + len - 4) != st_crc32c(b, len - 4))
-		return ST_ECORRUPT;
-	nrep = b[6];
-	nex = st_get32(b + 60);
-	if (nrep > ST_REPLICAS_MAX || b[7] >= ST_NTIERS ||
-	    len != EGR_HDR + (size_t)nrep * EGR_REPLICA + (size_t)nex * EGR_EXTENT + 4)
-		return ST_ECORRUPT;
-	r->nreplicas = nrep;
-	r->tier = (enum st_tier)b[7];
-	r->flags = st_get32(b + 8);
-	r->container = st_get32(b + 12);
-	r->owner = st_get64(b + 16);
-	r->created = (int64_t)st_get64(b + 24);
-	r->last_write = (int64_t)st_get64(b + 32);
-	r->last_access = (int64_t)st_get64(b + 40);
-	r->last_scrub = (int64_t)st_get64(b + 48);
-	r->used = st_get32(b + 56);
-	r->strip = st_get64(b + 64);
-	r->strip_pos = st_get32(b + 72);
-	p = b + EGR_HDR;
-	for (int i = 0; i < nrep; i++, p += EGR_REPLICA) {
-		r->replicas[i].disk = st_get32(p);
-		r->replicas[i].state = p[4];
-	}
-	if (nex) {
-		r->extents = malloc((size_t)nex * sizeof(*r->extents));
-		if (!r->extents)
-			return -ENOMEM;
-		r->cap = (int)nex;
-	}
-	for (uint32_t i = 0; i < nex; i++, p += EGR_EXTENT) {
-		struct st_extent_rec *e = &r->extents[i];
-		memcpy(e->id.b, p, 24);
-		e->offset = st_get32(p + 24);
-		e->stored_len = st_get32(p + 28);
-		e->raw_len = st_get32(p + 32);
-		e->refcount = st_get32(p + 36);
-		e->crc = st_get32(p + 40);
-		e->flags = st_get32(p + 44);
-		memcpy(e->fp, p + 48, 20);
-	}
-	r->nextents = (int)nex;
-	return 0;
-}
-
-/* --- block regions ------------------------------------------------------ */
-
-#define BR_REGION 40
-
-int st_block_encode(const struct st_block *b, uint8_t *buf, size_t cap, size_t *len)
-{
-	size_t n = 4 + (size_t)b->n * BR_REGION + 4;
-	uint8_t *p = buf + 4;
-
-	if (b->n < 0 || b->n > ST_REGIONS_MAX || cap < n)
-		return ST_EINVAL;
-	buf[0] = 'B';
-	buf[1] = 'R';
-	st_put16(buf + 2, (uint16_t)b->n);
-	for (int i = 0; i < b->n; i++, p += BR_REGION) {
-		st_put32(p, b->r[i].block_off);
-		st_put32(p + 4, b->r[i].len);
-		memcpy(p + 8, b->r[i].extent.b, 24);
-		st_put32(p + 32, b->r[i].extent_off);
-		st_put32(p + 36, 0);
-	}
-	st_put32(p, st_crc32c(buf, (size_t)(p - buf)));
-	*len = n;
-	return 0;
-}
-
-int st_block_decode(const uint8_t *buf, size_t len, struct st_block *b)
-{
-	const uint8_t *p = buf + 4;
-	int n;
-
-	if (len < 8 || buf[0] != 'B' || buf[1] != 'R')
-		return ST_ECORRUPT;
-	n = st_get16(buf + 2);
-	if (n > ST_REGIONS_MAX || len != 4 + (size_t)n * BR_REGION + 4 ||
-	    st_get32(buf + len - 4) != st_crc32c(buf, len - 4))
-		return ST_ECORRUPT;
-	for (int i = 0; i < n; i++, p += BR_REGION) {
-		b->r[i].block_off = st_get32(p);
-		b->r[i].len = st_get32(p + 4);
-		memcpy(b->r[i].extent.b, p + 8, 24);
-		b->r[i].extent_off = st_get32(p + 32);
-		if (b->r[i].len == 0 || (i && b->r[i].block_off < b->r[i - 1].block_off + b->r[i - 1].len))
-			return ST_ECORRUPT;
-	}
-	b->n = n;
-	return 0;
-}
-
-int st_block_overlay(struct st_block *b, uint32_t off, uint32_t len, const struct st_extent_id *extent,
-		     uint32_t extent_off)
-{
-	struct st_region out[ST_REGIONS_MAX + 2];
-	uint32_t end = off + len;
-	int n = 0, placed = 0;
-
-	for (int i = 0; i < b->n; i++) {
-		const struct st_region *r = &b->r[i];
-		uint32_t rend = r->block_off + r->len;
-
-		if (rend <= off || r->block_off >= end) { /* untouched */
-			if (r->block_off >= end && !placed) {
-				out[n++] = (struct st_region){ off, len, *extent, extent_off };
-				placed = 1;
-			}
-			if (n >= ST_REGIONS_MAX + 2)
-				return ST_ERANGE;
-			out[n++] = *r;
-			continue;
-		}
-		if (r->block_off < off) /* left remainder */
-			out[n++] = (struct st_region){ r->block_off, off - r->block_off, r->extent, r->extent_off };
-		if (!placed) {
-			out[n++] = (struct st_region){ off, len, *extent, extent_off };
-			placed = 1;
-		}
-		if (rend > end) /* right remainder */
-			out[n++] = (struct st_region){ end, rend - end, r->extent, r->extent_off + (end - r->block_off) };
-		if (n > ST_REGIONS_MAX)
-			return ST_ERANGE;
-	}
-	if (!placed)
-		out[n++] = (struct st_region){ off, len, *extent, extent_off };
-	if (n > ST_REGIONS_MAX)
-		return ST_ERANGE;
-	memcpy(b->r, out, (size_t)n * sizeof(out[0]));
-	b->n = n;
-	return 0;
-}
 
 /* --- shards ------------------------------------------------------------- */
 
@@ -745,7 +416,7 @@ int st_meta_block_put(struct st_meta *m, const struct st_block *b, struct st_msg
 {
 	struct shard *s = &m->s[st_meta_shard_block(m, b->vdisk, b->block)];
 	sqlite3_stmt *q = s->q[Q_BL_PUT];
-	uint8_t buf[8 + ST_REGIONS_MAX * BR_REGION];
+	uint8_t buf[ST_META_BLOCK_BLOB_MAX];
 	size_t len;
 	int rc = st_block_encode(b, buf, sizeof(buf), &len);
 
@@ -1004,63 +675,17 @@ int st_meta_strip_delete(struct st_meta *m, uint64_t id, struct st_msg *err)
 
 /* --- chunk fingerprints --------------------------------------------------- */
 
-#define FP_MAGIC 0x31525046u /* "FPR1" */
-
-static int fp_check(const uint8_t *blob, size_t len)
-{
-	uint32_t n;
-
-	if (len < 12 || st_get32(blob) != FP_MAGIC)
-		return ST_ECORRUPT;
-	n = st_get32(blob + 4);
-	if ((size_t)n * ST_FP_ENTRY + 12 != len || st_get32(blob + len - 4) != st_crc32c(blob, len - 4))
-		return ST_ECORRUPT;
-	return 0;
-}
-
-int st_meta_fp_decode(const uint8_t *blob, size_t len, struct st_chunk_fp **out, size_t *n)
-{
-	size_t cnt;
-	struct st_chunk_fp *v;
-
-	if (fp_check(blob, len))
-		return ST_ECORRUPT;
-	cnt = st_get32(blob + 4);
-	v = calloc(cnt + 1, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	for (size_t i = 0; i < cnt; i++) {
-		const uint8_t *p = blob + 8 + i * ST_FP_ENTRY;
-		memcpy(v[i].extent.b, p, ST_EXTENT_ID_LEN);
-		v[i].off = st_get32(p + 24);
-		v[i].len = st_get32(p + 28);
-		memcpy(v[i].sha1, p + 32, 20);
-	}
-	*out = v;
-	*n = cnt;
-	return 0;
-}
 
 int st_meta_fp_put(struct st_meta *m, uint64_t egroup, const struct st_chunk_fp *v, size_t n, struct st_msg *err)
 {
 	struct shard *s = &m->s[st_meta_shard_egroup(m, egroup)];
-	size_t len = 12 + n * ST_FP_ENTRY;
-	uint8_t *blob = malloc(len);
+	size_t len;
+	uint8_t *blob;
 	sqlite3_stmt *q;
-	int rc;
+	int rc = st_meta_fp_encode(v, n, &blob, &len);
 
-	if (!blob)
-		return st_fail(err, -ENOMEM, "out of memory");
-	st_put32(blob, FP_MAGIC);
-	st_put32(blob + 4, (uint32_t)n);
-	for (size_t i = 0; i < n; i++) {
-		uint8_t *p = blob + 8 + i * ST_FP_ENTRY;
-		memcpy(p, v[i].extent.b, ST_EXTENT_ID_LEN);
-		st_put32(p + 24, v[i].off);
-		st_put32(p + 28, v[i].len);
-		memcpy(p + 32, v[i].sha1, 20);
-	}
-	st_put32(blob + len - 4, st_crc32c(blob, len - 4));
+	if (rc)
+		return st_fail(err, rc, "out of memory");
 	rc = st_sql_prepare(s->db, "INSERT OR REPLACE INTO fingerprints(egroup, fps) VALUES (?, ?)", &q, err);
 	if (!rc) {
 		sqlite3_bind_int64(q, 1, (int64_t)egroup);
@@ -1111,7 +736,7 @@ int st_meta_scan_fps(struct st_meta *m, int shard, st_fp_cb cb, void *arg, struc
 	while ((src = sqlite3_step(q)) == SQLITE_ROW) {
 		const uint8_t *blob = sqlite3_column_blob(q, 1);
 		size_t len = (size_t)sqlite3_column_bytes(q, 1);
-		int bad = blob ? fp_check(blob, len) : ST_ECORRUPT;
+		int bad = blob ? st_meta_fp_check(blob, len) : ST_ECORRUPT;
 		rc = cb(arg, bad, (uint64_t)sqlite3_column_int64(q, 0), bad ? NULL : blob, bad ? 0 : len);
 		if (rc)
 			break;

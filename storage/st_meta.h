@@ -15,7 +15,12 @@
  * top-down. An egroup row is only ever replaced by compare-and-set on its
  * version (st_meta_egroup_put); ST_ESTALE means another process won.
  *
- * Thread rules: one thread per handle; several processes per cluster.
+ * Thread rules: one thread per handle; several processes per cluster. The
+ * codecs (st_extent_id_*, st_egroup_rec_*, st_block_*, st_meta_fp_decode)
+ * are pure functions and thread-safe for distinct buffers.
+ *
+ * The code: st_meta.c (the shards and every statement on them),
+ * st_meta_codec.c (the row formats below), sharing st_meta_int.h.
  *
  * --- Extent ids (24 bytes, compared as bytes) ---------------------------
  *
@@ -218,8 +223,13 @@ int st_meta_strip_delete(struct st_meta *m, uint64_t id, struct st_msg *err);
  * goes stale; entries of extents the egroup no longer holds are ignored by
  * readers and dropped by the next put.
  *
- * Row format (little-endian): magic "FPR1", count u32, count entries of
- * (extent id[24], off u32, len u32, sha1[20]), crc32c u32 of what precedes.
+ * Row blob (little-endian):
+ *
+ *   off  size  field
+ *   0    4     magic "FPR1"
+ *   4    4     count N
+ *   8    52*N  extent id[24], off u32, len u32, sha1[20]   (ST_FP_ENTRY)
+ *   end  4     crc32c of everything before
  *
  * put replaces the row; get: 0, ST_ENOTFOUND, ST_ECORRUPT; *out is
  * malloc'd (caller frees). scan: rows in egroup order, corrupt ones passed

@@ -1,0 +1,30 @@
+/*
+ * st_meta_int: what st_meta.c (the shards and their SQL) and
+ * st_meta_codec.c (the row formats) share; not part of the storage API.
+ * The formats themselves are drawn in st_meta.h.
+ */
+#ifndef ST_META_INT_H
+#define ST_META_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "storage/st_meta.h"
+
+/* One region of a block regions blob, and the largest blob (ST_REGIONS_MAX regions). */
+#define ST_META_REGION_LEN 40
+#define ST_META_BLOCK_BLOB_MAX (8 + ST_REGIONS_MAX * ST_META_REGION_LEN)
+
+/*
+ * Check a fingerprint row blob (magic, length against its count, CRC32C)
+ * without decoding it. 0 or ST_ECORRUPT. Thread-safe.
+ */
+int st_meta_fp_check(const uint8_t *blob, size_t len);
+
+/*
+ * Encode n fingerprints into a malloc'd row blob (*out, *len; the caller
+ * frees). 0 or -ENOMEM (outputs untouched). Thread-safe.
+ */
+int st_meta_fp_encode(const struct st_chunk_fp *v, size_t n, uint8_t **out, size_t *len);
+
+#endif
