@@ -1,4 +1,4 @@
-/* st_sql: SQLite helpers; see st_sql.h. */
+/* st_sql: the connection set-up, transactions and error mapping of every database; see st_sql.h. */
 #include "storage/st_sql.h"
 
 #include <errno.h>

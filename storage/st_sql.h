@@ -1,9 +1,49 @@
 /*
- * st_sql: private SQLite helpers shared by st_config and st_meta (not part
- * of the storage API). Every database is opened in WAL mode with
- * synchronous=FULL (a commit is durable when it returns, so the bottom-up
- * order of commits across shard files survives power loss) and a busy
- * timeout, so several processes can share a cluster.
+ * st_sql: how Curator opens and drives an SQLite database: one set of
+ * connection settings, transactions and error mapping for every database
+ * file of a cluster: config.db and the meta-<n>.db shards (storage/), and
+ * curator.db (jobs/job_db*).
+ *
+ * Decision (issue 15): this is a public storage header, no longer "private
+ * to st_config and st_meta". jobs/job_db needs exactly the same connection
+ * set-up for curator.db (WAL, busy timeout, the retry while another process
+ * switches a new file to WAL, IMMEDIATE transactions, SQLite codes mapped
+ * to storage codes), and a second copy of it would drift. Its users are
+ * storage/st_config*.c, storage/st_meta.c and jobs/job_db* (which owns
+ * every statement on curator.db); nothing else should need it. It exposes
+ * the sqlite3 types on purpose: it is the layer under code that writes SQL.
+ *
+ * Every database is opened in WAL mode with synchronous=FULL (a commit is
+ * durable when it returns, so the bottom-up order of commits across shard
+ * files survives power loss) and a busy timeout, so several processes can
+ * share a cluster. A caller may relax synchronous after st_sql_open for a
+ * file whose loss only costs redone work (job_db does, for curator.db).
+ *
+ * Order of calls: st_sql_open(); then any of st_sql_exec() /
+ * st_sql_prepare() (plus the sqlite3_* calls on the statement), grouped by
+ * st_sql_begin() ... st_sql_commit() or st_sql_rollback(); then
+ * sqlite3_finalize() every statement and sqlite3_close() the connection.
+ *
+ * Errors: every function that can fail returns 0 or a negative storage
+ * code, mapped from the SQLite result code by st_sql_fail():
+ *
+ *   SQLITE_CORRUPT, SQLITE_NOTADB   ST_ECORRUPT
+ *   SQLITE_FULL                     -ENOSPC
+ *   SQLITE_BUSY, SQLITE_LOCKED      ST_EBUSY (after the busy timeout)
+ *   SQLITE_CANTOPEN                 -ENOENT
+ *   SQLITE_READONLY                 -EROFS
+ *   anything else                   -EIO
+ *
+ * and fills the optional err with "<what>: <SQLite's message>" (never with
+ * bound values). A constraint violation comes back as -EIO here: callers
+ * that expect one (an insert of an existing key) test the SQLite code
+ * themselves before calling st_sql_fail.
+ *
+ * Thread rules: connections are opened SQLITE_OPEN_NOMUTEX, so one
+ * connection (and its statements) is used by one thread at a time; the
+ * functions are thread-safe for distinct connections. Several processes may
+ * open the same file at once (WAL, busy timeout of 60 s). No function here
+ * is MPI-collective.
  */
 #ifndef ST_SQL_H
 #define ST_SQL_H
@@ -13,21 +53,70 @@
 
 #include "storage/st_util.h"
 
-/* Open (create when `create`) path; apply pragmas. 0, -errno or ST_* with err. */
+/*
+ * Open the database at path, creating the file when create is set, with
+ * the settings above: busy timeout 60 s; journal_mode=WAL,
+ * synchronous=FULL, a 16 MiB page cache, temp_store=MEMORY (the pragmas are
+ * retried 500 times, 20 ms apart, while they fail with ST_EBUSY: another
+ * process may be switching the same new file to WAL).
+ * [in]  path, create
+ * [out] out: the connection, the caller's to sqlite3_close(); untouched on
+ *       failure.
+ * Returns 0, or a code of the table above (-ENOENT: no such file and
+ * create is 0; ST_ECORRUPT: not a database; ST_EBUSY: still locked after the
+ * retries), err "<path>: ...".
+ */
 int st_sql_open(const char *path, int create, sqlite3 **out, struct st_msg *err);
 
-/* Run SQL without results. 0 or ST_EIO-like code with err filled. */
+/*
+ * Run sql (one or more statements separated by ';') and discard any rows.
+ * For DDL, pragmas and statements without parameters; anything built from
+ * data goes through st_sql_prepare and bound parameters.
+ * Returns 0 or a code of the table above, err "sqlite: ...".
+ */
 int st_sql_exec(sqlite3 *db, const char *sql, struct st_msg *err);
 
-/* Prepare or fail with err. */
+/*
+ * Compile one statement.
+ * [out] st: the statement, the caller's to sqlite3_finalize() before the
+ *       connection is closed (reusable through sqlite3_reset()); NULL on
+ *       failure.
+ * Returns 0 or a code of the table above, err "prepare: ..." (an SQL
+ * syntax error or an unknown table is -EIO).
+ */
 int st_sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, struct st_msg *err);
 
-/* BEGIN IMMEDIATE / COMMIT / ROLLBACK (rollback never fails visibly). */
+/*
+ * BEGIN IMMEDIATE: take the database's write lock now (waiting up to the
+ * busy timeout) rather than at the first write, so two writers never
+ * deadlock upgrading read locks. Transactions do not nest: a BEGIN inside
+ * one fails (-EIO).
+ * Returns 0, ST_EBUSY (another process held the lock for the whole
+ * timeout), or another code of the table above.
+ */
 int st_sql_begin(sqlite3 *db, struct st_msg *err);
+
+/*
+ * COMMIT. With synchronous=FULL the transaction is durable when this
+ * returns 0. On failure it rolls the transaction back, so either way no
+ * transaction is open afterwards.
+ * Returns 0 or a code of the table above.
+ */
 int st_sql_commit(sqlite3 *db, struct st_msg *err);
+
+/*
+ * ROLLBACK the open transaction, if any (a no-op outside one). Never fails
+ * visibly: a rollback that cannot run leaves SQLite to roll back when the
+ * connection closes or the next process opens the file.
+ */
 void st_sql_rollback(sqlite3 *db);
 
-/* Map an SQLite result code to a storage rc, filling err with what+message. */
+/*
+ * Map the SQLite result code src (extended codes allowed) to a storage
+ * code by the table above and fill err with "<what>: <message>", the
+ * message being sqlite3_errmsg(db), or sqlite3_errstr(src) when db is
+ * NULL. Returns the storage code, for `return st_sql_fail(...)`.
+ */
 int st_sql_fail(sqlite3 *db, int src, const char *what, struct st_msg *err);
 
 #endif
