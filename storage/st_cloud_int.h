@@ -112,7 +112,7 @@ int st_cloud_s3_cred_parse(const char *text, size_t len, struct st_cloud_s3_cred
  * [in] xml/len: the response body (xml may be NULL when len is 0);
  * bucket: only for the message.
  * [out] next: the <NextContinuationToken> when <IsTruncated> is "true",
- * else "" (cut to nextlen - 1 bytes; set whenever the body was parsed).
+ * else "" (cut to nextlen - 1 bytes; set on every return but -ENOMEM).
  * Returns 0, cb's non-zero value (err untouched), -ENOMEM ("out of
  * memory"), or -EIO for a body that is not well-formed XML, an empty one
  * included ("s3 LIST <bucket>: unreadable listing (<expat's reason>)").
