@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jobs/job_db.h"
+#include "jobs/job_db_report.h"
 
 struct last_scan {
 	int64_t id;
@@ -15,44 +15,39 @@ struct last_scan {
 
 static void last_full(sqlite3 *db, struct last_scan *l)
 {
-	sqlite3_stmt *q;
+	struct job_scan_row s;
 
 	memset(l, 0, sizeof(*l));
-	if (sqlite3_prepare_v2(db, "SELECT id, s0, ended FROM scans WHERE kind = 'full' AND state = 'done' ORDER BY id DESC LIMIT 1",
-			       -1, &q, NULL) != SQLITE_OK)
+	if (job_db_scan_last_done(db, "full", &l->id, NULL) || !l->id || job_db_scan_get(db, l->id, &s, NULL)) {
+		l->id = 0;
 		return;
-	if (sqlite3_step(q) == SQLITE_ROW) {
-		l->id = sqlite3_column_int64(q, 0);
-		l->s0 = (uint64_t)sqlite3_column_int64(q, 1);
-		l->ended = sqlite3_column_double(q, 2);
 	}
-	sqlite3_finalize(q);
+	l->s0 = (uint64_t)s.s0;
+	l->ended = s.ended;
+}
+
+struct task_print {
+	FILE *out;
+	int n;
+};
+
+static int print_task(void *arg, const struct job_task *t, const char *error)
+{
+	struct task_print *p = arg;
+
+	fprintf(p->out, "  task %" PRId64 " of scan %" PRId64 ": %s, %s%s%s\n", t->id, t->scan, job_task_kind_name(t->kind),
+		job_task_state_name(t->state), *error ? ": " : "", error);
+	p->n++;
+	return 0;
 }
 
 /* Tasks about a target, or (blob non-NULL) whose argument names an extent. */
 static int tasks_about(sqlite3 *db, uint64_t target, const void *blob, FILE *out)
 {
-	sqlite3_stmt *q;
-	int n = 0;
+	struct task_print p = { out, 0 };
 
-	if (sqlite3_prepare_v2(db,
-			       blob ? "SELECT id, scan, kind, state, coalesce(error, '') FROM tasks WHERE instr(arg, ?1) > 0 ORDER BY id"
-				    : "SELECT id, scan, kind, state, coalesce(error, '') FROM tasks WHERE target = ?1 ORDER BY id",
-			       -1, &q, NULL) != SQLITE_OK)
-		return 0;
-	if (blob)
-		sqlite3_bind_blob(q, 1, blob, ST_EXTENT_ID_LEN, SQLITE_STATIC);
-	else
-		sqlite3_bind_int64(q, 1, (int64_t)target);
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		fprintf(out, "  task %" PRId64 " of scan %" PRId64 ": %s, %s%s%s\n", (int64_t)sqlite3_column_int64(q, 0),
-			(int64_t)sqlite3_column_int64(q, 1), job_task_kind_name((enum job_task_kind)sqlite3_column_int(q, 2)),
-			job_task_state_name((enum job_task_state)sqlite3_column_int(q, 3)),
-			*sqlite3_column_text(q, 4) ? ": " : "", sqlite3_column_text(q, 4));
-		n++;
-	}
-	sqlite3_finalize(q);
-	return n;
+	job_db_tasks_about(db, target, blob, ST_EXTENT_ID_LEN, print_task, &p, NULL);
+	return p.n;
 }
 
 struct refcount_acc {

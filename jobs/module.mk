@@ -1,1 +1,2 @@
+JOBS_SRC += jobs/job_db_report.c
 JOBS_SRC += jobs/job_db.c jobs/job_scan.c jobs/job_tasks.c jobs/job_kind.c jobs/job_gc.c jobs/job_protect.c jobs/job_ec.c jobs/job_efficiency.c jobs/job_dedup.c jobs/job_place.c

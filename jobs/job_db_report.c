@@ -1,0 +1,439 @@
+/*
+ * job_db_report: the queries behind reports, status, explain and the task
+ * list (see job_db_report.h).
+ *
+ * DESIGN. Each function runs one statement (two where it says so) and
+ * hands back values or rows; nothing here formats for a person, and no
+ * caller outside jobs/job_db*.c prepares a statement on curator.db. The
+ * JSON report is built by SQLite (json_object, json_group_array) from the
+ * stored rows, so no string is ever escaped by hand. Everything is read
+ * only: a report never takes a write lock, so it can run while a scan or
+ * the daemon writes (WAL readers see the last commit).
+ */
+#include "jobs/job_db_report.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/st_sql.h"
+
+static const char *text_or(sqlite3_stmt *q, int col, const char *dflt)
+{
+	const unsigned char *s = sqlite3_column_text(q, col);
+
+	return s ? (const char *)s : dflt;
+}
+
+/* Step q to its end (or until fn stops it): SQLITE_DONE is success. */
+static int finish(sqlite3 *db, sqlite3_stmt *q, int src, int rc, struct st_msg *err)
+{
+	if (!rc && src != SQLITE_DONE && src != SQLITE_ROW)
+		rc = st_sql_fail(db, src, "curator.db", err);
+	sqlite3_finalize(q);
+	return rc;
+}
+
+/* One int64 from a statement with one bound int64 (or none): *v, 0 if no row or NULL. */
+static int one_int64(sqlite3 *db, const char *sql, int64_t arg, int64_t *v, int *found, struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int src, rc = st_sql_prepare(db, sql, &q, err);
+
+	*v = 0;
+	if (found)
+		*found = 0;
+	if (rc)
+		return rc;
+	if (sqlite3_bind_parameter_count(q) > 0)
+		sqlite3_bind_int64(q, 1, arg);
+	src = sqlite3_step(q);
+	if (src == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL) {
+		*v = sqlite3_column_int64(q, 0);
+		if (found)
+			*found = 1;
+	}
+	return finish(db, q, src, 0, err);
+}
+
+/* --- scans ------------------------------------------------------------- */
+
+int job_db_scan_latest(sqlite3 *db, int64_t *id, struct st_msg *err)
+{
+	int64_t v;
+	int found, rc = one_int64(db, "SELECT max(id) FROM scans", 0, &v, &found, err);
+
+	if (rc)
+		return rc;
+	if (!found)
+		return ST_ENOTFOUND;
+	*id = v;
+	return 0;
+}
+
+int job_db_scan_last_done(sqlite3 *db, const char *kind, int64_t *id, struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int src, rc = st_sql_prepare(db, "SELECT coalesce(max(id), 0) FROM scans WHERE state = 'done' AND (?1 IS NULL OR kind = ?1)",
+				     &q, err);
+
+	*id = 0;
+	if (rc)
+		return rc;
+	if (kind)
+		sqlite3_bind_text(q, 1, kind, -1, SQLITE_STATIC);
+	src = sqlite3_step(q);
+	if (src == SQLITE_ROW)
+		*id = sqlite3_column_int64(q, 0);
+	return finish(db, q, src, 0, err);
+}
+
+int job_db_scan_get(sqlite3 *db, int64_t id, struct job_scan_row *s, struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int src, rc = st_sql_prepare(db,
+				     "SELECT id, kind, dry_run, state, started, ended, s0, ranks, error FROM scans WHERE id = ?",
+				     &q, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(q, 1, id);
+	src = sqlite3_step(q);
+	if (src == SQLITE_ROW) {
+		memset(s, 0, sizeof(*s));
+		s->id = sqlite3_column_int64(q, 0);
+		snprintf(s->kind, sizeof(s->kind), "%s", text_or(q, 1, ""));
+		s->dry_run = sqlite3_column_int(q, 2);
+		snprintf(s->state, sizeof(s->state), "%s", text_or(q, 3, ""));
+		s->started = sqlite3_column_double(q, 4);
+		s->ended = sqlite3_column_double(q, 5);
+		s->s0 = sqlite3_column_int64(q, 6);
+		s->ranks = sqlite3_column_int(q, 7);
+		s->has_error = sqlite3_column_type(q, 8) != SQLITE_NULL;
+		snprintf(s->error, sizeof(s->error), "%s", text_or(q, 8, ""));
+	} else if (src == SQLITE_DONE) {
+		rc = ST_ENOTFOUND;
+	}
+	return finish(db, q, src, rc, err);
+}
+
+int job_db_scan_prev_secs(sqlite3 *db, int64_t id, int64_t *secs, struct st_msg *err)
+{
+	return one_int64(db,
+			 "SELECT CAST(ended - started AS INTEGER) FROM scans WHERE state = 'done' AND kind ="
+			 " (SELECT kind FROM scans WHERE id = ?1) AND id < ?1 ORDER BY id DESC LIMIT 1",
+			 id, secs, NULL, err);
+}
+
+int job_db_scans_recent(sqlite3 *db, const char *kind, int max, int64_t *ids, int *n, struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int src = SQLITE_DONE, rc = st_sql_prepare(db,
+						   "SELECT id FROM (SELECT id FROM scans WHERE state = 'done'"
+						   " AND (?1 IS NULL OR kind = ?1) ORDER BY id DESC LIMIT ?2) ORDER BY id",
+						   &q, err);
+
+	*n = 0;
+	if (rc)
+		return rc;
+	if (kind)
+		sqlite3_bind_text(q, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 2, max);
+	while (*n < max && (src = sqlite3_step(q)) == SQLITE_ROW)
+		ids[(*n)++] = sqlite3_column_int64(q, 0);
+	return finish(db, q, src, 0, err);
+}
+
+static int kind_values(sqlite3 *db, const char *sql, job_kind_value_fn fn, void *arg, struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int src = SQLITE_DONE, rc = st_sql_prepare(db, sql, &q, err);
+
+	if (rc)
+		return rc;
+	while (!rc && (src = sqlite3_step(q)) == SQLITE_ROW)
+		rc = fn(arg, (const char *)sqlite3_column_text(q, 0), sqlite3_column_double(q, 1));
+	return finish(db, q, src, rc, err);
+}
+
+int job_db_scans_last_secs(sqlite3 *db, job_kind_value_fn fn, void *arg, struct st_msg *err)
+{
+	return kind_values(db,
+			   "SELECT kind, ended - started FROM scans WHERE id IN (SELECT max(id) FROM scans WHERE state = 'done'"
+			   " GROUP BY kind)",
+			   fn, arg, err);
+}
+
+int job_db_scans_last_end(sqlite3 *db, job_kind_value_fn fn, void *arg, struct st_msg *err)
+{
+	return kind_values(db, "SELECT kind, max(ended) FROM scans WHERE state = 'done' GROUP BY kind", fn, arg, err);
+}
+
+static const char json_sql[] =
+	"SELECT json_object("
+	" 'scan', s.id, 'kind', s.kind, 'dry_run', json(CASE s.dry_run WHEN 1 THEN 'true' ELSE 'false' END),"
+	" 'state', s.state, 'started', s.started, 'ended', s.ended, 'duration_secs', s.ended - s.started,"
+	" 's0', s.s0, 'ranks', s.ranks, 'error', s.error,"
+	" 'phases', json(coalesce(s.phases, '[]')), 'counters', json(coalesce(s.counters, '{}')),"
+	" 'task_results', json(s.task_results),"
+	" 'tasks', (SELECT json_group_object(k, n) FROM (SELECT kind AS k, count(*) AS n FROM tasks WHERE scan = s.id GROUP BY kind)),"
+	" 'usage', (SELECT json_group_array(json_object('disk', disk, 'tier', tier, 'bytes', bytes, 'egroups', egroups))"
+	"           FROM usage WHERE scan = s.id),"
+	" 'findings', (SELECT json_group_array(json_object('kind', kind, 'egroup', printf('%x', egroup), 'extent', extent,"
+	"           'detail', detail)) FROM (SELECT * FROM findings WHERE scan = s.id LIMIT 1000)))"
+	" FROM scans s WHERE s.id = ?";
+
+int job_db_scan_json(sqlite3 *db, int64_t id, char **json, struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int src, rc = st_sql_prepare(db, json_sql, &q, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(q, 1, id);
+	src = sqlite3_step(q);
+	if (src == SQLITE_ROW) {
+		*json = strdup(text_or(q, 0, ""));
+		if (!*json)
+			rc = st_fail(err, -ENOMEM, "out of memory");
+	} else if (src == SQLITE_DONE) {
+		rc = st_fail(err, ST_ENOTFOUND, "scan %" PRId64 ": not found", id);
+	}
+	return finish(db, q, src, rc, err);
+}
+
+int job_db_scan_counter(sqlite3 *db, int64_t scan, const char *name, int64_t *v, struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	char path[96];
+	int src, rc = st_sql_prepare(db, "SELECT json_extract(counters, ?) FROM scans WHERE id = ?", &q, err);
+
+	*v = 0;
+	if (rc)
+		return rc;
+	snprintf(path, sizeof(path), "$.%s", name);
+	sqlite3_bind_text(q, 1, path, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(q, 2, scan);
+	src = sqlite3_step(q);
+	if (src == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL)
+		*v = sqlite3_column_int64(q, 0);
+	else if (src == SQLITE_ROW || src == SQLITE_DONE)
+		rc = ST_ENOTFOUND;
+	return finish(db, q, src, rc, err);
+}
+
+int job_db_scan_phases(sqlite3 *db, int64_t scan, job_phase_fn fn, void *arg, struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int src = SQLITE_DONE, rc = st_sql_prepare(db,
+						   "SELECT json_extract(value, '$.phase'), json_extract(value, '$.secs'),"
+						   " json_extract(value, '$.records_in'), json_extract(value, '$.records_out')"
+						   " FROM scans, json_each(scans.phases) WHERE scans.id = ?",
+						   &q, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(q, 1, scan);
+	while (!rc && (src = sqlite3_step(q)) == SQLITE_ROW) {
+		struct job_scan_phase p = { (const char *)sqlite3_column_text(q, 0), sqlite3_column_double(q, 1),
+					    sqlite3_column_int64(q, 2), sqlite3_column_int64(q, 3) };
+		rc = fn(arg, &p);
+	}
+	return finish(db, q, src, rc, err);
+}
+
+int job_db_scan_reclaimed(sqlite3 *db, int64_t scan, int64_t *bytes, struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int src, rc = st_sql_prepare(db,
+				     "SELECT json_extract(task_results, '$.bytes_reclaimed') FROM scans"
+				     " WHERE id = ? AND task_results IS NOT NULL",
+				     &q, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(q, 1, scan);
+	src = sqlite3_step(q);
+	if (src == SQLITE_ROW)
+		*bytes = sqlite3_column_int64(q, 0);
+	else if (src == SQLITE_DONE)
+		rc = ST_ENOTFOUND;
+	return finish(db, q, src, rc, err);
+}
+
+int job_db_scan_results(sqlite3 *db, int64_t scan, job_result_fn fn, void *arg, struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int src = SQLITE_DONE, rc = st_sql_prepare(db,
+						   "SELECT key, json_extract(value, '$.done'), json_extract(value, '$.stale'),"
+						   " json_extract(value, '$.failed') FROM scans, json_each(scans.task_results)"
+						   " WHERE scans.id = ? AND key != 'bytes_reclaimed'",
+						   &q, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(q, 1, scan);
+	while (!rc && (src = sqlite3_step(q)) == SQLITE_ROW)
+		rc = fn(arg, (const char *)sqlite3_column_text(q, 0), sqlite3_column_int64(q, 1), sqlite3_column_int64(q, 2),
+			sqlite3_column_int64(q, 3));
+	return finish(db, q, src, rc, err);
+}
+
+int job_db_scan_usage(sqlite3 *db, int64_t scan, job_usage_fn fn, void *arg, struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int src = SQLITE_DONE,
+	    rc = st_sql_prepare(db, "SELECT disk, tier, bytes, egroups FROM usage WHERE scan = ? ORDER BY disk", &q, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(q, 1, scan);
+	while (!rc && (src = sqlite3_step(q)) == SQLITE_ROW) {
+		struct job_usage u = { sqlite3_column_int64(q, 0), sqlite3_column_int(q, 1), sqlite3_column_int64(q, 2),
+				       sqlite3_column_int64(q, 3) };
+		rc = fn(arg, &u);
+	}
+	return finish(db, q, src, rc, err);
+}
+
+int job_db_scan_usage_sum(sqlite3 *db, int64_t scan, int tier, int64_t *bytes, int64_t *egroups, struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int src, rc = st_sql_prepare(db,
+				     "SELECT sum(bytes), sum(egroups) FROM usage WHERE scan = ?1 AND (?2 < 0 OR tier = ?2)", &q,
+				     err);
+
+	*bytes = *egroups = 0;
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(q, 1, scan);
+	sqlite3_bind_int(q, 2, tier);
+	src = sqlite3_step(q);
+	if (src == SQLITE_ROW) {
+		*bytes = sqlite3_column_int64(q, 0);
+		*egroups = sqlite3_column_int64(q, 1);
+	}
+	return finish(db, q, src, 0, err);
+}
+
+int job_db_scan_findings(sqlite3 *db, int64_t scan, int max, job_finding_fn fn, void *arg, struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int src = SQLITE_DONE, rc = st_sql_prepare(db,
+						   "SELECT kind, egroup, coalesce(extent, ''), detail FROM findings"
+						   " WHERE scan = ? ORDER BY kind LIMIT ?",
+						   &q, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(q, 1, scan);
+	sqlite3_bind_int(q, 2, max);
+	while (!rc && (src = sqlite3_step(q)) == SQLITE_ROW) {
+		struct job_finding f = { text_or(q, 0, ""), (uint64_t)sqlite3_column_int64(q, 1), text_or(q, 2, ""),
+					 text_or(q, 3, "") };
+		rc = fn(arg, &f);
+	}
+	return finish(db, q, src, rc, err);
+}
+
+/* --- tasks ------------------------------------------------------------- */
+
+/* A task row from columns id, scan, kind, target, version, priority, state, attempts, bytes, error. */
+static int task_rows(sqlite3 *db, sqlite3_stmt *q, job_task_fn fn, void *arg, struct st_msg *err)
+{
+	int src = SQLITE_DONE, rc = 0;
+
+	while (!rc && (src = sqlite3_step(q)) == SQLITE_ROW) {
+		struct job_task t = { 0 };
+		t.id = sqlite3_column_int64(q, 0);
+		t.scan = sqlite3_column_int64(q, 1);
+		t.kind = (enum job_task_kind)sqlite3_column_int(q, 2);
+		t.target = (uint64_t)sqlite3_column_int64(q, 3);
+		t.version = (uint64_t)sqlite3_column_int64(q, 4);
+		t.priority = sqlite3_column_int(q, 5);
+		t.state = (enum job_task_state)sqlite3_column_int(q, 6);
+		t.attempts = sqlite3_column_int(q, 7);
+		t.bytes = sqlite3_column_int64(q, 8);
+		rc = fn(arg, &t, text_or(q, 9, ""));
+	}
+	return finish(db, q, src, rc, err);
+}
+
+#define TASK_COLS "id, scan, kind, target, version, priority, state, attempts, bytes, coalesce(error, '')"
+
+int job_db_tasks_list(sqlite3 *db, int kind, int state, job_task_fn fn, void *arg, struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int rc = st_sql_prepare(db,
+				"SELECT " TASK_COLS " FROM tasks WHERE (?1 < 0 OR kind = ?1)"
+				" AND (CASE WHEN ?2 < 0 THEN state IN (0, 1) ELSE state = ?2 END)"
+				" ORDER BY priority DESC, id",
+				&q, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int(q, 1, kind);
+	sqlite3_bind_int(q, 2, state);
+	return task_rows(db, q, fn, arg, err);
+}
+
+int job_db_tasks_about(sqlite3 *db, uint64_t target, const void *bytes, size_t len, job_task_fn fn, void *arg,
+		       struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int rc = st_sql_prepare(db,
+				bytes ? "SELECT " TASK_COLS " FROM tasks WHERE instr(arg, ?1) > 0 ORDER BY id"
+				      : "SELECT " TASK_COLS " FROM tasks WHERE target = ?1 ORDER BY id",
+				&q, err);
+
+	if (rc)
+		return rc;
+	if (bytes)
+		sqlite3_bind_blob(q, 1, bytes, (int)len, SQLITE_STATIC);
+	else
+		sqlite3_bind_int64(q, 1, (int64_t)target);
+	return task_rows(db, q, fn, arg, err);
+}
+
+int job_db_tasks_count(sqlite3 *db, enum job_task_state s, int64_t *n, struct st_msg *err)
+{
+	return one_int64(db, "SELECT count(*) FROM tasks WHERE state = ?", s, n, NULL, err);
+}
+
+int job_db_tasks_queue(sqlite3 *db, job_queue_fn fn, void *arg, struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int src = SQLITE_DONE, rc = st_sql_prepare(db,
+						   "SELECT kind, priority, count(*), sum(state = 1), sum(bytes) FROM tasks"
+						   " WHERE state IN (0, 1) GROUP BY kind, priority ORDER BY priority DESC",
+						   &q, err);
+
+	if (rc)
+		return rc;
+	while (!rc && (src = sqlite3_step(q)) == SQLITE_ROW)
+		rc = fn(arg, sqlite3_column_int(q, 0), sqlite3_column_int(q, 1), sqlite3_column_int64(q, 2),
+			sqlite3_column_int64(q, 3), sqlite3_column_int64(q, 4));
+	return finish(db, q, src, rc, err);
+}
+
+int job_db_tasks_by_kind(sqlite3 *db, job_kind_fn fn, void *arg, struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int src = SQLITE_DONE, rc = st_sql_prepare(db,
+						   "SELECT kind, sum(state = 0), sum(state = 1), sum(state = 2), sum(state = 3),"
+						   " sum(state = 4), sum(CASE WHEN state = 2 THEN bytes ELSE 0 END) FROM tasks"
+						   " GROUP BY kind ORDER BY kind",
+						   &q, err);
+
+	if (rc)
+		return rc;
+	while (!rc && (src = sqlite3_step(q)) == SQLITE_ROW) {
+		int64_t n[JS_FAILED + 1];
+		for (int s = 0; s <= JS_FAILED; s++)
+			n[s] = sqlite3_column_int64(q, 1 + s);
+		rc = fn(arg, sqlite3_column_int(q, 0), n, sqlite3_column_int64(q, 6));
+	}
+	return finish(db, q, src, rc, err);
+}
