@@ -19,6 +19,7 @@
 #include "curator/cu_log.h"
 #include "curator/cu_report.h"
 #include "curator/cu_status.h"
+#include "jobs/job_db_report.h"
 #include "jobs/job_scan.h"
 #include "jobs/job_tasks.h"
 #include "mapreduce/mr.h"
@@ -998,23 +999,25 @@ static double scan_started;
 static double prev_phase[4]; /* the last finished scan of this kind, per phase, for the ETA */
 static int nprev;
 
+static int prev_phase_secs(void *arg, const struct job_scan_phase *p)
+{
+	(void)arg;
+	if (nprev >= 4)
+		return 1;
+	prev_phase[nprev++] = p->secs;
+	return 0;
+}
+
 static void load_prev_phases(const char *dir, int full)
 {
 	sqlite3 *db;
-	sqlite3_stmt *q;
+	int64_t id;
 
 	nprev = 0;
 	if (job_db_open(dir, &db, NULL))
 		return;
-	if (sqlite3_prepare_v2(db,
-			       "SELECT json_extract(value, '$.secs') FROM scans, json_each(scans.phases) WHERE scans.id ="
-			       " (SELECT max(id) FROM scans WHERE kind = ? AND state = 'done')",
-			       -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(q, 1, full ? "full" : "partial", -1, SQLITE_STATIC);
-		while (sqlite3_step(q) == SQLITE_ROW && nprev < 4)
-			prev_phase[nprev++] = sqlite3_column_double(q, 0);
-		sqlite3_finalize(q);
-	}
+	if (!job_db_scan_last_done(db, full ? "full" : "partial", &id, NULL))
+		job_db_scan_phases(db, id, prev_phase_secs, NULL, NULL);
 	job_db_close(db);
 }
 
@@ -1094,7 +1097,7 @@ static int cmd_scan(int argc, char **argv)
 		die(EXIT_PROBLEM, "scan %s: %s", pos[0], err.text[0] ? err.text : mr_ctx_errmsg(mr));
 	} else if (mr_rank(mr) == 0) {
 		struct st_msg e2 = { "" };
-		cu_report_write(st_config_dir(st_store_config(st)), res.scan_id, CU_TEXT, stdout, &e2);
+		cu_report_write(st_store_config(st), res.scan_id, CU_TEXT, stdout, &e2);
 	}
 	st_store_free(st);
 	mr_ctx_free(mr);
@@ -1220,7 +1223,7 @@ static int cmd_report(int argc, char **argv)
 			return die(EXIT_USAGE, "report: %s: %s", OPT(o, "--output")->val, strerror(errno));
 		}
 	}
-	rc = cu_report_write(st_config_dir(st_store_config(st)), scan, fmt, out, &err);
+	rc = cu_report_write(st_store_config(st), scan, fmt, out, &err);
 	if (out != stdout)
 		fclose(out);
 	st_store_free(st);

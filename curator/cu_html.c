@@ -2,15 +2,18 @@
  * cu_html: the self-contained HTML report (inline SVG charts, no scripts,
  * no external assets) and the Prometheus text exposition of the scan
  * history in curator.db. Called by cu_report_write.
+ *
+ * DESIGN. The rows come from job_db_report (curator.db) and st_config
+ * (disk capacities); this file only draws them. Every string that comes
+ * from the database goes through esc() in HTML; Prometheus labels are our
+ * own names (kinds, states, tiers, phases).
  */
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "curator/cu_report.h"
-#include "jobs/job_db.h"
-#include "storage/st_config.h"
+#include "curator/cu_report_int.h"
 
 #define MAXPTS 40
 
@@ -119,80 +122,36 @@ static void svg_lines(FILE *out, const char *title, int n, char labels[][48], in
 	fprintf(out, "</svg></figure>\n");
 }
 
-static double jnum(sqlite3 *db, int64_t scan, const char *path)
+static double jnum(const struct cu_report *r, int64_t scan, const char *name)
 {
-	sqlite3_stmt *q;
-	double v = 0;
-
-	if (sqlite3_prepare_v2(db, "SELECT json_extract(counters, ?) FROM scans WHERE id = ?", -1, &q, NULL) != SQLITE_OK)
-		return 0;
-	sqlite3_bind_text(q, 1, path, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(q, 2, scan);
-	if (sqlite3_step(q) == SQLITE_ROW)
-		v = sqlite3_column_double(q, 0);
-	sqlite3_finalize(q);
-	return v;
+	return (double)cu_report_counter(r, scan, name);
 }
 
 /* Tier used vs capacity (from the scan's usage and config.db). */
-static int tiers(sqlite3 *db, sqlite3 *cfg, int64_t scan, char labels[][48], double v[][4])
+static int tiers(const struct cu_report *r, char labels[][48], double v[][4])
 {
+	int64_t cap[ST_NTIERS], now[ST_NTIERS];
 	int n = 0;
 
+	cu_report_tier_capacity(r->cfg, cap, now);
 	for (int t = 0; t < ST_NTIERS; t++) {
-		sqlite3_stmt *a, *b;
-		double used = 0, cap = 0;
-		if (sqlite3_prepare_v2(db, "SELECT coalesce(sum(bytes), 0) FROM usage WHERE scan = ? AND tier = ?", -1, &a, NULL) ==
-		    SQLITE_OK) {
-			sqlite3_bind_int64(a, 1, scan);
-			sqlite3_bind_int(a, 2, t);
-			if (sqlite3_step(a) == SQLITE_ROW)
-				used = sqlite3_column_double(a, 0);
-			sqlite3_finalize(a);
-		}
-		if (cfg && sqlite3_prepare_v2(cfg, "SELECT coalesce(sum(capacity), 0) FROM disks WHERE tier = ? AND removed = 0",
-					      -1, &b, NULL) == SQLITE_OK) {
-			sqlite3_bind_int(b, 1, t);
-			if (sqlite3_step(b) == SQLITE_ROW)
-				cap = sqlite3_column_double(b, 0);
-			sqlite3_finalize(b);
-		}
-		if (cap <= 0 && used <= 0)
+		int64_t b = 0, eg;
+		double used, c = (double)cap[t];
+		job_db_scan_usage_sum(r->db, r->scan, t, &b, &eg, NULL);
+		used = (double)b;
+		if (c <= 0 && used <= 0)
 			continue;
 		snprintf(labels[n], 48, "%s", st_tier_name((enum st_tier)t));
 		v[n][0] = used / 1073741824.0;
-		v[n][1] = (cap > used ? cap - used : 0) / 1073741824.0;
+		v[n][1] = (c > used ? c - used : 0) / 1073741824.0;
 		n++;
 	}
 	return n;
 }
 
-static sqlite3 *open_cfg(sqlite3 *db)
+static void html_head(const struct cu_report *r, FILE *out)
 {
-	char p[4200];
-	sqlite3 *cfg = NULL;
-	const char *f = sqlite3_db_filename(db, "main");
-	const char *slash = f ? strrchr(f, '/') : NULL;
-
-	if (!slash)
-		return NULL;
-	snprintf(p, sizeof(p), "%.*s/config.db", (int)(slash - f), f);
-	if (sqlite3_open_v2(p, &cfg, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-		sqlite3_close(cfg);
-		return NULL;
-	}
-	return cfg;
-}
-
-int cu_report_html(sqlite3 *db, int64_t scan, FILE *out)
-{
-	static char labels[MAXPTS][48];
-	static double v[MAXPTS][4];
-	sqlite3 *cfg = open_cfg(db);
-	sqlite3_stmt *q;
-	int64_t ids[MAXPTS];
-	int n = 0;
-	char b1[32];
+	struct job_scan_row s;
 
 	fputs("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>Curator report</title>\n"
 	      "<style>body{font-family:sans-serif;margin:24px;color:#222;background:#fff}"
@@ -201,68 +160,78 @@ int cu_report_html(sqlite3 *db, int64_t scan, FILE *out)
 	      "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:right}"
 	      "th{background:#eef}td:first-child,th:first-child{text-align:left}.warn{color:#b00}</style></head><body>\n",
 	      out);
-	fprintf(out, "<h1>Curator report: scan %" PRId64 "</h1>\n", scan);
-	if (sqlite3_prepare_v2(db, "SELECT kind, state, s0, ranks, ended - started, coalesce(error, '') FROM scans WHERE id = ?",
-			       -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(q, 1, scan);
-		if (sqlite3_step(q) == SQLITE_ROW) {
-			fprintf(out, "<p>%s scan, %s, S0 %" PRId64 ", %d rank(s), %.1f s. ", sqlite3_column_text(q, 0),
-				sqlite3_column_text(q, 1), (int64_t)sqlite3_column_int64(q, 2), sqlite3_column_int(q, 3),
-				sqlite3_column_double(q, 4));
-			if (*sqlite3_column_text(q, 5)) {
-				fputs("<span class='warn'>", out);
-				esc(out, (const char *)sqlite3_column_text(q, 5));
-				fputs("</span>", out);
-			}
-			fputs("</p>\n", out);
+	fprintf(out, "<h1>Curator report: scan %" PRId64 "</h1>\n", r->scan);
+	if (!job_db_scan_get(r->db, r->scan, &s, NULL)) {
+		fprintf(out, "<p>%s scan, %s, S0 %" PRId64 ", %d rank(s), %.1f s. ", s.kind, s.state, s.s0, s.ranks,
+			s.ended ? s.ended - s.started : 0.0);
+		if (*s.error) {
+			fputs("<span class='warn'>", out);
+			esc(out, s.error);
+			fputs("</span>", out);
 		}
-		sqlite3_finalize(q);
+		fputs("</p>\n", out);
 	}
-	/* summary table */
-	{
-		static const char *rows[][2] = { { "live_bytes", "live bytes" }, { "stored_bytes", "stored bytes per replica" },
-						 { "dead_bytes", "reclaimable (dead extents)" }, { "garbage_bytes", "garbage in egroups" },
-						 { "dead_extents", "dead extents" }, { "refcount_low", "refcounts below references" },
-						 { "dangling_references", "dangling references" }, { "missing_replicas", "missing replicas" },
-						 { "orphan_files", "unreferenced files" }, { "protected_by_safety_rule", "left for the next scan (safety rule)" },
-						 { "under_replicated", "egroups under-replicated" }, { "one_copy_left", "egroups with one copy left" },
-						 { "lost_egroups", "egroups with no healthy copy" }, { "at_risk_bytes", "bytes at risk" },
-						 { "scrub_due", "egroups due for scrubbing" } };
-		fputs("<h2>What the scan found</h2><table><tr><th>finding</th><th>value</th></tr>\n", out);
-		for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-			char path[64];
-			double val;
-			snprintf(path, sizeof(path), "$.%s", rows[i][0]);
-			val = jnum(db, scan, path);
-			fprintf(out, "<tr><td>%s</td><td>", rows[i][1]);
-			if (strstr(rows[i][0], "bytes"))
-				fputs(st_fmt_size((uint64_t)val, b1, sizeof(b1)), out);
-			else
-				fprintf(out, "%.0f", val);
-			fputs("</td></tr>\n", out);
-		}
-		fputs("</table>\n", out);
+}
+
+static void html_summary(const struct cu_report *r, FILE *out)
+{
+	static const char *rows[][2] = { { "live_bytes", "live bytes" }, { "stored_bytes", "stored bytes per replica" },
+					 { "dead_bytes", "reclaimable (dead extents)" }, { "garbage_bytes", "garbage in egroups" },
+					 { "dead_extents", "dead extents" }, { "refcount_low", "refcounts below references" },
+					 { "dangling_references", "dangling references" }, { "missing_replicas", "missing replicas" },
+					 { "orphan_files", "unreferenced files" }, { "protected_by_safety_rule", "left for the next scan (safety rule)" },
+					 { "under_replicated", "egroups under-replicated" }, { "one_copy_left", "egroups with one copy left" },
+					 { "lost_egroups", "egroups with no healthy copy" }, { "at_risk_bytes", "bytes at risk" },
+					 { "scrub_due", "egroups due for scrubbing" } };
+	char b1[32];
+
+	fputs("<h2>What the scan found</h2><table><tr><th>finding</th><th>value</th></tr>\n", out);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		double val = jnum(r, r->scan, rows[i][0]);
+		fprintf(out, "<tr><td>%s</td><td>", rows[i][1]);
+		if (strstr(rows[i][0], "bytes"))
+			fputs(st_fmt_size((uint64_t)val, b1, sizeof(b1)), out);
+		else
+			fprintf(out, "%.0f", val);
+		fputs("</td></tr>\n", out);
 	}
+	fputs("</table>\n", out);
+}
+
+struct phase_secs {
+	double *v;
+	int k;
+};
+
+static int phase_secs(void *arg, const struct job_scan_phase *p)
+{
+	struct phase_secs *ps = arg;
+
+	if (ps->k >= 3)
+		return 1;
+	ps->v[ps->k++] = p->secs;
+	return 0;
+}
+
+/* The charts: tier usage, history of full scans, scan durations, savings, protection. */
+static void html_charts(const struct cu_report *r, FILE *out, char labels[][48], double v[][4])
+{
+	int64_t ids[MAXPTS];
+	int n = 0;
+
 	fputs("<h2>Charts</h2>\n", out);
 	/* tier usage */
 	{
 		static const char *series[] = { "used", "free" };
-		int nt = tiers(db, cfg, scan, labels, v);
+		int nt = tiers(r, labels, v);
 		svg_bars(out, "Tier usage (GiB)", "GiB", nt, labels, 2, series, v);
 	}
 	/* history of full scans: reclaimable bytes and under-replicated egroups */
-	n = 0;
-	if (sqlite3_prepare_v2(db, "SELECT id FROM (SELECT id FROM scans WHERE state = 'done' AND kind = 'full' ORDER BY id DESC"
-				   " LIMIT 40) ORDER BY id",
-			       -1, &q, NULL) == SQLITE_OK) {
-		while (sqlite3_step(q) == SQLITE_ROW && n < MAXPTS)
-			ids[n++] = sqlite3_column_int64(q, 0);
-		sqlite3_finalize(q);
-	}
+	job_db_scans_recent(r->db, "full", MAXPTS, ids, &n, NULL);
 	for (int i = 0; i < n; i++) {
 		snprintf(labels[i], 48, "%" PRId64, ids[i]);
-		v[i][0] = (jnum(db, ids[i], "$.dead_bytes") + jnum(db, ids[i], "$.garbage_bytes")) / 1048576.0;
-		v[i][1] = jnum(db, ids[i], "$.under_replicated");
+		v[i][0] = (jnum(r, ids[i], "dead_bytes") + jnum(r, ids[i], "garbage_bytes")) / 1048576.0;
+		v[i][1] = jnum(r, ids[i], "under_replicated");
 	}
 	{
 		static const char *series[] = { "reclaimable MiB", "under-replicated egroups" };
@@ -270,25 +239,12 @@ int cu_report_html(sqlite3 *db, int64_t scan, FILE *out)
 		svg_lines(out, "Reclaimable bytes and under-replicated egroups over full scans", n, labels, 2, series, units, v);
 	}
 	/* scan durations by phase, last scans */
-	n = 0;
-	if (sqlite3_prepare_v2(db, "SELECT id FROM (SELECT id FROM scans WHERE state = 'done' ORDER BY id DESC LIMIT 20) ORDER BY id",
-			       -1, &q, NULL) == SQLITE_OK) {
-		while (sqlite3_step(q) == SQLITE_ROW && n < MAXPTS)
-			ids[n++] = sqlite3_column_int64(q, 0);
-		sqlite3_finalize(q);
-	}
+	job_db_scans_recent(r->db, NULL, 20, ids, &n, NULL);
 	for (int i = 0; i < n; i++) {
-		sqlite3_stmt *p;
+		struct phase_secs ps = { v[i], 0 };
 		snprintf(labels[i], 48, "%" PRId64, ids[i]);
 		memset(v[i], 0, sizeof(v[i]));
-		if (sqlite3_prepare_v2(db, "SELECT json_extract(value, '$.secs') FROM scans, json_each(scans.phases) WHERE scans.id = ?",
-				       -1, &p, NULL) == SQLITE_OK) {
-			int k = 0;
-			sqlite3_bind_int64(p, 1, ids[i]);
-			while (sqlite3_step(p) == SQLITE_ROW && k < 3)
-				v[i][k++] = sqlite3_column_double(p, 0);
-			sqlite3_finalize(p);
-		}
+		job_db_scan_phases(r->db, ids[i], phase_secs, &ps, NULL);
 	}
 	{
 		static const char *series[] = { "MR1 / partial", "MR2", "MR3" };
@@ -300,16 +256,16 @@ int cu_report_html(sqlite3 *db, int64_t scan, FILE *out)
 		snprintf(labels[0], 48, "compression");
 		snprintf(labels[1], 48, "dedup");
 		snprintf(labels[2], 48, "erasure coding");
-		v[0][0] = jnum(db, scan, "$.saved_compression") / 1048576.0;
-		v[1][0] = jnum(db, scan, "$.saved_dedup") / 1048576.0;
-		v[2][0] = jnum(db, scan, "$.saved_ec") / 1048576.0;
+		v[0][0] = jnum(r, r->scan, "saved_compression") / 1048576.0;
+		v[1][0] = jnum(r, r->scan, "saved_dedup") / 1048576.0;
+		v[2][0] = jnum(r, r->scan, "saved_ec") / 1048576.0;
 		svg_bars(out, "Savings by kind (MiB)", "MiB", 3, labels, 1, series, v);
 	}
 	/* protection: egroups by healthy copies left, from this scan */
 	{
 		static const char *series[] = { "egroups" };
-		double under = jnum(db, scan, "$.under_replicated"), one = jnum(db, scan, "$.one_copy_left");
-		double lost = jnum(db, scan, "$.lost_egroups"), all = jnum(db, scan, "$.egroups");
+		double under = jnum(r, r->scan, "under_replicated"), one = jnum(r, r->scan, "one_copy_left");
+		double lost = jnum(r, r->scan, "lost_egroups"), all = jnum(r, r->scan, "egroups");
 		snprintf(labels[0], 48, "fully protected");
 		snprintf(labels[1], 48, "short, 2+ copies");
 		snprintf(labels[2], 48, "one copy left");
@@ -320,54 +276,132 @@ int cu_report_html(sqlite3 *db, int64_t scan, FILE *out)
 		v[3][0] = lost;
 		svg_bars(out, "Protection: egroups by healthy copies", "", 4, labels, 1, series, v);
 	}
-	/* tasks */
-	fputs("<h2>Tasks</h2><table><tr><th>kind</th><th>pending</th><th>running</th><th>done</th><th>stale</th><th>failed</th>"
-	      "<th>bytes reclaimed</th></tr>\n",
-	      out);
-	if (sqlite3_prepare_v2(db, "SELECT kind, sum(state = 0), sum(state = 1), sum(state = 2), sum(state = 3), sum(state = 4),"
-				   " sum(CASE WHEN state = 2 THEN bytes ELSE 0 END) FROM tasks GROUP BY kind ORDER BY kind",
-			       -1, &q, NULL) == SQLITE_OK) {
-		while (sqlite3_step(q) == SQLITE_ROW)
-			fprintf(out, "<tr><td>%s</td><td>%d</td><td>%d</td><td>%d</td><td>%d</td><td>%d</td><td>%s</td></tr>\n",
-				job_task_kind_name((enum job_task_kind)sqlite3_column_int(q, 0)), sqlite3_column_int(q, 1),
-				sqlite3_column_int(q, 2), sqlite3_column_int(q, 3), sqlite3_column_int(q, 4),
-				sqlite3_column_int(q, 5), st_fmt_size((uint64_t)sqlite3_column_int64(q, 6), b1, sizeof(b1)));
-		sqlite3_finalize(q);
-	}
-	fputs("</table>\n", out);
-	/* findings */
-	if (sqlite3_prepare_v2(db, "SELECT kind, printf('%x', egroup), coalesce(extent, ''), detail FROM findings WHERE scan = ?"
-				   " ORDER BY kind LIMIT 50",
-			       -1, &q, NULL) == SQLITE_OK) {
-		int first = 1;
-		sqlite3_bind_int64(q, 1, scan);
-		while (sqlite3_step(q) == SQLITE_ROW) {
-			if (first)
-				fputs("<h2>Findings (first 50)</h2><table><tr><th>kind</th><th>egroup</th><th>extent</th><th>detail</th></tr>\n",
-				      out);
-			first = 0;
-			fputs("<tr>", out);
-			for (int c = 0; c < 4; c++) {
-				fputs("<td>", out);
-				esc(out, (const char *)sqlite3_column_text(q, c));
-				fputs("</td>", out);
-			}
-			fputs("</tr>\n", out);
-		}
-		if (!first)
-			fputs("</table>\n", out);
-		sqlite3_finalize(q);
-	}
-	fputs("</body></html>\n", out);
-	sqlite3_close(cfg);
+}
+
+static int html_task_row(void *arg, int kind, const int64_t n[JS_FAILED + 1], int64_t done_bytes)
+{
+	char b1[32];
+
+	fprintf(arg, "<tr><td>%s</td><td>%d</td><td>%d</td><td>%d</td><td>%d</td><td>%d</td><td>%s</td></tr>\n",
+		job_task_kind_name((enum job_task_kind)kind), (int)n[JS_PENDING], (int)n[JS_RUNNING], (int)n[JS_DONE],
+		(int)n[JS_STALE], (int)n[JS_FAILED], st_fmt_size((uint64_t)done_bytes, b1, sizeof(b1)));
 	return 0;
 }
 
-/* Prometheus text exposition format 0.0.4. */
-int cu_report_prom(sqlite3 *db, int64_t scan, FILE *out)
+struct html_findings {
+	FILE *out;
+	int any;
+};
+
+static int html_finding(void *arg, const struct job_finding *f)
 {
-	sqlite3 *cfg = open_cfg(db);
-	sqlite3_stmt *q;
+	struct html_findings *h = arg;
+	char eg[24];
+	const char *col[4] = { f->kind, eg, f->extent, f->detail };
+
+	if (!h->any)
+		fputs("<h2>Findings (first 50)</h2><table><tr><th>kind</th><th>egroup</th><th>extent</th><th>detail</th></tr>\n",
+		      h->out);
+	h->any = 1;
+	snprintf(eg, sizeof(eg), "%" PRIx64, f->egroup);
+	fputs("<tr>", h->out);
+	for (int c = 0; c < 4; c++) {
+		fputs("<td>", h->out);
+		esc(h->out, col[c]);
+		fputs("</td>", h->out);
+	}
+	fputs("</tr>\n", h->out);
+	return 0;
+}
+
+int cu_report_html(const struct cu_report *r)
+{
+	static char labels[MAXPTS][48];
+	static double v[MAXPTS][4];
+	struct html_findings hf = { r->out, 0 };
+	FILE *out = r->out;
+
+	html_head(r, out);
+	html_summary(r, out);
+	html_charts(r, out, labels, v);
+	fputs("<h2>Tasks</h2><table><tr><th>kind</th><th>pending</th><th>running</th><th>done</th><th>stale</th><th>failed</th>"
+	      "<th>bytes reclaimed</th></tr>\n",
+	      out);
+	job_db_tasks_by_kind(r->db, html_task_row, out, NULL);
+	fputs("</table>\n", out);
+	job_db_scan_findings(r->db, r->scan, 50, html_finding, &hf, NULL);
+	if (hf.any)
+		fputs("</table>\n", out);
+	fputs("</body></html>\n", out);
+	return 0;
+}
+
+/* --- Prometheus text exposition format 0.0.4 ----------------------------- */
+
+static int prom_last_secs(void *arg, const char *kind, double secs)
+{
+	fprintf(arg, "curator_last_scan_duration_seconds{kind=\"%s\"} %.3f\n", kind, secs);
+	return 0;
+}
+
+static int prom_last_end(void *arg, const char *kind, double ended)
+{
+	fprintf(arg, "curator_last_scan_end_timestamp_seconds{kind=\"%s\"} %.0f\n", kind, ended);
+	return 0;
+}
+
+static int prom_phase(void *arg, const struct job_scan_phase *p)
+{
+	fprintf(arg, "curator_scan_phase_duration_seconds{phase=\"%s\"} %.3f\n", p->phase, p->secs);
+	return 0;
+}
+
+static int prom_tasks(void *arg, int kind, const int64_t n[JS_FAILED + 1], int64_t done_bytes)
+{
+	(void)done_bytes;
+	for (int s = JS_PENDING; s <= JS_FAILED; s++)
+		if (n[s])
+			fprintf(arg, "curator_tasks{kind=\"%s\",state=\"%s\"} %d\n", job_task_kind_name((enum job_task_kind)kind),
+				job_task_state_name((enum job_task_state)s), (int)n[s]);
+	return 0;
+}
+
+static int prom_reclaimed(void *arg, int kind, const int64_t n[JS_FAILED + 1], int64_t done_bytes)
+{
+	if (n[JS_DONE])
+		fprintf(arg, "curator_tasks_reclaimed_bytes{kind=\"%s\"} %" PRId64 "\n",
+			job_task_kind_name((enum job_task_kind)kind), done_bytes);
+	return 0;
+}
+
+static int prom_disk(void *arg, const struct job_usage *u)
+{
+	fprintf(arg, "curator_disk_used_bytes{disk=\"%d\",tier=\"%s\"} %" PRId64 "\n", (int)u->disk,
+		st_tier_name((enum st_tier)u->tier), u->bytes);
+	return 0;
+}
+
+static void prom_disks(struct st_config *cfg, FILE *out)
+{
+	struct st_disk *d;
+	int n;
+
+	if (st_config_disks(cfg, &d, &n, NULL))
+		return;
+	fputs("# HELP curator_disk_capacity_bytes Capacity of each disk.\n# TYPE curator_disk_capacity_bytes gauge\n", out);
+	for (int i = 0; i < n; i++)
+		if (!d[i].removed)
+			fprintf(out, "curator_disk_capacity_bytes{disk=\"%d\",tier=\"%s\"} %" PRId64 "\n", (int)d[i].id,
+				st_tier_name(d[i].tier), (int64_t)d[i].capacity);
+	fputs("# HELP curator_disk_up Whether each disk is usable (1) or failed (0).\n# TYPE curator_disk_up gauge\n", out);
+	for (int i = 0; i < n; i++)
+		if (!d[i].removed)
+			fprintf(out, "curator_disk_up{disk=\"%d\"} %d\n", (int)d[i].id, d[i].ok);
+	free(d);
+}
+
+int cu_report_prom(const struct cu_report *r)
+{
 	static const char *gauges[][2] = {
 		{ "live_bytes", "Raw bytes of extents still referenced, at the last scan." },
 		{ "stored_bytes", "Bytes of egroups per replica, at the last scan." },
@@ -391,91 +425,36 @@ int cu_report_prom(sqlite3 *db, int64_t scan, FILE *out)
 		{ "cloud_bytes", "Bytes of egroups on the cloud tier, last scan." },
 		{ "cloud_egroups", "Egroups on the cloud tier, last scan." },
 	};
+	FILE *out = r->out;
 
-	for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++) {
-		char path[64];
-		snprintf(path, sizeof(path), "$.%s", gauges[i][0]);
+	for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++)
 		fprintf(out, "# HELP curator_scan_%s %s\n# TYPE curator_scan_%s gauge\ncurator_scan_%s %.0f\n", gauges[i][0],
-			gauges[i][1], gauges[i][0], gauges[i][0], jnum(db, scan, path));
-	}
+			gauges[i][1], gauges[i][0], gauges[i][0], jnum(r, r->scan, gauges[i][0]));
 	fputs("# HELP curator_last_scan_duration_seconds Duration of the last finished scan of each kind.\n"
 	      "# TYPE curator_last_scan_duration_seconds gauge\n",
 	      out);
-	if (sqlite3_prepare_v2(db, "SELECT kind, ended - started FROM scans WHERE id IN (SELECT max(id) FROM scans WHERE state = 'done'"
-				   " GROUP BY kind)",
-			       -1, &q, NULL) == SQLITE_OK) {
-		while (sqlite3_step(q) == SQLITE_ROW)
-			fprintf(out, "curator_last_scan_duration_seconds{kind=\"%s\"} %.3f\n", sqlite3_column_text(q, 0),
-				sqlite3_column_double(q, 1));
-		sqlite3_finalize(q);
-	}
+	job_db_scans_last_secs(r->db, prom_last_secs, out, NULL);
 	fputs("# HELP curator_last_scan_end_timestamp_seconds When the last scan of each kind ended.\n"
 	      "# TYPE curator_last_scan_end_timestamp_seconds gauge\n",
 	      out);
-	if (sqlite3_prepare_v2(db, "SELECT kind, max(ended) FROM scans WHERE state = 'done' GROUP BY kind", -1, &q, NULL) == SQLITE_OK) {
-		while (sqlite3_step(q) == SQLITE_ROW)
-			fprintf(out, "curator_last_scan_end_timestamp_seconds{kind=\"%s\"} %.0f\n", sqlite3_column_text(q, 0),
-				sqlite3_column_double(q, 1));
-		sqlite3_finalize(q);
-	}
+	job_db_scans_last_end(r->db, prom_last_end, out, NULL);
 	fputs("# HELP curator_scan_phase_duration_seconds Duration of each phase of the last scan.\n"
 	      "# TYPE curator_scan_phase_duration_seconds gauge\n",
 	      out);
-	if (sqlite3_prepare_v2(db, "SELECT json_extract(value, '$.phase'), json_extract(value, '$.secs') FROM scans,"
-				   " json_each(scans.phases) WHERE scans.id = ?",
-			       -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(q, 1, scan);
-		while (sqlite3_step(q) == SQLITE_ROW)
-			fprintf(out, "curator_scan_phase_duration_seconds{phase=\"%s\"} %.3f\n", sqlite3_column_text(q, 0),
-				sqlite3_column_double(q, 1));
-		sqlite3_finalize(q);
-	}
+	job_db_scan_phases(r->db, r->scan, prom_phase, out, NULL);
 	fputs("# HELP curator_tasks Tasks in the queue by kind and state.\n# TYPE curator_tasks gauge\n", out);
-	if (sqlite3_prepare_v2(db, "SELECT kind, state, count(*) FROM tasks GROUP BY kind, state", -1, &q, NULL) == SQLITE_OK) {
-		while (sqlite3_step(q) == SQLITE_ROW)
-			fprintf(out, "curator_tasks{kind=\"%s\",state=\"%s\"} %d\n",
-				job_task_kind_name((enum job_task_kind)sqlite3_column_int(q, 0)),
-				job_task_state_name((enum job_task_state)sqlite3_column_int(q, 1)), sqlite3_column_int(q, 2));
-		sqlite3_finalize(q);
-	}
+	job_db_tasks_by_kind(r->db, prom_tasks, out, NULL);
 	fputs("# HELP curator_tasks_reclaimed_bytes Bytes freed by finished tasks, by kind.\n"
 	      "# TYPE curator_tasks_reclaimed_bytes gauge\n",
 	      out);
-	if (sqlite3_prepare_v2(db, "SELECT kind, sum(bytes) FROM tasks WHERE state = 2 GROUP BY kind", -1, &q, NULL) == SQLITE_OK) {
-		while (sqlite3_step(q) == SQLITE_ROW)
-			fprintf(out, "curator_tasks_reclaimed_bytes{kind=\"%s\"} %" PRId64 "\n",
-				job_task_kind_name((enum job_task_kind)sqlite3_column_int(q, 0)), (int64_t)sqlite3_column_int64(q, 1));
-		sqlite3_finalize(q);
-	}
+	job_db_tasks_by_kind(r->db, prom_reclaimed, out, NULL);
 	fputs("# HELP curator_disk_used_bytes Egroup bytes per disk at the last scan.\n# TYPE curator_disk_used_bytes gauge\n", out);
-	if (sqlite3_prepare_v2(db, "SELECT disk, tier, bytes FROM usage WHERE scan = ? ORDER BY disk", -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(q, 1, scan);
-		while (sqlite3_step(q) == SQLITE_ROW)
-			fprintf(out, "curator_disk_used_bytes{disk=\"%d\",tier=\"%s\"} %" PRId64 "\n", sqlite3_column_int(q, 0),
-				st_tier_name((enum st_tier)sqlite3_column_int(q, 1)), (int64_t)sqlite3_column_int64(q, 2));
-		sqlite3_finalize(q);
-	}
-	if (cfg) {
-		fputs("# HELP curator_disk_capacity_bytes Capacity of each disk.\n# TYPE curator_disk_capacity_bytes gauge\n", out);
-		if (sqlite3_prepare_v2(cfg, "SELECT id, tier, capacity, ok FROM disks WHERE removed = 0 ORDER BY id", -1, &q, NULL) ==
-		    SQLITE_OK) {
-			while (sqlite3_step(q) == SQLITE_ROW)
-				fprintf(out, "curator_disk_capacity_bytes{disk=\"%d\",tier=\"%s\"} %" PRId64 "\n", sqlite3_column_int(q, 0),
-					st_tier_name((enum st_tier)sqlite3_column_int(q, 1)), (int64_t)sqlite3_column_int64(q, 2));
-			sqlite3_finalize(q);
-		}
-		fputs("# HELP curator_disk_up Whether each disk is usable (1) or failed (0).\n# TYPE curator_disk_up gauge\n", out);
-		if (sqlite3_prepare_v2(cfg, "SELECT id, ok FROM disks WHERE removed = 0 ORDER BY id", -1, &q, NULL) == SQLITE_OK) {
-			while (sqlite3_step(q) == SQLITE_ROW)
-				fprintf(out, "curator_disk_up{disk=\"%d\"} %d\n", sqlite3_column_int(q, 0), sqlite3_column_int(q, 1));
-			sqlite3_finalize(q);
-		}
-		sqlite3_close(cfg);
-	}
+	job_db_scan_usage(r->db, r->scan, prom_disk, out, NULL);
+	prom_disks(r->cfg, out);
 	{
 		struct job_daemon_state s;
 		int found = 0;
-		job_db_daemon_get(db, &s, &found, NULL);
+		job_db_daemon_get(r->db, &s, &found, NULL);
 		fprintf(out, "# HELP curator_master_up Whether a curator master is running.\n# TYPE curator_master_up gauge\n"
 			     "curator_master_up %d\n",
 			found && strcmp(s.state, "stopped") && (double)st_now() - s.heartbeat < 15 ? 1 : 0);

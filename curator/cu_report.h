@@ -1,7 +1,8 @@
 /*
- * cu_report: scan reports from curator.db, for people (text) and programs
- * (JSON built with SQLite's JSON functions; the format is documented in
- * the README). Local, not MPI.
+ * cu_report: scan reports from curator.db, for people (text, HTML) and
+ * programs (JSON built with SQLite's JSON functions, Prometheus text; the
+ * formats are documented in the README), and the task list. The queries
+ * are job_db_report's; this module only formats. Local, not MPI.
  */
 #ifndef CU_REPORT_H
 #define CU_REPORT_H
@@ -9,22 +10,23 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "storage/st_util.h"
+#include "storage/st_config.h"
 
 enum cu_format { CU_TEXT = 0, CU_JSON = 1, CU_HTML = 2, CU_PROM = 3 };
 
 /*
- * Write the report of scan `scan` (0: the latest) of the cluster in dir to
- * out. 0, ST_ENOTFOUND (no such scan), or an error.
+ * Write the report of scan `scan` (0: the latest) of the cluster whose
+ * config is cfg (its directory holds curator.db; disk capacities come
+ * from cfg) to out. 0, ST_ENOTFOUND (no such scan, or none yet), or an
+ * error, with err filled.
  */
-int cu_report_write(const char *dir, int64_t scan, enum cu_format fmt, FILE *out, struct st_msg *err);
+int cu_report_write(struct st_config *cfg, int64_t scan, enum cu_format fmt, FILE *out, struct st_msg *err);
 
-/* The HTML page and the Prometheus text of scan `scan` (cu_html.c). */
-#include <sqlite3.h>
-int cu_report_html(sqlite3 *db, int64_t scan, FILE *out);
-int cu_report_prom(sqlite3 *db, int64_t scan, FILE *out);
-
-/* The task queue as a table (kind -1: all; state NULL: pending and running). */
+/*
+ * The task queue of the cluster in dir as a table (kind -1: all; state
+ * NULL: pending and running, else a state name). 0, ST_EINVAL (unknown
+ * state), or an error, with err filled.
+ */
 int cu_tasks_list(const char *dir, int kind, const char *state, FILE *out, struct st_msg *err);
 
 #endif
