@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <mpi.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,30 +123,9 @@ static void decide(struct master *m, struct cmd *c)
 		return;
 	}
 	{
-		sqlite3_stmt *q;
-		if (sqlite3_prepare_v2(m->db, "SELECT 1 FROM tasks WHERE state = 0 LIMIT 1", -1, &q, NULL) == SQLITE_OK) {
-			if (sqlite3_step(q) == SQLITE_ROW)
-				c->op = OP_TASKS;
-			sqlite3_finalize(q);
-		}
-	}
-}
-
-/*
- * Broadcast the command from rank 0. Slaves poll a non-blocking broadcast
- * so an idle cluster does not spin its cores.
- */
-static void share(struct mr_ctx *mr, MPI_Comm comm, struct cmd *c)
-{
-	MPI_Request rq;
-	int done = 0;
-
-	(void)mr;
-	MPI_Ibcast(c, sizeof(*c), MPI_BYTE, 0, comm, &rq);
-	while (!done) {
-		MPI_Test(&rq, &done, MPI_STATUS_IGNORE);
-		if (!done)
-			usleep(10000);
+		int64_t pending = 0;
+		if (!job_db_tasks_pending(m->db, -1, &pending, NULL) && pending)
+			c->op = OP_TASKS;
 	}
 }
 
@@ -169,14 +147,12 @@ int cu_daemon_run(struct mr_ctx *mr, struct st_store *st, const struct cu_daemon
 	const char *dir = st_config_dir(st_store_config(st));
 	struct master m = { 0 };
 	struct sigaction sa;
-	MPI_Comm comm;
 	int rank = mr_rank(mr), rc = 0;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	MPI_Comm_dup(MPI_COMM_WORLD, &comm);
 	m.full_every = (double)(o->full_every ? o->full_every : 6 * 3600);
 	m.partial_every = (double)(o->partial_every ? o->partial_every : 3600);
 	if (rank == 0) {
@@ -200,7 +176,10 @@ int cu_daemon_run(struct mr_ctx *mr, struct st_store *st, const struct cu_daemon
 		struct cmd c;
 		if (rank == 0)
 			decide(&m, &c);
-		share(mr, comm, &c);
+		/* slaves wait for the decision without spinning: 10 ms polls */
+		rc = mr_bcast_poll(mr, &c, sizeof(c), 0, 10000);
+		if (rc)
+			break;
 		if (c.op == OP_STOP)
 			break;
 		if (c.op == OP_SCAN_FULL || c.op == OP_SCAN_PARTIAL) {
@@ -254,6 +233,5 @@ int cu_daemon_run(struct mr_ctx *mr, struct st_store *st, const struct cu_daemon
 		job_db_daemon_put(m.db, &m.s, NULL);
 		job_db_close(m.db);
 	}
-	MPI_Comm_free(&comm);
 	return rc;
 }

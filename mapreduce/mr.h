@@ -145,6 +145,17 @@ int mr_barrier(struct mr_ctx *ctx);
 int mr_bcast(struct mr_ctx *ctx, void *buf, size_t len, int root);
 
 /*
+ * Collective. Broadcast len bytes of buf from root, as mr_bcast, for ranks
+ * that may wait a long time for root (a daemon's slaves waiting for the
+ * master's next decision): the broadcast is non-blocking (MPI_Ibcast) and
+ * each rank tests it every poll_us microseconds, sleeping in between,
+ * where a blocking broadcast would keep a core busy in MPI's progress
+ * engine. Returns when buf holds root's bytes on this rank. Keep len
+ * small (one message). 0 or -EIO, the same on every rank.
+ */
+int mr_bcast_poll(struct mr_ctx *ctx, void *buf, size_t len, int root, unsigned poll_us);
+
+/*
  * Emit a record from a map, combine or reduce function. Keys are 1..255
  * bytes, values 0..16 MiB. 0 or -ENOMEM / MR_EINVAL. Valid only inside the
  * callback that received the emitter.

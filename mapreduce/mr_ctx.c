@@ -252,3 +252,20 @@ int mr_bcast(struct mr_ctx *ctx, void *buf, size_t len, int root)
 {
 	return MPI_Bcast(buf, (int)len, MPI_BYTE, root, ctx->comm) == MPI_SUCCESS ? 0 : -EIO;
 }
+
+int mr_bcast_poll(struct mr_ctx *ctx, void *buf, size_t len, int root, unsigned poll_us)
+{
+	MPI_Request rq;
+	int done = 0;
+
+	/* errors are fatal on ctx->comm (MPI_ERRORS_ARE_FATAL): a return is a success everywhere */
+	if (MPI_Ibcast(buf, (int)len, MPI_BYTE, root, ctx->comm, &rq) != MPI_SUCCESS)
+		return -EIO;
+	while (!done) {
+		if (MPI_Test(&rq, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+			return -EIO;
+		if (!done)
+			usleep(poll_us);
+	}
+	return 0;
+}
