@@ -1,0 +1,181 @@
+/*
+ * cu_cmd: the command table of the `curator` command line and what its
+ * handlers share (private to curator/cu_cli.c and curator/cu_cmd_*.c).
+ *
+ * A command is one row of cu_cmds[] (cu_cli.c): its name and subcommand
+ * ("vdisk" "write"), its usage and help, its handler and flags. The table
+ * is the one place that knows the commands: cu_cli_main dispatches
+ * through it, the usage text (`curator help`) is generated from it, and
+ * `COMMAND --help`, `help COMMAND`, completion and the man page are meant
+ * to be generated from it too.
+ *
+ * How a command runs (cu_cli_main):
+ *
+ *   1. the global options (-C DIR, -h) are parsed, a struct cu_ctx set up;
+ *   2. the row is found from argv (a family such as "vdisk" answers a
+ *      missing or unknown subcommand itself);
+ *   3. with CU_CMD_OPEN_FIRST the store is opened before the handler;
+ *   4. the handler checks its arguments, then opens what it needs with
+ *      cu_store() or cu_mpi() (so a usage error wins over a missing
+ *      cluster), calls the library and prints its results;
+ *   5. the runner turns a negative return into the one line
+ *      "curator: <ctx->cmd>: <why>" and its exit status, then frees the
+ *      store and the MPI context (in that order).
+ *
+ * Handlers return an exit status (>= 0: CU_EXIT_OK, CU_EXIT_PROBLEM when
+ * the command found a problem, CU_EXIT_USAGE after printing a usage
+ * error with cu_error()), or a negative library code (ST_*, -errno) with
+ * ctx->err filled when they have the reason: the runner prints it.
+ *
+ * Not thread-safe (one command per process). On MPI commands only rank 0
+ * prints errors.
+ */
+#ifndef CU_CMD_H
+#define CU_CMD_H
+
+#include <stdint.h>
+
+#include "mapreduce/mr.h"
+#include "storage/st_store.h"
+
+/* Exit statuses (cu_cli.h). */
+#define CU_EXIT_OK 0
+#define CU_EXIT_PROBLEM 1 /* the command ran and found a problem */
+#define CU_EXIT_USAGE 2   /* usage or environment error */
+
+/* What a running command has: filled by the runner, cu_store and cu_mpi. */
+struct cu_ctx {
+	const char *dir;     /* the cluster directory: -C, $CURATOR_DIR, ./cluster */
+	const char *cmd;     /* names the command in errors: "vdisk write" */
+	struct st_store *st; /* after cu_store or cu_mpi; freed by the runner */
+	struct mr_ctx *mr;   /* after cu_mpi; freed by the runner */
+	int quiet;           /* an MPI rank other than 0: print no errors */
+	int fail_status;     /* exit status of a negative return (0: by its code) */
+	struct st_msg err;   /* why the failing call failed */
+	char name[64];       /* storage for cmd */
+};
+
+enum cu_cmd_flags {
+	CU_CMD_STORE = (1 << 0),      /* works on a cluster: the handler calls cu_store */
+	CU_CMD_MPI = (1 << 1),        /* an MPI program: the handler calls cu_mpi */
+	CU_CMD_OPEN_FIRST = (1 << 2), /* the runner opens the store before the handler */
+	CU_CMD_JOIN = (1 << 3),       /* usage text: on the line of the row before, after " | " */
+	CU_CMD_META = (1 << 4),       /* about the command line itself (help): listed last */
+};
+
+/*
+ * One command. argv of run holds the arguments after the command words
+ * (after "vdisk write", after "fsck"). The usage text is, per row (or per
+ * line of rows joined with CU_CMD_JOIN):
+ *
+ *   "  " name [" " sub] [" " usage] [" | " sub [" " usage] [" (" note ")"]]...
+ *
+ * and the note of the first row of the line after its last line: at
+ * column 47, at least five spaces after the synopsis, or three spaces
+ * after a synopsis that reaches column 47. usage and note may hold more
+ * lines ("\n" then the line, indented as it is to be printed).
+ */
+struct cu_cmd {
+	const char *name;  /* "vdisk" */
+	const char *sub;   /* "write", NULL for a command without subcommands */
+	const char *usage; /* the arguments: "NAME [--offset OFF] [--progress] [FILE|-]" */
+	const char *note;  /* remark shown beside the usage, or NULL */
+	const char *help;  /* one line: what it does */
+	const char *more;  /* longer help for `COMMAND --help` and the man page, or NULL */
+	int (*run)(struct cu_ctx *ctx, int argc, char **argv);
+	unsigned flags;    /* enum cu_cmd_flags */
+};
+
+/* --- shared by the handlers (cu_cli.c) ------------------------------------ */
+
+/* Print "curator: <ctx->cmd>: <why>" on stderr (unless ctx->quiet); CU_EXIT_USAGE. */
+int cu_error(struct cu_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Print the one line for library error rc (ctx->err's text, else the MPI
+ * context's message on MPI commands, else st_strerror) and return its exit
+ * status: ctx->fail_status if set, else CU_EXIT_PROBLEM for ST_ECORRUPT and
+ * ST_EIO (bad data), CU_EXIT_USAGE for the rest.
+ */
+int cu_fail(struct cu_ctx *ctx, int rc);
+
+/* Open the cluster at ctx->dir into ctx->st. 0, or an exit status (the error printed). */
+int cu_store(struct cu_ctx *ctx);
+
+/*
+ * Collective. Start MPI (one rank without mpiexec) into ctx->mr, make
+ * ranks other than 0 quiet, and open the store on every rank. 0 on every
+ * rank, or CU_EXIT_USAGE on every rank (rank 0's error printed).
+ */
+int cu_mpi(struct cu_ctx *ctx);
+
+/* The config of the open store. */
+struct st_config *cu_config(struct cu_ctx *ctx);
+
+/* An option of a command, e.g. { "--rf", 1 }; parsing fills val and set. */
+struct cu_opt {
+	const char *name;
+	int has_arg;
+	const char *val;
+	int set;
+};
+
+#define CU_NOPTS(o) ((int)(sizeof(o) / sizeof((o)[0])))
+#define CU_OPT(o, name) cu_opt_get((o), CU_NOPTS(o), (name))
+
+/*
+ * Split argv[0..argc) into options (from opts: "--x V", "--x=V", "--flag")
+ * and at most maxpos positionals (pos[0..*npos)). 0, or CU_EXIT_USAGE after
+ * printing what is wrong (an unknown option, a missing value, one too
+ * many arguments).
+ */
+int cu_opts_parse(struct cu_ctx *ctx, int argc, char **argv, struct cu_opt *opts, int nopts, char **pos, int *npos,
+		  int maxpos);
+
+/* The option called name (which must be in opts). */
+struct cu_opt *cu_opt_get(struct cu_opt *opts, int n, const char *name);
+
+/* A size option ("64K", "10G") into *out if set. 0 or CU_EXIT_USAGE (printed). */
+int cu_opt_size(struct cu_ctx *ctx, const struct cu_opt *o, uint64_t *out);
+
+/* A positive 32-bit integer argument; what names it in the error. 0 or CU_EXIT_USAGE (printed). */
+int cu_arg_u32(struct cu_ctx *ctx, const char *what, const char *s, uint32_t *out);
+
+/* --- the handlers ------------------------------------------------------- */
+
+/* cu_cmd_cluster.c: the cluster, its containers, disks, nodes and cloud tier */
+int cu_cmd_init(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_container_create(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_container_list(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_container_info(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_disk_add(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_disk_fail(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_disk_remove(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_disk_list(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_node_down(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_node_up(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_node_list(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_cloud_set(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_cloud_show(struct cu_ctx *ctx, int argc, char **argv);
+
+/* cu_cmd_vdisk.c: vdisks (the store is open: CU_CMD_OPEN_FIRST, but for create) */
+int cu_cmd_vdisk_create(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_vdisk_write(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_vdisk_read(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_vdisk_snapshot(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_vdisk_clone(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_vdisk_delete(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_vdisk_list(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_vdisk_info(struct cu_ctx *ctx, int argc, char **argv);
+
+/* cu_cmd_scan.c: the curator: checks, scans, tasks, reports, the daemon */
+int cu_cmd_fsck(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_scan(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_tasks_list(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_tasks_run(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_report(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_status(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_explain(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_daemon(struct cu_ctx *ctx, int argc, char **argv);
+
+#endif
