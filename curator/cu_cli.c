@@ -7,11 +7,12 @@
  * DESIGN. One table (cu_cmds) lists every command in the order of the
  * usage text; a row names its handler (cu_cmd_cluster.c, cu_cmd_vdisk.c,
  * cu_cmd_scan.c) and what it needs. A handler checks its arguments first
- * and only then opens the cluster (cu_store) or starts MPI (cu_mpi), so a
- * usage error is reported the same with or without a cluster; the runner
- * alone frees what was opened and prints a library error, so no handler
- * repeats the open / call / free / print pattern. The library never
- * prints: every error becomes "curator: <what>: <why>" here.
+ * and only then opens what its row needs (cu_open: the store, or MPI and
+ * the store on every rank), so a usage error is reported the same with or
+ * without a cluster; the runner alone frees what was opened and prints a
+ * library error, so no handler repeats the open / call / free / print
+ * pattern. The library never prints: every error becomes
+ * "curator: <what>: <why>" here.
  */
 #include "curator/cu_cli.h"
 
@@ -231,7 +232,8 @@ int cu_store(struct cu_ctx *ctx)
 	return 0;
 }
 
-int cu_mpi(struct cu_ctx *ctx)
+/* Collective: MPI, then the store on every rank, agreed. */
+static int open_mpi(struct cu_ctx *ctx)
 {
 	int rc = mr_ctx_new(NULL, NULL, NULL, &ctx->mr);
 
@@ -242,6 +244,15 @@ int cu_mpi(struct cu_ctx *ctx)
 	ctx->quiet = mr_rank(ctx->mr) != 0;
 	rc = cu_store(ctx);
 	return mr_agree(ctx->mr, rc ? -1 : 0) ? CU_EXIT_USAGE : 0;
+}
+
+int cu_open(struct cu_ctx *ctx)
+{
+	if (ctx->row->flags & CU_CMD_MPI)
+		return open_mpi(ctx);
+	if (ctx->row->flags & CU_CMD_STORE)
+		return ctx->st ? 0 : cu_store(ctx);
+	return 0;
 }
 
 struct st_config *cu_config(struct cu_ctx *ctx)
@@ -389,9 +400,10 @@ static int run(struct cu_ctx *ctx, const struct cu_cmd *c, int argc, char **argv
 {
 	int rc = 0;
 
+	ctx->row = c;
 	if (c->flags & CU_CMD_OPEN_FIRST) {
 		ctx->cmd = c->name; /* a missing cluster is "vdisk: ...", as the family opened it */
-		rc = cu_store(ctx);
+		rc = cu_open(ctx);
 	}
 	if (!rc) {
 		if (c->sub)

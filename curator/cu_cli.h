@@ -8,7 +8,9 @@
  *
  * Errors are printed as one line on stderr: "curator: <what>: <why>".
  * Plain commands are single processes; scans, task runs and the daemon are
- * MPI programs (initialised only by those commands).
+ * MPI programs (initialised only by those commands). The commands are the
+ * rows of one table (cu_cmd.h, private to curator/), which also makes the
+ * usage text. Not thread-safe; call it once per process.
  */
 #ifndef CU_CLI_H
 #define CU_CLI_H

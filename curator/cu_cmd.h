@@ -15,9 +15,9 @@
  *   2. the row is found from argv (a family such as "vdisk" answers a
  *      missing or unknown subcommand itself);
  *   3. with CU_CMD_OPEN_FIRST the store is opened before the handler;
- *   4. the handler checks its arguments, then opens what it needs with
- *      cu_store() or cu_mpi() (so a usage error wins over a missing
- *      cluster), calls the library and prints its results;
+ *   4. the handler checks its arguments, then opens what its row asks
+ *      for with cu_open() (so a usage error wins over a missing cluster),
+ *      calls the library and prints its results;
  *   5. the runner turns a negative return into the one line
  *      "curator: <ctx->cmd>: <why>" and its exit status, then frees the
  *      store and the MPI context (in that order).
@@ -43,21 +43,22 @@
 #define CU_EXIT_PROBLEM 1 /* the command ran and found a problem */
 #define CU_EXIT_USAGE 2   /* usage or environment error */
 
-/* What a running command has: filled by the runner, cu_store and cu_mpi. */
+/* What a running command has: filled by the runner and cu_open. */
 struct cu_ctx {
-	const char *dir;     /* the cluster directory: -C, $CURATOR_DIR, ./cluster */
-	const char *cmd;     /* names the command in errors: "vdisk write" */
-	struct st_store *st; /* after cu_store or cu_mpi; freed by the runner */
-	struct mr_ctx *mr;   /* after cu_mpi; freed by the runner */
-	int quiet;           /* an MPI rank other than 0: print no errors */
-	int fail_status;     /* exit status of a negative return (0: by its code) */
-	struct st_msg err;   /* why the failing call failed */
-	char name[64];       /* storage for cmd */
+	const struct cu_cmd *row; /* the command running */
+	const char *dir;          /* the cluster directory: -C, $CURATOR_DIR, ./cluster */
+	const char *cmd;          /* names the command in errors: "vdisk write" */
+	struct st_store *st;      /* after cu_open; freed by the runner */
+	struct mr_ctx *mr;        /* after cu_open (CU_CMD_MPI); freed by the runner */
+	int quiet;                /* an MPI rank other than 0: print no errors */
+	int fail_status;          /* exit status of a negative return (0: by its code) */
+	struct st_msg err;        /* why the failing call failed */
+	char name[64];            /* storage for cmd */
 };
 
 enum cu_cmd_flags {
-	CU_CMD_STORE = (1 << 0),      /* works on a cluster: the handler calls cu_store */
-	CU_CMD_MPI = (1 << 1),        /* an MPI program: the handler calls cu_mpi */
+	CU_CMD_STORE = (1 << 0),      /* works on a cluster: cu_open opens the store */
+	CU_CMD_MPI = (1 << 1),        /* an MPI program: cu_open starts MPI, the store on every rank */
 	CU_CMD_OPEN_FIRST = (1 << 2), /* the runner opens the store before the handler */
 	CU_CMD_JOIN = (1 << 3),       /* usage text: on the line of the row before, after " | " */
 	CU_CMD_META = (1 << 4),       /* about the command line itself (help): listed last */
@@ -99,15 +100,17 @@ int cu_error(struct cu_ctx *ctx, const char *fmt, ...) __attribute__((format(pri
  */
 int cu_fail(struct cu_ctx *ctx, int rc);
 
-/* Open the cluster at ctx->dir into ctx->st. 0, or an exit status (the error printed). */
-int cu_store(struct cu_ctx *ctx);
-
 /*
- * Collective. Start MPI (one rank without mpiexec) into ctx->mr, make
- * ranks other than 0 quiet, and open the store on every rank. 0 on every
- * rank, or CU_EXIT_USAGE on every rank (rank 0's error printed).
+ * Open what the command's row asks for: with CU_CMD_STORE the cluster at
+ * ctx->dir into ctx->st; with CU_CMD_MPI (collective) MPI into ctx->mr
+ * (one rank without mpiexec), ranks other than 0 made quiet, and the
+ * store on every rank. 0, or an exit status after printing the error
+ * (with MPI: CU_EXIT_USAGE on every rank, rank 0's error printed).
  */
-int cu_mpi(struct cu_ctx *ctx);
+int cu_open(struct cu_ctx *ctx);
+
+/* Open the store alone, for a form of an MPI command that is not one (scan --request). As cu_open. */
+int cu_store(struct cu_ctx *ctx);
 
 /* The config of the open store. */
 struct st_config *cu_config(struct cu_ctx *ctx);
@@ -158,7 +161,7 @@ int cu_cmd_node_list(struct cu_ctx *ctx, int argc, char **argv);
 int cu_cmd_cloud_set(struct cu_ctx *ctx, int argc, char **argv);
 int cu_cmd_cloud_show(struct cu_ctx *ctx, int argc, char **argv);
 
-/* cu_cmd_vdisk.c: vdisks (the store is open: CU_CMD_OPEN_FIRST, but for create) */
+/* cu_cmd_vdisk.c: vdisks (all but create find the store open: CU_CMD_OPEN_FIRST) */
 int cu_cmd_vdisk_create(struct cu_ctx *ctx, int argc, char **argv);
 int cu_cmd_vdisk_write(struct cu_ctx *ctx, int argc, char **argv);
 int cu_cmd_vdisk_read(struct cu_ctx *ctx, int argc, char **argv);

@@ -176,7 +176,7 @@ int cu_cmd_container_create(struct cu_ctx *ctx, int argc, char **argv)
 	snprintf(c.name, sizeof(c.name), "%s", pos[0]);
 	rc = container_opts(ctx, o, CU_NOPTS(o), &c);
 	if (!rc)
-		rc = cu_store(ctx);
+		rc = cu_open(ctx);
 	if (rc)
 		return rc;
 	rc = st_config_container_create(cu_config(ctx), &c, &ctx->err);
@@ -194,7 +194,7 @@ int cu_cmd_container_list(struct cu_ctx *ctx, int argc, char **argv)
 	(void)argv;
 	if (argc != 0)
 		return cu_error(ctx, "takes no arguments");
-	rc = cu_store(ctx);
+	rc = cu_open(ctx);
 	if (rc)
 		return rc;
 	rc = st_config_containers(cu_config(ctx), &cs, &n, &ctx->err);
@@ -249,7 +249,7 @@ int cu_cmd_container_info(struct cu_ctx *ctx, int argc, char **argv)
 
 	if (argc != 1)
 		return cu_error(ctx, "expected a NAME");
-	rc = cu_store(ctx);
+	rc = cu_open(ctx);
 	if (rc)
 		return rc;
 	rc = st_config_container_get(cu_config(ctx), argv[0], &c, &ctx->err);
@@ -293,7 +293,7 @@ int cu_cmd_disk_add(struct cu_ctx *ctx, int argc, char **argv)
 	tier = st_tier_parse(CU_OPT(o, "--tier")->val);
 	if (tier < 0 || tier == ST_TIER_CLOUD)
 		return cu_error(ctx, "--tier '%s': expected ssd or hdd", CU_OPT(o, "--tier")->val);
-	rc = cu_store(ctx);
+	rc = cu_open(ctx);
 	if (rc)
 		return rc;
 	rc = st_config_disk_add(cu_config(ctx), node, (enum st_tier)tier, size, &id, &ctx->err);
@@ -313,7 +313,7 @@ static int disk_change(struct cu_ctx *ctx, int argc, char **argv, int drain)
 		return cu_error(ctx, "expected a disk ID");
 	if (cu_arg_u32(ctx, "ID", argv[0], &id))
 		return CU_EXIT_USAGE;
-	rc = cu_store(ctx);
+	rc = cu_open(ctx);
 	if (rc)
 		return rc;
 	if (drain)
@@ -344,7 +344,7 @@ int cu_cmd_disk_remove(struct cu_ctx *ctx, int argc, char **argv)
 int cu_cmd_disk_list(struct cu_ctx *ctx, int argc, char **argv)
 {
 	struct st_disk *d;
-	int n, rc = cu_store(ctx);
+	int n, rc = cu_open(ctx);
 
 	(void)argc; /* as ever, disk list ignores its arguments */
 	(void)argv;
@@ -377,7 +377,7 @@ static int node_change(struct cu_ctx *ctx, int argc, char **argv, int up)
 	if (cu_arg_u32(ctx, "ID", argv[0], &id))
 		return CU_EXIT_USAGE;
 	ctx->cmd = "node"; /* a missing cluster is "node: ..." */
-	rc = cu_store(ctx);
+	rc = cu_open(ctx);
 	if (rc)
 		return rc;
 	ctx->cmd = cmd;
@@ -403,7 +403,7 @@ int cu_cmd_node_up(struct cu_ctx *ctx, int argc, char **argv)
 int cu_cmd_node_list(struct cu_ctx *ctx, int argc, char **argv)
 {
 	struct st_node *nd;
-	int n, rc = cu_store(ctx);
+	int n, rc = cu_open(ctx);
 
 	(void)argc; /* as ever, node list ignores its arguments */
 	(void)argv;
@@ -453,7 +453,7 @@ int cu_cmd_cloud_set(struct cu_ctx *ctx, int argc, char **argv)
 		rc = st_cloud_check(c, &ctx->err);
 	st_cloud_free(c);
 	if (!rc)
-		rc = cu_store(ctx);
+		rc = cu_open(ctx);
 	if (rc)
 		return rc;
 	rc = st_config_setting_set(cu_config(ctx), "cloud_url", u, &ctx->err);
@@ -474,7 +474,7 @@ int cu_cmd_cloud_show(struct cu_ctx *ctx, int argc, char **argv)
 	(void)argv;
 	if (argc != 0)
 		return cu_error(ctx, "takes no arguments");
-	rc = cu_store(ctx);
+	rc = cu_open(ctx);
 	if (rc)
 		return rc;
 	rc = st_config_setting_get(cu_config(ctx), "cloud_url", url, sizeof(url), NULL);

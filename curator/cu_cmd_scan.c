@@ -51,7 +51,7 @@ int cu_cmd_fsck(struct cu_ctx *ctx, int argc, char **argv)
 	if (rc)
 		return rc;
 	quiet = CU_OPT(o, "--quiet")->set;
-	rc = cu_store(ctx);
+	rc = cu_open(ctx);
 	if (rc)
 		return rc;
 	rc = st_fsck_run(ctx->st, fsck_say, &quiet, &r, &ctx->err);
@@ -123,7 +123,7 @@ static int scan_request(struct cu_ctx *ctx, const char *kind)
 	int rc;
 
 	ctx->cmd = "scan --request";
-	rc = cu_store(ctx);
+	rc = cu_store(ctx); /* no MPI for a request */
 	if (rc)
 		return rc;
 	rc = job_db_open(st_config_dir(cu_config(ctx)), &db, &ctx->err);
@@ -184,7 +184,7 @@ int cu_cmd_scan(struct cu_ctx *ctx, int argc, char **argv)
 	so.full = !strcmp(pos[0], "full");
 	rc = scan_opts(ctx, o, CU_NOPTS(o), &so);
 	if (!rc)
-		rc = cu_mpi(ctx);
+		rc = cu_open(ctx);
 	if (rc)
 		return rc;
 	cu_log_init(mr_rank(ctx->mr) != 0);
@@ -219,7 +219,7 @@ int cu_cmd_tasks_list(struct cu_ctx *ctx, int argc, char **argv)
 		return rc;
 	if (kind->set && (k = job_task_kind_parse(kind->val)) < 0)
 		return cu_error(ctx, "--kind '%s': unknown task kind", kind->val);
-	rc = cu_store(ctx);
+	rc = cu_open(ctx);
 	if (rc)
 		return rc;
 	return cu_tasks_list(st_config_dir(cu_config(ctx)), k, state->set ? state->val : NULL, stdout, &ctx->err);
@@ -280,7 +280,7 @@ int cu_cmd_tasks_run(struct cu_ctx *ctx, int argc, char **argv)
 	if (!rc)
 		rc = run_opts(ctx, o, CU_NOPTS(o), &ro);
 	if (!rc)
-		rc = cu_mpi(ctx);
+		rc = cu_open(ctx);
 	if (rc)
 		return rc;
 	rc = job_tasks_run(ctx->mr, ctx->st, &ro, &res, &ctx->err);
@@ -324,7 +324,7 @@ int cu_cmd_report(struct cu_ctx *ctx, int argc, char **argv)
 		else if (strcmp(f, "text"))
 			return cu_error(ctx, "--format '%s': text, json, html or prom", f);
 	}
-	rc = cu_store(ctx);
+	rc = cu_open(ctx);
 	if (rc)
 		return rc;
 	if (output->set) {
@@ -345,7 +345,7 @@ int cu_cmd_status(struct cu_ctx *ctx, int argc, char **argv)
 	(void)argv;
 	if (argc)
 		return cu_error(ctx, "takes no arguments");
-	rc = cu_store(ctx);
+	rc = cu_open(ctx);
 	if (rc)
 		return rc;
 	rc = cu_status_write(ctx->st, stdout, &warnings, &ctx->err);
@@ -360,7 +360,7 @@ int cu_cmd_explain(struct cu_ctx *ctx, int argc, char **argv)
 
 	if (argc != 2)
 		return cu_error(ctx, "expected vdisk|egroup|extent ID");
-	rc = cu_store(ctx);
+	rc = cu_open(ctx);
 	if (rc)
 		return rc;
 	return cu_explain(ctx->st, argv[0], argv[1], stdout, &ctx->err);
@@ -436,7 +436,7 @@ int cu_cmd_daemon(struct cu_ctx *ctx, int argc, char **argv)
 	if (!rc)
 		rc = daemon_opts(ctx, o, CU_NOPTS(o), &d);
 	if (!rc)
-		rc = cu_mpi(ctx);
+		rc = cu_open(ctx);
 	if (rc)
 		return rc;
 	cu_log_init(mr_rank(ctx->mr) != 0);

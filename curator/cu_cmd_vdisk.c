@@ -37,7 +37,7 @@ int cu_cmd_vdisk_create(struct cu_ctx *ctx, int argc, char **argv)
 		return CU_EXIT_USAGE;
 	if (bs > ST_BLOCK_MAX)
 		return cu_error(ctx, "--block-size: must be a power of two from 4K to 4M");
-	rc = cu_store(ctx);
+	rc = cu_open(ctx);
 	if (rc)
 		return rc;
 	rc = st_vdisk_create(ctx->st, pos[0], CU_OPT(o, "--container")->val, size, (uint32_t)bs, &v, &ctx->err);
