@@ -135,7 +135,7 @@ static void text_tasks(const struct cu_report *r, FILE *out)
 	if (job_db_scan_reclaimed(r->db, r->scan, &reclaimed, NULL))
 		return;
 	fprintf(out, "\nwhat the tasks did\n");
-	job_db_scan_results(r->db, r->scan, print_result, out, NULL);
+	job_db_scan_kind_results(r->db, r->scan, print_result, out, NULL);
 	fprintf(out, "  bytes reclaimed    %s\n", st_fmt_size((uint64_t)reclaimed, b1, sizeof(b1)));
 }
 

@@ -263,7 +263,7 @@ int job_db_scan_reclaimed(sqlite3 *db, int64_t scan, int64_t *bytes, struct st_m
 	return finish(db, q, src, rc, err);
 }
 
-int job_db_scan_results(sqlite3 *db, int64_t scan, job_result_fn fn, void *arg, struct st_msg *err)
+int job_db_scan_kind_results(sqlite3 *db, int64_t scan, job_result_fn fn, void *arg, struct st_msg *err)
 {
 	sqlite3_stmt *q;
 	int src = SQLITE_DONE, rc = st_sql_prepare(db,

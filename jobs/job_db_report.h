@@ -103,14 +103,14 @@ typedef int (*job_phase_fn)(void *arg, const struct job_scan_phase *p);
 int job_db_scan_phases(sqlite3 *db, int64_t scan, job_phase_fn fn, void *arg, struct st_msg *err);
 
 /*
- * What `tasks run` recorded against the scan (job_tasks attaches its
- * results to the latest done scan): *bytes reclaimed, or ST_ENOTFOUND when
- * no task results are attached to it.
+ * What `tasks run` recorded against the scan (job_db_scan_task_results
+ * attaches its results to the latest done scan): *bytes reclaimed, or
+ * ST_ENOTFOUND when no task results are attached to it.
  */
 int job_db_scan_reclaimed(sqlite3 *db, int64_t scan, int64_t *bytes, struct st_msg *err);
 /* Its results per task kind name: fn(arg, kind, done, stale, failed). */
 typedef int (*job_result_fn)(void *arg, const char *kind, int64_t done, int64_t stale, int64_t failed);
-int job_db_scan_results(sqlite3 *db, int64_t scan, job_result_fn fn, void *arg, struct st_msg *err);
+int job_db_scan_kind_results(sqlite3 *db, int64_t scan, job_result_fn fn, void *arg, struct st_msg *err);
 
 /* One row of the usage the scan measured (job_db_usage_add). */
 struct job_usage {
