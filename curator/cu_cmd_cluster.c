@@ -264,7 +264,7 @@ int cu_cmd_container_info(struct cu_ctx *ctx, int argc, char **argv)
 /* A failure or recovery for the daemon, which answers with a partial scan. */
 static int record_event(struct cu_ctx *ctx, const char *kind, uint32_t id)
 {
-	sqlite3 *db;
+	struct job_db *db;
 	char detail[32];
 	int rc = job_db_open(st_config_dir(cu_config(ctx)), &db, &ctx->err);
 

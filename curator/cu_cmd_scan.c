@@ -92,7 +92,7 @@ static int prev_phase(void *arg, const struct job_scan_phase *p)
 
 static void load_prev_phases(struct scan_eta *e, const char *dir, int full)
 {
-	sqlite3 *db;
+	struct job_db *db;
 	int64_t id;
 
 	e->nprev = 0;
@@ -119,7 +119,7 @@ static void scan_progress(void *arg, int64_t scan, const char *phase, int index,
 /* scan full|partial --request: queue it for the daemon. */
 static int scan_request(struct cu_ctx *ctx, const char *kind)
 {
-	sqlite3 *db = NULL;
+	struct job_db *db = NULL;
 	int rc;
 
 	ctx->cmd = "scan --request";

@@ -34,7 +34,7 @@ static void on_signal(int sig)
 struct master {
 	struct st_store *st;
 	int64_t topo_sig; /* failed/draining disks and down nodes, to notice changes */
-	sqlite3 *db;
+	struct job_db *db;
 	struct job_daemon_state s;
 	int64_t last_event;
 	double full_every, partial_every;

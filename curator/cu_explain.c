@@ -13,7 +13,7 @@ struct last_scan {
 	double ended;
 };
 
-static void last_full(sqlite3 *db, struct last_scan *l)
+static void last_full(struct job_db *db, struct last_scan *l)
 {
 	struct job_scan_row s;
 
@@ -42,7 +42,7 @@ static int print_task(void *arg, const struct job_task *t, const char *error)
 }
 
 /* Tasks about a target, or (blob non-NULL) whose argument names an extent. */
-static int tasks_about(sqlite3 *db, uint64_t target, const void *blob, FILE *out)
+static int tasks_about(struct job_db *db, uint64_t target, const void *blob, FILE *out)
 {
 	struct task_print p = { out, 0 };
 
@@ -101,7 +101,7 @@ static void safety(const struct st_egroup_rec *g, const struct last_scan *l, FIL
 			g->last_ref_seq, l->s0);
 }
 
-static int explain_extent(struct st_store *st, sqlite3 *db, const char *ids, FILE *out, struct st_msg *err)
+static int explain_extent(struct st_store *st, struct job_db *db, const char *ids, FILE *out, struct st_msg *err)
 {
 	struct refcount_acc a = { 0 };
 	struct st_egroup_rec g;
@@ -155,7 +155,7 @@ static int explain_extent(struct st_store *st, sqlite3 *db, const char *ids, FIL
 	return 0;
 }
 
-static int explain_egroup(struct st_store *st, sqlite3 *db, const char *ids, FILE *out, struct st_msg *err)
+static int explain_egroup(struct st_store *st, struct job_db *db, const char *ids, FILE *out, struct st_msg *err)
 {
 	struct st_egroup_rec g;
 	struct last_scan l;
@@ -218,7 +218,7 @@ static int show_block(void *arg, int rc_row, const struct st_block *b)
 	return 0;
 }
 
-static int explain_vdisk(struct st_store *st, sqlite3 *db, const char *ids, FILE *out, struct st_msg *err)
+static int explain_vdisk(struct st_store *st, struct job_db *db, const char *ids, FILE *out, struct st_msg *err)
 {
 	struct st_vdisk v;
 	uint64_t bytes = 0, blocks = 0;
@@ -253,7 +253,7 @@ static int explain_vdisk(struct st_store *st, sqlite3 *db, const char *ids, FILE
 
 int cu_explain(struct st_store *st, const char *what, const char *id, FILE *out, struct st_msg *err)
 {
-	sqlite3 *db;
+	struct job_db *db;
 	int rc = job_db_open(st_config_dir(st_store_config(st)), &db, err);
 
 	if (rc)

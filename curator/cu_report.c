@@ -257,7 +257,7 @@ static int print_task(void *arg, const struct job_task *t, const char *error)
 int cu_tasks_list(const char *dir, int kind, const char *state, FILE *out, struct st_msg *err)
 {
 	struct task_table tt = { out };
-	sqlite3 *db;
+	struct job_db *db;
 	int st_code = -1;
 	int rc;
 

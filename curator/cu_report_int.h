@@ -10,7 +10,7 @@
 #include "jobs/job_db_report.h"
 
 struct cu_report {
-	sqlite3 *db;            /* curator.db, open */
+	struct job_db *db;            /* curator.db, open */
 	struct st_config *cfg;  /* disk capacities and states */
 	int64_t scan;           /* an existing scan */
 	FILE *out;

@@ -21,7 +21,7 @@ static const char *ago(double t, char *buf, size_t len)
 	return buf;
 }
 
-static void last_scan(sqlite3 *db, const char *kind, FILE *out)
+static void last_scan(struct job_db *db, const char *kind, FILE *out)
 {
 	struct job_scan_row s;
 	int64_t id;
@@ -37,7 +37,7 @@ static void last_scan(sqlite3 *db, const char *kind, FILE *out)
 }
 
 /* Counter name of scan (0 when missing). */
-static int64_t counter(sqlite3 *db, int64_t scan, const char *name)
+static int64_t counter(struct job_db *db, int64_t scan, const char *name)
 {
 	int64_t v;
 
@@ -93,7 +93,7 @@ static int topology_warnings(struct st_store *st, FILE *out)
 }
 
 /* What the last full scan and the last scan found, and failed tasks: one warning each. */
-static int scan_warnings(sqlite3 *db, int64_t last_full, FILE *out)
+static int scan_warnings(struct job_db *db, int64_t last_full, FILE *out)
 {
 	int64_t last, under, one, lost, scrub, failed;
 	int nw = 0;
@@ -145,7 +145,7 @@ int cu_status_write(struct st_store *st, FILE *out, int *warnings, struct st_msg
 	const char *dir = st_config_dir(st_store_config(st));
 	struct job_daemon_state s;
 	double now = (double)st_now();
-	sqlite3 *db;
+	struct job_db *db;
 	char a[64], b[64];
 	int found = 0, up, rc = job_db_open(dir, &db, err), nw = 0;
 	int64_t last_full = 0;

@@ -2,7 +2,7 @@
  * job_db: curator.db. See job_db.h. Uses the storage layer's SQLite
  * helpers (WAL, busy timeout; synchronous=NORMAL: see job_db_open).
  */
-#include "jobs/job_db.h"
+#include "jobs/job_db_int.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -39,15 +39,21 @@ static const char schema[] =
 	"  started REAL, heartbeat REAL, state TEXT, scan_id INTEGER, phase TEXT, phase_index INTEGER, phases INTEGER,"
 	"  phase_started REAL, next_full REAL, next_partial REAL);";
 
-int job_db_open(const char *dir, sqlite3 **db, struct st_msg *err)
+int job_db_open(const char *dir, struct job_db **out, struct st_msg *err)
 {
+	struct job_db *db = calloc(1, sizeof(*db));
 	char path[4200];
 	int rc;
 
+	*out = NULL;
+	if (!db)
+		return st_fail(err, -ENOMEM, "out of memory");
 	snprintf(path, sizeof(path), "%s/curator.db", dir);
-	rc = st_sql_open(path, 1, db, err);
-	if (rc)
+	rc = st_sql_open(path, 1, &db->sql, err);
+	if (rc) {
+		free(db);
 		return rc;
+	}
 	/*
 	 * The curator's own bookkeeping need not survive a power cut to the last
 	 * commit (WAL, synchronous=NORMAL: an application crash loses nothing):
@@ -55,23 +61,27 @@ int job_db_open(const char *dir, sqlite3 **db, struct st_msg *err)
 	 * re-checks the version it was queued against. The storage databases
 	 * stay synchronous=FULL.
 	 */
-	rc = st_sql_exec(*db, "PRAGMA synchronous=NORMAL;", err);
+	rc = st_sql_exec(db->sql, "PRAGMA synchronous=NORMAL;", err);
 	for (int i = 0; !rc && i < 500; i++) { /* several ranks may create the schema at once */
-		rc = st_sql_exec(*db, schema, err);
+		rc = st_sql_exec(db->sql, schema, err);
 		if (rc != ST_EBUSY)
 			break;
 		usleep(20000);
 	}
 	if (rc) {
-		sqlite3_close(*db);
-		*db = NULL;
+		job_db_close(db);
+		return rc;
 	}
-	return rc;
+	*out = db;
+	return 0;
 }
 
-void job_db_close(sqlite3 *db)
+void job_db_close(struct job_db *db)
 {
-	sqlite3_close(db);
+	if (!db)
+		return;
+	sqlite3_close(db->sql);
+	free(db);
 }
 
 static double now_real(void)
@@ -79,11 +89,11 @@ static double now_real(void)
 	return (double)st_now();
 }
 
-int job_db_scan_begin(sqlite3 *db, const char *kind, int dry_run, uint64_t s0, int ranks, int64_t *id,
+int job_db_scan_begin(struct job_db *db, const char *kind, int dry_run, uint64_t s0, int ranks, int64_t *id,
 		      struct st_msg *err)
 {
 	sqlite3_stmt *st;
-	int rc = st_sql_prepare(db,
+	int rc = st_sql_prepare(db->sql,
 				"INSERT INTO scans(kind, dry_run, state, started, s0, ranks) VALUES (?, ?, 'running', ?, ?, ?)",
 				&st, err);
 
@@ -95,18 +105,18 @@ int job_db_scan_begin(sqlite3 *db, const char *kind, int dry_run, uint64_t s0, i
 	sqlite3_bind_int64(st, 4, (int64_t)s0);
 	sqlite3_bind_int(st, 5, ranks);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = st_sql_fail(db, sqlite3_errcode(db), "curator.db scans", err);
+		rc = st_sql_fail(db->sql, sqlite3_errcode(db->sql), "curator.db scans", err);
 	else
-		*id = sqlite3_last_insert_rowid(db);
+		*id = sqlite3_last_insert_rowid(db->sql);
 	sqlite3_finalize(st);
 	return rc;
 }
 
-int job_db_scan_end(sqlite3 *db, int64_t id, int ok, const char *phases, const char *counters, const char *error,
+int job_db_scan_end(struct job_db *db, int64_t id, int ok, const char *phases, const char *counters, const char *error,
 		    struct st_msg *err)
 {
 	sqlite3_stmt *st;
-	int rc = st_sql_prepare(db,
+	int rc = st_sql_prepare(db->sql,
 				"UPDATE scans SET state = ?, ended = ?, phases = json(?), counters = json(?), error = ? "
 				"WHERE id = ?",
 				&st, err);
@@ -121,23 +131,23 @@ int job_db_scan_end(sqlite3 *db, int64_t id, int ok, const char *phases, const c
 		sqlite3_bind_text(st, 5, error, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 6, id);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = st_sql_fail(db, sqlite3_errcode(db), "curator.db scans", err);
+		rc = st_sql_fail(db->sql, sqlite3_errcode(db->sql), "curator.db scans", err);
 	sqlite3_finalize(st);
 	return rc;
 }
 
-int job_db_tasks_add(sqlite3 *db, const struct job_task *t, int n, struct st_msg *err)
+int job_db_tasks_add(struct job_db *db, const struct job_task *t, int n, struct st_msg *err)
 {
 	sqlite3_stmt *dup = NULL, *ins = NULL;
 	int rc;
 
 	if (n == 0)
 		return 0;
-	rc = st_sql_begin(db, err);
+	rc = st_sql_begin(db->sql, err);
 	if (!rc)
-		rc = st_sql_prepare(db, "SELECT 1 FROM tasks WHERE state IN (0, 1) AND kind = ? AND target = ?", &dup, err);
+		rc = st_sql_prepare(db->sql, "SELECT 1 FROM tasks WHERE state IN (0, 1) AND kind = ? AND target = ?", &dup, err);
 	if (!rc)
-		rc = st_sql_prepare(db,
+		rc = st_sql_prepare(db->sql,
 				    "INSERT INTO tasks(scan, kind, target, version, priority, bytes, arg, created)"
 				    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 				    &ins, err);
@@ -161,28 +171,28 @@ int job_db_tasks_add(sqlite3 *db, const struct job_task *t, int n, struct st_msg
 			sqlite3_bind_null(ins, 7);
 		sqlite3_bind_double(ins, 8, now_real());
 		if (sqlite3_step(ins) != SQLITE_DONE)
-			rc = st_sql_fail(db, sqlite3_errcode(db), "curator.db tasks", err);
+			rc = st_sql_fail(db->sql, sqlite3_errcode(db->sql), "curator.db tasks", err);
 		sqlite3_reset(ins);
 	}
 	sqlite3_finalize(dup);
 	sqlite3_finalize(ins);
 	if (rc) {
-		st_sql_rollback(db);
+		st_sql_rollback(db->sql);
 		return rc;
 	}
-	return st_sql_commit(db, err);
+	return st_sql_commit(db->sql, err);
 }
 
-int job_db_findings_add(sqlite3 *db, int64_t scan, const struct job_finding *f, int n, struct st_msg *err)
+int job_db_findings_add(struct job_db *db, int64_t scan, const struct job_finding *f, int n, struct st_msg *err)
 {
 	sqlite3_stmt *ins = NULL;
 	int rc;
 
 	if (n == 0)
 		return 0;
-	rc = st_sql_begin(db, err);
+	rc = st_sql_begin(db->sql, err);
 	if (!rc)
-		rc = st_sql_prepare(db, "INSERT INTO findings(scan, kind, egroup, extent, detail) VALUES (?, ?, ?, ?, ?)",
+		rc = st_sql_prepare(db->sql, "INSERT INTO findings(scan, kind, egroup, extent, detail) VALUES (?, ?, ?, ?, ?)",
 				    &ins, err);
 	for (int i = 0; !rc && i < n; i++) {
 		sqlite3_bind_int64(ins, 1, scan);
@@ -194,22 +204,22 @@ int job_db_findings_add(sqlite3 *db, int64_t scan, const struct job_finding *f, 
 			sqlite3_bind_null(ins, 4);
 		sqlite3_bind_text(ins, 5, f[i].detail ? f[i].detail : "", -1, SQLITE_STATIC);
 		if (sqlite3_step(ins) != SQLITE_DONE)
-			rc = st_sql_fail(db, sqlite3_errcode(db), "curator.db findings", err);
+			rc = st_sql_fail(db->sql, sqlite3_errcode(db->sql), "curator.db findings", err);
 		sqlite3_reset(ins);
 	}
 	sqlite3_finalize(ins);
 	if (rc) {
-		st_sql_rollback(db);
+		st_sql_rollback(db->sql);
 		return rc;
 	}
-	return st_sql_commit(db, err);
+	return st_sql_commit(db->sql, err);
 }
 
-int job_db_usage_add(sqlite3 *db, int64_t scan, uint32_t disk, int tier, uint64_t bytes, uint64_t egroups,
+int job_db_usage_add(struct job_db *db, int64_t scan, uint32_t disk, int tier, uint64_t bytes, uint64_t egroups,
 		     struct st_msg *err)
 {
 	sqlite3_stmt *st;
-	int rc = st_sql_prepare(db, "INSERT INTO usage(scan, disk, tier, bytes, egroups) VALUES (?, ?, ?, ?, ?)", &st, err);
+	int rc = st_sql_prepare(db->sql, "INSERT INTO usage(scan, disk, tier, bytes, egroups) VALUES (?, ?, ?, ?, ?)", &st, err);
 
 	if (rc)
 		return rc;
@@ -219,15 +229,15 @@ int job_db_usage_add(sqlite3 *db, int64_t scan, uint32_t disk, int tier, uint64_
 	sqlite3_bind_int64(st, 4, (int64_t)bytes);
 	sqlite3_bind_int64(st, 5, (int64_t)egroups);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = st_sql_fail(db, sqlite3_errcode(db), "curator.db usage", err);
+		rc = st_sql_fail(db->sql, sqlite3_errcode(db->sql), "curator.db usage", err);
 	sqlite3_finalize(st);
 	return rc;
 }
 
-int job_db_task_peek(sqlite3 *db, int kind, int n, int *kinds, uint64_t *targets, int *got, struct st_msg *err)
+int job_db_task_peek(struct job_db *db, int kind, int n, int *kinds, uint64_t *targets, int *got, struct st_msg *err)
 {
 	sqlite3_stmt *st;
-	int rc = st_sql_prepare(db,
+	int rc = st_sql_prepare(db->sql,
 				"SELECT kind, target FROM tasks WHERE state = 0 AND (?1 < 0 OR kind = ?1)"
 				" ORDER BY priority DESC, id LIMIT ?2",
 				&st, err);
@@ -246,10 +256,10 @@ int job_db_task_peek(sqlite3 *db, int kind, int n, int *kinds, uint64_t *targets
 	return 0;
 }
 
-int job_db_tasks_pending(sqlite3 *db, int kind, int64_t *n, struct st_msg *err)
+int job_db_tasks_pending(struct job_db *db, int kind, int64_t *n, struct st_msg *err)
 {
 	sqlite3_stmt *st;
-	int rc = st_sql_prepare(db, "SELECT count(*) FROM tasks WHERE state = 0 AND (?1 < 0 OR kind = ?1)", &st, err);
+	int rc = st_sql_prepare(db->sql, "SELECT count(*) FROM tasks WHERE state = 0 AND (?1 < 0 OR kind = ?1)", &st, err);
 
 	*n = 0;
 	if (rc)
@@ -261,19 +271,19 @@ int job_db_tasks_pending(sqlite3 *db, int kind, int64_t *n, struct st_msg *err)
 	return 0;
 }
 
-int job_db_task_claim(sqlite3 *db, int kind, const int *kind_ranks, struct job_task *t, int *got,
+int job_db_task_claim(struct job_db *db, int kind, const int *kind_ranks, struct job_task *t, int *got,
 		      struct st_msg *err)
 {
 	return job_db_task_claim_many(db, kind, kind_ranks, 1, t, got, err);
 }
 
-int job_db_task_claim_many(sqlite3 *db, int kind, const int *kind_ranks, int max, struct job_task *t0, int *got,
+int job_db_task_claim_many(struct job_db *db, int kind, const int *kind_ranks, int max, struct job_task *t0, int *got,
 			   struct st_msg *err)
 {
 	struct job_task *t;
 	sqlite3_stmt *st;
 	char skip[128] = "-1";
-	int rc = st_sql_begin(db, err);
+	int rc = st_sql_begin(db->sql, err);
 
 	*got = 0;
 	if (rc)
@@ -282,7 +292,7 @@ int job_db_task_claim_many(sqlite3 *db, int kind, const int *kind_ranks, int max
 	for (int k = 0; kind_ranks && k < JT_NKINDS; k++) {
 		sqlite3_stmt *c;
 		if (kind_ranks[k] <= 0 ||
-		    sqlite3_prepare_v2(db, "SELECT count(*) FROM tasks WHERE state = 1 AND kind = ?", -1, &c, NULL) != SQLITE_OK)
+		    sqlite3_prepare_v2(db->sql, "SELECT count(*) FROM tasks WHERE state = 1 AND kind = ?", -1, &c, NULL) != SQLITE_OK)
 			continue;
 		sqlite3_bind_int(c, 1, k);
 		if (sqlite3_step(c) == SQLITE_ROW && sqlite3_column_int(c, 0) >= kind_ranks[k]) {
@@ -298,7 +308,7 @@ int job_db_task_claim_many(sqlite3 *db, int kind, const int *kind_ranks, int max
 			 " WHERE state = 0 AND (?1 < 0 OR kind = ?1) AND kind NOT IN (%s)"
 			 " ORDER BY priority DESC, id LIMIT %d",
 			 skip, max < 1 ? 1 : max);
-		rc = st_sql_prepare(db, sql, &st, err);
+		rc = st_sql_prepare(db->sql, sql, &st, err);
 	}
 	if (rc)
 		goto fail;
@@ -332,16 +342,16 @@ int job_db_task_claim_many(sqlite3 *db, int kind, const int *kind_ranks, int max
 		snprintf(sql, sizeof(sql),
 			 "UPDATE tasks SET state = 1, attempts = attempts + 1, runner = %d, updated = %f WHERE id = %lld",
 			 (int)getpid(), now_real(), (long long)t0[i].id);
-		rc = st_sql_exec(db, sql, err);
+		rc = st_sql_exec(db->sql, sql, err);
 	}
 	if (rc)
 		goto fail;
-	return st_sql_commit(db, err);
+	return st_sql_commit(db->sql, err);
 fail:
 	for (int i = 0; i < *got; i++)
 		job_task_release(&t0[i]);
 	*got = 0;
-	st_sql_rollback(db);
+	st_sql_rollback(db->sql);
 	return rc;
 }
 
@@ -352,11 +362,11 @@ void job_task_release(struct job_task *t)
 	t->arglen = 0;
 }
 
-int job_db_task_finish(sqlite3 *db, int64_t id, enum job_task_state state, int64_t bytes, const char *error,
+int job_db_task_finish(struct job_db *db, int64_t id, enum job_task_state state, int64_t bytes, const char *error,
 		       struct st_msg *err)
 {
 	sqlite3_stmt *st;
-	int rc = st_sql_prepare(db, "UPDATE tasks SET state = ?, bytes = ?, error = ?, updated = ? WHERE id = ?", &st, err);
+	int rc = st_sql_prepare(db->sql, "UPDATE tasks SET state = ?, bytes = ?, error = ?, updated = ? WHERE id = ?", &st, err);
 
 	if (rc)
 		return rc;
@@ -367,16 +377,16 @@ int job_db_task_finish(sqlite3 *db, int64_t id, enum job_task_state state, int64
 	sqlite3_bind_double(st, 4, now_real());
 	sqlite3_bind_int64(st, 5, id);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = st_sql_fail(db, sqlite3_errcode(db), "curator.db tasks", err);
+		rc = st_sql_fail(db->sql, sqlite3_errcode(db->sql), "curator.db tasks", err);
 	sqlite3_finalize(st);
 	return rc;
 }
 
-int job_db_tasks_requeue_running(sqlite3 *db, struct st_msg *err)
+int job_db_tasks_requeue_running(struct job_db *db, struct st_msg *err)
 {
 	sqlite3_stmt *st;
 	int64_t ids[256];
-	int n = 0, rc = st_sql_prepare(db, "SELECT id, runner FROM tasks WHERE state = 1", &st, err);
+	int n = 0, rc = st_sql_prepare(db->sql, "SELECT id, runner FROM tasks WHERE state = 1", &st, err);
 
 	if (rc)
 		return rc;
@@ -390,36 +400,36 @@ int job_db_tasks_requeue_running(sqlite3 *db, struct st_msg *err)
 	for (int i = 0; i < n && !rc; i++) {
 		char sql[128];
 		snprintf(sql, sizeof(sql), "UPDATE tasks SET state = 0 WHERE id = %lld AND state = 1", (long long)ids[i]);
-		rc = st_sql_exec(db, sql, err);
+		rc = st_sql_exec(db->sql, sql, err);
 	}
 	return rc;
 }
 
-int job_db_request_add(sqlite3 *db, const char *kind, struct st_msg *err)
+int job_db_request_add(struct job_db *db, const char *kind, struct st_msg *err)
 {
 	sqlite3_stmt *st;
-	int rc = st_sql_prepare(db, "INSERT INTO requests(kind, at) VALUES (?, ?)", &st, err);
+	int rc = st_sql_prepare(db->sql, "INSERT INTO requests(kind, at) VALUES (?, ?)", &st, err);
 
 	if (rc)
 		return rc;
 	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_double(st, 2, now_real());
 	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = st_sql_fail(db, sqlite3_errcode(db), "curator.db requests", err);
+		rc = st_sql_fail(db->sql, sqlite3_errcode(db->sql), "curator.db requests", err);
 	sqlite3_finalize(st);
 	return rc;
 }
 
-int job_db_request_take(sqlite3 *db, char *kind, size_t len, struct st_msg *err)
+int job_db_request_take(struct job_db *db, char *kind, size_t len, struct st_msg *err)
 {
 	sqlite3_stmt *st;
 	int64_t id = 0;
-	int rc = st_sql_begin(db, err);
+	int rc = st_sql_begin(db->sql, err);
 
 	kind[0] = 0;
 	if (rc)
 		return rc;
-	rc = st_sql_prepare(db, "SELECT id, kind FROM requests WHERE taken IS NULL ORDER BY id LIMIT 1", &st, err);
+	rc = st_sql_prepare(db->sql, "SELECT id, kind FROM requests WHERE taken IS NULL ORDER BY id LIMIT 1", &st, err);
 	if (!rc && sqlite3_step(st) == SQLITE_ROW) {
 		id = sqlite3_column_int64(st, 0);
 		snprintf(kind, len, "%s", (const char *)sqlite3_column_text(st, 1));
@@ -429,19 +439,19 @@ int job_db_request_take(sqlite3 *db, char *kind, size_t len, struct st_msg *err)
 	if (!rc && id) {
 		char sql[128];
 		snprintf(sql, sizeof(sql), "UPDATE requests SET taken = %f WHERE id = %lld", now_real(), (long long)id);
-		rc = st_sql_exec(db, sql, err);
+		rc = st_sql_exec(db->sql, sql, err);
 	}
 	if (rc) {
-		st_sql_rollback(db);
+		st_sql_rollback(db->sql);
 		return rc;
 	}
-	return st_sql_commit(db, err);
+	return st_sql_commit(db->sql, err);
 }
 
-int job_db_event_add(sqlite3 *db, const char *kind, const char *detail, struct st_msg *err)
+int job_db_event_add(struct job_db *db, const char *kind, const char *detail, struct st_msg *err)
 {
 	sqlite3_stmt *st;
-	int rc = st_sql_prepare(db, "INSERT INTO events(at, kind, detail) VALUES (?, ?, ?)", &st, err);
+	int rc = st_sql_prepare(db->sql, "INSERT INTO events(at, kind, detail) VALUES (?, ?, ?)", &st, err);
 
 	if (rc)
 		return rc;
@@ -449,15 +459,15 @@ int job_db_event_add(sqlite3 *db, const char *kind, const char *detail, struct s
 	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, detail ? detail : "", -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = st_sql_fail(db, sqlite3_errcode(db), "curator.db events", err);
+		rc = st_sql_fail(db->sql, sqlite3_errcode(db->sql), "curator.db events", err);
 	sqlite3_finalize(st);
 	return rc;
 }
 
-int job_db_events_since(sqlite3 *db, int64_t *after, int *n, struct st_msg *err)
+int job_db_events_since(struct job_db *db, int64_t *after, int *n, struct st_msg *err)
 {
 	sqlite3_stmt *st;
-	int rc = st_sql_prepare(db, "SELECT count(*), max(id) FROM events WHERE id > ?", &st, err);
+	int rc = st_sql_prepare(db->sql, "SELECT count(*), max(id) FROM events WHERE id > ?", &st, err);
 
 	*n = 0;
 	if (rc)
@@ -472,10 +482,10 @@ int job_db_events_since(sqlite3 *db, int64_t *after, int *n, struct st_msg *err)
 	return 0;
 }
 
-int job_db_daemon_put(sqlite3 *db, const struct job_daemon_state *s, struct st_msg *err)
+int job_db_daemon_put(struct job_db *db, const struct job_daemon_state *s, struct st_msg *err)
 {
 	sqlite3_stmt *st;
-	int rc = st_sql_prepare(db,
+	int rc = st_sql_prepare(db->sql,
 				"INSERT OR REPLACE INTO daemon(id, pid, host, ranks, started, heartbeat, state, scan_id, phase,"
 				" phase_index, phases, phase_started, next_full, next_partial)"
 				" VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -497,15 +507,15 @@ int job_db_daemon_put(sqlite3 *db, const struct job_daemon_state *s, struct st_m
 	sqlite3_bind_double(st, 12, s->next_full);
 	sqlite3_bind_double(st, 13, s->next_partial);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = st_sql_fail(db, sqlite3_errcode(db), "curator.db daemon", err);
+		rc = st_sql_fail(db->sql, sqlite3_errcode(db->sql), "curator.db daemon", err);
 	sqlite3_finalize(st);
 	return rc;
 }
 
-int job_db_daemon_get(sqlite3 *db, struct job_daemon_state *s, int *found, struct st_msg *err)
+int job_db_daemon_get(struct job_db *db, struct job_daemon_state *s, int *found, struct st_msg *err)
 {
 	sqlite3_stmt *st;
-	int rc = st_sql_prepare(db,
+	int rc = st_sql_prepare(db->sql,
 				"SELECT pid, host, ranks, started, heartbeat, state, scan_id, phase, phase_index, phases,"
 				" phase_started, next_full, next_partial FROM daemon WHERE id = 1",
 				&st, err);
@@ -534,10 +544,10 @@ int job_db_daemon_get(sqlite3 *db, struct job_daemon_state *s, int *found, struc
 	return 0;
 }
 
-int job_db_last_scan(sqlite3 *db, const char *kind, int64_t *id, double *ended, struct st_msg *err)
+int job_db_last_scan(struct job_db *db, const char *kind, int64_t *id, double *ended, struct st_msg *err)
 {
 	sqlite3_stmt *st;
-	int rc = st_sql_prepare(db,
+	int rc = st_sql_prepare(db->sql,
 				"SELECT id, ended FROM scans WHERE kind = ? AND state IN ('done', 'failed') AND dry_run = 0"
 				" ORDER BY id DESC LIMIT 1",
 				&st, err);
@@ -557,20 +567,20 @@ int job_db_last_scan(sqlite3 *db, const char *kind, int64_t *id, double *ended, 
 
 /* --- the task runner's statements (jobs/job_tasks.c) ---------------------- */
 
-int job_db_tasks_finish_begin(sqlite3 *db, struct st_msg *err)
+int job_db_tasks_finish_begin(struct job_db *db, struct st_msg *err)
 {
-	return st_sql_begin(db, err);
+	return st_sql_begin(db->sql, err);
 }
 
-int job_db_tasks_finish_commit(sqlite3 *db, struct st_msg *err)
+int job_db_tasks_finish_commit(struct job_db *db, struct st_msg *err)
 {
-	return st_sql_commit(db, err);
+	return st_sql_commit(db->sql, err);
 }
 
-int job_db_scan_task_results(sqlite3 *db, const char *json, struct st_msg *err)
+int job_db_scan_task_results(struct job_db *db, const char *json, struct st_msg *err)
 {
 	sqlite3_stmt *st;
-	int rc = st_sql_prepare(db,
+	int rc = st_sql_prepare(db->sql,
 				"UPDATE scans SET task_results = json(?) WHERE id = (SELECT max(id) FROM scans WHERE state = 'done')",
 				&st, err);
 
@@ -578,7 +588,7 @@ int job_db_scan_task_results(sqlite3 *db, const char *json, struct st_msg *err)
 		return rc;
 	sqlite3_bind_text(st, 1, json, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = st_sql_fail(db, sqlite3_errcode(db), "curator.db scans", err);
+		rc = st_sql_fail(db->sql, sqlite3_errcode(db->sql), "curator.db scans", err);
 	sqlite3_finalize(st);
 	return rc;
 }

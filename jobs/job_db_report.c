@@ -12,6 +12,8 @@
  */
 #include "jobs/job_db_report.h"
 
+#include "jobs/job_db_int.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -28,19 +30,19 @@ static const char *text_or(sqlite3_stmt *q, int col, const char *dflt)
 }
 
 /* Step q to its end (or until fn stops it): SQLITE_DONE is success. */
-static int finish(sqlite3 *db, sqlite3_stmt *q, int src, int rc, struct st_msg *err)
+static int finish(struct job_db *db, sqlite3_stmt *q, int src, int rc, struct st_msg *err)
 {
 	if (!rc && src != SQLITE_DONE && src != SQLITE_ROW)
-		rc = st_sql_fail(db, src, "curator.db", err);
+		rc = st_sql_fail(db->sql, src, "curator.db", err);
 	sqlite3_finalize(q);
 	return rc;
 }
 
 /* One int64 from a statement with one bound int64 (or none): *v, 0 if no row or NULL. */
-static int one_int64(sqlite3 *db, const char *sql, int64_t arg, int64_t *v, int *found, struct st_msg *err)
+static int one_int64(struct job_db *db, const char *sql, int64_t arg, int64_t *v, int *found, struct st_msg *err)
 {
 	sqlite3_stmt *q;
-	int src, rc = st_sql_prepare(db, sql, &q, err);
+	int src, rc = st_sql_prepare(db->sql, sql, &q, err);
 
 	*v = 0;
 	if (found)
@@ -60,7 +62,7 @@ static int one_int64(sqlite3 *db, const char *sql, int64_t arg, int64_t *v, int 
 
 /* --- scans ------------------------------------------------------------- */
 
-int job_db_scan_latest(sqlite3 *db, int64_t *id, struct st_msg *err)
+int job_db_scan_latest(struct job_db *db, int64_t *id, struct st_msg *err)
 {
 	int64_t v;
 	int found, rc = one_int64(db, "SELECT max(id) FROM scans", 0, &v, &found, err);
@@ -73,10 +75,10 @@ int job_db_scan_latest(sqlite3 *db, int64_t *id, struct st_msg *err)
 	return 0;
 }
 
-int job_db_scan_last_done(sqlite3 *db, const char *kind, int64_t *id, struct st_msg *err)
+int job_db_scan_last_done(struct job_db *db, const char *kind, int64_t *id, struct st_msg *err)
 {
 	sqlite3_stmt *q;
-	int src, rc = st_sql_prepare(db, "SELECT coalesce(max(id), 0) FROM scans WHERE state = 'done' AND (?1 IS NULL OR kind = ?1)",
+	int src, rc = st_sql_prepare(db->sql, "SELECT coalesce(max(id), 0) FROM scans WHERE state = 'done' AND (?1 IS NULL OR kind = ?1)",
 				     &q, err);
 
 	*id = 0;
@@ -90,10 +92,10 @@ int job_db_scan_last_done(sqlite3 *db, const char *kind, int64_t *id, struct st_
 	return finish(db, q, src, 0, err);
 }
 
-int job_db_scan_get(sqlite3 *db, int64_t id, struct job_scan_row *s, struct st_msg *err)
+int job_db_scan_get(struct job_db *db, int64_t id, struct job_scan_row *s, struct st_msg *err)
 {
 	sqlite3_stmt *q;
-	int src, rc = st_sql_prepare(db,
+	int src, rc = st_sql_prepare(db->sql,
 				     "SELECT id, kind, dry_run, state, started, ended, s0, ranks, error FROM scans WHERE id = ?",
 				     &q, err);
 
@@ -119,7 +121,7 @@ int job_db_scan_get(sqlite3 *db, int64_t id, struct job_scan_row *s, struct st_m
 	return finish(db, q, src, rc, err);
 }
 
-int job_db_scan_prev_secs(sqlite3 *db, int64_t id, int64_t *secs, struct st_msg *err)
+int job_db_scan_prev_secs(struct job_db *db, int64_t id, int64_t *secs, struct st_msg *err)
 {
 	return one_int64(db,
 			 "SELECT CAST(ended - started AS INTEGER) FROM scans WHERE state = 'done' AND kind ="
@@ -127,10 +129,10 @@ int job_db_scan_prev_secs(sqlite3 *db, int64_t id, int64_t *secs, struct st_msg 
 			 id, secs, NULL, err);
 }
 
-int job_db_scans_recent(sqlite3 *db, const char *kind, int max, int64_t *ids, int *n, struct st_msg *err)
+int job_db_scans_recent(struct job_db *db, const char *kind, int max, int64_t *ids, int *n, struct st_msg *err)
 {
 	sqlite3_stmt *q;
-	int src = SQLITE_DONE, rc = st_sql_prepare(db,
+	int src = SQLITE_DONE, rc = st_sql_prepare(db->sql,
 						   "SELECT id FROM (SELECT id FROM scans WHERE state = 'done'"
 						   " AND (?1 IS NULL OR kind = ?1) ORDER BY id DESC LIMIT ?2) ORDER BY id",
 						   &q, err);
@@ -146,10 +148,10 @@ int job_db_scans_recent(sqlite3 *db, const char *kind, int max, int64_t *ids, in
 	return finish(db, q, src, 0, err);
 }
 
-static int kind_values(sqlite3 *db, const char *sql, job_kind_value_fn fn, void *arg, struct st_msg *err)
+static int kind_values(struct job_db *db, const char *sql, job_kind_value_fn fn, void *arg, struct st_msg *err)
 {
 	sqlite3_stmt *q;
-	int src = SQLITE_DONE, rc = st_sql_prepare(db, sql, &q, err);
+	int src = SQLITE_DONE, rc = st_sql_prepare(db->sql, sql, &q, err);
 
 	if (rc)
 		return rc;
@@ -158,7 +160,7 @@ static int kind_values(sqlite3 *db, const char *sql, job_kind_value_fn fn, void 
 	return finish(db, q, src, rc, err);
 }
 
-int job_db_scans_last_secs(sqlite3 *db, job_kind_value_fn fn, void *arg, struct st_msg *err)
+int job_db_scans_last_secs(struct job_db *db, job_kind_value_fn fn, void *arg, struct st_msg *err)
 {
 	return kind_values(db,
 			   "SELECT kind, ended - started FROM scans WHERE id IN (SELECT max(id) FROM scans WHERE state = 'done'"
@@ -166,7 +168,7 @@ int job_db_scans_last_secs(sqlite3 *db, job_kind_value_fn fn, void *arg, struct 
 			   fn, arg, err);
 }
 
-int job_db_scans_last_end(sqlite3 *db, job_kind_value_fn fn, void *arg, struct st_msg *err)
+int job_db_scans_last_end(struct job_db *db, job_kind_value_fn fn, void *arg, struct st_msg *err)
 {
 	return kind_values(db, "SELECT kind, max(ended) FROM scans WHERE state = 'done' GROUP BY kind", fn, arg, err);
 }
@@ -185,10 +187,10 @@ static const char json_sql[] =
 	"           'detail', detail)) FROM (SELECT * FROM findings WHERE scan = s.id LIMIT 1000)))"
 	" FROM scans s WHERE s.id = ?";
 
-int job_db_scan_json(sqlite3 *db, int64_t id, char **json, struct st_msg *err)
+int job_db_scan_json(struct job_db *db, int64_t id, char **json, struct st_msg *err)
 {
 	sqlite3_stmt *q;
-	int src, rc = st_sql_prepare(db, json_sql, &q, err);
+	int src, rc = st_sql_prepare(db->sql, json_sql, &q, err);
 
 	if (rc)
 		return rc;
@@ -204,11 +206,11 @@ int job_db_scan_json(sqlite3 *db, int64_t id, char **json, struct st_msg *err)
 	return finish(db, q, src, rc, err);
 }
 
-int job_db_scan_counter(sqlite3 *db, int64_t scan, const char *name, int64_t *v, struct st_msg *err)
+int job_db_scan_counter(struct job_db *db, int64_t scan, const char *name, int64_t *v, struct st_msg *err)
 {
 	sqlite3_stmt *q;
 	char path[96];
-	int src, rc = st_sql_prepare(db, "SELECT json_extract(counters, ?) FROM scans WHERE id = ?", &q, err);
+	int src, rc = st_sql_prepare(db->sql, "SELECT json_extract(counters, ?) FROM scans WHERE id = ?", &q, err);
 
 	*v = 0;
 	if (rc)
@@ -224,10 +226,10 @@ int job_db_scan_counter(sqlite3 *db, int64_t scan, const char *name, int64_t *v,
 	return finish(db, q, src, rc, err);
 }
 
-int job_db_scan_phases(sqlite3 *db, int64_t scan, job_phase_fn fn, void *arg, struct st_msg *err)
+int job_db_scan_phases(struct job_db *db, int64_t scan, job_phase_fn fn, void *arg, struct st_msg *err)
 {
 	sqlite3_stmt *q;
-	int src = SQLITE_DONE, rc = st_sql_prepare(db,
+	int src = SQLITE_DONE, rc = st_sql_prepare(db->sql,
 						   "SELECT json_extract(value, '$.phase'), json_extract(value, '$.secs'),"
 						   " json_extract(value, '$.records_in'), json_extract(value, '$.records_out')"
 						   " FROM scans, json_each(scans.phases) WHERE scans.id = ?",
@@ -244,10 +246,10 @@ int job_db_scan_phases(sqlite3 *db, int64_t scan, job_phase_fn fn, void *arg, st
 	return finish(db, q, src, rc, err);
 }
 
-int job_db_scan_reclaimed(sqlite3 *db, int64_t scan, int64_t *bytes, struct st_msg *err)
+int job_db_scan_reclaimed(struct job_db *db, int64_t scan, int64_t *bytes, struct st_msg *err)
 {
 	sqlite3_stmt *q;
-	int src, rc = st_sql_prepare(db,
+	int src, rc = st_sql_prepare(db->sql,
 				     "SELECT json_extract(task_results, '$.bytes_reclaimed') FROM scans"
 				     " WHERE id = ? AND task_results IS NOT NULL",
 				     &q, err);
@@ -263,10 +265,10 @@ int job_db_scan_reclaimed(sqlite3 *db, int64_t scan, int64_t *bytes, struct st_m
 	return finish(db, q, src, rc, err);
 }
 
-int job_db_scan_kind_results(sqlite3 *db, int64_t scan, job_result_fn fn, void *arg, struct st_msg *err)
+int job_db_scan_kind_results(struct job_db *db, int64_t scan, job_result_fn fn, void *arg, struct st_msg *err)
 {
 	sqlite3_stmt *q;
-	int src = SQLITE_DONE, rc = st_sql_prepare(db,
+	int src = SQLITE_DONE, rc = st_sql_prepare(db->sql,
 						   "SELECT key, json_extract(value, '$.done'), json_extract(value, '$.stale'),"
 						   " json_extract(value, '$.failed') FROM scans, json_each(scans.task_results)"
 						   " WHERE scans.id = ? AND key != 'bytes_reclaimed'",
@@ -281,11 +283,11 @@ int job_db_scan_kind_results(sqlite3 *db, int64_t scan, job_result_fn fn, void *
 	return finish(db, q, src, rc, err);
 }
 
-int job_db_scan_usage(sqlite3 *db, int64_t scan, job_usage_fn fn, void *arg, struct st_msg *err)
+int job_db_scan_usage(struct job_db *db, int64_t scan, job_usage_fn fn, void *arg, struct st_msg *err)
 {
 	sqlite3_stmt *q;
 	int src = SQLITE_DONE,
-	    rc = st_sql_prepare(db, "SELECT disk, tier, bytes, egroups FROM usage WHERE scan = ? ORDER BY disk", &q, err);
+	    rc = st_sql_prepare(db->sql, "SELECT disk, tier, bytes, egroups FROM usage WHERE scan = ? ORDER BY disk", &q, err);
 
 	if (rc)
 		return rc;
@@ -298,10 +300,10 @@ int job_db_scan_usage(sqlite3 *db, int64_t scan, job_usage_fn fn, void *arg, str
 	return finish(db, q, src, rc, err);
 }
 
-int job_db_scan_usage_sum(sqlite3 *db, int64_t scan, int tier, int64_t *bytes, int64_t *egroups, struct st_msg *err)
+int job_db_scan_usage_sum(struct job_db *db, int64_t scan, int tier, int64_t *bytes, int64_t *egroups, struct st_msg *err)
 {
 	sqlite3_stmt *q;
-	int src, rc = st_sql_prepare(db,
+	int src, rc = st_sql_prepare(db->sql,
 				     "SELECT sum(bytes), sum(egroups) FROM usage WHERE scan = ?1 AND (?2 < 0 OR tier = ?2)", &q,
 				     err);
 
@@ -318,10 +320,10 @@ int job_db_scan_usage_sum(sqlite3 *db, int64_t scan, int tier, int64_t *bytes, i
 	return finish(db, q, src, 0, err);
 }
 
-int job_db_scan_findings(sqlite3 *db, int64_t scan, int max, job_finding_fn fn, void *arg, struct st_msg *err)
+int job_db_scan_findings(struct job_db *db, int64_t scan, int max, job_finding_fn fn, void *arg, struct st_msg *err)
 {
 	sqlite3_stmt *q;
-	int src = SQLITE_DONE, rc = st_sql_prepare(db,
+	int src = SQLITE_DONE, rc = st_sql_prepare(db->sql,
 						   "SELECT kind, egroup, coalesce(extent, ''), detail FROM findings"
 						   " WHERE scan = ? ORDER BY kind LIMIT ?",
 						   &q, err);
@@ -341,7 +343,7 @@ int job_db_scan_findings(sqlite3 *db, int64_t scan, int max, job_finding_fn fn, 
 /* --- tasks ------------------------------------------------------------- */
 
 /* A task row from columns id, scan, kind, target, version, priority, state, attempts, bytes, error. */
-static int task_rows(sqlite3 *db, sqlite3_stmt *q, job_task_fn fn, void *arg, struct st_msg *err)
+static int task_rows(struct job_db *db, sqlite3_stmt *q, job_task_fn fn, void *arg, struct st_msg *err)
 {
 	int src = SQLITE_DONE, rc = 0;
 
@@ -363,10 +365,10 @@ static int task_rows(sqlite3 *db, sqlite3_stmt *q, job_task_fn fn, void *arg, st
 
 #define TASK_COLS "id, scan, kind, target, version, priority, state, attempts, bytes, coalesce(error, '')"
 
-int job_db_tasks_list(sqlite3 *db, int kind, int state, job_task_fn fn, void *arg, struct st_msg *err)
+int job_db_tasks_list(struct job_db *db, int kind, int state, job_task_fn fn, void *arg, struct st_msg *err)
 {
 	sqlite3_stmt *q;
-	int rc = st_sql_prepare(db,
+	int rc = st_sql_prepare(db->sql,
 				"SELECT " TASK_COLS " FROM tasks WHERE (?1 < 0 OR kind = ?1)"
 				" AND (CASE WHEN ?2 < 0 THEN state IN (0, 1) ELSE state = ?2 END)"
 				" ORDER BY priority DESC, id",
@@ -379,11 +381,11 @@ int job_db_tasks_list(sqlite3 *db, int kind, int state, job_task_fn fn, void *ar
 	return task_rows(db, q, fn, arg, err);
 }
 
-int job_db_tasks_about(sqlite3 *db, uint64_t target, const void *bytes, size_t len, job_task_fn fn, void *arg,
+int job_db_tasks_about(struct job_db *db, uint64_t target, const void *bytes, size_t len, job_task_fn fn, void *arg,
 		       struct st_msg *err)
 {
 	sqlite3_stmt *q;
-	int rc = st_sql_prepare(db,
+	int rc = st_sql_prepare(db->sql,
 				bytes ? "SELECT " TASK_COLS " FROM tasks WHERE instr(arg, ?1) > 0 ORDER BY id"
 				      : "SELECT " TASK_COLS " FROM tasks WHERE target = ?1 ORDER BY id",
 				&q, err);
@@ -397,15 +399,15 @@ int job_db_tasks_about(sqlite3 *db, uint64_t target, const void *bytes, size_t l
 	return task_rows(db, q, fn, arg, err);
 }
 
-int job_db_tasks_count(sqlite3 *db, enum job_task_state s, int64_t *n, struct st_msg *err)
+int job_db_tasks_count(struct job_db *db, enum job_task_state s, int64_t *n, struct st_msg *err)
 {
 	return one_int64(db, "SELECT count(*) FROM tasks WHERE state = ?", s, n, NULL, err);
 }
 
-int job_db_tasks_queue(sqlite3 *db, job_queue_fn fn, void *arg, struct st_msg *err)
+int job_db_tasks_queue(struct job_db *db, job_queue_fn fn, void *arg, struct st_msg *err)
 {
 	sqlite3_stmt *q;
-	int src = SQLITE_DONE, rc = st_sql_prepare(db,
+	int src = SQLITE_DONE, rc = st_sql_prepare(db->sql,
 						   "SELECT kind, priority, count(*), sum(state = 1), sum(bytes) FROM tasks"
 						   " WHERE state IN (0, 1) GROUP BY kind, priority ORDER BY priority DESC",
 						   &q, err);
@@ -418,10 +420,10 @@ int job_db_tasks_queue(sqlite3 *db, job_queue_fn fn, void *arg, struct st_msg *e
 	return finish(db, q, src, rc, err);
 }
 
-int job_db_tasks_by_kind(sqlite3 *db, job_kind_fn fn, void *arg, struct st_msg *err)
+int job_db_tasks_by_kind(struct job_db *db, job_kind_fn fn, void *arg, struct st_msg *err)
 {
 	sqlite3_stmt *q;
-	int src = SQLITE_DONE, rc = st_sql_prepare(db,
+	int src = SQLITE_DONE, rc = st_sql_prepare(db->sql,
 						   "SELECT kind, sum(state = 0), sum(state = 1), sum(state = 2), sum(state = 3),"
 						   " sum(state = 4), sum(CASE WHEN state = 2 THEN bytes ELSE 0 END) FROM tasks"
 						   " GROUP BY kind ORDER BY kind",

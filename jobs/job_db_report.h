@@ -45,28 +45,28 @@ struct job_scan_row {
 };
 
 /* The newest scan: *id, or ST_ENOTFOUND when no scan has run (*id untouched). */
-int job_db_scan_latest(sqlite3 *db, int64_t *id, struct st_msg *err);
+int job_db_scan_latest(struct job_db *db, int64_t *id, struct st_msg *err);
 
 /*
  * The newest scan in state done, of one kind ("full", "partial"; NULL:
  * any): *id, 0 when there is none (which is not an error).
  */
-int job_db_scan_last_done(sqlite3 *db, const char *kind, int64_t *id, struct st_msg *err);
+int job_db_scan_last_done(struct job_db *db, const char *kind, int64_t *id, struct st_msg *err);
 
 /* The row of scan id into *s: 0 or ST_ENOTFOUND (*s untouched). */
-int job_db_scan_get(sqlite3 *db, int64_t id, struct job_scan_row *s, struct st_msg *err);
+int job_db_scan_get(struct job_db *db, int64_t id, struct job_scan_row *s, struct st_msg *err);
 
 /*
  * The duration in whole seconds of the last done scan of the same kind as
  * scan `id` and older than it (for an ETA): *secs, 0 when there is none.
  */
-int job_db_scan_prev_secs(sqlite3 *db, int64_t id, int64_t *secs, struct st_msg *err);
+int job_db_scan_prev_secs(struct job_db *db, int64_t id, int64_t *secs, struct st_msg *err);
 
 /*
  * The ids of the newest `max` done scans (of kind, NULL: any), oldest
  * first, into ids[0..*n).
  */
-int job_db_scans_recent(sqlite3 *db, const char *kind, int max, int64_t *ids, int *n, struct st_msg *err);
+int job_db_scans_recent(struct job_db *db, const char *kind, int max, int64_t *ids, int *n, struct st_msg *err);
 
 /*
  * Per kind of scan, its newest done scan: fn(arg, kind, value) where value
@@ -74,8 +74,8 @@ int job_db_scans_recent(sqlite3 *db, const char *kind, int max, int64_t *ids, in
  * order) or when it ended (job_db_scans_last_end, by kind).
  */
 typedef int (*job_kind_value_fn)(void *arg, const char *kind, double value);
-int job_db_scans_last_secs(sqlite3 *db, job_kind_value_fn fn, void *arg, struct st_msg *err);
-int job_db_scans_last_end(sqlite3 *db, job_kind_value_fn fn, void *arg, struct st_msg *err);
+int job_db_scans_last_secs(struct job_db *db, job_kind_value_fn fn, void *arg, struct st_msg *err);
+int job_db_scans_last_end(struct job_db *db, job_kind_value_fn fn, void *arg, struct st_msg *err);
 
 /*
  * The whole report of scan id as one JSON document built by SQLite's JSON
@@ -84,13 +84,13 @@ int job_db_scans_last_end(sqlite3 *db, job_kind_value_fn fn, void *arg, struct s
  * findings). *json is malloc'd, the caller frees it. 0, ST_ENOTFOUND
  * ("scan N: not found" in err), -ENOMEM.
  */
-int job_db_scan_json(sqlite3 *db, int64_t id, char **json, struct st_msg *err);
+int job_db_scan_json(struct job_db *db, int64_t id, char **json, struct st_msg *err);
 
 /*
  * Counter `name` (e.g. "dead_bytes") of the scan's counters: *v, or
  * ST_ENOTFOUND with *v = 0 when the scan or the counter is missing.
  */
-int job_db_scan_counter(sqlite3 *db, int64_t scan, const char *name, int64_t *v, struct st_msg *err);
+int job_db_scan_counter(struct job_db *db, int64_t scan, const char *name, int64_t *v, struct st_msg *err);
 
 /* One phase of a scan as recorded by job_db_scan_end (phase may be NULL). */
 struct job_scan_phase {
@@ -100,17 +100,17 @@ struct job_scan_phase {
 };
 typedef int (*job_phase_fn)(void *arg, const struct job_scan_phase *p);
 /* The scan's phases in order. No rows for an unknown scan. */
-int job_db_scan_phases(sqlite3 *db, int64_t scan, job_phase_fn fn, void *arg, struct st_msg *err);
+int job_db_scan_phases(struct job_db *db, int64_t scan, job_phase_fn fn, void *arg, struct st_msg *err);
 
 /*
  * What `tasks run` recorded against the scan (job_db_scan_task_results
  * attaches its results to the latest done scan): *bytes reclaimed, or
  * ST_ENOTFOUND when no task results are attached to it.
  */
-int job_db_scan_reclaimed(sqlite3 *db, int64_t scan, int64_t *bytes, struct st_msg *err);
+int job_db_scan_reclaimed(struct job_db *db, int64_t scan, int64_t *bytes, struct st_msg *err);
 /* Its results per task kind name: fn(arg, kind, done, stale, failed). */
 typedef int (*job_result_fn)(void *arg, const char *kind, int64_t done, int64_t stale, int64_t failed);
-int job_db_scan_kind_results(sqlite3 *db, int64_t scan, job_result_fn fn, void *arg, struct st_msg *err);
+int job_db_scan_kind_results(struct job_db *db, int64_t scan, job_result_fn fn, void *arg, struct st_msg *err);
 
 /* One row of the usage the scan measured (job_db_usage_add). */
 struct job_usage {
@@ -120,9 +120,9 @@ struct job_usage {
 };
 typedef int (*job_usage_fn)(void *arg, const struct job_usage *u);
 /* The scan's usage rows, by disk. */
-int job_db_scan_usage(sqlite3 *db, int64_t scan, job_usage_fn fn, void *arg, struct st_msg *err);
+int job_db_scan_usage(struct job_db *db, int64_t scan, job_usage_fn fn, void *arg, struct st_msg *err);
 /* Their sums over one tier (-1: all tiers); 0 when there are none. */
-int job_db_scan_usage_sum(sqlite3 *db, int64_t scan, int tier, int64_t *bytes, int64_t *egroups,
+int job_db_scan_usage_sum(struct job_db *db, int64_t scan, int tier, int64_t *bytes, int64_t *egroups,
 			  struct st_msg *err);
 
 /*
@@ -130,7 +130,7 @@ int job_db_scan_usage_sum(sqlite3 *db, int64_t scan, int tier, int64_t *bytes, i
  * of f set (extent "" when it names none).
  */
 typedef int (*job_finding_fn)(void *arg, const struct job_finding *f);
-int job_db_scan_findings(sqlite3 *db, int64_t scan, int max, job_finding_fn fn, void *arg, struct st_msg *err);
+int job_db_scan_findings(struct job_db *db, int64_t scan, int max, job_finding_fn fn, void *arg, struct st_msg *err);
 
 /* --- tasks ------------------------------------------------------------- */
 
@@ -144,25 +144,25 @@ typedef int (*job_task_fn)(void *arg, const struct job_task *t, const char *erro
  * The queue for `curator tasks list`: tasks of kind (-1: any) in state
  * (-1: pending and running), highest priority first, then oldest.
  */
-int job_db_tasks_list(sqlite3 *db, int kind, int state, job_task_fn fn, void *arg, struct st_msg *err);
+int job_db_tasks_list(struct job_db *db, int kind, int state, job_task_fn fn, void *arg, struct st_msg *err);
 
 /*
  * Every task about one item, oldest first: those whose target is `target`,
  * or, when bytes is non-NULL, those whose argument contains bytes[0..len)
  * (an extent id).
  */
-int job_db_tasks_about(sqlite3 *db, uint64_t target, const void *bytes, size_t len, job_task_fn fn, void *arg,
+int job_db_tasks_about(struct job_db *db, uint64_t target, const void *bytes, size_t len, job_task_fn fn, void *arg,
 		       struct st_msg *err);
 
 /* How many tasks are in state s: *n. */
-int job_db_tasks_count(sqlite3 *db, enum job_task_state s, int64_t *n, struct st_msg *err);
+int job_db_tasks_count(struct job_db *db, enum job_task_state s, int64_t *n, struct st_msg *err);
 
 /*
  * Pending and running tasks by kind and priority, highest priority first:
  * fn(arg, kind, priority, tasks, running, bytes) (bytes: their estimates).
  */
 typedef int (*job_queue_fn)(void *arg, int kind, int priority, int64_t tasks, int64_t running, int64_t bytes);
-int job_db_tasks_queue(sqlite3 *db, job_queue_fn fn, void *arg, struct st_msg *err);
+int job_db_tasks_queue(struct job_db *db, job_queue_fn fn, void *arg, struct st_msg *err);
 
 /*
  * Every task kind with tasks, by kind: fn(arg, kind, n, done_bytes) with
@@ -170,6 +170,6 @@ int job_db_tasks_queue(sqlite3 *db, job_queue_fn fn, void *arg, struct st_msg *e
  * what the done ones reclaimed.
  */
 typedef int (*job_kind_fn)(void *arg, int kind, const int64_t n[JS_FAILED + 1], int64_t done_bytes);
-int job_db_tasks_by_kind(sqlite3 *db, job_kind_fn fn, void *arg, struct st_msg *err);
+int job_db_tasks_by_kind(struct job_db *db, job_kind_fn fn, void *arg, struct st_msg *err);
 
 #endif

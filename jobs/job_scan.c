@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1832,7 +1833,7 @@ static void input(struct mr_input *in, const char *name, int nsplits, mr_read_fn
 }
 
 /* Write this rank's findings, tasks and usage to curator.db. */
-static int flush_results(struct scan_ctx *c, sqlite3 *db, struct st_msg *err)
+static int flush_results(struct scan_ctx *c, struct job_db *db, struct st_msg *err)
 {
 	struct job_finding *jf = calloc(c->nf + 1, sizeof(*jf));
 	int rc = 0;
@@ -1888,7 +1889,7 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 	struct job_scan_opts o = *o_in;
 	struct scan_ctx c = { .st = st, .m = st_store_meta(st), .o = &o, .rank = mr_rank(mr) };
 	struct st_vdisk *vd = NULL;
-	sqlite3 *db = NULL;
+	struct job_db *db = NULL;
 	char out1[ST_PATH_MAX + 64], out2[ST_PATH_MAX + 64], out3[ST_PATH_MAX + 64];
 	int nvd = 0, rc, nshards = st_meta_nshards(c.m);
 	const char *dir = st_config_dir(st_store_config(st));

@@ -67,7 +67,7 @@ static double kind_rate(const struct job_run_opts *o, int kind)
  * kind, -1: any; any rank may claim them) will read: copying and verifying
  * then overlap with this task's fdatasync instead of waiting after it.
  */
-static void prefetch_next(struct st_store *st, sqlite3 *db, int kind, int n)
+static void prefetch_next(struct st_store *st, struct job_db *db, int kind, int n)
 {
 	int kinds[64], got = 0;
 	uint64_t targets[64];
@@ -93,7 +93,7 @@ static void prefetch_next(struct st_store *st, sqlite3 *db, int kind, int n)
  * NEEDSWORK: t->kind indexes res unchecked; a row of a kind this curator does not know
  * (a newer curator's) would be out of range.
  */
-static int finish_one(sqlite3 *db, const struct job_task *t, int trc, int64_t bytes, const struct st_msg *terr,
+static int finish_one(struct job_db *db, const struct job_task *t, int trc, int64_t bytes, const struct st_msg *terr,
 		      struct job_run_result *res, struct st_msg *err)
 {
 	if (trc == 0) {
@@ -131,7 +131,7 @@ static int same_batch(const struct job_task_batch *b, const struct job_task *t, 
  * ranks run, the pending ones shared between the ranks (one rank must not
  * take them all), at least b->min.
  */
-static int batch_size(sqlite3 *db, const struct job_task_batch *b, int kind, int nranks)
+static int batch_size(struct job_db *db, const struct job_task_batch *b, int kind, int nranks)
 {
 	int64_t pending, size = b->max;
 
@@ -145,7 +145,7 @@ static int batch_size(sqlite3 *db, const struct job_task_batch *b, int kind, int
  * most limit in all) as one batch b; record every outcome in one curator.db
  * transaction. Returns the tasks run, or -1 (*rc set) when nothing could.
  */
-static int run_batch(struct st_store *st, sqlite3 *db, const struct job_run_opts *o, const struct job_task_batch *b,
+static int run_batch(struct st_store *st, struct job_db *db, const struct job_run_opts *o, const struct job_task_batch *b,
 		     struct job_task *first, int64_t limit, int nranks, struct job_run_result *res,
 		     struct timespec *t0, int64_t *moved, int *rc, struct st_msg *err)
 {
@@ -194,7 +194,7 @@ static int run_batch(struct st_store *st, sqlite3 *db, const struct job_run_opts
 }
 
 /* Attach the results to the latest scan's report (rank 0; best effort). */
-static void record_results(sqlite3 *db, const struct job_run_result *res)
+static void record_results(struct job_db *db, const struct job_run_result *res)
 {
 	char json[2048];
 	size_t off = (size_t)snprintf(json, sizeof(json), "{\"bytes_reclaimed\":%" PRId64, res->bytes_reclaimed);
@@ -210,7 +210,7 @@ static void record_results(sqlite3 *db, const struct job_run_result *res)
 int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_opts *o, struct job_run_result *res,
 		  struct st_msg *err)
 {
-	sqlite3 *db = NULL;
+	struct job_db *db = NULL;
 	int64_t limit = o->max > 0 ? (o->max + mr_nranks(mr) - 1) / mr_nranks(mr) : INT64_MAX, ran = 0, moved = 0;
 	struct timespec t0;
 	int rc = job_db_open(st_config_dir(st_store_config(st)), &db, err);

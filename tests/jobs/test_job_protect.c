@@ -251,7 +251,7 @@ static void apply_all(const char *dir, enum job_task_kind kind)
 {
 	struct st_store *st;
 	struct st_msg err;
-	sqlite3 *db;
+	struct job_db *db;
 
 	cr_assert_eq(st_store_open(dir, &st, &err), 0);
 	cr_assert_eq(job_db_open(dir, &db, &err), 0);
