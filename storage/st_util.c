@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -44,10 +45,13 @@ const char *st_strerror(int rc)
 int st_fail(struct st_msg *err, int rc, const char *fmt, ...)
 {
 	if (err) {
+		/* formatted apart first: the arguments may be err->text itself ("%s: %s", path, err->text) */
+		char text[sizeof(err->text)];
 		va_list ap;
 		va_start(ap, fmt);
-		vsnprintf(err->text, sizeof(err->text), fmt, ap);
+		vsnprintf(text, sizeof(text), fmt, ap);
 		va_end(ap);
+		memcpy(err->text, text, sizeof(text));
 	}
 	return rc;
 }

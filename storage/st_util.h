@@ -50,7 +50,10 @@ struct st_msg {
 	char text[512];
 };
 
-/* Format into err (if non-NULL) and return rc unchanged, for `return st_fail(...)`. */
+/*
+ * Format into err (if non-NULL) and return rc unchanged, for `return st_fail(...)`.
+ * The arguments may include err->text itself (to add context to a reason).
+ */
 int st_fail(struct st_msg *err, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
