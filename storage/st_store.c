@@ -11,7 +11,7 @@
  * in the container's order that can hold it, the least-used disk of each
  * node and then the RF least-used nodes.
  */
-#include "storage/st_store.h"
+#include "storage/st_store_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,99 +29,6 @@
 #include "storage/st_ec.h"
 #include "storage/st_egroup.h"
 #include "storage/st_hmap.h"
-
-#define ID_BATCH 4096
-#define ST_BATCH_DISKS 64
-#define WRITE_BATCH (32u << 20)
-#define FD_SLOTS 32
-
-struct fd_slot {
-	uint64_t egroup;
-	uint32_t disk;
-	int fd;
-	uint64_t tick;
-};
-
-struct st_store {
-	struct st_config *cfg;
-	struct st_meta *meta;
-	uint32_t node;
-	uint64_t id_next, id_end;
-	struct st_store_stats stats;
-
-	struct st_disk *disks;
-	int ndisks;
-	struct st_node *nodes;
-	int nnodes;
-
-	struct fd_slot fds[FD_SLOTS];
-	uint64_t tick;
-
-	/* read path caches: the last egroup row and the last extent's bytes */
-	struct st_egroup_rec eg;
-	int eg_valid;
-	struct st_extent_id x_id;
-	uint32_t x_len;
-	int x_valid;
-	uint8_t *xbuf; /* record header + stored bytes */
-	size_t xcap;
-	uint8_t *zbuf; /* the cached extent inflated, when it is compressed */
-	size_t zcap;
-	int x_inz;     /* the cached extent's raw bytes are in zbuf, not xbuf + ST_EXTENT_HDR */
-	uint8_t *cbuf; /* compressor output (writer, rewrite) */
-	size_t ccap;
-
-	/* whole extents read straight into the caller's buffer, CRC still to check */
-	struct deferred *def;
-	size_t ndef, capdef;
-
-	/*
-	 * Read-ahead of metadata: the block rows of the next BC_BLOCKS blocks
-	 * of one vdisk and the extent-ID rows they name, fetched with one range
-	 * query per shard instead of a point query per block and per extent.
-	 * Dropped when this handle writes, and bypassed when a lookup through it
-	 * fails (the curator may have moved something since).
-	 */
-	uint64_t bc_vdisk, bc_first;
-	int bc_valid;
-	struct st_block *bc_rows;
-	uint8_t bc_have[64];
-	int bc_bypass;     /* set while re-reading without the read-ahead */
-	/* the last image decoded from an EC strip */
-	uint8_t *ec_img;
-	uint64_t ec_img_id, ec_img_len;
-	int ec_img_valid;
-	struct st_hmap xc; /* extent id -> egroup */
-	/* foreground reads per egroup not yet added to config.db (promotion) */
-	struct st_hmap reads;
-	int64_t reads_flushed;
-	uint64_t reads_last; /* the egroup last counted in this vdisk read */
-	struct st_cloud *cloud; /* opened on first use from the cluster settings */
-	/* st_store_async_unlink: retired files unlinked by a helper thread */
-	int async_on;
-	pthread_t async_th[2]; /* two: unlinking a file frees its blocks and cached pages, ~0.3 ms each */
-	int async_started;     /* helpers running */
-	pthread_mutex_t async_mu;
-	pthread_cond_t async_cv;
-	char (*async_q)[ST_PATH_MAX + 64];
-	size_t async_n, async_cap;
-	int async_stop;
-	/* batch mode (st_store_batch_begin): disks written to, to sync at the end */
-	int batch;
-	uint32_t batch_disks[ST_BATCH_DISKS];
-	int nbatch_disks, batch_overflow;
-};
-
-#define BC_BLOCKS 64
-
-struct deferred {
-	uint8_t *dst;
-	uint32_t len, crc;
-	struct st_extent_id id;
-	uint64_t egroup;
-	uint32_t disk;
-	int ok;
-};
 
 /* --- cluster creation and handle --------------------------------------- */
 
@@ -199,7 +106,7 @@ int st_store_init(const char *dir, const struct st_init_spec *spec, struct st_ms
 	return rc;
 }
 
-static int refresh_topology(struct st_store *st, struct st_msg *err)
+int st_topo_refresh(struct st_store *st, struct st_msg *err)
 {
 	struct st_disk *d;
 	struct st_node *n;
@@ -212,12 +119,12 @@ static int refresh_topology(struct st_store *st, struct st_msg *err)
 		free(d);
 		return rc;
 	}
-	free(st->disks);
-	free(st->nodes);
-	st->disks = d;
-	st->ndisks = nd;
-	st->nodes = n;
-	st->nnodes = nn;
+	free(st->topo.disks);
+	free(st->topo.nodes);
+	st->topo.disks = d;
+	st->topo.ndisks = nd;
+	st->topo.nodes = n;
+	st->topo.nnodes = nn;
 	return 0;
 }
 
@@ -229,17 +136,14 @@ int st_store_open(const char *dir, struct st_store **out, struct st_msg *err)
 
 	if (!st)
 		return st_fail(err, -ENOMEM, "out of memory");
-	for (int i = 0; i < FD_SLOTS; i++)
-		st->fds[i].fd = -1;
-	st_hmap_init(&st->xc, ST_EXTENT_ID_LEN, 8);
-	st_hmap_init(&st->reads, 8, 4);
-	st->reads_flushed = st_now();
-	st->node = node && *node ? (uint32_t)strtoul(node, NULL, 10) : 1;
+	st_fdcache_init(&st->fdc);
+	st_readcache_init(&st->rcache);
+	st->topo.node = node && *node ? (uint32_t)strtoul(node, NULL, 10) : 1;
 	rc = st_config_open(dir, &st->cfg, err);
 	if (!rc)
 		rc = st_meta_open(st_config_dir(st->cfg), st_config_shards(st->cfg), 0, &st->meta, err);
 	if (!rc)
-		rc = refresh_topology(st, err);
+		rc = st_topo_refresh(st, err);
 	if (rc) {
 		st_store_free(st);
 		return rc;
@@ -248,37 +152,15 @@ int st_store_open(const char *dir, struct st_store **out, struct st_msg *err)
 	return 0;
 }
 
-static void reads_flush(struct st_store *st);
-
-static void fds_close(struct st_store *st)
-{
-	for (int i = 0; i < FD_SLOTS; i++) {
-		if (st->fds[i].fd >= 0)
-			close(st->fds[i].fd);
-		st->fds[i].fd = -1;
-	}
-}
-
 void st_store_free(struct st_store *st)
 {
 	if (!st)
 		return;
-	if (st->reads.n)
-		reads_flush(st);
-	st_hmap_release(&st->reads);
+	st_readcache_release(st);
 	st_store_async_unlink(st, 0);
-	st_cloud_free(st->cloud);
-	fds_close(st);
-	st_egroup_rec_release(&st->eg);
-	free(st->xbuf);
-	free(st->zbuf);
+	st_fdcache_release(&st->fdc);
 	free(st->cbuf);
-	free(st->def);
-	free(st->bc_rows);
-	free(st->ec_img);
-	st_hmap_release(&st->xc);
-	free(st->disks);
-	free(st->nodes);
+	st_topo_release(&st->topo);
 	st_meta_free(st->meta);
 	st_config_free(st->cfg);
 	free(st);
@@ -299,51 +181,38 @@ void st_store_stats(const struct st_store *st, struct st_store_stats *out)
 	*out = st->stats;
 }
 
+int st_topo_ids_reserve(struct st_store *st, struct st_msg *err)
+{
+	uint64_t first;
+	int rc = st_config_ids_reserve(st->cfg, st->topo.node, ST_ID_BATCH, &first, err);
+
+	if (rc)
+		return rc;
+	st->topo.id_next = first;
+	st->topo.id_end = first + ST_ID_BATCH;
+	return 0;
+}
+
 int st_store_new_id(struct st_store *st, uint64_t *id, struct st_msg *err)
 {
-	if (st->id_next == st->id_end) {
-		uint64_t first;
-		int rc = st_config_ids_reserve(st->cfg, st->node, ID_BATCH, &first, err);
-		if (rc)
-			return rc;
-		st->id_next = first;
-		st->id_end = first + ID_BATCH;
-	}
-	*id = st->id_next++;
-	return 0;
+	return st_topo_new_id(st, id, err);
 }
 
-static const struct st_disk *disk_find(const struct st_store *st, uint32_t id)
+void st_topo_release(struct st_topology *t)
 {
-	for (int i = 0; i < st->ndisks; i++)
-		if (st->disks[i].id == id)
-			return &st->disks[i];
-	return NULL;
-}
-
-static int node_up(const struct st_store *st, uint32_t id)
-{
-	for (int i = 0; i < st->nnodes; i++)
-		if (st->nodes[i].id == id)
-			return st->nodes[i].up;
-	return 0;
-}
-
-/* A usable replica location: the disk is ok, not removed, its node up. */
-static int disk_usable(const struct st_store *st, const struct st_disk *d)
-{
-	return d && d->ok && !d->removed && node_up(st, d->node);
+	st_cloud_free(t->cloud);
+	free(t->disks);
+	free(t->nodes);
 }
 
 /* --- placement ---------------------------------------------------------- */
 
 /*
  * Choose rf disks on distinct nodes for a new egroup; pending[i] is bytes
- * this writer already put on st->disks[i] but not yet accounted.
+ * this writer already put on st->topo.disks[i] but not yet accounted.
  */
-static int place_n(struct st_store *st, const struct st_container *c, uint64_t egroup, const int64_t *pending,
-		   int want, const uint32_t *excl, int nexcl, int prefer, uint32_t *out, enum st_tier *tier_out,
-		   struct st_msg *err)
+int st_place(struct st_store *st, const struct st_container *c, uint64_t egroup, const int64_t *pending, int want,
+	     const uint32_t *excl, int nexcl, int prefer, uint32_t *out, enum st_tier *tier_out, struct st_msg *err)
 {
 	char full[64] = "";
 	int best_nodes = 0;
@@ -362,17 +231,17 @@ static int place_n(struct st_store *st, const struct st_container *c, uint64_t e
 
 		if (tier == ST_TIER_CLOUD)
 			continue;
-		for (int n = 0; n < st->nnodes && n < 64; n++) {
+		for (int n = 0; n < st->topo.nnodes && n < 64; n++) {
 			int best = -1, has_tier = 0, skip = 0;
 			double bf = 2.0;
 			for (int k = 0; k < nexcl; k++)
-				skip |= excl[k] == st->nodes[n].id;
-			if (!st->nodes[n].up || skip)
+				skip |= excl[k] == st->topo.nodes[n].id;
+			if (!st->topo.nodes[n].up || skip)
 				continue;
-			for (int i = 0; i < st->ndisks; i++) {
-				const struct st_disk *d = &st->disks[i];
+			for (int i = 0; i < st->topo.ndisks; i++) {
+				const struct st_disk *d = &st->topo.disks[i];
 				uint64_t used = d->used + (uint64_t)pending[i];
-				if (d->node != st->nodes[n].id || d->tier != tier || !d->ok || d->removed || d->draining)
+				if (d->node != st->topo.nodes[n].id || d->tier != tier || !d->ok || d->removed || d->draining)
 					continue;
 				has_tier = 1;
 				if (used + ST_EGROUP_TARGET + ST_EXTENT_HDR * 64 > d->capacity)
@@ -412,7 +281,7 @@ static int place_n(struct st_store *st, const struct st_container *c, uint64_t e
 			frac[k] = frac[sel];
 			pick[sel] = ti;
 			frac[sel] = tf;
-			out[k] = st->disks[pick[k]].id;
+			out[k] = st->topo.disks[pick[k]].id;
 		}
 		*tier_out = tier;
 		return 0;
@@ -429,15 +298,9 @@ static int place_n(struct st_store *st, const struct st_container *c, uint64_t e
 		       full[0] ? full : "all");
 }
 
-static int place(struct st_store *st, const struct st_container *c, uint64_t egroup, const int64_t *pending,
-		 uint32_t *out, enum st_tier *tier_out, struct st_msg *err)
-{
-	return place_n(st, c, egroup, pending, c->rf, NULL, 0, -1, out, tier_out, err);
-}
-
 /* --- locks -------------------------------------------------------------- */
 
-static int vdisk_lock(struct st_store *st, uint64_t vdisk, int *fd_out, struct st_msg *err)
+int st_vdisk_lock(struct st_store *st, uint64_t vdisk, int *fd_out, struct st_msg *err)
 {
 	char path[ST_PATH_MAX + 64];
 	int fd;
@@ -460,18 +323,14 @@ static int vdisk_lock(struct st_store *st, uint64_t vdisk, int *fd_out, struct s
 	return st_fail(err, ST_EBUSY, "vdisk %llx: another writer holds it", (unsigned long long)vdisk);
 }
 
-static void vdisk_unlock(int fd)
+void st_vdisk_unlock(int fd)
 {
 	if (fd >= 0)
 		close(fd); /* releases the flock */
 }
 
-/*
- * Compress n extents in parallel (st_codec_compress_jobs on every CPU):
- * jobs[i].in/len are set by the caller; outputs go to one buffer that
- * *zbuf owns (grown as needed, *zcap). 0 or -ENOMEM.
- */
-static int compress_all(int codec, struct st_codec_job *jobs, int n, uint8_t **zbuf, size_t *zcap)
+/* Compress the extents of a batch on every CPU, into one buffer (st_store_int.h). */
+int st_write_compress(int codec, struct st_codec_job *jobs, int n, uint8_t **zbuf, size_t *zcap)
 {
 	size_t need = 0, off = 0;
 
@@ -492,29 +351,9 @@ static int compress_all(int codec, struct st_codec_job *jobs, int n, uint8_t **z
 	return st_codec_compress_jobs((enum st_codec)codec, jobs, n, 0);
 }
 
-/*
- * Fill e's stored form from its compression job j (NULL: raw): the
- * compressed bytes when they were worth keeping, else the raw ones. Sets
- * e->stored_len, e->crc (of the stored bytes) and the compression flags;
- * *stored points at the bytes to write.
- */
-static void stored_form(int codec, const struct st_codec_job *j, const uint8_t *raw, uint32_t len,
-			struct st_extent_rec *e, const uint8_t **stored)
-{
-	e->flags &= ~(uint32_t)(ST_EXTENT_COMPRESSED | ST_EXTENT_ZLIB);
-	e->raw_len = len;
-	if (j && j->rc == 0) {
-		e->flags |= ST_EXTENT_COMPRESSED | (codec == ST_CODEC_ZLIB ? ST_EXTENT_ZLIB : 0);
-		e->stored_len = (uint32_t)j->outlen;
-		*stored = j->out;
-	} else {
-		e->stored_len = len;
-		*stored = raw;
-	}
-	e->crc = st_crc32c(*stored, e->stored_len);
-}
-
 /* --- writer ------------------------------------------------------------- */
+
+#define WRITE_BATCH (32u << 20) /* bytes a writer buffers before it commits a batch */
 
 /* An egroup this writer appends to within a batch. */
 struct wr_egroup {
@@ -574,7 +413,7 @@ static void wr_egroup_discard(struct st_writer *w, struct wr_egroup *g)
 
 	if (g->uncommitted && g->base_version == 0) {
 		for (int i = 0; i < g->rec.nreplicas; i++) {
-			const struct st_disk *d = disk_find(w->st, g->rec.replicas[i].disk);
+			const struct st_disk *d = st_topo_disk(&w->st->topo, g->rec.replicas[i].disk);
 			if (d && !st_egroup_path(d->path, g->rec.id, path, sizeof(path)))
 				unlink(path);
 		}
@@ -601,11 +440,11 @@ static void resume_open(struct st_writer *w)
 	for (int i = 0; i < ST_REPLICAS_MAX; i++)
 		g->fds[i] = -1;
 	for (int i = 0; i < g->rec.nreplicas && ok; i++) {
-		const struct st_disk *d = disk_find(st, g->rec.replicas[i].disk);
+		const struct st_disk *d = st_topo_disk(&st->topo, g->rec.replicas[i].disk);
 		char path[ST_PATH_MAX + 64];
 		struct st_egroup_hdr h;
 
-		ok = disk_usable(st, d) && g->rec.replicas[i].state == ST_REPLICA_OK &&
+		ok = st_topo_usable(&st->topo, d) && g->rec.replicas[i].state == ST_REPLICA_OK &&
 		     !st_egroup_path(d->path, g->rec.id, path, sizeof(path));
 		if (ok)
 			g->fds[i] = open(path, O_RDWR | O_CLOEXEC);
@@ -638,7 +477,7 @@ int st_writer_open(struct st_store *st, const char *name, uint64_t off, struct s
 	if (!rc)
 		rc = st_config_container_by_id(st->cfg, w->v.container, &w->c, err);
 	if (!rc)
-		rc = vdisk_lock(st, w->v.id, &w->lockfd, err);
+		rc = st_vdisk_lock(st, w->v.id, &w->lockfd, err);
 	if (!rc) /* re-read under the lock: a delete or another writer may have run */
 		rc = st_config_vdisk_by_id(st->cfg, w->v.id, &w->v, err);
 	if (!rc && w->v.state != ST_VDISK_LIVE)
@@ -650,7 +489,7 @@ int st_writer_open(struct st_store *st, const char *name, uint64_t off, struct s
 			rc = st_fail(err, -ENOMEM, "out of memory");
 	}
 	if (rc) {
-		vdisk_unlock(w->lockfd);
+		st_vdisk_unlock(w->lockfd);
 		free(w->buf);
 		free(w->rmw);
 		free(w);
@@ -748,11 +587,11 @@ static int open_new_egroup(struct st_writer *w, int64_t *pending, struct wr_egro
 	struct wr_egroup *g;
 	uint64_t id;
 	int64_t now = st_now();
-	int rc = st_store_new_id(st, &id, err);
+	int rc = st_topo_new_id(st, &id, err);
 
 	if (rc)
 		return rc;
-	rc = place(st, &w->c, id, pending, disks, &tier, err);
+	rc = st_place_new(st, &w->c, id, pending, disks, &tier, err);
 	if (rc)
 		return rc;
 	g = new_batch_egroup(w);
@@ -772,7 +611,7 @@ static int open_new_egroup(struct st_writer *w, int64_t *pending, struct wr_egro
 	g->uncommitted = 1;
 	g->rec.nreplicas = w->c.rf;
 	for (int i = 0; i < w->c.rf; i++) {
-		const struct st_disk *d = disk_find(st, disks[i]);
+		const struct st_disk *d = st_topo_disk(&st->topo, disks[i]);
 		struct st_egroup_hdr h = { id, w->c.id, w->v.id, now };
 		char path[ST_PATH_MAX + 64];
 
@@ -783,7 +622,7 @@ static int open_new_egroup(struct st_writer *w, int64_t *pending, struct wr_egro
 			rc = st_egroup_create(path, &h, &g->fds[i]);
 		if (rc)
 			return st_fail(err, rc, "disk %u: %s: %s", d->id, path, st_strerror(rc));
-		pending[d - st->disks] += ST_EGROUP_HDR;
+		pending[d - st->topo.disks] += ST_EGROUP_HDR;
 	}
 	st->stats.egroups_created++;
 	*out = g;
@@ -799,7 +638,7 @@ static int sync_batch(struct st_writer *w, struct st_msg *err)
 	for (int e = 0; e < w->neg; e++) {
 		struct wr_egroup *g = &w->eg[e];
 		for (int i = 0; i < g->rec.nreplicas; i++) {
-			const struct st_disk *d = disk_find(w->st, g->rec.replicas[i].disk);
+			const struct st_disk *d = st_topo_disk(&w->st->topo, g->rec.replicas[i].disk);
 			int seen = 0;
 			if (fdatasync(g->fds[i]) < 0)
 				return st_fail(err, -errno, "disk %u: fdatasync: %s", d->id, strerror(errno));
@@ -998,7 +837,7 @@ static void fingerprint_batch(struct st_writer *w)
 static int write_pieces(struct st_writer *w, struct st_msg *err)
 {
 	struct st_store *st = w->st;
-	int64_t *pending = calloc((size_t)st->ndisks + 1, sizeof(int64_t));
+	int64_t *pending = calloc((size_t)st->topo.ndisks + 1, sizeof(int64_t));
 	struct wr_egroup *cur = NULL;
 	struct st_codec_job *jobs = NULL;
 	int rc = 0;
@@ -1011,7 +850,7 @@ static int write_pieces(struct st_writer *w, struct st_msg *err)
 			jobs[i].in = w->pieces[i].data;
 			jobs[i].len = w->pieces[i].len;
 		}
-		if (!jobs || compress_all((int)w->c.codec, jobs, (int)w->npieces, &st->cbuf, &st->ccap)) {
+		if (!jobs || st_write_compress((int)w->c.codec, jobs, (int)w->npieces, &st->cbuf, &st->ccap)) {
 			free(pending);
 			free(jobs);
 			return st_fail(err, -ENOMEM, "out of memory");
@@ -1035,11 +874,11 @@ static int write_pieces(struct st_writer *w, struct st_msg *err)
 		uint32_t need;
 		uint64_t unique;
 
-		rc = st_store_new_id(st, &unique, err);
+		rc = st_topo_new_id(st, &unique, err);
 		if (rc)
 			break;
 		st_extent_id_make(&p->id, w->v.id, unique);
-		stored_form((int)w->c.codec, jobs ? &jobs[i] : NULL, p->data, p->len, &e, &stored);
+		st_write_stored_form((int)w->c.codec, jobs ? &jobs[i] : NULL, p->data, p->len, &e, &stored);
 		need = ST_EXTENT_HDR + e.stored_len;
 		if (!cur || (cur->rec.nextents && cur->rec.used + need > ST_EGROUP_TARGET)) {
 			rc = open_new_egroup(w, pending, &cur, err);
@@ -1056,7 +895,7 @@ static int write_pieces(struct st_writer *w, struct st_msg *err)
 					(unsigned long long)cur->rec.id, st_strerror(rc));
 				break;
 			}
-			pending[disk_find(st, cur->rec.replicas[r].disk) - st->disks] += need;
+			pending[st_topo_disk(&st->topo, cur->rec.replicas[r].disk) - st->topo.disks] += need;
 		}
 		if (rc)
 			break;
@@ -1095,7 +934,7 @@ static int flush(struct st_writer *w, struct st_msg *err)
 
 	if (w->blen == 0)
 		return 0;
-	rc = refresh_topology(st, err);
+	rc = st_topo_refresh(st, err);
 	if (rc)
 		return rc;
 	rc = st_config_op_begin(st->cfg, "vdisk write", &seq, &op, err);
@@ -1146,7 +985,7 @@ again:
 		if (!rc)
 			w->v.open_egroup = new_open;
 	}
-	st->bc_valid = 0; /* this handle's metadata read-ahead is stale now */
+	st->rcache.bc_valid = 0; /* this handle's metadata read-ahead is stale now */
 	st->stats.bytes_written += w->blen;
 	st->stats.batches++;
 	w->committed += w->blen;
@@ -1201,7 +1040,7 @@ int st_writer_close(struct st_writer *w, struct st_msg *err)
 	if (w->has_open)
 		wr_egroup_close(&w->open);
 	batch_release(w, 0);
-	vdisk_unlock(w->lockfd);
+	st_vdisk_unlock(w->lockfd);
 	free(w->eg);
 	free(w->pieces);
 	free(w->buf);
@@ -1229,21 +1068,25 @@ int st_vdisk_pwrite(struct st_store *st, const char *name, uint64_t off, const v
 
 /* --- read path ---------------------------------------------------------- */
 
-static int fd_get(struct st_store *st, uint64_t egroup, const struct st_disk *d)
+void st_fdcache_init(struct st_fdcache *c)
 {
-	struct fd_slot *victim = &st->fds[0];
+	for (int i = 0; i < ST_FD_SLOTS; i++)
+		c->slots[i].fd = -1;
+}
+
+void st_fdcache_release(struct st_fdcache *c)
+{
+	for (int i = 0; i < ST_FD_SLOTS; i++) {
+		if (c->slots[i].fd >= 0)
+			close(c->slots[i].fd);
+		c->slots[i].fd = -1;
+	}
+}
+
+int st_fdcache_open(struct st_fdcache *c, struct st_fd_slot *victim, uint64_t egroup, const struct st_disk *d)
+{
 	char path[ST_PATH_MAX + 64];
 
-	st->tick++;
-	for (int i = 0; i < FD_SLOTS; i++) {
-		struct fd_slot *s = &st->fds[i];
-		if (s->fd >= 0 && s->egroup == egroup && s->disk == d->id) {
-			s->tick = st->tick;
-			return s->fd;
-		}
-		if (s->fd < 0 || s->tick < victim->tick)
-			victim = s;
-	}
 	if (st_egroup_path(d->path, egroup, path, sizeof(path)))
 		return -ENAMETOOLONG;
 	if (victim->fd >= 0)
@@ -1255,14 +1098,14 @@ static int fd_get(struct st_store *st, uint64_t egroup, const struct st_disk *d)
 	posix_fadvise(victim->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	victim->egroup = egroup;
 	victim->disk = d->id;
-	victim->tick = st->tick;
+	victim->tick = c->tick;
 	return victim->fd;
 }
 
-static void fd_forget(struct st_store *st, uint64_t egroup, uint32_t disk)
+void st_fdcache_forget(struct st_fdcache *c, uint64_t egroup, uint32_t disk)
 {
-	for (int i = 0; i < FD_SLOTS; i++) {
-		struct fd_slot *s = &st->fds[i];
+	for (int i = 0; i < ST_FD_SLOTS; i++) {
+		struct st_fd_slot *s = &c->slots[i];
 		if (s->fd >= 0 && s->egroup == egroup && s->disk == disk) {
 			close(s->fd);
 			s->fd = -1;
@@ -1272,12 +1115,12 @@ static void fd_forget(struct st_store *st, uint64_t egroup, uint32_t disk)
 
 static int xbuf_reserve(struct st_store *st, size_t need)
 {
-	if (need > st->xcap) {
-		uint8_t *n = realloc(st->xbuf, need);
+	if (need > st->rcache.xcap) {
+		uint8_t *n = realloc(st->rcache.xbuf, need);
 		if (!n)
 			return -ENOMEM;
-		st->xbuf = n;
-		st->xcap = need;
+		st->rcache.xbuf = n;
+		st->rcache.xcap = need;
 	}
 	return 0;
 }
@@ -1285,12 +1128,12 @@ static int xbuf_reserve(struct st_store *st, size_t need)
 int st_store_read_replica(struct st_store *st, const struct st_egroup_rec *g, int replica,
 			  const struct st_extent_rec *e, void *buf)
 {
-	const struct st_disk *d = disk_find(st, g->replicas[replica].disk);
+	const struct st_disk *d = st_topo_disk(&st->topo, g->replicas[replica].disk);
 	int fd, rc;
 
 	if (!d)
 		return -ENOENT;
-	fd = fd_get(st, g->id, d);
+	fd = st_fdcache_get(&st->fdc, g->id, d);
 	if (fd < 0)
 		return fd;
 	if (buf) {
@@ -1298,17 +1141,17 @@ int st_store_read_replica(struct st_store *st, const struct st_egroup_rec *g, in
 	} else {
 		rc = xbuf_reserve(st, ST_EXTENT_HDR + (size_t)e->stored_len);
 		if (!rc)
-			rc = st_egroup_read_extent(fd, e, st->xbuf);
+			rc = st_egroup_read_extent(fd, e, st->rcache.xbuf);
 	}
 	if (rc)
-		fd_forget(st, g->id, d->id);
+		st_fdcache_forget(&st->fdc, g->id, d->id);
 	return rc;
 }
 
 /*
  * Read and verify extent e of g, trying replicas on usable disks first,
- * into dst, or (dst NULL) into st->xbuf where the raw bytes then start at
- * st->xbuf + ST_EXTENT_HDR. Bad or missing replicas are counted and
+ * into dst, or (dst NULL) into st->rcache.xbuf where the raw bytes then start at
+ * st->rcache.xbuf + ST_EXTENT_HDR. Bad or missing replicas are counted and
  * recorded in config.db for the curator.
  */
 static int ec_read_extent(struct st_store *st, const struct st_egroup_rec *g, const struct st_extent_rec *e,
@@ -1319,27 +1162,27 @@ int st_store_cloud(struct st_store *st, struct st_cloud **out, struct st_msg *er
 	char url[ST_PATH_MAX], cred[ST_PATH_MAX] = "";
 	int rc;
 
-	if (!st->cloud) {
+	if (!st->topo.cloud) {
 		rc = st_config_setting_get(st->cfg, "cloud_url", url, sizeof(url), NULL);
 		if (rc)
 			return st_fail(err, ST_ENOTFOUND, "no cloud tier configured (curator cloud set URL)");
 		st_config_setting_get(st->cfg, "cloud_credentials", cred, sizeof(cred), NULL);
-		rc = st_cloud_open(url, cred, &st->cloud, err);
+		rc = st_cloud_open(url, cred, &st->topo.cloud, err);
 		if (rc)
 			return rc;
 		{ /* clusters may share a bucket: each keeps its objects under its own uuid */
 			char uuid[64], prefix[96];
 			rc = st_config_uuid(st->cfg, uuid, sizeof(uuid), err);
 			if (rc) {
-				st_cloud_free(st->cloud);
-				st->cloud = NULL;
+				st_cloud_free(st->topo.cloud);
+				st->topo.cloud = NULL;
 				return rc;
 			}
 			snprintf(prefix, sizeof(prefix), "clusters/%s/", uuid);
-			st_cloud_set_prefix(st->cloud, prefix);
+			st_cloud_set_prefix(st->topo.cloud, prefix);
 		}
 	}
-	*out = st->cloud;
+	*out = st->topo.cloud;
 	return 0;
 }
 
@@ -1355,19 +1198,19 @@ static int cloud_read_extent(struct st_store *st, const struct st_egroup_rec *g,
 		rc = xbuf_reserve(st, ST_EXTENT_HDR + (size_t)e->stored_len);
 	if (rc)
 		return rc;
-	st->x_valid = 0;
+	st->rcache.x_valid = 0;
 	st_cloud_egroup_key(g->id, key, sizeof(key));
-	rc = st_cloud_get(c, key, e->offset, ST_EXTENT_HDR + (size_t)e->stored_len, st->xbuf, err);
-	if (!rc && st_egroup_check_record(st->xbuf, e))
+	rc = st_cloud_get(c, key, e->offset, ST_EXTENT_HDR + (size_t)e->stored_len, st->rcache.xbuf, err);
+	if (!rc && st_egroup_check_record(st->rcache.xbuf, e))
 		rc = st_fail(err, ST_ECORRUPT, "extent %s in cloud egroup %llx: fails its checksum",
 			     st_extent_id_fmt(&e->id, b, sizeof(b)), (unsigned long long)g->id);
 	if (!rc && dst)
-		memcpy(dst, st->xbuf + ST_EXTENT_HDR, e->stored_len);
+		memcpy(dst, st->rcache.xbuf + ST_EXTENT_HDR, e->stored_len);
 	return rc;
 }
 
-static int read_extent_any(struct st_store *st, const struct st_egroup_rec *g, const struct st_extent_rec *e,
-			   void *dst, int *bad, struct st_msg *err)
+int st_read_extent_any(struct st_store *st, const struct st_egroup_rec *g, const struct st_extent_rec *e, void *dst,
+		       int *bad, struct st_msg *err)
 {
 	int rc = ST_EIO;
 
@@ -1376,8 +1219,8 @@ static int read_extent_any(struct st_store *st, const struct st_egroup_rec *g, c
 		return cloud_read_extent(st, g, e, dst, err);
 	for (int pass = 0; pass < 2 && rc; pass++) {
 		for (int i = 0; i < g->nreplicas; i++) {
-			const struct st_disk *d = disk_find(st, g->replicas[i].disk);
-			int usable = disk_usable(st, d) && g->replicas[i].state == ST_REPLICA_OK;
+			const struct st_disk *d = st_topo_disk(&st->topo, g->replicas[i].disk);
+			int usable = st_topo_usable(&st->topo, d) && g->replicas[i].state == ST_REPLICA_OK;
 			if (usable != (pass == 0))
 				continue;
 			if (pass == 1 && (!d || !d->ok))
@@ -1414,10 +1257,10 @@ static int read_extent_raw(struct st_store *st, const struct st_egroup_rec *g, c
 	int rc;
 
 	if (!(e->flags & ST_EXTENT_COMPRESSED))
-		return read_extent_any(st, g, e, dst, bad, err);
-	st->x_valid = 0; /* xbuf is about to change */
-	rc = read_extent_any(st, g, e, NULL, bad, err);
-	if (!rc && st_codec_inflate(st->xbuf + ST_EXTENT_HDR, e->stored_len, dst, e->raw_len))
+		return st_read_extent_any(st, g, e, dst, bad, err);
+	st->rcache.x_valid = 0; /* xbuf is about to change */
+	rc = st_read_extent_any(st, g, e, NULL, bad, err);
+	if (!rc && st_codec_inflate(st->rcache.xbuf + ST_EXTENT_HDR, e->stored_len, dst, e->raw_len))
 		rc = st_fail(err, ST_ECORRUPT, "extent %s in egroup %llx: compressed bytes do not inflate to %u bytes",
 			     st_extent_id_fmt(&e->id, b, sizeof(b)), (unsigned long long)g->id, e->raw_len);
 	return rc;
@@ -1452,14 +1295,14 @@ static int bc_row(void *arg, int rc_row, const struct st_block *b)
 	struct st_store *st = f->st;
 	struct st_block *dst;
 
-	if (rc_row || b->block < st->bc_first || b->block >= st->bc_first + BC_BLOCKS)
+	if (rc_row || b->block < st->rcache.bc_first || b->block >= st->rcache.bc_first + ST_BC_BLOCKS)
 		return 0; /* corrupt rows are read (and reported) by the point query */
-	dst = &st->bc_rows[b->block - st->bc_first];
+	dst = &st->rcache.bc_rows[b->block - st->rcache.bc_first];
 	dst->vdisk = b->vdisk;
 	dst->block = b->block;
 	dst->n = b->n;
 	memcpy(dst->r, b->r, (size_t)b->n * sizeof(b->r[0]));
-	st->bc_have[b->block - st->bc_first] = 1;
+	st->rcache.bc_have[b->block - st->rcache.bc_first] = 1;
 	for (int i = 0; i < b->n; i++) {
 		const struct st_extent_id *x = &b->r[i].extent;
 		if (!f->any || memcmp(x->b, f->lo.b, ST_EXTENT_ID_LEN) < 0)
@@ -1476,9 +1319,9 @@ static int xc_row(void *arg, const struct st_extent_id *id, uint64_t egroup)
 	struct st_store *st = arg;
 	uint64_t *v;
 
-	if (st->xc.n >= 4 * BC_BLOCKS)
+	if (st->rcache.xc.n >= 4 * ST_BC_BLOCKS)
 		return 1; /* a wide id range: the rest go through point queries */
-	v = st_hmap_put(&st->xc, id->b, NULL);
+	v = st_hmap_put(&st->rcache.xc, id->b, NULL);
 	if (v)
 		*v = egroup;
 	return 0;
@@ -1489,31 +1332,31 @@ static int block_get(struct st_store *st, uint64_t vdisk, uint64_t block, struct
 {
 	struct bc_fill f = { .st = st };
 
-	if (st->bc_bypass)
+	if (st->rcache.bc_bypass)
 		return st_meta_block_get(st->meta, vdisk, block, out, err);
-	if (!st->bc_rows) {
-		st->bc_rows = malloc(BC_BLOCKS * sizeof(*st->bc_rows));
-		if (!st->bc_rows)
+	if (!st->rcache.bc_rows) {
+		st->rcache.bc_rows = malloc(ST_BC_BLOCKS * sizeof(*st->rcache.bc_rows));
+		if (!st->rcache.bc_rows)
 			return st_meta_block_get(st->meta, vdisk, block, out, err);
 	}
-	if (!st->bc_valid || st->bc_vdisk != vdisk || block < st->bc_first || block >= st->bc_first + BC_BLOCKS) {
-		st->bc_valid = 0;
-		st->bc_vdisk = vdisk;
-		st->bc_first = block;
-		memset(st->bc_have, 0, sizeof(st->bc_have));
-		st_hmap_release(&st->xc);
-		st_hmap_init(&st->xc, ST_EXTENT_ID_LEN, 8);
-		if (st_meta_blocks_range(st->meta, vdisk, block, block + BC_BLOCKS - 1, bc_row, &f, NULL) ||
+	if (!st->rcache.bc_valid || st->rcache.bc_vdisk != vdisk || block < st->rcache.bc_first || block >= st->rcache.bc_first + ST_BC_BLOCKS) {
+		st->rcache.bc_valid = 0;
+		st->rcache.bc_vdisk = vdisk;
+		st->rcache.bc_first = block;
+		memset(st->rcache.bc_have, 0, sizeof(st->rcache.bc_have));
+		st_hmap_release(&st->rcache.xc);
+		st_hmap_init(&st->rcache.xc, ST_EXTENT_ID_LEN, 8);
+		if (st_meta_blocks_range(st->meta, vdisk, block, block + ST_BC_BLOCKS - 1, bc_row, &f, NULL) ||
 		    (f.any && st_meta_extents_range(st->meta, &f.lo, &f.hi, xc_row, st, NULL) < 0))
 			return st_meta_block_get(st->meta, vdisk, block, out, err);
-		st->bc_valid = 1;
+		st->rcache.bc_valid = 1;
 	}
-	if (!st->bc_have[block - st->bc_first]) {
+	if (!st->rcache.bc_have[block - st->rcache.bc_first]) {
 		/* absent from the range: unwritten, or a corrupt row the point query reports */
 		return st_meta_block_get(st->meta, vdisk, block, out, err);
 	}
 	{
-		const struct st_block *b = &st->bc_rows[block - st->bc_first];
+		const struct st_block *b = &st->rcache.bc_rows[block - st->rcache.bc_first];
 		out->vdisk = b->vdisk;
 		out->block = b->block;
 		out->n = b->n;
@@ -1521,6 +1364,15 @@ static int block_get(struct st_store *st, uint64_t vdisk, uint64_t block, struct
 	}
 	return 0;
 }
+
+struct st_deferred {
+	uint8_t *dst;
+	uint32_t len, crc;
+	struct st_extent_id id;
+	uint64_t egroup;
+	uint32_t disk;
+	int ok;
+};
 
 /*
  * A whole extent straight into dst from the first usable replica, its CRC
@@ -1530,24 +1382,24 @@ static int block_get(struct st_store *st, uint64_t vdisk, uint64_t block, struct
 static int read_deferred(struct st_store *st, const struct st_egroup_rec *g, const struct st_extent_rec *e, uint8_t *dst)
 {
 	for (int i = 0; i < g->nreplicas; i++) {
-		const struct st_disk *d = disk_find(st, g->replicas[i].disk);
-		struct deferred *q;
+		const struct st_disk *d = st_topo_disk(&st->topo, g->replicas[i].disk);
+		struct st_deferred *q;
 		int fd;
-		if (!disk_usable(st, d) || g->replicas[i].state != ST_REPLICA_OK)
+		if (!st_topo_usable(&st->topo, d) || g->replicas[i].state != ST_REPLICA_OK)
 			continue;
-		fd = fd_get(st, g->id, d);
+		fd = st_fdcache_get(&st->fdc, g->id, d);
 		if (fd < 0 || st_egroup_read_extent_unverified(fd, e, dst))
 			return -1;
-		if (st_grow(&st->def, &st->capdef, st->ndef, sizeof(*st->def)))
+		if (st_grow(&st->rcache.def, &st->rcache.capdef, st->rcache.ndef, sizeof(*st->rcache.def)))
 			return -1;
-		q = &st->def[st->ndef++];
-		*q = (struct deferred){ dst, e->stored_len, e->crc, e->id, g->id, d->id, 0 };
+		q = &st->rcache.def[st->rcache.ndef++];
+		*q = (struct st_deferred){ dst, e->stored_len, e->crc, e->id, g->id, d->id, 0 };
 		return 0;
 	}
 	return -1;
 }
 
-static void verify_range(struct deferred *d, size_t n)
+static void verify_range(struct st_deferred *d, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		d[i].ok = st_crc32c(d[i].dst, d[i].len) == d[i].crc;
@@ -1555,7 +1407,7 @@ static void verify_range(struct deferred *d, size_t n)
 
 static void *verify_worker(void *arg)
 {
-	struct deferred **r = arg;
+	struct st_deferred **r = arg;
 	verify_range(r[0], (size_t)(r[1] - r[0]));
 	return NULL;
 }
@@ -1570,26 +1422,26 @@ static int read_region(struct st_store *st, const struct st_extent_id *id, uint3
  */
 static int verify_deferred(struct st_store *st, struct st_msg *err)
 {
-	size_t n = st->ndef, half = n / 2;
+	size_t n = st->rcache.ndef, half = n / 2;
 	pthread_t th;
-	struct deferred *range[2] = { st->def + half, st->def + n };
+	struct st_deferred *range[2] = { st->rcache.def + half, st->rcache.def + n };
 	int threaded = 0, rc = 0;
 
-	if (n >= 2 && (size_t)n * st->def[0].len >= (2u << 20))
+	if (n >= 2 && (size_t)n * st->rcache.def[0].len >= (2u << 20))
 		threaded = pthread_create(&th, NULL, verify_worker, range) == 0;
-	verify_range(st->def, threaded ? half : n);
+	verify_range(st->rcache.def, threaded ? half : n);
 	if (threaded)
 		pthread_join(th, NULL);
 	for (size_t i = 0; i < n && !rc; i++) {
-		struct deferred *d = &st->def[i];
+		struct st_deferred *d = &st->rcache.def[i];
 		if (d->ok)
 			continue;
 		st->stats.bad_replicas++;
 		st_config_io_error(st->cfg, d->egroup, d->disk, "checksum", NULL);
-		fd_forget(st, d->egroup, d->disk);
+		st_fdcache_forget(&st->fdc, d->egroup, d->disk);
 		rc = read_region(st, &d->id, 0, d->len, d->dst, 0, err);
 	}
-	st->ndef = 0;
+	st->rcache.ndef = 0;
 	return rc;
 }
 
@@ -1599,15 +1451,15 @@ static int read_region(struct st_store *st, const struct st_extent_id *id, uint3
 	char b[80];
 	int rc = 0;
 
-	if (st->x_valid && !memcmp(st->x_id.b, id->b, ST_EXTENT_ID_LEN)) {
-		if ((uint64_t)ext_off + len > st->x_len)
+	if (st->rcache.x_valid && !memcmp(st->rcache.x_id.b, id->b, ST_EXTENT_ID_LEN)) {
+		if ((uint64_t)ext_off + len > st->rcache.x_len)
 			return st_fail(err, ST_ECORRUPT, "extent %s: region past its end", st_extent_id_fmt(id, b, sizeof(b)));
-		memcpy(dst, (st->x_inz ? st->zbuf : st->xbuf + ST_EXTENT_HDR) + ext_off, len);
+		memcpy(dst, (st->rcache.x_inz ? st->rcache.zbuf : st->rcache.xbuf + ST_EXTENT_HDR) + ext_off, len);
 		return 0;
 	}
 	for (int attempt = 0; attempt < 3; attempt++) {
 		const struct st_extent_rec *e;
-		uint64_t egroup, *cached = attempt == 0 && !st->bc_bypass ? st_hmap_get(&st->xc, id->b) : NULL;
+		uint64_t egroup, *cached = attempt == 0 && !st->rcache.bc_bypass ? st_hmap_get(&st->rcache.xc, id->b) : NULL;
 		int idx, bad, whole;
 
 		if (cached) {
@@ -1620,63 +1472,63 @@ static int read_region(struct st_store *st, const struct st_extent_id *id, uint3
 			return st_fail(err, rc == ST_ENOTFOUND ? ST_ECORRUPT : rc,
 				       "extent %s: dangling reference (not in the extent ID map)",
 				       st_extent_id_fmt(id, b, sizeof(b)));
-		if (!st->eg_valid || st->eg.id != egroup || attempt > 0) {
-			st->eg_valid = 0;
-			rc = st_meta_egroup_get(st->meta, egroup, &st->eg, err);
+		if (!st->rcache.eg_valid || st->rcache.eg.id != egroup || attempt > 0) {
+			st->rcache.eg_valid = 0;
+			rc = st_meta_egroup_get(st->meta, egroup, &st->rcache.eg, err);
 			if (rc == ST_ENOTFOUND)
 				continue; /* moved by the curator meanwhile: resolve again */
 			if (rc)
 				return rc;
-			st->eg_valid = 1;
+			st->rcache.eg_valid = 1;
 		}
-		idx = st_egroup_rec_find(&st->eg, id);
+		idx = st_egroup_rec_find(&st->rcache.eg, id);
 		if (idx < 0)
 			continue;
-		if (attempt == 0 && st->eg.id != st->reads_last) { /* one read of an egroup per vdisk read */
-			uint32_t *cnt = st_hmap_put(&st->reads, &st->eg.id, NULL);
+		if (attempt == 0 && st->rcache.eg.id != st->rcache.reads_last) { /* one read of an egroup per vdisk read */
+			uint32_t *cnt = st_hmap_put(&st->rcache.reads, &st->rcache.eg.id, NULL);
 			if (cnt)
 				(*cnt)++;
-			st->reads_last = st->eg.id;
+			st->rcache.reads_last = st->rcache.eg.id;
 		}
-		e = &st->eg.extents[idx];
+		e = &st->rcache.eg.extents[idx];
 		if ((uint64_t)ext_off + len > e->raw_len)
 			return st_fail(err, ST_ECORRUPT, "extent %s: region past its end", st_extent_id_fmt(id, b, sizeof(b)));
 		whole = ext_off == 0 && len == e->raw_len;
 		if (!whole)
-			st->x_valid = 0;
-		if (whole && defer && !(e->flags & ST_EXTENT_COMPRESSED) && read_deferred(st, &st->eg, e, dst) == 0)
+			st->rcache.x_valid = 0;
+		if (whole && defer && !(e->flags & ST_EXTENT_COMPRESSED) && read_deferred(st, &st->rcache.eg, e, dst) == 0)
 			return 0;
 		if (whole) {
-			rc = read_extent_raw(st, &st->eg, e, dst, &bad, err);
+			rc = read_extent_raw(st, &st->rcache.eg, e, dst, &bad, err);
 		} else if (e->flags & ST_EXTENT_COMPRESSED) {
 			rc = -ENOMEM;
-			if (e->raw_len > st->zcap) {
-				uint8_t *n = realloc(st->zbuf, e->raw_len);
+			if (e->raw_len > st->rcache.zcap) {
+				uint8_t *n = realloc(st->rcache.zbuf, e->raw_len);
 				if (n) {
-					st->zbuf = n;
-					st->zcap = e->raw_len;
+					st->rcache.zbuf = n;
+					st->rcache.zcap = e->raw_len;
 				}
 			}
-			if (e->raw_len <= st->zcap)
-				rc = read_extent_raw(st, &st->eg, e, st->zbuf, &bad, err);
+			if (e->raw_len <= st->rcache.zcap)
+				rc = read_extent_raw(st, &st->rcache.eg, e, st->rcache.zbuf, &bad, err);
 			else
 				st_fail(err, rc, "out of memory");
-			st->x_inz = 1;
+			st->rcache.x_inz = 1;
 		} else {
-			rc = read_extent_any(st, &st->eg, e, NULL, &bad, err);
-			st->x_inz = 0;
+			rc = st_read_extent_any(st, &st->rcache.eg, e, NULL, &bad, err);
+			st->rcache.x_inz = 0;
 		}
 		if (rc == ST_EIO && attempt == 0) {
-			st->eg_valid = 0; /* perhaps a stale cached row */
+			st->rcache.eg_valid = 0; /* perhaps a stale cached row */
 			continue;
 		}
 		if (rc)
 			return rc;
 		if (!whole) {
-			st->x_id = *id;
-			st->x_len = e->raw_len;
-			st->x_valid = 1;
-			memcpy(dst, (st->x_inz ? st->zbuf : st->xbuf + ST_EXTENT_HDR) + ext_off, len);
+			st->rcache.x_id = *id;
+			st->rcache.x_len = e->raw_len;
+			st->rcache.x_valid = 1;
+			memcpy(dst, (st->rcache.x_inz ? st->rcache.zbuf : st->rcache.xbuf + ST_EXTENT_HDR) + ext_off, len);
 		}
 		return 0;
 	}
@@ -1696,7 +1548,7 @@ static void reads_flush(struct st_store *st)
 	void *v;
 	int n = 0;
 
-	while (st_hmap_next(&st->reads, &pos, &k, &v)) {
+	while (st_hmap_next(&st->rcache.reads, &pos, &k, &v)) {
 		memcpy(&eg[n], k, 8);
 		memcpy(&cnt[n], v, 4);
 		if (++n == 256) {
@@ -1706,9 +1558,32 @@ static void reads_flush(struct st_store *st)
 	}
 	if (n)
 		st_config_reads_add(st->cfg, n, eg, cnt, st_now(), NULL);
-	st_hmap_release(&st->reads);
-	st_hmap_init(&st->reads, 8, 4);
-	st->reads_flushed = st_now();
+	st_hmap_release(&st->rcache.reads);
+	st_hmap_init(&st->rcache.reads, 8, 4);
+	st->rcache.reads_flushed = st_now();
+}
+
+void st_readcache_init(struct st_readcache *rc)
+{
+	st_hmap_init(&rc->xc, ST_EXTENT_ID_LEN, 8);
+	st_hmap_init(&rc->reads, 8, 4);
+	rc->reads_flushed = st_now();
+}
+
+void st_readcache_release(struct st_store *st)
+{
+	struct st_readcache *rc = &st->rcache;
+
+	if (rc->reads.n)
+		reads_flush(st);
+	st_hmap_release(&rc->reads);
+	st_egroup_rec_release(&rc->eg);
+	free(rc->xbuf);
+	free(rc->zbuf);
+	free(rc->def);
+	free(rc->bc_rows);
+	free(rc->ec_img);
+	st_hmap_release(&rc->xc);
 }
 
 int st_vdisk_pread(struct st_store *st, const struct st_vdisk *v, uint64_t off, size_t len, void *buf,
@@ -1724,7 +1599,7 @@ int st_vdisk_pread(struct st_store *st, const struct st_vdisk *v, uint64_t off, 
 			       len, (unsigned long long)off, v->name, (unsigned long long)v->size);
 	if (len == 0)
 		return 0;
-	st->reads_last = 0;
+	st->rcache.reads_last = 0;
 	b = malloc(sizeof(*b));
 	if (!b)
 		return st_fail(err, -ENOMEM, "out of memory");
@@ -1758,17 +1633,17 @@ int st_vdisk_pread(struct st_store *st, const struct st_vdisk *v, uint64_t off, 
 	if (!rc)
 		rc = verify_deferred(st, err);
 	else
-		st->ndef = 0;
-	if (rc && rc != ST_ERANGE && st->bc_valid && !st->bc_bypass) {
+		st->rcache.ndef = 0;
+	if (rc && rc != ST_ERANGE && st->rcache.bc_valid && !st->rcache.bc_bypass) {
 		/* perhaps stale read-ahead (the curator moved something): once more without it */
-		st->bc_valid = 0;
-		st->bc_bypass = 1;
+		st->rcache.bc_valid = 0;
+		st->rcache.bc_bypass = 1;
 		rc = st_vdisk_pread(st, v, off, len, buf, err);
-		st->bc_bypass = 0;
+		st->rcache.bc_bypass = 0;
 	}
 	if (!rc)
 		st->stats.bytes_read += len;
-	if (st->reads.n >= 1024 || (st->reads.n && st_now() - st->reads_flushed >= 5))
+	if (st->rcache.reads.n >= 1024 || (st->rcache.reads.n && st_now() - st->rcache.reads_flushed >= 5))
 		reads_flush(st);
 	return rc;
 }
@@ -1912,7 +1787,7 @@ static int copy_vdisk(struct st_store *st, const char *src_name, const char *nam
 		return st_fail(err, ST_EINVAL, "vdisk name: must be 1..%zu characters", sizeof(nv.name) - 1);
 	if (st_config_vdisk_get(st->cfg, name, &tmp, NULL) == 0)
 		return st_fail(err, ST_EEXIST, "vdisk '%s': already exists", name);
-	rc = vdisk_lock(st, src.id, &lockfd, err); /* a consistent point in time */
+	rc = st_vdisk_lock(st, src.id, &lockfd, err); /* a consistent point in time */
 	if (!rc)
 		rc = st_config_op_begin(st->cfg, readonly ? "vdisk snapshot" : "vdisk clone", &seq, &op, err);
 	began = !rc;
@@ -1941,7 +1816,7 @@ static int copy_vdisk(struct st_store *st, const char *src_name, const char *nam
 		rc = increment_refs(st, incs, ninc, seq, err);
 	memset(&nv, 0, sizeof(nv));
 	if (!rc)
-		rc = st_store_new_id(st, &nv.id, err);
+		rc = st_topo_new_id(st, &nv.id, err);
 	for (int s = 0; !rc && s < st_meta_nshards(m); s++) {
 		int any = 0;
 		for (size_t i = 0; !rc && i < acc.n; i++) {
@@ -1972,7 +1847,7 @@ static int copy_vdisk(struct st_store *st, const char *src_name, const char *nam
 	}
 	if (began)
 		st_config_op_end(st->cfg, op, NULL);
-	vdisk_unlock(lockfd);
+	st_vdisk_unlock(lockfd);
 	free(acc.rows);
 	free(incs);
 	return rc;
@@ -1995,10 +1870,10 @@ int st_vdisk_delete(struct st_store *st, const char *name, struct st_msg *err)
 	int rc = st_config_vdisk_get(st->cfg, name, &v, err);
 
 	if (!rc)
-		rc = vdisk_lock(st, v.id, &lockfd, err);
+		rc = st_vdisk_lock(st, v.id, &lockfd, err);
 	if (!rc)
 		rc = st_config_vdisk_delete(st->cfg, v.id, err);
-	vdisk_unlock(lockfd);
+	st_vdisk_unlock(lockfd);
 	return rc;
 }
 
@@ -2022,7 +1897,7 @@ int st_vdisk_create(struct st_store *st, const char *name, const char *container
 		return rc;
 	if (st_config_vdisk_get(st->cfg, name, &tmp, NULL) == 0)
 		return st_fail(err, ST_EEXIST, "vdisk '%s': already exists", name);
-	rc = st_store_new_id(st, &v.id, err);
+	rc = st_topo_new_id(st, &v.id, err);
 	if (rc)
 		return rc;
 	snprintf(v.name, sizeof(v.name), "%s", name);
@@ -2090,20 +1965,20 @@ static int egroup_write(struct st_store *st, const struct st_egroup_rec *tmpl, c
 	struct st_codec_job *jobs = NULL;
 	int rc, nrep = 0, njobs = 0;
 
-	rc = refresh_topology(st, err);
+	rc = st_topo_refresh(st, err);
 	if (!rc)
 		rc = st_config_container_by_id(st->cfg, tmpl->container, &c, err);
 	if (!rc)
-		rc = st_store_new_id(st, &id, err);
+		rc = st_topo_new_id(st, &id, err);
 	if (rc)
 		return rc;
-	pending = calloc((size_t)st->ndisks + 1, sizeof(int64_t));
+	pending = calloc((size_t)st->topo.ndisks + 1, sizeof(int64_t));
 	jobs = calloc((size_t)n + 1, sizeof(*jobs));
 	if (!pending || !jobs) {
 		rc = st_fail(err, -ENOMEM, "out of memory");
 		goto out;
 	}
-	rc = place(st, &c, id, pending, disks, &tier, err);
+	rc = st_place_new(st, &c, id, pending, disks, &tier, err);
 	if (rc)
 		goto out;
 	st_egroup_rec_release(out);
@@ -2120,7 +1995,7 @@ static int egroup_write(struct st_store *st, const struct st_egroup_rec *tmpl, c
 	out->last_ref_seq = tmpl->last_ref_seq > seq ? tmpl->last_ref_seq : seq;
 	out->nreplicas = c.rf;
 	for (int i = 0; i < c.rf && !rc; i++) {
-		const struct st_disk *d = disk_find(st, disks[i]);
+		const struct st_disk *d = st_topo_disk(&st->topo, disks[i]);
 		struct st_egroup_hdr h = { id, tmpl->container, tmpl->owner, now };
 		out->replicas[i].disk = disks[i];
 		out->replicas[i].state = ST_REPLICA_OK;
@@ -2139,14 +2014,14 @@ static int egroup_write(struct st_store *st, const struct st_egroup_rec *tmpl, c
 			jobs[njobs].in = data[k];
 			jobs[njobs++].len = exts[k].raw_len;
 		}
-		if (compress_all(codec, jobs, njobs, &st->cbuf, &st->ccap))
+		if (st_write_compress(codec, jobs, njobs, &st->cbuf, &st->ccap))
 			rc = st_fail(err, -ENOMEM, "out of memory");
 	}
 	for (int k = 0, job = 0; k < n && !rc; k++) {
 		struct st_extent_rec e = exts[k];
 		const uint8_t *stored = data[k];
 		if (codec >= 0 && !(e.flags & ST_EXTENT_COMPRESSED))
-			stored_form(codec, &jobs[job++], stored, e.raw_len, &e, &stored);
+			st_write_stored_form(codec, &jobs[job++], stored, e.raw_len, &e, &stored);
 		e.offset = out->used;
 		for (int i = 0; i < nrep && !rc; i++) {
 			rc = st_egroup_write_extent(fds[i], out->used, &e, stored);
@@ -2159,28 +2034,28 @@ static int egroup_write(struct st_store *st, const struct st_egroup_rec *tmpl, c
 			rc = st_egroup_rec_add(out, &e);
 		out->used += ST_EXTENT_HDR + e.stored_len;
 	}
-	if (st->batch) { /* batch mode: durability, the row and the usage are the caller's, later */
+	if (st->batch.on) { /* batch mode: durability, the row and the usage are the caller's, later */
 		for (int i = 0; i < nrep && !rc; i++) {
 			int seen = 0;
-			for (int k = 0; k < st->nbatch_disks; k++)
-				seen |= st->batch_disks[k] == disks[i];
-			if (!seen && st->nbatch_disks < ST_BATCH_DISKS)
-				st->batch_disks[st->nbatch_disks++] = disks[i];
+			for (int k = 0; k < st->batch.ndisks; k++)
+				seen |= st->batch.disks[k] == disks[i];
+			if (!seen && st->batch.ndisks < ST_BATCH_DISKS)
+				st->batch.disks[st->batch.ndisks++] = disks[i];
 			else if (!seen)
-				st->batch_overflow = 1;
+				st->batch.overflow = 1;
 		}
 	}
-	for (int i = 0; i < nrep && !rc && !st->batch; i++) {
+	for (int i = 0; i < nrep && !rc && !st->batch.on; i++) {
 		char dir[ST_PATH_MAX + 16];
-		const struct st_disk *d = disk_find(st, disks[i]);
+		const struct st_disk *d = st_topo_disk(&st->topo, disks[i]);
 		if (fdatasync(fds[i]) < 0)
 			rc = st_fail(err, -errno, "disk %u: fdatasync: %s", disks[i], strerror(errno));
 		snprintf(dir, sizeof(dir), "%s/egroups", d->path);
 		st_fsync_dir(dir);
 	}
-	if (!rc && !st->batch)
+	if (!rc && !st->batch.on)
 		rc = st_meta_egroup_put(st->meta, out, 0, err);
-	if (!rc && !st->batch)
+	if (!rc && !st->batch.on)
 		st_store_account(st, out, 1, +1);
 	for (int i = 0; i < nrep; i++) {
 		close(fds[i]);
@@ -2211,7 +2086,7 @@ int st_store_egroup_rewrite(struct st_store *st, const struct st_egroup_rec *src
 		int bad;
 		exts[k] = src->extents[keep[k]];
 		data[k] = hold + off;
-		rc = read_extent_any(st, src, &exts[k], hold + off, &bad, err);
+		rc = st_read_extent_any(st, src, &exts[k], hold + off, &bad, err);
 		off += exts[k].stored_len;
 	}
 	if (!rc)
@@ -2256,19 +2131,19 @@ static void *async_worker(void *arg)
 	struct st_store *st = arg;
 	char path[ST_PATH_MAX + 64];
 
-	pthread_mutex_lock(&st->async_mu);
+	pthread_mutex_lock(&st->unlinker.mu);
 	for (;;) {
-		while (!st->async_n && !st->async_stop)
-			pthread_cond_wait(&st->async_cv, &st->async_mu);
-		if (!st->async_n)
+		while (!st->unlinker.n && !st->unlinker.stop)
+			pthread_cond_wait(&st->unlinker.cv, &st->unlinker.mu);
+		if (!st->unlinker.n)
 			break;
-		memcpy(path, st->async_q[--st->async_n], sizeof(path));
-		pthread_mutex_unlock(&st->async_mu);
+		memcpy(path, st->unlinker.q[--st->unlinker.n], sizeof(path));
+		pthread_mutex_unlock(&st->unlinker.mu);
 		unlink(path);
-		pthread_mutex_lock(&st->async_mu);
-		pthread_cond_broadcast(&st->async_cv);
+		pthread_mutex_lock(&st->unlinker.mu);
+		pthread_cond_broadcast(&st->unlinker.cv);
 	}
-	pthread_mutex_unlock(&st->async_mu);
+	pthread_mutex_unlock(&st->unlinker.mu);
 	return NULL;
 }
 
@@ -2276,40 +2151,40 @@ static int async_unlink_queue(struct st_store *st, const char *path)
 {
 	int rc = 0;
 
-	pthread_mutex_lock(&st->async_mu);
-	if (st_grow(&st->async_q, &st->async_cap, st->async_n, sizeof(*st->async_q)))
+	pthread_mutex_lock(&st->unlinker.mu);
+	if (st_grow(&st->unlinker.q, &st->unlinker.cap, st->unlinker.n, sizeof(*st->unlinker.q)))
 		rc = -ENOMEM;
 	else
-		snprintf(st->async_q[st->async_n++], sizeof(st->async_q[0]), "%s", path);
-	pthread_cond_broadcast(&st->async_cv);
-	pthread_mutex_unlock(&st->async_mu);
+		snprintf(st->unlinker.q[st->unlinker.n++], sizeof(st->unlinker.q[0]), "%s", path);
+	pthread_cond_broadcast(&st->unlinker.cv);
+	pthread_mutex_unlock(&st->unlinker.mu);
 	return rc;
 }
 
 void st_store_async_unlink(struct st_store *st, int on)
 {
-	if (on && !st->async_started) {
-		pthread_mutex_init(&st->async_mu, NULL);
-		pthread_cond_init(&st->async_cv, NULL);
-		st->async_stop = 0;
-		st->async_started = 0;
+	if (on && !st->unlinker.started) {
+		pthread_mutex_init(&st->unlinker.mu, NULL);
+		pthread_cond_init(&st->unlinker.cv, NULL);
+		st->unlinker.stop = 0;
+		st->unlinker.started = 0;
 		for (int k = 0; k < 2; k++)
-			if (pthread_create(&st->async_th[st->async_started], NULL, async_worker, st) == 0)
-				st->async_started++;
-		st->async_on = st->async_started > 0;
-	} else if (!on && st->async_started) { /* drain the queue, then stop the helper */
-		pthread_mutex_lock(&st->async_mu);
-		st->async_stop = 1;
-		pthread_cond_broadcast(&st->async_cv);
-		pthread_mutex_unlock(&st->async_mu);
-		for (int k = 0; k < st->async_started; k++)
-			pthread_join(st->async_th[k], NULL);
-		pthread_mutex_destroy(&st->async_mu);
-		pthread_cond_destroy(&st->async_cv);
-		free(st->async_q);
-		st->async_q = NULL;
-		st->async_n = st->async_cap = 0;
-		st->async_started = st->async_on = 0;
+			if (pthread_create(&st->unlinker.th[st->unlinker.started], NULL, async_worker, st) == 0)
+				st->unlinker.started++;
+		st->unlinker.on = st->unlinker.started > 0;
+	} else if (!on && st->unlinker.started) { /* drain the queue, then stop the helper */
+		pthread_mutex_lock(&st->unlinker.mu);
+		st->unlinker.stop = 1;
+		pthread_cond_broadcast(&st->unlinker.cv);
+		pthread_mutex_unlock(&st->unlinker.mu);
+		for (int k = 0; k < st->unlinker.started; k++)
+			pthread_join(st->unlinker.th[k], NULL);
+		pthread_mutex_destroy(&st->unlinker.mu);
+		pthread_cond_destroy(&st->unlinker.cv);
+		free(st->unlinker.q);
+		st->unlinker.q = NULL;
+		st->unlinker.n = st->unlinker.cap = 0;
+		st->unlinker.started = st->unlinker.on = 0;
 	}
 }
 
@@ -2332,7 +2207,7 @@ static int files_delete(struct st_store *st, const struct st_egroup_rec *g, int6
 	int n = 0;
 
 	*bytes = 0;
-	refresh_topology(st, NULL);
+	st_topo_refresh(st, NULL);
 	if (g->flags & ST_EGROUP_CLOUD) {
 		struct st_cloud *c;
 		char key[64];
@@ -2345,17 +2220,17 @@ static int files_delete(struct st_store *st, const struct st_egroup_rec *g, int6
 		return rc;
 	}
 	for (int i = 0; i < g->nreplicas; i++) {
-		const struct st_disk *d = disk_find(st, g->replicas[i].disk);
+		const struct st_disk *d = st_topo_disk(&st->topo, g->replicas[i].disk);
 		char path[ST_PATH_MAX + 64];
 		struct stat sb;
 
 		if (!d || st_egroup_path(d->path, g->id, path, sizeof(path)))
 			continue;
-		fd_forget(st, g->id, d->id);
+		st_fdcache_forget(&st->fdc, g->id, d->id);
 		if (!d->ok) { /* a failed disk is not touched, as in st_store_replica_delete */
 			disks[n] = d->id;
 			delta[n++] = -(int64_t)g->used;
-		} else if (st->async_on && async_unlink_queue(st, path) == 0) {
+		} else if (st->unlinker.on && async_unlink_queue(st, path) == 0) {
 			*bytes += g->used; /* (the file's size: a later scan sweeps it if the unlink never happens) */
 			disks[n] = d->id;
 			delta[n++] = -(int64_t)g->used;
@@ -2368,12 +2243,8 @@ static int files_delete(struct st_store *st, const struct st_egroup_rec *g, int6
 	return account ? st_config_disk_used_add(st->cfg, n, disks, delta, err) : 0;
 }
 
-/* Write every extent of g into an open replica file at its offset (verified reads). */
-static int load_image(struct st_store *st, const struct st_egroup_rec *g, int r, uint8_t *buf, uint64_t len);
-static int verify_image(const struct st_egroup_rec *g, const uint8_t *buf);
-
 /* The whole object of cloud egroup g (g->used bytes) into buf, every extent verified. */
-static int cloud_image(struct st_store *st, const struct st_egroup_rec *g, uint8_t *buf, struct st_msg *err)
+int st_image_cloud(struct st_store *st, const struct st_egroup_rec *g, uint8_t *buf, struct st_msg *err)
 {
 	struct st_cloud *c;
 	char key[64];
@@ -2382,14 +2253,14 @@ static int cloud_image(struct st_store *st, const struct st_egroup_rec *g, uint8
 	st_cloud_egroup_key(g->id, key, sizeof(key));
 	if (!rc)
 		rc = st_cloud_get(c, key, 0, g->used, buf, err);
-	if (!rc && verify_image(g, buf))
+	if (!rc && st_image_verify(g, buf))
 		rc = st_fail(err, ST_ECORRUPT, "cloud egroup %llx: the object fails its checksums", (unsigned long long)g->id);
 	return rc;
 }
 
 int st_store_refresh(struct st_store *st, struct st_msg *err)
 {
-	return refresh_topology(st, err);
+	return st_topo_refresh(st, err);
 }
 
 int st_store_egroup_paths(struct st_store *st, const struct st_egroup_rec *g, char (*paths)[ST_EGROUP_PATH_MAX], int max)
@@ -2397,8 +2268,8 @@ int st_store_egroup_paths(struct st_store *st, const struct st_egroup_rec *g, ch
 	int n = 0;
 
 	for (int r = 0; r < g->nreplicas && n < max; r++) {
-		const struct st_disk *d = disk_find(st, g->replicas[r].disk);
-		if (disk_usable(st, d) && g->replicas[r].state == ST_REPLICA_OK &&
+		const struct st_disk *d = st_topo_disk(&st->topo, g->replicas[r].disk);
+		if (st_topo_usable(&st->topo, d) && g->replicas[r].state == ST_REPLICA_OK &&
 		    !st_egroup_path(d->path, g->id, paths[n], sizeof(paths[n])))
 			n++;
 	}
@@ -2440,7 +2311,7 @@ int st_egroup_image_read(const char *path, const struct st_egroup_rec *g, uint8_
 	close(fd);
 	if (n < 0)
 		return (int)n;
-	return n < (long long)g->used || verify_image(g, buf) ? ST_ECORRUPT : 0;
+	return n < (long long)g->used || st_image_verify(g, buf) ? ST_ECORRUPT : 0;
 }
 
 static int fill_replica(struct st_store *st, const struct st_egroup_rec *g, int fd, struct st_msg *err)
@@ -2449,7 +2320,7 @@ static int fill_replica(struct st_store *st, const struct st_egroup_rec *g, int 
 
 	/* a copy whose every extent verifies goes over whole, in one write (dead bytes too, as cp would) */
 	for (int r = (g->flags & ST_EGROUP_CLOUD) ? -1 : 0; img && r < g->nreplicas; r++) {
-		if ((r < 0 ? cloud_image(st, g, img, NULL) : load_image(st, g, r, img, g->used)) == 0) {
+		if ((r < 0 ? st_image_cloud(st, g, img, NULL) : st_image_load(st, g, r, img, g->used)) == 0) {
 			int rc = st_pwrite_full(fd, img + ST_EGROUP_HDR, g->used - ST_EGROUP_HDR, ST_EGROUP_HDR);
 			free(img);
 			if (rc)
@@ -2463,11 +2334,11 @@ static int fill_replica(struct st_store *st, const struct st_egroup_rec *g, int 
 	/* else extent by extent, each from whichever copy verifies (or its strip) */
 	for (int k = 0; k < g->nextents; k++) {
 		const struct st_extent_rec *e = &g->extents[k];
-		int bad, rc = read_extent_any(st, g, e, NULL, &bad, err);
+		int bad, rc = st_read_extent_any(st, g, e, NULL, &bad, err);
 		if (rc)
 			return rc;
-		st->x_valid = 0;
-		rc = st_egroup_write_extent(fd, e->offset, e, st->xbuf + ST_EXTENT_HDR);
+		st->rcache.x_valid = 0;
+		rc = st_egroup_write_extent(fd, e->offset, e, st->rcache.xbuf + ST_EXTENT_HDR);
 		if (rc)
 			return st_fail(err, rc, "writing a replica: %s", st_strerror(rc));
 	}
@@ -2494,7 +2365,7 @@ static int copy_to(struct st_store *st, const struct st_egroup_rec *g, int n, in
 
 	if (n < 1 || (excl_nodes && g->nreplicas + n > ST_REPLICAS_MAX) || n > ST_REPLICAS_MAX)
 		return st_fail(err, ST_EINVAL, "egroup %llx: cannot add %d replicas", (unsigned long long)g->id, n);
-	rc = refresh_topology(st, err);
+	rc = st_topo_refresh(st, err);
 	if (!rc)
 		rc = st_config_container_by_id(st->cfg, g->container, &c, err);
 	if (rc)
@@ -2507,24 +2378,24 @@ static int copy_to(struct st_store *st, const struct st_egroup_rec *g, int n, in
 				       st_tier_name(g->tier));
 	}
 	for (int r = 0; excl_nodes && r < g->nreplicas; r++) {
-		const struct st_disk *d = disk_find(st, g->replicas[r].disk);
+		const struct st_disk *d = st_topo_disk(&st->topo, g->replicas[r].disk);
 		if (d && d->id != replace)
 			excl[nexcl++] = d->node; /* even a down node's copy may come back */
 	}
-	pending = calloc((size_t)st->ndisks + 1, sizeof(int64_t));
+	pending = calloc((size_t)st->topo.ndisks + 1, sizeof(int64_t));
 	if (!pending)
 		return st_fail(err, -ENOMEM, "out of memory");
-	for (int i = 0; replace && i < st->ndisks; i++)
-		if (st->disks[i].id == replace && !st->disks[i].draining) {
-			st->disks[i].draining = 1; /* never onto the replaced copy's own disk (same file name) */
+	for (int i = 0; replace && i < st->topo.ndisks; i++)
+		if (st->topo.disks[i].id == replace && !st->topo.disks[i].draining) {
+			st->topo.disks[i].draining = 1; /* never onto the replaced copy's own disk (same file name) */
 			hidden = i;
 		}
-	rc = place_n(st, &c, g->id, pending, n, excl, nexcl, tier_only >= 0 ? tier_only : (int)g->tier, out, &tier, err);
+	rc = st_place(st, &c, g->id, pending, n, excl, nexcl, tier_only >= 0 ? tier_only : (int)g->tier, out, &tier, err);
 	if (hidden >= 0)
-		st->disks[hidden].draining = 0;
+		st->topo.disks[hidden].draining = 0;
 	free(pending);
 	for (int i = 0; !rc && i < n; i++) {
-		const struct st_disk *d = disk_find(st, out[i]);
+		const struct st_disk *d = st_topo_disk(&st->topo, out[i]);
 		struct st_egroup_hdr h = { g->id, g->container, g->owner, g->created };
 		char path[ST_PATH_MAX + 64], dir[ST_PATH_MAX + 16];
 		int fd;
@@ -2580,11 +2451,11 @@ int st_store_replica_delete(struct st_store *st, uint64_t egroup, uint32_t disk,
 	struct stat sb;
 
 	*bytes = 0;
-	refresh_topology(st, NULL);
-	d = disk_find(st, disk);
+	st_topo_refresh(st, NULL);
+	d = st_topo_disk(&st->topo, disk);
 	if (!d || st_egroup_path(d->path, egroup, path, sizeof(path)))
 		return 0;
-	fd_forget(st, egroup, disk);
+	st_fdcache_forget(&st->fdc, egroup, disk);
 	if (!d->ok) { /* a failed disk is not touched (it may hang); its files go with it */
 		if (used) {
 			int64_t delta = -(int64_t)used;
@@ -2592,7 +2463,7 @@ int st_store_replica_delete(struct st_store *st, uint64_t egroup, uint32_t disk,
 		}
 		return 0;
 	}
-	if (st->async_on && async_unlink_queue(st, path) == 0) {
+	if (st->unlinker.on && async_unlink_queue(st, path) == 0) {
 		*bytes = used; /* unlinked by the helper (st_store_async_unlink) */
 	} else {
 		if (stat(path, &sb) < 0 || unlink(path) < 0)
@@ -2614,8 +2485,8 @@ int st_store_replica_rewrite(struct st_store *st, const struct st_egroup_rec *g,
 	struct st_egroup_rec others;
 	int fd, rc;
 
-	refresh_topology(st, NULL);
-	d = disk_find(st, g->replicas[replica].disk);
+	st_topo_refresh(st, NULL);
+	d = st_topo_disk(&st->topo, g->replicas[replica].disk);
 	if (!d)
 		return st_fail(err, ST_ENOTFOUND, "disk %u: not found", g->replicas[replica].disk);
 	rc = st_egroup_path(d->path, g->id, path, sizeof(path));
@@ -2645,7 +2516,7 @@ int st_store_replica_rewrite(struct st_store *st, const struct st_egroup_rec *g,
 		unlink(tmp);
 	} else { /* d may have moved (a decode refreshes the topology): dir and id were kept */
 		st_fsync_dir(dir);
-		fd_forget(st, g->id, g->replicas[replica].disk);
+		st_fdcache_forget(&st->fdc, g->id, g->replicas[replica].disk);
 	}
 	st_egroup_rec_release(&others);
 	return rc;
@@ -2654,7 +2525,7 @@ int st_store_replica_rewrite(struct st_store *st, const struct st_egroup_rec *g,
 /* --- erasure coding ----------------------------------------------------- */
 
 /* Check every extent of g inside its image buf ([0, used) of the file). */
-static int verify_image(const struct st_egroup_rec *g, const uint8_t *buf)
+int st_image_verify(const struct st_egroup_rec *g, const uint8_t *buf)
 {
 	struct st_egroup_hdr h;
 
@@ -2669,28 +2540,28 @@ static int verify_image(const struct st_egroup_rec *g, const uint8_t *buf)
 }
 
 /* The verified image of a data egroup from replica r into buf (len >= used, zero padded). */
-static int load_image(struct st_store *st, const struct st_egroup_rec *g, int r, uint8_t *buf, uint64_t len)
+int st_image_load(struct st_store *st, const struct st_egroup_rec *g, int r, uint8_t *buf, uint64_t len)
 {
-	const struct st_disk *d = disk_find(st, g->replicas[r].disk);
+	const struct st_disk *d = st_topo_disk(&st->topo, g->replicas[r].disk);
 	int fd;
 	long long n;
 
-	if (!disk_usable(st, d) || g->replicas[r].state != ST_REPLICA_OK || g->used > len)
+	if (!st_topo_usable(&st->topo, d) || g->replicas[r].state != ST_REPLICA_OK || g->used > len)
 		return ST_EIO;
-	fd = fd_get(st, g->id, d);
+	fd = st_fdcache_get(&st->fdc, g->id, d);
 	if (fd < 0)
 		return fd;
 	memset(buf + g->used, 0, len - g->used); /* (EC fragments are zero-padded past the image) */
 	n = st_pread_full(fd, buf, g->used, 0);
-	if (n != (long long)g->used || verify_image(g, buf)) {
-		fd_forget(st, g->id, d->id);
+	if (n != (long long)g->used || st_image_verify(g, buf)) {
+		st_fdcache_forget(&st->fdc, g->id, d->id);
 		return ST_ECORRUPT;
 	}
 	return 0;
 }
 
 /* The verified payload of a parity egroup into buf (len bytes). */
-static int load_parity(struct st_store *st, const struct st_egroup_rec *p, uint8_t *buf, uint64_t len)
+int st_image_load_parity(struct st_store *st, const struct st_egroup_rec *p, uint8_t *buf, uint64_t len)
 {
 	uint8_t hdr[ST_PARITY_HDR];
 	uint64_t strip, plen;
@@ -2700,16 +2571,16 @@ static int load_parity(struct st_store *st, const struct st_egroup_rec *p, uint8
 
 	if (p->nreplicas < 1)
 		return ST_EIO;
-	d = disk_find(st, p->replicas[0].disk);
-	if (!disk_usable(st, d))
+	d = st_topo_disk(&st->topo, p->replicas[0].disk);
+	if (!st_topo_usable(&st->topo, d))
 		return ST_EIO;
-	fd = fd_get(st, p->id, d);
+	fd = st_fdcache_get(&st->fdc, p->id, d);
 	if (fd < 0)
 		return fd;
 	if (st_pread_full(fd, hdr, ST_PARITY_HDR, 0) != ST_PARITY_HDR ||
 	    st_ec_parity_hdr_check(hdr, &pos, &strip, &plen, &crc) || plen != len || strip != p->strip ||
 	    st_pread_full(fd, buf, len, ST_PARITY_HDR) != (long long)len || st_crc32c(buf, len) != crc) {
-		fd_forget(st, p->id, d->id);
+		st_fdcache_forget(&st->fdc, p->id, d->id);
 		return ST_ECORRUPT;
 	}
 	return 0;
@@ -2727,14 +2598,14 @@ int st_store_ec_verify(struct st_store *st, const struct st_egroup_rec *g, int64
 	buf = malloc(sp.len);
 	if (!buf)
 		return st_fail(err, -ENOMEM, "out of memory");
-	refresh_topology(st, NULL);
+	st_topo_refresh(st, NULL);
 	rc = ST_EIO;
 	if (g->flags & ST_EGROUP_PARITY) {
-		rc = load_parity(st, g, buf, sp.len);
+		rc = st_image_load_parity(st, g, buf, sp.len);
 		*bytes = (int64_t)sp.len;
 	} else {
 		for (int r = 0; r < g->nreplicas && rc; r++)
-			rc = load_image(st, g, r, buf, sp.len);
+			rc = st_image_load(st, g, r, buf, sp.len);
 		*bytes = g->used;
 	}
 	free(buf);
@@ -2755,7 +2626,7 @@ int st_store_ec_rebuild_image(struct st_store *st, const struct st_egroup_rec *g
 		return rc;
 	if ((int)g->strip_pos >= sp.k + sp.m || sp.members[g->strip_pos] != g->id)
 		return st_fail(err, ST_ECORRUPT, "egroup %llx: not where its strip says", (unsigned long long)g->id);
-	refresh_topology(st, NULL);
+	st_topo_refresh(st, NULL);
 	for (int i = 0; i < sp.k + sp.m && present < sp.k; i++) {
 		struct st_egroup_rec mg;
 		if (i == (int)g->strip_pos)
@@ -2766,9 +2637,9 @@ int st_store_ec_rebuild_image(struct st_store *st, const struct st_egroup_rec *g
 			int ok = -1;
 			if (b && i < sp.k) {
 				for (int r = 0; r < mg.nreplicas && ok; r++)
-					ok = load_image(st, &mg, r, b, sp.len);
+					ok = st_image_load(st, &mg, r, b, sp.len);
 			} else if (b) {
-				ok = load_parity(st, &mg, b, sp.len);
+				ok = st_image_load_parity(st, &mg, b, sp.len);
 			}
 			if (!ok) {
 				frag[i] = b;
@@ -2791,29 +2662,29 @@ int st_store_ec_rebuild_image(struct st_store *st, const struct st_egroup_rec *g
 
 static int ec_read_extent(struct st_store *st, const struct st_egroup_rec *g, const struct st_extent_rec *e, void *dst)
 {
-	if (!st->ec_img_valid || st->ec_img_id != g->id) {
+	if (!st->rcache.ec_img_valid || st->rcache.ec_img_id != g->id) {
 		struct st_strip sp;
 		uint64_t len;
 		if (st_meta_strip_get(st->meta, g->strip, &sp, NULL))
 			return ST_EIO;
-		free(st->ec_img);
-		st->ec_img = malloc(sp.len);
-		st->ec_img_valid = 0;
-		if (!st->ec_img || st_store_ec_rebuild_image(st, g, st->ec_img, &len, NULL))
+		free(st->rcache.ec_img);
+		st->rcache.ec_img = malloc(sp.len);
+		st->rcache.ec_img_valid = 0;
+		if (!st->rcache.ec_img || st_store_ec_rebuild_image(st, g, st->rcache.ec_img, &len, NULL))
 			return ST_EIO;
-		st->ec_img_id = g->id;
-		st->ec_img_len = len;
-		st->ec_img_valid = 1;
+		st->rcache.ec_img_id = g->id;
+		st->rcache.ec_img_len = len;
+		st->rcache.ec_img_valid = 1;
 	}
-	if ((uint64_t)e->offset + ST_EXTENT_HDR + e->stored_len > st->ec_img_len ||
-	    st_egroup_check_record(st->ec_img + e->offset, e))
+	if ((uint64_t)e->offset + ST_EXTENT_HDR + e->stored_len > st->rcache.ec_img_len ||
+	    st_egroup_check_record(st->rcache.ec_img + e->offset, e))
 		return ST_EIO;
 	if (!dst) {
 		if (xbuf_reserve(st, ST_EXTENT_HDR + (size_t)e->stored_len))
 			return -ENOMEM;
-		dst = st->xbuf + ST_EXTENT_HDR;
+		dst = st->rcache.xbuf + ST_EXTENT_HDR;
 	}
-	memcpy(dst, st->ec_img + e->offset + ST_EXTENT_HDR, e->raw_len);
+	memcpy(dst, st->rcache.ec_img + e->offset + ST_EXTENT_HDR, e->raw_len);
 	return 0;
 }
 
@@ -2835,7 +2706,7 @@ int st_store_ec_convert(struct st_store *st, int k, int m, const uint64_t *ids, 
 		st_egroup_rec_init(&g[i]);
 		st_egroup_rec_init(&par[i]);
 	}
-	rc = refresh_topology(st, err);
+	rc = st_topo_refresh(st, err);
 	for (int i = 0; !rc && i < k; i++) {
 		rc = st_meta_egroup_get(st->meta, ids[i], &g[i], err);
 		if (rc == ST_ENOTFOUND || (!rc && (g[i].version != versions[i] || g[i].flags)))
@@ -2857,11 +2728,11 @@ int st_store_ec_convert(struct st_store *st, int k, int m, const uint64_t *ids, 
 			break;
 		}
 		for (int r = 0; r < g[i].nreplicas && kept[i] < 0; r++) {
-			const struct st_disk *d = disk_find(st, g[i].replicas[r].disk);
+			const struct st_disk *d = st_topo_disk(&st->topo, g[i].replicas[r].disk);
 			int clash = 0;
 			for (int j = 0; d && j < i; j++)
 				clash |= kept_node[j] == d->node;
-			if (d && !clash && load_image(st, &g[i], r, data[i], len) == 0) {
+			if (d && !clash && st_image_load(st, &g[i], r, data[i], len) == 0) {
 				kept[i] = r;
 				kept_node[i] = d->node;
 			}
@@ -2878,21 +2749,21 @@ int st_store_ec_convert(struct st_store *st, int k, int m, const uint64_t *ids, 
 	if (!rc)
 		rc = st_ec_encode(k, m, len, data, parity);
 	if (!rc)
-		rc = st_store_new_id(st, &sp.id, err);
+		rc = st_topo_new_id(st, &sp.id, err);
 	if (!rc) {
-		int64_t *pending = calloc((size_t)st->ndisks + 1, sizeof(int64_t));
-		rc = pending ? place_n(st, &c, sp.id, pending, m, kept_node, k, (int)g[0].tier, pdisk, &tier, err)
+		int64_t *pending = calloc((size_t)st->topo.ndisks + 1, sizeof(int64_t));
+		rc = pending ? st_place(st, &c, sp.id, pending, m, kept_node, k, (int)g[0].tier, pdisk, &tier, err)
 			     : st_fail(err, -ENOMEM, "out of memory");
 		free(pending);
 	}
 	/* 1. data first: parity files, durable and read back */
 	for (int j = 0; !rc && j < m; j++) {
-		const struct st_disk *d = disk_find(st, pdisk[j]);
+		const struct st_disk *d = st_topo_disk(&st->topo, pdisk[j]);
 		uint8_t hdr[ST_PARITY_HDR], *check = malloc(len);
 		char path[ST_PATH_MAX + 64], dir[ST_PATH_MAX + 16];
 		uint32_t crc = st_crc32c(parity[j], len);
 		int fd = -1;
-		rc = st_store_new_id(st, &par[j].id, err);
+		rc = st_topo_new_id(st, &par[j].id, err);
 		if (!rc && !check)
 			rc = st_fail(err, -ENOMEM, "out of memory");
 		if (!rc)
@@ -3021,7 +2892,7 @@ int st_store_ec_rebuild(struct st_store *st, const struct st_egroup_rec *g, stru
 	if (!rc)
 		rc = st_config_container_by_id(st->cfg, g->container, &c, err);
 	if (!rc)
-		rc = refresh_topology(st, err);
+		rc = st_topo_refresh(st, err);
 	if (rc)
 		return rc;
 	img = malloc(sp.len);
@@ -3034,19 +2905,19 @@ int st_store_ec_rebuild(struct st_store *st, const struct st_egroup_rec *g, stru
 		st_egroup_rec_init(&mg);
 		if (i != (int)g->strip_pos && st_meta_egroup_get(st->meta, sp.members[i], &mg, NULL) == 0)
 			for (int r = 0; r < mg.nreplicas; r++) {
-				const struct st_disk *md = disk_find(st, mg.replicas[r].disk);
+				const struct st_disk *md = st_topo_disk(&st->topo, mg.replicas[r].disk);
 				if (md && nexcl < ST_EC_MAX)
 					excl[nexcl++] = md->node;
 			}
 		st_egroup_rec_release(&mg);
 	}
 	if (!rc) {
-		pending = calloc((size_t)st->ndisks + 1, sizeof(int64_t));
-		rc = pending ? place_n(st, &c, g->id, pending, 1, excl, nexcl, (int)g->tier, &disk, &tier, err)
+		pending = calloc((size_t)st->topo.ndisks + 1, sizeof(int64_t));
+		rc = pending ? st_place(st, &c, g->id, pending, 1, excl, nexcl, (int)g->tier, &disk, &tier, err)
 			     : st_fail(err, -ENOMEM, "out of memory");
 	}
 	if (!rc) {
-		d = disk_find(st, disk);
+		d = st_topo_disk(&st->topo, disk);
 		rc = st_egroup_path(d->path, g->id, path, sizeof(path));
 		if (!rc) {
 			fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -3060,7 +2931,7 @@ int st_store_ec_rebuild(struct st_store *st, const struct st_egroup_rec *g, stru
 			if (!rc)
 				rc = st_pwrite_full(fd, img, len, ST_PARITY_HDR);
 		} else if (!rc) {
-			rc = verify_image(g, img) ? ST_EIO : st_pwrite_full(fd, img, g->used, 0);
+			rc = st_image_verify(g, img) ? ST_EIO : st_pwrite_full(fd, img, g->used, 0);
 		}
 		if (!rc && fdatasync(fd) < 0)
 			rc = -errno;
@@ -3233,13 +3104,13 @@ int st_store_ec_dissolve(struct st_store *st, uint64_t strip, int64_t *bytes, st
 
 void st_store_prefetch(struct st_store *st, const struct st_egroup_rec *g, int all)
 {
-	refresh_topology(st, NULL);
+	st_topo_refresh(st, NULL);
 	for (int r = 0; r < g->nreplicas; r++) {
-		const struct st_disk *d = disk_find(st, g->replicas[r].disk);
+		const struct st_disk *d = st_topo_disk(&st->topo, g->replicas[r].disk);
 		int fd;
-		if (!disk_usable(st, d) || g->replicas[r].state != ST_REPLICA_OK)
+		if (!st_topo_usable(&st->topo, d) || g->replicas[r].state != ST_REPLICA_OK)
 			continue;
-		fd = fd_get(st, g->id, d);
+		fd = st_fdcache_get(&st->fdc, g->id, d);
 		if (fd < 0)
 			continue;
 		posix_fadvise(fd, 0, (off_t)g->used, POSIX_FADV_WILLNEED);
@@ -3252,24 +3123,24 @@ void st_store_prefetch(struct st_store *st, const struct st_egroup_rec *g, int a
 
 void st_store_batch_begin(struct st_store *st)
 {
-	st->batch = 1;
-	st->nbatch_disks = 0;
-	st->batch_overflow = 0;
+	st->batch.on = 1;
+	st->batch.ndisks = 0;
+	st->batch.overflow = 0;
 }
 
 int st_store_batch_end(struct st_store *st, struct st_msg *err)
 {
 	int rc = 0;
 
-	st->batch = 0;
-	if (st->batch_overflow) { /* too many disks to track: sync them all */
-		st->nbatch_disks = 0;
-		for (int i = 0; i < st->ndisks && st->nbatch_disks < ST_BATCH_DISKS; i++)
-			if (st->disks[i].ok)
-				st->batch_disks[st->nbatch_disks++] = st->disks[i].id;
+	st->batch.on = 0;
+	if (st->batch.overflow) { /* too many disks to track: sync them all */
+		st->batch.ndisks = 0;
+		for (int i = 0; i < st->topo.ndisks && st->batch.ndisks < ST_BATCH_DISKS; i++)
+			if (st->topo.disks[i].ok)
+				st->batch.disks[st->batch.ndisks++] = st->topo.disks[i].id;
 	}
-	for (int k = 0; k < st->nbatch_disks && !rc; k++) {
-		const struct st_disk *d = disk_find(st, st->batch_disks[k]);
+	for (int k = 0; k < st->batch.ndisks && !rc; k++) {
+		const struct st_disk *d = st_topo_disk(&st->topo, st->batch.disks[k]);
 		char dir[ST_PATH_MAX + 16];
 		int fd;
 		if (!d)
@@ -3282,7 +3153,7 @@ int st_store_batch_end(struct st_store *st, struct st_msg *err)
 		if (fd >= 0)
 			close(fd);
 	}
-	st->nbatch_disks = 0;
+	st->batch.ndisks = 0;
 	return rc;
 }
 
@@ -3314,7 +3185,7 @@ void st_store_account(struct st_store *st, const struct st_egroup_rec *gs, int n
 void st_store_egroup_discard(struct st_store *st, const struct st_egroup_rec *g)
 {
 	for (int r = 0; r < g->nreplicas; r++) {
-		const struct st_disk *d = disk_find(st, g->replicas[r].disk);
+		const struct st_disk *d = st_topo_disk(&st->topo, g->replicas[r].disk);
 		char path[ST_PATH_MAX + 64];
 		if (d && !st_egroup_path(d->path, g->id, path, sizeof(path)))
 			unlink(path);
