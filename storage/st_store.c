@@ -106,28 +106,6 @@ int st_store_init(const char *dir, const struct st_init_spec *spec, struct st_ms
 	return rc;
 }
 
-int st_topo_refresh(struct st_store *st, struct st_msg *err)
-{
-	struct st_disk *d;
-	struct st_node *n;
-	int nd, nn, rc = st_config_disks(st->cfg, &d, &nd, err);
-
-	if (rc)
-		return rc;
-	rc = st_config_nodes(st->cfg, &n, &nn, err);
-	if (rc) {
-		free(d);
-		return rc;
-	}
-	free(st->topo.disks);
-	free(st->topo.nodes);
-	st->topo.disks = d;
-	st->topo.ndisks = nd;
-	st->topo.nodes = n;
-	st->topo.nnodes = nn;
-	return 0;
-}
-
 int st_store_open(const char *dir, struct st_store **out, struct st_msg *err)
 {
 	struct st_store *st = calloc(1, sizeof(*st));
@@ -179,30 +157,6 @@ struct st_meta *st_store_meta(struct st_store *st)
 void st_store_stats(const struct st_store *st, struct st_store_stats *out)
 {
 	*out = st->stats;
-}
-
-int st_topo_ids_reserve(struct st_store *st, struct st_msg *err)
-{
-	uint64_t first;
-	int rc = st_config_ids_reserve(st->cfg, st->topo.node, ST_ID_BATCH, &first, err);
-
-	if (rc)
-		return rc;
-	st->topo.id_next = first;
-	st->topo.id_end = first + ST_ID_BATCH;
-	return 0;
-}
-
-int st_store_new_id(struct st_store *st, uint64_t *id, struct st_msg *err)
-{
-	return st_topo_new_id(st, id, err);
-}
-
-void st_topo_release(struct st_topology *t)
-{
-	st_cloud_free(t->cloud);
-	free(t->disks);
-	free(t->nodes);
 }
 
 /* --- placement ---------------------------------------------------------- */
@@ -1156,35 +1110,6 @@ int st_store_read_replica(struct st_store *st, const struct st_egroup_rec *g, in
  */
 static int ec_read_extent(struct st_store *st, const struct st_egroup_rec *g, const struct st_extent_rec *e,
 			  void *dst);
-
-int st_store_cloud(struct st_store *st, struct st_cloud **out, struct st_msg *err)
-{
-	char url[ST_PATH_MAX], cred[ST_PATH_MAX] = "";
-	int rc;
-
-	if (!st->topo.cloud) {
-		rc = st_config_setting_get(st->cfg, "cloud_url", url, sizeof(url), NULL);
-		if (rc)
-			return st_fail(err, ST_ENOTFOUND, "no cloud tier configured (curator cloud set URL)");
-		st_config_setting_get(st->cfg, "cloud_credentials", cred, sizeof(cred), NULL);
-		rc = st_cloud_open(url, cred, &st->topo.cloud, err);
-		if (rc)
-			return rc;
-		{ /* clusters may share a bucket: each keeps its objects under its own uuid */
-			char uuid[64], prefix[96];
-			rc = st_config_uuid(st->cfg, uuid, sizeof(uuid), err);
-			if (rc) {
-				st_cloud_free(st->topo.cloud);
-				st->topo.cloud = NULL;
-				return rc;
-			}
-			snprintf(prefix, sizeof(prefix), "clusters/%s/", uuid);
-			st_cloud_set_prefix(st->topo.cloud, prefix);
-		}
-	}
-	*out = st->topo.cloud;
-	return 0;
-}
 
 /* Extent e of cloud egroup g as stored, by a range GET of its record, verified. */
 static int cloud_read_extent(struct st_store *st, const struct st_egroup_rec *g, const struct st_extent_rec *e,
@@ -2256,11 +2181,6 @@ int st_image_cloud(struct st_store *st, const struct st_egroup_rec *g, uint8_t *
 	if (!rc && st_image_verify(g, buf))
 		rc = st_fail(err, ST_ECORRUPT, "cloud egroup %llx: the object fails its checksums", (unsigned long long)g->id);
 	return rc;
-}
-
-int st_store_refresh(struct st_store *st, struct st_msg *err)
-{
-	return st_topo_refresh(st, err);
 }
 
 int st_store_egroup_paths(struct st_store *st, const struct st_egroup_rec *g, char (*paths)[ST_EGROUP_PATH_MAX], int max)
