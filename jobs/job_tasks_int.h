@@ -31,7 +31,8 @@
 #include <string.h>
 
 #include "jobs/job_db.h"
-#include "storage/st_store.h"
+#include "storage/st_rewrite.h"
+#include "storage/st_strip.h"
 
 /* --- the ops table ----------------------------------------------------- */
 

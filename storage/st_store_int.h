@@ -51,7 +51,9 @@
 #include "storage/st_config.h"
 #include "storage/st_hmap.h"
 #include "storage/st_meta.h"
+#include "storage/st_rewrite.h" /* the family implements all three public headers */
 #include "storage/st_store.h"
+#include "storage/st_strip.h"
 #include "storage/st_util.h"
 
 #define ST_ID_BATCH 4096    /* IDs reserved in config.db at a time */

@@ -8,6 +8,7 @@
 
 #include "storage/st_egroup.h"
 #include "storage/st_fsck.h"
+#include "storage/st_rewrite.h"
 #include "storage/st_store.h"
 #include "tests/helpers.h"
 
