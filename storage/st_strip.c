@@ -59,6 +59,90 @@ int st_store_ec_verify(struct st_store *st, const struct st_egroup_rec *g, int64
 	return rc < 0 ? ST_EIO : rc;
 }
 
+/*
+ * Data first, for parity member pos of strip `strip`: a new id into p, its
+ * file on disk (the parity header, then payload's len bytes) written,
+ * fdatasync'd and read back; p filled in as its row will be. *made counts
+ * the files created (a failure after the create leaves one to remove).
+ */
+static int write_parity(struct st_store *st, uint64_t strip, int pos, const uint8_t *payload, uint64_t len,
+			uint32_t disk, enum st_tier tier, uint32_t container, struct st_egroup_rec *p, int *made,
+			struct st_msg *err)
+{
+	const struct st_disk *d = st_topo_disk(&st->topo, disk);
+	uint8_t hdr[ST_PARITY_HDR], *check = malloc(len);
+	char path[ST_PATH_MAX + 64], dir[ST_PATH_MAX + 16];
+	uint32_t crc = st_crc32c(payload, len);
+	int fd = -1;
+	int rc = st_topo_new_id(st, &p->id, err);
+
+	if (!rc && !check)
+		rc = st_fail(err, -ENOMEM, "out of memory");
+	if (!rc)
+		rc = st_egroup_path(d->path, p->id, path, sizeof(path));
+	if (!rc) {
+		fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0)
+			rc = st_fail(err, -errno, "%s: %s", path, strerror(errno));
+	}
+	if (!rc) {
+		(*made)++;
+		st_ec_parity_hdr(hdr, pos, strip, len, crc);
+		rc = st_pwrite_full(fd, hdr, ST_PARITY_HDR, 0);
+		if (!rc)
+			rc = st_pwrite_full(fd, payload, len, ST_PARITY_HDR);
+		if (!rc && fdatasync(fd) < 0)
+			rc = -errno;
+		if (!rc && (st_pread_full(fd, check, len, ST_PARITY_HDR) != (long long)len || st_crc32c(check, len) != crc))
+			rc = ST_EIO;
+		if (rc)
+			st_fail(err, rc, "disk %u: parity: %s", disk, st_strerror(rc));
+	}
+	if (fd >= 0)
+		close(fd);
+	snprintf(dir, sizeof(dir), "%s/egroups", d->path);
+	st_fsync_dir(dir);
+	free(check);
+	p->container = container;
+	p->tier = tier;
+	p->flags = ST_EGROUP_EC | ST_EGROUP_PARITY;
+	p->created = p->last_write = p->last_access = p->last_scrub = st_now();
+	p->used = (uint32_t)(ST_PARITY_HDR + len);
+	p->nreplicas = 1;
+	p->replicas[0] = (struct st_replica){ disk, ST_REPLICA_OK };
+	p->strip = strip;
+	p->strip_pos = (uint32_t)pos;
+	return rc;
+}
+
+/*
+ * Roll back a conversion that failed part way, newest first: the data
+ * egroups g[0..converted) plain again by CAS (at the versions their
+ * conversion gave them), the strip row, then the parity rows and files
+ * par[0..made) on pdisk[]. Best effort: what is left, the scans roll back.
+ */
+static void convert_undo(struct st_store *st, const struct st_egroup_rec *g, int converted, uint64_t strip,
+			 const struct st_egroup_rec *par, const uint32_t *pdisk, int made)
+{
+	for (int i = converted - 1; i >= 0; i--) {
+		struct st_egroup_rec o;
+		st_egroup_rec_init(&o);
+		if (st_egroup_rec_copy(&o, &g[i]) == 0) {
+			o.flags &= ~(uint32_t)ST_EGROUP_EC;
+			o.strip = 0;
+			o.strip_pos = 0;
+			st_meta_egroup_put(st->meta, &o, g[i].version, NULL);
+		}
+		st_egroup_rec_release(&o);
+	}
+	st_meta_strip_delete(st->meta, strip, NULL);
+	for (int j = 0; j < made; j++) {
+		int64_t b;
+		st_meta_egroup_delete(st->meta, par[j].id, 1, NULL);
+		st_store_replica_delete(st, par[j].id, pdisk[j], 0, &b);
+	}
+}
+
 int st_store_ec_convert(struct st_store *st, int k, int m, const uint64_t *ids, const uint64_t *versions,
 			struct st_msg *err)
 {
@@ -128,50 +212,8 @@ int st_store_ec_convert(struct st_store *st, int k, int m, const uint64_t *ids, 
 		free(pending);
 	}
 	/* 1. data first: parity files, durable and read back */
-	for (int j = 0; !rc && j < m; j++) {
-		const struct st_disk *d = st_topo_disk(&st->topo, pdisk[j]);
-		uint8_t hdr[ST_PARITY_HDR], *check = malloc(len);
-		char path[ST_PATH_MAX + 64], dir[ST_PATH_MAX + 16];
-		uint32_t crc = st_crc32c(parity[j], len);
-		int fd = -1;
-		rc = st_topo_new_id(st, &par[j].id, err);
-		if (!rc && !check)
-			rc = st_fail(err, -ENOMEM, "out of memory");
-		if (!rc)
-			rc = st_egroup_path(d->path, par[j].id, path, sizeof(path));
-		if (!rc) {
-			fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-			if (fd < 0)
-				rc = st_fail(err, -errno, "%s: %s", path, strerror(errno));
-		}
-		if (!rc) {
-			made++;
-			st_ec_parity_hdr(hdr, k + j, sp.id, len, crc);
-			rc = st_pwrite_full(fd, hdr, ST_PARITY_HDR, 0);
-			if (!rc)
-				rc = st_pwrite_full(fd, parity[j], len, ST_PARITY_HDR);
-			if (!rc && fdatasync(fd) < 0)
-				rc = -errno;
-			if (!rc && (st_pread_full(fd, check, len, ST_PARITY_HDR) != (long long)len || st_crc32c(check, len) != crc))
-				rc = ST_EIO;
-			if (rc)
-				st_fail(err, rc, "disk %u: parity: %s", pdisk[j], st_strerror(rc));
-		}
-		if (fd >= 0)
-			close(fd);
-		snprintf(dir, sizeof(dir), "%s/egroups", d->path);
-		st_fsync_dir(dir);
-		free(check);
-		par[j].container = g[0].container;
-		par[j].tier = tier;
-		par[j].flags = ST_EGROUP_EC | ST_EGROUP_PARITY;
-		par[j].created = par[j].last_write = par[j].last_access = par[j].last_scrub = st_now();
-		par[j].used = (uint32_t)(ST_PARITY_HDR + len);
-		par[j].nreplicas = 1;
-		par[j].replicas[0] = (struct st_replica){ pdisk[j], ST_REPLICA_OK };
-		par[j].strip = sp.id;
-		par[j].strip_pos = (uint32_t)(k + j);
-	}
+	for (int j = 0; !rc && j < m; j++)
+		rc = write_parity(st, sp.id, k + j, parity[j], len, pdisk[j], tier, g[0].container, &par[j], &made, err);
 	st_fault_step();
 	/* 2. metadata: parity rows, the strip, then each data egroup by CAS */
 	sp.k = k;
@@ -204,24 +246,8 @@ int st_store_ec_convert(struct st_store *st, int k, int m, const uint64_t *ids, 
 		st_egroup_rec_release(&n);
 		st_fault_step();
 	}
-	if (rc) { /* roll back what was done, newest first */
-		for (int i = converted - 1; i >= 0; i--) {
-			struct st_egroup_rec o;
-			st_egroup_rec_init(&o);
-			if (st_egroup_rec_copy(&o, &g[i]) == 0) {
-				o.flags &= ~(uint32_t)ST_EGROUP_EC;
-				o.strip = 0;
-				o.strip_pos = 0;
-				st_meta_egroup_put(st->meta, &o, g[i].version, NULL);
-			}
-			st_egroup_rec_release(&o);
-		}
-		st_meta_strip_delete(st->meta, sp.id, NULL);
-		for (int j = 0; j < made; j++) {
-			int64_t b;
-			st_meta_egroup_delete(st->meta, par[j].id, 1, NULL);
-			st_store_replica_delete(st, par[j].id, pdisk[j], 0, &b);
-		}
+	if (rc) {
+		convert_undo(st, g, converted, sp.id, par, pdisk, made);
 	} else {
 		int64_t delta[ST_EC_MAX];
 		/* 3. old copies last */
