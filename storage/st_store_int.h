@@ -333,8 +333,9 @@ static inline void st_write_stored_form(int codec, const struct st_codec_job *j,
 	e->crc = st_crc32c(*stored, e->stored_len);
 }
 
-/* --- st_retire.c -------------------------------------------------------- */
-
-/* --- st_rewrite.c ------------------------------------------------------- */
+/*
+ * st_retire.c, st_rewrite.c, st_strip.c and st_store.c share nothing
+ * beyond the public headers (st_rewrite.h, st_strip.h, st_store.h).
+ */
 
 #endif
