@@ -6,10 +6,10 @@
  * caller's path (struct st_unlinker); the disks' usage accounting
  * (st_store_account).
  *
- * DESIGN: the safety rule's "old copies last" (DESIGN.md §6): the curator
- * calls these only once the metadata no longer names the copy (the
- * compare-and-set that dropped the replica or the row is committed, or the
- * row was never inserted). An unlink that never happens (a crash, an
+ * DESIGN: the safety rule's "old copies last" (DESIGN.md §6): these are
+ * called only for copies the metadata no longer names (the compare-and-set
+ * that dropped the replica or the row is committed) or never named (a row
+ * never inserted, a copy whose CAS was lost). An unlink that never happens (a crash, an
  * unreachable file, a queued unlink when the process dies) leaves an
  * orphan file, which a later scan sweeps: so a file that cannot be removed
  * is not an error, and a failed disk is not touched at all (it may hang).

@@ -3,8 +3,10 @@
  * may change without notice; nothing outside storage/st_*.c of this family
  * includes it.
  *
- * The family, lowest first. A file calls only files above it in this list
- * (lower layers) and the static inline helpers below; never one below it.
+ * The family, lowest first. A file calls only the files listed before it
+ * (the lower layers) and the static inline helpers below, never one listed
+ * after it; each file's top comment says what it calls and its part in the
+ * write/read ordering and the safety rule (DESIGN.md §4, §6).
  *
  *   file            part it owns          what it holds
  *   st_topo.c       struct st_topology    disk and node tables, IDs, the cloud tier
@@ -31,10 +33,11 @@
  * reads: CLI, controllers, fsck), st_rewrite.h (curator primitives:
  * jobs/), st_strip.h (the EC strip lifecycle: jobs/).
  *
- * Thread rules: one thread per handle, as st_store.h says. The only other
- * threads are st_read.c's CRC helper (joined before st_vdisk_pread
- * returns) and st_retire.c's unlink helpers (they touch only the
- * unlinker's queue, under its mutex).
+ * Thread rules: one thread per handle, as st_store.h says. The family
+ * starts two kinds of helper threads: st_read.c's CRC helper (joined
+ * before st_vdisk_pread returns) and st_retire.c's unlink helpers (they
+ * touch only the unlinker's queue, under its mutex); st_codec's
+ * compressors (st_write_compress) touch only the buffers they are given.
  *
  * Hot paths: st_vdisk_pread and the writer run per block and per extent.
  * What they call per extent lives in their own file or here as static

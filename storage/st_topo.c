@@ -9,10 +9,10 @@
  * reads skip copies on disks that are failed, removed or on a node that is
  * down (st_topo_usable), and the writer, the copy primitives and the strip
  * lifecycle reread the tables (st_topo_refresh) before they place
- * anything, so a disk another process failed is never written. IDs come
- * from batches reserved in config.db: no two processes hand out the same
- * ID, so a new egroup, extent or strip is never mistaken for an old one
- * (the versions and compare-and-set of the safety rule rely on it).
+ * anything, so they see the disks other processes failed or drained. IDs
+ * come from batches reserved in config.db: no two processes hand out the
+ * same ID, so a new egroup, extent or strip is never mistaken for an old
+ * one (the versions and compare-and-set of the safety rule rely on it).
  */
 #include "storage/st_store_int.h"
 
