@@ -15,7 +15,7 @@
  *   strip_dissolve  a strip whose members are mostly dead goes back to
  *                   plain egroups (RF copies each), for GC to compact.
  *
- * Order: the storage layer's strip lifecycle (storage/st_store.h) does each
+ * Order: the storage layer's strip lifecycle (storage/st_strip.h) does each
  * in the write order: data first (parity or new copies written,
  * fdatasync'd, read back), metadata second (parity rows, strip row, each
  * member by compare-and-set on its version), old copies and parity last;
