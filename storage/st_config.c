@@ -21,7 +21,12 @@
 
 #include "storage/st_sql.h"
 
-#define CONFIG_FORMAT 1
+/*
+ * The cluster format: 2 since row keys are covered by checksums and shards
+ * name themselves (st_meta.h). Clusters of format 1 are refused with a
+ * message saying so (no in-place migration: see README "Formats").
+ */
+#define CONFIG_FORMAT 2
 
 static const char *tier_names[ST_NTIERS] = { "ssd", "hdd", "cloud" };
 
@@ -86,17 +91,43 @@ static int config_path(const char *dir, char *buf, size_t len)
 	return 0;
 }
 
-static int read_shards(struct st_config *cfg, struct st_msg *err)
+/* An integer of the cluster table: 0, ST_ENOTFOUND, or the SQLite error (err says it). */
+static int cluster_int(struct st_config *cfg, const char *key, int *out, struct st_msg *err)
 {
 	sqlite3_stmt *st;
-	int rc = st_sql_prepare(cfg->db, "SELECT value FROM cluster WHERE key = 'shards'", &st, err);
+	int rc = st_sql_prepare(cfg->db, "SELECT value FROM cluster WHERE key = ?", &st, err);
+	int src;
 
 	if (rc)
-		return st_fail(err, ST_ENOTCLUSTER, "%s: not a cluster directory (config.db unreadable)",
-			       cfg->dir);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		cfg->shards = sqlite3_column_int(st, 0);
+		return rc;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		*out = sqlite3_column_int(st, 0);
+	else
+		rc = src == SQLITE_DONE ? ST_ENOTFOUND : st_sql_fail(cfg->db, src, "config.db", err);
 	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The format and shard count, checked: a cluster this curator can read. */
+static int read_shards(struct st_config *cfg, struct st_msg *err)
+{
+	int format = 0, rc = cluster_int(cfg, "format", &format, err);
+
+	if (rc == ST_ENOTFOUND)
+		return st_fail(err, ST_ENOTCLUSTER, "%s: not a cluster directory (config.db has no format)", cfg->dir);
+	if (rc)
+		return st_fail(err, rc, "%s/config.db: %s", cfg->dir, err ? err->text : "unreadable");
+	if (format != CONFIG_FORMAT)
+		return st_fail(err, ST_ECORRUPT,
+			       "%s: cluster format %d, this curator reads format %d only (%s)", cfg->dir, format,
+			       CONFIG_FORMAT,
+			       format < CONFIG_FORMAT ? "made by an older curator: copy its vdisks out with that version"
+						      : "made by a newer curator");
+	rc = cluster_int(cfg, "shards", &cfg->shards, err);
+	if (rc && rc != ST_ENOTFOUND)
+		return st_fail(err, rc, "%s/config.db: %s", cfg->dir, err ? err->text : "unreadable");
 	if (cfg->shards < 1 || cfg->shards > 1024)
 		return st_fail(err, ST_ECORRUPT, "%s/config.db: bad shard count %d", cfg->dir, cfg->shards);
 	return 0;
@@ -115,6 +146,23 @@ static int config_new(const char *dir, struct st_config **out, struct st_msg *er
 			       rc == -ENOENT ? "not a cluster directory (no such directory)" : st_strerror(rc));
 	}
 	*out = cfg;
+	return 0;
+}
+
+/* A fresh random uuid (the kernel's), for the cluster table. */
+static int make_uuid(char *buf, size_t len, struct st_msg *err)
+{
+	char u[64] = "";
+	FILE *f = fopen("/proc/sys/kernel/random/uuid", "r");
+
+	if (!f || !fgets(u, sizeof(u), f)) {
+		if (f)
+			fclose(f);
+		return st_fail(err, -EIO, "cannot make a cluster uuid");
+	}
+	fclose(f);
+	u[strcspn(u, "\n")] = 0;
+	snprintf(buf, len, "%s", u);
 	return 0;
 }
 
@@ -147,10 +195,13 @@ int st_config_create(const char *dir, int shards, struct st_config **out, struct
 	rc = st_sql_exec(cfg->db, schema, err);
 	if (!rc) {
 		char ins[256];
+		char uuid[64];
+		rc = make_uuid(uuid, sizeof(uuid), err);
 		snprintf(ins, sizeof(ins),
-			 "INSERT INTO cluster VALUES ('format', %d), ('shards', %d), ('created', %lld);",
-			 CONFIG_FORMAT, shards, (long long)st_now());
-		rc = st_sql_exec(cfg->db, ins, err);
+			 "INSERT INTO cluster VALUES ('format', %d), ('shards', %d), ('created', %lld), ('uuid', '%s');",
+			 CONFIG_FORMAT, shards, (long long)st_now(), uuid);
+		if (!rc)
+			rc = st_sql_exec(cfg->db, ins, err);
 	}
 	if (rc) {
 		st_sql_rollback(cfg->db);
@@ -185,8 +236,9 @@ int st_config_open(const char *dir, struct st_config **out, struct st_msg *err)
 	rc = st_sql_open(path, 0, &cfg->db, err);
 	if (rc) {
 		free(cfg);
-		return st_fail(err, ST_ENOTCLUSTER, "%s: not a cluster directory (%s)", dir,
-			       err ? err->text : "");
+		if (rc == ST_ECORRUPT) /* not a SQLite database at all */
+			return st_fail(err, ST_ENOTCLUSTER, "%s: not a cluster directory (%s)", dir, err ? err->text : "");
+		return rc; /* an I/O error, a lock...: err has the path and SQLite's reason */
 	}
 	rc = read_shards(cfg, err);
 	if (rc) {
@@ -303,22 +355,15 @@ int st_config_setting_set(struct st_config *cfg, const char *key, const char *va
 
 int st_config_uuid(struct st_config *cfg, char *buf, size_t len, struct st_msg *err)
 {
-	char u[64] = "";
-	FILE *f;
+	char u[64];
 	int rc;
 
 	if (st_config_setting_get(cfg, "uuid", buf, len, NULL) == 0)
 		return 0;
-	f = fopen("/proc/sys/kernel/random/uuid", "r");
-	if (!f || !fgets(u, sizeof(u), f)) {
-		if (f)
-			fclose(f);
-		return st_fail(err, -EIO, "cannot make a cluster uuid");
-	}
-	fclose(f);
-	u[strcspn(u, "\n")] = 0;
+	rc = make_uuid(u, sizeof(u), err);
 	/* first writer wins: INSERT OR IGNORE, then read back what is there */
-	rc = st_config_run(cfg, "INSERT OR IGNORE INTO cluster(key, value) VALUES ('uuid', ?)", "t", NULL, err, u);
+	if (!rc)
+		rc = st_config_run(cfg, "INSERT OR IGNORE INTO cluster(key, value) VALUES ('uuid', ?)", "t", NULL, err, u);
 	if (!rc)
 		rc = st_config_setting_get(cfg, "uuid", buf, len, err);
 	return rc;

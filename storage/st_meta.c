@@ -14,6 +14,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "storage/st_sql.h"
@@ -38,15 +40,23 @@ static const char *queries[Q_N] = {
 	[Q_BL_DEL] = "DELETE FROM blocks WHERE vdisk = ? AND block = ?",
 };
 
+/*
+ * The schema, run once per shard by st_meta_open(create = 1) (curator init),
+ * never on an existing shard: a file that lost its tables is refused, not
+ * re-created empty. Every shard names itself in its `shard` row (index,
+ * count, cluster uuid, format), which st_meta_open checks.
+ */
 static const char meta_schema[] =
-	"CREATE TABLE IF NOT EXISTS egroups(id INTEGER PRIMARY KEY, version INTEGER NOT NULL,"
+	"CREATE TABLE shard(id INTEGER PRIMARY KEY CHECK (id = 1), idx INTEGER NOT NULL,"
+	"  count INTEGER NOT NULL, cluster TEXT NOT NULL, format INTEGER NOT NULL);"
+	"CREATE TABLE egroups(id INTEGER PRIMARY KEY, version INTEGER NOT NULL,"
 	"  last_ref_seq INTEGER NOT NULL, rec BLOB NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS extents(id BLOB PRIMARY KEY, egroup INTEGER NOT NULL) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS blocks(vdisk INTEGER NOT NULL, block INTEGER NOT NULL,"
+	"CREATE TABLE extents(id BLOB PRIMARY KEY, egroup INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE blocks(vdisk INTEGER NOT NULL, block INTEGER NOT NULL,"
 	"  regions BLOB NOT NULL, PRIMARY KEY (vdisk, block)) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS strips(id INTEGER PRIMARY KEY, k INTEGER NOT NULL, m INTEGER NOT NULL,"
+	"CREATE TABLE strips(id INTEGER PRIMARY KEY, k INTEGER NOT NULL, m INTEGER NOT NULL,"
 	"  len INTEGER NOT NULL, members BLOB NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS fingerprints(egroup INTEGER PRIMARY KEY, fps BLOB NOT NULL);";
+	"CREATE TABLE fingerprints(egroup INTEGER PRIMARY KEY, fps BLOB NOT NULL);";
 
 struct shard {
 	sqlite3 *db;
@@ -61,7 +71,94 @@ struct st_meta {
 
 /* --- shards ------------------------------------------------------------- */
 
-int st_meta_open(const char *dir, int shards, int create, struct st_meta **out, struct st_msg *err)
+/* Make shard i of n: the schema and its `shard` row, in one transaction. */
+static int shard_create(struct shard *s, int i, int n, const char *cluster, struct st_msg *err)
+{
+	char row[256];
+	int rc = st_sql_begin(s->db, err);
+
+	if (!rc)
+		rc = st_sql_exec(s->db, meta_schema, err);
+	if (!rc) {
+		char *q = sqlite3_mprintf("INSERT INTO shard VALUES (1, %d, %d, %Q, %d)", i, n, cluster,
+					  ST_META_FORMAT);
+		rc = q ? st_sql_exec(s->db, q, err) : st_fail(err, -ENOMEM, "out of memory");
+		sqlite3_free(q);
+	}
+	if (rc) {
+		st_sql_rollback(s->db);
+		snprintf(row, sizeof(row), "%s", err ? err->text : "");
+		return st_fail(err, rc, "%s: cannot create the shard: %s", s->path, row);
+	}
+	return st_sql_commit(s->db, err);
+}
+
+/* Is this file shard i of n of this cluster, in this format? 0 or ST_ECORRUPT (err says why). */
+static int shard_check(struct shard *s, int i, int n, const char *cluster, struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int src, rc;
+
+	src = sqlite3_prepare_v2(s->db, "SELECT idx, count, cluster, format FROM shard WHERE id = 1", -1, &q, NULL);
+	if (src != SQLITE_OK) {
+		rc = st_fail(err, ST_ECORRUPT, "%s: not a metadata shard (%s)", s->path, sqlite3_errmsg(s->db));
+		sqlite3_finalize(q);
+		return rc;
+	}
+	src = sqlite3_step(q);
+	if (src != SQLITE_ROW) {
+		rc = src == SQLITE_DONE ? st_fail(err, ST_ECORRUPT, "%s: not a metadata shard (no shard row)", s->path)
+					: st_fail(err, ST_ECORRUPT, "%s: not a metadata shard (%s)", s->path,
+						  sqlite3_errmsg(s->db));
+	} else if (sqlite3_column_int(q, 3) != ST_META_FORMAT) {
+		rc = st_fail(err, ST_ECORRUPT, "%s: shard format %d, this curator reads format %d", s->path,
+			     sqlite3_column_int(q, 3), ST_META_FORMAT);
+	} else if (sqlite3_column_int(q, 0) != i || sqlite3_column_int(q, 1) != n) {
+		rc = st_fail(err, ST_ECORRUPT, "%s: holds shard %d of %d, expected %d of %d", s->path,
+			     sqlite3_column_int(q, 0), sqlite3_column_int(q, 1), i, n);
+	} else if (cluster && strcmp((const char *)sqlite3_column_text(q, 2), cluster)) {
+		rc = st_fail(err, ST_ECORRUPT, "%s: belongs to another cluster (%s)", s->path,
+			     (const char *)sqlite3_column_text(q, 2));
+	} else {
+		rc = 0;
+	}
+	sqlite3_finalize(q);
+	return rc;
+}
+
+/* Open shard i: create it, or check that the file is a whole shard of this cluster. */
+static int shard_open(struct shard *s, const char *dir, int i, int n, int create, const char *cluster,
+		      struct st_msg *err)
+{
+	struct stat sb;
+	int rc;
+
+	snprintf(s->path, sizeof(s->path), "%s/meta-%d.db", dir, i);
+	if (!create) {
+		if (stat(s->path, &sb) < 0)
+			return st_fail(err, ST_ENOTCLUSTER, "%s: missing metadata shard (%s)", s->path,
+				       strerror(errno));
+		if (!S_ISREG(sb.st_mode) || sb.st_size < 512) /* smaller than a SQLite header page */
+			return st_fail(err, ST_ECORRUPT, "%s: not a metadata shard (%s)", s->path,
+				       S_ISREG(sb.st_mode) ? "empty or truncated file" : "not a regular file");
+	} else if (stat(s->path, &sb) == 0) {
+		return st_fail(err, ST_EEXIST, "%s: already exists", s->path);
+	}
+	rc = st_sql_open(s->path, create, &s->db, err);
+	if (rc == ST_ECORRUPT)
+		return st_fail(err, rc, "%s: not a metadata shard (%s)", s->path, err ? err->text : "");
+	if (!rc)
+		rc = create ? shard_create(s, i, n, cluster, err) : shard_check(s, i, n, cluster, err);
+	for (int q = 0; !rc && q < Q_N; q++) {
+		rc = st_sql_prepare(s->db, queries[q], &s->q[q], err);
+		if (rc)
+			rc = st_fail(err, ST_ECORRUPT, "%s: not a metadata shard (%s)", s->path, err ? err->text : "");
+	}
+	return rc;
+}
+
+int st_meta_open(const char *dir, int shards, int create, const char *cluster, struct st_meta **out,
+		 struct st_msg *err)
 {
 	struct st_meta *m = calloc(1, sizeof(*m));
 	int rc = 0;
@@ -74,23 +171,8 @@ int st_meta_open(const char *dir, int shards, int create, struct st_meta **out, 
 		return st_fail(err, -ENOMEM, "out of memory");
 	}
 	m->n = shards;
-	for (int i = 0; i < shards && !rc; i++) {
-		struct shard *s = &m->s[i];
-		snprintf(s->path, sizeof(s->path), "%s/meta-%d.db", dir, i);
-		if (!create && access(s->path, R_OK | W_OK) < 0) {
-			rc = st_fail(err, ST_ENOTCLUSTER, "%s: missing metadata shard", s->path);
-			break;
-		}
-		rc = st_sql_open(s->path, create, &s->db, err);
-		if (!rc) /* IF NOT EXISTS: also adds tables to shards made by older versions */
-			rc = st_sql_exec(s->db, meta_schema, err);
-		for (int q = 0; !rc && q < Q_N; q++) {
-			rc = st_sql_prepare(s->db, queries[q], &s->q[q], err);
-			if (rc)
-				rc = st_fail(err, ST_ECORRUPT, "%s: not a metadata shard (%s)", s->path,
-					     err ? err->text : "");
-		}
-	}
+	for (int i = 0; i < shards && !rc; i++)
+		rc = shard_open(&m->s[i], dir, i, shards, create, create && !cluster ? "" : cluster, err);
 	if (rc) {
 		st_meta_free(m);
 		return rc;

@@ -194,8 +194,23 @@ int st_block_overlay(struct st_block *b, uint32_t off, uint32_t len, const struc
 
 struct st_meta;
 
-/* Open (create=1: create) the S shards of the cluster in dir. */
-int st_meta_open(const char *dir, int shards, int create, struct st_meta **out, struct st_msg *err);
+/*
+ * The format of the shards (their schema and every row blob), recorded in
+ * each shard's `shard` row. Format 2 covers every row's key by its checksum.
+ */
+#define ST_META_FORMAT 2
+
+/*
+ * Open the S shards meta-0..S-1.db of the cluster in dir.
+ * create = 1 (curator init only): make them; any that exists: ST_EEXIST.
+ * create = 0: each must be a whole shard of this cluster: a missing file
+ * is ST_ENOTCLUSTER; an empty, truncated or foreign file, one whose
+ * `shard` row names another index, count, cluster (uuid; NULL: not
+ * checked) or format is ST_ECORRUPT, with the reason in err. Nothing is
+ * ever created on an existing cluster.
+ */
+int st_meta_open(const char *dir, int shards, int create, const char *cluster, struct st_meta **out,
+		 struct st_msg *err);
 void st_meta_free(struct st_meta *m);
 int st_meta_nshards(const struct st_meta *m);
 

@@ -64,7 +64,7 @@ int st_store_init(const char *dir, const struct st_init_spec *spec, struct st_ms
 {
 	struct st_config *cfg = NULL;
 	struct st_meta *meta = NULL;
-	char path[ST_PATH_MAX + 16];
+	char path[ST_PATH_MAX + 16], uuid[64];
 	int rc;
 
 	if (spec->nodes < 1 || spec->nodes > 64)
@@ -88,7 +88,9 @@ int st_store_init(const char *dir, const struct st_init_spec *spec, struct st_ms
 			st_fail(err, rc, "%s: %s", path, st_strerror(rc));
 	}
 	if (!rc)
-		rc = st_meta_open(st_config_dir(cfg), spec->shards, 1, &meta, err);
+		rc = st_config_uuid(cfg, uuid, sizeof(uuid), err);
+	if (!rc)
+		rc = st_meta_open(st_config_dir(cfg), spec->shards, 1, uuid, &meta, err);
 	st_meta_free(meta);
 	st_config_free(cfg);
 	return rc;
@@ -98,6 +100,7 @@ int st_store_open(const char *dir, struct st_store **out, struct st_msg *err)
 {
 	struct st_store *st = calloc(1, sizeof(*st));
 	const char *node = getenv("CURATOR_NODE");
+	char uuid[64];
 	int rc;
 
 	if (!st)
@@ -107,7 +110,9 @@ int st_store_open(const char *dir, struct st_store **out, struct st_msg *err)
 	st->topo.node = node && *node ? (uint32_t)strtoul(node, NULL, 10) : 1;
 	rc = st_config_open(dir, &st->cfg, err);
 	if (!rc)
-		rc = st_meta_open(st_config_dir(st->cfg), st_config_shards(st->cfg), 0, &st->meta, err);
+		rc = st_config_uuid(st->cfg, uuid, sizeof(uuid), err);
+	if (!rc)
+		rc = st_meta_open(st_config_dir(st->cfg), st_config_shards(st->cfg), 0, uuid, &st->meta, err);
 	if (!rc)
 		rc = st_topo_refresh(st, err);
 	if (rc) {

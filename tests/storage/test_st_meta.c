@@ -157,7 +157,7 @@ Test(st_meta, maps_store_and_compare_and_set)
 	uint64_t eg;
 	struct st_block *b = calloc(1, sizeof(*b));
 
-	cr_assert_eq(st_meta_open(dir, 3, 1, &m, &err), 0);
+	cr_assert_eq(st_meta_open(dir, 3, 1, "test", &m, &err), 0);
 	sample(&r, 4);
 	st_egroup_rec_init(&g);
 	cr_assert_eq(st_meta_egroup_get(m, r.id, &g, &err), ST_ENOTFOUND);
@@ -220,7 +220,7 @@ Test(st_meta, corrupt_row_is_reported_not_fatal)
 	sqlite3 *db;
 	int counts[2] = { 0, 0 };
 
-	cr_assert_eq(st_meta_open(dir, 1, 1, &m, &err), 0);
+	cr_assert_eq(st_meta_open(dir, 1, 1, "test", &m, &err), 0);
 	sample(&r, 2);
 	cr_assert_eq(st_meta_egroup_put(m, &r, 0, &err), 0);
 	r.id++;
@@ -277,7 +277,7 @@ Test(st_meta, per_shard_batches_fail_by_shard)
 	struct st_egroup_rec g;
 	int rcs[12] = { 0 }, bad;
 
-	cr_assert_eq(st_meta_open(dir, 3, 1, &p.m, &err), 0);
+	cr_assert_eq(st_meta_open(dir, 3, 1, "test", &p.m, &err), 0);
 	for (int i = 0; i < 12; i++) {
 		sample(&p.r[i], 1);
 		p.r[i].id += (uint64_t)i;

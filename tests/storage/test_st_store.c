@@ -77,3 +77,88 @@ Test(st_store, end_to_end_rf1_rf2_rf3, .timeout = 120)
 	st_store_free(st);
 	st_rm_rf(dir);
 }
+
+/* Run a shell command (printf-style); its exit status must be 0. */
+static void sh(const char *fmt, const char *a, const char *b)
+{
+	char cmd[4096];
+
+	snprintf(cmd, sizeof(cmd), fmt, a, b);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+/* Opening must fail with rc and a message holding `why`; then the shard is put back from keep. */
+static void refused(const char *dir, const char *keep, int rc, const char *why)
+{
+	struct st_store *st = NULL;
+	struct st_msg err = { "" };
+
+	cr_assert_eq(st_store_open(dir, &st, &err), rc, "expected %d (%s), got: %s", rc, why, err.text);
+	cr_assert(strstr(err.text, why), "'%s' does not say '%s'", err.text, why);
+	sh("cp %s/meta-1.db %s/meta-1.db", keep, dir);
+}
+
+/*
+ * A shard that is empty, truncated, another shard, another cluster's, or of
+ * another format is refused, never re-created empty; a missing one too. The
+ * cluster opens again once the shard is back, with every byte.
+ */
+Test(st_store, damaged_or_foreign_shards_are_refused_not_recreated, .timeout = 60)
+{
+	const char *dir, *other;
+	struct st_store *st = cluster(&dir, 3, "ssd:1x256M"), *o;
+	struct st_msg err;
+	uint8_t *data = malloc(1 << 20), *back = malloc(1 << 20);
+	const char *keep = th_tmpdir("keep");
+
+	container(st, "c", 2);
+	cr_assert_eq(st_vdisk_create(st, "v", "c", 4 << 20, 0, NULL, &err), 0, "%s", err.text);
+	th_fill(data, sizeof(data), 7);
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(st_vdisk_pwrite(st, "v", (uint64_t)i << 20, data, 1 << 20, &err), 0, "%s", err.text);
+	st_store_free(st);
+	sh("cp %s/meta-1.db %s/", dir, keep);
+	sh(": > %s/meta-1.db%s", dir, "");
+	refused(dir, keep, ST_ECORRUPT, "empty or truncated");
+	sh("truncate -s 300 %s/meta-1.db%s", dir, "");
+	refused(dir, keep, ST_ECORRUPT, "empty or truncated");
+	sh("truncate -s 5000 %s/meta-1.db%s", dir, "");
+	refused(dir, keep, ST_ECORRUPT, "not a metadata shard");
+	sh("cp %s/meta-0.db %s/meta-1.db", dir, dir);
+	refused(dir, keep, ST_ECORRUPT, "holds shard 0 of 3, expected 1 of 3");
+	sh("sqlite3 %s/meta-1.db 'UPDATE shard SET format = 1'%s", dir, "");
+	refused(dir, keep, ST_ECORRUPT, "shard format 1");
+	sh("sqlite3 %s/meta-1.db 'DROP TABLE shard'%s", dir, "");
+	refused(dir, keep, ST_ECORRUPT, "no such table");
+	sh("rm %s/meta-1.db%s", dir, "");
+	refused(dir, keep, ST_ENOTCLUSTER, "missing metadata shard");
+	o = cluster(&other, 3, "ssd:1x256M");
+	st_store_free(o);
+	sh("cp %s/meta-1.db %s/meta-1.db", other, dir);
+	refused(dir, keep, ST_ECORRUPT, "belongs to another cluster");
+	cr_assert_eq(st_store_open(dir, &st, &err), 0, "%s", err.text);
+	{
+		struct st_vdisk v;
+		cr_assert_eq(st_config_vdisk_get(st_store_config(st), "v", &v, &err), 0, "%s", err.text);
+		for (int i = 0; i < 4; i++) {
+			cr_assert_eq(st_vdisk_pread(st, &v, (uint64_t)i << 20, 1 << 20, back, &err), 0, "%s", err.text);
+			cr_assert_eq(memcmp(back, data, 1 << 20), 0);
+		}
+	}
+	st_store_free(st);
+	free(data);
+	free(back);
+}
+
+/* A cluster of an older format is refused with a message that says so. */
+Test(st_store, older_cluster_format_is_refused, .timeout = 30)
+{
+	const char *dir;
+	struct st_store *st = cluster(&dir, 1, "ssd:1x64M");
+	struct st_msg err;
+
+	st_store_free(st);
+	sh("sqlite3 %s/config.db \"UPDATE cluster SET value = 1 WHERE key = 'format'\"%s", dir, "");
+	cr_assert_eq(st_store_open(dir, &st, &err), ST_ECORRUPT);
+	cr_assert(strstr(err.text, "cluster format 1, this curator reads format 2 only"), "%s", err.text);
+}
