@@ -90,6 +90,15 @@ struct st_container {
 
 enum st_vdisk_state { ST_VDISK_LIVE = 0, ST_VDISK_DELETED = 1 };
 
+/* A vdisk's block size is a power of two in [ST_BLOCK_MIN, ST_BLOCK_MAX]. */
+#define ST_BLOCK_MIN 4096u
+#define ST_BLOCK_MAX (4u << 20)
+/*
+ * The most blocks a vdisk may have: a non-dedup extent id carries its home
+ * block + 1 in 32 bits (st_meta.h), so 16 TiB at 4 KiB blocks, 4 PiB at 1 MiB.
+ */
+#define ST_VDISK_BLOCKS_MAX 0xfffffffeull
+
 struct st_vdisk {
 	uint64_t id;
 	char name[ST_NAME_MAX * 2];

@@ -12,6 +12,7 @@
 #include "storage/st_config_int.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -25,11 +26,32 @@ struct table {
 	const char *noun;   /* "disk": messages about one row */
 	const char *plural; /* "disks": messages about the listing */
 	size_t size;        /* of the struct */
-	/* Fill out from the current row: 0, or ST_ECORRUPT for a row that cannot be right. */
-	int (*row)(const struct st_config *cfg, sqlite3_stmt *st, void *out);
-	/* NEEDSWORK: 0 for containers and vdisks, whose listings end quietly at a failed step. */
-	int check_step;
+	/*
+	 * Fill out from the current row and check it against its invariants:
+	 * 0, or ST_ECORRUPT with why filled for a row that cannot be right
+	 * (nothing may act on it: the caller fails with that reason).
+	 */
+	int (*row)(const struct st_config *cfg, sqlite3_stmt *st, void *out, struct st_msg *why);
 };
+
+/* A row that fails its invariants: "<noun> <id>: <what>", ST_ECORRUPT. */
+static int bad_row(struct st_msg *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int bad_row(struct st_msg *why, const char *fmt, ...)
+{
+	char text[sizeof(why->text)]; /* the arguments may hold why->text */
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	memcpy(why->text, text, sizeof(text));
+	return ST_ECORRUPT;
+}
+
+static int is_bool(int v)
+{
+	return v == 0 || v == 1;
+}
 
 /*
  * Every row of t.select + " " + rest, into a malloc'd array the caller
@@ -59,11 +81,12 @@ static int list_rows(struct st_config *cfg, const struct table *t, const char *r
 			}
 			v = nv;
 		}
-		rc = t->row(cfg, st, v + (size_t)cnt++ * t->size);
+		struct st_msg why = { "" };
+		rc = t->row(cfg, st, v + (size_t)cnt++ * t->size, &why);
 		if (rc)
-			st_fail(err, rc, "%s: corrupt config row", t->plural);
+			st_fail(err, rc, "config.db: corrupt %s row: %s", t->noun, why.text);
 	}
-	if (!rc && src != SQLITE_DONE && t->check_step) {
+	if (!rc && src != SQLITE_DONE) {
 		snprintf(what, sizeof(what), "config.db %s", t->plural);
 		rc = st_sql_fail(cfg->db, src, what, err);
 	}
@@ -87,7 +110,7 @@ static int get_row(struct st_config *cfg, const struct table *t, const char *whe
 {
 	sqlite3_stmt *st;
 	char sql[512];
-	int rc;
+	int rc, src;
 
 	snprintf(sql, sizeof(sql), "%s WHERE %s", t->select, where);
 	rc = st_sql_prepare(cfg->db, sql, &st, err);
@@ -97,10 +120,16 @@ static int get_row(struct st_config *cfg, const struct table *t, const char *whe
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
 	else
 		sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		rc = t->row(cfg, st, out);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		struct st_msg why = { "" };
+		rc = t->row(cfg, st, out, &why);
 		if (rc)
-			st_fail(err, rc, "%s %s: corrupt config row", t->noun, name ? name : "");
+			st_fail(err, rc, "config.db: corrupt %s row: %s", t->noun, why.text);
+	} else if (src != SQLITE_DONE) {
+		char what[64];
+		snprintf(what, sizeof(what), "config.db %s", t->plural);
+		rc = st_sql_fail(cfg->db, src, what, err);
 	} else if (name) {
 		rc = st_fail(err, ST_ENOTFOUND, "%s '%s': not found", t->noun, name);
 	} else {
@@ -133,18 +162,23 @@ int st_config_node_set(struct st_config *cfg, uint32_t id, int up, struct st_msg
 	return rc;
 }
 
-static int node_row(const struct st_config *cfg, sqlite3_stmt *st, void *out)
+static int node_row(const struct st_config *cfg, sqlite3_stmt *st, void *out, struct st_msg *why)
 {
 	struct st_node *v = out;
+	int64_t id = sqlite3_column_int64(st, 0);
 
-	v->id = (uint32_t)sqlite3_column_int64(st, 0);
+	v->id = (uint32_t)id;
 	v->up = sqlite3_column_int(st, 1);
 	v->changed = sqlite3_column_int64(st, 2);
+	if (id < 1 || id > 0xffff)
+		return bad_row(why, "node id %lld outside 1..65535", (long long)id);
+	if (!is_bool(v->up))
+		return bad_row(why, "node %u: up = %d", v->id, v->up);
 	return 0;
 }
 
 static const struct table node_table = {
-	"SELECT id, up, changed FROM nodes", "node", "nodes", sizeof(struct st_node), node_row, 1,
+	"SELECT id, up, changed FROM nodes", "node", "nodes", sizeof(struct st_node), node_row,
 };
 
 int st_config_nodes(struct st_config *cfg, struct st_node **out, int *n, struct st_msg *err)
@@ -157,7 +191,7 @@ int st_config_nodes(struct st_config *cfg, struct st_node **out, int *n, struct 
 	return rc;
 }
 
-static int disk_row(const struct st_config *cfg, sqlite3_stmt *st, void *out)
+static int disk_row(const struct st_config *cfg, sqlite3_stmt *st, void *out, struct st_msg *why)
 {
 	struct st_disk *d = out;
 	const char *p = (const char *)sqlite3_column_text(st, 4);
@@ -175,12 +209,25 @@ static int disk_row(const struct st_config *cfg, sqlite3_stmt *st, void *out)
 	d->used = (uint64_t)sqlite3_column_int64(st, 7);
 	d->changed = sqlite3_column_int64(st, 8);
 	d->draining = sqlite3_column_int(st, 9);
+	if (sqlite3_column_int64(st, 0) < 1 || sqlite3_column_int64(st, 0) > UINT32_MAX)
+		return bad_row(why, "disk id %lld out of range", (long long)sqlite3_column_int64(st, 0));
+	if (sqlite3_column_int64(st, 1) < 1 || sqlite3_column_int64(st, 1) > 0xffff)
+		return bad_row(why, "disk %u: node %lld out of range", d->id, (long long)sqlite3_column_int64(st, 1));
+	if ((unsigned)d->tier >= ST_NTIERS)
+		return bad_row(why, "disk %u: unknown tier %d", d->id, (int)d->tier);
+	if (sqlite3_column_int64(st, 3) <= 0)
+		return bad_row(why, "disk %u: capacity %lld", d->id, (long long)sqlite3_column_int64(st, 3));
+	if (!is_bool(d->ok) || !is_bool(d->removed) || !is_bool(d->draining))
+		return bad_row(why, "disk %u: state flags ok=%d removed=%d draining=%d", d->id, d->ok, d->removed,
+			       d->draining);
+	if (!p || !p[0])
+		return bad_row(why, "disk %u: no path", d->id);
 	return 0;
 }
 
 static const struct table disk_table = {
 	"SELECT id, node, tier, capacity, path, ok, removed, used, changed, draining FROM disks",
-	"disk", "disks", sizeof(struct st_disk), disk_row, 1,
+	"disk", "disks", sizeof(struct st_disk), disk_row,
 };
 
 int st_config_disks(struct st_config *cfg, struct st_disk **out, int *n, struct st_msg *err)
@@ -390,7 +437,7 @@ int st_config_container_create(struct st_config *cfg, struct st_container *c, st
 	return rc;
 }
 
-static int container_row(const struct st_config *cfg, sqlite3_stmt *st, void *out)
+static int container_row(const struct st_config *cfg, sqlite3_stmt *st, void *out, struct st_msg *why)
 {
 	struct st_container *c = out;
 	const char *tiers = (const char *)sqlite3_column_text(st, 14);
@@ -415,16 +462,19 @@ static int container_row(const struct st_config *cfg, sqlite3_stmt *st, void *ou
 	for (tok = strtok_r(buf, ",", &save); tok && c->ntiers < ST_NTIERS; tok = strtok_r(NULL, ",", &save)) {
 		int t = st_tier_parse(tok);
 		if (t < 0)
-			return ST_ECORRUPT;
+			return bad_row(why, "container %u: unknown tier '%s'", c->id, tok);
 		c->tiers[c->ntiers++] = (enum st_tier)t;
 	}
-	return c->ntiers ? 0 : ST_ECORRUPT;
+	/* every policy as `container create` checks it (the node count is not known here: 64, the most) */
+	if (st_container_validate(c, 64, why))
+		return bad_row(why, "container %u: %s", c->id, why->text);
+	return 0;
 }
 
 static const struct table container_table = {
 	"SELECT id, name, rf, rs_k, rs_m, ec_delay, compress, compress_delay, codec, dedup, chunking,"
 	" ilm_high, ilm_low, cold_age, tiers FROM containers",
-	"container", "containers", sizeof(struct st_container), container_row, 0,
+	"container", "containers", sizeof(struct st_container), container_row,
 };
 
 int st_config_container_get(struct st_config *cfg, const char *name, struct st_container *out,
@@ -451,7 +501,7 @@ int st_config_containers(struct st_config *cfg, struct st_container **out, int *
 
 /* --- vdisks ------------------------------------------------------------- */
 
-static int vdisk_row(const struct st_config *cfg, sqlite3_stmt *st, void *out)
+static int vdisk_row(const struct st_config *cfg, sqlite3_stmt *st, void *out, struct st_msg *why)
 {
 	struct st_vdisk *v = out;
 
@@ -466,12 +516,23 @@ static int vdisk_row(const struct st_config *cfg, sqlite3_stmt *st, void *out)
 	v->parent = (uint64_t)sqlite3_column_int64(st, 7);
 	v->open_egroup = (uint64_t)sqlite3_column_int64(st, 8);
 	v->created = sqlite3_column_int64(st, 9);
+	if (!v->name[0])
+		return bad_row(why, "vdisk %llu: no name", (unsigned long long)v->id);
+	if (v->block_size < ST_BLOCK_MIN || v->block_size > ST_BLOCK_MAX || (v->block_size & (v->block_size - 1)))
+		return bad_row(why, "vdisk '%s': block size %u is not a power of two in 4K..4M", v->name, v->block_size);
+	if (sqlite3_column_int64(st, 3) <= 0 || v->size / v->block_size > ST_VDISK_BLOCKS_MAX)
+		return bad_row(why, "vdisk '%s': size %lld out of range", v->name, (long long)sqlite3_column_int64(st, 3));
+	if (!is_bool((int)v->state) || !is_bool(v->readonly))
+		return bad_row(why, "vdisk '%s': state %d, readonly %d", v->name, (int)v->state, v->readonly);
+	if (sqlite3_column_int64(st, 2) < 1 || sqlite3_column_int64(st, 2) > UINT32_MAX)
+		return bad_row(why, "vdisk '%s': container %lld out of range", v->name,
+			       (long long)sqlite3_column_int64(st, 2));
 	return 0;
 }
 
 static const struct table vdisk_table = {
 	"SELECT id, name, container, size, block_size, state, readonly, parent, open_egroup, created FROM vdisks",
-	"vdisk", "vdisks", sizeof(struct st_vdisk), vdisk_row, 0,
+	"vdisk", "vdisks", sizeof(struct st_vdisk), vdisk_row,
 };
 
 int st_config_vdisk_insert(struct st_config *cfg, const struct st_vdisk *v, struct st_msg *err)

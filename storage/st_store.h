@@ -54,8 +54,7 @@
 
 #define ST_EGROUP_TARGET (4u << 20)  /* egroups close at 4 MiB */
 #define ST_BLOCK_DEFAULT (1u << 20)
-#define ST_BLOCK_MIN 4096u
-#define ST_BLOCK_MAX (4u << 20)
+/* ST_BLOCK_MIN, ST_BLOCK_MAX, ST_VDISK_BLOCKS_MAX: st_config.h (a vdisk row is checked against them) */
 
 /* --- the cluster and the handle ----------------------------------------- */
 

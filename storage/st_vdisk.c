@@ -42,6 +42,8 @@ int st_vdisk_create(struct st_store *st, const char *name, const char *container
 		return st_fail(err, ST_EINVAL, "--block-size %u: must be a power of two from 4K to 4M", block_size);
 	if (size == 0 || size > (1ULL << 50))
 		return st_fail(err, ST_EINVAL, "--size: must be between 1 byte and 1P");
+	if ((size - 1) / block_size >= ST_VDISK_BLOCKS_MAX)
+		return st_fail(err, ST_EINVAL, "--size: at most %llu blocks of %u bytes", ST_VDISK_BLOCKS_MAX, block_size);
 	rc = st_config_container_get(st->cfg, container, &c, err);
 	if (rc)
 		return rc;

@@ -207,3 +207,86 @@ Test(st_config, egroup_reads_add_and_clear_in_batches)
 	st_config_free(cfg);
 	st_rm_rf(dir);
 }
+
+/*
+ * Rows that decide placement and protection are checked when read: a row
+ * that breaks an invariant (edited with the sqlite3 shell) is ST_ECORRUPT
+ * with a reason, from the single-row reads and the listings alike, and the
+ * row is fine again once repaired.
+ */
+Test(st_config, rows_that_break_invariants_are_refused_when_read)
+{
+	static const struct {
+		const char *sql, *why;
+	} bad[] = {
+		{ "UPDATE containers SET rf = 0", "--rf 0" },
+		{ "UPDATE containers SET rf = 9", "--rf 9" },
+		{ "UPDATE containers SET rs_k = 1, rs_m = 9", "--rs 1,9" },
+		{ "UPDATE containers SET ilm_high = 10, ilm_low = 50", "--ilm" },
+		{ "UPDATE containers SET tiers = 'ssd,tape'", "unknown tier 'tape'" },
+		{ "UPDATE containers SET compress = 7", "compress/dedup" },
+		{ "UPDATE vdisks SET block_size = 3", "block size 3" },
+		{ "UPDATE vdisks SET block_size = 0", "block size 0" },
+		{ "UPDATE vdisks SET size = -5", "size -5" },
+		{ "UPDATE vdisks SET state = 9", "state 9" },
+		{ "UPDATE disks SET tier = 7", "unknown tier 7" },
+		{ "UPDATE disks SET node = 0", "node 0" },
+		{ "UPDATE disks SET capacity = 0", "capacity 0" },
+		{ "UPDATE nodes SET up = 5", "up = 5" },
+	};
+	const char *dir;
+	struct st_config *cfg = fresh(&dir, 3);
+	struct st_container c, g;
+	struct st_vdisk v = { .id = 77, .container = 1, .size = 1 << 20, .block_size = 65536 }, w;
+	struct st_msg err;
+	uint32_t disk;
+	char db[1024], cmd[2048];
+
+	st_container_defaults(&c);
+	strcpy(c.name, "c");
+	c.rf = 2;
+	cr_assert_eq(st_config_container_create(cfg, &c, &err), 0, "%s", err.text);
+	strcpy(v.name, "v");
+	cr_assert_eq(st_config_vdisk_insert(cfg, &v, &err), 0, "%s", err.text);
+	cr_assert_eq(st_config_disk_add(cfg, 1, ST_TIER_SSD, 1 << 30, &disk, &err), 0, "%s", err.text);
+	st_config_free(cfg);
+	snprintf(db, sizeof(db), "%s/config.db", dir);
+	snprintf(cmd, sizeof(cmd), "cp %s %s.good", db, db);
+	cr_assert_eq(system(cmd), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		void *list = NULL;
+		int n = 0, rc = 0;
+		snprintf(cmd, sizeof(cmd), "cp %s.good %s && sqlite3 %s \"%s\"", db, db, db, bad[i].sql);
+		cr_assert_eq(system(cmd), 0, "%s", cmd);
+		cr_assert_eq(st_config_open(dir, &cfg, &err), 0, "%s", err.text);
+		if (!strncmp(bad[i].sql, "UPDATE containers", 17)) {
+			rc = st_config_container_get(cfg, "c", &g, &err);
+			cr_assert_eq(rc, ST_ECORRUPT, "%s: %d", bad[i].sql, rc);
+			cr_assert(strstr(err.text, bad[i].why), "%s: %s", bad[i].sql, err.text);
+			rc = st_config_containers(cfg, (struct st_container **)&list, &n, &err);
+		} else if (!strncmp(bad[i].sql, "UPDATE vdisks", 13)) {
+			rc = st_config_vdisk_by_id(cfg, 77, &w, &err);
+			cr_assert_eq(rc, ST_ECORRUPT, "%s: %d", bad[i].sql, rc);
+			cr_assert(strstr(err.text, bad[i].why), "%s: %s", bad[i].sql, err.text);
+			rc = st_config_vdisks(cfg, 1, (struct st_vdisk **)&list, &n, &err);
+		} else if (!strncmp(bad[i].sql, "UPDATE disks", 12)) {
+			struct st_disk d;
+			rc = st_config_disk_get(cfg, disk, &d, &err);
+			cr_assert_eq(rc, ST_ECORRUPT, "%s: %d", bad[i].sql, rc);
+			cr_assert(strstr(err.text, bad[i].why), "%s: %s", bad[i].sql, err.text);
+			rc = st_config_disks(cfg, (struct st_disk **)&list, &n, &err);
+		} else {
+			rc = st_config_nodes(cfg, (struct st_node **)&list, &n, &err);
+		}
+		cr_assert_eq(rc, ST_ECORRUPT, "listing after %s: %d", bad[i].sql, rc);
+		cr_assert(strstr(err.text, bad[i].why), "%s: %s", bad[i].sql, err.text);
+		free(list);
+		st_config_free(cfg);
+	}
+	snprintf(cmd, sizeof(cmd), "cp %s.good %s", db, db);
+	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(st_config_open(dir, &cfg, &err), 0, "%s", err.text);
+	cr_assert_eq(st_config_container_get(cfg, "c", &g, &err), 0, "%s", err.text);
+	cr_assert_eq(st_config_vdisk_by_id(cfg, 77, &w, &err), 0, "%s", err.text);
+	st_config_free(cfg);
+}
