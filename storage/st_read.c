@@ -294,6 +294,8 @@ struct st_deferred {
  */
 static int read_deferred(struct st_store *st, const struct st_egroup_rec *g, const struct st_extent_rec *e, uint8_t *dst)
 {
+	if (e->stored_len != e->raw_len) /* dst holds raw_len bytes: only a plain extent reads straight into it */
+		return -1;
 	for (int i = 0; i < g->nreplicas; i++) {
 		const struct st_disk *d = st_topo_disk(&st->topo, g->replicas[i].disk);
 		struct st_deferred *q;
@@ -514,6 +516,8 @@ int st_vdisk_pread(struct st_store *st, const struct st_vdisk *v, uint64_t off, 
 	uint32_t bs = v->block_size;
 	int rc = 0;
 
+	if (bs < ST_BLOCK_MIN || bs > ST_BLOCK_MAX || (bs & (bs - 1)))
+		return st_fail(err, ST_ECORRUPT, "vdisk '%s': block size %u", v->name, bs);
 	if (off > v->size || len > v->size - off)
 		return st_fail(err, ST_ERANGE, "read of %zu bytes at offset %llu: past the size of vdisk '%s' (%llu bytes)",
 			       len, (unsigned long long)off, v->name, (unsigned long long)v->size);
@@ -536,6 +540,12 @@ int st_vdisk_pread(struct st_store *st, const struct st_vdisk *v, uint64_t off, 
 		for (int i = 0; i < b->n && !rc; i++) {
 			const struct st_region *r = &b->r[i];
 			uint64_t rs = bstart + r->block_off, re = rs + r->len;
+
+			if ((uint64_t)r->block_off + r->len > bs || r->len == 0) {
+				rc = st_fail(err, ST_ECORRUPT, "vdisk '%s' block %llu: a region [%u, +%u) outside the %u-byte block",
+					     v->name, (unsigned long long)blk, r->block_off, r->len, bs);
+				break;
+			}
 			uint64_t s = rs > off ? rs : off, e = re < off + len ? re : off + len;
 
 			if (s >= e)
