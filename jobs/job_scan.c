@@ -255,10 +255,14 @@ static int read_blocks(void *arg, int split, mr_record_fn fn, void *fnarg, char 
 	return with_reason(rc, &err, why, whylen);
 }
 
-static int rd_extent(void *arg, const struct st_extent_id *id, uint64_t egroup)
+static int rd_extent(void *arg, int rc_row, const struct st_extent_id *id, uint64_t egroup)
 {
 	struct rd *r = arg;
 
+	if (rc_row) { /* where that extent lives is unknown: nothing may be called dead (see map_block) */
+		r->c->c[JC_CORRUPT_ROWS]++;
+		return 0;
+	}
 	r->c->c[JC_EXTENT_IDS]++;
 	return r->fn(r->fnarg, id->b, ST_EXTENT_ID_LEN, &egroup, 8);
 }
@@ -1248,7 +1252,7 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 			free(fps);
 			fps = NULL;
 			nfps = 0;
-			if (vals[i].len == 1 || st_meta_fp_decode(v + 1, vals[i].len - 1, &fps, &nfps))
+			if (vals[i].len == 1 || st_meta_fp_decode(id, v + 1, vals[i].len - 1, &fps, &nfps))
 				fp_bad = 1; /* rewritten by the fingerprint task */
 			have_fp = 1;
 		} else {

@@ -74,7 +74,7 @@ static const char schema[] =
 	"CREATE TABLE vdisks(id INTEGER PRIMARY KEY, name TEXT NOT NULL, container INTEGER NOT NULL,"
 	"  size INTEGER NOT NULL, block_size INTEGER NOT NULL, state INTEGER NOT NULL DEFAULT 0,"
 	"  readonly INTEGER NOT NULL DEFAULT 0, parent INTEGER NOT NULL DEFAULT 0,"
-	"  open_egroup INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL);"
+	"  open_egroup INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0);"
 	"CREATE UNIQUE INDEX vdisk_live_name ON vdisks(name) WHERE state = 0;"
 	"CREATE TABLE id_counters(node INTEGER PRIMARY KEY, next INTEGER NOT NULL);"
 	"CREATE TABLE seq(id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);"

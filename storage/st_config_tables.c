@@ -524,6 +524,10 @@ static int vdisk_row(const struct st_config *cfg, sqlite3_stmt *st, void *out, s
 		return bad_row(why, "vdisk '%s': size %lld out of range", v->name, (long long)sqlite3_column_int64(st, 3));
 	if (!is_bool((int)v->state) || !is_bool(v->readonly))
 		return bad_row(why, "vdisk '%s': state %d, readonly %d", v->name, (int)v->state, v->readonly);
+	/* a deletion is two fields: the state and when (one flipped field does not delete a vdisk) */
+	if ((v->state == ST_VDISK_DELETED) != (sqlite3_column_int64(st, 10) > 0))
+		return bad_row(why, "vdisk '%s': state %d but deleted at %lld", v->name, (int)v->state,
+			       (long long)sqlite3_column_int64(st, 10));
 	if (sqlite3_column_int64(st, 2) < 1 || sqlite3_column_int64(st, 2) > UINT32_MAX)
 		return bad_row(why, "vdisk '%s': container %lld out of range", v->name,
 			       (long long)sqlite3_column_int64(st, 2));
@@ -531,7 +535,7 @@ static int vdisk_row(const struct st_config *cfg, sqlite3_stmt *st, void *out, s
 }
 
 static const struct table vdisk_table = {
-	"SELECT id, name, container, size, block_size, state, readonly, parent, open_egroup, created FROM vdisks",
+	"SELECT id, name, container, size, block_size, state, readonly, parent, open_egroup, created, deleted FROM vdisks",
 	"vdisk", "vdisks", sizeof(struct st_vdisk), vdisk_row,
 };
 
@@ -571,8 +575,8 @@ int st_config_vdisks(struct st_config *cfg, int all, struct st_vdisk **out, int 
 int st_config_vdisk_delete(struct st_config *cfg, uint64_t id, struct st_msg *err)
 {
 	int n = 0;
-	int rc = st_config_run(cfg, "UPDATE vdisks SET state = 1, open_egroup = 0 WHERE id = ? AND state = 0", "i", &n,
-		     err, (int64_t)id);
+	int rc = st_config_run(cfg, "UPDATE vdisks SET state = 1, open_egroup = 0, deleted = ? WHERE id = ? AND state = 0", "ii",
+		     &n, err, st_now() > 0 ? st_now() : 1, (int64_t)id);
 
 	if (!rc && n == 0)
 		return st_fail(err, ST_ENOTFOUND, "vdisk %llu: not found", (unsigned long long)id);

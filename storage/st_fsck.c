@@ -56,11 +56,18 @@ static void say(struct ctx *c, enum st_fsck_level lvl, const char *fmt, ...)
 		c->cb(c->arg, lvl, msg);
 }
 
-static int load_extent(void *arg, const struct st_extent_id *id, uint64_t egroup)
+static int load_extent(void *arg, int rc_row, const struct st_extent_id *id, uint64_t egroup)
 {
 	struct ctx *c = arg;
-	struct xval *v = st_hmap_put(&c->x, id->b, NULL);
+	struct xval *v;
+	char b[80];
 
+	if (rc_row) {
+		say(c, ST_FSCK_VIOLATION, "extent %s: corrupt extent ID row (names egroup %llx)",
+		    st_extent_id_fmt(id, b, sizeof(b)), (unsigned long long)egroup);
+		return 0;
+	}
+	v = st_hmap_put(&c->x, id->b, NULL);
 	if (!v)
 		return -ENOMEM;
 	v->egroup = egroup;

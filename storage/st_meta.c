@@ -32,8 +32,8 @@ static const char *queries[Q_N] = {
 	[Q_EG_INS] = "INSERT INTO egroups(id, version, last_ref_seq, rec) VALUES (?, ?, ?, ?)",
 	[Q_EG_UPD] = "UPDATE egroups SET version = ?, last_ref_seq = ?, rec = ? WHERE id = ? AND version = ?",
 	[Q_EG_DEL] = "DELETE FROM egroups WHERE id = ? AND version = ?",
-	[Q_EX_GET] = "SELECT egroup FROM extents WHERE id = ?",
-	[Q_EX_PUT] = "INSERT OR REPLACE INTO extents(id, egroup) VALUES (?, ?)",
+	[Q_EX_GET] = "SELECT egroup, crc FROM extents WHERE id = ?",
+	[Q_EX_PUT] = "INSERT OR REPLACE INTO extents(id, egroup, crc) VALUES (?, ?, ?)",
 	[Q_EX_DEL] = "DELETE FROM extents WHERE id = ? AND egroup = ?",
 	[Q_BL_GET] = "SELECT regions FROM blocks WHERE vdisk = ? AND block = ?",
 	[Q_BL_PUT] = "INSERT OR REPLACE INTO blocks(vdisk, block, regions) VALUES (?, ?, ?)",
@@ -51,11 +51,11 @@ static const char meta_schema[] =
 	"  count INTEGER NOT NULL, cluster TEXT NOT NULL, format INTEGER NOT NULL);"
 	"CREATE TABLE egroups(id INTEGER PRIMARY KEY, version INTEGER NOT NULL,"
 	"  last_ref_seq INTEGER NOT NULL, rec BLOB NOT NULL);"
-	"CREATE TABLE extents(id BLOB PRIMARY KEY, egroup INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE extents(id BLOB PRIMARY KEY, egroup INTEGER NOT NULL, crc INTEGER NOT NULL) WITHOUT ROWID;"
 	"CREATE TABLE blocks(vdisk INTEGER NOT NULL, block INTEGER NOT NULL,"
 	"  regions BLOB NOT NULL, PRIMARY KEY (vdisk, block)) WITHOUT ROWID;"
 	"CREATE TABLE strips(id INTEGER PRIMARY KEY, k INTEGER NOT NULL, m INTEGER NOT NULL,"
-	"  len INTEGER NOT NULL, members BLOB NOT NULL);"
+	"  len INTEGER NOT NULL, members BLOB NOT NULL, crc INTEGER NOT NULL);"
 	"CREATE TABLE fingerprints(egroup INTEGER PRIMARY KEY, fps BLOB NOT NULL);";
 
 struct shard {
@@ -293,12 +293,13 @@ int st_meta_egroup_get(struct st_meta *m, uint64_t id, struct st_egroup_rec *out
 	if (src == SQLITE_ROW) {
 		const void *blob = sqlite3_column_blob(q, 2);
 		int len = sqlite3_column_bytes(q, 2);
-		rc = blob ? st_egroup_rec_decode(blob, (size_t)len, out) : ST_ECORRUPT;
+		uint64_t lrs = (uint64_t)sqlite3_column_int64(q, 1);
+		rc = blob ? st_egroup_rec_decode(id, lrs, blob, (size_t)len, out) : ST_ECORRUPT;
 		if (rc == ST_ECORRUPT)
 			st_fail(err, rc, "egroup %llx: corrupt metadata row in %s", (unsigned long long)id, s->path);
 		out->id = id;
 		out->version = (uint64_t)sqlite3_column_int64(q, 0);
-		out->last_ref_seq = (uint64_t)sqlite3_column_int64(q, 1);
+		out->last_ref_seq = lrs;
 	} else if (src == SQLITE_DONE) {
 		rc = st_fail(err, ST_ENOTFOUND, "egroup %llx: not found", (unsigned long long)id);
 	} else {
@@ -374,6 +375,11 @@ int st_meta_extent_get(struct st_meta *m, const struct st_extent_id *id, uint64_
 	src = sqlite3_step(q);
 	if (src == SQLITE_ROW) {
 		*egroup = (uint64_t)sqlite3_column_int64(q, 0);
+		if ((uint32_t)sqlite3_column_int64(q, 1) != st_meta_extent_row_crc(id, *egroup)) {
+			char b[80];
+			rc = st_fail(err, ST_ECORRUPT, "extent %s: corrupt extent ID row in %s",
+				     st_extent_id_fmt(id, b, sizeof(b)), s->path);
+		}
 	} else if (src == SQLITE_DONE) {
 		char b[80];
 		rc = st_fail(err, ST_ENOTFOUND, "extent %s: not in the extent ID map",
@@ -392,6 +398,7 @@ int st_meta_extent_put(struct st_meta *m, const struct st_extent_id *id, uint64_
 
 	sqlite3_bind_blob(q, 1, id->b, ST_EXTENT_ID_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 2, (int64_t)egroup);
+	sqlite3_bind_int64(q, 3, st_meta_extent_row_crc(id, egroup));
 	return step_done(s, q, s->path, err);
 }
 
@@ -400,12 +407,13 @@ int st_meta_extent_insert(struct st_meta *m, const struct st_extent_id *id, uint
 {
 	struct shard *s = &m->s[st_meta_shard_extent(m, id)];
 	sqlite3_stmt *q;
-	int changes = 0, rc = st_sql_prepare(s->db, "INSERT OR IGNORE INTO extents(id, egroup) VALUES (?, ?)", &q, err);
+	int changes = 0, rc = st_sql_prepare(s->db, "INSERT OR IGNORE INTO extents(id, egroup, crc) VALUES (?, ?, ?)", &q, err);
 
 	if (rc)
 		return rc;
 	sqlite3_bind_blob(q, 1, id->b, ST_EXTENT_ID_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 2, (int64_t)egroup);
+	sqlite3_bind_int64(q, 3, st_meta_extent_row_crc(id, egroup));
 	rc = step_once(s, q, &changes, err);
 	if (!rc && changes == 0) /* (the statement is atomic: no one can slip in between) */
 		rc = ST_EEXIST;
@@ -433,13 +441,14 @@ int st_meta_extent_cas(struct st_meta *m, const struct st_extent_id *id, uint64_
 {
 	struct shard *s = &m->s[st_meta_shard_extent(m, id)];
 	sqlite3_stmt *q;
-	int changes = 0, rc = st_sql_prepare(s->db, "UPDATE extents SET egroup = ? WHERE id = ? AND egroup = ?", &q, err);
+	int changes = 0, rc = st_sql_prepare(s->db, "UPDATE extents SET egroup = ?, crc = ? WHERE id = ? AND egroup = ?", &q, err);
 
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(q, 1, (int64_t)to);
-	sqlite3_bind_blob(q, 2, id->b, ST_EXTENT_ID_LEN, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 3, (int64_t)from);
+	sqlite3_bind_int64(q, 2, st_meta_extent_row_crc(id, to));
+	sqlite3_bind_blob(q, 3, id->b, ST_EXTENT_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 4, (int64_t)from);
 	rc = step_once(s, q, &changes, err);
 	if (!rc && moved)
 		*moved = changes > 0;
@@ -481,7 +490,7 @@ int st_meta_block_get(struct st_meta *m, uint64_t vdisk, uint64_t block, struct 
 	out->n = 0;
 	if (src == SQLITE_ROW) {
 		const void *blob = sqlite3_column_blob(q, 0);
-		rc = blob ? st_block_decode(blob, (size_t)sqlite3_column_bytes(q, 0), out) : ST_ECORRUPT;
+		rc = blob ? st_block_decode(vdisk, block, blob, (size_t)sqlite3_column_bytes(q, 0), out) : ST_ECORRUPT;
 		if (rc)
 			st_fail(err, rc, "vdisk %llx block %llu: corrupt block map row in %s",
 				(unsigned long long)vdisk, (unsigned long long)block, s->path);
@@ -536,7 +545,8 @@ int st_meta_scan_egroups(struct st_meta *m, int shard, st_egroup_cb cb, void *ar
 	while ((src = sqlite3_step(q)) == SQLITE_ROW) {
 		const void *blob = sqlite3_column_blob(q, 3);
 		uint64_t id = (uint64_t)sqlite3_column_int64(q, 0);
-		int rrc = blob ? st_egroup_rec_decode(blob, (size_t)sqlite3_column_bytes(q, 3), &r) : ST_ECORRUPT;
+		uint64_t lrs = (uint64_t)sqlite3_column_int64(q, 2);
+		int rrc = blob ? st_egroup_rec_decode(id, lrs, blob, (size_t)sqlite3_column_bytes(q, 3), &r) : ST_ECORRUPT;
 
 		if (rrc == -ENOMEM) {
 			rc = st_fail(err, rrc, "out of memory");
@@ -556,7 +566,11 @@ int st_meta_scan_egroups(struct st_meta *m, int shard, st_egroup_cb cb, void *ar
 	return rc;
 }
 
-/* Step an `SELECT id, egroup FROM extents ...` statement through cb, then finalize it. */
+/*
+ * Step a `SELECT id, egroup, crc FROM extents ...` statement through cb, then
+ * finalize it. A row that is not an extent id, or fails its checksum, goes
+ * to cb with rc_row = ST_ECORRUPT (its bytes as far as they go).
+ */
 static int step_extent_rows(struct shard *s, sqlite3_stmt *q, st_extent_cb cb, void *arg, struct st_msg *err)
 {
 	int rc = 0, src;
@@ -565,10 +579,22 @@ static int step_extent_rows(struct shard *s, sqlite3_stmt *q, st_extent_cb cb, v
 		struct st_extent_id id;
 		const void *b = sqlite3_column_blob(q, 0);
 
-		if (!b || sqlite3_column_bytes(q, 0) != ST_EXTENT_ID_LEN)
-			continue; /* not an extent id: fsck reports it by its absence */
-		memcpy(id.b, b, ST_EXTENT_ID_LEN);
-		rc = cb(arg, &id, (uint64_t)sqlite3_column_int64(q, 1));
+		uint64_t eg = (uint64_t)sqlite3_column_int64(q, 1);
+		int rrc = 0;
+
+		memset(id.b, 0, sizeof(id.b));
+		if (!b || sqlite3_column_bytes(q, 0) != ST_EXTENT_ID_LEN) {
+			rrc = ST_ECORRUPT; /* not an extent id at all */
+			if (b)
+				memcpy(id.b, b, (size_t)sqlite3_column_bytes(q, 0) < sizeof(id.b)
+							? (size_t)sqlite3_column_bytes(q, 0) : sizeof(id.b));
+		} else {
+			memcpy(id.b, b, ST_EXTENT_ID_LEN);
+			if ((uint32_t)sqlite3_column_int64(q, 2) != st_meta_extent_row_crc(&id, eg) ||
+			    !st_extent_id_valid(&id))
+				rrc = ST_ECORRUPT;
+		}
+		rc = cb(arg, rrc, &id, eg);
 		if (rc)
 			break;
 	}
@@ -582,7 +608,7 @@ int st_meta_scan_extents(struct st_meta *m, int shard, st_extent_cb cb, void *ar
 {
 	struct shard *s = &m->s[shard];
 	sqlite3_stmt *q;
-	int rc = st_sql_prepare(s->db, "SELECT id, egroup FROM extents", &q, err);
+	int rc = st_sql_prepare(s->db, "SELECT id, egroup, crc FROM extents", &q, err);
 
 	return rc ? rc : step_extent_rows(s, q, cb, arg, err);
 }
@@ -623,7 +649,7 @@ static int scan_blocks_range(struct shard *s, const char *sql, int64_t vdisk, in
 		b->vdisk = (uint64_t)sqlite3_column_int64(q, 0);
 		b->block = (uint64_t)sqlite3_column_int64(q, 1);
 		b->n = 0;
-		rrc = blob ? st_block_decode(blob, (size_t)sqlite3_column_bytes(q, 2), b) : ST_ECORRUPT;
+		rrc = blob ? st_block_decode(b->vdisk, b->block, blob, (size_t)sqlite3_column_bytes(q, 2), b) : ST_ECORRUPT;
 		if (rrc)
 			b->n = 0;
 		rc = cb(arg, rrc, b);
@@ -662,7 +688,7 @@ int st_meta_extents_range(struct st_meta *m, const struct st_extent_id *lo, cons
 	for (int i = 0; i < m->n && !rc; i++) {
 		struct shard *s = &m->s[i];
 		sqlite3_stmt *q;
-		rc = st_sql_prepare(s->db, "SELECT id, egroup FROM extents WHERE id BETWEEN ? AND ?", &q, err);
+		rc = st_sql_prepare(s->db, "SELECT id, egroup, crc FROM extents WHERE id BETWEEN ? AND ?", &q, err);
 		if (rc)
 			break;
 		sqlite3_bind_blob(q, 1, lo->b, ST_EXTENT_ID_LEN, SQLITE_STATIC);
@@ -686,7 +712,7 @@ int st_meta_strip_put(struct st_meta *m, const struct st_strip *sp, struct st_ms
 {
 	struct shard *s = &m->s[st_meta_shard_egroup(m, sp->id)];
 	sqlite3_stmt *q;
-	int rc = st_sql_prepare(s->db, "INSERT OR REPLACE INTO strips(id, k, m, len, members) VALUES (?, ?, ?, ?, ?)", &q, err);
+	int rc = st_sql_prepare(s->db, "INSERT OR REPLACE INTO strips(id, k, m, len, members, crc) VALUES (?, ?, ?, ?, ?, ?)", &q, err);
 
 	if (rc)
 		return rc;
@@ -695,6 +721,7 @@ int st_meta_strip_put(struct st_meta *m, const struct st_strip *sp, struct st_ms
 	sqlite3_bind_int(q, 3, sp->m);
 	sqlite3_bind_int64(q, 4, (int64_t)sp->len);
 	sqlite3_bind_blob(q, 5, sp->members, (int)(sizeof(uint64_t) * (size_t)(sp->k + sp->m)), SQLITE_STATIC);
+	sqlite3_bind_int64(q, 6, st_meta_strip_row_crc(sp));
 	if (sqlite3_step(q) != SQLITE_DONE)
 		rc = st_sql_fail(s->db, sqlite3_errcode(s->db), s->path, err);
 	sqlite3_finalize(q);
@@ -705,7 +732,7 @@ int st_meta_strip_get(struct st_meta *m, uint64_t id, struct st_strip *out, stru
 {
 	struct shard *s = &m->s[st_meta_shard_egroup(m, id)];
 	sqlite3_stmt *q;
-	int rc = st_sql_prepare(s->db, "SELECT k, m, len, members FROM strips WHERE id = ?", &q, err);
+	int rc = st_sql_prepare(s->db, "SELECT k, m, len, members, crc FROM strips WHERE id = ?", &q, err);
 
 	if (rc)
 		return rc;
@@ -716,11 +743,13 @@ int st_meta_strip_get(struct st_meta *m, uint64_t id, struct st_strip *out, stru
 		out->k = sqlite3_column_int(q, 0);
 		out->m = sqlite3_column_int(q, 1);
 		out->len = (uint64_t)sqlite3_column_int64(q, 2);
-		if (out->k < 1 || out->m < 1 || out->k + out->m > 20 ||
+		if (out->k < 1 || out->m < 1 || out->m > 20 || out->k > 20 - out->m ||
 		    sqlite3_column_bytes(q, 3) != (int)(8 * (out->k + out->m)))
 			rc = st_fail(err, ST_ECORRUPT, "strip %llx: corrupt row", (unsigned long long)id);
 		else
 			memcpy(out->members, sqlite3_column_blob(q, 3), (size_t)(8 * (out->k + out->m)));
+		if (!rc && (uint32_t)sqlite3_column_int64(q, 4) != st_meta_strip_row_crc(out))
+			rc = st_fail(err, ST_ECORRUPT, "strip %llx: corrupt row (checksum)", (unsigned long long)id);
 	} else {
 		rc = st_fail(err, ST_ENOTFOUND, "strip %llx: not found", (unsigned long long)id);
 	}
@@ -764,7 +793,7 @@ int st_meta_fp_put(struct st_meta *m, uint64_t egroup, const struct st_chunk_fp 
 	size_t len;
 	uint8_t *blob;
 	sqlite3_stmt *q;
-	int rc = st_meta_fp_encode(v, n, &blob, &len);
+	int rc = st_meta_fp_encode(egroup, v, n, &blob, &len);
 
 	if (rc)
 		return st_fail(err, rc, "out of memory");
@@ -790,7 +819,7 @@ int st_meta_fp_get(struct st_meta *m, uint64_t egroup, struct st_chunk_fp **out,
 		return rc;
 	sqlite3_bind_int64(q, 1, (int64_t)egroup);
 	if (sqlite3_step(q) == SQLITE_ROW) {
-		rc = st_meta_fp_decode(sqlite3_column_blob(q, 0), (size_t)sqlite3_column_bytes(q, 0), out, n);
+		rc = st_meta_fp_decode(egroup, sqlite3_column_blob(q, 0), (size_t)sqlite3_column_bytes(q, 0), out, n);
 		if (rc)
 			st_fail(err, rc, "egroup %llx: %s fingerprint row", (unsigned long long)egroup,
 				rc == -ENOMEM ? "out of memory reading its" : "corrupt");
@@ -818,7 +847,7 @@ int st_meta_scan_fps(struct st_meta *m, int shard, st_fp_cb cb, void *arg, struc
 	while ((src = sqlite3_step(q)) == SQLITE_ROW) {
 		const uint8_t *blob = sqlite3_column_blob(q, 1);
 		size_t len = (size_t)sqlite3_column_bytes(q, 1);
-		int bad = blob ? st_meta_fp_check(blob, len) : ST_ECORRUPT;
+		int bad = blob ? st_meta_fp_check((uint64_t)sqlite3_column_int64(q, 0), blob, len) : ST_ECORRUPT;
 		rc = cb(arg, bad, (uint64_t)sqlite3_column_int64(q, 0), bad ? NULL : blob, bad ? 0 : len);
 		if (rc)
 			break;

@@ -22,24 +22,36 @@
  * The code: st_meta.c (the shards and every statement on them),
  * st_meta_codec.c (the row formats below), sharing st_meta_int.h.
  *
+ * Format 2 (ST_META_FORMAT): every checksum covers the row's key too, so a
+ * row moved to another key (or a key edited) fails its check like a flipped
+ * bit; and every decoder checks the row's invariants (lengths inside the
+ * block and the egroup, known flags and states, ids of the right form)
+ * after its checksum, so a row with a valid checksum but impossible content
+ * is ST_ECORRUPT as well. A corrupt row is reported, never acted on.
+ *
  * --- Extent ids (24 bytes, compared as bytes) ---------------------------
  *
- *   non-dedup   off 0  size 8   owner vdisk id (big-endian)
+ *   non-dedup   off 0  size 8   owner vdisk id (big-endian, never 0)
  *               off 8  size 8   unique id (big-endian)
- *               off 16 size 8   zero
+ *               off 16 size 4   home block + 1 (big-endian, never 0): the
+ *                               block of the owner whose write made it; a
+ *                               non-dedup extent is referenced only from
+ *                               this block of its owner and of vdisks
+ *                               copied from it (snapshots, clones)
+ *               off 20 size 4   zero
  *   dedup       off 0  size 20  SHA-1 of the raw bytes
  *               off 20 size 4   raw length (big-endian, never 0)
  *
  *   Bytes 20..23 are zero exactly for non-dedup ids.
  *
- * --- Egroup record blob, format 1 (little-endian) ------------------------
+ * --- Egroup record blob, format 2 (little-endian) ------------------------
  *
  *   off  size  field
  *   0    4     magic "EGR1"
- *   4    2     format (1)
+ *   4    2     format (2)
  *   6    1     nreplicas (<= ST_REPLICAS_MAX)
  *   7    1     tier
- *   8    4     flags (enum st_egroup_flags)
+ *   8    4     flags (enum st_egroup_flags; unknown bits: corrupt)
  *   12   4     container id
  *   16   8     owner vdisk id
  *   24   8     created        (unix seconds)
@@ -51,20 +63,39 @@
  *   64   8     EC strip id (0 = none)
  *   72   4     EC strip position
  *   76   4     reserved (0)
- *   80   8*R   replicas: disk id u32, state u8, 3 reserved
+ *   80   8*R   replicas: disk id u32 (distinct, not 0), state u8, 3 reserved
  *   ..   72*E  extents:  id[24], offset u32, stored len u32, raw len u32,
  *                        refcount u32, crc32c u32, flags u32,
  *                        fingerprint[20] (SHA-1, valid if flagged), 4 reserved
- *   end  4     crc32c of everything before
+ *   end  4     crc32c of: egroup id u64, last_ref_seq u64 (the row's key and
+ *              its column), then everything before
  *
- * --- Block regions blob (little-endian) ----------------------------------
+ *   Each extent: 0 < raw len <= ST_BLOCK_MAX; stored len == raw len unless
+ *   compressed, then 0 < stored len < raw len; offset >= ST_EGROUP_HDR and
+ *   offset + ST_EXTENT_HDR + stored len <= used; a dedup id's length is the
+ *   raw len.
+ *
+ * --- Block regions blob, format 2 (little-endian) ------------------------
  *
  *   off  size  field
  *   0    2     magic "BR"
  *   2    2     nregions
  *   4    40*N  block offset u32, length u32, extent id[24], extent offset u32,
  *              reserved u32
- *   end  4     crc32c of everything before
+ *   end  4     crc32c of: vdisk u64, block u64 (the row's key), then
+ *              everything before
+ *
+ *   Regions are sorted by block offset, disjoint, non-empty, inside
+ *   ST_BLOCK_MAX; a non-dedup extent's home block is the row's block.
+ *
+ * --- Extent ID row (table extents) -----------------------------------------
+ *
+ *   id BLOB (24 bytes), egroup INTEGER, crc INTEGER: crc32c of id, egroup u64.
+ *
+ * --- Strip row (table strips) -----------------------------------------------
+ *
+ *   id, k, m, len, members BLOB (8*(k+m), little-endian egroup ids), crc
+ *   INTEGER: crc32c of id u64, k u32, m u32, len u64, then members.
  */
 #ifndef ST_META_H
 #define ST_META_H
@@ -82,12 +113,17 @@ struct st_extent_id {
 	uint8_t b[ST_EXTENT_ID_LEN];
 };
 
-void st_extent_id_make(struct st_extent_id *id, uint64_t vdisk, uint64_t unique);
+/* A non-dedup id for the extent `unique` written into block `block` of vdisk. */
+void st_extent_id_make(struct st_extent_id *id, uint64_t vdisk, uint64_t unique, uint64_t block);
 void st_extent_id_dedup(struct st_extent_id *id, const uint8_t sha1[20], uint32_t len);
 int st_extent_id_is_dedup(const struct st_extent_id *id);
 uint64_t st_extent_id_vdisk(const struct st_extent_id *id); /* 0 for dedup ids */
+/* The home block of a non-dedup id: 0, or -1 for a dedup id or one without a home. */
+int st_extent_id_home(const struct st_extent_id *id, uint64_t *block);
+/* Is id of one of the two forms above (owner and home not 0; a dedup length <= ST_BLOCK_MAX)? 1 or 0. */
+int st_extent_id_valid(const struct st_extent_id *id);
 
-/* "<vdisk hex>-<unique hex>" or "sha1:<40 hex>:<len>"; buf >= 64 bytes. */
+/* "<vdisk hex>-<unique hex>/<home block>" or "sha1:<40 hex>:<len>"; buf >= 64 bytes. */
 char *st_extent_id_fmt(const struct st_extent_id *id, char *buf, size_t len);
 /* The inverse of st_extent_id_fmt. 0 or ST_EINVAL. */
 int st_extent_id_parse(const char *s, struct st_extent_id *id);
@@ -163,9 +199,20 @@ int st_egroup_rec_find(const struct st_egroup_rec *r, const struct st_extent_id 
 /* Deep copy src into dst (dst must be initialised or released). */
 int st_egroup_rec_copy(struct st_egroup_rec *dst, const struct st_egroup_rec *src);
 
-/* Encode r into a malloc'd blob (*len bytes); decode checks magic and crc. */
+/*
+ * Encode r into a malloc'd blob (*len bytes); the checksum covers r->id and
+ * r->last_ref_seq. 0, ST_EINVAL (a record that breaks the invariants above:
+ * the writer's bug, never stored), -ENOMEM.
+ */
 int st_egroup_rec_encode(const struct st_egroup_rec *r, uint8_t **blob, size_t *len);
-int st_egroup_rec_decode(const uint8_t *blob, size_t len, struct st_egroup_rec *r);
+/*
+ * Decode the blob of row (id, last_ref_seq) into r (initialised; its old
+ * extents are released): magic, format, lengths, the checksum with the key,
+ * then every invariant. 0, ST_ECORRUPT, -ENOMEM. Sets r->id and
+ * r->last_ref_seq; r->version is the caller's (a column of the row).
+ */
+int st_egroup_rec_decode(uint64_t id, uint64_t last_ref_seq, const uint8_t *blob, size_t len,
+			 struct st_egroup_rec *r);
 
 struct st_region {
 	uint32_t block_off;
@@ -181,8 +228,10 @@ struct st_block {
 	struct st_region r[ST_REGIONS_MAX]; /* sorted by block_off, disjoint */
 };
 
+/* Encode b (its key b->vdisk, b->block is in the checksum): 0 or ST_EINVAL (too small a buf, bad regions). */
 int st_block_encode(const struct st_block *b, uint8_t *buf, size_t cap, size_t *len);
-int st_block_decode(const uint8_t *buf, size_t len, struct st_block *b);
+/* Decode the blob of row (vdisk, block) into b, checked as above: 0 or ST_ECORRUPT. */
+int st_block_decode(uint64_t vdisk, uint64_t block, const uint8_t *buf, size_t len, struct st_block *b);
 
 /*
  * Replace [off, off+len) of b with a region of `extent` starting at
@@ -244,7 +293,7 @@ int st_meta_strip_delete(struct st_meta *m, uint64_t id, struct st_msg *err);
  *   0    4     magic "FPR1"
  *   4    4     count N
  *   8    52*N  extent id[24], off u32, len u32, sha1[20]   (ST_FP_ENTRY)
- *   end  4     crc32c of everything before
+ *   end  4     crc32c of: egroup id u64 (the row's key), then everything before
  *
  * put replaces the row; get: 0, ST_ENOTFOUND, ST_ECORRUPT; *out is
  * malloc'd (caller frees). scan: rows in egroup order, corrupt ones passed
@@ -262,7 +311,7 @@ int st_meta_fp_put(struct st_meta *m, uint64_t egroup, const struct st_chunk_fp 
 int st_meta_fp_get(struct st_meta *m, uint64_t egroup, struct st_chunk_fp **out, size_t *n, struct st_msg *err);
 int st_meta_fp_delete(struct st_meta *m, uint64_t egroup, struct st_msg *err);
 /* Decode a row blob into a malloc'd array: 0, ST_ECORRUPT, -ENOMEM. */
-int st_meta_fp_decode(const uint8_t *blob, size_t len, struct st_chunk_fp **out, size_t *n);
+int st_meta_fp_decode(uint64_t egroup, const uint8_t *blob, size_t len, struct st_chunk_fp **out, size_t *n);
 typedef int (*st_fp_cb)(void *arg, int rc_row, uint64_t egroup, const uint8_t *blob, size_t len);
 /* Raw rows (checked: rc_row ST_ECORRUPT when the blob fails its checksum). */
 int st_meta_scan_fps(struct st_meta *m, int shard, st_fp_cb cb, void *arg, struct st_msg *err);
@@ -336,7 +385,8 @@ int st_meta_block_delete(struct st_meta *m, uint64_t vdisk, uint64_t block, stru
  * them instead of crashing. Records are valid during the callback only.
  */
 typedef int (*st_egroup_cb)(void *arg, int rc_row, uint64_t id, const struct st_egroup_rec *r);
-typedef int (*st_extent_cb)(void *arg, const struct st_extent_id *id, uint64_t egroup);
+/* rc_row: 0, or ST_ECORRUPT for an extent-ID row that is not an id or fails its checksum. */
+typedef int (*st_extent_cb)(void *arg, int rc_row, const struct st_extent_id *id, uint64_t egroup);
 typedef int (*st_block_cb)(void *arg, int rc_row, const struct st_block *b);
 
 int st_meta_scan_egroups(struct st_meta *m, int shard, st_egroup_cb cb, void *arg, struct st_msg *err);

@@ -13,6 +13,8 @@
  */
 #include "storage/st_meta_int.h"
 
+#include "storage/st_egroup.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,11 +35,39 @@ static uint64_t get_be64(const uint8_t *p)
 	return v;
 }
 
-void st_extent_id_make(struct st_extent_id *id, uint64_t vdisk, uint64_t unique)
+void st_extent_id_make(struct st_extent_id *id, uint64_t vdisk, uint64_t unique, uint64_t block)
 {
+	uint32_t home = (uint32_t)(block + 1);
+
 	memset(id, 0, sizeof(*id));
 	put_be64(id->b, vdisk);
 	put_be64(id->b + 8, unique);
+	id->b[16] = (uint8_t)(home >> 24);
+	id->b[17] = (uint8_t)(home >> 16);
+	id->b[18] = (uint8_t)(home >> 8);
+	id->b[19] = (uint8_t)home;
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int st_extent_id_home(const struct st_extent_id *id, uint64_t *block)
+{
+	uint32_t home = get_be32(id->b + 16);
+
+	if (st_extent_id_is_dedup(id) || home == 0)
+		return -1;
+	*block = home - 1;
+	return 0;
+}
+
+int st_extent_id_valid(const struct st_extent_id *id)
+{
+	if (st_extent_id_is_dedup(id))
+		return get_be32(id->b + 20) <= ST_BLOCK_MAX;
+	return get_be64(id->b) != 0 && get_be32(id->b + 16) != 0;
 }
 
 void st_extent_id_dedup(struct st_extent_id *id, const uint8_t sha1[20], uint32_t len)
@@ -68,8 +98,8 @@ char *st_extent_id_fmt(const struct st_extent_id *id, char *buf, size_t len)
 		snprintf(buf, len, "sha1:%s:%u", hex,
 			 (unsigned)id->b[20] << 24 | (unsigned)id->b[21] << 16 | (unsigned)id->b[22] << 8 | id->b[23]);
 	} else {
-		snprintf(buf, len, "%llx-%llx", (unsigned long long)get_be64(id->b),
-			 (unsigned long long)get_be64(id->b + 8));
+		snprintf(buf, len, "%llx-%llx/%lld", (unsigned long long)get_be64(id->b),
+			 (unsigned long long)get_be64(id->b + 8), (long long)get_be32(id->b + 16) - 1);
 	}
 	return buf;
 }
@@ -94,15 +124,24 @@ int st_extent_id_parse(const char *s, struct st_extent_id *id)
 		st_extent_id_dedup(id, sha, len);
 		return 0;
 	}
-	if (sscanf(s, "%llx-%llx%c", &a, &b, &tail) != 2)
-		return ST_EINVAL;
-	st_extent_id_make(id, a, b);
+	{
+		unsigned long long home;
+		int used = 0;
+		if (sscanf(s, "%llx-%llx/%llu%n", &a, &b, &home, &used) != 3 || s[used] || home >= ST_VDISK_BLOCKS_MAX ||
+		    a == 0)
+			return ST_EINVAL;
+		(void)tail;
+		st_extent_id_make(id, a, b, home);
+	}
 	return 0;
 }
 
 /* --- egroup records ----------------------------------------------------- */
 
 #define EGR_MAGIC 0x31524745u /* "EGR1" */
+#define EGR_FORMAT 2
+#define EGR_FLAGS_KNOWN (ST_EGROUP_COMPRESSED | ST_EGROUP_EC | ST_EGROUP_CLOUD | ST_EGROUP_MOVING | ST_EGROUP_PARITY)
+#define EXT_FLAGS_KNOWN (ST_EXTENT_COMPRESSED | ST_EXTENT_FP | ST_EXTENT_ZLIB)
 #define EGR_HDR 80
 #define EGR_REPLICA 8
 #define EGR_EXTENT 72
@@ -157,6 +196,46 @@ int st_egroup_rec_copy(struct st_egroup_rec *dst, const struct st_egroup_rec *sr
 	return 0;
 }
 
+/* The record's checksum: its key and last_ref_seq column, then the blob. */
+static uint32_t rec_crc(uint64_t id, uint64_t last_ref_seq, const uint8_t *b, size_t len)
+{
+	uint8_t key[16];
+
+	st_put64(key, id);
+	st_put64(key + 8, last_ref_seq);
+	return st_crc32c_update(st_crc32c(key, sizeof(key)), b, len);
+}
+
+/* The invariants of a record (st_meta.h): 0, or ST_ECORRUPT. */
+static int rec_check(const struct st_egroup_rec *r)
+{
+	if (r->nreplicas < 0 || r->nreplicas > ST_REPLICAS_MAX || (unsigned)r->tier >= ST_NTIERS ||
+	    (r->flags & ~(uint32_t)EGR_FLAGS_KNOWN) || r->nextents < 0)
+		return ST_ECORRUPT;
+	for (int i = 0; i < r->nreplicas; i++) {
+		if (r->replicas[i].disk == 0 || r->replicas[i].state > ST_REPLICA_BAD)
+			return ST_ECORRUPT;
+		for (int j = 0; j < i; j++)
+			if (r->replicas[j].disk == r->replicas[i].disk)
+				return ST_ECORRUPT;
+	}
+	for (int i = 0; i < r->nextents; i++) {
+		const struct st_extent_rec *e = &r->extents[i];
+		int z = (e->flags & ST_EXTENT_COMPRESSED) != 0;
+		if (!st_extent_id_valid(&e->id) || (e->flags & ~(uint32_t)EXT_FLAGS_KNOWN) ||
+		    ((e->flags & ST_EXTENT_ZLIB) && !z))
+			return ST_ECORRUPT;
+		if (e->raw_len == 0 || e->raw_len > ST_BLOCK_MAX || (z ? e->stored_len == 0 || e->stored_len >= e->raw_len
+									: e->stored_len != e->raw_len))
+			return ST_ECORRUPT;
+		if (e->offset < ST_EGROUP_HDR || (uint64_t)e->offset + ST_EXTENT_HDR + e->stored_len > r->used)
+			return ST_ECORRUPT;
+		if (st_extent_id_is_dedup(&e->id) && get_be32(e->id.b + 20) != e->raw_len)
+			return ST_ECORRUPT;
+	}
+	return 0;
+}
+
 int st_egroup_rec_encode(const struct st_egroup_rec *r, uint8_t **blob, size_t *len)
 {
 	size_t n = EGR_HDR + (size_t)r->nreplicas * EGR_REPLICA + (size_t)r->nextents * EGR_EXTENT + 4;
@@ -167,8 +246,10 @@ int st_egroup_rec_encode(const struct st_egroup_rec *r, uint8_t **blob, size_t *
 	b = calloc(1, n);
 	if (!b)
 		return -ENOMEM;
+	if (rec_check(r))
+		return ST_EINVAL;
 	st_put32(b, EGR_MAGIC);
-	st_put16(b + 4, 1);
+	st_put16(b + 4, EGR_FORMAT);
 	b[6] = (uint8_t)r->nreplicas;
 	b[7] = (uint8_t)r->tier;
 	st_put32(b + 8, r->flags);
@@ -198,22 +279,25 @@ int st_egroup_rec_encode(const struct st_egroup_rec *r, uint8_t **blob, size_t *
 		st_put32(p + 44, e->flags);
 		memcpy(p + 48, e->fp, 20);
 	}
-	st_put32(p, st_crc32c(b, (size_t)(p - b)));
+	st_put32(p, rec_crc(r->id, r->last_ref_seq, b, (size_t)(p - b)));
 	*blob = b;
 	*len = n;
 	return 0;
 }
 
-int st_egroup_rec_decode(const uint8_t *b, size_t len, struct st_egroup_rec *r)
+int st_egroup_rec_decode(uint64_t id, uint64_t last_ref_seq, const uint8_t *b, size_t len,
+			 struct st_egroup_rec *r)
 {
 	const uint8_t *p;
 	uint32_t nex;
 	int nrep;
 
 	st_egroup_rec_release(r);
-	if (len < EGR_HDR + 4 || st_get32(b) != EGR_MAGIC || st_get16(b + 4) != 1)
+	r->id = id;
+	r->last_ref_seq = last_ref_seq;
+	if (len < EGR_HDR + 4 || st_get32(b) != EGR_MAGIC || st_get16(b + 4) != EGR_FORMAT)
 		return ST_ECORRUPT;
-	if (st_get32(b + len - 4) != st_crc32c(b, len - 4))
+	if (st_get32(b + len - 4) != rec_crc(id, last_ref_seq, b, len - 4))
 		return ST_ECORRUPT;
 	nrep = b[6];
 	nex = st_get32(b + 60);
@@ -255,18 +339,44 @@ int st_egroup_rec_decode(const uint8_t *b, size_t len, struct st_egroup_rec *r)
 		memcpy(e->fp, p + 48, 20);
 	}
 	r->nextents = (int)nex;
-	return 0;
+	return rec_check(r);
 }
 
 /* --- block regions ------------------------------------------------------ */
 
+
+static uint32_t block_crc(uint64_t vdisk, uint64_t block, const uint8_t *buf, size_t len)
+{
+	uint8_t key[16];
+
+	st_put64(key, vdisk);
+	st_put64(key + 8, block);
+	return st_crc32c_update(st_crc32c(key, sizeof(key)), buf, len);
+}
+
+/* Sorted, disjoint, non-empty, inside the largest block, ids valid, non-dedup ones at home. */
+static int regions_check(const struct st_block *b)
+{
+	for (int i = 0; i < b->n; i++) {
+		const struct st_region *r = &b->r[i];
+		uint64_t home;
+		if (r->len == 0 || (uint64_t)r->block_off + r->len > ST_BLOCK_MAX ||
+		    (uint64_t)r->extent_off + r->len > ST_BLOCK_MAX || !st_extent_id_valid(&r->extent))
+			return ST_ECORRUPT;
+		if (i && r->block_off < b->r[i - 1].block_off + b->r[i - 1].len)
+			return ST_ECORRUPT;
+		if (st_extent_id_home(&r->extent, &home) == 0 && home != b->block)
+			return ST_ECORRUPT;
+	}
+	return 0;
+}
 
 int st_block_encode(const struct st_block *b, uint8_t *buf, size_t cap, size_t *len)
 {
 	size_t n = 4 + (size_t)b->n * ST_META_REGION_LEN + 4;
 	uint8_t *p = buf + 4;
 
-	if (b->n < 0 || b->n > ST_REGIONS_MAX || cap < n)
+	if (b->n < 0 || b->n > ST_REGIONS_MAX || cap < n || regions_check(b))
 		return ST_EINVAL;
 	buf[0] = 'B';
 	buf[1] = 'R';
@@ -278,31 +388,36 @@ int st_block_encode(const struct st_block *b, uint8_t *buf, size_t cap, size_t *
 		st_put32(p + 32, b->r[i].extent_off);
 		st_put32(p + 36, 0);
 	}
-	st_put32(p, st_crc32c(buf, (size_t)(p - buf)));
+	st_put32(p, block_crc(b->vdisk, b->block, buf, (size_t)(p - buf)));
 	*len = n;
 	return 0;
 }
 
-int st_block_decode(const uint8_t *buf, size_t len, struct st_block *b)
+int st_block_decode(uint64_t vdisk, uint64_t block, const uint8_t *buf, size_t len, struct st_block *b)
 {
 	const uint8_t *p = buf + 4;
 	int n;
 
+	b->vdisk = vdisk;
+	b->block = block;
+	b->n = 0;
 	if (len < 8 || buf[0] != 'B' || buf[1] != 'R')
 		return ST_ECORRUPT;
 	n = st_get16(buf + 2);
 	if (n > ST_REGIONS_MAX || len != 4 + (size_t)n * ST_META_REGION_LEN + 4 ||
-	    st_get32(buf + len - 4) != st_crc32c(buf, len - 4))
+	    st_get32(buf + len - 4) != block_crc(vdisk, block, buf, len - 4))
 		return ST_ECORRUPT;
 	for (int i = 0; i < n; i++, p += ST_META_REGION_LEN) {
 		b->r[i].block_off = st_get32(p);
 		b->r[i].len = st_get32(p + 4);
 		memcpy(b->r[i].extent.b, p + 8, 24);
 		b->r[i].extent_off = st_get32(p + 32);
-		if (b->r[i].len == 0 || (i && b->r[i].block_off < b->r[i - 1].block_off + b->r[i - 1].len))
-			return ST_ECORRUPT;
 	}
 	b->n = n;
+	if (regions_check(b)) {
+		b->n = 0;
+		return ST_ECORRUPT;
+	}
 	return 0;
 }
 
@@ -351,19 +466,51 @@ int st_block_overlay(struct st_block *b, uint32_t off, uint32_t len, const struc
 
 #define FP_MAGIC 0x31525046u /* "FPR1" */
 
-int st_meta_fp_check(const uint8_t *blob, size_t len)
+static uint32_t fp_crc(uint64_t egroup, const uint8_t *blob, size_t len)
+{
+	uint8_t key[8];
+
+	st_put64(key, egroup);
+	return st_crc32c_update(st_crc32c(key, sizeof(key)), blob, len);
+}
+
+int st_meta_fp_check(uint64_t egroup, const uint8_t *blob, size_t len)
 {
 	uint32_t n;
 
 	if (len < 12 || st_get32(blob) != FP_MAGIC)
 		return ST_ECORRUPT;
 	n = st_get32(blob + 4);
-	if ((size_t)n * ST_FP_ENTRY + 12 != len || st_get32(blob + len - 4) != st_crc32c(blob, len - 4))
+	if ((size_t)n * ST_FP_ENTRY + 12 != len || st_get32(blob + len - 4) != fp_crc(egroup, blob, len - 4))
 		return ST_ECORRUPT;
 	return 0;
 }
 
-int st_meta_fp_encode(const struct st_chunk_fp *v, size_t n, uint8_t **out, size_t *outlen)
+uint32_t st_meta_extent_row_crc(const struct st_extent_id *id, uint64_t egroup)
+{
+	uint8_t e[8];
+
+	st_put64(e, egroup);
+	return st_crc32c_update(st_crc32c(id->b, ST_EXTENT_ID_LEN), e, sizeof(e));
+}
+
+uint32_t st_meta_strip_row_crc(const struct st_strip *sp)
+{
+	uint8_t h[24], m[8 * 20];
+	int n = sp->k + sp->m;
+
+	st_put64(h, sp->id);
+	st_put32(h + 8, (uint32_t)sp->k);
+	st_put32(h + 12, (uint32_t)sp->m);
+	st_put64(h + 16, sp->len);
+	if (n < 0 || n > 20)
+		n = 0;
+	for (int i = 0; i < n; i++)
+		st_put64(m + 8 * i, sp->members[i]);
+	return st_crc32c_update(st_crc32c(h, sizeof(h)), m, (size_t)n * 8);
+}
+
+int st_meta_fp_encode(uint64_t egroup, const struct st_chunk_fp *v, size_t n, uint8_t **out, size_t *outlen)
 {
 	size_t len = 12 + n * ST_FP_ENTRY;
 	uint8_t *blob = malloc(len);
@@ -379,18 +526,18 @@ int st_meta_fp_encode(const struct st_chunk_fp *v, size_t n, uint8_t **out, size
 		st_put32(p + 28, v[i].len);
 		memcpy(p + 32, v[i].sha1, 20);
 	}
-	st_put32(blob + len - 4, st_crc32c(blob, len - 4));
+	st_put32(blob + len - 4, fp_crc(egroup, blob, len - 4));
 	*out = blob;
 	*outlen = len;
 	return 0;
 }
 
-int st_meta_fp_decode(const uint8_t *blob, size_t len, struct st_chunk_fp **out, size_t *n)
+int st_meta_fp_decode(uint64_t egroup, const uint8_t *blob, size_t len, struct st_chunk_fp **out, size_t *n)
 {
 	size_t cnt;
 	struct st_chunk_fp *v;
 
-	if (st_meta_fp_check(blob, len))
+	if (st_meta_fp_check(egroup, blob, len))
 		return ST_ECORRUPT;
 	cnt = st_get32(blob + 4);
 	v = calloc(cnt + 1, sizeof(*v));

@@ -19,12 +19,16 @@
  * Check a fingerprint row blob (magic, length against its count, CRC32C)
  * without decoding it. 0 or ST_ECORRUPT. Thread-safe.
  */
-int st_meta_fp_check(const uint8_t *blob, size_t len);
+int st_meta_fp_check(uint64_t egroup, const uint8_t *blob, size_t len);
 
 /*
  * Encode n fingerprints into a malloc'd row blob (*out, *len; the caller
  * frees). 0 or -ENOMEM (outputs untouched). Thread-safe.
  */
-int st_meta_fp_encode(const struct st_chunk_fp *v, size_t n, uint8_t **out, size_t *len);
+int st_meta_fp_encode(uint64_t egroup, const struct st_chunk_fp *v, size_t n, uint8_t **out, size_t *len);
+
+/* The checksums of an extent-ID row and of a strip row (st_meta.h), stored in their crc columns. */
+uint32_t st_meta_extent_row_crc(const struct st_extent_id *id, uint64_t egroup);
+uint32_t st_meta_strip_row_crc(const struct st_strip *s);
 
 #endif

@@ -226,11 +226,13 @@ static int bc_row(void *arg, int rc_row, const struct st_block *b)
 	return 0;
 }
 
-static int xc_row(void *arg, const struct st_extent_id *id, uint64_t egroup)
+static int xc_row(void *arg, int rc_row, const struct st_extent_id *id, uint64_t egroup)
 {
 	struct st_store *st = arg;
 	uint64_t *v;
 
+	if (rc_row)
+		return 0; /* left out: the point query of that extent reports it */
 	if (st->rcache.xc.n >= 4 * ST_BC_BLOCKS)
 		return 1; /* a wide id range: the rest go through point queries */
 	v = st_hmap_put(&st->rcache.xc, id->b, NULL);

@@ -585,7 +585,7 @@ static int write_pieces(struct st_writer *w, struct st_msg *err)
 		rc = st_topo_new_id(st, &unique, err);
 		if (rc)
 			break;
-		st_extent_id_make(&p->id, w->v.id, unique);
+		st_extent_id_make(&p->id, w->v.id, unique, p->block);
 		st_write_stored_form((int)w->c.codec, jobs ? &jobs[i] : NULL, p->data, p->len, &e, &stored);
 		need = ST_EXTENT_HDR + e.stored_len;
 		if (!cur || (cur->rec.nextents && cur->rec.used + need > ST_EGROUP_TARGET)) {

@@ -34,6 +34,26 @@ static double now(void)
 
 #define rnd bg_rnd
 
+/*
+ * The id of generated extent e: the last ndedup are dedup ids (a fake SHA-1
+ * from e, 1 MiB), the others name the vdisk (index ovd[e]) and block home[e]
+ * that first referenced them; garbage extents nobody references keep
+ * vdisk index 0 and a block from their number.
+ */
+static void gen_extent_id(struct st_extent_id *id, uint64_t e, uint64_t n, uint64_t ndedup, const struct st_vdisk *vds,
+			  const uint32_t *ovd, const uint32_t *home, uint64_t blocks_per_vd)
+{
+	if (e >= n - ndedup) {
+		uint8_t sha[20] = { 0 };
+		for (int i = 0; i < 8; i++)
+			sha[i] = (uint8_t)(e >> (8 * i));
+		sha[19] = 0x5a;
+		st_extent_id_dedup(id, sha, 1u << 20);
+		return;
+	}
+	st_extent_id_make(id, vds[ovd[e]].id, e, ovd[e] || home[e] ? home[e] : e % blocks_per_vd);
+}
+
 static int die(const char *what, const char *why)
 {
 	fprintf(stderr, "gen_cluster: %s: %s\n", what, why);
@@ -149,7 +169,9 @@ int main(int argc, char **argv)
 				return die("vdisk", err.text);
 	}
 	refs = calloc(n, sizeof(uint32_t));
-	if (!refs || !b || !vds)
+	/* each extent's id: who wrote it into which block (dedup-like ones are content ids) */
+	uint32_t *ovd = calloc(n, sizeof(uint32_t)), *home = calloc(n, sizeof(uint32_t));
+	if (!refs || !b || !vds || !ovd || !home)
 		return die("memory", strerror(ENOMEM));
 
 	/* block rows: extents are handed out in order; 20 % are skipped (garbage) */
@@ -170,7 +192,11 @@ int main(int argc, char **argv)
 			b->n = 1;
 			b->r[0].block_off = 0;
 			b->r[0].len = 1 << 20;
-			st_extent_id_make(&b->r[0].extent, vds[(e / blocks_per_vd) % nvd].id, e);
+			if (e < n - ndedup && !refs[e]) { /* its first reference: where it was written */
+				ovd[e] = (uint32_t)v;
+				home[e] = (uint32_t)blk;
+			}
+			gen_extent_id(&b->r[0].extent, e, n, ndedup, vds, ovd, home, blocks_per_vd);
 			b->r[0].extent_off = 0;
 			if (st_meta_block_put(m, b, &err))
 				return die("block", err.text);
@@ -208,9 +234,8 @@ int main(int argc, char **argv)
 		rec.last_ref_seq = 0;
 		for (uint64_t e = first; e < last; e++) {
 			struct st_extent_rec x = { 0 };
-			uint64_t owner_vd = vds[(e / blocks_per_vd) % nvd].id;
 			/* the extent id must match what block rows reference */
-			st_extent_id_make(&x.id, owner_vd, e);
+			gen_extent_id(&x.id, e, n, ndedup, vds, ovd, home, blocks_per_vd);
 			x.offset = rec.used;
 			x.stored_len = x.raw_len = 1 << 20;
 			x.refcount = refs[e] + (rnd(&seed) % 100 == 0 ? 1 : 0);
@@ -235,6 +260,8 @@ int main(int argc, char **argv)
 	       (unsigned long long)g, (unsigned long long)nvd * 2, now() - t0);
 	st_egroup_rec_release(&rec);
 	free(refs);
+	free(ovd);
+	free(home);
 	free(b);
 	free(vds);
 	st_store_free(st);

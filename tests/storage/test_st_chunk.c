@@ -38,7 +38,7 @@ static void fingerprints(enum st_chunking how, const uint8_t *d, size_t len, str
 	struct st_extent_id x;
 	size_t cap = 0;
 
-	st_extent_id_make(&x, 1, 2);
+	st_extent_id_make(&x, 1, 2, 0);
 	*v = NULL;
 	*n = 0;
 	cr_assert_eq(st_chunk_fingerprint(how, &x, d, (uint32_t)len, v, n, &cap), 0);

@@ -229,6 +229,7 @@ Test(st_config, rows_that_break_invariants_are_refused_when_read)
 		{ "UPDATE vdisks SET block_size = 0", "block size 0" },
 		{ "UPDATE vdisks SET size = -5", "size -5" },
 		{ "UPDATE vdisks SET state = 9", "state 9" },
+		{ "UPDATE vdisks SET state = 1", "state 1 but deleted at 0" },
 		{ "UPDATE disks SET tier = 7", "unknown tier 7" },
 		{ "UPDATE disks SET node = 0", "node 0" },
 		{ "UPDATE disks SET capacity = 0", "capacity 0" },

@@ -26,13 +26,13 @@ static void sample(struct st_egroup_rec *r, int nex)
 		r->replicas[i] = (struct st_replica){ (uint32_t)(i + 1), (uint8_t)(i == 2) };
 	for (int i = 0; i < nex; i++) {
 		struct st_extent_rec e = { 0 };
-		st_extent_id_make(&e.id, r->owner, (uint64_t)i + 77);
+		st_extent_id_make(&e.id, r->owner, (uint64_t)i + 77, (uint64_t)i);
 		e.offset = 64 + (uint32_t)i * 100;
 		e.stored_len = 50;
 		e.raw_len = 52;
 		e.refcount = (uint32_t)i;
 		e.crc = 0xdeadbeef ^ (uint32_t)i;
-		e.flags = ST_EXTENT_FP;
+		e.flags = ST_EXTENT_COMPRESSED | ST_EXTENT_FP;
 		memset(e.fp, i, 20);
 		cr_assert_eq(st_egroup_rec_add(r, &e), 0);
 	}
@@ -47,7 +47,7 @@ Test(st_meta, egroup_record_round_trips)
 	sample(&r, 17);
 	st_egroup_rec_init(&d);
 	cr_assert_eq(st_egroup_rec_encode(&r, &blob, &len), 0);
-	cr_assert_eq(st_egroup_rec_decode(blob, len, &d), 0);
+	cr_assert_eq(st_egroup_rec_decode(r.id, r.last_ref_seq, blob, len, &d), 0);
 	cr_assert_eq(d.nextents, 17);
 	cr_assert_eq(d.nreplicas, 3);
 	cr_assert_eq(d.replicas[2].state, 1);
@@ -58,10 +58,13 @@ Test(st_meta, egroup_record_round_trips)
 	/* every single bit flip is caught */
 	for (size_t i = 0; i < len * 8; i += 7) {
 		blob[i / 8] ^= (uint8_t)(1 << (i % 8));
-		cr_assert_eq(st_egroup_rec_decode(blob, len, &d), ST_ECORRUPT, "flip %zu", i);
+		cr_assert_eq(st_egroup_rec_decode(r.id, r.last_ref_seq, blob, len, &d), ST_ECORRUPT, "flip %zu", i);
 		blob[i / 8] ^= (uint8_t)(1 << (i % 8));
 	}
-	cr_assert_eq(st_egroup_rec_decode(blob, len - 1, &d), ST_ECORRUPT);
+	cr_assert_eq(st_egroup_rec_decode(r.id, r.last_ref_seq, blob, len - 1, &d), ST_ECORRUPT);
+	/* the checksum covers the key and last_ref_seq: the same blob under another row is corrupt */
+	cr_assert_eq(st_egroup_rec_decode(r.id + 1, r.last_ref_seq, blob, len, &d), ST_ECORRUPT);
+	cr_assert_eq(st_egroup_rec_decode(r.id, r.last_ref_seq - 1, blob, len, &d), ST_ECORRUPT);
 	free(blob);
 	st_egroup_rec_release(&r);
 	st_egroup_rec_release(&d);
@@ -73,7 +76,7 @@ Test(st_meta, extent_ids_format_and_parse)
 	uint8_t sha[20];
 	char buf[80];
 
-	st_extent_id_make(&a, 0x1000000000001ULL, 0x2000000000abcULL);
+	st_extent_id_make(&a, 0x1000000000001ULL, 0x2000000000abcULL, 12345);
 	cr_assert(!st_extent_id_is_dedup(&a));
 	cr_assert_eq(st_extent_id_vdisk(&a), 0x1000000000001ULL);
 	cr_assert_eq(st_extent_id_parse(st_extent_id_fmt(&a, buf, sizeof(buf)), &b), 0);
@@ -84,7 +87,19 @@ Test(st_meta, extent_ids_format_and_parse)
 	cr_assert(st_extent_id_is_dedup(&a));
 	cr_assert_eq(st_extent_id_parse(st_extent_id_fmt(&a, buf, sizeof(buf)), &b), 0);
 	cr_assert_eq(memcmp(&a, &b, sizeof(a)), 0);
+	{
+		uint64_t home;
+		st_extent_id_make(&a, 0x1000000000001ULL, 0x2000000000abcULL, 12345);
+		cr_assert_eq(st_extent_id_home(&a, &home), 0);
+		cr_assert_eq(home, 12345);
+		cr_assert_eq(strcmp(st_extent_id_fmt(&a, buf, sizeof(buf)), "1000000000001-2000000000abc/12345"), 0, "%s", buf);
+	}
 	cr_assert_eq(st_extent_id_parse("zz", &b), ST_EINVAL);
+	cr_assert_eq(st_extent_id_parse("1-2", &b), ST_EINVAL, "an id without its home block");
+	cr_assert_eq(st_extent_id_parse("1-2/3x", &b), ST_EINVAL);
+	cr_assert_eq(st_extent_id_parse("0-2/3", &b), ST_EINVAL);
+	cr_assert_eq(st_extent_id_parse("sha1:", &b), ST_EINVAL);
+	cr_assert_eq(st_extent_id_parse("sha1:0123456789012345678901234567890", &b), ST_EINVAL);
 }
 
 /* Overlay against a byte-per-position model of which extent holds what. */
@@ -105,7 +120,7 @@ Test(st_meta, block_overlay_matches_model)
 			off = 0;
 			len = BS;
 		}
-		st_extent_id_make(&id, 1, (uint64_t)it);
+		st_extent_id_make(&id, 1, (uint64_t)it, 0);
 		rc = st_block_overlay(b, off, len, &id, 7);
 		if (rc == ST_ERANGE) { /* too fragmented: the writer rewrites the block */
 			b->n = 0;
@@ -138,10 +153,12 @@ Test(st_meta, block_overlay_matches_model)
 		size_t len2;
 		struct st_block *d = calloc(1, sizeof(*d));
 		cr_assert_eq(st_block_encode(b, enc, sizeof(enc), &len2), 0);
-		cr_assert_eq(st_block_decode(enc, len2, d), 0);
+		cr_assert_eq(st_block_decode(b->vdisk, b->block, enc, len2, d), 0);
 		cr_assert_eq(d->n, b->n);
+		cr_assert_eq(st_block_decode(b->vdisk, b->block + 1, enc, len2, d), ST_ECORRUPT, "another key");
+		cr_assert_eq(st_block_decode(b->vdisk + 1, b->block, enc, len2, d), ST_ECORRUPT, "another key");
 		enc[len2 / 2] ^= 1;
-		cr_assert_eq(st_block_decode(enc, len2, d), ST_ECORRUPT);
+		cr_assert_eq(st_block_decode(b->vdisk, b->block, enc, len2, d), ST_ECORRUPT);
 		free(d);
 	}
 	free(b);
@@ -175,7 +192,7 @@ Test(st_meta, maps_store_and_compare_and_set)
 	cr_assert_eq(st_meta_egroup_delete(m, r.id, 1, &err), ST_ESTALE);
 	cr_assert_eq(st_meta_egroup_delete(m, r.id, 2, &err), 0);
 
-	st_extent_id_make(&x, 5, 6);
+	st_extent_id_make(&x, 5, 6, 3);
 	cr_assert_eq(st_meta_extent_get(m, &x, &eg, &err), ST_ENOTFOUND);
 	cr_assert_eq(st_meta_extent_put(m, &x, 99, &err), 0);
 	cr_assert_eq(st_meta_extent_get(m, &x, &eg, &err), 0);
