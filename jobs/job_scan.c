@@ -10,6 +10,7 @@
  * the scan read, and the extents concerned with their true refcounts.
  */
 #include "jobs/job_scan.h"
+#include "jobs/job_rec.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -224,7 +225,7 @@ struct rd {
 static int rd_block(void *arg, int rc_row, const struct st_block *b)
 {
 	struct rd *r = arg;
-	uint8_t key[16];
+	uint8_t key[JR_BLOCK_LEN];
 
 	r->c->c[JC_BLOCK_ROWS]++;
 	if (rc_row) {
@@ -233,9 +234,8 @@ static int rd_block(void *arg, int rc_row, const struct st_block *b)
 			b->vdisk, b->block);
 		return 0;
 	}
-	memcpy(key, &b->vdisk, 8);
-	memcpy(key + 8, &b->block, 8);
-	return r->fn(r->fnarg, key, 16, b, sizeof(*b));
+	jr_block_put(key, b->vdisk, b->block);
+	return r->fn(r->fnarg, key, JR_BLOCK_LEN, b, sizeof(*b));
 }
 
 /* A reader's rc, its message copied to the engine's `why` when it failed. */
@@ -260,7 +260,7 @@ static int rd_extent(void *arg, const struct st_extent_id *id, uint64_t egroup)
 	struct rd *r = arg;
 
 	r->c->c[JC_EXTENT_IDS]++;
-	return r->fn(r->fnarg, id->b, ST_EXTENT_ID_LEN, &egroup, 8);
+	return r->fn(r->fnarg, id->b, ST_EXTENT_ID_LEN, &egroup, sizeof(egroup));
 }
 
 static int read_extents(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen)
@@ -281,9 +281,9 @@ static int rd_egroup(void *arg, int rc_row, uint64_t id, const struct st_egroup_
 		r->c->c[JC_CORRUPT_ROWS]++;
 		finding(r->c, "corrupt_egroup_row", id, NULL, "egroup %" PRIx64 ": the row fails its checksum; left alone", id);
 		/* tell the reduce the row exists: its files and extent-ID rows are not orphans */
-		return r->fn(r->fnarg, &id, 8, NULL, 0);
+		return r->fn(r->fnarg, &id, sizeof(id), NULL, 0);
 	}
-	return r->fn(r->fnarg, &id, 8, g, sizeof(*g));
+	return r->fn(r->fnarg, &id, sizeof(id), g, sizeof(*g));
 }
 
 static int read_egroups(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen)
@@ -298,15 +298,15 @@ static int read_egroups(void *arg, int split, mr_record_fn fn, void *fnarg, char
 static int rd_fp(void *arg, int rc_row, uint64_t egroup, const uint8_t *blob, size_t len)
 {
 	struct rd *r = arg;
-	uint8_t *v = malloc(len + 1);
+	uint8_t *v = malloc(JR_P_ROW + len);
 	int rc;
 
 	if (!v)
 		return -ENOMEM;
-	v[0] = 'P';
+	v[0] = JR_FPS;
 	if (!rc_row)
-		memcpy(v + 1, blob, len);
-	rc = r->fn(r->fnarg, &egroup, 8, v, rc_row ? 1 : len + 1);
+		memcpy(v + JR_P_ROW, blob, len);
+	rc = r->fn(r->fnarg, &egroup, sizeof(egroup), v, rc_row ? JR_P_BAD_LEN : JR_P_ROW + len);
 	free(v);
 	return rc;
 }
@@ -323,19 +323,16 @@ static int read_fps(void *arg, int split, mr_record_fn fn, void *fnarg, char *wh
 
 static int rd_object(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
+	static const char prefix[] = ST_EGROUP_DIR "/";
 	struct rd *r = arg;
-	unsigned long long id;
-	uint32_t disk = ST_CLOUD_DISK;
-	uint8_t v[20];
-	char tail;
+	uint64_t id;
+	uint8_t v[JR_FILE_LEN];
 
-	if (sscanf(key, "egroups/%16llx.e%c", &id, &tail) != 2 || tail != 'g')
+	if (strncmp(key, prefix, sizeof(prefix) - 1) || st_egroup_name_parse(key + sizeof(prefix) - 1, &id))
 		return 0; /* not ours */
 	r->c->c[JC_CLOUD_OBJECTS]++;
-	memcpy(v, &disk, 4);
-	memcpy(v + 4, &mtime, 8);
-	memcpy(v + 12, &size, 8);
-	return r->fn(r->fnarg, &id, 8, v, 20);
+	jr_file_put(v, ST_CLOUD_DISK, mtime, size);
+	return r->fn(r->fnarg, &id, sizeof(id), v, JR_FILE_LEN);
 }
 
 /* The cloud tier's objects, as files on pseudo disk ST_CLOUD_DISK (one split). */
@@ -351,7 +348,7 @@ static int read_cloud(void *arg, int split, mr_record_fn fn, void *fnarg, char *
 		return 0;
 	rc = st_store_cloud(r.c->st, &cl, &err);
 	if (!rc)
-		rc = st_cloud_list(cl, "egroups/", rd_object, &r, &err);
+		rc = st_cloud_list(cl, ST_EGROUP_DIR "/", rd_object, &r, &err);
 	return with_reason(rc, &err, why, whylen);
 }
 
@@ -367,28 +364,24 @@ static int read_files(void *arg, int split, mr_record_fn fn, void *fnarg, char *
 
 	if (!d->ok || d->removed)
 		return 0;
-	snprintf(dir, sizeof(dir), "%s/egroups", d->path);
+	snprintf(dir, sizeof(dir), "%s/" ST_EGROUP_DIR, d->path);
 	dh = opendir(dir);
 	if (!dh)
 		return 0; /* a vanished disk is the failure detector's business */
 	while (!rc && (e = readdir(dh))) {
-		char *end, path[ST_PATH_MAX + 300];
-		uint64_t id = strtoull(e->d_name, &end, 16);
-		uint8_t v[20];
+		char path[ST_PATH_MAX + 300];
+		uint64_t id;
+		uint8_t v[JR_FILE_LEN];
 		struct stat sb;
 
-		if (strcmp(end, ".eg") || end - e->d_name != 16)
+		if (st_egroup_name_parse(e->d_name, &id))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		if (stat(path, &sb) < 0)
 			continue;
 		c->c[JC_FILES]++;
-		int64_t mt = (int64_t)sb.st_mtime;
-		uint64_t sz = (uint64_t)sb.st_size;
-		memcpy(v, &d->id, 4);
-		memcpy(v + 4, &mt, 8);
-		memcpy(v + 12, &sz, 8);
-		rc = fn(fnarg, &id, 8, v, 20);
+		jr_file_put(v, d->id, (int64_t)sb.st_mtime, (uint64_t)sb.st_size);
+		rc = fn(fnarg, &id, sizeof(id), v, JR_FILE_LEN);
 	}
 	closedir(dh);
 	(void)why;
@@ -411,17 +404,16 @@ static int map_block(void *arg, const void *key, size_t klen, const void *val, s
 	struct scan_ctx *c = arg;
 	const struct st_block *b = val;
 	uint8_t *state = st_hmap_get(&c->vd, &b->vdisk);
-	uint8_t r[17] = { 'R' };
-	size_t rlen = 1;
+	uint8_t r[JR_B_LEN] = { JR_REF };
+	size_t rlen = JR_R_LEN;
 
 	(void)key;
 	(void)klen;
 	(void)vlen;
 	if (state && (*state & VD_DEDUP)) { /* dedup repoints block rows: name this one */
-		r[0] = 'B';
-		memcpy(r + 1, &b->vdisk, 8);
-		memcpy(r + 9, &b->block, 8);
-		rlen = 17;
+		r[0] = JR_REF_ROW;
+		jr_block_put(r + JR_B_BLOCK, b->vdisk, b->block);
+		rlen = JR_B_LEN;
 	}
 	if (state && (*state & ~VD_DEDUP) == ST_VDISK_DELETED) {
 		c->c[JC_DELETED_VDISK_ROWS]++; /* rank 0 queues one blocks_delete per deleted vdisk */
@@ -444,11 +436,11 @@ static int map_block(void *arg, const void *key, size_t klen, const void *val, s
 
 static int map_extent(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em)
 {
-	uint8_t v[9] = { 'E' };
+	uint8_t v[JR_E_LEN] = { JR_EGROUP_OF };
 
 	(void)arg;
-	memcpy(v + 1, val, vlen < 8 ? vlen : 8);
-	return mr_emit(em, key, klen, v, 9);
+	memcpy(v + JR_E_EGROUP, val, vlen < JR_E_LEN - JR_E_EGROUP ? vlen : JR_E_LEN - JR_E_EGROUP);
+	return mr_emit(em, key, klen, v, JR_E_LEN);
 }
 
 /* Per extent: count 'R's, find its egroup; output egroup -> extent, refs. */
@@ -458,24 +450,24 @@ static int reduce_extent(void *arg, const void *key, size_t klen, const struct m
 	struct scan_ctx *c = arg;
 	uint32_t refs = 0;
 	uint64_t egroup = 0;
-	uint8_t out[ST_EXTENT_ID_LEN + 4];
+	uint8_t out[JR_REFS_LEN];
 
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *v = vals[i].p;
-		if (v[0] == 'R' || v[0] == 'B')
+		if (v[0] == JR_REF || v[0] == JR_REF_ROW)
 			refs++;
-		else if (v[0] == 'E' && vals[i].len == 9)
-			memcpy(&egroup, v + 1, 8);
+		else if (v[0] == JR_EGROUP_OF && vals[i].len == JR_E_LEN)
+			memcpy(&egroup, v + JR_E_EGROUP, 8);
 	}
 	if (egroup) { /* the block rows of dedup containers, for MR2's dedup candidates */
-		uint8_t y[ST_EXTENT_ID_LEN + 16];
-		memcpy(y, key, ST_EXTENT_ID_LEN);
+		uint8_t y[JR_ROW_LEN];
+		memcpy(y + JR_ROW_EXTENT, key, ST_EXTENT_ID_LEN);
 		for (size_t i = 0; i < n; i++) {
 			int rc;
-			if (((const uint8_t *)vals[i].p)[0] != 'B' || vals[i].len != 17)
+			if (((const uint8_t *)vals[i].p)[0] != JR_REF_ROW || vals[i].len != JR_B_LEN)
 				continue;
-			memcpy(y + ST_EXTENT_ID_LEN, (const uint8_t *)vals[i].p + 1, 16);
-			rc = mr_emit(em, &egroup, 8, y, sizeof(y));
+			memcpy(y + JR_ROW_BLOCK, (const uint8_t *)vals[i].p + JR_B_BLOCK, JR_BLOCK_LEN);
+			rc = mr_emit(em, &egroup, sizeof(egroup), y, sizeof(y));
 			if (rc)
 				return rc;
 		}
@@ -488,26 +480,14 @@ static int reduce_extent(void *arg, const void *key, size_t klen, const struct m
 		return 0;
 	}
 	(void)klen;
-	memcpy(out, key, ST_EXTENT_ID_LEN);
-	memcpy(out + ST_EXTENT_ID_LEN, &refs, 4);
-	return mr_emit(em, &egroup, 8, out, sizeof(out));
+	memcpy(out + JR_REFS_EXTENT, key, ST_EXTENT_ID_LEN);
+	memcpy(out + JR_REFS_COUNT, &refs, 4);
+	return mr_emit(em, &egroup, sizeof(egroup), out, sizeof(out));
 }
 
 /* --- MR2: egroup reconciliation ----------------------------------------- */
 
-/*
- * MR2's 'G' record: only what the reduce needs (the executors re-read the
- * row anyway), about half the size of the row's blob:
- *   'G', version u64, last_ref_seq u64, container u32, flags u32, used u32,
- *   tier u8, last_scrub i64, created i64, last_write i64, last_access i64,
- *   strip u64, strip_pos u32, nreplicas u8, replicas (disk u32, state u8)...,
- *   nextents u32, extents (id[24], refcount u32, stored_len u32, raw_len u32,
- *   flags u32)...
- */
-#define G_HDR (1 + 8 + 8 + 4 + 4 + 4 + 1 + 8 + 8 + 8 + 8 + 8 + 4 + 1)
-#define G_REP 5
-#define G_EXT 40
-
+/* MR2's 'G' record (job_rec.h): the egroup row, less what the reduce does not need. */
 static int map_egroup_rec(void *arg, const void *key, size_t klen, const void *val, size_t vlen,
 			  struct mr_emitter *em)
 {
@@ -518,41 +498,41 @@ static int map_egroup_rec(void *arg, const void *key, size_t klen, const void *v
 
 	(void)arg;
 	if (vlen == 0) { /* a corrupt row: only its existence is known */
-		uint8_t cm = 'C';
-		return mr_emit(em, key, klen, &cm, 1);
+		uint8_t cm = JR_CORRUPT_ROW;
+		return mr_emit(em, key, klen, &cm, JR_C_LEN);
 	}
-	len = G_HDR + (size_t)g->nreplicas * G_REP + 4 + (size_t)g->nextents * G_EXT;
+	len = jr_g_len(g->nreplicas, g->nextents);
 	v = malloc(len);
 	if (!v)
 		return -ENOMEM;
-	p = v;
-	*p++ = 'G';
-	memcpy(p, &g->version, 8), p += 8;
-	memcpy(p, &g->last_ref_seq, 8), p += 8;
-	memcpy(p, &g->container, 4), p += 4;
-	memcpy(p, &g->flags, 4), p += 4;
-	memcpy(p, &g->used, 4), p += 4;
-	*p++ = (uint8_t)g->tier;
-	memcpy(p, &g->last_scrub, 8), p += 8;
-	memcpy(p, &g->created, 8), p += 8;
-	memcpy(p, &g->last_write, 8), p += 8;
-	memcpy(p, &g->last_access, 8), p += 8;
-	memcpy(p, &g->strip, 8), p += 8;
-	memcpy(p, &g->strip_pos, 4), p += 4;
-	*p++ = (uint8_t)g->nreplicas;
+	v[0] = JR_EGROUP_ROW;
+	memcpy(v + JR_G_VERSION, &g->version, 8);
+	memcpy(v + JR_G_LAST_REF_SEQ, &g->last_ref_seq, 8);
+	memcpy(v + JR_G_CONTAINER, &g->container, 4);
+	memcpy(v + JR_G_FLAGS, &g->flags, 4);
+	memcpy(v + JR_G_USED, &g->used, 4);
+	v[JR_G_TIER] = (uint8_t)g->tier;
+	memcpy(v + JR_G_LAST_SCRUB, &g->last_scrub, 8);
+	memcpy(v + JR_G_CREATED, &g->created, 8);
+	memcpy(v + JR_G_LAST_WRITE, &g->last_write, 8);
+	memcpy(v + JR_G_LAST_ACCESS, &g->last_access, 8);
+	memcpy(v + JR_G_STRIP, &g->strip, 8);
+	memcpy(v + JR_G_STRIP_POS, &g->strip_pos, 4);
+	v[JR_G_NREPLICAS] = (uint8_t)g->nreplicas;
+	p = v + JR_G_HDR;
 	for (int r = 0; r < g->nreplicas; r++) {
-		memcpy(p, &g->replicas[r].disk, 4);
-		p[4] = g->replicas[r].state;
-		p += G_REP;
+		memcpy(p + JR_G_REP_DISK, &g->replicas[r].disk, 4);
+		p[JR_G_REP_STATE] = g->replicas[r].state;
+		p += JR_G_REP_LEN;
 	}
-	memcpy(p, &g->nextents, 4), p += 4;
+	memcpy(p, &g->nextents, JR_G_NEXTENTS_LEN), p += JR_G_NEXTENTS_LEN;
 	for (int k = 0; k < g->nextents; k++) {
-		memcpy(p, g->extents[k].id.b, 24);
-		memcpy(p + 24, &g->extents[k].refcount, 4);
-		memcpy(p + 28, &g->extents[k].stored_len, 4);
-		memcpy(p + 32, &g->extents[k].raw_len, 4);
-		memcpy(p + 36, &g->extents[k].flags, 4);
-		p += G_EXT;
+		memcpy(p + JR_G_EXT_ID, g->extents[k].id.b, ST_EXTENT_ID_LEN);
+		memcpy(p + JR_G_EXT_REFCOUNT, &g->extents[k].refcount, 4);
+		memcpy(p + JR_G_EXT_STORED_LEN, &g->extents[k].stored_len, 4);
+		memcpy(p + JR_G_EXT_RAW_LEN, &g->extents[k].raw_len, 4);
+		memcpy(p + JR_G_EXT_FLAGS, &g->extents[k].flags, 4);
+		p += JR_G_EXT_LEN;
 	}
 	rc = mr_emit(em, key, klen, v, len);
 	free(v);
@@ -562,40 +542,41 @@ static int map_egroup_rec(void *arg, const void *key, size_t klen, const void *v
 /* Decode a 'G' record into g (fields not carried are zero). 0 or -1. */
 static int decode_g(const uint8_t *v, size_t len, struct st_egroup_rec *g)
 {
-	const uint8_t *p = v + 1, *end = v + len;
+	const uint8_t *p, *end = v + len;
 	int32_t nex;
 
-	if (len < G_HDR + 4)
+	if (len < JR_G_MIN_LEN)
 		return -1;
-	memcpy(&g->version, p, 8), p += 8;
-	memcpy(&g->last_ref_seq, p, 8), p += 8;
-	memcpy(&g->container, p, 4), p += 4;
-	memcpy(&g->flags, p, 4), p += 4;
-	memcpy(&g->used, p, 4), p += 4;
-	g->tier = (enum st_tier)*p++;
-	memcpy(&g->last_scrub, p, 8), p += 8;
-	memcpy(&g->created, p, 8), p += 8;
-	memcpy(&g->last_write, p, 8), p += 8;
-	memcpy(&g->last_access, p, 8), p += 8;
-	memcpy(&g->strip, p, 8), p += 8;
-	memcpy(&g->strip_pos, p, 4), p += 4;
-	g->nreplicas = *p++;
-	if (g->nreplicas > ST_REPLICAS_MAX || p + (size_t)g->nreplicas * G_REP + 4 > end)
+	memcpy(&g->version, v + JR_G_VERSION, 8);
+	memcpy(&g->last_ref_seq, v + JR_G_LAST_REF_SEQ, 8);
+	memcpy(&g->container, v + JR_G_CONTAINER, 4);
+	memcpy(&g->flags, v + JR_G_FLAGS, 4);
+	memcpy(&g->used, v + JR_G_USED, 4);
+	g->tier = (enum st_tier)v[JR_G_TIER];
+	memcpy(&g->last_scrub, v + JR_G_LAST_SCRUB, 8);
+	memcpy(&g->created, v + JR_G_CREATED, 8);
+	memcpy(&g->last_write, v + JR_G_LAST_WRITE, 8);
+	memcpy(&g->last_access, v + JR_G_LAST_ACCESS, 8);
+	memcpy(&g->strip, v + JR_G_STRIP, 8);
+	memcpy(&g->strip_pos, v + JR_G_STRIP_POS, 4);
+	g->nreplicas = v[JR_G_NREPLICAS];
+	p = v + JR_G_HDR;
+	if (g->nreplicas > ST_REPLICAS_MAX || p + (size_t)g->nreplicas * JR_G_REP_LEN + JR_G_NEXTENTS_LEN > end)
 		return -1;
-	for (int r = 0; r < g->nreplicas; r++, p += G_REP) {
-		memcpy(&g->replicas[r].disk, p, 4);
-		g->replicas[r].state = p[4];
+	for (int r = 0; r < g->nreplicas; r++, p += JR_G_REP_LEN) {
+		memcpy(&g->replicas[r].disk, p + JR_G_REP_DISK, 4);
+		g->replicas[r].state = p[JR_G_REP_STATE];
 	}
-	memcpy(&nex, p, 4), p += 4;
-	if (nex < 0 || p + (size_t)nex * G_EXT != end)
+	memcpy(&nex, p, JR_G_NEXTENTS_LEN), p += JR_G_NEXTENTS_LEN;
+	if (nex < 0 || p + (size_t)nex * JR_G_EXT_LEN != end)
 		return -1;
-	for (int k = 0; k < nex; k++, p += G_EXT) {
+	for (int k = 0; k < nex; k++, p += JR_G_EXT_LEN) {
 		struct st_extent_rec e = { 0 };
-		memcpy(e.id.b, p, 24);
-		memcpy(&e.refcount, p + 24, 4);
-		memcpy(&e.stored_len, p + 28, 4);
-		memcpy(&e.raw_len, p + 32, 4);
-		memcpy(&e.flags, p + 36, 4);
+		memcpy(e.id.b, p + JR_G_EXT_ID, ST_EXTENT_ID_LEN);
+		memcpy(&e.refcount, p + JR_G_EXT_REFCOUNT, 4);
+		memcpy(&e.stored_len, p + JR_G_EXT_STORED_LEN, 4);
+		memcpy(&e.raw_len, p + JR_G_EXT_RAW_LEN, 4);
+		memcpy(&e.flags, p + JR_G_EXT_FLAGS, 4);
 		if (st_egroup_rec_add(g, &e))
 			return -1;
 	}
@@ -604,37 +585,37 @@ static int decode_g(const uint8_t *v, size_t len, struct st_egroup_rec *g)
 
 static int map_refs(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em)
 {
-	uint8_t v[1 + ST_EXTENT_ID_LEN + 16] = { 'X' };
+	uint8_t v[JR_Y_LEN] = { JR_EXTENT_REFS };
 
 	(void)arg;
-	if (vlen == ST_EXTENT_ID_LEN + 16) { /* 'Y': extent, vdisk, block of a referencing row */
-		v[0] = 'Y';
-		memcpy(v + 1, val, vlen);
-		return mr_emit(em, key, klen, v, 1 + vlen);
+	if (vlen == JR_ROW_LEN) { /* 'Y': extent, vdisk, block of a referencing row */
+		v[0] = JR_EXTENT_ROW;
+		memcpy(v + 1, val, JR_ROW_LEN);
+		return mr_emit(em, key, klen, v, JR_Y_LEN);
 	}
-	if (vlen != ST_EXTENT_ID_LEN + 4)
+	if (vlen != JR_REFS_LEN)
 		return MR_EINPUT;
-	memcpy(v + 1, val, vlen);
-	return mr_emit(em, key, klen, v, 1 + vlen);
+	memcpy(v + 1, val, JR_REFS_LEN);
+	return mr_emit(em, key, klen, v, JR_X_LEN);
 }
 
 static int map_file(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em)
 {
-	uint8_t v[21] = { 'F' };
+	uint8_t v[JR_F_LEN] = { JR_FILE };
 
 	(void)arg;
-	memcpy(v + 1, val, vlen < 20 ? vlen : 20);
-	return mr_emit(em, key, klen, v, sizeof(v));
+	memcpy(v + JR_F_FILE, val, vlen < JR_FILE_LEN ? vlen : JR_FILE_LEN);
+	return mr_emit(em, key, klen, v, JR_F_LEN);
 }
 
 /* Usage record for MR3 / the partial reduce: 'D' disk -> bytes, 1 egroup. */
 static int emit_usage(struct mr_emitter *em, uint32_t disk, uint64_t bytes)
 {
-	uint8_t k[5] = { 'D' };
+	uint8_t k[JR_UKEY_LEN] = { JR_KEY_USAGE };
 	uint64_t v[2] = { bytes, 1 };
 
-	memcpy(k + 1, &disk, 4);
-	return mr_emit(em, k, 5, v, sizeof(v));
+	memcpy(k + JR_UKEY_DISK, &disk, 4);
+	return mr_emit(em, k, JR_UKEY_LEN, v, JR_USAGE_LEN);
 }
 
 /*
@@ -736,7 +717,7 @@ static void protection(struct scan_ctx *c, const struct st_egroup_rec *g, int ha
 static int ec_candidate(struct scan_ctx *c, const struct st_egroup_rec *g, struct mr_emitter *em)
 {
 	const struct st_container *ct = NULL;
-	uint8_t k[5] = { 'E' }, v[8 + 8 + 1 + 4 * ST_REPLICAS_MAX];
+	uint8_t k[JR_ECKEY_LEN] = { JR_KEY_EC }, v[JR_EC_MAX_LEN];
 	int n = 0;
 
 	ct = container_of(c, g->container);
@@ -752,17 +733,19 @@ static int ec_candidate(struct scan_ctx *c, const struct st_egroup_rec *g, struc
 	}
 	for (int r = 0; r < g->nreplicas; r++) {
 		int di = disk_index(c, g->replicas[r].disk);
-		if (replica_health(c, g, r, 0, NULL, NULL, 0) == 0 && di >= 0)
-			memcpy(v + 17 + 4 * n++, &c->disks[di].node, 4);
+		if (replica_health(c, g, r, 0, NULL, NULL, 0) == 0 && di >= 0) {
+			memcpy(v + JR_EC_LEN(n), &c->disks[di].node, JR_EC_NODE_LEN);
+			n++;
+		}
 	}
 	if (n < ct->rf)
 		return 0; /* protect it first */
 	c->c[JC_EC_CANDIDATES]++;
-	memcpy(k + 1, &g->container, 4);
-	memcpy(v, &g->id, 8);
-	memcpy(v + 8, &g->version, 8);
-	v[16] = (uint8_t)n;
-	return mr_emit(em, k, 5, v, 17 + 4 * (size_t)n);
+	memcpy(k + JR_ECKEY_CONTAINER, &g->container, 4);
+	memcpy(v + JR_EC_EGROUP, &g->id, 8);
+	memcpy(v + JR_EC_VERSION, &g->version, 8);
+	v[JR_EC_NNODES] = (uint8_t)n;
+	return mr_emit(em, k, JR_ECKEY_LEN, v, JR_EC_LEN(n));
 }
 
 /*
@@ -811,7 +794,7 @@ static int half_made_strip(struct scan_ctx *c, const struct st_egroup_rec *p)
 	}
 	finding(c, "half_made_strip", p->id, NULL, "parity egroup %" PRIx64 ": strip %" PRIx64 " was never completed; rolled back",
 		p->id, p->strip);
-	task(c, JT_STRIP_ROLLBACK, p->strip, 0, p->used, &p->id, 8);
+	task(c, JT_STRIP_ROLLBACK, p->strip, 0, p->used, &p->id, JR_ROLLBACK_EGROUP_LEN);
 	return 1;
 }
 
@@ -865,14 +848,12 @@ struct xref {
 /* Pack (extent id, u32) pairs into a task argument. */
 static void *pack_pairs(const struct st_extent_id *ids, const uint32_t *vals, size_t n, size_t *len)
 {
-	uint8_t *p = malloc(n * (ST_EXTENT_ID_LEN + 4) + 1);
+	uint8_t *p = malloc(n * JR_PAIR_LEN + 1);
 	if (!p)
 		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		memcpy(p + i * 28, ids[i].b, ST_EXTENT_ID_LEN);
-		memcpy(p + i * 28 + 24, &vals[i], 4);
-	}
-	*len = n * 28;
+	for (size_t i = 0; i < n; i++)
+		jr_pair_put(p, i, &ids[i], vals[i]);
+	*len = n * JR_PAIR_LEN;
 	return p;
 }
 
@@ -971,11 +952,10 @@ static int tier_step(const struct st_container *ct, enum st_tier t, int down)
  *  - read PROMOTE_READS times within PROMOTE_WINDOW on a lower tier, the
  *    tier above below its high watermark: tier_up;
  *  - older than its container's cold age: tier_down whatever the usage;
- *  - on a tier above its high watermark: a 'T' record (key 'T', tier u8;
- *    value coldness i64, egroup u64, version u64, bytes u64, dest u8) so MR3
- *    moves the coldest down until the low watermark;
+ *  - on a tier above its high watermark: a 'T' move record (job_rec.h) so
+ *    MR3 moves the coldest down until the low watermark;
  *  - a replica on a disk more than BALANCE_POINTS above its tier's mean:
- *    a 'W' record (key 'W', disk u32; value coldness, egroup, version, used).
+ *    a 'W' move record.
  */
 static int placement(struct scan_ctx *c, const struct st_egroup_rec *g, struct mr_emitter *em)
 {
@@ -1000,40 +980,32 @@ static int placement(struct scan_ctx *c, const struct st_egroup_rec *g, struct m
 	if (up >= 0 && reads >= PROMOTE_READS && c->now - last_read <= PROMOTE_WINDOW &&
 	    (c->tier_used[up] + c->tier_promoted[up] + (uint64_t)g->used * g->nreplicas) * 100 <=
 		    (uint64_t)c->tier_high[up] * c->tier_cap[up]) {
-		uint8_t a[2] = { (uint8_t)up, 'h' };
+		uint8_t a[JR_TIER_LEN] = { [JR_TIER_DEST] = (uint8_t)up, [JR_TIER_WHY] = JR_WHY_HOT };
 		c->tier_promoted[up] += (uint64_t)g->used * g->nreplicas; /* never past the watermark: no ping-pong */
 		c->c[JC_TIER_UP]++;
-		task(c, JT_TIER_UP, g->id, g->version, (int64_t)g->used * g->nreplicas, a, 2);
+		task(c, JT_TIER_UP, g->id, g->version, (int64_t)g->used * g->nreplicas, a, JR_TIER_LEN);
 		return 0;
 	}
 	if (down >= 0 && ct->cold_age > 0 && c->now - cold >= ct->cold_age) {
-		uint8_t a[2] = { (uint8_t)down, 'c' };
+		uint8_t a[JR_TIER_LEN] = { [JR_TIER_DEST] = (uint8_t)down, [JR_TIER_WHY] = JR_WHY_COLD };
 		c->c[JC_TIER_DOWN_COLD]++;
-		task(c, JT_TIER_DOWN, g->id, g->version, (int64_t)g->used * g->nreplicas, a, 2);
+		task(c, JT_TIER_DOWN, g->id, g->version, (int64_t)g->used * g->nreplicas, a, JR_TIER_LEN);
 		return 0;
 	}
 	if (down >= 0 && c->tier_over[g->tier]) {
-		uint8_t k[2] = { 'T', (uint8_t)g->tier }, v[33];
-		uint64_t bytes = (uint64_t)g->used * g->nreplicas;
-		memcpy(v, &cold, 8);
-		memcpy(v + 8, &g->id, 8);
-		memcpy(v + 16, &g->version, 8);
-		memcpy(v + 24, &bytes, 8);
-		v[32] = (uint8_t)down;
-		rc = mr_emit(em, k, 2, v, sizeof(v));
+		uint8_t k[JR_TKEY_LEN] = { JR_KEY_TIER, [JR_TKEY_TIER] = (uint8_t)g->tier }, v[JR_MOVE_DEST_LEN];
+		jr_move_put(v, cold, g->id, g->version, (uint64_t)g->used * g->nreplicas);
+		v[JR_MOVE_DEST] = (uint8_t)down;
+		rc = mr_emit(em, k, JR_TKEY_LEN, v, JR_MOVE_DEST_LEN);
 	}
 	for (int r = 0; r < g->nreplicas && !rc && c->disk_over; r++) {
 		int di = disk_index(c, g->replicas[r].disk);
-		uint8_t k[5] = { 'W' }, v[32];
-		uint64_t used = g->used;
+		uint8_t k[JR_WKEY_LEN] = { JR_KEY_DISK }, v[JR_MOVE_LEN];
 		if (di < 0 || !c->disk_over[di] || !c->node_under || !balance_target(c, g, r))
 			continue;
-		memcpy(k + 1, &g->replicas[r].disk, 4);
-		memcpy(v, &cold, 8);
-		memcpy(v + 8, &g->id, 8);
-		memcpy(v + 16, &g->version, 8);
-		memcpy(v + 24, &used, 8);
-		rc = mr_emit(em, k, 5, v, sizeof(v));
+		memcpy(k + JR_WKEY_DISK, &g->replicas[r].disk, 4);
+		jr_move_put(v, cold, g->id, g->version, g->used);
+		rc = mr_emit(em, k, JR_WKEY_LEN, v, JR_MOVE_LEN);
 	}
 	return rc;
 }
@@ -1064,25 +1036,22 @@ static int form_moves(struct scan_ctx *c, const uint8_t *key, size_t klen, const
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *v = vals[i].p;
-		if (vals[i].len < 32)
+		if (vals[i].len < JR_MOVE_LEN)
 			continue;
-		memcpy(&m[nm].cold, v, 8);
-		memcpy(&m[nm].egroup, v + 8, 8);
-		memcpy(&m[nm].version, v + 16, 8);
-		memcpy(&m[nm].bytes, v + 24, 8);
-		m[nm].dest = vals[i].len > 32 ? v[32] : 0;
+		jr_move_get(v, &m[nm].cold, &m[nm].egroup, &m[nm].version, &m[nm].bytes);
+		m[nm].dest = vals[i].len > JR_MOVE_DEST ? v[JR_MOVE_DEST] : 0;
 		nm++;
 	}
 	qsort(m, nm, sizeof(*m), mv_cmp);
-	if (key[0] == 'T') {
-		enum st_tier t = (enum st_tier)key[1];
+	if (key[0] == JR_KEY_TIER) {
+		enum st_tier t = (enum st_tier)key[JR_TKEY_TIER];
 		uint64_t low = (uint64_t)c->tier_low[t] * c->tier_cap[t] / 100;
 		need = c->tier_used[t] > low ? c->tier_used[t] - low : 0;
-	} else if (klen == 5) {
+	} else if (klen == JR_WKEY_LEN) {
 		int di;
 		double mean;
 		uint64_t cap = 0, used = 0;
-		memcpy(&disk, key + 1, 4);
+		memcpy(&disk, key + JR_WKEY_DISK, 4);
 		di = disk_index(c, disk);
 		if (di < 0) {
 			free(m);
@@ -1099,13 +1068,13 @@ static int form_moves(struct scan_ctx *c, const uint8_t *key, size_t klen, const
 		need = (uint64_t)((double)c->disks[di].used - mean * (double)c->disks[di].capacity);
 	}
 	for (size_t i = 0; i < nm && got < need; i++) {
-		if (key[0] == 'T') {
-			uint8_t a[2] = { m[i].dest, 'w' };
+		if (key[0] == JR_KEY_TIER) {
+			uint8_t a[JR_TIER_LEN] = { [JR_TIER_DEST] = m[i].dest, [JR_TIER_WHY] = JR_WHY_WATERMARK };
 			c->c[JC_TIER_DOWN_WATERMARK]++;
-			task(c, JT_TIER_DOWN, m[i].egroup, m[i].version, (int64_t)m[i].bytes, a, 2);
+			task(c, JT_TIER_DOWN, m[i].egroup, m[i].version, (int64_t)m[i].bytes, a, JR_TIER_LEN);
 		} else {
 			c->c[JC_DISK_BALANCE]++;
-			task(c, JT_DISK_BALANCE, m[i].egroup, m[i].version, (int64_t)m[i].bytes, &disk, 4);
+			task(c, JT_DISK_BALANCE, m[i].egroup, m[i].version, (int64_t)m[i].bytes, &disk, JR_BALANCE_LEN);
 		}
 		got += m[i].bytes;
 	}
@@ -1118,24 +1087,21 @@ static int form_moves(struct scan_ctx *c, const uint8_t *key, size_t klen, const
  * chunk becomes an 'H' record keyed by its fingerprint for MR3, carrying
  * where it is and the block rows that reference its extent; a live dedup
  * extent is announced as the chunk's existing home. Extents without
- * fingerprints get a fingerprint task (no manual step).
- *   key 'H', container u32, sha1[20], len u32 (dedup stays within a container)
- *   value 'S', container u32, egroup u64, extent[24]                 (a dedup extent)
- *   value 'O', container u32, egroup u64, extent[24], off u32, n u32, (vdisk u64, block u64) x n
+ * fingerprints get a fingerprint task (no manual step). Records: job_rec.h,
+ * chunk ('H' key; 'S' and 'O' values).
  */
-#define H_KEY 29
 static int dedup_candidates(struct scan_ctx *c, const struct st_egroup_rec *g, const struct xref *xs, size_t nx,
 			    const uint8_t **ys, size_t ny, const struct st_chunk_fp *fps, size_t nfps, int fp_ok,
 			    struct mr_emitter *em)
 {
 	const struct st_container *ct = container_of(c, g->container);
-	uint8_t k[H_KEY] = { 'H' }, *v = NULL;
+	uint8_t k[JR_HKEY_LEN] = { JR_KEY_CHUNK }, *v = NULL;
 	size_t vcap = 0;
 	int need_fp = 0, rc = 0;
 
 	if (!ct || ct->dedup == ST_MODE_OFF || (g->flags & (ST_EGROUP_PARITY | ST_EGROUP_MOVING)))
 		return 0;
-	memcpy(k + 1, &g->container, 4);
+	memcpy(k + JR_HKEY_CONTAINER, &g->container, 4);
 	for (int e = 0; e < g->nextents && !rc; e++) {
 		const struct st_extent_rec *x = &g->extents[e];
 		uint32_t truth = 0, nref = 0, have = 0;
@@ -1145,41 +1111,43 @@ static int dedup_candidates(struct scan_ctx *c, const struct st_egroup_rec *g, c
 		if (!truth)
 			continue;
 		if (st_extent_id_is_dedup(&x->id)) {
-			uint8_t s[1 + 4 + 8 + ST_EXTENT_ID_LEN] = { 'S' };
-			memcpy(k + 5, x->id.b, 20);
-			memcpy(k + 25, &x->raw_len, 4);
-			memcpy(s + 1, &g->container, 4);
-			memcpy(s + 5, &g->id, 8);
-			memcpy(s + 13, x->id.b, ST_EXTENT_ID_LEN);
+			uint8_t s[JR_S_LEN] = { JR_DEDUP_HOME };
+			memcpy(k + JR_HKEY_SHA1, x->id.b, JR_SHA1_LEN); /* a dedup id starts with it */
+			memcpy(k + JR_HKEY_BYTES, &x->raw_len, 4);
+			memcpy(s + JR_S_CONTAINER, &g->container, 4);
+			memcpy(s + JR_S_EGROUP, &g->id, 8);
+			memcpy(s + JR_S_EXTENT, x->id.b, ST_EXTENT_ID_LEN);
 			c->c[JC_DEDUP_EXTENTS]++;
 			c->c[JC_DEDUP_SAVED_BYTES] += (int64_t)(truth - 1) * x->raw_len * g->nreplicas;
-			rc = mr_emit(em, k, H_KEY, s, sizeof(s));
+			rc = mr_emit(em, k, JR_HKEY_LEN, s, JR_S_LEN);
 			continue;
 		}
 		for (size_t i = 0; i < ny; i++)
 			nref += !memcmp(ys[i], x->id.b, ST_EXTENT_ID_LEN);
-		if (st_reserve(&v, &vcap, 1 + 4 + 8 + ST_EXTENT_ID_LEN + 8 + 16 * (size_t)nref, 1)) {
+		if (st_reserve(&v, &vcap, JR_O_LEN(nref), 1)) {
 			rc = -ENOMEM;
 			break;
 		}
-		v[0] = 'O';
-		memcpy(v + 1, &g->container, 4);
-		memcpy(v + 5, &g->id, 8);
-		memcpy(v + 13, x->id.b, ST_EXTENT_ID_LEN);
-		memcpy(v + 41, &nref, 4);
+		v[0] = JR_CHUNK_COPY;
+		memcpy(v + JR_O_CONTAINER, &g->container, 4);
+		memcpy(v + JR_O_EGROUP, &g->id, 8);
+		memcpy(v + JR_O_EXTENT, x->id.b, ST_EXTENT_ID_LEN);
+		memcpy(v + JR_O_NROWS, &nref, 4);
 		nref = 0;
 		for (size_t i = 0; i < ny; i++)
-			if (!memcmp(ys[i], x->id.b, ST_EXTENT_ID_LEN))
-				memcpy(v + 45 + 16 * nref++, ys[i] + ST_EXTENT_ID_LEN, 16);
+			if (!memcmp(ys[i], x->id.b, ST_EXTENT_ID_LEN)) {
+				memcpy(v + JR_O_LEN(nref), ys[i] + JR_ROW_BLOCK, JR_BLOCK_LEN);
+				nref++;
+			}
 		for (size_t i = 0; fp_ok && i < nfps && !rc; i++) { /* (a bad row: all of them again) */
 			if (memcmp(fps[i].extent.b, x->id.b, ST_EXTENT_ID_LEN))
 				continue;
 			have = 1;
-			memcpy(k + 5, fps[i].sha1, 20);
-			memcpy(k + 25, &fps[i].len, 4);
-			memcpy(v + 37, &fps[i].off, 4);
+			memcpy(k + JR_HKEY_SHA1, fps[i].sha1, JR_SHA1_LEN);
+			memcpy(k + JR_HKEY_BYTES, &fps[i].len, 4);
+			memcpy(v + JR_O_OFF, &fps[i].off, 4);
 			c->c[JC_CHUNKS]++;
-			rc = mr_emit(em, k, H_KEY, v, 45 + 16 * (size_t)nref);
+			rc = mr_emit(em, k, JR_HKEY_LEN, v, JR_O_LEN(nref));
 		}
 		need_fp |= !have;
 	}
@@ -1206,7 +1174,7 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 	int64_t fmtime[ST_REPLICAS_MAX * 2];
 	uint64_t fsize[ST_REPLICAS_MAX * 2];
 	int nf = 0;
-	const uint8_t **ys = scratch(c, SCR_YS, (n + 1) * sizeof(*ys)); /* 'Y': extent, vdisk, block */
+	const uint8_t **ys = scratch(c, SCR_YS, (n + 1) * sizeof(*ys)); /* 'Y' rows, from their extent id on */
 	size_t ny = 0, nfps = 0;
 	struct st_chunk_fp *fps = NULL;
 	int have_fp = 0, fp_bad = 0;
@@ -1223,32 +1191,32 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 	memset(xs, 0, (n + 1) * sizeof(*xs));
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *v = vals[i].p;
-		if (v[0] == 'G' && vals[i].len > 17) {
+		/* (a 'G' too short for version and last_ref_seq is an unknown record) */
+		if (v[0] == JR_EGROUP_ROW && vals[i].len > JR_G_CONTAINER) {
 			if (decode_g(v, vals[i].len, &g) == 0) {
 				have_g = 1;
 				version = g.version;
 				lrs = g.last_ref_seq;
 			}
-		} else if (v[0] == 'C') {
+		} else if (v[0] == JR_CORRUPT_ROW) {
 			corrupt = 1;
-		} else if (v[0] == 'X' && vals[i].len == 29) {
-			memcpy(xs[nx].id.b, v + 1, ST_EXTENT_ID_LEN);
-			memcpy(&xs[nx].refs, v + 25, 4);
+		} else if (v[0] == JR_EXTENT_REFS && vals[i].len == JR_X_LEN) {
+			memcpy(xs[nx].id.b, v + JR_X_EXTENT, ST_EXTENT_ID_LEN);
+			memcpy(&xs[nx].refs, v + JR_X_COUNT, 4);
 			nx++;
-		} else if (v[0] == 'F' && vals[i].len == 21) {
+		} else if (v[0] == JR_FILE && vals[i].len == JR_F_LEN) {
 			if (nf == ST_REPLICAS_MAX * 2)
 				continue;
-			memcpy(&fdisk[nf], v + 1, 4);
-			memcpy(&fmtime[nf], v + 5, 8);
-			memcpy(&fsize[nf], v + 13, 8);
+			jr_file_get(v + JR_F_FILE, &fdisk[nf], &fmtime[nf], &fsize[nf]);
 			nf++;
-		} else if (v[0] == 'Y' && vals[i].len == 1 + ST_EXTENT_ID_LEN + 16) {
-			ys[ny++] = v + 1;
-		} else if (v[0] == 'P') {
+		} else if (v[0] == JR_EXTENT_ROW && vals[i].len == JR_Y_LEN) {
+			ys[ny++] = v + JR_Y_EXTENT;
+		} else if (v[0] == JR_FPS) {
 			free(fps);
 			fps = NULL;
 			nfps = 0;
-			if (vals[i].len == 1 || st_meta_fp_decode(v + 1, vals[i].len - 1, &fps, &nfps))
+			if (vals[i].len == JR_P_BAD_LEN ||
+			    st_meta_fp_decode(v + JR_P_ROW, vals[i].len - JR_P_ROW, &fps, &nfps))
 				fp_bad = 1; /* rewritten by the fingerprint task */
 			have_fp = 1;
 		} else {
@@ -1307,7 +1275,7 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 				}
 			}
 			if (ns)
-				task(c, JT_FILE_SWEEP, id, 0, bytes, sweep, (size_t)ns * 4);
+				task(c, JT_FILE_SWEEP, id, 0, bytes, sweep, (size_t)ns * JR_SWEEP_DISK_LEN);
 		}
 		goto out;
 	}
@@ -1502,7 +1470,7 @@ static int reduce_egroup(void *arg, const void *key, size_t klen, const struct m
 				}
 			}
 			if (ns)
-				task(c, JT_FILE_SWEEP, id, version, bytes, sweep, (size_t)ns * 4);
+				task(c, JT_FILE_SWEEP, id, version, bytes, sweep, (size_t)ns * JR_SWEEP_DISK_LEN);
 		}
 		if (!(safe && ndead == (size_t)g.nextents)) {
 			protection(c, &g, 1, fdisk, fsize, nf); /* dead egroups need no copies */
@@ -1535,20 +1503,20 @@ static int form_strips(struct scan_ctx *c, const uint8_t *key, const struct mr_v
 {
 	const struct st_container *ct = NULL;
 	uint32_t container, used_nodes[ST_EC_MAX];
-	uint8_t arg[16 * ST_EC_MAX];
+	uint8_t arg[JR_ENCODE_MEMBER_LEN * ST_EC_MAX];
 	int in = 0;
 
-	memcpy(&container, key + 1, 4);
+	memcpy(&container, key + JR_ECKEY_CONTAINER, 4);
 	ct = container_of(c, container);
 	if (!ct || ct->rs_k < 2 || ct->rs_k + ct->rs_m > ST_EC_MAX)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *v = vals[i].p;
-		int nn = v[16], pick = -1;
+		int nn = v[JR_EC_NNODES], pick = -1;
 		for (int j = 0; j < nn && pick < 0; j++) {
 			uint32_t node;
 			int clash = 0;
-			memcpy(&node, v + 17 + 4 * j, 4);
+			memcpy(&node, v + JR_EC_LEN(j), JR_EC_NODE_LEN);
 			for (int q = 0; q < in; q++)
 				clash |= used_nodes[q] == node;
 			if (!clash)
@@ -1557,11 +1525,13 @@ static int form_strips(struct scan_ctx *c, const uint8_t *key, const struct mr_v
 		if (pick < 0)
 			continue;
 		used_nodes[in] = (uint32_t)pick;
-		memcpy(arg + 16 * in, v, 16); /* id, version */
+		/* the candidate's egroup and version are the member's, in the same layout */
+		memcpy(arg + JR_ENCODE_MEMBER_LEN * in + JR_ENCODE_EGROUP, v + JR_EC_EGROUP, 8);
+		memcpy(arg + JR_ENCODE_MEMBER_LEN * in + JR_ENCODE_VERSION, v + JR_EC_VERSION, 8);
 		if (++in == ct->rs_k) {
 			uint64_t first;
-			memcpy(&first, arg, 8);
-			task(c, JT_EC_ENCODE, first, 0, 0, arg, (size_t)16 * in);
+			memcpy(&first, arg + JR_ENCODE_EGROUP, 8);
+			task(c, JT_EC_ENCODE, first, 0, 0, arg, (size_t)JR_ENCODE_MEMBER_LEN * in);
 			in = 0;
 		}
 	}
@@ -1575,10 +1545,10 @@ static void dedup_flush(struct scan_ctx *c, struct dd_buf *b)
 
 	if (!b->groups)
 		return;
-	for (size_t i = 4; i < b->len; i++)
+	for (size_t i = JR_DEDUP_HDR; i < b->len; i++)
 		target = (target ^ b->p[i]) * 1099511628211ULL;
 	task(c, JT_DEDUP, target, 0, b->bytes, b->p, b->len);
-	b->len = 4;
+	b->len = JR_DEDUP_HDR;
 	b->groups = 0;
 	b->bytes = 0;
 }
@@ -1591,9 +1561,8 @@ static void dedup_flush(struct scan_ctx *c, struct dd_buf *b)
  * copy is to be turned into dedup extents, all of its chunks (a chunk of it
  * that is unique becomes a dedup extent with one reference, so the whole
  * extent can go: garbage is collected per extent). Candidates are gathered
- * per container, each extent once per rank, DD_TASK_EXTENTS to a task.
- * Task argument: container u32, then per extent: extent[24], egroup u64,
- * nrows u32, the block rows referencing it (vdisk u64, block u64) x nrows.
+ * per container, each extent once per rank, DD_TASK_EXTENTS to a task
+ * (job_rec.h, dedup).
  */
 /* The number of block rows an 'O' record names, or -1 when it is not a well-formed 'O' record. */
 static int64_t occ_refs(const struct mr_value *v)
@@ -1601,10 +1570,10 @@ static int64_t occ_refs(const struct mr_value *v)
 	const uint8_t *p = v->p;
 	uint32_t nref;
 
-	if (p[0] != 'O' || v->len < 45)
+	if (p[0] != JR_CHUNK_COPY || v->len < JR_O_ROWS)
 		return -1;
-	memcpy(&nref, p + 41, 4);
-	return v->len == 45 + 16 * (size_t)nref ? (int64_t)nref : -1;
+	memcpy(&nref, p + JR_O_NROWS, 4);
+	return v->len == JR_O_LEN(nref) ? (int64_t)nref : -1;
 }
 
 static int form_dedup(struct scan_ctx *c, const uint8_t *key, const struct mr_value *vals, size_t n)
@@ -1614,11 +1583,11 @@ static int form_dedup(struct scan_ctx *c, const uint8_t *key, const struct mr_va
 	size_t nocc = 0;
 	int home = 0;
 
-	memcpy(&container, key + 1, 4);
-	memcpy(&len, key + 25, 4);
+	memcpy(&container, key + JR_HKEY_CONTAINER, 4);
+	memcpy(&len, key + JR_HKEY_BYTES, 4);
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *v = vals[i].p;
-		if (v[0] == 'S' && vals[i].len == 37)
+		if (v[0] == JR_DEDUP_HOME && vals[i].len == JR_S_LEN)
 			home = 1;
 		else if (occ_refs(&vals[i]) >= 0)
 			nocc++;
@@ -1639,10 +1608,10 @@ static int form_dedup(struct scan_ctx *c, const uint8_t *key, const struct mr_va
 		memset(b, 0, sizeof(*b));
 		b->container = container;
 		st_hmap_init(&b->seen, ST_EXTENT_ID_LEN, 1);
-		if (st_reserve(&b->p, &b->cap, 4, 1))
+		if (st_reserve(&b->p, &b->cap, JR_DEDUP_HDR, 1))
 			return -ENOMEM;
-		memcpy(b->p, &container, 4); /* the argument starts with the container */
-		b->len = 4;
+		memcpy(b->p + JR_DEDUP_CONTAINER, &container, 4); /* the argument starts with the container */
+		b->len = JR_DEDUP_HDR;
 	}
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *v = vals[i].p;
@@ -1651,17 +1620,17 @@ static int form_dedup(struct scan_ctx *c, const uint8_t *key, const struct mr_va
 		int isnew;
 		if (refs <= 0)
 			continue;
-		if (!st_hmap_put(&b->seen, v + 13, &isnew))
+		if (!st_hmap_put(&b->seen, v + JR_O_EXTENT, &isnew))
 			return -ENOMEM;
 		if (!isnew)
 			continue; /* already a candidate here */
-		if (st_reserve(&b->p, &b->cap, b->len + 36 + 16 * (size_t)nref, 1))
+		if (st_reserve(&b->p, &b->cap, b->len + JR_DEDUP_LEN(nref), 1))
 			return -ENOMEM;
-		memcpy(b->p + b->len, v + 13, 24);     /* extent */
-		memcpy(b->p + b->len + 24, v + 5, 8);  /* its egroup */
-		memcpy(b->p + b->len + 32, &nref, 4);
-		memcpy(b->p + b->len + 36, v + 45, 16 * (size_t)nref);
-		b->len += 36 + 16 * (size_t)nref;
+		memcpy(b->p + b->len + JR_DEDUP_EXTENT, v + JR_O_EXTENT, ST_EXTENT_ID_LEN);
+		memcpy(b->p + b->len + JR_DEDUP_EGROUP, v + JR_O_EGROUP, 8);
+		memcpy(b->p + b->len + JR_DEDUP_NROWS, &nref, 4);
+		memcpy(b->p + b->len + JR_DEDUP_ROWS, v + JR_O_ROWS, JR_BLOCK_LEN * (size_t)nref);
+		b->len += JR_DEDUP_LEN(nref);
 		b->bytes += len;
 		if (++b->groups >= DD_TASK_EXTENTS)
 			dedup_flush(c, b);
@@ -1685,22 +1654,23 @@ static int reduce_usage(void *arg, const void *key, size_t klen, const struct mr
 	int di;
 
 	(void)em;
-	if (klen == 5 && k[0] == 'E')
+	if (klen == JR_ECKEY_LEN && k[0] == JR_KEY_EC)
 		return form_strips(c, k, vals, n);
-	if (klen == H_KEY && k[0] == 'H')
+	if (klen == JR_HKEY_LEN && k[0] == JR_KEY_CHUNK)
 		return form_dedup(c, k, vals, n);
-	if ((klen == 2 && k[0] == 'T') || (klen == 5 && k[0] == 'W'))
+	if ((klen == JR_TKEY_LEN && k[0] == JR_KEY_TIER) || (klen == JR_WKEY_LEN && k[0] == JR_KEY_DISK))
 		return form_moves(c, k, klen, vals, n);
-	if (klen != 5 || k[0] != 'D')
+	if (klen != JR_UKEY_LEN || k[0] != JR_KEY_USAGE)
 		return 0;
-	memcpy(&disk, k + 1, 4);
+	memcpy(&disk, k + JR_UKEY_DISK, 4);
 	for (size_t i = 0; i < n; i++) {
-		uint64_t v[2];
-		if (vals[i].len != 16)
+		uint64_t b, e;
+		if (vals[i].len != JR_USAGE_LEN)
 			continue;
-		memcpy(v, vals[i].p, 16);
-		bytes += v[0];
-		egroups += v[1];
+		memcpy(&b, (const uint8_t *)vals[i].p + JR_USAGE_BYTES, 8);
+		memcpy(&e, (const uint8_t *)vals[i].p + JR_USAGE_EGROUPS, 8);
+		bytes += b;
+		egroups += e;
 	}
 	di = disk_index(c, disk);
 	if (di >= 0) {
@@ -1726,18 +1696,19 @@ static int combine_usage(void *arg, const void *key, size_t klen, const struct m
 
 	(void)arg;
 	for (size_t i = 0; i < n && !rc; i++) {
-		if (klen == 5 && k[0] == 'D' && vals[i].len == 16) {
-			uint64_t v[2];
-			memcpy(v, vals[i].p, 16);
-			sum[0] += v[0];
-			sum[1] += v[1];
+		if (klen == JR_UKEY_LEN && k[0] == JR_KEY_USAGE && vals[i].len == JR_USAGE_LEN) {
+			uint64_t b, e;
+			memcpy(&b, (const uint8_t *)vals[i].p + JR_USAGE_BYTES, 8);
+			memcpy(&e, (const uint8_t *)vals[i].p + JR_USAGE_EGROUPS, 8);
+			sum[0] += b;
+			sum[1] += e;
 		} else {
 			rc = mr_emit(em, key, klen, vals[i].p, vals[i].len);
 			other++;
 		}
 	}
 	if (!rc && other < n)
-		rc = mr_emit(em, key, klen, sum, sizeof(sum));
+		rc = mr_emit(em, key, klen, sum, JR_USAGE_LEN); /* bytes, egroups */
 	return rc;
 }
 
@@ -1771,13 +1742,11 @@ static int map_partial(void *arg, const void *key, size_t klen, const void *val,
 			c->c[JC_DEAD_EXTENTS] += g->nextents;
 			c->c[JC_DEAD_BYTES] += g->used;
 			{
-				uint8_t *p = malloc((size_t)g->nextents * 28 + 1);
-				for (int k = 0; p && k < g->nextents; k++) {
-					memcpy(p + (size_t)k * 28, g->extents[k].id.b, ST_EXTENT_ID_LEN);
-					memset(p + (size_t)k * 28 + 24, 0, 4);
-				}
+				uint8_t *p = malloc((size_t)g->nextents * JR_PAIR_LEN + 1);
+				for (int k = 0; p && k < g->nextents; k++)
+					jr_pair_put(p, (size_t)k, &g->extents[k].id, 0);
 				task(c, JT_EGROUP_DELETE, g->id, g->version, (int64_t)g->used * g->nreplicas, p,
-				     p ? (size_t)g->nextents * 28 : 0);
+				     p ? (size_t)g->nextents * JR_PAIR_LEN : 0);
 				free(p);
 			}
 		} else {
