@@ -43,12 +43,6 @@ const char *job_scan_counter_name(enum job_scan_counter c)
 	return (unsigned)c < JC_NCOUNTERS ? counter_names[c] : "?";
 }
 
-static int dedup_container(const struct scan_ctx *c, uint32_t id)
-{
-	const struct st_container *ct = container_of(c, id);
-	return ct && ct->dedup != ST_MODE_OFF;
-}
-
 void job_scan_finding(struct scan_ctx *c, const char *kind, uint64_t egroup, const struct st_extent_id *x,
 		      const char *fmt, ...)
 {
@@ -125,8 +119,12 @@ static void add_phase(struct job_scan_result *res, const char *name, const struc
 	p->out = j->records_out;
 }
 
-/* Collective: tell rank 0's observer a phase starts; 1 if rank 0 asked to stop. */
-static int phase(struct mr_ctx *mr, const struct job_scan_opts *o, int64_t scan, const char *name, int i, int n)
+/*
+ * Collective: tell rank 0's observer phase i of n starts. MR_EABORTED (err
+ * filled) when rank 0 was asked to stop, else 0.
+ */
+static int phase(struct mr_ctx *mr, const struct job_scan_opts *o, int64_t scan, const char *name, int i, int n,
+		 struct st_msg *err)
 {
 	int stop = 0;
 
@@ -136,7 +134,9 @@ static int phase(struct mr_ctx *mr, const struct job_scan_opts *o, int64_t scan,
 		stop = o->stop && *o->stop;
 	}
 	mr_bcast(mr, &stop, sizeof(stop), 0);
-	return stop;
+	if (stop)
+		return st_fail(err, MR_EABORTED, "scan: stopped before its next phase (SIGTERM); nothing was queued");
+	return 0;
 }
 
 static void input(struct mr_input *in, const char *name, int nsplits, mr_read_fn read, void *arg, mr_map_fn map)
@@ -202,273 +202,386 @@ static void counters_json(const struct job_scan_result *res, char *buf, size_t l
 		snprintf(buf + off, len - off, "}");
 }
 
-int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_opts *o_in,
-		 struct job_scan_result *res, struct st_msg *err)
+/* One scan, as the driver's steps share it (every rank). */
+struct scan_run {
+	struct mr_ctx *mr;
+	struct st_store *st;
+	struct job_scan_opts o; /* the caller's, defaults filled in */
+	struct scan_ctx c;
+	struct job_scan_result *res;
+	struct job_db *db;
+	int lockfd;             /* rank 0: the scan lock */
+	const char *dir;        /* the cluster directory */
+	int nshards;
+	struct st_vdisk *vd;
+	int nvd;
+	char out1[ST_PATH_MAX + 64], out2[ST_PATH_MAX + 64]; /* MR1's and MR2's output */
+};
+
+/*
+ * Collective. Rank 0 takes the scan lock and S0 and opens the scan
+ * record; every rank learns both. 0, or the agreed error with err filled.
+ */
+static int begin(struct scan_run *r, struct st_msg *err)
 {
-	struct job_scan_opts o = *o_in;
-	struct scan_ctx c = { .st = st, .m = st_store_meta(st), .o = &o, .rank = mr_rank(mr) };
-	struct st_vdisk *vd = NULL;
-	struct job_db *db = NULL;
-	char out1[ST_PATH_MAX + 64], out2[ST_PATH_MAX + 64], out3[ST_PATH_MAX + 64];
-	int nvd = 0, rc, nshards = st_meta_nshards(c.m);
-	const char *dir = st_config_dir(st_store_config(st));
-	struct mr_job j;
-	struct mr_input refs_in;
-	int have_refs_in = 0, lockfd = -1;
+	struct scan_ctx *c = &r->c;
+	int rc = job_db_open(r->dir, &r->db, err);
 
-	if (o.sweep_grace < 0)
-		o.sweep_grace = 3600;
-	if (!o.compact_pct)
-		o.compact_pct = 20;
-	if (o.node_grace < 0)
-		o.node_grace = 60;
-	if (o.scrub_period < 0)
-		o.scrub_period = 7 * 86400;
-	memset(res, 0, sizeof(*res));
-	c.now = st_now();
-	st_hmap_init(&c.vd, 8, 1);
-
-	/* rank 0 takes the scan lock and S0 and opens the scan record; everyone learns both */
-	rc = job_db_open(dir, &db, err);
-	if (!rc && c.rank == 0) {
+	if (!rc && c->rank == 0) {
 		char lp[ST_PATH_MAX + 32];
-		snprintf(lp, sizeof(lp), "%s/locks/scan.lock", dir);
-		lockfd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-		if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0)
+		snprintf(lp, sizeof(lp), "%s/locks/scan.lock", r->dir);
+		r->lockfd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (r->lockfd < 0 || flock(r->lockfd, LOCK_EX | LOCK_NB) < 0)
 			rc = st_fail(err, ST_EBUSY, "scan: another scan is running on this cluster");
 	}
-	if (!rc && c.rank == 0) {
-		rc = st_config_scan_seq(st_store_config(st), &c.s0, err);
+	if (!rc && c->rank == 0) {
+		rc = st_config_scan_seq(st_store_config(r->st), &c->s0, err);
 		if (!rc)
-			rc = job_db_scan_begin(db, o.full ? "full" : "partial", o.dry_run, c.s0, mr_nranks(mr), &c.scan_id,
-					       err);
+			rc = job_db_scan_begin(r->db, r->o.full ? "full" : "partial", r->o.dry_run, c->s0, mr_nranks(r->mr),
+					       &c->scan_id, err);
 	}
-	rc = mr_agree(mr, rc);
+	rc = mr_agree(r->mr, rc);
 	if (rc) {
 		if (!err->text[0])
-			st_fail(err, rc, "scan: %s", mr_ctx_errmsg(mr));
-		goto done;
+			st_fail(err, rc, "scan: %s", mr_ctx_errmsg(r->mr));
+		return rc;
 	}
-	mr_bcast(mr, &c.s0, sizeof(c.s0), 0);
-	mr_bcast(mr, &c.scan_id, sizeof(c.scan_id), 0);
-	res->s0 = c.s0;
-	res->scan_id = c.scan_id;
+	mr_bcast(r->mr, &c->s0, sizeof(c->s0), 0);
+	mr_bcast(r->mr, &c->scan_id, sizeof(c->scan_id), 0);
+	r->res->s0 = c->s0;
+	r->res->scan_id = c->scan_id;
+	return 0;
+}
 
-	rc = st_config_vdisks(st_store_config(st), 1, &vd, &nvd, err);
+/*
+ * Collective. The cluster as config.db describes it, the same on every
+ * rank: vdisks (and the blocks_delete of deleted ones, rank 0), disks,
+ * nodes, containers, placement, foreground reads; the scratch
+ * directories. 0 or the agreed error.
+ */
+static int load(struct scan_run *r, struct st_msg *err)
+{
+	struct scan_ctx *c = &r->c;
+	struct st_config *cfg = st_store_config(r->st);
+	int rc = st_config_vdisks(cfg, 1, &r->vd, &r->nvd, err);
+
 	if (!rc)
-		rc = st_config_disks(st_store_config(st), &c.disks, &c.ndisks, err);
+		rc = st_config_disks(cfg, &c->disks, &c->ndisks, err);
 	if (!rc)
-		rc = st_config_nodes(st_store_config(st), &c.nodes, &c.nnodes, err);
+		rc = st_config_nodes(cfg, &c->nodes, &c->nnodes, err);
 	if (!rc)
-		rc = st_config_containers(st_store_config(st), &c.conts, &c.nconts, err);
+		rc = st_config_containers(cfg, &c->conts, &c->nconts, err);
 	if (!rc) {
 		char url[8];
-		job_policy_init(&c);
-		st_hmap_init(&c.rd, 8, 12);
-		rc = st_config_reads(st_store_config(st), job_policy_load_read, &c.rd, err);
-		c.cloud = st_config_setting_get(st_store_config(st), "cloud_url", url, sizeof(url), NULL) == 0;
+		job_policy_init(c);
+		st_hmap_init(&c->rd, 8, 12);
+		rc = st_config_reads(cfg, job_policy_load_read, &c->rd, err);
+		c->cloud = st_config_setting_get(cfg, "cloud_url", url, sizeof(url), NULL) == 0;
 	}
-	for (int i = 0; !rc && i < nvd; i++) {
-		uint8_t *s = st_hmap_put(&c.vd, &vd[i].id, NULL);
+	for (int i = 0; !rc && i < r->nvd; i++) {
+		const struct st_container *ct = container_of(c, r->vd[i].container);
+		uint8_t *s = st_hmap_put(&c->vd, &r->vd[i].id, NULL);
 		if (!s)
 			rc = -ENOMEM;
 		else
-			*s = (uint8_t)vd[i].state | (dedup_container(&c, vd[i].container) ? VD_DEDUP : 0);
+			*s = (uint8_t)r->vd[i].state | (ct && ct->dedup != ST_MODE_OFF ? VD_DEDUP : 0);
 		/* a deleted vdisk: its block rows (if any are left) and its config row go */
-		if (o.full && c.rank == 0 && vd[i].state == ST_VDISK_DELETED)
-			job_scan_task(&c, JT_BLOCKS_DELETE, vd[i].id, 0, 0, NULL, 0);
+		if (r->o.full && c->rank == 0 && r->vd[i].state == ST_VDISK_DELETED)
+			job_scan_task(c, JT_BLOCKS_DELETE, r->vd[i].id, 0, 0, NULL, 0);
 	}
 	if (!rc) {
-		c.ubytes = calloc((size_t)c.ndisks + 1, 8);
-		c.uegroups = calloc((size_t)c.ndisks + 1, 8);
-		if (!c.ubytes || !c.uegroups)
+		c->ubytes = calloc((size_t)c->ndisks + 1, 8);
+		c->uegroups = calloc((size_t)c->ndisks + 1, 8);
+		if (!c->ubytes || !c->uegroups)
 			rc = -ENOMEM;
 	}
-	rc = mr_agree(mr, rc);
+	rc = mr_agree(r->mr, rc);
 	if (rc)
-		goto fail;
-
-	snprintf(out1, sizeof(out1), "%s/scratch/scan-%" PRId64 "-mr1", dir, c.scan_id);
-	snprintf(out2, sizeof(out2), "%s/scratch/scan-%" PRId64 "-mr2", dir, c.scan_id);
-	snprintf(out3, sizeof(out3), "%s/scratch/scan-%" PRId64 "-mr3", dir, c.scan_id);
-	if (c.rank == 0) {
+		return rc;
+	snprintf(r->out1, sizeof(r->out1), "%s/scratch/scan-%" PRId64 "-mr1", r->dir, c->scan_id);
+	snprintf(r->out2, sizeof(r->out2), "%s/scratch/scan-%" PRId64 "-mr2", r->dir, c->scan_id);
+	if (c->rank == 0) {
 		char sd[ST_PATH_MAX + 16];
-		snprintf(sd, sizeof(sd), "%s/scratch", dir);
+		snprintf(sd, sizeof(sd), "%s/scratch", r->dir);
 		st_mkdir_p(sd);
 	}
-	mr_barrier(mr);
+	mr_barrier(r->mr);
+	return 0;
+}
 
-	if (o.full) {
-		/* MR1 */
-		if (phase(mr, &o, c.scan_id, "MR1 extent references", 1, 3))
-			goto stopped;
-		mr_job_init(&j);
-		j.name = "MR1 extent references";
-		j.ninputs = 2;
-		input(&j.inputs[0], "vdisk block map", nshards, job_scan_read_blocks, &c, job_mr1_map_blocks);
-		input(&j.inputs[1], "extent ID map", nshards, job_scan_read_extents, &c, job_mr1_map_extents);
-		j.reduce = job_mr1_reduce;
-		j.reduce_arg = &c;
-		/* counts, the one 'E', and 'B's that MR2 sorts again: any order will do */
-		j.values_unordered = 1;
-		j.output_dir = out1;
-		j.mem_budget = o.mem_budget ? o.mem_budget : mr_host_budget(mr);
-		rc = mr_job_run(mr, &j);
-		if (rc)
-			goto mrfail;
-		add_phase(res, "MR1 extent references", &j);
-		c.refs_incomplete = mr_sum(mr, c.c[JC_CORRUPT_ROWS]) > 0;
-		/* MR2 */
-		if (phase(mr, &o, c.scan_id, "MR2 egroup reconciliation", 2, 3))
-			goto stopped;
-		if (c.cloud) { /* list the cloud tier only if it answers now (else no object is called missing) */
-			int ok = 0;
-			if (c.rank == 0) {
-				struct st_cloud *cl;
-				struct st_msg cerr = { "" };
-				ok = st_store_cloud(st, &cl, &cerr) == 0 && st_cloud_check(cl, &cerr) == 0;
-				if (!ok)
-					job_scan_finding(&c, "cloud_unreachable", 0, NULL, "%s", cerr.text);
-			}
-			mr_bcast(mr, &ok, sizeof(ok), 0);
-			c.cloud_ok = ok;
-		}
-		mr_job_init(&j);
-		j.name = "MR2 egroup reconciliation";
-		j.ninputs = 5;
-		input(&j.inputs[0], "egroup map", nshards, job_scan_read_egroups, &c, job_mr2_map_egroups);
-		rc = mr_output_input(out1, job_mr2_map_refs, &c, &refs_in);
-		if (rc) {
-			st_fail(err, rc, "scan: MR1 output missing");
-			goto fail_agree;
-		}
-		have_refs_in = 1;
-		j.inputs[1] = refs_in;
-		input(&j.inputs[2], "egroup files", c.ndisks, job_scan_read_files, &c, job_mr2_map_files);
-		input(&j.inputs[3], "chunk fingerprints", nshards, job_scan_read_fps, &c, job_mr2_map_fps);
-		input(&j.inputs[4], "cloud objects", 1, job_scan_read_cloud, &c, job_mr2_map_files);
-		j.reduce = job_mr2_reduce;
-		j.reduce_arg = &c;
-		j.output_dir = out2;
-		j.mem_budget = o.mem_budget ? o.mem_budget : mr_host_budget(mr);
-		rc = mr_job_run(mr, &j);
-		if (rc)
-			goto mrfail;
-		add_phase(res, "MR2 egroup reconciliation", &j);
-		/* MR3 */
-		if (phase(mr, &o, c.scan_id, "MR3 placement", 3, 3))
-			goto stopped;
-		mr_output_input_release(&refs_in);
-		have_refs_in = 0;
-		mr_job_init(&j);
-		j.name = "MR3 placement";
-		j.ninputs = 1;
-		rc = mr_output_input(out2, job_mr3_map, &c, &refs_in);
-		if (rc) {
-			st_fail(err, rc, "scan: MR2 output missing");
-			goto fail_agree;
-		}
-		have_refs_in = 1;
-		j.inputs[0] = refs_in;
-		j.combine = job_mr3_combine;
-		j.reduce = job_mr3_reduce;
-		j.reduce_arg = &c;
-		j.output_dir = NULL;
-		j.nparts = 16;
-		rc = mr_job_run(mr, &j);
-		if (rc)
-			goto mrfail;
-		job_mr3_flush_dedup(&c);
-		add_phase(res, "MR3 placement", &j);
+/* Collective: run j; on success its figures become the next phase of the result. */
+static int run_job(struct scan_run *r, struct mr_job *j, struct st_msg *err)
+{
+	int rc = mr_job_run(r->mr, j);
+
+	if (rc)
+		return st_fail(err, rc, "scan: %s", mr_ctx_errmsg(r->mr));
+	add_phase(r->res, j->name, j);
+	return 0;
+}
+
+/* Collective on failure: `in` reads the output of the job before (dir). 0 or the agreed error. */
+static int output_input(struct scan_run *r, const char *dir, mr_map_fn map, const char *what, struct mr_input *in,
+			struct st_msg *err)
+{
+	int rc = mr_output_input(dir, map, &r->c, in);
+
+	if (rc) { /* the other ranks meet this agreement in mr_job_run's first one */
+		st_fail(err, rc, "scan: %s output missing", what);
+		rc = mr_agree(r->mr, rc);
+	}
+	return rc;
+}
+
+static uint64_t budget(const struct scan_run *r)
+{
+	return r->o.mem_budget ? r->o.mem_budget : mr_host_budget(r->mr);
+}
+
+/* Collective. MR1 (job_mr1.c): the block map and the extent ID map -> refs per egroup. */
+static int run_mr1(struct scan_run *r, struct st_msg *err)
+{
+	struct scan_ctx *c = &r->c;
+	struct mr_job j;
+	int rc = phase(r->mr, &r->o, c->scan_id, "MR1 extent references", 1, 3, err);
+
+	if (rc)
+		return rc;
+	mr_job_init(&j);
+	j.name = "MR1 extent references";
+	j.ninputs = 2;
+	input(&j.inputs[0], "vdisk block map", r->nshards, job_scan_read_blocks, c, job_mr1_map_blocks);
+	input(&j.inputs[1], "extent ID map", r->nshards, job_scan_read_extents, c, job_mr1_map_extents);
+	j.reduce = job_mr1_reduce;
+	j.reduce_arg = c;
+	/* counts, the one 'E', and 'B's that MR2 sorts again: any order will do */
+	j.values_unordered = 1;
+	j.output_dir = r->out1;
+	j.mem_budget = budget(r);
+	rc = run_job(r, &j, err);
+	if (!rc)
+		c->refs_incomplete = mr_sum(r->mr, c->c[JC_CORRUPT_ROWS]) > 0;
+	return rc;
+}
+
+/* Collective: list the cloud tier only if it answers now (else no object is called missing). */
+static void check_cloud(struct scan_run *r)
+{
+	struct scan_ctx *c = &r->c;
+	int ok = 0;
+
+	if (!c->cloud)
+		return;
+	if (c->rank == 0) {
+		struct st_cloud *cl;
+		struct st_msg cerr = { "" };
+		ok = st_store_cloud(r->st, &cl, &cerr) == 0 && st_cloud_check(cl, &cerr) == 0;
+		if (!ok)
+			job_scan_finding(c, "cloud_unreachable", 0, NULL, "%s", cerr.text);
+	}
+	mr_bcast(r->mr, &ok, sizeof(ok), 0);
+	c->cloud_ok = ok;
+}
+
+/* Collective. MR2 (job_mr2.c): egroups, MR1's output, files, fingerprints, cloud objects. */
+static int run_mr2(struct scan_run *r, struct st_msg *err)
+{
+	struct scan_ctx *c = &r->c;
+	struct mr_job j;
+	int rc = phase(r->mr, &r->o, c->scan_id, "MR2 egroup reconciliation", 2, 3, err);
+
+	if (rc)
+		return rc;
+	check_cloud(r);
+	mr_job_init(&j);
+	j.name = "MR2 egroup reconciliation";
+	j.ninputs = 5;
+	input(&j.inputs[0], "egroup map", r->nshards, job_scan_read_egroups, c, job_mr2_map_egroups);
+	rc = output_input(r, r->out1, job_mr2_map_refs, "MR1", &j.inputs[1], err);
+	if (rc)
+		return rc;
+	input(&j.inputs[2], "egroup files", c->ndisks, job_scan_read_files, c, job_mr2_map_files);
+	input(&j.inputs[3], "chunk fingerprints", r->nshards, job_scan_read_fps, c, job_mr2_map_fps);
+	input(&j.inputs[4], "cloud objects", 1, job_scan_read_cloud, c, job_mr2_map_files);
+	j.reduce = job_mr2_reduce;
+	j.reduce_arg = c;
+	j.output_dir = r->out2;
+	j.mem_budget = budget(r);
+	rc = run_job(r, &j, err);
+	mr_output_input_release(&j.inputs[1]);
+	return rc;
+}
+
+/* Collective. MR3 (job_mr3.c): MR2's output -> usage, strips, moves, dedup tasks. */
+static int run_mr3(struct scan_run *r, struct st_msg *err)
+{
+	struct scan_ctx *c = &r->c;
+	struct mr_job j;
+	int rc = phase(r->mr, &r->o, c->scan_id, "MR3 placement", 3, 3, err);
+
+	if (rc)
+		return rc;
+	mr_job_init(&j);
+	j.name = "MR3 placement";
+	j.ninputs = 1;
+	rc = output_input(r, r->out2, job_mr3_map, "MR2", &j.inputs[0], err);
+	if (rc)
+		return rc;
+	j.combine = job_mr3_combine;
+	j.reduce = job_mr3_reduce;
+	j.reduce_arg = c;
+	j.output_dir = NULL;
+	j.nparts = 16;
+	rc = mr_job_run(r->mr, &j);
+	if (rc) {
+		st_fail(err, rc, "scan: %s", mr_ctx_errmsg(r->mr));
 	} else {
-		if (phase(mr, &o, c.scan_id, "partial scan", 1, 1))
-			goto stopped;
-		mr_job_init(&j);
-		j.name = "partial scan";
-		j.ninputs = 1;
-		input(&j.inputs[0], "egroup map", nshards, job_scan_read_egroups, &c, job_partial_map);
-		j.combine = job_mr3_combine;
-		j.reduce = job_mr3_reduce;
-		j.reduce_arg = &c;
-		j.nparts = 16;
-		j.mem_budget = o.mem_budget ? o.mem_budget : mr_host_budget(mr);
-		rc = mr_job_run(mr, &j);
-		if (rc)
-			goto mrfail;
-		add_phase(res, "partial scan", &j);
+		job_mr3_flush_dedup(c);
+		add_phase(r->res, j.name, &j);
 	}
+	mr_output_input_release(&j.inputs[0]);
+	return rc;
+}
+
+/* Collective. The partial scan (job_partial.c): the egroup map -> usage, deletes, policy. */
+static int run_partial(struct scan_run *r, struct st_msg *err)
+{
+	struct scan_ctx *c = &r->c;
+	struct mr_job j;
+	int rc = phase(r->mr, &r->o, c->scan_id, "partial scan", 1, 1, err);
+
+	if (rc)
+		return rc;
+	mr_job_init(&j);
+	j.name = "partial scan";
+	j.ninputs = 1;
+	input(&j.inputs[0], "egroup map", r->nshards, job_scan_read_egroups, c, job_partial_map);
+	j.combine = job_mr3_combine;
+	j.reduce = job_mr3_reduce;
+	j.reduce_arg = c;
+	j.nparts = 16;
+	j.mem_budget = budget(r);
+	return run_job(r, &j, err);
+}
+
+/*
+ * Collective. After the last phase: drained disks, this rank's results to
+ * curator.db, counters and task counts summed, the scan record closed.
+ * 0 or the agreed error.
+ */
+static int finish(struct scan_run *r, struct st_msg *err)
+{
+	struct scan_ctx *c = &r->c;
+	struct job_scan_result *res = r->res;
+	uint64_t local[JT_NKINDS] = { 0 };
+	int rc;
+
 	/* a draining disk that no egroup uses any more can be marked removed */
-	for (int i = 0; i < c.ndisks; i++) {
-		int64_t eg = mr_sum(mr, (int64_t)c.uegroups[i]);
-		if (c.rank == 0 && c.disks[i].draining && !c.disks[i].removed && eg == 0)
-			job_scan_task(&c, JT_DISK_REMOVED, c.disks[i].id, 0, 0, NULL, 0);
+	for (int i = 0; i < c->ndisks; i++) {
+		int64_t eg = mr_sum(r->mr, (int64_t)c->uegroups[i]);
+		if (c->rank == 0 && c->disks[i].draining && !c->disks[i].removed && eg == 0)
+			job_scan_task(c, JT_DISK_REMOVED, c->disks[i].id, 0, 0, NULL, 0);
 	}
-	/* results */
-	rc = c.oom ? st_fail(err, -ENOMEM, "scan: out of memory") : flush_results(&c, db, err);
-	rc = mr_agree(mr, rc);
+	rc = c->oom ? st_fail(err, -ENOMEM, "scan: out of memory") : flush_results(c, r->db, err);
+	rc = mr_agree(r->mr, rc);
 	for (int i = 0; i < JC_NCOUNTERS; i++)
-		res->counters[i] = mr_sum(mr, c.c[i]);
-	{
-		uint64_t local[JT_NKINDS] = { 0 };
-		for (size_t i = 0; i < c.ntasks; i++)
-			local[c.tasks[i].kind]++;
-		for (int k = 0; k < JT_NKINDS; k++)
-			res->tasks[k] = (uint64_t)mr_sum(mr, (int64_t)local[k]);
-	}
-	if (c.rank == 0) {
+		res->counters[i] = mr_sum(r->mr, c->c[i]);
+	for (size_t i = 0; i < c->ntasks; i++)
+		local[c->tasks[i].kind]++;
+	for (int k = 0; k < JT_NKINDS; k++)
+		res->tasks[k] = (uint64_t)mr_sum(r->mr, (int64_t)local[k]);
+	if (c->rank == 0) {
 		char ph[2048], cn[4096];
 		phases_json(res, ph, sizeof(ph));
 		counters_json(res, cn, sizeof(cn));
-		job_db_scan_end(db, c.scan_id, rc == 0, ph, cn, rc ? err->text : NULL, NULL);
+		job_db_scan_end(r->db, c->scan_id, rc == 0, ph, cn, rc ? err->text : NULL, NULL);
 	}
-	goto done;
+	return rc;
+}
 
-stopped:
-	rc = st_fail(err, MR_EABORTED, "scan: stopped before its next phase (SIGTERM); nothing was queued");
-	goto fail;
-mrfail:
-	st_fail(err, rc, "scan: %s", mr_ctx_errmsg(mr));
-	goto fail;
-fail_agree:
-	rc = mr_agree(mr, rc);
-fail:
-	if (c.rank == 0 && c.scan_id)
-		job_db_scan_end(db, c.scan_id, 0, NULL, NULL, err->text, NULL);
-done:
-	if (have_refs_in)
-		mr_output_input_release(&refs_in);
-	if (c.rank == 0) {
+/* Everything a scan holds, on every rank (its scratch directories on rank 0). */
+static void release(struct scan_run *r)
+{
+	struct scan_ctx *c = &r->c;
+
+	if (c->rank == 0) {
 		char p[ST_PATH_MAX + 80];
-		snprintf(p, sizeof(p), "%s/scratch/scan-%" PRId64 "-mr1", dir, c.scan_id);
+		snprintf(p, sizeof(p), "%s/scratch/scan-%" PRId64 "-mr1", r->dir, c->scan_id);
 		st_rm_rf(p);
-		snprintf(p, sizeof(p), "%s/scratch/scan-%" PRId64 "-mr2", dir, c.scan_id);
+		snprintf(p, sizeof(p), "%s/scratch/scan-%" PRId64 "-mr2", r->dir, c->scan_id);
 		st_rm_rf(p);
 	}
-	for (size_t i = 0; i < c.ntasks; i++)
-		job_task_release(&c.tasks[i]);
-	free(c.tasks);
-	for (int i = 0; i < c.ndd; i++) {
-		free(c.dd[i].p);
-		st_hmap_release(&c.dd[i].seen);
+	for (size_t i = 0; i < c->ntasks; i++)
+		job_task_release(&c->tasks[i]);
+	free(c->tasks);
+	for (int i = 0; i < c->ndd; i++) {
+		free(c->dd[i].p);
+		st_hmap_release(&c->dd[i].seen);
 	}
-	free(c.dd);
-	free(c.f);
-	free(c.disks);
-	free(c.nodes);
-	free(c.conts);
-	free(c.ubytes);
-	free(c.uegroups);
-	mr_ctx_trim(mr); /* the engine's memory, kept between MR1..MR3 */
+	free(c->dd);
+	free(c->f);
+	free(c->disks);
+	free(c->nodes);
+	free(c->conts);
+	free(c->ubytes);
+	free(c->uegroups);
+	mr_ctx_trim(r->mr); /* the engine's memory, kept between MR1..MR3 */
 	for (int i = 0; i < SCR_N; i++)
-		free(c.scr[i].p);
-	free(c.gext);
-	free(vd);
-	st_hmap_release(&c.vd);
-	st_hmap_release(&c.rd);
-	free(c.disk_over);
-	free(c.node_under);
-	job_db_close(db);
-	if (lockfd >= 0)
-		close(lockfd);
+		free(c->scr[i].p);
+	free(c->gext);
+	free(r->vd);
+	st_hmap_release(&c->vd);
+	st_hmap_release(&c->rd);
+	free(c->disk_over);
+	free(c->node_under);
+	job_db_close(r->db);
+	if (r->lockfd >= 0)
+		close(r->lockfd);
+}
+
+int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_opts *o_in,
+		 struct job_scan_result *res, struct st_msg *err)
+{
+	struct scan_run r = { .mr = mr, .st = st, .o = *o_in, .res = res, .lockfd = -1 };
+	struct scan_ctx *c = &r.c;
+	int rc;
+
+	r.dir = st_config_dir(st_store_config(st));
+	r.nshards = st_meta_nshards(st_store_meta(st));
+	if (r.o.sweep_grace < 0)
+		r.o.sweep_grace = 3600;
+	if (!r.o.compact_pct)
+		r.o.compact_pct = 20;
+	if (r.o.node_grace < 0)
+		r.o.node_grace = 60;
+	if (r.o.scrub_period < 0)
+		r.o.scrub_period = 7 * 86400;
+	c->st = st;
+	c->m = st_store_meta(st);
+	c->o = &r.o;
+	c->rank = mr_rank(mr);
+	memset(res, 0, sizeof(*res));
+	c->now = st_now();
+	st_hmap_init(&c->vd, 8, 1);
+
+	rc = begin(&r, err);
+	if (rc)
+		goto done;
+	rc = load(&r, err);
+	if (!rc && r.o.full) {
+		rc = run_mr1(&r, err);
+		if (!rc)
+			rc = run_mr2(&r, err);
+		if (!rc)
+			rc = run_mr3(&r, err);
+	} else if (!rc) {
+		rc = run_partial(&r, err);
+	}
+	if (!rc)
+		rc = finish(&r, err);
+	else if (c->rank == 0 && c->scan_id)
+		job_db_scan_end(r.db, c->scan_id, 0, NULL, NULL, err->text, NULL);
+done:
+	release(&r);
 	return rc;
 }
