@@ -95,7 +95,8 @@ int job_mr1_reduce(void *arg, const void *key, size_t klen, const struct mr_valu
 		struct st_extent_id x;
 		memcpy(x.b, key, ST_EXTENT_ID_LEN);
 		c->c[JC_DANGLING]++;
-		job_scan_finding(c, "dangling_reference", 0, &x, "%u block row(s) reference an extent with no extent-ID row", refs);
+		job_scan_finding(c, "dangling_reference", 0, &x,
+				 "%u block row(s) reference an extent with no extent-ID row", refs);
 		return 0;
 	}
 	(void)klen;

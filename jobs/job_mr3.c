@@ -84,7 +84,8 @@ static int form_moves(struct scan_ctx *c, const uint8_t *key, size_t klen, const
 			job_scan_task(c, JT_TIER_DOWN, m[i].egroup, m[i].version, (int64_t)m[i].bytes, a, JR_TIER_LEN);
 		} else {
 			c->c[JC_DISK_BALANCE]++;
-			job_scan_task(c, JT_DISK_BALANCE, m[i].egroup, m[i].version, (int64_t)m[i].bytes, &disk, JR_BALANCE_LEN);
+			job_scan_task(c, JT_DISK_BALANCE, m[i].egroup, m[i].version, (int64_t)m[i].bytes, &disk,
+				      JR_BALANCE_LEN);
 		}
 		got += m[i].bytes;
 	}

@@ -67,8 +67,8 @@ void job_policy_protection(struct scan_ctx *c, const struct st_egroup_rec *g, in
 		c->c[JC_CLOUD_BYTES] += g->used;
 		if (!found) {
 			c->c[JC_LOST]++;
-			job_scan_finding(c, "missing_object", g->id, NULL, "egroup %" PRIx64 ": its cloud object is missing or short",
-				g->id);
+			job_scan_finding(c, "missing_object", g->id, NULL,
+					 "egroup %" PRIx64 ": its cloud object is missing or short", g->id);
 		}
 		return;
 	}
@@ -198,8 +198,8 @@ int job_policy_half_made_strip(struct scan_ctx *c, const struct st_egroup_rec *p
 		if (complete)
 			return 0;
 	}
-	job_scan_finding(c, "half_made_strip", p->id, NULL, "parity egroup %" PRIx64 ": strip %" PRIx64 " was never completed; rolled back",
-		p->id, p->strip);
+	job_scan_finding(c, "half_made_strip", p->id, NULL,
+			 "parity egroup %" PRIx64 ": strip %" PRIx64 " was never completed; rolled back", p->id, p->strip);
 	job_scan_task(c, JT_STRIP_ROLLBACK, p->strip, 0, p->used, &p->id, JR_ROLLBACK_EGROUP_LEN);
 	return 1;
 }

@@ -360,10 +360,13 @@ static inline void jr_move_get(const uint8_t *p, int64_t *cold, uint64_t *egroup
 
 /* --- Task arguments (tasks.arg in curator.db; decoded by the executors) --
  *
- * Extent pairs: refcount_up (the true refcount), refcount_down (the true
- * refcount), extent_delete, egroup_compact and egroup_delete (the dead
- * extents and their recorded refcounts; the partial scan's egroup_delete:
- * 0), extent_id_delete (the orphan extent-ID rows; the value is not read).
+ * Extent pairs: refcount_up and refcount_down (the extents whose recorded
+ * refcount is set to the value: the true refcount); extent_delete,
+ * egroup_compact and egroup_delete (the dead extents and their recorded
+ * refcounts; the partial scan's egroup_delete: 0); extent_id_delete (the
+ * orphan extent-ID rows). Only the refcount executors read the
+ * value; `curator explain` finds a task by an extent id in its argument.
+ * An argument holds n = arglen / JR_PAIR_LEN pairs.
  *
  *   off      size  field
  *   28*i     24    extent id
@@ -443,5 +446,32 @@ enum job_rec_tier_why {
 #define JR_DEDUP_NROWS 32
 #define JR_DEDUP_ROWS 36
 #define JR_DEDUP_LEN(n) (JR_DEDUP_ROWS + JR_BLOCK_LEN * (size_t)(n))
+
+/*
+ * The layouts are fixed: records pass between the jobs of a scan, task
+ * arguments stay in curator.db across upgrades and are decoded by the
+ * executors. These pin every table above to the bytes it has always had.
+ */
+_Static_assert(JR_B_LEN == 17 && JR_E_LEN == 9 && JR_BLOCK_LEN == 16, "MR1 values");
+_Static_assert(JR_REFS_LEN == 28 && JR_ROW_LEN == 40, "MR1 output");
+_Static_assert(JR_X_LEN == 29 && JR_Y_LEN == 41 && JR_F_LEN == 21 && JR_FILE_LEN == 20, "MR2 values");
+_Static_assert(JR_G_LAST_REF_SEQ == JR_G_VERSION + 8 && JR_G_CONTAINER == JR_G_LAST_REF_SEQ + 8 &&
+		       JR_G_FLAGS == JR_G_CONTAINER + 4 && JR_G_USED == JR_G_FLAGS + 4 && JR_G_TIER == JR_G_USED + 4 &&
+		       JR_G_LAST_SCRUB == JR_G_TIER + 1 && JR_G_CREATED == JR_G_LAST_SCRUB + 8 &&
+		       JR_G_LAST_WRITE == JR_G_CREATED + 8 && JR_G_LAST_ACCESS == JR_G_LAST_WRITE + 8 &&
+		       JR_G_STRIP == JR_G_LAST_ACCESS + 8 && JR_G_STRIP_POS == JR_G_STRIP + 8 &&
+		       JR_G_NREPLICAS == JR_G_STRIP_POS + 4 && JR_G_HDR == JR_G_NREPLICAS + 1 && JR_G_HDR == 75,
+	       "'G' header");
+_Static_assert(JR_G_REP_LEN == 5 && JR_G_EXT_REFCOUNT == ST_EXTENT_ID_LEN && JR_G_EXT_LEN == JR_G_EXT_FLAGS + 4 &&
+		       JR_G_EXT_LEN == 40,
+	       "'G' replicas and extents");
+_Static_assert(JR_UKEY_LEN == 5 && JR_USAGE_LEN == 16 && JR_ECKEY_LEN == 5 && JR_EC_NODES == 17, "usage, EC");
+_Static_assert(JR_TKEY_LEN == 2 && JR_WKEY_LEN == 5 && JR_MOVE_LEN == 32 && JR_MOVE_DEST_LEN == 33, "moves");
+_Static_assert(JR_HKEY_LEN == 29 && JR_S_LEN == 37 && JR_O_OFF == JR_S_LEN && JR_O_ROWS == 45, "chunks");
+_Static_assert(JR_PAIR_LEN == 28 && JR_TIER_LEN == 2 && JR_ENCODE_MEMBER_LEN == 16 && JR_DEDUP_HDR == 4 &&
+		       JR_DEDUP_ROWS == 36,
+	       "task arguments");
+_Static_assert(JR_EC_EGROUP == JR_ENCODE_EGROUP && JR_EC_VERSION == JR_ENCODE_VERSION,
+	       "an EC candidate's value starts as its ec_encode member");
 
 #endif

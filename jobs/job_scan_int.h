@@ -1,27 +1,22 @@
 /*
- * job_scan_int: what the files of a scan share (private to them). The
- * scan's context, the helpers every stage uses to report and queue, and
- * each stage's entry points, in pipeline order:
+ * job_scan_int: what the files of a scan share, private to them (the table
+ * of files is in job_scan.h): the scan's context, the helpers every stage
+ * uses to report and queue, and each stage's entry points, in pipeline
+ * order. The records between the stages are declared in job_rec.h.
  *
- *   job_scan.c       the driver: S0 and the scan record, the context from
- *                    config.db, one MapReduce job per phase, results to
- *                    curator.db; job_scan_finding, job_scan_task
- *   job_scan_read.c  the readers: metadata shards, egroup files, the cloud
- *   job_mr1.c        MR1 map and reduce (extent references)
- *   job_mr2.c        MR2 maps and reduce (egroup reconciliation, dedup candidates)
- *   job_policy.c     per-egroup policy of MR2's reduce and the partial map:
- *                    protection, strips, compression/EC candidates, placement
- *   job_mr3.c        MR3 (and partial) map, combine and reduce: usage per
- *                    disk, EC strips, ILM moves and balancing, dedup tasks
- *   job_partial.c    the partial scan's map
- *
- * The records between the stages are declared in job_rec.h.
+ * Order of calls (job_scan.c): fill a scan_ctx from config.db
+ * (job_policy_init among it), then per phase an mr_job whose inputs are
+ * the readers with their map functions and whose reduce is the stage's;
+ * after MR3, job_mr3_flush_dedup; then the driver writes c's findings,
+ * tasks and usage.
  *
  * Threads and ranks. A scan_ctx belongs to one rank and is used by one
  * thread: the engine calls readers, maps, combines and reduces of a rank
- * one at a time. Nothing here is collective except the driver's phases.
+ * one at a time. Nothing here is collective (the driver's phases are).
  * Findings, tasks and usage accumulate per rank and are written by each
- * rank at the end; counters are summed over ranks.
+ * rank at the end; counters are summed over ranks. Map and reduce
+ * functions return 0, a storage error, -ENOMEM or the engine's error
+ * (mr_emit); a non-zero return fails the job on every rank.
  */
 #ifndef JOB_SCAN_INT_H
 #define JOB_SCAN_INT_H
@@ -94,7 +89,7 @@ struct scan_ctx {
 	struct st_hmap rd;        /* egroup -> reads u32, last read i64 (promotion) */
 	int cloud;                /* a cloud tier is configured */
 	int cloud_ok;             /* ... and answered at the start of this scan: its objects are listed */
-	/* reduce_egroup's working memory, reused from one egroup to the next */
+	/* job_mr2_reduce's working memory, reused from one egroup to the next */
 	struct { void *p; size_t cap; } scr[SCR_N];
 	struct st_extent_rec *gext;
 	int gext_cap;

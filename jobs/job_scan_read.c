@@ -40,8 +40,8 @@ static int rd_block(void *arg, int rc_row, const struct st_block *b)
 	r->c->c[JC_BLOCK_ROWS]++;
 	if (rc_row) {
 		r->c->c[JC_CORRUPT_ROWS]++;
-		job_scan_finding(r->c, "corrupt_block_row", 0, NULL, "vdisk %" PRIx64 " block %" PRIu64 ": the row fails its checksum",
-			b->vdisk, b->block);
+		job_scan_finding(r->c, "corrupt_block_row", 0, NULL,
+				 "vdisk %" PRIx64 " block %" PRIu64 ": the row fails its checksum", b->vdisk, b->block);
 		return 0;
 	}
 	jr_block_put(key, b->vdisk, b->block);
@@ -89,7 +89,8 @@ static int rd_egroup(void *arg, int rc_row, uint64_t id, const struct st_egroup_
 	r->c->c[JC_EGROUPS]++;
 	if (rc_row) {
 		r->c->c[JC_CORRUPT_ROWS]++;
-		job_scan_finding(r->c, "corrupt_egroup_row", id, NULL, "egroup %" PRIx64 ": the row fails its checksum; left alone", id);
+		job_scan_finding(r->c, "corrupt_egroup_row", id, NULL,
+				 "egroup %" PRIx64 ": the row fails its checksum; left alone", id);
 		/* tell the reduce the row exists: its files and extent-ID rows are not orphans */
 		return r->fn(r->fnarg, &id, sizeof(id), NULL, 0);
 	}
