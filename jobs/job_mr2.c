@@ -419,7 +419,8 @@ static int no_row(struct scan_ctx *c, struct eg *e)
 					 ", which does not exist",
 					 e->xs[i].refs, e->id);
 		} else {
-			e->ids[norph++] = e->xs[i].id;
+			e->ids[norph] = e->xs[i].id;
+			e->nums[norph++] = 0;
 			c->c[JC_ORPHAN_EXTENT_IDS]++;
 		}
 	}

@@ -364,7 +364,7 @@ static inline void jr_move_get(const uint8_t *p, int64_t *cold, uint64_t *egroup
  * refcount is set to the value: the true refcount); extent_delete,
  * egroup_compact and egroup_delete (the dead extents and their recorded
  * refcounts; the partial scan's egroup_delete: 0); extent_id_delete (the
- * orphan extent-ID rows). Only the refcount executors read the
+ * orphan extent-ID rows; value 0). Only the refcount executors read the
  * value; `curator explain` finds a task by an extent id in its argument.
  * An argument holds n = arglen / JR_PAIR_LEN pairs.
  *
