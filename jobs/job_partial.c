@@ -24,11 +24,10 @@ int job_partial_map(void *arg, const void *key, size_t klen, const void *val, si
 
 	(void)key;
 	(void)klen;
-	(void)vlen;
+	if (vlen == 0)
+		return 0; /* a corrupt row (no record): reported by the reader, left alone */
 	c->c[JC_EXTENTS] += g->nextents;
 	c->c[JC_STORED_BYTES] += g->used;
-	if (vlen == 0)
-		return 0; /* a corrupt row: reported by the reader, left alone */
 	if (g->flags & ST_EGROUP_PARITY) {
 		job_policy_protection(c, g, 0, NULL, NULL, 0);
 		for (int r = 0; r < g->nreplicas && !rc; r++)
