@@ -168,15 +168,26 @@ int job_scan_read_files(void *arg, int split, mr_record_fn fn, void *fnarg, char
 /* The cloud objects (one split; nothing unless c->cloud_ok): as files on ST_CLOUD_DISK. */
 int job_scan_read_cloud(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen);
 
-/* --- job_mr1.c: MR1 extent references (mr_map_fn / mr_reduce_fn) -------- */
-
+/* --- job_mr1.c: MR1 extent references (mr_map_fn / mr_reduce_fn) --------
+ *
+ * map_blocks: a block row -> 'R' (or 'B') per extent it references, keyed
+ * by extent id; rows of deleted vdisks only counted. map_extents: an
+ * extent-ID row -> 'E'. reduce (per extent): refs and row records keyed by
+ * egroup, or a dangling_reference finding. arg is the scan_ctx.
+ */
 int job_mr1_map_blocks(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em);
 int job_mr1_map_extents(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em);
 int job_mr1_reduce(void *arg, const void *key, size_t klen, const struct mr_value *vals, size_t n,
 		   struct mr_emitter *em);
 
-/* --- job_mr2.c: MR2 egroup reconciliation -------------------------------- */
-
+/* --- job_mr2.c: MR2 egroup reconciliation --------------------------------
+ *
+ * The maps tag each input's values for the reduce (keyed by egroup id):
+ * map_egroups 'G' or 'C', map_refs 'X' or 'Y' (MR_EINPUT for a record of
+ * another length), map_files 'F', map_fps 'P' (as read). reduce (per
+ * egroup): tasks, findings, counters, and 'D', 'E', 'T', 'W', 'H' records
+ * for MR3. arg is the scan_ctx.
+ */
 int job_mr2_map_egroups(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em);
 int job_mr2_map_refs(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em);
 int job_mr2_map_files(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em);
@@ -209,8 +220,12 @@ void job_policy_strip_gc(struct scan_ctx *c, const struct st_egroup_rec *g0);
 /* ILM and balancing of a live plain egroup: tasks, or 'T'/'W' records for MR3. 0 or the engine's error. */
 int job_policy_placement(struct scan_ctx *c, const struct st_egroup_rec *g, struct mr_emitter *em);
 
-/* --- job_mr3.c: MR3 placement (and the partial scan's reduce) ------------ */
-
+/* --- job_mr3.c: MR3 placement (and the partial scan's reduce) ------------
+ *
+ * map: MR2's output as it is. combine: sums a disk's 'D' records, passes
+ * the rest. reduce (per key): usage into c->ubytes/uegroups, ec_encode,
+ * tier_down and disk_balance tasks, dedup candidates. arg is the scan_ctx.
+ */
 int job_mr3_map(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em);
 int job_mr3_combine(void *arg, const void *key, size_t klen, const struct mr_value *vals, size_t n,
 		    struct mr_emitter *em);
@@ -219,8 +234,11 @@ int job_mr3_reduce(void *arg, const void *key, size_t klen, const struct mr_valu
 /* After MR3: queue each container's remaining dedup candidates as a task. */
 void job_mr3_flush_dedup(struct scan_ctx *c);
 
-/* --- job_partial.c: the partial scan ------------------------------------- */
-
+/* --- job_partial.c: the partial scan -------------------------------------
+ *
+ * map (per egroup row): egroup_delete of all-zero egroups, the policy,
+ * 'D' (and 'T', 'W') records for job_mr3_reduce. arg is the scan_ctx.
+ */
 int job_partial_map(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em);
 
 #endif
