@@ -10,15 +10,19 @@
  *       the true refcount and its egroup (dangling references are errors),
  *       output keyed by egroup.
  *   MR2 egroup reconciliation: map the egroup map ('G' record), MR1's
- *       output ('X' extent, refs) and the egroup files on every disk ('F');
- *       reduce per egroup: true vs recorded refcounts -> refcount fixes;
- *       dead extents -> extent_delete / egroup_compact / egroup_delete;
- *       orphan extent-ID rows; files no metadata references -> file_sweep;
- *       per-disk usage for MR3.
- *   MR3 placement: reduce per disk -> usage per disk and tier (placement,
- *       dedup and EC decisions join here with later issues).
+ *       output ('X' extent, refs), the egroup files on every disk and the
+ *       cloud objects ('F') and the chunk fingerprints ('P'); reduce per
+ *       egroup: true vs recorded refcounts -> refcount fixes; dead extents
+ *       -> extent_delete / egroup_compact / egroup_delete; orphan extent-ID
+ *       rows; files no metadata references -> file_sweep; replicas vs RF,
+ *       scrubbing, strips, compression; per-disk usage, EC, move and dedup
+ *       candidates for MR3.
+ *   MR3 placement: reduce per disk, tier, container and chunk fingerprint
+ *       -> usage per disk and tier, ILM moves and disk balancing, EC
+ *       strips, dedup tasks.
  * Partial scan = one job over the egroup map: egroups whose recorded
- * refcounts are all zero -> egroup_delete; per-disk usage.
+ * refcounts are all zero -> egroup_delete; replicas, compression, ILM and
+ * balancing; per-disk usage.
  *
  * THE SAFETY RULE. A scan first takes S0 = st_config_scan_seq(): no later
  * than the begin sequence of any operation still in flight. Every operation
@@ -31,6 +35,24 @@
  * test are counted as protected and left alone until the next scan. Every
  * task carries the egroup version the scan read; executors apply it only if
  * the row still has that version (compare-and-set), else mark it stale.
+ *
+ * Where it lives (each file's top comment says more):
+ *
+ *   job_scan.h       this interface: options, counters, job_scan_run
+ *   job_scan_int.h   private to the scan files: struct scan_ctx, the helpers
+ *                    they share (job_scan_finding, job_scan_task, ...) and
+ *                    every stage's entry points
+ *   job_rec.h        every record between the stages and every task argument
+ *                    the scan packs for the executors, as offset tables
+ *   job_scan.c       the driver: S0 and the scan record, the context from
+ *                    config.db, one MapReduce job per phase, results
+ *   job_scan_read.c  the readers: shards, egroup files, the cloud listing
+ *   job_mr1.c        MR1 extent references
+ *   job_mr2.c        MR2 egroup reconciliation (the safety rule), dedup chunks
+ *   job_policy.c     per-egroup policy of MR2 and the partial scan:
+ *                    protection, strips, compression/EC, placement
+ *   job_mr3.c        MR3 placement, and the partial scan's reduce
+ *   job_partial.c    the partial scan's map
  *
  * Collective: job_scan_run is called on every rank (or one rank without
  * mpiexec) and returns the same code everywhere.
@@ -57,6 +79,7 @@ enum job_scan_counter {
 	JC_DEDUP_EXTENTS, JC_DEDUP_SAVED_BYTES, JC_CHUNKS, JC_FINGERPRINT_NEEDED, JC_DEDUP_GROUPS, JC_DEDUP_BYTES,
 	JC_TIER_UP, JC_TIER_DOWN_COLD, JC_TIER_DOWN_WATERMARK, JC_DISK_BALANCE, JC_CLOUD_EGROUPS, JC_CLOUD_OBJECTS,
 	JC_CLOUD_BYTES,
+	JC_GC_HELD, /* deletions held back: a dangling reference or a corrupt row could point into them */
 	JC_NCOUNTERS
 };
 

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -14,10 +15,46 @@
 #define EG_MAGIC 0x47455543u /* "CUEG" */
 #define EX_MAGIC 0x58455543u /* "CUEX" */
 
+#define NAME_FMT "%016llx.eg" /* st_egroup_name_parse reads it back */
+#define NAME_DIGITS 16
+
+void st_egroup_name(uint64_t egroup, char buf[ST_EGROUP_NAME_LEN + 1])
+{
+	snprintf(buf, ST_EGROUP_NAME_LEN + 1, NAME_FMT, (unsigned long long)egroup);
+}
+
 int st_egroup_path(const char *disk_path, uint64_t egroup, char *buf, size_t len)
 {
-	if (snprintf(buf, len, "%s/egroups/%016llx.eg", disk_path, (unsigned long long)egroup) >= (int)len)
+	if (snprintf(buf, len, "%s/" ST_EGROUP_DIR "/" NAME_FMT, disk_path, (unsigned long long)egroup) >= (int)len)
 		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* The value of hex digit ch, or -1. */
+static int hex_digit(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+int st_egroup_name_parse(const char *name, uint64_t *egroup)
+{
+	uint64_t id = 0;
+
+	for (int i = 0; i < NAME_DIGITS; i++) {
+		int d = hex_digit(name[i]);
+		if (d < 0)
+			return ST_EINVAL; /* also the end of a short name */
+		id = id << 4 | (uint64_t)d;
+	}
+	if (strcmp(name + NAME_DIGITS, ".eg"))
+		return ST_EINVAL;
+	*egroup = id;
 	return 0;
 }
 

@@ -57,8 +57,28 @@ struct st_egroup_hdr {
 	int64_t created;
 };
 
-/* "<disk path>/egroups/<id>.eg" into buf. 0 or -ENAMETOOLONG. */
+/*
+ * The name of a replica file: "<egroup id, 16 lowercase hex digits>.eg",
+ * in the directory ST_EGROUP_DIR of its disk. A cloud object is the same
+ * name under the key prefix ST_EGROUP_DIR "/". st_egroup_name builds it,
+ * st_egroup_path the whole path, st_egroup_name_parse reads it back (the
+ * scans' file and cloud listings); this is the only place that spells it.
+ */
+#define ST_EGROUP_DIR "egroups"
+#define ST_EGROUP_NAME_LEN 19 /* characters, without the NUL */
+
+/* The name of egroup's file into buf (ST_EGROUP_NAME_LEN + 1 bytes at least). */
+void st_egroup_name(uint64_t egroup, char buf[ST_EGROUP_NAME_LEN + 1]);
+
+/* "<disk path>/egroups/<name>" into buf. 0 or -ENAMETOOLONG. */
 int st_egroup_path(const char *disk_path, uint64_t egroup, char *buf, size_t len);
+
+/*
+ * The inverse of st_egroup_name: name must be exactly 16 hex digits (either
+ * case) and ".eg". 0 with *egroup set, or ST_EINVAL (*egroup untouched) for
+ * any other name (a temporary file, a stranger's file). Thread-safe.
+ */
+int st_egroup_name_parse(const char *name, uint64_t *egroup);
 
 /*
  * Create (or truncate) the replica file at path and write its header; *fd

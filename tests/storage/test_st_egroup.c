@@ -1,7 +1,9 @@
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "storage/st_egroup.h"
@@ -127,4 +129,44 @@ Test(st_egroup, reads_golden_format_1)
 	close(fd);
 	free(buf);
 	free(want);
+}
+
+/* The replica file name: built by st_egroup_name / st_egroup_path, read back by st_egroup_name_parse. */
+Test(st_egroup, file_name_round_trip)
+{
+	const uint64_t ids[] = { 0, 1, 0xabc, 0x100000000f002ull, 0xffffffffffffffffull };
+	char name[ST_EGROUP_NAME_LEN + 1], path[64];
+	uint64_t id;
+
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		st_egroup_name(ids[i], name);
+		cr_assert_eq(strlen(name), ST_EGROUP_NAME_LEN);
+		id = ~ids[i];
+		cr_assert_eq(st_egroup_name_parse(name, &id), 0, "%s", name);
+		cr_assert_eq(id, ids[i]);
+		cr_assert_eq(st_egroup_path("/d", ids[i], path, sizeof(path)), 0);
+		cr_assert_str_eq(path + strlen("/d/" ST_EGROUP_DIR "/"), name);
+		cr_assert_eq(strncmp(path, "/d/" ST_EGROUP_DIR "/", strlen("/d/" ST_EGROUP_DIR "/")), 0);
+	}
+	st_egroup_name(0xabc, name);
+	cr_assert_str_eq(name, "0000000000000abc.eg");
+	cr_assert_eq(st_egroup_name_parse("0000000000000ABC.eg", &id), 0);
+	cr_assert_eq(id, 0xabc);
+	cr_assert_eq(st_egroup_path("/d", 1, path, 10), -ENAMETOOLONG);
+}
+
+Test(st_egroup, file_name_parse_rejects_strangers)
+{
+	const char *bad[] = {
+		"", ".eg", "abc.eg", "000000000000abc.eg", "00000000000000abc.eg", "0000000000000abc",
+		"0000000000000abc.e", "0000000000000abc.egg", "0000000000000abc.eg.tmp.42", "0000000000000abc.EG",
+		"0x00000000000abc.eg", "+000000000000abc.eg", "-000000000000abc.eg", " 000000000000abc.eg",
+		"000000000000 abc.eg", "000000000000gabc.eg", "0000000000000abc.eg/",
+	};
+	uint64_t id = 7;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(st_egroup_name_parse(bad[i], &id), ST_EINVAL, "accepted \"%s\"", bad[i]);
+		cr_assert_eq(id, 7, "changed the output on \"%s\"", bad[i]);
+	}
 }

@@ -1,0 +1,319 @@
+/*
+ * job_mr3: MR3 placement, and the partial scan's reduce. Per key of MR2's
+ * output (or of the partial map): 'D' usage per disk (summed by the
+ * combine), 'E' EC candidates of a container -> ec_encode strips of k
+ * egroups on distinct nodes, 'T' and 'W' move candidates -> tier_down by
+ * watermark and disk_balance, coldest first down to the target, 'H' chunk
+ * copies -> dedup tasks per container.
+ *
+ * DESIGN. The last job of a full scan (and the reduce of the partial
+ * scan); records in job_rec.h. Its output is tasks and usage only. Task
+ * sets come from whole keys (a tier, a disk, a container, a chunk), so
+ * they do not depend on the rank count; dedup candidates are gathered per
+ * container on each rank and flushed DD_TASK_EXTENTS extents to a task,
+ * the rest by job_mr3_flush_dedup after the job.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jobs/job_scan_int.h"
+#include "storage/st_ec.h"
+
+struct mv {
+	int64_t cold;
+	uint64_t egroup, version, bytes;
+	uint8_t dest;
+};
+
+static int mv_cmp(const void *a, const void *b)
+{
+	const struct mv *x = a, *y = b;
+	if (x->cold != y->cold)
+		return x->cold < y->cold ? -1 : 1;
+	return x->egroup < y->egroup ? -1 : x->egroup > y->egroup;
+}
+
+/* MR3: the coldest first, until the tier (or disk) is down to its target. */
+static int form_moves(struct scan_ctx *c, const uint8_t *key, size_t klen, const struct mr_value *vals, size_t n)
+{
+	struct mv *m = calloc(n + 1, sizeof(*m));
+	size_t nm = 0;
+	uint64_t need = 0, got = 0;
+	uint32_t disk = 0;
+
+	if (!m)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *v = vals[i].p;
+		if (vals[i].len < JR_MOVE_LEN)
+			continue;
+		jr_move_get(v, &m[nm].cold, &m[nm].egroup, &m[nm].version, &m[nm].bytes);
+		m[nm].dest = vals[i].len > JR_MOVE_DEST ? v[JR_MOVE_DEST] : 0;
+		nm++;
+	}
+	qsort(m, nm, sizeof(*m), mv_cmp);
+	if (key[0] == JR_KEY_TIER) {
+		enum st_tier t = (enum st_tier)key[JR_TKEY_TIER];
+		uint64_t low = (uint64_t)c->tier_low[t] * c->tier_cap[t] / 100;
+		need = c->tier_used[t] > low ? c->tier_used[t] - low : 0;
+	} else if (klen == JR_WKEY_LEN) {
+		int di;
+		double mean;
+		uint64_t cap = 0, used = 0;
+		memcpy(&disk, key + JR_WKEY_DISK, 4);
+		di = disk_index(c, disk);
+		if (di < 0) {
+			free(m);
+			return 0;
+		}
+		for (int i = 0; i < c->ndisks; i++) {
+			const struct st_disk *d = &c->disks[i];
+			if (d->tier == c->disks[di].tier && d->ok && !d->removed && !d->draining) {
+				cap += d->capacity;
+				used += d->used;
+			}
+		}
+		mean = cap ? (double)used / (double)cap : 0.0;
+		need = (uint64_t)((double)c->disks[di].used - mean * (double)c->disks[di].capacity);
+	}
+	for (size_t i = 0; i < nm && got < need; i++) {
+		if (key[0] == JR_KEY_TIER) {
+			uint8_t a[JR_TIER_LEN] = { [JR_TIER_DEST] = m[i].dest, [JR_TIER_WHY] = JR_WHY_WATERMARK };
+			c->c[JC_TIER_DOWN_WATERMARK]++;
+			job_scan_task(c, JT_TIER_DOWN, m[i].egroup, m[i].version, (int64_t)m[i].bytes, a, JR_TIER_LEN);
+		} else {
+			c->c[JC_DISK_BALANCE]++;
+			job_scan_task(c, JT_DISK_BALANCE, m[i].egroup, m[i].version, (int64_t)m[i].bytes, &disk,
+				      JR_BALANCE_LEN);
+		}
+		got += m[i].bytes;
+	}
+	free(m);
+	return c->oom ? -ENOMEM : 0;
+}
+
+/*
+ * Per container: group EC candidates into strips of k egroups that can keep
+ * one copy each on k distinct nodes (greedy, in the shuffle's order, which
+ * is the same whatever the rank count). One ec_encode task per strip.
+ */
+static int form_strips(struct scan_ctx *c, const uint8_t *key, const struct mr_value *vals, size_t n)
+{
+	const struct st_container *ct = NULL;
+	uint32_t container, used_nodes[ST_EC_MAX];
+	uint8_t arg[JR_ENCODE_MEMBER_LEN * ST_EC_MAX];
+	int in = 0;
+
+	memcpy(&container, key + JR_ECKEY_CONTAINER, 4);
+	ct = container_of(c, container);
+	if (!ct || ct->rs_k < 2 || ct->rs_k + ct->rs_m > ST_EC_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *v = vals[i].p;
+		int nn = v[JR_EC_NNODES], pick = -1;
+		for (int j = 0; j < nn && pick < 0; j++) {
+			uint32_t node;
+			int clash = 0;
+			memcpy(&node, v + JR_EC_LEN(j), JR_EC_NODE_LEN);
+			for (int q = 0; q < in; q++)
+				clash |= used_nodes[q] == node;
+			if (!clash)
+				pick = (int)node;
+		}
+		if (pick < 0)
+			continue;
+		used_nodes[in] = (uint32_t)pick;
+		/* the candidate's egroup and version are the member's, in the same layout */
+		memcpy(arg + JR_ENCODE_MEMBER_LEN * in + JR_ENCODE_EGROUP, v + JR_EC_EGROUP, 8);
+		memcpy(arg + JR_ENCODE_MEMBER_LEN * in + JR_ENCODE_VERSION, v + JR_EC_VERSION, 8);
+		if (++in == ct->rs_k) {
+			uint64_t first;
+			memcpy(&first, arg + JR_ENCODE_EGROUP, 8);
+			job_scan_task(c, JT_EC_ENCODE, first, 0, 0, arg, (size_t)JR_ENCODE_MEMBER_LEN * in);
+			in = 0;
+		}
+	}
+	return c->oom ? -ENOMEM : 0;
+}
+
+#define DD_TASK_EXTENTS 64
+
+/* Queue a container's gathered dedup extents as one task. */
+static void dedup_flush(struct scan_ctx *c, struct dd_buf *b)
+{
+	uint64_t target = 1469598103934665603ULL; /* FNV-1a of the extent ids: unique among pending tasks */
+
+	if (!b->groups)
+		return;
+	for (size_t i = JR_DEDUP_HDR; i < b->len; i++)
+		target = (target ^ b->p[i]) * 1099511628211ULL;
+	job_scan_task(c, JT_DEDUP, target, 0, b->bytes, b->p, b->len);
+	b->len = JR_DEDUP_HDR;
+	b->groups = 0;
+	b->bytes = 0;
+}
+
+/* The number of block rows an 'O' record names, or -1 when it is not a well-formed 'O' record. */
+static int64_t occ_refs(const struct mr_value *v)
+{
+	const uint8_t *p = v->p;
+	uint32_t nref;
+
+	if (p[0] != JR_CHUNK_COPY || v->len < JR_O_ROWS)
+		return -1;
+	memcpy(&nref, p + JR_O_NROWS, 4);
+	return v->len == JR_O_LEN(nref) ? (int64_t)nref : -1;
+}
+
+/*
+ * MR3, per (container, chunk fingerprint): when the chunk is stored more
+ * than once, or a dedup extent already holds it, every extent holding a
+ * copy is to be turned into dedup extents, all of its chunks (a chunk of it
+ * that is unique becomes a dedup extent with one reference, so the whole
+ * extent can go: garbage is collected per extent). Candidates are gathered
+ * per container, each extent once per rank, DD_TASK_EXTENTS to a task
+ * (job_rec.h, dedup).
+ */
+
+static int form_dedup(struct scan_ctx *c, const uint8_t *key, const struct mr_value *vals, size_t n)
+{
+	struct dd_buf *b = NULL;
+	uint32_t container, len;
+	size_t nocc = 0;
+	int home = 0;
+
+	memcpy(&container, key + JR_HKEY_CONTAINER, 4);
+	memcpy(&len, key + JR_HKEY_BYTES, 4);
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *v = vals[i].p;
+		if (v[0] == JR_DEDUP_HOME && vals[i].len == JR_S_LEN)
+			home = 1;
+		else if (occ_refs(&vals[i]) >= 0)
+			nocc++;
+	}
+	if (!nocc || (!home && nocc < 2))
+		return 0; /* a unique chunk: nothing to share */
+	c->c[JC_DEDUP_GROUPS]++;
+	c->c[JC_DEDUP_BYTES] += (int64_t)len * (int64_t)(home ? nocc : nocc - 1);
+	for (int i = 0; i < c->ndd; i++)
+		if (c->dd[i].container == container)
+			b = &c->dd[i];
+	if (!b) {
+		struct dd_buf *nb = realloc(c->dd, (size_t)(c->ndd + 1) * sizeof(*nb));
+		if (!nb)
+			return -ENOMEM;
+		c->dd = nb;
+		b = &c->dd[c->ndd++];
+		memset(b, 0, sizeof(*b));
+		b->container = container;
+		st_hmap_init(&b->seen, ST_EXTENT_ID_LEN, 1);
+		if (st_reserve(&b->p, &b->cap, JR_DEDUP_HDR, 1))
+			return -ENOMEM;
+		memcpy(b->p + JR_DEDUP_CONTAINER, &container, 4); /* the argument starts with the container */
+		b->len = JR_DEDUP_HDR;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *v = vals[i].p;
+		int64_t refs = occ_refs(&vals[i]);
+		uint32_t nref = (uint32_t)refs;
+		int isnew;
+		if (refs <= 0)
+			continue;
+		if (!st_hmap_put(&b->seen, v + JR_O_EXTENT, &isnew))
+			return -ENOMEM;
+		if (!isnew)
+			continue; /* already a candidate here */
+		if (st_reserve(&b->p, &b->cap, b->len + JR_DEDUP_LEN(nref), 1))
+			return -ENOMEM;
+		memcpy(b->p + b->len + JR_DEDUP_EXTENT, v + JR_O_EXTENT, ST_EXTENT_ID_LEN);
+		memcpy(b->p + b->len + JR_DEDUP_EGROUP, v + JR_O_EGROUP, 8);
+		memcpy(b->p + b->len + JR_DEDUP_NROWS, &nref, 4);
+		memcpy(b->p + b->len + JR_DEDUP_ROWS, v + JR_O_ROWS, JR_BLOCK_LEN * (size_t)nref);
+		b->len += JR_DEDUP_LEN(nref);
+		b->bytes += len;
+		if (++b->groups >= DD_TASK_EXTENTS)
+			dedup_flush(c, b);
+	}
+	return c->oom ? -ENOMEM : 0;
+}
+
+int job_mr3_map(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em)
+{
+	(void)arg;
+	return mr_emit(em, key, klen, val, vlen);
+}
+
+int job_mr3_reduce(void *arg, const void *key, size_t klen, const struct mr_value *vals, size_t n,
+			struct mr_emitter *em)
+{
+	struct scan_ctx *c = arg;
+	const uint8_t *k = key;
+	uint32_t disk;
+	uint64_t bytes = 0, egroups = 0;
+	int di;
+
+	(void)em;
+	if (klen == JR_ECKEY_LEN && k[0] == JR_KEY_EC)
+		return form_strips(c, k, vals, n);
+	if (klen == JR_HKEY_LEN && k[0] == JR_KEY_CHUNK)
+		return form_dedup(c, k, vals, n);
+	if ((klen == JR_TKEY_LEN && k[0] == JR_KEY_TIER) || (klen == JR_WKEY_LEN && k[0] == JR_KEY_DISK))
+		return form_moves(c, k, klen, vals, n);
+	if (klen != JR_UKEY_LEN || k[0] != JR_KEY_USAGE)
+		return 0;
+	memcpy(&disk, k + JR_UKEY_DISK, 4);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t b, e;
+		if (vals[i].len != JR_USAGE_LEN)
+			continue;
+		memcpy(&b, (const uint8_t *)vals[i].p + JR_USAGE_BYTES, 8);
+		memcpy(&e, (const uint8_t *)vals[i].p + JR_USAGE_EGROUPS, 8);
+		bytes += b;
+		egroups += e;
+	}
+	di = disk_index(c, disk);
+	if (di >= 0) {
+		c->ubytes[di] += bytes;
+		c->uegroups[di] += egroups;
+	}
+	return 0;
+}
+
+/*
+ * MR3 (and partial scan) combine: a disk's usage records ('D', two per
+ * egroup) are summed on the map side, so the reduce of each disk gets a
+ * few values instead of one per replica; every other record passes
+ * through as it is.
+ */
+int job_mr3_combine(void *arg, const void *key, size_t klen, const struct mr_value *vals, size_t n,
+			 struct mr_emitter *em)
+{
+	const uint8_t *k = key;
+	uint64_t sum[2] = { 0, 0 };
+	size_t other = 0;
+	int rc = 0;
+
+	(void)arg;
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (klen == JR_UKEY_LEN && k[0] == JR_KEY_USAGE && vals[i].len == JR_USAGE_LEN) {
+			uint64_t b, e;
+			memcpy(&b, (const uint8_t *)vals[i].p + JR_USAGE_BYTES, 8);
+			memcpy(&e, (const uint8_t *)vals[i].p + JR_USAGE_EGROUPS, 8);
+			sum[0] += b;
+			sum[1] += e;
+		} else {
+			rc = mr_emit(em, key, klen, vals[i].p, vals[i].len);
+			other++;
+		}
+	}
+	if (!rc && other < n)
+		rc = mr_emit(em, key, klen, sum, JR_USAGE_LEN); /* bytes, egroups */
+	return rc;
+}
+
+void job_mr3_flush_dedup(struct scan_ctx *c)
+{
+	for (int i = 0; i < c->ndd; i++)
+		dedup_flush(c, &c->dd[i]);
+}

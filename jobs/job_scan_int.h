@@ -1,0 +1,244 @@
+/*
+ * job_scan_int: what the files of a scan share, private to them (the table
+ * of files is in job_scan.h): the scan's context, the helpers every stage
+ * uses to report and queue, and each stage's entry points, in pipeline
+ * order. The records between the stages are declared in job_rec.h.
+ *
+ * Order of calls (job_scan.c): fill a scan_ctx from config.db
+ * (job_policy_init among it), then per phase an mr_job whose inputs are
+ * the readers with their map functions and whose reduce is the stage's;
+ * after MR3, job_mr3_flush_dedup; then the driver writes c's findings,
+ * tasks and usage.
+ *
+ * Threads and ranks. A scan_ctx belongs to one rank and is used by one
+ * thread: the engine calls readers, maps, combines and reduces of a rank
+ * one at a time. Nothing here is collective (the driver's phases are).
+ * Findings, tasks and usage accumulate per rank and are written by each
+ * rank at the end; counters are summed over ranks. Map and reduce
+ * functions return 0, a storage error, -ENOMEM or the engine's error
+ * (mr_emit); a non-zero return fails the job on every rank.
+ */
+#ifndef JOB_SCAN_INT_H
+#define JOB_SCAN_INT_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "jobs/job_rec.h"
+#include "jobs/job_scan.h"
+#include "storage/st_hmap.h"
+
+#define MAX_FINDINGS_PER_RANK 2000
+#define BALANCE_POINTS 15     /* a disk this many points above its tier's mean sheds replicas */
+#define PROMOTE_READS 3       /* reads within PROMOTE_WINDOW that bring an egroup up a tier */
+#define PROMOTE_WINDOW 86400
+#define VD_DEDUP 0x80         /* in the vdisk state map: the vdisk's container dedups */
+
+struct finding {
+	char kind[32];
+	uint64_t egroup;
+	char extent[80];
+	char detail[240];
+};
+
+/* Dedup extents of one container waiting to become a dedup task (MR3). */
+struct dd_buf {
+	uint32_t container;
+	uint8_t *p;          /* the task argument being built (job_rec.h, dedup) */
+	size_t len, cap;
+	int groups;          /* extents in it */
+	int64_t bytes;
+	struct st_hmap seen; /* extents already made candidates on this rank */
+};
+
+/* MR2 reduce's grow-only working arrays (job_mr2.c), by use. */
+enum { SCR_XS, SCR_IDS, SCR_NUMS, SCR_YS, SCR_UP, SCR_DOWN, SCR_DEAD, SCR_UPV, SCR_DOWNV, SCR_DEADV, SCR_N };
+
+struct scan_ctx {
+	struct st_store *st;
+	struct st_meta *m;
+	const struct job_scan_opts *o;
+	uint64_t s0;
+	int64_t now;
+	int64_t scan_id;
+	int rank;
+	struct st_hmap vd;       /* vdisk id -> state byte | VD_DEDUP */
+	struct st_disk *disks;
+	int ndisks;
+	struct st_node *nodes;
+	int nnodes;
+	struct st_container *conts;
+	int nconts;
+	int64_t c[JC_NCOUNTERS];
+	struct job_task *tasks;
+	size_t ntasks, captasks;
+	struct finding *f;
+	size_t nf, capf;
+	uint64_t *ubytes, *uegroups; /* per disk index, from the usage reduce */
+	int oom;
+	int refs_incomplete; /* a block row was unreadable: no extent may be called dead */
+	struct dd_buf *dd;   /* dedup groups waiting to become tasks, per container */
+	int ndd;
+	/* placement, from config.db at the start: per tier and per disk */
+	uint64_t tier_cap[ST_NTIERS], tier_used[ST_NTIERS];
+	int tier_high[ST_NTIERS], tier_low[ST_NTIERS];
+	int tier_over[ST_NTIERS]; /* above its high watermark */
+	uint64_t tier_promoted[ST_NTIERS]; /* bytes this rank is moving up into the tier */
+	uint8_t *disk_over;       /* per disk index: more than BALANCE_POINTS above its tier's mean */
+	uint8_t *node_under;      /* per node index, bit per tier: it has a disk below the tier's mean */
+	struct st_hmap rd;        /* egroup -> reads u32, last read i64 (promotion) */
+	int cloud;                /* a cloud tier is configured */
+	int cloud_ok;             /* ... and answered at the start of this scan: its objects are listed */
+	/* job_mr2_reduce's working memory, reused from one egroup to the next */
+	struct { void *p; size_t cap; } scr[SCR_N];
+	struct st_extent_rec *gext;
+	int gext_cap;
+};
+
+/* The index of disk id in c->disks, or -1. */
+static inline int disk_index(const struct scan_ctx *c, uint32_t disk)
+{
+	for (int i = 0; i < c->ndisks; i++)
+		if (c->disks[i].id == disk)
+			return i;
+	return -1;
+}
+
+/* Container id from config.db, or NULL. Valid for the scan. */
+static inline const struct st_container *container_of(const struct scan_ctx *c, uint32_t id)
+{
+	for (int i = 0; i < c->nconts; i++)
+		if (c->conts[i].id == id)
+			return &c->conts[i];
+	return NULL;
+}
+
+/*
+ * Emit a usage record (job_rec.h 'D'): one egroup of `bytes` on disk.
+ * 0 or the engine's error.
+ */
+static inline int emit_usage(struct mr_emitter *em, uint32_t disk, uint64_t bytes)
+{
+	uint8_t k[JR_UKEY_LEN] = { JR_KEY_USAGE };
+	uint64_t v[2] = { bytes, 1 };
+
+	memcpy(k + JR_UKEY_DISK, &disk, 4);
+	return mr_emit(em, k, JR_UKEY_LEN, v, JR_USAGE_LEN);
+}
+
+/* --- job_scan.c: reporting and queueing ---------------------------------- */
+
+/*
+ * Record a finding of this rank (kind, the egroup or 0, the extent or
+ * NULL, a printf detail). Past MAX_FINDINGS_PER_RANK findings are dropped
+ * (the counters still count); out of memory sets c->oom.
+ */
+void job_scan_finding(struct scan_ctx *c, const char *kind, uint64_t egroup, const struct st_extent_id *x,
+		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/*
+ * Queue a task of this rank at the kind's default priority. arg (arglen
+ * bytes, job_rec.h) is copied. Out of memory sets c->oom (checked by the
+ * caller's reduce, which then fails the job).
+ */
+void job_scan_task(struct scan_ctx *c, enum job_task_kind kind, uint64_t target, uint64_t version, int64_t bytes,
+		   const void *arg, size_t arglen);
+
+/* The same without an argument and with the given priority. */
+void job_scan_task_prio(struct scan_ctx *c, enum job_task_kind kind, uint64_t target, uint64_t version,
+			int64_t bytes, int priority);
+
+/* --- job_scan_read.c: the readers (mr_read_fn; arg is the scan_ctx) ------
+ *
+ * Each reads one split and hands each row to fn by reference (valid during
+ * the call only). 0, fn's non-zero return, or a storage error with its
+ * message in why.
+ */
+
+/* Block map of shard `split`: key block row reference, value struct st_block. */
+int job_scan_read_blocks(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen);
+/* Extent ID map of shard `split`: key extent id, value egroup id u64. */
+int job_scan_read_extents(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen);
+/* Egroup map of shard `split`: key egroup id, value struct st_egroup_rec (none: a corrupt row). */
+int job_scan_read_egroups(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen);
+/* Fingerprint rows of shard `split`: key egroup id, value a 'P' record. */
+int job_scan_read_fps(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen);
+/* Egroup files of disk index `split`: key egroup id, value a file record. */
+int job_scan_read_files(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen);
+/* The cloud objects (one split; nothing unless c->cloud_ok): as files on ST_CLOUD_DISK. */
+int job_scan_read_cloud(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen);
+
+/* --- job_mr1.c: MR1 extent references (mr_map_fn / mr_reduce_fn) --------
+ *
+ * map_blocks: a block row -> 'R' (or 'B') per extent it references, keyed
+ * by extent id; rows of deleted vdisks only counted. map_extents: an
+ * extent-ID row -> 'E'. reduce (per extent): refs and row records keyed by
+ * egroup, or a dangling_reference finding. arg is the scan_ctx.
+ */
+int job_mr1_map_blocks(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em);
+int job_mr1_map_extents(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em);
+int job_mr1_reduce(void *arg, const void *key, size_t klen, const struct mr_value *vals, size_t n,
+		   struct mr_emitter *em);
+
+/* --- job_mr2.c: MR2 egroup reconciliation --------------------------------
+ *
+ * The maps tag each input's values for the reduce (keyed by egroup id):
+ * map_egroups 'G' or 'C', map_refs 'X' or 'Y' (MR_EINPUT for a record of
+ * another length), map_files 'F', map_fps 'P' (as read). reduce (per
+ * egroup): tasks, findings, counters, and 'D', 'E', 'T', 'W', 'H' records
+ * for MR3. arg is the scan_ctx.
+ */
+int job_mr2_map_egroups(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em);
+int job_mr2_map_refs(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em);
+int job_mr2_map_files(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em);
+int job_mr2_map_fps(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em);
+int job_mr2_reduce(void *arg, const void *key, size_t klen, const struct mr_value *vals, size_t n,
+		   struct mr_emitter *em);
+
+/* --- job_policy.c: per-egroup policy (MR2 reduce, partial map) ----------- */
+
+/* Tier usage, watermarks and over/under-full disks from c's config (every rank the same). */
+void job_policy_init(struct scan_ctx *c);
+/* st_config_reads callback: record one egroup's foreground reads in the map arg. 0 or -ENOMEM. */
+int job_policy_load_read(void *arg, uint64_t egroup, uint32_t reads, int64_t last);
+
+/*
+ * Replicas against the container's RF, scrubbing due: queues protection
+ * tasks and findings. have_files: fdisk/fsize (nf entries) list the files
+ * and cloud objects found (full scans); 0: files are not known (partial).
+ */
+void job_policy_protection(struct scan_ctx *c, const struct st_egroup_rec *g, int have_files, const uint32_t *fdisk,
+			   const uint64_t *fsize, int nf);
+/* An EC candidate record for MR3 when g qualifies. 0 or the engine's error. */
+int job_policy_ec(struct scan_ctx *c, const struct st_egroup_rec *g, struct mr_emitter *em);
+/* A compress task when g qualifies. 1 when one was queued, else 0. */
+int job_policy_compress(struct scan_ctx *c, const struct st_egroup_rec *g);
+/* Parity egroup p of a strip a crashed conversion left half made: a roll-back. 1 if queued. */
+int job_policy_half_made_strip(struct scan_ctx *c, const struct st_egroup_rec *p);
+/* Member 0 of a mostly dead strip: a dissolve task. */
+void job_policy_strip_gc(struct scan_ctx *c, const struct st_egroup_rec *g0);
+/* ILM and balancing of a live plain egroup: tasks, or 'T'/'W' records for MR3. 0 or the engine's error. */
+int job_policy_placement(struct scan_ctx *c, const struct st_egroup_rec *g, struct mr_emitter *em);
+
+/* --- job_mr3.c: MR3 placement (and the partial scan's reduce) ------------
+ *
+ * map: MR2's output as it is. combine: sums a disk's 'D' records, passes
+ * the rest. reduce (per key): usage into c->ubytes/uegroups, ec_encode,
+ * tier_down and disk_balance tasks, dedup candidates. arg is the scan_ctx.
+ */
+int job_mr3_map(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em);
+int job_mr3_combine(void *arg, const void *key, size_t klen, const struct mr_value *vals, size_t n,
+		    struct mr_emitter *em);
+int job_mr3_reduce(void *arg, const void *key, size_t klen, const struct mr_value *vals, size_t n,
+		   struct mr_emitter *em);
+/* After MR3: queue each container's remaining dedup candidates as a task. */
+void job_mr3_flush_dedup(struct scan_ctx *c);
+
+/* --- job_partial.c: the partial scan -------------------------------------
+ *
+ * map (per egroup row): egroup_delete of all-zero egroups, the policy,
+ * 'D' (and 'T', 'W') records for job_mr3_reduce. arg is the scan_ctx.
+ */
+int job_partial_map(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em);
+
+#endif
