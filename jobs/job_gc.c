@@ -46,6 +46,131 @@
 #include "storage/st_cloud.h"
 #include "storage/st_egroup.h"
 
+/* --- the executor's witness (job_tasks_int.h) -------------------------- */
+
+int job_witness_open(struct st_store *st, struct job_witness *w, struct st_msg *err)
+{
+	int rc;
+
+	memset(w, 0, sizeof(*w));
+	rc = st_config_vdisks(st_store_config(st), 1, &w->vds, &w->n, err);
+	if (rc)
+		return rc;
+	w->set = calloc((size_t)w->n + 1, sizeof(*w->set));
+	if (!w->set) {
+		free(w->vds);
+		return st_fail(err, -ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+void job_witness_close(struct job_witness *w)
+{
+	free(w->vds);
+	free(w->set);
+	memset(w, 0, sizeof(*w));
+}
+
+/* Does block row (vdisk, block) name extent id? 1 yes, 0 no, < 0 cannot tell (err says why). */
+static int block_names(struct st_store *st, uint64_t vdisk, uint64_t block, const struct st_extent_id *id,
+		       struct st_msg *err)
+{
+	struct st_block *b = malloc(sizeof(*b));
+	int rc, hit = 0;
+
+	if (!b)
+		return st_fail(err, -ENOMEM, "out of memory");
+	rc = st_meta_block_get(st_store_meta(st), vdisk, block, b, err);
+	if (rc == ST_ENOTFOUND)
+		rc = 0;
+	else if (!rc)
+		for (int i = 0; i < b->n && !hit; i++)
+			hit = !memcmp(b->r[i].extent.b, id->b, ST_EXTENT_ID_LEN);
+	free(b);
+	return rc ? rc : hit;
+}
+
+/* Does the extent-ID row of id name another egroup than `in`, one that holds id? 1 yes, 0 no. */
+static int lives_elsewhere(struct st_store *st, const struct st_extent_id *id, uint64_t in)
+{
+	struct st_egroup_rec h;
+	uint64_t eg;
+	int yes = 0;
+
+	if (st_meta_extent_get(st_store_meta(st), id, &eg, NULL) || eg == in)
+		return 0;
+	st_egroup_rec_init(&h);
+	yes = st_meta_egroup_get(st_store_meta(st), eg, &h, NULL) == 0 && st_egroup_rec_find(&h, id) >= 0;
+	st_egroup_rec_release(&h);
+	return yes;
+}
+
+int job_witness_check(struct st_store *st, struct job_witness *w, uint64_t egroup, const struct st_extent_rec *e,
+		      struct st_msg *err)
+{
+	uint64_t owner = st_extent_id_vdisk(&e->id), home;
+	char xb[80];
+	int n = 0, grew = 1;
+
+	/* a copy left behind by a move (compaction, a crash): references resolve to the other one */
+	if (egroup && lives_elsewhere(st, &e->id, egroup))
+		return 0;
+
+	if (st_extent_id_is_dedup(&e->id)) {
+		if (e->refcount)
+			return st_fail(err, ST_ESTALE, "dedup extent %s: recorded refcount %u (lowered first)",
+				       st_extent_id_fmt(&e->id, xb, sizeof(xb)), e->refcount);
+		return 0;
+	}
+	if (st_extent_id_home(&e->id, &home) || !owner)
+		return st_fail(err, ST_ESTALE, "extent %s: no home block to check", st_extent_id_fmt(&e->id, xb, sizeof(xb)));
+	/* the owner and, transitively, every vdisk whose parent is in the set */
+	w->set[n++] = owner;
+	while (grew) {
+		grew = 0;
+		for (int i = 0; i < w->n; i++) {
+			int in = 0, parent_in = 0;
+			for (int k = 0; k < n; k++) {
+				in |= w->set[k] == w->vds[i].id;
+				parent_in |= w->vds[i].parent && w->set[k] == w->vds[i].parent;
+			}
+			if (parent_in && !in && n < w->n + 1) {
+				w->set[n++] = w->vds[i].id;
+				grew = 1;
+			}
+		}
+	}
+	for (int k = 0; k < n; k++) {
+		int live = 0, hit;
+		for (int i = 0; i < w->n; i++)
+			live |= w->vds[i].id == w->set[k] && w->vds[i].state == ST_VDISK_LIVE;
+		if (!live) /* deleted (its rows are garbage) or gone */
+			continue;
+		hit = block_names(st, w->set[k], home, &e->id, err);
+		if (hit < 0)
+			return st_fail(err, ST_ESTALE, "extent %s: cannot check vdisk %" PRIx64 " block %" PRIu64 " (%s)",
+				       st_extent_id_fmt(&e->id, xb, sizeof(xb)), w->set[k], home, err ? err->text : "");
+		if (hit)
+			return st_fail(err, ST_ESTALE, "extent %s: still referenced by vdisk %" PRIx64 " block %" PRIu64,
+				       st_extent_id_fmt(&e->id, xb, sizeof(xb)), w->set[k], home);
+	}
+	return 0;
+}
+
+/* Witness every extent of g that `dead` says is to go (dead == NULL: all of them). */
+static int witness_all(struct st_store *st, const struct st_egroup_rec *g, const struct job_task *dead,
+		       struct st_msg *err)
+{
+	struct job_witness w;
+	int rc = job_witness_open(st, &w, err);
+
+	for (int k = 0; !rc && k < g->nextents; k++)
+		if (!dead || job_arg_pairs_hold(dead, &g->extents[k].id))
+			rc = job_witness_check(st, &w, g->id, &g->extents[k], err);
+	job_witness_close(&w);
+	return rc;
+}
+
 /* refcount_up (up = 1) / refcount_down (up = 0): set recorded refcounts to the scan's truth. */
 static int set_refcounts(struct st_store *st, const struct job_task *t, int up, struct st_msg *err)
 {
@@ -102,6 +227,8 @@ static int apply_extent_delete(struct st_store *st, const struct job_task *t, co
 
 	st_egroup_rec_init(&g);
 	rc = job_task_load(st, t, &g, err);
+	if (!rc)
+		rc = witness_all(st, &g, t, err);
 	if (!rc) {
 		for (int k = 0; k < g.nextents; k++)
 			if (!job_arg_pairs_hold(t, &g.extents[k].id))
@@ -148,6 +275,8 @@ static int apply_egroup_delete(struct st_store *st, const struct job_task *t, co
 	st_egroup_rec_init(&g);
 	rc = job_task_load_plain(st, t, &g, err);
 	if (!rc)
+		rc = witness_all(st, &g, NULL, err);
+	if (!rc)
 		rc = job_gc_retire(st, &g, bytes, err);
 	st_egroup_rec_release(&g);
 	return rc;
@@ -183,6 +312,8 @@ static int apply_compact(struct st_store *st, const struct job_task *t, const st
 	st_egroup_rec_init(&g);
 	st_egroup_rec_init(&n);
 	rc = job_task_load_plain(st, t, &g, err);
+	if (!rc) /* the extents it drops: witnessed before anything moves */
+		rc = witness_all(st, &g, t, err);
 	if (rc)
 		goto out;
 	/* 1. freeze: no appends, no increments from here on */
@@ -239,16 +370,26 @@ static int apply_extent_id_delete(struct st_store *st, const struct job_task *t,
 	struct st_egroup_rec g;
 	int rc = 0, have;
 
+	struct job_witness w;
+
 	st_egroup_rec_init(&g);
-	have = st_meta_egroup_get(m, t->target, &g, NULL) == 0;
+	rc = st_meta_egroup_get(m, t->target, &g, NULL);
+	have = rc == 0;
+	if (rc != ST_ENOTFOUND && rc) /* a corrupt or unreadable row: it may hold them */
+		return st_fail(err, ST_ESTALE, "egroup %" PRIx64 ": cannot be read to confirm its orphans", t->target);
+	rc = job_witness_open(st, &w, err);
 	for (int i = 0; !rc && i < job_arg_pairs(t); i++) {
-		struct st_extent_id id;
+		struct st_extent_rec e = { 0 };
 		uint32_t v;
-		job_arg_pair(t, i, &id, &v);
-		if (have && st_egroup_rec_find(&g, &id) >= 0)
+		job_arg_pair(t, i, &e.id, &v);
+		if (have && st_egroup_rec_find(&g, &e.id) >= 0)
 			continue; /* no longer an orphan */
-		rc = st_meta_extent_delete(m, &id, t->target, err);
+		/* a row whose extent blocks still name is where a dangling reference points: kept */
+		if (!st_extent_id_is_dedup(&e.id) && job_witness_check(st, &w, 0, &e, NULL))
+			continue;
+		rc = st_meta_extent_delete(m, &e.id, t->target, err);
 	}
+	job_witness_close(&w);
 	st_egroup_rec_release(&g);
 	return rc;
 }

@@ -128,6 +128,40 @@ int job_task_load_plain(struct st_store *st, const struct job_task *t, struct st
  */
 int job_gc_retire(struct st_store *st, const struct st_egroup_rec *g, int64_t *bytes, struct st_msg *err);
 
+/*
+ * (job_gc.c) The executor's own witness that extents are unreferenced
+ * (DESIGN.md §6 "No single witness deletes data"; the scan is the other),
+ * found by point lookups the scan did not make:
+ *   a non-dedup extent is referenced only from its home block (carried in
+ *   its id) of its owner vdisk and of the vdisks copied from it
+ *   (snapshots, clones, and theirs): none of those live vdisks' block rows
+ *   at that block may name it;
+ *   a dedup extent can be referenced from anywhere: its recorded refcount
+ *   must be 0 (lowered by an earlier scan's refcount_down), so it takes
+ *   one scan cycle more to go.
+ * A copy of an extent in `egroup` whose extent-ID row names another egroup
+ * that holds it (left behind by a move) is unreferenced as it is: every
+ * reference resolves to the other copy. (egroup 0: no such shortcut.)
+ * A block row that cannot be read, or is corrupt, is a "maybe": refused.
+ * Concurrent new references are not this check's concern: they change the
+ * egroup's version (snapshots and clones stamp it), and every deletion
+ * ends with a compare-and-set on the version the scan read.
+ *
+ * job_witness_open loads the vdisk table (the caller then calls
+ * job_witness_check per extent and job_witness_close). check: 0 = nobody
+ * references e, ST_ESTALE with err naming the referencing vdisk and
+ * block (or why it could not tell), or an error.
+ */
+struct job_witness {
+	struct st_vdisk *vds;
+	int n;
+	uint64_t *set; /* scratch: the owner and its copies */
+};
+int job_witness_open(struct st_store *st, struct job_witness *w, struct st_msg *err);
+int job_witness_check(struct st_store *st, struct job_witness *w, uint64_t egroup, const struct st_extent_rec *e,
+		      struct st_msg *err);
+void job_witness_close(struct job_witness *w);
+
 /* (job_gc.c) The chunk fingerprints of the extents that moved from g to n go with them (best effort). */
 void job_gc_copy_fingerprints(struct st_meta *m, const struct st_egroup_rec *g, const struct st_egroup_rec *n);
 

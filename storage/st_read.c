@@ -510,6 +510,45 @@ void st_readcache_release(struct st_store *st)
 	st_hmap_release(&rc->xc);
 }
 
+struct map_check {
+	uint64_t blocks, bad_block;
+	int bad_rc, bad;
+};
+
+static int map_row(void *arg, int rc_row, const struct st_block *b)
+{
+	struct map_check *c = arg;
+
+	if (!c->bad && (rc_row || b->block >= c->blocks)) {
+		c->bad = 1;
+		c->bad_rc = rc_row;
+		c->bad_block = b->block;
+	}
+	return 0;
+}
+
+/*
+ * Check v's whole block map once per handle before reading it: a corrupt
+ * row, or a row whose key lies outside the vdisk (a moved row), makes
+ * every read of v fail with ST_ECORRUPT instead of reading a hole.
+ */
+static int map_check(struct st_store *st, const struct st_vdisk *v, struct st_msg *err)
+{
+	struct map_check c = { .blocks = (v->size + v->block_size - 1) / v->block_size };
+	int rc;
+
+	if (st->rcache.map_checked == v->id)
+		return 0;
+	rc = st_meta_vdisk_blocks(st->meta, v->id, map_row, &c, err);
+	if (rc)
+		return rc;
+	if (c.bad)
+		return st_fail(err, ST_ECORRUPT, "vdisk '%s': block map row %lld is %s (run fsck; nothing is read from it)",
+			       v->name, (long long)c.bad_block, c.bad_rc ? "corrupt" : "outside the vdisk");
+	st->rcache.map_checked = v->id;
+	return 0;
+}
+
 int st_vdisk_pread(struct st_store *st, const struct st_vdisk *v, uint64_t off, size_t len, void *buf,
 		   struct st_msg *err)
 {
@@ -525,6 +564,9 @@ int st_vdisk_pread(struct st_store *st, const struct st_vdisk *v, uint64_t off, 
 			       len, (unsigned long long)off, v->name, (unsigned long long)v->size);
 	if (len == 0)
 		return 0;
+	rc = map_check(st, v, err);
+	if (rc)
+		return rc;
 	st->rcache.reads_last = 0;
 	b = malloc(sizeof(*b));
 	if (!b)

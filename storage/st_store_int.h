@@ -136,6 +136,14 @@ struct st_readcache {
 	uint64_t ec_img_id, ec_img_len;
 	int ec_img_valid;
 
+	/*
+	 * The vdisk whose whole block map this handle has checked (every row's
+	 * checksum with its key, every key inside the vdisk) before its first
+	 * read: a row moved to another key, or damaged, would otherwise read
+	 * as a hole of zeros. 0: none yet.
+	 */
+	uint64_t map_checked;
+
 	/* foreground reads per egroup not yet added to config.db (promotion) */
 	struct st_hmap reads;
 	int64_t reads_flushed;
