@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "jobs/job_db.h"
+#include "jobs/job_rec.h"
 #include "storage/st_rewrite.h"
 #include "storage/st_strip.h"
 
@@ -175,9 +176,9 @@ int job_protect_replica_state(struct st_store *st, const struct st_egroup_rec *g
 
 /* --- task arguments, as job_scan packs them ------------------------------
  *
- * Each layout is decoded here and nowhere else (NEEDSWORK: take the sizes
- * from the scan's record header once it declares them). All little-endian
- * host order, unaligned (memcpy).
+ * Each layout is declared once, in jobs/job_rec.h (the scan packs them with
+ * its constants), and decoded here and nowhere else. All little-endian host
+ * order, unaligned (memcpy).
  *
  * pairs: refcount_up/down, extent_delete, egroup_compact, egroup_delete,
  * extent_id_delete, n times:
@@ -185,7 +186,7 @@ int job_protect_replica_state(struct st_store *st, const struct st_egroup_rec *g
  *        0   24  extent id
  *       24    4  u32: the true refcount (refcount_up/down; else unused)
  */
-#define JOB_ARG_PAIR 28
+#define JOB_ARG_PAIR JR_PAIR_LEN
 
 static inline int job_arg_pairs(const struct job_task *t)
 {
@@ -194,21 +195,21 @@ static inline int job_arg_pairs(const struct job_task *t)
 
 static inline void job_arg_pair(const struct job_task *t, int i, struct st_extent_id *id, uint32_t *v)
 {
-	memcpy(id->b, t->arg + (size_t)i * JOB_ARG_PAIR, ST_EXTENT_ID_LEN);
-	memcpy(v, t->arg + (size_t)i * JOB_ARG_PAIR + 24, 4);
+	memcpy(id->b, t->arg + (size_t)i * JOB_ARG_PAIR + JR_PAIR_EXTENT, ST_EXTENT_ID_LEN);
+	memcpy(v, t->arg + (size_t)i * JOB_ARG_PAIR + JR_PAIR_VALUE, 4);
 }
 
 /* Is extent id one of the task's pairs? */
 static inline int job_arg_pairs_hold(const struct job_task *t, const struct st_extent_id *id)
 {
 	for (int i = 0; i < job_arg_pairs(t); i++)
-		if (!memcmp(t->arg + (size_t)i * JOB_ARG_PAIR, id->b, ST_EXTENT_ID_LEN))
+		if (!memcmp(t->arg + (size_t)i * JOB_ARG_PAIR + JR_PAIR_EXTENT, id->b, ST_EXTENT_ID_LEN))
 			return 1;
 	return 0;
 }
 
 /* file_sweep: the disks holding the orphan files, n times u32 (ST_CLOUD_DISK: the cloud object). */
-#define JOB_ARG_DISK 4
+#define JOB_ARG_DISK JR_SWEEP_DISK_LEN
 
 static inline int job_arg_disks(const struct job_task *t)
 {
@@ -228,7 +229,7 @@ static inline uint32_t job_arg_disk(const struct job_task *t, int i)
  *        0    8  u64 egroup id
  *        8    8  u64 its version, as the scan read it
  */
-#define JOB_ARG_EC_MEMBER 16
+#define JOB_ARG_EC_MEMBER JR_ENCODE_MEMBER_LEN
 
 static inline int job_arg_ec_members(const struct job_task *t)
 {
@@ -237,12 +238,12 @@ static inline int job_arg_ec_members(const struct job_task *t)
 
 static inline void job_arg_ec_member(const struct job_task *t, int i, uint64_t *id, uint64_t *version)
 {
-	memcpy(id, t->arg + (size_t)JOB_ARG_EC_MEMBER * i, 8);
-	memcpy(version, t->arg + (size_t)JOB_ARG_EC_MEMBER * i + 8, 8);
+	memcpy(id, t->arg + (size_t)JOB_ARG_EC_MEMBER * i + JR_ENCODE_EGROUP, 8);
+	memcpy(version, t->arg + (size_t)JOB_ARG_EC_MEMBER * i + JR_ENCODE_VERSION, 8);
 }
 
 /* strip_rollback: the strip's parity egroup ids, n times u64 (when the strip row is gone). */
-#define JOB_ARG_PARITY 8
+#define JOB_ARG_PARITY JR_ROLLBACK_EGROUP_LEN
 
 /* Up to max of them into ids; returns how many. */
 static inline int job_arg_parities(const struct job_task *t, uint64_t *ids, int max)
@@ -262,12 +263,12 @@ static inline int job_arg_parities(const struct job_task *t, uint64_t *ids, int 
  *        0    1  u8 destination tier (enum st_tier)
  *        1    1  u8 reason: 'w' watermark, 'c' cold age, 'h' hot
  */
-#define JOB_ARG_TIER 2
+#define JOB_ARG_TIER JR_TIER_LEN
 
 /* The destination tier, or -1 when the argument has none. */
 static inline int job_arg_tier(const struct job_task *t)
 {
-	return t->arglen >= 1 ? t->arg[0] : -1;
+	return t->arglen >= JR_TIER_DEST + 1 ? t->arg[JR_TIER_DEST] : -1;
 }
 
 /* disk_balance: u32 the source disk (JOB_ARG_DISK bytes). */
@@ -281,9 +282,9 @@ static inline int job_arg_tier(const struct job_task *t)
  *       32    4  u32 nrows
  *       36  16 x nrows: block rows that show it (u64 vdisk, u64 block)
  */
-#define JOB_ARG_DEDUP_HEAD 4
-#define JOB_ARG_DEDUP_GROUP 36
-#define JOB_ARG_DEDUP_ROW 16
+#define JOB_ARG_DEDUP_HEAD JR_DEDUP_HDR
+#define JOB_ARG_DEDUP_GROUP JR_DEDUP_ROWS
+#define JOB_ARG_DEDUP_ROW JR_BLOCK_LEN
 
 static inline int job_arg_dedup_container(const struct job_task *t, uint32_t *container)
 {
@@ -302,8 +303,8 @@ static inline int job_arg_dedup_group(const uint8_t **p, const uint8_t *end, str
 {
 	if (end - *p < JOB_ARG_DEDUP_GROUP)
 		return -1;
-	memcpy(x->b, *p, ST_EXTENT_ID_LEN);
-	memcpy(nrows, *p + 32, 4);
+	memcpy(x->b, *p + JR_DEDUP_EXTENT, ST_EXTENT_ID_LEN);
+	memcpy(nrows, *p + JR_DEDUP_NROWS, 4);
 	*rows = *p + JOB_ARG_DEDUP_GROUP;
 	*p += JOB_ARG_DEDUP_GROUP;
 	if ((size_t)(end - *p) < (size_t)*nrows * JOB_ARG_DEDUP_ROW)
