@@ -426,7 +426,27 @@ static int apply_sweep(struct st_store *st, const struct job_task *t, const stru
 	if (rc)
 		return rc;
 	st_egroup_rec_init(&g);
-	have = st_meta_egroup_get(st_store_meta(st), t->target, &g, NULL) == 0;
+	rc = st_meta_egroup_get(st_store_meta(st), t->target, &g, NULL);
+	have = rc == 0;
+	/*
+	 * The witness (job_scan.h): the row is re-read here. No row: an orphan.
+	 * A row that cannot be read may name these files: nothing goes. A row
+	 * that does not name a file's disk: that file goes only if the row's
+	 * own copies are all there, on disks the cluster has.
+	 */
+	if (rc && rc != ST_ENOTFOUND)
+		return st_fail(err, ST_ESTALE, "egroup %" PRIx64 ": its row cannot be read; its files stay", t->target);
+	for (int r = 0; have && r < g.nreplicas; r++) {
+		struct st_disk d;
+		char path[ST_PATH_MAX + 64];
+		struct stat sb;
+		if (st_config_disk_get(cfg, g.replicas[r].disk, &d, NULL) ||
+		    st_egroup_path(d.path, g.id, path, sizeof(path)) || stat(path, &sb) || (uint64_t)sb.st_size < g.used) {
+			st_egroup_rec_release(&g);
+			return st_fail(err, ST_ESTALE, "egroup %" PRIx64 ": its copy on disk %u is not whole; no file is swept",
+				       t->target, g.replicas[r].disk);
+		}
+	}
 	for (int i = 0; i < job_arg_disks(t); i++) {
 		uint32_t disk = job_arg_disk(t, i);
 		struct st_disk d;

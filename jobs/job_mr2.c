@@ -687,6 +687,15 @@ int job_mr2_reduce(void *arg, const void *key, size_t klen, const struct mr_valu
 	}
 	memset(e.xs, 0, (n + 1) * sizeof(*e.xs));
 	gather(c, &e, vals, n);
+	for (int r = 0; e.have_g && !e.corrupt && r < e.g.nreplicas; r++)
+		if (disk_index(c, e.g.replicas[r].disk) < 0) {
+			/* a row naming a disk the cluster never had cannot be right: its files and extents stay */
+			e.corrupt = 1;
+			c->c[JC_CORRUPT_ROWS]++;
+			job_scan_finding(c, "corrupt_row", e.id, NULL,
+					 "egroup %" PRIx64 ": its row names disk %u, which does not exist; left alone", e.id,
+					 e.g.replicas[r].disk);
+		}
 	if (e.corrupt)
 		report_corrupt(c, &e);
 	else if (!e.have_g)

@@ -27,9 +27,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "jobs/job_tasks_int.h"
+#include "storage/st_egroup.h"
 
 /* A replica's state now: see job_tasks_int.h. */
 int job_protect_replica_state(struct st_store *st, const struct st_egroup_rec *g, int r)
@@ -52,10 +54,26 @@ int job_protect_replica_state(struct st_store *st, const struct st_egroup_rec *g
 	return state;
 }
 
+/* The RF of g's container, or -1 when its row cannot be read (nothing is dropped then). */
 static int container_rf(struct st_store *st, const struct st_egroup_rec *g)
 {
 	struct st_container c;
-	return st_config_container_by_id(st_store_config(st), g->container, &c, NULL) ? 2 : c.rf;
+	return st_config_container_by_id(st_store_config(st), g->container, &c, NULL) ? -1 : c.rf;
+}
+
+/*
+ * The witness of drop_extra (job_scan.h): a copy counts toward the RF that
+ * stays only if its file is there now, whole (as large as the bytes in use).
+ */
+static int copy_present(struct st_store *st, const struct st_egroup_rec *g, int r)
+{
+	struct st_disk d;
+	char path[ST_PATH_MAX + 64];
+	struct stat sb;
+
+	return st_config_disk_get(st_store_config(st), g->replicas[r].disk, &d, NULL) == 0 &&
+	       st_egroup_path(d.path, g->id, path, sizeof(path)) == 0 && stat(path, &sb) == 0 &&
+	       (uint64_t)sb.st_size >= g->used;
 }
 
 /*
@@ -80,6 +98,8 @@ static int apply_rereplicate(struct st_store *st, const struct job_task *t, cons
 	if (rc)
 		goto out;
 	rf = container_rf(st, &g);
+	if (rf < 1)
+		rf = 3; /* its container unreadable: copying more is the safe side */
 	for (int r = 0; r < g.nreplicas; r++) {
 		int s = job_protect_replica_state(st, &g, r);
 		if (s == 0 || s == 1)
@@ -165,8 +185,12 @@ static int apply_drop_extra(struct st_store *st, const struct job_task *t, const
 	if (rc)
 		goto out;
 	rf = container_rf(st, &g);
+	if (rf < 1) {
+		rc = st_fail(err, ST_ESTALE, "egroup %" PRIx64 ": its container cannot be read; no copy is dropped", g.id);
+		goto out;
+	}
 	for (int r = 0; r < g.nreplicas; r++)
-		healthy += job_protect_replica_state(st, &g, r) == 0;
+		healthy += job_protect_replica_state(st, &g, r) == 0 && copy_present(st, &g, r);
 	if (healthy <= rf)
 		goto out; /* never below full protection */
 	rc = st_egroup_rec_copy(&n, &g);
@@ -176,7 +200,7 @@ static int apply_drop_extra(struct st_store *st, const struct job_task *t, const
 	for (int pass = 0; pass < 2; pass++) {
 		for (int r = 0; r < g.nreplicas; r++) {
 			int s = job_protect_replica_state(st, &g, r);
-			int dead = s != 0;
+			int dead = s != 0 || !copy_present(st, &g, r);
 			if (pass == 0) {
 				if (!dead)
 					continue;

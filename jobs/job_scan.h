@@ -36,6 +36,36 @@
  * task carries the egroup version the scan read; executors apply it only if
  * the row still has that version (compare-and-set), else mark it stale.
  *
+ * NO SINGLE WITNESS DELETES DATA (DESIGN.md §6). The scan is one witness;
+ * every deletion needs a second, independent one, checked by its executor
+ * at the moment it deletes (jobs/job_tasks_int.h job_witness_*):
+ *   extent_delete, egroup_delete, egroup_compact (the extents it drops),
+ *       partial-scan egroup_delete: point lookups of the block rows that
+ *       could reference each extent - a non-dedup id carries its home block,
+ *       the only block of its owner, and of the vdisks copied from it, that
+ *       may name it; a dedup extent needs its recorded refcount at 0, set by
+ *       an earlier full scan's refcount_down (so the partial scan never
+ *       deletes an egroup holding one); a copy whose extent-ID row names
+ *       another egroup that holds it is a leftover of a move.
+ *   extent_id_delete: the egroup re-read (an unreadable one holds its
+ *       rows) and the home-block lookups (a row blocks still reach stays).
+ *   blocks_delete: the vdisk row re-read, whose deletion is two fields
+ *       (state and time, st_config_tables.c), each checked when read.
+ *   drop_extra: the container re-read (an unreadable one drops nothing) and
+ *       every copy that is to stay found on disk, whole, right now.
+ *   file_sweep: the egroup row re-read (unreadable: nothing swept; present:
+ *       only files on disks it does not name, and only if each copy it does
+ *       name is there, whole), the file's age and the oldest operation in
+ *       flight.
+ *   strip_dissolve / strip_rollback: the storage layer re-reads every member
+ *       and the strip row (checksummed) and gives members their RF copies
+ *       back before any parity goes (st_strip.h).
+ * And on the scan's side: a refcount found below its references holds every
+ * deletion in its egroup until raised; a dangling reference or a corrupt
+ * row anywhere (a reference the scan could not resolve may point anywhere)
+ * holds every deletion of the scan (counter gc_held_tasks); a row naming a
+ * disk the cluster does not have is corrupt (its files and extents stay).
+ *
  * Where it lives (each file's top comment says more):
  *
  *   job_scan.h       this interface: options, counters, job_scan_run
