@@ -543,8 +543,8 @@ static int map_check(struct st_store *st, const struct st_vdisk *v, struct st_ms
 	if (rc)
 		return rc;
 	if (c.bad)
-		return st_fail(err, ST_ECORRUPT, "vdisk '%s': block map row %lld is %s (run fsck; nothing is read from it)",
-			       v->name, (long long)c.bad_block, c.bad_rc ? "corrupt" : "outside the vdisk");
+		return st_fail(err, ST_ECORRUPT, "vdisk '%s': %s block map row at block %lld (run fsck; the vdisk is not read)",
+			       v->name, c.bad_rc ? "corrupt" : "misplaced", (long long)c.bad_block);
 	st->rcache.map_checked = v->id;
 	return 0;
 }
