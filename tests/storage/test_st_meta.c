@@ -333,3 +333,66 @@ Test(st_meta, per_shard_batches_fail_by_shard)
 	st_meta_free(p.m);
 	st_rm_rf(dir);
 }
+
+/*
+ * Golden rows of metadata format 2 (tests/data/egroup-rec-v2.bin, block-v2.bin): this code must
+ * still read them, field for field. CURATOR_GOLDEN_WRITE=1 writes them anew
+ * (only when the format version changes).
+ */
+static void golden(const char *name, uint8_t **blob, size_t *len, const uint8_t *fresh, size_t freshlen)
+{
+	const char *src = getenv("CURATOR_SRC");
+	char path[2048];
+
+	snprintf(path, sizeof(path), "%s/tests/data/%s", src ? src : ".", name);
+	if (getenv("CURATOR_GOLDEN_WRITE"))
+		cr_assert_eq(th_write_file(path, fresh, freshlen), 0);
+	*blob = th_read_file(path, len);
+	cr_assert_not_null(*blob, "missing %s", path);
+}
+
+Test(st_meta, reads_golden_format_2)
+{
+	struct st_egroup_rec r, d;
+	struct st_block *b = calloc(1, sizeof(*b)), *db = calloc(1, sizeof(*db));
+	uint8_t *fresh, *blob, enc[8 + ST_REGIONS_MAX * 40];
+	size_t len, flen;
+
+	/* an egroup record */
+	sample(&r, 3);
+	cr_assert_eq(st_egroup_rec_encode(&r, &fresh, &flen), 0);
+	golden("egroup-rec-v2.bin", &blob, &len, fresh, flen);
+	st_egroup_rec_init(&d);
+	cr_assert_eq(st_egroup_rec_decode(r.id, r.last_ref_seq, blob, len, &d), 0);
+	cr_assert_eq(d.nextents, 3);
+	cr_assert_eq(d.used, 12345);
+	cr_assert_eq(d.owner, r.owner);
+	cr_assert_eq(memcmp(d.extents, r.extents, 3 * sizeof(r.extents[0])), 0);
+	free(fresh);
+	free(blob);
+	/* a block row */
+	b->vdisk = 0x1000000000007ULL;
+	b->block = 42;
+	cr_assert_eq(st_block_overlay(b, 0, 4096, &r.extents[0].id, 0), 0);
+	st_extent_id_make(&b->r[0].extent, 0x1000000000007ULL, 99, 42);
+	cr_assert_eq(st_block_overlay(b, 8192, 100, &b->r[0].extent, 8192), 0);
+	cr_assert_eq(st_block_encode(b, enc, sizeof(enc), &flen), 0);
+	golden("block-v2.bin", &blob, &len, enc, flen);
+	cr_assert_eq(st_block_decode(b->vdisk, b->block, blob, len, db), 0);
+	cr_assert_eq(db->n, 2);
+	cr_assert_eq(db->r[1].block_off, 8192);
+	cr_assert_eq(db->r[1].len, 100);
+	free(blob);
+	/* the extent id's text form */
+	{
+		char buf[80];
+		uint64_t home;
+		cr_assert_eq(st_extent_id_home(&db->r[0].extent, &home), 0);
+		cr_assert_eq(home, 42);
+		cr_assert_str_eq(st_extent_id_fmt(&db->r[0].extent, buf, sizeof(buf)), "1000000000007-63/42");
+	}
+	free(b);
+	free(db);
+	st_egroup_rec_release(&r);
+	st_egroup_rec_release(&d);
+}
