@@ -145,8 +145,13 @@ static int shard_open(struct shard *s, const char *dir, int i, int n, int create
 		return st_fail(err, ST_EEXIST, "%s: already exists", s->path);
 	}
 	rc = st_sql_open(s->path, create, &s->db, err);
-	if (rc == ST_ECORRUPT)
-		return st_fail(err, rc, "%s: not a metadata shard (%s)", s->path, err ? err->text : "");
+	if (rc == ST_ECORRUPT) { /* err: "<path>: sqlite: <why>" */
+		const char *why = err ? err->text : "";
+		size_t pl = strlen(s->path);
+		if (!strncmp(why, s->path, pl) && !strncmp(why + pl, ": ", 2))
+			why += pl + 2;
+		return st_fail(err, rc, "%s: not a metadata shard (%s)", s->path, why);
+	}
 	if (!rc)
 		rc = create ? shard_create(s, i, n, cluster, err) : shard_check(s, i, n, cluster, err);
 	for (int q = 0; !rc && q < Q_N; q++) {

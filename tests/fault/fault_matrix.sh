@@ -126,6 +126,8 @@ run_case() {
 		lines=$(grep -vc '^$' "$work/err")
 		if [ "$lines" -ne 1 ] || ! grep -q '^curator: ' "$work/err"; then
 			fail "$what: exit $rc with $lines lines on stderr: $(head -3 "$work/err" | tr '\n' '|')"
+		elif grep -qE '([^ ]+): \1:|: $|\(\)$' "$work/err"; then # a reason lost or formatted into itself
+			fail "$what: the error lost its reason: $(cat "$work/err")"
 		fi
 	fi
 	local msg

@@ -123,7 +123,7 @@ Test(st_store, damaged_or_foreign_shards_are_refused_not_recreated, .timeout = 6
 	sh("truncate -s 300 %s/meta-1.db%s", dir, "");
 	refused(dir, keep, ST_ECORRUPT, "empty or truncated");
 	sh("truncate -s 5000 %s/meta-1.db%s", dir, "");
-	refused(dir, keep, ST_ECORRUPT, "not a metadata shard");
+	refused(dir, keep, ST_ECORRUPT, "not a metadata shard (sqlite: database disk image is malformed)");
 	sh("cp %s/meta-0.db %s/meta-1.db", dir, dir);
 	refused(dir, keep, ST_ECORRUPT, "holds shard 0 of 3, expected 1 of 3");
 	sh("sqlite3 %s/meta-1.db 'UPDATE shard SET format = 1'%s", dir, "");
