@@ -5,6 +5,8 @@
 #   make valgrind   the MPI-free unit tests under valgrind
 #   make soak       the GC race for 1000 rounds (ROUNDS=N to change), the whole fault matrix
 #   make perf       benchmarks (JSON lines; not tests)
+#   make fuzz       every libFuzzer harness (clang) FUZZ_SECS s each, with and without
+#                   checksums (docs/FUZZING.md; JSON lines; fails on a crash)
 #   make demo       a demo cluster in ./demo-cluster, real bytes, summary
 
 CC      ?= gcc
@@ -21,6 +23,7 @@ JOBS_SRC :=
 CURATOR_SRC :=
 TOOLS_BIN :=
 TESTS_SRC :=
+FUZZ_NAMES :=
 include storage/module.mk mapreduce/module.mk jobs/module.mk curator/module.mk tools/module.mk tests/module.mk
 
 LIB_SRC := $(STORAGE_SRC) $(MAPREDUCE_SRC) $(JOBS_SRC) $(CURATOR_SRC)
@@ -29,6 +32,7 @@ LIB     := $(BUILD)/libcurator.a
 BIN     := $(BUILD)/bin/curator
 TEST_BIN := $(TESTS_SRC:tests/%.c=$(BUILD)/tests/%)
 FAULT_SHIM := $(BUILD)/tests/fault/libfault.so
+FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/replay_%)
 
 all: $(BIN) $(TOOLS_BIN)
 
@@ -50,14 +54,18 @@ $(BUILD)/tools/%: $(BUILD)/tools/%.o $(LIB)
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/helpers.o $(LIB)
 	$(MPICC) $(CFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
 
+# a fuzz harness linked with tests/fuzz/replay.c's main(): replays its corpus and known crashes (make test)
+$(BUILD)/tests/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(LIB)
+	$(MPICC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
 # the fault shim is an LD_PRELOAD library: built without the sanitizers (it runs inside every process)
 $(FAULT_SHIM): tests/fault/fault_shim.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -fPIC -shared -o $@ $< -ldl
 
-test: all $(TEST_BIN) $(FAULT_SHIM)
+test: all $(TEST_BIN) $(FAULT_SHIM) $(FUZZ_REPLAY)
 	CURATOR_SRC=$(CURDIR) CURATOR_BIN=$(abspath $(BIN)) BUILD=$(BUILD) FAULT_SHIM=$(abspath $(FAULT_SHIM)) \
-	    tests/run.sh $(TEST_BIN) tests/fault/fault_matrix.sh
+	    tests/run.sh $(TEST_BIN) tests/fault/fault_matrix.sh $(FUZZ_REPLAY)
 
 asan: export LSAN_OPTIONS = suppressions=$(CURDIR)/tests/lsan.supp
 asan:
@@ -72,6 +80,37 @@ soak: all $(TEST_BIN) $(FAULT_SHIM)
 	    $(BUILD)/tests/jobs/test_job_scan --filter 'job_scan/gc_race_with_a_writer' --jobs 1
 	CURATOR_BIN=$(abspath $(BIN)) FAULT_SHIM=$(abspath $(FAULT_SHIM)) tests/fault/fault_matrix.sh full
 
+# libFuzzer (docs/FUZZING.md): the library and the harnesses built by clang with ASan + UBSan, twice:
+# build-fuzz/ as shipped, build-fuzz-nocrc/ with every checksum comparison of the decoders passing
+# (-DCURATOR_FUZZ_NOCRC); then each harness runs FUZZ_SECS seconds in each build on a scratch copy
+# of tests/fuzz/corpus/<name>/. FUZZ_NAMES="a b" picks harnesses.
+FUZZ_CC   ?= clang
+FUZZ_SECS ?= 60
+FUZZ_MAKE := MPICC="env MPICH_CC=$(FUZZ_CC) $(MPICC)" \
+	OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
+# clang knows not every gcc warning option this Makefile names
+FUZZ_WARN := -Wno-unknown-warning-option
+FUZZ_BIN  := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
+
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(MPICC) $(CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz-bins: $(FUZZ_BIN)
+
+fuzz:
+	$(MAKE) BUILD=build-fuzz $(FUZZ_MAKE) EXTRA_CFLAGS="$(FUZZ_WARN)" FUZZ_NAMES="$(FUZZ_NAMES)" fuzz-bins
+	$(MAKE) BUILD=build-fuzz-nocrc $(FUZZ_MAKE) EXTRA_CFLAGS="$(FUZZ_WARN) -DCURATOR_FUZZ_NOCRC" \
+	    FUZZ_NAMES="$(FUZZ_NAMES)" fuzz-bins
+	FUZZ_SECS=$(FUZZ_SECS) tests/fuzz/fuzz.sh build-fuzz:crc build-fuzz-nocrc:nocrc -- $(FUZZ_NAMES)
+
+# the seed corpora, from the real encoders (run once; the files are committed)
+fuzz-corpus: $(BUILD)/tests/fuzz/gen_corpus
+	$(BUILD)/tests/fuzz/gen_corpus tests/fuzz/corpus
+
+$(BUILD)/tests/fuzz/gen_corpus: $(BUILD)/tests/fuzz/gen_corpus.o $(LIB)
+	$(MPICC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
 perf: all
 	tools/perf.sh
 
@@ -79,8 +118,8 @@ demo: all
 	tools/demo.sh
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz build-fuzz-nocrc
 
-.PHONY: all test asan valgrind soak perf demo clean
+.PHONY: all test asan valgrind soak perf demo clean fuzz fuzz-bins fuzz-corpus
 .SECONDARY:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -43,8 +43,14 @@ run_script() {
 	# (under ASan the shim is preloaded ahead of the sanitizer's runtime)
 	if ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 "$1" quick; then pass=$((pass + 1)); else fail=$((fail + 1)); bad+=("$1"); fi
 }
+# a fuzz replay (tests/fuzz/replay.c) counts as one test: every seed and known crash of its harness
+run_replay() {
+	local name=${1##*/replay_} src=${CURATOR_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
+	echo "== $1"
+	if "$1" "$src/tests/fuzz/corpus/$name" "$src/tests/fuzz/crashes/$name"; then pass=$((pass + 1)); else fail=$((fail + 1)); bad+=("$1"); fi
+}
 for t in "$@"; do
-	case "$t" in *.sh) run_script "$t"; continue ;; esac
+	case "$t" in *.sh) run_script "$t"; continue ;; */tests/fuzz/replay_*) run_replay "$t"; continue ;; esac
 	if [ "${VALGRIND:-0}" = 1 ]; then
 		run_one "$t (valgrind)" valgrind -q --error-exitcode=99 --leak-check=full \
 			--errors-for-leak-kinds=definite "$t" --jobs 1

@@ -1,0 +1,333 @@
+/*
+ * gen_corpus: writes the seed corpora of the fuzz harnesses,
+ * tests/fuzz/corpus/<name>/<seed>, from the real encoders and writers
+ * (st_egroup_rec_encode, st_block_encode, st_egroup_create/_write_extent,
+ * mr_wfile, ...), so a seed is a valid input that reaches deep into its
+ * parser and the fuzzer mutates from there. Deterministic: the same bytes on
+ * every run, so `make fuzz-corpus` after a format change shows the change as
+ * a diff of the seeds. Run once and commit the files; a few KB per harness.
+ *
+ *   gen_corpus DIR      (DIR/<name>/ is created; existing seeds are replaced)
+ *
+ * Each seed's framing (a probe, a selector byte) is the one its harness's
+ * top comment describes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mapreduce/mr_int.h"
+#include "storage/st_egroup.h"
+#include "storage/st_meta.h"
+#include "storage/st_util.h"
+
+static const char *root;
+
+static void die(const char *what)
+{
+	fprintf(stderr, "gen_corpus: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+/* Write one seed: root/name/seed, the concatenation of a (alen bytes) and b (blen bytes). */
+static void put2(const char *name, const char *seed, const void *a, size_t alen, const void *b, size_t blen)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", root, name);
+	if (st_mkdir_p(path))
+		die(path);
+	snprintf(path, sizeof(path), "%s/%s/%s", root, name, seed);
+	f = fopen(path, "wb");
+	if (!f || (alen && fwrite(a, 1, alen, f) != alen) || (blen && fwrite(b, 1, blen, f) != blen) || fclose(f))
+		die(path);
+}
+
+static void put(const char *name, const char *seed, const void *buf, size_t len)
+{
+	put2(name, seed, buf, len, NULL, 0);
+}
+
+static void put_str(const char *name, const char *seed, const char *s)
+{
+	put(name, seed, s, strlen(s));
+}
+
+/* The whole of a file: malloc'd, *len bytes. */
+static uint8_t *slurp(const char *path, size_t *len)
+{
+	struct stat sb;
+	uint8_t *buf;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &sb) < 0)
+		die(path);
+	buf = malloc((size_t)sb.st_size + 1);
+	if (!buf || st_pread_full(fd, buf, (size_t)sb.st_size, 0) != sb.st_size)
+		die(path);
+	close(fd);
+	*len = (size_t)sb.st_size;
+	return buf;
+}
+
+static void fill(uint8_t *p, size_t n, uint8_t seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(seed + i * 7);
+}
+
+static void extent(struct st_extent_rec *e, uint64_t vdisk, uint64_t unique, uint32_t off, uint32_t len)
+{
+	memset(e, 0, sizeof(*e));
+	st_extent_id_make(&e->id, vdisk, unique);
+	e->offset = off;
+	e->stored_len = len;
+	e->raw_len = len;
+	e->refcount = 1;
+	e->crc = 0x1234u + unique;
+}
+
+static void gen_egroup_rec(void)
+{
+	struct st_egroup_rec r;
+	struct st_extent_rec e;
+	uint8_t *blob, sha[20];
+	size_t len;
+
+	st_egroup_rec_init(&r);
+	r.id = 1;
+	r.container = 1;
+	r.owner = 2;
+	r.created = 1700000000;
+	r.nreplicas = 1;
+	r.replicas[0].disk = 1;
+	if (st_egroup_rec_encode(&r, &blob, &len))
+		die("encode");
+	put("egroup_rec", "empty", blob, len);
+	free(blob);
+
+	r.tier = ST_TIER_HDD;
+	r.nreplicas = 3;
+	for (int i = 0; i < 3; i++)
+		r.replicas[i] = (struct st_replica){ (uint32_t)(i + 1), i == 2 ? ST_REPLICA_BAD : ST_REPLICA_OK };
+	r.last_write = r.last_access = r.created + 60;
+	for (int i = 0; i < 3; i++) {
+		extent(&e, 2, (uint64_t)i + 1, (uint32_t)(ST_EGROUP_HDR + i * (ST_EXTENT_HDR + 4096)), 4096);
+		if (st_egroup_rec_add(&r, &e))
+			die("add");
+	}
+	r.used = ST_EGROUP_HDR + 3 * (ST_EXTENT_HDR + 4096);
+	if (st_egroup_rec_encode(&r, &blob, &len))
+		die("encode");
+	put("egroup_rec", "three-extents", blob, len);
+	free(blob);
+
+	/* an EC member holding a compressed dedup extent with a fingerprint */
+	r.flags = ST_EGROUP_EC | ST_EGROUP_COMPRESSED;
+	r.strip = 7;
+	r.strip_pos = 1;
+	r.nextents = 1;
+	fill(sha, sizeof(sha), 3);
+	st_extent_id_dedup(&r.extents[0].id, sha, 8192);
+	r.extents[0].flags = ST_EXTENT_COMPRESSED | ST_EXTENT_FP;
+	r.extents[0].raw_len = 8192;
+	memcpy(r.extents[0].fp, sha, 20);
+	if (st_egroup_rec_encode(&r, &blob, &len))
+		die("encode");
+	put("egroup_rec", "ec-dedup", blob, len);
+	free(blob);
+	st_egroup_rec_release(&r);
+}
+
+static void gen_block(void)
+{
+	static struct st_block b;
+	uint8_t buf[8 + 40 * 4];
+	size_t len;
+	struct st_extent_id id;
+
+	memset(&b, 0, sizeof(b));
+	if (st_block_encode(&b, buf, sizeof(buf), &len))
+		die("encode");
+	put("block", "empty", buf, len);
+	st_extent_id_make(&id, 2, 1);
+	b.n = 1;
+	b.r[0] = (struct st_region){ 0, 1 << 20, id, 0 };
+	if (st_block_encode(&b, buf, sizeof(buf), &len))
+		die("encode");
+	put("block", "one", buf, len);
+	b.n = 0;
+	for (int i = 0; i < 3; i++) {
+		st_extent_id_make(&id, 2, (uint64_t)i + 1);
+		if (st_block_overlay(&b, (uint32_t)i * 8192 + 512, 4096, &id, (uint32_t)i * 100))
+			die("overlay");
+	}
+	if (st_block_encode(&b, buf, sizeof(buf), &len))
+		die("encode");
+	put("block", "three", buf, len);
+}
+
+static void gen_fp_row(void)
+{
+	uint8_t blob[12 + 3 * ST_FP_ENTRY];
+
+	for (uint32_t n = 0; n <= 3; n += 3) {
+		size_t len = 12 + n * ST_FP_ENTRY;
+		st_put32(blob, 0x31525046u); /* "FPR1" */
+		st_put32(blob + 4, n);
+		for (uint32_t i = 0; i < n; i++) {
+			uint8_t *p = blob + 8 + i * ST_FP_ENTRY;
+			struct st_extent_id id;
+			st_extent_id_make(&id, 2, i + 1);
+			memcpy(p, id.b, ST_EXTENT_ID_LEN);
+			st_put32(p + 24, i * 4096);
+			st_put32(p + 28, 4096);
+			fill(p + 32, 20, (uint8_t)i);
+		}
+		st_put32(blob + len - 4, st_crc32c(blob, len - 4));
+		put("fp_row", n ? "three" : "empty", blob, len);
+	}
+}
+
+static void gen_extent_id(void)
+{
+	struct st_extent_id id;
+	uint8_t sha[20];
+	char buf[96];
+
+	st_extent_id_make(&id, 2, 1);
+	put_str("extent_id", "plain", st_extent_id_fmt(&id, buf, sizeof(buf)));
+	st_extent_id_make(&id, 0xabcdef0123456789ULL, 0xffffffffffffffffULL);
+	put_str("extent_id", "plain-max", st_extent_id_fmt(&id, buf, sizeof(buf)));
+	fill(sha, sizeof(sha), 0x5a);
+	st_extent_id_dedup(&id, sha, 4096);
+	put_str("extent_id", "dedup", st_extent_id_fmt(&id, buf, sizeof(buf)));
+	put("extent_id", "raw-dedup", id.b, sizeof(id.b));
+}
+
+static void gen_text(void)
+{
+	static const char *const seeds[][2] = {
+		{ "size-g", "\0" "8G" },           { "size-frac", "\0" "1.5KiB" },
+		{ "duration-d", "\1" "7d" },       { "duration-s", "\1" "90" },
+		{ "disks", "\2" "ssd:1x8G,hdd:2x64G" }, { "tier", "\3" "hdd" },
+		{ "kind", "\4" "egroup_delete" },
+	};
+
+	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++)
+		put("text", seeds[i][0], seeds[i][1], 1 + strlen(seeds[i][1] + 1));
+}
+
+static void gen_egroup_file(const char *tmp)
+{
+	struct st_egroup_hdr h = { .egroup = 0x10, .container = 1, .owner = 2, .created = 1700000000 };
+	struct st_extent_rec e[2];
+	uint8_t data[2][300], probe[16], *file;
+	char path[PATH_MAX];
+	uint64_t off = ST_EGROUP_HDR;
+	size_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/seed.eg", tmp);
+	if (st_egroup_create(path, &h, &fd))
+		die(path);
+	close(fd);
+	file = slurp(path, &len);
+	memset(probe, 0, sizeof(probe));
+	put2("egroup_file", "header-only", probe, sizeof(probe), file, len);
+	free(file);
+
+	if (st_egroup_create(path, &h, &fd))
+		die(path);
+	for (int i = 0; i < 2; i++) {
+		size_t n = i ? 300 : 100;
+		fill(data[i], n, (uint8_t)(i + 1));
+		extent(&e[i], 2, (uint64_t)i + 1, (uint32_t)off, (uint32_t)n);
+		e[i].crc = st_crc32c(data[i], n);
+		if (st_egroup_write_extent(fd, off, &e[i], data[i]))
+			die(path);
+		off += ST_EXTENT_HDR + n;
+	}
+	close(fd);
+	file = slurp(path, &len);
+	unlink(path);
+	for (int i = 0; i < 2; i++) {
+		st_put32(probe, e[i].offset);
+		st_put32(probe + 4, e[i].stored_len);
+		st_put32(probe + 8, e[i].raw_len);
+		st_put32(probe + 12, e[i].crc);
+		put2("egroup_file", i ? "two-records-probe-2" : "two-records-probe-1", probe, sizeof(probe), file, len);
+	}
+	free(file);
+}
+
+/* A committed output partition as mr_reduce.c writes it (header, records, trailer, crc). */
+static void gen_mr_part(const char *tmp)
+{
+	static const char *const keys[] = { "a", "egroup", "zz" };
+	uint32_t magic = 0x314f524d, part = 3, c; /* "MRO1" */
+	uint64_t trailer[2];
+	struct mr_wfile w;
+	char path[PATH_MAX];
+	uint8_t *file, pb = (uint8_t)part;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/part", tmp);
+	for (int nrec = 0; nrec <= 3; nrec += 3) {
+		if (mr_wfile_open(&w, path))
+			die(path);
+		mr_wfile_write(&w, &magic, 4);
+		mr_wfile_write(&w, &part, 4);
+		for (int i = 0; i < nrec; i++) {
+			uint16_t kl = (uint16_t)strlen(keys[i]);
+			uint32_t vl = (uint32_t)i * 5;
+			uint8_t h[6], val[16];
+			memcpy(h, &kl, 2);
+			memcpy(h + 2, &vl, 4);
+			fill(val, sizeof(val), (uint8_t)i);
+			mr_wfile_write(&w, h, 6);
+			mr_wfile_write(&w, keys[i], kl);
+			mr_wfile_write(&w, val, vl);
+		}
+		trailer[0] = (uint64_t)nrec;
+		trailer[1] = w.bytes - 8;
+		mr_wfile_write(&w, trailer, sizeof(trailer));
+		c = mr_wfile_crc(&w);
+		mr_wfile_write(&w, &c, 4);
+		if (mr_wfile_close(&w, 0))
+			die(path);
+		file = slurp(path, &len);
+		put2("mr_part", nrec ? "three" : "empty", &pb, 1, file, len);
+		free(file);
+	}
+	unlink(path);
+}
+
+int main(int argc, char **argv)
+{
+	char tmp[PATH_MAX];
+	const char *t = getenv("TMPDIR");
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s DIR\n", argv[0]);
+		return 2;
+	}
+	root = argv[1];
+	snprintf(tmp, sizeof(tmp), "%s/gen_corpus.XXXXXX", t && *t ? t : "/tmp");
+	if (!mkdtemp(tmp))
+		die(tmp);
+	gen_egroup_rec();
+	gen_block();
+	gen_fp_row();
+	gen_extent_id();
+	gen_text();
+	gen_egroup_file(tmp);
+	gen_mr_part(tmp);
+	rmdir(tmp);
+	return 0;
+}
