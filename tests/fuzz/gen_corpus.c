@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "mapreduce/mr_int.h"
+#include "storage/st_ec.h"
 #include "storage/st_egroup.h"
 #include "storage/st_meta.h"
 #include "storage/st_util.h"
@@ -308,6 +309,111 @@ static void gen_mr_part(const char *tmp)
 	unlink(path);
 }
 
+/* A spilled run's range for one partition as mr_store.c's spill writes it: bare records, then its crc first. */
+static void gen_mr_run(const char *tmp)
+{
+	static const char *const keys[] = { "k1", "egroup-0010", "z" };
+	struct mr_wfile w;
+	char path[PATH_MAX];
+	uint8_t *file, crc[4];
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/run", tmp);
+	for (int nrec = 0; nrec <= 3; nrec += 3) {
+		if (mr_wfile_open(&w, path))
+			die(path);
+		for (int i = 0; i < nrec; i++) {
+			uint8_t rec[MR_HDR + 32];
+			size_t kl = strlen(keys[i]), vl = (size_t)i * 4;
+			rec[0] = (uint8_t)kl;
+			rec[1] = (uint8_t)vl;
+			rec[2] = rec[3] = 0;
+			memcpy(rec + MR_HDR, keys[i], kl);
+			fill(rec + MR_HDR + kl, vl, (uint8_t)i);
+			mr_wfile_write(&w, rec, MR_HDR + kl + vl);
+		}
+		st_put32(crc, mr_wfile_crc(&w));
+		if (mr_wfile_close(&w, 0))
+			die(path);
+		file = slurp(path, &len);
+		put2("mr_run", nrec ? "three" : "empty", crc, 4, file, len);
+		free(file);
+	}
+	unlink(path);
+}
+
+static void gen_parity(void)
+{
+	uint8_t file[ST_PARITY_HDR + 256], probe[16];
+
+	for (int i = 0; i < 2; i++) {
+		uint64_t len = i ? 256 : 0;
+		fill(file + ST_PARITY_HDR, len, 9);
+		st_ec_parity_hdr(file, 4 + i, 0x77, len, st_crc32c(file + ST_PARITY_HDR, len));
+		st_put64(probe, 0x77);
+		st_put64(probe + 8, len);
+		put2("parity", i ? "k4-pos5" : "empty", probe, sizeof(probe), file, ST_PARITY_HDR + len);
+	}
+}
+
+static void gen_strip_row(void)
+{
+	uint8_t row[16 + 8 * 20];
+
+	for (int i = 0; i < 2; i++) {
+		int k = i ? 8 : 2, m = i ? 3 : 1;
+		st_put32(row, (uint32_t)k);
+		st_put32(row + 4, (uint32_t)m);
+		st_put64(row + 8, 1 << 20);
+		for (int j = 0; j < k + m; j++) {
+			uint64_t id = 0x100 + (uint64_t)j;
+			memcpy(row + 16 + 8 * j, &id, 8); /* host order, as st_meta_strip_put binds them */
+		}
+		put("strip_row", i ? "k8-m3" : "k2-m1", row, 16 + 8 * (size_t)(k + m));
+	}
+}
+
+static void gen_s3(void)
+{
+	static const char *const head = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+	static const char *const lists[][2] = {
+		{ "empty", "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>b</Name>"
+			   "<Prefix>egroups/</Prefix><KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys>"
+			   "<IsTruncated>false</IsTruncated></ListBucketResult>" },
+		{ "two-truncated",
+		  "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>b</Name>"
+		  "<Prefix>egroups/</Prefix><KeyCount>2</KeyCount><MaxKeys>2</MaxKeys><IsTruncated>true</IsTruncated>"
+		  "<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken>"
+		  "<Contents><Key>egroups/0000000000000010.eg</Key><LastModified>2024-01-02T03:04:05.000Z</LastModified>"
+		  "<ETag>&quot;9b2cf535f27731c974343645a3985328&quot;</ETag><Size>4160</Size>"
+		  "<StorageClass>STANDARD</StorageClass></Contents>"
+		  "<Contents><Key>egroups/0000000000000011.eg</Key><LastModified>2024-01-02T03:04:06.000Z</LastModified>"
+		  "<Size>64</Size></Contents></ListBucketResult>" },
+		{ "namespaced", "<s3:ListBucketResult xmlns:s3=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+				"<s3:IsTruncated>false</s3:IsTruncated><s3:Contents><s3:Key>stop-here</s3:Key>"
+				"<s3:Size>1</s3:Size></s3:Contents><s3:Contents><s3:Key>after</s3:Key></s3:Contents>"
+				"</s3:ListBucketResult>" },
+	};
+	static const char *const errors[][2] = {
+		{ "no-such-key", "<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message>"
+				 "<Key>egroups/0000000000000010.eg</Key><RequestId>tx0</RequestId></Error>" },
+		{ "signature", "<Error><Code>SignatureDoesNotMatch</Code><Message>x</Message></Error>" },
+		{ "empty-code", "<Error><Code></Code></Error>" },
+	};
+	static const char *const creds[][2] = {
+		{ "plain", "access_key = AKIAFUZZ\nsecret_key = s3cr3t/fuzz\n" },
+		{ "aws", "# written by hand\n[default]\naws_access_key_id=AKIA2\r\naws_secret_access_key =\tsk2 \r\n" },
+		{ "missing-secret", "access_key = only\n" },
+	};
+
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		put2("s3_list", lists[i][0], head, strlen(head), lists[i][1], strlen(lists[i][1]));
+	for (size_t i = 0; i < sizeof(errors) / sizeof(errors[0]); i++)
+		put2("s3_error", errors[i][0], head, strlen(head), errors[i][1], strlen(errors[i][1]));
+	for (size_t i = 0; i < sizeof(creds) / sizeof(creds[0]); i++)
+		put_str("s3_cred", creds[i][0], creds[i][1]);
+}
+
 int main(int argc, char **argv)
 {
 	char tmp[PATH_MAX];
@@ -328,6 +434,10 @@ int main(int argc, char **argv)
 	gen_text();
 	gen_egroup_file(tmp);
 	gen_mr_part(tmp);
+	gen_mr_run(tmp);
+	gen_parity();
+	gen_strip_row();
+	gen_s3();
 	rmdir(tmp);
 	return 0;
 }
