@@ -68,7 +68,7 @@ int mr_output_read_part(const char *dir, int part, mr_record_fn fn, void *fnarg)
 			rc = err ? err : MR_ECORRUPT;
 		} else {
 			memcpy(trailer, p, 16);
-			if (r.crc != want || trailer[0] != count || trailer[1] != body)
+			if (!MR_CRC_MATCH(want, r.crc) || trailer[0] != count || trailer[1] != body)
 				rc = MR_ECORRUPT;
 		}
 	}

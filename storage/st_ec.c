@@ -99,7 +99,7 @@ void st_ec_parity_hdr(uint8_t *h, int pos, uint64_t strip, uint64_t len, uint32_
 
 int st_ec_parity_hdr_check(const uint8_t *h, int *pos, uint64_t *strip, uint64_t *len, uint32_t *crc)
 {
-	if (st_get32(h) != 0x41505543u || st_get32(h + 60) != st_crc32c(h, 60))
+	if (st_get32(h) != 0x41505543u || !ST_CRC_MATCH(st_get32(h + 60), st_crc32c(h, 60)))
 		return ST_ECORRUPT;
 	*pos = (int)st_get32(h + 4);
 	*strip = st_get64(h + 8);

@@ -297,7 +297,7 @@ int st_egroup_rec_decode(uint64_t id, uint64_t last_ref_seq, const uint8_t *b, s
 	r->last_ref_seq = last_ref_seq;
 	if (len < EGR_HDR + 4 || st_get32(b) != EGR_MAGIC || st_get16(b + 4) != EGR_FORMAT)
 		return ST_ECORRUPT;
-	if (st_get32(b + len - 4) != rec_crc(id, last_ref_seq, b, len - 4))
+	if (!ST_CRC_MATCH(st_get32(b + len - 4), rec_crc(id, last_ref_seq, b, len - 4)))
 		return ST_ECORRUPT;
 	nrep = b[6];
 	nex = st_get32(b + 60);
@@ -405,7 +405,7 @@ int st_block_decode(uint64_t vdisk, uint64_t block, const uint8_t *buf, size_t l
 		return ST_ECORRUPT;
 	n = st_get16(buf + 2);
 	if (n > ST_REGIONS_MAX || len != 4 + (size_t)n * ST_META_REGION_LEN + 4 ||
-	    st_get32(buf + len - 4) != block_crc(vdisk, block, buf, len - 4))
+	    !ST_CRC_MATCH(st_get32(buf + len - 4), block_crc(vdisk, block, buf, len - 4)))
 		return ST_ECORRUPT;
 	for (int i = 0; i < n; i++, p += ST_META_REGION_LEN) {
 		b->r[i].block_off = st_get32(p);
@@ -481,7 +481,7 @@ int st_meta_fp_check(uint64_t egroup, const uint8_t *blob, size_t len)
 	if (len < 12 || st_get32(blob) != FP_MAGIC)
 		return ST_ECORRUPT;
 	n = st_get32(blob + 4);
-	if ((size_t)n * ST_FP_ENTRY + 12 != len || st_get32(blob + len - 4) != fp_crc(egroup, blob, len - 4))
+	if ((size_t)n * ST_FP_ENTRY + 12 != len || !ST_CRC_MATCH(st_get32(blob + len - 4), fp_crc(egroup, blob, len - 4)))
 		return ST_ECORRUPT;
 	return 0;
 }

@@ -85,6 +85,19 @@ uint32_t st_crc32c(const void *buf, size_t len);
 /* Continue a CRC32C: st_crc32c_update(st_crc32c(a), b) == crc of a||b. */
 uint32_t st_crc32c_update(uint32_t crc, const void *buf, size_t len);
 
+/*
+ * Whether a stored CRC32C equals the one computed: every decoder of bytes
+ * from disk or a metadata row compares its checksums through this macro.
+ * Built with -DCURATOR_FUZZ_NOCRC (make fuzz's second build, never
+ * shipped) every comparison passes, so fuzzed inputs reach the parsing the
+ * checksums guard; both operands are still evaluated.
+ */
+#ifdef CURATOR_FUZZ_NOCRC
+#define ST_CRC_MATCH(stored, computed) ((void)(stored), (void)(computed), 1)
+#else
+#define ST_CRC_MATCH(stored, computed) ((stored) == (computed))
+#endif
+
 /* A fast 64-bit hash (splitmix-style finaliser over 8-byte words). */
 uint64_t st_hash64(const void *buf, size_t len);
 
