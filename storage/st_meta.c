@@ -743,18 +743,12 @@ int st_meta_strip_get(struct st_meta *m, uint64_t id, struct st_strip *out, stru
 		return rc;
 	sqlite3_bind_int64(q, 1, (int64_t)id);
 	if (sqlite3_step(q) == SQLITE_ROW) {
-		memset(out, 0, sizeof(*out));
-		out->id = id;
-		out->k = sqlite3_column_int(q, 0);
-		out->m = sqlite3_column_int(q, 1);
-		out->len = (uint64_t)sqlite3_column_int64(q, 2);
-		if (out->k < 1 || out->m < 1 || out->m > 20 || out->k > 20 - out->m ||
-		    sqlite3_column_bytes(q, 3) != (int)(8 * (out->k + out->m)))
-			rc = st_fail(err, ST_ECORRUPT, "strip %llx: corrupt row", (unsigned long long)id);
-		else
-			memcpy(out->members, sqlite3_column_blob(q, 3), (size_t)(8 * (out->k + out->m)));
-		if (!rc && (uint32_t)sqlite3_column_int64(q, 4) != st_meta_strip_row_crc(out))
-			rc = st_fail(err, ST_ECORRUPT, "strip %llx: corrupt row (checksum)", (unsigned long long)id);
+		const void *members = sqlite3_column_blob(q, 3);
+		const char *why = "";
+		if (st_meta_strip_decode(id, sqlite3_column_int(q, 0), sqlite3_column_int(q, 1),
+					 (uint64_t)sqlite3_column_int64(q, 2), members, (size_t)sqlite3_column_bytes(q, 3),
+					 (uint32_t)sqlite3_column_int64(q, 4), out, &why))
+			rc = st_fail(err, ST_ECORRUPT, "strip %llx: corrupt row%s", (unsigned long long)id, why);
 	} else {
 		rc = st_fail(err, ST_ENOTFOUND, "strip %llx: not found", (unsigned long long)id);
 	}

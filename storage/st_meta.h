@@ -16,7 +16,8 @@
  * version (st_meta_egroup_put); ST_ESTALE means another process won.
  *
  * Thread rules: one thread per handle; several processes per cluster. The
- * codecs (st_extent_id_*, st_egroup_rec_*, st_block_*, st_meta_fp_decode)
+ * codecs (st_extent_id_*, st_egroup_rec_*, st_block_*, st_meta_strip_decode,
+ * st_meta_fp_decode)
  * are pure functions and thread-safe for distinct buffers.
  *
  * The code: st_meta.c (the shards and every statement on them),
@@ -271,6 +272,17 @@ int st_meta_shard_block(const struct st_meta *m, uint64_t vdisk, uint64_t block)
 /* Strips live in the egroup map's shards (by strip id), table `strips`. */
 int st_meta_strip_put(struct st_meta *m, const struct st_strip *s, struct st_msg *err);
 int st_meta_strip_get(struct st_meta *m, uint64_t id, struct st_strip *out, struct st_msg *err);
+
+/*
+ * Decode a `strips` row as SQLite hands its columns over (k, m, len, the
+ * members blob and the crc column; layout above). [out] out: zeroed, then
+ * id, k, m and len set, the members once the row's shape is valid;
+ * [out] why: "" or " (checksum)", what failed, for the message.
+ * 0, or ST_ECORRUPT (k or m below 1, k + m above 20, a blob of another
+ * length, or a crc that does not match). Thread-safe.
+ */
+int st_meta_strip_decode(uint64_t id, int k, int m, uint64_t len, const void *members, size_t mlen, uint32_t crc,
+			 struct st_strip *out, const char **why);
 
 /*
  * Member i of strip sp into g (initialised by the caller, released by it):

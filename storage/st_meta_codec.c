@@ -1,7 +1,7 @@
 /*
  * st_meta_codec: the metadata maps' row formats (st_meta.h has them as
  * offset tables): extent ids, egroup record blobs, block region blobs and
- * their copy-on-write overlay, chunk fingerprint rows. Pure functions on
+ * their copy-on-write overlay, strip rows, chunk fingerprint rows. Pure functions on
  * memory: no SQL, no I/O, no state; thread-safe for distinct buffers.
  *
  * DESIGN: the SQL side (st_meta.c) stores and fetches these blobs as they
@@ -459,6 +459,27 @@ int st_block_overlay(struct st_block *b, uint32_t off, uint32_t len, const struc
 		return ST_ERANGE;
 	memcpy(b->r, out, (size_t)n * sizeof(out[0]));
 	b->n = n;
+	return 0;
+}
+
+/* --- strip rows ------------------------------------------------------------- */
+
+int st_meta_strip_decode(uint64_t id, int k, int m, uint64_t len, const void *members, size_t mlen, uint32_t crc,
+			 struct st_strip *out, const char **why)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = id;
+	out->k = k;
+	out->m = m;
+	out->len = len;
+	*why = "";
+	if (out->k < 1 || out->m < 1 || out->m > 20 || out->k > 20 - out->m || mlen != (size_t)(8 * (out->k + out->m)))
+		return ST_ECORRUPT;
+	memcpy(out->members, members, mlen);
+	if (!ST_CRC_MATCH(crc, st_meta_strip_row_crc(out))) {
+		*why = " (checksum)";
+		return ST_ECORRUPT;
+	}
 	return 0;
 }
 
