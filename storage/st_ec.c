@@ -107,3 +107,17 @@ int st_ec_parity_hdr_check(const uint8_t *h, int *pos, uint64_t *strip, uint64_t
 	*crc = st_get32(h + 24);
 	return 0;
 }
+
+int st_ec_parity_read(int fd, uint64_t strip, uint64_t len, uint8_t *buf)
+{
+	uint8_t hdr[ST_PARITY_HDR];
+	uint64_t hstrip, hlen;
+	uint32_t crc;
+	int pos;
+
+	if (st_pread_full(fd, hdr, ST_PARITY_HDR, 0) != ST_PARITY_HDR ||
+	    st_ec_parity_hdr_check(hdr, &pos, &hstrip, &hlen, &crc) || hlen != len || hstrip != strip ||
+	    st_pread_full(fd, buf, len, ST_PARITY_HDR) != (long long)len || !ST_CRC_MATCH(st_crc32c(buf, len), crc))
+		return ST_ECORRUPT;
+	return 0;
+}

@@ -17,7 +17,8 @@
  *   60   4     crc32c of bytes 0..59
  *   64   len   parity bytes
  *
- * Functions are local and thread-safe (tables on the caller's stack).
+ * Functions are local and thread-safe (tables on the caller's stack;
+ * st_ec_parity_read reads a caller's descriptor with pread only).
  */
 #ifndef ST_EC_H
 #define ST_EC_H
@@ -47,5 +48,16 @@ int st_ec_encode_ref(int k, int m, size_t len, uint8_t *const *data, uint8_t **p
 /* Parity file header (see the layout above). */
 void st_ec_parity_hdr(uint8_t *hdr, int pos, uint64_t strip, uint64_t len, uint32_t crc);
 int st_ec_parity_hdr_check(const uint8_t *hdr, int *pos, uint64_t *strip, uint64_t *len, uint32_t *crc);
+
+/*
+ * Read a parity file from fd (the caller's, read with pread only) and check
+ * it: a header that checks, of strip `strip` with fragment length len (both
+ * from the metadata), then len parity bytes matching the header's crc32c.
+ * [out] buf: the len parity bytes (the caller's buffer of len bytes; its
+ * contents are undefined on failure).
+ * 0, or ST_ECORRUPT for anything else, a failed or short read included
+ * (the copy is unusable either way).
+ */
+int st_ec_parity_read(int fd, uint64_t strip, uint64_t len, uint8_t *buf);
 
 #endif
