@@ -80,9 +80,11 @@ extern const struct st_cloud_ops st_cloud_s3_ops;
 
 /* --- the S3 backend's parsers of untrusted bytes ---------------------------
  *
- * Both take raw bytes (not NUL-terminated; embedded NULs allowed), never
- * read past len, keep no state between calls and are thread-safe. They are
- * the entry points for fuzzing.
+ * The credentials and listing parsers take raw bytes (not NUL-terminated;
+ * embedded NULs allowed) and never read past len; the error body parser
+ * takes the body as the transfer keeps it, NUL-terminated. All keep no
+ * state between calls and are thread-safe. They are the entry points for
+ * fuzzing (tests/fuzz/fuzz_s3_*.c).
  */
 
 /* What a credentials file holds. */
@@ -119,5 +121,13 @@ int st_cloud_s3_cred_parse(const char *text, size_t len, struct st_cloud_s3_cred
  */
 int st_cloud_s3_list_parse(const char *xml, size_t len, const char *bucket, st_cloud_list_cb cb, void *arg,
 			   char *next, size_t nextlen, struct st_msg *err);
+
+/*
+ * The <Code> of an S3 error response body, for the message of a failed
+ * request: the text between the first "<Code>" and the next "</Code>".
+ * [in] body: NUL-terminated, or NULL. [out] code: that text cut to len - 1
+ * bytes, or "" when the body has none (or an empty one).
+ */
+void st_cloud_s3_error_code(const char *body, char *code, size_t len);
 
 #endif

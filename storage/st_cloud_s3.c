@@ -304,7 +304,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 }
 
 /* The <Code> of an S3 error body, if any. */
-static void s3_code(const char *body, char *code, size_t len)
+void st_cloud_s3_error_code(const char *body, char *code, size_t len)
 {
 	const char *a = body ? strstr(body, "<Code>") : NULL, *b = a ? strstr(a, "</Code>") : NULL;
 
@@ -379,7 +379,7 @@ static int s3_status(const struct s3 *s, const char *what, const char *key, long
 {
 	char code[80];
 
-	s3_code(x->body, code, sizeof(code));
+	st_cloud_s3_error_code(x->body, code, sizeof(code));
 	if (status == 403)
 		return st_fail(err, -EACCES, "s3 %s %s/%s: access denied (%s): check the credentials", what, s->bucket,
 			       key ? key : "", code[0] ? code : "403");
