@@ -276,6 +276,18 @@ static inline uint64_t mr_rfile_remaining(const struct mr_rfile *r) { return r->
 /* Close and free (a zeroed or closed reader is fine). */
 void mr_rfile_close(struct mr_rfile *r);
 
+/*
+ * The next record of a spilled run's range for one partition (r opened on
+ * that range; want: the crc32c the spill recorded for it). Local.
+ * [out] rec: the record (a span valid until the next call on r), or NULL
+ * at the end of the range when its bytes matched want.
+ * Returns 0; MR_ECORRUPT when the range ends inside a record or a record
+ * has an empty key (mr_rfile_remaining(r) > 0 then, the record not taken),
+ * or when the whole range fails want (mr_rfile_remaining(r) == 0 then);
+ * -errno when a read failed. *rec is NULL on every failure.
+ */
+int mr_run_next(struct mr_rfile *r, uint32_t want, const uint8_t **rec);
+
 void mr_set_err(struct mr_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

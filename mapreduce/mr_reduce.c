@@ -113,23 +113,16 @@ static int src_next(struct jr *jr, struct src *s)
 		}
 		return 0;
 	}
-	if (mr_rfile_remaining(&s->rf) == 0) {
+	err = mr_run_next(&s->rf, s->want, &h);
+	if (err == MR_ECORRUPT && mr_rfile_remaining(&s->rf) == 0) {
 		s->cur = NULL;
-		if (s->rf.crc != s->want)
-			return mr_jr_fail(jr, MR_ECORRUPT, "a spilled run failed its checksum");
-		return 0;
+		return mr_jr_fail(jr, MR_ECORRUPT, "a spilled run failed its checksum");
 	}
-	/* peek at the header, then take the whole record as one span */
-	h = mr_rfile_get(&s->rf, MR_HDR, &err);
-	if (h) {
-		size_t sz = mr_rec_size(h);
-		s->rf.pos -= MR_HDR;
-		h = mr_rfile_get(&s->rf, sz, &err);
-	}
-	if (!h || mr_rec_klen(h) == 0)
-		return mr_jr_fail(jr, err ? err : MR_ECORRUPT, "a spilled run is %s", err ? strerror(-err) : "truncated");
+	if (err)
+		return mr_jr_fail(jr, err, "a spilled run is %s", err == MR_ECORRUPT ? "truncated" : strerror(-err));
 	s->cur = h;
-	s->sk = mr_sk(s->part, mr_hash(mr_rec_key(h), mr_rec_klen(h)));
+	if (h)
+		s->sk = mr_sk(s->part, mr_hash(mr_rec_key(h), mr_rec_klen(h)));
 	return 0;
 }
 

@@ -296,6 +296,28 @@ const uint8_t *mr_rfile_get(struct mr_rfile *r, size_t n, int *err)
 	return r->buf + r->pos - n;
 }
 
+int mr_run_next(struct mr_rfile *r, uint32_t want, const uint8_t **rec)
+{
+	const uint8_t *h;
+	int err;
+
+	*rec = NULL;
+	if (mr_rfile_remaining(r) == 0)
+		return MR_CRC_MATCH(want, r->crc) ? 0 : MR_ECORRUPT;
+	/* peek at the header, then take the whole record as one span */
+	h = mr_rfile_get(r, MR_HDR, &err);
+	if (!h)
+		return err ? err : MR_ECORRUPT;
+	r->pos -= MR_HDR;
+	if (mr_rec_klen(h) == 0)
+		return MR_ECORRUPT;
+	h = mr_rfile_get(r, mr_rec_size(h), &err);
+	if (!h)
+		return err ? err : MR_ECORRUPT;
+	*rec = h;
+	return 0;
+}
+
 void mr_rfile_close(struct mr_rfile *r)
 {
 	if (r->fd >= 0)
