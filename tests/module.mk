@@ -3,4 +3,5 @@ TESTS_SRC += tests/storage/test_st_util.c tests/storage/test_st_meta.c tests/sto
 # the st_store family, split along storage/st_store_int.h
 TESTS_SRC += tests/storage/test_st_place.c tests/storage/test_st_read.c tests/storage/test_st_write.c tests/storage/test_st_replica.c
 # libFuzzer harnesses (tests/fuzz/fuzz_<name>.c): replayed on their corpus in make test, fuzzed by make fuzz
-FUZZ_NAMES += egroup_rec block fp_row extent_id text egroup_file mr_part
+FUZZ_NAMES += egroup_rec block fp_row strip_row extent_id text egroup_file parity mr_part mr_run
+FUZZ_NAMES += s3_list s3_error s3_cred
