@@ -15,6 +15,7 @@
 
 #include "storage/st_egroup.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +114,9 @@ int st_extent_id_parse(const char *s, struct st_extent_id *id)
 		uint8_t sha[20];
 		unsigned len;
 		const char *p = s + 5;
+		for (int i = 0; i < 40; i++) /* stops at the NUL: sscanf below never reads past it */
+			if (!isxdigit((unsigned char)p[i]))
+				return ST_EINVAL;
 		for (int i = 0; i < 20; i++) {
 			unsigned v;
 			if (sscanf(p + 2 * i, "%2x", &v) != 1)
