@@ -477,6 +477,7 @@ int st_meta_strip_decode(uint64_t id, int k, int m, uint64_t len, const void *me
 	out->m = m;
 	out->len = len;
 	*why = "";
+	/* k > 20 - m, not k + m > 20: k and m come from the row and k + m may overflow */
 	if (out->k < 1 || out->m < 1 || out->m > 20 || out->k > 20 - out->m || mlen != (size_t)(8 * (out->k + out->m)))
 		return ST_ECORRUPT;
 	memcpy(out->members, members, mlen);
