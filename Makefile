@@ -98,10 +98,12 @@ $(BUILD)/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(LIB)
 
 fuzz-bins: $(FUZZ_BIN)
 
-fuzz:
+fuzz-build:
 	$(MAKE) BUILD=build-fuzz $(FUZZ_MAKE) EXTRA_CFLAGS="$(FUZZ_WARN)" FUZZ_NAMES="$(FUZZ_NAMES)" fuzz-bins
 	$(MAKE) BUILD=build-fuzz-nocrc $(FUZZ_MAKE) EXTRA_CFLAGS="$(FUZZ_WARN) -DCURATOR_FUZZ_NOCRC" \
 	    FUZZ_NAMES="$(FUZZ_NAMES)" fuzz-bins
+
+fuzz: fuzz-build
 	FUZZ_SECS=$(FUZZ_SECS) tests/fuzz/fuzz.sh build-fuzz:crc build-fuzz-nocrc:nocrc -- $(FUZZ_NAMES)
 
 # the seed corpora, from the real encoders (run once; the files are committed)
@@ -120,6 +122,6 @@ demo: all
 clean:
 	rm -rf build build-asan build-fuzz build-fuzz-nocrc
 
-.PHONY: all test asan valgrind soak perf demo clean fuzz fuzz-bins fuzz-corpus
+.PHONY: all test asan valgrind soak perf demo clean fuzz fuzz-build fuzz-bins fuzz-corpus
 .SECONDARY:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
