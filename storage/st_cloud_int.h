@@ -110,7 +110,8 @@ int st_cloud_s3_cred_parse(const char *text, size_t len, struct st_cloud_s3_cred
  * Parse one page of a ListObjectsV2 response (elements matched by local
  * name, so any namespace prefix works): cb(arg, key, size, mtime) for each
  * <Contents> with a non-empty <Key>, in document order, until cb returns
- * non-zero.
+ * non-zero; mtime is 0 when <LastModified> is missing or not a date of
+ * the years 1900-9999.
  * [in] xml/len: the response body (xml may be NULL when len is 0);
  * bucket: only for the message.
  * [out] next: the <NextContinuationToken> when <IsTruncated> is "true",

@@ -488,6 +488,9 @@ static int64_t iso_time(const char *s)
 	memset(&tm, 0, sizeof(tm));
 	if (sscanf(s, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
 		return 0;
+	/* the server's numbers: a year or month out of range is no date (and must not overflow below) */
+	if (tm.tm_year < 1900 || tm.tm_year > 9999 || tm.tm_mon < 1 || tm.tm_mon > 12)
+		return 0;
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
 	return (int64_t)timegm(&tm);
