@@ -113,10 +113,7 @@ int st_image_load(struct st_store *st, const struct st_egroup_rec *g, int r, uin
 /* The verified payload of a parity egroup into buf (len bytes). */
 int st_image_load_parity(struct st_store *st, const struct st_egroup_rec *p, uint8_t *buf, uint64_t len)
 {
-	uint8_t hdr[ST_PARITY_HDR];
-	uint64_t strip, plen;
-	uint32_t crc;
-	int pos, fd;
+	int fd;
 	const struct st_disk *d;
 
 	if (p->nreplicas < 1)
@@ -127,9 +124,7 @@ int st_image_load_parity(struct st_store *st, const struct st_egroup_rec *p, uin
 	fd = st_fdcache_get(&st->fdc, p->id, d);
 	if (fd < 0)
 		return fd;
-	if (st_pread_full(fd, hdr, ST_PARITY_HDR, 0) != ST_PARITY_HDR ||
-	    st_ec_parity_hdr_check(hdr, &pos, &strip, &plen, &crc) || plen != len || strip != p->strip ||
-	    st_pread_full(fd, buf, len, ST_PARITY_HDR) != (long long)len || st_crc32c(buf, len) != crc) {
+	if (st_ec_parity_read(fd, p->strip, len, buf)) {
 		st_fdcache_forget(&st->fdc, p->id, d->id);
 		return ST_ECORRUPT;
 	}
