@@ -82,10 +82,18 @@ static void fill(uint8_t *p, size_t n, uint8_t seed)
 		p[i] = (uint8_t)(seed + i * 7);
 }
 
+/* A row's key as its harness reads it before the blob: u64s, little-endian. */
+static uint8_t *key(uint8_t *k, uint64_t a, uint64_t b)
+{
+	st_put64(k, a);
+	st_put64(k + 8, b);
+	return k;
+}
+
 static void extent(struct st_extent_rec *e, uint64_t vdisk, uint64_t unique, uint32_t off, uint32_t len)
 {
 	memset(e, 0, sizeof(*e));
-	st_extent_id_make(&e->id, vdisk, unique);
+	st_extent_id_make(&e->id, vdisk, unique, unique + 10);
 	e->offset = off;
 	e->stored_len = len;
 	e->raw_len = len;
@@ -97,11 +105,12 @@ static void gen_egroup_rec(void)
 {
 	struct st_egroup_rec r;
 	struct st_extent_rec e;
-	uint8_t *blob, sha[20];
+	uint8_t *blob, sha[20], k[16];
 	size_t len;
 
 	st_egroup_rec_init(&r);
 	r.id = 1;
+	r.last_ref_seq = 5;
 	r.container = 1;
 	r.owner = 2;
 	r.created = 1700000000;
@@ -109,7 +118,7 @@ static void gen_egroup_rec(void)
 	r.replicas[0].disk = 1;
 	if (st_egroup_rec_encode(&r, &blob, &len))
 		die("encode");
-	put("egroup_rec", "empty", blob, len);
+	put2("egroup_rec", "empty", key(k, r.id, r.last_ref_seq), 16, blob, len);
 	free(blob);
 
 	r.tier = ST_TIER_HDD;
@@ -125,7 +134,7 @@ static void gen_egroup_rec(void)
 	r.used = ST_EGROUP_HDR + 3 * (ST_EXTENT_HDR + 4096);
 	if (st_egroup_rec_encode(&r, &blob, &len))
 		die("encode");
-	put("egroup_rec", "three-extents", blob, len);
+	put2("egroup_rec", "three-extents", key(k, r.id, r.last_ref_seq), 16, blob, len);
 	free(blob);
 
 	/* an EC member holding a compressed dedup extent with a fingerprint */
@@ -140,7 +149,7 @@ static void gen_egroup_rec(void)
 	memcpy(r.extents[0].fp, sha, 20);
 	if (st_egroup_rec_encode(&r, &blob, &len))
 		die("encode");
-	put("egroup_rec", "ec-dedup", blob, len);
+	put2("egroup_rec", "ec-dedup", key(k, r.id, r.last_ref_seq), 16, blob, len);
 	free(blob);
 	st_egroup_rec_release(&r);
 }
@@ -148,29 +157,31 @@ static void gen_egroup_rec(void)
 static void gen_block(void)
 {
 	static struct st_block b;
-	uint8_t buf[8 + 40 * 4];
+	uint8_t buf[8 + 40 * 4], k[16];
 	size_t len;
 	struct st_extent_id id;
 
 	memset(&b, 0, sizeof(b));
+	b.vdisk = 2;
+	b.block = 5;
 	if (st_block_encode(&b, buf, sizeof(buf), &len))
 		die("encode");
-	put("block", "empty", buf, len);
-	st_extent_id_make(&id, 2, 1);
+	put2("block", "empty", key(k, b.vdisk, b.block), 16, buf, len);
+	st_extent_id_make(&id, 2, 1, b.block);
 	b.n = 1;
 	b.r[0] = (struct st_region){ 0, 1 << 20, id, 0 };
 	if (st_block_encode(&b, buf, sizeof(buf), &len))
 		die("encode");
-	put("block", "one", buf, len);
+	put2("block", "one", key(k, b.vdisk, b.block), 16, buf, len);
 	b.n = 0;
 	for (int i = 0; i < 3; i++) {
-		st_extent_id_make(&id, 2, (uint64_t)i + 1);
+		st_extent_id_make(&id, 2, (uint64_t)i + 1, b.block);
 		if (st_block_overlay(&b, (uint32_t)i * 8192 + 512, 4096, &id, (uint32_t)i * 100))
 			die("overlay");
 	}
 	if (st_block_encode(&b, buf, sizeof(buf), &len))
 		die("encode");
-	put("block", "three", buf, len);
+	put2("block", "three", key(k, b.vdisk, b.block), 16, buf, len);
 }
 
 static void gen_fp_row(void)
@@ -180,15 +191,17 @@ static void gen_fp_row(void)
 	size_t len;
 
 	for (uint32_t i = 0; i < 3; i++) {
-		st_extent_id_make(&v[i].extent, 2, i + 1);
+		st_extent_id_make(&v[i].extent, 2, i + 1, 10);
 		v[i].off = i * 4096;
 		v[i].len = 4096;
 		fill(v[i].sha1, 20, (uint8_t)i);
 	}
 	for (size_t n = 0; n <= 3; n += 3) {
-		if (st_meta_fp_encode(v, n, &blob, &len))
+		uint8_t eg[8];
+		st_put64(eg, 0x10);
+		if (st_meta_fp_encode(0x10, v, n, &blob, &len))
 			die("encode");
-		put("fp_row", n ? "three" : "empty", blob, len);
+		put2("fp_row", n ? "three" : "empty", eg, 8, blob, len);
 		free(blob);
 	}
 }
@@ -199,9 +212,9 @@ static void gen_extent_id(void)
 	uint8_t sha[20];
 	char buf[96];
 
-	st_extent_id_make(&id, 2, 1);
+	st_extent_id_make(&id, 2, 1, 0);
 	put_str("extent_id", "plain", st_extent_id_fmt(&id, buf, sizeof(buf)));
-	st_extent_id_make(&id, 0xabcdef0123456789ULL, 0xffffffffffffffffULL);
+	st_extent_id_make(&id, 0xabcdef0123456789ULL, 0xffffffffffffffffULL, ST_VDISK_BLOCKS_MAX - 1);
 	put_str("extent_id", "plain-max", st_extent_id_fmt(&id, buf, sizeof(buf)));
 	fill(sha, sizeof(sha), 0x5a);
 	st_extent_id_dedup(&id, sha, 4096);
@@ -356,18 +369,24 @@ static void gen_parity(void)
 
 static void gen_strip_row(void)
 {
-	uint8_t row[16 + 8 * 20];
+	uint8_t row[28 + 8 * 20];
+	struct st_strip sp;
 
 	for (int i = 0; i < 2; i++) {
-		int k = i ? 8 : 2, m = i ? 3 : 1;
-		st_put32(row, (uint32_t)k);
-		st_put32(row + 4, (uint32_t)m);
-		st_put64(row + 8, 1 << 20);
-		for (int j = 0; j < k + m; j++) {
-			uint64_t id = 0x100 + (uint64_t)j;
-			memcpy(row + 16 + 8 * j, &id, 8); /* host order, as st_meta_strip_put binds them */
-		}
-		put("strip_row", i ? "k8-m3" : "k2-m1", row, 16 + 8 * (size_t)(k + m));
+		memset(&sp, 0, sizeof(sp));
+		sp.id = 0x77;
+		sp.k = i ? 8 : 2;
+		sp.m = i ? 3 : 1;
+		sp.len = 1 << 20;
+		for (int j = 0; j < sp.k + sp.m; j++)
+			sp.members[j] = 0x100 + (uint64_t)j;
+		st_put64(row, sp.id);
+		st_put32(row + 8, (uint32_t)sp.k);
+		st_put32(row + 12, (uint32_t)sp.m);
+		st_put64(row + 16, sp.len);
+		st_put32(row + 24, st_meta_strip_row_crc(&sp));
+		memcpy(row + 28, sp.members, 8 * (size_t)(sp.k + sp.m)); /* as st_meta_strip_put binds them */
+		put("strip_row", i ? "k8-m3" : "k2-m1", row, 28 + 8 * (size_t)(sp.k + sp.m));
 	}
 }
 
