@@ -380,7 +380,7 @@ int st_meta_extent_get(struct st_meta *m, const struct st_extent_id *id, uint64_
 	src = sqlite3_step(q);
 	if (src == SQLITE_ROW) {
 		*egroup = (uint64_t)sqlite3_column_int64(q, 0);
-		if ((uint32_t)sqlite3_column_int64(q, 1) != st_meta_extent_row_crc(id, *egroup)) {
+		if (!ST_CRC_MATCH((uint32_t)sqlite3_column_int64(q, 1), st_meta_extent_row_crc(id, *egroup))) {
 			char b[80];
 			rc = st_fail(err, ST_ECORRUPT, "extent %s: corrupt extent ID row in %s",
 				     st_extent_id_fmt(id, b, sizeof(b)), s->path);
@@ -595,7 +595,7 @@ static int step_extent_rows(struct shard *s, sqlite3_stmt *q, st_extent_cb cb, v
 							? (size_t)sqlite3_column_bytes(q, 0) : sizeof(id.b));
 		} else {
 			memcpy(id.b, b, ST_EXTENT_ID_LEN);
-			if ((uint32_t)sqlite3_column_int64(q, 2) != st_meta_extent_row_crc(&id, eg) ||
+			if (!ST_CRC_MATCH((uint32_t)sqlite3_column_int64(q, 2), st_meta_extent_row_crc(&id, eg)) ||
 			    !st_extent_id_valid(&id))
 				rrc = ST_ECORRUPT;
 		}
