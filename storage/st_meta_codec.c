@@ -245,13 +245,11 @@ int st_egroup_rec_encode(const struct st_egroup_rec *r, uint8_t **blob, size_t *
 	size_t n = EGR_HDR + (size_t)r->nreplicas * EGR_REPLICA + (size_t)r->nextents * EGR_EXTENT + 4;
 	uint8_t *b, *p;
 
-	if (r->nreplicas < 0 || r->nreplicas > ST_REPLICAS_MAX)
+	if (r->nreplicas < 0 || r->nreplicas > ST_REPLICAS_MAX || rec_check(r))
 		return ST_EINVAL;
 	b = calloc(1, n);
 	if (!b)
 		return -ENOMEM;
-	if (rec_check(r))
-		return ST_EINVAL;
 	st_put32(b, EGR_MAGIC);
 	st_put16(b + 4, EGR_FORMAT);
 	b[6] = (uint8_t)r->nreplicas;
