@@ -91,7 +91,7 @@ int st_egroup_read_hdr(int fd, struct st_egroup_hdr *h)
 	if (n < 0)
 		return (int)n;
 	if (n != ST_EGROUP_HDR || st_get32(b) != EG_MAGIC || st_get16(b + 4) != 1 ||
-	    st_get32(b + 60) != st_crc32c(b, 60))
+	    !ST_CRC_MATCH(st_get32(b + 60), st_crc32c(b, 60)))
 		return ST_ECORRUPT;
 	h->egroup = st_get64(b + 8);
 	h->container = st_get32(b + 16);
@@ -142,7 +142,7 @@ int st_egroup_write_extent(int fd, uint64_t off, const struct st_extent_rec *e, 
 /* Parse and check a record header; fills e (offset excluded). */
 static int decode_ex_hdr(const uint8_t *b, struct st_extent_rec *e)
 {
-	if (st_get32(b) != EX_MAGIC || st_get32(b + 44) != st_crc32c(b, 44))
+	if (st_get32(b) != EX_MAGIC || !ST_CRC_MATCH(st_get32(b + 44), st_crc32c(b, 44)))
 		return ST_ECORRUPT;
 	e->stored_len = st_get32(b + 4);
 	e->raw_len = st_get32(b + 8);
@@ -159,7 +159,7 @@ int st_egroup_check_record(const uint8_t *rec, const struct st_extent_rec *e)
 	if (decode_ex_hdr(rec, &f) || f.stored_len != e->stored_len || f.raw_len != e->raw_len ||
 	    memcmp(f.id.b, e->id.b, ST_EXTENT_ID_LEN) || f.crc != e->crc)
 		return ST_ECORRUPT;
-	return st_crc32c(rec + ST_EXTENT_HDR, e->stored_len) == e->crc ? 0 : ST_ECORRUPT;
+	return ST_CRC_MATCH(e->crc, st_crc32c(rec + ST_EXTENT_HDR, e->stored_len)) ? 0 : ST_ECORRUPT;
 }
 
 int st_egroup_read_extent(int fd, const struct st_extent_rec *e, uint8_t *buf)
@@ -175,7 +175,7 @@ int st_egroup_read_extent(int fd, const struct st_extent_rec *e, uint8_t *buf)
 	if (decode_ex_hdr(buf, &f) || f.stored_len != e->stored_len || f.raw_len != e->raw_len ||
 	    memcmp(f.id.b, e->id.b, ST_EXTENT_ID_LEN) || f.crc != e->crc)
 		return ST_ECORRUPT;
-	if (st_crc32c(buf + ST_EXTENT_HDR, e->stored_len) != e->crc)
+	if (!ST_CRC_MATCH(e->crc, st_crc32c(buf + ST_EXTENT_HDR, e->stored_len)))
 		return ST_ECORRUPT;
 	return 0;
 }
@@ -220,7 +220,7 @@ static int read_into(int fd, const struct st_extent_rec *e, void *dst, int verif
 	if (decode_ex_hdr(hdr, &f) || f.stored_len != e->stored_len || f.raw_len != e->raw_len ||
 	    memcmp(f.id.b, e->id.b, ST_EXTENT_ID_LEN) || f.crc != e->crc)
 		return ST_ECORRUPT;
-	if (verify && st_crc32c(dst, e->stored_len) != e->crc)
+	if (verify && !ST_CRC_MATCH(e->crc, st_crc32c(dst, e->stored_len)))
 		return ST_ECORRUPT;
 	return 0;
 }
@@ -257,7 +257,7 @@ int st_egroup_walk(int fd, st_egroup_walk_cb cb, void *arg, uint64_t *end)
 			rc = (int)n;
 			break;
 		}
-		if ((size_t)n != e.stored_len || st_crc32c(buf, e.stored_len) != e.crc)
+		if ((size_t)n != e.stored_len || !ST_CRC_MATCH(e.crc, st_crc32c(buf, e.stored_len)))
 			break;
 		e.offset = (uint32_t)off;
 		e.refcount = 0;
