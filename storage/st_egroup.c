@@ -244,7 +244,16 @@ int st_egroup_walk(int fd, st_egroup_walk_cb cb, void *arg, uint64_t *end)
 		if (n != ST_EXTENT_HDR || decode_ex_hdr(hdr, &e))
 			break;
 		if (e.stored_len > cap) {
-			uint8_t *nb = realloc(buf, e.stored_len);
+			struct stat sb;
+			uint8_t *nb;
+			/* a length from disk sizes no buffer before the file is seen to hold it */
+			if (fstat(fd, &sb) < 0) {
+				rc = -errno;
+				break;
+			}
+			if (off + ST_EXTENT_HDR + e.stored_len > (uint64_t)sb.st_size)
+				break; /* truncated: as if the read below came up short */
+			nb = realloc(buf, e.stored_len);
 			if (!nb) {
 				rc = -ENOMEM;
 				break;

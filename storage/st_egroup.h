@@ -127,7 +127,9 @@ int st_egroup_check_record(const uint8_t *rec, const struct st_extent_rec *e);
 /*
  * Walk the records of a replica file from its first extent, calling cb for
  * each well-formed record (stored bytes verified). Stops at the first bad or
- * truncated record (*end receives its offset, i.e. the valid length).
+ * truncated record (*end receives its offset, i.e. the valid length); a
+ * record longer than the file is truncated, and no buffer is sized from
+ * its length.
  */
 typedef int (*st_egroup_walk_cb)(void *arg, uint64_t off, const struct st_extent_rec *e, const uint8_t *stored);
 int st_egroup_walk(int fd, st_egroup_walk_cb cb, void *arg, uint64_t *end);
