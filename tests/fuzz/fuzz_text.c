@@ -1,6 +1,6 @@
 /*
  * fuzz_text: the small parsers of text a user or a row gives. The first
- * input byte picks the parser (mod 5), the rest is the string (up to its
+ * input byte picks the parser (mod 6), the rest is the string (up to its
  * first NUL):
  *
  *   0  st_parse_size        ("8G")
@@ -8,15 +8,21 @@
  *   2  st_disk_spec_parse   ("ssd:1x8G,hdd:2x64G")
  *   3  st_tier_parse        ("ssd")
  *   4  job_task_kind_parse  ("egroup_delete")
+ *   5  st_egroup_name_parse ("0000000000000010.eg", from a disk's or the
+ *                            cloud's listing)
  *
  * Each result must be what its header promises: a size or duration that
  * parses from a decimal number of bytes/seconds gives that number, a disk
  * spec holds at most 32 disks, each of a disk tier and >= 16 MiB (none for
  * a spec of only commas: st_store_init refuses that one), a tier or task
- * kind is a valid index whose name is the input.
+ * kind is a valid index whose name is the input, an egroup file name is the
+ * one st_egroup_name gives for its id (hex digits in either case).
  */
+#include <strings.h>
+
 #include "jobs/job_kind.h"
 #include "storage/st_config.h"
+#include "storage/st_egroup.h"
 #include "storage/st_store.h"
 #include "storage/st_util.h"
 #include "tests/fuzz/fuzz.h"
@@ -75,9 +81,21 @@ static void kind_case(const char *s)
 		FUZZ_ASSERT(!strcmp(job_task_kind_name((enum job_task_kind)k), s));
 }
 
+static void egroup_name_case(const char *s)
+{
+	char name[ST_EGROUP_NAME_LEN + 1];
+	uint64_t id;
+
+	if (st_egroup_name_parse(s, &id) == 0) {
+		st_egroup_name(id, name);
+		FUZZ_ASSERT(!strcasecmp(name, s));
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static void (*const cases[])(const char *) = { size_case, duration_case, disks_case, tier_case, kind_case };
+	static void (*const cases[])(const char *) = { size_case,    duration_case, disks_case,
+						      tier_case,    kind_case,     egroup_name_case };
 	char *s;
 
 	if (size < 1)

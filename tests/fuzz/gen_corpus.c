@@ -228,7 +228,7 @@ static void gen_text(void)
 		{ "size-g", "\0" "8G" },           { "size-frac", "\0" "1.5KiB" },
 		{ "duration-d", "\1" "7d" },       { "duration-s", "\1" "90" },
 		{ "disks", "\2" "ssd:1x8G,hdd:2x64G" }, { "tier", "\3" "hdd" },
-		{ "kind", "\4" "egroup_delete" },
+		{ "kind", "\4" "egroup_delete" },      { "egroup-name", "\5" "00000000000000a0.eg" },
 	};
 
 	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++)
