@@ -68,7 +68,7 @@ int st_extent_id_valid(const struct st_extent_id *id)
 {
 	if (st_extent_id_is_dedup(id))
 		return get_be32(id->b + 20) <= ST_BLOCK_MAX;
-	return get_be64(id->b) != 0 && get_be32(id->b + 16) != 0;
+	return get_be64(id->b) != 0 && get_be32(id->b + 16) != 0 && get_be32(id->b + 16) <= ST_VDISK_BLOCKS_MAX;
 }
 
 void st_extent_id_dedup(struct st_extent_id *id, const uint8_t sha1[20], uint32_t len)
@@ -123,7 +123,7 @@ int st_extent_id_parse(const char *s, struct st_extent_id *id)
 				return ST_EINVAL;
 			sha[i] = (uint8_t)v;
 		}
-		if (p[40] != ':' || sscanf(p + 41, "%u%c", &len, &tail) != 1 || len == 0)
+		if (p[40] != ':' || sscanf(p + 41, "%u%c", &len, &tail) != 1 || len == 0 || len > ST_BLOCK_MAX)
 			return ST_EINVAL;
 		st_extent_id_dedup(id, sha, len);
 		return 0;
