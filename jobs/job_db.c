@@ -1,17 +1,34 @@
 /*
  * job_db: curator.db. See job_db.h. Uses the storage layer's SQLite
  * helpers (WAL, busy timeout; synchronous=NORMAL: see job_db_open).
+ *
+ * DESIGN. This file holds the handle and the schema (creation and the
+ * in-place upgrade, gated by PRAGMA user_version so that opening a current
+ * file writes nothing), the scan rows with their liveness (heartbeat,
+ * progress, the observer that declares a silent scan dead), findings,
+ * usage, requests, events and the daemon row. The task queue is in
+ * jobs/job_db_queue.c, the read side for people in jobs/job_db_report.c;
+ * the three share the handle through job_db_int.h.
+ *
+ * Liveness follows DESIGN.md §4a without leases yet (issue 21): a running
+ * scan's ranks bump its heartbeat counter; an observer remembers the value
+ * and when it saw it on its own monotonic clock, and only a value that has
+ * not moved for the TTL makes the scan dead, in a compare-and-set on that
+ * value. A scan that finds its row no longer running stops and commits
+ * nothing more (every queueing batch checks it in the same transaction).
  */
 #include "jobs/job_db_int.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "storage/st_sql.h"
+
+#define SCHEMA_VERSION 1
 
 const char *job_task_state_name(enum job_task_state s)
 {
@@ -19,7 +36,21 @@ const char *job_task_state_name(enum job_task_state s)
 	return (unsigned)s <= JS_FAILED ? n[s] : "?";
 }
 
-static const char schema[] =
+double job_db_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double job_db_now(void)
+{
+	return (double)st_now();
+}
+
+/* Version 0: the tables as every older curator.db has them. */
+static const char schema_v0[] =
 	"CREATE TABLE IF NOT EXISTS scans(id INTEGER PRIMARY KEY, kind TEXT NOT NULL, dry_run INTEGER NOT NULL,"
 	"  state TEXT NOT NULL, started REAL NOT NULL, ended REAL, s0 INTEGER NOT NULL, ranks INTEGER NOT NULL,"
 	"  phases TEXT, counters TEXT, error TEXT, task_results TEXT);"
@@ -39,11 +70,88 @@ static const char schema[] =
 	"  started REAL, heartbeat REAL, state TEXT, scan_id INTEGER, phase TEXT, phase_index INTEGER, phases INTEGER,"
 	"  phase_started REAL, next_full REAL, next_partial REAL);";
 
+/* Version 1: a running scan's owner, heartbeat and progress. */
+static const char *const scan_cols_v1[][2] = {
+	{ "owner", "TEXT" },
+	{ "heartbeat", "INTEGER NOT NULL DEFAULT 0" },
+	{ "phase", "TEXT" },
+	{ "phase_index", "INTEGER NOT NULL DEFAULT 0" },
+	{ "phase_count", "INTEGER NOT NULL DEFAULT 0" },
+	{ "phase_started", "REAL" },
+	{ "records", "INTEGER NOT NULL DEFAULT 0" },
+	{ "to_queue", "INTEGER NOT NULL DEFAULT 0" },
+	{ "queued", "INTEGER NOT NULL DEFAULT 0" },
+};
+
+/*
+ * Version 1: the queue's duplicate rule as a unique index (one of each
+ * duplicate kept first: the running one, else the oldest), and the running
+ * scans found by index.
+ */
+static const char upgrade_v1[] =
+	"DELETE FROM tasks WHERE id IN (SELECT id FROM (SELECT id, row_number() OVER"
+	"  (PARTITION BY kind, target ORDER BY state DESC, id) AS n FROM tasks WHERE state IN (0, 1)) WHERE n > 1);"
+	"CREATE UNIQUE INDEX IF NOT EXISTS tasks_live ON tasks(kind, target) WHERE state IN (0, 1);"
+	"CREATE INDEX IF NOT EXISTS scans_running ON scans(id) WHERE state = 'running';";
+
+static int int_query(sqlite3 *sql, const char *q, const char *a, const char *b, int *v, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int src, rc = st_sql_prepare(sql, q, &st, err);
+
+	*v = 0;
+	if (rc)
+		return rc;
+	if (a)
+		sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+	if (b)
+		sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		*v = sqlite3_column_int(st, 0);
+	else if (src != SQLITE_DONE)
+		rc = st_sql_fail(sql, src, "curator.db schema", err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Bring a file below SCHEMA_VERSION up to it, in one transaction. */
+static int upgrade(sqlite3 *sql, struct st_msg *err)
+{
+	int v = 0, rc = st_sql_begin(sql, err);
+
+	if (rc)
+		return rc;
+	rc = int_query(sql, "PRAGMA user_version", NULL, NULL, &v, err); /* again, under the write lock */
+	if (!rc && v < 1) {
+		rc = st_sql_exec(sql, schema_v0, err);
+		for (size_t i = 0; !rc && i < sizeof(scan_cols_v1) / sizeof(scan_cols_v1[0]); i++) {
+			char q[160];
+			int have;
+			rc = int_query(sql, "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2", "scans",
+				       scan_cols_v1[i][0], &have, err);
+			if (rc || have)
+				continue;
+			snprintf(q, sizeof(q), "ALTER TABLE scans ADD COLUMN %s %s", scan_cols_v1[i][0], scan_cols_v1[i][1]);
+			rc = st_sql_exec(sql, q, err);
+		}
+		if (!rc)
+			rc = st_sql_exec(sql, upgrade_v1, err);
+		if (!rc)
+			rc = st_sql_exec(sql, "PRAGMA user_version = 1", err);
+	}
+	if (rc) {
+		st_sql_rollback(sql);
+		return rc;
+	}
+	return st_sql_commit(sql, err);
+}
+
 int job_db_open(const char *dir, struct job_db **out, struct st_msg *err)
 {
 	struct job_db *db = calloc(1, sizeof(*db));
 	char path[4200];
-	int rc;
+	int rc, v = 0;
 
 	*out = NULL;
 	if (!db)
@@ -62,10 +170,13 @@ int job_db_open(const char *dir, struct job_db **out, struct st_msg *err)
 	 * stay synchronous=FULL.
 	 */
 	rc = st_sql_exec(db->sql, "PRAGMA synchronous=NORMAL;", err);
-	for (int i = 0; !rc && i < 500; i++) { /* several ranks may create the schema at once */
-		rc = st_sql_exec(db->sql, schema, err);
-		if (rc != ST_EBUSY)
+	if (!rc)
+		rc = int_query(db->sql, "PRAGMA user_version", NULL, NULL, &v, err);
+	for (int i = 0; !rc && v < SCHEMA_VERSION; i++) { /* several ranks may create the schema at once */
+		rc = upgrade(db->sql, err);
+		if (rc != ST_EBUSY || i == 499)
 			break;
+		rc = 0;
 		usleep(20000);
 	}
 	if (rc) {
@@ -81,29 +192,43 @@ void job_db_close(struct job_db *db)
 	if (!db)
 		return;
 	sqlite3_close(db->sql);
+	free(db->seen);
 	free(db);
 }
 
-static double now_real(void)
+/* Step a prepared write once; SQLITE_DONE is success. */
+static int step_write(struct job_db *db, sqlite3_stmt *st, const char *what, struct st_msg *err)
 {
-	return (double)st_now();
+	int rc = 0;
+
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = st_sql_fail(db->sql, sqlite3_errcode(db->sql), what, err);
+	sqlite3_finalize(st);
+	return rc;
 }
+
+/* --- scans ------------------------------------------------------------- */
 
 int job_db_scan_begin(struct job_db *db, const char *kind, int dry_run, uint64_t s0, int ranks, int64_t *id,
 		      struct st_msg *err)
 {
 	sqlite3_stmt *st;
+	char owner[300], host[256] = "";
 	int rc = st_sql_prepare(db->sql,
-				"INSERT INTO scans(kind, dry_run, state, started, s0, ranks) VALUES (?, ?, 'running', ?, ?, ?)",
+				"INSERT INTO scans(kind, dry_run, state, started, s0, ranks, owner, heartbeat)"
+				" VALUES (?, ?, 'running', ?, ?, ?, ?, 1)",
 				&st, err);
 
 	if (rc)
 		return rc;
+	gethostname(host, sizeof(host) - 1);
+	snprintf(owner, sizeof(owner), "%s:%d", host, (int)getpid());
 	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, dry_run);
-	sqlite3_bind_double(st, 3, now_real());
+	sqlite3_bind_double(st, 3, job_db_now());
 	sqlite3_bind_int64(st, 4, (int64_t)s0);
 	sqlite3_bind_int(st, 5, ranks);
+	sqlite3_bind_text(st, 6, owner, -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = st_sql_fail(db->sql, sqlite3_errcode(db->sql), "curator.db scans", err);
 	else
@@ -112,76 +237,223 @@ int job_db_scan_begin(struct job_db *db, const char *kind, int dry_run, uint64_t
 	return rc;
 }
 
+/* The row of a running scan changed by the last statement, else ST_ESTALE. */
+static int still_running(struct job_db *db, int64_t id, struct st_msg *err)
+{
+	if (sqlite3_changes(db->sql) > 0)
+		return 0;
+	return st_fail(err, ST_ESTALE, "scan %lld: no longer running (declared dead: no heartbeat for the TTL)",
+		       (long long)id);
+}
+
 int job_db_scan_end(struct job_db *db, int64_t id, int ok, const char *phases, const char *counters, const char *error,
 		    struct st_msg *err)
 {
 	sqlite3_stmt *st;
 	int rc = st_sql_prepare(db->sql,
-				"UPDATE scans SET state = ?, ended = ?, phases = json(?), counters = json(?), error = ? "
-				"WHERE id = ?",
+				"UPDATE scans SET state = ?, ended = ?, phases = json(?), counters = json(?), error = ?,"
+				" heartbeat = heartbeat + 1 WHERE id = ? AND state = 'running'",
 				&st, err);
 
 	if (rc)
 		return rc;
 	sqlite3_bind_text(st, 1, ok ? "done" : "failed", -1, SQLITE_STATIC);
-	sqlite3_bind_double(st, 2, now_real());
+	sqlite3_bind_double(st, 2, job_db_now());
 	sqlite3_bind_text(st, 3, phases ? phases : "[]", -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 4, counters ? counters : "{}", -1, SQLITE_TRANSIENT);
 	if (error)
 		sqlite3_bind_text(st, 5, error, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 6, id);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = st_sql_fail(db->sql, sqlite3_errcode(db->sql), "curator.db scans", err);
-	sqlite3_finalize(st);
+	rc = step_write(db, st, "curator.db scans", err);
+	return rc ? rc : still_running(db, id, err);
+}
+
+int job_db_scan_beat(struct job_db *db, int64_t scan, int64_t records, int64_t queued, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_prepare(db->sql,
+				"UPDATE scans SET heartbeat = heartbeat + 1, records = records + ?, queued = queued + ?"
+				" WHERE id = ? AND state = 'running'",
+				&st, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, records);
+	sqlite3_bind_int64(st, 2, queued);
+	sqlite3_bind_int64(st, 3, scan);
+	rc = step_write(db, st, "curator.db scans", err);
+	return rc ? rc : still_running(db, scan, err);
+}
+
+int job_db_scan_phase(struct job_db *db, int64_t scan, const char *phase, int index, int count, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_prepare(db->sql,
+				"UPDATE scans SET heartbeat = heartbeat + 1, phase = ?, phase_index = ?, phase_count = ?,"
+				" phase_started = ?, records = 0 WHERE id = ? AND state = 'running'",
+				&st, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, phase, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 2, index);
+	sqlite3_bind_int(st, 3, count);
+	sqlite3_bind_double(st, 4, job_db_now());
+	sqlite3_bind_int64(st, 5, scan);
+	rc = step_write(db, st, "curator.db scans", err);
+	return rc ? rc : still_running(db, scan, err);
+}
+
+int job_db_scan_to_queue(struct job_db *db, int64_t scan, int64_t n, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_prepare(db->sql,
+				"UPDATE scans SET heartbeat = heartbeat + 1, to_queue = to_queue + ?"
+				" WHERE id = ? AND state = 'running'",
+				&st, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, n);
+	sqlite3_bind_int64(st, 2, scan);
+	rc = step_write(db, st, "curator.db scans", err);
+	return rc ? rc : still_running(db, scan, err);
+}
+
+double job_db_scan_ttl(void)
+{
+	const char *e = getenv("CURATOR_SCAN_TTL");
+	int64_t secs;
+
+	if (e && *e && !st_parse_duration(e, &secs) && secs > 0)
+		return (double)secs;
+	return JOB_DB_SCAN_TTL;
+}
+
+/* The entry for scan in db->seen, a new one (live = 0) when none; NULL on ENOMEM. */
+static struct job_db_seen *seen_get(struct job_db *db, int64_t scan)
+{
+	for (int i = 0; i < db->nseen; i++)
+		if (db->seen[i].scan == scan)
+			return &db->seen[i];
+	if (db->nseen == db->capseen) {
+		int cap = db->capseen ? 2 * db->capseen : 8;
+		struct job_db_seen *s = realloc(db->seen, (size_t)cap * sizeof(*s));
+		if (!s)
+			return NULL;
+		db->seen = s;
+		db->capseen = cap;
+	}
+	db->seen[db->nseen] = (struct job_db_seen){ .scan = scan, .beat = -1 };
+	return &db->seen[db->nseen++];
+}
+
+/* Mark scan failed if its heartbeat is still `beat` (compare-and-set). *done: 1 if it was. */
+static int declare_dead(struct job_db *db, int64_t scan, int64_t beat, double silent, int *done, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	char why[200];
+	int rc = st_sql_prepare(db->sql,
+				"UPDATE scans SET state = 'failed', ended = ?, error = ? || coalesce(' (owner ' || owner || ')', '')"
+				" WHERE id = ? AND state = 'running' AND heartbeat = ?",
+				&st, err);
+
+	*done = 0;
+	if (rc)
+		return rc;
+	snprintf(why, sizeof(why), "scan: no heartbeat for %.0f s: its process is gone", silent);
+	sqlite3_bind_double(st, 1, job_db_now());
+	sqlite3_bind_text(st, 2, why, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 3, scan);
+	sqlite3_bind_int64(st, 4, beat);
+	rc = step_write(db, st, "curator.db scans", err);
+	if (!rc)
+		*done = sqlite3_changes(db->sql) > 0;
 	return rc;
 }
 
-int job_db_tasks_add(struct job_db *db, const struct job_task *t, int n, struct st_msg *err)
+int job_db_scans_reap(struct job_db *db, double ttl, int *reaped, struct st_msg *err)
 {
-	sqlite3_stmt *dup = NULL, *ins = NULL;
-	int rc;
+	sqlite3_stmt *st;
+	double now = job_db_mono();
+	int src, n = 0, rc = st_sql_prepare(db->sql, "SELECT id, heartbeat FROM scans WHERE state = 'running'", &st, err);
 
-	if (n == 0)
-		return 0;
-	rc = st_sql_begin(db->sql, err);
-	if (!rc)
-		rc = st_sql_prepare(db->sql, "SELECT 1 FROM tasks WHERE state IN (0, 1) AND kind = ? AND target = ?", &dup, err);
-	if (!rc)
-		rc = st_sql_prepare(db->sql,
-				    "INSERT INTO tasks(scan, kind, target, version, priority, bytes, arg, created)"
-				    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-				    &ins, err);
-	for (int i = 0; !rc && i < n; i++) {
-		int exists;
-		sqlite3_bind_int(dup, 1, t[i].kind);
-		sqlite3_bind_int64(dup, 2, (int64_t)t[i].target);
-		exists = sqlite3_step(dup) == SQLITE_ROW;
-		sqlite3_reset(dup);
-		if (exists)
-			continue; /* already queued by an earlier scan */
-		sqlite3_bind_int64(ins, 1, t[i].scan);
-		sqlite3_bind_int(ins, 2, t[i].kind);
-		sqlite3_bind_int64(ins, 3, (int64_t)t[i].target);
-		sqlite3_bind_int64(ins, 4, (int64_t)t[i].version);
-		sqlite3_bind_int(ins, 5, t[i].priority ? t[i].priority : job_task_priority(t[i].kind));
-		sqlite3_bind_int64(ins, 6, t[i].bytes);
-		if (t[i].arglen)
-			sqlite3_bind_blob(ins, 7, t[i].arg, (int)t[i].arglen, SQLITE_STATIC);
-		else
-			sqlite3_bind_null(ins, 7);
-		sqlite3_bind_double(ins, 8, now_real());
-		if (sqlite3_step(ins) != SQLITE_DONE)
-			rc = st_sql_fail(db->sql, sqlite3_errcode(db->sql), "curator.db tasks", err);
-		sqlite3_reset(ins);
-	}
-	sqlite3_finalize(dup);
-	sqlite3_finalize(ins);
-	if (rc) {
-		st_sql_rollback(db->sql);
+	if (reaped)
+		*reaped = 0;
+	if (rc)
 		return rc;
+	for (int i = 0; i < db->nseen; i++)
+		db->seen[i].live = 0;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0), beat = sqlite3_column_int64(st, 1);
+		struct job_db_seen *s = seen_get(db, id);
+		if (!s) {
+			rc = st_fail(err, -ENOMEM, "out of memory");
+			break;
+		}
+		s->live = 1;
+		if (s->beat != beat) { /* new, or it moved: the clock starts again */
+			s->beat = beat;
+			s->since = now;
+		}
 	}
-	return st_sql_commit(db->sql, err);
+	if (!rc && src != SQLITE_DONE)
+		rc = st_sql_fail(db->sql, src, "curator.db scans", err);
+	sqlite3_finalize(st);
+	for (int i = 0; !rc && i < db->nseen; i++) {
+		struct job_db_seen *s = &db->seen[i];
+		int done = 0;
+		if (s->live && now - s->since >= ttl) {
+			rc = declare_dead(db, s->scan, s->beat, now - s->since, &done, err);
+			n += done;
+			s->live = !done;
+		}
+	}
+	for (int i = 0; i < db->nseen;) /* forget the scans that ended */
+		if (!db->seen[i].live)
+			db->seen[i] = db->seen[--db->nseen];
+		else
+			i++;
+	if (reaped)
+		*reaped = n;
+	return rc;
 }
+
+int job_db_last_scan(struct job_db *db, const char *kind, int64_t *id, double *ended, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_prepare(db->sql,
+				"SELECT id, ended FROM scans WHERE kind = ? AND state IN ('done', 'failed') AND dry_run = 0"
+				" ORDER BY id DESC LIMIT 1",
+				&st, err);
+
+	*id = 0;
+	*ended = 0;
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		*ended = sqlite3_column_double(st, 1);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int job_db_scan_task_results(struct job_db *db, const char *json, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_prepare(db->sql,
+				"UPDATE scans SET task_results = json(?) WHERE id = (SELECT max(id) FROM scans WHERE state = 'done')",
+				&st, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, json, -1, SQLITE_STATIC);
+	return step_write(db, st, "curator.db scans", err);
+}
+
+/* --- findings and usage -------------------------------------------------- */
 
 int job_db_findings_add(struct job_db *db, int64_t scan, const struct job_finding *f, int n, struct st_msg *err)
 {
@@ -228,182 +500,10 @@ int job_db_usage_add(struct job_db *db, int64_t scan, uint32_t disk, int tier, u
 	sqlite3_bind_int(st, 3, tier);
 	sqlite3_bind_int64(st, 4, (int64_t)bytes);
 	sqlite3_bind_int64(st, 5, (int64_t)egroups);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = st_sql_fail(db->sql, sqlite3_errcode(db->sql), "curator.db usage", err);
-	sqlite3_finalize(st);
-	return rc;
+	return step_write(db, st, "curator.db usage", err);
 }
 
-int job_db_task_peek(struct job_db *db, int kind, int n, int *kinds, uint64_t *targets, int *got, struct st_msg *err)
-{
-	sqlite3_stmt *st;
-	int rc = st_sql_prepare(db->sql,
-				"SELECT kind, target FROM tasks WHERE state = 0 AND (?1 < 0 OR kind = ?1)"
-				" ORDER BY priority DESC, id LIMIT ?2",
-				&st, err);
-
-	*got = 0;
-	if (rc)
-		return rc;
-	sqlite3_bind_int(st, 1, kind);
-	sqlite3_bind_int(st, 2, n);
-	while (*got < n && sqlite3_step(st) == SQLITE_ROW) {
-		kinds[*got] = sqlite3_column_int(st, 0);
-		targets[*got] = (uint64_t)sqlite3_column_int64(st, 1);
-		(*got)++;
-	}
-	sqlite3_finalize(st);
-	return 0;
-}
-
-int job_db_tasks_pending(struct job_db *db, int kind, int64_t *n, struct st_msg *err)
-{
-	sqlite3_stmt *st;
-	int rc = st_sql_prepare(db->sql, "SELECT count(*) FROM tasks WHERE state = 0 AND (?1 < 0 OR kind = ?1)", &st, err);
-
-	*n = 0;
-	if (rc)
-		return rc;
-	sqlite3_bind_int(st, 1, kind);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		*n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return 0;
-}
-
-int job_db_task_claim(struct job_db *db, int kind, const int *kind_ranks, struct job_task *t, int *got,
-		      struct st_msg *err)
-{
-	return job_db_task_claim_many(db, kind, kind_ranks, 1, t, got, err);
-}
-
-int job_db_task_claim_many(struct job_db *db, int kind, const int *kind_ranks, int max, struct job_task *t0, int *got,
-			   struct st_msg *err)
-{
-	struct job_task *t;
-	sqlite3_stmt *st;
-	char skip[128] = "-1";
-	int rc = st_sql_begin(db->sql, err);
-
-	*got = 0;
-	if (rc)
-		return rc;
-	/* kinds at their concurrency limit are passed over */
-	for (int k = 0; kind_ranks && k < JT_NKINDS; k++) {
-		sqlite3_stmt *c;
-		if (kind_ranks[k] <= 0 ||
-		    sqlite3_prepare_v2(db->sql, "SELECT count(*) FROM tasks WHERE state = 1 AND kind = ?", -1, &c, NULL) != SQLITE_OK)
-			continue;
-		sqlite3_bind_int(c, 1, k);
-		if (sqlite3_step(c) == SQLITE_ROW && sqlite3_column_int(c, 0) >= kind_ranks[k]) {
-			size_t l = strlen(skip);
-			snprintf(skip + l, sizeof(skip) - l, ",%d", k);
-		}
-		sqlite3_finalize(c);
-	}
-	{
-		char sql[400];
-		snprintf(sql, sizeof(sql),
-			 "SELECT id, scan, kind, target, version, priority, attempts, bytes, arg FROM tasks"
-			 " WHERE state = 0 AND (?1 < 0 OR kind = ?1) AND kind NOT IN (%s)"
-			 " ORDER BY priority DESC, id LIMIT %d",
-			 skip, max < 1 ? 1 : max);
-		rc = st_sql_prepare(db->sql, sql, &st, err);
-	}
-	if (rc)
-		goto fail;
-	sqlite3_bind_int(st, 1, kind);
-	while (*got < max && sqlite3_step(st) == SQLITE_ROW) {
-		t = &t0[*got];
-		memset(t, 0, sizeof(*t));
-		t->id = sqlite3_column_int64(st, 0);
-		t->scan = sqlite3_column_int64(st, 1);
-		t->kind = (enum job_task_kind)sqlite3_column_int(st, 2);
-		t->target = (uint64_t)sqlite3_column_int64(st, 3);
-		t->version = (uint64_t)sqlite3_column_int64(st, 4);
-		t->priority = sqlite3_column_int(st, 5);
-		t->attempts = sqlite3_column_int(st, 6) + 1;
-		t->bytes = sqlite3_column_int64(st, 7);
-		t->arglen = (size_t)sqlite3_column_bytes(st, 8);
-		if (t->arglen) {
-			t->arg = malloc(t->arglen);
-			if (!t->arg) {
-				sqlite3_finalize(st);
-				rc = st_fail(err, -ENOMEM, "out of memory");
-				goto fail;
-			}
-			memcpy(t->arg, sqlite3_column_blob(st, 8), t->arglen);
-		}
-		(*got)++;
-	}
-	sqlite3_finalize(st);
-	for (int i = 0; i < *got && !rc; i++) {
-		char sql[200];
-		snprintf(sql, sizeof(sql),
-			 "UPDATE tasks SET state = 1, attempts = attempts + 1, runner = %d, updated = %f WHERE id = %lld",
-			 (int)getpid(), now_real(), (long long)t0[i].id);
-		rc = st_sql_exec(db->sql, sql, err);
-	}
-	if (rc)
-		goto fail;
-	return st_sql_commit(db->sql, err);
-fail:
-	for (int i = 0; i < *got; i++)
-		job_task_release(&t0[i]);
-	*got = 0;
-	st_sql_rollback(db->sql);
-	return rc;
-}
-
-void job_task_release(struct job_task *t)
-{
-	free(t->arg);
-	t->arg = NULL;
-	t->arglen = 0;
-}
-
-int job_db_task_finish(struct job_db *db, int64_t id, enum job_task_state state, int64_t bytes, const char *error,
-		       struct st_msg *err)
-{
-	sqlite3_stmt *st;
-	int rc = st_sql_prepare(db->sql, "UPDATE tasks SET state = ?, bytes = ?, error = ?, updated = ? WHERE id = ?", &st, err);
-
-	if (rc)
-		return rc;
-	sqlite3_bind_int(st, 1, state);
-	sqlite3_bind_int64(st, 2, bytes);
-	if (error)
-		sqlite3_bind_text(st, 3, error, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_double(st, 4, now_real());
-	sqlite3_bind_int64(st, 5, id);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = st_sql_fail(db->sql, sqlite3_errcode(db->sql), "curator.db tasks", err);
-	sqlite3_finalize(st);
-	return rc;
-}
-
-int job_db_tasks_requeue_running(struct job_db *db, struct st_msg *err)
-{
-	sqlite3_stmt *st;
-	int64_t ids[256];
-	int n = 0, rc = st_sql_prepare(db->sql, "SELECT id, runner FROM tasks WHERE state = 1", &st, err);
-
-	if (rc)
-		return rc;
-	while (sqlite3_step(st) == SQLITE_ROW && n < 256) {
-		pid_t pid = (pid_t)sqlite3_column_int(st, 1);
-		if (pid > 0 && (kill(pid, 0) == 0 || errno == EPERM))
-			continue; /* its runner is alive */
-		ids[n++] = sqlite3_column_int64(st, 0);
-	}
-	sqlite3_finalize(st);
-	for (int i = 0; i < n && !rc; i++) {
-		char sql[128];
-		snprintf(sql, sizeof(sql), "UPDATE tasks SET state = 0 WHERE id = %lld AND state = 1", (long long)ids[i]);
-		rc = st_sql_exec(db->sql, sql, err);
-	}
-	return rc;
-}
+/* --- requests, events, the daemon row ------------------------------------ */
 
 int job_db_request_add(struct job_db *db, const char *kind, struct st_msg *err)
 {
@@ -413,11 +513,8 @@ int job_db_request_add(struct job_db *db, const char *kind, struct st_msg *err)
 	if (rc)
 		return rc;
 	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_double(st, 2, now_real());
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = st_sql_fail(db->sql, sqlite3_errcode(db->sql), "curator.db requests", err);
-	sqlite3_finalize(st);
-	return rc;
+	sqlite3_bind_double(st, 2, job_db_now());
+	return step_write(db, st, "curator.db requests", err);
 }
 
 int job_db_request_take(struct job_db *db, char *kind, size_t len, struct st_msg *err)
@@ -438,7 +535,7 @@ int job_db_request_take(struct job_db *db, char *kind, size_t len, struct st_msg
 		sqlite3_finalize(st);
 	if (!rc && id) {
 		char sql[128];
-		snprintf(sql, sizeof(sql), "UPDATE requests SET taken = %f WHERE id = %lld", now_real(), (long long)id);
+		snprintf(sql, sizeof(sql), "UPDATE requests SET taken = %f WHERE id = %lld", job_db_now(), (long long)id);
 		rc = st_sql_exec(db->sql, sql, err);
 	}
 	if (rc) {
@@ -455,13 +552,10 @@ int job_db_event_add(struct job_db *db, const char *kind, const char *detail, st
 
 	if (rc)
 		return rc;
-	sqlite3_bind_double(st, 1, now_real());
+	sqlite3_bind_double(st, 1, job_db_now());
 	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, detail ? detail : "", -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = st_sql_fail(db->sql, sqlite3_errcode(db->sql), "curator.db events", err);
-	sqlite3_finalize(st);
-	return rc;
+	return step_write(db, st, "curator.db events", err);
 }
 
 int job_db_events_since(struct job_db *db, int64_t *after, int *n, struct st_msg *err)
@@ -506,10 +600,14 @@ int job_db_daemon_put(struct job_db *db, const struct job_daemon_state *s, struc
 	sqlite3_bind_double(st, 11, s->phase_started);
 	sqlite3_bind_double(st, 12, s->next_full);
 	sqlite3_bind_double(st, 13, s->next_partial);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = st_sql_fail(db->sql, sqlite3_errcode(db->sql), "curator.db daemon", err);
-	sqlite3_finalize(st);
-	return rc;
+	return step_write(db, st, "curator.db daemon", err);
+}
+
+static const char *text_or_empty(sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+
+	return s ? (const char *)s : "";
 }
 
 int job_db_daemon_get(struct job_db *db, struct job_daemon_state *s, int *found, struct st_msg *err)
@@ -527,13 +625,13 @@ int job_db_daemon_get(struct job_db *db, struct job_daemon_state *s, int *found,
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		*found = 1;
 		s->pid = sqlite3_column_int64(st, 0);
-		snprintf(s->host, sizeof(s->host), "%s", sqlite3_column_text(st, 1) ? (const char *)sqlite3_column_text(st, 1) : "");
+		snprintf(s->host, sizeof(s->host), "%s", text_or_empty(st, 1));
 		s->ranks = sqlite3_column_int(st, 2);
 		s->started = sqlite3_column_double(st, 3);
 		s->heartbeat = sqlite3_column_double(st, 4);
-		snprintf(s->state, sizeof(s->state), "%s", sqlite3_column_text(st, 5) ? (const char *)sqlite3_column_text(st, 5) : "");
+		snprintf(s->state, sizeof(s->state), "%s", text_or_empty(st, 5));
 		s->scan_id = sqlite3_column_int64(st, 6);
-		snprintf(s->phase, sizeof(s->phase), "%s", sqlite3_column_text(st, 7) ? (const char *)sqlite3_column_text(st, 7) : "");
+		snprintf(s->phase, sizeof(s->phase), "%s", text_or_empty(st, 7));
 		s->phase_index = sqlite3_column_int(st, 8);
 		s->phases = sqlite3_column_int(st, 9);
 		s->phase_started = sqlite3_column_double(st, 10);
@@ -542,53 +640,4 @@ int job_db_daemon_get(struct job_db *db, struct job_daemon_state *s, int *found,
 	}
 	sqlite3_finalize(st);
 	return 0;
-}
-
-int job_db_last_scan(struct job_db *db, const char *kind, int64_t *id, double *ended, struct st_msg *err)
-{
-	sqlite3_stmt *st;
-	int rc = st_sql_prepare(db->sql,
-				"SELECT id, ended FROM scans WHERE kind = ? AND state IN ('done', 'failed') AND dry_run = 0"
-				" ORDER BY id DESC LIMIT 1",
-				&st, err);
-
-	*id = 0;
-	*ended = 0;
-	if (rc)
-		return rc;
-	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		*id = sqlite3_column_int64(st, 0);
-		*ended = sqlite3_column_double(st, 1);
-	}
-	sqlite3_finalize(st);
-	return 0;
-}
-
-/* --- the task runner's statements (jobs/job_tasks.c) ---------------------- */
-
-int job_db_tasks_finish_begin(struct job_db *db, struct st_msg *err)
-{
-	return st_sql_begin(db->sql, err);
-}
-
-int job_db_tasks_finish_commit(struct job_db *db, struct st_msg *err)
-{
-	return st_sql_commit(db->sql, err);
-}
-
-int job_db_scan_task_results(struct job_db *db, const char *json, struct st_msg *err)
-{
-	sqlite3_stmt *st;
-	int rc = st_sql_prepare(db->sql,
-				"UPDATE scans SET task_results = json(?) WHERE id = (SELECT max(id) FROM scans WHERE state = 'done')",
-				&st, err);
-
-	if (rc)
-		return rc;
-	sqlite3_bind_text(st, 1, json, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = st_sql_fail(db->sql, sqlite3_errcode(db->sql), "curator.db scans", err);
-	sqlite3_finalize(st);
-	return rc;
 }

@@ -5,7 +5,10 @@
  *
  *   scans     id, kind (full|partial), dry_run, state (running|done|failed),
  *             start/end, S0, ranks, phases (JSON), counters (JSON), error,
- *             task results (JSON, after `tasks run`)
+ *             task results (JSON, after `tasks run`); while it runs: its
+ *             owner (host:pid, for people), heartbeat (a counter its ranks
+ *             bump every few seconds), the phase it is in and its progress
+ *             (records of the phase so far, tasks to queue and queued)
  *   findings  scan, kind, egroup, extent, detail   (one per notable item)
  *   usage     scan, disk, tier, bytes, egroups     (from MR3 / the partial reduce)
  *   tasks     id, scan, kind, target, expected version, priority, state
@@ -16,13 +19,23 @@
  *   daemon    one row: the running master (pid, host, heartbeat, what it
  *             does now: phase, progress, when the next scans are due)
  *
+ * Indexes (schema version 1, PRAGMA user_version): tasks_queue (state,
+ * priority DESC, id) hands out the next task and counts tasks by state;
+ * tasks_live, UNIQUE (kind, target) over the pending and running tasks
+ * only, is what makes a task a duplicate: queueing N tasks is N index
+ * probes, O(N log N), never a scan of the queue. job_db_open upgrades an
+ * older file in place (one transaction): the new columns, then, if the
+ * queue holds duplicates, it keeps one of each (the running one, else the
+ * oldest) and builds the index.
+ *
  * Order of calls: job_db_open() gives a handle, every other function takes
- * it, job_db_close() frees it. The handle is opaque: only jobs/job_db.c and
- * jobs/job_db_report.c (the read side for reports, status and explain, see
- * job_db_report.h) run statements on curator.db.
+ * it, job_db_close() frees it. The handle is opaque: only jobs/job_db*.c
+ * (the read side for reports, status and explain: job_db_report.h) run
+ * statements on curator.db.
  *
  * Thread rules: one handle per thread; any number of processes and MPI ranks
- * may open it (every write is one IMMEDIATE transaction).
+ * may open it (every write is one IMMEDIATE transaction). Nothing here is
+ * MPI-collective.
  */
 #ifndef JOB_DB_H
 #define JOB_DB_H
@@ -55,34 +68,106 @@ struct job_db;
 
 /*
  * Open curator.db in the cluster directory dir, creating it and its schema
- * if needed (several ranks may do so at once). *db is a handle the caller
- * frees with job_db_close; NULL on failure. 0, -ENOMEM, or an SQLite
- * failure mapped by st_sql (err filled).
+ * if needed, or upgrading an older one in place (several ranks may do so at
+ * once: one does it, the others wait for it). A file already at the current
+ * schema is opened without a write (a reader such as `curator status` never
+ * waits for a writer). *db is a handle the caller frees with job_db_close;
+ * NULL on failure. 0, -ENOMEM, or an SQLite failure mapped by st_sql (err
+ * filled).
  */
 int job_db_open(const char *dir, struct job_db **db, struct st_msg *err);
 /* Close and free the handle. NULL is a no-op. */
 void job_db_close(struct job_db *db);
 
-/* A new scan row in state running; *id receives its id. */
+/* --- scans ------------------------------------------------------------- */
+
+/*
+ * A new scan row in state running, owned by this process (owner: host:pid,
+ * shown to people; liveness is the heartbeat below, never the pid); *id
+ * receives its id.
+ */
 int job_db_scan_begin(struct job_db *db, const char *kind, int dry_run, uint64_t s0, int ranks, int64_t *id,
 		      struct st_msg *err);
-/* Finish a scan: state done or failed, with the phases and counters JSON. */
+/*
+ * Finish a scan: state done or failed, with the phases and counters JSON.
+ * A scan no longer running (declared dead by an observer, see
+ * job_db_scans_reap) stays as the observer left it: ST_ESTALE.
+ */
 int job_db_scan_end(struct job_db *db, int64_t id, int ok, const char *phases_json, const char *counters_json,
 		    const char *error, struct st_msg *err);
 
-/* Queue tasks (one transaction). Tasks equal to a pending one are skipped. */
-int job_db_tasks_add(struct job_db *db, const struct job_task *t, int n, struct st_msg *err);
+/*
+ * Liveness and progress of a running scan. Every rank of the scan calls
+ * job_db_scan_beat at least every JOB_DB_BEAT_SECS while it works (the
+ * scan's long loops poll; each queueing batch beats in its own
+ * transaction): the row's heartbeat counter moves, and the rank's records
+ * of the current phase and tasks queued since its last beat are added to
+ * the row's totals. Rank 0 calls job_db_scan_phase as each phase starts
+ * (its name, 1-based index and the count; the records go back to 0) and
+ * job_db_scan_to_queue adds what a rank is about to queue.
+ *
+ * Each returns 0, or ST_ESTALE when the row is no longer running: an
+ * observer declared the scan dead (its heartbeat did not move for the TTL,
+ * as it saw it). The scan must then stop and commit nothing more (the
+ * fence of DESIGN.md §4a; every queueing batch checks it in its own
+ * transaction). Other errors: st_sql's (err filled).
+ */
+#define JOB_DB_BEAT_SECS 2.0
+int job_db_scan_beat(struct job_db *db, int64_t scan, int64_t records, int64_t queued, struct st_msg *err);
+int job_db_scan_phase(struct job_db *db, int64_t scan, const char *phase, int index, int count, struct st_msg *err);
+int job_db_scan_to_queue(struct job_db *db, int64_t scan, int64_t n, struct st_msg *err);
 
-/* Record findings and usage (one transaction each). */
-struct job_finding {
-	const char *kind;
-	uint64_t egroup;
-	const char *extent; /* formatted id or NULL */
-	const char *detail;
+/*
+ * The observer's side (the daemon calls it every tick; a running scan
+ * calls it as it beats). Every scan in state running whose heartbeat has
+ * not changed for ttl seconds, measured on this process's monotonic clock
+ * from when this handle first saw that value (the first call only
+ * remembers what it sees), is marked failed with an error that says so, in
+ * a compare-and-set on the value seen (a beat in between wins). Never by
+ * pid or host. *reaped (may be NULL): how many. 0 or an error.
+ */
+int job_db_scans_reap(struct job_db *db, double ttl, int *reaped, struct st_msg *err);
+
+/*
+ * The TTL after which a scan that does not beat is dead: CURATOR_SCAN_TTL
+ * (a duration: "30s", "2m"; whole seconds) when set and valid, else
+ * JOB_DB_SCAN_TTL seconds.
+ */
+#define JOB_DB_SCAN_TTL 30
+double job_db_scan_ttl(void);
+
+/* --- the task queue ------------------------------------------------------ */
+
+/*
+ * Queue tasks t[0..n). A task is a duplicate, and is skipped, when a task
+ * of the same kind and target is pending or running, or comes earlier in
+ * t. One pass: the tasks are sorted by (kind, target), stably, then
+ * inserted with one prepared statement (INSERT ... ON CONFLICT DO NOTHING
+ * against tasks_live) in transactions of o->batch tasks; within a priority
+ * the claim order is that of the ids, so (kind, target) order per call.
+ * Between batches, *o->stop set stops it with -ECANCELED (the batches
+ * before are committed: each task stands alone, carrying its version). When
+ * o->scan > 0 each batch also beats that scan's row (job_db_scan_beat, its
+ * queued total) in its own transaction, and a scan no longer running stops
+ * the queueing with ST_ESTALE, that batch rolled back. o->progress (may be
+ * NULL) is called after each batch with the tasks handled so far.
+ * [out] *added (may be NULL): the tasks inserted. o may be NULL (defaults).
+ * 0, -ECANCELED, ST_ESTALE, -ENOMEM, or an SQLite failure (that batch
+ * rolled back; err filled). CURATOR_QUEUE_BATCH (tasks) overrides the
+ * default batch and CURATOR_QUEUE_DELAY_US sleeps after each batch (tests).
+ */
+struct job_db_add_opts {
+	int batch;            /* tasks per transaction (0: JOB_DB_ADD_BATCH) */
+	volatile int *stop;   /* may be NULL */
+	int64_t scan;         /* 0: none */
+	void (*progress)(void *arg, int64_t done, int64_t total);
+	void *progress_arg;
 };
-int job_db_findings_add(struct job_db *db, int64_t scan, const struct job_finding *f, int n, struct st_msg *err);
-int job_db_usage_add(struct job_db *db, int64_t scan, uint32_t disk, int tier, uint64_t bytes, uint64_t egroups,
-		     struct st_msg *err);
+#define JOB_DB_ADD_BATCH 32768
+int job_db_tasks_add_batched(struct job_db *db, const struct job_task *t, int n, const struct job_db_add_opts *o,
+			     int64_t *added, struct st_msg *err);
+/* As job_db_tasks_add_batched with the defaults and nothing to stop it. */
+int job_db_tasks_add(struct job_db *db, const struct job_task *t, int n, struct st_msg *err);
 
 /*
  * The next n pending tasks a claim would hand out (of one kind, -1: any),
@@ -93,6 +178,8 @@ int job_db_task_peek(struct job_db *db, int kind, int n, int *kinds, uint64_t *t
 
 /* How many tasks are pending (of one kind, -1: any). 0 or an error. */
 int job_db_tasks_pending(struct job_db *db, int kind, int64_t *n, struct st_msg *err);
+/* Whether any task is pending: *yes 0 or 1 (one index probe). 0 or an error. */
+int job_db_tasks_waiting(struct job_db *db, int *yes, struct st_msg *err);
 
 /*
  * Claim the next pending task (highest priority, then oldest), optionally
@@ -112,8 +199,27 @@ void job_task_release(struct job_task *t);
 int job_db_task_finish(struct job_db *db, int64_t id, enum job_task_state state, int64_t bytes, const char *error,
 		       struct st_msg *err);
 
-/* Tasks left running by a dead runner go back to pending (attempts kept). */
+/*
+ * Tasks left running by a dead runner go back to pending (attempts kept).
+ * NEEDSWORK: a runner is judged by its pid on this host; leases in
+ * config.db replace that (issue 21, DESIGN.md §4a).
+ */
 int job_db_tasks_requeue_running(struct job_db *db, struct st_msg *err);
+
+/* --- findings and usage -------------------------------------------------- */
+
+/* Record findings and usage (one transaction each). */
+struct job_finding {
+	const char *kind;
+	uint64_t egroup;
+	const char *extent; /* formatted id or NULL */
+	const char *detail;
+};
+int job_db_findings_add(struct job_db *db, int64_t scan, const struct job_finding *f, int n, struct st_msg *err);
+int job_db_usage_add(struct job_db *db, int64_t scan, uint32_t disk, int tier, uint64_t bytes, uint64_t egroups,
+		     struct st_msg *err);
+
+/* --- requests, events, the daemon row ------------------------------------ */
 
 /* Queue a request for a scan ("full" or "partial") for the daemon. */
 int job_db_request_add(struct job_db *db, const char *kind, struct st_msg *err);

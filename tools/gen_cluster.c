@@ -2,13 +2,18 @@
  * gen_cluster: write the metadata of a large cluster straight into the
  * shards (no data files), for the scan benchmark, and read it back plainly.
  *
- *   gen_cluster DIR --extents N [--egroups G] [--shards S] [--seed X]
+ *   gen_cluster DIR --extents N [--egroups G] [--shards S] [--seed X] [--deleted P]
  *       A new cluster in DIR (3 nodes). Shapes: vdisks written block by
  *       block, one extent per block; ~15 % of the block rows belong to
  *       snapshots sharing their parent's extents; ~5 % reference 1 % of the
  *       extents as dedup extents with many references; ~20 % of the extents
  *       are garbage (no block references them); ~1 % of the recorded
  *       refcounts are off. N/G extents per egroup, 2 replicas.
+ *       --deleted P: then P % of the vdisks (every one for 100, with its
+ *       snapshot) are deleted, their block rows left for the curator as
+ *       `vdisk delete` leaves them: a full scan queues a blocks_delete per
+ *       deleted vdisk and an egroup_delete per egroup nothing live references
+ *       any more (at 100: one per egroup, the queueing benchmark's state).
  *   gen_cluster DIR --read
  *       The baseline: read every row of the three maps from every shard with
  *       plain SELECTs (columns fetched, blobs touched), one process; prints
@@ -110,7 +115,7 @@ static int plain_read(const char *dir)
 int main(int argc, char **argv)
 {
 	uint64_t n = 1000000, g = 0, seed = 42;
-	int shards = 8;
+	int shards = 8, deleted = 0;
 	struct st_init_spec spec = { .nodes = 3 };
 	struct st_store *st;
 	struct st_msg err;
@@ -118,7 +123,7 @@ int main(int argc, char **argv)
 	double t0 = now();
 
 	if (argc < 2)
-		return die("usage", "gen_cluster DIR --extents N [--egroups G] [--shards S] | DIR --read");
+		return die("usage", "gen_cluster DIR --extents N [--egroups G] [--shards S] [--deleted P] | DIR --read");
 	if (argc >= 3 && !strcmp(argv[2], "--read"))
 		return plain_read(argv[1]);
 	for (int i = 2; i + 1 < argc; i += 2) {
@@ -130,6 +135,8 @@ int main(int argc, char **argv)
 			shards = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--seed"))
 			seed = strtoull(argv[i + 1], NULL, 10);
+		else if (!strcmp(argv[i], "--deleted"))
+			deleted = atoi(argv[i + 1]);
 		else
 			return die(argv[i], "unknown option");
 	}
@@ -256,6 +263,14 @@ int main(int argc, char **argv)
 	for (int s = 0; s < shards; s++)
 		if (st_meta_commit(m, s, &err))
 			return die("commit", err.text);
+	/* the first P % of the vdisks (and their snapshots) are deleted */
+	for (uint64_t v = 0; v < nvd * 2; v++) {
+		uint64_t base = v % nvd;
+		if (base * 100 >= (uint64_t)deleted * nvd || (v >= nvd && (v - nvd) % 4 != 0))
+			continue;
+		if (st_config_vdisk_delete(st_store_config(st), vds[v].id, &err))
+			return die("vdisk delete", err.text);
+	}
 	printf("generated %llu extents in %llu egroups, %llu vdisks, in %.1f s\n", (unsigned long long)n,
 	       (unsigned long long)g, (unsigned long long)nvd * 2, now() - t0);
 	st_egroup_rec_release(&rec);

@@ -1,0 +1,387 @@
+/*
+ * job_db_queue: the task queue in curator.db (see job_db.h): queueing,
+ * claiming, outcomes, and the runner's transactions.
+ *
+ * DESIGN. A task is a row of `tasks`; the unique partial index tasks_live
+ * on (kind, target) over the pending and running rows is the duplicate
+ * rule, so queueing is one INSERT ... ON CONFLICT DO NOTHING per task with
+ * one prepared statement: N tasks cost N index probes, O(N log N) in all.
+ * The tasks of one call are sorted by (kind, target) first (stably: of two
+ * duplicates in one call the first is kept, as before): the probes then
+ * walk the index in order, which on a queue of a million tasks is several
+ * times faster than probing it at random, and the rows still get ids in
+ * order (appended). Batches are transactions of their own, so a reader
+ * (`curator status`) never waits (WAL), another rank's batches interleave,
+ * and a stop request is honoured between batches; a scan's queueing beats
+ * its row inside each batch's transaction, which is also its fence: a scan
+ * declared dead commits no further batch.
+ *
+ * Claims take the next pending tasks by tasks_queue (state, priority DESC,
+ * id) and mark them running with the claiming pid (NEEDSWORK: leases,
+ * issue 21).
+ */
+#include "jobs/job_db_int.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "storage/st_sql.h"
+
+/* --- queueing ------------------------------------------------------------ */
+
+/* A task of the caller's array in queueing order. */
+struct add_key {
+	uint64_t target;
+	uint32_t kind;
+	uint32_t at; /* its index in the caller's array: keeps the sort stable */
+};
+
+static int add_key_cmp(const void *a, const void *b)
+{
+	const struct add_key *x = a, *y = b;
+
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	if (x->target != y->target)
+		return x->target < y->target ? -1 : 1;
+	return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/* A positive integer from the environment, else dflt. */
+static int env_int(const char *name, int dflt)
+{
+	const char *e = getenv(name);
+	long v;
+
+	if (!e || !*e)
+		return dflt;
+	v = strtol(e, NULL, 10);
+	return v > 0 && v < (1L << 30) ? (int)v : dflt;
+}
+
+/* Insert keys[from..to) of t in the open transaction: *added += rows inserted. */
+static int add_rows(struct job_db *db, sqlite3_stmt *ins, const struct job_task *t, const struct add_key *keys, int from,
+		    int to, int64_t *added, struct st_msg *err)
+{
+	double now = job_db_now();
+
+	for (int i = from; i < to; i++) {
+		const struct job_task *x = &t[keys[i].at];
+		int src;
+		sqlite3_bind_int64(ins, 1, x->scan);
+		sqlite3_bind_int(ins, 2, x->kind);
+		sqlite3_bind_int64(ins, 3, (int64_t)x->target);
+		sqlite3_bind_int64(ins, 4, (int64_t)x->version);
+		sqlite3_bind_int(ins, 5, x->priority ? x->priority : job_task_priority(x->kind));
+		sqlite3_bind_int64(ins, 6, x->bytes);
+		if (x->arglen)
+			sqlite3_bind_blob(ins, 7, x->arg, (int)x->arglen, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(ins, 7);
+		sqlite3_bind_double(ins, 8, now);
+		src = sqlite3_step(ins);
+		sqlite3_reset(ins);
+		if (src != SQLITE_DONE)
+			return st_sql_fail(db->sql, src, "curator.db tasks", err);
+		*added += sqlite3_changes(db->sql);
+	}
+	return 0;
+}
+
+/* The scan's row in this batch's transaction: its heartbeat, and n more handled; ST_ESTALE if it is not running. */
+static int add_beat(struct job_db *db, sqlite3_stmt *beat, int64_t scan, int n, struct st_msg *err)
+{
+	int src;
+
+	sqlite3_bind_int64(beat, 1, n);
+	sqlite3_bind_int64(beat, 2, scan);
+	src = sqlite3_step(beat);
+	sqlite3_reset(beat);
+	if (src != SQLITE_DONE)
+		return st_sql_fail(db->sql, src, "curator.db scans", err);
+	if (sqlite3_changes(db->sql) == 0)
+		return st_fail(err, ST_ESTALE, "scan %lld: no longer running (declared dead: no heartbeat for the TTL);"
+			       " queueing stopped", (long long)scan);
+	return 0;
+}
+
+int job_db_tasks_add_batched(struct job_db *db, const struct job_task *t, int n, const struct job_db_add_opts *o,
+			     int64_t *added, struct st_msg *err)
+{
+	static const struct job_db_add_opts defaults;
+	sqlite3_stmt *ins = NULL, *beat = NULL;
+	struct add_key *keys;
+	int64_t total = 0;
+	int batch, delay_us, rc;
+
+	if (added)
+		*added = 0;
+	if (n <= 0)
+		return 0;
+	if (!o)
+		o = &defaults;
+	batch = env_int("CURATOR_QUEUE_BATCH", o->batch > 0 ? o->batch : JOB_DB_ADD_BATCH);
+	delay_us = env_int("CURATOR_QUEUE_DELAY_US", 0);
+	keys = malloc((size_t)n * sizeof(*keys));
+	if (!keys)
+		return st_fail(err, -ENOMEM, "out of memory");
+	for (int i = 0; i < n; i++)
+		keys[i] = (struct add_key){ .target = t[i].target, .kind = (uint32_t)t[i].kind, .at = (uint32_t)i };
+	qsort(keys, (size_t)n, sizeof(*keys), add_key_cmp);
+	rc = st_sql_prepare(db->sql,
+			    "INSERT INTO tasks(scan, kind, target, version, priority, bytes, arg, created)"
+			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+			    &ins, err);
+	if (!rc && o->scan > 0)
+		rc = st_sql_prepare(db->sql,
+				    "UPDATE scans SET heartbeat = heartbeat + 1, queued = queued + ?1 WHERE id = ?2"
+				    " AND state = 'running'",
+				    &beat, err);
+	for (int from = 0; !rc && from < n; from += batch) {
+		int to = n - from > batch ? from + batch : n;
+		int64_t got = 0;
+		if (o->stop && *o->stop) {
+			rc = st_fail(err, -ECANCELED, "queueing stopped after %d of %d tasks", from, n);
+			break;
+		}
+		rc = st_sql_begin(db->sql, err);
+		if (rc)
+			break;
+		rc = add_rows(db, ins, t, keys, from, to, &got, err);
+		if (!rc && beat)
+			rc = add_beat(db, beat, o->scan, to - from, err);
+		if (rc) {
+			st_sql_rollback(db->sql);
+			break;
+		}
+		rc = st_sql_commit(db->sql, err);
+		if (rc)
+			break;
+		total += got;
+		if (o->progress)
+			o->progress(o->progress_arg, to, n);
+		if (delay_us)
+			usleep((useconds_t)delay_us);
+	}
+	sqlite3_finalize(ins);
+	sqlite3_finalize(beat);
+	free(keys);
+	if (added)
+		*added = total;
+	return rc;
+}
+
+int job_db_tasks_add(struct job_db *db, const struct job_task *t, int n, struct st_msg *err)
+{
+	return job_db_tasks_add_batched(db, t, n, NULL, NULL, err);
+}
+
+/* --- looking and claiming ------------------------------------------------ */
+
+int job_db_task_peek(struct job_db *db, int kind, int n, int *kinds, uint64_t *targets, int *got, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_prepare(db->sql,
+				"SELECT kind, target FROM tasks WHERE state = 0 AND (?1 < 0 OR kind = ?1)"
+				" ORDER BY priority DESC, id LIMIT ?2",
+				&st, err);
+
+	*got = 0;
+	if (rc)
+		return rc;
+	sqlite3_bind_int(st, 1, kind);
+	sqlite3_bind_int(st, 2, n);
+	while (*got < n && sqlite3_step(st) == SQLITE_ROW) {
+		kinds[*got] = sqlite3_column_int(st, 0);
+		targets[*got] = (uint64_t)sqlite3_column_int64(st, 1);
+		(*got)++;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int job_db_tasks_pending(struct job_db *db, int kind, int64_t *n, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_prepare(db->sql, "SELECT count(*) FROM tasks WHERE state = 0 AND (?1 < 0 OR kind = ?1)", &st, err);
+
+	*n = 0;
+	if (rc)
+		return rc;
+	sqlite3_bind_int(st, 1, kind);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int job_db_tasks_waiting(struct job_db *db, int *yes, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_prepare(db->sql, "SELECT EXISTS (SELECT 1 FROM tasks WHERE state = 0)", &st, err);
+
+	*yes = 0;
+	if (rc)
+		return rc;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*yes = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int job_db_task_claim(struct job_db *db, int kind, const int *kind_ranks, struct job_task *t, int *got,
+		      struct st_msg *err)
+{
+	return job_db_task_claim_many(db, kind, kind_ranks, 1, t, got, err);
+}
+
+/* The kinds at their concurrency limit, as a list for NOT IN (always starts "-1"). */
+static void kinds_at_limit(struct job_db *db, const int *kind_ranks, char *skip, size_t len)
+{
+	snprintf(skip, len, "-1");
+	for (int k = 0; kind_ranks && k < JT_NKINDS; k++) {
+		sqlite3_stmt *c;
+		if (kind_ranks[k] <= 0 ||
+		    sqlite3_prepare_v2(db->sql, "SELECT count(*) FROM tasks WHERE state = 1 AND kind = ?", -1, &c, NULL) != SQLITE_OK)
+			continue;
+		sqlite3_bind_int(c, 1, k);
+		if (sqlite3_step(c) == SQLITE_ROW && sqlite3_column_int(c, 0) >= kind_ranks[k]) {
+			size_t l = strlen(skip);
+			snprintf(skip + l, len - l, ",%d", k);
+		}
+		sqlite3_finalize(c);
+	}
+}
+
+/* Fill t from a claim row (columns id, scan, kind, target, version, priority, attempts, bytes, arg). */
+static int claim_row(sqlite3_stmt *st, struct job_task *t, struct st_msg *err)
+{
+	memset(t, 0, sizeof(*t));
+	t->id = sqlite3_column_int64(st, 0);
+	t->scan = sqlite3_column_int64(st, 1);
+	t->kind = (enum job_task_kind)sqlite3_column_int(st, 2);
+	t->target = (uint64_t)sqlite3_column_int64(st, 3);
+	t->version = (uint64_t)sqlite3_column_int64(st, 4);
+	t->priority = sqlite3_column_int(st, 5);
+	t->attempts = sqlite3_column_int(st, 6) + 1;
+	t->bytes = sqlite3_column_int64(st, 7);
+	t->arglen = (size_t)sqlite3_column_bytes(st, 8);
+	if (t->arglen) {
+		t->arg = malloc(t->arglen);
+		if (!t->arg)
+			return st_fail(err, -ENOMEM, "out of memory");
+		memcpy(t->arg, sqlite3_column_blob(st, 8), t->arglen);
+	}
+	return 0;
+}
+
+int job_db_task_claim_many(struct job_db *db, int kind, const int *kind_ranks, int max, struct job_task *t0, int *got,
+			   struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	char skip[128], sql[400];
+	int rc = st_sql_begin(db->sql, err);
+
+	*got = 0;
+	if (rc)
+		return rc;
+	kinds_at_limit(db, kind_ranks, skip, sizeof(skip));
+	snprintf(sql, sizeof(sql),
+		 "SELECT id, scan, kind, target, version, priority, attempts, bytes, arg FROM tasks"
+		 " WHERE state = 0 AND (?1 < 0 OR kind = ?1) AND kind NOT IN (%s)"
+		 " ORDER BY priority DESC, id LIMIT %d",
+		 skip, max < 1 ? 1 : max);
+	rc = st_sql_prepare(db->sql, sql, &st, err);
+	if (rc)
+		goto fail;
+	sqlite3_bind_int(st, 1, kind);
+	while (!rc && *got < max && sqlite3_step(st) == SQLITE_ROW) {
+		rc = claim_row(st, &t0[*got], err);
+		(*got)++;
+	}
+	sqlite3_finalize(st);
+	for (int i = 0; i < *got && !rc; i++) {
+		char q[200];
+		snprintf(q, sizeof(q),
+			 "UPDATE tasks SET state = 1, attempts = attempts + 1, runner = %d, updated = %f WHERE id = %lld",
+			 (int)getpid(), job_db_now(), (long long)t0[i].id);
+		rc = st_sql_exec(db->sql, q, err);
+	}
+	if (rc)
+		goto fail;
+	return st_sql_commit(db->sql, err);
+fail:
+	for (int i = 0; i < *got; i++)
+		job_task_release(&t0[i]);
+	*got = 0;
+	st_sql_rollback(db->sql);
+	return rc;
+}
+
+void job_task_release(struct job_task *t)
+{
+	free(t->arg);
+	t->arg = NULL;
+	t->arglen = 0;
+}
+
+/* --- outcomes ------------------------------------------------------------ */
+
+int job_db_task_finish(struct job_db *db, int64_t id, enum job_task_state state, int64_t bytes, const char *error,
+		       struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_prepare(db->sql, "UPDATE tasks SET state = ?, bytes = ?, error = ?, updated = ? WHERE id = ?", &st, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int(st, 1, state);
+	sqlite3_bind_int64(st, 2, bytes);
+	if (error)
+		sqlite3_bind_text(st, 3, error, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_double(st, 4, job_db_now());
+	sqlite3_bind_int64(st, 5, id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = st_sql_fail(db->sql, sqlite3_errcode(db->sql), "curator.db tasks", err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int job_db_tasks_requeue_running(struct job_db *db, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int64_t ids[256];
+	int n = 0, rc = st_sql_prepare(db->sql, "SELECT id, runner FROM tasks WHERE state = 1", &st, err);
+
+	if (rc)
+		return rc;
+	while (sqlite3_step(st) == SQLITE_ROW && n < 256) {
+		pid_t pid = (pid_t)sqlite3_column_int(st, 1);
+		if (pid > 0 && (kill(pid, 0) == 0 || errno == EPERM))
+			continue; /* its runner is alive */
+		ids[n++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	for (int i = 0; i < n && !rc; i++) {
+		char sql[128];
+		snprintf(sql, sizeof(sql), "UPDATE tasks SET state = 0 WHERE id = %lld AND state = 1", (long long)ids[i]);
+		rc = st_sql_exec(db->sql, sql, err);
+	}
+	return rc;
+}
+
+/* --- the task runner's statements (jobs/job_tasks.c) ---------------------- */
+
+int job_db_tasks_finish_begin(struct job_db *db, struct st_msg *err)
+{
+	return st_sql_begin(db->sql, err);
+}
+
+int job_db_tasks_finish_commit(struct job_db *db, struct st_msg *err)
+{
+	return st_sql_commit(db->sql, err);
+}
