@@ -1,10 +1,19 @@
 /*
  * cu_daemon: master/slave loop. See cu_daemon.h for the decisions.
+ *
+ * DESIGN. The master's main thread decides, scans and runs tasks; a
+ * second thread on rank 0 (it never calls MPI) keeps the daemon row's
+ * heartbeat fresh every second whatever the main thread is doing, and is
+ * the observer that declares scans of dead processes failed
+ * (job_db_scans_reap), each with its own curator.db handle. The two share
+ * the daemon row's state under a mutex, and every write of the row is made
+ * under it, so a write never goes back in time.
  */
 #include "curator/cu_daemon.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,9 +44,15 @@ struct master {
 	struct st_store *st;
 	int64_t topo_sig; /* failed/draining disks and down nodes, to notice changes */
 	struct job_db *db;
-	struct job_daemon_state s;
+	struct job_daemon_state s; /* under mu once the beat thread runs */
 	int64_t last_event;
 	double full_every, partial_every;
+	/* the beat thread */
+	pthread_t beat;
+	pthread_mutex_t mu;
+	volatile int beat_stop;
+	int beating;
+	const char *dir;
 };
 
 static double now_d(void)
@@ -47,10 +62,45 @@ static double now_d(void)
 
 static void heartbeat(struct master *m, const char *state)
 {
+	pthread_mutex_lock(&m->mu);
 	m->s.heartbeat = now_d();
 	if (state)
 		snprintf(m->s.state, sizeof(m->s.state), "%s", state);
 	job_db_daemon_put(m->db, &m->s, NULL);
+	pthread_mutex_unlock(&m->mu);
+}
+
+/*
+ * The beat thread (rank 0): every second, the daemon row's heartbeat, and
+ * scans whose heartbeat has not moved for the TTL are declared failed.
+ * Signals stay with the main thread.
+ */
+static void *beat_main(void *arg)
+{
+	struct master *m = arg;
+	struct job_db *db = NULL;
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (job_db_open(m->dir, &db, NULL))
+		return NULL;
+	while (!m->beat_stop) {
+		int reaped = 0;
+		pthread_mutex_lock(&m->mu);
+		m->s.heartbeat = now_d();
+		job_db_daemon_put(db, &m->s, NULL);
+		pthread_mutex_unlock(&m->mu);
+		if (!job_db_scans_reap(db, job_db_scan_ttl(), &reaped, NULL) && reaped)
+			cu_log(CU_WARN, "%d scan(s) without a heartbeat for %.0f s marked failed (their processes are gone)",
+			       reaped, job_db_scan_ttl());
+		for (int i = 0; i < 10 && !m->beat_stop; i++)
+			usleep(100000);
+	}
+	job_db_close(db);
+	return NULL;
 }
 
 static int64_t topology_signature(struct st_store *st)
@@ -88,9 +138,13 @@ static void decide(struct master *m, struct cmd *c)
 	}
 	/* schedules, from the end of the last scan of each kind */
 	job_db_last_scan(m->db, "full", &id, &ended, NULL);
+	pthread_mutex_lock(&m->mu);
 	m->s.next_full = id ? ended + m->full_every : m->s.started;
+	pthread_mutex_unlock(&m->mu);
 	job_db_last_scan(m->db, "partial", &id, &ended, NULL);
+	pthread_mutex_lock(&m->mu);
 	m->s.next_partial = id ? ended + m->partial_every : m->s.started;
+	pthread_mutex_unlock(&m->mu);
 	if (!job_db_request_take(m->db, kind, sizeof(kind), NULL) && kind[0]) {
 		c->op = !strcmp(kind, "full") ? OP_SCAN_FULL : OP_SCAN_PARTIAL;
 		snprintf(c->why, sizeof(c->why), "requested by hand");
@@ -123,8 +177,8 @@ static void decide(struct master *m, struct cmd *c)
 		return;
 	}
 	{
-		int64_t pending = 0;
-		if (!job_db_tasks_pending(m->db, -1, &pending, NULL) && pending)
+		int pending = 0;
+		if (!job_db_tasks_waiting(m->db, &pending, NULL) && pending)
 			c->op = OP_TASKS;
 	}
 }
@@ -133,11 +187,13 @@ static void on_phase(void *arg, int64_t scan, const char *phase, int index, int 
 {
 	struct master *m = arg;
 
+	pthread_mutex_lock(&m->mu);
 	m->s.scan_id = scan;
 	snprintf(m->s.phase, sizeof(m->s.phase), "%s", phase);
 	m->s.phase_index = index;
 	m->s.phases = total;
 	m->s.phase_started = now_d();
+	pthread_mutex_unlock(&m->mu);
 	heartbeat(m, "scanning");
 	cu_log(CU_INFO, "scan %" PRId64 ": phase %d/%d %s", scan, index, total, phase);
 }
@@ -149,6 +205,7 @@ int cu_daemon_run(struct mr_ctx *mr, struct st_store *st, const struct cu_daemon
 	struct sigaction sa;
 	int rank = mr_rank(mr), rc = 0;
 
+	pthread_mutex_init(&m.mu, NULL);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
@@ -167,6 +224,8 @@ int cu_daemon_run(struct mr_ctx *mr, struct st_store *st, const struct cu_daemon
 			m.topo_sig = topology_signature(st);
 			job_db_events_since(m.db, &m.last_event, &n, NULL); /* only new events trigger */
 			heartbeat(&m, "idle");
+			m.dir = dir;
+			m.beating = pthread_create(&m.beat, NULL, beat_main, &m) == 0;
 			cu_log(CU_INFO, "curator daemon: master on %s, %d rank(s), full scans every %.0f s, partial every %.0f s",
 			       m.s.host, m.s.ranks, m.full_every, m.partial_every);
 		}
@@ -201,8 +260,10 @@ int cu_daemon_run(struct mr_ctx *mr, struct st_store *st, const struct cu_daemon
 					cu_log(CU_INFO, "scan %" PRId64 " done: %" PRId64 " dead extents, %" PRId64
 					       " refcount errors, tasks queued", res.scan_id, res.counters[JC_DEAD_EXTENTS],
 					       res.counters[JC_REFCOUNT_LOW] + res.counters[JC_DANGLING]);
+				pthread_mutex_lock(&m.mu);
 				m.s.scan_id = 0;
 				m.s.phase[0] = 0;
+				pthread_mutex_unlock(&m.mu);
 				heartbeat(&m, "idle");
 			}
 			c.op = OP_TASKS; /* tasks after every scan (a stopping rank claims none) */
@@ -228,10 +289,15 @@ int cu_daemon_run(struct mr_ctx *mr, struct st_store *st, const struct cu_daemon
 	}
 	if (rank == 0) {
 		cu_log(CU_INFO, "curator daemon: stopping");
+		if (m.beating) {
+			m.beat_stop = 1;
+			pthread_join(m.beat, NULL);
+		}
 		m.s.heartbeat = now_d();
 		snprintf(m.s.state, sizeof(m.s.state), "stopped");
 		job_db_daemon_put(m.db, &m.s, NULL);
 		job_db_close(m.db);
 	}
+	pthread_mutex_destroy(&m.mu);
 	return rc;
 }

@@ -21,11 +21,21 @@
  *
  * Scans run one at a time (a lock in job_scan also keeps a hand-started
  * scan from overlapping). Tasks run after every scan and between scans,
- * highest priority first. On SIGTERM the master lets the current phase
- * finish (the scan is then recorded as stopped; nothing half-applied: tasks
- * are compare-and-set and the next scan redoes the work) and every rank
- * exits. The master records a heartbeat, its state and the running phase in
- * curator.db for `curator status`.
+ * highest priority first. SIGTERM (mpiexec passes it to every rank) stops
+ * the daemon within seconds whatever it does: a scan stops at its next
+ * poll (within a phase, or between queueing batches) and is recorded as
+ * failed, "stopped" (nothing half-applied: tasks are compare-and-set, the
+ * batches queued before the stop stay, and the next scan redoes the rest);
+ * a task run stops between tasks; then every rank exits.
+ *
+ * Liveness. A thread of the master (no MPI) writes the daemon row's
+ * heartbeat every second whatever the main thread does, so `curator
+ * status` never sees a busy master as down, and watches the scans: one
+ * whose heartbeat (bumped by its ranks every few seconds) has not moved
+ * for CURATOR_SCAN_TTL (default 30 s) on the master's own clock, e.g. of a
+ * process killed with -9, is marked failed; the next scan runs as
+ * scheduled (the scan lock of a dead process is free). NEEDSWORK: leases
+ * in config.db replace this (issue 21, DESIGN.md §4a).
  *
  * Collective: cu_daemon_run is called on every rank.
  */

@@ -36,6 +36,72 @@ static void last_scan(struct job_db *db, const char *kind, FILE *out)
 		st_fmt_duration((int64_t)(s.ended - s.started), d, sizeof(d)), s.state, *s.error ? ": " : "", s.error);
 }
 
+/* A count for people: 1234567 -> "1.23M". */
+static const char *count(int64_t n, char *buf, size_t len)
+{
+	if (n >= 10000000)
+		snprintf(buf, len, "%.1fM", (double)n / 1e6);
+	else if (n >= 1000000)
+		snprintf(buf, len, "%.2fM", (double)n / 1e6);
+	else if (n >= 10000)
+		snprintf(buf, len, "%.0fk", (double)n / 1e3);
+	else
+		snprintf(buf, len, "%" PRId64, n);
+	return buf;
+}
+
+/*
+ * One line per running scan, from what its ranks last wrote into its row:
+ * the phase and the records read in it (against the last done scan of the
+ * kind), or the tasks queued so far; an ETA only where one can be
+ * estimated (a rate, or the previous scan's figures), else "unknown".
+ */
+static void running_scans(struct job_db *db, double now, FILE *out)
+{
+	int64_t ids[4];
+	int n = 0;
+
+	job_db_scans_running(db, 4, ids, &n, NULL);
+	for (int i = 0; i < n; i++) {
+		struct job_scan_progress p;
+		struct job_scan_row row;
+		int64_t prev = 0, prev_records = 0;
+		double prev_secs = 0, after = 0, in_phase, eta = -1;
+		char a[32], e[32] = "unknown", c1[32], c2[32];
+
+		if (job_db_scan_get(db, ids[i], &row, NULL) || job_db_scan_progress(db, ids[i], &p, NULL))
+			continue;
+		in_phase = p.phase_started > 0 && now > p.phase_started ? now - p.phase_started : 0;
+		st_fmt_duration((int64_t)(now - row.started), a, sizeof(a));
+		if (p.to_queue > 0 || !strcmp(p.phase, "queueing tasks")) {
+			if (p.queued > 0 && in_phase > 0)
+				eta = (double)(p.to_queue - p.queued) * in_phase / (double)p.queued;
+			if (eta >= 0)
+				st_fmt_duration((int64_t)eta + 1, e, sizeof(e));
+			fprintf(out, "running scan    %" PRId64 ": queueing tasks, %s of %s queued, %s elapsed, ETA %s\n", row.id,
+				count(p.queued, c1, sizeof(c1)), count(p.to_queue, c2, sizeof(c2)), a, e);
+			continue;
+		}
+		if (!p.phase[0]) {
+			fprintf(out, "running scan    %" PRId64 ": starting, %s elapsed (%s)\n", row.id, a, p.owner);
+			continue;
+		}
+		job_db_scan_prev_phase(db, row.id, p.phase, &prev, &prev_records, &prev_secs, &after, NULL);
+		if (prev_records > 0 && p.records > 0 && in_phase > 0) /* this phase at its own pace, then the rest as last time */
+			eta = (p.records < prev_records ? in_phase * (double)(prev_records - p.records) / (double)p.records : 0) +
+			      after;
+		else if (prev && prev_secs + after > in_phase)
+			eta = prev_secs + after - in_phase;
+		if (eta >= 0)
+			st_fmt_duration((int64_t)eta + 1, e, sizeof(e));
+		if (prev_records > 0)
+			snprintf(c2, sizeof(c2), "%s", count(prev_records, c1, sizeof(c1)));
+		fprintf(out, "running scan    %" PRId64 ": phase %d/%d %s, %s records read%s%s%s, %s elapsed, ETA %s\n", row.id,
+			p.phase_index, p.phase_count, p.phase, count(p.records, c1, sizeof(c1)),
+			prev_records > 0 ? " (" : "", prev_records > 0 ? c2 : "", prev_records > 0 ? " last time)" : "", a, e);
+	}
+}
+
 /* Counter name of scan (0 when missing). */
 static int64_t counter(struct job_db *db, int64_t scan, const char *name)
 {
@@ -170,21 +236,7 @@ int cu_status_write(struct st_store *st, FILE *out, int *warnings, struct st_msg
 		fprintf(out, "next full       %s\n", ago(s.next_full, a, sizeof(a)));
 		fprintf(out, "next partial    %s\n", ago(s.next_partial, b, sizeof(b)));
 	}
-	if (up && s.scan_id) {
-		/* ETA from the last finished scan of the same kind */
-		struct job_scan_row run;
-		int64_t prev_secs;
-		double prev, started = 0;
-		char e[32] = "unknown";
-		job_db_scan_prev_secs(db, s.scan_id, &prev_secs, NULL);
-		prev = (double)prev_secs;
-		if (!job_db_scan_get(db, s.scan_id, &run, NULL))
-			started = (double)(int64_t)run.started;
-		if (prev > 0)
-			st_fmt_duration((int64_t)(prev - (now - started) > 0 ? prev - (now - started) : 0), e, sizeof(e));
-		fprintf(out, "running scan    %" PRId64 ": phase %d/%d %s, %s elapsed, ETA %s\n", s.scan_id, s.phase_index,
-			s.phases, s.phase, st_fmt_duration((int64_t)(now - started), a, sizeof(a)), e);
-	}
+	running_scans(db, now, out);
 	{
 		struct queue_print p = { out, 0 };
 		job_db_tasks_queue(db, queue_row, &p, NULL);

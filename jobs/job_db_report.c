@@ -129,6 +129,84 @@ int job_db_scan_prev_secs(struct job_db *db, int64_t id, int64_t *secs, struct s
 			 id, secs, NULL, err);
 }
 
+int job_db_scan_progress(struct job_db *db, int64_t id, struct job_scan_progress *p, struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int src, rc = st_sql_prepare(db->sql,
+				     "SELECT coalesce(owner, ''), heartbeat, coalesce(phase, ''), phase_index, phase_count,"
+				     " coalesce(phase_started, 0), records, to_queue, queued FROM scans WHERE id = ?",
+				     &q, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(q, 1, id);
+	src = sqlite3_step(q);
+	if (src == SQLITE_ROW) {
+		memset(p, 0, sizeof(*p));
+		snprintf(p->owner, sizeof(p->owner), "%s", text_or(q, 0, ""));
+		p->heartbeat = sqlite3_column_int64(q, 1);
+		snprintf(p->phase, sizeof(p->phase), "%s", text_or(q, 2, ""));
+		p->phase_index = sqlite3_column_int(q, 3);
+		p->phase_count = sqlite3_column_int(q, 4);
+		p->phase_started = sqlite3_column_double(q, 5);
+		p->records = sqlite3_column_int64(q, 6);
+		p->to_queue = sqlite3_column_int64(q, 7);
+		p->queued = sqlite3_column_int64(q, 8);
+	} else if (src == SQLITE_DONE) {
+		rc = ST_ENOTFOUND;
+	}
+	return finish(db, q, src, rc, err);
+}
+
+int job_db_scans_running(struct job_db *db, int max, int64_t *ids, int *n, struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int src = SQLITE_DONE,
+	    rc = st_sql_prepare(db->sql, "SELECT id FROM scans WHERE state = 'running' ORDER BY id LIMIT ?", &q, err);
+
+	*n = 0;
+	if (rc)
+		return rc;
+	sqlite3_bind_int(q, 1, max);
+	while (*n < max && (src = sqlite3_step(q)) == SQLITE_ROW)
+		ids[(*n)++] = sqlite3_column_int64(q, 0);
+	return finish(db, q, src, 0, err);
+}
+
+int job_db_scan_prev_phase(struct job_db *db, int64_t id, const char *phase, int64_t *prev, int64_t *records,
+			   double *secs, double *after, struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int src = SQLITE_DONE, seen = 0, rc;
+
+	*prev = *records = 0;
+	*secs = *after = 0;
+	rc = one_int64(db,
+		       "SELECT id FROM scans WHERE state = 'done' AND kind = (SELECT kind FROM scans WHERE id = ?1)"
+		       " AND id < ?1 ORDER BY id DESC LIMIT 1",
+		       id, prev, NULL, err);
+	if (rc || !*prev)
+		return rc;
+	rc = st_sql_prepare(db->sql,
+			    "SELECT json_extract(value, '$.phase'), json_extract(value, '$.secs'),"
+			    " json_extract(value, '$.records_in') FROM scans, json_each(scans.phases) WHERE scans.id = ?",
+			    &q, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(q, 1, *prev);
+	while ((src = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *name = text_or(q, 0, "");
+		if (seen) {
+			*after += sqlite3_column_double(q, 1);
+		} else if (!strcmp(name, phase)) {
+			seen = 1;
+			*secs = sqlite3_column_double(q, 1);
+			*records = sqlite3_column_int64(q, 2);
+		}
+	}
+	return finish(db, q, src, 0, err);
+}
+
 int job_db_scans_recent(struct job_db *db, const char *kind, int max, int64_t *ids, int *n, struct st_msg *err)
 {
 	sqlite3_stmt *q;

@@ -62,6 +62,32 @@ int job_db_scan_get(struct job_db *db, int64_t id, struct job_scan_row *s, struc
  */
 int job_db_scan_prev_secs(struct job_db *db, int64_t id, int64_t *secs, struct st_msg *err);
 
+/* What a running scan last recorded of itself (job_db.h: beats and phases). */
+struct job_scan_progress {
+	char owner[160];        /* host:pid that began it ("" for scans older than the column) */
+	int64_t heartbeat;      /* the counter its ranks bump (only its motion means anything) */
+	char phase[64];         /* "MR1 extent references", ..., "queueing tasks"; "" before the first */
+	int phase_index, phase_count; /* 1-based and of how many (0, 0 while queueing) */
+	double phase_started;   /* policy clock, when the phase began (0: not yet) */
+	int64_t records;        /* records its ranks read in the phase so far (as of their last beats) */
+	int64_t to_queue, queued; /* tasks its ranks are queueing, and handled so far */
+};
+
+/* The progress columns of scan id into *p: 0 or ST_ENOTFOUND (*p untouched). */
+int job_db_scan_progress(struct job_db *db, int64_t id, struct job_scan_progress *p, struct st_msg *err);
+
+/* The ids of the scans in state running, oldest first: ids[0..*n), at most max. */
+int job_db_scans_running(struct job_db *db, int max, int64_t *ids, int *n, struct st_msg *err);
+
+/*
+ * The last done scan of the same kind as scan `id` and older than it, for
+ * an estimate: its id (*prev, 0 when there is none), and its phase named
+ * `phase`: the records it read (*records) and its seconds (*secs), and the
+ * seconds of the phases after that one (*after); all 0 when not found.
+ */
+int job_db_scan_prev_phase(struct job_db *db, int64_t id, const char *phase, int64_t *prev, int64_t *records,
+			   double *secs, double *after, struct st_msg *err);
+
 /*
  * The ids of the newest `max` done scans (of kind, NULL: any), oldest
  * first, into ids[0..*n).

@@ -71,6 +71,8 @@ int job_mr1_reduce(void *arg, const void *key, size_t klen, const struct mr_valu
 	uint64_t egroup = 0;
 	uint8_t out[JR_REFS_LEN];
 
+	if (job_scan_poll(c, 0))
+		return c->w.rc;
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *v = vals[i].p;
 		if (v[0] == JR_REF || v[0] == JR_REF_ROW)

@@ -672,6 +672,8 @@ int job_mr2_reduce(void *arg, const void *key, size_t klen, const struct mr_valu
 	struct eg e = { .nx = 0 };
 	int rc = 0;
 
+	if (job_scan_poll(c, 0))
+		return c->w.rc;
 	(void)klen;
 	memcpy(&e.id, key, 8);
 	st_egroup_rec_init(&e.g);

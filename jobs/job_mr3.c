@@ -253,6 +253,8 @@ int job_mr3_reduce(void *arg, const void *key, size_t klen, const struct mr_valu
 	uint64_t bytes = 0, egroups = 0;
 	int di;
 
+	if (job_scan_poll(c, 0))
+		return c->w.rc;
 	(void)em;
 	if (klen == JR_ECKEY_LEN && k[0] == JR_KEY_EC)
 		return form_strips(c, k, vals, n);

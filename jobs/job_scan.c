@@ -5,11 +5,23 @@
  * DESIGN. Rank 0 takes the scan lock and S0 and opens the scan record;
  * every rank learns both, then loads the same picture of the cluster from
  * config.db. Each phase is one MapReduce job (mr_job_run, collective),
- * announced to rank 0's observer and stoppable between phases. Findings,
+ * announced to rank 0's observer and recorded in the scan row. Findings,
  * tasks and usage are kept per rank and written to curator.db at the end
  * by each rank; counters and task counts are summed over ranks. Every
  * failure is agreed (mr_agree) so all ranks return the same code; nothing
- * is queued unless the whole scan succeeds on every rank.
+ * is queued unless every phase succeeded on every rank.
+ *
+ * Liveness (DESIGN.md §4a, before leases): while the scan runs, every rank
+ * beats the scan row every JOB_DB_BEAT_SECS from the stages' loops
+ * (job_scan_poll) and from each queueing batch, so an observer that sees
+ * the heartbeat stand still for the TTL may declare the scan dead; a scan
+ * that finds itself declared dead stops and queues nothing more. A stop
+ * request (SIGTERM in the daemon) is honoured between phases, within a
+ * phase at the next poll (the engine has no stop flag of its own: the
+ * reader or reduce fails the job with -ECANCELED on every rank), and
+ * between queueing batches (the batches before stay queued: each task
+ * stands alone, carrying the version it was computed from, and the next
+ * scan queues the rest).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "jobs/job_scan_int.h"
@@ -103,6 +116,40 @@ void job_scan_task_prio(struct scan_ctx *c, enum job_task_kind kind, uint64_t ta
 		c->tasks[c->ntasks - 1].priority = priority;
 }
 
+/* Monotonic seconds: beats are paced on this rank's own clock. */
+static double mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int job_scan_poll_now(struct scan_ctx *c)
+{
+	double now;
+	int rc;
+
+	if (c->w.rc)
+		return c->w.rc;
+	if (c->w.delay_us)
+		usleep(c->w.delay_us);
+	if (c->o->stop && *c->o->stop)
+		return c->w.rc = -ECANCELED;
+	now = mono();
+	if (now - c->w.beat_at < JOB_DB_BEAT_SECS || !c->scan_id)
+		return 0;
+	c->w.beat_at = now;
+	rc = job_db_scan_beat(c->db, c->scan_id, c->w.records - c->w.beaten, 0, NULL);
+	if (rc == ST_ESTALE)
+		return c->w.rc = ST_ESTALE;
+	if (!rc)
+		c->w.beaten = c->w.records;
+	if (c->rank == 0) /* silent scans of dead processes end as failed while this one runs */
+		job_db_scans_reap(c->db, job_db_scan_ttl(), NULL, NULL);
+	return 0; /* a beat that could not be written (busy) is tried again at the next one */
+}
+
 static int shard_owner_any(void *arg, int split, int nranks)
 {
 	(void)arg;
@@ -121,23 +168,48 @@ static void add_phase(struct job_scan_result *res, const char *name, const struc
 }
 
 /*
- * Collective: tell rank 0's observer phase i of n starts. MR_EABORTED (err
- * filled) when rank 0 was asked to stop, else 0.
+ * Collective: tell rank 0's observer phase i of n starts, and record it in
+ * the scan row (its records count from 0 again on every rank).
+ * MR_EABORTED (err filled) when rank 0 was asked to stop, ST_ESTALE when
+ * the scan was declared dead, else 0.
  */
-static int phase(struct mr_ctx *mr, const struct job_scan_opts *o, int64_t scan, const char *name, int i, int n,
-		 struct st_msg *err)
+static int phase(struct mr_ctx *mr, struct scan_ctx *c, const char *name, int i, int n, struct st_msg *err)
 {
+	const struct job_scan_opts *o = c->o;
 	int stop = 0;
 
 	if (mr_rank(mr) == 0) {
 		if (o->progress)
-			o->progress(o->progress_arg, scan, name, i, n);
+			o->progress(o->progress_arg, c->scan_id, name, i, n);
 		stop = o->stop && *o->stop;
+		if (!stop && job_db_scan_phase(c->db, c->scan_id, name, i, n, NULL) == ST_ESTALE)
+			stop = 2;
 	}
 	mr_bcast(mr, &stop, sizeof(stop), 0);
+	c->w.records = c->w.beaten = 0;
+	c->w.beat_at = mono();
+	if (stop == 2)
+		return st_fail(err, ST_ESTALE, "scan: declared dead by an observer (no heartbeat for the TTL); stopped");
 	if (stop)
 		return st_fail(err, MR_EABORTED, "scan: stopped before its next phase (SIGTERM); nothing was queued");
 	return 0;
+}
+
+/*
+ * Collective, after job j failed on every rank with rc: if a rank stopped
+ * on request or was declared dead, say so (err) instead of the engine's
+ * message. Returns the code to agree on.
+ */
+static int job_failed(struct mr_ctx *mr, struct scan_ctx *c, const struct mr_job *j, int rc, struct st_msg *err)
+{
+	int64_t stopped = mr_sum(mr, c->w.rc == -ECANCELED), dead = mr_sum(mr, c->w.rc == ST_ESTALE);
+
+	if (dead)
+		return st_fail(err, ST_ESTALE, "scan: declared dead by an observer during %s (no heartbeat for the TTL);"
+			       " stopped, nothing was queued", j->name);
+	if (stopped)
+		return st_fail(err, -ECANCELED, "scan: stopped during %s (SIGTERM); nothing was queued", j->name);
+	return st_fail(err, rc, "scan: %s", mr_ctx_errmsg(mr));
 }
 
 static void input(struct mr_input *in, const char *name, int nsplits, mr_read_fn read, void *arg, mr_map_fn map)
@@ -150,6 +222,25 @@ static void input(struct mr_input *in, const char *name, int nsplits, mr_read_fn
 	in->owner = shard_owner_any;
 	in->map = map;
 	in->map_arg = arg;
+}
+
+/*
+ * Queue this rank's tasks in batches (job_db_tasks_add_batched), counted
+ * in the scan row; a stop request or the scan being declared dead ends it
+ * between batches (err says how far it got).
+ */
+static int queue_tasks(struct scan_ctx *c, struct job_db *db, struct st_msg *err)
+{
+	struct job_db_add_opts ao = { .stop = c->o->stop, .scan = c->scan_id };
+	int64_t added = 0;
+	int rc = job_db_scan_to_queue(db, c->scan_id, (int64_t)c->ntasks, err);
+
+	if (!rc)
+		rc = job_db_tasks_add_batched(db, c->tasks, (int)c->ntasks, &ao, &added, err);
+	if (rc == -ECANCELED)
+		return st_fail(err, rc, "scan: stopped while queueing its tasks (SIGTERM) on rank %d: %s; the next scan"
+			       " queues the rest", c->rank, err->text);
+	return rc;
 }
 
 /* Write this rank's findings, tasks and usage to curator.db. */
@@ -171,7 +262,7 @@ static int flush_results(struct scan_ctx *c, struct job_db *db, struct st_msg *e
 	for (size_t i = 0; !rc && i < c->ntasks; i++)
 		c->tasks[i].scan = c->scan_id;
 	if (!rc && !c->o->dry_run)
-		rc = job_db_tasks_add(db, c->tasks, (int)c->ntasks, err);
+		rc = queue_tasks(c, db, err);
 	for (int i = 0; !rc && i < c->ndisks; i++)
 		if (c->uegroups[i])
 			rc = job_db_usage_add(db, c->scan_id, c->disks[i].id, c->disks[i].tier, c->ubytes[i], c->uegroups[i],
@@ -249,6 +340,8 @@ static int begin(struct scan_run *r, struct st_msg *err)
 	}
 	mr_bcast(r->mr, &c->s0, sizeof(c->s0), 0);
 	mr_bcast(r->mr, &c->scan_id, sizeof(c->scan_id), 0);
+	c->db = r->db;
+	c->w.beat_at = mono();
 	r->res->s0 = c->s0;
 	r->res->scan_id = c->scan_id;
 	return 0;
@@ -316,7 +409,7 @@ static int run_job(struct scan_run *r, struct mr_job *j, struct st_msg *err)
 	int rc = mr_job_run(r->mr, j);
 
 	if (rc)
-		return st_fail(err, rc, "scan: %s", mr_ctx_errmsg(r->mr));
+		return job_failed(r->mr, &r->c, j, rc, err);
 	add_phase(r->res, j->name, j);
 	return 0;
 }
@@ -344,7 +437,7 @@ static int run_mr1(struct scan_run *r, struct st_msg *err)
 {
 	struct scan_ctx *c = &r->c;
 	struct mr_job j;
-	int rc = phase(r->mr, &r->o, c->scan_id, "MR1 extent references", 1, 3, err);
+	int rc = phase(r->mr, c, "MR1 extent references", 1, 3, err);
 
 	if (rc)
 		return rc;
@@ -389,7 +482,7 @@ static int run_mr2(struct scan_run *r, struct st_msg *err)
 {
 	struct scan_ctx *c = &r->c;
 	struct mr_job j;
-	int rc = phase(r->mr, &r->o, c->scan_id, "MR2 egroup reconciliation", 2, 3, err);
+	int rc = phase(r->mr, c, "MR2 egroup reconciliation", 2, 3, err);
 
 	if (rc)
 		return rc;
@@ -418,7 +511,7 @@ static int run_mr3(struct scan_run *r, struct st_msg *err)
 {
 	struct scan_ctx *c = &r->c;
 	struct mr_job j;
-	int rc = phase(r->mr, &r->o, c->scan_id, "MR3 placement", 3, 3, err);
+	int rc = phase(r->mr, c, "MR3 placement", 3, 3, err);
 
 	if (rc)
 		return rc;
@@ -435,7 +528,7 @@ static int run_mr3(struct scan_run *r, struct st_msg *err)
 	j.nparts = 16;
 	rc = mr_job_run(r->mr, &j);
 	if (rc) {
-		st_fail(err, rc, "scan: %s", mr_ctx_errmsg(r->mr));
+		rc = job_failed(r->mr, c, &j, rc, err);
 	} else {
 		job_mr3_flush_dedup(c);
 		add_phase(r->res, j.name, &j);
@@ -449,7 +542,7 @@ static int run_partial(struct scan_run *r, struct st_msg *err)
 {
 	struct scan_ctx *c = &r->c;
 	struct mr_job j;
-	int rc = phase(r->mr, &r->o, c->scan_id, "partial scan", 1, 1, err);
+	int rc = phase(r->mr, c, "partial scan", 1, 1, err);
 
 	if (rc)
 		return rc;
@@ -521,8 +614,12 @@ static int finish(struct scan_run *r, struct st_msg *err)
 			job_scan_task(c, JT_DISK_REMOVED, c->disks[i].id, 0, 0, NULL, 0);
 	}
 	hold_deletions(r);
+	if (c->rank == 0 && !r->o.dry_run)
+		job_db_scan_phase(r->db, c->scan_id, "queueing tasks", 0, 0, NULL); /* (a fence shows in the batches) */
 	rc = c->oom ? st_fail(err, -ENOMEM, "scan: out of memory") : flush_results(c, r->db, err);
 	rc = mr_agree(r->mr, rc);
+	if (rc && !err->text[0])
+		st_fail(err, rc, "scan: another rank failed or stopped while writing its results; what was queued stays");
 	for (int i = 0; i < JC_NCOUNTERS; i++)
 		res->counters[i] = mr_sum(r->mr, c->c[i]);
 	for (size_t i = 0; i < c->ntasks; i++)
@@ -602,6 +699,8 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 	memset(res, 0, sizeof(*res));
 	c->now = st_now();
 	st_hmap_init(&c->vd, 8, 1);
+	if (getenv("CURATOR_SCAN_POLL_DELAY_US"))
+		c->w.delay_us = (unsigned)strtoul(getenv("CURATOR_SCAN_POLL_DELAY_US"), NULL, 10);
 
 	rc = begin(&r, err);
 	if (rc)

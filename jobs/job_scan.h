@@ -126,7 +126,13 @@ struct job_scan_opts {
 	/* rank 0: called as each phase (MapReduce job) starts; may be NULL */
 	void (*progress)(void *arg, int64_t scan_id, const char *phase, int index, int total);
 	void *progress_arg;
-	/* non-zero on rank 0 when the scan should stop after the current phase */
+	/*
+	 * Non-zero when the scan should stop (may be NULL): read on rank 0
+	 * between phases and on every rank within a phase (every few thousand
+	 * rows read or keys reduced) and between queueing batches; the scan
+	 * then fails with MR_EABORTED or -ECANCELED, recorded as failed (the
+	 * batches queued before a stop stay queued).
+	 */
 	volatile int *stop;
 };
 
@@ -147,7 +153,12 @@ struct job_scan_result {
 
 /*
  * Collective. Run a scan, record it in curator.db (scans, findings, usage)
- * and queue its tasks unless dry_run. 0, or an error with err filled
+ * and queue its tasks unless dry_run. While it runs, every rank beats the
+ * scan row every few seconds (job_db_scan_beat: its heartbeat, the phase
+ * and records read so far, the tasks queued so far), and rank 0 declares
+ * scans of dead processes failed (job_db_scans_reap, CURATOR_SCAN_TTL). A
+ * scan declared dead itself (its beats stopped for the TTL) stops with
+ * ST_ESTALE and queues nothing more. 0, or an error with err filled
  * (the same on every rank).
  */
 int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_opts *o,

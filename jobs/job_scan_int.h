@@ -93,7 +93,19 @@ struct scan_ctx {
 	struct { void *p; size_t cap; } scr[SCR_N];
 	struct st_extent_rec *gext;
 	int gext_cap;
+	/* liveness (job_scan_poll): this rank's beats of the scan row, and whether it must stop */
+	struct job_db *db;        /* the driver's curator.db handle */
+	struct {
+		uint64_t calls;       /* job_scan_poll calls: the clock is read every POLL_EVERY */
+		int64_t records;      /* records this rank read in the current phase */
+		int64_t beaten;       /* ... of which the scan row already counts */
+		double beat_at;       /* monotonic time of the last beat */
+		int rc;               /* -ECANCELED (stop asked) or ST_ESTALE (declared dead): sticky */
+		unsigned delay_us;    /* CURATOR_SCAN_POLL_DELAY_US: each look sleeps this long (tests) */
+	} w;
 };
+
+#define POLL_EVERY 1024 /* job_scan_poll calls between looks at the clock and the stop flag */
 
 /* The index of disk id in c->disks, or -1. */
 static inline int disk_index(const struct scan_ctx *c, uint32_t disk)
@@ -147,6 +159,29 @@ void job_scan_task(struct scan_ctx *c, enum job_task_kind kind, uint64_t target,
 /* The same without an argument and with the given priority. */
 void job_scan_task_prio(struct scan_ctx *c, enum job_task_kind kind, uint64_t target, uint64_t version,
 			int64_t bytes, int priority);
+
+/*
+ * Liveness, from the loops of every stage (readers per row, reduces per
+ * key) on every rank: every POLL_EVERY calls, job_scan_poll_now looks at
+ * the stop flag (c->o->stop) and, every JOB_DB_BEAT_SECS, beats the scan
+ * row (its heartbeat, and the records this rank read since the last beat;
+ * rank 0 also declares silent scans dead: job_db_scans_reap). Returns 0,
+ * -ECANCELED when the scan was asked to stop, or ST_ESTALE when an
+ * observer declared this scan dead (it must commit nothing more); both
+ * stay set, and the caller returns them, which fails the job on every
+ * rank. records: how many input records the caller just handled.
+ * CURATOR_SCAN_POLL_DELAY_US=N makes every look sleep N us (tests: a slow
+ * scan on a small cluster).
+ */
+int job_scan_poll_now(struct scan_ctx *c);
+
+static inline int job_scan_poll(struct scan_ctx *c, int records)
+{
+	c->w.records += records;
+	if (++c->w.calls % POLL_EVERY && !c->w.rc)
+		return 0;
+	return job_scan_poll_now(c);
+}
 
 /* --- job_scan_read.c: the readers (mr_read_fn; arg is the scan_ctx) ------
  *

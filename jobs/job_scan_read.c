@@ -12,7 +12,8 @@
  * references are incomplete, see refs_incomplete), the egroup reader
  * passes on only that the row exists, so its files and extent-ID rows are
  * not taken for orphans. Readers only read: the scan is read-only until
- * its tasks run.
+ * its tasks run. Every row read goes through job_scan_poll first (the
+ * scan's heartbeat and progress, and a stop within the phase).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -36,7 +37,10 @@ static int rd_block(void *arg, int rc_row, const struct st_block *b)
 {
 	struct rd *r = arg;
 	uint8_t key[JR_BLOCK_LEN];
+	int rc = job_scan_poll(r->c, 1);
 
+	if (rc)
+		return rc;
 	r->c->c[JC_BLOCK_ROWS]++;
 	if (rc_row) {
 		r->c->c[JC_CORRUPT_ROWS]++;
@@ -68,7 +72,10 @@ int job_scan_read_blocks(void *arg, int split, mr_record_fn fn, void *fnarg, cha
 static int rd_extent(void *arg, int rc_row, const struct st_extent_id *id, uint64_t egroup)
 {
 	struct rd *r = arg;
+	int rc = job_scan_poll(r->c, 1);
 
+	if (rc)
+		return rc;
 	if (rc_row) { /* where that extent lives is unknown: nothing may be called dead (see job_mr1.c) */
 		r->c->c[JC_CORRUPT_ROWS]++;
 		return 0;
@@ -89,7 +96,10 @@ int job_scan_read_extents(void *arg, int split, mr_record_fn fn, void *fnarg, ch
 static int rd_egroup(void *arg, int rc_row, uint64_t id, const struct st_egroup_rec *g)
 {
 	struct rd *r = arg;
+	int rc = job_scan_poll(r->c, 1);
 
+	if (rc)
+		return rc;
 	r->c->c[JC_EGROUPS]++;
 	if (rc_row) {
 		r->c->c[JC_CORRUPT_ROWS]++;
@@ -113,9 +123,12 @@ int job_scan_read_egroups(void *arg, int split, mr_record_fn fn, void *fnarg, ch
 static int rd_fp(void *arg, int rc_row, uint64_t egroup, const uint8_t *blob, size_t len)
 {
 	struct rd *r = arg;
-	uint8_t *v = malloc(JR_P_ROW + len);
-	int rc;
+	uint8_t *v;
+	int rc = job_scan_poll(r->c, 1);
 
+	if (rc)
+		return rc;
+	v = malloc(JR_P_ROW + len);
 	if (!v)
 		return -ENOMEM;
 	v[0] = JR_FPS;
@@ -142,7 +155,10 @@ static int rd_object(void *arg, const char *key, uint64_t size, int64_t mtime)
 	struct rd *r = arg;
 	uint64_t id;
 	uint8_t v[JR_FILE_LEN];
+	int rc = job_scan_poll(r->c, 1);
 
+	if (rc)
+		return rc;
 	if (strncmp(key, prefix, sizeof(prefix) - 1) || st_egroup_name_parse(key + sizeof(prefix) - 1, &id))
 		return 0; /* not ours */
 	r->c->c[JC_CLOUD_OBJECTS]++;
@@ -189,7 +205,8 @@ int job_scan_read_files(void *arg, int split, mr_record_fn fn, void *fnarg, char
 		uint8_t v[JR_FILE_LEN];
 		struct stat sb;
 
-		if (st_egroup_name_parse(e->d_name, &id))
+		rc = job_scan_poll(c, 1);
+		if (rc || st_egroup_name_parse(e->d_name, &id))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		if (stat(path, &sb) < 0)

@@ -1,0 +1,272 @@
+/*
+ * curator.db (jobs/job_db.c, job_db_queue.c): the queue's duplicate rule
+ * is what it always was (same kind and target as a pending or running
+ * task, or earlier in the same call), now a unique index; an older
+ * curator.db is upgraded in place (duplicates dropped, one of each kept)
+ * and a current one opens without a write; queueing in batches stops
+ * between batches when asked and when its scan was declared dead; the
+ * observer declares a scan dead only after its heartbeat stood still for
+ * the TTL, and a dead scan cannot end as done.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jobs/job_db.h"
+#include "tests/helpers.h"
+
+static sqlite3 *raw(const char *dir)
+{
+	char p[2048];
+	sqlite3 *db;
+
+	snprintf(p, sizeof(p), "%s/curator.db", dir);
+	cr_assert_eq(sqlite3_open(p, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 10000);
+	return db;
+}
+
+static int64_t q1(const char *dir, const char *sql)
+{
+	sqlite3 *db = raw(dir);
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(db));
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+static struct job_task task(enum job_task_kind kind, uint64_t target, uint64_t version)
+{
+	struct job_task t = { .scan = 1, .kind = kind, .target = target, .version = version };
+	return t;
+}
+
+static struct job_db *open_db(const char *dir)
+{
+	struct job_db *db;
+	struct st_msg err = { "" };
+
+	cr_assert_eq(job_db_open(dir, &db, &err), 0, "%s", err.text);
+	return db;
+}
+
+Test(job_db, duplicates_are_what_they_were)
+{
+	const char *dir = th_tmpdir("jdb-dup");
+	struct job_db *db = open_db(dir);
+	struct st_msg err = { "" };
+	struct job_task t[6], c;
+	int64_t added;
+	int got;
+
+	/* in one call: the first of two equal (kind, target) is kept */
+	t[0] = task(JT_EGROUP_DELETE, 7, 1);
+	t[1] = task(JT_EGROUP_DELETE, 7, 2);
+	t[2] = task(JT_EXTENT_DELETE, 7, 3); /* another kind: not a duplicate */
+	t[3] = task(JT_EGROUP_DELETE, 5, 4);
+	cr_assert_eq(job_db_tasks_add_batched(db, t, 4, NULL, &added, &err), 0, "%s", err.text);
+	cr_assert_eq(added, 3);
+	cr_assert_eq(q1(dir, "SELECT version FROM tasks WHERE kind = 4 AND target = 7"), 1);
+	/* against a pending task, and a running one */
+	cr_assert_eq(job_db_task_claim(db, JT_EGROUP_DELETE, NULL, &c, &got, &err), 0);
+	cr_assert_eq(got, 1);
+	t[0] = task(JT_EGROUP_DELETE, 5, 9);
+	t[1] = task(JT_EGROUP_DELETE, 7, 9);
+	t[2] = task(JT_EXTENT_DELETE, 7, 9);
+	cr_assert_eq(job_db_tasks_add(db, t, 3, &err), 0);
+	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks"), 3);
+	/* a done (or stale, failed) task no longer counts */
+	cr_assert_eq(job_db_task_finish(db, c.id, JS_DONE, 0, NULL, &err), 0);
+	job_task_release(&c);
+	t[0] = task((enum job_task_kind)c.kind, c.target, 11);
+	cr_assert_eq(job_db_tasks_add_batched(db, t, 1, NULL, &added, &err), 0);
+	cr_assert_eq(added, 1);
+	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks"), 4);
+	/* and the one that ran can run again: its retry pending again is not a duplicate of itself */
+	cr_assert_eq(job_db_task_claim(db, -1, NULL, &c, &got, &err), 0);
+	cr_assert_eq(job_db_task_finish(db, c.id, JS_PENDING, 0, "retry", &err), 0);
+	job_task_release(&c);
+	job_db_close(db);
+}
+
+Test(job_db, queueing_in_batches_keeps_order_and_stops_between_batches)
+{
+	const char *dir = th_tmpdir("jdb-batch");
+	struct job_db *db = open_db(dir);
+	struct st_msg err = { "" };
+	volatile int stop = 0;
+	struct job_db_add_opts o = { .batch = 100, .stop = &stop };
+	enum { N = 1000 };
+	struct job_task *t = calloc(N, sizeof(*t));
+	int64_t added = 0;
+
+	for (int i = 0; i < N; i++)
+		t[i] = task(i % 2 ? JT_EXTENT_DELETE : JT_EGROUP_DELETE, (uint64_t)(N - i), (uint64_t)i);
+	stop = 1;
+	cr_assert_eq(job_db_tasks_add_batched(db, t, N, &o, &added, &err), -ECANCELED);
+	cr_assert_eq(added, 0);
+	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks"), 0);
+	stop = 0;
+	cr_assert_eq(job_db_tasks_add_batched(db, t, N, &o, &added, &err), 0, "%s", err.text);
+	cr_assert_eq(added, N);
+	/* ids follow (kind, target): the index is walked in order */
+	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks a JOIN tasks b ON b.id = a.id + 1"
+			     " WHERE (a.kind, a.target) > (b.kind, b.target)"),
+		     0);
+	/* again: every one a duplicate */
+	cr_assert_eq(job_db_tasks_add_batched(db, t, N, &o, &added, &err), 0);
+	cr_assert_eq(added, 0);
+	free(t);
+	job_db_close(db);
+}
+
+/* Stop after the first batch, from the progress callback. */
+static void stop_after_first(void *arg, int64_t done, int64_t total)
+{
+	(void)done;
+	(void)total;
+	*(volatile int *)arg = 1;
+}
+
+Test(job_db, a_stop_keeps_the_batches_before_it)
+{
+	const char *dir = th_tmpdir("jdb-stop");
+	struct job_db *db = open_db(dir);
+	struct st_msg err = { "" };
+	volatile int stop = 0;
+	struct job_db_add_opts o = { .batch = 64, .stop = &stop, .progress = stop_after_first, .progress_arg = (void *)&stop };
+	struct job_task t[300];
+	int64_t added = 0;
+
+	for (int i = 0; i < 300; i++)
+		t[i] = task(JT_SCRUB, (uint64_t)i + 1, 1);
+	cr_assert_eq(job_db_tasks_add_batched(db, t, 300, &o, &added, &err), -ECANCELED);
+	cr_assert(strstr(err.text, "64 of 300"), "%s", err.text);
+	cr_assert_eq(added, 64);
+	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks"), 64);
+	job_db_close(db);
+}
+
+Test(job_db, a_scan_declared_dead_is_fenced)
+{
+	const char *dir = th_tmpdir("jdb-fence");
+	struct job_db *db = open_db(dir), *obs = open_db(dir);
+	struct st_msg err = { "" };
+	struct job_task t[10];
+	int64_t scan, alive, added = 0;
+	int reaped = 0;
+
+	cr_assert_eq(job_db_scan_begin(db, "full", 0, 1, 1, &scan, &err), 0);
+	cr_assert_eq(job_db_scan_begin(db, "partial", 0, 1, 1, &alive, &err), 0);
+	/* the first look only remembers; beats reset the clock */
+	cr_assert_eq(job_db_scans_reap(obs, 0.3, &reaped, &err), 0);
+	cr_assert_eq(reaped, 0);
+	usleep(200000);
+	cr_assert_eq(job_db_scan_beat(db, alive, 10, 0, &err), 0);
+	cr_assert_eq(job_db_scans_reap(obs, 0.3, &reaped, &err), 0);
+	cr_assert_eq(reaped, 0);
+	usleep(200000);
+	cr_assert_eq(job_db_scan_beat(db, alive, 10, 0, &err), 0);
+	cr_assert_eq(job_db_scans_reap(obs, 0.3, &reaped, &err), 0);
+	cr_assert_eq(reaped, 1, "the silent scan was not declared dead after the TTL");
+	cr_assert_eq(q1(dir, "SELECT count(*) FROM scans WHERE state = 'running'"), 1);
+	cr_assert_eq(q1(dir, "SELECT records FROM scans WHERE state = 'running'"), 20);
+	/* the dead one commits nothing more: its beats, its queueing and its end are refused */
+	cr_assert_eq(job_db_scan_beat(db, scan, 1, 0, &err), ST_ESTALE);
+	for (int i = 0; i < 10; i++)
+		t[i] = task(JT_SCRUB, (uint64_t)i + 1, 1);
+	{
+		struct job_db_add_opts o = { .scan = scan };
+		cr_assert_eq(job_db_tasks_add_batched(db, t, 10, &o, &added, &err), ST_ESTALE);
+		cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks"), 0, "a fenced batch was committed");
+	}
+	cr_assert_eq(job_db_scan_end(db, scan, 1, NULL, NULL, NULL, &err), ST_ESTALE);
+	cr_assert_eq(q1(dir, "SELECT count(*) FROM scans WHERE state = 'failed' AND error LIKE '%no heartbeat%'"), 1);
+	/* the live one queues (counted in its row) and ends as done */
+	{
+		struct job_db_add_opts o = { .scan = alive, .batch = 4 };
+		cr_assert_eq(job_db_scan_to_queue(db, alive, 10, &err), 0);
+		cr_assert_eq(job_db_tasks_add_batched(db, t, 10, &o, &added, &err), 0, "%s", err.text);
+		cr_assert_eq(added, 10);
+		cr_assert_eq(q1(dir, "SELECT queued FROM scans WHERE state = 'running'"), 10);
+	}
+	cr_assert_eq(job_db_scan_end(db, alive, 1, NULL, NULL, NULL, &err), 0);
+	job_db_close(obs);
+	job_db_close(db);
+}
+
+/* curator.db as every version before schema 1 made it, with duplicates in its queue. */
+static const char old_schema[] =
+	"CREATE TABLE scans(id INTEGER PRIMARY KEY, kind TEXT NOT NULL, dry_run INTEGER NOT NULL,"
+	"  state TEXT NOT NULL, started REAL NOT NULL, ended REAL, s0 INTEGER NOT NULL, ranks INTEGER NOT NULL,"
+	"  phases TEXT, counters TEXT, error TEXT, task_results TEXT);"
+	"CREATE TABLE findings(scan INTEGER NOT NULL, kind TEXT NOT NULL, egroup INTEGER, extent TEXT, detail TEXT);"
+	"CREATE INDEX findings_scan ON findings(scan, kind);"
+	"CREATE TABLE usage(scan INTEGER NOT NULL, disk INTEGER NOT NULL, tier INTEGER NOT NULL,"
+	"  bytes INTEGER NOT NULL, egroups INTEGER NOT NULL);"
+	"CREATE TABLE tasks(id INTEGER PRIMARY KEY, scan INTEGER NOT NULL, kind INTEGER NOT NULL,"
+	"  target INTEGER NOT NULL, version INTEGER NOT NULL, priority INTEGER NOT NULL,"
+	"  state INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0,"
+	"  arg BLOB, error TEXT, runner INTEGER, created REAL NOT NULL, updated REAL);"
+	"CREATE INDEX tasks_queue ON tasks(state, priority DESC, id);"
+	"CREATE TABLE requests(id INTEGER PRIMARY KEY, kind TEXT NOT NULL, at REAL NOT NULL, taken REAL);"
+	"CREATE TABLE events(id INTEGER PRIMARY KEY, at REAL NOT NULL, kind TEXT NOT NULL, detail TEXT);"
+	"CREATE TABLE daemon(id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER, host TEXT, ranks INTEGER,"
+	"  started REAL, heartbeat REAL, state TEXT, scan_id INTEGER, phase TEXT, phase_index INTEGER, phases INTEGER,"
+	"  phase_started REAL, next_full REAL, next_partial REAL);"
+	"INSERT INTO scans(id, kind, dry_run, state, started, s0, ranks) VALUES (1, 'full', 0, 'done', 1, 1, 1);"
+	"INSERT INTO scans(id, kind, dry_run, state, started, s0, ranks) VALUES (2, 'full', 0, 'running', 2, 1, 1);"
+	/* (kind 4, target 9): pending 10, running 11, pending 12 -> 11 stays */
+	"INSERT INTO tasks(id, scan, kind, target, version, priority, state, created) VALUES (10, 1, 4, 9, 1, 45, 0, 1);"
+	"INSERT INTO tasks(id, scan, kind, target, version, priority, state, created) VALUES (11, 1, 4, 9, 1, 45, 1, 1);"
+	"INSERT INTO tasks(id, scan, kind, target, version, priority, state, created) VALUES (12, 1, 4, 9, 1, 45, 0, 1);"
+	/* (kind 2, target 9): pending 13, 14 -> 13 stays; done 15 is history and stays */
+	"INSERT INTO tasks(id, scan, kind, target, version, priority, state, created) VALUES (13, 1, 2, 9, 1, 40, 0, 1);"
+	"INSERT INTO tasks(id, scan, kind, target, version, priority, state, created) VALUES (14, 1, 2, 9, 1, 40, 0, 1);"
+	"INSERT INTO tasks(id, scan, kind, target, version, priority, state, created) VALUES (15, 1, 2, 9, 1, 40, 2, 1);"
+	"INSERT INTO tasks(id, scan, kind, target, version, priority, state, created) VALUES (16, 1, 2, 8, 1, 40, 0, 1);";
+
+Test(job_db, an_old_curator_db_is_upgraded_in_place)
+{
+	const char *dir = th_tmpdir("jdb-upgrade");
+	sqlite3 *w = raw(dir);
+	struct job_db *db;
+	struct st_msg err = { "" };
+	struct job_task t = task(JT_EGROUP_DELETE, 9, 5);
+	struct timespec a, b;
+
+	cr_assert_eq(sqlite3_exec(w, old_schema, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(w));
+	sqlite3_close(w);
+	db = open_db(dir);
+	cr_assert_eq(q1(dir, "PRAGMA user_version"), 1);
+	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks"), 4);
+	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks WHERE id IN (11, 13, 15, 16)"), 4);
+	cr_assert_eq(q1(dir, "SELECT count(*) FROM sqlite_master WHERE name = 'tasks_live'"), 1);
+	cr_assert_eq(q1(dir, "SELECT heartbeat FROM scans WHERE id = 2"), 0); /* new columns, defaults */
+	cr_assert_eq(q1(dir, "SELECT count(*) FROM scans"), 2);
+	cr_assert_eq(job_db_tasks_add(db, &t, 1, &err), 0);
+	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks"), 4, "a duplicate of the running task was queued");
+	job_db_close(db);
+	/* a current file opens without a write: even while another process holds the write lock */
+	w = raw(dir);
+	cr_assert_eq(sqlite3_exec(w, "BEGIN IMMEDIATE; INSERT INTO events(at, kind) VALUES (1, 'x')", NULL, NULL, NULL),
+		     SQLITE_OK);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	db = open_db(dir);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	cr_assert_lt((double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9, 1.0,
+		     "opening curator.db waited for a writer");
+	job_db_close(db);
+	sqlite3_exec(w, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(w);
+}
