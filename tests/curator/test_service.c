@@ -2,9 +2,13 @@
  * The curator service against real processes: a daemon under mpiexec -n 2
  * with intervals of seconds runs its scheduled scans, picks up a requested
  * scan and a failure-triggered one, and exits on SIGTERM within seconds;
- * the report formats pass jq, promtool and a headless Chromium screenshot;
- * explain tells a collected extent, a protected one and one the safety rule
- * skipped.
+ * on a generated cluster (tools/gen_cluster) `status` answers within 1 s
+ * and shows the queueing's progress while the daemon queues its tasks,
+ * SIGTERM stops it within 5 s mid-queueing and mid-phase, and a scan
+ * killed with -9 is marked failed once its heartbeat has stood still for
+ * the TTL, after which the next scan runs; the report formats pass jq,
+ * promtool and a headless Chromium screenshot; explain tells a collected
+ * extent, a protected one and one the safety rule skipped.
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -15,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <libgen.h>
 #include <unistd.h>
 
 #include "storage/st_config.h"
@@ -161,6 +166,198 @@ Test(service, daemon_schedules_requests_triggers_and_stops, .timeout = 120, .fin
 		cr_assert(strstr(out, "disk 3"), "%s", out);
 		free(out);
 	}
+}
+
+/* --- a daemon on a generated cluster ------------------------------------ */
+
+static double mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* One number from curator.db (-1 when there is no row). */
+static int64_t db_int(const char *dir, const char *sql)
+{
+	char p[2048];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t n = -1;
+
+	snprintf(p, sizeof(p), "%s/curator.db", dir);
+	if (sqlite3_open(p, &db) != SQLITE_OK)
+		return -1;
+	sqlite3_busy_timeout(db, 5000);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+			n = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	return n;
+}
+
+/* A cluster from tools/gen_cluster (next to the curator binary's build) of `extents`, P % of its vdisks deleted. */
+static const char *gen_cluster(const char *tag, int extents, int deleted)
+{
+	const char *dir = th_tmpdir(tag);
+	char bin[2048], cmd[8192];
+
+	snprintf(bin, sizeof(bin), "%s", th_curator());
+	snprintf(cmd, sizeof(cmd), "rmdir %s && %s/../tools/gen_cluster %s --extents %d --deleted %d >/dev/null", dir,
+		 dirname(bin), dir, extents, deleted);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	return dir;
+}
+
+/* The daemon under mpiexec -n 2 (its own process group), with env "NAME=VALUE" entries (NULL-terminated). */
+static pid_t start_daemon(const char *dir, const char *const *env)
+{
+	char logf[2048];
+	pid_t pid;
+
+	snprintf(logf, sizeof(logf), "%s/daemon.log", dir);
+	pid = fork();
+	if (pid == 0) {
+		int fd = open(logf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		setpgid(0, 0);
+		for (int i = 0; env && env[i]; i++)
+			putenv((char *)env[i]);
+		execlp(getenv("MPIEXEC") ? getenv("MPIEXEC") : "mpiexec.mpich", "mpiexec", "-n", "2", th_curator(), "-C", dir,
+		       "daemon", "--full-every", "1h", "--partial-every", "1h", "--tick", "0.2", (char *)NULL);
+		_exit(127);
+	}
+	daemon_pid = pid;
+	return pid;
+}
+
+/* SIGTERM to mpiexec: the seconds until every rank exited (status 0), at most `limit` (else a failed test). */
+static double stop_daemon(pid_t pid, double limit)
+{
+	double t0 = mono();
+	int st;
+
+	kill(pid, SIGTERM);
+	for (;;) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			break;
+		if (mono() - t0 > limit) {
+			kill(-pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			daemon_pid = 0;
+			cr_assert_fail("the daemon did not exit within %.0f s of SIGTERM", limit);
+		}
+		usleep(20000);
+	}
+	daemon_pid = 0;
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "daemon exit status %d", st);
+	return mono() - t0;
+}
+
+/* `curator status`: its output (malloc'd) and how long it took, which must be under a second. */
+static char *status_within_1s(const char *dir)
+{
+	char *out = NULL;
+	double t0 = mono(), secs;
+
+	th_run(dir, NULL, &out, NULL, "status", NULL);
+	secs = mono() - t0;
+	cr_assert_lt(secs, 1.0, "status took %.2f s: %s", secs, out);
+	return out;
+}
+
+Test(service, status_answers_while_queueing_and_sigterm_stops_it, .timeout = 180, .fini = daemon_reap)
+{
+	/* every vdisk deleted: the first full scan queues an egroup_delete per egroup (20 k), slowed to ~10 s */
+	const char *dir = gen_cluster("svc-queue", 200000, 100);
+	const char *env[] = { "CURATOR_QUEUE_BATCH=100", "CURATOR_QUEUE_DELAY_US=100000", NULL };
+	pid_t pid = start_daemon(dir, env);
+	int64_t seen = 0, last = -1, total;
+	double t0 = mono();
+	char *out;
+
+	while (seen < 3 && mono() - t0 < 90) {
+		char *q;
+		out = status_within_1s(dir);
+		q = strstr(out, "queueing tasks, ");
+		if (q) {
+			cr_assert(strstr(out, "master          up"), "a busy master must not look down: %s", out);
+			long long n = atoll(q + strlen("queueing tasks, "));
+			cr_assert(strstr(q, " of ") && strstr(q, "queued"), "%s", out);
+			if (n > last) { /* progress, not a frozen ETA */
+				seen++;
+				last = n;
+			}
+		}
+		free(out);
+		usleep(300000);
+	}
+	cr_assert_geq(seen, 3, "status never showed the queueing move");
+	cr_assert_lt(stop_daemon(pid, 5), 5.0);
+	total = db_int(dir, "SELECT count(*) FROM tasks");
+	cr_assert_eq(db_int(dir, "SELECT count(*) FROM scans WHERE state = 'running'"), 0, "a scan was left running");
+	cr_assert_eq(db_int(dir, "SELECT count(*) FROM scans WHERE kind = 'full' AND state = 'failed'"
+				 " AND error LIKE '%stopped while queueing%'"), 1);
+	cr_assert(total > 0 && total < 20000, "%lld tasks queued: the stop was not between batches", (long long)total);
+}
+
+Test(service, sigterm_stops_a_scan_within_its_phase, .timeout = 180, .fini = daemon_reap)
+{
+	const char *dir = gen_cluster("svc-phase", 200000, 0);
+	const char *env[] = { "CURATOR_SCAN_POLL_DELAY_US=30000", NULL }; /* a phase takes many seconds */
+	pid_t pid = start_daemon(dir, env);
+	double t0 = mono();
+	char *out = NULL;
+
+	while (mono() - t0 < 60 && db_int(dir, "SELECT max(records) FROM scans WHERE state = 'running'") <= 0)
+		usleep(100000);
+	out = status_within_1s(dir);
+	cr_assert(strstr(out, "running scan    1: phase 1/3 MR1 extent references, "), "%s", out);
+	cr_assert(strstr(out, "records read"), "%s", out);
+	free(out);
+	cr_assert_lt(stop_daemon(pid, 5), 5.0);
+	cr_assert_eq(db_int(dir, "SELECT count(*) FROM scans WHERE state = 'running'"), 0);
+	cr_assert_eq(db_int(dir, "SELECT count(*) FROM scans WHERE state = 'failed' AND error LIKE '%stopped during MR1%'"),
+		     1);
+	cr_assert_eq(db_int(dir, "SELECT count(*) FROM tasks"), 0, "a stopped scan queued tasks");
+}
+
+Test(service, a_scan_killed_with_sigkill_is_failed_after_the_ttl, .timeout = 240, .fini = daemon_reap)
+{
+	const char *dir = gen_cluster("svc-kill", 100000, 0);
+	const char *env[] = { "CURATOR_SCAN_TTL=5s", NULL };
+	const char *scan[] = { "scan", "full", NULL };
+	char where[128];
+	pid_t hand, pid;
+	int64_t id;
+	double t0 = mono(), started;
+	int st;
+
+	/* a scan by hand, slowed, killed with -9 once it beats */
+	setenv("CURATOR_SCAN_POLL_DELAY_US", "30000", 1);
+	hand = th_spawn(dir, NULL, NULL, scan);
+	unsetenv("CURATOR_SCAN_POLL_DELAY_US");
+	while (mono() - t0 < 90 && db_int(dir, "SELECT max(heartbeat) FROM scans WHERE state = 'running'") < 3)
+		usleep(50000);
+	id = db_int(dir, "SELECT max(id) FROM scans WHERE state = 'running'");
+	cr_assert_gt(id, 0, "the scan by hand never beat");
+	kill(hand, SIGKILL);
+	waitpid(hand, &st, 0);
+	cr_assert(WIFSIGNALED(st), "the scan by hand ended before the kill");
+	cr_assert_eq(scans_where(dir, "state = 'running'"), 1, "the killed scan's row is left running");
+	/* a daemon: its first full scan runs (the lock of the dead one is free), and it declares the dead one failed */
+	started = mono();
+	pid = start_daemon(dir, env);
+	snprintf(where, sizeof(where), "id = %lld AND state = 'failed' AND error LIKE '%%no heartbeat%%'", (long long)id);
+	cr_assert(wait_for(dir, where, 1, 40), "the killed scan was not marked failed");
+	cr_assert_geq(mono() - started, 4.0, "marked failed before its heartbeat stood still for the TTL");
+	cr_assert(wait_for(dir, "kind = 'full' AND state = 'done'", 1, 60), "the next scan did not run");
+	cr_assert_eq(scans_where(dir, "error LIKE '%no heartbeat%'"), 1, "a live scan was declared dead");
+	stop_daemon(pid, 10);
+	cr_assert_eq(scans_where(dir, "state = 'running'"), 0);
 }
 
 static const char *gc_cluster_with_history(void)
