@@ -147,6 +147,21 @@ static int upgrade(sqlite3 *sql, struct st_msg *err)
 	return st_sql_commit(sql, err);
 }
 
+/*
+ * Waiting for the write lock: 1 ms naps for up to a minute (as long as
+ * st_sql's busy timeout). SQLite's own handler backs off to 100 ms naps,
+ * so a rank waiting while another rank queues a batch woke up to 100 ms
+ * after the lock was free, at every hand-over between the ranks' batches.
+ */
+static int busy_nap(void *arg, int n)
+{
+	(void)arg;
+	if (n >= 60000)
+		return 0;
+	usleep(1000);
+	return 1;
+}
+
 int job_db_open(const char *dir, struct job_db **out, struct st_msg *err)
 {
 	struct job_db *db = calloc(1, sizeof(*db));
@@ -169,6 +184,7 @@ int job_db_open(const char *dir, struct job_db **out, struct st_msg *err)
 	 * re-checks the version it was queued against. The storage databases
 	 * stay synchronous=FULL.
 	 */
+	sqlite3_busy_handler(db->sql, busy_nap, NULL);
 	rc = st_sql_exec(db->sql, "PRAGMA synchronous=NORMAL;", err);
 	if (!rc)
 		rc = int_query(db->sql, "PRAGMA user_version", NULL, NULL, &v, err);
