@@ -85,14 +85,21 @@ static const char *const scan_cols_v1[][2] = {
 
 /*
  * Version 1: the queue's duplicate rule as a unique index (one of each
- * duplicate kept first: the running one, else the oldest), and the running
- * scans found by index.
+ * duplicate kept first: the running one, else the oldest), the running
+ * scans found by index, and the queue's sums per kind and priority
+ * (job_db_queue.c keeps them in the transactions that change the queue).
  */
 static const char upgrade_v1[] =
 	"DELETE FROM tasks WHERE id IN (SELECT id FROM (SELECT id, row_number() OVER"
 	"  (PARTITION BY kind, target ORDER BY state DESC, id) AS n FROM tasks WHERE state IN (0, 1)) WHERE n > 1);"
 	"CREATE UNIQUE INDEX IF NOT EXISTS tasks_live ON tasks(kind, target) WHERE state IN (0, 1);"
-	"CREATE INDEX IF NOT EXISTS scans_running ON scans(id) WHERE state = 'running';";
+	"CREATE INDEX IF NOT EXISTS scans_running ON scans(id) WHERE state = 'running';"
+	"CREATE TABLE IF NOT EXISTS queue_sums(kind INTEGER NOT NULL, priority INTEGER NOT NULL,"
+	"  pending INTEGER NOT NULL DEFAULT 0, running INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (kind, priority)) WITHOUT ROWID;"
+	"DELETE FROM queue_sums;"
+	"INSERT INTO queue_sums SELECT kind, priority, sum(state = 0), sum(state = 1), sum(bytes) FROM tasks"
+	"  WHERE state IN (0, 1) GROUP BY kind, priority;";
 
 static int int_query(sqlite3 *sql, const char *q, const char *a, const char *b, int *v, struct st_msg *err)
 {

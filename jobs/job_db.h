@@ -23,10 +23,13 @@
  * priority DESC, id) hands out the next task and counts tasks by state;
  * tasks_live, UNIQUE (kind, target) over the pending and running tasks
  * only, is what makes a task a duplicate: queueing N tasks is N index
- * probes, O(N log N), never a scan of the queue. job_db_open upgrades an
- * older file in place (one transaction): the new columns, then, if the
- * queue holds duplicates, it keeps one of each (the running one, else the
- * oldest) and builds the index.
+ * probes, O(N log N), never a scan of the queue. queue_sums (kind,
+ * priority -> pending, running, bytes) is kept by every change of the
+ * queue in the same transaction, so the queue's size (status, pending) is
+ * read in O(kinds), not O(tasks). job_db_open upgrades an older file in
+ * place (one transaction): the new columns, then, if the queue holds
+ * duplicates, it keeps one of each (the running one, else the oldest),
+ * builds the index and the sums.
  *
  * Order of calls: job_db_open() gives a handle, every other function takes
  * it, job_db_close() frees it. The handle is opaque: only jobs/job_db*.c

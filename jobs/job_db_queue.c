@@ -18,7 +18,17 @@
  *
  * Claims take the next pending tasks by tasks_queue (state, priority DESC,
  * id) and mark them running with the claiming pid (NEEDSWORK: leases,
- * issue 21).
+ * issue 21). A claim or peek of one kind walks that index too, past the
+ * pending tasks of other kinds ranked ahead of it (NEEDSWORK: an index on
+ * (kind, state, priority, id) would make it a seek, at a fourth b-tree
+ * insert per queued task).
+ *
+ * queue_sums holds, per (kind, priority), the pending and running tasks
+ * and their bytes: every statement here that adds a task to the queue,
+ * moves it between pending and running or takes it out moves the sums in
+ * the same transaction, so the size of the queue is never counted row by
+ * row (`curator status` with a million tasks waiting, the daemon's and the
+ * runner's "anything pending?").
  */
 #include "jobs/job_db_int.h"
 
@@ -30,6 +40,68 @@
 #include <unistd.h>
 
 #include "storage/st_sql.h"
+
+/* --- the sums ------------------------------------------------------------ */
+
+/* Move the sums of (kind, priority) by the deltas, in the caller's transaction. */
+static int sums_move(struct job_db *db, int kind, int priority, int64_t pending, int64_t running, int64_t bytes,
+		     struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int src, rc = st_sql_prepare(db->sql,
+				     "INSERT INTO queue_sums(kind, priority, pending, running, bytes) VALUES (?1, ?2, ?3, ?4, ?5)"
+				     " ON CONFLICT (kind, priority) DO UPDATE SET pending = pending + excluded.pending,"
+				     " running = running + excluded.running, bytes = bytes + excluded.bytes",
+				     &st, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int(st, 1, kind);
+	sqlite3_bind_int(st, 2, priority);
+	sqlite3_bind_int64(st, 3, pending);
+	sqlite3_bind_int64(st, 4, running);
+	sqlite3_bind_int64(st, 5, bytes);
+	src = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return src == SQLITE_DONE ? 0 : st_sql_fail(db->sql, src, "curator.db queue_sums", err);
+}
+
+/* What one batch added, per (kind, priority), for the sums. */
+struct sums_acc {
+	int n;
+	struct { int kind, priority; int64_t tasks, bytes; } e[32];
+};
+
+static int acc_flush(struct job_db *db, struct sums_acc *a, struct st_msg *err)
+{
+	int rc = 0;
+
+	for (int i = 0; !rc && i < a->n; i++)
+		rc = sums_move(db, a->e[i].kind, a->e[i].priority, a->e[i].tasks, 0, a->e[i].bytes, err);
+	a->n = 0;
+	return rc;
+}
+
+static int acc_add(struct job_db *db, struct sums_acc *a, int kind, int priority, int64_t bytes, struct st_msg *err)
+{
+	int i = 0, rc = 0;
+
+	while (i < a->n && (a->e[i].kind != kind || a->e[i].priority != priority))
+		i++;
+	if (i == (int)(sizeof(a->e) / sizeof(a->e[0]))) {
+		rc = acc_flush(db, a, err);
+		i = 0;
+	}
+	if (i == a->n) {
+		a->e[i].kind = kind;
+		a->e[i].priority = priority;
+		a->e[i].tasks = a->e[i].bytes = 0;
+		a->n++;
+	}
+	a->e[i].tasks++;
+	a->e[i].bytes += bytes;
+	return rc;
+}
 
 /* --- queueing ------------------------------------------------------------ */
 
@@ -63,24 +135,27 @@ static int env_int(const char *name, int dflt)
 	return v > 0 && v < (1L << 30) ? (int)v : dflt;
 }
 
-/* Insert keys[from..to) of t in the open transaction: *added += rows inserted. */
+/* Insert keys[from..to) of t in the open transaction, and their sums: *added += rows inserted. */
 static int add_rows(struct job_db *db, sqlite3_stmt *ins, const struct job_task *t, const struct add_key *keys, int from,
 		    int to, int64_t *added, struct st_msg *err)
 {
+	struct sums_acc acc = { .n = 0 };
 	double now = job_db_now();
+	int rc = 0;
 
 	for (int i = from; i < to; i++) {
 		const struct job_task *x = &t[keys[i].at];
-		int src;
-		if (i + 8 < to) /* in (kind, target) order the caller's tasks are read at random: fetch ahead */
-			__builtin_prefetch(&t[keys[i + 8].at]);
-		if (x->arglen)
-			__builtin_prefetch(x->arg);
+		int src, prio = x->priority ? x->priority : job_task_priority(x->kind);
+		/* in (kind, target) order the caller's tasks and their arguments are read at random: fetch ahead */
+		if (i + 16 < to)
+			__builtin_prefetch(&t[keys[i + 16].at]);
+		if (i + 8 < to && t[keys[i + 8].at].arglen)
+			__builtin_prefetch(t[keys[i + 8].at].arg);
 		sqlite3_bind_int64(ins, 1, x->scan);
 		sqlite3_bind_int(ins, 2, x->kind);
 		sqlite3_bind_int64(ins, 3, (int64_t)x->target);
 		sqlite3_bind_int64(ins, 4, (int64_t)x->version);
-		sqlite3_bind_int(ins, 5, x->priority ? x->priority : job_task_priority(x->kind));
+		sqlite3_bind_int(ins, 5, prio);
 		sqlite3_bind_int64(ins, 6, x->bytes);
 		if (x->arglen)
 			sqlite3_bind_blob(ins, 7, x->arg, (int)x->arglen, SQLITE_STATIC);
@@ -91,9 +166,14 @@ static int add_rows(struct job_db *db, sqlite3_stmt *ins, const struct job_task 
 		sqlite3_reset(ins);
 		if (src != SQLITE_DONE)
 			return st_sql_fail(db->sql, src, "curator.db tasks", err);
-		*added += sqlite3_changes(db->sql);
+		if (sqlite3_changes(db->sql) == 0)
+			continue; /* a duplicate */
+		(*added)++;
+		rc = acc_add(db, &acc, x->kind, prio, x->bytes, err);
+		if (rc)
+			return rc;
 	}
-	return 0;
+	return acc_flush(db, &acc, err);
 }
 
 /* The scan's row in this batch's transaction: its heartbeat, and n more handled; ST_ESTALE if it is not running. */
@@ -211,7 +291,8 @@ int job_db_task_peek(struct job_db *db, int kind, int n, int *kinds, uint64_t *t
 int job_db_tasks_pending(struct job_db *db, int kind, int64_t *n, struct st_msg *err)
 {
 	sqlite3_stmt *st;
-	int rc = st_sql_prepare(db->sql, "SELECT count(*) FROM tasks WHERE state = 0 AND (?1 < 0 OR kind = ?1)", &st, err);
+	int rc = st_sql_prepare(db->sql, "SELECT coalesce(sum(pending), 0) FROM queue_sums WHERE ?1 < 0 OR kind = ?1", &st,
+				err);
 
 	*n = 0;
 	if (rc)
@@ -226,7 +307,7 @@ int job_db_tasks_pending(struct job_db *db, int kind, int64_t *n, struct st_msg 
 int job_db_tasks_waiting(struct job_db *db, int *yes, struct st_msg *err)
 {
 	sqlite3_stmt *st;
-	int rc = st_sql_prepare(db->sql, "SELECT EXISTS (SELECT 1 FROM tasks WHERE state = 0)", &st, err);
+	int rc = st_sql_prepare(db->sql, "SELECT EXISTS (SELECT 1 FROM queue_sums WHERE pending > 0)", &st, err);
 
 	*yes = 0;
 	if (rc)
@@ -314,6 +395,8 @@ int job_db_task_claim_many(struct job_db *db, int kind, const int *kind_ranks, i
 			 "UPDATE tasks SET state = 1, attempts = attempts + 1, runner = %d, updated = %f WHERE id = %lld",
 			 (int)getpid(), job_db_now(), (long long)t0[i].id);
 		rc = st_sql_exec(db->sql, q, err);
+		if (!rc)
+			rc = sums_move(db, t0[i].kind, t0[i].priority, -1, 1, 0, err);
 	}
 	if (rc)
 		goto fail;
@@ -335,12 +418,46 @@ void job_task_release(struct job_task *t)
 
 /* --- outcomes ------------------------------------------------------------ */
 
-int job_db_task_finish(struct job_db *db, int64_t id, enum job_task_state state, int64_t bytes, const char *error,
-		       struct st_msg *err)
+/* A task's kind, priority, state and bytes: 0, or ST_ENOTFOUND. */
+static int task_get(struct job_db *db, int64_t id, int *kind, int *priority, int *state, int64_t *bytes,
+		    struct st_msg *err)
 {
 	sqlite3_stmt *st;
-	int rc = st_sql_prepare(db->sql, "UPDATE tasks SET state = ?, bytes = ?, error = ?, updated = ? WHERE id = ?", &st, err);
+	int src, rc = st_sql_prepare(db->sql, "SELECT kind, priority, state, bytes FROM tasks WHERE id = ?", &st, err);
 
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		*kind = sqlite3_column_int(st, 0);
+		*priority = sqlite3_column_int(st, 1);
+		*state = sqlite3_column_int(st, 2);
+		*bytes = sqlite3_column_int64(st, 3);
+	} else {
+		rc = src == SQLITE_DONE ? ST_ENOTFOUND : st_sql_fail(db->sql, src, "curator.db tasks", err);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int live(int state)
+{
+	return state == JS_PENDING || state == JS_RUNNING;
+}
+
+/* The row's new state and bytes, and the sums (in the open transaction). */
+static int finish_in_tx(struct job_db *db, int64_t id, enum job_task_state state, int64_t bytes, const char *error,
+			struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int kind, prio, old, rc = 0;
+	int64_t old_bytes;
+	int found = task_get(db, id, &kind, &prio, &old, &old_bytes, err);
+
+	if (found && found != ST_ENOTFOUND)
+		return found;
+	rc = st_sql_prepare(db->sql, "UPDATE tasks SET state = ?, bytes = ?, error = ?, updated = ? WHERE id = ?", &st, err);
 	if (rc)
 		return rc;
 	sqlite3_bind_int(st, 1, state);
@@ -352,7 +469,29 @@ int job_db_task_finish(struct job_db *db, int64_t id, enum job_task_state state,
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = st_sql_fail(db->sql, sqlite3_errcode(db->sql), "curator.db tasks", err);
 	sqlite3_finalize(st);
+	if (!rc && !found && live(old))
+		rc = sums_move(db, kind, prio, -(old == JS_PENDING), -(old == JS_RUNNING), -old_bytes, err);
+	if (!rc && !found && live((int)state))
+		rc = sums_move(db, kind, prio, state == JS_PENDING, state == JS_RUNNING, bytes, err);
 	return rc;
+}
+
+int job_db_task_finish(struct job_db *db, int64_t id, enum job_task_state state, int64_t bytes, const char *error,
+		       struct st_msg *err)
+{
+	int own = sqlite3_get_autocommit(db->sql), rc = 0; /* not inside job_db_tasks_finish_begin: a transaction of its own */
+
+	if (own)
+		rc = st_sql_begin(db->sql, err);
+	if (!rc)
+		rc = finish_in_tx(db, id, state, bytes, error, err);
+	if (!own)
+		return rc;
+	if (rc) {
+		st_sql_rollback(db->sql);
+		return rc;
+	}
+	return st_sql_commit(db->sql, err);
 }
 
 int job_db_tasks_requeue_running(struct job_db *db, struct st_msg *err)
@@ -370,12 +509,29 @@ int job_db_tasks_requeue_running(struct job_db *db, struct st_msg *err)
 		ids[n++] = sqlite3_column_int64(st, 0);
 	}
 	sqlite3_finalize(st);
+	if (!n)
+		return 0;
+	rc = st_sql_begin(db->sql, err);
 	for (int i = 0; i < n && !rc; i++) {
+		int kind, prio, state;
+		int64_t bytes;
 		char sql[128];
+		rc = task_get(db, ids[i], &kind, &prio, &state, &bytes, err);
+		if (rc == ST_ENOTFOUND || (!rc && state != JS_RUNNING)) {
+			rc = 0; /* finished in the meantime */
+			continue;
+		}
 		snprintf(sql, sizeof(sql), "UPDATE tasks SET state = 0 WHERE id = %lld AND state = 1", (long long)ids[i]);
-		rc = st_sql_exec(db->sql, sql, err);
+		if (!rc)
+			rc = st_sql_exec(db->sql, sql, err);
+		if (!rc)
+			rc = sums_move(db, kind, prio, 1, -1, 0, err);
 	}
-	return rc;
+	if (rc) {
+		st_sql_rollback(db->sql);
+		return rc;
+	}
+	return st_sql_commit(db->sql, err);
 }
 
 /* --- the task runner's statements (jobs/job_tasks.c) ---------------------- */

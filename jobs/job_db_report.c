@@ -486,8 +486,8 @@ int job_db_tasks_queue(struct job_db *db, job_queue_fn fn, void *arg, struct st_
 {
 	sqlite3_stmt *q;
 	int src = SQLITE_DONE, rc = st_sql_prepare(db->sql,
-						   "SELECT kind, priority, count(*), sum(state = 1), sum(bytes) FROM tasks"
-						   " WHERE state IN (0, 1) GROUP BY kind, priority ORDER BY priority DESC",
+						   "SELECT kind, priority, pending + running, running, bytes FROM queue_sums"
+						   " WHERE pending + running > 0 ORDER BY priority DESC, kind",
 						   &q, err);
 
 	if (rc)

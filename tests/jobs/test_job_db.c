@@ -6,7 +6,8 @@
  * and a current one opens without a write; queueing in batches stops
  * between batches when asked and when its scan was declared dead; the
  * observer declares a scan dead only after its heartbeat stood still for
- * the TTL, and a dead scan cannot end as done.
+ * the TTL, and a dead scan cannot end as done; the queue's sums per kind
+ * and priority always equal a count of the rows.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -43,6 +44,19 @@ static int64_t q1(const char *dir, const char *sql)
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return v;
+}
+
+/* queue_sums against a count of the pending and running rows: the rows on which they differ. */
+static int64_t sums_off(const char *dir)
+{
+	return q1(dir, "SELECT count(*) FROM ("
+		       " SELECT kind, priority, pending, running, bytes FROM queue_sums WHERE pending + running > 0"
+		       " EXCEPT SELECT kind, priority, sum(state = 0), sum(state = 1), sum(bytes) FROM tasks"
+		       "  WHERE state IN (0, 1) GROUP BY kind, priority)") +
+	       q1(dir, "SELECT count(*) FROM ("
+		       " SELECT kind, priority, sum(state = 0), sum(state = 1), sum(bytes) FROM tasks"
+		       "  WHERE state IN (0, 1) GROUP BY kind, priority"
+		       " EXCEPT SELECT kind, priority, pending, running, bytes FROM queue_sums WHERE pending + running > 0)");
 }
 
 static struct job_task task(enum job_task_kind kind, uint64_t target, uint64_t version)
@@ -96,6 +110,64 @@ Test(job_db, duplicates_are_what_they_were)
 	cr_assert_eq(job_db_task_claim(db, -1, NULL, &c, &got, &err), 0);
 	cr_assert_eq(job_db_task_finish(db, c.id, JS_PENDING, 0, "retry", &err), 0);
 	job_task_release(&c);
+	cr_assert_eq(sums_off(dir), 0);
+	job_db_close(db);
+}
+
+Test(job_db, the_sums_follow_every_change_of_the_queue)
+{
+	const char *dir = th_tmpdir("jdb-sums");
+	struct job_db *db = open_db(dir);
+	struct st_msg err = { "" };
+	struct job_task t[200], c[16];
+	int64_t pending;
+	int got, waiting;
+
+	for (int i = 0; i < 200; i++) {
+		t[i] = task(i % 3 ? JT_EGROUP_DELETE : JT_REREPLICATE, (uint64_t)(i % 150), 1);
+		t[i].priority = t[i].kind == JT_REREPLICATE ? 80 + i % 3 : 0;
+		t[i].bytes = 1000 + i;
+	}
+	cr_assert_eq(job_db_tasks_add(db, t, 200, &err), 0);
+	cr_assert_eq(sums_off(dir), 0);
+	cr_assert_eq(job_db_tasks_pending(db, -1, &pending, &err), 0);
+	cr_assert_eq(pending, q1(dir, "SELECT count(*) FROM tasks WHERE state = 0"));
+	cr_assert_eq(job_db_tasks_pending(db, JT_REREPLICATE, &pending, &err), 0);
+	cr_assert_eq(pending, q1(dir, "SELECT count(*) FROM tasks WHERE state = 0 AND kind = 8"));
+	cr_assert_eq(job_db_task_claim_many(db, -1, NULL, 16, c, &got, &err), 0);
+	cr_assert_eq(got, 16);
+	cr_assert_eq(sums_off(dir), 0);
+	/* outcomes one by one and in a batch's transaction */
+	cr_assert_eq(job_db_task_finish(db, c[0].id, JS_DONE, 5, NULL, &err), 0);
+	cr_assert_eq(job_db_task_finish(db, c[1].id, JS_STALE, 0, "moved", &err), 0);
+	cr_assert_eq(job_db_task_finish(db, c[2].id, JS_PENDING, 0, "retry", &err), 0);
+	cr_assert_eq(job_db_tasks_finish_begin(db, &err), 0);
+	for (int i = 3; i < 8; i++)
+		cr_assert_eq(job_db_task_finish(db, c[i].id, i % 2 ? JS_FAILED : JS_DONE, 7, "x", &err), 0);
+	cr_assert_eq(job_db_tasks_finish_commit(db, &err), 0);
+	cr_assert_eq(sums_off(dir), 0);
+	/* a dead runner's tasks back to pending */
+	{
+		sqlite3 *w = raw(dir);
+		cr_assert_eq(sqlite3_exec(w, "UPDATE tasks SET runner = 2147483000 WHERE state = 1", NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(w);
+	}
+	cr_assert_eq(job_db_tasks_requeue_running(db, &err), 0);
+	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks WHERE state = 1"), 0);
+	cr_assert_eq(sums_off(dir), 0);
+	for (int i = 0; i < 16; i++)
+		job_task_release(&c[i]);
+	/* drain it */
+	for (;;) {
+		cr_assert_eq(job_db_task_claim(db, -1, NULL, c, &got, &err), 0);
+		if (!got)
+			break;
+		cr_assert_eq(job_db_task_finish(db, c[0].id, JS_DONE, 0, NULL, &err), 0);
+		job_task_release(&c[0]);
+	}
+	cr_assert_eq(sums_off(dir), 0);
+	cr_assert_eq(job_db_tasks_waiting(db, &waiting, &err), 0);
+	cr_assert_eq(waiting, 0);
 	job_db_close(db);
 }
 
@@ -252,6 +324,8 @@ Test(job_db, an_old_curator_db_is_upgraded_in_place)
 	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks"), 4);
 	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks WHERE id IN (11, 13, 15, 16)"), 4);
 	cr_assert_eq(q1(dir, "SELECT count(*) FROM sqlite_master WHERE name = 'tasks_live'"), 1);
+	cr_assert_eq(sums_off(dir), 0, "the sums were not built from the queue");
+	cr_assert_eq(q1(dir, "SELECT sum(pending) FROM queue_sums"), 2);
 	cr_assert_eq(q1(dir, "SELECT heartbeat FROM scans WHERE id = 2"), 0); /* new columns, defaults */
 	cr_assert_eq(q1(dir, "SELECT count(*) FROM scans"), 2);
 	cr_assert_eq(job_db_tasks_add(db, &t, 1, &err), 0);
