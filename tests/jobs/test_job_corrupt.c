@@ -476,3 +476,70 @@ Test(corrupt, container_rf_zero, .timeout = 120)
 	expect_v(&f);
 	free(f.model);
 }
+
+/* A vdisk's deletion is two fields: its state flipped alone makes its row corrupt, and nothing of it goes. */
+Test(corrupt, vdisk_state_flipped_alone, .timeout = 120)
+{
+	struct fix f;
+	char cmd[2048], *errs = NULL;
+
+	setup(&f);
+	snprintf(cmd, sizeof(cmd), "sqlite3 %s/config.db \"UPDATE vdisks SET state = 1 WHERE name = 'v'\"", f.dir);
+	cr_assert_eq(system(cmd), 0);
+	cr_assert_neq(th_run(f.dir, NULL, NULL, &errs, "scan", "full", "--sweep-grace", "0s", NULL), 0);
+	cr_assert(errs && strstr(errs, "corrupt vdisk row"), "%s", errs);
+	free(errs);
+	th_run(f.dir, NULL, NULL, NULL, "tasks", "run", "--sweep-grace", "0s", NULL);
+	snprintf(cmd, sizeof(cmd), "sqlite3 %s/config.db \"UPDATE vdisks SET state = 0 WHERE name = 'v'\"", f.dir);
+	cr_assert_eq(system(cmd), 0);
+	expect_v(&f);
+	free(f.model);
+}
+
+/*
+ * A recorded refcount below its references holds every deletion in its
+ * egroup: the egroup's dead extents stay until the refcount is raised, and
+ * go in a later cycle.
+ */
+Test(corrupt, refcount_below_references_holds_its_egroup, .timeout = 240)
+{
+	struct fix f;
+	struct st_egroup_rec r;
+	int k0 = -1, n0;
+
+	setup(&f);
+	{ /* block 1 overwritten: its old extent, beside block 0's in egroup g, is dead */
+		struct st_store *st;
+		struct st_msg err;
+		uint8_t *buf = malloc(1u << 20);
+		th_fill(buf, 1u << 20, 13);
+		cr_assert_eq(st_store_open(f.dir, &st, &err), 0);
+		cr_assert_eq(st_vdisk_pwrite(st, "v", 1u << 20, buf, 1u << 20, &err), 0, "%s", err.text);
+		st_store_free(st);
+		memcpy(f.model + (1u << 20), buf, 1u << 20);
+		free(buf);
+	}
+	get_row(&f, f.g, &r);
+	n0 = r.nextents;
+	for (int k = 0; k < r.nextents; k++)
+		if (!memcmp(r.extents[k].id.b, f.x.b, ST_EXTENT_ID_LEN))
+			k0 = k;
+	cr_assert_geq(k0, 0);
+	r.extents[k0].refcount = 0; /* v references it: below its references */
+	put_row(&f, &r);
+	st_egroup_rec_release(&r);
+	th_run(f.dir, NULL, NULL, NULL, "scan", "full", "--sweep-grace", "0s", NULL);
+	cr_assert_gt(counter(f.dir, "refcount_low"), 0);
+	cr_assert_gt(counter(f.dir, "gc_held_tasks"), 0, "egroup g also holds block 1's overwritten extent");
+	th_run(f.dir, NULL, NULL, NULL, "tasks", "run", "--sweep-grace", "0s", NULL);
+	get_row(&f, f.g, &r);
+	cr_assert_eq(r.nextents, n0, "nothing left the egroup while its refcount was low");
+	for (int k = 0; k < r.nextents; k++)
+		if (!memcmp(r.extents[k].id.b, f.x.b, ST_EXTENT_ID_LEN))
+			cr_assert_geq(r.extents[k].refcount, 1, "raised");
+	st_egroup_rec_release(&r);
+	cycles(f.dir);
+	expect_v(&f);
+	cr_assert_eq(th_run(f.dir, NULL, NULL, NULL, "fsck", "--quiet", NULL), 0);
+	free(f.model);
+}
