@@ -89,7 +89,7 @@ FUZZ_SECS ?= 60
 FUZZ_MAKE := MPICC="env MPICH_CC=$(FUZZ_CC) $(MPICC)" \
 	OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
 # clang knows not every gcc warning option this Makefile names
-FUZZ_WARN := -Wno-unknown-warning-option
+FUZZ_WARN := -Wno-unknown-warning-option -DCURATOR_FUZZ
 FUZZ_BIN  := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 
 $(BUILD)/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(LIB)
