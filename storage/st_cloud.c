@@ -55,6 +55,7 @@ int st_cloud_open(const char *url, const char *cred_file, struct st_cloud **out,
 	size_t i = 0, n;
 	int rc;
 
+	*out = NULL; /* on every failure (st_cloud_free(NULL) is a no-op) */
 	if (!c)
 		return st_fail(err, -ENOMEM, "out of memory");
 	while (strncmp(url, schemes[i].scheme, strlen(schemes[i].scheme)))
