@@ -61,11 +61,6 @@ void st_cloud_set_list_bound(struct st_cloud *c, st_cloud_bound_fn fn, void *arg
 	c->bound_arg = arg;
 }
 
-uint64_t st_cloud_list_pages_max(const struct st_cloud_limits *lim)
-{
-	return lim->list_max / 100 + 10;
-}
-
 void st_cloud_set_prefix(struct st_cloud *c, const char *prefix)
 {
 	snprintf(c->prefix, sizeof(c->prefix), "%s", prefix ? prefix : "");

@@ -9,9 +9,11 @@
  *   DIR or file://DIR       a local directory (the embedded default): plain
  *                           POSIX, a temporary file, fsync, rename
  *
- * Each backend is one file behind struct st_cloud_ops (st_cloud_int.h):
- * st_cloud_s3.c and st_cloud_local.c; st_cloud.c is the front (picks the
- * backend by the URL's scheme, prefixes keys) and holds no backend code.
+ * Each backend sits behind struct st_cloud_ops (st_cloud_int.h):
+ * st_cloud_local.c, and st_cloud_s3.c with its parsers of untrusted bytes
+ * in st_cloud_s3_parse.c; st_cloud.c is the front (picks the backend by
+ * the URL's scheme, prefixes keys, bounds listings) and holds no backend
+ * code.
  *
  * An egroup on the cloud tier is one object, key "egroups/<id>.eg" under
  * the cluster's prefix "clusters/<cluster uuid>/" (st_store sets it), holding
@@ -100,12 +102,16 @@ void st_cloud_set_prefix(struct st_cloud *c, const char *prefix);
  *   reply_max      64 KiB   any other body: error documents, PUT and
  *                           DELETE replies (an object GET is bounded by
  *                           the length asked for)
- *   list_max       2^32     keys one listing may return; a listing may
- *                           also take at most list_max / 100 + 10 pages
- *                           (ten times emptier than full pages of 1000)
- *                           and request_s + list_max / 1000 s in all.
+ *   list_max       2^32     keys one listing may return, and
+ *                           max(request_s, list_max / 1000) s it may take
+ *                           in all (1 s per 1000 keys: a legitimate server
+ *                           answers a page of 1000 in well under 1 s).
  *                           st_cloud_set_list_bound replaces it, listing by
  *                           listing, with what the cluster could hold.
+ *
+ * Besides, a listing asks for another page only while its pages are fewer
+ * than 10 + one per 100 keys they gave (a full page holds 1000), so a
+ * server paging on without keys stops after 10 pages.
  *
  * A directory (the local backend) is a filesystem, not a remote peer: it
  * honours list_max only.
@@ -185,9 +191,9 @@ int st_cloud_delete(struct st_cloud *c, const char *key, struct st_msg *err);
  * order, until cb returns non-zero (then returned, err untouched). The
  * callback may already have seen some keys when the listing fails.
  * Returns 0, cb's value, or an error above: -EIO past list_max keys or
- * the page bound, or when the server repeats a continuation token (any
- * earlier one, not only the last) or says "truncated" without one;
- * -ETIMEDOUT past the listing's time bound.
+ * the page bound (st_cloud_limits), or when the server repeats a
+ * continuation token (any earlier one, not only the last) or says
+ * "truncated" without one; -ETIMEDOUT past the listing's time bound.
  */
 typedef int (*st_cloud_list_cb)(void *arg, const char *key, uint64_t size, int64_t mtime);
 int st_cloud_list(struct st_cloud *c, const char *prefix, st_cloud_list_cb cb, void *arg, struct st_msg *err);

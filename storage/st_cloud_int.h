@@ -1,6 +1,7 @@
 /*
  * st_cloud_int: what the cloud tier's front (st_cloud.c) and its backends
- * (st_cloud_local.c, st_cloud_s3.c) share; not part of the storage API.
+ * (st_cloud_local.c, st_cloud_s3.c + st_cloud_s3_parse.c) share; not part
+ * of the storage API.
  *
  * The front owns struct st_cloud: the URL as given, the key prefix, and the
  * backend chosen from the URL's scheme. It turns every public call into one
@@ -88,10 +89,7 @@ extern const struct st_cloud_ops st_cloud_local_ops;
 /* An S3-compatible server over HTTP with libcurl and SigV4: st_cloud_s3.c. */
 extern const struct st_cloud_ops st_cloud_s3_ops;
 
-/* Pages one listing may take under lim: list_max / 100 + 10 (st_cloud.h). */
-uint64_t st_cloud_list_pages_max(const struct st_cloud_limits *lim);
-
-/* --- the S3 backend's parsers of untrusted bytes ---------------------------
+/* --- the S3 backend's parsers of untrusted bytes (st_cloud_s3_parse.c) ------
  *
  * The credentials and listing parsers take raw bytes (not NUL-terminated;
  * embedded NULs allowed) and never read past len; the error-code picker

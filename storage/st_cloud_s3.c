@@ -28,16 +28,15 @@
  * its caller must treat the whole listing as failed (the scan does).
  *
  * The parsers of bytes from outside, the credentials file, the error body
- * and the listing, are plain functions (st_cloud_s3_cred_parse,
- * st_cloud_s3_error_code, st_cloud_s3_list_parse) so they can be fuzzed
- * without a server.
+ * and a listing page, are plain functions in st_cloud_s3_parse.c
+ * (st_cloud_s3_cred_parse, st_cloud_s3_error_code, st_cloud_s3_list_parse)
+ * so they can be fuzzed without a server; this file does the I/O.
  */
 #include "storage/st_cloud_int.h"
 #include "storage/st_hmap.h"
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <expat.h>
 #include <limits.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -62,54 +61,6 @@ static void curl_init_once(void)
 }
 
 /* --- credentials ---------------------------------------------------------- */
-
-static void trim(char *s)
-{
-	size_t n = strlen(s);
-	char *p = s;
-
-	while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
-		s[--n] = 0;
-	while (*p == ' ' || *p == '\t')
-		p++;
-	memmove(s, p, strlen(p) + 1);
-}
-
-/* One line (or a piece of one) of a credentials file. */
-static void cred_line(char *line, struct st_cloud_s3_cred *cred)
-{
-	char *eq = strchr(line, '=');
-
-	if (!eq || line[0] == '#')
-		return;
-	*eq++ = 0;
-	trim(line);
-	trim(eq);
-	if (!strcmp(line, "access_key") || !strcmp(line, "aws_access_key_id"))
-		snprintf(cred->access, sizeof(cred->access), "%s", eq);
-	else if (!strcmp(line, "secret_key") || !strcmp(line, "aws_secret_access_key"))
-		snprintf(cred->secret, sizeof(cred->secret), "%s", eq);
-}
-
-int st_cloud_s3_cred_parse(const char *text, size_t len, struct st_cloud_s3_cred *cred)
-{
-	size_t i = 0;
-
-	memset(cred, 0, sizeof(*cred));
-	while (i < len) { /* pieces as fgets() with a 600-byte buffer reads them */
-		char line[600];
-		size_t n = 0;
-		while (i < len && n + 1 < sizeof(line)) {
-			line[n] = text[i++];
-			if (line[n++] == '\n')
-				break;
-		}
-		line[n] = 0;
-		cred_line(line, cred);
-		memset(line, 0, sizeof(line));
-	}
-	return cred->access[0] && cred->secret[0] ? 0 : ST_EINVAL;
-}
 
 /* The whole of a small file (what it could read): *out (malloc'd, caller frees) and *len. 0 or -ENOMEM. */
 static int read_all(FILE *f, char **out, size_t *len)
@@ -340,16 +291,6 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
-void st_cloud_s3_error_code(const char *body, char *code, size_t len)
-{
-	const char *a = body ? strstr(body, "<Code>") : NULL, *b = a ? strstr(a + 6, "</Code>") : NULL;
-
-	if (a && b)
-		snprintf(code, len, "%.*s", (int)(b - a - 6 < INT_MAX ? b - a - 6 : INT_MAX), a + 6);
-	else
-		snprintf(code, len, "%s", "");
-}
-
 /* Milliseconds on the monotonic clock. */
 static int64_t mono_ms(void)
 {
@@ -412,14 +353,16 @@ static void setup(struct s3 *s, const struct st_cloud_limits *lim, const char *m
 
 /*
  * One S3 request: method (PUT, DELETE, HEAD, else GET: "GET" or "LIST",
- * for messages) on /bucket[/key][?query] (query already canonical), x->src/srclen for PUT, x->dst/dstcap/range_off for a range
- * GET, x->bodymax for a 2xx body. Sent again (up to lim->retries more
- * times, with backoff) after a retryable answer, never past deadline_ms
- * (monotonic; 0: none). Returns 0 with *status (a non-2xx one included:
- * the caller maps it; its body may have been cut at replymax; a range GET
- * that overflowed is 0 with x->overflow), or a transport error: -ETIMEDOUT
- * (connect, low speed, total, deadline), -ECONNREFUSED, -EIO (a dropped
- * connection after the retries, a 2xx body past bodymax), -ENOMEM.
+ * for messages) on /bucket[/key][?query] (query already canonical);
+ * x->src/srclen for a PUT, x->dst/dstcap/range_off for a range GET,
+ * x->bodymax for any other 2xx body, x->replymax for an error body.
+ * Sent again (up to lim->retries more times, with backoff) after a
+ * retryable answer, never past deadline_ms (monotonic; 0: none). Returns
+ * 0 with *status (a non-2xx one included: the caller maps it; its body may
+ * have been cut at replymax; a range GET that overflowed is 0 with
+ * x->overflow), or a transport error: -ETIMEDOUT (connect, low speed,
+ * total, deadline), -ECONNREFUSED, -EIO (a dropped connection after the
+ * retries, a 2xx body past bodymax), -ENOMEM.
  */
 static int s3_request(struct st_cloud *c, const char *method, const char *key, const char *query, struct xfer *x,
 		      int64_t deadline_ms, long *status, struct st_msg *err)
@@ -573,138 +516,37 @@ static int s3_delete(struct st_cloud *c, const char *key, struct st_msg *err)
 
 /* --- the listing ------------------------------------------------------------- */
 
-/* ListObjectsV2 response, parsed by element name (namespaces differ between servers). */
-struct lst {
-	char path[4][32];
-	int depth;
-	char text[1024];
-	size_t tlen;
-	char key[1024];
-	uint64_t size;
-	int64_t mtime;
-	int truncated;
-	char token[1024];
+/* Keys a listing has handed out so far, for its page bound. */
+struct counted {
 	st_cloud_list_cb cb;
 	void *arg;
-	int rc;
+	uint64_t keys;
 };
 
-static const char *local_name(const char *n)
+static int counted_cb(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
-	const char *c = strrchr(n, ':');
-	return c ? c + 1 : n;
-}
+	struct counted *k = arg;
 
-static void XMLCALL x_start(void *ud, const XML_Char *name, const XML_Char **attrs)
-{
-	struct lst *l = ud;
-
-	(void)attrs;
-	if (l->depth < 4)
-		snprintf(l->path[l->depth], sizeof(l->path[0]), "%s", local_name(name));
-	l->depth++;
-	l->tlen = 0;
-	l->text[0] = 0;
-}
-
-static int64_t iso_time(const char *s)
-{
-	struct tm tm;
-
-	memset(&tm, 0, sizeof(tm));
-	if (sscanf(s, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
-		return 0;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	return (int64_t)timegm(&tm);
-}
-
-static void XMLCALL x_end(void *ud, const XML_Char *name)
-{
-	struct lst *l = ud;
-	const char *n = local_name(name);
-	int in_contents = l->depth >= 2 && !strcmp(l->path[1], "Contents");
-
-	if (in_contents && !strcmp(n, "Key"))
-		snprintf(l->key, sizeof(l->key), "%s", l->text);
-	else if (in_contents && !strcmp(n, "Size"))
-		l->size = strtoull(l->text, NULL, 10);
-	else if (in_contents && !strcmp(n, "LastModified"))
-		l->mtime = iso_time(l->text);
-	else if (!strcmp(n, "Contents") && l->depth == 2 && !l->rc && l->key[0])
-		l->rc = l->cb(l->arg, l->key, l->size, l->mtime);
-	else if (!strcmp(n, "IsTruncated"))
-		l->truncated = !strcmp(l->text, "true");
-	else if (!strcmp(n, "NextContinuationToken"))
-		snprintf(l->token, sizeof(l->token), "%s", l->text);
-	if (!strcmp(n, "Contents")) {
-		l->key[0] = 0;
-		l->size = 0;
-		l->mtime = 0;
-	}
-	l->depth--;
-	l->tlen = 0;
-}
-
-static void XMLCALL x_text(void *ud, const XML_Char *s, int len)
-{
-	struct lst *l = ud;
-
-	if (len > 0 && l->tlen + (size_t)len < sizeof(l->text)) {
-		memcpy(l->text + l->tlen, s, (size_t)len);
-		l->tlen += (size_t)len;
-		l->text[l->tlen] = 0;
-	}
-}
-
-int st_cloud_s3_list_parse(const char *xml, size_t len, const char *bucket, st_cloud_list_cb cb, void *arg,
-			   char *next, size_t nextlen, struct st_msg *err)
-{
-	struct lst l = { .cb = cb, .arg = arg };
-	XML_Parser p = XML_ParserCreate(NULL);
-	enum XML_Status xs = XML_STATUS_OK;
-	int rc = 0;
-
-	if (!p)
-		return st_fail(err, -ENOMEM, "out of memory");
-	XML_SetUserData(p, &l);
-	XML_SetElementHandler(p, x_start, x_end);
-	XML_SetCharacterDataHandler(p, x_text);
-	if (!xml)
-		xml = "";
-	while (xs != XML_STATUS_ERROR && len > INT_MAX) { /* expat takes an int length */
-		xs = XML_Parse(p, xml, INT_MAX, 0);
-		xml += INT_MAX;
-		len -= INT_MAX;
-	}
-	if (xs != XML_STATUS_ERROR)
-		xs = XML_Parse(p, xml, (int)len, 1);
-	if (xs == XML_STATUS_ERROR)
-		rc = st_fail(err, -EIO, "s3 LIST %s: unreadable listing (%s)", bucket,
-			     XML_ErrorString(XML_GetErrorCode(p)));
-	XML_ParserFree(p);
-	if (!rc)
-		rc = l.rc;
-	if (!rc && l.truncated && !l.token[0])
-		rc = st_fail(err, -EIO, "s3 LIST %s: the page says it is truncated but gives no continuation token",
-			     bucket);
-	snprintf(next, nextlen, "%s", l.truncated ? l.token : "");
-	return rc;
+	k->keys++;
+	return k->cb(k->arg, key, size, mtime);
 }
 
 /*
- * The listing, page by page, bounded (st_cloud.h): at most
- * st_cloud_list_pages_max pages, each body at most page_max bytes, all of
- * it within request_s + list_max / 1000 s; a continuation token seen
+ * The listing, page by page, bounded (st_cloud.h): a page is asked for
+ * only while the pages so far are fewer than 10 + one per 100 keys they
+ * gave (full pages hold 1000), each body at most page_max bytes, all of it
+ * within max(request_s, list_max / 1000) s; a continuation token seen
  * before (any page, not only the last) ends it, since a server repeating
- * itself would loop forever. (The front bounds the keys.)
+ * itself would loop forever. (The front bounds the keys at list_max.)
  */
 static int s3_list(struct st_cloud *c, const char *prefix, st_cloud_list_cb cb, void *arg, struct st_msg *err)
 {
 	struct s3 *s = c->be;
 	const struct st_cloud_limits *lim = &c->lim;
-	uint64_t pages = 0, pmax = st_cloud_list_pages_max(lim);
-	uint64_t secs = (uint64_t)lim->request_s + (lim->list_max / 1000 < (1ULL << 40) ? lim->list_max / 1000 : 1ULL << 40);
+	struct counted k = { cb, arg, 0 };
+	uint64_t pages = 0;
+	uint64_t per_keys = lim->list_max / 1000 < (1ULL << 40) ? lim->list_max / 1000 : 1ULL << 40;
+	uint64_t secs = per_keys > (uint64_t)lim->request_s ? per_keys : (uint64_t)lim->request_s;
 	int64_t deadline = mono_ms() + (int64_t)secs * 1000;
 	char token[1024] = "", eprefix[600], etoken[3100], query[4096];
 	struct st_hmap seen; /* hashes of the tokens sent so far */
@@ -731,10 +573,9 @@ static int s3_list(struct st_cloud *c, const char *prefix, st_cloud_list_cb cb, 
 				break;
 			}
 		}
-		if (pages >= pmax) {
-			rc = st_fail(err, -EIO,
-				     "s3 LIST %s/%s: more than %llu pages (the cluster could hold at most %llu objects): stopped",
-				     s->bucket, prefix, (unsigned long long)pmax, (unsigned long long)lim->list_max);
+		if (pages >= 10 + k.keys / 100) {
+			rc = st_fail(err, -EIO, "s3 LIST %s/%s: %llu pages gave only %llu keys: the server pages on: stopped",
+				     s->bucket, prefix, (unsigned long long)pages, (unsigned long long)k.keys);
 			break;
 		}
 		if (mono_ms() >= deadline) {
@@ -751,10 +592,13 @@ static int s3_list(struct st_cloud *c, const char *prefix, st_cloud_list_cb cb, 
 		else
 			snprintf(query, sizeof(query), "list-type=2&max-keys=1000&prefix=%s", eprefix);
 		rc = s3_request(c, "LIST", NULL, query, &x, deadline, &status, err);
+		if (rc == -ETIMEDOUT && mono_ms() >= deadline) /* cut by the listing's bound, not the request's */
+			rc = st_fail(err, -ETIMEDOUT, "s3 LIST %s/%s: not done after %llu s (%llu pages): stopped", s->bucket,
+				     prefix, (unsigned long long)secs, (unsigned long long)pages);
 		if (!rc && !status_ok(status))
 			rc = s3_status(s, "LIST", prefix, status, &x, err);
 		if (!rc)
-			rc = st_cloud_s3_list_parse(x.body, x.bodylen, s->bucket, cb, arg, token, sizeof(token), err);
+			rc = st_cloud_s3_list_parse(x.body, x.bodylen, s->bucket, counted_cb, &k, token, sizeof(token), err);
 		free(x.body);
 	} while (!rc && token[0]);
 	st_hmap_release(&seen);

@@ -17,6 +17,7 @@ and object GETs:
   cycle-token    tokens go A, B, A, B, ...
   endless-pages  every page is truncated with a fresh token and no keys
   endless-keys   every page is truncated with a fresh token and 1000 keys
+  crawl          every page is truncated with a fresh token and 10 keys, 0.2 s each
   no-token       a truncated page without a continuation token
   huge-body      a 200 whose body says 1 GiB and streams <Contents> forever
   chunked        a 200 streamed chunked, forever
@@ -180,6 +181,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send(200, page(mode, prefix, [], 'fresh-%d' % n, True))
         elif mode == 'endless-keys':
             self.send(200, page(mode, prefix, ['p%d-%04d' % (n, i) for i in range(1000)], 'fresh-%d' % n, True))
+        elif mode == 'crawl':
+            time.sleep(0.2)
+            self.send(200, page(mode, prefix, ['p%d-%02d' % (n, i) for i in range(10)], 'fresh-%d' % n, True))
         elif mode == 'no-token':
             self.send(200, page(mode, prefix, ['k0'], None, True))
         elif mode == 'huge-body':
