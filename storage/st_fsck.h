@@ -16,8 +16,8 @@
  * already have removed what they point to.
  *
  * Violations (exit 1 in `curator fsck`):
- *   - a corrupt block row of a live or unknown vdisk, or a corrupt egroup
- *     row;
+ *   - a corrupt block row of a live or unknown vdisk, a corrupt egroup
+ *     row or a corrupt extent-ID row (the scan holds its deletions then);
  *   - a dangling reference: the extent ID map has no row for a referenced
  *     extent, or its egroup does not exist or does not hold it;
  *   - a region past the end of its extent;
