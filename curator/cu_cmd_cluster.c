@@ -429,7 +429,7 @@ int cu_cmd_cloud_set(struct cu_ctx *ctx, int argc, char **argv)
 {
 	struct cu_opt o[] = { { "--credentials", 1, NULL, 0 } };
 	char cred[ST_PATH_MAX] = "", url[ST_PATH_MAX];
-	struct st_cloud *c;
+	struct st_cloud *c = NULL;
 	const char *u;
 	char *pos[2];
 	int npos, rc = cu_opts_parse(ctx, argc, argv, o, CU_NOPTS(o), pos, &npos, 1);

@@ -64,10 +64,11 @@ int cu_cmd_fsck(struct cu_ctx *ctx, int argc, char **argv)
 	       (unsigned long long)r.egroups, st_fmt_size(r.bytes_verified, b, sizeof(b)));
 	printf("fsck: %llu violations, %llu warnings (%llu bad replicas); garbage for the curator: %llu "
 	       "unreferenced extents, %llu refcounts above references, %llu orphan extent-ID rows, %llu block rows "
-	       "of deleted vdisks\n",
+	       "of deleted vdisks, %llu orphan files\n",
 	       (unsigned long long)r.violations, (unsigned long long)r.warnings, (unsigned long long)r.bad_replicas,
 	       (unsigned long long)r.unreferenced, (unsigned long long)r.refcount_high,
-	       (unsigned long long)r.orphan_extent_ids, (unsigned long long)r.deleted_vdisk_rows);
+	       (unsigned long long)r.orphan_extent_ids, (unsigned long long)r.deleted_vdisk_rows,
+	       (unsigned long long)r.orphan_files);
 	return r.violations ? CU_EXIT_PROBLEM : 0;
 }
 

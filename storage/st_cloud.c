@@ -9,6 +9,11 @@
  * each other's objects. st_cloud_put is st_cloud_put_many of one, so both
  * verify what they stored the same way (the backend's promise: a put that
  * returns 0 is durable and verified). Nothing here does I/O.
+ *
+ * Remote input is bounded in two places: the backend bounds each request
+ * (time, body, retries) and a listing's pages and tokens; this front bounds
+ * the keys of a listing, whatever the backend, at the bound the caller set
+ * (st_cloud_set_list_bound: what the cluster could hold).
  */
 #include "storage/st_cloud_int.h"
 
@@ -26,6 +31,35 @@ static const struct {
 	{ "file://", &st_cloud_local_ops },
 	{ "", &st_cloud_local_ops },
 };
+
+void st_cloud_limits_default(struct st_cloud_limits *l)
+{
+	l->connect_ms = 5000;
+	l->low_speed_bps = 1024;
+	l->low_speed_s = 15;
+	l->request_s = 60;
+	l->retries = 4;
+	l->backoff_ms = 250;
+	l->page_max = 4u << 20;
+	l->reply_max = 64u << 10;
+	l->list_max = 1ULL << 32;
+}
+
+void st_cloud_get_limits(const struct st_cloud *c, struct st_cloud_limits *l)
+{
+	*l = c->lim;
+}
+
+void st_cloud_set_limits(struct st_cloud *c, const struct st_cloud_limits *l)
+{
+	c->lim = *l;
+}
+
+void st_cloud_set_list_bound(struct st_cloud *c, st_cloud_bound_fn fn, void *arg)
+{
+	c->bound = fn;
+	c->bound_arg = arg;
+}
 
 void st_cloud_set_prefix(struct st_cloud *c, const char *prefix)
 {
@@ -55,12 +89,14 @@ int st_cloud_open(const char *url, const char *cred_file, struct st_cloud **out,
 	size_t i = 0, n;
 	int rc;
 
+	*out = NULL; /* on every failure (st_cloud_free(NULL) is a no-op) */
 	if (!c)
 		return st_fail(err, -ENOMEM, "out of memory");
 	while (strncmp(url, schemes[i].scheme, strlen(schemes[i].scheme)))
 		i++; /* the last scheme, "", always matches */
 	n = strlen(schemes[i].scheme);
 	snprintf(c->url, sizeof(c->url), "%s", url);
+	st_cloud_limits_default(&c->lim);
 	c->ops = schemes[i].ops;
 	rc = c->ops->open(c, url, url + n, cred_file, err);
 	if (rc) {
@@ -132,25 +168,43 @@ int st_cloud_delete(struct st_cloud *c, const char *key, struct st_msg *err)
 	return c->ops->del(c, k, err);
 }
 
-/* Listing callbacks see keys without the handle's prefix. */
+/* Listing callbacks see keys without the handle's prefix; keys are counted against the bound. */
 struct unprefix {
 	size_t skip;
 	st_cloud_list_cb cb;
 	void *arg;
+	uint64_t n, max;
+	int over; /* more keys than max: the listing was stopped here */
 };
 
 static int unprefix_cb(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
 	struct unprefix *u = arg;
 
+	if (++u->n > u->max) {
+		u->over = 1;
+		return -E2BIG;
+	}
 	return strlen(key) >= u->skip ? u->cb(u->arg, key + u->skip, size, mtime) : 0;
 }
 
 int st_cloud_list(struct st_cloud *c, const char *prefix, st_cloud_list_cb cb, void *arg, struct st_msg *err)
 {
-	struct unprefix u = { strlen(c->prefix), cb, arg };
+	struct unprefix u = { strlen(c->prefix), cb, arg, 0, 0, 0 };
+	uint64_t set = c->lim.list_max;
 	char k[ST_CLOUD_KEY_MAX];
+	int rc = 0;
 
+	if (c->bound)
+		rc = c->bound(c->bound_arg, &c->lim.list_max, err);
+	if (rc)
+		return rc;
+	u.max = c->lim.list_max;
 	full_key(c, prefix, k, sizeof(k));
-	return c->ops->list(c, k, unprefix_cb, &u, err);
+	rc = c->ops->list(c, k, unprefix_cb, &u, err);
+	if (u.over)
+		rc = st_fail(err, -EIO, "cloud LIST %s/%s: more than %llu keys, more than the cluster could hold: stopped",
+			     c->url, k, (unsigned long long)u.max);
+	c->lim.list_max = set;
+	return rc;
 }

@@ -1,6 +1,7 @@
 /*
  * st_cloud_int: what the cloud tier's front (st_cloud.c) and its backends
- * (st_cloud_local.c, st_cloud_s3.c) share; not part of the storage API.
+ * (st_cloud_local.c, st_cloud_s3.c + st_cloud_s3_parse.c) share; not part
+ * of the storage API.
  *
  * The front owns struct st_cloud: the URL as given, the key prefix, and the
  * backend chosen from the URL's scheme. It turns every public call into one
@@ -11,6 +12,11 @@
  * Order of calls on a backend: open once (no I/O), then any of check,
  * put_many, get, delete, list, then close once (also after a failed open,
  * with whatever open left in c->be, which may be NULL).
+ *
+ * Bounds: a backend reads c->lim on every call (the front fills it before
+ * open and before each list). The front counts the keys of a listing and
+ * stops it past c->lim.list_max; a remote backend also bounds its pages,
+ * its time and its bodies, and detects repeated continuation tokens.
  *
  * Adding a backend is one new file with one `const struct st_cloud_ops`
  * and one line in st_cloud.c's scheme table.
@@ -34,6 +40,11 @@ struct st_cloud {
 	char url[ST_PATH_MAX];
 	char prefix[128]; /* prepended to every key (st_cloud_set_prefix) */
 	void *be;         /* the backend's state (its open allocates it, its close frees it) */
+	/* what one call may cost (st_cloud_set_limits); during a list, list_max
+	 * is the bound of that listing (st_cloud_set_list_bound) */
+	struct st_cloud_limits lim;
+	st_cloud_bound_fn bound;
+	void *bound_arg;
 };
 
 /*
@@ -78,13 +89,13 @@ extern const struct st_cloud_ops st_cloud_local_ops;
 /* An S3-compatible server over HTTP with libcurl and SigV4: st_cloud_s3.c. */
 extern const struct st_cloud_ops st_cloud_s3_ops;
 
-/* --- the S3 backend's parsers of untrusted bytes ---------------------------
+/* --- the S3 backend's parsers of untrusted bytes (st_cloud_s3_parse.c) ------
  *
  * The credentials and listing parsers take raw bytes (not NUL-terminated;
- * embedded NULs allowed) and never read past len; the error body parser
- * takes the body as the transfer keeps it, NUL-terminated. All keep no
- * state between calls and are thread-safe. They are the entry points for
- * fuzzing (tests/fuzz/fuzz_s3_*.c).
+ * embedded NULs allowed) and never read past len; the error-code picker
+ * takes the NUL-terminated text the transfer keeps. All three keep no
+ * state between calls, are thread-safe, and are the entry points for
+ * fuzzing (tests/fuzz/).
  */
 
 /* What a credentials file holds. */
@@ -107,28 +118,30 @@ struct st_cloud_s3_cred {
 int st_cloud_s3_cred_parse(const char *text, size_t len, struct st_cloud_s3_cred *cred);
 
 /*
+ * The <Code> of an S3 error document, for the message of a failed request.
+ * [in] body: the reply's text, NUL-terminated (NULL: none); [out] code:
+ * the text between the first "<Code>" and the "</Code>" after it, cut to
+ * len - 1 bytes, or "" when there is none. len >= 1. Thread-safe.
+ */
+void st_cloud_s3_error_code(const char *body, char *code, size_t len);
+
+/*
  * Parse one page of a ListObjectsV2 response (elements matched by local
  * name, so any namespace prefix works): cb(arg, key, size, mtime) for each
  * <Contents> with a non-empty <Key>, in document order, until cb returns
- * non-zero; mtime is 0 when <LastModified> is missing or not a date of
- * the years 1900-9999.
+ * non-zero.
  * [in] xml/len: the response body (xml may be NULL when len is 0);
  * bucket: only for the message.
  * [out] next: the <NextContinuationToken> when <IsTruncated> is "true",
  * else "" (cut to nextlen - 1 bytes; set on every return but -ENOMEM).
  * Returns 0, cb's non-zero value (err untouched), -ENOMEM ("out of
  * memory"), or -EIO for a body that is not well-formed XML, an empty one
- * included ("s3 LIST <bucket>: unreadable listing (<expat's reason>)").
+ * included ("s3 LIST <bucket>: unreadable listing (<expat's reason>)"), or
+ * that says <IsTruncated>true</IsTruncated> without a non-empty
+ * <NextContinuationToken> (a listing that cannot go on must not look
+ * complete).
  */
 int st_cloud_s3_list_parse(const char *xml, size_t len, const char *bucket, st_cloud_list_cb cb, void *arg,
 			   char *next, size_t nextlen, struct st_msg *err);
-
-/*
- * The <Code> of an S3 error response body, for the message of a failed
- * request: the text between the first "<Code>" and the next "</Code>".
- * [in] body: NUL-terminated, or NULL. [out] code: that text cut to len - 1
- * bytes, or "" when the body has none (or an empty one).
- */
-void st_cloud_s3_error_code(const char *body, char *code, size_t len);
 
 #endif

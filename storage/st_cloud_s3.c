@@ -14,19 +14,29 @@
  *
  * Safety rules: a PUT returns 0 only when it is durable on the server and
  * verified (the payload's SHA-256 is signed, and the ETag of a single-part
- * PUT must equal the MD5 of our bytes); a GET that comes back short or
- * whole when a range was asked is ST_ECORRUPT. The secret key is wiped when
- * the handle is freed and never appears in a message.
+ * PUT must equal the MD5 of our bytes); a GET that comes back short, long,
+ * or whole when a range was asked is ST_ECORRUPT. The secret key is wiped
+ * when the handle is freed and never appears in a message.
  *
- * The two parsers of bytes from outside, the credentials file and the
- * listing, are plain functions on raw bytes (st_cloud_s3_cred_parse,
- * st_cloud_s3_list_parse) so they can be fuzzed without a server.
+ * The server is not trusted to end anything (st_cloud_limits): each
+ * request has a connect, a low-speed and a total timeout; each body stops
+ * at its bound (the write callback refuses more); 429 / 5xx answers and
+ * dropped connections are retried a bounded number of times with a
+ * doubling backoff, timeouts and refusals never (they already cost their
+ * bound); a listing stops at a repeated continuation token, a page bound
+ * and a deadline. A listing that fails has handed out some keys already:
+ * its caller must treat the whole listing as failed (the scan does).
+ *
+ * The parsers of bytes from outside, the credentials file, the error body
+ * and a listing page, are plain functions in st_cloud_s3_parse.c
+ * (st_cloud_s3_cred_parse, st_cloud_s3_error_code, st_cloud_s3_list_parse)
+ * so they can be fuzzed without a server; this file does the I/O.
  */
 #include "storage/st_cloud_int.h"
+#include "storage/st_hmap.h"
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <expat.h>
 #include <limits.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -41,6 +51,7 @@ struct s3 {
 	char bucket[256];
 	struct st_cloud_s3_cred cred;
 	CURL *curl;
+	char errbuf[CURL_ERROR_SIZE]; /* libcurl's reason for the last failed transfer */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -50,54 +61,6 @@ static void curl_init_once(void)
 }
 
 /* --- credentials ---------------------------------------------------------- */
-
-static void trim(char *s)
-{
-	size_t n = strlen(s);
-	char *p = s;
-
-	while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
-		s[--n] = 0;
-	while (*p == ' ' || *p == '\t')
-		p++;
-	memmove(s, p, strlen(p) + 1);
-}
-
-/* One line (or a piece of one) of a credentials file. */
-static void cred_line(char *line, struct st_cloud_s3_cred *cred)
-{
-	char *eq = strchr(line, '=');
-
-	if (!eq || line[0] == '#')
-		return;
-	*eq++ = 0;
-	trim(line);
-	trim(eq);
-	if (!strcmp(line, "access_key") || !strcmp(line, "aws_access_key_id"))
-		snprintf(cred->access, sizeof(cred->access), "%s", eq);
-	else if (!strcmp(line, "secret_key") || !strcmp(line, "aws_secret_access_key"))
-		snprintf(cred->secret, sizeof(cred->secret), "%s", eq);
-}
-
-int st_cloud_s3_cred_parse(const char *text, size_t len, struct st_cloud_s3_cred *cred)
-{
-	size_t i = 0;
-
-	memset(cred, 0, sizeof(*cred));
-	while (i < len) { /* pieces as fgets() with a 600-byte buffer reads them */
-		char line[600];
-		size_t n = 0;
-		while (i < len && n + 1 < sizeof(line)) {
-			line[n] = text[i++];
-			if (line[n++] == '\n')
-				break;
-		}
-		line[n] = 0;
-		cred_line(line, cred);
-		memset(line, 0, sizeof(line));
-	}
-	return cred->access[0] && cred->secret[0] ? 0 : ST_EINVAL;
-}
 
 /* The whole of a small file (what it could read): *out (malloc'd, caller frees) and *len. 0 or -ENOMEM. */
 static int read_all(FILE *f, char **out, size_t *len)
@@ -235,18 +198,33 @@ static void hex_digest(const EVP_MD *md, const void *buf, size_t len, char *out)
 	out[2 * n] = 0;
 }
 
+/*
+ * One transfer's state. Every body is bounded: a range GET lands in the
+ * caller's buffer (dst, dstcap bytes: more is an overflow), any other 2xx
+ * body grows up to bodymax (a listing page's page_max or reply_max), an
+ * error body (non-2xx) up to replymax; past its bound the transfer stops.
+ */
 struct xfer {
 	/* upload */
 	const uint8_t *src;
 	size_t srclen, srcoff;
-	/* download into a fixed buffer (range GET) or a growing one (listing, errors) */
+	/* download */
 	uint8_t *dst;
 	size_t dstcap, dstlen;
-	int overflow;
+	uint64_t range_off; /* a range GET: dstcap bytes from here */
 	char *body;
-	size_t bodylen, bodycap;
+	size_t bodylen, bodycap, bodymax, replymax;
+	long status;  /* of the last status line seen (a 100 Continue comes first) */
+	int capped;   /* a body went past its bound: the transfer was stopped */
+	int overflow; /* a range GET got more than dstcap bytes: stopped */
+	int attempts; /* how many times the request was sent */
 	char etag[80];
 };
+
+static int status_ok(long status)
+{
+	return status >= 200 && status <= 299;
+}
 
 static size_t on_read(char *p, size_t size, size_t n, void *arg)
 {
@@ -260,28 +238,31 @@ static size_t on_read(char *p, size_t size, size_t n, void *arg)
 	return want;
 }
 
+/* Returning less than got stops the transfer (CURLE_WRITE_ERROR): how every bound ends it. */
 static size_t on_write(char *p, size_t size, size_t n, void *arg)
 {
 	struct xfer *x = arg;
-	size_t got = size * n;
+	size_t got = size * n, max;
 
-	if (x->dst) {
-		if (x->dstlen + got > x->dstcap) {
+	if (x->dst && status_ok(x->status)) {
+		if (got > x->dstcap - x->dstlen) {
 			x->overflow = 1;
 			got = x->dstcap - x->dstlen;
+			memcpy(x->dst + x->dstlen, p, got);
+			x->dstlen += got;
+			return 0;
 		}
 		memcpy(x->dst + x->dstlen, p, got);
 		x->dstlen += got;
-		return size * n;
+		return got;
 	}
-	if (x->bodylen + got + 1 > x->bodycap) {
-		size_t nc = (x->bodylen + got + 1) * 2;
-		char *nb = realloc(x->body, nc);
-		if (!nb)
-			return 0;
-		x->body = nb;
-		x->bodycap = nc;
+	max = status_ok(x->status) ? x->bodymax : x->replymax;
+	if (got > max - x->bodylen) {
+		x->capped = 1;
+		return 0;
 	}
+	if (st_reserve(&x->body, &x->bodycap, x->bodylen + got + 1, 1))
+		return 0;
 	memcpy(x->body + x->bodylen, p, got);
 	x->bodylen += got;
 	x->body[x->bodylen] = 0;
@@ -292,8 +273,15 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 {
 	struct xfer *x = arg;
 	size_t len = size * n;
+	char line[64];
 
-	if (len > 5 && !strncasecmp(p, "etag:", 5)) {
+	if (len > 5 && !strncmp(p, "HTTP/", 5)) { /* a new response (after a 100 Continue, the real one) */
+		long st = 0;
+		snprintf(line, sizeof(line), "%.*s", (int)(len < sizeof(line) ? len : sizeof(line) - 1), p);
+		if (sscanf(line, "HTTP/%*s %ld", &st) == 1)
+			x->status = st;
+		x->etag[0] = 0;
+	} else if (len > 5 && !strncasecmp(p, "etag:", 5)) {
 		size_t o = 0;
 		for (size_t i = 5; i < len && o + 1 < sizeof(x->etag); i++)
 			if (p[i] != '"' && p[i] != ' ' && p[i] != '\r' && p[i] != '\n')
@@ -303,48 +291,53 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
-/* The <Code> of an S3 error body, if any. */
-void st_cloud_s3_error_code(const char *body, char *code, size_t len)
+/* Milliseconds on the monotonic clock. */
+static int64_t mono_ms(void)
 {
-	const char *a = body ? strstr(body, "<Code>") : NULL, *b = a ? strstr(a, "</Code>") : NULL;
+	struct timespec ts;
 
-	if (a && b && b > a + 6)
-		snprintf(code, len, "%.*s", (int)(b - a - 6), a + 6);
-	else
-		snprintf(code, len, "%s", "");
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/*
- * One S3 request: method on /bucket[/key][?query] (query already
- * canonical). body/len for PUT. Returns 0 with *status, or a transport error.
- */
-static int s3_request(struct s3 *s, const char *method, const char *key, const char *query, struct xfer *x,
-		      long *status, struct st_msg *err)
+static void sleep_ms(int64_t ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Worth another attempt: the server said "later" or dropped the connection (never a timeout or a refusal). */
+static int retryable(CURLcode cc, long status)
+{
+	if (cc == CURLE_OK)
+		return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+	return cc == CURLE_GOT_NOTHING || cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR || cc == CURLE_PARTIAL_FILE;
+}
+
+/* Set up h for one attempt of method on url. */
+static void setup(struct s3 *s, const struct st_cloud_limits *lim, const char *method, const char *url,
+		  struct curl_slist *hdr, struct xfer *x, long timeout_ms)
 {
 	CURL *h = s->curl;
-	struct curl_slist *hdr = NULL;
-	char url[2048], ekey[1024] = "", sha[80] = "UNSIGNED-PAYLOAD", line[160];
-	CURLcode cc;
 
-	if (key)
-		uri_encode(key, 1, ekey, sizeof(ekey));
-	snprintf(url, sizeof(url), "%s/%s%s%s%s%s", s->endpoint, s->bucket, key ? "/" : "", ekey, query ? "?" : "",
-		 query ? query : "");
 	curl_easy_reset(h);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_AWS_SIGV4, "aws:amz:us-east-1:s3");
 	curl_easy_setopt(h, CURLOPT_USERNAME, s->cred.access);
 	curl_easy_setopt(h, CURLOPT_PASSWORD, s->cred.secret);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 30L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, lim->connect_ms);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, lim->low_speed_bps);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, lim->low_speed_s);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, s->errbuf);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
 	if (!strcmp(method, "PUT")) {
-		hex_digest(EVP_sha256(), x->src, x->srclen, sha); /* signed: end-to-end integrity */
 		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
 		curl_easy_setopt(h, CURLOPT_READDATA, x);
@@ -355,22 +348,96 @@ static int s3_request(struct s3 *s, const char *method, const char *key, const c
 	} else if (!strcmp(method, "HEAD")) {
 		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
 	}
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+}
+
+/*
+ * One S3 request: method (PUT, DELETE, HEAD, else GET: "GET" or "LIST",
+ * for messages) on /bucket[/key][?query] (query already canonical);
+ * x->src/srclen for a PUT, x->dst/dstcap/range_off for a range GET,
+ * x->bodymax for any other 2xx body, x->replymax for an error body.
+ * Sent again (up to lim->retries more times, with backoff) after a
+ * retryable answer, never past deadline_ms (monotonic; 0: none). Returns
+ * 0 with *status (a non-2xx one included: the caller maps it; its body may
+ * have been cut at replymax; a range GET that overflowed is 0 with
+ * x->overflow), or a transport error: -ETIMEDOUT (connect, low speed,
+ * total, deadline), -ECONNREFUSED, -EIO (a dropped connection after the
+ * retries, a 2xx body past bodymax), -ENOMEM.
+ */
+static int s3_request(struct st_cloud *c, const char *method, const char *key, const char *query, struct xfer *x,
+		      int64_t deadline_ms, long *status, struct st_msg *err)
+{
+	const struct st_cloud_limits *lim = &c->lim;
+	struct s3 *s = c->be;
+	struct curl_slist *hdr = NULL;
+	char url[2048], ekey[1024] = "", sha[80] = "UNSIGNED-PAYLOAD", line[160];
+	size_t payload = x->srclen > x->dstcap ? x->srclen : x->dstcap;
+	long backoff = lim->backoff_ms;
+	CURLcode cc;
+
+	if (key)
+		uri_encode(key, 1, ekey, sizeof(ekey));
+	snprintf(url, sizeof(url), "%s/%s%s%s%s%s", s->endpoint, s->bucket, key ? "/" : "", ekey, query ? "?" : "",
+		 query ? query : "");
+	if (!strcmp(method, "PUT"))
+		hex_digest(EVP_sha256(), x->src, x->srclen, sha); /* signed: end-to-end integrity */
 	snprintf(line, sizeof(line), "x-amz-content-sha256: %s", sha);
 	hdr = curl_slist_append(hdr, line);
 	if (x->dst && x->dstcap) {
-		snprintf(line, sizeof(line), "Range: bytes=%llu-%llu", (unsigned long long)x->srcoff,
-			 (unsigned long long)(x->srcoff + x->dstcap - 1));
+		snprintf(line, sizeof(line), "Range: bytes=%llu-%llu", (unsigned long long)x->range_off,
+			 (unsigned long long)(x->range_off + x->dstcap - 1));
 		hdr = curl_slist_append(hdr, line);
 	}
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-	cc = curl_easy_perform(h);
-	curl_slist_free_all(hdr);
-	if (cc != CURLE_OK) {
-		int rc = cc == CURLE_COULDNT_CONNECT ? -ECONNREFUSED : cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
-		return st_fail(err, rc, "s3 %s %s: %s", method, s->endpoint, curl_easy_strerror(cc));
+	if (!hdr)
+		return st_fail(err, -ENOMEM, "out of memory");
+	for (x->attempts = 1;; x->attempts++) {
+		long timeout = lim->request_s * 1000 + (long)(payload >> 20) * 1000;
+		int64_t now = mono_ms();
+
+		if (deadline_ms && deadline_ms - now < timeout)
+			timeout = (long)(deadline_ms - now);
+		if (timeout <= 0) {
+			curl_slist_free_all(hdr);
+			return st_fail(err, -ETIMEDOUT, "s3 %s %s/%s: out of time", method, s->bucket, key ? key : "");
+		}
+		x->srcoff = x->dstlen = x->bodylen = 0;
+		x->status = 0;
+		x->capped = x->overflow = 0;
+		x->etag[0] = s->errbuf[0] = 0;
+		setup(s, lim, method, url, hdr, x, timeout);
+		cc = curl_easy_perform(s->curl);
+		*status = 0;
+		if (cc == CURLE_OK || (cc == CURLE_WRITE_ERROR && (x->overflow || (x->capped && !status_ok(x->status)))))
+			curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, status);
+		if (*status && x->attempts <= lim->retries && retryable(CURLE_OK, *status))
+			; /* the server asks to come back */
+		else if (!*status && x->attempts <= lim->retries && retryable(cc, 0))
+			; /* the connection dropped */
+		else
+			break;
+		if (deadline_ms && mono_ms() + backoff >= deadline_ms)
+			break;
+		sleep_ms(backoff);
+		backoff *= 2;
 	}
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-	return 0;
+	curl_slist_free_all(hdr);
+	if (*status)
+		return 0;
+	url[strcspn(url, "?")] = 0; /* (messages name the object, not the query) */
+	if (cc == CURLE_WRITE_ERROR && x->capped) {
+		char b[32];
+		return st_fail(err, -EIO, "s3 %s %s: the reply's body is over %s: stopped", method, url,
+			       st_fmt_size(x->bodymax, b, sizeof(b)));
+	}
+	if (cc == CURLE_WRITE_ERROR)
+		return st_fail(err, -ENOMEM, "out of memory");
+	{
+		int rc = cc == CURLE_COULDNT_CONNECT ? -ECONNREFUSED : cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
+		const char *why = s->errbuf[0] ? s->errbuf : curl_easy_strerror(cc);
+		if (x->attempts > 1)
+			return st_fail(err, rc, "s3 %s %s: %s (%d attempts)", method, url, why, x->attempts);
+		return st_fail(err, rc, "s3 %s %s: %s", method, url, why);
+	}
 }
 
 /* Map a non-2xx status (and the error body's Code) to one line. */
@@ -386,17 +453,21 @@ static int s3_status(const struct s3 *s, const char *what, const char *key, long
 	if (status == 404)
 		return st_fail(err, ST_ENOTFOUND, "s3 %s %s/%s: %s", what, s->bucket, key ? key : "",
 			       code[0] ? code : "not found");
+	if (x->attempts > 1)
+		return st_fail(err, -EIO, "s3 %s %s/%s: HTTP %ld %s (%d attempts)", what, s->bucket, key ? key : "", status,
+			       code, x->attempts);
 	return st_fail(err, -EIO, "s3 %s %s/%s: HTTP %ld %s", what, s->bucket, key ? key : "", status, code);
 }
 
-static int s3_put(struct s3 *s, const char *key, const void *buf, size_t len, struct st_msg *err)
+static int s3_put(struct st_cloud *c, const char *key, const void *buf, size_t len, struct st_msg *err)
 {
-	struct xfer x = { .src = buf, .srclen = len };
+	struct s3 *s = c->be;
+	struct xfer x = { .src = buf, .srclen = len, .bodymax = c->lim.reply_max, .replymax = c->lim.reply_max };
 	char md5[40];
 	long status = 0;
-	int rc = s3_request(s, "PUT", key, NULL, &x, &status, err);
+	int rc = s3_request(c, "PUT", key, NULL, &x, 0, &status, err);
 
-	if (!rc && (status < 200 || status > 299))
+	if (!rc && !status_ok(status))
 		rc = s3_status(s, "PUT", key, status, &x, err);
 	if (!rc) { /* a single-part PUT's ETag is the MD5 of what the server stored */
 		hex_digest(EVP_md5(), buf, len, md5);
@@ -411,20 +482,18 @@ static int s3_put(struct s3 *s, const char *key, const void *buf, size_t len, st
 static int s3_get(struct st_cloud *c, const char *key, uint64_t off, size_t len, void *buf, struct st_msg *err)
 {
 	struct s3 *s = c->be;
-	struct xfer x = { .dst = buf, .dstcap = len, .srcoff = (size_t)off };
+	struct xfer x = { .dst = buf, .dstcap = len, .range_off = off, .replymax = c->lim.reply_max };
 	long status = 0;
 	int rc;
 
 	if (!len)
 		return 0;
-	rc = s3_request(s, "GET", key, NULL, &x, &status, err);
-	if (!rc && (status < 200 || status > 299)) {
-		/* an error body landed in buf: turn it into text for the code */
-		x.body = calloc(1, x.dstlen + 1);
-		if (x.body)
-			memcpy(x.body, buf, x.dstlen);
+	rc = s3_request(c, "GET", key, NULL, &x, 0, &status, err);
+	if (!rc && !status_ok(status))
 		rc = s3_status(s, "GET", key, status, &x, err);
-	}
+	if (!rc && x.overflow && !(status == 200 && off == 0)) /* (a whole object for a range from 0: its head is right) */
+		rc = st_fail(err, ST_ECORRUPT, "s3 GET %s/%s: more than the %zu bytes asked for at %llu", s->bucket, key,
+			     len, (unsigned long long)off);
 	if (!rc && (x.dstlen != len || (status == 200 && off != 0)))
 		rc = st_fail(err, ST_ECORRUPT, "s3 GET %s/%s: %zu of %zu bytes at %llu", s->bucket, key, x.dstlen, len,
 			     (unsigned long long)off);
@@ -435,11 +504,11 @@ static int s3_get(struct st_cloud *c, const char *key, uint64_t off, size_t len,
 static int s3_delete(struct st_cloud *c, const char *key, struct st_msg *err)
 {
 	struct s3 *s = c->be;
-	struct xfer x = { 0 };
+	struct xfer x = { .bodymax = c->lim.reply_max, .replymax = c->lim.reply_max };
 	long status = 0;
-	int rc = s3_request(s, "DELETE", key, NULL, &x, &status, err);
+	int rc = s3_request(c, "DELETE", key, NULL, &x, 0, &status, err);
 
-	if (!rc && status != 404 && (status < 200 || status > 299))
+	if (!rc && status != 404 && !status_ok(status))
 		rc = s3_status(s, "DELETE", key, status, &x, err);
 	free(x.body);
 	return rc;
@@ -447,136 +516,74 @@ static int s3_delete(struct st_cloud *c, const char *key, struct st_msg *err)
 
 /* --- the listing ------------------------------------------------------------- */
 
-/* ListObjectsV2 response, parsed by element name (namespaces differ between servers). */
-struct lst {
-	char path[4][32];
-	int depth;
-	char text[1024];
-	size_t tlen;
-	char key[1024];
-	uint64_t size;
-	int64_t mtime;
-	int truncated;
-	char token[1024];
+/* Keys a listing has handed out so far, for its page bound. */
+struct counted {
 	st_cloud_list_cb cb;
 	void *arg;
-	int rc;
+	uint64_t keys;
 };
 
-static const char *local_name(const char *n)
+static int counted_cb(void *arg, const char *key, uint64_t size, int64_t mtime)
 {
-	const char *c = strrchr(n, ':');
-	return c ? c + 1 : n;
+	struct counted *k = arg;
+
+	k->keys++;
+	return k->cb(k->arg, key, size, mtime);
 }
 
-static void XMLCALL x_start(void *ud, const XML_Char *name, const XML_Char **attrs)
-{
-	struct lst *l = ud;
-
-	(void)attrs;
-	if (l->depth < 4)
-		snprintf(l->path[l->depth], sizeof(l->path[0]), "%s", local_name(name));
-	l->depth++;
-	l->tlen = 0;
-	l->text[0] = 0;
-}
-
-static int64_t iso_time(const char *s)
-{
-	struct tm tm;
-
-	memset(&tm, 0, sizeof(tm));
-	if (sscanf(s, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
-		return 0;
-	/* the server's numbers: a year or month out of range is no date (and must not overflow below) */
-	if (tm.tm_year < 1900 || tm.tm_year > 9999 || tm.tm_mon < 1 || tm.tm_mon > 12)
-		return 0;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	return (int64_t)timegm(&tm);
-}
-
-static void XMLCALL x_end(void *ud, const XML_Char *name)
-{
-	struct lst *l = ud;
-	const char *n = local_name(name);
-	int in_contents = l->depth >= 2 && !strcmp(l->path[1], "Contents");
-
-	if (in_contents && !strcmp(n, "Key"))
-		snprintf(l->key, sizeof(l->key), "%s", l->text);
-	else if (in_contents && !strcmp(n, "Size"))
-		l->size = strtoull(l->text, NULL, 10);
-	else if (in_contents && !strcmp(n, "LastModified"))
-		l->mtime = iso_time(l->text);
-	else if (!strcmp(n, "Contents") && l->depth == 2 && !l->rc && l->key[0])
-		l->rc = l->cb(l->arg, l->key, l->size, l->mtime);
-	else if (!strcmp(n, "IsTruncated"))
-		l->truncated = !strcmp(l->text, "true");
-	else if (!strcmp(n, "NextContinuationToken"))
-		snprintf(l->token, sizeof(l->token), "%s", l->text);
-	if (!strcmp(n, "Contents")) {
-		l->key[0] = 0;
-		l->size = 0;
-		l->mtime = 0;
-	}
-	l->depth--;
-	l->tlen = 0;
-}
-
-static void XMLCALL x_text(void *ud, const XML_Char *s, int len)
-{
-	struct lst *l = ud;
-
-	if (len > 0 && l->tlen + (size_t)len < sizeof(l->text)) {
-		memcpy(l->text + l->tlen, s, (size_t)len);
-		l->tlen += (size_t)len;
-		l->text[l->tlen] = 0;
-	}
-}
-
-int st_cloud_s3_list_parse(const char *xml, size_t len, const char *bucket, st_cloud_list_cb cb, void *arg,
-			   char *next, size_t nextlen, struct st_msg *err)
-{
-	struct lst l = { .cb = cb, .arg = arg };
-	XML_Parser p = XML_ParserCreate(NULL);
-	enum XML_Status xs = XML_STATUS_OK;
-	int rc = 0;
-
-	if (!p)
-		return st_fail(err, -ENOMEM, "out of memory");
-	XML_SetUserData(p, &l);
-	XML_SetElementHandler(p, x_start, x_end);
-	XML_SetCharacterDataHandler(p, x_text);
-	if (!xml)
-		xml = "";
-	while (xs != XML_STATUS_ERROR && len > INT_MAX) { /* expat takes an int length */
-		xs = XML_Parse(p, xml, INT_MAX, 0);
-		xml += INT_MAX;
-		len -= INT_MAX;
-	}
-	if (xs != XML_STATUS_ERROR)
-		xs = XML_Parse(p, xml, (int)len, 1);
-	if (xs == XML_STATUS_ERROR)
-		rc = st_fail(err, -EIO, "s3 LIST %s: unreadable listing (%s)", bucket,
-			     XML_ErrorString(XML_GetErrorCode(p)));
-	XML_ParserFree(p);
-	if (!rc)
-		rc = l.rc;
-	snprintf(next, nextlen, "%s", l.truncated ? l.token : "");
-	return rc;
-}
-
+/*
+ * The listing, page by page, bounded (st_cloud.h): a page is asked for
+ * only while the pages so far are fewer than 10 + one per 100 keys they
+ * gave (full pages hold 1000), each body at most page_max bytes, all of it
+ * within max(request_s, list_max / 1000) s; a continuation token seen
+ * before (any page, not only the last) ends it, since a server repeating
+ * itself would loop forever. (The front bounds the keys at list_max.)
+ */
 static int s3_list(struct st_cloud *c, const char *prefix, st_cloud_list_cb cb, void *arg, struct st_msg *err)
 {
 	struct s3 *s = c->be;
+	const struct st_cloud_limits *lim = &c->lim;
+	struct counted k = { cb, arg, 0 };
+	uint64_t pages = 0;
+	uint64_t per_keys = lim->list_max / 1000 < (1ULL << 40) ? lim->list_max / 1000 : 1ULL << 40;
+	uint64_t secs = per_keys > (uint64_t)lim->request_s ? per_keys : (uint64_t)lim->request_s;
+	int64_t deadline = mono_ms() + (int64_t)secs * 1000;
 	char token[1024] = "", eprefix[600], etoken[3100], query[4096];
+	struct st_hmap seen; /* hashes of the tokens sent so far */
 	int rc = 0;
 
+	st_hmap_init(&seen, 8, 1);
 	uri_encode(prefix, 0, eprefix, sizeof(eprefix));
 	do {
-		struct xfer x = { 0 };
+		struct xfer x = { .bodymax = lim->page_max, .replymax = lim->reply_max };
 		long status = 0;
 
+		if (token[0]) {
+			uint64_t h = st_hash64(token, strlen(token));
+			int isnew = 0;
+			if (!st_hmap_put(&seen, &h, &isnew)) {
+				rc = st_fail(err, -ENOMEM, "out of memory");
+				break;
+			}
+			if (!isnew) {
+				rc = st_fail(err, -EIO,
+					     "s3 LIST %s/%s: the server repeated continuation token '%.40s' after %llu pages: "
+					     "stopped",
+					     s->bucket, prefix, token, (unsigned long long)pages);
+				break;
+			}
+		}
+		if (pages >= 10 + k.keys / 100) {
+			rc = st_fail(err, -EIO, "s3 LIST %s/%s: %llu pages gave only %llu keys: the server pages on: stopped",
+				     s->bucket, prefix, (unsigned long long)pages, (unsigned long long)k.keys);
+			break;
+		}
+		if (mono_ms() >= deadline) {
+			rc = st_fail(err, -ETIMEDOUT, "s3 LIST %s/%s: not done after %llu s (%llu pages): stopped", s->bucket,
+				     prefix, (unsigned long long)secs, (unsigned long long)pages);
+			break;
+		}
+		pages++;
 		uri_encode(token, 0, etoken, sizeof(etoken));
 		/* canonical: sorted by name, every value encoded, '=' always present */
 		if (token[0])
@@ -584,36 +591,39 @@ static int s3_list(struct st_cloud *c, const char *prefix, st_cloud_list_cb cb, 
 				 eprefix);
 		else
 			snprintf(query, sizeof(query), "list-type=2&max-keys=1000&prefix=%s", eprefix);
-		rc = s3_request(s, "GET", NULL, query, &x, &status, err);
-		if (!rc && (status < 200 || status > 299))
+		rc = s3_request(c, "LIST", NULL, query, &x, deadline, &status, err);
+		if (rc == -ETIMEDOUT && mono_ms() >= deadline) /* cut by the listing's bound, not the request's */
+			rc = st_fail(err, -ETIMEDOUT, "s3 LIST %s/%s: not done after %llu s (%llu pages): stopped", s->bucket,
+				     prefix, (unsigned long long)secs, (unsigned long long)pages);
+		if (!rc && !status_ok(status))
 			rc = s3_status(s, "LIST", prefix, status, &x, err);
 		if (!rc)
-			rc = st_cloud_s3_list_parse(x.body, x.bodylen, s->bucket, cb, arg, token, sizeof(token), err);
+			rc = st_cloud_s3_list_parse(x.body, x.bodylen, s->bucket, counted_cb, &k, token, sizeof(token), err);
 		free(x.body);
 	} while (!rc && token[0]);
+	st_hmap_release(&seen);
 	return rc;
 }
 
 static int s3_check(struct st_cloud *c, struct st_msg *err)
 {
 	struct s3 *s = c->be;
-	struct xfer x = { 0 };
+	struct xfer x = { .bodymax = c->lim.page_max, .replymax = c->lim.reply_max };
 	long status = 0;
-	int rc = s3_request(s, "GET", NULL, "list-type=2&max-keys=1&prefix=", &x, &status, err);
+	int rc = s3_request(c, "LIST", NULL, "list-type=2&max-keys=1&prefix=", &x, 0, &status, err);
 
-	if (!rc && (status < 200 || status > 299))
+	if (!rc && !status_ok(status))
 		rc = s3_status(s, "LIST", NULL, status, &x, err);
 	free(x.body);
 	return rc;
 }
-
 
 /* Each PUT is durable and verified when it returns: one by one on the one connection. */
 static int s3_put_many(struct st_cloud *c, int n, const char *const *keys, const void *const *bufs, const size_t *lens,
 		       int *rcs, struct st_msg *err)
 {
 	for (int i = 0; i < n; i++)
-		rcs[i] = s3_put(c->be, keys[i], bufs[i], lens[i], err);
+		rcs[i] = s3_put(c, keys[i], bufs[i], lens[i], err);
 	return 0;
 }
 

@@ -225,6 +225,13 @@ int st_config_ids_reserve(struct st_config *cfg, uint32_t node, uint64_t count, 
 			  struct st_msg *err);
 
 /*
+ * [out] n: how many IDs all nodes have reserved so far, an upper bound on
+ * the egroups (and vdisks, extents) the cluster ever had: IDs are never
+ * reused. 0 or an SQLite error.
+ */
+int st_config_ids_issued(struct st_config *cfg, uint64_t *n, struct st_msg *err);
+
+/*
  * Begin a foreground (or curator) operation that adds references: take the
  * next global sequence number into *seq and register the operation (*op)
  * as in flight with this process's pid. Pair with st_config_op_end().

@@ -62,6 +62,18 @@ fail:
 	return rc;
 }
 
+int st_config_ids_issued(struct st_config *cfg, uint64_t *n, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_prepare(cfg->db, "SELECT coalesce(sum(next - 1), 0) FROM id_counters", &st, err);
+
+	if (rc)
+		return rc;
+	*n = sqlite3_step(st) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	return 0;
+}
+
 /* The start time of pid (field 22 of /proc/pid/stat), 0 if it is gone. */
 static int64_t proc_start(long pid)
 {

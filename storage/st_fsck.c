@@ -1,18 +1,25 @@
 /*
- * st_fsck: see st_fsck.h. Three passes: load the extent ID map and the
+ * st_fsck: see st_fsck.h. Four passes: load the extent ID map and the
  * egroup map into hash tables, walk the block map resolving every region
- * top-down, then compare recorded refcounts with what was found.
+ * of live (and unknown) vdisks top-down, compare recorded refcounts with
+ * what was found, then look for egroup files no row names.
+ *
+ * DESIGN. fsck counts references exactly as the full scan does (block rows
+ * of deleted vdisks are not references, rows of unknown vdisks are), so
+ * whatever state the scan's tasks leave, in any order and interrupted
+ * anywhere, is garbage here and never a violation; a violation is only
+ * what would make a read fail or return wrong bytes (st_fsck.h, THE RULE).
  */
 #include "storage/st_fsck.h"
 
-#include "storage/st_codec.h"
-
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "storage/st_codec.h"
+#include "storage/st_egroup.h"
 #include "storage/st_hmap.h"
 
 struct xval { /* per extent id */
@@ -29,13 +36,16 @@ struct ctx {
 	struct st_fsck_report *rep;
 	struct st_hmap x;   /* extent id -> xval */
 	struct st_hmap eg;  /* egroup id -> index into recs */
+	struct st_hmap bad; /* ids of corrupt egroup rows (their files are not orphans) */
 	struct st_egroup_rec *recs;
 	size_t nrecs, caprecs;
-	struct st_hmap vd;  /* live vdisk ids */
+	struct st_hmap vd;  /* vdisk id -> VD_LIVE or VD_DELETED */
 	uint8_t *buf;
 	size_t bufcap;
 	int oom;
 };
+
+enum { VD_LIVE = 1, VD_DELETED = 2 };
 
 static void say(struct ctx *c, enum st_fsck_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -84,7 +94,7 @@ static int load_egroup(void *arg, int rc_row, uint64_t id, const struct st_egrou
 	if (rc_row) {
 		say(c, ST_FSCK_VIOLATION, "egroup %llx: corrupt metadata row (%s)", (unsigned long long)id,
 		    st_strerror(rc_row));
-		return 0;
+		return st_hmap_put(&c->bad, &id, NULL) ? 0 : -ENOMEM;
 	}
 	if (st_grow(&c->recs, &c->caprecs, c->nrecs, sizeof(*c->recs)))
 		return -ENOMEM;
@@ -143,19 +153,24 @@ static const struct st_egroup_rec *egroup_of(struct ctx *c, uint64_t id)
 	return idx ? &c->recs[*idx] : NULL;
 }
 
+/* One block row: a deleted vdisk's is garbage; a live or unknown one's regions resolve top-down. */
 static int check_block(void *arg, int rc_row, const struct st_block *b)
 {
 	struct ctx *c = arg;
-	int live = st_hmap_get(&c->vd, &b->vdisk) != NULL;
+	const uint8_t *state = st_hmap_get(&c->vd, &b->vdisk);
 
 	c->rep->block_rows++;
+	if (state && *state == VD_DELETED) { /* blocks_delete's, whatever it points to */
+		c->rep->deleted_vdisk_rows++;
+		return 0;
+	}
+	if (!state)
+		c->rep->unknown_vdisk_rows++;
 	if (rc_row) {
 		say(c, ST_FSCK_VIOLATION, "vdisk %llx block %llu: corrupt block map row", (unsigned long long)b->vdisk,
 		    (unsigned long long)b->block);
 		return 0;
 	}
-	if (!live)
-		c->rep->deleted_vdisk_rows++;
 	for (int i = 0; i < b->n; i++) {
 		const struct st_region *r = &b->r[i];
 		const struct st_egroup_rec *g;
@@ -266,6 +281,43 @@ static void check_refcounts(struct ctx *c)
 	}
 }
 
+/* Egroup files on usable disks that no row names as a replica there (as the scan's file_sweep sees them). */
+static int check_files(struct ctx *c, struct st_msg *err)
+{
+	struct st_disk *d = NULL;
+	int n = 0, rc = st_config_disks(st_store_config(c->st), &d, &n, err);
+
+	for (int i = 0; !rc && i < n; i++) {
+		char dir[ST_PATH_MAX + 16];
+		struct dirent *e;
+		DIR *dh;
+
+		if (!d[i].ok || d[i].removed)
+			continue; /* a failed disk's files are the curator's to replace, not to sweep */
+		snprintf(dir, sizeof(dir), "%s/egroups", d[i].path);
+		dh = opendir(dir);
+		if (!dh)
+			continue;
+		while ((e = readdir(dh))) {
+			char *end;
+			uint64_t id = strtoull(e->d_name, &end, 16);
+			const struct st_egroup_rec *g;
+			int named = 0;
+
+			if (strcmp(end, ".eg") || end - e->d_name != 16)
+				continue;
+			g = egroup_of(c, id);
+			for (int r = 0; g && r < g->nreplicas; r++)
+				named |= g->replicas[r].disk == d[i].id;
+			if (!named && !st_hmap_get(&c->bad, &id))
+				c->rep->orphan_files++;
+		}
+		closedir(dh);
+	}
+	free(d);
+	return rc;
+}
+
 int st_fsck_run(struct st_store *st, st_fsck_cb cb, void *arg, struct st_fsck_report *rep,
 		struct st_msg *err)
 {
@@ -277,11 +329,16 @@ int st_fsck_run(struct st_store *st, st_fsck_cb cb, void *arg, struct st_fsck_re
 	memset(rep, 0, sizeof(*rep));
 	st_hmap_init(&c.x, ST_EXTENT_ID_LEN, sizeof(struct xval));
 	st_hmap_init(&c.eg, 8, 4);
+	st_hmap_init(&c.bad, 8, 1);
 	st_hmap_init(&c.vd, 8, 1);
-	rc = st_config_vdisks(st_store_config(st), 0, &vd, &nvd, err);
-	for (int i = 0; !rc && i < nvd; i++)
-		if (!st_hmap_put(&c.vd, &vd[i].id, NULL))
+	rc = st_config_vdisks(st_store_config(st), 1, &vd, &nvd, err);
+	for (int i = 0; !rc && i < nvd; i++) {
+		uint8_t *state = st_hmap_put(&c.vd, &vd[i].id, NULL);
+		if (!state)
 			rc = -ENOMEM;
+		else
+			*state = vd[i].state == ST_VDISK_DELETED ? VD_DELETED : VD_LIVE;
+	}
 	for (int s = 0; !rc && s < st_meta_nshards(m); s++)
 		rc = st_meta_scan_extents(m, s, load_extent, &c, err);
 	for (int s = 0; !rc && s < st_meta_nshards(m); s++)
@@ -290,6 +347,14 @@ int st_fsck_run(struct st_store *st, st_fsck_cb cb, void *arg, struct st_fsck_re
 		rc = st_meta_scan_blocks(m, s, check_block, &c, err);
 	if (!rc)
 		check_refcounts(&c);
+	if (!rc)
+		rc = check_files(&c, err);
+	if (!rc && rep->unknown_vdisk_rows)
+		say(&c, ST_FSCK_WARNING,
+		    "%llu block rows of vdisks config.db does not know: counted as references, never collected",
+		    (unsigned long long)rep->unknown_vdisk_rows);
+	rep->garbage = rep->refcount_high + rep->unreferenced + rep->orphan_extent_ids + rep->deleted_vdisk_rows +
+		       rep->orphan_files;
 	if (rc == -ENOMEM)
 		st_fail(err, rc, "fsck: out of memory");
 	free(vd);
@@ -299,6 +364,7 @@ int st_fsck_run(struct st_store *st, st_fsck_cb cb, void *arg, struct st_fsck_re
 	free(c.buf);
 	st_hmap_release(&c.x);
 	st_hmap_release(&c.eg);
+	st_hmap_release(&c.bad);
 	st_hmap_release(&c.vd);
 	return rc;
 }

@@ -73,6 +73,21 @@ int st_store_refresh(struct st_store *st, struct st_msg *err)
 	return st_topo_refresh(st, err);
 }
 
+/*
+ * A listing of the cloud tier returns at most one key per ID the cluster
+ * ever handed out (objects are named by egroup ID, IDs never reused), plus
+ * a page of keys that are not ours: past that, the server misbehaves.
+ */
+static int cloud_list_bound(void *arg, uint64_t *max, struct st_msg *err)
+{
+	struct st_store *st = arg;
+	uint64_t n = 0;
+	int rc = st_config_ids_issued(st->cfg, &n, err);
+
+	*max = n + 1000;
+	return rc;
+}
+
 int st_store_cloud(struct st_store *st, struct st_cloud **out, struct st_msg *err)
 {
 	char url[ST_PATH_MAX], cred[ST_PATH_MAX] = "";
@@ -96,6 +111,7 @@ int st_store_cloud(struct st_store *st, struct st_cloud **out, struct st_msg *er
 			}
 			snprintf(prefix, sizeof(prefix), "clusters/%s/", uuid);
 			st_cloud_set_prefix(st->topo.cloud, prefix);
+			st_cloud_set_list_bound(st->topo.cloud, cloud_list_bound, st);
 		}
 	}
 	*out = st->topo.cloud;
