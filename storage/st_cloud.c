@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/st_egroup.h"
+
 /* URL scheme -> backend, first match wins; "" (a bare directory) last. */
 static const struct {
 	const char *scheme;
@@ -80,7 +82,10 @@ const char *st_cloud_url(const struct st_cloud *c)
 
 void st_cloud_egroup_key(uint64_t egroup, char *buf, size_t len)
 {
-	snprintf(buf, len, "egroups/%016llx.eg", (unsigned long long)egroup);
+	char name[ST_EGROUP_NAME_LEN + 1];
+
+	st_egroup_name(egroup, name); /* the file name format has one home: st_egroup.h */
+	snprintf(buf, len, ST_EGROUP_DIR "/%s", name);
 }
 
 int st_cloud_open(const char *url, const char *cred_file, struct st_cloud **out, struct st_msg *err)
