@@ -396,9 +396,12 @@ static int unmake_strip(struct st_store *st, uint64_t strip, int rollback, const
 	uint32_t added[ST_EC_MAX][ST_REPLICAS_MAX];
 	uint64_t pids[ST_EC_MAX];
 	int nadded[ST_EC_MAX] = { 0 }, in[ST_EC_MAX] = { 0 }, loaded = 0, nin = 0, npar = 0, rf = 2, rc;
-	int have = st_meta_strip_get(st->meta, strip, &sp, NULL) == 0;
+	int have = (rc = st_meta_strip_get(st->meta, strip, &sp, err)) == 0;
 
 	*bytes = 0;
+	/* only a row that is not there is absent: a corrupt or unreadable one holds the strip */
+	if (rc && rc != ST_ENOTFOUND)
+		return rc;
 	if (!have && !rollback)
 		return st_fail(err, ST_ESTALE, "strip %llx: not found", (unsigned long long)strip);
 	if (!have) {
