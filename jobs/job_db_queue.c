@@ -398,10 +398,11 @@ int job_db_task_claim_many(struct job_db *db, int kind, const int *kind_ranks, i
 		if (!rc)
 			rc = sums_move(db, t0[i].kind, t0[i].priority, -1, 1, 0, err);
 	}
-	if (rc)
-		goto fail;
-	return st_sql_commit(db->sql, err);
-fail:
+	if (!rc)
+		rc = st_sql_commit(db->sql, err);
+	if (!rc)
+		return 0;
+fail: /* nothing claimed: the caller has nothing to release */
 	for (int i = 0; i < *got; i++)
 		job_task_release(&t0[i]);
 	*got = 0;

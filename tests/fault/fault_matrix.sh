@@ -121,6 +121,7 @@ run_case() {
 	cases=$((cases + 1))
 	local what="$name $op#$n $eno"
 	[ -n "${FAULT_VERBOSE:-}" ] && echo "case $what: exit $rc: $(head -1 "$work/err")" >&2
+	[ -n "${FAULT_KEEP_ERR:-}" ] && cp "$work/err" "$FAULT_KEEP_ERR.$cases"
 	if [ "$rc" -ge 128 ]; then fail "$what: killed by signal $((rc - 128))"; return 0; fi
 	if [ "$rc" -ne 0 ]; then
 		lines=$(grep -vc '^$' "$work/err")
