@@ -29,12 +29,15 @@ static void last_full(struct job_db *db, struct last_scan *l)
 struct task_print {
 	FILE *out;
 	int n;
+	int kind; /* only tasks of this kind (-1: all) */
 };
 
 static int print_task(void *arg, const struct job_task *t, const char *error)
 {
 	struct task_print *p = arg;
 
+	if (p->kind >= 0 && (int)t->kind != p->kind)
+		return 0;
 	fprintf(p->out, "  task %" PRId64 " of scan %" PRId64 ": %s, %s%s%s\n", t->id, t->scan, job_task_kind_name(t->kind),
 		job_task_state_name(t->state), *error ? ": " : "", error);
 	p->n++;
@@ -44,10 +47,21 @@ static int print_task(void *arg, const struct job_task *t, const char *error)
 /* Tasks about a target, or (blob non-NULL) whose argument names an extent. */
 static int tasks_about(struct job_db *db, uint64_t target, const void *blob, FILE *out)
 {
-	struct task_print p = { out, 0 };
+	struct task_print p = { out, 0, -1 };
 
 	job_db_tasks_about(db, target, blob, ST_EXTENT_ID_LEN, print_task, &p, NULL);
 	return p.n;
+}
+
+/* Tasks naming extent id (in their argument), and the egroup_delete of its egroup (which names none). */
+static int tasks_about_extent(struct job_db *db, const uint8_t *id, uint64_t egroup, FILE *out)
+{
+	struct task_print p = { out, 0, JT_EGROUP_DELETE };
+	int n = tasks_about(db, 0, id, out);
+
+	if (egroup)
+		job_db_tasks_about(db, egroup, NULL, 0, print_task, &p, NULL);
+	return n + p.n;
 }
 
 struct refcount_acc {
@@ -149,7 +163,7 @@ static int explain_extent(struct st_store *st, struct job_db *db, const char *id
 		if (k >= 0)
 			safety(&g, &l, out);
 	}
-	if (!tasks_about(db, 0, a.id.b, out) && !live_refs)
+	if (!tasks_about_extent(db, a.id.b, k >= 0 ? egroup : 0, out) && !live_refs)
 		fprintf(out, "  no task yet: the next full scan queues its collection\n");
 	st_egroup_rec_release(&g);
 	return 0;

@@ -575,10 +575,13 @@ static void refcount_and_gc(struct scan_ctx *c, const struct eg *e, const struct
 		pairs_task(c, JT_EXTENT_DELETE, e->id, g->version, 0, v->dead, v->deadv, v->ndead);
 	} else if (v->safe && v->ndead == (size_t)g->nextents) {
 		c->c[JC_DEAD_EGROUPS]++;
-		/* the dead extents for `curator explain`; without them if they cannot be packed */
-		if (pairs_task(c, JT_EGROUP_DELETE, e->id, g->version, (int64_t)g->used * g->nreplicas, v->dead, v->deadv,
-			       v->ndead))
-			job_scan_task(c, JT_EGROUP_DELETE, e->id, g->version, (int64_t)g->used * g->nreplicas, NULL, 0);
+		/*
+		 * No argument: every extent of the egroup is dead, the executor
+		 * witnesses each from the row it re-reads, and `curator explain
+		 * extent` finds the task by its egroup (a million dead egroups
+		 * would otherwise write ~280 MB of extent lists into curator.db).
+		 */
+		job_scan_task(c, JT_EGROUP_DELETE, e->id, g->version, (int64_t)g->used * g->nreplicas, NULL, 0);
 	} else if (v->safe && (moving || (garbage && garbage * 100 >= (uint64_t)c->o->compact_pct * g->used))) {
 		pairs_task(c, JT_EGROUP_COMPACT, e->id, g->version, (int64_t)garbage * g->nreplicas, v->dead, v->deadv,
 			   v->ndead);

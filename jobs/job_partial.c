@@ -48,14 +48,8 @@ int job_partial_map(void *arg, const void *key, size_t klen, const void *val, si
 			c->c[JC_DEAD_EGROUPS]++;
 			c->c[JC_DEAD_EXTENTS] += g->nextents;
 			c->c[JC_DEAD_BYTES] += g->used;
-			{
-				uint8_t *p = malloc((size_t)g->nextents * JR_PAIR_LEN + 1);
-				for (int k = 0; p && k < g->nextents; k++)
-					jr_pair_put(p, (size_t)k, &g->extents[k].id, 0);
-				job_scan_task(c, JT_EGROUP_DELETE, g->id, g->version, (int64_t)g->used * g->nreplicas, p,
-				     p ? (size_t)g->nextents * JR_PAIR_LEN : 0);
-				free(p);
-			}
+			/* no argument, as in MR2: the executor re-reads every extent */
+			job_scan_task(c, JT_EGROUP_DELETE, g->id, g->version, (int64_t)g->used * g->nreplicas, NULL, 0);
 		} else {
 			c->c[JC_PROTECTED]++;
 		}
