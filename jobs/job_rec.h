@@ -361,11 +361,12 @@ static inline void jr_move_get(const uint8_t *p, int64_t *cold, uint64_t *egroup
 /* --- Task arguments (tasks.arg in curator.db; decoded by the executors) --
  *
  * Extent pairs: refcount_up and refcount_down (the extents whose recorded
- * refcount is set to the value: the true refcount); extent_delete,
- * egroup_compact and egroup_delete (the dead extents and their recorded
- * refcounts; the partial scan's egroup_delete: 0); extent_id_delete (the
- * orphan extent-ID rows; value 0). Only the refcount executors read the
- * value; `curator explain` finds a task by an extent id in its argument.
+ * refcount is set to the value: the true refcount); extent_delete and
+ * egroup_compact (the dead extents and their recorded refcounts);
+ * extent_id_delete (the orphan extent-ID rows; value 0). egroup_delete has
+ * no argument (every extent of its egroup is dead). Only the refcount
+ * executors read the value; `curator explain` finds a task by an extent id
+ * in its argument, or an egroup_delete by the extent's egroup.
  * An argument holds n = arglen / JR_PAIR_LEN pairs.
  *
  *   off      size  field

@@ -180,8 +180,8 @@ int job_protect_replica_state(struct st_store *st, const struct st_egroup_rec *g
  * its constants), and decoded here and nowhere else. All little-endian host
  * order, unaligned (memcpy).
  *
- * pairs: refcount_up/down, extent_delete, egroup_compact, egroup_delete,
- * extent_id_delete, n times:
+ * pairs: refcount_up/down, extent_delete, egroup_compact, extent_id_delete
+ * (egroup_delete has none), n times:
  *   offset size
  *        0   24  extent id
  *       24    4  u32: the true refcount (refcount_up/down; else unused)
