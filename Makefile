@@ -83,9 +83,11 @@ soak: all $(TEST_BIN) $(FAULT_SHIM)
 # libFuzzer (docs/FUZZING.md): the library and the harnesses built by clang with ASan + UBSan, twice:
 # build-fuzz/ as shipped, build-fuzz-nocrc/ with every checksum comparison of the decoders passing
 # (-DCURATOR_FUZZ_NOCRC); then each harness runs FUZZ_SECS seconds in each build on a scratch copy
-# of tests/fuzz/corpus/<name>/. FUZZ_NAMES="a b" picks harnesses.
+# of tests/fuzz/corpus/<name>/. FUZZ_NAMES="a b" picks harnesses; FUZZ_RUNS=N stops each after N
+# executions (FUZZ_SECS still bounds it).
 FUZZ_CC   ?= clang
 FUZZ_SECS ?= 60
+FUZZ_RUNS ?=
 FUZZ_MAKE := MPICC="env MPICH_CC=$(FUZZ_CC) $(MPICC)" \
 	OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
 # clang knows not every gcc warning option this Makefile names
@@ -104,7 +106,7 @@ fuzz-build:
 	    FUZZ_NAMES="$(FUZZ_NAMES)" fuzz-bins
 
 fuzz: fuzz-build
-	FUZZ_SECS=$(FUZZ_SECS) tests/fuzz/fuzz.sh build-fuzz:crc build-fuzz-nocrc:nocrc -- $(FUZZ_NAMES)
+	FUZZ_SECS=$(FUZZ_SECS) FUZZ_RUNS=$(FUZZ_RUNS) tests/fuzz/fuzz.sh build-fuzz:crc build-fuzz-nocrc:nocrc -- $(FUZZ_NAMES)
 
 # the seed corpora, from the real encoders (run once; the files are committed)
 fuzz-corpus: $(BUILD)/tests/fuzz/gen_corpus
