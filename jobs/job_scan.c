@@ -530,8 +530,11 @@ static int run_mr3(struct scan_run *r, struct st_msg *err)
 	if (rc) {
 		rc = job_failed(r->mr, c, &j, rc, err);
 	} else {
-		job_mr3_flush_dedup(c);
-		add_phase(r->res, j.name, &j);
+		rc = job_mr3_flush_dedup(c, r->mr);
+		if (rc)
+			st_fail(err, rc, "scan: gathering the dedup candidates: %s", strerror(-rc));
+		else
+			add_phase(r->res, j.name, &j);
 	}
 	mr_output_input_release(&j.inputs[0]);
 	return rc;
@@ -650,11 +653,9 @@ static void release(struct scan_run *r)
 	for (size_t i = 0; i < c->ntasks; i++)
 		job_task_release(&c->tasks[i]);
 	free(c->tasks);
-	for (int i = 0; i < c->ndd; i++) {
-		free(c->dd[i].p);
-		st_hmap_release(&c->dd[i].seen);
-	}
-	free(c->dd);
+	free(c->dd.p);
+	if (c->dd.ready)
+		st_hmap_release(&c->dd.seen);
 	free(c->f);
 	free(c->disks);
 	free(c->nodes);
