@@ -81,8 +81,9 @@ static void wait_until(double until, volatile int *stop)
 /* bytes (moved or freed) of a task of kind against its budget: its own rate, else the overall one. */
 static void throttle(struct job_db *db, struct budgets *b, const struct job_run_opts *o, int kind, int64_t bytes)
 {
-	double rate = o->kind_mbps[kind] > 0 ? o->kind_mbps[kind] : o->rate_mbps;
-	int slot = o->kind_mbps[kind] > 0 ? kind : JT_NKINDS;
+	int own = (unsigned)kind < JT_NKINDS && o->kind_mbps[kind] > 0; /* (a newer curator's kind: the overall rate) */
+	double rate = own ? o->kind_mbps[kind] : o->rate_mbps;
+	int slot = own ? kind : JT_NKINDS;
 	int64_t total;
 
 	if (rate <= 0 || bytes <= 0)
