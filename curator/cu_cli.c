@@ -76,11 +76,14 @@ static const struct cu_cmd cu_cmds[] = {
 	{ "fsck", NULL, "[--quiet]", "exit 0 clean, 1 violations found, 2 error",
 	  "check every invariant of the metadata and the egroups", NULL, cu_cmd_fsck, CU_CMD_STORE },
 	{ "scan", NULL, "full|partial [--dry-run] [--mem-budget SIZE] [--sweep-grace DUR] [--compact-pct P]\n"
-	  "        [--node-grace DUR] [--scrub-period DUR]", "(defaults 1h, 20, 60s, 7d)",
+	  "        [--node-grace DUR] [--scrub-period DUR] [--tasks-out FILE]",
+	  "(defaults 1h, 20, 60s, 7d); --tasks-out: the tasks found, a line each\n"
+	  "                                   (KIND TARGET VERSION PRIORITY BYTES), also with --dry-run",
 	  "run a full or partial scan, queue its tasks and print its report", NULL, cu_cmd_scan, CU_CMD_MPI },
 	{ "tasks", "list", "[--kind K] [--state S]", NULL, "list the task queue", NULL, cu_cmd_tasks_list,
 	  CU_CMD_STORE },
-	{ "tasks", "run", "[--kind K] [--max N] [--rate MBPS] [--sweep-grace DUR]", NULL,
+	{ "tasks", "run", "[--kind K] [--max N] [--rate MBPS] [--throttle KIND=MBPS[:RANKS]]... [--sweep-grace DUR]",
+	  "--rate and --throttle: MB/s for all the ranks together",
 	  "run the queued tasks, highest priority first", NULL, cu_cmd_tasks_run, CU_CMD_MPI | CU_CMD_JOIN },
 	{ "scan", NULL, "full|partial --request", "queue a scan for the running daemon",
 	  "ask the running daemon for a scan", NULL, cu_cmd_scan, CU_CMD_STORE },

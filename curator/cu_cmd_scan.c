@@ -144,6 +144,8 @@ static int scan_opts(struct cu_ctx *ctx, struct cu_opt *o, int n, struct job_sca
 	struct cu_opt *x;
 
 	so->dry_run = cu_opt_get(o, n, "--dry-run")->set;
+	if ((x = cu_opt_get(o, n, "--tasks-out"))->set)
+		so->tasks_out = x->val;
 	x = cu_opt_get(o, n, "--mem-budget");
 	if (cu_opt_size(ctx, x, &so->mem_budget))
 		return CU_EXIT_USAGE;
@@ -169,7 +171,7 @@ int cu_cmd_scan(struct cu_ctx *ctx, int argc, char **argv)
 {
 	struct cu_opt o[] = { { "--dry-run", 0, 0, 0 },     { "--mem-budget", 1, 0, 0 }, { "--sweep-grace", 1, 0, 0 },
 			      { "--compact-pct", 1, 0, 0 }, { "--request", 0, 0, 0 },     { "--node-grace", 1, 0, 0 },
-			      { "--scrub-period", 1, 0, 0 } };
+			      { "--scrub-period", 1, 0, 0 }, { "--tasks-out", 1, 0, 0 } };
 	struct job_scan_opts so = { .sweep_grace = -1, .node_grace = -1, .scrub_period = -1 };
 	struct scan_eta eta = { 0 };
 	struct job_scan_result res;
@@ -226,6 +228,44 @@ int cu_cmd_tasks_list(struct cu_ctx *ctx, int argc, char **argv)
 	return cu_tasks_list(st_config_dir(cu_config(ctx)), k, state->set ? state->val : NULL, stdout, &ctx->err);
 }
 
+/* --throttle KIND=MBPS[:RANKS] into ro. 0 or -1. */
+static int parse_throttle(const char *v, struct job_run_opts *ro)
+{
+	char kind[64];
+	double mbps = 0;
+	int ranks = 0, k;
+	const char *eq = strchr(v, '=');
+
+	if (!eq || (size_t)(eq - v) >= sizeof(kind))
+		return -1;
+	memcpy(kind, v, (size_t)(eq - v));
+	kind[eq - v] = 0;
+	k = job_task_kind_parse(kind);
+	if (k < 0 || sscanf(eq + 1, "%lf:%d", &mbps, &ranks) < 1 || mbps < 0 || ranks < 0)
+		return -1;
+	ro->kind_mbps[k] = mbps;
+	ro->kind_ranks[k] = ranks;
+	return 0;
+}
+
+/*
+ * Take every --throttle KIND=MBPS[:RANKS] (it may repeat) out of argv into
+ * ro, before the common parser. 0 or CU_EXIT_USAGE (printed).
+ */
+static int take_throttles(struct cu_ctx *ctx, int *argc, char **argv, struct job_run_opts *ro)
+{
+	for (int i = 0; i < *argc; i++) {
+		if (strcmp(argv[i], "--throttle") || i + 1 >= *argc)
+			continue;
+		if (parse_throttle(argv[i + 1], ro))
+			return cu_error(ctx, "--throttle '%s': KIND=MBPS[:RANKS], e.g. egroup_compact=50:1", argv[i + 1]);
+		memmove(argv + i, argv + i + 2, (size_t)(*argc - i - 2) * sizeof(*argv));
+		*argc -= 2;
+		i--;
+	}
+	return 0;
+}
+
 /* The options of tasks run into ro. 0 or CU_EXIT_USAGE (printed). */
 static int run_opts(struct cu_ctx *ctx, struct cu_opt *o, int n, struct job_run_opts *ro)
 {
@@ -276,8 +316,10 @@ int cu_cmd_tasks_run(struct cu_ctx *ctx, int argc, char **argv)
 	struct job_run_opts ro = { .kind = -1, .sweep_grace = -1 };
 	struct job_run_result res;
 	char *pos[1];
-	int npos, rc = cu_opts_parse(ctx, argc, argv, o, CU_NOPTS(o), pos, &npos, 0);
+	int npos, rc = take_throttles(ctx, &argc, argv, &ro);
 
+	if (!rc)
+		rc = cu_opts_parse(ctx, argc, argv, o, CU_NOPTS(o), pos, &npos, 0);
 	if (!rc)
 		rc = run_opts(ctx, o, CU_NOPTS(o), &ro);
 	if (!rc)
@@ -369,26 +411,6 @@ int cu_cmd_explain(struct cu_ctx *ctx, int argc, char **argv)
 
 /* --- the daemon --------------------------------------------------------- */
 
-/* --throttle KIND=MBPS[:RANKS] into ro. 0 or -1. */
-static int parse_throttle(const char *v, struct job_run_opts *ro)
-{
-	char kind[64];
-	double mbps = 0;
-	int ranks = 0, k;
-	const char *eq = strchr(v, '=');
-
-	if (!eq || (size_t)(eq - v) >= sizeof(kind))
-		return -1;
-	memcpy(kind, v, (size_t)(eq - v));
-	kind[eq - v] = 0;
-	k = job_task_kind_parse(kind);
-	if (k < 0 || sscanf(eq + 1, "%lf:%d", &mbps, &ranks) < 1 || mbps < 0 || ranks < 0)
-		return -1;
-	ro->kind_mbps[k] = mbps;
-	ro->kind_ranks[k] = ranks;
-	return 0;
-}
-
 /* The daemon's options into d (--throttle already taken out). 0 or CU_EXIT_USAGE (printed). */
 static int daemon_opts(struct cu_ctx *ctx, struct cu_opt *o, int n, struct cu_daemon_opts *d)
 {
@@ -423,17 +445,9 @@ int cu_cmd_daemon(struct cu_ctx *ctx, int argc, char **argv)
 	char *pos[1];
 	int npos, rc;
 
-	/* --throttle may repeat: take them out before the common parser */
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--throttle") || i + 1 >= argc)
-			continue;
-		if (parse_throttle(argv[i + 1], &d.tasks))
-			return cu_error(ctx, "--throttle '%s': KIND=MBPS[:RANKS], e.g. egroup_compact=50:1", argv[i + 1]);
-		memmove(argv + i, argv + i + 2, (size_t)(argc - i - 2) * sizeof(*argv));
-		argc -= 2;
-		i--;
-	}
-	rc = cu_opts_parse(ctx, argc, argv, o, CU_NOPTS(o), pos, &npos, 0);
+	rc = take_throttles(ctx, &argc, argv, &d.tasks);
+	if (!rc)
+		rc = cu_opts_parse(ctx, argc, argv, o, CU_NOPTS(o), pos, &npos, 0);
 	if (!rc)
 		rc = daemon_opts(ctx, o, CU_NOPTS(o), &d);
 	if (!rc)
