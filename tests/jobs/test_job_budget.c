@@ -48,16 +48,7 @@ static long long db_number(const char *dir, const char *sql)
 /* Write len bytes of seed's pattern into a new vdisk of container c. */
 static void vdisk(const char *dir, const char *name, size_t len, uint64_t seed)
 {
-	char path[2048], size[32];
-	uint8_t *buf = malloc(len);
-
-	th_fill(buf, len, seed);
-	snprintf(size, sizeof(size), "%zuM", (len >> 20) + 1);
-	snprintf(path, sizeof(path), "%s/%s.data", dir, name);
-	cr_assert_eq(th_write_file(path, buf, len), 0);
-	free(buf);
-	cr_assert_eq(RUN(dir, "vdisk", "create", name, "--container", "c", "--size", size), 0);
-	cr_assert_eq(RUN(dir, "vdisk", "write", name, path), 0);
+	cr_assert_eq(th_vdisk_pattern(dir, "c", name, len, seed), 0, "vdisk %s", name);
 }
 
 /*
