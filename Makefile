@@ -36,6 +36,18 @@ FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/replay_%)
 
 all: $(BIN) $(TOOLS_BIN)
 
+# the version: VERSION's number and where in git this is (debian/rules passes VERSION=...);
+# cu_version.o alone is rebuilt when it changes
+VERSION ?= $(shell v=$$(cat VERSION 2>/dev/null || echo 0.0.0); g=$$(git describe --tags --always --dirty 2>/dev/null); \
+	echo "$$v$${g:+ (git $$g)}")
+$(BUILD)/version.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
+$(BUILD)/curator/cu_version.o: $(BUILD)/version.stamp
+$(BUILD)/curator/cu_version.o: CFLAGS += -DCURATOR_VERSION='"$(VERSION)"'
+FORCE:
+.PHONY: FORCE
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(MPICC) $(CFLAGS) -MMD -MP -c -o $@ $<

@@ -344,10 +344,12 @@ int cu_cmd_disk_remove(struct cu_ctx *ctx, int argc, char **argv)
 int cu_cmd_disk_list(struct cu_ctx *ctx, int argc, char **argv)
 {
 	struct st_disk *d;
-	int n, rc = cu_open(ctx);
+	int n, rc;
 
-	(void)argc; /* as ever, disk list ignores its arguments */
 	(void)argv;
+	if (argc)
+		return cu_error(ctx, "takes no arguments");
+	rc = cu_open(ctx);
 	if (rc)
 		return rc;
 	rc = st_config_disks(cu_config(ctx), &d, &n, &ctx->err);
@@ -403,10 +405,12 @@ int cu_cmd_node_up(struct cu_ctx *ctx, int argc, char **argv)
 int cu_cmd_node_list(struct cu_ctx *ctx, int argc, char **argv)
 {
 	struct st_node *nd;
-	int n, rc = cu_open(ctx);
+	int n, rc;
 
-	(void)argc; /* as ever, node list ignores its arguments */
 	(void)argv;
+	if (argc)
+		return cu_error(ctx, "takes no arguments");
+	rc = cu_open(ctx);
 	if (rc)
 		return rc;
 	rc = st_config_nodes(cu_config(ctx), &nd, &n, &ctx->err);

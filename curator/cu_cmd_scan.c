@@ -423,16 +423,11 @@ int cu_cmd_daemon(struct cu_ctx *ctx, int argc, char **argv)
 	char *pos[1];
 	int npos, rc;
 
-	/* --throttle may repeat: take them out before the common parser */
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--throttle") || i + 1 >= argc)
-			continue;
-		if (parse_throttle(argv[i + 1], &d.tasks))
-			return cu_error(ctx, "--throttle '%s': KIND=MBPS[:RANKS], e.g. egroup_compact=50:1", argv[i + 1]);
-		memmove(argv + i, argv + i + 2, (size_t)(argc - i - 2) * sizeof(*argv));
-		argc -= 2;
-		i--;
-	}
+	/* --throttle may repeat: every value given */
+	for (int i = 0; cu_opt_nth(ctx, "--throttle", i); i++)
+		if (parse_throttle(cu_opt_nth(ctx, "--throttle", i), &d.tasks))
+			return cu_error(ctx, "--throttle '%s': KIND=MBPS[:RANKS], e.g. egroup_compact=50:1",
+					cu_opt_nth(ctx, "--throttle", i));
 	rc = cu_opts_parse(ctx, argc, argv, o, CU_NOPTS(o), pos, &npos, 0);
 	if (!rc)
 		rc = daemon_opts(ctx, o, CU_NOPTS(o), &d);

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "curator/cu_cmd.h"
 #include "tests/helpers.h"
 
 #define RUN(dir, ...) th_run(dir, NULL, NULL, NULL, __VA_ARGS__, NULL)
@@ -301,4 +302,236 @@ Test(cli, two_writers_and_a_reader_at_once, .timeout = 120)
 	expect_file_eq(dir, "b", fb, SIZE);
 	expect_file_eq(dir, "r", fr, SIZE);
 	cr_assert_eq(RUN(dir, "fsck", "--quiet"), 0);
+}
+
+/* --- the command line itself: help, options, version (issue 20) --------- */
+
+/*
+ * Run curator -C dir args... (args NULL-terminated) in the working directory
+ * cwd (NULL: this one); stdout and stderr into malloc'd strings; the exit status.
+ */
+static int run_cwd(const char *cwd, const char *dir, const char *const *args, char **out, char **err)
+{
+	static const char *tmp;
+	const char *argv[64];
+	char po[1100], pe[1100];
+	int n = 0, st;
+	size_t len;
+	pid_t pid;
+
+	argv[n++] = th_curator();
+	argv[n++] = "-C";
+	argv[n++] = dir;
+	for (int i = 0; args[i] && n < 63; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	if (!tmp)
+		tmp = th_tmpdir("runv");
+	snprintf(po, sizeof(po), "%s/out", tmp);
+	snprintf(pe, sizeof(pe), "%s/err", tmp);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		if ((cwd && chdir(cwd)) || !freopen(po, "w", stdout) || !freopen(pe, "w", stderr) ||
+		    !freopen("/dev/null", "r", stdin))
+			_exit(127);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	waitpid(pid, &st, 0);
+	*out = th_read_file(po, &len);
+	*err = th_read_file(pe, &len);
+	unlink(po);
+	unlink(pe);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int run_v(const char *dir, const char *const *args, char **out, char **err)
+{
+	return run_cwd(NULL, dir, args, out, err);
+}
+
+/* The command words of row c into w (2 words, the second NULL when it has no subcommand). */
+static void row_words(const struct cu_cmd *c, const char *w[3])
+{
+	w[0] = c->name;
+	w[1] = c->sub;
+	w[2] = NULL;
+}
+
+/*
+ * Every row of the command table answers --help and `help COMMAND [SUB]`
+ * the same, without a cluster, naming each of its options; every family
+ * answers FAMILY --help.
+ */
+Test(cli, help_on_every_command_without_a_cluster, .timeout = 60)
+{
+	int n;
+	const struct cu_cmd *t = cu_cmd_table(&n);
+	const char *dir = "/nonexistent-cluster";
+
+	cr_assert_gt(n, 20);
+	for (int i = 0; i < n; i++) {
+		const char *w[3], *a1[5], *a2[5];
+		char *o1, *e1, *o2, *e2;
+		int k = 0;
+
+		row_words(&t[i], w);
+		a1[k++] = w[0];
+		if (w[1])
+			a1[k++] = w[1];
+		a1[k++] = "--help";
+		a1[k] = NULL;
+		a2[0] = "help";
+		a2[1] = w[0];
+		a2[2] = w[1];
+		a2[3] = NULL;
+		if (t[i].flags & CU_CMD_META) /* help --help is the usage */
+			continue;
+		cr_assert_eq(run_v(dir, a1, &o1, &e1), 0, "%s %s --help: %s", w[0], w[1] ? w[1] : "", e1);
+		cr_assert_eq(run_v(dir, a2, &o2, &e2), 0, "help %s %s: %s", w[0], w[1] ? w[1] : "", e2);
+		cr_assert(!strncmp(o1, "usage: curator [-C DIR] ", 24), "%s", o1);
+		cr_assert(strstr(o1, t[i].help), "%s --help lacks its help line: %s", w[0], o1);
+		cr_assert_str_eq(o1, o2, "--help and help differ for %s %s", w[0], w[1] ? w[1] : "");
+		cr_assert_str_empty(e1);
+		for (const struct cu_optdef *d = t[i].opts; d && d->name; d++)
+			cr_assert(strstr(o1, d->name), "%s %s --help does not name %s", w[0], w[1] ? w[1] : "", d->name);
+		free(o1);
+		free(e1);
+		free(o2);
+		free(e2);
+		if (w[1] && (i == 0 || strcmp(t[i - 1].name, w[0]))) { /* the family, once */
+			const char *fam[] = { w[0], "--help", NULL }, *hf[] = { "help", w[0], NULL };
+			cr_assert_eq(run_v(dir, fam, &o1, &e1), 0, "%s --help: %s", w[0], e1);
+			cr_assert_eq(run_v(dir, hf, &o2, &e2), 0);
+			cr_assert_str_eq(o1, o2);
+			for (int j = i; j < n && !strcmp(t[j].name, w[0]); j++)
+				cr_assert(strstr(o1, t[j].help), "%s --help lacks %s", w[0], t[j].sub);
+			free(o1);
+			free(e1);
+			free(o2);
+			free(e2);
+		}
+	}
+	expect_error(dir, 2, "unknown command 'nope'", NULL, "help", "nope", NULL);
+	expect_error(dir, 2, "unknown subcommand 'vdisk nope'", NULL, "help", "vdisk", "nope", NULL);
+}
+
+/*
+ * Options are checked the same way by every command, before any cluster is
+ * opened or MPI started: an unknown option, a missing value, a value given
+ * to a flag, a global option after the command: one line, exit 2.
+ */
+Test(cli, options_are_checked_the_same_everywhere, .timeout = 120)
+{
+	int n;
+	const struct cu_cmd *t = cu_cmd_table(&n);
+	const char *dir = "/nonexistent-cluster";
+
+	for (int i = 0; i < n; i++) {
+		const char *w[3], *a[8];
+		char *o, *e;
+		int k = 0, rc;
+
+		row_words(&t[i], w);
+		if (t[i].flags & CU_CMD_META)
+			continue;
+		a[k++] = w[0];
+		if (w[1])
+			a[k++] = w[1];
+		a[k] = "--bogus";
+		a[k + 1] = NULL;
+		rc = run_v(dir, a, &o, &e);
+		cr_assert_eq(rc, 2, "%s %s --bogus: exit %d", w[0], w[1] ? w[1] : "", rc);
+		cr_assert_eq(th_lines(e), 1, "%s", e);
+		cr_assert(strstr(e, "unknown option --bogus"), "%s", e);
+		free(o);
+		free(e);
+		a[k] = "-C";
+		rc = run_v(dir, a, &o, &e);
+		cr_assert_eq(rc, 2);
+		cr_assert(strstr(e, "-C is a global option"), "%s", e);
+		cr_assert_eq(th_lines(e), 1, "%s", e);
+		free(o);
+		free(e);
+		for (const struct cu_optdef *d = t[i].opts; d && d->name; d++) {
+			char flag[64];
+			a[k] = d->name;
+			if (!d->arg) {
+				snprintf(flag, sizeof(flag), "%s=1", d->name);
+				a[k] = flag;
+			}
+			rc = run_v(dir, a, &o, &e);
+			cr_assert_eq(rc, 2, "%s %s %s: exit %d", w[0], w[1] ? w[1] : "", a[k], rc);
+			cr_assert_eq(th_lines(e), 1, "%s", e);
+			cr_assert(strstr(e, d->arg ? "needs a value" : "takes no value"), "%s: %s", a[k], e);
+			free(o);
+			free(e);
+		}
+	}
+	expect_error(dir, 2, "-C needs a value", NULL, "-C", NULL);
+	expect_error(dir, 2, "unknown option -Z", NULL, "-Z", "status", NULL);
+	expect_error(dir, 2, "unknown option --nope", NULL, "--nope", "status", NULL);
+	expect_error(dir, 2, "expected create, write", NULL, "vdisk", NULL);
+}
+
+/* --version, and "--" ending the options: a file whose name starts with a dash is written. */
+Test(cli, version_and_double_dash, .timeout = 60)
+{
+	const char *dir = demo(1, "ssd:1x64M");
+	const char *ver[] = { "--version", NULL };
+	char *o, *e, path[1100];
+
+	cr_assert_eq(run_v(dir, ver, &o, &e), 0);
+	cr_assert(!strncmp(o, "curator ", 8) && strlen(o) > 9 && o[strlen(o) - 1] == '\n', "%s", o);
+	o[strlen(o) - 1] = 0;
+	cr_assert_str_eq(o + 8, cu_version(), "%s", o);
+	free(o);
+	free(e);
+	cr_assert_eq(RUN(dir, "vdisk", "create", "v", "--container", "c", "--size", "1M"), 0);
+	snprintf(path, sizeof(path), "%s/-dash", dir);
+	cr_assert_eq(th_write_file(path, "hello", 5), 0);
+	const char *dd[] = { "vdisk", "write", "v", "--", "-dash", NULL }, *nodd[] = { "vdisk", "write", "v", "-dash", NULL };
+	cr_assert_eq(run_cwd(dir, dir, dd, &o, &e), 0, "%s", e);
+	free(o);
+	free(e);
+	cr_assert_eq(run_cwd(dir, dir, nodd, &o, &e), 2);
+	cr_assert(strstr(e, "unknown option -d") && th_lines(e) == 1, "%s", e);
+	free(o);
+	free(e);
+	expect_error(dir, 2, "unexpected argument '--offset'", NULL, "vdisk", "write", "v", "--", "-dash", "--offset", NULL);
+	expect_file_eq(dir, "v", path, 5);
+}
+
+/* The man page and the completion are made from the table: every command is in both; bash parses the script. */
+Test(cli, man_page_and_completion_cover_every_command, .timeout = 60)
+{
+	int n;
+	const struct cu_cmd *t = cu_cmd_table(&n);
+	const char *man[] = { "--help-man", NULL }, *comp[] = { "--help-completion", NULL };
+	char *m, *c, *e, sect[128], path[1100], cmd[1200];
+	const char *tmp = th_tmpdir("comp");
+
+	cr_assert_eq(run_v("/nonexistent", man, &m, &e), 0);
+	free(e);
+	cr_assert_eq(run_v("/nonexistent", comp, &c, &e), 0);
+	free(e);
+	cr_assert(!strncmp(m, ".TH CURATOR 8", 13));
+	for (int i = 0; i < n; i++) {
+		snprintf(sect, sizeof(sect), ".SS \"%s%s%s\"\n", t[i].name, t[i].sub ? " " : "", t[i].sub ? t[i].sub : "");
+		cr_assert(strstr(m, sect), "the man page lacks %s", sect);
+		snprintf(sect, sizeof(sect), "\"%s%s%s\") opts=", t[i].name, t[i].sub ? " " : "", t[i].sub ? t[i].sub : "");
+		cr_assert(strstr(c, sect), "the completion lacks %s", sect);
+	}
+	snprintf(path, sizeof(path), "%s/curator.bash", tmp);
+	cr_assert_eq(th_write_file(path, c, strlen(c)), 0);
+	snprintf(cmd, sizeof(cmd),
+		 "bash -c 'source %s && COMP_WORDS=(curator vdisk wr) COMP_CWORD=2 && _curator && "
+		 "[ \"${COMPREPLY[*]}\" = write ] && COMP_WORDS=(curator report --format j) COMP_CWORD=3 && _curator && "
+		 "[ \"${COMPREPLY[*]}\" = json ] && COMP_WORDS=(curator -C /tmp vdisk read v --out) COMP_CWORD=6 && _curator "
+		 "&& [ \"${COMPREPLY[*]}\" = --output ]'",
+		 path);
+	cr_assert_eq(system(cmd), 0, "the completion does not complete");
+	free(m);
+	free(c);
 }
