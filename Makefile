@@ -15,7 +15,7 @@ BUILD   ?= build
 OPT     ?= -O2 -g
 CFLAGS  += -std=gnu11 $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation \
            -D_GNU_SOURCE -I. $(EXTRA_CFLAGS)
-LDLIBS  += -lsqlite3 -lisal -lz -lcrypto -lcurl -lexpat -lpthread -lm $(EXTRA_LDLIBS)
+LDLIBS  += -ljansson -lsqlite3 -lisal -lz -lcrypto -lcurl -lexpat -lpthread -lm $(EXTRA_LDLIBS)
 
 STORAGE_SRC :=
 MAPREDUCE_SRC :=

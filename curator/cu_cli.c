@@ -74,8 +74,13 @@ static const struct cu_optdef o_cloud_set[] = {
 	{ "--credentials", "FILE", "a file of mode 0600 with access_key = and secret_key = lines" },
 	{ NULL, NULL, NULL },
 };
+static const struct cu_optdef o_format[] = {
+	{ "--format", "text|json", "text for people, or JSON (docs/JSON.md)" },
+	{ NULL, NULL, NULL },
+};
 static const struct cu_optdef o_fsck[] = {
 	{ "--quiet", NULL, "print violations only" },
+	{ "--format", "text|json", "text for people, or JSON (docs/JSON.md)" },
 	{ NULL, NULL, NULL },
 };
 static const struct cu_optdef o_scan[] = {
@@ -91,6 +96,7 @@ static const struct cu_optdef o_scan[] = {
 static const struct cu_optdef o_tasks_list[] = {
 	{ "--kind", "K", "only tasks of this kind (e.g. rereplicate, egroup_delete)" },
 	{ "--state", "S", "only tasks in this state: pending, running, done, failed, stale" },
+	{ "--format", "text|json", "text for people, or JSON (docs/JSON.md)" },
 	{ NULL, NULL, NULL },
 };
 static const struct cu_optdef o_tasks_run[] = {
@@ -129,10 +135,10 @@ static const struct cu_cmd cu_cmds[] = {
 	  "          [--chunking fixed|cdc] [--ilm HIGH%,LOW%] [--cold-age DUR] [--tiers ssd,hdd,cloud]", NULL,
 	  "create a container: replication, erasure coding, compression, dedup, tiers", NULL,
 	  cu_cmd_container_create, CU_CMD_STORE, o_container_create },
-	{ "container", "list", "", NULL, "list the containers and their policies", NULL, cu_cmd_container_list,
-	  CU_CMD_STORE, NULL },
+	{ "container", "list", "[--format json]", NULL, "list the containers and their policies", NULL, cu_cmd_container_list,
+	  CU_CMD_STORE, o_format },
 	{ "container", "info", "NAME", NULL, "show a container's policies", NULL, cu_cmd_container_info,
-	  CU_CMD_STORE | CU_CMD_JOIN, NULL },
+	  CU_CMD_STORE | CU_CMD_JOIN, o_format },
 	{ "vdisk", "create", "NAME --container C --size SIZE [--block-size SIZE]", NULL,
 	  "create a virtual disk in a container", NULL, cu_cmd_vdisk_create, CU_CMD_STORE, o_vdisk_create },
 	{ "vdisk", "write", "NAME [--offset OFF] [--progress] [FILE|-]",
@@ -146,33 +152,33 @@ static const struct cu_cmd cu_cmds[] = {
 	  CU_CMD_STORE | CU_CMD_OPEN_FIRST | CU_CMD_JOIN, NULL },
 	{ "vdisk", "delete", "NAME", NULL, "delete a vdisk (the scans reclaim its space)", NULL, cu_cmd_vdisk_delete,
 	  CU_CMD_STORE | CU_CMD_OPEN_FIRST | CU_CMD_JOIN, NULL },
-	{ "vdisk", "list", "", NULL, "list the vdisks, snapshots and clones", NULL, cu_cmd_vdisk_list,
-	  CU_CMD_STORE | CU_CMD_OPEN_FIRST | CU_CMD_JOIN, NULL },
+	{ "vdisk", "list", "[--format json]", NULL, "list the vdisks, snapshots and clones", NULL, cu_cmd_vdisk_list,
+	  CU_CMD_STORE | CU_CMD_OPEN_FIRST | CU_CMD_JOIN, o_format },
 	{ "vdisk", "info", "NAME", NULL, "show a vdisk: container, kind, size, bytes written", NULL, cu_cmd_vdisk_info,
-	  CU_CMD_STORE | CU_CMD_OPEN_FIRST | CU_CMD_JOIN, NULL },
+	  CU_CMD_STORE | CU_CMD_OPEN_FIRST | CU_CMD_JOIN, o_format },
 	{ "disk", "add", "--node N --tier T --size SIZE", NULL, "add a disk to a node", NULL, cu_cmd_disk_add,
 	  CU_CMD_STORE, o_disk_add },
 	{ "disk", "fail", "ID", NULL, "mark a disk failed (its replicas are re-replicated)", NULL, cu_cmd_disk_fail,
 	  CU_CMD_STORE | CU_CMD_JOIN, NULL },
 	{ "disk", "remove", "ID", "drain, then remove", "drain a disk, then mark it removed", NULL, cu_cmd_disk_remove,
 	  CU_CMD_STORE | CU_CMD_JOIN, NULL },
-	{ "disk", "list", "", NULL, "list the disks: tier, capacity, use, state", NULL, cu_cmd_disk_list,
-	  CU_CMD_STORE | CU_CMD_JOIN, NULL },
+	{ "disk", "list", "[--format json]", NULL, "list the disks: tier, capacity, use, state", NULL, cu_cmd_disk_list,
+	  CU_CMD_STORE | CU_CMD_JOIN, o_format },
 	{ "node", "down", "ID", NULL, "mark a node down", NULL, cu_cmd_node_down, CU_CMD_STORE, NULL },
 	{ "node", "up", "ID", NULL, "mark a node up again", NULL, cu_cmd_node_up, CU_CMD_STORE | CU_CMD_JOIN, NULL },
-	{ "node", "list", "", NULL, "list the nodes and their state", NULL, cu_cmd_node_list,
-	  CU_CMD_STORE | CU_CMD_JOIN, NULL },
+	{ "node", "list", "[--format json]", NULL, "list the nodes and their state", NULL, cu_cmd_node_list,
+	  CU_CMD_STORE | CU_CMD_JOIN, o_format },
 	{ "cloud", "set", "URL [--credentials FILE]", "s3://BUCKET@HOST:PORT or a local directory;\n"
 	  "                                   credentials: a 0600 file (access_key = / secret_key =) or\n"
 	  "                                   CURATOR_S3_ACCESS_KEY / CURATOR_S3_SECRET_KEY",
 	  "set the cloud tier, once it answers", NULL, cu_cmd_cloud_set, CU_CMD_STORE, o_cloud_set },
-	{ "cloud", "show", "", NULL, "show the cloud tier's URL", NULL, cu_cmd_cloud_show, CU_CMD_STORE | CU_CMD_JOIN, NULL },
-	{ "fsck", NULL, "[--quiet]", "exit 0 clean, 1 violations found, 2 error",
+	{ "cloud", "show", "", NULL, "show the cloud tier's URL", NULL, cu_cmd_cloud_show, CU_CMD_STORE | CU_CMD_JOIN, o_format },
+	{ "fsck", NULL, "[--quiet] [--format json]", "exit 0 clean, 1 violations found, 2 error",
 	  "check every invariant of the metadata and the egroups", NULL, cu_cmd_fsck, CU_CMD_STORE, o_fsck },
 	{ "scan", NULL, "full|partial [--dry-run] [--mem-budget SIZE] [--sweep-grace DUR] [--compact-pct P]\n"
 	  "        [--node-grace DUR] [--scrub-period DUR]", "(defaults 1h, 20, 60s, 7d)",
 	  "run a full or partial scan, queue its tasks and print its report", NULL, cu_cmd_scan, CU_CMD_MPI, o_scan },
-	{ "tasks", "list", "[--kind K] [--state S]", NULL, "list the task queue", NULL, cu_cmd_tasks_list,
+	{ "tasks", "list", "[--kind K] [--state S] [--format json]", NULL, "list the task queue", NULL, cu_cmd_tasks_list,
 	  CU_CMD_STORE, o_tasks_list },
 	{ "tasks", "run", "[--kind K] [--max N] [--rate MBPS] [--sweep-grace DUR]", NULL,
 	  "run the queued tasks, highest priority first", NULL, cu_cmd_tasks_run, CU_CMD_MPI | CU_CMD_JOIN, o_tasks_run },
@@ -180,11 +186,17 @@ static const struct cu_cmd cu_cmds[] = {
 	  "ask the running daemon for a scan", NULL, cu_cmd_scan, CU_CMD_STORE, o_scan },
 	{ "report", NULL, "[--scan ID | --last] [--format text|json|html|prom] [--output FILE]", NULL,
 	  "print the report of a scan (the latest by default)", NULL, cu_cmd_report, CU_CMD_STORE, o_report },
-	{ "status", NULL, "", "exit 1 when there are health warnings",
-	  "show the master, the last and next scans, pending tasks and health warnings", NULL, cu_cmd_status,
-	  CU_CMD_STORE, NULL },
-	{ "explain", NULL, "vdisk|egroup|extent ID", "what the scans found about it, and why",
-	  "explain what the scans found about one item and why", NULL, cu_cmd_explain, CU_CMD_STORE, NULL },
+	{ "status", NULL, "[--format json]", "exit 1 unless HEALTH_OK",
+	  "show the health, the master, the last and next scans, running scans and pending tasks", NULL, cu_cmd_status,
+	  CU_CMD_STORE, o_format },
+	{ "health", NULL, "[detail] [--format json]", "HEALTH_OK | HEALTH_WARN | HEALTH_ERR; exit 1 unless OK",
+	  "show the cluster's health and its coded checks (with detail: the items of each)",
+	  "Checks (ERR): DATA_UNREADABLE, METADATA_CORRUPT, REFCOUNT_LOW, TIER_FULL; (WARN): DATA_UNDER_REPLICATED,\n"
+	  "EC_STRIPS_DEGRADED, REPLICAS_MISSING, DISK_FAILED, NODE_DOWN, TIER_NEARFULL, MASTER_DOWN, SCAN_OVERDUE,\n"
+	  "SCAN_FAILED, SCRUB_OVERDUE, TASKS_FAILED. Data is called lost only where no copy a read can use is left.",
+	  cu_cmd_health, CU_CMD_STORE, o_format },
+	{ "explain", NULL, "vdisk|egroup|extent ID [--format json]", "what the scans found about it, and why",
+	  "explain what the scans found about one item and why", NULL, cu_cmd_explain, CU_CMD_STORE, o_format },
 	{ "daemon", NULL, "[--full-every DUR] [--partial-every DUR] [--mem-budget SIZE] [--rate MBPS]\n"
 	  "         [--throttle KIND=MBPS[:RANKS]]... [--tick SECS]", "under mpiexec: rank 0 master, others slaves",
 	  "run the curator service: scheduled, requested and triggered scans, then tasks", NULL, cu_cmd_daemon,

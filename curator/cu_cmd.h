@@ -239,6 +239,7 @@ int cu_cmd_tasks_list(struct cu_ctx *ctx, int argc, char **argv);
 int cu_cmd_tasks_run(struct cu_ctx *ctx, int argc, char **argv);
 int cu_cmd_report(struct cu_ctx *ctx, int argc, char **argv);
 int cu_cmd_status(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_health(struct cu_ctx *ctx, int argc, char **argv);
 int cu_cmd_explain(struct cu_ctx *ctx, int argc, char **argv);
 int cu_cmd_daemon(struct cu_ctx *ctx, int argc, char **argv);
 

@@ -20,6 +20,8 @@
 #include "curator/cu_cmd.h"
 #include "curator/cu_daemon.h"
 #include "curator/cu_explain.h"
+#include "curator/cu_health.h"
+#include "curator/cu_json.h"
 #include "curator/cu_log.h"
 #include "curator/cu_report.h"
 #include "curator/cu_status.h"
@@ -30,34 +32,73 @@
 
 /* --- fsck --------------------------------------------------------------- */
 
+struct fsck_out {
+	int quiet;
+	json_t *findings; /* --format json: the messages, else NULL */
+};
+
 static void fsck_say(void *arg, enum st_fsck_level lvl, const char *msg)
 {
-	int quiet = *(int *)arg;
+	struct fsck_out *o = arg;
+	const char *level = lvl == ST_FSCK_VIOLATION ? "violation" : lvl == ST_FSCK_WARNING ? "warning" : "info";
 
-	if (lvl == ST_FSCK_VIOLATION)
-		printf("VIOLATION %s\n", msg);
-	else if (!quiet)
-		printf("%s %s\n", lvl == ST_FSCK_WARNING ? "WARNING" : "INFO", msg);
+	if (lvl != ST_FSCK_VIOLATION && o->quiet)
+		return;
+	if (o->findings)
+		json_array_append_new(o->findings, json_pack("{s:s,s:s}", "level", level, "message", msg));
+	else
+		printf("%s %s\n", lvl == ST_FSCK_VIOLATION ? "VIOLATION" : lvl == ST_FSCK_WARNING ? "WARNING" : "INFO", msg);
+}
+
+static json_t *fsck_json(const struct st_fsck_report *r, json_t *findings)
+{
+	json_t *doc = cu_json_doc();
+
+	json_object_set_new(doc, "fsck",
+			    json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:o}",
+				      "clean", !r->violations, "violations", (json_int_t)r->violations, "warnings",
+				      (json_int_t)r->warnings, "bad_replicas", (json_int_t)r->bad_replicas, "block_rows",
+				      (json_int_t)r->block_rows, "regions", (json_int_t)r->regions, "extents",
+				      (json_int_t)r->extents, "egroups", (json_int_t)r->egroups, "extent_ids",
+				      (json_int_t)r->extent_ids, "verified_bytes", (json_int_t)r->bytes_verified, "garbage",
+				      "total", (json_int_t)r->garbage, "unreferenced_extents", (json_int_t)r->unreferenced,
+				      "refcounts_above_references", (json_int_t)r->refcount_high, "orphan_extent_id_rows",
+				      (json_int_t)r->orphan_extent_ids, "deleted_vdisk_block_rows",
+				      (json_int_t)r->deleted_vdisk_rows, "orphan_files", (json_int_t)r->orphan_files,
+				      "unknown_vdisk_block_rows", (json_int_t)r->unknown_vdisk_rows, "findings", findings));
+	return doc;
 }
 
 int cu_cmd_fsck(struct cu_ctx *ctx, int argc, char **argv)
 {
 	struct cu_opt o[] = { { "--quiet", 0, 0, 0 } };
+	struct fsck_out fo = { 0, NULL };
 	struct st_fsck_report r;
 	char *pos[1];
 	char b[32];
-	int npos, quiet, rc = cu_opts_parse(ctx, argc, argv, o, CU_NOPTS(o), pos, &npos, 0);
+	int npos, json, rc = cu_opts_parse(ctx, argc, argv, o, CU_NOPTS(o), pos, &npos, 0);
 
 	if (rc)
 		return rc;
-	quiet = CU_OPT(o, "--quiet")->set;
+	if (cu_json_wanted(ctx, &json))
+		return CU_EXIT_USAGE;
+	fo.quiet = CU_OPT(o, "--quiet")->set;
 	rc = cu_open(ctx);
 	if (rc)
 		return rc;
-	rc = st_fsck_run(ctx->st, fsck_say, &quiet, &r, &ctx->err);
+	if (json)
+		fo.findings = json_array();
+	rc = st_fsck_run(ctx->st, fsck_say, &fo, &r, &ctx->err);
 	if (rc) {
+		json_decref(fo.findings);
 		ctx->fail_status = CU_EXIT_USAGE; /* 1 means violations found */
 		return rc;
+	}
+	if (json) {
+		rc = cu_json_print(fsck_json(&r, fo.findings), stdout);
+		if (rc)
+			return st_fail(&ctx->err, rc, "cannot write the JSON document");
+		return r.violations ? CU_EXIT_PROBLEM : 0;
 	}
 	printf("fsck: %llu block rows, %llu regions, %llu extents in %llu egroups, %s verified\n",
 	       (unsigned long long)r.block_rows, (unsigned long long)r.regions, (unsigned long long)r.extents,
@@ -214,16 +255,19 @@ int cu_cmd_tasks_list(struct cu_ctx *ctx, int argc, char **argv)
 	struct cu_opt o[] = { { "--kind", 1, 0, 0 }, { "--state", 1, 0, 0 } };
 	struct cu_opt *kind = CU_OPT(o, "--kind"), *state = CU_OPT(o, "--state");
 	char *pos[1];
-	int npos, k = -1, rc = cu_opts_parse(ctx, argc, argv, o, CU_NOPTS(o), pos, &npos, 0);
+	int npos, json, k = -1, rc = cu_opts_parse(ctx, argc, argv, o, CU_NOPTS(o), pos, &npos, 0);
 
 	if (rc)
 		return rc;
+	if (cu_json_wanted(ctx, &json))
+		return CU_EXIT_USAGE;
 	if (kind->set && (k = job_task_kind_parse(kind->val)) < 0)
 		return cu_error(ctx, "--kind '%s': unknown task kind", kind->val);
 	rc = cu_open(ctx);
 	if (rc)
 		return rc;
-	return cu_tasks_list(st_config_dir(cu_config(ctx)), k, state->set ? state->val : NULL, stdout, &ctx->err);
+	return cu_tasks_list(st_config_dir(cu_config(ctx)), k, state->set ? state->val : NULL, json ? CU_JSON : CU_TEXT,
+			     stdout, &ctx->err);
 }
 
 /* The options of tasks run into ro. 0 or CU_EXIT_USAGE (printed). */
@@ -341,18 +385,51 @@ int cu_cmd_report(struct cu_ctx *ctx, int argc, char **argv)
 
 int cu_cmd_status(struct cu_ctx *ctx, int argc, char **argv)
 {
-	int rc, warnings = 0;
+	int rc, json, problem = 0;
 
 	(void)argv;
 	if (argc)
 		return cu_error(ctx, "takes no arguments");
+	if (cu_json_wanted(ctx, &json))
+		return CU_EXIT_USAGE;
 	rc = cu_open(ctx);
 	if (rc)
 		return rc;
-	rc = cu_status_write(ctx->st, stdout, &warnings, &ctx->err);
+	rc = cu_status_write(ctx->st, json ? CU_JSON : CU_TEXT, stdout, &problem, &ctx->err);
 	if (rc)
 		return rc;
-	return warnings ? CU_EXIT_PROBLEM : 0;
+	return problem ? CU_EXIT_PROBLEM : 0;
+}
+
+/* health [detail]: the summary line, or every check and its items; exit 1 unless HEALTH_OK. */
+int cu_cmd_health(struct cu_ctx *ctx, int argc, char **argv)
+{
+	struct cu_health *h;
+	int rc, json;
+
+	if (argc > 1 || (argc == 1 && strcmp(argv[0], "detail")))
+		return cu_error(ctx, "expected nothing or detail");
+	if (cu_json_wanted(ctx, &json))
+		return CU_EXIT_USAGE;
+	rc = cu_open(ctx);
+	if (rc)
+		return rc;
+	h = malloc(sizeof(*h));
+	if (!h)
+		return st_fail(&ctx->err, -ENOMEM, "out of memory");
+	rc = cu_health_get(ctx->st, h, &ctx->err);
+	if (!rc && json) {
+		json_t *doc = cu_json_doc();
+		json_object_set_new(doc, "health", cu_health_json(h));
+		if (cu_json_print(doc, stdout))
+			rc = st_fail(&ctx->err, -EIO, "cannot write the JSON document");
+	} else if (!rc) {
+		cu_health_text(h, argc == 1, 0, stdout);
+	}
+	if (!rc)
+		rc = h->status == CU_HEALTH_OK ? 0 : CU_EXIT_PROBLEM;
+	free(h);
+	return rc;
 }
 
 int cu_cmd_explain(struct cu_ctx *ctx, int argc, char **argv)

@@ -9,6 +9,7 @@
  * Disk capacities are config.db's, read through st_config. HTML and
  * Prometheus output are in cu_html.c.
  */
+#include "curator/cu_json.h"
 #include "curator/cu_report_int.h"
 
 #include <errno.h>
@@ -240,6 +241,7 @@ int cu_report_write(struct st_config *cfg, int64_t scan, enum cu_format fmt, FIL
 
 struct task_table {
 	FILE *out;
+	json_t *tasks; /* JSON: the array, else NULL */
 };
 
 static int print_task(void *arg, const struct job_task *t, const char *error)
@@ -247,6 +249,16 @@ static int print_task(void *arg, const struct job_task *t, const char *error)
 	struct task_table *tt = arg;
 	char b[32], target[24];
 
+	if (tt->tasks)
+		return json_array_append_new(
+			       tt->tasks,
+			       json_pack("{s:I,s:I,s:s,s:o,s:I,s:i,s:s,s:i,s:I,s:o}", "id", (json_int_t)t->id, "scan",
+					 (json_int_t)t->scan, "kind", job_task_kind_name(t->kind), "target",
+					 cu_json_hex(t->target), "version", (json_int_t)t->version, "priority", t->priority,
+					 "state", job_task_state_name(t->state), "attempts", t->attempts, "bytes",
+					 (json_int_t)t->bytes, "error", cu_json_str(error)))
+			       ? -ENOMEM
+			       : 0;
 	snprintf(target, sizeof(target), "%" PRIx64, t->target);
 	fprintf(tt->out, "%-6" PRId64 " %-5" PRId64 " %-17s %-16s %-8" PRId64 " %-4d %-8s %-3d %-10s %s\n", t->id, t->scan,
 		job_task_kind_name(t->kind), target, (int64_t)t->version, t->priority, job_task_state_name(t->state),
@@ -254,9 +266,9 @@ static int print_task(void *arg, const struct job_task *t, const char *error)
 	return 0;
 }
 
-int cu_tasks_list(const char *dir, int kind, const char *state, FILE *out, struct st_msg *err)
+int cu_tasks_list(const char *dir, int kind, const char *state, enum cu_format fmt, FILE *out, struct st_msg *err)
 {
-	struct task_table tt = { out };
+	struct task_table tt = { out, NULL };
 	struct job_db *db;
 	int st_code = -1;
 	int rc;
@@ -273,9 +285,24 @@ int cu_tasks_list(const char *dir, int kind, const char *state, FILE *out, struc
 		job_db_close(db);
 		return st_fail(err, ST_EINVAL, "--state '%s': pending, running, done, stale or failed", state);
 	}
-	fprintf(out, "%-6s %-5s %-17s %-16s %-8s %-4s %-8s %-3s %-10s %s\n", "ID", "SCAN", "KIND", "TARGET", "VERSION", "PRIO",
-		"STATE", "TRY", "BYTES", "ERROR");
+	if (fmt == CU_JSON)
+		tt.tasks = json_array();
+	else
+		fprintf(out, "%-6s %-5s %-17s %-16s %-8s %-4s %-8s %-3s %-10s %s\n", "ID", "SCAN", "KIND", "TARGET",
+			"VERSION", "PRIO", "STATE", "TRY", "BYTES", "ERROR");
 	rc = job_db_tasks_list(db, kind, st_code, print_task, &tt, err);
 	job_db_close(db);
+	if (fmt == CU_JSON) {
+		json_t *doc = cu_json_doc();
+		if (rc) {
+			json_decref(tt.tasks);
+			json_decref(doc);
+			return rc;
+		}
+		json_object_set_new(doc, "tasks", tt.tasks);
+		rc = cu_json_print(doc, out);
+		if (rc)
+			return st_fail(err, rc, "cannot write the JSON document");
+	}
 	return rc;
 }
