@@ -97,13 +97,13 @@ static const char *plural(int64_t n, const char *one, const char *many)
 
 /* --- live: disks, nodes, tiers, the daemon ------------------------------ */
 
-static void topology(struct st_store *st, struct cu_health *h)
+static void topology(struct st_config *cfg, struct cu_health *h)
 {
 	struct st_disk *d;
 	struct st_node *nd;
 	int n, nn;
 
-	if (!st_config_disks(st_store_config(st), &d, &n, NULL)) {
+	if (!st_config_disks(cfg, &d, &n, NULL)) {
 		uint64_t cap[ST_NTIERS] = { 0 }, used[ST_NTIERS] = { 0 };
 		int64_t failed = 0;
 		struct cu_health_check *c = NULL;
@@ -131,7 +131,7 @@ static void topology(struct st_store *st, struct cu_health *h)
 		}
 		free(d);
 	}
-	if (!st_config_nodes(st_store_config(st), &nd, &nn, NULL)) {
+	if (!st_config_nodes(cfg, &nd, &nn, NULL)) {
 		int64_t down = 0;
 		struct cu_health_check *c = NULL;
 		for (int i = 0; i < nn; i++)
@@ -259,16 +259,16 @@ static void scan_findings(struct job_db *db, struct cu_health *h)
 	}
 }
 
-int cu_health_get(struct st_store *st, struct cu_health *h, struct st_msg *err)
+int cu_health_get(struct st_config *cfg, struct cu_health *h, struct st_msg *err)
 {
 	struct job_db *db;
-	int rc = job_db_open(st_config_dir(st_store_config(st)), &db, err);
+	int rc = job_db_open(st_config_dir(cfg), &db, err);
 
 	memset(h, 0, sizeof(*h));
 	if (rc)
 		return rc;
 	scan_findings(db, h);
-	topology(st, h);
+	topology(cfg, h);
 	daemon_and_scans(db, h);
 	job_db_close(db);
 	/* errors first, then warnings, each in the table's order */

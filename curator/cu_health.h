@@ -57,11 +57,11 @@ struct cu_health_code {
 const struct cu_health_code *cu_health_codes(int *n);
 
 /*
- * The health of the cluster st into *h (cleared first). 0, or an error
+ * The health of the cluster whose config is cfg into *h (cleared first). 0, or an error
  * opening curator.db (err filled); a figure that cannot be read is left
  * out, never guessed.
  */
-int cu_health_get(struct st_store *st, struct cu_health *h, struct st_msg *err);
+int cu_health_get(struct st_config *cfg, struct cu_health *h, struct st_msg *err);
 
 /* "HEALTH_OK", "HEALTH_WARN", "HEALTH_ERR". */
 const char *cu_health_name(enum cu_health_level l);

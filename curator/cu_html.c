@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "curator/cu_health.h"
 #include "curator/cu_report_int.h"
 
 #define MAXPTS 40
@@ -369,7 +370,7 @@ static int prom_tasks(void *arg, int kind, const int64_t n[JS_FAILED + 1], int64
 static int prom_reclaimed(void *arg, int kind, const int64_t n[JS_FAILED + 1], int64_t done_bytes)
 {
 	if (n[JS_DONE])
-		fprintf(arg, "curator_tasks_reclaimed_bytes{kind=\"%s\"} %" PRId64 "\n",
+		fprintf(arg, "curator_tasks_reclaimed_bytes_total{kind=\"%s\"} %" PRId64 "\n",
 			job_task_kind_name((enum job_task_kind)kind), done_bytes);
 	return 0;
 }
@@ -402,34 +403,37 @@ static void prom_disks(struct st_config *cfg, FILE *out)
 
 int cu_report_prom(const struct cu_report *r)
 {
-	static const char *gauges[][2] = {
-		{ "live_bytes", "Raw bytes of extents still referenced, at the last scan." },
-		{ "stored_bytes", "Bytes of egroups per replica, at the last scan." },
-		{ "dead_bytes", "Bytes of dead extents found by the last scan." },
-		{ "garbage_bytes", "Garbage bytes inside egroups, at the last scan." },
-		{ "dead_extents", "Dead extents found by the last scan." },
-		{ "refcount_low", "Recorded refcounts below their references (errors), last scan." },
-		{ "dangling_references", "Dangling references (errors), last scan." },
-		{ "missing_replicas", "Replicas whose file is missing, last scan." },
-		{ "orphan_files", "Egroup files no metadata references, last scan." },
-		{ "protected_by_safety_rule", "Items the safety rule left for the next scan." },
-		{ "corrupt_rows", "Metadata rows failing their checksum, last scan." },
-		{ "under_replicated", "Egroups with fewer healthy copies than their RF, last scan." },
-		{ "one_copy_left", "Egroups down to one healthy copy, last scan." },
-		{ "lost_egroups", "Egroups with no healthy copy, last scan." },
-		{ "at_risk_bytes", "Bytes of under-replicated egroups, last scan." },
-		{ "scrub_due", "Egroups due for scrubbing, last scan." },
-		{ "saved_compression", "Bytes on disk saved by compression (all copies), last scan." },
-		{ "saved_dedup", "Bytes on disk saved by dedup (all copies), last scan." },
-		{ "saved_ec", "Bytes on disk saved by erasure coding, last scan." },
-		{ "cloud_bytes", "Bytes of egroups on the cloud tier, last scan." },
-		{ "cloud_egroups", "Egroups on the cloud tier, last scan." },
+	/* counter name, metric name (curator_scan_...), help */
+	static const char *gauges[][3] = {
+		{ "live_bytes", "live_bytes", "Raw bytes of extents still referenced, at the last scan." },
+		{ "stored_bytes", "stored_bytes", "Bytes of egroups per replica, at the last scan." },
+		{ "dead_bytes", "dead_bytes", "Bytes of dead extents found by the last scan." },
+		{ "garbage_bytes", "garbage_bytes", "Garbage bytes inside egroups, at the last scan." },
+		{ "dead_extents", "dead_extents", "Dead extents found by the last scan." },
+		{ "refcount_low", "refcount_low", "Recorded refcounts below their references (errors), last scan." },
+		{ "dangling_references", "dangling_references", "Dangling references (errors), last scan." },
+		{ "missing_replicas", "missing_replicas", "Replicas whose file is missing, last scan." },
+		{ "orphan_files", "orphan_files", "Egroup files no metadata references, last scan." },
+		{ "protected_by_safety_rule", "protected_by_safety_rule", "Items the safety rule left for the next scan." },
+		{ "corrupt_rows", "corrupt_rows", "Metadata rows failing their checksum, last scan." },
+		{ "under_replicated", "under_replicated_egroups", "Egroups with fewer healthy copies than their RF, last scan." },
+		{ "one_copy_left", "one_copy_left_egroups", "Egroups down to one healthy copy, last scan." },
+		{ "lost_egroups", "no_healthy_copy_egroups", "Egroups with no healthy copy (maybe still readable), last scan." },
+		{ "unreadable_egroups", "unreadable_egroups", "Egroups no read can serve (data lost), last scan." },
+		{ "unreadable_bytes", "unreadable_bytes", "Bytes of the egroups no read can serve, last scan." },
+		{ "at_risk_bytes", "at_risk_bytes", "Bytes of under-replicated egroups, last scan." },
+		{ "scrub_due", "scrub_due_egroups", "Egroups due for scrubbing, last scan." },
+		{ "saved_compression", "compression_saved_bytes", "Bytes on disk saved by compression (all copies), last scan." },
+		{ "saved_dedup", "dedup_saved_bytes", "Bytes on disk saved by dedup (all copies), last scan." },
+		{ "saved_ec", "ec_saved_bytes", "Bytes on disk saved by erasure coding, last scan." },
+		{ "cloud_bytes", "cloud_bytes", "Bytes of egroups on the cloud tier, last scan." },
+		{ "cloud_egroups", "cloud_egroups", "Egroups on the cloud tier, last scan." },
 	};
 	FILE *out = r->out;
 
 	for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++)
-		fprintf(out, "# HELP curator_scan_%s %s\n# TYPE curator_scan_%s gauge\ncurator_scan_%s %.0f\n", gauges[i][0],
-			gauges[i][1], gauges[i][0], gauges[i][0], jnum(r, r->scan, gauges[i][0]));
+		fprintf(out, "# HELP curator_scan_%s %s\n# TYPE curator_scan_%s gauge\ncurator_scan_%s %.0f\n", gauges[i][1],
+			gauges[i][2], gauges[i][1], gauges[i][1], jnum(r, r->scan, gauges[i][0]));
 	fputs("# HELP curator_last_scan_duration_seconds Duration of the last finished scan of each kind.\n"
 	      "# TYPE curator_last_scan_duration_seconds gauge\n",
 	      out);
@@ -444,8 +448,8 @@ int cu_report_prom(const struct cu_report *r)
 	job_db_scan_phases(r->db, r->scan, prom_phase, out, NULL);
 	fputs("# HELP curator_tasks Tasks in the queue by kind and state.\n# TYPE curator_tasks gauge\n", out);
 	job_db_tasks_by_kind(r->db, prom_tasks, out, NULL);
-	fputs("# HELP curator_tasks_reclaimed_bytes Bytes freed by finished tasks, by kind.\n"
-	      "# TYPE curator_tasks_reclaimed_bytes gauge\n",
+	fputs("# HELP curator_tasks_reclaimed_bytes_total Bytes freed by finished tasks, by kind.\n"
+	      "# TYPE curator_tasks_reclaimed_bytes_total counter\n",
 	      out);
 	job_db_tasks_by_kind(r->db, prom_reclaimed, out, NULL);
 	fputs("# HELP curator_disk_used_bytes Egroup bytes per disk at the last scan.\n# TYPE curator_disk_used_bytes gauge\n", out);
@@ -458,6 +462,12 @@ int cu_report_prom(const struct cu_report *r)
 		fprintf(out, "# HELP curator_master_up Whether a curator master is running.\n# TYPE curator_master_up gauge\n"
 			     "curator_master_up %d\n",
 			found && strcmp(s.state, "stopped") && (double)st_now() - s.heartbeat < 15 ? 1 : 0);
+	}
+	{
+		struct cu_health *h = malloc(sizeof(*h));
+		if (h && !cu_health_get(r->cfg, h, NULL))
+			cu_health_prom(h, out);
+		free(h);
 	}
 	return 0;
 }

@@ -50,7 +50,7 @@ int cu_json_print(json_t *doc, FILE *out)
 
 	if (!doc)
 		return -ENOMEM;
-	rc = json_dumpf(doc, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+	rc = json_dumpf(doc, out, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
 	json_decref(doc);
 	if (rc || fputc('\n', out) == EOF)
 		return -EIO;

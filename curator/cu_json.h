@@ -33,7 +33,7 @@ json_t *cu_json_hex(uint64_t id);
 json_t *cu_json_str(const char *s);
 
 /*
- * Print doc (indented, one document per line set, a final newline) to out
+ * Print doc (compact: one line, no spaces, then a newline) to out
  * and release it. 0, or -ENOMEM when doc is NULL (a failed build), or
  * -EIO when it could not be written.
  */

@@ -202,7 +202,7 @@ int cu_status_write(struct st_store *st, enum cu_format fmt, FILE *out, int *pro
 	double now = (double)st_now();
 	struct job_db *db;
 	char a[64], b[64];
-	int found = 0, up, rc = cu_health_get(st, &h, err);
+	int found = 0, up, rc = cu_health_get(st_store_config(st), &h, err);
 
 	if (!rc)
 		rc = job_db_open(dir, &db, err);
