@@ -29,9 +29,10 @@ void cu_log_init(int quiet)
 		threshold = CU_ERROR;
 }
 
+/* The real clock, never the policy clock (CURATOR_NOW moves policies, not logs). */
 static void stamp(char *buf, size_t len)
 {
-	time_t t = (time_t)st_now();
+	time_t t = time(NULL);
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "curator/cu_cmd.h"
+#include "curator/cu_health.h"
 #include "tests/helpers.h"
 
 #define RUN(dir, ...) th_run(dir, NULL, NULL, NULL, __VA_ARGS__, NULL)
@@ -534,4 +535,178 @@ Test(cli, man_page_and_completion_cover_every_command, .timeout = 60)
 	cr_assert_eq(system(cmd), 0, "the completion does not complete");
 	free(m);
 	free(c);
+}
+
+/* --- JSON, health (issue 20) --------------------------------------------- */
+
+/* `curator -C dir ARGS | jq -e FILTER` (ARGS a shell word list): jq's exit status (0: the filter held). */
+static int jq(const char *dir, const char *args, const char *filter)
+{
+	char cmd[4096];
+
+	snprintf(cmd, sizeof(cmd), "'%s' -C '%s' %s | jq -e '%s' >/dev/null", th_curator(), dir, args, filter);
+	return system(cmd) == 0 ? 0 : 1;
+}
+
+#define ISO "test(\"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$\")"
+
+/* Every listing and state command's JSON, checked with jq: schema_version, names, bytes, ISO times. */
+Test(cli, json_on_every_listing_and_state_command, .timeout = 120)
+{
+	const char *dir = demo(2, "ssd:1x64M,hdd:1x64M");
+	char *f = tmpfile_with(dir, "data", 5 << 20, 7), args[1200];
+
+	cr_assert_eq(RUN(dir, "vdisk", "create", "v", "--container", "c", "--size", "8M"), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "write", "v", f), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "snapshot", "v", "s"), 0);
+	cr_assert_eq(th_run_ranks(1, dir, (const char *[]){ "scan", "full", NULL }), 0);
+
+	cr_assert_eq(jq(dir, "container list --format json", ".schema_version == 1 and .containers[0].name == \"c\" and "
+		     ".containers[0].rf == 2 and .containers[0].tiers == [\"ssd\",\"hdd\",\"cloud\"] and .containers[0].erasure_coding == null"), 0);
+	cr_assert_eq(jq(dir, "container info c --format json", ".schema_version == 1 and .container.compress == \"off\""), 0);
+	cr_assert_eq(jq(dir, "vdisk list --format json", ".schema_version == 1 and (.vdisks | map(.name) | sort) == [\"s\",\"v\"] and "
+		     "(.vdisks[] | select(.name == \"s\") | .kind == \"snapshot\" and .parent == \"v\") and "
+		     "(.vdisks[0].size_bytes == 8388608) and (.vdisks[0].id | test(\"^[0-9a-f]+$\")) and (.vdisks[0].created | " ISO ")"), 0);
+	cr_assert_eq(jq(dir, "vdisk info v --format json", ".vdisk.name == \"v\" and .vdisk.written_bytes >= 5242880 and "
+		     ".vdisk.container == \"c\" and .vdisk.block_size_bytes == 1048576"), 0);
+	cr_assert_eq(jq(dir, "disk list --format json", ".schema_version == 1 and (.disks | length) == 6 and "
+		     "all(.disks[]; .state == \"ok\" and (.capacity_bytes == 67108864) and (.tier | IN(\"ssd\",\"hdd\")))"), 0);
+	cr_assert_eq(jq(dir, "node list --format json", "(.nodes | length) == 3 and all(.nodes[]; .state == \"up\")"), 0);
+	cr_assert_eq(jq(dir, "cloud show --format json", ".schema_version == 1 and .cloud == null"), 0);
+	cr_assert_eq(jq(dir, "fsck --format json", ".fsck.clean == true and .fsck.violations == 0 and .fsck.extents > 0 and "
+		     ".fsck.verified_bytes > 0 and (.fsck.garbage.total | type) == \"number\""), 0);
+	cr_assert_eq(jq(dir, "report --format json", ".schema_version == 1 and .kind == \"full\" and (.started | " ISO ") and "
+		     "(.ended | " ISO ") and all(.usage[]; .tier | IN(\"ssd\",\"hdd\",\"cloud\")) and "
+		     "all(.tasks | keys[]; test(\"^[a-z_]+$\")) and .counters.live_bytes == 5242880"), 0);
+	cr_assert_eq(jq(dir, "explain vdisk v --format json", ".explain.what == \"vdisk\" and (.explain.lines | length) > 1"), 0);
+
+	cr_assert_eq(RUN(dir, "disk", "fail", "1"), 0);
+	cr_assert_eq(RUN(dir, "node", "down", "3"), 0);
+	cr_assert_eq(th_run_ranks(1, dir, (const char *[]){ "scan", "partial", NULL }), 0);
+	cr_assert_eq(jq(dir, "disk list --format json", "(.disks[] | select(.id == 1) | .state) == \"failed\""), 0);
+	cr_assert_eq(jq(dir, "node list --format json", "(.nodes[] | select(.id == 3) | .state == \"down\" and (.changed | " ISO "))"), 0);
+	cr_assert_eq(jq(dir, "tasks list --format json", ".schema_version == 1 and (.tasks | map(.kind) | index(\"rereplicate\")) != null and "
+		     "all(.tasks[]; .state == \"pending\" and (.target | test(\"^[0-9a-f]+$\")) and (.bytes | type) == \"number\")"), 0);
+	cr_assert_eq(jq(dir, "status --format json", ".schema_version == 1 and .health.status == \"HEALTH_WARN\" and "
+		     ".master.state == \"never_started\" and (.last_scans.full.started | " ISO ") and .last_scans.partial.kind == \"partial\" and "
+		     "(.pending_tasks | map(.kind) | index(\"rereplicate\")) != null"), 0);
+	cr_assert_eq(jq(dir, "health --format json", ".schema_version == 1 and (.health.checks | map(.code) | "
+		     "index(\"DISK_FAILED\") != null and index(\"NODE_DOWN\") != null and index(\"DATA_UNREADABLE\") == null) and "
+		     "(.health.checks[] | select(.code == \"DISK_FAILED\") | .severity == \"WARN\" and .items == [\"disk 1 (node 1, ssd)\"])"), 0);
+	snprintf(args, sizeof(args), "vdisk list --format xml 2>/dev/null; [ $? = 2 ] && echo '{}'");
+	cr_assert_eq(jq(dir, args, ". == {}"), 0, "--format xml was not refused with exit 2");
+}
+
+/* Read the whole vdisk v: 0 when every byte of the file came back. */
+static int reads_whole(const char *dir, const char *file, size_t len)
+{
+	char out[1100], lenb[32];
+	size_t n1, n2;
+	char *a, *b;
+	int rc, same;
+
+	snprintf(out, sizeof(out), "%s/whole", dir);
+	snprintf(lenb, sizeof(lenb), "%zu", len);
+	rc = RUN(dir, "vdisk", "read", "v", "--length", lenb, "--output", out);
+	if (rc)
+		return rc;
+	a = th_read_file(file, &n1);
+	b = th_read_file(out, &n2);
+	same = n2 == len && !memcmp(a, b, len);
+	free(a);
+	free(b);
+	return same ? 0 : -1;
+}
+
+static int64_t check_count(const char *dir, const char *code)
+{
+	char cmd[2048], buf[64] = "";
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "'%s' -C '%s' health --format json | jq '[.health.checks[] | select(.code == \"%s\") | .count] | add // 0'",
+		 th_curator(), dir, code);
+	p = popen(cmd, "r");
+	cr_assert(p);
+	cr_assert(fgets(buf, sizeof(buf), p));
+	pclose(p);
+	return atoll(buf);
+}
+
+/*
+ * Data loss is reported only where a read would fail: a failed disk and a
+ * down node that still leave a copy are warnings and every byte reads
+ * back; copies left only on a down node still read (under-replicated, not
+ * lost); DATA_UNREADABLE exactly when the read fails; all disks failed is
+ * HEALTH_ERR. Prometheus carries it, promtool-clean.
+ */
+Test(cli, health_reports_loss_only_where_a_read_fails, .timeout = 120)
+{
+	const char *dir = demo(2, "ssd:1x128M");
+	size_t len = 40 << 20;
+	char *f = tmpfile_with(dir, "data", len, 11), *out, *err;
+	int64_t u, egroups;
+
+	cr_assert_eq(RUN(dir, "vdisk", "create", "v", "--container", "c", "--size", "40M"), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "write", "v", f), 0);
+	cr_assert_eq(th_run_ranks(1, dir, (const char *[]){ "scan", "full", NULL }), 0);
+	cr_assert_eq(th_run(dir, NULL, &out, NULL, "health", NULL), 0, "a fresh cluster after a scan: %s", out);
+	cr_assert_str_eq(out, "HEALTH_OK\n");
+	free(out);
+
+	/* one disk failed, one node down: a copy of everything is left */
+	cr_assert_eq(RUN(dir, "disk", "fail", "1"), 0);
+	cr_assert_eq(RUN(dir, "node", "down", "3"), 0);
+	cr_assert_eq(th_run_ranks(1, dir, (const char *[]){ "scan", "partial", NULL }), 0);
+	cr_assert_eq(th_run(dir, NULL, &out, &err, "health", "detail", NULL), 1);
+	cr_assert(!strncmp(out, "HEALTH_WARN: ", 13), "%s", out);
+	cr_assert(strstr(out, "[WRN] DISK_FAILED") && strstr(out, "[WRN] NODE_DOWN") && strstr(out, "disk 1 (node 1, ssd)"), "%s", out);
+	cr_assert(!strstr(out, "DATA_UNREADABLE") && !strstr(out, "lost"), "loss claimed while a copy is left: %s", out);
+	free(out);
+	free(err);
+	cr_assert_eq(th_run(dir, NULL, &out, NULL, "status", NULL), 1);
+	cr_assert(!strncmp(out, "health          HEALTH_WARN: ", 29), "status does not open with the health: %s", out);
+	free(out);
+	cr_assert_eq(reads_whole(dir, f, len), 0, "a read failed while health said no data was lost");
+
+	/* a second disk failed: the egroups of disks 1 and 2 are gone, the rest only on the down node */
+	cr_assert_eq(RUN(dir, "disk", "fail", "2"), 0);
+	cr_assert_eq(th_run_ranks(1, dir, (const char *[]){ "scan", "partial", NULL }), 0);
+	u = check_count(dir, "DATA_UNREADABLE");
+	if (u)
+		cr_assert_neq(reads_whole(dir, f, len), 0, "%lld egroups called unreadable, yet the read succeeded", (long long)u);
+	else
+		cr_assert_eq(reads_whole(dir, f, len), 0, "no loss reported, yet the read failed");
+
+	/* every disk failed: everything is lost, and said so */
+	cr_assert_eq(RUN(dir, "disk", "fail", "3"), 0);
+	cr_assert_eq(th_run_ranks(1, dir, (const char *[]){ "scan", "partial", NULL }), 0);
+	egroups = check_count(dir, "DATA_UNREADABLE");
+	cr_assert_geq(egroups, 10, "40 MiB in 4 MiB egroups: %lld unreadable", (long long)egroups);
+	cr_assert_eq(jq(dir, "health --format json", ".health.status == \"HEALTH_ERR\" and .health.checks[0].code == \"DATA_UNREADABLE\" "
+		     "and .health.checks[0].severity == \"ERR\""), 0);
+	cr_assert_neq(reads_whole(dir, f, len), 0);
+	{
+		char cmd[2048];
+		snprintf(cmd, sizeof(cmd), "'%s' -C '%s' report --format prom > '%s/prom' && promtool check metrics < '%s/prom' && "
+			 "grep -qx 'curator_health_status 2' '%s/prom' && "
+			 "grep -qx 'curator_health_check{code=\"DATA_UNREADABLE\",severity=\"ERR\"} %lld' '%s/prom' && "
+			 "grep -qx 'curator_health_check{code=\"SCAN_FAILED\",severity=\"WARN\"} 0' '%s/prom'",
+			 th_curator(), dir, dir, dir, dir, (long long)egroups, dir, dir);
+		cr_assert_eq(system(cmd), 0, "the metrics: %s", cmd);
+	}
+}
+
+/* health --help names every check code there is (the help cannot drift from the table). */
+Test(cli, health_help_names_every_code)
+{
+	const char *a[] = { "health", "--help", NULL };
+	char *o, *e;
+	int n;
+	const struct cu_health_code *c = cu_health_codes(&n);
+
+	cr_assert_eq(run_v("/nonexistent", a, &o, &e), 0);
+	for (int i = 0; i < n; i++)
+		cr_assert(strstr(o, c[i].code), "health --help lacks %s", c[i].code);
+	free(o);
+	free(e);
 }
