@@ -55,7 +55,7 @@ static const struct cu_optdef o_vdisk_create[] = {
 };
 static const struct cu_optdef o_vdisk_write[] = {
 	{ "--offset", "OFF", "where in the vdisk the data starts (default 0)" },
-	{ "--progress", NULL, "print \"committed BYTES\" after each durable 32 MiB batch" },
+	{ "--progress", NULL, "print \"committed BYTES\" on stdout after each durable 32 MiB batch (for scripts)" },
 	{ NULL, NULL, NULL },
 };
 static const struct cu_optdef o_vdisk_read[] = {

@@ -25,6 +25,7 @@
 #include "curator/cu_log.h"
 #include "curator/cu_report.h"
 #include "curator/cu_status.h"
+#include "curator/cu_watch.h"
 #include "jobs/job_db_report.h"
 #include "jobs/job_scan.h"
 #include "jobs/job_tasks.h"
@@ -115,49 +116,6 @@ int cu_cmd_fsck(struct cu_ctx *ctx, int argc, char **argv)
 
 /* --- scans -------------------------------------------------------------- */
 
-/* The progress of a running scan, for its ETA. */
-struct scan_eta {
-	double started;
-	double prev[4]; /* the last finished scan of this kind, per phase */
-	int nprev;
-};
-
-static int prev_phase(void *arg, const struct job_scan_phase *p)
-{
-	struct scan_eta *e = arg;
-
-	if (e->nprev >= 4)
-		return 1;
-	e->prev[e->nprev++] = p->secs;
-	return 0;
-}
-
-static void load_prev_phases(struct scan_eta *e, const char *dir, int full)
-{
-	struct job_db *db;
-	int64_t id;
-
-	e->nprev = 0;
-	if (job_db_open(dir, &db, NULL))
-		return;
-	if (!job_db_scan_last_done(db, full ? "full" : "partial", &id, NULL))
-		job_db_scan_phases(db, id, prev_phase, e, NULL);
-	job_db_close(db);
-}
-
-static void scan_progress(void *arg, int64_t scan, const char *phase, int index, int total)
-{
-	struct scan_eta *e = arg;
-	double eta = e->nprev == total ? 0 : -1;
-
-	(void)scan;
-	if (index == 1)
-		e->started = (double)st_now();
-	for (int k = index - 1; eta >= 0 && k < e->nprev; k++)
-		eta += e->prev[k];
-	cu_progress(phase, index, total, e->started, eta, 0);
-}
-
 /* scan full|partial --request: queue it for the daemon. */
 static int scan_request(struct cu_ctx *ctx, const char *kind)
 {
@@ -212,7 +170,7 @@ int cu_cmd_scan(struct cu_ctx *ctx, int argc, char **argv)
 			      { "--compact-pct", 1, 0, 0 }, { "--request", 0, 0, 0 },     { "--node-grace", 1, 0, 0 },
 			      { "--scrub-period", 1, 0, 0 } };
 	struct job_scan_opts so = { .sweep_grace = -1, .node_grace = -1, .scrub_period = -1 };
-	struct scan_eta eta = { 0 };
+	struct cu_watch *w = NULL;
 	struct job_scan_result res;
 	char *pos[1];
 	int npos, rc = cu_opts_parse(ctx, argc, argv, o, CU_NOPTS(o), pos, &npos, 1);
@@ -230,19 +188,20 @@ int cu_cmd_scan(struct cu_ctx *ctx, int argc, char **argv)
 	if (rc)
 		return rc;
 	cu_log_init(mr_rank(ctx->mr) != 0);
-	if (mr_rank(ctx->mr) == 0)
-		load_prev_phases(&eta, st_config_dir(cu_config(ctx)), so.full);
-	so.progress = scan_progress;
-	so.progress_arg = &eta;
+	if (mr_rank(ctx->mr) == 0) /* rank 0 draws the scan's progress from its beats */
+		w = cu_watch_scan(st_config_dir(cu_config(ctx)), so.full ? "scan full" : "scan partial");
+	so.progress = cu_watch_scan_phase;
+	so.progress_arg = w;
 	rc = job_scan_run(ctx->mr, ctx->st, &so, &res, &ctx->err);
 	if (rc) {
+		cu_watch_end(w, "%s: failed", so.full ? "scan full" : "scan partial");
 		ctx->cmd = so.full ? "scan full" : "scan partial";
 		ctx->fail_status = CU_EXIT_PROBLEM;
 		return cu_fail(ctx, rc);
 	}
 	if (mr_rank(ctx->mr) == 0) {
 		struct st_msg e2 = { "" };
-		cu_progress(so.full ? "full scan" : "partial scan", so.full ? 3 : 1, so.full ? 3 : 1, eta.started, 0, 1);
+		cu_watch_end(w, "%s: scan %lld done", so.full ? "scan full" : "scan partial", (long long)res.scan_id);
 		cu_report_write(cu_config(ctx), res.scan_id, CU_TEXT, stdout, &e2);
 	}
 	return 0;
@@ -318,6 +277,7 @@ int cu_cmd_tasks_run(struct cu_ctx *ctx, int argc, char **argv)
 	struct cu_opt o[] = { { "--kind", 1, 0, 0 }, { "--max", 1, 0, 0 }, { "--rate", 1, 0, 0 },
 			      { "--sweep-grace", 1, 0, 0 } };
 	struct job_run_opts ro = { .kind = -1, .sweep_grace = -1 };
+	struct cu_watch *w = NULL;
 	struct job_run_result res;
 	char *pos[1];
 	int npos, rc = cu_opts_parse(ctx, argc, argv, o, CU_NOPTS(o), pos, &npos, 0);
@@ -328,7 +288,11 @@ int cu_cmd_tasks_run(struct cu_ctx *ctx, int argc, char **argv)
 		rc = cu_open(ctx);
 	if (rc)
 		return rc;
+	cu_log_init(mr_rank(ctx->mr) != 0);
+	if (mr_rank(ctx->mr) == 0)
+		w = cu_watch_tasks(st_config_dir(cu_config(ctx)), ro.kind, ro.max);
 	rc = job_tasks_run(ctx->mr, ctx->st, &ro, &res, &ctx->err);
+	cu_watch_end(w, "tasks run: %s", rc ? "failed" : "done");
 	if (rc) {
 		ctx->fail_status = CU_EXIT_PROBLEM;
 		return cu_fail(ctx, rc);

@@ -21,6 +21,7 @@
 
 #include "curator/cu_cmd.h"
 #include "curator/cu_json.h"
+#include "curator/cu_log.h"
 
 int cu_cmd_vdisk_create(struct cu_ctx *ctx, int argc, char **argv)
 {
@@ -52,10 +53,11 @@ int cu_cmd_vdisk_create(struct cu_ctx *ctx, int argc, char **argv)
  * Copy fd into the writer w in cap-byte reads; with progress, print each
  * new committed offset. 0, or the failure with ctx->err filled.
  */
-static int write_stream(struct cu_ctx *ctx, struct st_writer *w, int fd, const char *src, int progress)
+static int write_stream(struct cu_ctx *ctx, struct st_writer *w, int fd, const char *src, int progress, uint64_t total)
 {
 	size_t cap = 4u << 20;
-	uint64_t acked = 0;
+	uint64_t acked = 0, in = 0;
+	double t0 = cu_clock();
 	uint8_t *buf = malloc(cap);
 	int rc = 0;
 
@@ -74,6 +76,15 @@ static int write_stream(struct cu_ctx *ctx, struct st_writer *w, int fd, const c
 		rc = st_writer_write(w, buf, (size_t)n, &ctx->err);
 		if (rc)
 			break;
+		in += (uint64_t)n;
+		{ /* the bar on a terminal (cu_log.h): bytes read in, bytes durable */
+			char b1[32], b2[32];
+			double secs = cu_clock() - t0;
+			cu_progress_set(total ? (double)in / (double)total : -1,
+					total && in && secs > 0 ? secs * (double)(total - in) / (double)in : -1,
+					"%s written, %s committed", st_fmt_size(in, b1, sizeof(b1)),
+					st_fmt_size(st_writer_committed(w), b2, sizeof(b2)));
+		}
 		if (progress && st_writer_committed(w) != acked) {
 			acked = st_writer_committed(w);
 			printf("committed %llu\n", (unsigned long long)acked);
@@ -120,7 +131,10 @@ int cu_cmd_vdisk_write(struct cu_ctx *ctx, int argc, char **argv)
 			close(fd);
 		return rc;
 	}
-	rc = write_stream(ctx, w, fd, src, CU_OPT(o, "--progress")->set);
+	cu_progress_begin(ctx->name, 0);
+	rc = write_stream(ctx, w, fd, src, CU_OPT(o, "--progress")->set,
+			  fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0);
+	cu_progress_end("%s %s: %s", ctx->name, pos[0], rc ? "stopped" : "all written");
 	if (fd > 0)
 		close(fd);
 	if (rc > 0) { /* out of memory, printed */

@@ -52,6 +52,50 @@ static const char *count(int64_t n, char *buf, size_t len)
 	return buf;
 }
 
+int cu_scan_estimate(struct job_db *db, int64_t id, double now, struct cu_scan_est *e)
+{
+	struct job_scan_progress p;
+	struct job_scan_row row;
+	int64_t prev = 0;
+	double prev_secs = 0, after = 0, in_phase;
+	int rc = job_db_scan_get(db, id, &row, NULL);
+
+	memset(e, 0, sizeof(*e));
+	e->eta = -1;
+	if (!rc)
+		rc = job_db_scan_progress(db, id, &p, NULL);
+	if (rc)
+		return rc;
+	e->id = row.id;
+	snprintf(e->kind, sizeof(e->kind), "%s", row.kind);
+	snprintf(e->phase, sizeof(e->phase), "%s", p.phase);
+	snprintf(e->owner, sizeof(e->owner), "%s", p.owner);
+	e->index = p.phase_index;
+	e->count = p.phase_count;
+	e->records = p.records;
+	e->queued = p.queued;
+	e->to_queue = p.to_queue;
+	e->started = row.started;
+	e->elapsed = now > row.started ? now - row.started : 0;
+	in_phase = p.phase_started > 0 && now > p.phase_started ? now - p.phase_started : 0;
+	if (p.to_queue > 0 || !strcmp(p.phase, "queueing tasks")) {
+		e->queueing = 1;
+		if (p.queued > 0 && in_phase > 0)
+			e->eta = (double)(p.to_queue - p.queued) * in_phase / (double)p.queued;
+		return 0;
+	}
+	if (!p.phase[0])
+		return 0;
+	job_db_scan_prev_phase(db, row.id, p.phase, &prev, &e->prev_records, &prev_secs, &after, NULL);
+	if (e->prev_records > 0 && p.records > 0 && in_phase > 0) /* this phase at its own pace, then the rest as last time */
+		e->eta = (p.records < e->prev_records ? in_phase * (double)(e->prev_records - p.records) / (double)p.records
+						      : 0) +
+			 after;
+	else if (prev && prev_secs + after > in_phase)
+		e->eta = prev_secs + after - in_phase;
+	return 0;
+}
+
 /*
  * One line per running scan, from what its ranks last wrote into its row:
  * the phase and the records read in it (against the last done scan of the
@@ -65,42 +109,28 @@ static void running_scans(struct job_db *db, double now, FILE *out)
 
 	job_db_scans_running(db, 4, ids, &n, NULL);
 	for (int i = 0; i < n; i++) {
-		struct job_scan_progress p;
-		struct job_scan_row row;
-		int64_t prev = 0, prev_records = 0;
-		double prev_secs = 0, after = 0, in_phase, eta = -1;
-		char a[32], e[32] = "unknown", c1[32], c2[32];
+		struct cu_scan_est e;
+		char a[32], t[32] = "unknown", c1[32], c2[32];
 
-		if (job_db_scan_get(db, ids[i], &row, NULL) || job_db_scan_progress(db, ids[i], &p, NULL))
+		if (cu_scan_estimate(db, ids[i], now, &e))
 			continue;
-		in_phase = p.phase_started > 0 && now > p.phase_started ? now - p.phase_started : 0;
-		st_fmt_duration((int64_t)(now - row.started), a, sizeof(a));
-		if (p.to_queue > 0 || !strcmp(p.phase, "queueing tasks")) {
-			if (p.queued > 0 && in_phase > 0)
-				eta = (double)(p.to_queue - p.queued) * in_phase / (double)p.queued;
-			if (eta >= 0)
-				st_fmt_duration((int64_t)eta + 1, e, sizeof(e));
-			fprintf(out, "running scan    %" PRId64 ": queueing tasks, %s of %s queued, %s elapsed, ETA %s\n", row.id,
-				count(p.queued, c1, sizeof(c1)), count(p.to_queue, c2, sizeof(c2)), a, e);
+		st_fmt_duration((int64_t)e.elapsed, a, sizeof(a));
+		if (e.eta >= 0)
+			st_fmt_duration((int64_t)e.eta + 1, t, sizeof(t));
+		if (e.queueing) {
+			fprintf(out, "running scan    %" PRId64 ": queueing tasks, %s of %s queued, %s elapsed, ETA %s\n", e.id,
+				count(e.queued, c1, sizeof(c1)), count(e.to_queue, c2, sizeof(c2)), a, t);
 			continue;
 		}
-		if (!p.phase[0]) {
-			fprintf(out, "running scan    %" PRId64 ": starting, %s elapsed (%s)\n", row.id, a, p.owner);
+		if (!e.phase[0]) {
+			fprintf(out, "running scan    %" PRId64 ": starting, %s elapsed (%s)\n", e.id, a, e.owner);
 			continue;
 		}
-		job_db_scan_prev_phase(db, row.id, p.phase, &prev, &prev_records, &prev_secs, &after, NULL);
-		if (prev_records > 0 && p.records > 0 && in_phase > 0) /* this phase at its own pace, then the rest as last time */
-			eta = (p.records < prev_records ? in_phase * (double)(prev_records - p.records) / (double)p.records : 0) +
-			      after;
-		else if (prev && prev_secs + after > in_phase)
-			eta = prev_secs + after - in_phase;
-		if (eta >= 0)
-			st_fmt_duration((int64_t)eta + 1, e, sizeof(e));
-		if (prev_records > 0)
-			snprintf(c2, sizeof(c2), "%s", count(prev_records, c1, sizeof(c1)));
-		fprintf(out, "running scan    %" PRId64 ": phase %d/%d %s, %s records read%s%s%s, %s elapsed, ETA %s\n", row.id,
-			p.phase_index, p.phase_count, p.phase, count(p.records, c1, sizeof(c1)),
-			prev_records > 0 ? " (" : "", prev_records > 0 ? c2 : "", prev_records > 0 ? " last time)" : "", a, e);
+		if (e.prev_records > 0)
+			snprintf(c2, sizeof(c2), "%s", count(e.prev_records, c1, sizeof(c1)));
+		fprintf(out, "running scan    %" PRId64 ": phase %d/%d %s, %s records read%s%s%s, %s elapsed, ETA %s\n", e.id,
+			e.index, e.count, e.phase, count(e.records, c1, sizeof(c1)), e.prev_records > 0 ? " (" : "",
+			e.prev_records > 0 ? c2 : "", e.prev_records > 0 ? " last time)" : "", a, t);
 	}
 }
 
@@ -153,15 +183,16 @@ static json_t *running_json(struct job_db *db)
 
 	job_db_scans_running(db, 4, ids, &n, NULL);
 	for (int i = 0; i < n; i++) {
-		struct job_scan_progress p;
-		struct job_scan_row row;
-		if (job_db_scan_get(db, ids[i], &row, NULL) || job_db_scan_progress(db, ids[i], &p, NULL))
+		struct cu_scan_est e;
+		if (cu_scan_estimate(db, ids[i], (double)st_now(), &e))
 			continue;
-		json_array_append_new(a, json_pack("{s:I,s:s,s:o,s:o,s:i,s:i,s:I,s:I,s:I}", "id", (json_int_t)row.id, "kind",
-						   row.kind, "started", cu_json_time(row.started), "phase",
-						   cu_json_str(p.phase), "phase_index", p.phase_index, "phase_count",
-						   p.phase_count, "records", (json_int_t)p.records, "tasks_to_queue",
-						   (json_int_t)p.to_queue, "tasks_queued", (json_int_t)p.queued));
+		json_array_append_new(a, json_pack("{s:I,s:s,s:o,s:o,s:i,s:i,s:I,s:o,s:I,s:I,s:o}", "id", (json_int_t)e.id,
+						   "kind", e.kind, "started", cu_json_time(e.started), "phase",
+						   cu_json_str(e.phase), "phase_index", e.index, "phase_count", e.count,
+						   "records", (json_int_t)e.records, "records_last_time",
+						   e.prev_records > 0 ? json_integer((json_int_t)e.prev_records) : json_null(),
+						   "tasks_to_queue", (json_int_t)e.to_queue, "tasks_queued", (json_int_t)e.queued,
+						   "eta_seconds", e.eta >= 0 ? json_integer((json_int_t)e.eta + 1) : json_null()));
 	}
 	return a;
 }
