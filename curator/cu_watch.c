@@ -127,7 +127,9 @@ static void tasks_tick(struct cu_watch *w, struct job_db *db)
 	done = w->tasks0 - tasks > 0 ? w->tasks0 - tasks : 0;
 	if (done > total)
 		done = total;
-	if (done > 0 && w->eta_at > 0)
+	if (w->bytes0 > 0 && w->bytes0 > bytes && w->eta_at > 0 && (w->max <= 0 || w->max >= w->tasks0))
+		eta = (now - w->eta_at) * (double)bytes / (double)(w->bytes0 - bytes); /* the bytes set the pace */
+	else if (done > 0 && w->eta_at > 0)
 		eta = (now - w->eta_at) * (double)(total - done) / (double)done;
 	if (w->eta_at == 0)
 		w->eta_at = now;
