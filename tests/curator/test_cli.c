@@ -715,3 +715,25 @@ Test(cli, health_help_names_every_code)
 	free(o);
 	free(e);
 }
+
+/* A tier's use, as config.db accounts it: 85 % is TIER_NEARFULL (WARN), 95 % TIER_FULL (ERR); failed disks do not count. */
+Test(cli, health_tier_nearfull_and_full, .timeout = 60)
+{
+	const char *dir = demo(1, "ssd:1x100M,hdd:1x1G");
+	char p[1100];
+	sqlite3 *db;
+
+	cr_assert_eq(th_run_ranks(1, dir, (const char *[]){ "scan", "full", NULL }), 0);
+	snprintf(p, sizeof(p), "%s/config.db", dir);
+	cr_assert_eq(sqlite3_open(p, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db, "UPDATE disks SET used = capacity * 90 / 100 WHERE tier = 0", NULL, NULL, NULL), SQLITE_OK);
+	cr_assert_eq(jq(dir, "health --format json", ".health.status == \"HEALTH_WARN\" and (.health.checks | map(.code)) == [\"TIER_NEARFULL\"] "
+		     "and .health.checks[0].summary == \"tier ssd is 90% full\""), 0);
+	cr_assert_eq(sqlite3_exec(db, "UPDATE disks SET used = capacity * 97 / 100 WHERE tier = 0", NULL, NULL, NULL), SQLITE_OK);
+	cr_assert_eq(jq(dir, "health --format json", ".health.status == \"HEALTH_ERR\" and (.health.checks | map(.code)) == [\"TIER_FULL\"]"), 0);
+	/* the ssd of node 1 failed: the tier's use is that of the disks left */
+	cr_assert_eq(sqlite3_exec(db, "UPDATE disks SET used = 0 WHERE tier = 0 AND node <> 1", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	cr_assert_eq(RUN(dir, "disk", "fail", "1"), 0);
+	cr_assert_eq(jq(dir, "health --format json", "(.health.checks | map(.code)) == [\"DISK_FAILED\"]"), 0);
+}
