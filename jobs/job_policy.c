@@ -53,6 +53,25 @@ static int replica_health(const struct scan_ctx *c, const struct st_egroup_rec *
 	return 0;
 }
 
+/*
+ * Could a read be served from replica r? As the read path sees it
+ * (st_read_extent_any): its disk is there and not failed, whatever its
+ * node's state or a drain; the copy is not marked bad; and -- full scans --
+ * its file is there and long enough. Data is lost only where no replica is.
+ */
+static int replica_readable(const struct scan_ctx *c, const struct st_egroup_rec *g, int r, int have_files,
+			    const uint32_t *fdisk, const uint64_t *fsize, int nf)
+{
+	int di = disk_index(c, g->replicas[r].disk), ok = !have_files;
+	const struct st_disk *d = di >= 0 ? &c->disks[di] : NULL;
+
+	if (!d || !d->ok || d->removed || g->replicas[r].state != ST_REPLICA_OK)
+		return 0;
+	for (int i = 0; have_files && i < nf; i++)
+		ok |= fdisk[i] == d->id && fsize[i] >= g->used;
+	return ok;
+}
+
 /* Replicas vs the container's RF; scrubbing due. Queues protection tasks. */
 void job_policy_protection(struct scan_ctx *c, const struct st_egroup_rec *g, int have_files, const uint32_t *fdisk,
 		       const uint64_t *fsize, int nf)
@@ -67,6 +86,8 @@ void job_policy_protection(struct scan_ctx *c, const struct st_egroup_rec *g, in
 		c->c[JC_CLOUD_BYTES] += g->used;
 		if (!found) {
 			c->c[JC_LOST]++;
+			c->c[JC_UNREADABLE]++;
+			c->c[JC_UNREADABLE_BYTES] += g->used;
 			job_scan_finding(c, "missing_object", g->id, NULL,
 					 "egroup %" PRIx64 ": its cloud object is missing or short", g->id);
 		}
@@ -99,9 +120,21 @@ void job_policy_protection(struct scan_ctx *c, const struct st_egroup_rec *g, in
 			return;
 		}
 		if (healthy == 0) {
+			int readable = 0;
+			for (int r = 0; r < g->nreplicas; r++)
+				readable += replica_readable(c, g, r, have_files, fdisk, fsize, nf);
 			c->c[JC_LOST]++;
-			job_scan_finding(c, "no_healthy_replica", g->id, NULL,
-				"egroup %" PRIx64 ": no healthy replica left of %d (RF %d)", g->id, g->nreplicas, rf);
+			if (!readable) {
+				c->c[JC_UNREADABLE]++;
+				c->c[JC_UNREADABLE_BYTES] += g->used;
+				job_scan_finding(c, "unreadable", g->id, NULL,
+					"egroup %" PRIx64 ": no replica a read can use (%d, RF %d): its data is lost", g->id,
+					g->nreplicas, rf);
+			} else {
+				job_scan_finding(c, "no_healthy_replica", g->id, NULL,
+					"egroup %" PRIx64 ": no healthy replica left of %d (RF %d); %d still readable (down node or draining disk)",
+					g->id, g->nreplicas, rf, readable);
+			}
 			return; /* nothing to copy from */
 		}
 		job_scan_task_prio(c, JT_REREPLICATE, g->id, g->version, (int64_t)g->used * (rf - left), 100 - 10 * left);

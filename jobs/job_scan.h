@@ -110,6 +110,8 @@ enum job_scan_counter {
 	JC_TIER_UP, JC_TIER_DOWN_COLD, JC_TIER_DOWN_WATERMARK, JC_DISK_BALANCE, JC_CLOUD_EGROUPS, JC_CLOUD_OBJECTS,
 	JC_CLOUD_BYTES,
 	JC_GC_HELD, /* deletions held back: a dangling reference or a corrupt row could point into them */
+	JC_UNREADABLE,       /* egroups no read can serve: no copy on a disk that is there and not failed */
+	JC_UNREADABLE_BYTES, /* their bytes */
 	JC_NCOUNTERS
 };
 
