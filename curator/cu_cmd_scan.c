@@ -180,11 +180,12 @@ int cu_cmd_scan(struct cu_ctx *ctx, int argc, char **argv)
 
 	if (rc)
 		return rc;
-	if (npos != 1 || (strcmp(pos[0], "full") && strcmp(pos[0], "partial")))
-		return cu_error(ctx, "expected full or partial");
+	if (npos != 1 || (strcmp(pos[0], "full") && strcmp(pos[0], "partial") && strcmp(pos[0], "selective")))
+		return cu_error(ctx, "expected full, partial or selective");
 	if (CU_OPT(o, "--request")->set)
 		return scan_request(ctx, pos[0]);
 	so.full = !strcmp(pos[0], "full");
+	so.selective = !strcmp(pos[0], "selective");
 	rc = scan_opts(ctx, o, CU_NOPTS(o), &so);
 	if (!rc)
 		rc = cu_open(ctx);
@@ -197,13 +198,14 @@ int cu_cmd_scan(struct cu_ctx *ctx, int argc, char **argv)
 	so.progress_arg = &eta;
 	rc = job_scan_run(ctx->mr, ctx->st, &so, &res, &ctx->err);
 	if (rc) {
-		ctx->cmd = so.full ? "scan full" : "scan partial";
+		ctx->cmd = so.full ? "scan full" : so.selective ? "scan selective" : "scan partial";
 		ctx->fail_status = CU_EXIT_PROBLEM;
 		return cu_fail(ctx, rc);
 	}
 	if (mr_rank(ctx->mr) == 0) {
 		struct st_msg e2 = { "" };
-		cu_progress(so.full ? "full scan" : "partial scan", so.full ? 3 : 1, so.full ? 3 : 1, eta.started, 0, 1);
+		cu_progress(so.full ? "full scan" : so.selective ? "selective scan" : "partial scan", so.full ? 3 : 1,
+			    so.full ? 3 : 1, eta.started, 0, 1);
 		cu_report_write(cu_config(ctx), res.scan_id, CU_TEXT, stdout, &e2);
 	}
 	return 0;

@@ -599,6 +599,28 @@ int job_db_events_since(struct job_db *db, int64_t *after, int *n, struct st_msg
 	return 0;
 }
 
+int job_db_events_split(struct job_db *db, int64_t *after, int *n_deleted, int *n_other, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_prepare(db->sql,
+				"SELECT coalesce(sum(kind = 'vdisk_deleted'), 0), coalesce(sum(kind <> 'vdisk_deleted'), 0),"
+				" max(id) FROM events WHERE id > ?",
+				&st, err);
+
+	*n_deleted = *n_other = 0;
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, *after);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*n_deleted = sqlite3_column_int(st, 0);
+		*n_other = sqlite3_column_int(st, 1);
+		if (*n_deleted + *n_other)
+			*after = sqlite3_column_int64(st, 2);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
 int job_db_daemon_put(struct job_db *db, const struct job_daemon_state *s, struct st_msg *err)
 {
 	sqlite3_stmt *st;

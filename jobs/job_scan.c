@@ -49,7 +49,7 @@ static const char *counter_names[JC_NCOUNTERS] = {
 	"compress_candidates", "saved_compression", "compressed_extents",
 	"dedup_extents", "saved_dedup", "chunks", "fingerprint_needed", "dedup_groups", "dedup_bytes",
 	"tier_up", "tier_down_cold", "tier_down_watermark", "disk_balance", "cloud_egroups", "cloud_objects", "cloud_bytes",
-	"gc_held_tasks",
+	"gc_held_tasks", "selective_kept", "deleted_vdisks",
 };
 
 const char *job_scan_counter_name(enum job_scan_counter c)
@@ -371,7 +371,7 @@ static int begin(struct scan_run *r, struct st_msg *err)
 	if (!rc && c->rank == 0) {
 		rc = st_config_scan_seq(st_store_config(r->st), &c->s0, err);
 		if (!rc)
-			rc = job_db_scan_begin(r->db, r->o.full ? "full" : "partial", r->o.dry_run, c->s0, mr_nranks(r->mr),
+			rc = job_db_scan_begin(r->db, r->o.full ? "full" : r->o.selective ? "selective" : "partial", r->o.dry_run, c->s0, mr_nranks(r->mr),
 					       &c->scan_id, err);
 	}
 	rc = mr_agree(r->mr, rc);
@@ -422,9 +422,11 @@ static int load(struct scan_run *r, struct st_msg *err)
 		else
 			*s = (uint8_t)r->vd[i].state | (ct && ct->dedup != ST_MODE_OFF ? VD_DEDUP : 0);
 		/* a deleted vdisk: its block rows (if any are left) and its config row go */
-		if (r->o.full && c->rank == 0 && r->vd[i].state == ST_VDISK_DELETED)
+		if ((r->o.full || r->o.selective) && c->rank == 0 && r->vd[i].state == ST_VDISK_DELETED)
 			job_scan_task(c, JT_BLOCKS_DELETE, r->vd[i].id, 0, 0, NULL, 0);
 	}
+	if (!rc && r->o.selective)
+		rc = job_select_init(c, r->vd, r->nvd);
 	if (!rc) {
 		c->ubytes = calloc((size_t)c->ndisks + 1, 8);
 		c->uegroups = calloc((size_t)c->ndisks + 1, 8);
@@ -603,6 +605,31 @@ static int run_partial(struct scan_run *r, struct st_msg *err)
 	return run_job(r, &j, err);
 }
 
+/* Collective. The selective scan (job_select.c): the deleted vdisks' rows -> egroup_delete. */
+static int run_selective(struct scan_run *r, struct st_msg *err)
+{
+	struct scan_ctx *c = &r->c;
+	struct mr_job j;
+	int rc = phase(r->mr, c, "selective scan", 1, 1, err);
+
+	if (rc)
+		return rc;
+	if (c->rank == 0)
+		c->c[JC_DELETED_VDISKS] = job_select_ndeleted(c);
+	mr_job_init(&j);
+	j.name = "selective scan";
+	j.ninputs = 2;
+	input(&j.inputs[0], "deleted vdisks' block rows", r->nshards, job_select_read_blocks, c, job_select_map_blocks);
+	input(&j.inputs[1], "deleted vdisks' extent-ID rows", r->nshards, job_select_read_owned, c,
+	      job_select_map_owned);
+	j.reduce = job_select_reduce;
+	j.reduce_arg = c;
+	j.values_unordered = 1;
+	j.nparts = 16;
+	j.mem_budget = budget(r);
+	return run_job(r, &j, err);
+}
+
 /* Does a task of this kind delete data or metadata that a reference could resolve to? */
 static int deletes(enum job_task_kind k)
 {
@@ -708,6 +735,7 @@ static void release(struct scan_run *r)
 	for (int i = 0; i < SCR_N; i++)
 		free(c->scr[i].p);
 	free(c->gext);
+	job_select_free(c);
 	free(r->vd);
 	st_hmap_release(&c->vd);
 	st_hmap_release(&c->rd);
@@ -755,6 +783,8 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 			rc = run_mr2(&r, err);
 		if (!rc)
 			rc = run_mr3(&r, err);
+	} else if (!rc && r.o.selective) {
+		rc = run_selective(&r, err);
 	} else if (!rc) {
 		rc = run_partial(&r, err);
 	}

@@ -110,13 +110,16 @@ enum job_scan_counter {
 	JC_TIER_UP, JC_TIER_DOWN_COLD, JC_TIER_DOWN_WATERMARK, JC_DISK_BALANCE, JC_CLOUD_EGROUPS, JC_CLOUD_OBJECTS,
 	JC_CLOUD_BYTES,
 	JC_GC_HELD, /* deletions held back: a dangling reference or a corrupt row could point into them */
+	JC_SEL_KEPT, /* selective scan: egroups reached but not proven dead (shared, dedup, EC): the full scan's */
+	JC_DELETED_VDISKS, /* selective scan: deleted vdisks whose rows it read */
 	JC_NCOUNTERS
 };
 
 const char *job_scan_counter_name(enum job_scan_counter c);
 
 struct job_scan_opts {
-	int full;               /* 1 full scan, 0 partial */
+	int full;               /* 1 full scan, 0 partial (or selective) */
+	int selective;          /* with full = 0: the selective scan of deleted vdisks (job_select.c) */
 	int dry_run;            /* compute and report; queue nothing */
 	uint64_t mem_budget;    /* per rank, 0 = mr_host_budget() */
 	int64_t sweep_grace;    /* seconds an unreferenced file must age (< 0: 3600) */

@@ -713,6 +713,27 @@ int st_meta_vdisk_blocks(struct st_meta *m, uint64_t vdisk, st_block_cb cb, void
 	return rc;
 }
 
+int st_meta_vdisk_blocks_shard(struct st_meta *m, int shard, uint64_t vdisk, st_block_cb cb, void *arg,
+			       struct st_msg *err)
+{
+	return scan_blocks(&m->s[shard], "SELECT vdisk, block, regions FROM blocks WHERE vdisk = ?", (int64_t)vdisk,
+			   cb, arg, err);
+}
+
+int st_meta_extents_range_shard(struct st_meta *m, int shard, const struct st_extent_id *lo,
+				const struct st_extent_id *hi, st_extent_cb cb, void *arg, struct st_msg *err)
+{
+	struct shard *s = &m->s[shard];
+	sqlite3_stmt *q;
+	int rc = st_sql_prepare(s->db, "SELECT id, egroup, crc FROM extents WHERE id BETWEEN ? AND ?", &q, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_blob(q, 1, lo->b, ST_EXTENT_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 2, hi->b, ST_EXTENT_ID_LEN, SQLITE_STATIC);
+	return step_extent_rows(s, q, cb, arg, err);
+}
+
 int st_meta_strip_put(struct st_meta *m, const struct st_strip *sp, struct st_msg *err)
 {
 	struct shard *s = &m->s[st_meta_shard_egroup(m, sp->id)];

@@ -416,4 +416,17 @@ int st_meta_extents_range(struct st_meta *m, const struct st_extent_id *lo, cons
 /* Every block row of one vdisk, shard by shard (not in global block order). */
 int st_meta_vdisk_blocks(struct st_meta *m, uint64_t vdisk, st_block_cb cb, void *arg, struct st_msg *err);
 
+/*
+ * The same one shard at a time (a selective scan's splits): the block rows
+ * of one vdisk in shard `shard` (the primary key (vdisk, block) is the
+ * index), and the extent-ID rows of that shard with lo <= id <= hi (the
+ * primary key; a non-dedup id starts with its owner vdisk, big-endian, so
+ * one owner's extents are one range). Corrupt rows are passed with rc_row
+ * ST_ECORRUPT as above. 0, cb's non-zero return, or a storage error.
+ */
+int st_meta_vdisk_blocks_shard(struct st_meta *m, int shard, uint64_t vdisk, st_block_cb cb, void *arg,
+			       struct st_msg *err);
+int st_meta_extents_range_shard(struct st_meta *m, int shard, const struct st_extent_id *lo,
+				const struct st_extent_id *hi, st_extent_cb cb, void *arg, struct st_msg *err);
+
 #endif
