@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "curator/cu_cmd.h"
-#include "jobs/job_db.h"
+#include "jobs/job_db_report.h"
 
 int cu_cmd_vdisk_create(struct cu_ctx *ctx, int argc, char **argv)
 {
@@ -291,16 +291,22 @@ int cu_cmd_vdisk_delete(struct cu_ctx *ctx, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * vdisk list: live vdisks, then deleted ones whose rows the curator has
+ * not purged yet ("deleted, freeing"), and what the space-freeing tasks
+ * still have to give back (as ZFS shows `freeing`).
+ */
 int cu_cmd_vdisk_list(struct cu_ctx *ctx, int argc, char **argv)
 {
 	struct st_vdisk *v;
 	struct st_container *cs;
-	int n, nc, rc;
+	struct job_db *db;
+	int n, nc, rc, ndel = 0;
 
 	(void)argv;
 	if (argc != 0)
 		return cu_error(ctx, "takes no arguments");
-	rc = st_config_vdisks(cu_config(ctx), 0, &v, &n, &ctx->err);
+	rc = st_config_vdisks(cu_config(ctx), 1, &v, &n, &ctx->err);
 	if (rc)
 		return rc;
 	rc = st_config_containers(cu_config(ctx), &cs, &nc, &ctx->err);
@@ -309,17 +315,36 @@ int cu_cmd_vdisk_list(struct cu_ctx *ctx, int argc, char **argv)
 		return rc;
 	}
 	printf("%-16s %-24s %-16s %-10s %s\n", "ID", "NAME", "CONTAINER", "SIZE", "KIND");
-	for (int i = 0; i < n; i++) {
-		const char *cn = "?";
-		char sz[32];
-		for (int k = 0; k < nc; k++)
-			if (cs[k].id == v[i].container)
-				cn = cs[k].name;
-		printf("%-16llx %-24s %-16s %-10s %s\n", (unsigned long long)v[i].id, v[i].name, cn,
-		       st_fmt_size(v[i].size, sz, sizeof(sz)), v[i].readonly ? "snapshot" : v[i].parent ? "clone" : "vdisk");
-	}
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < n; i++) {
+			const char *cn = "?";
+			char sz[32];
+			if ((v[i].state == ST_VDISK_DELETED) != pass)
+				continue;
+			ndel += pass;
+			for (int k = 0; k < nc; k++)
+				if (cs[k].id == v[i].container)
+					cn = cs[k].name;
+			printf("%-16llx %-24s %-16s %-10s %s%s\n", (unsigned long long)v[i].id, v[i].name, cn,
+			       st_fmt_size(v[i].size, sz, sizeof(sz)),
+			       v[i].readonly ? "snapshot" : v[i].parent ? "clone" : "vdisk", pass ? ", deleted: freeing" : "");
+		}
 	free(v);
 	free(cs);
+	if (!job_db_open(st_config_dir(cu_config(ctx)), &db, NULL)) {
+		struct job_freeing f;
+		if (!job_db_freeing(db, &f, NULL) && (f.pending_tasks || ndel)) {
+			char a[32], b[32];
+			printf("freeing: %s in %lld task(s), %s freed (%.0f%%)%s\n",
+			       st_fmt_size((uint64_t)f.pending_bytes, a, sizeof(a)), (long long)f.pending_tasks,
+			       st_fmt_size((uint64_t)f.freed_bytes, b, sizeof(b)),
+			       f.freed_bytes + f.pending_bytes > 0
+				       ? 100.0 * (double)f.freed_bytes / (double)(f.freed_bytes + f.pending_bytes)
+				       : 0.0,
+			       !f.pending_tasks ? " (the curator has yet to scan the deleted vdisks)" : "");
+		}
+		job_db_close(db);
+	}
 	return 0;
 }
 

@@ -49,7 +49,7 @@ static const char *counter_names[JC_NCOUNTERS] = {
 	"compress_candidates", "saved_compression", "compressed_extents",
 	"dedup_extents", "saved_dedup", "chunks", "fingerprint_needed", "dedup_groups", "dedup_bytes",
 	"tier_up", "tier_down_cold", "tier_down_watermark", "disk_balance", "cloud_egroups", "cloud_objects", "cloud_bytes",
-	"gc_held_tasks", "selective_kept", "deleted_vdisks",
+	"gc_held_tasks", "selective_kept", "deleted_vdisks", "freeing_bytes",
 };
 
 const char *job_scan_counter_name(enum job_scan_counter c)
@@ -692,10 +692,14 @@ static int finish(struct scan_run *r, struct st_msg *err)
 	rc = mr_agree(r->mr, rc);
 	if (rc && !err->text[0])
 		st_fail(err, rc, "scan: another rank failed or stopped while writing its results; what was queued stays");
+	for (size_t i = 0; i < c->ntasks; i++) {
+		enum job_task_kind k = c->tasks[i].kind;
+		local[k]++;
+		if (k == JT_EXTENT_DELETE || k == JT_EGROUP_COMPACT || k == JT_EGROUP_DELETE || k == JT_FILE_SWEEP)
+			c->c[JC_FREEING_BYTES] += c->tasks[i].bytes;
+	}
 	for (int i = 0; i < JC_NCOUNTERS; i++)
 		res->counters[i] = mr_sum(r->mr, c->c[i]);
-	for (size_t i = 0; i < c->ntasks; i++)
-		local[c->tasks[i].kind]++;
 	for (int k = 0; k < JT_NKINDS; k++)
 		res->tasks[k] = (uint64_t)mr_sum(r->mr, (int64_t)local[k]);
 	if (c->rank == 0) {

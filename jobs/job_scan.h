@@ -112,6 +112,7 @@ enum job_scan_counter {
 	JC_GC_HELD, /* deletions held back: a dangling reference or a corrupt row could point into them */
 	JC_SEL_KEPT, /* selective scan: egroups reached but not proven dead (shared, dedup, EC): the full scan's */
 	JC_DELETED_VDISKS, /* selective scan: deleted vdisks whose rows it read */
+	JC_FREEING_BYTES, /* bytes the queued space-freeing tasks are to give back (all replicas) */
 	JC_NCOUNTERS
 };
 
