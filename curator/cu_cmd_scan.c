@@ -171,7 +171,7 @@ int cu_cmd_scan(struct cu_ctx *ctx, int argc, char **argv)
 {
 	struct cu_opt o[] = { { "--dry-run", 0, 0, 0 },     { "--mem-budget", 1, 0, 0 }, { "--sweep-grace", 1, 0, 0 },
 			      { "--compact-pct", 1, 0, 0 }, { "--request", 0, 0, 0 },     { "--node-grace", 1, 0, 0 },
-			      { "--scrub-period", 1, 0, 0 }, { "--tasks-out", 1, 0, 0 } };
+			      { "--scrub-period", 1, 0, 0 }, { "--tasks-out", 1, 0, 0 }, { "--all", 0, 0, 0 } };
 	struct job_scan_opts so = { .sweep_grace = -1, .node_grace = -1, .scrub_period = -1 };
 	struct scan_eta eta = { 0 };
 	struct job_scan_result res;
@@ -186,6 +186,9 @@ int cu_cmd_scan(struct cu_ctx *ctx, int argc, char **argv)
 		return scan_request(ctx, pos[0]);
 	so.full = !strcmp(pos[0], "full");
 	so.selective = !strcmp(pos[0], "selective");
+	so.all = CU_OPT(o, "--all")->set;
+	if (so.all && strcmp(pos[0], "partial"))
+		return cu_error(ctx, "--all: only for scan partial (it reads every egroup instead of what changed)");
 	rc = scan_opts(ctx, o, CU_NOPTS(o), &so);
 	if (!rc)
 		rc = cu_open(ctx);

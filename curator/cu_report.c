@@ -182,9 +182,10 @@ static void text_usage(const struct cu_report *r, FILE *out)
 
 	struct job_scan_row s;
 
-	if (!job_db_scan_get(r->db, r->scan, &s, NULL) && !strcmp(s.kind, "selective")) {
-		fprintf(out, "\nusage: not measured (a selective scan reads only the deleted vdisks' rows; the last full"
-			" or partial scan has it)\n");
+	if ((!job_db_scan_get(r->db, r->scan, &s, NULL) && !strcmp(s.kind, "selective")) ||
+	    cu_report_counter(r, r->scan, "incremental")) {
+		fprintf(out, "\nusage: not measured (this scan read only the rows that changed or crossed a threshold;"
+			" the last full scan or partial --all has it)\n");
 		job_db_scan_findings(r->db, r->scan, 20, print_finding, &fl, NULL);
 		return;
 	}

@@ -154,6 +154,7 @@ enum job_scan_counter {
 	JC_SEL_KEPT, /* selective scan: egroups reached but not proven dead (shared, dedup, EC): the full scan's */
 	JC_DELETED_VDISKS, /* selective scan: deleted vdisks whose rows it read */
 	JC_FREEING_BYTES, /* bytes the queued space-freeing tasks are to give back (all replicas) */
+	JC_INCREMENTAL,   /* 1: a partial scan that read only the change log and the time windows */
 	JC_NCOUNTERS
 };
 
@@ -162,6 +163,7 @@ const char *job_scan_counter_name(enum job_scan_counter c);
 struct job_scan_opts {
 	int full;               /* 1 full scan, 0 partial (or selective) */
 	int selective;          /* with full = 0: the selective scan of deleted vdisks (job_select.c) */
+	int all;                /* partial: read every egroup row, not only the changed ones (the old path) */
 	int dry_run;            /* compute and report; queue nothing */
 	uint64_t mem_budget;    /* per rank, 0 = mr_host_budget() */
 	int64_t sweep_grace;    /* seconds an unreferenced file must age (< 0: 3600) */

@@ -81,6 +81,10 @@ struct scan_ctx {
 	int refs_incomplete; /* a block row was unreadable: no extent may be called dead */
 	struct dd_cands dd;  /* dedup candidates waiting to become tasks */
 	struct job_select *sel; /* the selective scan's vdisk tree (job_select.c), or NULL */
+	/* an incremental partial scan (job_scan.c): the change log and these time windows only */
+	int incremental;
+	struct st_time_window win[16];
+	int nwin;
 	/* placement, from config.db at the start: per tier and per disk */
 	uint64_t tier_cap[ST_NTIERS], tier_used[ST_NTIERS];
 	int tier_high[ST_NTIERS], tier_low[ST_NTIERS];
@@ -197,6 +201,12 @@ int job_scan_read_blocks(void *arg, int split, mr_record_fn fn, void *fnarg, cha
 int job_scan_read_extents(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen);
 /* Egroup map of shard `split`: key egroup id, value struct st_egroup_rec (none: a corrupt row). */
 int job_scan_read_egroups(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen);
+/*
+ * The same for an incremental partial scan: the egroups of shard `split`
+ * in its change log or in one of c->win's time windows, and those of
+ * c->rd (foreground reads: promotion) in that shard, each once.
+ */
+int job_scan_read_egroups_changed(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen);
 /* Fingerprint rows of shard `split`: key egroup id, value a 'P' record. */
 int job_scan_read_fps(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen);
 /* Egroup files of disk index `split`: key egroup id, value a file record. */
