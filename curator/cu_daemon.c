@@ -181,6 +181,8 @@ static void decide(struct master *m, struct cmd *c)
 		m->topo_sig = topology_signature(m->st);
 		return;
 	}
+	if (m->want_selective && now_d() >= m->s.next_full)
+		m->want_selective = 0; /* a full scan is due: it frees the deleted vdisks too */
 	if (m->want_selective) {
 		c->op = OP_SCAN_SELECTIVE;
 		snprintf(c->why, sizeof(c->why), "%d vdisk(s) deleted", m->want_selective);
