@@ -92,6 +92,7 @@ static const struct cu_optdef o_scan[] = {
 	{ "--scrub-period", "DUR", "how often every replica is read and verified (default 7d)" },
 	{ "--request", NULL, "do not scan: ask the running daemon for the scan" },
 	{ "--tasks-out", "FILE", "write the tasks found to FILE, a line each (also with --dry-run)" },
+	{ "--all", NULL, "partial: read every egroup, not only those changed or crossing a threshold" },
 	{ NULL, NULL, NULL },
 };
 static const struct cu_optdef o_tasks_list[] = {
@@ -177,17 +178,21 @@ static const struct cu_cmd cu_cmds[] = {
 	{ "cloud", "show", "", NULL, "show the cloud tier's URL", NULL, cu_cmd_cloud_show, CU_CMD_STORE | CU_CMD_JOIN, o_format },
 	{ "fsck", NULL, "[--quiet] [--format json]", "exit 0 clean, 1 violations found, 2 error",
 	  "check every invariant of the metadata and the egroups", NULL, cu_cmd_fsck, CU_CMD_STORE, o_fsck },
-	{ "scan", NULL, "full|partial [--dry-run] [--mem-budget SIZE] [--sweep-grace DUR] [--compact-pct P]\n"
-	  "        [--node-grace DUR] [--scrub-period DUR] [--tasks-out FILE]",
+	{ "scan", NULL, "full|partial|selective [--dry-run] [--mem-budget SIZE] [--sweep-grace DUR] [--compact-pct P]\n"
+	  "        [--node-grace DUR] [--scrub-period DUR] [--tasks-out FILE] [--all]",
 	  "(defaults 1h, 20, 60s, 7d); --tasks-out: the tasks found, a line each\n"
-	  "                                   (KIND TARGET VERSION PRIORITY BYTES), also with --dry-run",
-	  "run a full or partial scan, queue its tasks and print its report", NULL, cu_cmd_scan, CU_CMD_MPI, o_scan },
+	  "                                   (KIND TARGET VERSION PRIORITY BYTES), also with --dry-run;\n"
+	  "                                   partial reads the egroups changed since the last scan and those\n"
+	  "                                   crossing a time threshold (--all: every egroup); selective reads\n"
+	  "                                   the rows of deleted vdisks (what the daemon runs on vdisk delete)",
+	  "run a full, partial or selective scan, queue its tasks and print its report", NULL, cu_cmd_scan, CU_CMD_MPI,
+	  o_scan },
 	{ "tasks", "list", "[--kind K] [--state S] [--format json]", NULL, "list the task queue", NULL, cu_cmd_tasks_list,
 	  CU_CMD_STORE, o_tasks_list },
 	{ "tasks", "run", "[--kind K] [--max N] [--rate MBPS] [--throttle KIND=MBPS[:RANKS]]... [--sweep-grace DUR]",
 	  "--rate and --throttle: MB/s for all the ranks together",
 	  "run the queued tasks, highest priority first", NULL, cu_cmd_tasks_run, CU_CMD_MPI | CU_CMD_JOIN, o_tasks_run },
-	{ "scan", NULL, "full|partial --request", "queue a scan for the running daemon",
+	{ "scan", NULL, "full|partial|selective --request", "queue a scan for the running daemon",
 	  "ask the running daemon for a scan", NULL, cu_cmd_scan, CU_CMD_STORE, o_scan },
 	{ "report", NULL, "[--scan ID | --last] [--format text|json|html|prom] [--output FILE]", NULL,
 	  "print the report of a scan (the latest by default)", NULL, cu_cmd_report, CU_CMD_STORE, o_report },

@@ -170,7 +170,7 @@ int cu_cmd_scan(struct cu_ctx *ctx, int argc, char **argv)
 {
 	struct cu_opt o[] = { { "--dry-run", 0, 0, 0 },     { "--mem-budget", 1, 0, 0 }, { "--sweep-grace", 1, 0, 0 },
 			      { "--compact-pct", 1, 0, 0 }, { "--request", 0, 0, 0 },     { "--node-grace", 1, 0, 0 },
-			      { "--scrub-period", 1, 0, 0 }, { "--tasks-out", 1, 0, 0 } };
+			      { "--scrub-period", 1, 0, 0 }, { "--tasks-out", 1, 0, 0 }, { "--all", 0, 0, 0 } };
 	struct job_scan_opts so = { .sweep_grace = -1, .node_grace = -1, .scrub_period = -1 };
 	struct cu_watch *w = NULL;
 	struct job_scan_result res;
@@ -179,11 +179,15 @@ int cu_cmd_scan(struct cu_ctx *ctx, int argc, char **argv)
 
 	if (rc)
 		return rc;
-	if (npos != 1 || (strcmp(pos[0], "full") && strcmp(pos[0], "partial")))
-		return cu_error(ctx, "expected full or partial");
+	if (npos != 1 || (strcmp(pos[0], "full") && strcmp(pos[0], "partial") && strcmp(pos[0], "selective")))
+		return cu_error(ctx, "expected full, partial or selective");
 	if (CU_OPT(o, "--request")->set)
 		return scan_request(ctx, pos[0]);
 	so.full = !strcmp(pos[0], "full");
+	so.selective = !strcmp(pos[0], "selective");
+	so.all = CU_OPT(o, "--all")->set;
+	if (so.all && strcmp(pos[0], "partial"))
+		return cu_error(ctx, "--all: only for scan partial (it reads every egroup instead of what changed)");
 	rc = scan_opts(ctx, o, CU_NOPTS(o), &so);
 	if (!rc)
 		rc = cu_open(ctx);
@@ -196,14 +200,14 @@ int cu_cmd_scan(struct cu_ctx *ctx, int argc, char **argv)
 	so.progress_arg = w;
 	rc = job_scan_run(ctx->mr, ctx->st, &so, &res, &ctx->err);
 	if (rc) {
-		cu_watch_end(w, "%s: failed", so.full ? "scan full" : "scan partial");
-		ctx->cmd = so.full ? "scan full" : "scan partial";
+		cu_watch_end(w, "%s: failed", so.full ? "scan full" : so.selective ? "scan selective" : "scan partial");
+		ctx->cmd = so.full ? "scan full" : so.selective ? "scan selective" : "scan partial";
 		ctx->fail_status = CU_EXIT_PROBLEM;
 		return cu_fail(ctx, rc);
 	}
 	if (mr_rank(ctx->mr) == 0) {
 		struct st_msg e2 = { "" };
-		cu_watch_end(w, "%s: scan %lld done", so.full ? "scan full" : "scan partial", (long long)res.scan_id);
+		cu_watch_end(w, "%s: scan %lld done", so.full ? "scan full" : so.selective ? "scan selective" : "scan partial", (long long)res.scan_id);
 		cu_report_write(cu_config(ctx), res.scan_id, CU_TEXT, stdout, &e2);
 	}
 	return 0;

@@ -22,6 +22,7 @@
 #include "curator/cu_cmd.h"
 #include "curator/cu_json.h"
 #include "curator/cu_log.h"
+#include "jobs/job_db_report.h"
 
 int cu_cmd_vdisk_create(struct cu_ctx *ctx, int argc, char **argv)
 {
@@ -270,16 +271,38 @@ int cu_cmd_vdisk_clone(struct cu_ctx *ctx, int argc, char **argv)
 	return vdisk_copy(ctx, argc, argv, 0);
 }
 
+/*
+ * vdisk delete NAME: the vdisk marked deleted (committed first), then a
+ * "vdisk_deleted" event for the daemon, which answers within a tick with
+ * a selective scan of its rows and their tasks. An event that cannot be
+ * recorded loses nothing: the next full scan collects the vdisk (warned).
+ */
 int cu_cmd_vdisk_delete(struct cu_ctx *ctx, int argc, char **argv)
 {
+	struct st_msg eerr = { "" };
+	struct st_vdisk v;
+	struct job_db *db;
+	char detail[32];
 	int rc;
 
 	if (argc != 1)
 		return cu_error(ctx, "expected a NAME");
-	rc = st_vdisk_delete(ctx->st, argv[0], &ctx->err);
+	rc = st_config_vdisk_get(cu_config(ctx), argv[0], &v, &ctx->err);
+	if (!rc)
+		rc = st_vdisk_delete(ctx->st, argv[0], &ctx->err);
 	if (rc)
 		return rc;
-	printf("deleted vdisk %s (space is reclaimed by the next scans)\n", argv[0]);
+	snprintf(detail, sizeof(detail), "%llx", (unsigned long long)v.id);
+	rc = job_db_open(st_config_dir(cu_config(ctx)), &db, &eerr);
+	if (!rc) {
+		rc = job_db_event_add(db, "vdisk_deleted", detail, &eerr);
+		job_db_close(db);
+	}
+	if (rc)
+		fprintf(stderr, "curator: vdisk delete: the daemon was not told (%s); the next full scan reclaims it\n",
+			eerr.text);
+	printf("deleted vdisk %s (its space is freed by the daemon within seconds; curator status shows it)\n",
+	       argv[0]);
 	return 0;
 }
 
@@ -303,19 +326,25 @@ static int print_json(struct cu_ctx *ctx, json_t *doc)
 	return rc ? st_fail(&ctx->err, rc, "cannot write the JSON document: %s", st_strerror(rc)) : 0;
 }
 
+/*
+ * vdisk list: live vdisks, then deleted ones whose rows the curator has
+ * not purged yet ("deleted, freeing"), and what the space-freeing tasks
+ * still have to give back (as ZFS shows `freeing`).
+ */
 int cu_cmd_vdisk_list(struct cu_ctx *ctx, int argc, char **argv)
 {
 	struct st_vdisk *v;
 	struct st_container *cs;
+	struct job_db *db;
 	json_t *doc = NULL, *a = NULL;
-	int n, nc, rc, json;
+	int n, nc, rc, json, ndel = 0;
 
 	(void)argv;
 	if (argc != 0)
 		return cu_error(ctx, "takes no arguments");
 	if (cu_json_wanted(ctx, &json))
 		return CU_EXIT_USAGE;
-	rc = st_config_vdisks(cu_config(ctx), 0, &v, &n, &ctx->err);
+	rc = st_config_vdisks(cu_config(ctx), 1, &v, &n, &ctx->err);
 	if (rc)
 		return rc;
 	rc = st_config_containers(cu_config(ctx), &cs, &nc, &ctx->err);
@@ -330,23 +359,49 @@ int cu_cmd_vdisk_list(struct cu_ctx *ctx, int argc, char **argv)
 	} else {
 		printf("%-16s %-24s %-16s %-10s %s\n", "ID", "NAME", "CONTAINER", "SIZE", "KIND");
 	}
-	for (int i = 0; i < n; i++) {
-		const char *cn = "?", *pn = NULL;
-		char sz[32];
-		for (int k = 0; k < nc; k++)
-			if (cs[k].id == v[i].container)
-				cn = cs[k].name;
-		for (int k = 0; k < n && v[i].parent; k++)
-			if (v[k].id == v[i].parent)
-				pn = v[k].name;
-		if (json)
-			json_array_append_new(a, vdisk_json(&v[i], cn, pn));
-		else
-			printf("%-16llx %-24s %-16s %-10s %s\n", (unsigned long long)v[i].id, v[i].name, cn,
-			       st_fmt_size(v[i].size, sz, sizeof(sz)), vdisk_kind(&v[i]));
-	}
+	/* live vdisks first, then deleted ones the curator is still freeing */
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < n; i++) {
+			const char *cn = "?", *pn = NULL;
+			char sz[32];
+			if ((v[i].state == ST_VDISK_DELETED) != pass)
+				continue;
+			ndel += pass;
+			for (int k = 0; k < nc; k++)
+				if (cs[k].id == v[i].container)
+					cn = cs[k].name;
+			for (int k = 0; k < n && v[i].parent; k++)
+				if (v[k].id == v[i].parent)
+					pn = v[k].name;
+			if (json) {
+				json_t *o = vdisk_json(&v[i], cn, pn);
+				json_object_set_new(o, "state", json_string(pass ? "deleted" : "live"));
+				json_array_append_new(a, o);
+			} else {
+				printf("%-16llx %-24s %-16s %-10s %s%s\n", (unsigned long long)v[i].id, v[i].name, cn,
+				       st_fmt_size(v[i].size, sz, sizeof(sz)), vdisk_kind(&v[i]), pass ? ", deleted: freeing" : "");
+			}
+		}
 	free(v);
 	free(cs);
+	if (!job_db_open(st_config_dir(cu_config(ctx)), &db, NULL)) {
+		struct job_freeing f;
+		if (!job_db_freeing(db, &f, NULL) && json) {
+			json_object_set_new(doc, "freeing",
+					    json_pack("{s:I,s:I,s:I}", "pending_bytes", (json_int_t)f.pending_bytes, "pending_tasks",
+						      (json_int_t)f.pending_tasks, "freed_bytes", (json_int_t)f.freed_bytes));
+		} else if (!job_db_freeing(db, &f, NULL) && (f.pending_tasks || ndel)) {
+			char x[32], y[32];
+			printf("freeing: %s in %lld task(s), %s freed (%.0f%%)%s\n",
+			       st_fmt_size((uint64_t)f.pending_bytes, x, sizeof(x)), (long long)f.pending_tasks,
+			       st_fmt_size((uint64_t)f.freed_bytes, y, sizeof(y)),
+			       f.freed_bytes + f.pending_bytes > 0
+				       ? 100.0 * (double)f.freed_bytes / (double)(f.freed_bytes + f.pending_bytes)
+				       : 0.0,
+			       !f.pending_tasks ? " (the curator has yet to scan the deleted vdisks)" : "");
+		}
+		job_db_close(db);
+	}
 	return json ? print_json(ctx, doc) : 0;
 }
 

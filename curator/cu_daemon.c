@@ -27,7 +27,7 @@
 
 volatile int cu_daemon_stop;
 
-enum { OP_IDLE = 0, OP_STOP, OP_SCAN_FULL, OP_SCAN_PARTIAL, OP_TASKS };
+enum { OP_IDLE = 0, OP_STOP, OP_SCAN_FULL, OP_SCAN_PARTIAL, OP_SCAN_SELECTIVE, OP_TASKS };
 
 struct cmd {
 	int op;
@@ -46,6 +46,7 @@ struct master {
 	struct job_db *db;
 	struct job_daemon_state s; /* under mu once the beat thread runs */
 	int64_t last_event;
+	int want_partial, want_selective; /* events seen, their scan not run yet */
 	double full_every, partial_every;
 	/* the beat thread */
 	pthread_t beat;
@@ -123,6 +124,20 @@ static int64_t topology_signature(struct st_store *st)
 	return sig;
 }
 
+/* How many vdisks are deleted but not yet purged (their rows may hold space). */
+static int deleted_vdisks(struct st_store *st)
+{
+	struct st_vdisk *v;
+	int n, k = 0;
+
+	if (st_config_vdisks(st_store_config(st), 1, &v, &n, NULL))
+		return 0;
+	for (int i = 0; i < n; i++)
+		k += v[i].state == ST_VDISK_DELETED;
+	free(v);
+	return k;
+}
+
 /* Rank 0: what next? */
 static void decide(struct master *m, struct cmd *c)
 {
@@ -146,14 +161,32 @@ static void decide(struct master *m, struct cmd *c)
 	m->s.next_partial = id ? ended + m->partial_every : m->s.started;
 	pthread_mutex_unlock(&m->mu);
 	if (!job_db_request_take(m->db, kind, sizeof(kind), NULL) && kind[0]) {
-		c->op = !strcmp(kind, "full") ? OP_SCAN_FULL : OP_SCAN_PARTIAL;
+		c->op = !strcmp(kind, "full") ? OP_SCAN_FULL : !strcmp(kind, "selective") ? OP_SCAN_SELECTIVE
+											  : OP_SCAN_PARTIAL;
 		snprintf(c->why, sizeof(c->why), "requested by hand");
 		return;
 	}
-	if (!job_db_events_since(m->db, &m->last_event, &n, NULL) && n) {
+	{
+		int nd = 0;
+		if (!job_db_events_split(m->db, &m->last_event, &nd, &n, NULL)) {
+			m->want_selective += nd;
+			m->want_partial += n;
+		}
+	}
+	/* failures first (copies at risk), then deletions (space) */
+	if (m->want_partial) {
 		c->op = OP_SCAN_PARTIAL;
-		snprintf(c->why, sizeof(c->why), "%d failure event(s)", n);
+		snprintf(c->why, sizeof(c->why), "%d failure event(s)", m->want_partial);
+		m->want_partial = 0;
 		m->topo_sig = topology_signature(m->st);
+		return;
+	}
+	if (m->want_selective && now_d() >= m->s.next_full)
+		m->want_selective = 0; /* a full scan is due: it frees the deleted vdisks too */
+	if (m->want_selective) {
+		c->op = OP_SCAN_SELECTIVE;
+		snprintf(c->why, sizeof(c->why), "%d vdisk(s) deleted", m->want_selective);
+		m->want_selective = 0;
 		return;
 	}
 	{
@@ -222,7 +255,8 @@ int cu_daemon_run(struct mr_ctx *mr, struct st_store *st, const struct cu_daemon
 			m.s.started = now_d();
 			m.st = st;
 			m.topo_sig = topology_signature(st);
-			job_db_events_since(m.db, &m.last_event, &n, NULL); /* only new events trigger */
+			job_db_events_since(m.db, &m.last_event, &n, NULL); /* only new events trigger ... */
+			m.want_selective = deleted_vdisks(st); /* ... but deletions not yet collected are answered now */
 			heartbeat(&m, "idle");
 			m.dir = dir;
 			m.beating = pthread_create(&m.beat, NULL, beat_main, &m) == 0;
@@ -241,8 +275,9 @@ int cu_daemon_run(struct mr_ctx *mr, struct st_store *st, const struct cu_daemon
 			break;
 		if (c.op == OP_STOP)
 			break;
-		if (c.op == OP_SCAN_FULL || c.op == OP_SCAN_PARTIAL) {
-			struct job_scan_opts so = { .full = c.op == OP_SCAN_FULL, .mem_budget = o->mem_budget,
+		if (c.op == OP_SCAN_FULL || c.op == OP_SCAN_PARTIAL || c.op == OP_SCAN_SELECTIVE) {
+			struct job_scan_opts so = { .full = c.op == OP_SCAN_FULL, .selective = c.op == OP_SCAN_SELECTIVE,
+						    .mem_budget = o->mem_budget,
 						    .sweep_grace = -1, .node_grace = o->node_grace ? o->node_grace : -1,
 						    .scrub_period = o->scrub_period ? o->scrub_period : -1,
 						    .progress = on_phase, .progress_arg = &m,
@@ -251,7 +286,8 @@ int cu_daemon_run(struct mr_ctx *mr, struct st_store *st, const struct cu_daemon
 			struct st_msg serr = { "" };
 			int src;
 			if (rank == 0)
-				cu_log(CU_INFO, "%s scan (%s)", so.full ? "full" : "partial", c.why);
+				cu_log(CU_INFO, "%s scan (%s)", so.full ? "full" : so.selective ? "selective" : "partial",
+				       c.why);
 			src = job_scan_run(mr, st, &so, &res, &serr);
 			if (rank == 0) {
 				if (src)

@@ -116,6 +116,10 @@ static void text_found(const struct cu_report *r, FILE *out)
 	fprintf(out, "  safety rule     %" PRId64 " items changed after S0 left for the next scan; %" PRId64
 		" corrupt rows skipped\n",
 		C("protected_by_safety_rule"), C("corrupt_rows"));
+	if (C("deleted_vdisks") || C("selective_kept"))
+		fprintf(out, "  selective       %" PRId64 " deleted vdisk(s) read; %" PRId64
+			" egroups shared with live data or not provably dead left for the full scan\n",
+			C("deleted_vdisks"), C("selective_kept"));
 #undef C
 }
 
@@ -141,6 +145,9 @@ static void text_tasks(const struct cu_report *r, FILE *out)
 		if (n)
 			fprintf(out, "  %-18s %" PRId64 "\n", job_task_kind_name(k), n);
 	}
+	if (cu_report_counter(r, r->scan, "freeing_bytes"))
+		fprintf(out, "  space to free      %s (all copies; what is given back: below, and curator status)\n",
+			st_fmt_size((uint64_t)cu_report_counter(r, r->scan, "freeing_bytes"), b1, sizeof(b1)));
 	if (job_db_scan_reclaimed(r->db, r->scan, &reclaimed, NULL))
 		return;
 	fprintf(out, "\nwhat the tasks did\n");
@@ -182,6 +189,15 @@ static void text_usage(const struct cu_report *r, FILE *out)
 	struct finding_list fl = { out, 0 };
 	char b1[32], b2[32], b3[32];
 
+	struct job_scan_row s;
+
+	if ((!job_db_scan_get(r->db, r->scan, &s, NULL) && !strcmp(s.kind, "selective")) ||
+	    cu_report_counter(r, r->scan, "incremental")) {
+		fprintf(out, "\nusage: not measured (this scan read only the rows that changed or crossed a threshold;"
+			" the last full scan or partial --all has it)\n");
+		job_db_scan_findings(r->db, r->scan, 20, print_finding, &fl, NULL);
+		return;
+	}
 	fprintf(out, "\nusage by tier (USED at the scan; NOW after the tasks since)\n  %-6s %12s %12s %6s %10s %12s\n", "TIER",
 		"USED", "CAPACITY", "USE%", "EGROUPS", "NOW");
 	if (!cu_report_tier_capacity(r->cfg, cap, now)) {

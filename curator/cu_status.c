@@ -161,6 +161,33 @@ static int queue_row(void *arg, int kind, int priority, int64_t tasks, int64_t r
 	return 0;
 }
 
+/*
+ * Space being freed, as ZFS shows `freeing`: what the queued space-freeing
+ * tasks are still to give back, what they gave back since the queue last
+ * held none, and the share done.
+ */
+static void freeing_line(struct job_db *db, FILE *out)
+{
+	struct job_freeing f;
+	char a[32], b[32], c[64];
+
+	if (job_db_freeing(db, &f, NULL))
+		return;
+	st_fmt_size((uint64_t)f.freed_bytes, b, sizeof(b));
+	if (!f.pending_tasks) {
+		if (f.freed_tasks)
+			fprintf(out, "freeing         none (the last %" PRId64 " freeing task(s) gave back %s)\n", f.freed_tasks, b);
+		else
+			fprintf(out, "freeing         none\n");
+		return;
+	}
+	st_fmt_size((uint64_t)f.pending_bytes, a, sizeof(a));
+	fprintf(out, "freeing         %s in %" PRId64 " task(s), %s freed (%.0f%%) since %s\n", a, f.pending_tasks, b,
+		f.freed_bytes + f.pending_bytes > 0 ? 100.0 * (double)f.freed_bytes / (double)(f.freed_bytes + f.pending_bytes)
+						    : 0.0,
+		f.since > 0 ? ago(f.since, c, sizeof(c)) : "the upgrade");
+}
+
 /* The last finished scan of kind as JSON, or null. */
 static json_t *scan_json(struct job_db *db, const char *kind)
 {
@@ -261,11 +288,13 @@ int cu_status_write(struct st_store *st, enum cu_format fmt, FILE *out, int *pro
 		fprintf(out, "master          never started (mpiexec -n N curator daemon)\n");
 	last_scan(db, "full", out);
 	last_scan(db, "partial", out);
+	last_scan(db, "selective", out);
 	if (up) {
 		fprintf(out, "next full       %s\n", ago(s.next_full, a, sizeof(a)));
 		fprintf(out, "next partial    %s\n", ago(s.next_partial, b, sizeof(b)));
 	}
 	running_scans(db, now, out);
+	freeing_line(db, out);
 	{
 		struct queue_print p = { out, 0, NULL };
 		job_db_tasks_queue(db, queue_row, &p, NULL);

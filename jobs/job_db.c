@@ -28,7 +28,7 @@
 
 #include "storage/st_sql.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 const char *job_task_state_name(enum job_task_state s)
 {
@@ -101,6 +101,17 @@ static const char upgrade_v1[] =
 	"INSERT INTO queue_sums SELECT kind, priority, sum(state = 0), sum(state = 1), sum(bytes) FROM tasks"
 	"  WHERE state IN (0, 1) GROUP BY kind, priority;";
 
+/*
+ * Version 2: what the space-freeing tasks (job_db_int.h JOB_DB_FREEING)
+ * have freed since the queue last held none of them (`curator status`'s
+ * "freeing" line), kept by job_db_queue.c in the transactions that queue
+ * and finish them. An upgraded file starts at 0 freed.
+ */
+static const char upgrade_v2[] =
+	"CREATE TABLE IF NOT EXISTS freeing(id INTEGER PRIMARY KEY CHECK (id = 1), freed INTEGER NOT NULL,"
+	"  tasks INTEGER NOT NULL, since REAL);"
+	"INSERT OR IGNORE INTO freeing(id, freed, tasks, since) VALUES (1, 0, 0, NULL);";
+
 static int int_query(sqlite3 *sql, const char *q, const char *a, const char *b, int *v, struct st_msg *err)
 {
 	sqlite3_stmt *st;
@@ -146,6 +157,11 @@ static int upgrade(sqlite3 *sql, struct st_msg *err)
 			rc = st_sql_exec(sql, upgrade_v1, err);
 		if (!rc)
 			rc = st_sql_exec(sql, "PRAGMA user_version = 1", err);
+	}
+	if (!rc && v < 2) {
+		rc = st_sql_exec(sql, upgrade_v2, err);
+		if (!rc)
+			rc = st_sql_exec(sql, "PRAGMA user_version = 2", err);
 	}
 	if (rc) {
 		st_sql_rollback(sql);
@@ -594,6 +610,28 @@ int job_db_events_since(struct job_db *db, int64_t *after, int *n, struct st_msg
 		*n = sqlite3_column_int(st, 0);
 		if (*n)
 			*after = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int job_db_events_split(struct job_db *db, int64_t *after, int *n_deleted, int *n_other, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_prepare(db->sql,
+				"SELECT coalesce(sum(kind = 'vdisk_deleted'), 0), coalesce(sum(kind <> 'vdisk_deleted'), 0),"
+				" max(id) FROM events WHERE id > ?",
+				&st, err);
+
+	*n_deleted = *n_other = 0;
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, *after);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*n_deleted = sqlite3_column_int(st, 0);
+		*n_other = sqlite3_column_int(st, 1);
+		if (*n_deleted + *n_other)
+			*after = sqlite3_column_int64(st, 2);
 	}
 	sqlite3_finalize(st);
 	return 0;

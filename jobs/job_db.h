@@ -229,10 +229,17 @@ int job_db_request_add(struct job_db *db, const char *kind, struct st_msg *err);
 /* Take the oldest open request: *kind "full"/"partial" or "" when none. */
 int job_db_request_take(struct job_db *db, char *kind, size_t len, struct st_msg *err);
 
-/* Record an event (kind "disk_failed", "node_down", ...) that triggers a scan. */
+/* Record an event (kind "disk_failed", "node_down", "vdisk_deleted", ...) that triggers a scan. */
 int job_db_event_add(struct job_db *db, const char *kind, const char *detail, struct st_msg *err);
 /* Events with an id above *after: *n of them; *after advances. */
 int job_db_events_since(struct job_db *db, int64_t *after, int *n, struct st_msg *err);
+
+/*
+ * The same, told apart: *n_deleted "vdisk_deleted" events (a vdisk or
+ * snapshot deleted: the daemon answers with a selective scan), *n_other
+ * the rest (failures: a partial scan). *after advances past both.
+ */
+int job_db_events_split(struct job_db *db, int64_t *after, int *n_deleted, int *n_other, struct st_msg *err);
 
 /* The daemon row: written by the master, read by `curator status`. */
 struct job_daemon_state {

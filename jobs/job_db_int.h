@@ -24,6 +24,19 @@ struct job_db {
 	int nseen, capseen;
 };
 
+/*
+ * The task kinds that free space (their done bytes are bytes given back):
+ * extent_delete, egroup_compact, egroup_delete, file_sweep; as an SQL list
+ * of their numbers, and as a test.
+ */
+#define JOB_DB_FREEING "(2, 3, 4, 7)"
+_Static_assert(JT_EXTENT_DELETE == 2 && JT_EGROUP_COMPACT == 3 && JT_EGROUP_DELETE == 4 && JT_FILE_SWEEP == 7,
+	       "JOB_DB_FREEING names these kinds");
+static inline int job_db_frees(int kind)
+{
+	return kind == JT_EXTENT_DELETE || kind == JT_EGROUP_COMPACT || kind == JT_EGROUP_DELETE || kind == JT_FILE_SWEEP;
+}
+
 /* Monotonic seconds (the observer's own clock). */
 double job_db_mono(void);
 

@@ -72,12 +72,40 @@ struct sums_acc {
 	struct { int kind, priority; int64_t tasks, bytes; } e[32];
 };
 
+/*
+ * Space-freeing tasks join a queue that held none: a new freeing episode,
+ * its figures start at 0 (in the caller's transaction).
+ */
+static int freeing_start(struct job_db *db, struct st_msg *err)
+{
+	char sql[400];
+
+	snprintf(sql, sizeof(sql),
+		 "UPDATE freeing SET freed = 0, tasks = 0, since = %f WHERE NOT EXISTS (SELECT 1 FROM queue_sums"
+		 " WHERE kind IN " JOB_DB_FREEING " AND pending + running > 0)",
+		 job_db_now());
+	return st_sql_exec(db->sql, sql, err);
+}
+
+/* A space-freeing task is done: its bytes were given back (in the caller's transaction). */
+static int freeing_done(struct job_db *db, int64_t bytes, struct st_msg *err)
+{
+	char sql[160];
+
+	snprintf(sql, sizeof(sql), "UPDATE freeing SET freed = freed + %lld, tasks = tasks + 1", (long long)bytes);
+	return st_sql_exec(db->sql, sql, err);
+}
+
 static int acc_flush(struct job_db *db, struct sums_acc *a, struct st_msg *err)
 {
 	int rc = 0;
 
-	for (int i = 0; !rc && i < a->n; i++)
-		rc = sums_move(db, a->e[i].kind, a->e[i].priority, a->e[i].tasks, 0, a->e[i].bytes, err);
+	for (int i = 0; !rc && i < a->n; i++) {
+		if (job_db_frees(a->e[i].kind) && a->e[i].tasks)
+			rc = freeing_start(db, err);
+		if (!rc)
+			rc = sums_move(db, a->e[i].kind, a->e[i].priority, a->e[i].tasks, 0, a->e[i].bytes, err);
+	}
 	a->n = 0;
 	return rc;
 }
@@ -474,6 +502,8 @@ static int finish_in_tx(struct job_db *db, int64_t id, enum job_task_state state
 		rc = sums_move(db, kind, prio, -(old == JS_PENDING), -(old == JS_RUNNING), -old_bytes, err);
 	if (!rc && !found && live((int)state))
 		rc = sums_move(db, kind, prio, state == JS_PENDING, state == JS_RUNNING, bytes, err);
+	if (!rc && !found && state == JS_DONE && live(old) && job_db_frees(kind))
+		rc = freeing_done(db, bytes, err);
 	return rc;
 }
 

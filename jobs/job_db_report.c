@@ -78,7 +78,8 @@ int job_db_scan_latest(struct job_db *db, int64_t *id, struct st_msg *err)
 int job_db_scan_last_done(struct job_db *db, const char *kind, int64_t *id, struct st_msg *err)
 {
 	sqlite3_stmt *q;
-	int src, rc = st_sql_prepare(db->sql, "SELECT coalesce(max(id), 0) FROM scans WHERE state = 'done' AND (?1 IS NULL OR kind = ?1)",
+	int src, rc = st_sql_prepare(db->sql, "SELECT coalesce(max(id), 0) FROM scans WHERE state = 'done'"
+				     " AND (?1 IS NULL AND kind IN ('full', 'partial') OR kind = ?1)",
 				     &q, err);
 
 	*id = 0;
@@ -496,6 +497,29 @@ int job_db_tasks_queue(struct job_db *db, job_queue_fn fn, void *arg, struct st_
 		rc = fn(arg, sqlite3_column_int(q, 0), sqlite3_column_int(q, 1), sqlite3_column_int64(q, 2),
 			sqlite3_column_int64(q, 3), sqlite3_column_int64(q, 4));
 	return finish(db, q, src, rc, err);
+}
+
+int job_db_freeing(struct job_db *db, struct job_freeing *f, struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int src, rc = st_sql_prepare(db->sql,
+				     "SELECT (SELECT coalesce(sum(bytes), 0) FROM queue_sums WHERE kind IN " JOB_DB_FREEING "),"
+				     " (SELECT coalesce(sum(pending + running), 0) FROM queue_sums WHERE kind IN " JOB_DB_FREEING
+				     "), freed, tasks, coalesce(since, 0) FROM freeing WHERE id = 1",
+				     &q, err);
+
+	memset(f, 0, sizeof(*f));
+	if (rc)
+		return rc;
+	src = sqlite3_step(q);
+	if (src == SQLITE_ROW) {
+		f->pending_bytes = sqlite3_column_int64(q, 0);
+		f->pending_tasks = sqlite3_column_int64(q, 1);
+		f->freed_bytes = sqlite3_column_int64(q, 2);
+		f->freed_tasks = sqlite3_column_int64(q, 3);
+		f->since = sqlite3_column_double(q, 4);
+	}
+	return finish(db, q, src, 0, err);
 }
 
 int job_db_tasks_by_kind(struct job_db *db, job_kind_fn fn, void *arg, struct st_msg *err)

@@ -33,7 +33,7 @@
 /* One row of the scans table (job_db.h). */
 struct job_scan_row {
 	int64_t id;
-	char kind[16];    /* "full" or "partial" */
+	char kind[16];    /* "full", "partial" or "selective" */
 	int dry_run;
 	char state[16];   /* "running", "done" or "failed" */
 	double started;
@@ -48,8 +48,10 @@ struct job_scan_row {
 int job_db_scan_latest(struct job_db *db, int64_t *id, struct st_msg *err);
 
 /*
- * The newest scan in state done, of one kind ("full", "partial"; NULL:
- * any): *id, 0 when there is none (which is not an error).
+ * The newest scan in state done, of one kind ("full", "partial",
+ * "selective"; NULL: full or partial, the scans that look at every egroup,
+ * never a selective one, which reads only a deleted vdisk's rows): *id, 0
+ * when there is none (which is not an error).
  */
 int job_db_scan_last_done(struct job_db *db, const char *kind, int64_t *id, struct st_msg *err);
 
@@ -189,6 +191,21 @@ int job_db_tasks_count(struct job_db *db, enum job_task_state s, int64_t *n, str
  */
 typedef int (*job_queue_fn)(void *arg, int kind, int priority, int64_t tasks, int64_t running, int64_t bytes);
 int job_db_tasks_queue(struct job_db *db, job_queue_fn fn, void *arg, struct st_msg *err);
+
+/*
+ * Space being freed, as ZFS's `freeing`: the estimated bytes of the
+ * pending and running tasks that free space (extent_delete,
+ * egroup_compact, egroup_delete, file_sweep) and how many they are, and
+ * what those done since the queue last held none of them (since: then,
+ * on the policy clock; 0 = unknown) gave back. A few statements on small
+ * tables (queue_sums, freeing): cheap with any queue. 0 or an error.
+ */
+struct job_freeing {
+	int64_t pending_bytes, pending_tasks;
+	int64_t freed_bytes, freed_tasks;
+	double since;
+};
+int job_db_freeing(struct job_db *db, struct job_freeing *f, struct st_msg *err);
 
 /*
  * Every task kind with tasks, by kind: fn(arg, kind, n, done_bytes) with

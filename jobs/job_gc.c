@@ -124,8 +124,21 @@ int job_witness_check(struct st_store *st, struct job_witness *w, uint64_t egrou
 	}
 	if (st_extent_id_home(&e->id, &home) || !owner)
 		return st_fail(err, ST_ESTALE, "extent %s: no home block to check", st_extent_id_fmt(&e->id, xb, sizeof(xb)));
-	/* the owner and, transitively, every vdisk whose parent is in the set */
+	/*
+	 * the owner and, transitively, every vdisk whose parent is in the set;
+	 * blocks_delete forgets a deleted vdisk's row, which can cut a chain,
+	 * so a vdisk whose parent is gone (its ancestry unknown) is in every set
+	 */
 	w->set[n++] = owner;
+	for (int i = 0; i < w->n; i++) {
+		int known = 0;
+		if (!w->vds[i].parent)
+			continue;
+		for (int k = 0; k < w->n && !known; k++)
+			known = w->vds[k].id == w->vds[i].parent;
+		if (!known && w->vds[i].id != owner && n < w->n + 1)
+			w->set[n++] = w->vds[i].id;
+	}
 	while (grew) {
 		grew = 0;
 		for (int i = 0; i < w->n; i++) {

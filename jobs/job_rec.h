@@ -12,6 +12,7 @@
  *     G C F P       X Y   --(key egroup id)--> MR2 reduce (per egroup)
  *                                                  | D E T U W H    (key-tagged)
  *   partial map ------------------------------> MR3 / partial reduce (per key)
+ *   selective readers -> selective map --(key egroup id)--> selective reduce
  *                                                  |
  *                              tasks (curator.db) -+--> executors (job_tasks.c, ...)
  *
@@ -484,6 +485,21 @@ enum job_rec_tier_why {
 #define JR_DDC_GROUP 12
 #define JR_DDC_LEN(n) (JR_DDC_GROUP + JR_DEDUP_LEN(n))
 
+/* --- Selective scan map values (key: egroup id u64) -----------------------
+ *
+ * The selective scan (job_select.c) reaches an egroup from a deleted
+ * vdisk's block row (through the extent-ID row of an extent it names) or
+ * from an extent-ID row of an extent the deleted vdisk owns. The reduce
+ * re-reads the egroup row itself; the value only says how it was reached.
+ *
+ *   off  size  field
+ *   0    1     'b' (from a block row) or 'o' (an extent it owns)
+ */
+#define JR_SEL_FROM_BLOCK 'b'
+#define JR_SEL_FROM_OWNER 'o'
+#define JR_SEL_LEN 1
+#define JR_SEL_KEY_LEN 8
+
 /*
  * The layouts are fixed: records pass between the jobs of a scan, task
  * arguments stay in curator.db across upgrades and are decoded by the
@@ -509,6 +525,7 @@ _Static_assert(JR_HKEY_LEN == 29 && JR_S_LEN == 37 && JR_O_OFF == JR_S_LEN && JR
 _Static_assert(JR_PAIR_LEN == 28 && JR_TIER_LEN == 2 && JR_ENCODE_MEMBER_LEN == 16 && JR_DEDUP_HDR == 4 &&
 		       JR_DEDUP_ROWS == 36,
 	       "task arguments");
+_Static_assert(JR_SEL_LEN == 1 && JR_SEL_KEY_LEN == 8, "selective scan");
 _Static_assert(JR_EC_EGROUP == JR_ENCODE_EGROUP && JR_EC_VERSION == JR_ENCODE_VERSION,
 	       "an EC candidate's value starts as its ec_encode member");
 

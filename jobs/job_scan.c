@@ -49,7 +49,8 @@ static const char *counter_names[JC_NCOUNTERS] = {
 	"compress_candidates", "saved_compression", "compressed_extents",
 	"dedup_extents", "saved_dedup", "chunks", "fingerprint_needed", "dedup_groups", "dedup_bytes",
 	"tier_up", "tier_down_cold", "tier_down_watermark", "disk_balance", "cloud_egroups", "cloud_objects", "cloud_bytes",
-	"gc_held_tasks", "unreadable_egroups", "unreadable_bytes",
+	"gc_held_tasks", "unreadable_egroups", "unreadable_bytes", "selective_kept", "deleted_vdisks", "freeing_bytes",
+	"incremental",
 };
 
 const char *job_scan_counter_name(enum job_scan_counter c)
@@ -298,7 +299,7 @@ static int flush_results(struct scan_ctx *c, struct job_db *db, struct st_msg *e
 		rc = write_tasks_out(c, err);
 	if (!rc && !c->o->dry_run)
 		rc = queue_tasks(c, db, err);
-	for (int i = 0; !rc && i < c->ndisks; i++)
+	for (int i = 0; !rc && !c->incremental && i < c->ndisks; i++) /* (an incremental scan saw a few egroups) */
 		if (c->uegroups[i])
 			rc = job_db_usage_add(db, c->scan_id, c->disks[i].id, c->disks[i].tier, c->ubytes[i], c->uegroups[i],
 					      err);
@@ -343,7 +344,112 @@ struct scan_run {
 	struct st_vdisk *vd;
 	int nvd;
 	char out1[ST_PATH_MAX + 64], out2[ST_PATH_MAX + 64]; /* MR1's and MR2's output */
+	/* rank 0: the change log of each shard at the start (job_scan.c "changes") */
+	int64_t *upto;
+	int marked;             /* every shard's log was taken in by a scan before */
+	int64_t mark_at;        /* ... the earliest policy time one of them did */
 };
+
+/*
+ * Rank 0, after S0: where each shard's change log stands (st_meta.h), so
+ * that a scan that succeeds drops only what it read (changes_mark), and
+ * whether every shard's log was taken in before, and when.
+ */
+static int changes_state(struct scan_run *r, struct st_msg *err)
+{
+	int rc = 0;
+
+	r->upto = calloc((size_t)r->nshards, sizeof(*r->upto));
+	if (!r->upto)
+		return st_fail(err, -ENOMEM, "out of memory");
+	r->marked = 1;
+	r->mark_at = INT64_MAX;
+	for (int i = 0; i < r->nshards && !rc; i++) {
+		int64_t at;
+		int marked;
+		rc = st_meta_changes_state(r->c.m, i, &r->upto[i], &at, &marked, err);
+		r->marked &= marked;
+		if (marked && at < r->mark_at)
+			r->mark_at = at;
+	}
+	return rc;
+}
+
+/*
+ * Rank 0, after a scan that succeeded, queued its tasks and held no
+ * deletion: every shard's log is taken in up to where it stood at the
+ * start (the entries the safety rule kept from this scan's decisions stay
+ * for the next one). A full scan's decisions cover a partial one's. A log
+ * that cannot be marked is left as it is (the next scan reads more).
+ */
+static void changes_mark(struct scan_run *r)
+{
+	const struct job_scan_result *res = r->res;
+
+	if (r->c.rank != 0 || !r->upto || r->o.dry_run || r->o.selective || res->counters[JC_GC_HELD] ||
+	    res->counters[JC_DANGLING] || res->counters[JC_CORRUPT_ROWS])
+		return;
+	for (int i = 0; i < r->nshards; i++)
+		st_meta_changes_mark(r->c.m, i, r->upto[i], r->c.s0, r->c.now, NULL);
+}
+
+/*
+ * Collective, after load: may this partial scan read only what changed?
+ * Only if every shard's log was taken in by an earlier scan, the policy
+ * clock did not go back, no disk is failed or draining and no node is down
+ * (their replicas are in rows that did not change: NEEDSWORK an index of
+ * replicas by disk), no tier is above its high watermark and no disk far
+ * above its tier's mean (ILM and balancing pick among every egroup), and
+ * the time windows fit. Then c->win holds, per time-based decision, the
+ * window of times that crossed its threshold since the log was last taken
+ * in: (T - delay, now - delay].
+ */
+static void decide_incremental(struct scan_run *r)
+{
+	struct scan_ctx *c = &r->c;
+	int64_t t[2] = { r->marked ? r->mark_at : -1, 0 };
+	int ok;
+
+	mr_bcast(r->mr, t, sizeof(t), 0);
+	ok = !r->o.full && !r->o.selective && !r->o.all && t[0] >= 0 && t[0] <= c->now;
+	for (int i = 0; ok && i < c->ndisks; i++)
+		ok = !(c->disks[i].draining || (!c->disks[i].ok && !c->disks[i].removed)) && !(c->disk_over && c->disk_over[i]);
+	for (int i = 0; ok && i < c->nnodes; i++)
+		ok = c->nodes[i].up;
+	for (int k = 0; ok && k < ST_NTIERS; k++)
+		ok = !c->tier_over[k];
+	c->nwin = 0;
+	for (int i = 0; ok && i <= c->nconts; i++) {
+		/* per container: compression delay, cold age; once: scrub period, sweep grace (half-made strips) */
+		struct st_time_window w[2];
+		int nw = 0;
+		if (i == c->nconts) {
+			w[nw++] = (struct st_time_window){ ST_TIME_SCRUB, t[0] - c->o->scrub_period, c->now - c->o->scrub_period };
+			w[nw++] = (struct st_time_window){ ST_TIME_CREATED, t[0] - c->o->sweep_grace, c->now - c->o->sweep_grace };
+		} else {
+			if (c->conts[i].compress != ST_MODE_OFF)
+				w[nw++] = (struct st_time_window){ ST_TIME_WRITE, t[0] - c->conts[i].compress_delay,
+								   c->now - c->conts[i].compress_delay };
+			if (c->conts[i].cold_age > 0)
+				w[nw++] = (struct st_time_window){ ST_TIME_COLD, t[0] - c->conts[i].cold_age,
+								   c->now - c->conts[i].cold_age };
+		}
+		for (int k = 0; ok && k < nw; k++) {
+			int dup = 0;
+			for (int j = 0; j < c->nwin && !dup; j++)
+				dup = !memcmp(&c->win[j], &w[k], sizeof(w[k]));
+			if (dup)
+				continue;
+			if (c->nwin == (int)(sizeof(c->win) / sizeof(c->win[0])))
+				ok = 0;
+			else
+				c->win[c->nwin++] = w[k];
+		}
+	}
+	c->incremental = ok;
+	if (ok && c->rank == 0)
+		c->c[JC_INCREMENTAL] = 1;
+}
 
 /*
  * Collective. Rank 0 takes the scan lock and S0 and opens the scan
@@ -370,8 +476,10 @@ static int begin(struct scan_run *r, struct st_msg *err)
 	}
 	if (!rc && c->rank == 0) {
 		rc = st_config_scan_seq(st_store_config(r->st), &c->s0, err);
+		if (!rc && !r->o.selective)
+			rc = changes_state(r, err);
 		if (!rc)
-			rc = job_db_scan_begin(r->db, r->o.full ? "full" : "partial", r->o.dry_run, c->s0, mr_nranks(r->mr),
+			rc = job_db_scan_begin(r->db, r->o.full ? "full" : r->o.selective ? "selective" : "partial", r->o.dry_run, c->s0, mr_nranks(r->mr),
 					       &c->scan_id, err);
 	}
 	rc = mr_agree(r->mr, rc);
@@ -422,9 +530,11 @@ static int load(struct scan_run *r, struct st_msg *err)
 		else
 			*s = (uint8_t)r->vd[i].state | (ct && ct->dedup != ST_MODE_OFF ? VD_DEDUP : 0);
 		/* a deleted vdisk: its block rows (if any are left) and its config row go */
-		if (r->o.full && c->rank == 0 && r->vd[i].state == ST_VDISK_DELETED)
+		if ((r->o.full || r->o.selective) && c->rank == 0 && r->vd[i].state == ST_VDISK_DELETED)
 			job_scan_task(c, JT_BLOCKS_DELETE, r->vd[i].id, 0, 0, NULL, 0);
 	}
+	if (!rc && r->o.selective)
+		rc = job_select_init(c, r->vd, r->nvd);
 	if (!rc) {
 		c->ubytes = calloc((size_t)c->ndisks + 1, 8);
 		c->uegroups = calloc((size_t)c->ndisks + 1, 8);
@@ -594,10 +704,39 @@ static int run_partial(struct scan_run *r, struct st_msg *err)
 	mr_job_init(&j);
 	j.name = "partial scan";
 	j.ninputs = 1;
-	input(&j.inputs[0], "egroup map", r->nshards, job_scan_read_egroups, c, job_partial_map);
+	decide_incremental(r);
+	if (c->incremental)
+		input(&j.inputs[0], "egroup map (changed)", r->nshards, job_scan_read_egroups_changed, c, job_partial_map);
+	else
+		input(&j.inputs[0], "egroup map", r->nshards, job_scan_read_egroups, c, job_partial_map);
 	j.combine = job_mr3_combine;
 	j.reduce = job_mr3_reduce;
 	j.reduce_arg = c;
+	j.nparts = 16;
+	j.mem_budget = budget(r);
+	return run_job(r, &j, err);
+}
+
+/* Collective. The selective scan (job_select.c): the deleted vdisks' rows -> egroup_delete. */
+static int run_selective(struct scan_run *r, struct st_msg *err)
+{
+	struct scan_ctx *c = &r->c;
+	struct mr_job j;
+	int rc = phase(r->mr, c, "selective scan", 1, 1, err);
+
+	if (rc)
+		return rc;
+	if (c->rank == 0)
+		c->c[JC_DELETED_VDISKS] = job_select_ndeleted(c);
+	mr_job_init(&j);
+	j.name = "selective scan";
+	j.ninputs = 2;
+	input(&j.inputs[0], "deleted vdisks' block rows", r->nshards, job_select_read_blocks, c, job_select_map_blocks);
+	input(&j.inputs[1], "deleted vdisks' extent-ID rows", r->nshards, job_select_read_owned, c,
+	      job_select_map_owned);
+	j.reduce = job_select_reduce;
+	j.reduce_arg = c;
+	j.values_unordered = 1;
 	j.nparts = 16;
 	j.mem_budget = budget(r);
 	return run_job(r, &j, err);
@@ -665,10 +804,14 @@ static int finish(struct scan_run *r, struct st_msg *err)
 	rc = mr_agree(r->mr, rc);
 	if (rc && !err->text[0])
 		st_fail(err, rc, "scan: another rank failed or stopped while writing its results; what was queued stays");
+	for (size_t i = 0; i < c->ntasks; i++) {
+		enum job_task_kind k = c->tasks[i].kind;
+		local[k]++;
+		if (k == JT_EXTENT_DELETE || k == JT_EGROUP_COMPACT || k == JT_EGROUP_DELETE || k == JT_FILE_SWEEP)
+			c->c[JC_FREEING_BYTES] += c->tasks[i].bytes;
+	}
 	for (int i = 0; i < JC_NCOUNTERS; i++)
 		res->counters[i] = mr_sum(r->mr, c->c[i]);
-	for (size_t i = 0; i < c->ntasks; i++)
-		local[c->tasks[i].kind]++;
 	for (int k = 0; k < JT_NKINDS; k++)
 		res->tasks[k] = (uint64_t)mr_sum(r->mr, (int64_t)local[k]);
 	if (c->rank == 0) {
@@ -708,6 +851,8 @@ static void release(struct scan_run *r)
 	for (int i = 0; i < SCR_N; i++)
 		free(c->scr[i].p);
 	free(c->gext);
+	free(r->upto);
+	job_select_free(c);
 	free(r->vd);
 	st_hmap_release(&c->vd);
 	st_hmap_release(&c->rd);
@@ -755,13 +900,18 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 			rc = run_mr2(&r, err);
 		if (!rc)
 			rc = run_mr3(&r, err);
+	} else if (!rc && r.o.selective) {
+		rc = run_selective(&r, err);
 	} else if (!rc) {
 		rc = run_partial(&r, err);
 	}
-	if (!rc)
+	if (!rc) {
 		rc = finish(&r, err);
-	else if (c->rank == 0 && c->scan_id)
+		if (!rc)
+			changes_mark(&r);
+	} else if (c->rank == 0 && c->scan_id) {
 		job_db_scan_end(r.db, c->scan_id, 0, NULL, NULL, err->text, NULL);
+	}
 done:
 	release(&r);
 	return rc;

@@ -20,6 +20,11 @@
  *   MR3 placement: reduce per disk, tier, container and chunk fingerprint
  *       -> usage per disk and tier, ILM moves and disk balancing, EC
  *       strips, dedup tasks.
+ * Selective scan = one job over the rows a `vdisk delete` concerns (the
+ * deleted vdisks' block rows and the extent-ID rows of the extents they
+ * own, by primary key); reduce per egroup: egroup_delete where every
+ * extent is proven unreferenced (below), plus blocks_delete per deleted
+ * vdisk. The daemon runs one within a tick of a vdisk_deleted event.
  * Partial scan = one job over the egroup map: egroups whose recorded
  * refcounts are all zero -> egroup_delete; replicas, compression, ILM and
  * balancing; per-disk usage.
@@ -60,6 +65,41 @@
  *   strip_dissolve / strip_rollback: the storage layer re-reads every member
  *       and the strip row (checksummed) and gives members their RF copies
  *       back before any parity goes (st_strip.h).
+ * WHY A SELECTIVE SCAN NEVER COLLECTS LIVE DATA (job_select.c). It answers
+ * a `vdisk delete` by reading only the deleted vdisks' rows, so it cannot
+ * count references the way MR1 does; it proves, per extent, that there
+ * are none, and is held to the same rules as the full scan:
+ *   1. Where a reference can be. A non-dedup extent id carries its owner O
+ *      and home block h, and a block row's non-dedup extents all have the
+ *      row's block as their home (st_meta.h, checked by the decoder, so
+ *      a readable row never breaks it). Writes create extents owned by the
+ *      written vdisk at the written block; snapshots and clones copy rows
+ *      at the same block index. So every block row that may name the
+ *      extent is (W, h) for W = O or a vdisk copied from O, directly or
+ *      through copies. The scan takes that set from config.db's parent
+ *      links, read after S0; because blocks_delete forgets a deleted
+ *      vdisk's row (a chain can be cut), every vdisk whose parent is no
+ *      longer there, and its descendants, is added to every set.
+ *   2. The proof. Each live W of the set is looked up at h (a point
+ *      read): the extent is dead only if every lookup answers and none
+ *      names it. A row that cannot be read or fails its checksum is a
+ *      "maybe" and keeps the extent. A deleted vdisk's rows are garbage,
+ *      not references, as in MR1. A dedup extent (referenced from
+ *      anywhere) is never proven dead here: its egroup is the full scan's.
+ *   3. The safety rule, unchanged: only an egroup with last_ref_seq < S0
+ *      is deleted, so a reference added by an operation in flight at S0 or
+ *      begun after it (a snapshot of a live W, a clone) protects it; EC
+ *      members, parity and MOVING egroups are left alone; a dangling
+ *      reference or corrupt row the scan met holds all its deletions.
+ *   4. Whole egroups only: egroup_delete when every extent is proven dead;
+ *      an egroup with any extent still named, or not provable, is left to
+ *      the full scan (counter selective_kept) - data shared with live
+ *      snapshots, clones or dedup extents goes only there.
+ *   5. The second witness: the executor of egroup_delete re-reads the row
+ *      by version (CAS) and makes its own home-block lookups in the live
+ *      vdisks copied from each extent's owner (job_witness_check) at the
+ *      moment it deletes; a selective scan is one witness, never both.
+ *
  * And on the scan's side: a refcount found below its references holds every
  * deletion in its egroup until raised; a dangling reference or a corrupt
  * row anywhere (a reference the scan could not resolve may point anywhere)
@@ -83,6 +123,7 @@
  *                    protection, strips, compression/EC, placement
  *   job_mr3.c        MR3 placement, and the partial scan's reduce
  *   job_partial.c    the partial scan's map
+ *   job_select.c     the selective scan: readers, map and reduce
  *
  * Collective: job_scan_run is called on every rank (or one rank without
  * mpiexec) and returns the same code everywhere.
@@ -112,13 +153,19 @@ enum job_scan_counter {
 	JC_GC_HELD, /* deletions held back: a dangling reference or a corrupt row could point into them */
 	JC_UNREADABLE,       /* egroups no read can serve: no copy on a disk that is there and not failed */
 	JC_UNREADABLE_BYTES, /* their bytes */
+	JC_SEL_KEPT, /* selective scan: egroups reached but not proven dead (shared, dedup, EC): the full scan's */
+	JC_DELETED_VDISKS, /* selective scan: deleted vdisks whose rows it read */
+	JC_FREEING_BYTES, /* bytes the queued space-freeing tasks are to give back (all replicas) */
+	JC_INCREMENTAL,   /* 1: a partial scan that read only the change log and the time windows */
 	JC_NCOUNTERS
 };
 
 const char *job_scan_counter_name(enum job_scan_counter c);
 
 struct job_scan_opts {
-	int full;               /* 1 full scan, 0 partial */
+	int full;               /* 1 full scan, 0 partial (or selective) */
+	int selective;          /* with full = 0: the selective scan of deleted vdisks (job_select.c) */
+	int all;                /* partial: read every egroup row, not only the changed ones (the old path) */
 	int dry_run;            /* compute and report; queue nothing */
 	uint64_t mem_budget;    /* per rank, 0 = mr_host_budget() */
 	int64_t sweep_grace;    /* seconds an unreferenced file must age (< 0: 3600) */

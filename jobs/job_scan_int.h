@@ -80,6 +80,11 @@ struct scan_ctx {
 	int oom;
 	int refs_incomplete; /* a block row was unreadable: no extent may be called dead */
 	struct dd_cands dd;  /* dedup candidates waiting to become tasks */
+	struct job_select *sel; /* the selective scan's vdisk tree (job_select.c), or NULL */
+	/* an incremental partial scan (job_scan.c): the change log and these time windows only */
+	int incremental;
+	struct st_time_window win[16];
+	int nwin;
 	/* placement, from config.db at the start: per tier and per disk */
 	uint64_t tier_cap[ST_NTIERS], tier_used[ST_NTIERS];
 	int tier_high[ST_NTIERS], tier_low[ST_NTIERS];
@@ -196,6 +201,12 @@ int job_scan_read_blocks(void *arg, int split, mr_record_fn fn, void *fnarg, cha
 int job_scan_read_extents(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen);
 /* Egroup map of shard `split`: key egroup id, value struct st_egroup_rec (none: a corrupt row). */
 int job_scan_read_egroups(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen);
+/*
+ * The same for an incremental partial scan: the egroups of shard `split`
+ * in its change log or in one of c->win's time windows, and those of
+ * c->rd (foreground reads: promotion) in that shard, each once.
+ */
+int job_scan_read_egroups_changed(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen);
 /* Fingerprint rows of shard `split`: key egroup id, value a 'P' record. */
 int job_scan_read_fps(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen);
 /* Egroup files of disk index `split`: key egroup id, value a file record. */
@@ -280,5 +291,28 @@ int job_mr3_flush_dedup(struct scan_ctx *c, struct mr_ctx *mr);
  * 'D' (and 'T', 'W') records for job_mr3_reduce. arg is the scan_ctx.
  */
 int job_partial_map(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em);
+
+/* --- job_select.c: the selective scan ------------------------------------
+ *
+ * init: the vdisk tree of config.db (vds, n entries: the driver's, which
+ * must outlive the scan) and the deleted vdisks, into c->sel; 0 or
+ * -ENOMEM (free releases what was made). Readers, one split per shard:
+ * read_blocks the block rows of the deleted vdisks, read_owned the
+ * extent-ID rows of the extents they own. map_blocks / map_owned emit the
+ * egroups reached (job_rec.h 'b', 'o'); reduce (per egroup) queues
+ * egroup_delete where every extent is proven dead. arg is the scan_ctx.
+ */
+struct job_select;
+int job_select_init(struct scan_ctx *c, const struct st_vdisk *vds, int n);
+void job_select_free(struct scan_ctx *c);
+int job_select_ndeleted(const struct scan_ctx *c);
+int job_select_read_blocks(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen);
+int job_select_read_owned(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen);
+int job_select_map_blocks(void *arg, const void *key, size_t klen, const void *val, size_t vlen,
+			  struct mr_emitter *em);
+int job_select_map_owned(void *arg, const void *key, size_t klen, const void *val, size_t vlen,
+			 struct mr_emitter *em);
+int job_select_reduce(void *arg, const void *key, size_t klen, const struct mr_value *vals, size_t n,
+		      struct mr_emitter *em);
 
 #endif

@@ -111,6 +111,55 @@ static int rd_egroup(void *arg, int rc_row, uint64_t id, const struct st_egroup_
 	return r->fn(r->fnarg, &id, sizeof(id), g, sizeof(*g));
 }
 
+struct rd_changed {
+	struct rd r;
+	struct st_hmap seen; /* egroup ids passed on */
+};
+
+static int rd_changed(void *arg, int rc_row, uint64_t id, const struct st_egroup_rec *g)
+{
+	struct rd_changed *x = arg;
+
+	if (!st_hmap_put(&x->seen, &id, NULL))
+		return -ENOMEM;
+	return rd_egroup(&x->r, rc_row, id, g);
+}
+
+int job_scan_read_egroups_changed(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen)
+{
+	struct rd_changed x = { { arg, fn, fnarg }, { 0 } };
+	struct scan_ctx *c = x.r.c;
+	struct st_msg err = { "" };
+	struct st_egroup_rec g;
+	size_t pos = 0;
+	const void *k;
+	void *v;
+	int rc;
+
+	st_hmap_init(&x.seen, 8, 1);
+	rc = st_meta_scan_egroups_changed(c->m, split, c->win, c->nwin, rd_changed, &x, &err);
+	st_egroup_rec_init(&g);
+	/* read lately: promotion looks at the reads, which are not in the egroup's row */
+	while (!rc && st_hmap_next(&c->rd, &pos, &k, &v)) {
+		uint64_t id;
+		int grc;
+		memcpy(&id, k, 8);
+		if (st_meta_shard_egroup(c->m, id) != split || st_hmap_get(&x.seen, &id))
+			continue;
+		grc = st_meta_egroup_get(c->m, id, &g, NULL);
+		if (grc == ST_ENOTFOUND)
+			continue;
+		if (grc && grc != ST_ECORRUPT) {
+			rc = st_fail(&err, grc, "egroup %" PRIx64 ": cannot read it", id);
+			break;
+		}
+		rc = rd_egroup(&x.r, grc, id, &g);
+	}
+	st_egroup_rec_release(&g);
+	st_hmap_release(&x.seen);
+	return with_reason(rc, &err, why, whylen);
+}
+
 int job_scan_read_egroups(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen)
 {
 	struct rd r = { arg, fn, fnarg };

@@ -135,8 +135,9 @@ int job_gc_retire(struct st_store *st, const struct st_egroup_rec *g, int64_t *b
  * found by point lookups the scan did not make:
  *   a non-dedup extent is referenced only from its home block (carried in
  *   its id) of its owner vdisk and of the vdisks copied from it
- *   (snapshots, clones, and theirs): none of those live vdisks' block rows
- *   at that block may name it;
+ *   (snapshots, clones, and theirs; and every vdisk whose parent's row is
+ *   gone, and theirs, since a purged row cuts its chain): none of those
+ *   live vdisks' block rows at that block may name it;
  *   a dedup extent can be referenced from anywhere: its recorded refcount
  *   must be 0 (lowered by an earlier scan's refcount_down), so it takes
  *   one scan cycle more to go.

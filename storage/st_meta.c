@@ -29,8 +29,10 @@ enum {
 
 static const char *queries[Q_N] = {
 	[Q_EG_GET] = "SELECT version, last_ref_seq, rec FROM egroups WHERE id = ?",
-	[Q_EG_INS] = "INSERT INTO egroups(id, version, last_ref_seq, rec) VALUES (?, ?, ?, ?)",
-	[Q_EG_UPD] = "UPDATE egroups SET version = ?, last_ref_seq = ?, rec = ? WHERE id = ? AND version = ?",
+	[Q_EG_INS] = "INSERT INTO egroups(id, version, last_ref_seq, rec, t_write, t_cold, t_scrub, t_created)"
+		     " VALUES (?1, ?2, ?3, ?4, ?6, ?7, ?8, ?9)",
+	[Q_EG_UPD] = "UPDATE egroups SET version = ?2, last_ref_seq = ?3, rec = ?4, t_write = ?6, t_cold = ?7,"
+		     " t_scrub = ?8, t_created = ?9 WHERE id = ?1 AND version = ?5",
 	[Q_EG_DEL] = "DELETE FROM egroups WHERE id = ? AND version = ?",
 	[Q_EX_GET] = "SELECT egroup, crc FROM extents WHERE id = ?",
 	[Q_EX_PUT] = "INSERT OR REPLACE INTO extents(id, egroup, crc) VALUES (?, ?, ?)",
@@ -58,6 +60,50 @@ static const char meta_schema[] =
 	"  len INTEGER NOT NULL, members BLOB NOT NULL, crc INTEGER NOT NULL);"
 	"CREATE TABLE fingerprints(egroup INTEGER PRIMARY KEY, fps BLOB NOT NULL);";
 
+/*
+ * Format 3 on top of format 2 (the rows are unchanged): the egroups' times
+ * as indexed columns (t_write last write, t_cold the later of last write
+ * and last access, t_scrub, t_created), written by the same statement as
+ * the row; the change log `changes` (an egroup that was inserted, updated
+ * or deleted, with the log's sequence at its last change), written by
+ * triggers in the same transaction as the change; and `changes_mark`, the
+ * sequence and the policy time up to which a scan has taken the log in.
+ * A format-2 shard is brought to format 3 in place when opened (one
+ * transaction: the columns filled from the rows, the indexes built).
+ */
+static const char meta_schema_v3[] =
+	"ALTER TABLE egroups ADD COLUMN t_write INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE egroups ADD COLUMN t_cold INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE egroups ADD COLUMN t_scrub INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE egroups ADD COLUMN t_created INTEGER NOT NULL DEFAULT 0;";
+static const char meta_schema_v3_log[] =
+	"CREATE INDEX egroups_t_write ON egroups(t_write);"
+	"CREATE INDEX egroups_t_cold ON egroups(t_cold);"
+	"CREATE INDEX egroups_t_scrub ON egroups(t_scrub);"
+	"CREATE INDEX egroups_t_created ON egroups(t_created);"
+	"CREATE TABLE changes(egroup INTEGER PRIMARY KEY, seq INTEGER NOT NULL);"
+	"CREATE TABLE changes_seq(id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);"
+	"INSERT INTO changes_seq VALUES (1, 0);"
+	"CREATE TABLE changes_mark(id INTEGER PRIMARY KEY CHECK (id = 1), upto INTEGER NOT NULL, at INTEGER NOT NULL);"
+	"CREATE TRIGGER egroups_log_ins AFTER INSERT ON egroups BEGIN"
+	"  UPDATE changes_seq SET n = n + 1;"
+	"  INSERT OR REPLACE INTO changes(egroup, seq) VALUES (new.id, (SELECT n FROM changes_seq)); END;"
+	"CREATE TRIGGER egroups_log_upd AFTER UPDATE ON egroups BEGIN"
+	"  UPDATE changes_seq SET n = n + 1;"
+	"  INSERT OR REPLACE INTO changes(egroup, seq) VALUES (new.id, (SELECT n FROM changes_seq)); END;"
+	"CREATE TRIGGER egroups_log_del AFTER DELETE ON egroups BEGIN"
+	"  UPDATE changes_seq SET n = n + 1;"
+	"  INSERT OR REPLACE INTO changes(egroup, seq) VALUES (old.id, (SELECT n FROM changes_seq)); END;";
+
+/* The indexed times of r (format 3). */
+static void egroup_times(const struct st_egroup_rec *r, int64_t t[4])
+{
+	t[0] = r->last_write;
+	t[1] = r->last_write > r->last_access ? r->last_write : r->last_access;
+	t[2] = r->last_scrub;
+	t[3] = r->created;
+}
+
 struct shard {
 	sqlite3 *db;
 	sqlite3_stmt *q[Q_N];
@@ -79,6 +125,10 @@ static int shard_create(struct shard *s, int i, int n, const char *cluster, stru
 
 	if (!rc)
 		rc = st_sql_exec(s->db, meta_schema, err);
+	if (!rc)
+		rc = st_sql_exec(s->db, meta_schema_v3, err);
+	if (!rc)
+		rc = st_sql_exec(s->db, meta_schema_v3_log, err);
 	if (!rc) {
 		char *q = sqlite3_mprintf("INSERT INTO shard VALUES (1, %d, %d, %Q, %d)", i, n, cluster,
 					  ST_META_FORMAT);
@@ -94,7 +144,7 @@ static int shard_create(struct shard *s, int i, int n, const char *cluster, stru
 }
 
 /* Is this file shard i of n of this cluster, in this format? 0 or ST_ECORRUPT (err says why). */
-static int shard_check(struct shard *s, int i, int n, const char *cluster, struct st_msg *err)
+static int shard_check(struct shard *s, int i, int n, const char *cluster, int *format, struct st_msg *err)
 {
 	sqlite3_stmt *q;
 	int src, rc;
@@ -110,7 +160,7 @@ static int shard_check(struct shard *s, int i, int n, const char *cluster, struc
 		rc = src == SQLITE_DONE ? st_fail(err, ST_ECORRUPT, "%s: not a metadata shard (no shard row)", s->path)
 					: st_fail(err, ST_ECORRUPT, "%s: not a metadata shard (%s)", s->path,
 						  sqlite3_errmsg(s->db));
-	} else if (sqlite3_column_int(q, 3) != ST_META_FORMAT) {
+	} else if (sqlite3_column_int(q, 3) != ST_META_FORMAT && sqlite3_column_int(q, 3) != 2) {
 		rc = st_fail(err, ST_ECORRUPT, "%s: shard format %d, this curator reads format %d", s->path,
 			     sqlite3_column_int(q, 3), ST_META_FORMAT);
 	} else if (sqlite3_column_int(q, 0) != i || sqlite3_column_int(q, 1) != n) {
@@ -120,10 +170,71 @@ static int shard_check(struct shard *s, int i, int n, const char *cluster, struc
 		rc = st_fail(err, ST_ECORRUPT, "%s: belongs to another cluster (%s)", s->path,
 			     (const char *)sqlite3_column_text(q, 2));
 	} else {
+		*format = sqlite3_column_int(q, 3);
 		rc = 0;
 	}
 	sqlite3_finalize(q);
 	return rc;
+}
+
+static int step_done(struct shard *s, sqlite3_stmt *q, const char *what, struct st_msg *err);
+
+/*
+ * A format-2 shard to format 3 (meta_schema_v3), in one transaction that
+ * looks at the format again under the write lock (another process may
+ * have done it): the time columns added and filled from the rows (a
+ * corrupt row keeps zeros: it is never acted on), then the indexes, the
+ * log and its triggers. 0 or an error (nothing changed).
+ */
+static int shard_upgrade(struct shard *s, struct st_msg *err)
+{
+	sqlite3_stmt *q = NULL, *u = NULL;
+	int rc = st_sql_begin(s->db, err), src, format = 0;
+
+	if (rc)
+		return rc;
+	if (sqlite3_prepare_v2(s->db, "SELECT format FROM shard WHERE id = 1", -1, &q, NULL) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW)
+		format = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	q = NULL;
+	if (format != 2)
+		return st_sql_commit(s->db, err);
+	rc = st_sql_exec(s->db, meta_schema_v3, err);
+	if (!rc)
+		rc = st_sql_prepare(s->db, "SELECT id, last_ref_seq, rec FROM egroups", &q, err);
+	if (!rc)
+		rc = st_sql_prepare(s->db, "UPDATE egroups SET t_write = ?2, t_cold = ?3, t_scrub = ?4, t_created = ?5"
+				    " WHERE id = ?1", &u, err);
+	while (!rc && (src = sqlite3_step(q)) == SQLITE_ROW) {
+		struct st_egroup_rec r;
+		const void *blob = sqlite3_column_blob(q, 2);
+		uint64_t id = (uint64_t)sqlite3_column_int64(q, 0);
+		int64_t t[4];
+		st_egroup_rec_init(&r);
+		if (blob && !st_egroup_rec_decode(id, (uint64_t)sqlite3_column_int64(q, 1), blob,
+						  (size_t)sqlite3_column_bytes(q, 2), &r)) {
+			egroup_times(&r, t);
+			sqlite3_bind_int64(u, 1, (int64_t)id);
+			for (int i = 0; i < 4; i++)
+				sqlite3_bind_int64(u, 2 + i, t[i]);
+			rc = step_done(s, u, s->path, err);
+		}
+		st_egroup_rec_release(&r);
+	}
+	if (!rc && src != SQLITE_DONE)
+		rc = st_sql_fail(s->db, src, s->path, err);
+	sqlite3_finalize(q);
+	sqlite3_finalize(u);
+	if (!rc)
+		rc = st_sql_exec(s->db, meta_schema_v3_log, err);
+	if (!rc)
+		rc = st_sql_exec(s->db, "UPDATE shard SET format = 3 WHERE id = 1", err);
+	if (rc) {
+		st_sql_rollback(s->db);
+		return rc;
+	}
+	return st_sql_commit(s->db, err);
 }
 
 /* Open shard i: create it, or check that the file is a whole shard of this cluster. */
@@ -131,7 +242,7 @@ static int shard_open(struct shard *s, const char *dir, int i, int n, int create
 		      struct st_msg *err)
 {
 	struct stat sb;
-	int rc;
+	int rc, format = ST_META_FORMAT;
 
 	snprintf(s->path, sizeof(s->path), "%s/meta-%d.db", dir, i);
 	if (!create) {
@@ -153,7 +264,9 @@ static int shard_open(struct shard *s, const char *dir, int i, int n, int create
 		return st_fail(err, rc, "%s: not a metadata shard (%s)", s->path, why);
 	}
 	if (!rc)
-		rc = create ? shard_create(s, i, n, cluster, err) : shard_check(s, i, n, cluster, err);
+		rc = create ? shard_create(s, i, n, cluster, err) : shard_check(s, i, n, cluster, &format, err);
+	if (!rc && !create && format == 2)
+		rc = shard_upgrade(s, err);
 	for (int q = 0; !rc && q < Q_N; q++) {
 		rc = st_sql_prepare(s->db, queries[q], &s->q[q], err);
 		if (rc)
@@ -321,25 +434,22 @@ int st_meta_egroup_put(struct st_meta *m, struct st_egroup_rec *r, uint64_t expe
 	uint8_t *blob;
 	size_t len;
 	sqlite3_stmt *q;
+	int64_t t[4];
 	int rc = st_egroup_rec_encode(r, &blob, &len);
 	int src;
 
 	if (rc)
 		return st_fail(err, rc, "egroup %llx: cannot encode", (unsigned long long)r->id);
-	if (expect_version == 0) {
-		q = s->q[Q_EG_INS];
-		sqlite3_bind_int64(q, 1, (int64_t)r->id);
-		sqlite3_bind_int64(q, 2, 1);
-		sqlite3_bind_int64(q, 3, (int64_t)r->last_ref_seq);
-		sqlite3_bind_blob(q, 4, blob, (int)len, SQLITE_STATIC);
-	} else {
-		q = s->q[Q_EG_UPD];
-		sqlite3_bind_int64(q, 1, (int64_t)expect_version + 1);
-		sqlite3_bind_int64(q, 2, (int64_t)r->last_ref_seq);
-		sqlite3_bind_blob(q, 3, blob, (int)len, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 4, (int64_t)r->id);
+	q = s->q[expect_version == 0 ? Q_EG_INS : Q_EG_UPD];
+	egroup_times(r, t);
+	sqlite3_bind_int64(q, 1, (int64_t)r->id);
+	sqlite3_bind_int64(q, 2, (int64_t)expect_version + 1);
+	sqlite3_bind_int64(q, 3, (int64_t)r->last_ref_seq);
+	sqlite3_bind_blob(q, 4, blob, (int)len, SQLITE_STATIC);
+	if (expect_version)
 		sqlite3_bind_int64(q, 5, (int64_t)expect_version);
-	}
+	for (int i = 0; i < 4; i++)
+		sqlite3_bind_int64(q, 6 + i, t[i]);
 	src = sqlite3_step(q);
 	if (src == SQLITE_DONE && expect_version && sqlite3_changes(s->db) == 0)
 		rc = st_fail(err, ST_ESTALE, "egroup %llx: changed concurrently", (unsigned long long)r->id);
@@ -536,16 +646,12 @@ int st_meta_block_delete(struct st_meta *m, uint64_t vdisk, uint64_t block, stru
 
 /* --- iteration ---------------------------------------------------------- */
 
-int st_meta_scan_egroups(struct st_meta *m, int shard, st_egroup_cb cb, void *arg, struct st_msg *err)
+/* Step a `SELECT id, version, last_ref_seq, rec FROM egroups ...` through cb, then finalize it. */
+static int step_egroup_rows(struct shard *s, sqlite3_stmt *q, st_egroup_cb cb, void *arg, struct st_msg *err)
 {
-	struct shard *s = &m->s[shard];
 	struct st_egroup_rec r;
-	sqlite3_stmt *q;
-	int rc = st_sql_prepare(s->db, "SELECT id, version, last_ref_seq, rec FROM egroups ORDER BY id", &q, err);
-	int src;
+	int rc = 0, src;
 
-	if (rc)
-		return rc;
 	st_egroup_rec_init(&r);
 	while ((src = sqlite3_step(q)) == SQLITE_ROW) {
 		const void *blob = sqlite3_column_blob(q, 3);
@@ -569,6 +675,86 @@ int st_meta_scan_egroups(struct st_meta *m, int shard, st_egroup_cb cb, void *ar
 	st_egroup_rec_release(&r);
 	sqlite3_finalize(q);
 	return rc;
+}
+
+int st_meta_scan_egroups(struct st_meta *m, int shard, st_egroup_cb cb, void *arg, struct st_msg *err)
+{
+	struct shard *s = &m->s[shard];
+	sqlite3_stmt *q;
+	int rc = st_sql_prepare(s->db, "SELECT id, version, last_ref_seq, rec FROM egroups ORDER BY id", &q, err);
+
+	return rc ? rc : step_egroup_rows(s, q, cb, arg, err);
+}
+
+static const char *const time_cols[ST_TIME_NCOLS] = { "t_write", "t_cold", "t_scrub", "t_created" };
+
+int st_meta_scan_egroups_changed(struct st_meta *m, int shard, const struct st_time_window *w, int nw,
+				 st_egroup_cb cb, void *arg, struct st_msg *err)
+{
+	struct shard *s = &m->s[shard];
+	char sql[2048];
+	size_t off;
+	sqlite3_stmt *q;
+	int rc;
+
+	off = (size_t)snprintf(sql, sizeof(sql), "SELECT id, version, last_ref_seq, rec FROM egroups WHERE"
+				" id IN (SELECT egroup FROM changes)");
+	for (int i = 0; i < nw && off < sizeof(sql); i++) {
+		if ((unsigned)w[i].col >= ST_TIME_NCOLS)
+			return st_fail(err, ST_EINVAL, "time window %d: no such column", i);
+		off += (size_t)snprintf(sql + off, sizeof(sql) - off, " OR (%s > %lld AND %s <= %lld)", time_cols[w[i].col],
+					(long long)w[i].after, time_cols[w[i].col], (long long)w[i].upto);
+	}
+	if (off >= sizeof(sql) - 16)
+		return st_fail(err, ST_EINVAL, "too many time windows");
+	snprintf(sql + off, sizeof(sql) - off, " ORDER BY id");
+	rc = st_sql_prepare(s->db, sql, &q, err);
+	return rc ? rc : step_egroup_rows(s, q, cb, arg, err);
+}
+
+int st_meta_changes_state(struct st_meta *m, int shard, int64_t *upto, int64_t *at, int *marked, struct st_msg *err)
+{
+	struct shard *s = &m->s[shard];
+	sqlite3_stmt *q;
+	int src, rc = st_sql_prepare(s->db,
+				     "SELECT (SELECT n FROM changes_seq WHERE id = 1), (SELECT at FROM changes_mark WHERE id = 1)",
+				     &q, err);
+
+	*upto = *at = 0;
+	*marked = 0;
+	if (rc)
+		return rc;
+	src = sqlite3_step(q);
+	if (src == SQLITE_ROW) {
+		*upto = sqlite3_column_int64(q, 0);
+		*marked = sqlite3_column_type(q, 1) != SQLITE_NULL;
+		*at = sqlite3_column_int64(q, 1);
+	} else {
+		rc = st_sql_fail(s->db, src, s->path, err);
+	}
+	sqlite3_finalize(q);
+	return rc;
+}
+
+int st_meta_changes_mark(struct st_meta *m, int shard, int64_t upto, uint64_t s0, int64_t at, struct st_msg *err)
+{
+	struct shard *s = &m->s[shard];
+	char sql[512];
+	int rc = st_sql_begin(s->db, err);
+
+	if (rc)
+		return rc;
+	snprintf(sql, sizeof(sql),
+		 "DELETE FROM changes WHERE seq <= %lld AND NOT EXISTS (SELECT 1 FROM egroups e WHERE e.id = changes.egroup"
+		 " AND e.last_ref_seq >= %lld);"
+		 "INSERT OR REPLACE INTO changes_mark(id, upto, at) VALUES (1, %lld, %lld);",
+		 (long long)upto, (long long)s0, (long long)upto, (long long)at);
+	rc = st_sql_exec(s->db, sql, err);
+	if (rc) {
+		st_sql_rollback(s->db);
+		return rc;
+	}
+	return st_sql_commit(s->db, err);
 }
 
 /*
@@ -711,6 +897,27 @@ int st_meta_vdisk_blocks(struct st_meta *m, uint64_t vdisk, st_block_cb cb, void
 		rc = scan_blocks(&m->s[i], "SELECT vdisk, block, regions FROM blocks WHERE vdisk = ?",
 				 (int64_t)vdisk, cb, arg, err);
 	return rc;
+}
+
+int st_meta_vdisk_blocks_shard(struct st_meta *m, int shard, uint64_t vdisk, st_block_cb cb, void *arg,
+			       struct st_msg *err)
+{
+	return scan_blocks(&m->s[shard], "SELECT vdisk, block, regions FROM blocks WHERE vdisk = ?", (int64_t)vdisk,
+			   cb, arg, err);
+}
+
+int st_meta_extents_range_shard(struct st_meta *m, int shard, const struct st_extent_id *lo,
+				const struct st_extent_id *hi, st_extent_cb cb, void *arg, struct st_msg *err)
+{
+	struct shard *s = &m->s[shard];
+	sqlite3_stmt *q;
+	int rc = st_sql_prepare(s->db, "SELECT id, egroup, crc FROM extents WHERE id BETWEEN ? AND ?", &q, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_blob(q, 1, lo->b, ST_EXTENT_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 2, hi->b, ST_EXTENT_ID_LEN, SQLITE_STATIC);
+	return step_extent_rows(s, q, cb, arg, err);
 }
 
 int st_meta_strip_put(struct st_meta *m, const struct st_strip *sp, struct st_msg *err)

@@ -247,8 +247,11 @@ struct st_meta;
 /*
  * The format of the shards (their schema and every row blob), recorded in
  * each shard's `shard` row. Format 2 covers every row's key by its checksum.
+ * Format 3 (rows unchanged) adds the egroups' times as indexed columns and
+ * the change log (st_meta_changes_*); st_meta_open upgrades a format-2
+ * shard in place, in one transaction per shard.
  */
-#define ST_META_FORMAT 2
+#define ST_META_FORMAT 3
 
 /*
  * Open the S shards meta-0..S-1.db of the cluster in dir.
@@ -415,5 +418,53 @@ int st_meta_extents_range(struct st_meta *m, const struct st_extent_id *lo, cons
 
 /* Every block row of one vdisk, shard by shard (not in global block order). */
 int st_meta_vdisk_blocks(struct st_meta *m, uint64_t vdisk, st_block_cb cb, void *arg, struct st_msg *err);
+
+/*
+ * The change log (format 3): per shard, every egroup inserted, updated or
+ * deleted since a scan last took the log in, written by triggers in the
+ * same transaction as the change; and the egroups' times as indexed
+ * columns. A partial scan reads only these (job_partial.c):
+ *
+ * st_meta_scan_egroups_changed: the rows of shard `shard` that are in the
+ * log or whose time column w[i].col lies in (w[i].after, w[i].upto] for
+ * some i (nw windows, at most 16), each once, by id, as
+ * st_meta_scan_egroups passes them (a deleted egroup in the log has no row
+ * and is not passed). 0, cb's non-zero return, ST_EINVAL, or an error.
+ *
+ * st_meta_changes_state: *upto the log's sequence now (a change after
+ * this has a higher one), *marked whether a scan took the log in yet and
+ * *at the policy time it did.
+ *
+ * st_meta_changes_mark (a scan that took in every row of the log up to
+ * `upto` and decided at policy time `at` with start sequence s0): the
+ * log's entries up to `upto` are dropped, except those of egroups whose
+ * last_ref_seq >= s0 (the safety rule kept them from this scan's
+ * decisions: the next one must see them again), and (upto, at) recorded.
+ * One transaction. 0 or an error.
+ */
+enum st_time_col { ST_TIME_WRITE, ST_TIME_COLD, ST_TIME_SCRUB, ST_TIME_CREATED, ST_TIME_NCOLS };
+
+struct st_time_window {
+	enum st_time_col col; /* last write; max(last write, last access); last scrub; created */
+	int64_t after, upto;
+};
+
+int st_meta_scan_egroups_changed(struct st_meta *m, int shard, const struct st_time_window *w, int nw,
+				 st_egroup_cb cb, void *arg, struct st_msg *err);
+int st_meta_changes_state(struct st_meta *m, int shard, int64_t *upto, int64_t *at, int *marked, struct st_msg *err);
+int st_meta_changes_mark(struct st_meta *m, int shard, int64_t upto, uint64_t s0, int64_t at, struct st_msg *err);
+
+/*
+ * The same one shard at a time (a selective scan's splits): the block rows
+ * of one vdisk in shard `shard` (the primary key (vdisk, block) is the
+ * index), and the extent-ID rows of that shard with lo <= id <= hi (the
+ * primary key; a non-dedup id starts with its owner vdisk, big-endian, so
+ * one owner's extents are one range). Corrupt rows are passed with rc_row
+ * ST_ECORRUPT as above. 0, cb's non-zero return, or a storage error.
+ */
+int st_meta_vdisk_blocks_shard(struct st_meta *m, int shard, uint64_t vdisk, st_block_cb cb, void *arg,
+			       struct st_msg *err);
+int st_meta_extents_range_shard(struct st_meta *m, int shard, const struct st_extent_id *lo,
+				const struct st_extent_id *hi, st_extent_cb cb, void *arg, struct st_msg *err);
 
 #endif
