@@ -184,9 +184,12 @@ static void usage(FILE *out)
 
 static int cmd_help(struct cu_ctx *ctx, int argc, char **argv)
 {
-	(void)ctx;
-	(void)argc;
-	(void)argv;
+	int known = argc == 0;
+
+	for (int i = 0; !known && i < NCMDS; i++)
+		known = !strcmp(cu_cmds[i].name, argv[0]);
+	if (!known)
+		return cu_error(ctx, "unknown command '%s' (see curator help)", argv[0]);
 	usage(stdout);
 	return CU_EXIT_OK;
 }
