@@ -45,6 +45,17 @@ static int print_task(void *arg, const struct job_task *t, const char *error)
 	return 0;
 }
 
+/* Counts tasks (p->out unused). */
+static int count_task(void *arg, const struct job_task *t, const char *error)
+{
+	struct task_print *p = arg;
+
+	(void)t;
+	(void)error;
+	p->n++;
+	return 0;
+}
+
 /* Tasks about a target, or (blob non-NULL) whose argument names an extent. */
 static int tasks_about(struct job_db *db, uint64_t target, const void *blob, FILE *out)
 {
@@ -129,9 +140,17 @@ static int explain_extent(struct st_store *st, struct job_db *db, const char *id
 	last_full(db, &l);
 	st_egroup_rec_init(&g);
 	rc = st_meta_extent_get(st_store_meta(st), &a.id, &egroup, NULL);
-	if (rc == ST_ENOTFOUND)
-		return st_fail(err, ST_ENOTFOUND, "extent %s: not in the extent ID map (it never existed, or the curator collected it)",
-			       ids);
+	if (rc == ST_ENOTFOUND) {
+		/* collected: its history is the tasks that named it; no trace at all: an unknown extent */
+		struct task_print p = { NULL, 0, -1 };
+		job_db_tasks_about(db, 0, a.id.b, ST_EXTENT_ID_LEN, count_task, &p, NULL);
+		if (!p.n)
+			return st_fail(err, ST_ENOTFOUND, "extent %s: no such extent (not in the extent ID map, named by no task)",
+				       ids);
+		fprintf(out, "extent %s\n  not in the extent ID map: the curator collected it\n", ids);
+		tasks_about(db, 0, a.id.b, out);
+		return 0;
+	}
 	if (rc)
 		return st_fail(err, rc, "extent %s: its extent-ID row cannot be read", ids);
 	fprintf(out, "extent %s\n", ids);
@@ -235,8 +254,16 @@ static int explain_egroup(struct st_store *st, struct job_db *db, const char *id
 		return st_fail(err, ST_EINVAL, "egroup '%s': not an egroup id (hex)", ids);
 	st_egroup_rec_init(&g);
 	rc = st_meta_egroup_get(st_store_meta(st), id, &g, NULL);
-	if (rc == ST_ENOTFOUND)
-		return st_fail(err, ST_ENOTFOUND, "egroup %" PRIx64 ": not in the egroup map (it never existed, or the curator deleted it)", id);
+	if (rc == ST_ENOTFOUND) {
+		struct task_print p = { NULL, 0, -1 };
+		job_db_tasks_about(db, id, NULL, 0, count_task, &p, NULL);
+		if (!p.n)
+			return st_fail(err, ST_ENOTFOUND, "egroup %" PRIx64 ": no such egroup (not in the egroup map, named by no task)",
+				       id);
+		fprintf(out, "egroup %" PRIx64 "\n  not in the egroup map: the curator deleted it\n", id);
+		tasks_about(db, id, NULL, out);
+		return 0;
+	}
 	if (rc == ST_ECORRUPT) {
 		fprintf(out, "egroup %" PRIx64 "\n  its metadata row is corrupt: scans report it and leave it (and its files) alone\n", id);
 		tasks_about(db, id, NULL, out);
@@ -308,8 +335,17 @@ static int explain_vdisk(struct st_store *st, struct job_db *db, const char *ids
 	if (rc) {
 		char *end;
 		uint64_t id = strtoull(ids, &end, 16);
-		if (!*ids || *end || st_config_vdisk_by_id(st_store_config(st), id, &v, NULL))
-			return st_fail(err, ST_ENOTFOUND, "vdisk '%s': no such vdisk (never created, or deleted and purged)", ids);
+		struct task_print p = { NULL, 0, -1 };
+		if (!*ids || *end)
+			return st_fail(err, ST_ENOTFOUND, "vdisk '%s': no such vdisk", ids);
+		if (st_config_vdisk_by_id(st_store_config(st), id, &v, NULL)) {
+			job_db_tasks_about(db, id, NULL, 0, count_task, &p, NULL);
+			if (!p.n)
+				return st_fail(err, ST_ENOTFOUND, "vdisk '%s': no such vdisk (not in config.db, named by no task)", ids);
+			fprintf(out, "vdisk %s\n  not in config.db: it was deleted and its metadata removed\n", ids);
+			tasks_about(db, id, NULL, out);
+			return 0;
+		}
 	}
 	st_vdisk_mapped(st, &v, &bytes, &blocks, NULL);
 	fprintf(out, "vdisk %s (id %" PRIx64 ")\n  %s, %" PRIu64 " block rows mapping %" PRIu64 " bytes\n", v.name, v.id,
