@@ -30,6 +30,11 @@ for f in config.db curator.db; do
 	head -c 8192 /dev/urandom > "$work/corrupt/$f"
 done
 rm -f "$work/corrupt"/*-wal "$work/corrupt"/*-shm
+cp -a "$work/ok" "$work/badmeta"
+for f in "$work/badmeta"/meta-*.db; do
+	head -c 8192 /dev/urandom > "$f"
+done
+rm -f "$work/badmeta"/*-wal "$work/badmeta"/*-shm
 
 n=0
 while read -r state rest; do
@@ -38,7 +43,7 @@ while read -r state rest; do
 	case "$state" in
 	none) dir=$work/none-$n ;;
 	empty) dir=$work/empty ;;
-	corrupt|ok) dir=$work/case-$n; rm -rf "$dir"; cp -a "$work/$state" "$dir" ;;
+	corrupt|badmeta|ok) dir=$work/case-$n; rm -rf "$dir"; cp -a "$work/$state" "$dir" ;;
 	*) echo "cli_errors.tab: unknown state '$state'" >&2; exit 1 ;;
 	esac
 	args=${rest//@DIR@/$dir}
@@ -52,7 +57,7 @@ while read -r state rest; do
 		echo "FAIL: [$state] curator $rest: exit $rc, $lines line(s) on stderr:" >&2
 		head -5 "$work/err" | sed 's/^/    /' >&2
 	fi
-	case "$state" in corrupt|ok) rm -rf "$dir" ;; esac
+	case "$state" in corrupt|badmeta|ok) rm -rf "$dir" ;; esac
 done < "$tab"
 echo "cli error cases: $cases run, $failed failed"
 [ "$failed" -eq 0 ]
