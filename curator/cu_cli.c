@@ -266,8 +266,13 @@ int cu_store(struct cu_ctx *ctx)
 	int rc = st_store_open(ctx->dir, &ctx->st, &ctx->err);
 
 	if (rc) {
+		int saved = ctx->fail_status;
 		ctx->st = NULL;
-		return cu_fail(ctx, rc);
+		/* a cluster that cannot be opened (missing, corrupt, unreadable) is an environment error: 2 (CLI.md) */
+		ctx->fail_status = CU_EXIT_USAGE;
+		rc = cu_fail(ctx, rc);
+		ctx->fail_status = saved;
+		return rc;
 	}
 	return 0;
 }

@@ -519,6 +519,8 @@ int cu_cmd_cloud_set(struct cu_ctx *ctx, int argc, char **argv)
 	u = pos[0];
 	if (CU_OPT(o, "--credentials")->set && !realpath(CU_OPT(o, "--credentials")->val, cred))
 		return cu_error(ctx, "--credentials %s: %s", CU_OPT(o, "--credentials")->val, strerror(errno));
+	if (strncmp(u, "s3://", 5) && strncmp(u, "file://", 7) && strstr(u, "://"))
+		return cu_error(ctx, "%s: unknown URL scheme (expected s3://BUCKET@HOST:PORT, file://DIR or a directory)", u);
 	if (strncmp(u, "s3://", 5)) { /* a local directory: absolute, created if missing */
 		const char *d = !strncmp(u, "file://", 7) ? u + 7 : u;
 		rc = st_mkdir_p(d);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "jobs/job_db_report.h"
+#include "storage/st_egroup.h"
 
 struct last_scan {
 	int64_t id;
@@ -40,6 +41,17 @@ static int print_task(void *arg, const struct job_task *t, const char *error)
 		return 0;
 	fprintf(p->out, "  task %" PRId64 " of scan %" PRId64 ": %s, %s%s%s\n", t->id, t->scan, job_task_kind_name(t->kind),
 		job_task_state_name(t->state), *error ? ": " : "", error);
+	p->n++;
+	return 0;
+}
+
+/* Counts tasks (p->out unused). */
+static int count_task(void *arg, const struct job_task *t, const char *error)
+{
+	struct task_print *p = arg;
+
+	(void)t;
+	(void)error;
 	p->n++;
 	return 0;
 }
@@ -127,14 +139,21 @@ static int explain_extent(struct st_store *st, struct job_db *db, const char *id
 		return st_fail(err, ST_EINVAL, "extent '%s': not an extent id (VDISK-UNIQUE in hex, or sha1:HEX:LEN)", ids);
 	last_full(db, &l);
 	st_egroup_rec_init(&g);
-	fprintf(out, "extent %s\n", ids);
 	rc = st_meta_extent_get(st_store_meta(st), &a.id, &egroup, NULL);
 	if (rc == ST_ENOTFOUND) {
-		fprintf(out, "  not in the extent ID map: it does not exist, or the curator collected it\n");
-		if (!tasks_about(db, 0, a.id.b, out))
-			fprintf(out, "  no task ever named it\n");
+		/* collected: its history is the tasks that named it; no trace at all: an unknown extent */
+		struct task_print p = { NULL, 0, -1 };
+		job_db_tasks_about(db, 0, a.id.b, ST_EXTENT_ID_LEN, count_task, &p, NULL);
+		if (!p.n)
+			return st_fail(err, ST_ENOTFOUND, "extent %s: no such extent (not in the extent ID map, named by no task)",
+				       ids);
+		fprintf(out, "extent %s\n  not in the extent ID map: the curator collected it\n", ids);
+		tasks_about(db, 0, a.id.b, out);
 		return 0;
 	}
+	if (rc)
+		return st_fail(err, rc, "extent %s: its extent-ID row cannot be read", ids);
+	fprintf(out, "extent %s\n", ids);
 	if (st_meta_egroup_get(st_store_meta(st), egroup, &g, NULL) == 0)
 		k = st_egroup_rec_find(&g, &a.id);
 	fprintf(out, "  in egroup %" PRIx64 "%s\n", egroup, k < 0 ? " (which does not hold it: an orphan extent-ID row)" : "");
@@ -169,47 +188,122 @@ static int explain_extent(struct st_store *st, struct job_db *db, const char *id
 	return 0;
 }
 
+/* The findings of the last scan about one egroup, and whether one says it has no copy to repair from. */
+struct egroup_findings {
+	FILE *out;
+	int n, lost;
+};
+
+static int print_finding(void *arg, const struct job_finding *f)
+{
+	struct egroup_findings *p = arg;
+
+	fprintf(p->out, "  finding %s: %s\n", f->kind, f->detail);
+	p->n++;
+	p->lost |= !strcmp(f->kind, "no_healthy_replica");
+	return 0;
+}
+
+/* Replicas, healthy copies against the container's RF (or the strip it belongs to). Returns the healthy copies. */
+static int protection(struct st_store *st, const struct st_egroup_rec *g, const struct st_container *ct, FILE *out)
+{
+	struct st_config *cfg = st_store_config(st);
+	int healthy = 0;
+
+	fprintf(out, "  replicas:");
+	for (int r = 0; r < g->nreplicas; r++) {
+		struct st_disk d;
+		struct st_node *nodes = NULL;
+		int nn = 0, up = 0, known = st_config_disk_get(cfg, g->replicas[r].disk, &d, NULL) == 0;
+		if (known && st_config_nodes(cfg, &nodes, &nn, NULL) == 0)
+			for (int i = 0; i < nn; i++)
+				up |= nodes[i].id == d.node && nodes[i].up;
+		free(nodes);
+		fprintf(out, " disk %u%s", g->replicas[r].disk,
+			!known ? " (unknown)" : !d.ok ? " (failed)" : !up ? " (node down)" : d.draining ? " (draining)" : "");
+		healthy += known && d.ok && up;
+	}
+	if (g->flags & ST_EGROUP_CLOUD)
+		fprintf(out, " the cloud tier");
+	fprintf(out, "\n");
+	if (g->flags & (ST_EGROUP_EC | ST_EGROUP_PARITY))
+		fprintf(out, "  protection: %s %u of strip %" PRIx64 " (RS %d,%d), %d healthy cop%s\n",
+			g->flags & ST_EGROUP_PARITY ? "parity member" : "data member", g->strip_pos, g->strip,
+			ct ? ct->rs_k : 0, ct ? ct->rs_m : 0, healthy, healthy == 1 ? "y" : "ies");
+	else if (ct)
+		fprintf(out, "  protection: %d healthy cop%s of RF %d%s\n", healthy, healthy == 1 ? "y" : "ies", ct->rf,
+			(g->flags & ST_EGROUP_CLOUD) ? " (on the cloud tier)"
+			: healthy == 0 ? ": NO HEALTHY COPY (its data cannot be read or repaired from a replica)"
+			: healthy < ct->rf ? ": under-replicated" : healthy > ct->rf ? ": extra copies" : ": as the policy asks");
+	return healthy;
+}
+
 static int explain_egroup(struct st_store *st, struct job_db *db, const char *ids, FILE *out, struct st_msg *err)
 {
 	struct st_egroup_rec g;
+	struct st_container ct;
 	struct last_scan l;
+	struct egroup_findings fp = { out, 0, 0 };
+	int64_t last_any = 0;
 	char *end;
-	uint64_t id = strtoull(ids, &end, 16);
-	int rc;
+	uint64_t id = strtoull(ids, &end, 16), live = 0, garbage;
+	uint32_t zero = 0;
+	int rc, have_ct, healthy, ntasks;
 
 	if (*end || !*ids)
 		return st_fail(err, ST_EINVAL, "egroup '%s': not an egroup id (hex)", ids);
-	last_full(db, &l);
 	st_egroup_rec_init(&g);
-	fprintf(out, "egroup %" PRIx64 "\n", id);
 	rc = st_meta_egroup_get(st_store_meta(st), id, &g, NULL);
 	if (rc == ST_ENOTFOUND) {
-		fprintf(out, "  not in the egroup map: it does not exist, or the curator deleted it\n");
+		struct task_print p = { NULL, 0, -1 };
+		job_db_tasks_about(db, id, NULL, 0, count_task, &p, NULL);
+		if (!p.n)
+			return st_fail(err, ST_ENOTFOUND, "egroup %" PRIx64 ": no such egroup (not in the egroup map, named by no task)",
+				       id);
+		fprintf(out, "egroup %" PRIx64 "\n  not in the egroup map: the curator deleted it\n", id);
 		tasks_about(db, id, NULL, out);
 		return 0;
 	}
 	if (rc == ST_ECORRUPT) {
-		fprintf(out, "  its metadata row is corrupt: scans report it and leave it (and its files) alone\n");
+		fprintf(out, "egroup %" PRIx64 "\n  its metadata row is corrupt: scans report it and leave it (and its files) alone\n", id);
+		tasks_about(db, id, NULL, out);
 		return 0;
 	}
-	{
-		uint32_t live = 0, zero = 0;
-		for (int k = 0; k < g.nextents; k++)
-			*(g.extents[k].refcount ? &live : &zero) += 1;
-		fprintf(out, "  version %" PRIu64 ", %d extent(s) (%u with recorded refcount 0), %u bytes used, tier %s%s\n", g.version,
-			g.nextents, zero, g.used, st_tier_name(g.tier),
-			g.flags & ST_EGROUP_MOVING ? ", MOVING (a compaction is under way or will be rolled forward)" : "");
-		fprintf(out, "  replicas:");
-		for (int r = 0; r < g.nreplicas; r++) {
-			struct st_disk d;
-			int ok = st_config_disk_get(st_store_config(st), g.replicas[r].disk, &d, NULL) == 0 && d.ok;
-			fprintf(out, " disk %u%s", g.replicas[r].disk, ok ? "" : " (failed)");
-		}
-		fprintf(out, "\n");
+	if (rc)
+		return st_fail(err, rc, "egroup %" PRIx64 ": its row cannot be read", id);
+	last_full(db, &l);
+	job_db_scan_last_done(db, NULL, &last_any, NULL);
+	have_ct = st_config_container_by_id(st_store_config(st), g.container, &ct, NULL) == 0;
+	for (int k = 0; k < g.nextents; k++) {
+		if (g.extents[k].refcount)
+			live += g.extents[k].stored_len;
+		else
+			zero++;
 	}
+	garbage = g.used > ST_EGROUP_HDR + live ? g.used - ST_EGROUP_HDR - live : 0;
+	fprintf(out, "egroup %" PRIx64 "\n", id);
+	fprintf(out, "  version %" PRIu64 ", %d extent(s) (%u with recorded refcount 0), %u bytes used, tier %s%s%s\n", g.version,
+		g.nextents, zero, g.used, st_tier_name(g.tier), g.flags & ST_EGROUP_COMPRESSED ? ", compressed" : "",
+		g.flags & ST_EGROUP_MOVING ? ", MOVING (a compaction is under way or will be rolled forward)" : "");
+	fprintf(out, "  garbage: %" PRIu64 " of %u bytes (%.1f%%) by recorded refcounts (the full scan also counts shadowed ranges)\n",
+		garbage, g.used, g.used ? 100.0 * (double)garbage / g.used : 0.0);
+	healthy = protection(st, &g, have_ct ? &ct : NULL, out);
 	safety(&g, &l, out);
-	if (!tasks_about(db, id, NULL, out))
-		fprintf(out, "  no task: the last scan found nothing to do for it\n");
+	if (last_any)
+		job_db_egroup_findings(db, last_any, id, print_finding, &fp, NULL);
+	ntasks = tasks_about(db, id, NULL, out);
+	if (ntasks) {
+		/* the tasks say why */
+	} else if (fp.lost || (healthy == 0 && !(g.flags & (ST_EGROUP_CLOUD | ST_EGROUP_EC | ST_EGROUP_PARITY))))
+		fprintf(out, "  no task: no healthy copy to repair from; bring its disk or node back (data unreadable until then)\n");
+	else if (fp.n)
+		fprintf(out, "  no task: see the findings above\n");
+	else if (!last_any)
+		fprintf(out, "  no task: no scan has run yet\n");
+	else if (have_ct && !(g.flags & (ST_EGROUP_CLOUD | ST_EGROUP_EC | ST_EGROUP_PARITY)) && healthy != ct.rf)
+		fprintf(out, "  no task yet: its copies changed since scan %" PRId64 "; the next scan queues the repair\n", last_any);
+	else
+		fprintf(out, "  no task: scan %" PRId64 " found nothing to do for it\n", last_any);
 	st_egroup_rec_release(&g);
 	return 0;
 }
@@ -241,10 +335,15 @@ static int explain_vdisk(struct st_store *st, struct job_db *db, const char *ids
 	if (rc) {
 		char *end;
 		uint64_t id = strtoull(ids, &end, 16);
-		if (*end || st_config_vdisk_by_id(st_store_config(st), id, &v, NULL)) {
-			fprintf(out, "vdisk %s\n  not in config.db: it never existed, or it was deleted and its metadata removed\n", ids);
-			if (!*end)
-				tasks_about(db, id, NULL, out);
+		struct task_print p = { NULL, 0, -1 };
+		if (!*ids || *end)
+			return st_fail(err, ST_ENOTFOUND, "vdisk '%s': no such vdisk", ids);
+		if (st_config_vdisk_by_id(st_store_config(st), id, &v, NULL)) {
+			job_db_tasks_about(db, id, NULL, 0, count_task, &p, NULL);
+			if (!p.n)
+				return st_fail(err, ST_ENOTFOUND, "vdisk '%s': no such vdisk (not in config.db, named by no task)", ids);
+			fprintf(out, "vdisk %s\n  not in config.db: it was deleted and its metadata removed\n", ids);
+			tasks_about(db, id, NULL, out);
 			return 0;
 		}
 	}

@@ -12,7 +12,16 @@
 
 #include "storage/st_store.h"
 
-/* what: "vdisk", "egroup" or "extent". 0, ST_EINVAL (bad ID), ST_ENOTFOUND. */
+/*
+ * what: "vdisk", "egroup" or "extent". 0, ST_EINVAL (bad ID or kind),
+ * ST_ENOTFOUND (no such item: neither in the metadata nor named by any
+ * task; err says so, nothing is printed; an item the curator collected is
+ * explained by its tasks), or the
+ * store's error. An egroup's explanation gives its garbage share (by
+ * recorded refcounts), its protection (healthy copies against RF, or its
+ * strip), the last scan's findings about it and its tasks, or why it has
+ * none (no healthy copy to repair from is never "nothing to do").
+ */
 int cu_explain(struct st_store *st, const char *what, const char *id, FILE *out, struct st_msg *err);
 
 #endif

@@ -419,6 +419,27 @@ int job_db_scan_findings(struct job_db *db, int64_t scan, int max, job_finding_f
 	return finish(db, q, src, rc, err);
 }
 
+int job_db_egroup_findings(struct job_db *db, int64_t scan, uint64_t egroup, job_finding_fn fn, void *arg,
+			   struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int src = SQLITE_DONE, rc = st_sql_prepare(db->sql,
+						   "SELECT kind, egroup, coalesce(extent, ''), detail FROM findings"
+						   " WHERE scan = ? AND egroup = ? ORDER BY rowid",
+						   &q, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(q, 1, scan);
+	sqlite3_bind_int64(q, 2, (int64_t)egroup);
+	while (!rc && (src = sqlite3_step(q)) == SQLITE_ROW) {
+		struct job_finding f = { text_or(q, 0, ""), (uint64_t)sqlite3_column_int64(q, 1), text_or(q, 2, ""),
+					 text_or(q, 3, "") };
+		rc = fn(arg, &f);
+	}
+	return finish(db, q, src, rc, err);
+}
+
 /* --- tasks ------------------------------------------------------------- */
 
 /* A task row from columns id, scan, kind, target, version, priority, state, attempts, bytes, error. */

@@ -160,6 +160,13 @@ int job_db_scan_usage_sum(struct job_db *db, int64_t scan, int tier, int64_t *by
 typedef int (*job_finding_fn)(void *arg, const struct job_finding *f);
 int job_db_scan_findings(struct job_db *db, int64_t scan, int max, job_finding_fn fn, void *arg, struct st_msg *err);
 
+/*
+ * The findings of scan `scan` about one egroup, in the order recorded:
+ * fn(arg, f) as for job_db_scan_findings. 0 or an error.
+ */
+int job_db_egroup_findings(struct job_db *db, int64_t scan, uint64_t egroup, job_finding_fn fn, void *arg,
+			   struct st_msg *err);
+
 /* --- tasks ------------------------------------------------------------- */
 
 /*

@@ -110,7 +110,7 @@ static int compress_batch(struct st_store *st, const struct job_task *const *t, 
 		struct st_container c;
 		st_egroup_rec_init(&g[i]);
 		st_egroup_rec_init(&nw[i]);
-		rcs[i] = job_task_load_plain(st, t[i], &g[i], &errs[i]);
+		rcs[i] = job_task_load_frozen(st, t[i], &g[i], &errs[i]);
 		if (!rcs[i])
 			rcs[i] = st_config_container_by_id(cfg, g[i].container, &c, &errs[i]);
 		if (!rcs[i] && (c.compress == ST_MODE_OFF || (g[i].flags & ST_EGROUP_COMPRESSED)))
@@ -227,6 +227,7 @@ static const struct job_task_batch compress_batching = {
 const struct job_task_ops job_kind_compress = {
 	.name = "compress",
 	.priority = 11,
+	.refuses = ST_EGROUP_EC | ST_EGROUP_PARITY,
 	.apply = apply_compress,
 	.batch = &compress_batching,
 	.reads_egroups = JOB_READS_EGROUP,

@@ -248,6 +248,7 @@ static int apply_extent_delete(struct st_store *st, const struct job_task *t, co
 				g.extents[w++] = g.extents[k];
 		g.nextents = w;
 		rc = st_meta_egroup_put(m, &g, g.version, err);
+		st_fault_step();
 	}
 	for (int i = 0; !rc && i < job_arg_pairs(t); i++) {
 		struct st_extent_id id;
@@ -324,7 +325,7 @@ static int apply_compact(struct st_store *st, const struct job_task *t, const st
 
 	st_egroup_rec_init(&g);
 	st_egroup_rec_init(&n);
-	rc = job_task_load_plain(st, t, &g, err);
+	rc = job_task_load_frozen(st, t, &g, err);
 	if (!rc) /* the extents it drops: witnessed before anything moves */
 		rc = witness_all(st, &g, t, err);
 	if (rc)
@@ -342,8 +343,12 @@ static int apply_compact(struct st_store *st, const struct job_task *t, const st
 		rc = st_fail(err, -ENOMEM, "out of memory");
 		goto out;
 	}
+	/*
+	 * The live extents, less those an earlier attempt (killed after some
+	 * of step 3) already repointed to its new egroup: they live there now.
+	 */
 	for (int k = 0; k < g.nextents; k++)
-		if (!job_arg_pairs_hold(t, &g.extents[k].id))
+		if (!job_arg_pairs_hold(t, &g.extents[k].id) && !lives_elsewhere(st, &g.extents[k].id, g.id))
 			keep[nkeep++] = k;
 	/* 2. data first: the live extents into a new egroup, stamped by a new operation */
 	if (nkeep) {
@@ -422,6 +427,7 @@ static int apply_blocks_delete(struct st_store *st, const struct job_task *t, co
 	if (v.state != ST_VDISK_DELETED)
 		return st_fail(err, ST_ESTALE, "vdisk %" PRIx64 " is not deleted", t->target);
 	rc = st_meta_vdisk_blocks_delete(st_store_meta(st), t->target, &rows, err);
+	st_fault_step();
 	if (!rc)
 		rc = st_config_vdisk_purge(st_store_config(st), t->target, err);
 	return rc;
@@ -495,8 +501,10 @@ static int apply_sweep(struct st_store *st, const struct job_task *t, const stru
 const struct job_task_ops job_kind_refcount_up = { .name = "refcount_up", .priority = 90, .apply = apply_refcount_up };
 const struct job_task_ops job_kind_refcount_down = { .name = "refcount_down", .priority = 50, .apply = apply_refcount_down };
 const struct job_task_ops job_kind_extent_delete = { .name = "extent_delete", .priority = 40, .apply = apply_extent_delete };
-const struct job_task_ops job_kind_egroup_compact = { .name = "egroup_compact", .priority = 35, .apply = apply_compact };
-const struct job_task_ops job_kind_egroup_delete = { .name = "egroup_delete", .priority = 45, .apply = apply_egroup_delete };
+const struct job_task_ops job_kind_egroup_compact = { .name = "egroup_compact", .priority = 35, .apply = apply_compact,
+						       .refuses = ST_EGROUP_EC | ST_EGROUP_PARITY };
+const struct job_task_ops job_kind_egroup_delete = { .name = "egroup_delete", .priority = 45, .apply = apply_egroup_delete,
+						      .refuses = ST_EGROUP_EC | ST_EGROUP_PARITY };
 const struct job_task_ops job_kind_extent_id_delete = { .name = "extent_id_delete", .priority = 30,
 							 .apply = apply_extent_id_delete };
 const struct job_task_ops job_kind_blocks_delete = { .name = "blocks_delete", .priority = 30, .apply = apply_blocks_delete };

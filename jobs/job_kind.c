@@ -71,20 +71,48 @@ int job_task_priority(enum job_task_kind k)
 	return o ? o->priority : 0;
 }
 
-int job_task_load(struct st_store *st, const struct job_task *t, struct st_egroup_rec *g, struct st_msg *err)
+const char *job_task_refusal(enum job_task_kind k, uint32_t flags)
+{
+	const struct job_task_ops *o = job_task_ops_get((int)k);
+	uint32_t hit = o ? o->refuses & flags : 0;
+
+	if (hit & (ST_EGROUP_EC | ST_EGROUP_PARITY))
+		return "is a strip member";
+	if (hit & ST_EGROUP_MOVING)
+		return "is frozen (MOVING) by a compaction";
+	return hit ? "is in a state this kind does not act on" : NULL;
+}
+
+/* The row and its version check; frozen: the scan's version + 1 with MOVING passes (job_task_load_frozen). */
+static int load(struct st_store *st, const struct job_task *t, struct st_egroup_rec *g, int frozen, struct st_msg *err)
 {
 	int rc = st_meta_egroup_get(st_store_meta(st), t->target, g, err);
+	const char *why;
 
-	if (rc == ST_ENOTFOUND || (!rc && t->version && g->version != t->version))
+	if (!rc && t->version && g->version != t->version &&
+	    !(frozen && (g->flags & ST_EGROUP_MOVING) && g->version == t->version + 1))
+		rc = ST_ENOTFOUND;
+	if (rc == ST_ENOTFOUND)
 		return st_fail(err, ST_ESTALE, "egroup %" PRIx64 " changed since the scan", t->target);
-	return rc;
+	if (rc)
+		return rc;
+	why = job_task_refusal(t->kind, g->flags);
+	if (why)
+		return st_fail(err, ST_ESTALE, "egroup %" PRIx64 " %s now", g->id, why);
+	return 0;
+}
+
+int job_task_load(struct st_store *st, const struct job_task *t, struct st_egroup_rec *g, struct st_msg *err)
+{
+	return load(st, t, g, 0, err);
 }
 
 int job_task_load_plain(struct st_store *st, const struct job_task *t, struct st_egroup_rec *g, struct st_msg *err)
 {
-	int rc = job_task_load(st, t, g, err);
+	return load(st, t, g, 0, err);
+}
 
-	if (!rc && (g->flags & (ST_EGROUP_EC | ST_EGROUP_PARITY)))
-		rc = st_fail(err, ST_ESTALE, "egroup %" PRIx64 " is a strip member now", g->id);
-	return rc;
+int job_task_load_frozen(struct st_store *st, const struct job_task *t, struct st_egroup_rec *g, struct st_msg *err)
+{
+	return load(st, t, g, 1, err);
 }

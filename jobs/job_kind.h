@@ -19,6 +19,8 @@
 #ifndef JOB_KIND_H
 #define JOB_KIND_H
 
+#include <stdint.h>
+
 enum job_task_kind {
 	JT_REFCOUNT_UP = 0,    /* recorded < true: raise (always safe) */
 	JT_REFCOUNT_DOWN,      /* recorded > true: lower (safety rule) */
@@ -60,5 +62,17 @@ int job_task_kind_parse(const char *s);
  * (rereplicate: by copies left). 0 when k is not a kind.
  */
 int job_task_priority(enum job_task_kind k);
+
+/*
+ * The rule by which the executor of kind k refuses an egroup whatever its
+ * version: NULL when an egroup whose flags (st_egroup_rec.flags) are
+ * `flags` is acceptable, else why not ("is a strip member", "is frozen
+ * (MOVING) by a compaction"), a static string. One table (the kind's ops
+ * entry, field refuses) answers both sides: the scan asks before it queues,
+ * so it never queues a task the executor refuses every time (which would
+ * keep the cluster from converging), and the executor asks on the row it
+ * re-reads (job_task_load). Thread-safe, local.
+ */
+const char *job_task_refusal(enum job_task_kind k, uint32_t flags);
 
 #endif

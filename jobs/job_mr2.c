@@ -573,7 +573,7 @@ static void refcount_and_gc(struct scan_ctx *c, const struct eg *e, const struct
 	if (ec && v->ndead) {
 		/* NEEDSWORK: re-encode or shrink strips whose members are mostly dead */
 		pairs_task(c, JT_EXTENT_DELETE, e->id, g->version, 0, v->dead, v->deadv, v->ndead);
-	} else if (v->safe && v->ndead == (size_t)g->nextents) {
+	} else if (v->safe && v->ndead == (size_t)g->nextents && !job_task_refusal(JT_EGROUP_DELETE, g->flags)) {
 		c->c[JC_DEAD_EGROUPS]++;
 		/*
 		 * No argument: every extent of the egroup is dead, the executor
@@ -582,7 +582,9 @@ static void refcount_and_gc(struct scan_ctx *c, const struct eg *e, const struct
 		 * would otherwise write ~280 MB of extent lists into curator.db).
 		 */
 		job_scan_task(c, JT_EGROUP_DELETE, e->id, g->version, (int64_t)g->used * g->nreplicas, NULL, 0);
-	} else if (v->safe && (moving || (garbage && garbage * 100 >= (uint64_t)c->o->compact_pct * g->used))) {
+	} else if (v->safe && !job_task_refusal(JT_EGROUP_COMPACT, g->flags) &&
+		   (moving || (garbage && garbage * 100 >= (uint64_t)c->o->compact_pct * g->used))) {
+		/* (a strip member's garbage: its strip is dissolved when mostly dead, job_policy_strip_gc) */
 		pairs_task(c, JT_EGROUP_COMPACT, e->id, g->version, (int64_t)garbage * g->nreplicas, v->dead, v->deadv,
 			   v->ndead);
 	} else if (v->ndead) {

@@ -41,7 +41,7 @@ int job_partial_map(void *arg, const void *key, size_t klen, const void *val, si
 	 */
 	for (int k = 0; k < g->nextents; k++)
 		all_zero &= g->extents[k].refcount == 0 && !st_extent_id_is_dedup(&g->extents[k].id);
-	if (g->flags & ST_EGROUP_EC)
+	if (job_task_refusal(JT_EGROUP_DELETE, g->flags))
 		all_zero = 0; /* strip members stay (keeping their strip decodable) */
 	if (all_zero) {
 		if (g->last_ref_seq < c->s0) {
@@ -53,6 +53,15 @@ int job_partial_map(void *arg, const void *key, size_t klen, const void *val, si
 		} else {
 			c->c[JC_PROTECTED]++;
 		}
+	}
+	if ((g->flags & ST_EGROUP_MOVING) && !all_zero && !job_task_refusal(JT_EGROUP_COMPACT, g->flags)) {
+		/*
+		 * Frozen by a compaction or compression that died and ran out of
+		 * attempts: rolled forward now, not at the next full scan (which
+		 * may be hours away; snapshots of its vdisk wait on it). No
+		 * argument: nothing is dropped, every extent moves.
+		 */
+		job_scan_task(c, JT_EGROUP_COMPACT, g->id, g->version, 0, NULL, 0);
 	}
 	if (!(all_zero && g->last_ref_seq < c->s0)) {
 		job_policy_protection(c, g, 0, NULL, NULL, 0);

@@ -37,19 +37,22 @@
 #define CLOUD_BATCH 128 /* moves to the cloud in a batch (images in memory: a few groups whatever n) */
 
 /* g is on the cloud tier already (a move there has nothing to do). */
+/* What the placement kinds do not move: strip members (their strip places them) and frozen egroups. */
+#define PLACE_REFUSES (ST_EGROUP_EC | ST_EGROUP_PARITY | ST_EGROUP_MOVING)
+
 static int on_cloud(const struct st_egroup_rec *g)
 {
 	return g->tier == ST_TIER_CLOUD || (g->flags & ST_EGROUP_CLOUD);
 }
 
-/* The task's egroup at the scan's version, plain (not a strip member, not moving). */
+/*
+ * The task's egroup at the scan's version, plain: a strip member or a
+ * frozen egroup is refused by the kind's rule (PLACE_REFUSES, which the
+ * scan asks too through job_task_refusal).
+ */
 static int load_movable(struct st_store *st, const struct job_task *t, struct st_egroup_rec *g, struct st_msg *err)
 {
-	int rc = job_task_load(st, t, g, err);
-
-	if (!rc && (g->flags & ~(uint32_t)(ST_EGROUP_COMPRESSED | ST_EGROUP_CLOUD)))
-		return st_fail(err, ST_ESTALE, "egroup %" PRIx64 " is not a plain egroup now", t->target);
-	return rc;
+	return job_task_load(st, t, g, err);
 }
 
 /* Undo new copies (used bytes each, accounted on their disks) that did not make it into the row. */
@@ -693,13 +696,16 @@ static const struct job_task_batch cloud_batching = {
 const struct job_task_ops job_kind_tier_down = {
 	.name = "tier_down",
 	.priority = 28,
+	.refuses = PLACE_REFUSES,
 	.apply = apply_tier_move,
 	.batch = &cloud_batching,
 	.reads_egroups = JOB_READS_EGROUP,
 };
 const struct job_task_ops job_kind_tier_up = {
-	.name = "tier_up", .priority = 27, .apply = apply_tier_move, .reads_egroups = JOB_READS_EGROUP
+	.name = "tier_up", .priority = 27, .apply = apply_tier_move, .reads_egroups = JOB_READS_EGROUP,
+	.refuses = PLACE_REFUSES
 };
 const struct job_task_ops job_kind_disk_balance = {
-	.name = "disk_balance", .priority = 14, .apply = apply_balance, .reads_egroups = JOB_READS_EGROUP
+	.name = "disk_balance", .priority = 14, .apply = apply_balance, .reads_egroups = JOB_READS_EGROUP,
+	.refuses = PLACE_REFUSES
 };

@@ -140,7 +140,8 @@ void job_policy_protection(struct scan_ctx *c, const struct st_egroup_rec *g, in
 		job_scan_task_prio(c, JT_REREPLICATE, g->id, g->version, (int64_t)g->used * (rf - left), 100 - 10 * left);
 	} else if (healthy > rf) {
 		c->c[JC_EXTRA_REPLICAS]++;
-		job_scan_task(c, JT_DROP_EXTRA, g->id, g->version, 0, NULL, 0);
+		if (!job_task_refusal(JT_DROP_EXTRA, g->flags)) /* a strip member's copies: its strip's business */
+			job_scan_task(c, JT_DROP_EXTRA, g->id, g->version, 0, NULL, 0);
 	}
 	if (c->now - g->last_scrub >= c->o->scrub_period) {
 		c->c[JC_SCRUB_DUE]++;
@@ -198,7 +199,9 @@ int job_policy_compress(struct scan_ctx *c, const struct st_egroup_rec *g)
 	uint64_t raw = 0;
 
 	ct = container_of(c, g->container);
-	if (!ct || ct->compress == ST_MODE_OFF || g->flags || !g->nextents || c->now - g->last_write < ct->compress_delay)
+	/* stricter than compress's rule (job_task_refusal): nothing compressed, frozen or on the cloud either */
+	if (!ct || ct->compress == ST_MODE_OFF || g->flags || job_task_refusal(JT_COMPRESS, g->flags) || !g->nextents ||
+	    c->now - g->last_write < ct->compress_delay)
 		return 0;
 	for (int i = 0; i < g->nextents; i++)
 		raw += g->extents[i].stored_len;
@@ -388,7 +391,8 @@ int job_policy_placement(struct scan_ctx *c, const struct st_egroup_rec *g, stru
 	int64_t last_read = 0, cold = g->last_write > g->last_access ? g->last_write : g->last_access;
 	int down, up, rc = 0;
 
-	if (!ct || (g->flags & ~(uint32_t)(ST_EGROUP_COMPRESSED | ST_EGROUP_CLOUD)) || !g->nextents)
+	/* the executors' own rule (tier_up, tier_down and disk_balance share it) */
+	if (!ct || job_task_refusal(JT_TIER_DOWN, g->flags) || !g->nextents)
 		return 0;
 	if (rv) {
 		memcpy(&reads, rv, 4);

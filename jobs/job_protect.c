@@ -339,9 +339,11 @@ static int apply_disk_removed(struct st_store *st, const struct job_task *t, con
 }
 
 const struct job_task_ops job_kind_rereplicate = {
-	.name = "rereplicate", .priority = 80, .apply = apply_rereplicate, .reads_egroups = JOB_READS_EGROUP
+	.name = "rereplicate", .priority = 80, .apply = apply_rereplicate, .reads_egroups = JOB_READS_EGROUP,
+	.refuses = ST_EGROUP_EC | ST_EGROUP_PARITY
 };
-const struct job_task_ops job_kind_drop_extra = { .name = "drop_extra", .priority = 20, .apply = apply_drop_extra };
+const struct job_task_ops job_kind_drop_extra = { .name = "drop_extra", .priority = 20, .apply = apply_drop_extra,
+						   .refuses = ST_EGROUP_EC | ST_EGROUP_PARITY | ST_EGROUP_MOVING };
 const struct job_task_ops job_kind_scrub = {
 	.name = "scrub", .priority = 15, .apply = apply_scrub, .reads_egroups = JOB_READS_REPLICAS
 };

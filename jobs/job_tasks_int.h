@@ -88,6 +88,12 @@ struct job_task_ops {
 	int (*apply)(struct st_store *st, const struct job_task *t, const struct job_task_env *env, int64_t *bytes,
 		     struct st_msg *err);
 	const struct job_task_batch *batch; /* NULL: one task at a time */
+	/*
+	 * Egroup flags (ST_EGROUP_*) with which the executor refuses the
+	 * egroup by rule, whatever the version (job_task_refusal): the scan
+	 * never queues such a task.
+	 */
+	uint32_t refuses;
 	enum job_task_reads reads_egroups;  /* read ahead of the next such tasks while one runs */
 };
 
@@ -117,8 +123,24 @@ extern const struct job_task_ops job_kind_tier_down, job_kind_tier_up, job_kind_
  */
 int job_task_load(struct st_store *st, const struct job_task *t, struct st_egroup_rec *g, struct st_msg *err);
 
-/* job_task_load, for the tasks that act on plain egroups only: a strip member is ST_ESTALE for them. */
+/*
+ * job_task_load also applies the kind's rule (job_task_refusal on the row
+ * it read): an egroup the kind refuses is ST_ESTALE, err saying why.
+ * job_task_load_plain is the same call, kept for the executors that act on
+ * plain egroups only (their kinds refuse strip members).
+ */
 int job_task_load_plain(struct st_store *st, const struct job_task *t, struct st_egroup_rec *g, struct st_msg *err);
+
+/*
+ * job_task_load for the kinds that freeze their egroup first (the MOVING
+ * protocol: egroup_compact, compress): a row at exactly the scan's version
+ * + 1 and MOVING is accepted too. Only the freeze (a CAS on the scan's
+ * version) makes it, and once frozen nothing else changes the row, so it is
+ * the scan's row, frozen by an earlier attempt killed or failed after step
+ * 1: the retry rolls it forward instead of going stale (which left the
+ * egroup frozen, and snapshots of its vdisk refused, until a full scan).
+ */
+int job_task_load_frozen(struct st_store *st, const struct job_task *t, struct st_egroup_rec *g, struct st_msg *err);
 
 /*
  * (job_gc.c) Retire egroup g as read at g->version: the extent-ID rows that

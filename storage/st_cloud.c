@@ -100,6 +100,12 @@ int st_cloud_open(const char *url, const char *cred_file, struct st_cloud **out,
 	while (strncmp(url, schemes[i].scheme, strlen(schemes[i].scheme)))
 		i++; /* the last scheme, "", always matches */
 	n = strlen(schemes[i].scheme);
+	if (!n && strstr(url, "://") && strspn(url, "abcdefghijklmnopqrstuvwxyz0123456789+.-") == (size_t)(strstr(url, "://") - url)) {
+		/* a URL of a scheme no backend speaks is not a directory named "ftp:" */
+		free(c); /* no backend opened: nothing to close */
+		return st_fail(err, ST_EINVAL, "%s: unknown URL scheme (expected s3://BUCKET@HOST:PORT, file://DIR or a directory)",
+			       url);
+	}
 	snprintf(c->url, sizeof(c->url), "%s", url);
 	st_cloud_limits_default(&c->lim);
 	c->ops = schemes[i].ops;

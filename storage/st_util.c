@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -393,8 +394,11 @@ int st_rm_rf(const char *path)
 
 void st_fault_step(void)
 {
-	const char *e = getenv("CURATOR_TASK_STEP_DELAY_US");
+	static _Atomic long steps; /* this process's steps so far: test-only state, see st_util.h */
+	const char *e = getenv("CURATOR_TASK_STEP_DELAY_US"), *stop = getenv("CURATOR_TASK_STEP_STOP");
 
 	if (e && *e)
 		usleep((useconds_t)atoi(e));
+	if (stop && *stop && ++steps == atol(stop))
+		raise(SIGSTOP); /* the test sees it stopped here and kills it with SIGKILL */
 }

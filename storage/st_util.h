@@ -132,8 +132,11 @@ int st_fsync_dir(const char *dir);
 /*
  * Fault injection for the crash tests: with CURATOR_TASK_STEP_DELAY_US set,
  * multi-step operations (curator tasks, EC conversion) pause that many
- * microseconds between their steps, so a kill -9 lands inside one. Unset in
- * production: a getenv and nothing else.
+ * microseconds between their steps, so a kill -9 lands inside one; with
+ * CURATOR_TASK_STEP_STOP=N the process stops itself (SIGSTOP) at its Nth
+ * step, so a test kills it (SIGKILL) at exactly that step, each step in
+ * turn. Unset in production: two getenvs and nothing else. The step count
+ * is the one process-wide state of storage/, for this test hook only.
  */
 void st_fault_step(void);
 

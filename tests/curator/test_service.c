@@ -665,4 +665,52 @@ Test(service, freeing_shows_in_status_vdisk_list_and_the_report, .timeout = 180)
 	cr_assert(!strstr(out, "gone"), "%s", out);
 	free(out);
 	expect_others_intact(dir);
+
+/*
+ * explain egroup of an egroup with no healthy copy (both disks of its RF2
+ * copies failed): it names the lost protection and the finding, and never
+ * says "nothing to do"; its garbage share is there. Unknown items exit 2
+ * with one line on stderr.
+ */
+Test(service, explain_egroup_without_a_healthy_copy, .timeout = 120)
+{
+	const char *dir = cluster();
+	char *ext, *out = NULL, *errout = NULL, eg[40] = "", *p;
+
+	write_random(dir, "v", "0", 2 << 20, 9);
+	ext = extent_of_block(dir, "v", 0);
+	th_run(dir, NULL, &out, NULL, "explain", "extent", ext, NULL);
+	p = strstr(out, "in egroup ");
+	cr_assert(p, "explain extent names no egroup: %s", out);
+	sscanf(p + 10, "%39[0-9a-f]", eg);
+	free(out);
+	th_run(dir, NULL, &out, NULL, "explain", "egroup", eg, NULL);
+	cr_assert(strstr(out, "garbage: ") && strstr(out, "2 healthy copies of RF 2: as the policy asks"), "%s", out);
+	free(out);
+	/* every disk that holds a copy fails: no copy to repair from */
+	for (int d = 1; d <= 3; d++) {
+		char ds[8];
+		snprintf(ds, sizeof(ds), "%d", d);
+		cr_assert_eq(RUN(dir, "disk", "fail", ds), 0);
+	}
+	cr_assert_eq(RUN(dir, "scan", "full"), 0);
+	th_run(dir, NULL, &out, NULL, "explain", "egroup", eg, NULL);
+	cr_assert(strstr(out, "NO HEALTHY COPY") && strstr(out, "no_healthy_replica") &&
+		  strstr(out, "no healthy copy to repair from") && !strstr(out, "nothing to do"),
+		  "an egroup with no healthy copy: %s", out);
+	free(out);
+	cr_assert_eq(th_run(dir, NULL, &out, &errout, "explain", "vdisk", "nope", NULL), 2);
+	cr_assert_eq(th_lines(errout), 1, "%s", errout);
+	cr_assert(!*out);
+	free(out);
+	free(errout);
+	cr_assert_eq(th_run(dir, NULL, &out, &errout, "explain", "egroup", "123456789", NULL), 2);
+	cr_assert_eq(th_lines(errout), 1, "%s", errout);
+	free(out);
+	free(errout);
+	cr_assert_eq(th_run(dir, NULL, &out, &errout, "explain", "extent", "1000000000001-ffffff", NULL), 2);
+	cr_assert_eq(th_lines(errout), 1, "%s", errout);
+	free(out);
+	free(errout);
+	free(ext);
 }
