@@ -242,6 +242,15 @@ int st_block_decode(uint64_t vdisk, uint64_t block, const uint8_t *buf, size_t l
 int st_block_overlay(struct st_block *b, uint32_t off, uint32_t len, const struct st_extent_id *extent,
 		     uint32_t extent_off);
 
+/*
+ * Remove [off, off+len) from b: what was mapped there reads as zeros
+ * (trim, write zeroes); regions straddling an edge keep their outer part.
+ * b->n may become 0 (the caller deletes the row). ST_ERANGE when the
+ * result would exceed ST_REGIONS_MAX regions (a hole in the middle of one
+ * region splits it in two).
+ */
+int st_block_punch(struct st_block *b, uint32_t off, uint32_t len);
+
 struct st_meta;
 
 /*
