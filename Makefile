@@ -22,11 +22,12 @@ MAPREDUCE_SRC :=
 JOBS_SRC :=
 CURATOR_SRC :=
 TOOLS_BIN :=
+SERVE_SRC :=
 TESTS_SRC :=
 FUZZ_NAMES :=
-include storage/module.mk mapreduce/module.mk jobs/module.mk curator/module.mk tools/module.mk tests/module.mk
+include storage/module.mk mapreduce/module.mk jobs/module.mk serve/module.mk curator/module.mk tools/module.mk tests/module.mk
 
-LIB_SRC := $(STORAGE_SRC) $(MAPREDUCE_SRC) $(JOBS_SRC) $(CURATOR_SRC)
+LIB_SRC := $(STORAGE_SRC) $(MAPREDUCE_SRC) $(JOBS_SRC) $(SERVE_SRC) $(CURATOR_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB     := $(BUILD)/libcurator.a
 BIN     := $(BUILD)/bin/curator
@@ -34,11 +35,24 @@ TEST_BIN := $(TESTS_SRC:tests/%.c=$(BUILD)/tests/%)
 FAULT_SHIM := $(BUILD)/tests/fault/libfault.so
 FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/replay_%)
 
-all: $(BIN) $(TOOLS_BIN)
+PLUGIN  := $(BUILD)/lib/nbdkit-curator-plugin.so
+PIC_OBJ := $(PLUGIN_SRC:%.c=$(BUILD)/pic/%.o)
+
+all: $(BIN) $(TOOLS_BIN) $(PLUGIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(MPICC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# the nbdkit plugin's objects: -fPIC, plain gcc (storage/ and serve/ know nothing of MPI), no sanitizers
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -g -fPIC -fvisibility=hidden -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+	    -Wno-format-truncation -D_GNU_SOURCE -I. -MMD -MP -c -o $@ $<
+
+$(PLUGIN): $(PIC_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -o $@ $^ -lsqlite3 -lisal -lz -lcrypto -lcurl -lexpat -lpthread -lm
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)

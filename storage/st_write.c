@@ -522,8 +522,10 @@ static int commit_blocks(struct st_writer *w, struct st_msg *err)
 			if (rc)
 				break;
 			rc = st_meta_block_get(m, w->v.id, p->block, b, err);
-			if (rc == ST_ENOTFOUND && !p->data)
+			if (rc == ST_ENOTFOUND && !p->data) {
+				rc = 0;
 				continue; /* a hole already */
+			}
 			if (rc == ST_ENOTFOUND)
 				rc = 0;
 			if (!rc && p->data)
