@@ -181,4 +181,7 @@ int cu_cmd_status(struct cu_ctx *ctx, int argc, char **argv);
 int cu_cmd_explain(struct cu_ctx *ctx, int argc, char **argv);
 int cu_cmd_daemon(struct cu_ctx *ctx, int argc, char **argv);
 
+/* cu_cmd_serve.c: the storage controller (execs nbdkit with the plugin) */
+int cu_cmd_serve(struct cu_ctx *ctx, int argc, char **argv);
+
 #endif
