@@ -3,7 +3,8 @@
 #   make test       build and run the Criterion suite (incl. mpiexec -n 2/3 runs)
 #   make asan       the same suite under AddressSanitizer + UBSan
 #   make valgrind   the MPI-free unit tests under valgrind
-#   make soak       the GC race for 1000 rounds (ROUNDS=N to change), the whole fault matrix
+#   make soak       the GC race for 1000 rounds (ROUNDS=N to change), the whole fault matrix,
+#                   the NBD controller's clients for minutes (tests/serve/serve_clients.sh full)
 #   make perf       benchmarks (JSON lines; not tests)
 #   make fuzz       every libFuzzer harness (clang) FUZZ_SECS s each, with and without
 #                   checksums (docs/FUZZING.md; JSON lines; fails on a crash)
@@ -79,7 +80,7 @@ $(FAULT_SHIM): tests/fault/fault_shim.c
 
 test: all $(TEST_BIN) $(FAULT_SHIM) $(FUZZ_REPLAY)
 	CURATOR_SRC=$(CURDIR) CURATOR_BIN=$(abspath $(BIN)) BUILD=$(BUILD) FAULT_SHIM=$(abspath $(FAULT_SHIM)) \
-	    tests/run.sh $(TEST_BIN) tests/fault/fault_matrix.sh $(FUZZ_REPLAY)
+	    tests/run.sh $(TEST_BIN) tests/fault/fault_matrix.sh tests/serve/serve_clients.sh $(FUZZ_REPLAY)
 
 asan: export LSAN_OPTIONS = suppressions=$(CURDIR)/tests/lsan.supp
 asan:
@@ -93,6 +94,7 @@ soak: all $(TEST_BIN) $(FAULT_SHIM)
 	CURATOR_SRC=$(CURDIR) CURATOR_BIN=$(abspath $(BIN)) CURATOR_GC_RACE_ROUNDS=$${ROUNDS:-1000} \
 	    $(BUILD)/tests/jobs/test_job_scan --filter 'job_scan/gc_race_with_a_writer' --jobs 1
 	CURATOR_BIN=$(abspath $(BIN)) FAULT_SHIM=$(abspath $(FAULT_SHIM)) tests/fault/fault_matrix.sh full
+	CURATOR_BIN=$(abspath $(BIN)) tests/serve/serve_clients.sh full
 
 # libFuzzer (docs/FUZZING.md): the library and the harnesses built by clang with ASan + UBSan, twice:
 # build-fuzz/ as shipped, build-fuzz-nocrc/ with every checksum comparison of the decoders passing

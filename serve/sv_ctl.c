@@ -33,6 +33,7 @@ struct sv_vd {
 	struct st_vdisk v;
 	struct sv_log log;
 	int64_t first_ms; /* monotonic ms of the oldest write in the log; 0: empty */
+	int bg_err;       /* the commit thread's last failure, until a commit succeeds */
 	int refs;
 	struct sv_vd *next;
 };
@@ -135,6 +136,7 @@ static int commit(struct sv_vd *vd, struct st_msg *err)
 		return rc;
 	sv_log_clear(&vd->log);
 	vd->first_ms = 0;
+	vd->bg_err = 0;
 	return 0;
 }
 
@@ -148,9 +150,13 @@ static void *commit_thread(void *arg)
 		int64_t now = mono_ms();
 
 		for (struct sv_vd *vd = c->vds; vd; vd = vd->next)
-			if (vd->first_ms && now - vd->first_ms >= (int64_t)c->o.commit_ms)
-				if (commit(vd, NULL))
-					vd->first_ms = now; /* try again a period later */
+			if (vd->first_ms && now - vd->first_ms >= (int64_t)c->o.commit_ms) {
+				int rc = commit(vd, NULL);
+				if (rc) {
+					vd->bg_err = rc; /* the next write or flush retries and reports it */
+					vd->first_ms = now;
+				}
+			}
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 50 * 1000000L;
 		if (ts.tv_nsec >= 1000000000L) {
@@ -307,7 +313,9 @@ int sv_vd_write(struct sv_vd *vd, uint64_t off, const void *buf, uint32_t len, i
 		return st_fail(err, ST_ERANGE, "write of %u bytes at %llu: past the end of vdisk '%s' (%llu bytes)",
 			       len, (unsigned long long)off, vd->v.name, (unsigned long long)vd->v.size);
 	pthread_mutex_lock(&c->mu);
-	if (sv_log_bytes(&vd->log) + (buf ? len : 0) > c->o.log_max || sv_log_count(&vd->log) + 2 > c->o.log_ranges)
+	/* a log the commit thread could not commit, or a full one, is committed first: its error is this write's */
+	if (vd->bg_err || sv_log_bytes(&vd->log) + (buf ? len : 0) > c->o.log_max ||
+	    sv_log_count(&vd->log) + 2 > c->o.log_ranges)
 		rc = commit(vd, err);
 	if (!rc)
 		rc = sv_log_put(&vd->log, off, buf, len, buf ? SV_LOG_DATA : SV_LOG_ZERO);

@@ -17,7 +17,9 @@
  * itself with fua) returned 0; a kill before then may lose it. A commit that
  * fails keeps the log as it was (reads still see the writes) and returns
  * the error; the next flush retries. A log that cannot be committed and is
- * full refuses writes with the commit's error.
+ * full refuses writes with the commit's error, and so does every write after
+ * the commit thread failed, until a commit succeeds (a full disk reaches
+ * the client, not only the log).
  *
  * Errors: 0, or the storage codes of st_util.h, or -errno; err (may be
  * NULL) says why. sv_errno maps a code to the errno an NBD client gets.
