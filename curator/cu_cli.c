@@ -96,7 +96,7 @@ static const struct cu_cmd cu_cmds[] = {
 	  "run the curator service: scheduled, requested and triggered scans, then tasks", NULL, cu_cmd_daemon,
 	  CU_CMD_MPI },
 	{ "serve", NULL, "--node N [--socket PATH | --listen ADDR:PORT] [--foreground]\n"
-	  "         [--log-max SIZE] [--commit-ms MS]", "vdisks over NBD (export = vdisk name)",
+	  "         [--log-max SIZE] [--commit-ms MS] [--lease-ms MS]", "vdisks over NBD (export = vdisk name)",
 	  "run the node's storage controller: nbdkit with the curator plugin", NULL, cu_cmd_serve, CU_CMD_STORE },
 	{ "help", NULL, "", NULL, "print this usage", NULL, cmd_help, CU_CMD_META },
 };

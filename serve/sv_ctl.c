@@ -25,28 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "serve/sv_log.h"
+#include "serve/sv_ctl_int.h"
 #include "storage/st_store.h"
-
-struct sv_vd {
-	struct sv_ctl *ctl;
-	struct st_vdisk v;
-	struct sv_log log;
-	int64_t first_ms; /* monotonic ms of the oldest write in the log; 0: empty */
-	int bg_err;       /* the commit thread's last failure, until a commit succeeds */
-	int refs;
-	struct sv_vd *next;
-};
-
-struct sv_ctl {
-	struct sv_opts o;
-	struct st_store *st;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct sv_vd *vds;
-	pthread_t th;
-	int started, stop;
-};
 
 void sv_opts_default(struct sv_opts *o)
 {
@@ -54,9 +34,10 @@ void sv_opts_default(struct sv_opts *o)
 	o->log_max = 32u << 20;
 	o->log_ranges = 16384;
 	o->commit_ms = 1000;
+	o->lease_ms = 5000;
 }
 
-static int64_t mono_ms(void)
+int64_t sv_mono_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -80,6 +61,9 @@ int sv_errno(int rc)
 		return ENOENT;
 	case -ENOMEM:
 		return ENOMEM;
+	case ST_EFENCED:
+	case ST_EBUSY:
+		return EIO;
 	default:
 		return rc < 0 && rc > -4096 ? -rc : EIO;
 	}
@@ -97,19 +81,32 @@ int sv_ctl_new(const char *dir, const struct sv_opts *o, struct sv_ctl **out, st
 		c->o.log_max = 32u << 20;
 	if (c->o.log_ranges == 0)
 		c->o.log_ranges = 16384;
+	if (c->o.lease_ms < 300)
+		c->o.lease_ms = 300;
 	rc = st_store_open(dir, &c->st, err);
 	if (rc) {
 		free(c);
 		return rc;
 	}
 	pthread_mutex_init(&c->mu, NULL);
+	pthread_mutex_init(&c->lmu, NULL);
 	pthread_cond_init(&c->cv, NULL);
+	rc = sv_own_init(c, dir, err);
+	if (rc) {
+		st_store_free(c->st);
+		free(c);
+		return rc;
+	}
 	*out = c;
 	return 0;
 }
 
-/* Commit vd's log as one batch (mutex held). The log is cleared only on success. */
-static int commit(struct sv_vd *vd, struct st_msg *err)
+/*
+ * Commit vd's log as one batch (mutex held), as its owner: the lease is
+ * checked first and, for the window after, every shard's block-row
+ * transaction checks the fences. The log is cleared only on success.
+ */
+int sv_commit(struct sv_vd *vd, struct st_msg *err)
 {
 	struct st_store *st = vd->ctl->st;
 	struct st_writer *w;
@@ -117,9 +114,13 @@ static int commit(struct sv_vd *vd, struct st_msg *err)
 
 	if (sv_log_count(&vd->log) == 0)
 		return 0;
+	rc = sv_own_check(vd, err);
+	if (rc)
+		return rc;
 	rc = st_writer_open(st, vd->v.name, 0, &w, err);
 	if (rc)
 		return rc;
+	st_writer_set_fence(w, vd->ctl->holder);
 	for (size_t i = 0; i < vd->log.n && !rc; i++) {
 		const struct sv_log_ent *e = &vd->log.e[i];
 		if (e->kind == SV_LOG_DATA)
@@ -147,11 +148,13 @@ static void *commit_thread(void *arg)
 	pthread_mutex_lock(&c->mu);
 	while (!c->stop) {
 		struct timespec ts;
-		int64_t now = mono_ms();
+		int64_t now = sv_mono_ms();
 
 		for (struct sv_vd *vd = c->vds; vd; vd = vd->next)
+			sv_own_relinquish(vd);
+		for (struct sv_vd *vd = c->vds; vd; vd = vd->next)
 			if (vd->first_ms && now - vd->first_ms >= (int64_t)c->o.commit_ms) {
-				int rc = commit(vd, NULL);
+				int rc = sv_commit(vd, NULL);
 				if (rc) {
 					vd->bg_err = rc; /* the next write or flush retries and reports it */
 					vd->first_ms = now;
@@ -175,7 +178,7 @@ int sv_ctl_start(struct sv_ctl *c)
 	if (rc)
 		return -rc;
 	c->started = 1;
-	return 0;
+	return sv_own_start(c);
 }
 
 void sv_ctl_free(struct sv_ctl *c)
@@ -189,14 +192,18 @@ void sv_ctl_free(struct sv_ctl *c)
 		pthread_mutex_unlock(&c->mu);
 		pthread_join(c->th, NULL);
 	}
+	sv_own_stop(c);
 	while (c->vds) {
 		struct sv_vd *vd = c->vds;
 		c->vds = vd->next;
-		commit(vd, NULL);
+		sv_commit(vd, NULL);
+		sv_own_close(vd);
 		sv_log_release(&vd->log);
 		free(vd);
 	}
+	sv_own_release(c);
 	st_store_free(c->st);
+	pthread_mutex_destroy(&c->lmu);
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mu);
 	free(c);
@@ -240,8 +247,10 @@ int sv_vd_open(struct sv_ctl *c, const char *name, struct sv_vd **out, struct st
 		vd->ctl = c;
 		vd->v = v;
 		sv_log_init(&vd->log);
+		pthread_mutex_lock(&c->lmu);
 		vd->next = c->vds;
 		c->vds = vd;
+		pthread_mutex_unlock(&c->lmu);
 	}
 	vd->refs++;
 	*out = vd;
@@ -257,12 +266,15 @@ int sv_vd_close(struct sv_vd *vd, struct st_msg *err)
 
 	pthread_mutex_lock(&c->mu);
 	if (--vd->refs == 0) {
-		rc = commit(vd, err);
-		if (!rc) { /* a log that failed to commit stays for the next connection or the end */
+		rc = sv_commit(vd, err);
+		if (!rc || vd->fenced) { /* a log that failed to commit stays for the next connection or the end */
 			struct sv_vd **p = &c->vds;
+			sv_own_close(vd);
+			pthread_mutex_lock(&c->lmu);
 			while (*p != vd)
 				p = &(*p)->next;
 			*p = vd->next;
+			pthread_mutex_unlock(&c->lmu);
 			sv_log_release(&vd->log);
 			free(vd);
 		}
@@ -312,19 +324,31 @@ int sv_vd_write(struct sv_vd *vd, uint64_t off, const void *buf, uint32_t len, i
 	if (off > vd->v.size || len > vd->v.size - off)
 		return st_fail(err, ST_ERANGE, "write of %u bytes at %llu: past the end of vdisk '%s' (%llu bytes)",
 			       len, (unsigned long long)off, vd->v.name, (unsigned long long)vd->v.size);
-	pthread_mutex_lock(&c->mu);
+	for (;;) { /* admission control: this controller owns the vdisk, still once the log is ours */
+		int owned;
+		rc = sv_own_admit(vd, err);
+		if (rc)
+			return rc;
+		pthread_mutex_lock(&c->mu);
+		pthread_mutex_lock(&c->lmu);
+		owned = vd->owned;
+		pthread_mutex_unlock(&c->lmu);
+		if (owned)
+			break;
+		pthread_mutex_unlock(&c->mu);
+	}
 	/* a log the commit thread could not commit, or a full one, is committed first: its error is this write's */
 	if (vd->bg_err || sv_log_bytes(&vd->log) + (buf ? len : 0) > c->o.log_max ||
 	    sv_log_count(&vd->log) + 2 > c->o.log_ranges)
-		rc = commit(vd, err);
+		rc = sv_commit(vd, err);
 	if (!rc)
 		rc = sv_log_put(&vd->log, off, buf, len, buf ? SV_LOG_DATA : SV_LOG_ZERO);
 	if (rc == -ENOMEM)
 		st_fail(err, rc, "out of memory");
 	if (!rc && !vd->first_ms)
-		vd->first_ms = mono_ms();
+		vd->first_ms = sv_mono_ms();
 	if (!rc && fua)
-		rc = commit(vd, err);
+		rc = sv_commit(vd, err);
 	pthread_mutex_unlock(&c->mu);
 	return rc;
 }
@@ -334,7 +358,7 @@ int sv_vd_flush(struct sv_vd *vd, struct st_msg *err)
 	int rc;
 
 	pthread_mutex_lock(&vd->ctl->mu);
-	rc = commit(vd, err);
+	rc = sv_commit(vd, err);
 	pthread_mutex_unlock(&vd->ctl->mu);
 	return rc;
 }

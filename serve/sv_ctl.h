@@ -24,6 +24,18 @@
  * Errors: 0, or the storage codes of st_util.h, or -errno; err (may be
  * NULL) says why. sv_errno maps a code to the errno an NBD client gets.
  *
+ * Ownership (DESIGN.md §9, st_owner.h): a vdisk is written through one
+ * controller at a time. The first write a controller admits makes it the
+ * owner (a lease renewed every lease_ms/6 by a thread of its own); a write
+ * to a vdisk another controller owns asks that owner to relinquish and
+ * waits: the owner commits its log and releases within a renewal period,
+ * and its own later writes fail (ST_EREADONLY: the vdisk moved; a client
+ * that reconnects asks for it back). An owner whose heartbeat stands still
+ * for its TTL is fenced in every shard and replaced by compare-and-set.
+ * An owner that lost its lease (ST_EFENCED: paused past the TTL) drops its
+ * log and refuses every write; its commits fail inside the shard
+ * transactions. Every write is admitted against ownership first.
+ *
  * Thread rules: every sv_vd_* and sv_ctl_exports may be called from any
  * thread: one mutex per controller serialises them with the commit thread
  * (the store handle allows one thread at a time).
@@ -40,9 +52,10 @@ struct sv_opts {
 	uint64_t log_max;    /* bytes a vdisk's log holds before it commits (<= 32 MiB) */
 	uint32_t log_ranges; /* ranges a log holds before it commits */
 	uint32_t commit_ms;  /* a log's oldest write is committed after this long */
+	uint32_t lease_ms;   /* the TTL of this controller's owner leases */
 };
 
-/* Defaults: 32 MiB, 16384 ranges, 1000 ms, node 1. */
+/* Defaults: 32 MiB, 16384 ranges, 1000 ms, lease 5000 ms, node 1. */
 void sv_opts_default(struct sv_opts *o);
 
 struct sv_ctl;

@@ -3,7 +3,7 @@
  * build/lib/nbdkit-curator-plugin.so and started as
  *
  *   nbdkit [-f] -U SOCKET | -i ADDR -p PORT  PLUGIN  dir=CLUSTER node=N
- *          [log-max=SIZE] [log-ranges=N] [commit-ms=MS]
+ *          [log-max=SIZE] [log-ranges=N] [commit-ms=MS] [lease-ms=MS]
  *
  * Every live vdisk is an export of its name (list_exports); snapshots are
  * read-only exports. read, write, flush, FUA (native), trim, zero (fast:
@@ -61,7 +61,8 @@ static int config(const char *key, const char *value)
 		cluster_dir = nbdkit_absolute_path(value);
 		return cluster_dir ? 0 : -1;
 	}
-	if (strcmp(key, "node") == 0 || strcmp(key, "log-ranges") == 0 || strcmp(key, "commit-ms") == 0) {
+	if (strcmp(key, "node") == 0 || strcmp(key, "log-ranges") == 0 || strcmp(key, "commit-ms") == 0 ||
+	    strcmp(key, "lease-ms") == 0) {
 		char *end;
 		errno = 0;
 		n = strtoull(value, &end, 10);
@@ -71,6 +72,8 @@ static int config(const char *key, const char *value)
 		}
 		if (key[0] == 'n')
 			opts.node = (uint32_t)n;
+		else if (strcmp(key, "lease-ms") == 0)
+			opts.lease_ms = (uint32_t)n;
 		else if (key[0] == 'l')
 			opts.log_ranges = (uint32_t)n;
 		else
@@ -266,7 +269,8 @@ static struct nbdkit_plugin plugin = {
 		       "node=N           this controller's node (default 1)\n"
 		       "log-max=SIZE     write-back log bytes per vdisk (default 32M)\n"
 		       "log-ranges=N     write-back log ranges per vdisk (default 16384)\n"
-		       "commit-ms=MS     commit a log this long after its oldest write (default 1000)",
+		       "commit-ms=MS     commit a log this long after its oldest write (default 1000)\n"
+		       "lease-ms=MS      the TTL of this controller's owner leases (default 5000)",
 	.after_fork = after_fork,
 	.list_exports = list_exports,
 	.open = open_conn,

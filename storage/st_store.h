@@ -224,6 +224,14 @@ int st_writer_pwrite(struct st_writer *w, uint64_t off, const void *buf, size_t 
 int st_writer_zero(struct st_writer *w, uint64_t off, uint64_t len, struct st_msg *err);
 
 /*
+ * Commit this writer's block rows only while lease holder `holder` is not
+ * fenced (st_meta_fence): each shard's block-row transaction checks it;
+ * a fenced batch fails with ST_EFENCED (its extents become garbage). NULL
+ * or "": no check (the CLI's writers).
+ */
+void st_writer_set_fence(struct st_writer *w, const char *holder);
+
+/*
  * Commit what is buffered now, as one batch (0 when nothing is). 0 or the
  * commit's error; the writer stays failed after one.
  */

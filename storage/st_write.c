@@ -113,6 +113,7 @@ struct st_writer {
 	size_t npieces, cappieces;
 	uint8_t **rmw;      /* whole blocks of this batch, read-modify-written */
 	size_t nrmw, caprmw;
+	char fence[128];    /* lease holder checked against the shards' fences; "" none */
 };
 
 static void wr_egroup_close(struct wr_egroup *g)
@@ -518,6 +519,8 @@ static int commit_blocks(struct st_writer *w, struct st_msg *err)
 			if (!any) {
 				rc = st_meta_begin(m, s, err);
 				any = 1;
+				if (!rc && w->fence[0]) /* inside the transaction that makes the rows visible */
+					rc = st_meta_fenced(m, s, w->fence, err);
 			}
 			if (rc)
 				break;
@@ -864,6 +867,11 @@ int st_writer_pwrite(struct st_writer *w, uint64_t off, const void *buf, size_t 
 int st_writer_zero(struct st_writer *w, uint64_t off, uint64_t len, struct st_msg *err)
 {
 	return put_range(w, off, NULL, len, err);
+}
+
+void st_writer_set_fence(struct st_writer *w, const char *holder)
+{
+	snprintf(w->fence, sizeof(w->fence), "%s", holder ? holder : "");
 }
 
 int st_writer_flush(struct st_writer *w, struct st_msg *err)

@@ -38,6 +38,7 @@ static struct sv_ctl *ctl_open(const char *dir, uint64_t log_max, uint32_t commi
 	o.log_max = log_max;
 	o.commit_ms = commit_ms;
 	cr_assert_eq(sv_ctl_new(dir, &o, &c, &err), 0, "%s", err.text);
+	cr_assert_eq(sv_ctl_start(c), 0); /* the commit and lease threads */
 	return c;
 }
 
@@ -123,7 +124,6 @@ Test(sv_ctl, time_limit_commits_and_snapshots_are_read_only, .timeout = 60)
 	container(st, "c", 1);
 	cr_assert_eq(st_vdisk_create(st, "v", "c", SIZE, 0, NULL, &err), 0);
 	c = ctl_open(dir, 32 << 20, 200);
-	cr_assert_eq(sv_ctl_start(c), 0);
 	cr_assert_eq(sv_vd_open(c, "v", &vd, &err), 0, "%s", err.text);
 	th_fill(b, sizeof(b), 1);
 	cr_assert_eq(sv_vd_write(vd, 12345, b, sizeof(b), 0, &err), 0, "%s", err.text);
