@@ -56,6 +56,8 @@ static const struct cu_cmd cu_cmds[] = {
 	  CU_CMD_STORE | CU_CMD_OPEN_FIRST | CU_CMD_JOIN },
 	{ "vdisk", "info", "NAME", NULL, "show a vdisk: container, kind, size, bytes written", NULL, cu_cmd_vdisk_info,
 	  CU_CMD_STORE | CU_CMD_OPEN_FIRST | CU_CMD_JOIN },
+	{ "vdisk", "owner", "NAME [--format text|json]", NULL, "show the controller that owns a vdisk, its lease, the backups",
+	  NULL, cu_cmd_vdisk_owner, CU_CMD_STORE },
 	{ "disk", "add", "--node N --tier T --size SIZE", NULL, "add a disk to a node", NULL, cu_cmd_disk_add,
 	  CU_CMD_STORE },
 	{ "disk", "fail", "ID", NULL, "mark a disk failed (its replicas are re-replicated)", NULL, cu_cmd_disk_fail,

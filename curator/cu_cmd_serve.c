@@ -21,9 +21,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "curator/cu_cmd.h"
+#include "storage/st_owner.h"
 
 /* The plugin beside the binary (build/bin/curator -> build/lib/...). */
 static int plugin_path(char *out, size_t cap)
@@ -185,4 +187,68 @@ int cu_cmd_serve(struct cu_ctx *ctx, int argc, char **argv)
 	fflush(NULL);
 	execvp(args[0], args);
 	return cu_error(ctx, "%s: %s (is nbdkit installed? tools/install-deps.sh)", args[0], strerror(errno));
+}
+
+static int print_backup(void *arg, const char *holder, uint32_t node, int64_t since)
+{
+	char t[32];
+	time_t ts = (time_t)since;
+	int *n = arg;
+
+	strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", gmtime(&ts));
+	printf("  %-12s %s (node %u) since %s\n", (*n)++ ? "" : "backups", holder, node, t);
+	return 0;
+}
+
+/* curator vdisk owner NAME [--format text|json]: the controller that owns it, its lease, the backups. */
+int cu_cmd_vdisk_owner(struct cu_ctx *ctx, int argc, char **argv)
+{
+	struct cu_opt o[] = { { "--format", 1, 0, 0 } };
+	const char *fmt;
+	struct st_owner w;
+	struct st_vdisk v;
+	char *pos[1], *json = NULL, t1[32], t2[32];
+	int npos, nb = 0, rc = cu_opts_parse(ctx, argc, argv, o, CU_NOPTS(o), pos, &npos, 1);
+
+	if (rc)
+		return rc;
+	if (npos != 1)
+		return cu_error(ctx, "expected a NAME");
+	fmt = CU_OPT(o, "--format")->set ? CU_OPT(o, "--format")->val : "text";
+	if (strcmp(fmt, "text") && strcmp(fmt, "json"))
+		return cu_error(ctx, "--format %s: expected text or json", fmt);
+	rc = cu_open(ctx);
+	if (rc)
+		return rc;
+	rc = st_config_vdisk_get(cu_config(ctx), pos[0], &v, &ctx->err);
+	if (rc)
+		return rc;
+	if (strcmp(fmt, "json") == 0) {
+		rc = st_owner_json(cu_config(ctx), v.id, v.name, &json, &ctx->err);
+		if (rc)
+			return rc;
+		printf("%s\n", json);
+		free(json);
+		return 0;
+	}
+	rc = st_owner_get(cu_config(ctx), v.id, &w, &ctx->err);
+	if (rc && rc != ST_ENOTFOUND)
+		return rc;
+	printf("vdisk %s (id %llx)\n", v.name, (unsigned long long)v.id);
+	if (rc == ST_ENOTFOUND) {
+		printf("  owner        none\n");
+	} else {
+		time_t a = (time_t)w.since, b = (time_t)w.beat_at;
+		strftime(t1, sizeof(t1), "%Y-%m-%dT%H:%M:%SZ", gmtime(&a));
+		strftime(t2, sizeof(t2), "%Y-%m-%dT%H:%M:%SZ", gmtime(&b));
+		printf("  owner        %s (node %u) since %s, epoch %lld\n", w.holder, w.node, t1, (long long)w.epoch);
+		printf("  lease        TTL %.1f s, %lld renewals, the last at %s\n", (double)w.ttl_ms / 1000,
+		       (long long)w.beat, t2);
+		if (w.relinquish[0])
+			printf("  relinquish   asked by %s\n", w.relinquish);
+	}
+	rc = st_owner_backups(cu_config(ctx), v.id, print_backup, &nb, &ctx->err);
+	if (!rc && nb == 0)
+		printf("  backups      none\n");
+	return rc;
 }

@@ -252,6 +252,8 @@ int sv_vd_open(struct sv_ctl *c, const char *name, struct sv_vd **out, struct st
 		c->vds = vd;
 		pthread_mutex_unlock(&c->lmu);
 	}
+	if (vd->refs == 0) /* a client again: it may ask for a vdisk that moved away, or whose lease was lost */
+		vd->moved = vd->fenced = 0;
 	vd->refs++;
 	*out = vd;
 out:
@@ -267,7 +269,12 @@ int sv_vd_close(struct sv_vd *vd, struct st_msg *err)
 	pthread_mutex_lock(&c->mu);
 	if (--vd->refs == 0) {
 		rc = sv_commit(vd, err);
-		if (!rc || vd->fenced) { /* a log that failed to commit stays for the next connection or the end */
+		/*
+		 * Free it unless the log failed to commit (it stays for the next
+		 * connection or the end) or this controller owns the vdisk: it
+		 * keeps the lease (renewed, relinquished when asked) until it stops.
+		 */
+		if ((!rc || vd->fenced) && !sv_own_owned(vd)) {
 			struct sv_vd **p = &c->vds;
 			sv_own_close(vd);
 			pthread_mutex_lock(&c->lmu);

@@ -79,7 +79,11 @@ int sv_ctl_exports(struct sv_ctl *c, sv_export_cb cb, void *arg, struct st_msg *
  * ST_ENOTFOUND (no such live vdisk), or a config error.
  */
 int sv_vd_open(struct sv_ctl *c, const char *name, struct sv_vd **out, struct st_msg *err);
-/* Drop a connection's reference; the last one commits the log (its error returned). */
+/*
+ * Drop a connection's reference; the last one commits the log (its error
+ * returned). A vdisk this controller owns stays owned (its lease renewed)
+ * until sv_ctl_free or a relinquish request.
+ */
 int sv_vd_close(struct sv_vd *vd, struct st_msg *err);
 
 uint64_t sv_vd_size(const struct sv_vd *vd);

@@ -83,6 +83,9 @@ int sv_own_check(struct sv_vd *vd, struct st_msg *err);
 /* The commit thread (mu held): a relinquish asked for: commit, release, mark moved. */
 void sv_own_relinquish(struct sv_vd *vd);
 
+/* Whether this controller owns vd now. */
+int sv_own_owned(struct sv_vd *vd);
+
 /* The last close (mu held): release the lease and the backup listing. */
 void sv_own_close(struct sv_vd *vd);
 

@@ -237,3 +237,13 @@ void sv_own_close(struct sv_vd *vd)
 	vd->listed = 0;
 	pthread_mutex_unlock(&c->lmu);
 }
+
+int sv_own_owned(struct sv_vd *vd)
+{
+	int owned;
+
+	pthread_mutex_lock(&vd->ctl->lmu);
+	owned = vd->owned;
+	pthread_mutex_unlock(&vd->ctl->lmu);
+	return owned;
+}

@@ -12,7 +12,10 @@
 #include "storage/st_owner.h"
 #include "storage/st_sql.h"
 
+#include <errno.h>
+
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char owner_tables[] =
@@ -215,6 +218,38 @@ int st_owner_backups(struct st_config *cfg, uint64_t vdisk, st_backup_cb cb, voi
 			sqlite3_column_int64(q, 2));
 	if (!rc && src != SQLITE_DONE && src != SQLITE_ROW)
 		rc = st_sql_fail(cfg->db, src, "config.db", err);
+	sqlite3_finalize(q);
+	return rc;
+}
+
+#define ISO(col) "strftime('%Y-%m-%dT%H:%M:%SZ', " col ", 'unixepoch')"
+
+int st_owner_json(struct st_config *cfg, uint64_t vdisk, const char *name, char **out, struct st_msg *err)
+{
+	static const char sql[] =
+		"SELECT json_object('schema_version', 1, 'vdisk', ?2, 'vdisk_id', printf('%x', ?1),"
+		" 'owner', (SELECT json_object('holder', holder, 'node', node, 'epoch', epoch, 'renewals', beat,"
+		"   'lease_ttl_ms', ttl_ms, 'since', " ISO("since") ", 'last_renewal', " ISO("beat_at") ","
+		"   'relinquish_asked_by', CASE relinquish WHEN '' THEN NULL ELSE relinquish END)"
+		"   FROM vdisk_owners WHERE vdisk = ?1 AND holder <> ''),"
+		" 'backups', (SELECT json_group_array(json_object('holder', holder, 'node', node, 'since', " ISO("since") "))"
+		"   FROM (SELECT * FROM vdisk_backups WHERE vdisk = ?1 ORDER BY since, holder)))";
+	sqlite3_stmt *q;
+	int rc = tables(cfg, err), src;
+
+	if (!rc)
+		rc = st_sql_prepare(cfg->db, sql, &q, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(q, 1, (int64_t)vdisk);
+	sqlite3_bind_text(q, 2, name, -1, SQLITE_TRANSIENT);
+	src = sqlite3_step(q);
+	if (src == SQLITE_ROW) {
+		*out = strdup((const char *)sqlite3_column_text(q, 0));
+		rc = *out ? 0 : st_fail(err, -ENOMEM, "out of memory");
+	} else {
+		rc = st_sql_fail(cfg->db, src, "config.db", err);
+	}
 	sqlite3_finalize(q);
 	return rc;
 }

@@ -87,4 +87,12 @@ int st_owner_unlist(struct st_config *cfg, uint64_t vdisk, const char *holder, s
 typedef int (*st_backup_cb)(void *arg, const char *holder, uint32_t node, int64_t since);
 int st_owner_backups(struct st_config *cfg, uint64_t vdisk, st_backup_cb cb, void *arg, struct st_msg *err);
 
+/*
+ * `curator vdisk owner NAME --format json`: the owner row and the backups
+ * of vdisk as one JSON object built by SQLite (schema_version 1; times ISO
+ * 8601 UTC; "owner" null when nobody owns it) into *out (malloc'd, the
+ * caller frees). 0 or the SQLite error.
+ */
+int st_owner_json(struct st_config *cfg, uint64_t vdisk, const char *name, char **out, struct st_msg *err);
+
 #endif
