@@ -193,10 +193,10 @@ case_daemon() {
 	local dm=$!
 	pids+=($dm)
 	fio --name=rand --ioengine=nbd --uri="$(uri v "$s")" --rw=randwrite --bs=4k --size=64M --iodepth=16 \
-		--time_based --runtime=$secs --verify=crc32c --verify_backlog=1024 --verify_fatal=1 --output="$work/fio.rand" ||
+		--time_based --runtime=$secs --verify=crc32c --verify_backlog=1024 --verify_fatal=1 --verify_state_save=0 --output="$work/fio.rand" ||
 		fail "daemon: fio 4k randwrite verify: $(grep -iE 'err|verify' "$work/fio.rand" | head -3)"
 	fio --name=seq --ioengine=nbd --uri="$(uri v "$s")" --rw=write --bs=1M --offset=96M --size=128M --iodepth=4 \
-		--time_based --runtime=$secs --verify=crc32c --verify_backlog=1024 --verify_fatal=1 --output="$work/fio.seq" ||
+		--time_based --runtime=$secs --verify=crc32c --verify_backlog=1024 --verify_fatal=1 --verify_state_save=0 --output="$work/fio.seq" ||
 		fail "daemon: fio 1M seq write verify: $(grep -iE 'err|verify' "$work/fio.seq" | head -3)"
 	grep -q 'err= 0' "$work/fio.rand" && grep -q 'err= 0' "$work/fio.seq" || fail "daemon: fio reported errors"
 	kill "$served"; wait "$served" 2>/dev/null
