@@ -27,9 +27,11 @@ shift || true
 cases_wanted=${*:-images durable fs daemon owner bad}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${CURATOR_BIN:-$here/build/bin/curator}
+bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 export CURATOR_NBD_PLUGIN=${CURATOR_NBD_PLUGIN:-$(dirname "$bin")/../lib/nbdkit-curator-plugin.so}
 work=$(mktemp -d "${TMPDIR:-/tmp}/serve.XXXXXX")
 export CURATOR_LOG=error
+cd "$work" # fio leaves its state files in the working directory
 pids=()
 mounts=()
 cleanup() {
