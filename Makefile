@@ -16,7 +16,7 @@ BUILD   ?= build
 OPT     ?= -O2 -g
 CFLAGS  += -std=gnu11 $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation \
            -D_GNU_SOURCE -I. $(EXTRA_CFLAGS)
-LDLIBS  += -lsqlite3 -lisal -lz -lcrypto -lcurl -lexpat -lpthread -lm $(EXTRA_LDLIBS)
+LDLIBS  += -ljansson -lsqlite3 -lisal -lz -lcrypto -lcurl -lexpat -lpthread -lm $(EXTRA_LDLIBS)
 
 STORAGE_SRC :=
 MAPREDUCE_SRC :=
@@ -39,7 +39,54 @@ FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/replay_%)
 PLUGIN  := $(BUILD)/lib/nbdkit-curator-plugin.so
 PIC_OBJ := $(PLUGIN_SRC:%.c=$(BUILD)/pic/%.o)
 
-all: $(BIN) $(TOOLS_BIN) $(PLUGIN)
+all: $(BIN) $(TOOLS_BIN) $(PLUGIN) $(BUILD)/curator.8 $(BUILD)/curator.bash
+
+# the version: VERSION's number and where in git this is (debian/rules passes VERSION=...);
+# cu_version.o alone is rebuilt when it changes
+VERSION ?= $(shell v=$$(cat VERSION 2>/dev/null || echo 0.0.0); g=$$(git describe --tags --always --dirty 2>/dev/null); \
+	echo "$$v$${g:+ (git $$g)}")
+$(BUILD)/version.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
+$(BUILD)/curator/cu_version.o: $(BUILD)/version.stamp
+$(BUILD)/curator/cu_version.o: CFLAGS += -DCURATOR_VERSION='"$(VERSION)"'
+FORCE:
+.PHONY: FORCE
+
+# the man page and the bash completion, made by the binary from its command table (they cannot drift)
+$(BUILD)/curator.8: $(BIN)
+	$(BIN) --help-man > $@.tmp && mv $@.tmp $@
+$(BUILD)/curator.bash: $(BIN)
+	$(BIN) --help-completion > $@.tmp && mv $@.tmp $@
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: the binary, curator(8), the bash completion,
+# the systemd units (their binary path is BINDIR), the sysusers entry and an example
+# /etc/default/curator (kept if there is one)
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+SYSTEMDDIR  ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+SYSCONFDIR  ?= /etc
+install: $(BIN) $(PLUGIN) $(BUILD)/curator.8 $(BUILD)/curator.bash
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(SYSTEMDDIR) \
+	    $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(SYSCONFDIR)/default
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/curator
+	install -m 0644 $(BUILD)/curator.8 $(DESTDIR)$(MANDIR)/man8/curator.8
+	install -m 0644 $(BUILD)/curator.bash $(DESTDIR)$(BASHCOMPDIR)/curator
+	install -d $(DESTDIR)$(PREFIX)/lib
+	install -m 0644 $(PLUGIN) $(DESTDIR)$(PREFIX)/lib/nbdkit-curator-plugin.so
+	for u in curator.service curator-scan.service curator-scan.timer curator-serve@.service; do \
+	    sed 's|@BINDIR@|$(BINDIR)|g' dist/$$u > $(DESTDIR)$(SYSTEMDDIR)/$$u && chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/$$u; done
+	install -m 0644 dist/curator.sysusers $(DESTDIR)$(SYSUSERSDIR)/curator.conf
+	[ -e $(DESTDIR)$(SYSCONFDIR)/default/curator ] || install -m 0644 dist/curator.default $(DESTDIR)$(SYSCONFDIR)/default/curator
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/curator $(DESTDIR)$(MANDIR)/man8/curator.8 $(DESTDIR)$(BASHCOMPDIR)/curator \
+	    $(DESTDIR)$(SYSTEMDDIR)/curator.service $(DESTDIR)$(SYSTEMDDIR)/curator-scan.service \
+	    $(DESTDIR)$(SYSTEMDDIR)/curator-scan.timer $(DESTDIR)$(SYSTEMDDIR)/curator-serve@.service \
+	    $(DESTDIR)$(PREFIX)/lib/nbdkit-curator-plugin.so $(DESTDIR)$(SYSUSERSDIR)/curator.conf
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -80,7 +127,7 @@ $(FAULT_SHIM): tests/fault/fault_shim.c
 
 test: all $(TEST_BIN) $(FAULT_SHIM) $(FUZZ_REPLAY)
 	CURATOR_SRC=$(CURDIR) CURATOR_BIN=$(abspath $(BIN)) BUILD=$(BUILD) FAULT_SHIM=$(abspath $(FAULT_SHIM)) \
-	    tests/run.sh $(TEST_BIN) tests/fault/fault_matrix.sh tests/serve/serve_clients.sh $(FUZZ_REPLAY)
+	    tests/run.sh $(TEST_BIN) tests/fault/fault_matrix.sh tests/curator/progress_tty.sh tests/curator/report_browser.sh tests/serve/serve_clients.sh $(FUZZ_REPLAY)
 
 asan: export LSAN_OPTIONS = suppressions=$(CURDIR)/tests/lsan.supp
 asan:
@@ -99,9 +146,11 @@ soak: all $(TEST_BIN) $(FAULT_SHIM)
 # libFuzzer (docs/FUZZING.md): the library and the harnesses built by clang with ASan + UBSan, twice:
 # build-fuzz/ as shipped, build-fuzz-nocrc/ with every checksum comparison of the decoders passing
 # (-DCURATOR_FUZZ_NOCRC); then each harness runs FUZZ_SECS seconds in each build on a scratch copy
-# of tests/fuzz/corpus/<name>/. FUZZ_NAMES="a b" picks harnesses.
+# of tests/fuzz/corpus/<name>/. FUZZ_NAMES="a b" picks harnesses; FUZZ_RUNS=N stops each after N
+# executions (FUZZ_SECS still bounds it).
 FUZZ_CC   ?= clang
 FUZZ_SECS ?= 60
+FUZZ_RUNS ?=
 FUZZ_MAKE := MPICC="env MPICH_CC=$(FUZZ_CC) $(MPICC)" \
 	OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
 # clang knows not every gcc warning option this Makefile names
@@ -120,7 +169,7 @@ fuzz-build:
 	    FUZZ_NAMES="$(FUZZ_NAMES)" fuzz-bins
 
 fuzz: fuzz-build
-	FUZZ_SECS=$(FUZZ_SECS) tests/fuzz/fuzz.sh build-fuzz:crc build-fuzz-nocrc:nocrc -- $(FUZZ_NAMES)
+	FUZZ_SECS=$(FUZZ_SECS) FUZZ_RUNS=$(FUZZ_RUNS) tests/fuzz/fuzz.sh build-fuzz:crc build-fuzz-nocrc:nocrc -- $(FUZZ_NAMES)
 
 # the seed corpora, from the real encoders (run once; the files are committed)
 fuzz-corpus: $(BUILD)/tests/fuzz/gen_corpus
@@ -135,9 +184,14 @@ perf: all
 demo: all
 	tools/demo.sh
 
+# build the .deb (dpkg-buildpackage -b -us -uc in a copy of the tree), check what it holds and that
+# its curator --version runs; under CI=true also install it with apt-get and remove it again
+deb-test:
+	tools/deb-test.sh
+
 clean:
 	rm -rf build build-asan build-fuzz build-fuzz-nocrc
 
-.PHONY: all test asan valgrind soak perf demo clean fuzz fuzz-build fuzz-bins fuzz-corpus
+.PHONY: all test asan valgrind soak perf demo clean fuzz fuzz-build fuzz-bins fuzz-corpus install uninstall deb-test
 .SECONDARY:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -17,6 +17,7 @@
 #include "curator/cu_cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,83 +25,205 @@
 
 #include "curator/cu_cmd.h"
 
-static int cmd_help(struct cu_ctx *ctx, int argc, char **argv);
+/* --- the options of each command ---------------------------------------- */
+
+/* clang-format off */
+static const struct cu_optdef o_init[] = {
+	{ "--nodes", "N", "how many nodes (1..1000)" },
+	{ "--disks", "SPEC", "the disks of each node: TIER:COUNTxSIZE,... (tiers ssd, hdd)" },
+	{ "--shards", "S", "how many metadata shards (default 4)" },
+	{ NULL, NULL, NULL },
+};
+static const struct cu_optdef o_container_create[] = {
+	{ "--rf", "R", "replication factor, 1..3 and at most the nodes (required)" },
+	{ "--rs", "K,M", "erasure-code cold egroups as Reed-Solomon K data + M parity (2<=K<=16, 1<=M<=4)" },
+	{ "--ec-delay", "DUR", "how long an egroup stays cold before it is erasure-coded" },
+	{ "--compress", "off|inline|post[:DELAY]", "compression: none, while writing, or by the curator after DELAY" },
+	{ "--codec", "igzip|zlib", "the compression codec (default igzip)" },
+	{ "--dedup", "off|inline|post", "deduplication: none, while writing, or by the curator" },
+	{ "--chunking", "fixed|cdc", "dedup chunks: fixed 16K or content-defined" },
+	{ "--ilm", "HIGH%,LOW%", "tier watermarks: move data down above HIGH% until LOW%" },
+	{ "--cold-age", "DUR", "data untouched this long is cold (moves down a tier)" },
+	{ "--tiers", "ssd,hdd,cloud", "the tiers the container uses, fastest first" },
+	{ NULL, NULL, NULL },
+};
+static const struct cu_optdef o_vdisk_create[] = {
+	{ "--container", "C", "the container it lives in (required)" },
+	{ "--size", "SIZE", "its size (required)" },
+	{ "--block-size", "SIZE", "a power of two, 4K..4M (default 1M)" },
+	{ NULL, NULL, NULL },
+};
+static const struct cu_optdef o_vdisk_write[] = {
+	{ "--offset", "OFF", "where in the vdisk the data starts (default 0)" },
+	{ "--progress", NULL, "print \"committed BYTES\" on stdout after each durable 32 MiB batch (for scripts)" },
+	{ NULL, NULL, NULL },
+};
+static const struct cu_optdef o_vdisk_read[] = {
+	{ "--offset", "OFF", "where to start reading (default 0)" },
+	{ "--length", "LEN", "how much to read (default: to the end)" },
+	{ "--output", "FILE", "where to write it (default stdout; - is stdout)" },
+	{ NULL, NULL, NULL },
+};
+static const struct cu_optdef o_disk_add[] = {
+	{ "--node", "N", "the node the disk is on (required)" },
+	{ "--tier", "ssd|hdd", "its tier (required)" },
+	{ "--size", "SIZE", "its capacity (required)" },
+	{ NULL, NULL, NULL },
+};
+static const struct cu_optdef o_cloud_set[] = {
+	{ "--credentials", "FILE", "a file of mode 0600 with access_key = and secret_key = lines" },
+	{ NULL, NULL, NULL },
+};
+static const struct cu_optdef o_format[] = {
+	{ "--format", "text|json", "text for people, or JSON (docs/JSON.md)" },
+	{ NULL, NULL, NULL },
+};
+static const struct cu_optdef o_fsck[] = {
+	{ "--quiet", NULL, "print violations only" },
+	{ "--format", "text|json", "text for people, or JSON (docs/JSON.md)" },
+	{ NULL, NULL, NULL },
+};
+static const struct cu_optdef o_scan[] = {
+	{ "--dry-run", NULL, "find and report, queue no task" },
+	{ "--mem-budget", "SIZE", "memory per rank (default a quarter of the host's, shared by its ranks)" },
+	{ "--sweep-grace", "DUR", "how old an orphan file must be to be swept (default 1h)" },
+	{ "--compact-pct", "P", "compact egroups with at least P% dead bytes (default 20)" },
+	{ "--node-grace", "DUR", "how long a node may be down before its replicas are copied (default 60s)" },
+	{ "--scrub-period", "DUR", "how often every replica is read and verified (default 7d)" },
+	{ "--request", NULL, "do not scan: ask the running daemon for the scan" },
+	{ "--tasks-out", "FILE", "write the tasks found to FILE, a line each (also with --dry-run)" },
+	{ NULL, NULL, NULL },
+};
+static const struct cu_optdef o_tasks_list[] = {
+	{ "--kind", "K", "only tasks of this kind (e.g. rereplicate, egroup_delete)" },
+	{ "--state", "S", "only tasks in this state: pending, running, done, failed, stale" },
+	{ "--format", "text|json", "text for people, or JSON (docs/JSON.md)" },
+	{ NULL, NULL, NULL },
+};
+static const struct cu_optdef o_tasks_run[] = {
+	{ "--kind", "K", "only tasks of this kind" },
+	{ "--max", "N", "stop after N tasks" },
+	{ "--rate", "MBPS", "limit the bytes moved to MBPS MB/s (all the ranks together)" },
+	{ "--throttle", "KIND=MBPS[:RANKS]", "limit one task kind (and the ranks running it); may repeat" },
+	{ "--sweep-grace", "DUR", "how old an orphan file must be to be swept (default 1h)" },
+	{ NULL, NULL, NULL },
+};
+static const struct cu_optdef o_report[] = {
+	{ "--scan", "ID", "the report of scan ID" },
+	{ "--last", NULL, "the report of the latest scan (the default)" },
+	{ "--format", "text|json|html|prom", "text for people, JSON, a self-contained HTML page, Prometheus metrics" },
+	{ "--output", "FILE", "write it to FILE instead of stdout" },
+	{ NULL, NULL, NULL },
+};
+static const struct cu_optdef o_serve[] = {
+	{ "--node", "N", "the node this controller serves as (required)" },
+	{ "--socket", "PATH", "the Unix socket to listen on (default DIR/serve-N.sock)" },
+	{ "--listen", "ADDR:PORT", "listen on TCP instead" },
+	{ "--foreground", NULL, "stay in the foreground (else nbdkit forks and writes DIR/serve-N.pid)" },
+	{ "--log-max", "SIZE", "bytes a vdisk's write-back log holds before it commits (default and at most 32M)" },
+	{ "--commit-ms", "MS", "commit a log this long after its oldest write (default 1000)" },
+	{ "--lease-ms", "MS", "the TTL of this controller's owner leases (default 5000)" },
+	{ NULL, NULL, NULL },
+};
+static const struct cu_optdef o_daemon[] = {
+	{ "--full-every", "DUR", "the delay between full scans (default 6h)" },
+	{ "--partial-every", "DUR", "the delay between partial scans (default 1h)" },
+	{ "--mem-budget", "SIZE", "memory per rank for the scans" },
+	{ "--rate", "MBPS", "limit the tasks' bytes moved to MBPS MB/s" },
+	{ "--throttle", "KIND=MBPS[:RANKS]", "limit one task kind (and the ranks running it); may repeat" },
+	{ "--tick", "SECS", "how often the master looks for work (0 < SECS <= 60)" },
+	{ NULL, NULL, NULL },
+};
+/* clang-format on */
+
+/* --- the command table -------------------------------------------------- */
 
 /* clang-format off */
 static const struct cu_cmd cu_cmds[] = {
 	{ "init", NULL, "--nodes N --disks SPEC [--shards S]", "SPEC per node, e.g. \"ssd:1x8G,hdd:2x64G\"",
-	  "create a cluster: N nodes with the disks of SPEC each, and its metadata shards", NULL, cu_cmd_init, 0 },
+	  "create a cluster: N nodes with the disks of SPEC each, and its metadata shards", NULL, cu_cmd_init, 0, o_init },
 	{ "container", "create", "NAME --rf R [--rs K,M] [--ec-delay DUR]\n"
 	  "          [--compress off|inline|post[:DELAY]] [--codec igzip|zlib] [--dedup off|inline|post]\n"
 	  "          [--chunking fixed|cdc] [--ilm HIGH%,LOW%] [--cold-age DUR] [--tiers ssd,hdd,cloud]", NULL,
 	  "create a container: replication, erasure coding, compression, dedup, tiers", NULL,
-	  cu_cmd_container_create, CU_CMD_STORE },
-	{ "container", "list", "", NULL, "list the containers and their policies", NULL, cu_cmd_container_list,
-	  CU_CMD_STORE },
+	  cu_cmd_container_create, CU_CMD_STORE, o_container_create },
+	{ "container", "list", "[--format json]", NULL, "list the containers and their policies", NULL, cu_cmd_container_list,
+	  CU_CMD_STORE, o_format },
 	{ "container", "info", "NAME", NULL, "show a container's policies", NULL, cu_cmd_container_info,
-	  CU_CMD_STORE | CU_CMD_JOIN },
+	  CU_CMD_STORE | CU_CMD_JOIN, o_format },
 	{ "vdisk", "create", "NAME --container C --size SIZE [--block-size SIZE]", NULL,
-	  "create a virtual disk in a container", NULL, cu_cmd_vdisk_create, CU_CMD_STORE },
+	  "create a virtual disk in a container", NULL, cu_cmd_vdisk_create, CU_CMD_STORE, o_vdisk_create },
 	{ "vdisk", "write", "NAME [--offset OFF] [--progress] [FILE|-]",
 	  "--progress: print \"committed BYTES\" per durable batch",
-	  "write a file or stdin into a vdisk", NULL, cu_cmd_vdisk_write, CU_CMD_STORE | CU_CMD_OPEN_FIRST },
+	  "write a file or stdin into a vdisk", NULL, cu_cmd_vdisk_write, CU_CMD_STORE | CU_CMD_OPEN_FIRST, o_vdisk_write },
 	{ "vdisk", "read", "NAME [--offset OFF] [--length LEN] [--output FILE]", "(stdout by default)",
-	  "read a vdisk into a file or stdout", NULL, cu_cmd_vdisk_read, CU_CMD_STORE | CU_CMD_OPEN_FIRST },
+	  "read a vdisk into a file or stdout", NULL, cu_cmd_vdisk_read, CU_CMD_STORE | CU_CMD_OPEN_FIRST, o_vdisk_read },
 	{ "vdisk", "snapshot", "NAME SNAP", NULL, "take a read-only snapshot of a vdisk", NULL, cu_cmd_vdisk_snapshot,
-	  CU_CMD_STORE | CU_CMD_OPEN_FIRST },
+	  CU_CMD_STORE | CU_CMD_OPEN_FIRST, NULL },
 	{ "vdisk", "clone", "SNAP NEW", NULL, "make a writable vdisk from a snapshot", NULL, cu_cmd_vdisk_clone,
-	  CU_CMD_STORE | CU_CMD_OPEN_FIRST | CU_CMD_JOIN },
+	  CU_CMD_STORE | CU_CMD_OPEN_FIRST | CU_CMD_JOIN, NULL },
 	{ "vdisk", "delete", "NAME", NULL, "delete a vdisk (the scans reclaim its space)", NULL, cu_cmd_vdisk_delete,
-	  CU_CMD_STORE | CU_CMD_OPEN_FIRST | CU_CMD_JOIN },
-	{ "vdisk", "list", "", NULL, "list the vdisks, snapshots and clones", NULL, cu_cmd_vdisk_list,
-	  CU_CMD_STORE | CU_CMD_OPEN_FIRST | CU_CMD_JOIN },
+	  CU_CMD_STORE | CU_CMD_OPEN_FIRST | CU_CMD_JOIN, NULL },
+	{ "vdisk", "list", "[--format json]", NULL, "list the vdisks, snapshots and clones", NULL, cu_cmd_vdisk_list,
+	  CU_CMD_STORE | CU_CMD_OPEN_FIRST | CU_CMD_JOIN, o_format },
 	{ "vdisk", "info", "NAME", NULL, "show a vdisk: container, kind, size, bytes written", NULL, cu_cmd_vdisk_info,
-	  CU_CMD_STORE | CU_CMD_OPEN_FIRST | CU_CMD_JOIN },
+	  CU_CMD_STORE | CU_CMD_OPEN_FIRST | CU_CMD_JOIN, o_format },
 	{ "vdisk", "owner", "NAME [--format text|json]", NULL, "show the controller that owns a vdisk, its lease, the backups",
-	  NULL, cu_cmd_vdisk_owner, CU_CMD_STORE },
+	  NULL, cu_cmd_vdisk_owner, CU_CMD_STORE, o_format },
 	{ "disk", "add", "--node N --tier T --size SIZE", NULL, "add a disk to a node", NULL, cu_cmd_disk_add,
-	  CU_CMD_STORE },
+	  CU_CMD_STORE, o_disk_add },
 	{ "disk", "fail", "ID", NULL, "mark a disk failed (its replicas are re-replicated)", NULL, cu_cmd_disk_fail,
-	  CU_CMD_STORE | CU_CMD_JOIN },
+	  CU_CMD_STORE | CU_CMD_JOIN, NULL },
 	{ "disk", "remove", "ID", "drain, then remove", "drain a disk, then mark it removed", NULL, cu_cmd_disk_remove,
-	  CU_CMD_STORE | CU_CMD_JOIN },
-	{ "disk", "list", "", NULL, "list the disks: tier, capacity, use, state", NULL, cu_cmd_disk_list,
-	  CU_CMD_STORE | CU_CMD_JOIN },
-	{ "node", "down", "ID", NULL, "mark a node down", NULL, cu_cmd_node_down, CU_CMD_STORE },
-	{ "node", "up", "ID", NULL, "mark a node up again", NULL, cu_cmd_node_up, CU_CMD_STORE | CU_CMD_JOIN },
-	{ "node", "list", "", NULL, "list the nodes and their state", NULL, cu_cmd_node_list,
-	  CU_CMD_STORE | CU_CMD_JOIN },
+	  CU_CMD_STORE | CU_CMD_JOIN, NULL },
+	{ "disk", "list", "[--format json]", NULL, "list the disks: tier, capacity, use, state", NULL, cu_cmd_disk_list,
+	  CU_CMD_STORE | CU_CMD_JOIN, o_format },
+	{ "node", "down", "ID", NULL, "mark a node down", NULL, cu_cmd_node_down, CU_CMD_STORE, NULL },
+	{ "node", "up", "ID", NULL, "mark a node up again", NULL, cu_cmd_node_up, CU_CMD_STORE | CU_CMD_JOIN, NULL },
+	{ "node", "list", "[--format json]", NULL, "list the nodes and their state", NULL, cu_cmd_node_list,
+	  CU_CMD_STORE | CU_CMD_JOIN, o_format },
 	{ "cloud", "set", "URL [--credentials FILE]", "s3://BUCKET@HOST:PORT or a local directory;\n"
 	  "                                   credentials: a 0600 file (access_key = / secret_key =) or\n"
 	  "                                   CURATOR_S3_ACCESS_KEY / CURATOR_S3_SECRET_KEY",
-	  "set the cloud tier, once it answers", NULL, cu_cmd_cloud_set, CU_CMD_STORE },
-	{ "cloud", "show", "", NULL, "show the cloud tier's URL", NULL, cu_cmd_cloud_show, CU_CMD_STORE | CU_CMD_JOIN },
-	{ "fsck", NULL, "[--quiet]", "exit 0 clean, 1 violations found, 2 error",
-	  "check every invariant of the metadata and the egroups", NULL, cu_cmd_fsck, CU_CMD_STORE },
+	  "set the cloud tier, once it answers", NULL, cu_cmd_cloud_set, CU_CMD_STORE, o_cloud_set },
+	{ "cloud", "show", "", NULL, "show the cloud tier's URL", NULL, cu_cmd_cloud_show, CU_CMD_STORE | CU_CMD_JOIN, o_format },
+	{ "fsck", NULL, "[--quiet] [--format json]", "exit 0 clean, 1 violations found, 2 error",
+	  "check every invariant of the metadata and the egroups", NULL, cu_cmd_fsck, CU_CMD_STORE, o_fsck },
 	{ "scan", NULL, "full|partial [--dry-run] [--mem-budget SIZE] [--sweep-grace DUR] [--compact-pct P]\n"
-	  "        [--node-grace DUR] [--scrub-period DUR]", "(defaults 1h, 20, 60s, 7d)",
-	  "run a full or partial scan, queue its tasks and print its report", NULL, cu_cmd_scan, CU_CMD_MPI },
-	{ "tasks", "list", "[--kind K] [--state S]", NULL, "list the task queue", NULL, cu_cmd_tasks_list,
-	  CU_CMD_STORE },
-	{ "tasks", "run", "[--kind K] [--max N] [--rate MBPS] [--sweep-grace DUR]", NULL,
-	  "run the queued tasks, highest priority first", NULL, cu_cmd_tasks_run, CU_CMD_MPI | CU_CMD_JOIN },
+	  "        [--node-grace DUR] [--scrub-period DUR] [--tasks-out FILE]",
+	  "(defaults 1h, 20, 60s, 7d); --tasks-out: the tasks found, a line each\n"
+	  "                                   (KIND TARGET VERSION PRIORITY BYTES), also with --dry-run",
+	  "run a full or partial scan, queue its tasks and print its report", NULL, cu_cmd_scan, CU_CMD_MPI, o_scan },
+	{ "tasks", "list", "[--kind K] [--state S] [--format json]", NULL, "list the task queue", NULL, cu_cmd_tasks_list,
+	  CU_CMD_STORE, o_tasks_list },
+	{ "tasks", "run", "[--kind K] [--max N] [--rate MBPS] [--throttle KIND=MBPS[:RANKS]]... [--sweep-grace DUR]",
+	  "--rate and --throttle: MB/s for all the ranks together",
+	  "run the queued tasks, highest priority first", NULL, cu_cmd_tasks_run, CU_CMD_MPI | CU_CMD_JOIN, o_tasks_run },
 	{ "scan", NULL, "full|partial --request", "queue a scan for the running daemon",
-	  "ask the running daemon for a scan", NULL, cu_cmd_scan, CU_CMD_STORE },
+	  "ask the running daemon for a scan", NULL, cu_cmd_scan, CU_CMD_STORE, o_scan },
 	{ "report", NULL, "[--scan ID | --last] [--format text|json|html|prom] [--output FILE]", NULL,
-	  "print the report of a scan (the latest by default)", NULL, cu_cmd_report, CU_CMD_STORE },
-	{ "status", NULL, "", "exit 1 when there are health warnings",
-	  "show the master, the last and next scans, pending tasks and health warnings", NULL, cu_cmd_status,
-	  CU_CMD_STORE },
-	{ "explain", NULL, "vdisk|egroup|extent ID", "what the scans found about it, and why",
-	  "explain what the scans found about one item and why", NULL, cu_cmd_explain, CU_CMD_STORE },
+	  "print the report of a scan (the latest by default)", NULL, cu_cmd_report, CU_CMD_STORE, o_report },
+	{ "status", NULL, "[--format json]", "exit 1 unless HEALTH_OK",
+	  "show the health, the master, the last and next scans, running scans and pending tasks", NULL, cu_cmd_status,
+	  CU_CMD_STORE, o_format },
+	{ "health", NULL, "[detail] [--format json]", "HEALTH_OK | HEALTH_WARN | HEALTH_ERR; exit 1 unless OK",
+	  "show the cluster's health and its coded checks (with detail: the items of each)",
+	  "Checks (ERR): DATA_UNREADABLE, METADATA_CORRUPT, REFCOUNT_LOW, TIER_FULL; (WARN): DATA_UNDER_REPLICATED,\n"
+	  "EC_STRIPS_DEGRADED, REPLICAS_MISSING, DISK_FAILED, NODE_DOWN, TIER_NEARFULL, MASTER_DOWN, SCAN_OVERDUE,\n"
+	  "SCAN_FAILED, SCRUB_OVERDUE, TASKS_FAILED. Data is called lost only where no copy a read can use is left.",
+	  cu_cmd_health, CU_CMD_STORE, o_format },
+	{ "explain", NULL, "vdisk|egroup|extent ID [--format json]", "what the scans found about it, and why",
+	  "explain what the scans found about one item and why", NULL, cu_cmd_explain, CU_CMD_STORE, o_format },
 	{ "daemon", NULL, "[--full-every DUR] [--partial-every DUR] [--mem-budget SIZE] [--rate MBPS]\n"
 	  "         [--throttle KIND=MBPS[:RANKS]]... [--tick SECS]", "under mpiexec: rank 0 master, others slaves",
 	  "run the curator service: scheduled, requested and triggered scans, then tasks", NULL, cu_cmd_daemon,
-	  CU_CMD_MPI },
+	  CU_CMD_MPI, o_daemon },
 	{ "serve", NULL, "--node N [--socket PATH | --listen ADDR:PORT] [--foreground]\n"
 	  "         [--log-max SIZE] [--commit-ms MS] [--lease-ms MS]", "vdisks over NBD (export = vdisk name)",
-	  "run the node's storage controller: nbdkit with the curator plugin", NULL, cu_cmd_serve, CU_CMD_STORE },
-	{ "help", NULL, "", NULL, "print this usage", NULL, cmd_help, CU_CMD_META },
+	  "run the node's storage controller: nbdkit with the curator plugin", NULL, cu_cmd_serve, CU_CMD_STORE,
+	  o_serve },
+	{ "help", NULL, "[COMMAND [SUB]]", NULL, "print this usage, or a command's help", NULL, cu_help_topic, CU_CMD_META,
+	  NULL },
 };
 /* clang-format on */
 
@@ -113,87 +236,10 @@ static const struct family_words {
 	{ "cloud", "set URL [--credentials FILE] or show", " (expected set or show)" },
 };
 
-/* --- the usage text ----------------------------------------------------- */
-
-#define NOTE_COLUMN 47
-
-static const char usage_head[] =
-	"usage: curator [-C DIR] COMMAND ...    DIR: the cluster directory ($CURATOR_DIR, else ./cluster)\n\n";
-static const char usage_mpi[] =
-	"\n"
-	"scan, tasks run and daemon are MPI programs: one rank when started directly, N under mpiexec -n N.\n"
-	"CURATOR_LOG=debug|info|warn|error sets the log level (logs and progress go to stderr).\n";
-static const char usage_tail[] =
-	"\n"
-	"Sizes take K, M, G, T (powers of 1024); durations s, m, h, d.\n"
-	"CURATOR_NOW=<unix seconds> sets the policy clock; CURATOR_NODE=<id> the node this process runs on.\n";
-
-/* Print s, counting the columns of its last line into *col. */
-static void put_col(FILE *out, const char *s, int *col)
+const struct cu_cmd *cu_cmd_table(int *n)
 {
-	const char *nl = strrchr(s, '\n');
-
-	fputs(s, out);
-	*col = nl ? (int)strlen(nl + 1) : *col + (int)strlen(s);
-}
-
-/* The line of row i and of the rows joined to it; returns the next row. */
-static int usage_line(FILE *out, int i)
-{
-	const struct cu_cmd *c = &cu_cmds[i];
-	int col = 0;
-
-	put_col(out, "  ", &col);
-	put_col(out, c->name, &col);
-	if (c->sub) {
-		put_col(out, " ", &col);
-		put_col(out, c->sub, &col);
-	}
-	if (*c->usage) {
-		put_col(out, " ", &col);
-		put_col(out, c->usage, &col);
-	}
-	for (i++; i < NCMDS && cu_cmds[i].flags & CU_CMD_JOIN; i++) {
-		const struct cu_cmd *j = &cu_cmds[i];
-		put_col(out, " | ", &col);
-		put_col(out, j->sub, &col);
-		if (*j->usage) {
-			put_col(out, " ", &col);
-			put_col(out, j->usage, &col);
-		}
-		if (j->note) {
-			put_col(out, " (", &col);
-			put_col(out, j->note, &col);
-			put_col(out, ")", &col);
-		}
-	}
-	if (c->note) {
-		int pad = col >= NOTE_COLUMN ? 3 : NOTE_COLUMN - col < 5 ? 5 : NOTE_COLUMN - col;
-		fprintf(out, "%*s%s", pad, "", c->note);
-	}
-	fputc('\n', out);
-	return i;
-}
-
-/* The usage text, from the table: the commands, the notes, help, the units. */
-static void usage(FILE *out)
-{
-	fputs(usage_head, out);
-	for (int i = 0; i < NCMDS;)
-		i = cu_cmds[i].flags & CU_CMD_META ? i + 1 : usage_line(out, i);
-	fputs(usage_mpi, out);
-	for (int i = 0; i < NCMDS;)
-		i = cu_cmds[i].flags & CU_CMD_META ? usage_line(out, i) : i + 1;
-	fputs(usage_tail, out);
-}
-
-static int cmd_help(struct cu_ctx *ctx, int argc, char **argv)
-{
-	(void)ctx;
-	(void)argc;
-	(void)argv;
-	usage(stdout);
-	return CU_EXIT_OK;
+	*n = NCMDS;
+	return cu_cmds;
 }
 
 /* --- errors, the store, MPI ------------------------------------------- */
@@ -267,43 +313,88 @@ struct st_config *cu_config(struct cu_ctx *ctx)
 
 /* --- option parsing ----------------------------------------------------- */
 
+/*
+ * Parse the command's arguments (argv[0] is its last command word) with
+ * getopt_long against row c's options: the options into ctx->seen, the
+ * positionals moved to the front of argv + 1 (in order; all after "--"
+ * too), their count into *npos. 0, or CU_EXIT_USAGE after one line.
+ */
+static int parse_args(struct cu_ctx *ctx, const struct cu_cmd *c, int argc, char **argv, int *npos)
+{
+	struct option lo[CU_MAX_SEEN + 1];
+	int n = 0, ch;
+
+	for (const struct cu_optdef *d = c->opts; d && d->name && n < CU_MAX_SEEN; d++, n++)
+		lo[n] = (struct option){ d->name + 2, d->arg ? required_argument : no_argument, NULL, 256 + n };
+	lo[n] = (struct option){ NULL, 0, NULL, 0 };
+	*npos = 0;
+	ctx->nseen = 0;
+	optind = 0; /* glibc: start afresh (the global options were parsed in "+" mode) */
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "-:", lo, NULL)) != -1) {
+		const char *bad = argv[optind - 1];
+		if (ch == 1) {
+			argv[1 + (*npos)++] = optarg;
+		} else if (ch >= 256) {
+			if (ctx->nseen >= CU_MAX_SEEN)
+				return cu_error(ctx, "too many options");
+			ctx->seen[ctx->nseen].opt = &c->opts[ch - 256];
+			ctx->seen[ctx->nseen++].val = optarg;
+		} else if (ch == ':') {
+			const struct cu_optdef *d = &c->opts[optopt - 256];
+			return cu_error(ctx, "%s needs a value (%s)", d->name, d->arg);
+		} else if (optopt >= 256) {
+			return cu_error(ctx, "%s takes no value", c->opts[optopt - 256].name);
+		} else if (optopt == 'C') {
+			return cu_error(ctx, "-C is a global option: give it before the command (curator -C DIR %s ...)",
+					ctx->name);
+		} else {
+			char name[64];
+			if (optopt)
+				snprintf(name, sizeof(name), "-%c", optopt);
+			else
+				snprintf(name, sizeof(name), "%.*s", (int)strcspn(bad, "="), bad);
+			return cu_error(ctx, "unknown option %s (see curator %s --help)", name, ctx->name);
+		}
+	}
+	for (; optind < argc; optind++)
+		argv[1 + (*npos)++] = argv[optind];
+	return 0;
+}
+
 int cu_opts_parse(struct cu_ctx *ctx, int argc, char **argv, struct cu_opt *opts, int nopts, char **pos, int *npos,
 		  int maxpos)
 {
-	*npos = 0;
-	for (int i = 0; i < argc; i++) {
-		char *a = argv[i];
-		int found = 0;
-
-		if (a[0] == '-' && a[1] == '-' && a[2]) {
-			char *eq = strchr(a, '=');
-			size_t nl = eq ? (size_t)(eq - a) : strlen(a);
-			for (int k = 0; k < nopts; k++) {
-				if (strlen(opts[k].name) != nl || strncmp(opts[k].name, a, nl))
-					continue;
-				found = 1;
-				if (opts[k].has_arg) {
-					if (eq)
-						opts[k].val = eq + 1;
-					else if (i + 1 < argc)
-						opts[k].val = argv[++i];
-					else
-						return cu_error(ctx, "%s needs a value", opts[k].name);
-				} else if (eq) {
-					return cu_error(ctx, "%s takes no value", opts[k].name);
-				}
-				opts[k].set = 1;
-				break;
-			}
-			if (!found)
-				return cu_error(ctx, "unknown option %s (see curator help)", a);
-			continue;
+	for (int k = 0; k < nopts; k++) {
+		int known = 0;
+		for (const struct cu_optdef *d = ctx->row->opts; d && d->name; d++)
+			known |= !strcmp(d->name, opts[k].name);
+		if (!known)
+			return cu_error(ctx, "internal error: option %s is not in the command table", opts[k].name);
+		opts[k].set = 0;
+		opts[k].val = NULL;
+		for (int i = 0; i < ctx->nseen; i++) {
+			if (strcmp(ctx->seen[i].opt->name, opts[k].name))
+				continue;
+			opts[k].set = 1;
+			opts[k].val = ctx->seen[i].val;
 		}
-		if (*npos >= maxpos)
-			return cu_error(ctx, "unexpected argument '%s' (see curator help)", a);
-		pos[(*npos)++] = a;
 	}
+	if (argc > maxpos)
+		return cu_error(ctx, "unexpected argument '%s' (see curator %s%s%s --help)", argv[maxpos], ctx->row->name,
+				ctx->row->sub ? " " : "", ctx->row->sub ? ctx->row->sub : "");
+	*npos = argc;
+	for (int i = 0; i < argc; i++)
+		pos[i] = argv[i];
 	return 0;
+}
+
+const char *cu_opt_nth(const struct cu_ctx *ctx, const char *name, int i)
+{
+	for (int k = 0; k < ctx->nseen; k++)
+		if (!strcmp(ctx->seen[k].opt->name, name) && i-- == 0)
+			return ctx->seen[k].val;
+	return NULL;
 }
 
 struct cu_opt *cu_opt_get(struct cu_opt *opts, int n, const char *name)
@@ -391,6 +482,11 @@ static const struct cu_cmd *find(struct cu_ctx *ctx, int argc, char **argv, int 
 		*status = no_subcommand(ctx, c->name);
 		return NULL;
 	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		cu_help_family(stdout, c->name);
+		*status = CU_EXIT_OK;
+		return NULL;
+	}
 	for (; c < cu_cmds + NCMDS; c++)
 		if (c->sub && !strcmp(c->name, argv[0]) && !strcmp(c->sub, argv[1])) {
 			*used = 2;
@@ -400,23 +496,40 @@ static const struct cu_cmd *find(struct cu_ctx *ctx, int argc, char **argv, int 
 	return NULL;
 }
 
-/* Run row c on its arguments; free what it opened; its exit status. */
+/* Is there a -h or --help among argv[1..argc) before "--"? */
+static int wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return 1;
+	return 0;
+}
+
+/* Run row c on its arguments (argv[0] its last command word); free what it opened; its exit status. */
 static int run(struct cu_ctx *ctx, const struct cu_cmd *c, int argc, char **argv)
 {
-	int rc = 0;
+	int rc, npos;
 
 	ctx->row = c;
+	if (c->sub)
+		snprintf(ctx->name, sizeof(ctx->name), "%s %s", c->name, c->sub);
+	else
+		snprintf(ctx->name, sizeof(ctx->name), "%s", c->name);
+	ctx->cmd = ctx->name;
+	if (!(c->flags & CU_CMD_META) && wants_help(argc, argv)) {
+		cu_help_command(stdout, c);
+		return CU_EXIT_OK;
+	}
+	rc = parse_args(ctx, c, argc, argv, &npos);
+	if (rc)
+		return rc;
 	if (c->flags & CU_CMD_OPEN_FIRST) {
 		ctx->cmd = c->name; /* a missing cluster is "vdisk: ...", as the family opened it */
 		rc = cu_open(ctx);
+		ctx->cmd = ctx->name;
 	}
 	if (!rc) {
-		if (c->sub)
-			snprintf(ctx->name, sizeof(ctx->name), "%s %s", c->name, c->sub);
-		else
-			snprintf(ctx->name, sizeof(ctx->name), "%s", c->name);
-		ctx->cmd = ctx->name;
-		rc = c->run(ctx, argc, argv);
+		rc = c->run(ctx, npos, argv + 1);
 		if (rc < 0)
 			rc = cu_fail(ctx, rc);
 	}
@@ -425,6 +538,51 @@ static int run(struct cu_ctx *ctx, const struct cu_cmd *c, int argc, char **argv
 	ctx->st = NULL;
 	ctx->mr = NULL;
 	return rc;
+}
+
+static const struct option global_opts[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "help-man", no_argument, NULL, 'M' },
+	{ "help-completion", no_argument, NULL, 'B' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* The global options: -C DIR, -h, -V. 0 with *next the command's index, or an exit status (> 0, or -1 for 0). */
+static int parse_global(struct cu_ctx *ctx, int argc, char **argv, int *next)
+{
+	int ch;
+
+	opterr = 0;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "+:C:hV", global_opts, NULL)) != -1) {
+		switch (ch) {
+		case 'C':
+			ctx->dir = optarg;
+			break;
+		case 'h':
+			cu_help_usage(stdout);
+			return -1;
+		case 'V':
+			printf("curator %s\n", cu_version());
+			return -1;
+		case 'M':
+			cu_help_man(stdout);
+			return -1;
+		case 'B':
+			cu_help_completion(stdout);
+			return -1;
+		case ':':
+			return cu_error(ctx, "-C needs a value (the cluster directory)");
+		default:
+			if (optopt)
+				return cu_error(ctx, "unknown option -%c (see curator help)", optopt);
+			return cu_error(ctx, "unknown option %.*s (see curator help)", (int)strcspn(argv[optind - 1], "="),
+					argv[optind - 1]);
+		}
+	}
+	*next = optind;
+	return 0;
 }
 
 int cu_cli_main(int argc, char **argv)
@@ -436,26 +594,15 @@ int cu_cli_main(int argc, char **argv)
 	ctx.dir = getenv("CURATOR_DIR");
 	if (!ctx.dir || !*ctx.dir)
 		ctx.dir = "./cluster";
-	while (i < argc && argv[i][0] == '-') {
-		if (!strcmp(argv[i], "-C") && i + 1 < argc) {
-			ctx.dir = argv[i + 1];
-			i += 2;
-		} else if (!strncmp(argv[i], "-C", 2) && argv[i][2]) {
-			ctx.dir = argv[i] + 2;
-			i++;
-		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			usage(stdout);
-			return CU_EXIT_OK;
-		} else {
-			return cu_error(&ctx, "unknown option %s (see curator help)", argv[i]);
-		}
-	}
+	status = parse_global(&ctx, argc, argv, &i);
+	if (status)
+		return status < 0 ? CU_EXIT_OK : status;
 	if (i >= argc) {
-		usage(stderr);
+		cu_help_usage(stderr);
 		return CU_EXIT_USAGE;
 	}
 	c = find(&ctx, argc - i, argv + i, &used, &status);
 	if (!c)
 		return status;
-	return run(&ctx, c, argc - i - used, argv + i + used);
+	return run(&ctx, c, argc - i - used + 1, argv + i + used - 1);
 }

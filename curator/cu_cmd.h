@@ -11,14 +11,21 @@
  *
  * How a command runs (cu_cli_main):
  *
- *   1. the global options (-C DIR, -h) are parsed, a struct cu_ctx set up;
+ *   1. the global options (-C DIR, -h/--help, -V/--version) are parsed
+ *      with getopt_long, a struct cu_ctx set up;
  *   2. the row is found from argv (a family such as "vdisk" answers a
- *      missing or unknown subcommand itself);
- *   3. with CU_CMD_OPEN_FIRST the store is opened before the handler;
- *   4. the handler checks its arguments, then opens what its row asks
+ *      missing or unknown subcommand, and --help, itself);
+ *   3. the command's arguments are parsed with getopt_long against the
+ *      row's options (cu_optdef): --help anywhere before "--" prints the
+ *      row's help; an unknown option, a missing value, a value given to
+ *      a flag is one line and exit 2; "--" ends the options; what is left
+ *      are the positionals, handed to the handler as its argc/argv, and
+ *      the options are kept in the context (cu_opts_parse, cu_opt_nth);
+ *   4. with CU_CMD_OPEN_FIRST the store is opened before the handler;
+ *   5. the handler checks its arguments, then opens what its row asks
  *      for with cu_open() (so a usage error wins over a missing cluster),
  *      calls the library and prints its results;
- *   5. the runner turns a negative return into the one line
+ *   6. the runner turns a negative return into the one line
  *      "curator: <ctx->cmd>: <why>" and its exit status, then frees the
  *      store and the MPI context (in that order).
  *
@@ -34,6 +41,7 @@
 #define CU_CMD_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "mapreduce/mr.h"
 #include "storage/st_store.h"
@@ -42,6 +50,19 @@
 #define CU_EXIT_OK 0
 #define CU_EXIT_PROBLEM 1 /* the command ran and found a problem */
 #define CU_EXIT_USAGE 2   /* usage or environment error */
+
+/* The most options one command line may give (repeats included). */
+#define CU_MAX_SEEN 64
+
+/*
+ * One option of a command, in its row's NULL-terminated opts array: the
+ * parser, `COMMAND --help`, the man page and the completion read it.
+ */
+struct cu_optdef {
+	const char *name; /* "--offset" */
+	const char *arg;  /* its value's name, "OFF"; NULL for a flag */
+	const char *help; /* one line: what it does */
+};
 
 /* What a running command has: filled by the runner and cu_open. */
 struct cu_ctx {
@@ -54,6 +75,11 @@ struct cu_ctx {
 	int fail_status;          /* exit status of a negative return (0: by its code) */
 	struct st_msg err;        /* why the failing call failed */
 	char name[64];            /* storage for cmd */
+	int nseen;                /* the options given, in order (the runner's parse) */
+	struct {
+		const struct cu_optdef *opt;
+		const char *val;  /* NULL for a flag */
+	} seen[CU_MAX_SEEN];
 };
 
 enum cu_cmd_flags {
@@ -85,7 +111,38 @@ struct cu_cmd {
 	const char *more;  /* longer help for `COMMAND --help` and the man page, or NULL */
 	int (*run)(struct cu_ctx *ctx, int argc, char **argv);
 	unsigned flags;    /* enum cu_cmd_flags */
+	const struct cu_optdef *opts; /* its options, ending with { NULL }; NULL for none */
 };
+
+/* --- the table and the help made from it (cu_cli.c, cu_cli_help.c) ------- */
+
+/* The command table (static, in usage order); *n receives its length. */
+const struct cu_cmd *cu_cmd_table(int *n);
+
+/* The version string ("0.1.0 (git f4bac34)"), fixed at build time (cu_version.c). */
+const char *cu_version(void);
+
+/* The global usage text: every command's synopsis, then the notes. */
+void cu_help_usage(FILE *out);
+
+/* `COMMAND --help`: row c's synopsis, what it does, its options. */
+void cu_help_command(FILE *out, const struct cu_cmd *c);
+
+/* `FAMILY --help`: every row called name, with what each does. */
+void cu_help_family(FILE *out, const char *name);
+
+/* `curator --help-man`: the man page curator(8) in roff, from the table (make builds it with this). */
+void cu_help_man(FILE *out);
+
+/* `curator --help-completion`: a bash completion script, from the table. */
+void cu_help_completion(FILE *out);
+
+/*
+ * `curator help [COMMAND [SUB]]`: the usage, a family's or a command's
+ * help on stdout. 0, or CU_EXIT_USAGE after printing that there is no
+ * such command.
+ */
+int cu_help_topic(struct cu_ctx *ctx, int argc, char **argv);
 
 /* --- shared by the handlers (cu_cli.c) ------------------------------------ */
 
@@ -127,13 +184,17 @@ struct cu_opt {
 #define CU_OPT(o, name) cu_opt_get((o), CU_NOPTS(o), (name))
 
 /*
- * Split argv[0..argc) into options (from opts: "--x V", "--x=V", "--flag")
- * and at most maxpos positionals (pos[0..*npos)). 0, or CU_EXIT_USAGE after
- * printing what is wrong (an unknown option, a missing value, one too
- * many arguments).
+ * Fill opts (each must be one of the row's cu_optdef: the runner already
+ * parsed the command line against them; the last value given wins) and
+ * take the handler's argv[0..argc) (the positionals) as at most maxpos
+ * positionals (pos[0..*npos)). 0, or CU_EXIT_USAGE after printing what is
+ * wrong (one too many arguments; an option not in the row, a bug).
  */
 int cu_opts_parse(struct cu_ctx *ctx, int argc, char **argv, struct cu_opt *opts, int nopts, char **pos, int *npos,
 		  int maxpos);
+
+/* The i-th value given to option name (a repeatable one, e.g. --throttle), or NULL past the last. */
+const char *cu_opt_nth(const struct cu_ctx *ctx, const char *name, int i);
 
 /* The option called name (which must be in opts). */
 struct cu_opt *cu_opt_get(struct cu_opt *opts, int n, const char *name);
@@ -178,6 +239,7 @@ int cu_cmd_tasks_list(struct cu_ctx *ctx, int argc, char **argv);
 int cu_cmd_tasks_run(struct cu_ctx *ctx, int argc, char **argv);
 int cu_cmd_report(struct cu_ctx *ctx, int argc, char **argv);
 int cu_cmd_status(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_health(struct cu_ctx *ctx, int argc, char **argv);
 int cu_cmd_explain(struct cu_ctx *ctx, int argc, char **argv);
 int cu_cmd_daemon(struct cu_ctx *ctx, int argc, char **argv);
 

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "curator/cu_cmd.h"
+#include "curator/cu_json.h"
 #include "jobs/job_db.h"
 #include "storage/st_cloud.h"
 
@@ -186,20 +187,55 @@ int cu_cmd_container_create(struct cu_ctx *ctx, int argc, char **argv)
 	return 0;
 }
 
+/* A container's policies as JSON (docs/JSON.md). */
+static json_t *container_json(const struct st_container *c)
+{
+	json_t *tiers = json_array();
+
+	for (int t = 0; t < c->ntiers; t++)
+		json_array_append_new(tiers, json_string(st_tier_name(c->tiers[t])));
+	return json_pack("{s:I,s:s,s:i,s:o,s:I,s:s,s:I,s:s,s:s,s:s,s:i,s:i,s:o,s:o}", "id", (json_int_t)c->id, "name",
+			 c->name, "rf", c->rf, "erasure_coding",
+			 c->rs_k ? json_pack("{s:i,s:i}", "k", c->rs_k, "m", c->rs_m) : json_null(), "ec_delay_seconds",
+			 (json_int_t)c->ec_delay, "compress", st_mode_name(c->compress), "compress_delay_seconds",
+			 (json_int_t)c->compress_delay, "codec", c->codec == ST_CODEC_ZLIB ? "zlib" : "igzip", "dedup",
+			 st_mode_name(c->dedup), "chunking", c->chunking == ST_CHUNK_CDC ? "cdc" : "fixed", "ilm_high_pct",
+			 c->ilm_high, "ilm_low_pct", c->ilm_low, "cold_age_seconds",
+			 c->cold_age ? json_integer((json_int_t)c->cold_age) : json_null(), "tiers", tiers);
+}
+
+/* Print doc; a failure to build or write it is the command's error. */
+static int print_json(struct cu_ctx *ctx, json_t *doc)
+{
+	int rc = cu_json_print(doc, stdout);
+
+	return rc ? st_fail(&ctx->err, rc, "cannot write the JSON document: %s", st_strerror(rc)) : 0;
+}
+
 int cu_cmd_container_list(struct cu_ctx *ctx, int argc, char **argv)
 {
 	struct st_container *cs;
-	int n, rc;
+	int n, rc, json;
 
 	(void)argv;
 	if (argc != 0)
 		return cu_error(ctx, "takes no arguments");
+	if (cu_json_wanted(ctx, &json))
+		return CU_EXIT_USAGE;
 	rc = cu_open(ctx);
 	if (rc)
 		return rc;
 	rc = st_config_containers(cu_config(ctx), &cs, &n, &ctx->err);
 	if (rc)
 		return rc;
+	if (json) {
+		json_t *doc = cu_json_doc(), *a = json_array();
+		for (int i = 0; i < n; i++)
+			json_array_append_new(a, container_json(&cs[i]));
+		json_object_set_new(doc, "containers", a);
+		free(cs);
+		return print_json(ctx, doc);
+	}
 	printf("%-4s %-20s %-3s %-6s %-9s %-7s %s\n", "ID", "NAME", "RF", "EC", "COMPRESS", "DEDUP", "TIERS");
 	for (int i = 0; i < n; i++) {
 		char ec[16], tiers[32] = "";
@@ -245,16 +281,23 @@ static void print_container(const struct st_container *c)
 int cu_cmd_container_info(struct cu_ctx *ctx, int argc, char **argv)
 {
 	struct st_container c;
-	int rc;
+	int rc, json;
 
 	if (argc != 1)
 		return cu_error(ctx, "expected a NAME");
+	if (cu_json_wanted(ctx, &json))
+		return CU_EXIT_USAGE;
 	rc = cu_open(ctx);
 	if (rc)
 		return rc;
 	rc = st_config_container_get(cu_config(ctx), argv[0], &c, &ctx->err);
 	if (rc)
 		return rc;
+	if (json) {
+		json_t *doc = cu_json_doc();
+		json_object_set_new(doc, "container", container_json(&c));
+		return print_json(ctx, doc);
+	}
 	print_container(&c);
 	return 0;
 }
@@ -341,25 +384,46 @@ int cu_cmd_disk_remove(struct cu_ctx *ctx, int argc, char **argv)
 	return disk_change(ctx, argc, argv, 1);
 }
 
+static const char *disk_state(const struct st_disk *d)
+{
+	return d->removed ? "removed" : !d->ok ? "failed" : d->draining ? "draining" : "ok";
+}
+
 int cu_cmd_disk_list(struct cu_ctx *ctx, int argc, char **argv)
 {
 	struct st_disk *d;
-	int n, rc = cu_open(ctx);
+	int n, rc, json;
 
-	(void)argc; /* as ever, disk list ignores its arguments */
 	(void)argv;
+	if (argc)
+		return cu_error(ctx, "takes no arguments");
+	if (cu_json_wanted(ctx, &json))
+		return CU_EXIT_USAGE;
+	rc = cu_open(ctx);
 	if (rc)
 		return rc;
 	rc = st_config_disks(cu_config(ctx), &d, &n, &ctx->err);
 	if (rc)
 		return rc;
-	printf("%-4s %-4s %-5s %-10s %-10s %-5s %-7s %s\n", "ID", "NODE", "TIER", "CAPACITY", "USED", "USE%", "STATE", "PATH");
+	if (json) {
+		json_t *doc = cu_json_doc(), *a = json_array();
+		for (int i = 0; i < n; i++)
+			json_array_append_new(a, json_pack("{s:I,s:I,s:s,s:I,s:I,s:s,s:s,s:o}", "id", (json_int_t)d[i].id, "node",
+							   (json_int_t)d[i].node, "tier", st_tier_name(d[i].tier),
+							   "capacity_bytes", (json_int_t)d[i].capacity, "used_bytes",
+							   (json_int_t)d[i].used, "state", disk_state(&d[i]), "path", d[i].path,
+							   "changed", cu_json_time((double)d[i].changed)));
+		json_object_set_new(doc, "disks", a);
+		free(d);
+		return print_json(ctx, doc);
+	}
+	printf("%-4s %-4s %-5s %-10s %-10s %-5s %-8s %s\n", "ID", "NODE", "TIER", "CAPACITY", "USED", "USE%", "STATE", "PATH");
 	for (int i = 0; i < n; i++) {
 		char c1[32], c2[32];
-		printf("%-4u %-4u %-5s %-10s %-10s %4.1f%% %-7s %s\n", d[i].id, d[i].node, st_tier_name(d[i].tier),
+		printf("%-4u %-4u %-5s %-10s %-10s %4.1f%% %-8s %s\n", d[i].id, d[i].node, st_tier_name(d[i].tier),
 		       st_fmt_size(d[i].capacity, c1, sizeof(c1)), st_fmt_size(d[i].used, c2, sizeof(c2)),
 		       100.0 * (double)d[i].used / (double)d[i].capacity,
-		       d[i].removed ? "removed" : !d[i].ok ? "failed" : d[i].draining ? "drain" : "ok", d[i].path);
+		       disk_state(&d[i]), d[i].path);
 	}
 	free(d);
 	return 0;
@@ -403,15 +467,29 @@ int cu_cmd_node_up(struct cu_ctx *ctx, int argc, char **argv)
 int cu_cmd_node_list(struct cu_ctx *ctx, int argc, char **argv)
 {
 	struct st_node *nd;
-	int n, rc = cu_open(ctx);
+	int n, rc, json;
 
-	(void)argc; /* as ever, node list ignores its arguments */
 	(void)argv;
+	if (argc)
+		return cu_error(ctx, "takes no arguments");
+	if (cu_json_wanted(ctx, &json))
+		return CU_EXIT_USAGE;
+	rc = cu_open(ctx);
 	if (rc)
 		return rc;
 	rc = st_config_nodes(cu_config(ctx), &nd, &n, &ctx->err);
 	if (rc)
 		return rc;
+	if (json) {
+		json_t *doc = cu_json_doc(), *a = json_array();
+		for (int i = 0; i < n; i++)
+			json_array_append_new(a, json_pack("{s:I,s:s,s:o}", "id", (json_int_t)nd[i].id, "state",
+							   nd[i].up ? "up" : "down", "changed",
+							   cu_json_time((double)nd[i].changed)));
+		json_object_set_new(doc, "nodes", a);
+		free(nd);
+		return print_json(ctx, doc);
+	}
 	printf("%-4s %s\n", "ID", "STATE");
 	for (int i = 0; i < n; i++)
 		printf("%-4u %s\n", nd[i].id, nd[i].up ? "up" : "down");
@@ -469,15 +547,22 @@ int cu_cmd_cloud_set(struct cu_ctx *ctx, int argc, char **argv)
 int cu_cmd_cloud_show(struct cu_ctx *ctx, int argc, char **argv)
 {
 	char url[ST_PATH_MAX];
-	int rc;
+	int rc, json;
 
 	(void)argv;
 	if (argc != 0)
 		return cu_error(ctx, "takes no arguments");
+	if (cu_json_wanted(ctx, &json))
+		return CU_EXIT_USAGE;
 	rc = cu_open(ctx);
 	if (rc)
 		return rc;
 	rc = st_config_setting_get(cu_config(ctx), "cloud_url", url, sizeof(url), NULL);
+	if (json) {
+		json_t *doc = cu_json_doc();
+		json_object_set_new(doc, "cloud", rc ? json_null() : json_pack("{s:s}", "url", url));
+		return print_json(ctx, doc);
+	}
 	printf("%s\n", rc ? "no cloud tier configured" : url);
 	return 0;
 }

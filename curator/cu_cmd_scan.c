@@ -20,9 +20,12 @@
 #include "curator/cu_cmd.h"
 #include "curator/cu_daemon.h"
 #include "curator/cu_explain.h"
+#include "curator/cu_health.h"
+#include "curator/cu_json.h"
 #include "curator/cu_log.h"
 #include "curator/cu_report.h"
 #include "curator/cu_status.h"
+#include "curator/cu_watch.h"
 #include "jobs/job_db_report.h"
 #include "jobs/job_scan.h"
 #include "jobs/job_tasks.h"
@@ -30,34 +33,73 @@
 
 /* --- fsck --------------------------------------------------------------- */
 
+struct fsck_out {
+	int quiet;
+	json_t *findings; /* --format json: the messages, else NULL */
+};
+
 static void fsck_say(void *arg, enum st_fsck_level lvl, const char *msg)
 {
-	int quiet = *(int *)arg;
+	struct fsck_out *o = arg;
+	const char *level = lvl == ST_FSCK_VIOLATION ? "violation" : lvl == ST_FSCK_WARNING ? "warning" : "info";
 
-	if (lvl == ST_FSCK_VIOLATION)
-		printf("VIOLATION %s\n", msg);
-	else if (!quiet)
-		printf("%s %s\n", lvl == ST_FSCK_WARNING ? "WARNING" : "INFO", msg);
+	if (lvl != ST_FSCK_VIOLATION && o->quiet)
+		return;
+	if (o->findings)
+		json_array_append_new(o->findings, json_pack("{s:s,s:s}", "level", level, "message", msg));
+	else
+		printf("%s %s\n", lvl == ST_FSCK_VIOLATION ? "VIOLATION" : lvl == ST_FSCK_WARNING ? "WARNING" : "INFO", msg);
+}
+
+static json_t *fsck_json(const struct st_fsck_report *r, json_t *findings)
+{
+	json_t *doc = cu_json_doc();
+
+	json_object_set_new(doc, "fsck",
+			    json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:o}",
+				      "clean", !r->violations, "violations", (json_int_t)r->violations, "warnings",
+				      (json_int_t)r->warnings, "bad_replicas", (json_int_t)r->bad_replicas, "block_rows",
+				      (json_int_t)r->block_rows, "regions", (json_int_t)r->regions, "extents",
+				      (json_int_t)r->extents, "egroups", (json_int_t)r->egroups, "extent_ids",
+				      (json_int_t)r->extent_ids, "verified_bytes", (json_int_t)r->bytes_verified, "garbage",
+				      "total", (json_int_t)r->garbage, "unreferenced_extents", (json_int_t)r->unreferenced,
+				      "refcounts_above_references", (json_int_t)r->refcount_high, "orphan_extent_id_rows",
+				      (json_int_t)r->orphan_extent_ids, "deleted_vdisk_block_rows",
+				      (json_int_t)r->deleted_vdisk_rows, "orphan_files", (json_int_t)r->orphan_files,
+				      "unknown_vdisk_block_rows", (json_int_t)r->unknown_vdisk_rows, "findings", findings));
+	return doc;
 }
 
 int cu_cmd_fsck(struct cu_ctx *ctx, int argc, char **argv)
 {
 	struct cu_opt o[] = { { "--quiet", 0, 0, 0 } };
+	struct fsck_out fo = { 0, NULL };
 	struct st_fsck_report r;
 	char *pos[1];
 	char b[32];
-	int npos, quiet, rc = cu_opts_parse(ctx, argc, argv, o, CU_NOPTS(o), pos, &npos, 0);
+	int npos, json, rc = cu_opts_parse(ctx, argc, argv, o, CU_NOPTS(o), pos, &npos, 0);
 
 	if (rc)
 		return rc;
-	quiet = CU_OPT(o, "--quiet")->set;
+	if (cu_json_wanted(ctx, &json))
+		return CU_EXIT_USAGE;
+	fo.quiet = CU_OPT(o, "--quiet")->set;
 	rc = cu_open(ctx);
 	if (rc)
 		return rc;
-	rc = st_fsck_run(ctx->st, fsck_say, &quiet, &r, &ctx->err);
+	if (json)
+		fo.findings = json_array();
+	rc = st_fsck_run(ctx->st, fsck_say, &fo, &r, &ctx->err);
 	if (rc) {
+		json_decref(fo.findings);
 		ctx->fail_status = CU_EXIT_USAGE; /* 1 means violations found */
 		return rc;
+	}
+	if (json) {
+		rc = cu_json_print(fsck_json(&r, fo.findings), stdout);
+		if (rc)
+			return st_fail(&ctx->err, rc, "cannot write the JSON document");
+		return r.violations ? CU_EXIT_PROBLEM : 0;
 	}
 	printf("fsck: %llu block rows, %llu regions, %llu extents in %llu egroups, %s verified\n",
 	       (unsigned long long)r.block_rows, (unsigned long long)r.regions, (unsigned long long)r.extents,
@@ -73,49 +115,6 @@ int cu_cmd_fsck(struct cu_ctx *ctx, int argc, char **argv)
 }
 
 /* --- scans -------------------------------------------------------------- */
-
-/* The progress of a running scan, for its ETA. */
-struct scan_eta {
-	double started;
-	double prev[4]; /* the last finished scan of this kind, per phase */
-	int nprev;
-};
-
-static int prev_phase(void *arg, const struct job_scan_phase *p)
-{
-	struct scan_eta *e = arg;
-
-	if (e->nprev >= 4)
-		return 1;
-	e->prev[e->nprev++] = p->secs;
-	return 0;
-}
-
-static void load_prev_phases(struct scan_eta *e, const char *dir, int full)
-{
-	struct job_db *db;
-	int64_t id;
-
-	e->nprev = 0;
-	if (job_db_open(dir, &db, NULL))
-		return;
-	if (!job_db_scan_last_done(db, full ? "full" : "partial", &id, NULL))
-		job_db_scan_phases(db, id, prev_phase, e, NULL);
-	job_db_close(db);
-}
-
-static void scan_progress(void *arg, int64_t scan, const char *phase, int index, int total)
-{
-	struct scan_eta *e = arg;
-	double eta = e->nprev == total ? 0 : -1;
-
-	(void)scan;
-	if (index == 1)
-		e->started = (double)st_now();
-	for (int k = index - 1; eta >= 0 && k < e->nprev; k++)
-		eta += e->prev[k];
-	cu_progress(phase, index, total, e->started, eta, 0);
-}
 
 /* scan full|partial --request: queue it for the daemon. */
 static int scan_request(struct cu_ctx *ctx, const char *kind)
@@ -144,6 +143,8 @@ static int scan_opts(struct cu_ctx *ctx, struct cu_opt *o, int n, struct job_sca
 	struct cu_opt *x;
 
 	so->dry_run = cu_opt_get(o, n, "--dry-run")->set;
+	if ((x = cu_opt_get(o, n, "--tasks-out"))->set)
+		so->tasks_out = x->val;
 	x = cu_opt_get(o, n, "--mem-budget");
 	if (cu_opt_size(ctx, x, &so->mem_budget))
 		return CU_EXIT_USAGE;
@@ -169,9 +170,9 @@ int cu_cmd_scan(struct cu_ctx *ctx, int argc, char **argv)
 {
 	struct cu_opt o[] = { { "--dry-run", 0, 0, 0 },     { "--mem-budget", 1, 0, 0 }, { "--sweep-grace", 1, 0, 0 },
 			      { "--compact-pct", 1, 0, 0 }, { "--request", 0, 0, 0 },     { "--node-grace", 1, 0, 0 },
-			      { "--scrub-period", 1, 0, 0 } };
+			      { "--scrub-period", 1, 0, 0 }, { "--tasks-out", 1, 0, 0 } };
 	struct job_scan_opts so = { .sweep_grace = -1, .node_grace = -1, .scrub_period = -1 };
-	struct scan_eta eta = { 0 };
+	struct cu_watch *w = NULL;
 	struct job_scan_result res;
 	char *pos[1];
 	int npos, rc = cu_opts_parse(ctx, argc, argv, o, CU_NOPTS(o), pos, &npos, 1);
@@ -189,19 +190,20 @@ int cu_cmd_scan(struct cu_ctx *ctx, int argc, char **argv)
 	if (rc)
 		return rc;
 	cu_log_init(mr_rank(ctx->mr) != 0);
-	if (mr_rank(ctx->mr) == 0)
-		load_prev_phases(&eta, st_config_dir(cu_config(ctx)), so.full);
-	so.progress = scan_progress;
-	so.progress_arg = &eta;
+	if (mr_rank(ctx->mr) == 0) /* rank 0 draws the scan's progress from its beats */
+		w = cu_watch_scan(st_config_dir(cu_config(ctx)), so.full ? "scan full" : "scan partial");
+	so.progress = cu_watch_scan_phase;
+	so.progress_arg = w;
 	rc = job_scan_run(ctx->mr, ctx->st, &so, &res, &ctx->err);
 	if (rc) {
+		cu_watch_end(w, "%s: failed", so.full ? "scan full" : "scan partial");
 		ctx->cmd = so.full ? "scan full" : "scan partial";
 		ctx->fail_status = CU_EXIT_PROBLEM;
 		return cu_fail(ctx, rc);
 	}
 	if (mr_rank(ctx->mr) == 0) {
 		struct st_msg e2 = { "" };
-		cu_progress(so.full ? "full scan" : "partial scan", so.full ? 3 : 1, so.full ? 3 : 1, eta.started, 0, 1);
+		cu_watch_end(w, "%s: scan %lld done", so.full ? "scan full" : "scan partial", (long long)res.scan_id);
 		cu_report_write(cu_config(ctx), res.scan_id, CU_TEXT, stdout, &e2);
 	}
 	return 0;
@@ -214,16 +216,49 @@ int cu_cmd_tasks_list(struct cu_ctx *ctx, int argc, char **argv)
 	struct cu_opt o[] = { { "--kind", 1, 0, 0 }, { "--state", 1, 0, 0 } };
 	struct cu_opt *kind = CU_OPT(o, "--kind"), *state = CU_OPT(o, "--state");
 	char *pos[1];
-	int npos, k = -1, rc = cu_opts_parse(ctx, argc, argv, o, CU_NOPTS(o), pos, &npos, 0);
+	int npos, json, k = -1, rc = cu_opts_parse(ctx, argc, argv, o, CU_NOPTS(o), pos, &npos, 0);
 
 	if (rc)
 		return rc;
+	if (cu_json_wanted(ctx, &json))
+		return CU_EXIT_USAGE;
 	if (kind->set && (k = job_task_kind_parse(kind->val)) < 0)
 		return cu_error(ctx, "--kind '%s': unknown task kind", kind->val);
 	rc = cu_open(ctx);
 	if (rc)
 		return rc;
-	return cu_tasks_list(st_config_dir(cu_config(ctx)), k, state->set ? state->val : NULL, stdout, &ctx->err);
+	return cu_tasks_list(st_config_dir(cu_config(ctx)), k, state->set ? state->val : NULL, json ? CU_JSON : CU_TEXT,
+			     stdout, &ctx->err);
+}
+
+/* --throttle KIND=MBPS[:RANKS] into ro. 0 or -1. */
+static int parse_throttle(const char *v, struct job_run_opts *ro)
+{
+	char kind[64];
+	double mbps = 0;
+	int ranks = 0, k;
+	const char *eq = strchr(v, '=');
+
+	if (!eq || (size_t)(eq - v) >= sizeof(kind))
+		return -1;
+	memcpy(kind, v, (size_t)(eq - v));
+	kind[eq - v] = 0;
+	k = job_task_kind_parse(kind);
+	if (k < 0 || sscanf(eq + 1, "%lf:%d", &mbps, &ranks) < 1 || mbps < 0 || ranks < 0)
+		return -1;
+	ro->kind_mbps[k] = mbps;
+	ro->kind_ranks[k] = ranks;
+	return 0;
+}
+
+/* Every --throttle KIND=MBPS[:RANKS] given (it may repeat) into ro. 0 or CU_EXIT_USAGE (printed). */
+static int throttles(struct cu_ctx *ctx, struct job_run_opts *ro)
+{
+	for (int i = 0; cu_opt_nth(ctx, "--throttle", i); i++)
+		if (parse_throttle(cu_opt_nth(ctx, "--throttle", i), ro))
+			return cu_error(ctx, "--throttle '%s': KIND=MBPS[:RANKS], e.g. egroup_compact=50:1",
+					cu_opt_nth(ctx, "--throttle", i));
+	return 0;
 }
 
 /* The options of tasks run into ro. 0 or CU_EXIT_USAGE (printed). */
@@ -272,19 +307,26 @@ static void print_run(const struct job_run_result *res)
 int cu_cmd_tasks_run(struct cu_ctx *ctx, int argc, char **argv)
 {
 	struct cu_opt o[] = { { "--kind", 1, 0, 0 }, { "--max", 1, 0, 0 }, { "--rate", 1, 0, 0 },
-			      { "--sweep-grace", 1, 0, 0 } };
+			      { "--sweep-grace", 1, 0, 0 }, { "--throttle", 1, 0, 0 } };
 	struct job_run_opts ro = { .kind = -1, .sweep_grace = -1 };
+	struct cu_watch *w = NULL;
 	struct job_run_result res;
 	char *pos[1];
-	int npos, rc = cu_opts_parse(ctx, argc, argv, o, CU_NOPTS(o), pos, &npos, 0);
+	int npos, rc = throttles(ctx, &ro);
 
+	if (!rc)
+		rc = cu_opts_parse(ctx, argc, argv, o, CU_NOPTS(o), pos, &npos, 0);
 	if (!rc)
 		rc = run_opts(ctx, o, CU_NOPTS(o), &ro);
 	if (!rc)
 		rc = cu_open(ctx);
 	if (rc)
 		return rc;
+	cu_log_init(mr_rank(ctx->mr) != 0);
+	if (mr_rank(ctx->mr) == 0)
+		w = cu_watch_tasks(st_config_dir(cu_config(ctx)), ro.kind, ro.max);
 	rc = job_tasks_run(ctx->mr, ctx->st, &ro, &res, &ctx->err);
+	cu_watch_end(w, "tasks run: %s", rc ? "failed" : "done");
 	if (rc) {
 		ctx->fail_status = CU_EXIT_PROBLEM;
 		return cu_fail(ctx, rc);
@@ -341,53 +383,100 @@ int cu_cmd_report(struct cu_ctx *ctx, int argc, char **argv)
 
 int cu_cmd_status(struct cu_ctx *ctx, int argc, char **argv)
 {
-	int rc, warnings = 0;
+	int rc, json, problem = 0;
 
 	(void)argv;
 	if (argc)
 		return cu_error(ctx, "takes no arguments");
+	if (cu_json_wanted(ctx, &json))
+		return CU_EXIT_USAGE;
 	rc = cu_open(ctx);
 	if (rc)
 		return rc;
-	rc = cu_status_write(ctx->st, stdout, &warnings, &ctx->err);
+	rc = cu_status_write(ctx->st, json ? CU_JSON : CU_TEXT, stdout, &problem, &ctx->err);
 	if (rc)
 		return rc;
-	return warnings ? CU_EXIT_PROBLEM : 0;
+	return problem ? CU_EXIT_PROBLEM : 0;
+}
+
+/* health [detail]: the summary line, or every check and its items; exit 1 unless HEALTH_OK. */
+int cu_cmd_health(struct cu_ctx *ctx, int argc, char **argv)
+{
+	struct cu_health *h;
+	int rc, json;
+
+	if (argc > 1 || (argc == 1 && strcmp(argv[0], "detail")))
+		return cu_error(ctx, "expected nothing or detail");
+	if (cu_json_wanted(ctx, &json))
+		return CU_EXIT_USAGE;
+	rc = cu_open(ctx);
+	if (rc)
+		return rc;
+	h = malloc(sizeof(*h));
+	if (!h)
+		return st_fail(&ctx->err, -ENOMEM, "out of memory");
+	rc = cu_health_get(cu_config(ctx), h, &ctx->err);
+	if (!rc && json) {
+		json_t *doc = cu_json_doc();
+		json_object_set_new(doc, "health", cu_health_json(h));
+		if (cu_json_print(doc, stdout))
+			rc = st_fail(&ctx->err, -EIO, "cannot write the JSON document");
+	} else if (!rc) {
+		cu_health_text(h, argc == 1, 0, stdout);
+	}
+	if (!rc)
+		rc = h->status == CU_HEALTH_OK ? 0 : CU_EXIT_PROBLEM;
+	free(h);
+	return rc;
+}
+
+/*
+ * explain --format json: what the text says, line by line, under the item
+ * it is about. NEEDSWORK: cu_explain could hand over its findings as
+ * fields (refcount, references, tasks) instead of sentences.
+ */
+static int explain_json(struct cu_ctx *ctx, const char *what, const char *id)
+{
+	char *text = NULL, *save = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&text, &len);
+	json_t *doc, *lines;
+	int rc;
+
+	if (!mem)
+		return st_fail(&ctx->err, -errno, "out of memory");
+	rc = cu_explain(ctx->st, what, id, mem, &ctx->err);
+	fclose(mem);
+	if (rc) {
+		free(text);
+		return rc;
+	}
+	doc = cu_json_doc();
+	lines = json_array();
+	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		json_array_append_new(lines, json_string(l + strspn(l, " ")));
+	free(text);
+	json_object_set_new(doc, "explain", json_pack("{s:s,s:s,s:o}", "what", what, "id", id, "lines", lines));
+	return cu_json_print(doc, stdout) ? st_fail(&ctx->err, -EIO, "cannot write the JSON document") : 0;
 }
 
 int cu_cmd_explain(struct cu_ctx *ctx, int argc, char **argv)
 {
-	int rc;
+	int rc, json;
 
 	if (argc != 2)
 		return cu_error(ctx, "expected vdisk|egroup|extent ID");
+	if (cu_json_wanted(ctx, &json))
+		return CU_EXIT_USAGE;
 	rc = cu_open(ctx);
 	if (rc)
 		return rc;
+	if (json)
+		return explain_json(ctx, argv[0], argv[1]);
 	return cu_explain(ctx->st, argv[0], argv[1], stdout, &ctx->err);
 }
 
 /* --- the daemon --------------------------------------------------------- */
-
-/* --throttle KIND=MBPS[:RANKS] into ro. 0 or -1. */
-static int parse_throttle(const char *v, struct job_run_opts *ro)
-{
-	char kind[64];
-	double mbps = 0;
-	int ranks = 0, k;
-	const char *eq = strchr(v, '=');
-
-	if (!eq || (size_t)(eq - v) >= sizeof(kind))
-		return -1;
-	memcpy(kind, v, (size_t)(eq - v));
-	kind[eq - v] = 0;
-	k = job_task_kind_parse(kind);
-	if (k < 0 || sscanf(eq + 1, "%lf:%d", &mbps, &ranks) < 1 || mbps < 0 || ranks < 0)
-		return -1;
-	ro->kind_mbps[k] = mbps;
-	ro->kind_ranks[k] = ranks;
-	return 0;
-}
 
 /* The daemon's options into d (--throttle already taken out). 0 or CU_EXIT_USAGE (printed). */
 static int daemon_opts(struct cu_ctx *ctx, struct cu_opt *o, int n, struct cu_daemon_opts *d)
@@ -423,17 +512,9 @@ int cu_cmd_daemon(struct cu_ctx *ctx, int argc, char **argv)
 	char *pos[1];
 	int npos, rc;
 
-	/* --throttle may repeat: take them out before the common parser */
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--throttle") || i + 1 >= argc)
-			continue;
-		if (parse_throttle(argv[i + 1], &d.tasks))
-			return cu_error(ctx, "--throttle '%s': KIND=MBPS[:RANKS], e.g. egroup_compact=50:1", argv[i + 1]);
-		memmove(argv + i, argv + i + 2, (size_t)(argc - i - 2) * sizeof(*argv));
-		argc -= 2;
-		i--;
-	}
-	rc = cu_opts_parse(ctx, argc, argv, o, CU_NOPTS(o), pos, &npos, 0);
+	rc = throttles(ctx, &d.tasks);
+	if (!rc)
+		rc = cu_opts_parse(ctx, argc, argv, o, CU_NOPTS(o), pos, &npos, 0);
 	if (!rc)
 		rc = daemon_opts(ctx, o, CU_NOPTS(o), &d);
 	if (!rc)

@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "curator/cu_cmd.h"
+#include "curator/cu_json.h"
+#include "curator/cu_log.h"
 
 int cu_cmd_vdisk_create(struct cu_ctx *ctx, int argc, char **argv)
 {
@@ -51,10 +53,11 @@ int cu_cmd_vdisk_create(struct cu_ctx *ctx, int argc, char **argv)
  * Copy fd into the writer w in cap-byte reads; with progress, print each
  * new committed offset. 0, or the failure with ctx->err filled.
  */
-static int write_stream(struct cu_ctx *ctx, struct st_writer *w, int fd, const char *src, int progress)
+static int write_stream(struct cu_ctx *ctx, struct st_writer *w, int fd, const char *src, int progress, uint64_t total)
 {
 	size_t cap = 4u << 20;
-	uint64_t acked = 0;
+	uint64_t acked = 0, in = 0;
+	double t0 = cu_clock();
 	uint8_t *buf = malloc(cap);
 	int rc = 0;
 
@@ -73,6 +76,15 @@ static int write_stream(struct cu_ctx *ctx, struct st_writer *w, int fd, const c
 		rc = st_writer_write(w, buf, (size_t)n, &ctx->err);
 		if (rc)
 			break;
+		in += (uint64_t)n;
+		{ /* the bar on a terminal (cu_log.h): bytes read in, bytes durable */
+			char b1[32], b2[32];
+			double secs = cu_clock() - t0;
+			cu_progress_set(total ? (double)in / (double)total : -1,
+					total && in && secs > 0 ? secs * (double)(total - in) / (double)in : -1,
+					"%s written, %s committed", st_fmt_size(in, b1, sizeof(b1)),
+					st_fmt_size(st_writer_committed(w), b2, sizeof(b2)));
+		}
 		if (progress && st_writer_committed(w) != acked) {
 			acked = st_writer_committed(w);
 			printf("committed %llu\n", (unsigned long long)acked);
@@ -119,7 +131,10 @@ int cu_cmd_vdisk_write(struct cu_ctx *ctx, int argc, char **argv)
 			close(fd);
 		return rc;
 	}
-	rc = write_stream(ctx, w, fd, src, CU_OPT(o, "--progress")->set);
+	cu_progress_begin(ctx->name, 0);
+	rc = write_stream(ctx, w, fd, src, CU_OPT(o, "--progress")->set,
+			  fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0);
+	cu_progress_end("%s %s: %s", ctx->name, pos[0], rc ? "stopped" : "all written");
 	if (fd > 0)
 		close(fd);
 	if (rc > 0) { /* out of memory, printed */
@@ -268,15 +283,38 @@ int cu_cmd_vdisk_delete(struct cu_ctx *ctx, int argc, char **argv)
 	return 0;
 }
 
+static const char *vdisk_kind(const struct st_vdisk *v)
+{
+	return v->readonly ? "snapshot" : v->parent ? "clone" : "vdisk";
+}
+
+/* A vdisk as JSON (docs/JSON.md): its parent and container by name. */
+static json_t *vdisk_json(const struct st_vdisk *v, const char *container, const char *parent)
+{
+	return json_pack("{s:o,s:s,s:s,s:s,s:o,s:I,s:I,s:o}", "id", cu_json_hex(v->id), "name", v->name, "container",
+			 container, "kind", vdisk_kind(v), "parent", cu_json_str(parent), "size_bytes", (json_int_t)v->size,
+			 "block_size_bytes", (json_int_t)v->block_size, "created", cu_json_time((double)v->created));
+}
+
+static int print_json(struct cu_ctx *ctx, json_t *doc)
+{
+	int rc = cu_json_print(doc, stdout);
+
+	return rc ? st_fail(&ctx->err, rc, "cannot write the JSON document: %s", st_strerror(rc)) : 0;
+}
+
 int cu_cmd_vdisk_list(struct cu_ctx *ctx, int argc, char **argv)
 {
 	struct st_vdisk *v;
 	struct st_container *cs;
-	int n, nc, rc;
+	json_t *doc = NULL, *a = NULL;
+	int n, nc, rc, json;
 
 	(void)argv;
 	if (argc != 0)
 		return cu_error(ctx, "takes no arguments");
+	if (cu_json_wanted(ctx, &json))
+		return CU_EXIT_USAGE;
 	rc = st_config_vdisks(cu_config(ctx), 0, &v, &n, &ctx->err);
 	if (rc)
 		return rc;
@@ -285,19 +323,31 @@ int cu_cmd_vdisk_list(struct cu_ctx *ctx, int argc, char **argv)
 		free(v);
 		return rc;
 	}
-	printf("%-16s %-24s %-16s %-10s %s\n", "ID", "NAME", "CONTAINER", "SIZE", "KIND");
+	if (json) {
+		doc = cu_json_doc();
+		a = json_array();
+		json_object_set_new(doc, "vdisks", a);
+	} else {
+		printf("%-16s %-24s %-16s %-10s %s\n", "ID", "NAME", "CONTAINER", "SIZE", "KIND");
+	}
 	for (int i = 0; i < n; i++) {
-		const char *cn = "?";
+		const char *cn = "?", *pn = NULL;
 		char sz[32];
 		for (int k = 0; k < nc; k++)
 			if (cs[k].id == v[i].container)
 				cn = cs[k].name;
-		printf("%-16llx %-24s %-16s %-10s %s\n", (unsigned long long)v[i].id, v[i].name, cn,
-		       st_fmt_size(v[i].size, sz, sizeof(sz)), v[i].readonly ? "snapshot" : v[i].parent ? "clone" : "vdisk");
+		for (int k = 0; k < n && v[i].parent; k++)
+			if (v[k].id == v[i].parent)
+				pn = v[k].name;
+		if (json)
+			json_array_append_new(a, vdisk_json(&v[i], cn, pn));
+		else
+			printf("%-16llx %-24s %-16s %-10s %s\n", (unsigned long long)v[i].id, v[i].name, cn,
+			       st_fmt_size(v[i].size, sz, sizeof(sz)), vdisk_kind(&v[i]));
 	}
 	free(v);
 	free(cs);
-	return 0;
+	return json ? print_json(ctx, doc) : 0;
 }
 
 int cu_cmd_vdisk_info(struct cu_ctx *ctx, int argc, char **argv)
@@ -306,10 +356,12 @@ int cu_cmd_vdisk_info(struct cu_ctx *ctx, int argc, char **argv)
 	struct st_container c;
 	uint64_t bytes = 0, blocks = 0;
 	char b1[32], b2[32];
-	int rc;
+	int rc, json, has_parent;
 
 	if (argc != 1)
 		return cu_error(ctx, "expected a NAME");
+	if (cu_json_wanted(ctx, &json))
+		return CU_EXIT_USAGE;
 	rc = st_config_vdisk_get(cu_config(ctx), argv[0], &v, &ctx->err);
 	if (!rc)
 		rc = st_config_container_by_id(cu_config(ctx), v.container, &c, &ctx->err);
@@ -317,10 +369,19 @@ int cu_cmd_vdisk_info(struct cu_ctx *ctx, int argc, char **argv)
 		rc = st_vdisk_mapped(ctx->st, &v, &bytes, &blocks, &ctx->err);
 	if (rc)
 		return rc;
+	has_parent = v.parent && st_config_vdisk_by_id(cu_config(ctx), v.parent, &p, NULL) == 0;
+	if (json) {
+		json_t *doc = cu_json_doc(), *j = vdisk_json(&v, c.name, has_parent ? p.name : NULL);
+		json_object_set_new(j, "parent_deleted", json_boolean(has_parent && p.state == ST_VDISK_DELETED));
+		json_object_set_new(j, "written_bytes", json_integer((json_int_t)bytes));
+		json_object_set_new(j, "written_blocks", json_integer((json_int_t)blocks));
+		json_object_set_new(doc, "vdisk", j);
+		return print_json(ctx, doc);
+	}
 	printf("vdisk %s (id %llx)\n", v.name, (unsigned long long)v.id);
 	printf("  container    %s\n", c.name);
 	printf("  kind         %s\n", v.readonly ? "snapshot (read-only)" : v.parent ? "clone" : "vdisk");
-	if (v.parent && st_config_vdisk_by_id(cu_config(ctx), v.parent, &p, NULL) == 0)
+	if (has_parent)
 		printf("  parent       %s%s\n", p.name, p.state == ST_VDISK_DELETED ? " (deleted)" : "");
 	printf("  size         %s (%llu bytes)\n", st_fmt_size(v.size, b1, sizeof(b1)), (unsigned long long)v.size);
 	printf("  block size   %u\n", v.block_size);

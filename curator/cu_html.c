@@ -12,7 +12,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "curator/cu_health.h"
 #include "curator/cu_report_int.h"
 
 #define MAXPTS 40
@@ -28,6 +30,19 @@ static void esc(FILE *out, const char *s)
 		default: fputc(*s, out);
 		}
 	}
+}
+
+/* An axis tick for people: whole numbers once the axis passes 10, else two significant digits; k and M past 10^4. */
+static void tick_label(double val, double max, char *buf, size_t len)
+{
+	if (max >= 1e7)
+		snprintf(buf, len, "%.0fM", val / 1e6);
+	else if (max >= 1e4)
+		snprintf(buf, len, "%.0fk", val / 1e3);
+	else if (max >= 10)
+		snprintf(buf, len, "%.0f", val);
+	else
+		snprintf(buf, len, "%.2g", val);
 }
 
 static const char *colors[] = { "#3b6ea5", "#e07b39", "#5aa55a", "#b54a4a", "#8c6bb1", "#888888" };
@@ -56,7 +71,9 @@ static void svg_bars(FILE *out, const char *title, const char *unit, int n, char
 	for (int t = 0; t <= 4; t++) {
 		double val = max * t / 4;
 		int y = h - bottom + 10 - (int)((h - bottom) * t / 4);
-		fprintf(out, "<text x='%d' y='%d' font-size='10' text-anchor='end'>%.3g %s</text>\n", left - 4, y + 3, val, unit);
+		char tick[32];
+		tick_label(val, max, tick, sizeof(tick));
+		fprintf(out, "<text x='%d' y='%d' font-size='11' text-anchor='end'>%s %s</text>\n", left - 4, y + 3, tick, unit);
 	}
 	for (int i = 0; i < n; i++) {
 		double acc = 0;
@@ -149,28 +166,122 @@ static int tiers(const struct cu_report *r, char labels[][48], double v[][4])
 	return n;
 }
 
+static void iso(double t, char *buf, size_t len)
+{
+	time_t s = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0 || !gmtime_r(&s, &tm))
+		snprintf(buf, len, "never");
+	else
+		strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+/* The health banner: HEALTH_OK in green, WARN in amber, ERR in red, with each check. */
+static void html_health(const struct cu_report *r, FILE *out)
+{
+	static const char *cls[] = { "ok", "warnb", "errb" };
+	struct cu_health *h = malloc(sizeof(*h));
+
+	if (!h || cu_health_get(r->cfg, h, NULL)) {
+		free(h);
+		return;
+	}
+	fprintf(out, "<div class='banner %s' id='health'><b>%s</b>", cls[h->status], cu_health_name(h->status));
+	if (h->n)
+		fputs("<ul>", out);
+	for (int i = 0; i < h->n; i++) {
+		fprintf(out, "<li><b>%s</b> %s: ", h->checks[i].severity == CU_HEALTH_ERR ? "ERR" : "WARN", h->checks[i].code);
+		esc(out, h->checks[i].summary);
+		fputs("</li>", out);
+	}
+	fprintf(out, "%s</div>\n", h->n ? "</ul>" : " (now, curator health)");
+	free(h);
+}
+
 static void html_head(const struct cu_report *r, FILE *out)
 {
 	struct job_scan_row s;
+	char url[ST_PATH_MAX], t1[40], t2[40];
 
 	fputs("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>Curator report</title>\n"
 	      "<style>body{font-family:sans-serif;margin:24px;color:#222;background:#fff}"
 	      "h1{font-size:22px}h2{font-size:17px;margin-top:28px}figure{display:inline-block;margin:8px 16px 8px 0}"
 	      "figcaption{font-weight:bold;margin-bottom:4px}table{border-collapse:collapse}"
 	      "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:right}"
-	      "th{background:#eef}td:first-child,th:first-child{text-align:left}.warn{color:#b00}</style></head><body>\n",
+	      "th{background:#eef}td:first-child,th:first-child{text-align:left}.warn{color:#b00}"
+	      ".err{color:#b00;font-weight:bold}.banner{padding:8px 12px;border-radius:4px;margin:12px 0}"
+	      ".banner ul{margin:4px 0 0 0}.ok{background:#dff0d8;color:#1d5d1d}.warnb{background:#fcf3cf;color:#7a5b00}"
+	      ".errb{background:#f8d7da;color:#8a1c1c}</style></head><body>\n",
 	      out);
 	fprintf(out, "<h1>Curator report: scan %" PRId64 "</h1>\n", r->scan);
 	if (!job_db_scan_get(r->db, r->scan, &s, NULL)) {
-		fprintf(out, "<p>%s scan, %s, S0 %" PRId64 ", %d rank(s), %.1f s. ", s.kind, s.state, s.s0, s.ranks,
-			s.ended ? s.ended - s.started : 0.0);
+		iso(s.started, t1, sizeof(t1));
+		iso(s.ended, t2, sizeof(t2));
+		fprintf(out, "<p id='scan'>%s scan, %s, started <time>%s</time>, ended <time>%s</time> (%.1f s), S0 %" PRId64
+			     ", %d rank(s). ",
+			s.kind, s.state, t1, t2, s.ended ? s.ended - s.started : 0.0, s.s0, s.ranks);
 		if (*s.error) {
-			fputs("<span class='warn'>", out);
+			fputs("<span class='err'>", out);
 			esc(out, s.error);
 			fputs("</span>", out);
 		}
 		fputs("</p>\n", out);
 	}
+	html_health(r, out);
+	fputs("<p id='cloud'>Cloud tier: ", out);
+	if (st_config_setting_get(r->cfg, "cloud_url", url, sizeof(url), NULL))
+		fputs("none configured", out);
+	else
+		esc(out, url);
+	fprintf(out, " (%.0f egroups, ", jnum(r, r->scan, "cloud_egroups"));
+	fputs(st_fmt_size((uint64_t)jnum(r, r->scan, "cloud_bytes"), url, sizeof(url)), out);
+	fputs(" at this scan)</p>\n", out);
+}
+
+/* Every disk: node, tier, state, capacity and use now (config.db), bytes at this scan. */
+struct disk_scan {
+	uint32_t disk;
+	int64_t bytes, egroups;
+	int found;
+};
+
+static int disk_scan_row(void *arg, const struct job_usage *u)
+{
+	struct disk_scan *d = arg;
+
+	if ((uint32_t)u->disk == d->disk) {
+		d->bytes = u->bytes;
+		d->egroups = u->egroups;
+		d->found = 1;
+	}
+	return 0;
+}
+
+static void html_disks(const struct cu_report *r, FILE *out)
+{
+	struct st_disk *d;
+	int n;
+	char b1[32], b2[32], b3[32];
+
+	if (st_config_disks(r->cfg, &d, &n, NULL))
+		return;
+	fputs("<h2>Disks</h2><table id='disks'><tr><th>disk</th><th>node</th><th>tier</th><th>state</th><th>capacity</th>"
+	      "<th>used now</th><th>use</th><th>bytes at the scan</th><th>egroups at the scan</th></tr>\n",
+	      out);
+	for (int i = 0; i < n; i++) {
+		struct disk_scan ds = { d[i].id, 0, 0, 0 };
+		const char *state = d[i].removed ? "removed" : !d[i].ok ? "failed" : d[i].draining ? "draining" : "ok";
+		double pct = d[i].capacity ? 100.0 * (double)d[i].used / (double)d[i].capacity : 0;
+		job_db_scan_usage(r->db, r->scan, disk_scan_row, &ds, NULL);
+		fprintf(out, "<tr><td>%u</td><td>%u</td><td>%s</td><td%s>%s</td><td>%s</td><td>%s</td><td%s>%.1f%%</td>"
+			     "<td>%s</td><td>%" PRId64 "</td></tr>\n",
+			d[i].id, d[i].node, st_tier_name(d[i].tier), !d[i].ok && !d[i].removed ? " class='err'" : "", state,
+			st_fmt_size(d[i].capacity, b1, sizeof(b1)), st_fmt_size(d[i].used, b2, sizeof(b2)),
+			pct >= 85 ? " class='err'" : "", pct, st_fmt_size((uint64_t)ds.bytes, b3, sizeof(b3)), ds.egroups);
+	}
+	fputs("</table>\n", out);
+	free(d);
 }
 
 static void html_summary(const struct cu_report *r, FILE *out)
@@ -181,14 +292,18 @@ static void html_summary(const struct cu_report *r, FILE *out)
 					 { "dangling_references", "dangling references" }, { "missing_replicas", "missing replicas" },
 					 { "orphan_files", "unreferenced files" }, { "protected_by_safety_rule", "left for the next scan (safety rule)" },
 					 { "under_replicated", "egroups under-replicated" }, { "one_copy_left", "egroups with one copy left" },
-					 { "lost_egroups", "egroups with no healthy copy" }, { "at_risk_bytes", "bytes at risk" },
+					 { "lost_egroups", "egroups with no healthy copy" },
+					 { "unreadable_egroups", "egroups no read can serve (lost)" },
+					 { "unreadable_bytes", "bytes lost" }, { "at_risk_bytes", "bytes at risk" },
 					 { "scrub_due", "egroups due for scrubbing" } };
 	char b1[32];
 
 	fputs("<h2>What the scan found</h2><table><tr><th>finding</th><th>value</th></tr>\n", out);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		double val = jnum(r, r->scan, rows[i][0]);
-		fprintf(out, "<tr><td>%s</td><td>", rows[i][1]);
+		int bad = val > 0 && (!strcmp(rows[i][0], "refcount_low") || !strcmp(rows[i][0], "dangling_references") ||
+				      !strncmp(rows[i][0], "unreadable", 10) || !strcmp(rows[i][0], "missing_replicas"));
+		fprintf(out, "<tr%s><td>%s</td><td>", bad ? " class='err'" : "", rows[i][1]);
 		if (strstr(rows[i][0], "bytes"))
 			fputs(st_fmt_size((uint64_t)val, b1, sizeof(b1)), out);
 		else
@@ -304,7 +419,11 @@ static int html_finding(void *arg, const struct job_finding *f)
 		      h->out);
 	h->any = 1;
 	snprintf(eg, sizeof(eg), "%" PRIx64, f->egroup);
-	fputs("<tr>", h->out);
+	fputs(!strcmp(f->kind, "unreadable") || !strcmp(f->kind, "missing_object") || strstr(f->kind, "corrupt") ||
+			      strstr(f->kind, "dangling") || strstr(f->kind, "refcount_low")
+		      ? "<tr class='err'>"
+		      : "<tr>",
+	      h->out);
 	for (int c = 0; c < 4; c++) {
 		fputs("<td>", h->out);
 		esc(h->out, col[c]);
@@ -323,6 +442,7 @@ int cu_report_html(const struct cu_report *r)
 
 	html_head(r, out);
 	html_summary(r, out);
+	html_disks(r, out);
 	html_charts(r, out, labels, v);
 	fputs("<h2>Tasks</h2><table><tr><th>kind</th><th>pending</th><th>running</th><th>done</th><th>stale</th><th>failed</th>"
 	      "<th>bytes reclaimed</th></tr>\n",
@@ -369,7 +489,7 @@ static int prom_tasks(void *arg, int kind, const int64_t n[JS_FAILED + 1], int64
 static int prom_reclaimed(void *arg, int kind, const int64_t n[JS_FAILED + 1], int64_t done_bytes)
 {
 	if (n[JS_DONE])
-		fprintf(arg, "curator_tasks_reclaimed_bytes{kind=\"%s\"} %" PRId64 "\n",
+		fprintf(arg, "curator_tasks_reclaimed_bytes_total{kind=\"%s\"} %" PRId64 "\n",
 			job_task_kind_name((enum job_task_kind)kind), done_bytes);
 	return 0;
 }
@@ -402,34 +522,37 @@ static void prom_disks(struct st_config *cfg, FILE *out)
 
 int cu_report_prom(const struct cu_report *r)
 {
-	static const char *gauges[][2] = {
-		{ "live_bytes", "Raw bytes of extents still referenced, at the last scan." },
-		{ "stored_bytes", "Bytes of egroups per replica, at the last scan." },
-		{ "dead_bytes", "Bytes of dead extents found by the last scan." },
-		{ "garbage_bytes", "Garbage bytes inside egroups, at the last scan." },
-		{ "dead_extents", "Dead extents found by the last scan." },
-		{ "refcount_low", "Recorded refcounts below their references (errors), last scan." },
-		{ "dangling_references", "Dangling references (errors), last scan." },
-		{ "missing_replicas", "Replicas whose file is missing, last scan." },
-		{ "orphan_files", "Egroup files no metadata references, last scan." },
-		{ "protected_by_safety_rule", "Items the safety rule left for the next scan." },
-		{ "corrupt_rows", "Metadata rows failing their checksum, last scan." },
-		{ "under_replicated", "Egroups with fewer healthy copies than their RF, last scan." },
-		{ "one_copy_left", "Egroups down to one healthy copy, last scan." },
-		{ "lost_egroups", "Egroups with no healthy copy, last scan." },
-		{ "at_risk_bytes", "Bytes of under-replicated egroups, last scan." },
-		{ "scrub_due", "Egroups due for scrubbing, last scan." },
-		{ "saved_compression", "Bytes on disk saved by compression (all copies), last scan." },
-		{ "saved_dedup", "Bytes on disk saved by dedup (all copies), last scan." },
-		{ "saved_ec", "Bytes on disk saved by erasure coding, last scan." },
-		{ "cloud_bytes", "Bytes of egroups on the cloud tier, last scan." },
-		{ "cloud_egroups", "Egroups on the cloud tier, last scan." },
+	/* counter name, metric name (curator_scan_...), help */
+	static const char *gauges[][3] = {
+		{ "live_bytes", "live_bytes", "Raw bytes of extents still referenced, at the last scan." },
+		{ "stored_bytes", "stored_bytes", "Bytes of egroups per replica, at the last scan." },
+		{ "dead_bytes", "dead_bytes", "Bytes of dead extents found by the last scan." },
+		{ "garbage_bytes", "garbage_bytes", "Garbage bytes inside egroups, at the last scan." },
+		{ "dead_extents", "dead_extents", "Dead extents found by the last scan." },
+		{ "refcount_low", "refcount_low", "Recorded refcounts below their references (errors), last scan." },
+		{ "dangling_references", "dangling_references", "Dangling references (errors), last scan." },
+		{ "missing_replicas", "missing_replicas", "Replicas whose file is missing, last scan." },
+		{ "orphan_files", "orphan_files", "Egroup files no metadata references, last scan." },
+		{ "protected_by_safety_rule", "protected_by_safety_rule", "Items the safety rule left for the next scan." },
+		{ "corrupt_rows", "corrupt_rows", "Metadata rows failing their checksum, last scan." },
+		{ "under_replicated", "under_replicated_egroups", "Egroups with fewer healthy copies than their RF, last scan." },
+		{ "one_copy_left", "one_copy_left_egroups", "Egroups down to one healthy copy, last scan." },
+		{ "lost_egroups", "no_healthy_copy_egroups", "Egroups with no healthy copy (maybe still readable), last scan." },
+		{ "unreadable_egroups", "unreadable_egroups", "Egroups no read can serve (data lost), last scan." },
+		{ "unreadable_bytes", "unreadable_bytes", "Bytes of the egroups no read can serve, last scan." },
+		{ "at_risk_bytes", "at_risk_bytes", "Bytes of under-replicated egroups, last scan." },
+		{ "scrub_due", "scrub_due_egroups", "Egroups due for scrubbing, last scan." },
+		{ "saved_compression", "compression_saved_bytes", "Bytes on disk saved by compression (all copies), last scan." },
+		{ "saved_dedup", "dedup_saved_bytes", "Bytes on disk saved by dedup (all copies), last scan." },
+		{ "saved_ec", "ec_saved_bytes", "Bytes on disk saved by erasure coding, last scan." },
+		{ "cloud_bytes", "cloud_bytes", "Bytes of egroups on the cloud tier, last scan." },
+		{ "cloud_egroups", "cloud_egroups", "Egroups on the cloud tier, last scan." },
 	};
 	FILE *out = r->out;
 
 	for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++)
-		fprintf(out, "# HELP curator_scan_%s %s\n# TYPE curator_scan_%s gauge\ncurator_scan_%s %.0f\n", gauges[i][0],
-			gauges[i][1], gauges[i][0], gauges[i][0], jnum(r, r->scan, gauges[i][0]));
+		fprintf(out, "# HELP curator_scan_%s %s\n# TYPE curator_scan_%s gauge\ncurator_scan_%s %.0f\n", gauges[i][1],
+			gauges[i][2], gauges[i][1], gauges[i][1], jnum(r, r->scan, gauges[i][0]));
 	fputs("# HELP curator_last_scan_duration_seconds Duration of the last finished scan of each kind.\n"
 	      "# TYPE curator_last_scan_duration_seconds gauge\n",
 	      out);
@@ -444,8 +567,8 @@ int cu_report_prom(const struct cu_report *r)
 	job_db_scan_phases(r->db, r->scan, prom_phase, out, NULL);
 	fputs("# HELP curator_tasks Tasks in the queue by kind and state.\n# TYPE curator_tasks gauge\n", out);
 	job_db_tasks_by_kind(r->db, prom_tasks, out, NULL);
-	fputs("# HELP curator_tasks_reclaimed_bytes Bytes freed by finished tasks, by kind.\n"
-	      "# TYPE curator_tasks_reclaimed_bytes gauge\n",
+	fputs("# HELP curator_tasks_reclaimed_bytes_total Bytes freed by finished tasks, by kind.\n"
+	      "# TYPE curator_tasks_reclaimed_bytes_total counter\n",
 	      out);
 	job_db_tasks_by_kind(r->db, prom_reclaimed, out, NULL);
 	fputs("# HELP curator_disk_used_bytes Egroup bytes per disk at the last scan.\n# TYPE curator_disk_used_bytes gauge\n", out);
@@ -458,6 +581,12 @@ int cu_report_prom(const struct cu_report *r)
 		fprintf(out, "# HELP curator_master_up Whether a curator master is running.\n# TYPE curator_master_up gauge\n"
 			     "curator_master_up %d\n",
 			found && strcmp(s.state, "stopped") && (double)st_now() - s.heartbeat < 15 ? 1 : 0);
+	}
+	{
+		struct cu_health *h = malloc(sizeof(*h));
+		if (h && !cu_health_get(r->cfg, h, NULL))
+			cu_health_prom(h, out);
+		free(h);
 	}
 	return 0;
 }

@@ -5,16 +5,20 @@
  * (its row, counters, phases, usage, findings) and by `tasks run` (task
  * results); the queries are job_db_report's and this file only lays the
  * rows out. The JSON document is assembled by SQLite (json_object,
- * json_group_array) from the stored rows, so nothing is escaped by hand.
+ * json_group_array) from the stored rows and given its schema version,
+ * ISO times and names with jansson (cu_json.h), so nothing is escaped by
+ * hand.
  * Disk capacities are config.db's, read through st_config. HTML and
  * Prometheus output are in cu_html.c.
  */
+#include "curator/cu_json.h"
 #include "curator/cu_report_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int64_t cu_report_counter(const struct cu_report *r, int64_t scan, const char *name)
 {
@@ -56,7 +60,12 @@ static void text_header(const struct cu_report *r, FILE *out)
 	if (!job_db_scan_get(r->db, r->scan, &s, NULL)) {
 		fprintf(out, "scan %" PRId64 ": %s%s, %s, S0 %" PRId64 ", %d rank(s)\n", r->scan, s.kind,
 			s.dry_run ? " (dry run: nothing queued)" : "", s.state, s.s0, s.ranks);
-		fprintf(out, "  started %.0f, took %.0f s\n", s.started, s.ended > s.started ? s.ended - s.started : 0);
+		char when[32] = "never";
+		time_t t = (time_t)s.started;
+		struct tm tm;
+		if (s.started > 0 && gmtime_r(&t, &tm))
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+		fprintf(out, "  started %s, took %.0f s\n", when, s.ended > s.started ? s.ended - s.started : 0);
 		if (s.has_error)
 			fprintf(out, "  error: %s\n", s.error);
 	}
@@ -203,6 +212,39 @@ static void text_report(const struct cu_report *r)
 	text_usage(r, r->out);
 }
 
+/*
+ * The JSON report: curator.db's document (SQLite's json_object over the
+ * stored rows) with the schema version first, times in ISO 8601, task
+ * kinds and tiers by name (docs/JSON.md).
+ */
+static int json_report(const char *sqljson, FILE *out, struct st_msg *err)
+{
+	json_error_t jerr;
+	json_t *doc = cu_json_doc(), *j = json_loads(sqljson, 0, &jerr), *tasks, *named = json_object(), *usage, *v;
+	const char *key;
+	size_t i;
+
+	if (!doc || !j || !named || !json_is_object(j)) {
+		json_decref(doc);
+		json_decref(j);
+		json_decref(named);
+		return st_fail(err, ST_ECORRUPT, "the scan's report in curator.db is not JSON: %s", j ? "not an object" : jerr.text);
+	}
+	json_object_update(doc, j);
+	json_object_set_new(doc, "started", cu_json_time(json_number_value(json_object_get(j, "started"))));
+	json_object_set_new(doc, "ended", cu_json_time(json_number_value(json_object_get(j, "ended"))));
+	json_object_set(doc, "duration_seconds", json_object_get(j, "duration_secs"));
+	json_object_del(doc, "duration_secs");
+	tasks = json_object_get(j, "tasks");
+	json_object_foreach(tasks, key, v) json_object_set(named, job_task_kind_name((enum job_task_kind)atoi(key)), v);
+	json_object_set_new(doc, "tasks", named);
+	usage = json_object_get(doc, "usage");
+	json_array_foreach(usage, i, v) json_object_set_new(
+		v, "tier", json_string(st_tier_name((enum st_tier)json_integer_value(json_object_get(v, "tier")))));
+	json_decref(j);
+	return cu_json_print(doc, out) ? st_fail(err, -EIO, "cannot write the JSON report") : 0;
+}
+
 int cu_report_write(struct st_config *cfg, int64_t scan, enum cu_format fmt, FILE *out, struct st_msg *err)
 {
 	struct cu_report r = { NULL, cfg, scan, out };
@@ -223,7 +265,7 @@ int cu_report_write(struct st_config *cfg, int64_t scan, enum cu_format fmt, FIL
 		char *json = NULL;
 		rc = job_db_scan_json(r.db, r.scan, &json, err);
 		if (!rc)
-			fprintf(out, "%s\n", json);
+			rc = json_report(json, out, err);
 		free(json);
 	} else {
 		rc = job_db_scan_get(r.db, r.scan, &s, NULL);
@@ -240,6 +282,7 @@ int cu_report_write(struct st_config *cfg, int64_t scan, enum cu_format fmt, FIL
 
 struct task_table {
 	FILE *out;
+	json_t *tasks; /* JSON: the array, else NULL */
 };
 
 static int print_task(void *arg, const struct job_task *t, const char *error)
@@ -247,6 +290,16 @@ static int print_task(void *arg, const struct job_task *t, const char *error)
 	struct task_table *tt = arg;
 	char b[32], target[24];
 
+	if (tt->tasks)
+		return json_array_append_new(
+			       tt->tasks,
+			       json_pack("{s:I,s:I,s:s,s:o,s:I,s:i,s:s,s:i,s:I,s:o}", "id", (json_int_t)t->id, "scan",
+					 (json_int_t)t->scan, "kind", job_task_kind_name(t->kind), "target",
+					 cu_json_hex(t->target), "version", (json_int_t)t->version, "priority", t->priority,
+					 "state", job_task_state_name(t->state), "attempts", t->attempts, "bytes",
+					 (json_int_t)t->bytes, "error", cu_json_str(error)))
+			       ? -ENOMEM
+			       : 0;
 	snprintf(target, sizeof(target), "%" PRIx64, t->target);
 	fprintf(tt->out, "%-6" PRId64 " %-5" PRId64 " %-17s %-16s %-8" PRId64 " %-4d %-8s %-3d %-10s %s\n", t->id, t->scan,
 		job_task_kind_name(t->kind), target, (int64_t)t->version, t->priority, job_task_state_name(t->state),
@@ -254,9 +307,9 @@ static int print_task(void *arg, const struct job_task *t, const char *error)
 	return 0;
 }
 
-int cu_tasks_list(const char *dir, int kind, const char *state, FILE *out, struct st_msg *err)
+int cu_tasks_list(const char *dir, int kind, const char *state, enum cu_format fmt, FILE *out, struct st_msg *err)
 {
-	struct task_table tt = { out };
+	struct task_table tt = { out, NULL };
 	struct job_db *db;
 	int st_code = -1;
 	int rc;
@@ -273,9 +326,24 @@ int cu_tasks_list(const char *dir, int kind, const char *state, FILE *out, struc
 		job_db_close(db);
 		return st_fail(err, ST_EINVAL, "--state '%s': pending, running, done, stale or failed", state);
 	}
-	fprintf(out, "%-6s %-5s %-17s %-16s %-8s %-4s %-8s %-3s %-10s %s\n", "ID", "SCAN", "KIND", "TARGET", "VERSION", "PRIO",
-		"STATE", "TRY", "BYTES", "ERROR");
+	if (fmt == CU_JSON)
+		tt.tasks = json_array();
+	else
+		fprintf(out, "%-6s %-5s %-17s %-16s %-8s %-4s %-8s %-3s %-10s %s\n", "ID", "SCAN", "KIND", "TARGET",
+			"VERSION", "PRIO", "STATE", "TRY", "BYTES", "ERROR");
 	rc = job_db_tasks_list(db, kind, st_code, print_task, &tt, err);
 	job_db_close(db);
+	if (fmt == CU_JSON) {
+		json_t *doc = cu_json_doc();
+		if (rc) {
+			json_decref(tt.tasks);
+			json_decref(doc);
+			return rc;
+		}
+		json_object_set_new(doc, "tasks", tt.tasks);
+		rc = cu_json_print(doc, out);
+		if (rc)
+			return st_fail(err, rc, "cannot write the JSON document");
+	}
 	return rc;
 }

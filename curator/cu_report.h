@@ -24,9 +24,10 @@ int cu_report_write(struct st_config *cfg, int64_t scan, enum cu_format fmt, FIL
 
 /*
  * The task queue of the cluster in dir as a table (kind -1: all; state
- * NULL: pending and running, else a state name). 0, ST_EINVAL (unknown
+ * NULL: pending and running, else a state name), as text or JSON (fmt
+ * CU_TEXT or CU_JSON, docs/JSON.md). 0, ST_EINVAL (unknown
  * state), or an error, with err filled.
  */
-int cu_tasks_list(const char *dir, int kind, const char *state, FILE *out, struct st_msg *err);
+int cu_tasks_list(const char *dir, int kind, const char *state, enum cu_format fmt, FILE *out, struct st_msg *err);
 
 #endif

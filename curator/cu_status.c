@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "curator/cu_health.h"
+#include "curator/cu_json.h"
 #include "jobs/job_db_report.h"
 
 static const char *ago(double t, char *buf, size_t len)
@@ -50,6 +52,50 @@ static const char *count(int64_t n, char *buf, size_t len)
 	return buf;
 }
 
+int cu_scan_estimate(struct job_db *db, int64_t id, double now, struct cu_scan_est *e)
+{
+	struct job_scan_progress p;
+	struct job_scan_row row;
+	int64_t prev = 0;
+	double prev_secs = 0, after = 0, in_phase;
+	int rc = job_db_scan_get(db, id, &row, NULL);
+
+	memset(e, 0, sizeof(*e));
+	e->eta = -1;
+	if (!rc)
+		rc = job_db_scan_progress(db, id, &p, NULL);
+	if (rc)
+		return rc;
+	e->id = row.id;
+	snprintf(e->kind, sizeof(e->kind), "%s", row.kind);
+	snprintf(e->phase, sizeof(e->phase), "%s", p.phase);
+	snprintf(e->owner, sizeof(e->owner), "%s", p.owner);
+	e->index = p.phase_index;
+	e->count = p.phase_count;
+	e->records = p.records;
+	e->queued = p.queued;
+	e->to_queue = p.to_queue;
+	e->started = row.started;
+	e->elapsed = now > row.started ? now - row.started : 0;
+	in_phase = p.phase_started > 0 && now > p.phase_started ? now - p.phase_started : 0;
+	if (p.to_queue > 0 || !strcmp(p.phase, "queueing tasks")) {
+		e->queueing = 1;
+		if (p.queued > 0 && in_phase > 0)
+			e->eta = (double)(p.to_queue - p.queued) * in_phase / (double)p.queued;
+		return 0;
+	}
+	if (!p.phase[0])
+		return 0;
+	job_db_scan_prev_phase(db, row.id, p.phase, &prev, &e->prev_records, &prev_secs, &after, NULL);
+	if (e->prev_records > 0 && p.records > 0 && in_phase > 0) /* this phase at its own pace, then the rest as last time */
+		e->eta = (p.records < e->prev_records ? in_phase * (double)(e->prev_records - p.records) / (double)p.records
+						      : 0) +
+			 after;
+	else if (prev && prev_secs + after > in_phase)
+		e->eta = prev_secs + after - in_phase;
+	return 0;
+}
+
 /*
  * One line per running scan, from what its ranks last wrote into its row:
  * the phase and the records read in it (against the last done scan of the
@@ -63,57 +109,35 @@ static void running_scans(struct job_db *db, double now, FILE *out)
 
 	job_db_scans_running(db, 4, ids, &n, NULL);
 	for (int i = 0; i < n; i++) {
-		struct job_scan_progress p;
-		struct job_scan_row row;
-		int64_t prev = 0, prev_records = 0;
-		double prev_secs = 0, after = 0, in_phase, eta = -1;
-		char a[32], e[32] = "unknown", c1[32], c2[32];
+		struct cu_scan_est e;
+		char a[32], t[32] = "unknown", c1[32], c2[32];
 
-		if (job_db_scan_get(db, ids[i], &row, NULL) || job_db_scan_progress(db, ids[i], &p, NULL))
+		if (cu_scan_estimate(db, ids[i], now, &e))
 			continue;
-		in_phase = p.phase_started > 0 && now > p.phase_started ? now - p.phase_started : 0;
-		st_fmt_duration((int64_t)(now - row.started), a, sizeof(a));
-		if (p.to_queue > 0 || !strcmp(p.phase, "queueing tasks")) {
-			if (p.queued > 0 && in_phase > 0)
-				eta = (double)(p.to_queue - p.queued) * in_phase / (double)p.queued;
-			if (eta >= 0)
-				st_fmt_duration((int64_t)eta + 1, e, sizeof(e));
-			fprintf(out, "running scan    %" PRId64 ": queueing tasks, %s of %s queued, %s elapsed, ETA %s\n", row.id,
-				count(p.queued, c1, sizeof(c1)), count(p.to_queue, c2, sizeof(c2)), a, e);
+		st_fmt_duration((int64_t)e.elapsed, a, sizeof(a));
+		if (e.eta >= 0)
+			st_fmt_duration((int64_t)e.eta + 1, t, sizeof(t));
+		if (e.queueing) {
+			fprintf(out, "running scan    %" PRId64 ": queueing tasks, %s of %s queued, %s elapsed, ETA %s\n", e.id,
+				count(e.queued, c1, sizeof(c1)), count(e.to_queue, c2, sizeof(c2)), a, t);
 			continue;
 		}
-		if (!p.phase[0]) {
-			fprintf(out, "running scan    %" PRId64 ": starting, %s elapsed (%s)\n", row.id, a, p.owner);
+		if (!e.phase[0]) {
+			fprintf(out, "running scan    %" PRId64 ": starting, %s elapsed (%s)\n", e.id, a, e.owner);
 			continue;
 		}
-		job_db_scan_prev_phase(db, row.id, p.phase, &prev, &prev_records, &prev_secs, &after, NULL);
-		if (prev_records > 0 && p.records > 0 && in_phase > 0) /* this phase at its own pace, then the rest as last time */
-			eta = (p.records < prev_records ? in_phase * (double)(prev_records - p.records) / (double)p.records : 0) +
-			      after;
-		else if (prev && prev_secs + after > in_phase)
-			eta = prev_secs + after - in_phase;
-		if (eta >= 0)
-			st_fmt_duration((int64_t)eta + 1, e, sizeof(e));
-		if (prev_records > 0)
-			snprintf(c2, sizeof(c2), "%s", count(prev_records, c1, sizeof(c1)));
-		fprintf(out, "running scan    %" PRId64 ": phase %d/%d %s, %s records read%s%s%s, %s elapsed, ETA %s\n", row.id,
-			p.phase_index, p.phase_count, p.phase, count(p.records, c1, sizeof(c1)),
-			prev_records > 0 ? " (" : "", prev_records > 0 ? c2 : "", prev_records > 0 ? " last time)" : "", a, e);
+		if (e.prev_records > 0)
+			snprintf(c2, sizeof(c2), "%s", count(e.prev_records, c1, sizeof(c1)));
+		fprintf(out, "running scan    %" PRId64 ": phase %d/%d %s, %s records read%s%s%s, %s elapsed, ETA %s\n", e.id,
+			e.index, e.count, e.phase, count(e.records, c1, sizeof(c1)), e.prev_records > 0 ? " (" : "",
+			e.prev_records > 0 ? c2 : "", e.prev_records > 0 ? " last time)" : "", a, t);
 	}
-}
-
-/* Counter name of scan (0 when missing). */
-static int64_t counter(struct job_db *db, int64_t scan, const char *name)
-{
-	int64_t v;
-
-	job_db_scan_counter(db, scan, name, &v, NULL);
-	return v;
 }
 
 struct queue_print {
 	FILE *out;
 	int any;
+	json_t *rows; /* JSON: the array, else NULL */
 };
 
 static int queue_row(void *arg, int kind, int priority, int64_t tasks, int64_t running, int64_t bytes)
@@ -121,6 +145,13 @@ static int queue_row(void *arg, int kind, int priority, int64_t tasks, int64_t r
 	struct queue_print *p = arg;
 	char sz[32];
 
+	if (p->rows)
+		return json_array_append_new(p->rows, json_pack("{s:s,s:i,s:I,s:I,s:I}", "kind",
+							       job_task_kind_name((enum job_task_kind)kind), "priority",
+							       priority, "pending", (json_int_t)tasks, "running",
+							       (json_int_t)running, "bytes", (json_int_t)bytes))
+			       ? -1
+			       : 0;
 	if (!p->any)
 		fprintf(p->out, "pending tasks   %-18s %4s %8s %8s %10s\n", "KIND", "PRIO", "PENDING", "RUNNING", "BYTES");
 	p->any = 1;
@@ -130,96 +161,94 @@ static int queue_row(void *arg, int kind, int priority, int64_t tasks, int64_t r
 	return 0;
 }
 
-/* Failed disks and down nodes: one warning each. */
-static int topology_warnings(struct st_store *st, FILE *out)
+/* The last finished scan of kind as JSON, or null. */
+static json_t *scan_json(struct job_db *db, const char *kind)
 {
-	struct st_disk *d;
-	struct st_node *n;
-	int nd, nn, nw = 0;
-	char a[64];
+	struct job_scan_row s;
+	int64_t id;
+	double ended;
 
-	if (!st_config_disks(st_store_config(st), &d, &nd, NULL)) {
-		for (int i = 0; i < nd; i++)
-			if (!d[i].ok && !d[i].removed) {
-				fprintf(out, "  WARNING disk %u (node %u, %s) has failed: its replicas need re-replication\n", d[i].id,
-					d[i].node, st_tier_name(d[i].tier));
-				nw++;
-			}
-		free(d);
-	}
-	if (!st_config_nodes(st_store_config(st), &n, &nn, NULL)) {
-		for (int i = 0; i < nn; i++)
-			if (!n[i].up) {
-				fprintf(out, "  WARNING node %u is down since %s\n", n[i].id, ago((double)n[i].changed, a, sizeof(a)));
-				nw++;
-			}
-		free(n);
-	}
-	return nw;
+	if (job_db_last_scan(db, kind, &id, &ended, NULL) || !id || job_db_scan_get(db, id, &s, NULL))
+		return json_null();
+	return json_pack("{s:I,s:s,s:o,s:o,s:I,s:s,s:o}", "id", (json_int_t)s.id, "kind", s.kind, "started",
+			 cu_json_time(s.started), "ended", cu_json_time(s.ended), "duration_seconds",
+			 (json_int_t)(s.ended - s.started), "state", s.state, "error", cu_json_str(s.error));
 }
 
-/* What the last full scan and the last scan found, and failed tasks: one warning each. */
-static int scan_warnings(struct job_db *db, int64_t last_full, FILE *out)
+static json_t *running_json(struct job_db *db)
 {
-	int64_t last, under, one, lost, scrub, failed;
-	int nw = 0;
+	json_t *a = json_array();
+	int64_t ids[4];
+	int n = 0;
 
-	if (last_full) {
-		int64_t missing = counter(db, last_full, "missing_replicas"), low = 0, dangling = 0;
-		if (!job_db_scan_counter(db, last_full, "refcount_low", &low, NULL) &&
-		    !job_db_scan_counter(db, last_full, "dangling_references", &dangling, NULL))
-			low += dangling;
-		else
-			low = 0; /* as SQL's NULL + x */
-		if (missing) {
-			fprintf(out, "  WARNING %" PRId64 " replicas missing at the last full scan\n", missing);
-			nw++;
-		}
-		if (low) {
-			fprintf(out, "  WARNING %" PRId64 " refcount errors or dangling references at the last full scan\n", low);
-			nw++;
-		}
+	job_db_scans_running(db, 4, ids, &n, NULL);
+	for (int i = 0; i < n; i++) {
+		struct cu_scan_est e;
+		if (cu_scan_estimate(db, ids[i], (double)st_now(), &e))
+			continue;
+		json_array_append_new(a, json_pack("{s:I,s:s,s:o,s:o,s:i,s:i,s:I,s:o,s:I,s:I,s:o}", "id", (json_int_t)e.id,
+						   "kind", e.kind, "started", cu_json_time(e.started), "phase",
+						   cu_json_str(e.phase), "phase_index", e.index, "phase_count", e.count,
+						   "records", (json_int_t)e.records, "records_last_time",
+						   e.prev_records > 0 ? json_integer((json_int_t)e.prev_records) : json_null(),
+						   "tasks_to_queue", (json_int_t)e.to_queue, "tasks_queued", (json_int_t)e.queued,
+						   "eta_seconds", e.eta >= 0 ? json_integer((json_int_t)e.eta + 1) : json_null()));
 	}
-	job_db_scan_last_done(db, NULL, &last, NULL);
-	under = counter(db, last, "under_replicated");
-	one = counter(db, last, "one_copy_left");
-	lost = counter(db, last, "lost_egroups");
-	scrub = counter(db, last, "scrub_due");
-	if (lost) {
-		fprintf(out, "  WARNING %" PRId64 " egroups have no healthy replica left (data loss)\n", lost);
-		nw++;
-	}
-	if (under) {
-		fprintf(out, "  WARNING %" PRId64 " egroups under-replicated at the last scan (%" PRId64
-			" with one copy left): re-replication queued\n", under, one);
-		nw++;
-	}
-	if (scrub) {
-		fprintf(out, "  WARNING %" PRId64 " egroups overdue for scrubbing\n", scrub);
-		nw++;
-	}
-	job_db_tasks_count(db, JS_FAILED, &failed, NULL);
-	if (failed) {
-		fprintf(out, "  WARNING %" PRId64 " tasks failed three times (curator tasks list --state failed)\n", failed);
-		nw++;
-	}
-	return nw;
+	return a;
 }
 
-int cu_status_write(struct st_store *st, FILE *out, int *warnings, struct st_msg *err)
+static json_t *master_json(const struct job_daemon_state *s, int found, int up)
+{
+	if (!found)
+		return json_pack("{s:s}", "state", "never_started");
+	return json_pack("{s:s,s:s,s:I,s:s,s:i,s:o,s:o,s:o,s:o}", "state", up ? "up" : !strcmp(s->state, "stopped") ? "stopped" : "down",
+			 "activity", s->state, "pid", (json_int_t)s->pid, "host", s->host, "ranks", s->ranks, "started",
+			 cu_json_time(s->started), "heartbeat", cu_json_time(s->heartbeat), "next_full",
+			 up ? cu_json_time(s->next_full) : json_null(), "next_partial",
+			 up ? cu_json_time(s->next_partial) : json_null());
+}
+
+static int status_json(struct job_db *db, const struct cu_health *h, const struct job_daemon_state *s, int found,
+		       int up, FILE *out)
+{
+	json_t *doc = cu_json_doc(), *last = json_object(), *queue = json_array();
+	struct queue_print p = { out, 0, queue };
+
+	json_object_set_new(doc, "health", cu_health_json(h));
+	json_object_set_new(doc, "master", master_json(s, found, up));
+	json_object_set_new(last, "full", scan_json(db, "full"));
+	json_object_set_new(last, "partial", scan_json(db, "partial"));
+	json_object_set_new(doc, "last_scans", last);
+	json_object_set_new(doc, "running_scans", running_json(db));
+	job_db_tasks_queue(db, queue_row, &p, NULL);
+	json_object_set_new(doc, "pending_tasks", queue);
+	return cu_json_print(doc, out);
+}
+
+int cu_status_write(struct st_store *st, enum cu_format fmt, FILE *out, int *problem, struct st_msg *err)
 {
 	const char *dir = st_config_dir(st_store_config(st));
 	struct job_daemon_state s;
+	struct cu_health h;
 	double now = (double)st_now();
 	struct job_db *db;
 	char a[64], b[64];
-	int found = 0, up, rc = job_db_open(dir, &db, err), nw = 0;
-	int64_t last_full = 0;
+	int found = 0, up, rc = cu_health_get(st_store_config(st), &h, err);
 
+	if (!rc)
+		rc = job_db_open(dir, &db, err);
 	if (rc)
 		return rc;
+	*problem = h.status != CU_HEALTH_OK;
 	job_db_daemon_get(db, &s, &found, NULL);
 	up = found && strcmp(s.state, "stopped") && s.heartbeat > 0 && now - s.heartbeat < 15;
+	if (fmt == CU_JSON) {
+		rc = status_json(db, &h, &s, found, up, out);
+		job_db_close(db);
+		return rc ? st_fail(err, rc, "cannot write the JSON document") : 0;
+	}
+	fputs("health          ", out);
+	cu_health_text(&h, 0, 0, out);
 	if (found && !strcmp(s.state, "stopped"))
 		fprintf(out, "master          stopped %s (was pid %" PRId64 " on %s)\n", ago(s.heartbeat, a, sizeof(a)), s.pid,
 			s.host);
@@ -238,26 +267,15 @@ int cu_status_write(struct st_store *st, FILE *out, int *warnings, struct st_msg
 	}
 	running_scans(db, now, out);
 	{
-		struct queue_print p = { out, 0 };
+		struct queue_print p = { out, 0, NULL };
 		job_db_tasks_queue(db, queue_row, &p, NULL);
 		if (!p.any)
 			fprintf(out, "pending tasks   none\n");
 	}
-	/* health */
-	fprintf(out, "health\n");
-	job_db_scan_last_done(db, "full", &last_full, NULL);
-	if (!last_full) {
-		fprintf(out, "  WARNING no full scan has completed yet\n");
-		nw++;
-	} else if (up && now > s.next_full + 60) {
-		fprintf(out, "  WARNING full scan overdue by %s\n", st_fmt_duration((int64_t)(now - s.next_full), a, sizeof(a)));
-		nw++;
+	if (h.n) {
+		fprintf(out, "health detail\n");
+		cu_health_detail(&h, 2, out);
 	}
-	nw += topology_warnings(st, out);
-	nw += scan_warnings(db, last_full, out);
-	if (!nw)
-		fprintf(out, "  ok\n");
-	*warnings = nw;
 	job_db_close(db);
 	return 0;
 }

@@ -265,6 +265,23 @@ int job_db_tasks_finish_begin(struct job_db *db, struct st_msg *err);
 int job_db_tasks_finish_commit(struct job_db *db, struct st_msg *err);
 
 /*
+ * Cluster-wide byte budgets of one task run (`--rate`, `--throttle`): a
+ * counter per budget name, shared by every rank of the run through
+ * curator.db (table budgets: run, name, bytes; created by the first run
+ * that needs it, so a file without throttled runs never has it).
+ *
+ * job_db_budget_start (rank 0, once per run) opens a run: *run gets a new
+ * run number, and the rows of runs long gone (all but the last 16) are
+ * dropped. job_db_budget_take adds bytes to the named budget of run and
+ * gives back the run's total for it, bytes included, in one statement
+ * (atomic between ranks and processes). The runner turns that total into
+ * a deadline (job_tasks.c). 0 or an SQLite error (err filled; may be NULL).
+ */
+int job_db_budget_start(struct job_db *db, int64_t *run, struct st_msg *err);
+int job_db_budget_take(struct job_db *db, int64_t run, const char *name, int64_t bytes, int64_t *total,
+		       struct st_msg *err);
+
+/*
  * Attach the JSON object json (`tasks run` results: bytes_reclaimed and per
  * kind {done, stale, failed}) to the latest finished scan as its
  * task_results. 0 (also when there is no finished scan) or an error.

@@ -546,3 +546,75 @@ int job_db_tasks_finish_commit(struct job_db *db, struct st_msg *err)
 {
 	return st_sql_commit(db->sql, err);
 }
+
+/* --- budgets of a task run ----------------------------------------------- */
+
+#define BUDGET_TABLE                                                                                       \
+	"CREATE TABLE IF NOT EXISTS budgets(run INTEGER NOT NULL, name TEXT NOT NULL, bytes INTEGER NOT NULL," \
+	"  PRIMARY KEY (run, name)) WITHOUT ROWID"
+
+int job_db_budget_start(struct job_db *db, int64_t *run, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int src, rc = st_sql_begin(db->sql, err);
+
+	*run = 0;
+	if (!rc)
+		rc = st_sql_exec(db->sql, BUDGET_TABLE, err);
+	if (!rc)
+		rc = st_sql_prepare(db->sql, "SELECT coalesce(max(run), 0) + 1 FROM budgets", &st, err);
+	if (!rc) {
+		src = sqlite3_step(st);
+		if (src == SQLITE_ROW)
+			*run = sqlite3_column_int64(st, 0);
+		else
+			rc = st_sql_fail(db->sql, src, "curator.db budgets", err);
+		sqlite3_finalize(st);
+	}
+	if (!rc)
+		rc = st_sql_prepare(db->sql, "INSERT INTO budgets(run, name, bytes) VALUES (?1, '', 0)", &st, err);
+	if (!rc) { /* the run's marker: the next run's number is above it */
+		sqlite3_bind_int64(st, 1, *run);
+		src = sqlite3_step(st);
+		if (src != SQLITE_DONE)
+			rc = st_sql_fail(db->sql, src, "curator.db budgets", err);
+		sqlite3_finalize(st);
+	}
+	if (!rc)
+		rc = st_sql_prepare(db->sql, "DELETE FROM budgets WHERE run <= ?1 - 16", &st, err);
+	if (!rc) {
+		sqlite3_bind_int64(st, 1, *run);
+		src = sqlite3_step(st);
+		if (src != SQLITE_DONE)
+			rc = st_sql_fail(db->sql, src, "curator.db budgets", err);
+		sqlite3_finalize(st);
+	}
+	if (rc) {
+		st_sql_rollback(db->sql);
+		return rc;
+	}
+	return st_sql_commit(db->sql, err);
+}
+
+int job_db_budget_take(struct job_db *db, int64_t run, const char *name, int64_t bytes, int64_t *total,
+		       struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int src, rc = st_sql_prepare(db->sql,
+				     "INSERT INTO budgets(run, name, bytes) VALUES (?1, ?2, ?3) ON CONFLICT (run, name)"
+				     " DO UPDATE SET bytes = bytes + excluded.bytes RETURNING bytes",
+				     &st, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, run);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, bytes);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		*total = sqlite3_column_int64(st, 0);
+	else
+		rc = st_sql_fail(db->sql, src, "curator.db budgets", err);
+	sqlite3_finalize(st);
+	return rc;
+}

@@ -3,15 +3,19 @@
  * output (or of the partial map): 'D' usage per disk (summed by the
  * combine), 'E' EC candidates of a container -> ec_encode strips of k
  * egroups on distinct nodes, 'T' and 'W' move candidates -> tier_down by
- * watermark and disk_balance, coldest first down to the target, 'H' chunk
- * copies -> dedup tasks per container.
+ * watermark and disk_balance, coldest first down to the target, 'U'
+ * promotion candidates -> tier_up, hottest first while the tier stays
+ * under its high watermark, 'H' chunk copies -> dedup tasks per container.
  *
  * DESIGN. The last job of a full scan (and the reduce of the partial
  * scan); records in job_rec.h. Its output is tasks and usage only. Task
  * sets come from whole keys (a tier, a disk, a container, a chunk), so
- * they do not depend on the rank count; dedup candidates are gathered per
- * container on each rank and flushed DD_TASK_EXTENTS extents to a task,
- * the rest by job_mr3_flush_dedup after the job.
+ * they do not depend on the rank count. Dedup groups span keys (an
+ * extent holds many chunks, reduced on any rank), so the reduce only
+ * collects candidate extents; after the job job_mr3_flush_dedup gathers
+ * them on rank 0, which sorts them by (container, extent id) and packs
+ * DD_TASK_EXTENTS to a task. Promotions into a tier are one key ('U'), so
+ * its budget is spent once, not once per rank.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -93,6 +97,64 @@ static int form_moves(struct scan_ctx *c, const uint8_t *key, size_t klen, const
 	return c->oom ? -ENOMEM : 0;
 }
 
+struct hot {
+	int64_t last_read;
+	uint64_t egroup, version, bytes;
+	uint32_t reads;
+};
+
+static int hot_cmp(const void *a, const void *b)
+{
+	const struct hot *x = a, *y = b;
+	if (x->reads != y->reads)
+		return x->reads > y->reads ? -1 : 1;
+	if (x->last_read != y->last_read)
+		return x->last_read > y->last_read ? -1 : 1;
+	return x->egroup < y->egroup ? -1 : x->egroup > y->egroup;
+}
+
+/*
+ * MR3, per destination tier ('U'): the promotion budget, decided once for
+ * the tier. The hottest candidates first, each only while the tier's
+ * usage (as config.db had it at the start) plus what this key already
+ * promotes stays at or under its high watermark: promotions never push a
+ * tier past it, so the next scan finds no reason to move them back down.
+ */
+static int form_promotions(struct scan_ctx *c, const uint8_t *key, const struct mr_value *vals, size_t n)
+{
+	enum st_tier t = (enum st_tier)key[JR_PKEY_TIER];
+	struct hot *h;
+	size_t nh = 0;
+	uint64_t room, planned = 0;
+
+	if ((unsigned)t >= ST_NTIERS)
+		return 0;
+	room = (uint64_t)c->tier_high[t] * c->tier_cap[t] / 100;
+	room = room > c->tier_used[t] ? room - c->tier_used[t] : 0;
+	h = calloc(n + 1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *v = vals[i].p;
+		if (vals[i].len != JR_PROMOTE_LEN)
+			continue;
+		jr_move_get(v, &h[nh].last_read, &h[nh].egroup, &h[nh].version, &h[nh].bytes);
+		memcpy(&h[nh].reads, v + JR_PROMOTE_READS, 4);
+		nh++;
+	}
+	qsort(h, nh, sizeof(*h), hot_cmp);
+	for (size_t i = 0; i < nh; i++) {
+		uint8_t a[JR_TIER_LEN] = { [JR_TIER_DEST] = (uint8_t)t, [JR_TIER_WHY] = JR_WHY_HOT };
+		if (h[i].bytes > room - planned)
+			continue; /* a smaller one may still fit */
+		planned += h[i].bytes;
+		c->c[JC_TIER_UP]++;
+		job_scan_task(c, JT_TIER_UP, h[i].egroup, h[i].version, (int64_t)h[i].bytes, a, JR_TIER_LEN);
+	}
+	free(h);
+	return c->oom ? -ENOMEM : 0;
+}
+
 /*
  * Per container: group EC candidates into strips of k egroups that can keep
  * one copy each on k distinct nodes (greedy, in the shuffle's order, which
@@ -139,21 +201,6 @@ static int form_strips(struct scan_ctx *c, const uint8_t *key, const struct mr_v
 
 #define DD_TASK_EXTENTS 64
 
-/* Queue a container's gathered dedup extents as one task. */
-static void dedup_flush(struct scan_ctx *c, struct dd_buf *b)
-{
-	uint64_t target = 1469598103934665603ULL; /* FNV-1a of the extent ids: unique among pending tasks */
-
-	if (!b->groups)
-		return;
-	for (size_t i = JR_DEDUP_HDR; i < b->len; i++)
-		target = (target ^ b->p[i]) * 1099511628211ULL;
-	job_scan_task(c, JT_DEDUP, target, 0, b->bytes, b->p, b->len);
-	b->len = JR_DEDUP_HDR;
-	b->groups = 0;
-	b->bytes = 0;
-}
-
 /* The number of block rows an 'O' record names, or -1 when it is not a well-formed 'O' record. */
 static int64_t occ_refs(const struct mr_value *v)
 {
@@ -171,14 +218,13 @@ static int64_t occ_refs(const struct mr_value *v)
  * than once, or a dedup extent already holds it, every extent holding a
  * copy is to be turned into dedup extents, all of its chunks (a chunk of it
  * that is unique becomes a dedup extent with one reference, so the whole
- * extent can go: garbage is collected per extent). Candidates are gathered
- * per container, each extent once per rank, DD_TASK_EXTENTS to a task
- * (job_rec.h, dedup).
+ * extent can go: garbage is collected per extent). Each extent becomes a
+ * candidate once per rank (job_rec.h, dedup candidate); the tasks are made
+ * on rank 0 after the job (job_mr3_flush_dedup).
  */
-
 static int form_dedup(struct scan_ctx *c, const uint8_t *key, const struct mr_value *vals, size_t n)
 {
-	struct dd_buf *b = NULL;
+	struct dd_cands *d = &c->dd;
 	uint32_t container, len;
 	size_t nocc = 0;
 	int home = 0;
@@ -196,46 +242,44 @@ static int form_dedup(struct scan_ctx *c, const uint8_t *key, const struct mr_va
 		return 0; /* a unique chunk: nothing to share */
 	c->c[JC_DEDUP_GROUPS]++;
 	c->c[JC_DEDUP_BYTES] += (int64_t)len * (int64_t)(home ? nocc : nocc - 1);
-	for (int i = 0; i < c->ndd; i++)
-		if (c->dd[i].container == container)
-			b = &c->dd[i];
-	if (!b) {
-		struct dd_buf *nb = realloc(c->dd, (size_t)(c->ndd + 1) * sizeof(*nb));
-		if (!nb)
-			return -ENOMEM;
-		c->dd = nb;
-		b = &c->dd[c->ndd++];
-		memset(b, 0, sizeof(*b));
-		b->container = container;
-		st_hmap_init(&b->seen, ST_EXTENT_ID_LEN, 1);
-		if (st_reserve(&b->p, &b->cap, JR_DEDUP_HDR, 1))
-			return -ENOMEM;
-		memcpy(b->p + JR_DEDUP_CONTAINER, &container, 4); /* the argument starts with the container */
-		b->len = JR_DEDUP_HDR;
+	if (!d->ready) {
+		st_hmap_init(&d->seen, 4 + ST_EXTENT_ID_LEN, 8); /* -> the record's offset in d->p */
+		d->ready = 1;
 	}
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *v = vals[i].p;
 		int64_t refs = occ_refs(&vals[i]);
 		uint32_t nref = (uint32_t)refs;
+		uint8_t sk[4 + ST_EXTENT_ID_LEN], *q;
 		int isnew;
 		if (refs <= 0)
 			continue;
-		if (!st_hmap_put(&b->seen, v + JR_O_EXTENT, &isnew))
+		uint64_t *at, b64 = len, had;
+		memcpy(sk, &container, 4);
+		memcpy(sk + 4, v + JR_O_EXTENT, ST_EXTENT_ID_LEN);
+		at = st_hmap_put(&d->seen, sk, &isnew);
+		if (!at)
 			return -ENOMEM;
-		if (!isnew)
-			continue; /* already a candidate here */
-		if (st_reserve(&b->p, &b->cap, b->len + JR_DEDUP_LEN(nref), 1))
+		if (!isnew) { /* already a candidate here: count this chunk's bytes too */
+			memcpy(&had, d->p + *at + JR_DDC_BYTES, 8);
+			had += b64;
+			memcpy(d->p + *at + JR_DDC_BYTES, &had, 8);
+			continue;
+		}
+		if (st_reserve(&d->p, &d->cap, d->len + JR_DDC_LEN(nref), 1))
 			return -ENOMEM;
-		memcpy(b->p + b->len + JR_DEDUP_EXTENT, v + JR_O_EXTENT, ST_EXTENT_ID_LEN);
-		memcpy(b->p + b->len + JR_DEDUP_EGROUP, v + JR_O_EGROUP, 8);
-		memcpy(b->p + b->len + JR_DEDUP_NROWS, &nref, 4);
-		memcpy(b->p + b->len + JR_DEDUP_ROWS, v + JR_O_ROWS, JR_BLOCK_LEN * (size_t)nref);
-		b->len += JR_DEDUP_LEN(nref);
-		b->bytes += len;
-		if (++b->groups >= DD_TASK_EXTENTS)
-			dedup_flush(c, b);
+		*at = d->len;
+		q = d->p + d->len;
+		memcpy(q + JR_DDC_CONTAINER, &container, 4);
+		memcpy(q + JR_DDC_BYTES, &b64, 8);
+		q += JR_DDC_GROUP;
+		memcpy(q + JR_DEDUP_EXTENT, v + JR_O_EXTENT, ST_EXTENT_ID_LEN);
+		memcpy(q + JR_DEDUP_EGROUP, v + JR_O_EGROUP, 8);
+		memcpy(q + JR_DEDUP_NROWS, &nref, 4);
+		memcpy(q + JR_DEDUP_ROWS, v + JR_O_ROWS, JR_BLOCK_LEN * (size_t)nref);
+		d->len += JR_DDC_LEN(nref);
 	}
-	return c->oom ? -ENOMEM : 0;
+	return 0;
 }
 
 int job_mr3_map(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em)
@@ -260,6 +304,8 @@ int job_mr3_reduce(void *arg, const void *key, size_t klen, const struct mr_valu
 		return form_strips(c, k, vals, n);
 	if (klen == JR_HKEY_LEN && k[0] == JR_KEY_CHUNK)
 		return form_dedup(c, k, vals, n);
+	if (klen == JR_PKEY_LEN && k[0] == JR_KEY_PROMOTE)
+		return form_promotions(c, k, vals, n);
 	if ((klen == JR_TKEY_LEN && k[0] == JR_KEY_TIER) || (klen == JR_WKEY_LEN && k[0] == JR_KEY_DISK))
 		return form_moves(c, k, klen, vals, n);
 	if (klen != JR_UKEY_LEN || k[0] != JR_KEY_USAGE)
@@ -314,8 +360,96 @@ int job_mr3_combine(void *arg, const void *key, size_t klen, const struct mr_val
 	return rc;
 }
 
-void job_mr3_flush_dedup(struct scan_ctx *c)
+/* A gathered candidate: where it starts and how long it is. */
+struct ddc {
+	const uint8_t *p;
+	size_t len;
+};
+
+static int ddc_cmp(const void *a, const void *b)
 {
-	for (int i = 0; i < c->ndd; i++)
-		dedup_flush(c, &c->dd[i]);
+	const struct ddc *x = a, *y = b;
+	uint32_t cx, cy;
+
+	memcpy(&cx, x->p + JR_DDC_CONTAINER, 4);
+	memcpy(&cy, y->p + JR_DDC_CONTAINER, 4);
+	if (cx != cy)
+		return cx < cy ? -1 : 1;
+	return memcmp(x->p + JR_DDC_GROUP + JR_DEDUP_EXTENT, y->p + JR_DDC_GROUP + JR_DEDUP_EXTENT, ST_EXTENT_ID_LEN);
+}
+
+/* Queue the task of arg[0..len) (a container's header and its groups), n extents of bytes. */
+static void dedup_task(struct scan_ctx *c, const uint8_t *arg, size_t len, int64_t bytes)
+{
+	uint64_t target = 1469598103934665603ULL; /* FNV-1a of the extent groups: unique among pending tasks */
+
+	for (size_t i = JR_DEDUP_HDR; i < len; i++)
+		target = (target ^ arg[i]) * 1099511628211ULL;
+	job_scan_task(c, JT_DEDUP, target, 0, bytes, arg, len);
+}
+
+/* Rank 0: the gathered candidates all[0..len) into tasks. 0 or -ENOMEM. */
+static int dedup_tasks(struct scan_ctx *c, const uint8_t *all, size_t len)
+{
+	struct ddc *v = NULL;
+	size_t nv = 0, capv = 0, alen = 0, acap = 0;
+	uint8_t *arg = NULL;
+	int groups = 0, rc = 0;
+	int64_t bytes = 0;
+
+	for (size_t off = 0; off + JR_DDC_LEN(0) <= len;) {
+		uint32_t nrows;
+		memcpy(&nrows, all + off + JR_DDC_GROUP + JR_DEDUP_NROWS, 4);
+		if (off + JR_DDC_LEN(nrows) > len)
+			break; /* (cannot happen: every rank wrote whole records) */
+		if (st_grow(&v, &capv, nv, sizeof(*v))) {
+			free(v);
+			return -ENOMEM;
+		}
+		v[nv].p = all + off;
+		v[nv++].len = JR_DDC_LEN(nrows);
+		off += JR_DDC_LEN(nrows);
+	}
+	qsort(v, nv, sizeof(*v), ddc_cmp);
+	for (size_t i = 0; i < nv && !rc; i++) {
+		uint32_t container;
+		uint64_t b;
+		memcpy(&b, v[i].p + JR_DDC_BYTES, 8);
+		bytes += (int64_t)b;
+		if (i && !ddc_cmp(&v[i - 1], &v[i]))
+			continue; /* the same extent from another rank: its bytes counted, its rows there already */
+		memcpy(&container, v[i].p + JR_DDC_CONTAINER, 4);
+		if (groups && (groups == DD_TASK_EXTENTS || memcmp(arg + JR_DEDUP_CONTAINER, &container, 4))) {
+			dedup_task(c, arg, alen, bytes - (int64_t)b);
+			groups = 0;
+			bytes = (int64_t)b;
+		}
+		if (!groups)
+			alen = JR_DEDUP_HDR;
+		if (st_reserve(&arg, &acap, alen + v[i].len, 1)) {
+			rc = -ENOMEM;
+			break;
+		}
+		memcpy(arg + JR_DEDUP_CONTAINER, &container, 4);
+		memcpy(arg + alen, v[i].p + JR_DDC_GROUP, v[i].len - JR_DDC_GROUP);
+		alen += v[i].len - JR_DDC_GROUP;
+		groups++;
+	}
+	if (!rc && groups)
+		dedup_task(c, arg, alen, bytes);
+	free(arg);
+	free(v);
+	return rc ? rc : c->oom ? -ENOMEM : 0;
+}
+
+int job_mr3_flush_dedup(struct scan_ctx *c, struct mr_ctx *mr)
+{
+	void *all = NULL;
+	size_t len = 0;
+	int rc = mr_gather(mr, c->dd.p, c->dd.len, 0, &all, &len);
+
+	if (!rc && c->rank == 0)
+		rc = dedup_tasks(c, all, len);
+	free(all);
+	return mr_agree(mr, rc);
 }

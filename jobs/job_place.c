@@ -107,6 +107,8 @@ static int apply_tier_move(struct st_store *st, const struct job_task *t, const 
 		g.replicas[r].state = ST_REPLICA_OK;
 	}
 	g.tier = dest;
+	if (t->kind == JT_TIER_UP)
+		g.last_access = st_now(); /* it came up because it is read: not cold again before its cold age */
 	from_cloud = (g.flags & ST_EGROUP_CLOUD) != 0;
 	g.flags &= ~(uint32_t)ST_EGROUP_CLOUD;
 	rc = st_meta_egroup_put(m, &g, g.version, err);

@@ -53,6 +53,25 @@ static int replica_health(const struct scan_ctx *c, const struct st_egroup_rec *
 	return 0;
 }
 
+/*
+ * Could a read be served from replica r? As the read path sees it
+ * (st_read_extent_any): its disk is there and not failed, whatever its
+ * node's state or a drain; the copy is not marked bad; and -- full scans --
+ * its file is there and long enough. Data is lost only where no replica is.
+ */
+static int replica_readable(const struct scan_ctx *c, const struct st_egroup_rec *g, int r, int have_files,
+			    const uint32_t *fdisk, const uint64_t *fsize, int nf)
+{
+	int di = disk_index(c, g->replicas[r].disk), ok = !have_files;
+	const struct st_disk *d = di >= 0 ? &c->disks[di] : NULL;
+
+	if (!d || !d->ok || d->removed || g->replicas[r].state != ST_REPLICA_OK)
+		return 0;
+	for (int i = 0; have_files && i < nf; i++)
+		ok |= fdisk[i] == d->id && fsize[i] >= g->used;
+	return ok;
+}
+
 /* Replicas vs the container's RF; scrubbing due. Queues protection tasks. */
 void job_policy_protection(struct scan_ctx *c, const struct st_egroup_rec *g, int have_files, const uint32_t *fdisk,
 		       const uint64_t *fsize, int nf)
@@ -67,6 +86,8 @@ void job_policy_protection(struct scan_ctx *c, const struct st_egroup_rec *g, in
 		c->c[JC_CLOUD_BYTES] += g->used;
 		if (!found) {
 			c->c[JC_LOST]++;
+			c->c[JC_UNREADABLE]++;
+			c->c[JC_UNREADABLE_BYTES] += g->used;
 			job_scan_finding(c, "missing_object", g->id, NULL,
 					 "egroup %" PRIx64 ": its cloud object is missing or short", g->id);
 		}
@@ -99,9 +120,21 @@ void job_policy_protection(struct scan_ctx *c, const struct st_egroup_rec *g, in
 			return;
 		}
 		if (healthy == 0) {
+			int readable = 0;
+			for (int r = 0; r < g->nreplicas; r++)
+				readable += replica_readable(c, g, r, have_files, fdisk, fsize, nf);
 			c->c[JC_LOST]++;
-			job_scan_finding(c, "no_healthy_replica", g->id, NULL,
-				"egroup %" PRIx64 ": no healthy replica left of %d (RF %d)", g->id, g->nreplicas, rf);
+			if (!readable) {
+				c->c[JC_UNREADABLE]++;
+				c->c[JC_UNREADABLE_BYTES] += g->used;
+				job_scan_finding(c, "unreadable", g->id, NULL,
+					"egroup %" PRIx64 ": no replica a read can use (%d, RF %d): its data is lost", g->id,
+					g->nreplicas, rf);
+			} else {
+				job_scan_finding(c, "no_healthy_replica", g->id, NULL,
+					"egroup %" PRIx64 ": no healthy replica left of %d (RF %d); %d still readable (down node or draining disk)",
+					g->id, g->nreplicas, rf, readable);
+			}
 			return; /* nothing to copy from */
 		}
 		job_scan_task_prio(c, JT_REREPLICATE, g->id, g->version, (int64_t)g->used * (rf - left), 100 - 10 * left);
@@ -337,8 +370,10 @@ static int tier_step(const struct st_container *ct, enum st_tier t, int down)
 /*
  * ILM and balancing (MR2 side) for a live plain egroup. Coldness is the
  * latest of its write, its recorded access and its last foreground read.
- *  - read PROMOTE_READS times within PROMOTE_WINDOW on a lower tier, the
- *    tier above below its high watermark: tier_up;
+ *  - read PROMOTE_READS times within PROMOTE_WINDOW on a lower tier: a
+ *    'U' promotion candidate (job_rec.h), which MR3 turns into tier_up as
+ *    far as the tier above stays under its high watermark (decided once
+ *    per tier, not per rank);
  *  - older than its container's cold age: tier_down whatever the usage;
  *  - on a tier above its high watermark: a 'T' move record (job_rec.h) so
  *    MR3 moves the coldest down until the low watermark;
@@ -365,14 +400,12 @@ int job_policy_placement(struct scan_ctx *c, const struct st_egroup_rec *g, stru
 	up = tier_step(ct, g->tier, 0);
 	if (down == ST_TIER_CLOUD && !c->cloud)
 		down = -1; /* no cloud configured */
-	if (up >= 0 && reads >= PROMOTE_READS && c->now - last_read <= PROMOTE_WINDOW &&
-	    (c->tier_used[up] + c->tier_promoted[up] + (uint64_t)g->used * g->nreplicas) * 100 <=
-		    (uint64_t)c->tier_high[up] * c->tier_cap[up]) {
-		uint8_t a[JR_TIER_LEN] = { [JR_TIER_DEST] = (uint8_t)up, [JR_TIER_WHY] = JR_WHY_HOT };
-		c->tier_promoted[up] += (uint64_t)g->used * g->nreplicas; /* never past the watermark: no ping-pong */
-		c->c[JC_TIER_UP]++;
-		job_scan_task(c, JT_TIER_UP, g->id, g->version, (int64_t)g->used * g->nreplicas, a, JR_TIER_LEN);
-		return 0;
+	if (up >= 0 && reads >= PROMOTE_READS && c->now - last_read <= PROMOTE_WINDOW) {
+		/* hot: a candidate for MR3's per-tier promotion budget (job_rec.h 'U'), nothing else this scan */
+		uint8_t k[JR_PKEY_LEN] = { JR_KEY_PROMOTE, [JR_PKEY_TIER] = (uint8_t)up }, v[JR_PROMOTE_LEN];
+		jr_move_put(v, last_read, g->id, g->version, (uint64_t)g->used * (uint64_t)ct->rf);
+		memcpy(v + JR_PROMOTE_READS, &reads, 4);
+		return mr_emit(em, k, JR_PKEY_LEN, v, JR_PROMOTE_LEN);
 	}
 	if (down >= 0 && ct->cold_age > 0 && c->now - cold >= ct->cold_age) {
 		uint8_t a[JR_TIER_LEN] = { [JR_TIER_DEST] = (uint8_t)down, [JR_TIER_WHY] = JR_WHY_COLD };

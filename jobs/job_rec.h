@@ -10,7 +10,7 @@
  *                                                  | refs, row      (untagged, key egroup)
  *   readers ---> MR2 map <-------------------------+
  *     G C F P       X Y   --(key egroup id)--> MR2 reduce (per egroup)
- *                                                  | D E T W H      (key-tagged)
+ *                                                  | D E T U W H    (key-tagged)
  *   partial map ------------------------------> MR3 / partial reduce (per key)
  *                                                  |
  *                              tasks (curator.db) -+--> executors (job_tasks.c, ...)
@@ -70,6 +70,7 @@ enum job_rec_key {
 	JR_KEY_EC = 'E',    /* per container: EC candidates */
 	JR_KEY_TIER = 'T',  /* per tier above its high watermark: egroups that may move down */
 	JR_KEY_DISK = 'W',  /* per disk far above its tier's mean: replicas that may move off */
+	JR_KEY_PROMOTE = 'U', /* per destination tier: egroups read often on the tier below */
 	JR_KEY_CHUNK = 'H', /* per (container, chunk fingerprint): its homes and copies */
 };
 
@@ -304,6 +305,25 @@ static inline size_t jr_g_len(int nreplicas, int nextents)
 #define JR_MOVE_DEST 32
 #define JR_MOVE_DEST_LEN 33 /* a 'T' value */
 
+/*
+ * Promotion candidate: an egroup read PROMOTE_READS times within the
+ * promotion window on the tier below `tier`. MR3 takes them hottest first
+ * (most reads, then the latest read, then the lowest egroup id) while the
+ * tier stays at or under its high watermark: one decision per tier, on
+ * whichever rank reduces the key, so the same whatever the rank count.
+ *
+ *   key 'U' 0   1     'U'          value  0    8     last read (unix seconds, i64)
+ *           1   1     tier (dest)         8    8     egroup id
+ *                                         16   8     version
+ *                                         24   8     bytes to write (used x the container's RF)
+ *                                         32   4     reads (u32)
+ */
+#define JR_PKEY_TIER 1
+#define JR_PKEY_LEN 2
+#define JR_PROMOTE_LAST_READ JR_MOVE_COLD
+#define JR_PROMOTE_READS 32
+#define JR_PROMOTE_LEN 36
+
 static inline void jr_move_put(uint8_t *p, int64_t cold, uint64_t egroup, uint64_t version, uint64_t bytes)
 {
 	memcpy(p + JR_MOVE_COLD, &cold, 8);
@@ -449,6 +469,22 @@ enum job_rec_tier_why {
 #define JR_DEDUP_LEN(n) (JR_DEDUP_ROWS + JR_BLOCK_LEN * (size_t)(n))
 
 /*
+ * Dedup candidate: one extent of a dedup group as MR3's reduce found it,
+ * gathered from every rank on rank 0 after the job (job_mr3_flush_dedup),
+ * which sorts them and packs them into dedup task arguments.
+ *
+ *   off  size  field
+ *   0    4     container id
+ *   4    8     bytes: the lengths of the extent's shared chunks this rank saw
+ *                (rank 0 sums them over the ranks: the task's estimate)
+ *   12   ...   the extent's group as in the dedup argument (above)
+ */
+#define JR_DDC_CONTAINER 0
+#define JR_DDC_BYTES 4
+#define JR_DDC_GROUP 12
+#define JR_DDC_LEN(n) (JR_DDC_GROUP + JR_DEDUP_LEN(n))
+
+/*
  * The layouts are fixed: records pass between the jobs of a scan, task
  * arguments stay in curator.db across upgrades and are decoded by the
  * executors. These pin every table above to the bytes it has always had.
@@ -468,6 +504,7 @@ _Static_assert(JR_G_REP_LEN == 5 && JR_G_EXT_REFCOUNT == ST_EXTENT_ID_LEN && JR_
 	       "'G' replicas and extents");
 _Static_assert(JR_UKEY_LEN == 5 && JR_USAGE_LEN == 16 && JR_ECKEY_LEN == 5 && JR_EC_NODES == 17, "usage, EC");
 _Static_assert(JR_TKEY_LEN == 2 && JR_WKEY_LEN == 5 && JR_MOVE_LEN == 32 && JR_MOVE_DEST_LEN == 33, "moves");
+_Static_assert(JR_PKEY_LEN == 2 && JR_PROMOTE_READS == JR_MOVE_LEN && JR_PROMOTE_LEN == 36, "promotions");
 _Static_assert(JR_HKEY_LEN == 29 && JR_S_LEN == 37 && JR_O_OFF == JR_S_LEN && JR_O_ROWS == 45, "chunks");
 _Static_assert(JR_PAIR_LEN == 28 && JR_TIER_LEN == 2 && JR_ENCODE_MEMBER_LEN == 16 && JR_DEDUP_HDR == 4 &&
 		       JR_DEDUP_ROWS == 36,

@@ -49,7 +49,7 @@ static const char *counter_names[JC_NCOUNTERS] = {
 	"compress_candidates", "saved_compression", "compressed_extents",
 	"dedup_extents", "saved_dedup", "chunks", "fingerprint_needed", "dedup_groups", "dedup_bytes",
 	"tier_up", "tier_down_cold", "tier_down_watermark", "disk_balance", "cloud_egroups", "cloud_objects", "cloud_bytes",
-	"gc_held_tasks",
+	"gc_held_tasks", "unreadable_egroups", "unreadable_bytes",
 };
 
 const char *job_scan_counter_name(enum job_scan_counter c)
@@ -243,6 +243,39 @@ static int queue_tasks(struct scan_ctx *c, struct job_db *db, struct st_msg *err
 	return rc;
 }
 
+/*
+ * Append this rank's tasks to o->tasks_out (job_scan_opts), whole lines,
+ * a buffer at a time with O_APPEND (the ranks' lines never interleave
+ * within a line). 0 or -errno with err filled.
+ */
+static int write_tasks_out(struct scan_ctx *c, struct st_msg *err)
+{
+	char buf[16384];
+	size_t off = 0;
+	int fd, rc = 0;
+
+	if (!c->o->tasks_out)
+		return 0;
+	fd = open(c->o->tasks_out, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return st_fail(err, -errno, "%s: %s", c->o->tasks_out, strerror(errno));
+	for (size_t i = 0; i <= c->ntasks && !rc; i++) {
+		if (i == c->ntasks || off > sizeof(buf) - 128) {
+			if (off && write(fd, buf, off) != (ssize_t)off)
+				rc = st_fail(err, -EIO, "%s: %s", c->o->tasks_out, strerror(errno));
+			off = 0;
+		}
+		if (i < c->ntasks) {
+			const struct job_task *t = &c->tasks[i];
+			off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s %" PRIx64 " %" PRIu64 " %d %" PRId64 "\n",
+						job_task_kind_name(t->kind), t->target, t->version,
+						t->priority ? t->priority : job_task_priority(t->kind), t->bytes);
+		}
+	}
+	close(fd);
+	return rc;
+}
+
 /* Write this rank's findings, tasks and usage to curator.db. */
 static int flush_results(struct scan_ctx *c, struct job_db *db, struct st_msg *err)
 {
@@ -261,6 +294,8 @@ static int flush_results(struct scan_ctx *c, struct job_db *db, struct st_msg *e
 	free(jf);
 	for (size_t i = 0; !rc && i < c->ntasks; i++)
 		c->tasks[i].scan = c->scan_id;
+	if (!rc)
+		rc = write_tasks_out(c, err);
 	if (!rc && !c->o->dry_run)
 		rc = queue_tasks(c, db, err);
 	for (int i = 0; !rc && i < c->ndisks; i++)
@@ -325,6 +360,13 @@ static int begin(struct scan_run *r, struct st_msg *err)
 		r->lockfd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 		if (r->lockfd < 0 || flock(r->lockfd, LOCK_EX | LOCK_NB) < 0)
 			rc = st_fail(err, ST_EBUSY, "scan: another scan is running on this cluster");
+	}
+	if (!rc && c->rank == 0 && r->o.tasks_out) {
+		int fd = open(r->o.tasks_out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0)
+			rc = st_fail(err, -errno, "scan: --tasks-out %s: %s", r->o.tasks_out, strerror(errno));
+		else
+			close(fd);
 	}
 	if (!rc && c->rank == 0) {
 		rc = st_config_scan_seq(st_store_config(r->st), &c->s0, err);
@@ -530,8 +572,11 @@ static int run_mr3(struct scan_run *r, struct st_msg *err)
 	if (rc) {
 		rc = job_failed(r->mr, c, &j, rc, err);
 	} else {
-		job_mr3_flush_dedup(c);
-		add_phase(r->res, j.name, &j);
+		rc = job_mr3_flush_dedup(c, r->mr);
+		if (rc)
+			st_fail(err, rc, "scan: gathering the dedup candidates: %s", strerror(-rc));
+		else
+			add_phase(r->res, j.name, &j);
 	}
 	mr_output_input_release(&j.inputs[0]);
 	return rc;
@@ -650,11 +695,9 @@ static void release(struct scan_run *r)
 	for (size_t i = 0; i < c->ntasks; i++)
 		job_task_release(&c->tasks[i]);
 	free(c->tasks);
-	for (int i = 0; i < c->ndd; i++) {
-		free(c->dd[i].p);
-		st_hmap_release(&c->dd[i].seen);
-	}
-	free(c->dd);
+	free(c->dd.p);
+	if (c->dd.ready)
+		st_hmap_release(&c->dd.seen);
 	free(c->f);
 	free(c->disks);
 	free(c->nodes);

@@ -110,6 +110,8 @@ enum job_scan_counter {
 	JC_TIER_UP, JC_TIER_DOWN_COLD, JC_TIER_DOWN_WATERMARK, JC_DISK_BALANCE, JC_CLOUD_EGROUPS, JC_CLOUD_OBJECTS,
 	JC_CLOUD_BYTES,
 	JC_GC_HELD, /* deletions held back: a dangling reference or a corrupt row could point into them */
+	JC_UNREADABLE,       /* egroups no read can serve: no copy on a disk that is there and not failed */
+	JC_UNREADABLE_BYTES, /* their bytes */
 	JC_NCOUNTERS
 };
 
@@ -123,6 +125,14 @@ struct job_scan_opts {
 	int compact_pct;        /* garbage % of an egroup that triggers compaction (20) */
 	int64_t node_grace;     /* seconds a node may be down before re-replication (< 0: 60) */
 	int64_t scrub_period;   /* every egroup is scrubbed this often (< 0: 7 d) */
+	/*
+	 * A file for the tasks the scan found (queued or, with dry_run, not), or
+	 * NULL: rank 0 truncates it at the start, every rank appends its tasks
+	 * at the end, a line each, "KIND TARGET VERSION PRIORITY BYTES" (target
+	 * in hex, the rest decimal; the priority the queue gives it), in no
+	 * particular order: sorted, the lines are the same on any rank count.
+	 */
+	const char *tasks_out;
 	/* rank 0: called as each phase (MapReduce job) starts; may be NULL */
 	void (*progress)(void *arg, int64_t scan_id, const char *phase, int index, int total);
 	void *progress_arg;

@@ -7,7 +7,7 @@
  * Order of calls (job_scan.c): fill a scan_ctx from config.db
  * (job_policy_init among it), then per phase an mr_job whose inputs are
  * the readers with their map functions and whose reduce is the stage's;
- * after MR3, job_mr3_flush_dedup; then the driver writes c's findings,
+ * after MR3, job_mr3_flush_dedup (collective); then the driver writes c's findings,
  * tasks and usage.
  *
  * Threads and ranks. A scan_ctx belongs to one rank and is used by one
@@ -41,14 +41,16 @@ struct finding {
 	char detail[240];
 };
 
-/* Dedup extents of one container waiting to become a dedup task (MR3). */
-struct dd_buf {
-	uint32_t container;
-	uint8_t *p;          /* the task argument being built (job_rec.h, dedup) */
+/*
+ * Dedup candidates of this rank (MR3): job_rec.h 'dedup candidate'
+ * records, each extent once per rank; job_mr3_flush_dedup gathers them
+ * on rank 0, which makes the tasks.
+ */
+struct dd_cands {
+	uint8_t *p;
 	size_t len, cap;
-	int groups;          /* extents in it */
-	int64_t bytes;
-	struct st_hmap seen; /* extents already made candidates on this rank */
+	struct st_hmap seen; /* (container, extent id) already a candidate on this rank */
+	int ready;           /* seen is initialised */
 };
 
 /* MR2 reduce's grow-only working arrays (job_mr2.c), by use. */
@@ -77,13 +79,11 @@ struct scan_ctx {
 	uint64_t *ubytes, *uegroups; /* per disk index, from the usage reduce */
 	int oom;
 	int refs_incomplete; /* a block row was unreadable: no extent may be called dead */
-	struct dd_buf *dd;   /* dedup groups waiting to become tasks, per container */
-	int ndd;
+	struct dd_cands dd;  /* dedup candidates waiting to become tasks */
 	/* placement, from config.db at the start: per tier and per disk */
 	uint64_t tier_cap[ST_NTIERS], tier_used[ST_NTIERS];
 	int tier_high[ST_NTIERS], tier_low[ST_NTIERS];
 	int tier_over[ST_NTIERS]; /* above its high watermark */
-	uint64_t tier_promoted[ST_NTIERS]; /* bytes this rank is moving up into the tier */
 	uint8_t *disk_over;       /* per disk index: more than BALANCE_POINTS above its tier's mean */
 	uint8_t *node_under;      /* per node index, bit per tier: it has a disk below the tier's mean */
 	struct st_hmap rd;        /* egroup -> reads u32, last read i64 (promotion) */
@@ -266,8 +266,13 @@ int job_mr3_combine(void *arg, const void *key, size_t klen, const struct mr_val
 		    struct mr_emitter *em);
 int job_mr3_reduce(void *arg, const void *key, size_t klen, const struct mr_value *vals, size_t n,
 		   struct mr_emitter *em);
-/* After MR3: queue each container's remaining dedup candidates as a task. */
-void job_mr3_flush_dedup(struct scan_ctx *c);
+/*
+ * Collective, after MR3: every rank's dedup candidates gathered on rank
+ * 0, which sorts them by (container, extent id), drops repeats and queues
+ * them DD_TASK_EXTENTS extents to a dedup task: the same tasks whatever
+ * the rank count. 0 or the agreed error (-ENOMEM, -E2BIG).
+ */
+int job_mr3_flush_dedup(struct scan_ctx *c, struct mr_ctx *mr);
 
 /* --- job_partial.c: the partial scan -------------------------------------
  *

@@ -9,7 +9,8 @@
  * sort run as one (one sync for many egroups) with every outcome recorded
  * in one transaction. While a task that reads egroups runs, the next ones'
  * egroups are read ahead (the kernel reads them while this task syncs).
- * Bytes moved or freed are throttled per rank (per kind, or overall).
+ * Bytes moved or freed are throttled for the whole run, all ranks
+ * together (struct budgets: a counter per budget in curator.db).
  *
  * The executors keep the ordering and idempotency rules (job_tasks_int.h),
  * so a claim lost in a crash only means the task runs again: tasks left
@@ -41,25 +42,67 @@ int job_task_apply(struct st_store *st, const struct job_task *t, int64_t sweep_
 	return op->apply(st, t, &env, bytes, err);
 }
 
-static void throttle(double rate_mbps, int64_t bytes, struct timespec *t0, int64_t *total)
-{
-	struct timespec now;
-	double elapsed, want;
+/*
+ * The run's byte budgets (job_tasks.h: --rate, --throttle), shared by all
+ * ranks. Every rank adds the bytes of each task it finishes to the
+ * budget's counter in curator.db (job_db_budget_take) and gets back the
+ * run's total so far, then waits until t0 + total / rate on its own
+ * monotonic clock: the total is the cluster's and t0 was taken right after
+ * the run's start was agreed (a collective), so by the time a byte counts
+ * as done the whole run has taken at least total / rate. The counter needs
+ * no clock shared between hosts; it costs one statement per throttled
+ * task (none without a rate). If curator.db cannot be written the rank
+ * throttles on its own bytes at rate / ranks (its share).
+ */
+struct budgets {
+	int64_t run;     /* the run's number in curator.db (0: counting locally) */
+	double t0;       /* monotonic seconds, right after the agreed start */
+	int nranks;
+	int64_t local[JT_NKINDS + 1]; /* fallback counters: per kind, [JT_NKINDS] the overall one */
+};
 
-	if (rate_mbps <= 0)
-		return;
-	*total += bytes > 0 ? bytes : 0;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	elapsed = (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
-	want = (double)*total / (rate_mbps * 1048576.0);
-	if (want > elapsed)
-		usleep((useconds_t)((want - elapsed) * 1e6));
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The rate for a kind's bytes: its own, else the overall one. */
-static double kind_rate(const struct job_run_opts *o, int kind)
+/* Wait until `until` (monotonic seconds), in steps that look at the stop flag. */
+static void wait_until(double until, volatile int *stop)
 {
-	return o->kind_mbps[kind] > 0 ? o->kind_mbps[kind] : o->rate_mbps;
+	for (double now = mono_now(); now < until && !(stop && *stop); now = mono_now()) {
+		double d = until - now < 0.1 ? until - now : 0.1;
+		usleep((useconds_t)(d * 1e6) + 1);
+	}
+}
+
+/* bytes (moved or freed) of a task of kind against its budget: its own rate, else the overall one. */
+static void throttle(struct job_db *db, struct budgets *b, const struct job_run_opts *o, int kind, int64_t bytes)
+{
+	int own = (unsigned)kind < JT_NKINDS && o->kind_mbps[kind] > 0; /* (a newer curator's kind: the overall rate) */
+	double rate = own ? o->kind_mbps[kind] : o->rate_mbps;
+	int slot = own ? kind : JT_NKINDS;
+	int64_t total;
+
+	if (rate <= 0 || bytes <= 0)
+		return;
+	if (!b->run || job_db_budget_take(db, b->run, slot == JT_NKINDS ? "rate" : job_task_kind_name(kind), bytes,
+					  &total, NULL)) {
+		b->local[slot] += bytes;
+		total = b->local[slot] * b->nranks; /* this rank's share of the rate */
+	}
+	wait_until(b->t0 + (double)total / (rate * 1048576.0), o->stop);
+}
+
+/* Is any budget set? */
+static int throttled(const struct job_run_opts *o)
+{
+	for (int k = 0; k < JT_NKINDS; k++)
+		if (o->kind_mbps[k] > 0)
+			return 1;
+	return o->rate_mbps > 0;
 }
 
 /*
@@ -147,12 +190,12 @@ static int batch_size(struct job_db *db, const struct job_task_batch *b, int kin
  */
 static int run_batch(struct st_store *st, struct job_db *db, const struct job_run_opts *o, const struct job_task_batch *b,
 		     struct job_task *first, int64_t limit, int nranks, struct job_run_result *res,
-		     struct timespec *t0, int64_t *moved, int *rc, struct st_msg *err)
+		     struct budgets *bud, int *rc, struct st_msg *err)
 {
 	struct job_task tasks[JOB_BATCH_MAX], more[JOB_BATCH_MAX];
 	const struct job_task *ptr[JOB_BATCH_MAX];
 	int size = batch_size(db, b, first->kind, nranks);
-	int64_t bb[JOB_BATCH_MAX], want = limit - 1 < size - 1 ? limit - 1 : size - 1;
+	int64_t bb[JOB_BATCH_MAX], want = limit - 1 < size - 1 ? limit - 1 : size - 1, batch_bytes = 0;
 	int rcs[JOB_BATCH_MAX], nb = 1, got = 0, kind = first->kind, intx;
 	struct st_msg *errs = calloc(JOB_BATCH_MAX, sizeof(*errs));
 
@@ -184,11 +227,12 @@ static int run_batch(struct st_store *st, struct job_db *db, const struct job_ru
 		int prc = finish_one(db, &tasks[i], rcs[i], bb[i], &errs[i], res, err);
 		if (!*rc)
 			*rc = prc;
-		throttle(kind_rate(o, kind), bb[i] < 0 ? -bb[i] : bb[i], t0, moved);
+		batch_bytes += bb[i] < 0 ? -bb[i] : bb[i];
 		job_task_release(&tasks[i]);
 	}
 	if (intx && job_db_tasks_finish_commit(db, *rc ? NULL : err) && !*rc)
 		*rc = -EIO;
+	throttle(db, bud, o, kind, batch_bytes); /* after the commit: never waits holding curator.db */
 	free(errs);
 	return nb;
 }
@@ -211,16 +255,19 @@ int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_o
 		  struct st_msg *err)
 {
 	struct job_db *db = NULL;
-	int64_t limit = o->max > 0 ? (o->max + mr_nranks(mr) - 1) / mr_nranks(mr) : INT64_MAX, ran = 0, moved = 0;
-	struct timespec t0;
+	int64_t limit = o->max > 0 ? (o->max + mr_nranks(mr) - 1) / mr_nranks(mr) : INT64_MAX, ran = 0;
+	struct budgets bud = { .nranks = mr_nranks(mr) };
 	int rc = job_db_open(st_config_dir(st_store_config(st)), &db, err);
 
 	memset(res, 0, sizeof(*res));
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	st_store_async_unlink(st, 1);
 	if (!rc && mr_rank(mr) == 0)
 		rc = job_db_tasks_requeue_running(db, err);
+	if (!rc && mr_rank(mr) == 0 && throttled(o) && job_db_budget_start(db, &bud.run, NULL))
+		bud.run = 0; /* (each rank then throttles on its share) */
 	rc = mr_agree(mr, rc);
+	mr_bcast(mr, &bud.run, sizeof(bud.run), 0);
+	bud.t0 = mono_now();
 	while (!rc && ran < limit && !(o->stop && *o->stop)) {
 		const struct job_task_ops *op;
 		const struct job_task_batch *b;
@@ -235,7 +282,7 @@ int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_o
 		op = job_task_ops_get(t.kind);
 		b = batch_of(&t);
 		if (b) { /* in batches: one sync for many egroups (batches read ahead themselves) */
-			int nb = run_batch(st, db, o, b, &t, limit - ran, mr_nranks(mr), res, &t0, &moved, &rc, err);
+			int nb = run_batch(st, db, o, b, &t, limit - ran, mr_nranks(mr), res, &bud, &rc, err);
 			if (nb < 0)
 				break;
 			ran += nb;
@@ -247,7 +294,7 @@ int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_o
 		rc = finish_one(db, &t, trc, bytes, &terr, res, err);
 		k = t.kind;
 		job_task_release(&t);
-		throttle(kind_rate(o, k), bytes < 0 ? -bytes : bytes, &t0, &moved);
+		throttle(db, &bud, o, k, bytes < 0 ? -bytes : bytes);
 		ran++;
 	}
 	st_store_async_unlink(st, 0); /* every retired file gone before the results count it */

@@ -23,9 +23,9 @@
 struct job_run_opts {
 	int kind;           /* -1: every kind */
 	int64_t max;        /* tasks in all (0: no limit) */
-	double rate_mbps;   /* per rank, bytes moved or freed (0: unthrottled) */
+	double rate_mbps;   /* MiB/s moved or freed by all ranks together (0: unthrottled) */
 	int64_t sweep_grace;/* seconds (< 0: 3600) */
-	double kind_mbps[JT_NKINDS];  /* per kind, per rank (0: only rate_mbps) */
+	double kind_mbps[JT_NKINDS];  /* per kind, all ranks together, instead of rate_mbps (0: rate_mbps) */
 	int kind_ranks[JT_NKINDS];    /* ranks running a kind at once (0: all) */
 	volatile int *stop;           /* stop claiming when non-zero */
 };
@@ -50,7 +50,14 @@ int job_task_apply(struct st_store *st, const struct job_task *t, int64_t sweep_
 /*
  * Collective. Every rank claims and applies tasks (of o->kind, or any),
  * highest priority first, until none is left, o->max is reached (shared
- * out between the ranks) or *o->stop is set; bytes are throttled per rank.
+ * out between the ranks) or *o->stop is set.
+ * Budgets: the bytes every rank moves or frees count against one budget
+ * for the whole run: a kind with kind_mbps against its own, the others
+ * against rate_mbps. After each task (or batch) a rank adds its bytes to
+ * the budget's counter in curator.db and waits until the run has lasted
+ * total / rate since its agreed start, so over the run the ranks together
+ * move at most rate x its duration, plus at most one task (or batch) per
+ * rank at any moment in between. A wait ends early when *o->stop is set.
  * Tasks a dead runner left running go back to pending first (rank 0).
  * [out] *res: the outcomes by kind and the bytes reclaimed, summed over
  * the ranks (the same on every rank); rank 0 records them with the latest

@@ -145,6 +145,17 @@ int mr_barrier(struct mr_ctx *ctx);
 int mr_bcast(struct mr_ctx *ctx, void *buf, size_t len, int root);
 
 /*
+ * Collective. Gather len bytes of buf from every rank on root, in rank
+ * order (rank 0's bytes first): on root *out is a malloc'd buffer of
+ * *outlen bytes the caller frees (NULL when the total is 0), on the other
+ * ranks *out = NULL and *outlen = 0. For small results of a job that one
+ * rank must decide on together (a scan's dedup candidates), not for bulk
+ * data. 0, -ENOMEM or -E2BIG (more than 2 GiB in all; nothing gathered),
+ * the same on every rank.
+ */
+int mr_gather(struct mr_ctx *ctx, const void *buf, size_t len, int root, void **out, size_t *outlen);
+
+/*
  * Collective. Broadcast len bytes of buf from root, as mr_bcast, for ranks
  * that may wait a long time for root (a daemon's slaves waiting for the
  * master's next decision): the broadcast is non-blocking (MPI_Ibcast) and

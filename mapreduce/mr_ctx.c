@@ -253,6 +253,49 @@ int mr_bcast(struct mr_ctx *ctx, void *buf, size_t len, int root)
 	return MPI_Bcast(buf, (int)len, MPI_BYTE, root, ctx->comm) == MPI_SUCCESS ? 0 : -EIO;
 }
 
+int mr_gather(struct mr_ctx *ctx, const void *buf, size_t len, int root, void **out, size_t *outlen)
+{
+	int64_t mine = (int64_t)len, *lens = NULL, total = 0;
+	int *counts = NULL, *displs = NULL, rc = 0, n = ctx->nranks;
+	uint8_t *all = NULL;
+
+	*out = NULL;
+	*outlen = 0;
+	if (ctx->rank == root) {
+		lens = calloc((size_t)n, sizeof(*lens));
+		counts = calloc((size_t)n, sizeof(*counts));
+		displs = calloc((size_t)n, sizeof(*displs));
+		if (!lens || !counts || !displs)
+			rc = -ENOMEM;
+	}
+	rc = mr_agree(ctx, rc);
+	if (!rc) {
+		MPI_Gather(&mine, 1, MPI_INT64_T, lens, 1, MPI_INT64_T, root, ctx->comm);
+		for (int i = 0; ctx->rank == root && i < n; i++) {
+			displs[i] = (int)total;
+			counts[i] = (int)lens[i];
+			total += lens[i];
+			if (total > INT32_MAX)
+				rc = -E2BIG;
+		}
+		if (!rc && ctx->rank == root && total && !(all = malloc((size_t)total)))
+			rc = -ENOMEM;
+		rc = mr_agree(ctx, rc);
+	}
+	if (!rc)
+		MPI_Gatherv(buf, (int)len, MPI_BYTE, all, counts, displs, MPI_BYTE, root, ctx->comm);
+	if (!rc && ctx->rank == root) {
+		*out = all;
+		*outlen = (size_t)total;
+	} else {
+		free(all);
+	}
+	free(lens);
+	free(counts);
+	free(displs);
+	return rc;
+}
+
 int mr_bcast_poll(struct mr_ctx *ctx, void *buf, size_t len, int root, unsigned poll_us)
 {
 	MPI_Request rq;

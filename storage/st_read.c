@@ -408,10 +408,17 @@ static int read_region(struct st_store *st, const struct st_extent_id *id, uint3
 		idx = st_egroup_rec_find(&st->rcache.eg, id);
 		if (idx < 0)
 			continue;
-		if (attempt == 0 && st->rcache.eg.id != st->rcache.reads_last) { /* one read of an egroup per vdisk read */
-			uint32_t *cnt = st_hmap_put(&st->rcache.reads, &st->rcache.eg.id, NULL);
-			if (cnt)
-				(*cnt)++;
+		if (attempt == 0 && st->rcache.eg.id != st->rcache.reads_last) { /* one read of an egroup per operation */
+			int isnew = 0;
+			if (st->rcache.seq_seen.n >= 4096) { /* a long stream: forget what it counted long ago */
+				st_hmap_release(&st->rcache.seq_seen);
+				st_hmap_init(&st->rcache.seq_seen, 8, 1);
+			}
+			if (st_hmap_put(&st->rcache.seq_seen, &st->rcache.eg.id, &isnew) && isnew) {
+				uint32_t *cnt = st_hmap_put(&st->rcache.reads, &st->rcache.eg.id, NULL);
+				if (cnt)
+					(*cnt)++;
+			}
 			st->rcache.reads_last = st->rcache.eg.id;
 		}
 		e = &st->rcache.eg.extents[idx];
@@ -491,6 +498,7 @@ void st_readcache_init(struct st_readcache *rc)
 {
 	st_hmap_init(&rc->xc, ST_EXTENT_ID_LEN, 8);
 	st_hmap_init(&rc->reads, 8, 4);
+	st_hmap_init(&rc->seq_seen, 8, 1);
 	rc->reads_flushed = st_now();
 }
 
@@ -501,6 +509,7 @@ void st_readcache_release(struct st_store *st)
 	if (rc->reads.n)
 		reads_flush(st);
 	st_hmap_release(&rc->reads);
+	st_hmap_release(&rc->seq_seen);
 	st_egroup_rec_release(&rc->eg);
 	free(rc->xbuf);
 	free(rc->zbuf);
@@ -568,6 +577,12 @@ int st_vdisk_pread(struct st_store *st, const struct st_vdisk *v, uint64_t off, 
 	if (rc)
 		return rc;
 	st->rcache.reads_last = 0;
+	if (!st->rcache.bc_bypass && (st->rcache.seq_vdisk != v->id || st->rcache.seq_end != off)) {
+		st_hmap_release(&st->rcache.seq_seen); /* a new operation: its egroups count again */
+		st_hmap_init(&st->rcache.seq_seen, 8, 1);
+	}
+	st->rcache.seq_vdisk = v->id;
+	st->rcache.seq_end = off + len;
 	b = malloc(sizeof(*b));
 	if (!b)
 		return st_fail(err, -ENOMEM, "out of memory");

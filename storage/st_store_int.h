@@ -144,10 +144,19 @@ struct st_readcache {
 	 */
 	uint64_t map_checked;
 
-	/* foreground reads per egroup not yet added to config.db (promotion) */
+	/*
+	 * Foreground reads per egroup not yet added to config.db (promotion).
+	 * A read operation counts once per egroup it touches, and reads that
+	 * go on where the last one of the same vdisk ended (a sequential
+	 * stream, however it is cut into calls: `vdisk read` asks 1 MiB at a
+	 * time) are one operation: seq_seen holds the egroups it already
+	 * counted, so a sequential pass counts each egroup once.
+	 */
 	struct st_hmap reads;
 	int64_t reads_flushed;
 	uint64_t reads_last; /* the egroup last counted in this vdisk read */
+	uint64_t seq_vdisk, seq_end; /* where the last read ended (seq_vdisk 0: none) */
+	struct st_hmap seq_seen;     /* egroups counted in the current stream */
 };
 
 /* st_store_async_unlink: retired files unlinked by helper threads. */

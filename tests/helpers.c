@@ -343,3 +343,23 @@ int th_s3_url(char *buf, size_t len)
 	snprintf(buf, len, "s3://%s@%s", b, ep + 7);
 	return 0;
 }
+
+int th_vdisk_pattern(const char *dir, const char *c, const char *name, size_t len, uint64_t seed)
+{
+	char path[2048], size[32];
+	uint8_t *buf = malloc(len);
+	int rc;
+
+	if (!buf)
+		return -1;
+	th_fill(buf, len, seed);
+	snprintf(size, sizeof(size), "%zuM", (len >> 20) + 1);
+	snprintf(path, sizeof(path), "%s/%s.data", dir, name);
+	rc = th_write_file(path, buf, len);
+	free(buf);
+	if (!rc)
+		rc = th_run(dir, NULL, NULL, NULL, "vdisk", "create", name, "--container", c, "--size", size, NULL);
+	if (!rc)
+		rc = th_run(dir, NULL, NULL, NULL, "vdisk", "write", name, path, NULL);
+	return rc;
+}

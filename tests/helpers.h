@@ -34,6 +34,9 @@ pid_t th_spawn(const char *dir, const char *in, const char *outfile, const char 
 
 /* Write / read a whole file. */
 int th_write_file(const char *path, const void *buf, size_t len);
+
+/* A new vdisk `name` of container c holding len bytes of th_fill(seed), written by the CLI; 0 or not. */
+int th_vdisk_pattern(const char *dir, const char *c, const char *name, size_t len, uint64_t seed);
 void *th_read_file(const char *path, size_t *len);
 
 /*

@@ -13,6 +13,13 @@ pass=0; fail=0; bad=()
 # (tools/s3-test-server.sh) unless S3_ENDPOINT already names one
 if [ -z "${S3_ENDPOINT:-}" ]; then
 	here=$(cd "$(dirname "$0")/.." && pwd)
+	# a directory and ports of this run's own: test runs side by side do not stop each other's server
+	ports=$(python3 -c 'import socket
+a, b = socket.socket(), socket.socket()
+a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
+print(a.getsockname()[1], b.getsockname()[1])')
+	export RGW_DIR=${RGW_DIR:-$(mktemp -d -u "$TMPDIR/rgw.XXXXXX")}
+	export RGW_PORT=${RGW_PORT:-${ports% *}} RGW_MON_PORT=${RGW_MON_PORT:-${ports#* }}
 	if env=$("$here/tools/s3-test-server.sh" start 2>"$log"); then
 		eval "export $(echo "$env" | tail -1)"
 		trap 'rm -f "$log"; "$here/tools/s3-test-server.sh" stop' EXIT

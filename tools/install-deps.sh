@@ -3,7 +3,8 @@
 # dependencies are missing. Idempotent; needs root (or sudo).
 set -euo pipefail
 pkgs=(build-essential pkg-config mpich libmpich-dev libsqlite3-dev sqlite3 libisal-dev libssl-dev
-      zlib1g-dev libcriterion-dev libcurl4-openssl-dev libexpat1-dev jq time
+      zlib1g-dev libcriterion-dev libcurl4-openssl-dev libexpat1-dev libjansson-dev jq time tmux
+      debhelper fakeroot dpkg-dev
       prometheus chromium isal clang
       nbdkit nbdkit-plugin-dev libnbd-bin qemu-utils fio e2fsprogs fuse3)
 missing=()

@@ -1,11 +1,13 @@
 #!/bin/bash
 # A real S3-compatible server for tests and CI: a throwaway single-node Ceph RADOS Gateway on
 # 127.0.0.1 (in-memory object store, no systemd, no cephx). Installs from Debian packages.
-# usage: s3-test-server.sh install|start|stop|rgw-stop|rgw-start   (env: RGW_DIR, RGW_PORT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_BUCKET)
-# (a copy of ../shared/tools/s3-test-server.sh, plus rgw-stop/rgw-start: the gateway alone, objects kept)
+# usage: s3-test-server.sh install|start|stop|rgw-stop|rgw-start   (env: RGW_DIR, RGW_PORT, RGW_MON_PORT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_BUCKET)
+# (a copy of ../shared/tools/s3-test-server.sh, plus rgw-stop/rgw-start: the gateway alone, objects kept;
+# RGW_MON_PORT: the monitor's port, so that several servers with their own RGW_DIR and ports can run at once)
 set -euo pipefail
 D=${RGW_DIR:-/tmp/rgw-ci}
 PORT=${RGW_PORT:-7480}
+MONP=${RGW_MON_PORT:-3300}
 AK=${S3_ACCESS_KEY:-CIACCESSKEY}
 SK=${S3_SECRET_KEY:-CISECRETKEY}
 BUCKET=${S3_BUCKET:-testbkt}
@@ -41,7 +43,7 @@ start)
   cat > "$CEPH_CONF" <<CONF
 [global]
 fsid = $FSID
-mon host = v2:127.0.0.1:3300
+mon host = v2:127.0.0.1:$MONP
 mon initial members = a
 public network = 127.0.0.0/8
 auth cluster required = none
@@ -72,7 +74,7 @@ ms mon client mode = crc
 rgw frontends = beast endpoint=127.0.0.1:$PORT
 CONF
   ceph-authtool --create-keyring "$D/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
-  monmaptool --create --fsid "$FSID" --addv a "[v2:127.0.0.1:3300]" "$D/monmap" >/dev/null
+  monmaptool --create --fsid "$FSID" --addv a "[v2:127.0.0.1:$MONP]" "$D/monmap" >/dev/null
   ceph-mon --mkfs -i a --monmap "$D/monmap" --keyring "$D/keyring"
   ceph-mon -i a                                   # daemonizes, pid in $D/run/mon.a.pid
   OSD_UUID=$(python3 -c 'import uuid; print(uuid.uuid4())')

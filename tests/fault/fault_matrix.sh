@@ -7,7 +7,7 @@
 # ("curator: ...") and a non-zero exit, never a crash; afterwards (no faults) every
 # acknowledged byte reads back, and fsck is clean or made clean by scan + tasks.
 #
-# usage: fault_matrix.sh [quick|full]    (env: CURATOR_BIN, FAULT_SHIM, FAULT_KINDS, FAULT_OPS)
+# usage: fault_matrix.sh [quick|full]    (env: CURATOR_BIN, FAULT_SHIM, FAULT_KINDS, FAULT_OPS, FAULT_POINTS)
 # quick (make test): a few kinds, N <= 4; full (make soak): every kind, N stepped
 # 1..12 and then geometrically to the last call. The last line: "fault cases: N run, N failed".
 set -u
@@ -159,10 +159,11 @@ count() {
 	awk '{sub("calls=", "", $3); t += $3} END {print t + 0}' "$work/log" 2>/dev/null || echo 0
 }
 
-# points TOTAL: the N to try: quick, 5 spread over 1..TOTAL; full, every N up to 150, else 150 spread
+# points TOTAL: the N to try: quick, 3 spread over 1..TOTAL; full, every N up to FAULT_POINTS
+# (default 150), else FAULT_POINTS spread
 points() {
 	local total=$1 want i
-	want=$([ "$mode" = quick ] && echo 3 || echo 150)
+	want=$([ "$mode" = quick ] && echo 3 || echo "${FAULT_POINTS:-150}")
 	if [ "$total" -le "$want" ]; then seq 1 "$total"; return; fi
 	for i in $(seq 0 $((want - 1))); do echo $((1 + i * (total - 1) / (want - 1))); done | uniq
 }

@@ -17,7 +17,12 @@ builds=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do builds+=("$1"); shift; done
 [ $# -gt 0 ] && shift
 [ ${#builds[@]} -gt 0 ] && [ $# -gt 0 ] || { echo "usage: $0 BUILDDIR:LABEL... -- NAME..." >&2; exit 2; }
-export TMPDIR=${TMPDIR:-/tmp}
+# the harnesses that write files write them to tmpfs when there is one (5x the executions)
+if [ -z "${FUZZ_TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then FUZZ_TMPDIR=$(mktemp -d /dev/shm/curator-fuzz.XXXXXX); trap 'rm -rf "$FUZZ_TMPDIR"' EXIT; fi
+export TMPDIR=${FUZZ_TMPDIR:-${TMPDIR:-/tmp}}
+# FUZZ_RUNS=N: each harness stops after N executions (FUZZ_SECS still bounds it)
+runs=()
+[ -n "${FUZZ_RUNS:-}" ] && runs=(-runs="$FUZZ_RUNS")
 status=0
 for b in "${builds[@]}"; do
 	dir=${b%%:*} label=${b#*:}
@@ -30,7 +35,7 @@ for b in "${builds[@]}"; do
 		[ -f "$here/$name.dict" ] && dict=(-dict="$here/$name.dict")
 		before=$(ls "$crashes" | wc -l)
 		start=$(date +%s.%N)
-		"$bin" -max_total_time="$secs" -timeout=10 -print_final_stats=1 -artifact_prefix="$crashes/" \
+		"$bin" -max_total_time="$secs" "${runs[@]}" -timeout=10 -print_final_stats=1 -artifact_prefix="$crashes/" \
 			"${dict[@]}" "$corpus" >"$log" 2>&1
 		rc=$?
 		end=$(date +%s.%N)
