@@ -4,7 +4,8 @@
 #   make asan       the same suite under AddressSanitizer + UBSan
 #   make valgrind   the MPI-free unit tests under valgrind
 #   make soak       the GC race for 1000 rounds (ROUNDS=N to change), every task kind killed at
-#                   each step (tests/jobs/test_job_converge.c), the whole fault matrix
+#                   each step (tests/jobs/test_job_converge.c), the whole fault matrix,
+#                   the NBD controller's clients for minutes (tests/serve/serve_clients.sh full)
 #   make perf       benchmarks (JSON lines; not tests)
 #   make fuzz       every libFuzzer harness (clang) FUZZ_SECS s each, with and without
 #                   checksums (docs/FUZZING.md; JSON lines; fails on a crash)
@@ -23,11 +24,12 @@ MAPREDUCE_SRC :=
 JOBS_SRC :=
 CURATOR_SRC :=
 TOOLS_BIN :=
+SERVE_SRC :=
 TESTS_SRC :=
 FUZZ_NAMES :=
-include storage/module.mk mapreduce/module.mk jobs/module.mk curator/module.mk tools/module.mk tests/module.mk
+include storage/module.mk mapreduce/module.mk jobs/module.mk serve/module.mk curator/module.mk tools/module.mk tests/module.mk
 
-LIB_SRC := $(STORAGE_SRC) $(MAPREDUCE_SRC) $(JOBS_SRC) $(CURATOR_SRC)
+LIB_SRC := $(STORAGE_SRC) $(MAPREDUCE_SRC) $(JOBS_SRC) $(SERVE_SRC) $(CURATOR_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB     := $(BUILD)/libcurator.a
 BIN     := $(BUILD)/bin/curator
@@ -35,7 +37,10 @@ TEST_BIN := $(TESTS_SRC:tests/%.c=$(BUILD)/tests/%)
 FAULT_SHIM := $(BUILD)/tests/fault/libfault.so
 FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/replay_%)
 
-all: $(BIN) $(TOOLS_BIN) $(BUILD)/curator.8 $(BUILD)/curator.bash
+PLUGIN  := $(BUILD)/lib/nbdkit-curator-plugin.so
+PIC_OBJ := $(PLUGIN_SRC:%.c=$(BUILD)/pic/%.o)
+
+all: $(BIN) $(TOOLS_BIN) $(PLUGIN) $(BUILD)/curator.8 $(BUILD)/curator.bash
 
 # the version: VERSION's number and where in git this is (debian/rules passes VERSION=...);
 # cu_version.o alone is rebuilt when it changes
@@ -65,13 +70,15 @@ BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 SYSTEMDDIR  ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 SYSCONFDIR  ?= /etc
-install: $(BIN) $(BUILD)/curator.8 $(BUILD)/curator.bash
+install: $(BIN) $(PLUGIN) $(BUILD)/curator.8 $(BUILD)/curator.bash
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(SYSTEMDDIR) \
 	    $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(SYSCONFDIR)/default
 	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/curator
 	install -m 0644 $(BUILD)/curator.8 $(DESTDIR)$(MANDIR)/man8/curator.8
 	install -m 0644 $(BUILD)/curator.bash $(DESTDIR)$(BASHCOMPDIR)/curator
-	for u in curator.service curator-scan.service curator-scan.timer; do \
+	install -d $(DESTDIR)$(PREFIX)/lib
+	install -m 0644 $(PLUGIN) $(DESTDIR)$(PREFIX)/lib/nbdkit-curator-plugin.so
+	for u in curator.service curator-scan.service curator-scan.timer curator-serve@.service; do \
 	    sed 's|@BINDIR@|$(BINDIR)|g' dist/$$u > $(DESTDIR)$(SYSTEMDDIR)/$$u && chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/$$u; done
 	install -m 0644 dist/curator.sysusers $(DESTDIR)$(SYSUSERSDIR)/curator.conf
 	[ -e $(DESTDIR)$(SYSCONFDIR)/default/curator ] || install -m 0644 dist/curator.default $(DESTDIR)$(SYSCONFDIR)/default/curator
@@ -79,11 +86,22 @@ install: $(BIN) $(BUILD)/curator.8 $(BUILD)/curator.bash
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/curator $(DESTDIR)$(MANDIR)/man8/curator.8 $(DESTDIR)$(BASHCOMPDIR)/curator \
 	    $(DESTDIR)$(SYSTEMDDIR)/curator.service $(DESTDIR)$(SYSTEMDDIR)/curator-scan.service \
-	    $(DESTDIR)$(SYSTEMDDIR)/curator-scan.timer $(DESTDIR)$(SYSUSERSDIR)/curator.conf
+	    $(DESTDIR)$(SYSTEMDDIR)/curator-scan.timer $(DESTDIR)$(SYSTEMDDIR)/curator-serve@.service \
+	    $(DESTDIR)$(PREFIX)/lib/nbdkit-curator-plugin.so $(DESTDIR)$(SYSUSERSDIR)/curator.conf
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(MPICC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# the nbdkit plugin's objects: -fPIC, plain gcc (storage/ and serve/ know nothing of MPI), no sanitizers
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -g -fPIC -fvisibility=hidden -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+	    -Wno-format-truncation -D_GNU_SOURCE -I. -MMD -MP -c -o $@ $<
+
+$(PLUGIN): $(PIC_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -o $@ $^ -lsqlite3 -lisal -lz -lcrypto -lcurl -lexpat -lpthread -lm
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -110,7 +128,7 @@ $(FAULT_SHIM): tests/fault/fault_shim.c
 
 test: all $(TEST_BIN) $(FAULT_SHIM) $(FUZZ_REPLAY)
 	CURATOR_SRC=$(CURDIR) CURATOR_BIN=$(abspath $(BIN)) BUILD=$(BUILD) FAULT_SHIM=$(abspath $(FAULT_SHIM)) \
-	    tests/run.sh $(TEST_BIN) tests/fault/fault_matrix.sh tests/curator/progress_tty.sh tests/curator/report_browser.sh tests/curator/cli_errors.sh $(FUZZ_REPLAY)
+	    tests/run.sh $(TEST_BIN) tests/fault/fault_matrix.sh tests/curator/progress_tty.sh tests/curator/report_browser.sh tests/curator/cli_errors.sh tests/serve/serve_clients.sh $(FUZZ_REPLAY)
 
 asan: export LSAN_OPTIONS = suppressions=$(CURDIR)/tests/lsan.supp
 asan:
@@ -126,6 +144,7 @@ soak: all $(TEST_BIN) $(FAULT_SHIM)
 	CURATOR_BIN=$(abspath $(BIN)) CURATOR_CONVERGE_ALL=1 \
 	    $(BUILD)/tests/jobs/test_job_converge --filter 'converge/each_kind_killed_at_each_step' --jobs 1
 	CURATOR_BIN=$(abspath $(BIN)) FAULT_SHIM=$(abspath $(FAULT_SHIM)) tests/fault/fault_matrix.sh full
+	CURATOR_BIN=$(abspath $(BIN)) tests/serve/serve_clients.sh full
 
 # libFuzzer (docs/FUZZING.md): the library and the harnesses built by clang with ASan + UBSan, twice:
 # build-fuzz/ as shipped, build-fuzz-nocrc/ with every checksum comparison of the decoders passing

@@ -116,6 +116,16 @@ static const struct cu_optdef o_report[] = {
 	{ "--output", "FILE", "write it to FILE instead of stdout" },
 	{ NULL, NULL, NULL },
 };
+static const struct cu_optdef o_serve[] = {
+	{ "--node", "N", "the node this controller serves as (required)" },
+	{ "--socket", "PATH", "the Unix socket to listen on (default DIR/serve-N.sock)" },
+	{ "--listen", "ADDR:PORT", "listen on TCP instead" },
+	{ "--foreground", NULL, "stay in the foreground (else nbdkit forks and writes DIR/serve-N.pid)" },
+	{ "--log-max", "SIZE", "bytes a vdisk's write-back log holds before it commits (default and at most 32M)" },
+	{ "--commit-ms", "MS", "commit a log this long after its oldest write (default 1000)" },
+	{ "--lease-ms", "MS", "the TTL of this controller's owner leases (default 5000)" },
+	{ NULL, NULL, NULL },
+};
 static const struct cu_optdef o_daemon[] = {
 	{ "--full-every", "DUR", "the delay between full scans (default 6h)" },
 	{ "--partial-every", "DUR", "the delay between partial scans (default 1h)" },
@@ -159,6 +169,8 @@ static const struct cu_cmd cu_cmds[] = {
 	  CU_CMD_STORE | CU_CMD_OPEN_FIRST | CU_CMD_JOIN, o_format },
 	{ "vdisk", "info", "NAME", NULL, "show a vdisk: container, kind, size, bytes written", NULL, cu_cmd_vdisk_info,
 	  CU_CMD_STORE | CU_CMD_OPEN_FIRST | CU_CMD_JOIN, o_format },
+	{ "vdisk", "owner", "NAME [--format text|json]", NULL, "show the controller that owns a vdisk, its lease, the backups",
+	  NULL, cu_cmd_vdisk_owner, CU_CMD_STORE, o_format },
 	{ "disk", "add", "--node N --tier T --size SIZE", NULL, "add a disk to a node", NULL, cu_cmd_disk_add,
 	  CU_CMD_STORE, o_disk_add },
 	{ "disk", "fail", "ID", NULL, "mark a disk failed (its replicas are re-replicated)", NULL, cu_cmd_disk_fail,
@@ -211,6 +223,10 @@ static const struct cu_cmd cu_cmds[] = {
 	  "         [--throttle KIND=MBPS[:RANKS]]... [--tick SECS]", "under mpiexec: rank 0 master, others slaves",
 	  "run the curator service: scheduled, requested and triggered scans, then tasks", NULL, cu_cmd_daemon,
 	  CU_CMD_MPI, o_daemon },
+	{ "serve", NULL, "--node N [--socket PATH | --listen ADDR:PORT] [--foreground]\n"
+	  "         [--log-max SIZE] [--commit-ms MS] [--lease-ms MS]", "vdisks over NBD (export = vdisk name)",
+	  "run the node's storage controller: nbdkit with the curator plugin", NULL, cu_cmd_serve, CU_CMD_STORE,
+	  o_serve },
 	{ "help", NULL, "[COMMAND [SUB]]", NULL, "print this usage, or a command's help", NULL, cu_help_topic, CU_CMD_META,
 	  NULL },
 };

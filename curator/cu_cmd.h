@@ -243,4 +243,8 @@ int cu_cmd_health(struct cu_ctx *ctx, int argc, char **argv);
 int cu_cmd_explain(struct cu_ctx *ctx, int argc, char **argv);
 int cu_cmd_daemon(struct cu_ctx *ctx, int argc, char **argv);
 
+/* cu_cmd_serve.c: the storage controller (execs nbdkit with the plugin) */
+int cu_cmd_serve(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_vdisk_owner(struct cu_ctx *ctx, int argc, char **argv);
+
 #endif

@@ -440,6 +440,7 @@ int cu_cmd_vdisk_info(struct cu_ctx *ctx, int argc, char **argv)
 		printf("  parent       %s%s\n", p.name, p.state == ST_VDISK_DELETED ? " (deleted)" : "");
 	printf("  size         %s (%llu bytes)\n", st_fmt_size(v.size, b1, sizeof(b1)), (unsigned long long)v.size);
 	printf("  block size   %u\n", v.block_size);
-	printf("  written      %s in %llu blocks\n", st_fmt_size(bytes, b2, sizeof(b2)), (unsigned long long)blocks);
+	printf("  written      %s (%llu bytes) in %llu blocks\n", st_fmt_size(bytes, b2, sizeof(b2)),
+	       (unsigned long long)bytes, (unsigned long long)blocks);
 	return 0;
 }

@@ -644,6 +644,54 @@ int st_meta_block_delete(struct st_meta *m, uint64_t vdisk, uint64_t block, stru
 	return step_done(s, q, s->path, err);
 }
 
+/* --- fences (st_meta.h) --------------------------------------------------- */
+
+int st_meta_fence(struct st_meta *m, const char *holder, struct st_msg *err)
+{
+	for (int i = 0; i < m->n; i++) {
+		struct shard *s = &m->s[i];
+		sqlite3_stmt *q;
+		int rc = st_sql_exec(s->db, "CREATE TABLE IF NOT EXISTS fences(holder TEXT PRIMARY KEY, at INTEGER NOT NULL)",
+				     err);
+		if (!rc)
+			rc = st_sql_prepare(s->db, "INSERT OR IGNORE INTO fences(holder, at) VALUES (?, ?)", &q, err);
+		if (rc)
+			return rc;
+		sqlite3_bind_text(q, 1, holder, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(q, 2, st_now());
+		rc = step_done(s, q, s->path, err);
+		sqlite3_finalize(q);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int st_meta_fenced(struct st_meta *m, int shard, const char *holder, struct st_msg *err)
+{
+	struct shard *s = &m->s[shard];
+	sqlite3_stmt *q;
+	int rc = st_sql_prepare(s->db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'fences'", &q, err);
+	int have = 0;
+
+	if (rc)
+		return rc;
+	if (sqlite3_step(q) == SQLITE_ROW)
+		have = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	if (!have)
+		return 0;
+	rc = st_sql_prepare(s->db, "SELECT 1 FROM fences WHERE holder = ?", &q, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(q, 1, holder, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (rc == SQLITE_ROW)
+		return st_fail(err, ST_EFENCED, "%s: fenced in %s (its lease was taken over)", holder, s->path);
+	return rc == SQLITE_DONE ? 0 : st_sql_fail(s->db, rc, s->path, err);
+}
+
 /* --- iteration ---------------------------------------------------------- */
 
 /* Step a `SELECT id, version, last_ref_seq, rec FROM egroups ...` through cb, then finalize it. */

@@ -242,6 +242,15 @@ int st_block_decode(uint64_t vdisk, uint64_t block, const uint8_t *buf, size_t l
 int st_block_overlay(struct st_block *b, uint32_t off, uint32_t len, const struct st_extent_id *extent,
 		     uint32_t extent_off);
 
+/*
+ * Remove [off, off+len) from b: what was mapped there reads as zeros
+ * (trim, write zeroes); regions straddling an edge keep their outer part.
+ * b->n may become 0 (the caller deletes the row). ST_ERANGE when the
+ * result would exceed ST_REGIONS_MAX regions (a hole in the middle of one
+ * region splits it in two).
+ */
+int st_block_punch(struct st_block *b, uint32_t off, uint32_t len);
+
 struct st_meta;
 
 /*
@@ -386,6 +395,20 @@ int st_meta_extent_cas(struct st_meta *m, const struct st_extent_id *id, uint64_
 
 /* Delete every block row of a vdisk in every shard. *rows receives the count. */
 int st_meta_vdisk_blocks_delete(struct st_meta *m, uint64_t vdisk, uint64_t *rows, struct st_msg *err);
+
+/*
+ * Fences (DESIGN.md §4a): before anyone acts on the death of a lease
+ * holder (a controller that owned a vdisk), it writes a fence for the holder
+ * into every shard (one transaction each; the table is made on first use);
+ * every commit of a holder's block rows checks, inside its own transaction
+ * on that shard, that the holder is not fenced there (st_meta_fenced), so
+ * a holder paused between its own lease check and its commit commits
+ * nothing. holder: the lease holder's name (at most 127 bytes).
+ * fence: 0 or the first shard's error (the fences before it stay: fences
+ * are only ever added). fenced: 0, ST_EFENCED, or an SQLite error.
+ */
+int st_meta_fence(struct st_meta *m, const char *holder, struct st_msg *err);
+int st_meta_fenced(struct st_meta *m, int shard, const char *holder, struct st_msg *err);
 
 /* Block map. get: 0 or ST_ENOTFOUND (reads as zeros) or ST_ECORRUPT. */
 int st_meta_block_get(struct st_meta *m, uint64_t vdisk, uint64_t block, struct st_block *out,

@@ -464,6 +464,34 @@ int st_block_overlay(struct st_block *b, uint32_t off, uint32_t len, const struc
 	return 0;
 }
 
+int st_block_punch(struct st_block *b, uint32_t off, uint32_t len)
+{
+	struct st_region out[ST_REGIONS_MAX + 1];
+	uint32_t end = off + len;
+	int n = 0;
+
+	for (int i = 0; i < b->n; i++) {
+		const struct st_region *r = &b->r[i];
+		uint32_t rend = r->block_off + r->len;
+
+		if (n > ST_REGIONS_MAX - 1)
+			return ST_ERANGE;
+		if (rend <= off || r->block_off >= end) {
+			out[n++] = *r;
+			continue;
+		}
+		if (r->block_off < off)
+			out[n++] = (struct st_region){ r->block_off, off - r->block_off, r->extent, r->extent_off };
+		if (rend > end)
+			out[n++] = (struct st_region){ end, rend - end, r->extent, r->extent_off + (end - r->block_off) };
+	}
+	if (n > ST_REGIONS_MAX)
+		return ST_ERANGE;
+	memcpy(b->r, out, (size_t)n * sizeof(out[0]));
+	b->n = n;
+	return 0;
+}
+
 /* --- strip rows ------------------------------------------------------------- */
 
 int st_meta_strip_decode(uint64_t id, int k, int m, uint64_t len, const void *members, size_t mlen, uint32_t crc,

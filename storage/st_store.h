@@ -207,6 +207,36 @@ int st_writer_write(struct st_writer *w, const void *buf, size_t len, struct st_
  */
 int st_writer_close(struct st_writer *w, struct st_msg *err);
 
+/*
+ * Random access (the controllers' write-back logs): buffer len bytes of buf
+ * at vdisk offset off (pwrite), or punch [off, off+len) out of the block
+ * map (zero: trim and write zeroes; it reads as zeros, the extents that
+ * were there become garbage for the curator, no data is written). One batch
+ * holds ranges at increasing, disjoint offsets: a range that starts below
+ * the end of the last one buffered commits the batch first, as a full
+ * buffer (32 MiB of data) does. Bytes are committed, bottom-up as above, by
+ * st_writer_flush or st_writer_close, and a batch's block rows all under
+ * the vdisk's write lock (a snapshot sees all of a batch or none of it).
+ * Errors as st_writer_write (ST_ERANGE: past the size, nothing buffered).
+ * st_writer_write's stream position is not moved by these.
+ */
+int st_writer_pwrite(struct st_writer *w, uint64_t off, const void *buf, size_t len, struct st_msg *err);
+int st_writer_zero(struct st_writer *w, uint64_t off, uint64_t len, struct st_msg *err);
+
+/*
+ * Commit this writer's block rows only while lease holder `holder` is not
+ * fenced (st_meta_fence): each shard's block-row transaction checks it;
+ * a fenced batch fails with ST_EFENCED (its extents become garbage). NULL
+ * or "": no check (the CLI's writers).
+ */
+void st_writer_set_fence(struct st_writer *w, const char *holder);
+
+/*
+ * Commit what is buffered now, as one batch (0 when nothing is). 0 or the
+ * commit's error; the writer stays failed after one.
+ */
+int st_writer_flush(struct st_writer *w, struct st_msg *err);
+
 /* Bytes acknowledged (committed) so far. */
 uint64_t st_writer_committed(const struct st_writer *w);
 

@@ -36,6 +36,7 @@ enum st_err {
 	ST_ENOTCLUSTER = -1009, /* the directory is not a cluster            */
 	ST_EBUSY = -1010,     /* another process holds the object            */
 	ST_EIO = -1011,       /* every replica failed                        */
+	ST_EFENCED = -1012,   /* the holder's lease was taken: it commits nothing more */
 };
 
 /* A static string for rc (an st_err or -errno). Never NULL. Thread-safe. */

@@ -80,16 +80,29 @@ struct piece {
 	uint64_t egroup;
 };
 
+/*
+ * A range of the batch: bytes at buf + bufpos, or (zero) a range to punch
+ * out of the block map (trim, write zeroes: it reads as zeros after). The
+ * segments of a batch are at increasing, disjoint offsets.
+ */
+struct seg {
+	uint64_t off, len;
+	size_t bufpos;
+	int zero;
+};
+
 struct st_writer {
 	struct st_store *st;
 	struct st_vdisk v;
 	struct st_container c;
 	int lockfd;
 	int failed;
-	uint64_t pos;       /* vdisk offset of the next byte to buffer */
+	uint64_t pos;       /* vdisk offset of the next byte st_writer_write buffers */
 	uint8_t *buf;
-	size_t blen;
-	uint64_t boff;      /* vdisk offset of buf[0] */
+	size_t blen;        /* bytes in buf */
+	struct seg *segs;
+	size_t nsegs, capsegs;
+	uint64_t seg_bytes; /* bytes the batch's segments cover (data and zeros) */
 	uint64_t committed;
 
 	struct wr_egroup *eg; /* egroups touched by the current batch; eg[0..] */
@@ -98,7 +111,9 @@ struct st_writer {
 	int has_open;
 	struct piece *pieces;
 	size_t npieces, cappieces;
-	uint8_t *rmw;       /* one block, for read-modify-write */
+	uint8_t **rmw;      /* whole blocks of this batch, read-modify-written */
+	size_t nrmw, caprmw;
+	char fence[128];    /* lease holder checked against the shards' fences; "" none */
 };
 
 static void wr_egroup_close(struct wr_egroup *g)
@@ -192,18 +207,16 @@ int st_writer_open(struct st_store *st, const char *name, uint64_t off, struct s
 		rc = st_fail(err, ST_EREADONLY, "vdisk '%s': was deleted", name);
 	if (!rc) {
 		w->buf = malloc(WRITE_BATCH);
-		w->rmw = malloc(w->v.block_size);
-		if (!w->buf || !w->rmw)
+		if (!w->buf)
 			rc = st_fail(err, -ENOMEM, "out of memory");
 	}
 	if (rc) {
 		st_vdisk_unlock(w->lockfd);
 		free(w->buf);
-		free(w->rmw);
 		free(w);
 		return rc;
 	}
-	w->pos = w->boff = off;
+	w->pos = off;
 	resume_open(w);
 	*out = w;
 	return 0;
@@ -222,51 +235,102 @@ static int add_piece(struct st_writer *w, const struct piece *p)
 	return 0;
 }
 
+static void rmw_release(struct st_writer *w)
+{
+	for (size_t i = 0; i < w->nrmw; i++)
+		free(w->rmw[i]);
+	w->nrmw = 0;
+}
+
 /*
- * Cut the batch at block boundaries. A partial piece of a block whose row is
- * close to ST_REGIONS_MAX regions is widened to the whole block
- * (read-modify-write), so block rows stay bounded.
+ * Pieces [i, j) all lie in one block. When its row would pass
+ * ST_REGIONS_MAX regions with them, read the block as committed, lay the
+ * pieces on it (zeros for zero pieces) and make them one piece of the whole
+ * block (read-modify-write), so block rows stay bounded. *out: pieces left.
  */
+static int widen_block(struct st_writer *w, size_t i, size_t j, size_t *out, struct st_msg *err)
+{
+	uint32_t bs = w->v.block_size;
+	uint64_t block = w->pieces[i].block;
+	uint64_t start = block * bs;
+	uint32_t blen = (uint32_t)(w->v.size - start < bs ? w->v.size - start : bs);
+	struct st_block *b;
+	uint8_t *data;
+	int rc;
+
+	if (j - i == 1 && w->pieces[i].len == blen)
+		return *out = 1, 0;
+	b = malloc(sizeof(*b));
+	if (!b)
+		return st_fail(err, -ENOMEM, "out of memory");
+	rc = st_meta_block_get(w->st->meta, w->v.id, block, b, err);
+	if (rc == ST_ENOTFOUND)
+		rc = 0;
+	if (rc || b->n + 2 * (int)(j - i) <= ST_REGIONS_MAX - 6) {
+		free(b);
+		return rc ? rc : (*out = j - i, 0);
+	}
+	free(b);
+	data = malloc(bs);
+	if (!data || st_grow(&w->rmw, &w->caprmw, w->nrmw, sizeof(*w->rmw))) {
+		free(data);
+		return st_fail(err, -ENOMEM, "out of memory");
+	}
+	w->rmw[w->nrmw++] = data;
+	rc = st_vdisk_pread(w->st, &w->v, start, blen, data, err);
+	if (rc)
+		return rc;
+	for (size_t k = i; k < j; k++) {
+		const struct piece *p = &w->pieces[k];
+		if (p->data)
+			memcpy(data + p->block_off, p->data, p->len);
+		else
+			memset(data + p->block_off, 0, p->len);
+	}
+	w->pieces[i] = (struct piece){ block, 0, blen, data, { { 0 } }, 0 };
+	*out = 1;
+	return 0;
+}
+
+/* Cut the batch's segments at block boundaries, then widen the blocks too fragmented to overlay. */
 static int cut_pieces(struct st_writer *w, struct st_msg *err)
 {
 	uint32_t bs = w->v.block_size;
-	uint64_t off = w->boff, end = w->boff + w->blen;
-	int used_rmw = 0;
+	size_t i, k = 0;
 
 	w->npieces = 0;
-	while (off < end) {
-		uint64_t block = off / bs;
-		uint32_t boff = (uint32_t)(off - block * bs);
-		uint32_t len = (uint32_t)((end - off) < (uint64_t)(bs - boff) ? end - off : bs - boff);
-		struct piece p = { block, boff, len, w->buf + (off - w->boff), { { 0 } }, 0 };
+	rmw_release(w);
+	for (size_t s = 0; s < w->nsegs; s++) {
+		const struct seg *g = &w->segs[s];
+		uint64_t off = g->off, end = g->off + g->len;
+
+		while (off < end) {
+			uint64_t block = off / bs;
+			uint32_t boff = (uint32_t)(off - block * bs);
+			uint32_t len = (uint32_t)((end - off) < (uint64_t)(bs - boff) ? end - off : bs - boff);
+			struct piece p = { block, boff, len, g->zero ? NULL : w->buf + g->bufpos + (off - g->off),
+					   { { 0 } }, 0 };
+
+			if (add_piece(w, &p))
+				return st_fail(err, -ENOMEM, "out of memory");
+			off += len;
+		}
+	}
+	/* pieces of one block are adjacent (segments ascend): each group may become one piece */
+	for (i = 0; i < w->npieces;) {
+		size_t j = i + 1, n = 0;
 		int rc;
 
-		if (len < bs && !used_rmw) {
-			struct st_block *b = malloc(sizeof(*b));
-			if (!b)
-				return st_fail(err, -ENOMEM, "out of memory");
-			rc = st_meta_block_get(w->st->meta, w->v.id, block, b, err);
-			if (!rc && b->n > ST_REGIONS_MAX - 8 && (uint64_t)(block + 1) * bs <= w->v.size) {
-				rc = st_vdisk_pread(w->st, &w->v, block * bs, bs, w->rmw, err);
-				if (!rc) {
-					memcpy(w->rmw + boff, p.data, len);
-					p.block_off = 0;
-					p.len = bs;
-					p.data = w->rmw;
-					used_rmw = 1; /* one rmw buffer per batch: flush after it */
-				}
-			}
-			free(b);
-			if (rc && rc != ST_ENOTFOUND)
-				return rc;
-		}
-		rc = add_piece(w, &p);
+		while (j < w->npieces && w->pieces[j].block == w->pieces[i].block)
+			j++;
+		rc = widen_block(w, i, j, &n, err);
 		if (rc)
-			return st_fail(err, rc, "out of memory");
-		off += len;
-		if (used_rmw && off < end)
-			return st_fail(err, ST_EINVAL, "internal: rmw block must end a batch");
+			return rc;
+		memmove(&w->pieces[k], &w->pieces[i], n * sizeof(w->pieces[0]));
+		k += n;
+		i = j;
 	}
+	w->npieces = k;
 	return 0;
 }
 
@@ -421,7 +485,7 @@ static int commit_extents(struct st_writer *w, struct st_msg *err)
 		int any = 0;
 		for (size_t i = 0; i < w->npieces && !rc; i++) {
 			struct piece *p = &w->pieces[i];
-			if (st_meta_shard_extent(m, &p->id) != s)
+			if (!p->data || st_meta_shard_extent(m, &p->id) != s)
 				continue;
 			if (!any) {
 				rc = st_meta_begin(m, s, err);
@@ -455,18 +519,28 @@ static int commit_blocks(struct st_writer *w, struct st_msg *err)
 			if (!any) {
 				rc = st_meta_begin(m, s, err);
 				any = 1;
+				if (!rc && w->fence[0]) /* inside the transaction that makes the rows visible */
+					rc = st_meta_fenced(m, s, w->fence, err);
 			}
 			if (rc)
 				break;
 			rc = st_meta_block_get(m, w->v.id, p->block, b, err);
+			if (rc == ST_ENOTFOUND && !p->data) {
+				rc = 0;
+				continue; /* a hole already */
+			}
 			if (rc == ST_ENOTFOUND)
 				rc = 0;
-			if (!rc)
+			if (!rc && p->data)
 				rc = st_block_overlay(b, p->block_off, p->len, &p->id, 0);
+			else if (!rc)
+				rc = st_block_punch(b, p->block_off, p->len);
 			if (rc == ST_ERANGE)
 				st_fail(err, rc, "vdisk '%s' block %llu: too fragmented", w->v.name,
 					(unsigned long long)p->block);
-			if (!rc)
+			if (!rc && b->n == 0)
+				rc = st_meta_block_delete(m, w->v.id, p->block, err);
+			else if (!rc)
 				rc = st_meta_block_put(m, b, err);
 		}
 		if (any && rc)
@@ -529,7 +603,7 @@ static void fingerprint_batch(struct st_writer *w)
 		rc = src ? 0 : -ENOMEM;
 		for (size_t i = 0; i < w->npieces && !rc; i++) {
 			const struct piece *p = &w->pieces[i];
-			if (p->egroup == g->rec.id)
+			if (p->data && p->egroup == g->rec.id)
 				src[nsrc++] = (struct st_chunk_src){ p->id, p->data, p->len };
 		}
 		if (!rc)
@@ -553,12 +627,15 @@ static int write_pieces(struct st_writer *w, struct st_msg *err)
 	if (!pending)
 		return st_fail(err, -ENOMEM, "out of memory");
 	if (w->c.compress == ST_MODE_INLINE && w->npieces) { /* the whole batch at once, on every CPU */
+		size_t nj = 0;
 		jobs = calloc(w->npieces, sizeof(*jobs));
 		for (size_t i = 0; jobs && i < w->npieces; i++) {
-			jobs[i].in = w->pieces[i].data;
-			jobs[i].len = w->pieces[i].len;
+			if (!w->pieces[i].data)
+				continue; /* zero pieces (holes) have no extent */
+			jobs[nj].in = w->pieces[i].data;
+			jobs[nj++].len = w->pieces[i].len;
 		}
-		if (!jobs || st_write_compress((int)w->c.codec, jobs, (int)w->npieces, &st->cbuf, &st->ccap)) {
+		if (!jobs || (nj && st_write_compress((int)w->c.codec, jobs, (int)nj, &st->cbuf, &st->ccap))) {
 			free(pending);
 			free(jobs);
 			return st_fail(err, -ENOMEM, "out of memory");
@@ -575,18 +652,20 @@ static int write_pieces(struct st_writer *w, struct st_msg *err)
 		w->has_open = 0;
 		cur = g;
 	}
-	for (size_t i = 0; i < w->npieces && !rc; i++) {
+	for (size_t i = 0, nj = 0; i < w->npieces && !rc; i++) {
 		struct piece *p = &w->pieces[i];
 		struct st_extent_rec e = { 0 };
 		const uint8_t *stored;
 		uint32_t need;
 		uint64_t unique;
 
+		if (!p->data)
+			continue;
 		rc = st_topo_new_id(st, &unique, err);
 		if (rc)
 			break;
 		st_extent_id_make(&p->id, w->v.id, unique, p->block);
-		st_write_stored_form((int)w->c.codec, jobs ? &jobs[i] : NULL, p->data, p->len, &e, &stored);
+		st_write_stored_form((int)w->c.codec, jobs ? &jobs[nj++] : NULL, p->data, p->len, &e, &stored);
 		need = ST_EXTENT_HDR + e.stored_len;
 		if (!cur || (cur->rec.nextents && cur->rec.used + need > ST_EGROUP_TARGET)) {
 			rc = open_new_egroup(w, pending, &cur, err);
@@ -640,7 +719,7 @@ static int flush(struct st_writer *w, struct st_msg *err)
 	int64_t op;
 	int rc, tries = 0;
 
-	if (w->blen == 0)
+	if (w->nsegs == 0)
 		return 0;
 	rc = st_topo_refresh(st, err);
 	if (rc)
@@ -696,9 +775,11 @@ again:
 	st->rcache.bc_valid = 0; /* this handle's metadata read-ahead is stale now */
 	st->stats.bytes_written += w->blen;
 	st->stats.batches++;
-	w->committed += w->blen;
-	w->boff += w->blen;
+	w->committed += w->seg_bytes;
 	w->blen = 0;
+	w->nsegs = 0;
+	w->seg_bytes = 0;
+	rmw_release(w);
 out:
 	if (rc)
 		w->failed = rc;
@@ -710,24 +791,52 @@ out:
 	return rc;
 }
 
-int st_writer_write(struct st_writer *w, const void *buf, size_t len, struct st_msg *err)
+/*
+ * Buffer [off, off+len) of the batch: bytes from buf, or zeros to punch
+ * (buf NULL). A range below the end of the batch's last segment commits the
+ * batch first (segments ascend); a full buffer commits it too.
+ */
+static int put_range(struct st_writer *w, uint64_t off, const uint8_t *buf, uint64_t len, struct st_msg *err)
 {
-	const uint8_t *p = buf;
-
 	if (w->failed)
 		return st_fail(err, w->failed, "vdisk '%s': writer failed earlier", w->v.name);
-	if (w->pos + len > w->v.size || w->pos + len < w->pos)
-		return st_fail(err, ST_ERANGE, "write of %zu bytes at offset %llu: past the size of vdisk '%s' (%llu bytes)",
-			       len, (unsigned long long)w->pos, w->v.name, (unsigned long long)w->v.size);
+	if (off > w->v.size || len > w->v.size - off)
+		return st_fail(err, ST_ERANGE, "write of %llu bytes at offset %llu: past the size of vdisk '%s' (%llu bytes)",
+			       (unsigned long long)len, (unsigned long long)off, w->v.name,
+			       (unsigned long long)w->v.size);
+	if (w->nsegs && off < w->segs[w->nsegs - 1].off + w->segs[w->nsegs - 1].len) {
+		int rc = flush(w, err);
+		if (rc)
+			return rc;
+	}
 	while (len > 0) {
-		size_t n = WRITE_BATCH - w->blen;
+		struct seg *last = w->nsegs ? &w->segs[w->nsegs - 1] : NULL;
+		uint64_t n = buf ? WRITE_BATCH - w->blen : len;
 		int rc;
+
 		if (n > len)
 			n = len;
-		memcpy(w->buf + w->blen, p, n);
-		w->blen += n;
-		w->pos += n;
-		p += n;
+		if (n == 0) {
+			rc = flush(w, err);
+			if (rc)
+				return rc;
+			continue;
+		}
+		if (last && last->off + last->len == off && last->zero == !buf &&
+		    (!buf || last->bufpos + last->len == w->blen)) {
+			last->len += n;
+		} else {
+			if (st_grow(&w->segs, &w->capsegs, w->nsegs, sizeof(*w->segs)))
+				return st_fail(err, -ENOMEM, "out of memory");
+			w->segs[w->nsegs++] = (struct seg){ off, n, w->blen, !buf };
+		}
+		if (buf) {
+			memcpy(w->buf + w->blen, buf, n);
+			w->blen += n;
+			buf += n;
+		}
+		w->seg_bytes += n;
+		off += n;
 		len -= n;
 		if (w->blen == WRITE_BATCH) {
 			rc = flush(w, err);
@@ -736,6 +845,40 @@ int st_writer_write(struct st_writer *w, const void *buf, size_t len, struct st_
 		}
 	}
 	return 0;
+}
+
+int st_writer_write(struct st_writer *w, const void *buf, size_t len, struct st_msg *err)
+{
+	int rc;
+
+	if (w->pos + len < w->pos)
+		return st_fail(err, ST_ERANGE, "write of %zu bytes: past the size of vdisk '%s'", len, w->v.name);
+	rc = put_range(w, w->pos, buf, len, err);
+	if (!rc)
+		w->pos += len;
+	return rc;
+}
+
+int st_writer_pwrite(struct st_writer *w, uint64_t off, const void *buf, size_t len, struct st_msg *err)
+{
+	return put_range(w, off, buf, len, err);
+}
+
+int st_writer_zero(struct st_writer *w, uint64_t off, uint64_t len, struct st_msg *err)
+{
+	return put_range(w, off, NULL, len, err);
+}
+
+void st_writer_set_fence(struct st_writer *w, const char *holder)
+{
+	snprintf(w->fence, sizeof(w->fence), "%s", holder ? holder : "");
+}
+
+int st_writer_flush(struct st_writer *w, struct st_msg *err)
+{
+	if (w->failed)
+		return st_fail(err, w->failed, "vdisk '%s': writer failed earlier", w->v.name);
+	return flush(w, err);
 }
 
 int st_writer_close(struct st_writer *w, struct st_msg *err)
@@ -751,7 +894,9 @@ int st_writer_close(struct st_writer *w, struct st_msg *err)
 	st_vdisk_unlock(w->lockfd);
 	free(w->eg);
 	free(w->pieces);
+	free(w->segs);
 	free(w->buf);
+	rmw_release(w);
 	free(w->rmw);
 	free(w);
 	return rc;

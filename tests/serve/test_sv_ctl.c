@@ -1,0 +1,154 @@
+/*
+ * sv_ctl: the controller without nbdkit, on a real cluster: writes, zeroes and
+ * flushes through the write-back log against a model; what a flush returned for
+ * is in the cluster (another handle reads it); block status matches the model's
+ * holes; the size and time limits commit; snapshots refuse writes.
+ */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "serve/sv_ctl.h"
+#include "tests/storage/st_store_th.h"
+
+struct ext_check {
+	const uint8_t *stored; /* 1: the model says the byte is stored */
+	uint64_t next;
+};
+
+static int ext_cb(void *arg, uint64_t off, uint64_t len, int hole)
+{
+	struct ext_check *x = arg;
+
+	cr_assert_eq(off, x->next, "extents not consecutive");
+	for (uint64_t b = off; b < off + len; b++)
+		cr_assert_eq(!hole, x->stored[b], "byte %llu: hole %d", (unsigned long long)b, hole);
+	x->next = off + len;
+	return 0;
+}
+
+static struct sv_ctl *ctl_open(const char *dir, uint64_t log_max, uint32_t commit_ms)
+{
+	struct sv_opts o;
+	struct sv_ctl *c;
+	struct st_msg err;
+
+	sv_opts_default(&o);
+	o.log_max = log_max;
+	o.commit_ms = commit_ms;
+	cr_assert_eq(sv_ctl_new(dir, &o, &c, &err), 0, "%s", err.text);
+	cr_assert_eq(sv_ctl_start(c), 0); /* the commit and lease threads */
+	return c;
+}
+
+Test(sv_ctl, log_against_a_model, .timeout = 120)
+{
+	const char *dir;
+	struct st_store *st = cluster(&dir, 2, "hdd:1x512M");
+	enum { BS = 65536, SIZE = 128 * BS };
+	uint8_t *model = calloc(1, SIZE), *stored = calloc(1, SIZE), *flushed = calloc(1, SIZE);
+	uint8_t *buf = malloc(SIZE);
+	uint64_t seed = 3;
+	struct st_msg err;
+	struct sv_ctl *c;
+	struct sv_vd *vd, *vd2;
+
+	container(st, "c", 2);
+	cr_assert_eq(st_vdisk_create(st, "v", "c", SIZE, BS, NULL, &err), 0);
+	c = ctl_open(dir, 1 << 20, 60000); /* a small log: the size limit commits too */
+	cr_assert_eq(sv_vd_open(c, "nope", &vd, &err), ST_ENOTFOUND);
+	cr_assert_eq(sv_vd_open(c, "v", &vd, &err), 0, "%s", err.text);
+	cr_assert_eq(sv_vd_open(c, "v", &vd2, &err), 0, "%s", err.text);
+	cr_assert_eq(vd, vd2, "connections to one vdisk share it");
+	for (int i = 0; i < 600; i++) {
+		uint64_t r = th_rand(&seed);
+		uint32_t len = 1 + (uint32_t)(r % 5 == 0 ? th_rand(&seed) % (3 * BS) : th_rand(&seed) % 8192);
+		uint64_t off = th_rand(&seed) % (SIZE - len);
+
+		if (r % 6 == 0) {
+			cr_assert_eq(sv_vd_write(i % 2 ? vd : vd2, off, NULL, len, r % 13 == 0, &err), 0, "%s", err.text);
+			memset(model + off, 0, len);
+			memset(stored + off, 0, len);
+		} else {
+			th_fill(buf, len, seed++);
+			cr_assert_eq(sv_vd_write(vd, off, buf, len, r % 17 == 0, &err), 0, "%s", err.text);
+			memcpy(model + off, buf, len);
+			memset(stored + off, 1, len);
+		}
+		if (r % 41 == 0) {
+			cr_assert_eq(sv_vd_flush(vd2, &err), 0, "%s", err.text);
+			memcpy(flushed, model, SIZE);
+			expect_read(st, "v", flushed, SIZE); /* another handle sees what was flushed */
+		}
+		if (i % 50 == 0) {
+			struct ext_check x = { stored, 0 };
+			cr_assert_eq(sv_vd_pread(vd, 0, SIZE, buf, &err), 0, "%s", err.text);
+			cr_assert_eq(memcmp(buf, model, SIZE), 0, "read %d through the log differs", i);
+			while (x.next < SIZE)
+				cr_assert_eq(sv_vd_extents(vd, x.next, SIZE - x.next, ext_cb, &x, &err), 0, "%s", err.text);
+		}
+	}
+	/* reads of small pieces, some wholly in the log */
+	for (int i = 0; i < 200; i++) {
+		uint32_t len = 1 + (uint32_t)(th_rand(&seed) % 5000);
+		uint64_t off = th_rand(&seed) % (SIZE - len);
+		cr_assert_eq(sv_vd_pread(vd, off, len, buf, &err), 0, "%s", err.text);
+		cr_assert_eq(memcmp(buf, model + off, len), 0);
+	}
+	cr_assert_eq(sv_vd_write(vd, SIZE - 10, buf, 11, 0, &err), ST_ERANGE);
+	cr_assert_eq(sv_vd_close(vd2, &err), 0, "%s", err.text);
+	cr_assert_eq(sv_vd_close(vd, &err), 0, "%s", err.text); /* the last close commits */
+	expect_read(st, "v", model, SIZE);
+	sv_ctl_free(c);
+	fsck_clean(st);
+	free(model);
+	free(stored);
+	free(flushed);
+	free(buf);
+	st_store_free(st);
+	st_rm_rf(dir);
+}
+
+Test(sv_ctl, time_limit_commits_and_snapshots_are_read_only, .timeout = 60)
+{
+	const char *dir;
+	struct st_store *st = cluster(&dir, 1, "hdd:1x256M");
+	enum { SIZE = 8 << 20 };
+	uint8_t *model = calloc(1, SIZE), b[4096];
+	struct st_msg err;
+	struct sv_ctl *c;
+	struct sv_vd *vd, *snap;
+	int i;
+
+	container(st, "c", 1);
+	cr_assert_eq(st_vdisk_create(st, "v", "c", SIZE, 0, NULL, &err), 0);
+	c = ctl_open(dir, 32 << 20, 200);
+	cr_assert_eq(sv_vd_open(c, "v", &vd, &err), 0, "%s", err.text);
+	th_fill(b, sizeof(b), 1);
+	cr_assert_eq(sv_vd_write(vd, 12345, b, sizeof(b), 0, &err), 0, "%s", err.text);
+	memcpy(model + 12345, b, sizeof(b));
+	/* no flush: the commit thread commits within commit_ms (plus its 50 ms tick) */
+	for (i = 0; i < 100; i++) {
+		uint8_t got[4096];
+		struct st_vdisk v;
+		cr_assert_eq(st_config_vdisk_get(st_store_config(st), "v", &v, &err), 0);
+		cr_assert_eq(st_vdisk_pread(st, &v, 12345, sizeof(got), got, &err), 0, "%s", err.text);
+		if (memcmp(got, b, sizeof(b)) == 0)
+			break;
+		usleep(20000);
+	}
+	cr_assert_lt(i, 100, "the time limit never committed the log");
+	/* a snapshot between commits sees what was committed; it refuses writes */
+	cr_assert_eq(st_vdisk_snapshot(st, "v", "v@1", &err), 0, "%s", err.text);
+	cr_assert_eq(sv_vd_open(c, "v@1", &snap, &err), 0, "%s", err.text);
+	cr_assert(sv_vd_readonly(snap));
+	cr_assert_eq(sv_vd_write(snap, 0, b, 10, 0, &err), ST_EREADONLY);
+	cr_assert_eq(sv_vd_close(snap, &err), 0);
+	cr_assert_eq(sv_vd_close(vd, &err), 0);
+	sv_ctl_free(c);
+	expect_read(st, "v@1", model, SIZE);
+	free(model);
+	st_store_free(st);
+	st_rm_rf(dir);
+}

@@ -1,0 +1,111 @@
+/* sv_log: the write-back log's ranges against a byte model (what each byte is: untouched, data, zero, mapped). */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "serve/sv_log.h"
+#include "tests/helpers.h"
+
+enum { SIZE = 1 << 16 };
+
+static void check(const struct sv_log *l, const uint8_t *kind, const uint8_t *bytes)
+{
+	uint8_t *buf = malloc(SIZE);
+	uint64_t held = 0, covered = 0;
+
+	for (size_t i = 0; i < l->n; i++) {
+		const struct sv_log_ent *e = &l->e[i];
+		cr_assert_gt(e->len, 0);
+		if (i) { /* sorted, disjoint; touching neighbours differ in kind unless a merge ran out of memory */
+			cr_assert_geq(e->off, l->e[i - 1].off + l->e[i - 1].len);
+			if (e->off == l->e[i - 1].off + l->e[i - 1].len)
+				cr_assert_neq(e->kind, l->e[i - 1].kind, "ranges %zu and %zu not merged", i - 1, i);
+		}
+		for (uint64_t b = e->off; b < e->off + e->len; b++)
+			cr_assert_eq(kind[b], 1 + e->kind, "byte %llu", (unsigned long long)b);
+		if (e->kind == SV_LOG_DATA)
+			held += e->len;
+		covered += e->len;
+	}
+	for (uint64_t b = 0; b < SIZE; b++)
+		covered -= kind[b] != 0;
+	cr_assert_eq(covered, 0, "bytes covered by the ranges and by the model differ");
+	cr_assert_eq(held, sv_log_bytes(l));
+	cr_assert_eq(l->bytes, held);
+	/* a read over a committed image of 0xee bytes */
+	memset(buf, 0xee, SIZE);
+	sv_log_read(l, 0, SIZE, buf);
+	for (uint64_t b = 0; b < SIZE; b++) {
+		uint8_t want = kind[b] == 1 + SV_LOG_DATA ? bytes[b] : kind[b] == 1 + SV_LOG_ZERO ? 0 : 0xee;
+		cr_assert_eq(buf[b], want, "byte %llu", (unsigned long long)b);
+	}
+	/* and a read of a window */
+	memset(buf, 0xee, 1000);
+	sv_log_read(l, 12345, 1000, buf);
+	for (uint64_t b = 0; b < 1000; b++) {
+		uint64_t x = 12345 + b;
+		uint8_t want = kind[x] == 1 + SV_LOG_DATA ? bytes[x] : kind[x] == 1 + SV_LOG_ZERO ? 0 : 0xee;
+		cr_assert_eq(buf[b], want);
+	}
+	free(buf);
+}
+
+Test(sv_log, random_puts_match_a_model)
+{
+	struct sv_log l;
+	uint8_t *kind = calloc(1, SIZE), *bytes = calloc(1, SIZE), *src = malloc(SIZE);
+	uint64_t seed = 5;
+
+	sv_log_init(&l);
+	for (int i = 0; i < 3000; i++) {
+		uint64_t r = th_rand(&seed);
+		uint64_t len = 1 + (r % 7 == 0 ? th_rand(&seed) % 9000 : th_rand(&seed) % 300);
+		uint64_t off = th_rand(&seed) % (SIZE - len);
+		enum sv_log_kind k = r % 5 == 0 ? SV_LOG_ZERO : r % 11 == 0 ? SV_LOG_MAPPED : SV_LOG_DATA;
+
+		if (r % 3 == 0 && i) /* sequential after the last range: the merge path */
+			off = l.e[l.n - 1].off + l.e[l.n - 1].len < SIZE - len ? l.e[l.n - 1].off + l.e[l.n - 1].len : off;
+		th_fill(src, len, seed++);
+		cr_assert_eq(sv_log_put(&l, off, src, len, k), 0);
+		memset(kind + off, 1 + k, len);
+		if (k == SV_LOG_DATA)
+			memcpy(bytes + off, src, len);
+		if (i % 97 == 0)
+			check(&l, kind, bytes);
+		if (i == 1500) { /* cleared, it starts over */
+			sv_log_clear(&l);
+			memset(kind, 0, SIZE);
+			check(&l, kind, bytes);
+		}
+	}
+	check(&l, kind, bytes);
+	sv_log_release(&l);
+	free(kind);
+	free(bytes);
+	free(src);
+}
+
+Test(sv_log, sequential_writes_become_one_range)
+{
+	struct sv_log l;
+	uint8_t b[4096];
+
+	sv_log_init(&l);
+	for (int i = 0; i < 256; i++) {
+		memset(b, i, sizeof(b));
+		cr_assert_eq(sv_log_put(&l, (uint64_t)i * 4096, b, 4096, SV_LOG_DATA), 0);
+	}
+	cr_assert_eq(sv_log_count(&l), 1);
+	cr_assert_eq(sv_log_bytes(&l), 1 << 20);
+	/* overwriting the middle and zeroing a piece inside keeps three/five ranges */
+	cr_assert_eq(sv_log_put(&l, 10000, NULL, 5000, SV_LOG_ZERO), 0);
+	cr_assert_eq(sv_log_count(&l), 3);
+	cr_assert_eq(sv_log_bytes(&l), (1 << 20) - 5000);
+	cr_assert_eq(sv_log_put(&l, 12000, b, 100, SV_LOG_DATA), 0);
+	cr_assert_eq(sv_log_count(&l), 5);
+	/* a range covering all of it replaces all */
+	cr_assert_eq(sv_log_put(&l, 0, NULL, 1 << 21, SV_LOG_ZERO), 0);
+	cr_assert_eq(sv_log_count(&l), 1);
+	cr_assert_eq(sv_log_bytes(&l), 0);
+	sv_log_release(&l);
+}
