@@ -28,7 +28,7 @@
 
 #include "storage/st_sql.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 const char *job_task_state_name(enum job_task_state s)
 {
@@ -146,6 +146,16 @@ static int upgrade(sqlite3 *sql, struct st_msg *err)
 			rc = st_sql_exec(sql, upgrade_v1, err);
 		if (!rc)
 			rc = st_sql_exec(sql, "PRAGMA user_version = 1", err);
+		v = 1;
+	}
+	if (!rc && v < 2) { /* version 2: the node a task reads or writes (locality; 0 on older rows: any rank) */
+		int have;
+		rc = int_query(sql, "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2", "tasks", "node", &have,
+			       err);
+		if (!rc && !have)
+			rc = st_sql_exec(sql, "ALTER TABLE tasks ADD COLUMN node INTEGER NOT NULL DEFAULT 0", err);
+		if (!rc)
+			rc = st_sql_exec(sql, "PRAGMA user_version = 2", err);
 	}
 	if (rc) {
 		st_sql_rollback(sql);

@@ -320,7 +320,8 @@ Test(job_db, an_old_curator_db_is_upgraded_in_place)
 	cr_assert_eq(sqlite3_exec(w, old_schema, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(w));
 	sqlite3_close(w);
 	db = open_db(dir);
-	cr_assert_eq(q1(dir, "PRAGMA user_version"), 1);
+	cr_assert_eq(q1(dir, "PRAGMA user_version"), 2);
+	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks WHERE node = 0"), 4, "old rows run anywhere");
 	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks"), 4);
 	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks WHERE id IN (11, 13, 15, 16)"), 4);
 	cr_assert_eq(q1(dir, "SELECT count(*) FROM sqlite_master WHERE name = 'tasks_live'"), 1);
