@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential pkg-config mpich libmpich-dev libsqlite3-dev sqlite3 libisal-dev libssl-dev
       zlib1g-dev libcriterion-dev libcurl4-openssl-dev libexpat1-dev jq time
-      prometheus chromium isal clang)
+      prometheus chromium isal clang iproute2 util-linux)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -17,10 +17,13 @@
 #   hosts.sh exec HOST CMD..  run CMD on HOST (its namespaces and environment)
 #   hosts.sh kill HOST        SIGKILL every process of HOST (its PID namespace's
 #                             init: the kernel kills the rest); the host is gone
+#   hosts.sh reap             SIGKILL every process of every host but its init
+#   hosts.sh restart HOST     HOST comes back after `kill` (a new init: an empty
+#                             PID namespace, the same network namespace)
 #   hosts.sh mpiexec [ARGS]   mpiexec.mpich across the hosts (Hydra through the
 #                             wrapper, -iface the bridge, -f the hosts file)
 #   hosts.sh hostfile         the path of the hosts file (h1..hN, one a line)
-#   hosts.sh pids HOST        host-side pids of every process of HOST
+#   hosts.sh pids HOST        host-side pids of every live process of HOST (its init first)
 #
 # A test sources nothing: it calls `up`, sets `trap '... down' EXIT`, and uses
 # `mpiexec`/`exec`. `up` itself cleans up what it made when it fails half way.
@@ -47,6 +50,39 @@ in_host() {
 	# (loopback is not a way to another host)
 	nsenter -t "$pid" --net --uts --ipc --pid --mount --wd="$PWD" -- \
 		env CURATOR_NODE="${h#h}" UCX_NET_DEVICES=cu0 HOSTS_HOST="$h" "$@"
+}
+
+# start host $1's init in network namespace $2: pid 1 of a new PID namespace,
+# with its own hostname, IPC namespace, /proc and /dev/shm (ranks of two hosts
+# share no memory). 0, or 1 with the reason in $REPLY.
+start_init() {
+	local i=$1 ns=$2 pid="" holder
+	ip netns exec "$ns" unshare --uts --ipc --pid --mount --fork --mount-proc --propagation private \
+		/bin/sh -c "hostname h$i && mount -t tmpfs -o size=1g tmpfs /dev/shm && exec sleep infinity" \
+		</dev/null >/dev/null 2>"$state/h$i.err" &
+	holder=$!
+	echo "$holder" > "$state/h$i.holder"
+	for _ in $(seq 1 100); do
+		pid=$(cat "/proc/$holder/task/"*/children 2>/dev/null | awk '{print $1}')
+		[ -n "$pid" ] && grep -q sleep "/proc/$pid/cmdline" 2>/dev/null && break
+		pid=""
+		sleep 0.05
+	done
+	if [ -z "$pid" ]; then
+		REPLY=$(head -1 "$state/h$i.err" 2>/dev/null)
+		REPLY=${REPLY:-timed out}
+		return 1
+	fi
+	echo "$pid" > "$state/h$i.pid"
+}
+
+cmd_restart() { # host $1 comes back (after kill): a new init in the same network namespace
+	local h=$1 pid
+	pid=$(host_pid "$h")
+	[ -e "/proc/$pid" ] && die "restart: $h is up"
+	# shellcheck disable=SC1091
+	. "$state/names"
+	start_init "${h#h}" "cu$ID-$h" || die "restart: $h: $REPLY"
 }
 
 cmd_down() {
@@ -110,27 +146,7 @@ cmd_up() {
 		ip -n "$ns" link set lo up &&
 		ip -n "$ns" addr add "169.254.$s.$i/24" dev cu0 &&
 		ip -n "$ns" link set cu0 up || { cmd_down; die "up: veth of h$i"; }
-		# the host's init: pid 1 of a new PID namespace, with its own hostname,
-		# IPC namespace, /proc and /dev/shm (ranks of two hosts share no memory)
-		ip netns exec "$ns" unshare --uts --ipc --pid --mount --fork --mount-proc --propagation private \
-			/bin/sh -c "hostname h$i && mount -t tmpfs -o size=1g tmpfs /dev/shm && exec sleep infinity" \
-			</dev/null >/dev/null 2>"$state/h$i.err" &
-		echo $! > "$state/h$i.holder"
-		local pid="" t
-		for t in $(seq 1 100); do
-			pid=$(cat "/proc/$(cat "$state/h$i.holder")/task/"*/children 2>/dev/null | awk '{print $1}')
-			if [ -n "$pid" ] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" != "" ] &&
-			   grep -q sleep "/proc/$pid/cmdline" 2>/dev/null; then
-				break
-			fi
-			pid=""
-			sleep 0.05
-		done
-		if [ -z "$pid" ]; then
-			local why; why=$(head -1 "$state/h$i.err" 2>/dev/null)
-			cmd_down; skip "cannot make the namespaces of a host: ${why:-timed out}"
-		fi
-		echo "$pid" > "$state/h$i.pid"
+		start_init "$i" "$ns" || { local why=$REPLY; cmd_down; skip "cannot make the namespaces of a host: $why"; }
 		echo "h$i" >> "$state/hostfile"
 	done
 	# the launcher wrapper Hydra runs instead of ssh: WRAPPER [-x ...] HOST CMD...
@@ -149,17 +165,20 @@ EOF
 cmd_mpiexec() {
 	[ -r "$state/names" ] || die "mpiexec: no hosts (hosts.sh up first)"
 	# the hosts' nodes come from the launch (the wrapper), not from here
-	env -u CURATOR_NODE mpiexec.mpich -launcher ssh -launcher-exec "$state/launch" \
+	exec env -u CURATOR_NODE mpiexec.mpich -launcher ssh -launcher-exec "$state/launch" \
 		-iface "$(cat "$state/bridge")" -f "$state/hostfile" "$@"
 }
 
 cmd_pids() {
 	local pid; pid=$(host_pid "$1")
 	[ -e "/proc/$pid" ] || return 0
-	# every process whose PID namespace is the host's
-	local ns; ns=$(readlink "/proc/$pid/ns/pid")
+	# every live process whose PID namespace is the host's (not zombies: the
+	# host's init is `sleep`, which reaps no orphan; they go with the host)
+	local ns st; ns=$(readlink "/proc/$pid/ns/pid")
 	for p in /proc/[0-9]*; do
-		[ "$(readlink "$p/ns/pid" 2>/dev/null)" = "$ns" ] && echo "${p#/proc/}"
+		[ "$(readlink "$p/ns/pid" 2>/dev/null)" = "$ns" ] || continue
+		st=$(sed -E 's/^.*\) (.).*/\1/' "$p/stat" 2>/dev/null)
+		[ -n "$st" ] && [ "$st" != Z ] && echo "${p#/proc/}"
 	done
 }
 
@@ -168,8 +187,13 @@ up) cmd_up "${2:-}" ;;
 down) cmd_down ;;
 exec) [ $# -ge 3 ] || die "usage: hosts.sh exec HOST CMD..."; h=$2; shift 2; in_host "$h" "$@" ;;
 kill) [ $# -eq 2 ] || die "usage: hosts.sh kill HOST"; kill -9 "$(host_pid "$2")" ;;
+reap) for f in "$state"/h*.pid; do # every process of every host but its init
+	[ -e "$f" ] || continue; h=${f##*/}; h=${h%.pid}
+	for p in $(cmd_pids "$h"); do [ "$p" != "$(cat "$f")" ] && kill -9 "$p" 2>/dev/null; done
+done; true ;;
+restart) [ $# -eq 2 ] || die "usage: hosts.sh restart HOST"; cmd_restart "$2" ;;
 mpiexec) shift; cmd_mpiexec "$@" ;;
 hostfile) echo "$state/hostfile" ;;
 pids) [ $# -eq 2 ] || die "usage: hosts.sh pids HOST"; cmd_pids "$2" ;;
-*) echo "usage: hosts.sh up N | down | exec HOST CMD... | kill HOST | mpiexec ARGS... | hostfile | pids HOST" >&2; exit 2 ;;
+*) echo "usage: hosts.sh up N | down | exec HOST CMD... | kill HOST | restart HOST | mpiexec ARGS... | hostfile | pids HOST" >&2; exit 2 ;;
 esac
