@@ -85,15 +85,15 @@ run() {
 last_scan() { q "$1" "SELECT max(id) FROM scans"; }
 
 # --- the cluster ----------------------------------------------------------
-# 3 nodes; RF2 with a snapshot, overwrites and a deleted vdisk (GC, compaction,
-# refcounts); post-process compression aged past its delay; a failed disk on
-# node 3 (re-replication). $cl.expect/ holds what each vdisk must read back.
+# 4 nodes (3 hosts: node 4 has no rank); RF2 with a snapshot, overwrites and a
+# deleted vdisk (GC, compaction, refcounts); post-process compression aged past
+# its delay; node 4's ssd failed (re-replication from nodes 1-3). $cl.expect/ holds what each vdisk must read back.
 NOW=$(($(date +%s) + 2 * 86400))
 export CURATOR_NOW=$NOW
 mkcluster() {
 	local d=$1 f=$work/data
 	mkdir -p "$d.expect"
-	cu "$d" init --nodes 3 --disks ssd:1x128M,hdd:1x256M >/dev/null &&
+	cu "$d" init --nodes 4 --disks ssd:1x128M,hdd:1x256M >/dev/null &&
 	cu "$d" container create r2 --rf 2 >/dev/null &&
 	cu "$d" container create z --rf 2 --compress post:1h >/dev/null &&
 	cu "$d" vdisk create a --container r2 --size 12M >/dev/null &&
@@ -106,7 +106,7 @@ mkcluster() {
 		dd if="$f" of="$d.expect/a" bs=1M seek=2 conv=notrunc status=none || return 1
 	find /usr/share/doc -type f ! -name '*.gz' 2>/dev/null | head -300 | xargs cat 2>/dev/null | head -c 4M > "$f"
 	truncate -s 4M "$f" && cu "$d" vdisk write t "$f" >/dev/null && cp "$f" "$d.expect/t" || return 1
-	cu "$d" vdisk delete b >/dev/null && cu "$d" disk fail 5 >/dev/null
+	cu "$d" vdisk delete b >/dev/null && cu "$d" disk fail 7 >/dev/null
 }
 data_intact() { # every vdisk reads back what $d.expect holds
 	local d=$1 v
@@ -179,7 +179,11 @@ test_spread() {
 	for n in 1 2 3; do
 		check "tasks run on 3 hosts: host h$n ran tasks ($line)" grep -Eq " $n:[1-9]" <<<"$line"
 	done
+	# (which node a task names is its egroup's first healthy replica's: data-dependent)
+	check "tasks run on 3 hosts: tasks of several nodes ($(q "$d" "SELECT group_concat(n) FROM (SELECT DISTINCT node AS n FROM tasks WHERE node > 0)"))" \
+		[ "$(q "$d" "SELECT count(DISTINCT node) FROM tasks WHERE node BETWEEN 1 AND 3")" -ge 2 ]
 	check "tasks run on 3 hosts: no task ran off its node" grep -q ", 0 B remote" <<<"$line"
+	check "tasks run on 3 hosts: none left" [ "$(q "$d" "SELECT count(*) FROM tasks WHERE state IN (0, 1)")" = 0 ]
 	check "after tasks on 3 hosts: every byte reads back" data_intact "$d"
 	check "after tasks on 3 hosts: fsck clean" fsck_clean "$d"
 	d=$cl.2x1-full
@@ -188,6 +192,10 @@ test_spread() {
 	fi
 	line=$(nodes_line "$d")
 	check "tasks run on 2 hosts: both ran tasks ($line)" grep -Eq " 1:[1-9].* 2:[1-9]" <<<"$line"
+	check "tasks run on 2 hosts: node 3's tasks ($(q "$d" "SELECT count(*) FROM tasks WHERE node = 3")) ran too (no rank there)" \
+		[ "$(q "$d" "SELECT count(*) FROM tasks WHERE node = 3")" -gt 0 ] && \
+		[ "$(q "$d" "SELECT count(*) FROM tasks WHERE state IN (0, 1)")" = 0 ]
+	check "tasks run on 2 hosts: node 3's bytes counted remote" grep -Evq ", 0 B remote" <<<"$line"
 	check "after tasks on 2 hosts: every byte reads back" data_intact "$d"
 }
 
@@ -213,7 +221,7 @@ test_daemon() {
 	cu "$d" scan full --request >/dev/null
 	check "daemon on 2 hosts: the requested full scan" wait_scans "$d" "kind = 'full' AND state = 'done'" $((n + 1)) 20
 	n=$(q "$d" "SELECT count(*) FROM scans WHERE kind = 'partial'")
-	cu "$d" disk fail 2 >/dev/null # node 1's hdd (empty): disk 5 failed already, RF2 keeps no third copy
+	cu "$d" disk fail 2 >/dev/null # node 1's hdd (empty): node 4's ssd failed already, RF2 keeps no third copy
 	check "daemon on 2 hosts: a failure-triggered partial scan" wait_scans "$d" "kind = 'partial' AND state = 'done'" $((n + 1)) 15
 	for _ in $(seq 1 100); do grep -Eq "failure event|a disk or node changed state" "$d.log" && break; sleep 0.1; done
 	check "daemon on 2 hosts: its log names the failure" grep -Eq "failure event|a disk or node changed state" "$d.log"
