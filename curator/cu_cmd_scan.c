@@ -306,6 +306,16 @@ static void print_run(const struct job_run_result *res)
 	printf("tasks: %llu done, %llu stale, %llu failed; %s reclaimed\n", (unsigned long long)d, (unsigned long long)s,
 	       (unsigned long long)f,
 	       st_fmt_size(res->bytes_reclaimed > 0 ? (uint64_t)res->bytes_reclaimed : 0, b, sizeof(b)));
+	if (res->nodes_with_ranks > 1 || res->bytes_remote) {
+		char b2[32], b3[32];
+		printf("locality: %s on their node's ranks, %s remote, %s of no node; tasks by node:",
+		       st_fmt_size((uint64_t)res->bytes_local, b, sizeof(b)), st_fmt_size((uint64_t)res->bytes_remote, b2, sizeof(b2)),
+		       st_fmt_size((uint64_t)res->bytes_anywhere, b3, sizeof(b3)));
+		for (int k = 1; k <= JOB_RUN_NODES_MAX; k++)
+			if (res->node_tasks[k])
+				printf(" %d:%llu", k, (unsigned long long)res->node_tasks[k]);
+		printf("\n");
+	}
 }
 
 int cu_cmd_tasks_run(struct cu_ctx *ctx, int argc, char **argv)

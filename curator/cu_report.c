@@ -133,7 +133,7 @@ static int print_result(void *arg, const char *kind, int64_t done, int64_t stale
 /* The tasks the scan queued, and what `tasks run` did with them. */
 static void text_tasks(const struct cu_report *r, FILE *out)
 {
-	int64_t reclaimed = 0;
+	int64_t reclaimed = 0, local = 0, remote = 0, anywhere = 0;
 	char b1[32];
 
 	fprintf(out, "\ntasks queued\n");
@@ -153,6 +153,12 @@ static void text_tasks(const struct cu_report *r, FILE *out)
 	fprintf(out, "\nwhat the tasks did\n");
 	job_db_scan_kind_results(r->db, r->scan, print_result, out, NULL);
 	fprintf(out, "  bytes reclaimed    %s\n", st_fmt_size((uint64_t)reclaimed, b1, sizeof(b1)));
+	if (!job_db_scan_locality(r->db, r->scan, &local, &remote, &anywhere, NULL)) {
+		char b2[32], b3[32];
+		fprintf(out, "  locality           %s on their node's ranks, %s remote, %s of no node\n",
+			st_fmt_size((uint64_t)local, b1, sizeof(b1)), st_fmt_size((uint64_t)remote, b2, sizeof(b2)),
+			st_fmt_size((uint64_t)anywhere, b3, sizeof(b3)));
+	}
 }
 
 static int print_disk_usage(void *arg, const struct job_usage *u)

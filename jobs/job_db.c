@@ -28,7 +28,7 @@
 
 #include "storage/st_sql.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 const char *job_task_state_name(enum job_task_state s)
 {
@@ -157,11 +157,21 @@ static int upgrade(sqlite3 *sql, struct st_msg *err)
 			rc = st_sql_exec(sql, upgrade_v1, err);
 		if (!rc)
 			rc = st_sql_exec(sql, "PRAGMA user_version = 1", err);
+		v = 1;
 	}
 	if (!rc && v < 2) {
 		rc = st_sql_exec(sql, upgrade_v2, err);
 		if (!rc)
 			rc = st_sql_exec(sql, "PRAGMA user_version = 2", err);
+	}
+	if (!rc && v < 3) { /* version 3: the node a task reads or writes (locality; 0 on older rows: any rank) */
+		int have;
+		rc = int_query(sql, "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2", "tasks", "node", &have,
+			       err);
+		if (!rc && !have)
+			rc = st_sql_exec(sql, "ALTER TABLE tasks ADD COLUMN node INTEGER NOT NULL DEFAULT 0", err);
+		if (!rc)
+			rc = st_sql_exec(sql, "PRAGMA user_version = 3", err);
 	}
 	if (rc) {
 		st_sql_rollback(sql);

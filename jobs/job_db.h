@@ -64,6 +64,7 @@ struct job_task {
 	int64_t bytes;         /* estimated, then reclaimed */
 	uint8_t *arg;          /* owned; kind-specific */
 	size_t arglen;
+	uint32_t node;         /* the node of the disk it reads or writes first (0: none, or any) */
 };
 
 /* An open curator.db (opaque). */
@@ -193,6 +194,15 @@ int job_db_tasks_waiting(struct job_db *db, int *yes, struct st_msg *err);
  */
 int job_db_task_claim(struct job_db *db, int kind, const int *kind_ranks, struct job_task *t, int *got,
 		      struct st_msg *err);
+/*
+ * Locality (DESIGN.md §10): the claims of this handle pass over tasks whose
+ * node is one of elsewhere[0..n): nodes where other ranks run and this one
+ * does not, so a task that reads or writes a disk runs on a rank of that
+ * disk's node when one exists. Tasks of node 0 and of nodes without a rank
+ * go to any rank. n = 0 (the default) claims every task. 0, or ST_EINVAL
+ * when the list does not fit (nothing passed over then). Local.
+ */
+int job_db_set_locality(struct job_db *db, const uint32_t *elsewhere, int n);
 /* As job_db_task_claim, up to max tasks in one transaction into t[0..*got). */
 int job_db_task_claim_many(struct job_db *db, int kind, const int *kind_ranks, int max, struct job_task *t, int *got,
 			   struct st_msg *err);

@@ -22,6 +22,8 @@ struct job_db {
 	sqlite3 *sql; /* curator.db, WAL, synchronous=NORMAL (job_db_open) */
 	struct job_db_seen *seen;
 	int nseen, capseen;
+	/* job_db_set_locality: the nodes whose tasks this handle leaves to other ranks, "3,7" ("" none) */
+	char elsewhere[256];
 };
 
 /*

@@ -190,6 +190,7 @@ static int add_rows(struct job_db *db, sqlite3_stmt *ins, const struct job_task 
 		else
 			sqlite3_bind_null(ins, 7);
 		sqlite3_bind_double(ins, 8, now);
+		sqlite3_bind_int64(ins, 9, x->node);
 		src = sqlite3_step(ins);
 		sqlite3_reset(ins);
 		if (src != SQLITE_DONE)
@@ -245,8 +246,8 @@ int job_db_tasks_add_batched(struct job_db *db, const struct job_task *t, int n,
 		keys[i] = (struct add_key){ .target = t[i].target, .kind = (uint32_t)t[i].kind, .at = (uint32_t)i };
 	qsort(keys, (size_t)n, sizeof(*keys), add_key_cmp);
 	rc = st_sql_prepare(db->sql,
-			    "INSERT INTO tasks(scan, kind, target, version, priority, bytes, arg, created)"
-			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+			    "INSERT INTO tasks(scan, kind, target, version, priority, bytes, arg, created, node)"
+			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
 			    &ins, err);
 	if (!rc && o->scan > 0)
 		rc = st_sql_prepare(db->sql,
@@ -294,13 +295,33 @@ int job_db_tasks_add(struct job_db *db, const struct job_task *t, int n, struct 
 
 /* --- looking and claiming ------------------------------------------------ */
 
+int job_db_set_locality(struct job_db *db, const uint32_t *elsewhere, int n)
+{
+	size_t off = 0;
+
+	db->elsewhere[0] = 0;
+	for (int i = 0; i < n; i++) {
+		int w = snprintf(db->elsewhere + off, sizeof(db->elsewhere) - off, "%s%u", off ? "," : "", elsewhere[i]);
+		if (w < 0 || (size_t)w >= sizeof(db->elsewhere) - off) {
+			db->elsewhere[0] = 0;
+			return ST_EINVAL;
+		}
+		off += (size_t)w;
+	}
+	return 0;
+}
+
 int job_db_task_peek(struct job_db *db, int kind, int n, int *kinds, uint64_t *targets, int *got, struct st_msg *err)
 {
 	sqlite3_stmt *st;
-	int rc = st_sql_prepare(db->sql,
-				"SELECT kind, target FROM tasks WHERE state = 0 AND (?1 < 0 OR kind = ?1)"
-				" ORDER BY priority DESC, id LIMIT ?2",
-				&st, err);
+	char sql[512];
+	int rc;
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT kind, target FROM tasks WHERE state = 0 AND (?1 < 0 OR kind = ?1)%s%s%s"
+		 " ORDER BY priority DESC, id LIMIT ?2",
+		 db->elsewhere[0] ? " AND node NOT IN (" : "", db->elsewhere, db->elsewhere[0] ? ")" : "");
+	rc = st_sql_prepare(db->sql, sql, &st, err);
 
 	*got = 0;
 	if (rc)
@@ -370,7 +391,7 @@ static void kinds_at_limit(struct job_db *db, const int *kind_ranks, char *skip,
 	}
 }
 
-/* Fill t from a claim row (columns id, scan, kind, target, version, priority, attempts, bytes, arg). */
+/* Fill t from a claim row (columns id, scan, kind, target, version, priority, attempts, bytes, arg, node). */
 static int claim_row(sqlite3_stmt *st, struct job_task *t, struct st_msg *err)
 {
 	memset(t, 0, sizeof(*t));
@@ -389,6 +410,7 @@ static int claim_row(sqlite3_stmt *st, struct job_task *t, struct st_msg *err)
 			return st_fail(err, -ENOMEM, "out of memory");
 		memcpy(t->arg, sqlite3_column_blob(st, 8), t->arglen);
 	}
+	t->node = (uint32_t)sqlite3_column_int64(st, 9);
 	return 0;
 }
 
@@ -396,7 +418,7 @@ int job_db_task_claim_many(struct job_db *db, int kind, const int *kind_ranks, i
 			   struct st_msg *err)
 {
 	sqlite3_stmt *st;
-	char skip[128], sql[400];
+	char skip[128], sql[600];
 	int rc = st_sql_begin(db->sql, err);
 
 	*got = 0;
@@ -404,10 +426,11 @@ int job_db_task_claim_many(struct job_db *db, int kind, const int *kind_ranks, i
 		return rc;
 	kinds_at_limit(db, kind_ranks, skip, sizeof(skip));
 	snprintf(sql, sizeof(sql),
-		 "SELECT id, scan, kind, target, version, priority, attempts, bytes, arg FROM tasks"
-		 " WHERE state = 0 AND (?1 < 0 OR kind = ?1) AND kind NOT IN (%s)"
+		 "SELECT id, scan, kind, target, version, priority, attempts, bytes, arg, node FROM tasks"
+		 " WHERE state = 0 AND (?1 < 0 OR kind = ?1) AND kind NOT IN (%s)%s%s%s"
 		 " ORDER BY priority DESC, id LIMIT %d",
-		 skip, max < 1 ? 1 : max);
+		 skip, db->elsewhere[0] ? " AND node NOT IN (" : "", db->elsewhere, db->elsewhere[0] ? ")" : "",
+		 max < 1 ? 1 : max);
 	rc = st_sql_prepare(db->sql, sql, &st, err);
 	if (rc)
 		goto fail;

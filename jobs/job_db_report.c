@@ -344,13 +344,38 @@ int job_db_scan_reclaimed(struct job_db *db, int64_t scan, int64_t *bytes, struc
 	return finish(db, q, src, rc, err);
 }
 
+int job_db_scan_locality(struct job_db *db, int64_t scan, int64_t *local, int64_t *remote, int64_t *anywhere,
+			 struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int src, rc = st_sql_prepare(db->sql,
+				     "SELECT json_extract(task_results, '$.locality.bytes_local'),"
+				     " json_extract(task_results, '$.locality.bytes_remote'),"
+				     " json_extract(task_results, '$.locality.bytes_anywhere') FROM scans"
+				     " WHERE id = ? AND json_extract(task_results, '$.locality') IS NOT NULL",
+				     &q, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(q, 1, scan);
+	src = sqlite3_step(q);
+	if (src == SQLITE_ROW) {
+		*local = sqlite3_column_int64(q, 0);
+		*remote = sqlite3_column_int64(q, 1);
+		*anywhere = sqlite3_column_int64(q, 2);
+	} else if (src == SQLITE_DONE) {
+		rc = ST_ENOTFOUND;
+	}
+	return finish(db, q, src, rc, err);
+}
+
 int job_db_scan_kind_results(struct job_db *db, int64_t scan, job_result_fn fn, void *arg, struct st_msg *err)
 {
 	sqlite3_stmt *q;
 	int src = SQLITE_DONE, rc = st_sql_prepare(db->sql,
 						   "SELECT key, json_extract(value, '$.done'), json_extract(value, '$.stale'),"
 						   " json_extract(value, '$.failed') FROM scans, json_each(scans.task_results)"
-						   " WHERE scans.id = ? AND key != 'bytes_reclaimed'",
+						   " WHERE scans.id = ? AND key NOT IN ('bytes_reclaimed', 'locality')",
 						   &q, err);
 
 	if (rc)

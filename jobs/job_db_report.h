@@ -136,6 +136,13 @@ int job_db_scan_phases(struct job_db *db, int64_t scan, job_phase_fn fn, void *a
  * ST_ENOTFOUND when no task results are attached to it.
  */
 int job_db_scan_reclaimed(struct job_db *db, int64_t scan, int64_t *bytes, struct st_msg *err);
+/*
+ * Where its tasks ran (job_tasks.h, locality): bytes of tasks run on a rank
+ * of their node, elsewhere, and of tasks of no node. ST_ENOTFOUND when no
+ * results, or results of a curator before locality, are attached.
+ */
+int job_db_scan_locality(struct job_db *db, int64_t scan, int64_t *local, int64_t *remote, int64_t *anywhere,
+			 struct st_msg *err);
 /* Its results per task kind name: fn(arg, kind, done, stale, failed). */
 typedef int (*job_result_fn)(void *arg, const char *kind, int64_t done, int64_t stale, int64_t failed);
 int job_db_scan_kind_results(struct job_db *db, int64_t scan, job_result_fn fn, void *arg, struct st_msg *err);

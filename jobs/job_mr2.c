@@ -703,6 +703,7 @@ int job_mr2_reduce(void *arg, const void *key, size_t klen, const struct mr_valu
 					 "egroup %" PRIx64 ": its row names disk %u, which does not exist; left alone", e.id,
 					 e.g.replicas[r].disk);
 		}
+	c->task_node = e.have_g && !e.corrupt ? job_scan_egroup_node(c, &e.g) : 0; /* its tasks' node */
 	if (e.corrupt)
 		report_corrupt(c, &e);
 	else if (!e.have_g)
@@ -714,6 +715,7 @@ int job_mr2_reduce(void *arg, const void *key, size_t klen, const struct mr_valu
 out:
 	if (!e.have_g && e.have_fp && !e.corrupt) /* fingerprints of an egroup that is gone */
 		job_scan_task(c, JT_FINGERPRINT, e.id, 0, 0, NULL, 0);
+	c->task_node = 0;
 	c->gext = e.g.extents; /* kept for the next egroup */
 	c->gext_cap = e.g.cap;
 	free(e.fps);

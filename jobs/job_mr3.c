@@ -88,11 +88,14 @@ static int form_moves(struct scan_ctx *c, const uint8_t *key, size_t klen, const
 			job_scan_task(c, JT_TIER_DOWN, m[i].egroup, m[i].version, (int64_t)m[i].bytes, a, JR_TIER_LEN);
 		} else {
 			c->c[JC_DISK_BALANCE]++;
+			int di = disk_index(c, disk);
+			c->task_node = di >= 0 ? c->disks[di].node : 0; /* it reads the disk it moves off */
 			job_scan_task(c, JT_DISK_BALANCE, m[i].egroup, m[i].version, (int64_t)m[i].bytes, &disk,
 				      JR_BALANCE_LEN);
 		}
 		got += m[i].bytes;
 	}
+	c->task_node = 0;
 	free(m);
 	return c->oom ? -ENOMEM : 0;
 }

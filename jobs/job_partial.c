@@ -15,17 +15,28 @@
 
 #include "jobs/job_scan_int.h"
 
-/* Partial scan map: recorded refcounts only. */
+static int partial_map(struct scan_ctx *c, const struct st_egroup_rec *g, struct mr_emitter *em);
+
+/* Partial scan map: recorded refcounts only; the egroup's tasks are stamped with its node. */
 int job_partial_map(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em)
 {
 	struct scan_ctx *c = arg;
-	const struct st_egroup_rec *g = val;
-	int all_zero = 1, rc = 0;
+	int rc;
 
 	(void)key;
 	(void)klen;
 	if (vlen == 0)
 		return 0; /* a corrupt row (no record): reported by the reader, left alone */
+	c->task_node = job_scan_egroup_node(c, val);
+	rc = partial_map(c, val, em);
+	c->task_node = 0;
+	return rc;
+}
+
+static int partial_map(struct scan_ctx *c, const struct st_egroup_rec *g, struct mr_emitter *em)
+{
+	int all_zero = 1, rc = 0;
+
 	c->c[JC_EXTENTS] += g->nextents;
 	c->c[JC_STORED_BYTES] += g->used;
 	if (g->flags & ST_EGROUP_PARITY) {

@@ -97,6 +97,7 @@ void job_scan_task(struct scan_ctx *c, enum job_task_kind kind, uint64_t target,
 	t->target = target;
 	t->version = version;
 	t->bytes = bytes;
+	t->node = c->task_node;
 	if (arglen) {
 		t->arg = malloc(arglen);
 		if (!t->arg) {

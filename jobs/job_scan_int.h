@@ -74,6 +74,7 @@ struct scan_ctx {
 	int64_t c[JC_NCOUNTERS];
 	struct job_task *tasks;
 	size_t ntasks, captasks;
+	uint32_t task_node;      /* stamped on each task queued (job_scan_task): the node it reads or writes, 0 any */
 	struct finding *f;
 	size_t nf, capf;
 	uint64_t *ubytes, *uegroups; /* per disk index, from the usage reduce */
@@ -119,6 +120,24 @@ static inline int disk_index(const struct scan_ctx *c, uint32_t disk)
 		if (c->disks[i].id == disk)
 			return i;
 	return -1;
+}
+
+/*
+ * The node a task on egroup g reads or writes first (locality, DESIGN.md
+ * §10): that of its first replica on a disk that is ok, on a node that is
+ * up; 0 (any rank) when it has none (a lost egroup, the cloud tier).
+ */
+static inline uint32_t job_scan_egroup_node(const struct scan_ctx *c, const struct st_egroup_rec *g)
+{
+	for (int r = 0; r < g->nreplicas; r++) {
+		int di = g->replicas[r].state == ST_REPLICA_OK ? disk_index(c, g->replicas[r].disk) : -1;
+		if (di < 0 || !c->disks[di].ok || c->disks[di].removed)
+			continue;
+		for (int n = 0; n < c->nnodes; n++)
+			if (c->nodes[n].id == c->disks[di].node && c->nodes[n].up)
+				return c->disks[di].node;
+	}
+	return 0;
 }
 
 /* Container id from config.db, or NULL. Valid for the scan. */

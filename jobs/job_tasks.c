@@ -139,10 +139,18 @@ static void prefetch_next(struct st_store *st, struct job_db *db, int kind, int 
 static int finish_one(struct job_db *db, const struct job_task *t, int trc, int64_t bytes, const struct st_msg *terr,
 		      struct job_run_result *res, struct st_msg *err)
 {
+	res->node_tasks[0]++; /* this rank's, until the sums */
 	if (trc == 0) {
+		int64_t abs_bytes = bytes < 0 ? -bytes : bytes;
 		res->done[t->kind]++;
 		if (bytes > 0)
 			res->bytes_reclaimed += bytes;
+		if (!t->node)
+			res->bytes_anywhere += abs_bytes;
+		else if (t->node == res->rank_node)
+			res->bytes_local += abs_bytes;
+		else
+			res->bytes_remote += abs_bytes;
 		return job_db_task_finish(db, t->id, JS_DONE, bytes, terr->text[0] ? terr->text : NULL, err);
 	}
 	if (trc == ST_ESTALE) {
@@ -240,8 +248,20 @@ static int run_batch(struct st_store *st, struct job_db *db, const struct job_ru
 /* Attach the results to the latest scan's report (rank 0; best effort). */
 static void record_results(struct job_db *db, const struct job_run_result *res)
 {
-	char json[2048];
+	char json[4096];
 	size_t off = (size_t)snprintf(json, sizeof(json), "{\"bytes_reclaimed\":%" PRId64, res->bytes_reclaimed);
+
+	off += (size_t)snprintf(json + off, sizeof(json) - off,
+				",\"locality\":{\"bytes_local\":%" PRId64 ",\"bytes_remote\":%" PRId64
+				",\"bytes_anywhere\":%" PRId64 ",\"tasks_by_node\":{",
+				res->bytes_local, res->bytes_remote, res->bytes_anywhere);
+	for (int k = 1, first = 1; k <= JOB_RUN_NODES_MAX; k++)
+		if (res->node_tasks[k]) {
+			off += (size_t)snprintf(json + off, sizeof(json) - off, "%s\"%d\":%" PRIu64, first ? "" : ",", k,
+						res->node_tasks[k]);
+			first = 0;
+		}
+	off += (size_t)snprintf(json + off, sizeof(json) - off, "}}");
 
 	for (int k = 0; k < JT_NKINDS; k++)
 		off += (size_t)snprintf(json + off, sizeof(json) - off,
@@ -251,15 +271,38 @@ static void record_results(struct job_db *db, const struct job_run_result *res)
 	job_db_scan_task_results(db, json, NULL);
 }
 
+/*
+ * Collective. Which nodes the ranks run on (ranks[n]: how many on node n,
+ * 1..JOB_RUN_NODES_MAX), and this handle's claims made local: tasks of
+ * nodes where other ranks run and this one does not are left to them.
+ */
+static int gather_nodes(struct mr_ctx *mr, struct st_store *st, struct job_db *db, int64_t *ranks)
+{
+	uint32_t me = st_store_node(st), elsewhere[JOB_RUN_NODES_MAX];
+	int n = 0;
+
+	for (uint32_t k = 1; k <= JOB_RUN_NODES_MAX; k++) {
+		ranks[k] = mr_sum(mr, me == k);
+		if (ranks[k] > 0 && k != me)
+			elsewhere[n++] = k;
+	}
+	/* a rank of a node past the limit claims anything (no locality for it) */
+	return db && me >= 1 && me <= JOB_RUN_NODES_MAX ? job_db_set_locality(db, elsewhere, n) : 0;
+}
+
 int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_opts *o, struct job_run_result *res,
 		  struct st_msg *err)
 {
+	int64_t ranks_on[JOB_RUN_NODES_MAX + 1] = { 0 };
 	struct job_db *db = NULL;
 	int64_t limit = o->max > 0 ? (o->max + mr_nranks(mr) - 1) / mr_nranks(mr) : INT64_MAX, ran = 0;
 	struct budgets bud = { .nranks = mr_nranks(mr) };
 	int rc = job_db_open(st_config_dir(st_store_config(st)), &db, err);
 
 	memset(res, 0, sizeof(*res));
+	res->rank_node = st_store_node(st);
+	if (gather_nodes(mr, st, db, ranks_on) && !rc)
+		rc = st_fail(err, ST_EINVAL, "task runner: the ranks' nodes do not fit the locality list");
 	st_store_async_unlink(st, 1);
 	if (!rc && mr_rank(mr) == 0)
 		rc = job_db_tasks_requeue_running(db, err);
@@ -305,6 +348,21 @@ int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_o
 		res->failed[k] = (uint64_t)mr_sum(mr, (int64_t)res->failed[k]);
 	}
 	res->bytes_reclaimed = mr_sum(mr, res->bytes_reclaimed);
+	res->bytes_local = mr_sum(mr, res->bytes_local);
+	res->bytes_remote = mr_sum(mr, res->bytes_remote);
+	res->bytes_anywhere = mr_sum(mr, res->bytes_anywhere);
+	{
+		uint64_t mine = res->node_tasks[0];
+		uint32_t me = res->rank_node;
+		res->node_tasks[0] = 0;
+		res->nodes_with_ranks = 0;
+		for (uint32_t k = 1; k <= JOB_RUN_NODES_MAX; k++) {
+			if (!ranks_on[k])
+				continue;
+			res->node_tasks[k] = (uint64_t)mr_sum(mr, me == k ? (int64_t)mine : 0);
+			res->nodes_with_ranks++;
+		}
+	}
 	if (!rc && mr_rank(mr) == 0)
 		record_results(db, res);
 	job_db_close(db);

@@ -30,9 +30,21 @@ struct job_run_opts {
 	volatile int *stop;           /* stop claiming when non-zero */
 };
 
+/*
+ * Locality: a task's bytes (freed, moved or read, as reclaimed counts them
+ * but unsigned) are local when it ran on a rank of its node (the node of
+ * the disk it reads or writes first, stamped by the scan), remote when it
+ * ran elsewhere (its node had no rank, or is 0 for none: metadata-only
+ * tasks and tasks of lost egroups count as neither, in bytes_anywhere).
+ */
+#define JOB_RUN_NODES_MAX 64 /* per-node tallies kept for nodes 1..64 (st_store_init's limit) */
 struct job_run_result {
 	uint64_t done[JT_NKINDS], stale[JT_NKINDS], failed[JT_NKINDS];
 	int64_t bytes_reclaimed;
+	int64_t bytes_local, bytes_remote, bytes_anywhere;
+	uint64_t node_tasks[JOB_RUN_NODES_MAX + 1]; /* tasks run by the ranks of each node (index: node id) */
+	int nodes_with_ranks;                       /* nodes the run's ranks were on */
+	uint32_t rank_node;                         /* this rank's node (differs per rank) */
 };
 
 /*
@@ -59,8 +71,11 @@ int job_task_apply(struct st_store *st, const struct job_task *t, int64_t sweep_
  * move at most rate x its duration, plus at most one task (or batch) per
  * rank at any moment in between. A wait ends early when *o->stop is set.
  * Tasks a dead runner left running go back to pending first (rank 0).
- * [out] *res: the outcomes by kind and the bytes reclaimed, summed over
- * the ranks (the same on every rank); rank 0 records them with the latest
+ * Each rank claims only tasks of its own node, of node 0, or of nodes no
+ * rank runs on (the ranks' nodes are gathered first: collective).
+ * [out] *res: the outcomes by kind, the bytes reclaimed, local and
+ * remote, and the tasks by node, summed over the ranks (the same on every
+ * rank but rank_node); rank 0 records them with the latest
  * finished scan in curator.db.
  * Returns 0, or an error one of the ranks had (agreed: the same on every
  * rank; err filled on the rank that had it). A task's own failure is an outcome, not

@@ -147,6 +147,11 @@ struct st_meta *st_store_meta(struct st_store *st)
 	return st->meta;
 }
 
+uint32_t st_store_node(const struct st_store *st)
+{
+	return st->topo.node;
+}
+
 void st_store_stats(const struct st_store *st, struct st_store_stats *out)
 {
 	*out = st->stats;

@@ -105,6 +105,9 @@ void st_store_free(struct st_store *st);
 struct st_config *st_store_config(struct st_store *st);
 struct st_meta *st_store_meta(struct st_store *st);
 
+/* The node this process runs on ($CURATOR_NODE at open, else 1). */
+uint32_t st_store_node(const struct st_store *st);
+
 /*
  * A fresh cluster-unique 64-bit ID into *id (this process's node in the
  * high bits), from a batch reserved in config.db. 0 or the config error

@@ -2,13 +2,13 @@
 # Run the Criterion test binaries given as arguments and sum their results.
 # MPI tests start their own `mpiexec -n 2/3` runs. VALGRIND=1 runs each
 # binary under valgrind (MPI-free suites only). The last line is
-# "N passed, N failed".
+# "N passed, N failed, N skipped" (a shell test that exits 77 is skipped).
 set -u
 export TMPDIR=${TMPDIR:-/tmp}
 jobs=${TEST_JOBS:-2}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-pass=0; fail=0; bad=()
+pass=0; fail=0; skipped=0; bad=(); skip_names=()
 # the cloud tier's tests want a real S3 server: start the throwaway one
 # (tools/s3-test-server.sh) unless S3_ENDPOINT already names one
 if [ -z "${S3_ENDPOINT:-}" ]; then
@@ -44,11 +44,17 @@ run_one() {
 		[ -z "$line" ] && fail=$((fail + 1))
 	fi
 }
-# a shell test (tests/fault/*.sh) counts as one test: its exit status
+# a shell test (tests/fault/*.sh, tests/hosts/*.sh) counts as one test: its exit status, 77 = skipped
+# (the script said why in one line: e.g. no network namespaces without root)
 run_script() {
 	echo "== $1"
 	# (under ASan the shim is preloaded ahead of the sanitizer's runtime)
-	if ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 "$1" quick; then pass=$((pass + 1)); else fail=$((fail + 1)); bad+=("$1"); fi
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 "$1" quick
+	case $? in
+	0) pass=$((pass + 1)) ;;
+	77) skipped=$((skipped + 1)); skip_names+=("$1") ;;
+	*) fail=$((fail + 1)); bad+=("$1") ;;
+	esac
 }
 # a fuzz replay (tests/fuzz/replay.c) counts as one test: every seed and known crash of its harness
 run_replay() {
@@ -74,5 +80,6 @@ for t in "$@"; do
 done
 echo
 [ ${#bad[@]} -gt 0 ] && printf 'failed: %s\n' "${bad[@]}"
-echo "$pass passed, $fail failed"
+[ ${#skip_names[@]} -gt 0 ] && printf 'skipped: %s\n' "${skip_names[@]}"
+echo "$pass passed, $fail failed, $skipped skipped"
 [ ${#bad[@]} -eq 0 ]

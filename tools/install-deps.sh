@@ -6,7 +6,8 @@ pkgs=(build-essential pkg-config mpich libmpich-dev libsqlite3-dev sqlite3 libis
       zlib1g-dev libcriterion-dev libcurl4-openssl-dev libexpat1-dev libjansson-dev jq time tmux
       debhelper fakeroot dpkg-dev
       prometheus chromium isal clang
-      nbdkit nbdkit-plugin-dev libnbd-bin qemu-utils fio e2fsprogs fuse3)
+      nbdkit nbdkit-plugin-dev libnbd-bin qemu-utils fio e2fsprogs fuse3
+      iproute2 util-linux)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

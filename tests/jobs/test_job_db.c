@@ -320,8 +320,9 @@ Test(job_db, an_old_curator_db_is_upgraded_in_place)
 	cr_assert_eq(sqlite3_exec(w, old_schema, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(w));
 	sqlite3_close(w);
 	db = open_db(dir);
-	cr_assert_eq(q1(dir, "PRAGMA user_version"), 2);
+	cr_assert_eq(q1(dir, "PRAGMA user_version"), 3);
 	cr_assert_eq(q1(dir, "SELECT count(*) FROM freeing WHERE freed = 0 AND tasks = 0"), 1); /* version 2 */
+	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks WHERE node = 0"), 4, "old rows run anywhere"); /* version 3 */
 	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks"), 4);
 	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks WHERE id IN (11, 13, 15, 16)"), 4);
 	cr_assert_eq(q1(dir, "SELECT count(*) FROM sqlite_master WHERE name = 'tasks_live'"), 1);
@@ -344,4 +345,40 @@ Test(job_db, an_old_curator_db_is_upgraded_in_place)
 	job_db_close(db);
 	sqlite3_exec(w, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close(w);
+}
+
+/* Locality: a handle told which nodes other ranks run on leaves their tasks to them. */
+Test(job_db, claims_leave_other_ranks_nodes_alone)
+{
+	const char *dir = th_tmpdir("jdb-local");
+	struct job_db *db = open_db(dir), *other = open_db(dir);
+	struct st_msg err = { "" };
+	struct job_task t[8], got[8];
+	uint32_t two = 2, one = 1;
+	int n = 0, seen[4] = { 0 };
+
+	for (int i = 0; i < 8; i++) {
+		t[i] = task(JT_EGROUP_DELETE, 100 + (uint64_t)i, 1);
+		t[i].node = (uint32_t)(i % 4); /* nodes 0 (none), 1, 2, 3 (no rank) */
+	}
+	cr_assert_eq(job_db_tasks_add(db, t, 8, &err), 0, "%s", err.text);
+	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks WHERE node = 2"), 2);
+	cr_assert_eq(job_db_set_locality(db, &two, 1), 0); /* this rank: node 1; another on node 2 */
+	cr_assert_eq(job_db_set_locality(other, &one, 1), 0);
+	cr_assert_eq(job_db_task_claim_many(db, -1, NULL, 8, got, &n, &err), 0, "%s", err.text);
+	cr_assert_eq(n, 6, "node 1, node 0 and node 3 (no rank): %d", n);
+	for (int i = 0; i < n; i++) {
+		cr_assert_neq(got[i].node, 2, "claimed a task of another rank's node");
+		seen[got[i].node]++;
+		job_task_release(&got[i]);
+	}
+	cr_assert(seen[0] == 2 && seen[1] == 2 && seen[3] == 2);
+	cr_assert_eq(job_db_task_claim_many(other, -1, NULL, 8, got, &n, &err), 0, "%s", err.text);
+	cr_assert_eq(n, 2, "the node-2 rank gets its own");
+	for (int i = 0; i < n; i++) {
+		cr_assert_eq(got[i].node, 2);
+		job_task_release(&got[i]);
+	}
+	job_db_close(db);
+	job_db_close(other);
 }
