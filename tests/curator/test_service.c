@@ -665,6 +665,7 @@ Test(service, freeing_shows_in_status_vdisk_list_and_the_report, .timeout = 180)
 	cr_assert(!strstr(out, "gone"), "%s", out);
 	free(out);
 	expect_others_intact(dir);
+}
 
 /*
  * explain egroup of an egroup with no healthy copy (both disks of its RF2
