@@ -1,5 +1,6 @@
 /*
- * st_meta_int: what st_meta.c (the shards and their SQL) and
+ * st_meta_int: what st_meta.c (the shards and their SQL), st_meta_scan.c
+ * (iteration over a shard's rows, ranges, the change log) and
  * st_meta_codec.c (the row formats) share; not part of the storage API.
  * The formats themselves are drawn in st_meta.h.
  */
@@ -9,7 +10,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sqlite3.h>
+
 #include "storage/st_meta.h"
+#include "storage/st_util.h"
+
+/* The shard's prepared statements (st_meta.c). */
+enum {
+	Q_EG_GET, Q_EG_INS, Q_EG_UPD, Q_EG_DEL,
+	Q_EX_GET, Q_EX_PUT, Q_EX_DEL,
+	Q_BL_GET, Q_BL_PUT, Q_BL_DEL,
+	Q_N
+};
+
+/* One shard: its database, its statements, its path (for messages). */
+struct shard {
+	sqlite3 *db;
+	sqlite3_stmt *q[Q_N];
+	char path[ST_PATH_MAX + 32];
+};
+
+struct st_meta {
+	int n;
+	struct shard *s;
+};
 
 /* One region of a block regions blob, and the largest blob (ST_REGIONS_MAX regions). */
 #define ST_META_REGION_LEN 40
