@@ -28,7 +28,9 @@ static int cmd_help(struct cu_ctx *ctx, int argc, char **argv);
 
 /* clang-format off */
 static const struct cu_cmd cu_cmds[] = {
-	{ "init", NULL, "--nodes N --disks SPEC [--shards S]", "SPEC per node, e.g. \"ssd:1x8G,hdd:2x64G\"",
+	{ "init", NULL, "--nodes N --disks SPEC [--shards S] [--shared-fs]",
+	  "SPEC per node, e.g. \"ssd:1x8G,hdd:2x64G\"; --shared-fs: the directory is shared by several hosts (rollback "
+	  "journal instead of WAL; also chosen when it is on NFS, CIFS, Ceph or FUSE)",
 	  "create a cluster: N nodes with the disks of SPEC each, and its metadata shards", NULL, cu_cmd_init, 0 },
 	{ "container", "create", "NAME --rf R [--rs K,M] [--ec-delay DUR]\n"
 	  "          [--compress off|inline|post[:DELAY]] [--codec igzip|zlib] [--dedup off|inline|post]\n"

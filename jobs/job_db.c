@@ -173,13 +173,14 @@ int job_db_open(const char *dir, struct job_db **out, struct st_msg *err)
 {
 	struct job_db *db = calloc(1, sizeof(*db));
 	char path[4200];
-	int rc, v = 0;
+	int rc, v = 0, shared;
 
 	*out = NULL;
 	if (!db)
 		return st_fail(err, -ENOMEM, "out of memory");
 	snprintf(path, sizeof(path), "%s/curator.db", dir);
-	rc = st_sql_open(path, 1, &db->sql, err);
+	shared = st_sql_cluster_shared(dir); /* the cluster's mode: config.db's journal, or a network fs */
+	rc = st_sql_open(path, ST_SQL_CREATE | (shared ? ST_SQL_SHARED : 0), &db->sql, err);
 	if (rc) {
 		free(db);
 		return rc;
@@ -189,10 +190,12 @@ int job_db_open(const char *dir, struct job_db **out, struct st_msg *err)
 	 * commit (WAL, synchronous=NORMAL: an application crash loses nothing):
 	 * a task whose claim or result is lost runs again, and every task
 	 * re-checks the version it was queued against. The storage databases
-	 * stay synchronous=FULL.
+	 * stay synchronous=FULL. A rollback journal (shared storage) stays FULL:
+	 * NORMAL there risks the file itself at a power cut, not just the last
+	 * commit.
 	 */
 	sqlite3_busy_handler(db->sql, busy_nap, NULL);
-	rc = st_sql_exec(db->sql, "PRAGMA synchronous=NORMAL;", err);
+	rc = shared ? 0 : st_sql_exec(db->sql, "PRAGMA synchronous=NORMAL;", err);
 	if (!rc)
 		rc = int_query(db->sql, "PRAGMA user_version", NULL, NULL, &v, err);
 	for (int i = 0; !rc && v < SCHEMA_VERSION; i++) { /* several ranks may create the schema at once */

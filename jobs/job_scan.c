@@ -327,7 +327,7 @@ static int begin(struct scan_run *r, struct st_msg *err)
 			rc = st_fail(err, ST_EBUSY, "scan: another scan is running on this cluster");
 	}
 	if (!rc && c->rank == 0) {
-		rc = st_config_scan_seq(st_store_config(r->st), &c->s0, err);
+		rc = st_store_scan_seq(r->st, &c->s0, err);
 		if (!rc)
 			rc = job_db_scan_begin(r->db, r->o.full ? "full" : "partial", r->o.dry_run, c->s0, mr_nranks(r->mr),
 					       &c->scan_id, err);

@@ -24,6 +24,7 @@ enum {
 	Q_EG_GET, Q_EG_INS, Q_EG_UPD, Q_EG_DEL,
 	Q_EX_GET, Q_EX_PUT, Q_EX_DEL,
 	Q_BL_GET, Q_BL_PUT, Q_BL_DEL,
+	Q_FENCED,
 	Q_N
 };
 
@@ -38,7 +39,11 @@ static const char *queries[Q_N] = {
 	[Q_BL_GET] = "SELECT regions FROM blocks WHERE vdisk = ? AND block = ?",
 	[Q_BL_PUT] = "INSERT OR REPLACE INTO blocks(vdisk, block, regions) VALUES (?, ?, ?)",
 	[Q_BL_DEL] = "DELETE FROM blocks WHERE vdisk = ? AND block = ?",
+	[Q_FENCED] = "SELECT 1 FROM fences WHERE lease = ?",
 };
+
+/* The fences of dead leases (st_meta_fence); made on first open in shards older than it. */
+#define FENCES_TABLE "CREATE TABLE IF NOT EXISTS fences(lease INTEGER PRIMARY KEY, at INTEGER NOT NULL);"
 
 /*
  * The schema, run once per shard by st_meta_open(create = 1) (curator init),
@@ -56,7 +61,7 @@ static const char meta_schema[] =
 	"  regions BLOB NOT NULL, PRIMARY KEY (vdisk, block)) WITHOUT ROWID;"
 	"CREATE TABLE strips(id INTEGER PRIMARY KEY, k INTEGER NOT NULL, m INTEGER NOT NULL,"
 	"  len INTEGER NOT NULL, members BLOB NOT NULL, crc INTEGER NOT NULL);"
-	"CREATE TABLE fingerprints(egroup INTEGER PRIMARY KEY, fps BLOB NOT NULL);";
+	"CREATE TABLE fingerprints(egroup INTEGER PRIMARY KEY, fps BLOB NOT NULL);" FENCES_TABLE;
 
 struct shard {
 	sqlite3 *db;
@@ -67,6 +72,7 @@ struct shard {
 struct st_meta {
 	int n;
 	struct shard *s;
+	int64_t holder; /* lease whose fence every commit checks; 0 none */
 };
 
 /* --- shards ------------------------------------------------------------- */
@@ -131,8 +137,9 @@ static int shard_open(struct shard *s, const char *dir, int i, int n, int create
 		      struct st_msg *err)
 {
 	struct stat sb;
-	int rc;
+	int oflags = create, rc;
 
+	create &= ST_SQL_CREATE;
 	snprintf(s->path, sizeof(s->path), "%s/meta-%d.db", dir, i);
 	if (!create) {
 		if (stat(s->path, &sb) < 0)
@@ -144,7 +151,7 @@ static int shard_open(struct shard *s, const char *dir, int i, int n, int create
 	} else if (stat(s->path, &sb) == 0) {
 		return st_fail(err, ST_EEXIST, "%s: already exists", s->path);
 	}
-	rc = st_sql_open(s->path, create, &s->db, err);
+	rc = st_sql_open(s->path, oflags, &s->db, err);
 	if (rc == ST_ECORRUPT) { /* err: "<path>: sqlite: <why>" */
 		const char *why = err ? err->text : "";
 		size_t pl = strlen(s->path);
@@ -154,6 +161,8 @@ static int shard_open(struct shard *s, const char *dir, int i, int n, int create
 	}
 	if (!rc)
 		rc = create ? shard_create(s, i, n, cluster, err) : shard_check(s, i, n, cluster, err);
+	if (!rc && sqlite3_exec(s->db, "SELECT 1 FROM fences LIMIT 0", NULL, NULL, NULL) != SQLITE_OK)
+		rc = st_sql_exec(s->db, FENCES_TABLE, err); /* a shard made before leases */
 	for (int q = 0; !rc && q < Q_N; q++) {
 		rc = st_sql_prepare(s->db, queries[q], &s->q[q], err);
 		if (rc)
@@ -177,7 +186,8 @@ int st_meta_open(const char *dir, int shards, int create, const char *cluster, s
 	}
 	m->n = shards;
 	for (int i = 0; i < shards && !rc; i++)
-		rc = shard_open(&m->s[i], dir, i, shards, create, create && !cluster ? "" : cluster, err);
+		rc = shard_open(&m->s[i], dir, i, shards, create, (create & ST_SQL_CREATE) && !cluster ? "" : cluster,
+				err);
 	if (rc) {
 		st_meta_free(m);
 		return rc;
@@ -224,9 +234,79 @@ int st_meta_begin(struct st_meta *m, int shard, struct st_msg *err)
 	return st_sql_begin(m->s[shard].db, err);
 }
 
+/* Inside a transaction on shard s: ST_ELEASE if the handle's holder is fenced there. */
+static int holder_fenced(struct st_meta *m, struct shard *s, struct st_msg *err)
+{
+	sqlite3_stmt *q = s->q[Q_FENCED];
+	int src, rc = 0;
+
+	if (!m->holder)
+		return 0;
+	sqlite3_bind_int64(q, 1, m->holder);
+	src = sqlite3_step(q);
+	if (src == SQLITE_ROW)
+		rc = st_fail(err, ST_ELEASE, "%s: lease %lld lost: fenced by an observer (declared dead)", s->path,
+			     (long long)m->holder);
+	else if (src != SQLITE_DONE)
+		rc = st_sql_fail(s->db, src, s->path, err);
+	sqlite3_reset(q);
+	return rc;
+}
+
 int st_meta_commit(struct st_meta *m, int shard, struct st_msg *err)
 {
+	int rc = holder_fenced(m, &m->s[shard], err);
+
+	if (rc) {
+		st_sql_rollback(m->s[shard].db);
+		return rc;
+	}
 	return st_sql_commit(m->s[shard].db, err);
+}
+
+void st_meta_set_holder(struct st_meta *m, int64_t lease)
+{
+	m->holder = lease;
+}
+
+int st_meta_fence(struct st_meta *m, int64_t lease, struct st_msg *err)
+{
+	int rc = 0;
+
+	for (int i = 0; i < m->n && !rc; i++) {
+		struct shard *s = &m->s[i];
+		char *q = sqlite3_mprintf("INSERT OR IGNORE INTO fences(lease, at) VALUES (%lld, %lld)", (long long)lease,
+					  (long long)st_now());
+		rc = q ? st_sql_exec(s->db, q, err) : st_fail(err, -ENOMEM, "out of memory");
+		sqlite3_free(q);
+		if (rc)
+			rc = st_fail(err, rc, "%s: cannot write the fence of lease %lld: %s", s->path, (long long)lease,
+				     err ? err->text : "");
+	}
+	return rc;
+}
+
+/*
+ * A single write outside a transaction by a holder runs in a transaction of
+ * its own, so its fence is checked (autocommit: *own = 1).
+ */
+static int holder_tx_begin(struct st_meta *m, struct shard *s, int *own, struct st_msg *err)
+{
+	*own = m->holder && sqlite3_get_autocommit(s->db);
+	return *own ? st_sql_begin(s->db, err) : 0;
+}
+
+static int holder_tx_end(struct st_meta *m, struct shard *s, int own, int rc, struct st_msg *err)
+{
+	if (!own)
+		return rc;
+	if (!rc)
+		rc = holder_fenced(m, s, err);
+	if (rc) {
+		st_sql_rollback(s->db);
+		return rc;
+	}
+	return st_sql_commit(s->db, err);
 }
 
 void st_meta_rollback(struct st_meta *m, int shard)
@@ -322,10 +402,15 @@ int st_meta_egroup_put(struct st_meta *m, struct st_egroup_rec *r, uint64_t expe
 	size_t len;
 	sqlite3_stmt *q;
 	int rc = st_egroup_rec_encode(r, &blob, &len);
-	int src;
+	int src, own;
 
 	if (rc)
 		return st_fail(err, rc, "egroup %llx: cannot encode", (unsigned long long)r->id);
+	rc = holder_tx_begin(m, s, &own, err);
+	if (rc) {
+		free(blob);
+		return rc;
+	}
 	if (expect_version == 0) {
 		q = s->q[Q_EG_INS];
 		sqlite3_bind_int64(q, 1, (int64_t)r->id);
@@ -350,6 +435,7 @@ int st_meta_egroup_put(struct st_meta *m, struct st_egroup_rec *r, uint64_t expe
 	sqlite3_reset(q);
 	sqlite3_clear_bindings(q);
 	free(blob);
+	rc = holder_tx_end(m, s, own, rc, err);
 	if (!rc)
 		r->version = expect_version + 1;
 	return rc;
@@ -359,14 +445,16 @@ int st_meta_egroup_delete(struct st_meta *m, uint64_t id, uint64_t expect_versio
 {
 	struct shard *s = &m->s[st_meta_shard_egroup(m, id)];
 	sqlite3_stmt *q = s->q[Q_EG_DEL];
-	int rc;
+	int own, rc = holder_tx_begin(m, s, &own, err);
 
+	if (rc)
+		return rc;
 	sqlite3_bind_int64(q, 1, (int64_t)id);
 	sqlite3_bind_int64(q, 2, (int64_t)expect_version);
 	rc = step_done(s, q, s->path, err);
 	if (!rc && sqlite3_changes(s->db) == 0)
 		rc = st_fail(err, ST_ESTALE, "egroup %llx: changed concurrently", (unsigned long long)id);
-	return rc;
+	return holder_tx_end(m, s, own, rc, err);
 }
 
 int st_meta_extent_get(struct st_meta *m, const struct st_extent_id *id, uint64_t *egroup,

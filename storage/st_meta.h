@@ -257,7 +257,10 @@ struct st_meta;
  * is ST_ENOTCLUSTER; an empty, truncated or foreign file, one whose
  * `shard` row names another index, count, cluster (uuid; NULL: not
  * checked) or format is ST_ECORRUPT, with the reason in err. Nothing is
- * ever created on an existing cluster.
+ * ever created on an existing cluster, except the `fences` table of a
+ * shard made before leases (issue 21), created on first open.
+ * create may carry ST_SQL_SHARED (st_sql.h) besides 1 (ST_SQL_CREATE): the
+ * cluster is on shared storage (st_config_shared).
  */
 int st_meta_open(const char *dir, int shards, int create, const char *cluster, struct st_meta **out,
 		 struct st_msg *err);
@@ -328,9 +331,30 @@ typedef int (*st_fp_cb)(void *arg, int rc_row, uint64_t egroup, const uint8_t *b
 /* Raw rows (checked: rc_row ST_ECORRUPT when the blob fails its checksum). */
 int st_meta_scan_fps(struct st_meta *m, int shard, st_fp_cb cb, void *arg, struct st_msg *err);
 
-/* Group the following writes to one shard in an IMMEDIATE transaction. */
+/*
+ * Group the following writes to one shard in an IMMEDIATE transaction.
+ * st_meta_commit fails with ST_ELEASE ("lease lost"), rolling back, when
+ * the handle has a holder (st_meta_set_holder) that is fenced in the
+ * shard: the check runs inside the transaction, under the shard's write
+ * lock, so a fence committed before it is always seen.
+ */
 int st_meta_begin(struct st_meta *m, int shard, struct st_msg *err);
 int st_meta_commit(struct st_meta *m, int shard, struct st_msg *err);
+
+/*
+ * Fences (DESIGN.md §4a, st_lease.h). Each shard has a table
+ * fences(lease INTEGER PRIMARY KEY, at INTEGER): the leases declared dead.
+ * st_meta_set_holder(m, lease) makes every commit of this handle check,
+ * inside its transaction, that lease is not fenced in that shard:
+ * st_meta_commit, and st_meta_egroup_put / st_meta_egroup_delete outside
+ * a transaction (they then run in one of their own). 0 = no holder (the
+ * default: reads, fsck, tests).
+ * st_meta_fence(m, lease) writes lease's fence into every shard, one
+ * transaction each, before the observer acts on its death. 0 or an SQLite
+ * error (the fences already written stay: they are idempotent).
+ */
+void st_meta_set_holder(struct st_meta *m, int64_t lease);
+int st_meta_fence(struct st_meta *m, int64_t lease, struct st_msg *err);
 void st_meta_rollback(struct st_meta *m, int shard);
 
 /*

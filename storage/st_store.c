@@ -20,6 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "storage/st_lease.h"
+#include "storage/st_sql.h"
+
 int st_disk_spec_parse(const char *s, struct st_init_spec *spec, struct st_msg *err)
 {
 	char buf[512], *save = NULL, *tok;
@@ -71,7 +74,7 @@ int st_store_init(const char *dir, const struct st_init_spec *spec, struct st_ms
 		return st_fail(err, ST_EINVAL, "--nodes %d: must be 1..64", spec->nodes);
 	if (spec->ndisks < 1)
 		return st_fail(err, ST_EINVAL, "--disks: at least one disk per node");
-	rc = st_config_create(dir, spec->shards, &cfg, err);
+	rc = st_config_create(dir, spec->shards, spec->shared_fs, &cfg, err);
 	if (rc)
 		return rc;
 	for (int n = 1; n <= spec->nodes && !rc; n++) {
@@ -90,7 +93,8 @@ int st_store_init(const char *dir, const struct st_init_spec *spec, struct st_ms
 	if (!rc)
 		rc = st_config_uuid(cfg, uuid, sizeof(uuid), err);
 	if (!rc)
-		rc = st_meta_open(st_config_dir(cfg), spec->shards, 1, uuid, &meta, err);
+		rc = st_meta_open(st_config_dir(cfg), spec->shards,
+				  ST_SQL_CREATE | (st_config_shared(cfg) ? ST_SQL_SHARED : 0), uuid, &meta, err);
 	st_meta_free(meta);
 	st_config_free(cfg);
 	return rc;
@@ -108,11 +112,14 @@ int st_store_open(const char *dir, struct st_store **out, struct st_msg *err)
 	st_fdcache_init(&st->fdc);
 	st_readcache_init(&st->rcache);
 	st->topo.node = node && *node ? (uint32_t)strtoul(node, NULL, 10) : 1;
+	st->lease_kind = ST_LEASE_WRITER;
+	snprintf(st->lease_what, sizeof(st->lease_what), "vdisk writer");
 	rc = st_config_open(dir, &st->cfg, err);
 	if (!rc)
 		rc = st_config_uuid(st->cfg, uuid, sizeof(uuid), err);
 	if (!rc)
-		rc = st_meta_open(st_config_dir(st->cfg), st_config_shards(st->cfg), 0, uuid, &st->meta, err);
+		rc = st_meta_open(st_config_dir(st->cfg), st_config_shards(st->cfg),
+				  st_config_shared(st->cfg) ? ST_SQL_SHARED : 0, uuid, &st->meta, err);
 	if (!rc)
 		rc = st_topo_refresh(st, err);
 	if (rc) {
@@ -132,6 +139,7 @@ void st_store_free(struct st_store *st)
 	st_fdcache_release(&st->fdc);
 	free(st->cbuf);
 	st_topo_release(&st->topo);
+	st_lease_release(st->lease);
 	st_meta_free(st->meta);
 	st_config_free(st->cfg);
 	free(st);
@@ -150,4 +158,79 @@ struct st_meta *st_store_meta(struct st_store *st)
 void st_store_stats(const struct st_store *st, struct st_store_stats *out)
 {
 	*out = st->stats;
+}
+
+/* --- leases ------------------------------------------------------------- */
+
+void st_store_set_holder(struct st_store *st, int kind, const char *what)
+{
+	st->lease_kind = kind;
+	snprintf(st->lease_what, sizeof(st->lease_what), "%s", what ? what : "");
+}
+
+int st_store_lease(struct st_store *st, struct st_lease **out, struct st_msg *err)
+{
+	int rc;
+
+	if (!st->lease) {
+		rc = st_lease_acquire(st->cfg, (enum st_lease_kind)st->lease_kind, st->lease_what, &st->lease, err);
+		if (rc)
+			return rc;
+		st_meta_set_holder(st->meta, st_lease_id(st->lease));
+	}
+	rc = st_lease_check(st->lease, err);
+	if (!rc && out)
+		*out = st->lease;
+	return rc;
+}
+
+int st_store_lease_check(struct st_store *st, struct st_msg *err)
+{
+	return st->lease ? st_lease_check(st->lease, err) : 0;
+}
+
+int st_store_op_begin(struct st_store *st, const char *what, uint64_t *seq, int64_t *op, struct st_msg *err)
+{
+	int rc = st_store_lease(st, NULL, err);
+
+	if (rc)
+		return rc;
+	return st_config_op_begin(st->cfg, st_lease_id(st->lease), what, seq, op, err);
+}
+
+int st_store_leases_reap(struct st_store *st, int *reaped, struct st_msg *err)
+{
+	struct st_lease_info *v = NULL;
+	int n = 0, dead = 0, rc = st_lease_observe(st->cfg, &v, &n, err);
+
+	for (int i = 0; i < n && !rc; i++) {
+		int frc;
+		if (!v[i].expired && v[i].state != ST_LEASE_FENCING)
+			continue;
+		if (st->lease && v[i].id == st_lease_id(st->lease))
+			continue; /* never our own: we would have lost it first */
+		frc = st_lease_fence_begin(st->cfg, v[i].id, v[i].beat, err);
+		if (frc == ST_ESTALE)
+			continue; /* it beat in between: alive */
+		rc = frc;
+		if (!rc)
+			rc = st_meta_fence(st->meta, v[i].id, err);
+		if (!rc)
+			rc = st_lease_fence_end(st->cfg, v[i].id, err);
+		if (!rc)
+			dead++;
+	}
+	free(v);
+	if (reaped)
+		*reaped = dead;
+	return rc;
+}
+
+int st_store_scan_seq(struct st_store *st, uint64_t *s0, struct st_msg *err)
+{
+	int rc = st_store_leases_reap(st, NULL, err);
+
+	if (rc)
+		return rc;
+	return st_config_scan_seq(st->cfg, s0, err);
 }

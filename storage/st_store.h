@@ -26,6 +26,16 @@
  * step 4. A crash leaves at worst unreachable extents and orphan files.
  * One writer per vdisk at a time (an flock on locks/vdisk-<id>.lock).
  *
+ * Leases (st_lease.h, DESIGN.md §4a). A handle that commits holds a lease
+ * in config.db, taken on first need (st_store_lease): every in-flight
+ * operation is registered under it, every metadata commit of the handle
+ * checks its fence (st_meta_set_holder), and a writer checks it before
+ * each commit step: once lost (not renewed for TTL/2 of this process's
+ * clock, or fenced by an observer) the writer fails with ST_ELEASE, "lease
+ * lost", and commits nothing more. The observer's side is
+ * st_store_leases_reap: scans call it (through st_store_scan_seq) before
+ * they take S0.
+ *
  * Read path (top-down): block map -> extent ID map -> egroup map -> a
  * replica file, whose record and CRC32C are verified; a bad or missing
  * replica is skipped for the next, counted in st_store_stats and recorded
@@ -63,6 +73,7 @@ struct st_init_spec {
 	int nodes;
 	int shards;
 	int ndisks; /* per node */
+	int shared_fs; /* `init --shared-fs`: rollback journal, not WAL (st_sql.h) */
 	struct {
 		enum st_tier tier;
 		uint64_t size;
@@ -104,6 +115,48 @@ void st_store_free(struct st_store *st);
 /* The parts, for the curator and tools; owned by the store, valid until st_store_free. */
 struct st_config *st_store_config(struct st_store *st);
 struct st_meta *st_store_meta(struct st_store *st);
+
+/* --- leases (st_lease.h) ------------------------------------------------- */
+
+struct st_lease;
+
+/*
+ * What this handle's lease will say it is (kind and what, copied): call
+ * before the first st_store_lease (a curator rank says ST_LEASE_RANK). The
+ * default is ST_LEASE_WRITER, "vdisk writer". No effect once the lease is
+ * taken.
+ */
+void st_store_set_holder(struct st_store *st, int kind, const char *what);
+
+/*
+ * The handle's lease, taken now if it has none (its renewal thread runs
+ * until st_store_free), and made the fence every metadata commit of the
+ * handle checks. [out] out (may be NULL): owned by the store. 0, or the
+ * error of st_lease_acquire; ST_ELEASE once it was lost (a lost lease is
+ * never replaced: the handle is fenced for good).
+ */
+int st_store_lease(struct st_store *st, struct st_lease **out, struct st_msg *err);
+
+/* 0 while the handle's lease is held (or it has none yet), else ST_ELEASE. */
+int st_store_lease_check(struct st_store *st, struct st_msg *err);
+
+/*
+ * st_config_op_begin under the handle's lease (taken if needed, checked
+ * first). 0, ST_ELEASE, or the config error.
+ */
+int st_store_op_begin(struct st_store *st, const char *what, uint64_t *seq, int64_t *op, struct st_msg *err);
+
+/*
+ * The observer (st_lease.h): observe every lease; for each one expired
+ * (silent for its TTL on this host's clock) or left fencing by an observer
+ * that died, fence it in config.db (compare-and-set on the beat seen), in
+ * every shard, then mark it dead. [out] reaped (may be NULL): how many
+ * became dead. 0 or an error (a lease half fenced is finished next time).
+ */
+int st_store_leases_reap(struct st_store *st, int *reaped, struct st_msg *err);
+
+/* S0 for a scan: st_store_leases_reap, then st_config_scan_seq. */
+int st_store_scan_seq(struct st_store *st, uint64_t *s0, struct st_msg *err);
 
 /*
  * A fresh cluster-unique 64-bit ID into *id (this process's node in the

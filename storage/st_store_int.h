@@ -180,6 +180,9 @@ struct st_store {
 	size_t ccap;
 	struct st_unlinker unlinker;
 	struct st_batchmode batch;
+	struct st_lease *lease;  /* taken on first need (st_store_lease) */
+	int lease_kind;          /* enum st_lease_kind */
+	char lease_what[128];
 };
 
 /* --- st_topo.c: disks, nodes, IDs, the cloud tier ----------------------- */

@@ -36,6 +36,7 @@ const char *st_strerror(int rc)
 	case ST_ENOTCLUSTER: return "not a cluster directory";
 	case ST_EBUSY: return "busy";
 	case ST_EIO: return "no readable replica";
+	case ST_ELEASE: return "lease lost";
 	}
 	if (rc < 0 && rc > -4096)
 		return strerror(-rc);

@@ -36,6 +36,7 @@ enum st_err {
 	ST_ENOTCLUSTER = -1009, /* the directory is not a cluster            */
 	ST_EBUSY = -1010,     /* another process holds the object            */
 	ST_EIO = -1011,       /* every replica failed                        */
+	ST_ELEASE = -1012,    /* this process's lease is lost: it is fenced  */
 };
 
 /* A static string for rc (an st_err or -errno). Never NULL. Thread-safe. */

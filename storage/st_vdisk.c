@@ -231,7 +231,7 @@ static int copy_vdisk(struct st_store *st, const char *src_name, const char *nam
 		return st_fail(err, ST_EEXIST, "vdisk '%s': already exists", name);
 	rc = st_vdisk_lock(st, src.id, &lockfd, err); /* a consistent point in time */
 	if (!rc)
-		rc = st_config_op_begin(st->cfg, readonly ? "vdisk snapshot" : "vdisk clone", &seq, &op, err);
+		rc = st_store_op_begin(st, readonly ? "vdisk snapshot" : "vdisk clone", &seq, &op, err);
 	began = !rc;
 	if (!rc)
 		rc = st_meta_vdisk_blocks(m, src.id, collect_block, &acc, err);
