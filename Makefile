@@ -65,7 +65,7 @@ $(FAULT_SHIM): tests/fault/fault_shim.c
 
 test: all $(TEST_BIN) $(FAULT_SHIM) $(FUZZ_REPLAY)
 	CURATOR_SRC=$(CURDIR) CURATOR_BIN=$(abspath $(BIN)) BUILD=$(BUILD) FAULT_SHIM=$(abspath $(FAULT_SHIM)) \
-	    tests/run.sh $(TEST_BIN) tests/fault/fault_matrix.sh $(FUZZ_REPLAY)
+	    tests/run.sh $(TEST_BIN) tests/fault/fault_matrix.sh tests/fault/lease_ns.sh $(FUZZ_REPLAY)
 
 asan: export LSAN_OPTIONS = suppressions=$(CURDIR)/tests/lsan.supp
 asan:
