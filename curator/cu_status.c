@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/st_lease.h"
 #include "jobs/job_db_report.h"
 
 static const char *ago(double t, char *buf, size_t len)
@@ -206,6 +207,24 @@ static int scan_warnings(struct job_db *db, int64_t last_full, FILE *out)
 	return nw;
 }
 
+/*
+ * Is a master up? A lease of kind master that is live and not silent for
+ * its TTL as this host has seen it (st_lease.h): never the daemon row's
+ * wall-clock heartbeat against this host's clock, nor its pid.
+ */
+static int master_lease_live(struct st_store *st)
+{
+	struct st_lease_info *v = NULL;
+	int n = 0, up = 0;
+
+	if (st_lease_observe(st_store_config(st), &v, &n, NULL))
+		return 0;
+	for (int i = 0; i < n; i++)
+		up |= v[i].kind == ST_LEASE_MASTER && v[i].state == ST_LEASE_LIVE && !v[i].expired;
+	free(v);
+	return up;
+}
+
 int cu_status_write(struct st_store *st, FILE *out, int *warnings, struct st_msg *err)
 {
 	const char *dir = st_config_dir(st_store_config(st));
@@ -219,7 +238,7 @@ int cu_status_write(struct st_store *st, FILE *out, int *warnings, struct st_msg
 	if (rc)
 		return rc;
 	job_db_daemon_get(db, &s, &found, NULL);
-	up = found && strcmp(s.state, "stopped") && s.heartbeat > 0 && now - s.heartbeat < 15;
+	up = found && strcmp(s.state, "stopped") && master_lease_live(st);
 	if (found && !strcmp(s.state, "stopped"))
 		fprintf(out, "master          stopped %s (was pid %" PRId64 " on %s)\n", ago(s.heartbeat, a, sizeof(a)), s.pid,
 			s.host);

@@ -203,11 +203,19 @@ int job_db_task_finish(struct job_db *db, int64_t id, enum job_task_state state,
 		       struct st_msg *err);
 
 /*
- * Tasks left running by a dead runner go back to pending (attempts kept).
- * NEEDSWORK: a runner is judged by its pid on this host; leases in
- * config.db replace that (issue 21, DESIGN.md §4a).
+ * The lease (storage/st_lease.h, st_lease_id of the rank's store lease)
+ * this handle's claims record as their runner. Set it before claiming.
  */
-int job_db_tasks_requeue_running(struct job_db *db, struct st_msg *err);
+void job_db_set_runner(struct job_db *db, int64_t lease);
+
+/*
+ * Tasks left running by a dead runner go back to pending (attempts kept):
+ * a runner is its lease in cfg's config.db (DESIGN.md §4a), dead once an
+ * observer declared it so (st_store_leases_reap) or gone; a live or
+ * fencing lease keeps its tasks. Never judged by pid or host.
+ */
+struct st_config;
+int job_db_tasks_requeue_running(struct job_db *db, struct st_config *cfg, struct st_msg *err);
 
 /* --- findings and usage -------------------------------------------------- */
 

@@ -22,6 +22,7 @@ struct job_db {
 	sqlite3 *sql; /* curator.db, WAL, synchronous=NORMAL (job_db_open) */
 	struct job_db_seen *seen;
 	int nseen, capseen;
+	int64_t runner; /* the lease claims are recorded under (job_db_set_runner); 0 none */
 };
 
 /* Monotonic seconds (the observer's own clock). */

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "jobs/job_tasks_int.h"
+#include "storage/st_lease.h"
 
 #define AHEAD_ALONE(nranks) (2 * (nranks)) /* tasks read ahead of one that runs alone: two per rank */
 
@@ -218,8 +219,20 @@ int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_o
 	memset(res, 0, sizeof(*res));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	st_store_async_unlink(st, 1);
-	if (!rc && mr_rank(mr) == 0)
-		rc = job_db_tasks_requeue_running(db, err);
+	if (!rc) { /* claims are recorded under this rank's lease */
+		struct st_lease *lease = NULL;
+		char what[64];
+		snprintf(what, sizeof(what), "tasks run rank %d", mr_rank(mr));
+		st_store_set_holder(st, ST_LEASE_RANK, what);
+		rc = st_store_lease(st, &lease, err);
+		if (!rc)
+			job_db_set_runner(db, st_lease_id(lease));
+	}
+	if (!rc && mr_rank(mr) == 0) { /* dead runners' tasks: their leases reaped first */
+		rc = st_store_leases_reap(st, NULL, err);
+		if (!rc)
+			rc = job_db_tasks_requeue_running(db, st_store_config(st), err);
+	}
 	rc = mr_agree(mr, rc);
 	while (!rc && ran < limit && !(o->stop && *o->stop)) {
 		const struct job_task_ops *op;

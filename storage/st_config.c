@@ -67,7 +67,8 @@ const char *st_mode_name(enum st_mode m)
 	"  what TEXT, host TEXT, boot TEXT, pid INTEGER, ttl_ms INTEGER NOT NULL, beat INTEGER NOT NULL,"\
 	"  state INTEGER NOT NULL DEFAULT 0, started INTEGER NOT NULL);"                               \
 	"CREATE TABLE IF NOT EXISTS lease_watch(lease INTEGER NOT NULL, clock TEXT NOT NULL,"          \
-	"  beat INTEGER NOT NULL, mono_ms INTEGER NOT NULL, PRIMARY KEY (lease, clock)) WITHOUT ROWID;"
+	"  beat INTEGER NOT NULL, mono_ms INTEGER NOT NULL, PRIMARY KEY (lease, clock)) WITHOUT ROWID;"     \
+	"CREATE TABLE IF NOT EXISTS lease_locks(name TEXT PRIMARY KEY, lease INTEGER NOT NULL);"
 
 static const char schema[] =
 	"CREATE TABLE cluster(key TEXT PRIMARY KEY, value);"
@@ -267,7 +268,7 @@ int st_config_open(const char *dir, struct st_config **out, struct st_msg *err)
 	/* clusters made before leases (issue 21): the tables and the in-flight column */
 	if (sqlite3_exec(cfg->db, "SELECT lease FROM inflight LIMIT 0", NULL, NULL, NULL) != SQLITE_OK)
 		sqlite3_exec(cfg->db, "ALTER TABLE inflight ADD COLUMN lease INTEGER NOT NULL DEFAULT 0", NULL, NULL, NULL);
-	if (sqlite3_exec(cfg->db, "SELECT 1 FROM leases, lease_watch LIMIT 0", NULL, NULL, NULL) != SQLITE_OK)
+	if (sqlite3_exec(cfg->db, "SELECT 1 FROM leases, lease_watch, lease_locks LIMIT 0", NULL, NULL, NULL) != SQLITE_OK)
 		sqlite3_exec(cfg->db, LEASE_TABLES, NULL, NULL, NULL);
 	*out = cfg;
 	return 0;

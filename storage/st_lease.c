@@ -429,3 +429,65 @@ int st_lease_is_live(struct st_config *cfg, int64_t id, int *live, struct st_msg
 	sqlite3_finalize(q);
 	return 0;
 }
+
+int st_lease_is_held(struct st_config *cfg, int64_t id, int *held, struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int rc = st_sql_prepare(cfg->db, "SELECT 1 FROM leases WHERE id = ? AND state IN (0, 1)", &q, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(q, 1, id);
+	*held = sqlite3_step(q) == SQLITE_ROW;
+	sqlite3_finalize(q);
+	return 0;
+}
+
+/* --- locks held by leases ----------------------------------------------- */
+
+int st_lease_lock(struct st_config *cfg, int64_t lease, const char *name, int *got, int64_t *holder,
+		  struct st_msg *err)
+{
+	sqlite3_stmt *q;
+	int64_t h = 0;
+	int rc = st_sql_begin(cfg->db, err);
+
+	*got = 0;
+	if (rc)
+		return rc;
+	rc = st_sql_prepare(cfg->db,
+			    "SELECT l.lease FROM lease_locks l JOIN leases s ON s.id = l.lease"
+			    " WHERE l.name = ? AND s.state IN (0, 1)",
+			    &q, err);
+	if (rc)
+		goto fail;
+	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		h = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	if (h == lease) {
+		*got = 2;
+	} else if (h == 0) {
+		int ch = 0;
+		rc = st_config_run(cfg, "INSERT OR REPLACE INTO lease_locks(name, lease) SELECT ?1, ?2 WHERE "
+				   ST_LEASE_LIVE_SQL(2), "ti", &ch, err, name, lease);
+		if (!rc && ch == 0)
+			rc = st_fail(err, ST_ELEASE, "lock %s: lease %lld lost: fenced by an observer", name,
+				     (long long)lease);
+		*got = !rc;
+	}
+	if (rc)
+		goto fail;
+	if (holder)
+		*holder = h;
+	return st_sql_commit(cfg->db, err);
+fail:
+	*got = 0;
+	st_sql_rollback(cfg->db);
+	return rc;
+}
+
+int st_lease_unlock(struct st_config *cfg, int64_t lease, const char *name, struct st_msg *err)
+{
+	return st_config_run(cfg, "DELETE FROM lease_locks WHERE name = ? AND lease = ?", "ti", NULL, err, name, lease);
+}

@@ -152,6 +152,23 @@ int st_lease_fence_end(struct st_config *cfg, int64_t id, struct st_msg *err);
  * ST_LEASE_LIVE_SQL instead. 0 or an SQLite error.
  */
 int st_lease_is_live(struct st_config *cfg, int64_t id, int *live, struct st_msg *err);
+/* Is lease id still held (live, or fencing: not yet dead)? *held 1/0. 0 or an SQLite error. */
+int st_lease_is_held(struct st_config *cfg, int64_t id, int *held, struct st_msg *err);
+
+/*
+ * Locks held by leases (table lease_locks(name PRIMARY KEY, lease)): the
+ * scan lock ("scan"), a vdisk's write lock ("vdisk-<id>"). A lock whose
+ * lease is dead or gone is free: only a lease whose fences are all in
+ * loses its locks, so a stopped holder that comes back finds itself fenced
+ * before anyone else commits under its lock.
+ * st_lease_lock: take name for lease in one transaction. *got 1 if taken
+ * (or already held by this lease: *got 2); else 0 and *holder the lease
+ * that holds it (live or fencing). 0 or an SQLite error.
+ * st_lease_unlock: release it if lease holds it. 0 or an SQLite error.
+ */
+int st_lease_lock(struct st_config *cfg, int64_t lease, const char *name, int *got, int64_t *holder,
+		  struct st_msg *err);
+int st_lease_unlock(struct st_config *cfg, int64_t lease, const char *name, struct st_msg *err);
 
 /* The condition "lease ?N is live", for a statement on config.db (bind the id as parameter N). */
 #define ST_LEASE_LIVE_SQL(N) "EXISTS (SELECT 1 FROM leases WHERE id = ?" #N " AND state = 0)"

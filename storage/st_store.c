@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "storage/st_lease.h"
 #include "storage/st_sql.h"
@@ -198,7 +199,8 @@ int st_store_op_begin(struct st_store *st, const char *what, uint64_t *seq, int6
 	return st_config_op_begin(st->cfg, st_lease_id(st->lease), what, seq, op, err);
 }
 
-int st_store_leases_reap(struct st_store *st, int *reaped, struct st_msg *err)
+/* st_store_leases_reap, handing back the observation (*out, *nout: the caller frees) when out is set. */
+static int reap(struct st_store *st, int *reaped, struct st_lease_info **out, int *nout, struct st_msg *err)
 {
 	struct st_lease_info *v = NULL;
 	int n = 0, dead = 0, rc = st_lease_observe(st->cfg, &v, &n, err);
@@ -220,10 +222,65 @@ int st_store_leases_reap(struct st_store *st, int *reaped, struct st_msg *err)
 		if (!rc)
 			dead++;
 	}
-	free(v);
+	if (out && !rc) {
+		*out = v;
+		*nout = n;
+	} else {
+		free(v);
+	}
 	if (reaped)
 		*reaped = dead;
 	return rc;
+}
+
+int st_store_leases_reap(struct st_store *st, int *reaped, struct st_msg *err)
+{
+	return reap(st, reaped, NULL, NULL, err);
+}
+
+int st_store_lock(struct st_store *st, const char *name, int wait_ms, struct st_msg *err)
+{
+	int64_t t0 = st_lease_mono_ms(), first_beat = -1, holder = 0, limit = wait_ms > 0 ? wait_ms : 0;
+	int got = 0, rc = st_store_lease(st, NULL, err);
+	char who[300] = "";
+
+	while (!rc) {
+		struct st_lease_info *v = NULL;
+		int n = 0;
+
+		rc = st_lease_lock(st->cfg, st_lease_id(st->lease), name, &got, &holder, err);
+		if (rc || got == 1)
+			break;
+		if (got == 2) {
+			rc = st_fail(err, ST_EBUSY, "%s: already held by this process", name);
+			break;
+		}
+		rc = reap(st, NULL, &v, &n, err);
+		for (int i = 0; !rc && i < n; i++) {
+			if (v[i].id != holder)
+				continue;
+			snprintf(who, sizeof(who), "lease %lld: %s '%s' on %s, pid %lld", (long long)v[i].id,
+				 st_lease_kind_name(v[i].kind), v[i].what, v[i].host, (long long)v[i].pid);
+			if (limit < v[i].ttl_ms * 3 / 2)
+				limit = v[i].ttl_ms * 3 / 2;
+			if (first_beat < 0)
+				first_beat = v[i].beat;
+			else if (v[i].beat != first_beat && wait_ms < 0)
+				rc = st_fail(err, ST_EBUSY, "%s: held by a live holder (%s)", name, who);
+		}
+		free(v);
+		if (!rc && st_lease_mono_ms() - t0 > limit)
+			rc = st_fail(err, ST_EBUSY, "%s: held by another (%s)", name, who[0] ? who : "a lease");
+		if (!rc)
+			usleep(100000);
+	}
+	return rc;
+}
+
+void st_store_unlock(struct st_store *st, const char *name)
+{
+	if (st->lease)
+		st_lease_unlock(st->cfg, st_lease_id(st->lease), name, NULL);
 }
 
 int st_store_scan_seq(struct st_store *st, uint64_t *s0, struct st_msg *err)

@@ -24,7 +24,8 @@
  *   5. ends the operation.
  * A write is acknowledged (st_writer_write/close return 0 for it) only after
  * step 4. A crash leaves at worst unreachable extents and orphan files.
- * One writer per vdisk at a time (an flock on locks/vdisk-<id>.lock).
+ * One writer per vdisk at a time (a lock held by the writer's lease,
+ * st_store_lock "vdisk-<id>").
  *
  * Leases (st_lease.h, DESIGN.md §4a). A handle that commits holds a lease
  * in config.db, taken on first need (st_store_lease): every in-flight
@@ -154,6 +155,20 @@ int st_store_op_begin(struct st_store *st, const char *what, uint64_t *seq, int6
  * became dead. 0 or an error (a lease half fenced is finished next time).
  */
 int st_store_leases_reap(struct st_store *st, int *reaped, struct st_msg *err);
+
+/*
+ * A lock held by the handle's lease (st_lease_lock): "scan", "vdisk-<id>".
+ * While another lease holds it, observe and reap (st_store_leases_reap)
+ * every 100 ms: a dead holder's lock is taken once its lease is declared
+ * dead (its TTL of silence on this host's clock, then its fences). With
+ * wait_ms < 0 a holder seen beating is alive and the call fails at once;
+ * otherwise it waits up to wait_ms (and at least 1.5 TTL of the holder,
+ * so a dead one can be reaped). Already held by this handle: ST_EBUSY.
+ * 0, ST_EBUSY (err names the holder: kind, what, host, pid), ST_ELEASE,
+ * or an SQLite error. st_store_unlock releases (a no-op if not held).
+ */
+int st_store_lock(struct st_store *st, const char *name, int wait_ms, struct st_msg *err);
+void st_store_unlock(struct st_store *st, const char *name);
 
 /* S0 for a scan: st_store_leases_reap, then st_config_scan_seq. */
 int st_store_scan_seq(struct st_store *st, uint64_t *s0, struct st_msg *err);

@@ -199,7 +199,7 @@ int st_writer_open(struct st_store *st, const char *name, uint64_t off, struct s
 			rc = st_fail(err, -ENOMEM, "out of memory");
 	}
 	if (rc) {
-		st_vdisk_unlock(w->lockfd);
+		st_vdisk_unlock(w->st, w->v.id, w->lockfd);
 		free(w->buf);
 		free(w->rmw);
 		free(w);
@@ -793,7 +793,7 @@ int st_writer_close(struct st_writer *w, struct st_msg *err)
 	if (w->has_open)
 		wr_egroup_close(&w->open);
 	batch_release(w, 0);
-	st_vdisk_unlock(w->lockfd);
+	st_vdisk_unlock(w->st, w->v.id, w->lockfd);
 	free(w->eg);
 	free(w->pieces);
 	free(w->buf);
