@@ -141,6 +141,9 @@ void st_fault_step(void);
 /* mkdir -p with mode 0755. 0 or -errno. */
 int st_mkdir_p(const char *path);
 
+/* 32 random bits for a temporary file's name (unique across hosts sharing a directory). Thread-safe. */
+unsigned st_tmp_salt(void);
+
 /*
  * Write buf to path atomically: temp file, fsync, rename, fsync directory.
  * mode is the new file's permission bits. 0 or -errno.
