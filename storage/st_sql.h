@@ -23,7 +23,10 @@
  * host, which hosts sharing an NFS, CIFS or Ceph mount do not have. The
  * choice is recorded in config.db itself (its header: a WAL file or not)
  * and every process that opens a file of the cluster applies it
- * (st_sql_cluster_shared). A caller may relax synchronous after st_sql_open for a
+ * (st_sql_cluster_shared). NEEDSWORK: in a rollback journal a reader's
+ * open statement (a scan walking a shard) blocks that shard's writers up
+ * to the busy timeout; scans on shared storage should read in key ranges,
+ * each its own short read transaction. A caller may relax synchronous after st_sql_open for a
  * file whose loss only costs redone work (job_db does, for curator.db).
  *
  * Order of calls: st_sql_open(); then any of st_sql_exec() /
