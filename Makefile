@@ -128,7 +128,14 @@ $(FAULT_SHIM): tests/fault/fault_shim.c
 
 test: all $(TEST_BIN) $(FAULT_SHIM) $(FUZZ_REPLAY)
 	CURATOR_SRC=$(CURDIR) CURATOR_BIN=$(abspath $(BIN)) BUILD=$(BUILD) FAULT_SHIM=$(abspath $(FAULT_SHIM)) \
-	    tests/run.sh $(TEST_BIN) tests/fault/fault_matrix.sh tests/curator/progress_tty.sh tests/curator/report_browser.sh tests/curator/cli_errors.sh tests/serve/serve_clients.sh tests/hosts/test_hosts.sh $(FUZZ_REPLAY)
+	    tests/run.sh $(TEST_BIN) tests/fault/fault_matrix.sh tests/fault/lease_ns.sh tests/curator/progress_tty.sh tests/curator/report_browser.sh tests/curator/cli_errors.sh tests/serve/serve_clients.sh tests/hosts/test_hosts.sh $(FUZZ_REPLAY)
+	$(MAKE) --no-print-directory test-shared-fs
+
+# the storage and scan suites once more on clusters made in shared-storage mode (rollback
+# journal and POSIX locks instead of WAL, as `init --shared-fs` or a network fs selects)
+test-shared-fs: all $(TEST_BIN)
+	CURATOR_SHARED_FS=1 CURATOR_SRC=$(CURDIR) CURATOR_BIN=$(abspath $(BIN)) BUILD=$(BUILD) \
+	    tests/run.sh $(filter $(BUILD)/tests/storage/%,$(TEST_BIN)) $(BUILD)/tests/jobs/test_job_scan
 
 asan: export LSAN_OPTIONS = suppressions=$(CURDIR)/tests/lsan.supp
 asan:
@@ -195,6 +202,6 @@ deb-test:
 clean:
 	rm -rf build build-asan build-fuzz build-fuzz-nocrc
 
-.PHONY: all test asan valgrind soak perf demo clean fuzz fuzz-build fuzz-bins fuzz-corpus install uninstall deb-test
+.PHONY: test-shared-fs all test asan valgrind soak perf demo clean fuzz fuzz-build fuzz-bins fuzz-corpus install uninstall deb-test
 .SECONDARY:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

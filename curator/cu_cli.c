@@ -32,6 +32,7 @@ static const struct cu_optdef o_init[] = {
 	{ "--nodes", "N", "how many nodes (1..1000)" },
 	{ "--disks", "SPEC", "the disks of each node: TIER:COUNTxSIZE,... (tiers ssd, hdd)" },
 	{ "--shards", "S", "how many metadata shards (default 4)" },
+	{ "--shared-fs", NULL, "the directory is shared by several hosts: rollback journal and POSIX locks instead of WAL (chosen anyway on NFS, CIFS, Ceph or FUSE)" },
 	{ NULL, NULL, NULL },
 };
 static const struct cu_optdef o_container_create[] = {
@@ -141,7 +142,7 @@ static const struct cu_optdef o_daemon[] = {
 
 /* clang-format off */
 static const struct cu_cmd cu_cmds[] = {
-	{ "init", NULL, "--nodes N --disks SPEC [--shards S]", "SPEC per node, e.g. \"ssd:1x8G,hdd:2x64G\"",
+	{ "init", NULL, "--nodes N --disks SPEC [--shards S] [--shared-fs]", "SPEC per node, e.g. \"ssd:1x8G,hdd:2x64G\"",
 	  "create a cluster: N nodes with the disks of SPEC each, and its metadata shards", NULL, cu_cmd_init, 0, o_init },
 	{ "container", "create", "NAME --rf R [--rs K,M] [--ec-delay DUR]\n"
 	  "          [--compress off|inline|post[:DELAY]] [--codec igzip|zlib] [--dedup off|inline|post]\n"

@@ -23,7 +23,10 @@
 
 int cu_cmd_init(struct cu_ctx *ctx, int argc, char **argv)
 {
-	struct cu_opt o[] = { { "--nodes", 1, 0, 0 }, { "--disks", 1, 0, 0 }, { "--shards", 1, 0, 0 } };
+	struct cu_opt o[] = { { "--nodes", 1, 0, 0 }, { "--disks", 1, 0, 0 }, { "--shards", 1, 0, 0 },
+			      { "--shared-fs", 0, 0, 0 } };
+	struct st_config *cfg = NULL;
+	int shared = 0;
 	struct st_init_spec spec = { 0 };
 	char *pos[1];
 	int npos, rc = cu_opts_parse(ctx, argc, argv, o, CU_NOPTS(o), pos, &npos, 0);
@@ -42,13 +45,17 @@ int cu_cmd_init(struct cu_ctx *ctx, int argc, char **argv)
 			return CU_EXIT_USAGE;
 		spec.shards = (int)(v > 4096 ? 4096 : v);
 	}
+	spec.shared_fs = CU_OPT(o, "--shared-fs")->set;
 	rc = st_disk_spec_parse(CU_OPT(o, "--disks")->val, &spec, &ctx->err);
 	if (!rc)
 		rc = st_store_init(ctx->dir, &spec, &ctx->err);
 	if (rc)
 		return rc;
-	printf("initialised cluster in %s: %d nodes x %d disks, %d metadata shards\n", ctx->dir, spec.nodes, spec.ndisks,
-	       spec.shards);
+	if (st_config_open(ctx->dir, &cfg, NULL) == 0)
+		shared = st_config_shared(cfg);
+	st_config_free(cfg);
+	printf("initialised cluster in %s: %d nodes x %d disks, %d metadata shards%s\n", ctx->dir, spec.nodes,
+	       spec.ndisks, spec.shards, shared ? ", shared-fs mode (rollback journal, POSIX locks)" : "");
 	return 0;
 }
 

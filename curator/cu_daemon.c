@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "curator/cu_log.h"
+#include "storage/st_lease.h"
 #include "jobs/job_db.h"
 #include "jobs/job_scan.h"
 
@@ -246,7 +247,11 @@ int cu_daemon_run(struct mr_ctx *mr, struct st_store *st, const struct cu_daemon
 	m.full_every = (double)(o->full_every ? o->full_every : 6 * 3600);
 	m.partial_every = (double)(o->partial_every ? o->partial_every : 3600);
 	if (rank == 0) {
-		rc = job_db_open(dir, &m.db, err);
+		/* the master's liveness is its lease (kind master), never its pid or host (display only) */
+		st_store_set_holder(st, ST_LEASE_MASTER, "daemon master");
+		rc = st_store_lease(st, NULL, err);
+		if (!rc)
+			rc = job_db_open(dir, &m.db, err);
 		if (!rc) {
 			int n;
 			m.s.pid = getpid();

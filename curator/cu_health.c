@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "jobs/job_db_report.h"
+#include "storage/st_lease.h"
 
 /* clang-format off */
 static const struct cu_health_code codes[] = {
@@ -145,7 +146,25 @@ static void topology(struct st_config *cfg, struct cu_health *h)
 	}
 }
 
-static void daemon_and_scans(struct job_db *db, struct cu_health *h)
+/*
+ * Is a master up? A lease of kind master that is live and not silent for
+ * its TTL as this host has seen it (st_lease.h): never the daemon row's
+ * wall-clock heartbeat against this host's clock, nor its pid.
+ */
+int cu_master_up(struct st_config *cfg)
+{
+	struct st_lease_info *v = NULL;
+	int n = 0, up = 0;
+
+	if (st_lease_observe(cfg, &v, &n, NULL))
+		return 0;
+	for (int i = 0; i < n; i++)
+		up |= v[i].kind == ST_LEASE_MASTER && v[i].state == ST_LEASE_LIVE && !v[i].expired;
+	free(v);
+	return up;
+}
+
+static void daemon_and_scans(struct st_config *cfg, struct job_db *db, struct cu_health *h)
 {
 	struct job_daemon_state s;
 	struct job_scan_row row;
@@ -154,7 +173,7 @@ static void daemon_and_scans(struct job_db *db, struct cu_health *h)
 	int64_t last_full = 0, latest = 0;
 
 	job_db_daemon_get(db, &s, &found, NULL);
-	up = found && strcmp(s.state, "stopped") && s.heartbeat > 0 && now - s.heartbeat < 15;
+	up = found && strcmp(s.state, "stopped") && cu_master_up(cfg);
 	if (found && !up) {
 		struct cu_health_check *c = add(h, "MASTER_DOWN", 1, "the curator daemon is %s",
 						!strcmp(s.state, "stopped") ? "stopped" : "not heard from");
@@ -269,7 +288,7 @@ int cu_health_get(struct st_config *cfg, struct cu_health *h, struct st_msg *err
 		return rc;
 	scan_findings(db, h);
 	topology(cfg, h);
-	daemon_and_scans(db, h);
+	daemon_and_scans(cfg, db, h);
 	job_db_close(db);
 	/* errors first, then warnings, each in the table's order */
 	for (int i = 0; i < h->n; i++)

@@ -63,6 +63,15 @@ const struct cu_health_code *cu_health_codes(int *n);
  */
 int cu_health_get(struct st_config *cfg, struct cu_health *h, struct st_msg *err);
 
+/*
+ * Is a curator master up? 1 when a lease of kind master is live and has not
+ * been silent for its TTL as this host's observers saw it (st_lease.h;
+ * records this observation in config.db): never the daemon row's
+ * wall-clock heartbeat against this host's clock, nor its pid. 0 otherwise
+ * or when config.db cannot be read.
+ */
+int cu_master_up(struct st_config *cfg);
+
 /* "HEALTH_OK", "HEALTH_WARN", "HEALTH_ERR". */
 const char *cu_health_name(enum cu_health_level l);
 

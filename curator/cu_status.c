@@ -188,6 +188,7 @@ static void freeing_line(struct job_db *db, FILE *out)
 		f.since > 0 ? ago(f.since, c, sizeof(c)) : "the upgrade");
 }
 
+
 /* The last finished scan of kind as JSON, or null. */
 static json_t *scan_json(struct job_db *db, const char *kind)
 {
@@ -268,7 +269,7 @@ int cu_status_write(struct st_store *st, enum cu_format fmt, FILE *out, int *pro
 		return rc;
 	*problem = h.status != CU_HEALTH_OK;
 	job_db_daemon_get(db, &s, &found, NULL);
-	up = found && strcmp(s.state, "stopped") && s.heartbeat > 0 && now - s.heartbeat < 15;
+	up = found && strcmp(s.state, "stopped") && cu_master_up(st_store_config(st));
 	if (fmt == CU_JSON) {
 		rc = status_json(db, &h, &s, found, up, out);
 		job_db_close(db);

@@ -199,13 +199,14 @@ int job_db_open(const char *dir, struct job_db **out, struct st_msg *err)
 {
 	struct job_db *db = calloc(1, sizeof(*db));
 	char path[4200];
-	int rc, v = 0;
+	int rc, v = 0, shared;
 
 	*out = NULL;
 	if (!db)
 		return st_fail(err, -ENOMEM, "out of memory");
 	snprintf(path, sizeof(path), "%s/curator.db", dir);
-	rc = st_sql_open(path, 1, &db->sql, err);
+	shared = st_sql_cluster_shared(dir); /* the cluster's mode: config.db's journal, or a network fs */
+	rc = st_sql_open(path, ST_SQL_CREATE | (shared ? ST_SQL_SHARED : 0), &db->sql, err);
 	if (rc) {
 		free(db);
 		return rc;
@@ -215,10 +216,12 @@ int job_db_open(const char *dir, struct job_db **out, struct st_msg *err)
 	 * commit (WAL, synchronous=NORMAL: an application crash loses nothing):
 	 * a task whose claim or result is lost runs again, and every task
 	 * re-checks the version it was queued against. The storage databases
-	 * stay synchronous=FULL.
+	 * stay synchronous=FULL. A rollback journal (shared storage) stays FULL:
+	 * NORMAL there risks the file itself at a power cut, not just the last
+	 * commit.
 	 */
 	sqlite3_busy_handler(db->sql, busy_nap, NULL);
-	rc = st_sql_exec(db->sql, "PRAGMA synchronous=NORMAL;", err);
+	rc = shared ? 0 : st_sql_exec(db->sql, "PRAGMA synchronous=NORMAL;", err);
 	if (!rc)
 		rc = int_query(db->sql, "PRAGMA user_version", NULL, NULL, &v, err);
 	for (int i = 0; !rc && v < SCHEMA_VERSION; i++) { /* several ranks may create the schema at once */
@@ -418,6 +421,26 @@ static int declare_dead(struct job_db *db, int64_t scan, int64_t beat, double si
 	rc = step_write(db, st, "curator.db scans", err);
 	if (!rc)
 		*done = sqlite3_changes(db->sql) > 0;
+	return rc;
+}
+
+int job_db_scans_orphaned(struct job_db *db, int *failed, struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_prepare(db->sql,
+				"UPDATE scans SET state = 'failed', ended = ?1, error = 'scan: its process is gone (its lease'"
+				" || ' expired and the scan lock was taken over)' || coalesce(' (owner ' || owner || ')', '')"
+				" WHERE state = 'running'",
+				&st, err);
+
+	if (failed)
+		*failed = 0;
+	if (rc)
+		return rc;
+	sqlite3_bind_double(st, 1, job_db_now());
+	rc = step_write(db, st, "curator.db scans", err);
+	if (!rc && failed)
+		*failed = sqlite3_changes(db->sql);
 	return rc;
 }
 

@@ -133,6 +133,17 @@ int job_db_scan_to_queue(struct job_db *db, int64_t scan, int64_t n, struct st_m
 int job_db_scans_reap(struct job_db *db, double ttl, int *reaped, struct st_msg *err);
 
 /*
+ * Mark failed every scan still `running`: called by the holder of the scan
+ * lock (st_store_lock "scan") right after it took it, when no other scan
+ * can be running, since a scan holds that lock from its start to its end
+ * and a lock passes on only once its holder's lease is dead (st_lease.h).
+ * So a scan whose processes died is recorded failed as soon as the next
+ * scan starts, whatever host it ran on. *failed (may be NULL): how many.
+ * 0 or an error.
+ */
+int job_db_scans_orphaned(struct job_db *db, int *failed, struct st_msg *err);
+
+/*
  * The TTL after which a scan that does not beat is dead: CURATOR_SCAN_TTL
  * (a duration: "30s", "2m"; whole seconds) when set and valid, else
  * JOB_DB_SCAN_TTL seconds.
@@ -213,11 +224,19 @@ int job_db_task_finish(struct job_db *db, int64_t id, enum job_task_state state,
 		       struct st_msg *err);
 
 /*
- * Tasks left running by a dead runner go back to pending (attempts kept).
- * NEEDSWORK: a runner is judged by its pid on this host; leases in
- * config.db replace that (issue 21, DESIGN.md §4a).
+ * The lease (storage/st_lease.h, st_lease_id of the rank's store lease)
+ * this handle's claims record as their runner. Set it before claiming.
  */
-int job_db_tasks_requeue_running(struct job_db *db, struct st_msg *err);
+void job_db_set_runner(struct job_db *db, int64_t lease);
+
+/*
+ * Tasks left running by a dead runner go back to pending (attempts kept):
+ * a runner is its lease in cfg's config.db (DESIGN.md §4a), dead once an
+ * observer declared it so (st_store_leases_reap) or gone; a live or
+ * fencing lease keeps its tasks. Never judged by pid or host.
+ */
+struct st_config;
+int job_db_tasks_requeue_running(struct job_db *db, struct st_config *cfg, struct st_msg *err);
 
 /* --- findings and usage -------------------------------------------------- */
 

@@ -24,6 +24,7 @@ struct job_db {
 	int nseen, capseen;
 	/* job_db_set_locality: the nodes whose tasks this handle leaves to other ranks, "3,7" ("" none) */
 	char elsewhere[256];
+	int64_t runner; /* the lease claims are recorded under (job_db_set_runner); 0 none */
 };
 
 /*

@@ -17,8 +17,8 @@
  * declared dead commits no further batch.
  *
  * Claims take the next pending tasks by tasks_queue (state, priority DESC,
- * id) and mark them running with the claiming pid (NEEDSWORK: leases,
- * issue 21). A claim or peek of one kind walks that index too, past the
+ * id) and mark them running with the claiming rank's lease (runner, see
+ * job_db_set_runner; never a pid). A claim or peek of one kind walks that index too, past the
  * pending tasks of other kinds ranked ahead of it (NEEDSWORK: an index on
  * (kind, state, priority, id) would make it a seek, at a fourth b-tree
  * insert per queued task).
@@ -33,12 +33,12 @@
 #include "jobs/job_db_int.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "storage/st_lease.h"
 #include "storage/st_sql.h"
 
 /* --- the sums ------------------------------------------------------------ */
@@ -443,8 +443,8 @@ int job_db_task_claim_many(struct job_db *db, int kind, const int *kind_ranks, i
 	for (int i = 0; i < *got && !rc; i++) {
 		char q[200];
 		snprintf(q, sizeof(q),
-			 "UPDATE tasks SET state = 1, attempts = attempts + 1, runner = %d, updated = %f WHERE id = %lld",
-			 (int)getpid(), job_db_now(), (long long)t0[i].id);
+			 "UPDATE tasks SET state = 1, attempts = attempts + 1, runner = %lld, updated = %f WHERE id = %lld",
+			 (long long)db->runner, job_db_now(), (long long)t0[i].id);
 		rc = st_sql_exec(db->sql, q, err);
 		if (!rc)
 			rc = sums_move(db, t0[i].kind, t0[i].priority, -1, 1, 0, err);
@@ -548,7 +548,12 @@ int job_db_task_finish(struct job_db *db, int64_t id, enum job_task_state state,
 	return st_sql_commit(db->sql, err);
 }
 
-int job_db_tasks_requeue_running(struct job_db *db, struct st_msg *err)
+void job_db_set_runner(struct job_db *db, int64_t lease)
+{
+	db->runner = lease;
+}
+
+int job_db_tasks_requeue_running(struct job_db *db, struct st_config *cfg, struct st_msg *err)
 {
 	sqlite3_stmt *st;
 	int64_t ids[256];
@@ -556,13 +561,17 @@ int job_db_tasks_requeue_running(struct job_db *db, struct st_msg *err)
 
 	if (rc)
 		return rc;
-	while (sqlite3_step(st) == SQLITE_ROW && n < 256) {
-		pid_t pid = (pid_t)sqlite3_column_int(st, 1);
-		if (pid > 0 && (kill(pid, 0) == 0 || errno == EPERM))
-			continue; /* its runner is alive */
-		ids[n++] = sqlite3_column_int64(st, 0);
+	while (!rc && sqlite3_step(st) == SQLITE_ROW && n < 256) {
+		int64_t lease = sqlite3_column_int64(st, 1);
+		int live = 0;
+		/* its runner's lease: live or being fenced keeps it; dead or gone frees it (never by pid) */
+		rc = lease > 0 ? st_lease_is_held(cfg, lease, &live, err) : 0;
+		if (!rc && !live)
+			ids[n++] = sqlite3_column_int64(st, 0);
 	}
 	sqlite3_finalize(st);
+	if (rc)
+		return rc;
 	if (!n)
 		return 0;
 	rc = st_sql_begin(db->sql, err);

@@ -397,7 +397,7 @@ static int apply_dedup(struct st_store *st, const struct job_task *t, const stru
 	if (!rc && ct.dedup == ST_MODE_OFF)
 		rc = st_fail(err, ST_ESTALE, "container '%s' no longer dedups", ct.name);
 	if (!rc)
-		rc = st_config_op_begin(cfg, "dedup", &seq, &op, err);
+		rc = st_store_op_begin(st, "dedup", &seq, &op, err);
 	began = !rc;
 	/* 2a. plan: each candidate's chunks and their dedup extents */
 	for (int i = 0; i < nc && !rc; i++)

@@ -122,7 +122,7 @@ static int compress_batch(struct st_store *st, const struct job_task *const *t, 
 	st_meta_per_shard(m, n, rcs, errs, cb_old_shard, cb_freeze, NULL, &rows);
 	st_fault_step();
 	/* 2. data first, stamped by one operation: every new egroup's files, then one sync per disk */
-	if (st_config_op_begin(cfg, "compress", &seq, &op, &errs[0])) {
+	if (st_store_op_begin(st, "compress", &seq, &op, &errs[0])) {
 		for (int i = 0; i < n; i++)
 			if (!rcs[i])
 				rcs[i] = st_fail(&errs[i], -EIO, "%s", errs[0].text);

@@ -352,7 +352,7 @@ static int apply_compact(struct st_store *st, const struct job_task *t, const st
 			keep[nkeep++] = k;
 	/* 2. data first: the live extents into a new egroup, stamped by a new operation */
 	if (nkeep) {
-		rc = st_config_op_begin(cfg, "egroup compact", &seq, &op, err);
+		rc = st_store_op_begin(st, "egroup compact", &seq, &op, err);
 		if (rc)
 			goto out;
 		began = 1;

@@ -30,12 +30,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "jobs/job_scan_int.h"
 #include "storage/st_cloud.h"
+#include "storage/st_lease.h"
 
 static const char *counter_names[JC_NCOUNTERS] = {
 	"block_rows", "extent_ids", "egroups", "extents", "files",
@@ -339,7 +339,7 @@ struct scan_run {
 	struct scan_ctx c;
 	struct job_scan_result *res;
 	struct job_db *db;
-	int lockfd;             /* rank 0: the scan lock */
+	int locked;             /* rank 0: holds the scan lock (st_store_lock "scan") */
 	const char *dir;        /* the cluster directory */
 	int nshards;
 	struct st_vdisk *vd;
@@ -461,12 +461,10 @@ static int begin(struct scan_run *r, struct st_msg *err)
 	struct scan_ctx *c = &r->c;
 	int rc = job_db_open(r->dir, &r->db, err);
 
-	if (!rc && c->rank == 0) {
-		char lp[ST_PATH_MAX + 32];
-		snprintf(lp, sizeof(lp), "%s/locks/scan.lock", r->dir);
-		r->lockfd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-		if (r->lockfd < 0 || flock(r->lockfd, LOCK_EX | LOCK_NB) < 0)
-			rc = st_fail(err, ST_EBUSY, "scan: another scan is running on this cluster");
+	if (!rc) {
+		char what[64];
+		snprintf(what, sizeof(what), "scan %s rank %d", r->o.full ? "full" : "partial", c->rank);
+		st_store_set_holder(r->st, ST_LEASE_RANK, what);
 	}
 	if (!rc && c->rank == 0 && r->o.tasks_out) {
 		int fd = open(r->o.tasks_out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -476,7 +474,16 @@ static int begin(struct scan_run *r, struct st_msg *err)
 			close(fd);
 	}
 	if (!rc && c->rank == 0) {
-		rc = st_config_scan_seq(st_store_config(r->st), &c->s0, err);
+		/* the scan lock: held by rank 0's lease; a dead scan's is taken once its lease is reaped */
+		rc = st_store_lock(r->st, "scan", -1, err);
+		if (rc == ST_EBUSY)
+			rc = st_fail(err, ST_EBUSY, "scan: another scan is running on this cluster (%s)", err->text);
+		r->locked = !rc;
+		if (!rc) /* under the lock no other scan runs: a row still running is a dead scan's */
+			rc = job_db_scans_orphaned(r->db, NULL, err);
+	}
+	if (!rc && c->rank == 0) {
+		rc = st_store_scan_seq(r->st, &c->s0, err);
 		if (!rc && !r->o.selective)
 			rc = changes_state(r, err);
 		if (!rc)
@@ -860,14 +867,14 @@ static void release(struct scan_run *r)
 	free(c->disk_over);
 	free(c->node_under);
 	job_db_close(r->db);
-	if (r->lockfd >= 0)
-		close(r->lockfd);
+	if (r->locked)
+		st_store_unlock(r->st, "scan");
 }
 
 int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_opts *o_in,
 		 struct job_scan_result *res, struct st_msg *err)
 {
-	struct scan_run r = { .mr = mr, .st = st, .o = *o_in, .res = res, .lockfd = -1 };
+	struct scan_run r = { .mr = mr, .st = st, .o = *o_in, .res = res };
 	struct scan_ctx *c = &r.c;
 	int rc;
 

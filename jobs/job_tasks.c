@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "jobs/job_tasks_int.h"
+#include "storage/st_lease.h"
 
 #define AHEAD_ALONE(nranks) (2 * (nranks)) /* tasks read ahead of one that runs alone: two per rank */
 
@@ -304,8 +305,20 @@ int job_tasks_run(struct mr_ctx *mr, struct st_store *st, const struct job_run_o
 	if (gather_nodes(mr, st, db, ranks_on) && !rc)
 		rc = st_fail(err, ST_EINVAL, "task runner: the ranks' nodes do not fit the locality list");
 	st_store_async_unlink(st, 1);
-	if (!rc && mr_rank(mr) == 0)
-		rc = job_db_tasks_requeue_running(db, err);
+	if (!rc) { /* claims are recorded under this rank's lease */
+		struct st_lease *lease = NULL;
+		char what[64];
+		snprintf(what, sizeof(what), "tasks run rank %d", mr_rank(mr));
+		st_store_set_holder(st, ST_LEASE_RANK, what);
+		rc = st_store_lease(st, &lease, err);
+		if (!rc)
+			job_db_set_runner(db, st_lease_id(lease));
+	}
+	if (!rc && mr_rank(mr) == 0) { /* dead runners' tasks: their leases reaped first */
+		rc = st_store_leases_reap(st, NULL, err);
+		if (!rc)
+			rc = job_db_tasks_requeue_running(db, st_store_config(st), err);
+	}
 	if (!rc && mr_rank(mr) == 0 && throttled(o) && job_db_budget_start(db, &bud.run, NULL))
 		bud.run = 0; /* (each rank then throttles on its share) */
 	rc = mr_agree(mr, rc);

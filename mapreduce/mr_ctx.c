@@ -62,7 +62,12 @@ int mr_rm_tree(const char *path)
 	return rm_tree(path);
 }
 
-/* Remove scratch directories "mr-<host>-<pid>-*" of dead processes on this host. */
+/*
+ * Remove scratch directories "mr-<host>-<pid>-*" of dead processes of this
+ * host and PID namespace (<host> names both, see mr_ctx_new): local scratch
+ * under $TMPDIR, never shared storage, so a pid of this namespace is a
+ * fair judge here; nothing of the cluster is judged this way (leases).
+ */
 static void clean_stale_scratch(struct mr_ctx *ctx)
 {
 	DIR *d = opendir(ctx->scratch);
@@ -154,6 +159,21 @@ int mr_ctx_new(int *argc, char ***argv, const char *scratch, struct mr_ctx **out
 	for (char *p = ctx->host; *p; p++)
 		if (*p == '-' || *p == '/')
 			*p = '_';
+	{
+		/*
+		 * Scratch names carry the PID namespace too ("<host>_ns<inode>"): a pid
+		 * means something only inside its namespace, so the sweep below judges
+		 * only directories of processes in this one (ranks of other namespaces
+		 * sharing this $TMPDIR, e.g. hosts made by unshare, are never swept).
+		 */
+		char ns[64] = "";
+		ssize_t n = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
+		size_t hl = strlen(ctx->host);
+		unsigned long long ino = 0;
+		ns[n > 0 ? n : 0] = 0;
+		if (sscanf(ns, "pid:[%llu]", &ino) == 1 && hl + 24 < sizeof(ctx->host))
+			snprintf(ctx->host + hl, sizeof(ctx->host) - hl, "_ns%llu", ino);
+	}
 	clean_stale_scratch(ctx);
 	*out = ctx;
 	return 0;

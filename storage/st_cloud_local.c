@@ -3,7 +3,7 @@
  * default, "DIR" or "file://DIR"), behind st_cloud_ops (st_cloud_int.h).
  *
  * DESIGN. A key "a/b/c" is the file DIR/a/b/c. An object is written whole
- * to "<path>.tmp.<pid>" and renamed over its name, so a reader sees the old
+ * to "<path>.tmp.<pid>.<random>" and renamed over its name, so a reader sees the old
  * object or the new one, never a torn one; listings skip the temporary
  * files. put_many writes a whole group first and then makes all of it
  * durable with one syncfs() of DIR's filesystem (the data and the renames),
@@ -189,8 +189,8 @@ static int local_put_many(struct st_cloud *c, int n, const char *const *keys, co
 			rc = st_mkdir_p(dir);
 		}
 		if (!rc) {
-			snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-			fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+			snprintf(tmp, sizeof(tmp), "%s.tmp.%d.%08x", path, (int)getpid(), st_tmp_salt());
+			fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 			rc = fd < 0 ? -errno : st_pwrite_full(fd, bufs[i], lens[i], 0);
 			if (fd >= 0) {
 				sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE); /* writeback starts now */

@@ -58,6 +58,18 @@ const char *st_mode_name(enum st_mode m)
 	"CREATE TABLE IF NOT EXISTS egroup_reads(egroup INTEGER PRIMARY KEY, reads INTEGER NOT NULL,"  \
 	"  last INTEGER NOT NULL);"
 
+/*
+ * Leases (st_lease.h): the holders and what each clock domain saw of their
+ * heartbeats.
+ */
+#define LEASE_TABLES                                                                                   \
+	"CREATE TABLE IF NOT EXISTS leases(id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,"  \
+	"  what TEXT, host TEXT, boot TEXT, pid INTEGER, ttl_ms INTEGER NOT NULL, beat INTEGER NOT NULL,"\
+	"  state INTEGER NOT NULL DEFAULT 0, started INTEGER NOT NULL);"                               \
+	"CREATE TABLE IF NOT EXISTS lease_watch(lease INTEGER NOT NULL, clock TEXT NOT NULL,"          \
+	"  beat INTEGER NOT NULL, mono_ms INTEGER NOT NULL, PRIMARY KEY (lease, clock)) WITHOUT ROWID;"     \
+	"CREATE TABLE IF NOT EXISTS lease_locks(name TEXT PRIMARY KEY, lease INTEGER NOT NULL);"
+
 static const char schema[] =
 	"CREATE TABLE cluster(key TEXT PRIMARY KEY, value);"
 	"CREATE TABLE nodes(id INTEGER PRIMARY KEY, up INTEGER NOT NULL DEFAULT 1,"
@@ -79,10 +91,11 @@ static const char schema[] =
 	"CREATE TABLE id_counters(node INTEGER PRIMARY KEY, next INTEGER NOT NULL);"
 	"CREATE TABLE seq(id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);"
 	"INSERT INTO seq VALUES (1, 0);"
-	"CREATE TABLE inflight(op INTEGER PRIMARY KEY AUTOINCREMENT, pid INTEGER NOT NULL,"
-	"  pstart INTEGER NOT NULL, begin_seq INTEGER NOT NULL, started INTEGER NOT NULL, what TEXT);"
+	"CREATE TABLE inflight(op INTEGER PRIMARY KEY AUTOINCREMENT, pid INTEGER NOT NULL DEFAULT 0,"
+	"  pstart INTEGER NOT NULL DEFAULT 0, begin_seq INTEGER NOT NULL, started INTEGER NOT NULL, what TEXT,"
+	"  lease INTEGER NOT NULL DEFAULT 0);"
 	"CREATE TABLE io_errors(at INTEGER NOT NULL, egroup INTEGER NOT NULL, disk INTEGER NOT NULL,"
-	"  kind TEXT NOT NULL);" READS_TABLE;
+	"  kind TEXT NOT NULL);" READS_TABLE LEASE_TABLES;
 
 static int config_path(const char *dir, char *buf, size_t len)
 {
@@ -166,8 +179,9 @@ static int make_uuid(char *buf, size_t len, struct st_msg *err)
 	return 0;
 }
 
-int st_config_create(const char *dir, int shards, struct st_config **out, struct st_msg *err)
+int st_config_create(const char *dir, int shards, int shared, struct st_config **out, struct st_msg *err)
 {
+	const char *force = getenv("CURATOR_SHARED_FS");
 	struct st_config *cfg;
 	char path[ST_PATH_MAX + 16];
 	struct stat sb;
@@ -186,7 +200,8 @@ int st_config_create(const char *dir, int shards, struct st_config **out, struct
 		free(cfg);
 		return st_fail(err, ST_EEXIST, "%s: already holds a cluster", dir);
 	}
-	rc = st_sql_open(path, 1, &cfg->db, err);
+	cfg->shared = shared || (force && !strcmp(force, "1")) || st_sql_netfs(cfg->dir);
+	rc = st_sql_open(path, ST_SQL_CREATE | (cfg->shared ? ST_SQL_SHARED : 0), &cfg->db, err);
 	if (rc)
 		goto fail;
 	rc = st_sql_begin(cfg->db, err);
@@ -198,8 +213,9 @@ int st_config_create(const char *dir, int shards, struct st_config **out, struct
 		char uuid[64];
 		rc = make_uuid(uuid, sizeof(uuid), err);
 		snprintf(ins, sizeof(ins),
-			 "INSERT INTO cluster VALUES ('format', %d), ('shards', %d), ('created', %lld), ('uuid', '%s');",
-			 CONFIG_FORMAT, shards, (long long)st_now(), uuid);
+			 "INSERT INTO cluster VALUES ('format', %d), ('shards', %d), ('created', %lld), ('uuid', '%s'),"
+			 " ('journal', '%s');",
+			 CONFIG_FORMAT, shards, (long long)st_now(), uuid, cfg->shared ? "delete" : "wal");
 		if (!rc)
 			rc = st_sql_exec(cfg->db, ins, err);
 	}
@@ -233,7 +249,8 @@ int st_config_open(const char *dir, struct st_config **out, struct st_msg *err)
 		return st_fail(err, ST_ENOTCLUSTER, "%s: not a cluster directory (no config.db; run curator init)",
 			       dir);
 	}
-	rc = st_sql_open(path, 0, &cfg->db, err);
+	cfg->shared = st_sql_cluster_shared(cfg->dir);
+	rc = st_sql_open(path, cfg->shared ? ST_SQL_SHARED : 0, &cfg->db, err);
 	if (rc) {
 		free(cfg);
 		if (rc == ST_ECORRUPT) /* not a SQLite database at all */
@@ -248,6 +265,11 @@ int st_config_open(const char *dir, struct st_config **out, struct st_msg *err)
 	/* clusters created before disks could drain: add the column (a no-op after) */
 	sqlite3_exec(cfg->db, "ALTER TABLE disks ADD COLUMN draining INTEGER NOT NULL DEFAULT 0", NULL, NULL, NULL);
 	sqlite3_exec(cfg->db, READS_TABLE, NULL, NULL, NULL);
+	/* clusters made before leases (issue 21): the tables and the in-flight column */
+	if (sqlite3_exec(cfg->db, "SELECT lease FROM inflight LIMIT 0", NULL, NULL, NULL) != SQLITE_OK)
+		sqlite3_exec(cfg->db, "ALTER TABLE inflight ADD COLUMN lease INTEGER NOT NULL DEFAULT 0", NULL, NULL, NULL);
+	if (sqlite3_exec(cfg->db, "SELECT 1 FROM leases, lease_watch, lease_locks LIMIT 0", NULL, NULL, NULL) != SQLITE_OK)
+		sqlite3_exec(cfg->db, LEASE_TABLES, NULL, NULL, NULL);
 	*out = cfg;
 	return 0;
 }
@@ -268,6 +290,11 @@ const char *st_config_dir(const struct st_config *cfg)
 int st_config_shards(const struct st_config *cfg)
 {
 	return cfg->shards;
+}
+
+int st_config_shared(const struct st_config *cfg)
+{
+	return cfg->shared;
 }
 
 /* --- statement helpers (st_config_int.h) ------------------------------- */

@@ -10,7 +10,9 @@
  *               read-only (snapshots), parent, the egroup open for appends
  *   id_counters per-node counter behind every 64-bit ID
  *   seq         the global write sequence
- *   inflight    foreground operations in flight (begin sequence, pid)
+ *   inflight    foreground operations in flight (begin sequence, lease;
+ *               pid for people)
+ *   leases, lease_watch  holders and their heartbeats (st_lease.h)
  *   io_errors   bad or missing replicas met by reads
  *   egroup_reads reads per egroup since it last moved tier (promotion)
  *
@@ -29,8 +31,9 @@
  * scan safety rule (DESIGN.md §6): st_config_op_begin() takes the next
  * sequence number and registers the operation in the same transaction;
  * st_config_scan_seq() returns S0, which is never later than the begin
- * sequence of an operation still in flight. Operations of processes that
- * died (checked by pid and process start time) are removed first.
+ * sequence of an operation still in flight. Every operation belongs to a
+ * lease (st_lease.h); operations of dead leases are removed first, never
+ * judged by pid, /proc or host.
  */
 #ifndef ST_CONFIG_H
 #define ST_CONFIG_H
@@ -116,9 +119,14 @@ struct st_config;
 
 /*
  * Create config.db in dir (which must exist and hold no cluster yet) with
- * `shards` metadata shards recorded. Returns 0, ST_EEXIST, -errno.
+ * `shards` metadata shards recorded. shared = 1 makes it a cluster on
+ * shared storage (rollback journal instead of WAL, st_sql.h); so does a
+ * network file system under dir, or CURATOR_SHARED_FS=1 in the
+ * environment (the test suites' shared-fs pass). Recorded as the file's
+ * journal mode and the cluster setting 'journal' (wal | delete).
+ * Returns 0, ST_EEXIST, -errno.
  */
-int st_config_create(const char *dir, int shards, struct st_config **out, struct st_msg *err);
+int st_config_create(const char *dir, int shards, int shared, struct st_config **out, struct st_msg *err);
 
 /* Open an existing cluster's config. ST_ENOTCLUSTER when dir holds none. */
 int st_config_open(const char *dir, struct st_config **out, struct st_msg *err);
@@ -129,6 +137,8 @@ void st_config_free(struct st_config *cfg);
 /* The cluster directory (absolute) and metadata shard count. */
 const char *st_config_dir(const struct st_config *cfg);
 int st_config_shards(const struct st_config *cfg);
+/* 1 if the cluster runs in shared-storage mode (st_sql_cluster_shared when opened). */
+int st_config_shared(const struct st_config *cfg);
 
 /* --- nodes and disks --------------------------------------------------- */
 
@@ -234,16 +244,20 @@ int st_config_ids_issued(struct st_config *cfg, uint64_t *n, struct st_msg *err)
 /*
  * Begin a foreground (or curator) operation that adds references: take the
  * next global sequence number into *seq and register the operation (*op)
- * as in flight with this process's pid. Pair with st_config_op_end().
+ * as in flight under lease (st_lease_id of the caller's lease), in one
+ * transaction that also checks the lease is live: ST_ELEASE when it is
+ * fenced or gone. Pair with st_config_op_end(). (st_store_op_begin takes
+ * the store's lease for the caller.)
  */
-int st_config_op_begin(struct st_config *cfg, const char *what, uint64_t *seq, int64_t *op,
+int st_config_op_begin(struct st_config *cfg, int64_t lease, const char *what, uint64_t *seq, int64_t *op,
 		       struct st_msg *err);
 
 /* Unregister an operation. 0 or an error. */
 int st_config_op_end(struct st_config *cfg, int64_t op, struct st_msg *err);
 
 /*
- * S0 for a scan: remove operations of dead processes, then return the
+ * S0 for a scan: remove operations of dead leases (those an observer has
+ * fenced: st_store_leases_reap does that first), then return the
  * smaller of (current sequence + 1) and the oldest in-flight begin sequence.
  * Every extent reference added by an operation that is not in flight and
  * began before S0 is already visible in the metadata.

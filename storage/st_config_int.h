@@ -19,6 +19,7 @@ struct st_config {
 	sqlite3 *db;
 	char dir[ST_PATH_MAX];
 	int shards;
+	int shared; /* shared-storage mode: rollback journal, not WAL (st_sql.h) */
 };
 
 /*

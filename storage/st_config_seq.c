@@ -7,20 +7,20 @@
  * DESIGN: this is the first half of the scan safety rule (DESIGN.md §6).
  * st_config_op_begin takes the next sequence number and registers the
  * operation in the same IMMEDIATE transaction, so no scan can see the new
- * sequence without the operation; st_config_scan_seq first drops the
- * operations of dead processes (pid gone, or reused: the process start time
- * differs), then returns S0 = min(oldest begin sequence in flight, current
- * + 1). An ID counter is committed before the IDs are handed out, so an ID
+ * sequence without the operation, and only while the operation's lease
+ * is live (its fence in config.db); st_config_scan_seq first drops the
+ * operations of dead leases (st_lease.h: never by pid), then returns S0 =
+ * min(oldest begin sequence in flight, current + 1). An ID counter is committed before the IDs are handed out, so an ID
  * is never reused, even after a crash.
  */
 #include "storage/st_config_int.h"
 
 #include <errno.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
 
+#include "storage/st_lease.h"
 #include "storage/st_sql.h"
 
 /* --- IDs, sequence, in-flight operations -------------------------------- */
@@ -74,38 +74,12 @@ int st_config_ids_issued(struct st_config *cfg, uint64_t *n, struct st_msg *err)
 	return 0;
 }
 
-/* The start time of pid (field 22 of /proc/pid/stat), 0 if it is gone. */
-static int64_t proc_start(long pid)
-{
-	char path[64], buf[1024];
-	FILE *f;
-	char *p;
-	long long start = 0;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	if (!fgets(buf, sizeof(buf), f)) {
-		fclose(f);
-		return 0;
-	}
-	fclose(f);
-	p = strrchr(buf, ')');
-	if (!p)
-		return 0;
-	/* after ") " come fields 3..; starttime is field 22 */
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %lld",
-		   &start) != 1)
-		return 0;
-	return start;
-}
-
-int st_config_op_begin(struct st_config *cfg, const char *what, uint64_t *seq, int64_t *op,
+int st_config_op_begin(struct st_config *cfg, int64_t lease, const char *what, uint64_t *seq, int64_t *op,
 		       struct st_msg *err)
 {
 	sqlite3_stmt *st;
 	int64_t s = 0;
+	int changes = 0;
 	int rc = st_sql_begin(cfg->db, err);
 
 	if (rc)
@@ -119,8 +93,13 @@ int st_config_op_begin(struct st_config *cfg, const char *what, uint64_t *seq, i
 	if (sqlite3_step(st) == SQLITE_ROW)
 		s = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	rc = st_config_run(cfg, "INSERT INTO inflight(pid, pstart, begin_seq, started, what) VALUES (?, ?, ?, ?, ?)",
-		 "iiiit", NULL, err, (int64_t)getpid(), proc_start(getpid()), s, st_now(), what);
+	/* the lease's fence in config.db: a fenced or dead holder begins nothing */
+	rc = st_config_run(cfg,
+			   "INSERT INTO inflight(lease, pid, begin_seq, started, what) SELECT ?1, ?2, ?3, ?4, ?5"
+			   " WHERE " ST_LEASE_LIVE_SQL(1),
+			   "iiiit", &changes, err, lease, (int64_t)getpid(), s, st_now(), what);
+	if (!rc && changes == 0)
+		rc = st_fail(err, ST_ELEASE, "%s: lease %lld lost: fenced by an observer", what, (long long)lease);
 	if (rc)
 		goto fail;
 	*op = sqlite3_last_insert_rowid(cfg->db);
@@ -147,29 +126,25 @@ int st_config_scan_seq(struct st_config *cfg, uint64_t *s0, struct st_msg *err)
 
 	if (rc)
 		return rc;
-	rc = st_sql_prepare(cfg->db, "SELECT op, pid, pstart, begin_seq FROM inflight", &st, err);
+	/*
+	 * Operations of dead leases leave: only a lease whose fences are all in
+	 * is dead (st_lease.h), and a lease that is gone was released or dead.
+	 * A live or fencing lease's operations stay in S0, whatever its age.
+	 */
+	rc = st_config_run(cfg,
+			   "DELETE FROM inflight WHERE lease NOT IN (SELECT id FROM leases WHERE state IN (0, 1))", "",
+			   NULL, err);
+	if (!rc) /* a dead lease with nothing left in flight is forgotten (its shard fences stay) */
+		rc = st_config_run(cfg, "DELETE FROM leases WHERE state = 2 AND id NOT IN (SELECT lease FROM inflight)",
+				   "", NULL, err);
 	if (rc)
 		goto fail;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		int64_t op = sqlite3_column_int64(st, 0);
-		long pid = (long)sqlite3_column_int64(st, 1);
-		int64_t pstart = sqlite3_column_int64(st, 2);
-		int alive = kill((pid_t)pid, 0) == 0 || errno == EPERM;
-
-		if (alive && proc_start(pid) != pstart)
-			alive = 0; /* the pid was reused */
-		if (!alive) {
-			rc = st_config_run(cfg, "DELETE FROM inflight WHERE op = ?", "i", NULL, err, op);
-			if (rc)
-				break;
-			continue;
-		}
-		if (sqlite3_column_int64(st, 3) < oldest)
-			oldest = sqlite3_column_int64(st, 3);
-	}
+	rc = st_sql_prepare(cfg->db, "SELECT min(begin_seq) FROM inflight", &st, err);
+	if (rc)
+		goto fail;
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		oldest = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	if (rc)
-		goto fail;
 	rc = st_sql_prepare(cfg->db, "SELECT value FROM seq WHERE id = 1", &st, err);
 	if (rc)
 		goto fail;

@@ -34,7 +34,15 @@ static const char *queries[Q_N] = {
 	[Q_BL_GET] = "SELECT regions FROM blocks WHERE vdisk = ? AND block = ?",
 	[Q_BL_PUT] = "INSERT OR REPLACE INTO blocks(vdisk, block, regions) VALUES (?, ?, ?)",
 	[Q_BL_DEL] = "DELETE FROM blocks WHERE vdisk = ? AND block = ?",
+	[Q_FENCED] = "SELECT 1 FROM fences WHERE holder = ?",
 };
+
+/*
+ * The fences of holders declared dead or taken over (st_meta_fence): a
+ * lease's holder name (st_lease_holder_name) or a controller's. Made on
+ * first open in shards older than it.
+ */
+#define FENCES_TABLE "CREATE TABLE IF NOT EXISTS fences(holder TEXT PRIMARY KEY, at INTEGER NOT NULL);"
 
 /*
  * The schema, run once per shard by st_meta_open(create = 1) (curator init),
@@ -52,7 +60,7 @@ static const char meta_schema[] =
 	"  regions BLOB NOT NULL, PRIMARY KEY (vdisk, block)) WITHOUT ROWID;"
 	"CREATE TABLE strips(id INTEGER PRIMARY KEY, k INTEGER NOT NULL, m INTEGER NOT NULL,"
 	"  len INTEGER NOT NULL, members BLOB NOT NULL, crc INTEGER NOT NULL);"
-	"CREATE TABLE fingerprints(egroup INTEGER PRIMARY KEY, fps BLOB NOT NULL);";
+	"CREATE TABLE fingerprints(egroup INTEGER PRIMARY KEY, fps BLOB NOT NULL);" FENCES_TABLE;
 
 /*
  * Format 3 on top of format 2 (the rows are unchanged): the egroups' times
@@ -226,8 +234,9 @@ static int shard_open(struct shard *s, const char *dir, int i, int n, int create
 		      struct st_msg *err)
 {
 	struct stat sb;
-	int rc, format = ST_META_FORMAT;
+	int oflags = create, rc, format = ST_META_FORMAT;
 
+	create &= ST_SQL_CREATE;
 	snprintf(s->path, sizeof(s->path), "%s/meta-%d.db", dir, i);
 	if (!create) {
 		if (stat(s->path, &sb) < 0)
@@ -239,7 +248,7 @@ static int shard_open(struct shard *s, const char *dir, int i, int n, int create
 	} else if (stat(s->path, &sb) == 0) {
 		return st_fail(err, ST_EEXIST, "%s: already exists", s->path);
 	}
-	rc = st_sql_open(s->path, create, &s->db, err);
+	rc = st_sql_open(s->path, oflags, &s->db, err);
 	if (rc == ST_ECORRUPT) { /* err: "<path>: sqlite: <why>" */
 		const char *why = err ? err->text : "";
 		size_t pl = strlen(s->path);
@@ -251,6 +260,8 @@ static int shard_open(struct shard *s, const char *dir, int i, int n, int create
 		rc = create ? shard_create(s, i, n, cluster, err) : shard_check(s, i, n, cluster, &format, err);
 	if (!rc && !create && format == 2)
 		rc = shard_upgrade(s, err);
+	if (!rc && sqlite3_exec(s->db, "SELECT 1 FROM fences LIMIT 0", NULL, NULL, NULL) != SQLITE_OK)
+		rc = st_sql_exec(s->db, FENCES_TABLE, err); /* a shard made before fences */
 	for (int q = 0; !rc && q < Q_N; q++) {
 		rc = st_sql_prepare(s->db, queries[q], &s->q[q], err);
 		if (rc)
@@ -274,7 +285,8 @@ int st_meta_open(const char *dir, int shards, int create, const char *cluster, s
 	}
 	m->n = shards;
 	for (int i = 0; i < shards && !rc; i++)
-		rc = shard_open(&m->s[i], dir, i, shards, create, create && !cluster ? "" : cluster, err);
+		rc = shard_open(&m->s[i], dir, i, shards, create, (create & ST_SQL_CREATE) && !cluster ? "" : cluster,
+				err);
 	if (rc) {
 		st_meta_free(m);
 		return rc;
@@ -321,9 +333,65 @@ int st_meta_begin(struct st_meta *m, int shard, struct st_msg *err)
 	return st_sql_begin(m->s[shard].db, err);
 }
 
+/* Inside a transaction on shard s: ST_ELEASE if holder (the handle's when NULL) is fenced there. */
+static int holder_fenced(struct st_meta *m, struct shard *s, const char *holder, struct st_msg *err)
+{
+	sqlite3_stmt *q = s->q[Q_FENCED];
+	int src, rc = 0;
+
+	if (!holder)
+		holder = m->holder;
+	if (!holder[0])
+		return 0;
+	sqlite3_bind_text(q, 1, holder, -1, SQLITE_STATIC);
+	src = sqlite3_step(q);
+	if (src == SQLITE_ROW)
+		rc = st_fail(err, ST_ELEASE, "%s: lease lost: fenced in %s by an observer (declared dead or taken over)",
+			     holder, s->path);
+	else if (src != SQLITE_DONE)
+		rc = st_sql_fail(s->db, src, s->path, err);
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	return rc;
+}
+
 int st_meta_commit(struct st_meta *m, int shard, struct st_msg *err)
 {
+	int rc = holder_fenced(m, &m->s[shard], NULL, err);
+
+	if (rc) {
+		st_sql_rollback(m->s[shard].db);
+		return rc;
+	}
 	return st_sql_commit(m->s[shard].db, err);
+}
+
+void st_meta_set_holder(struct st_meta *m, const char *holder)
+{
+	snprintf(m->holder, sizeof(m->holder), "%s", holder ? holder : "");
+}
+
+/*
+ * A single write outside a transaction by a holder runs in a transaction of
+ * its own, so its fence is checked (autocommit: *own = 1).
+ */
+static int holder_tx_begin(struct st_meta *m, struct shard *s, int *own, struct st_msg *err)
+{
+	*own = m->holder[0] && sqlite3_get_autocommit(s->db);
+	return *own ? st_sql_begin(s->db, err) : 0;
+}
+
+static int holder_tx_end(struct st_meta *m, struct shard *s, int own, int rc, struct st_msg *err)
+{
+	if (!own)
+		return rc;
+	if (!rc)
+		rc = holder_fenced(m, s, NULL, err);
+	if (rc) {
+		st_sql_rollback(s->db);
+		return rc;
+	}
+	return st_sql_commit(s->db, err);
 }
 
 void st_meta_rollback(struct st_meta *m, int shard)
@@ -420,10 +488,15 @@ int st_meta_egroup_put(struct st_meta *m, struct st_egroup_rec *r, uint64_t expe
 	sqlite3_stmt *q;
 	int64_t t[4];
 	int rc = st_egroup_rec_encode(r, &blob, &len);
-	int src;
+	int src, own;
 
 	if (rc)
 		return st_fail(err, rc, "egroup %llx: cannot encode", (unsigned long long)r->id);
+	rc = holder_tx_begin(m, s, &own, err);
+	if (rc) {
+		free(blob);
+		return rc;
+	}
 	q = s->q[expect_version == 0 ? Q_EG_INS : Q_EG_UPD];
 	egroup_times(r, t);
 	sqlite3_bind_int64(q, 1, (int64_t)r->id);
@@ -444,6 +517,7 @@ int st_meta_egroup_put(struct st_meta *m, struct st_egroup_rec *r, uint64_t expe
 	sqlite3_reset(q);
 	sqlite3_clear_bindings(q);
 	free(blob);
+	rc = holder_tx_end(m, s, own, rc, err);
 	if (!rc)
 		r->version = expect_version + 1;
 	return rc;
@@ -453,14 +527,16 @@ int st_meta_egroup_delete(struct st_meta *m, uint64_t id, uint64_t expect_versio
 {
 	struct shard *s = &m->s[st_meta_shard_egroup(m, id)];
 	sqlite3_stmt *q = s->q[Q_EG_DEL];
-	int rc;
+	int own, rc = holder_tx_begin(m, s, &own, err);
 
+	if (rc)
+		return rc;
 	sqlite3_bind_int64(q, 1, (int64_t)id);
 	sqlite3_bind_int64(q, 2, (int64_t)expect_version);
 	rc = step_done(s, q, s->path, err);
 	if (!rc && sqlite3_changes(s->db) == 0)
 		rc = st_fail(err, ST_ESTALE, "egroup %llx: changed concurrently", (unsigned long long)id);
-	return rc;
+	return holder_tx_end(m, s, own, rc, err);
 }
 
 int st_meta_extent_get(struct st_meta *m, const struct st_extent_id *id, uint64_t *egroup,
@@ -635,10 +711,7 @@ int st_meta_fence(struct st_meta *m, const char *holder, struct st_msg *err)
 	for (int i = 0; i < m->n; i++) {
 		struct shard *s = &m->s[i];
 		sqlite3_stmt *q;
-		int rc = st_sql_exec(s->db, "CREATE TABLE IF NOT EXISTS fences(holder TEXT PRIMARY KEY, at INTEGER NOT NULL)",
-				     err);
-		if (!rc)
-			rc = st_sql_prepare(s->db, "INSERT OR IGNORE INTO fences(holder, at) VALUES (?, ?)", &q, err);
+		int rc = st_sql_prepare(s->db, "INSERT OR IGNORE INTO fences(holder, at) VALUES (?, ?)", &q, err);
 		if (rc)
 			return rc;
 		sqlite3_bind_text(q, 1, holder, -1, SQLITE_TRANSIENT);
@@ -646,34 +719,14 @@ int st_meta_fence(struct st_meta *m, const char *holder, struct st_msg *err)
 		rc = step_done(s, q, s->path, err);
 		sqlite3_finalize(q);
 		if (rc)
-			return rc;
+			return st_fail(err, rc, "%s: cannot write the fence of %s: %s", s->path, holder, err ? err->text : "");
 	}
 	return 0;
 }
 
 int st_meta_fenced(struct st_meta *m, int shard, const char *holder, struct st_msg *err)
 {
-	struct shard *s = &m->s[shard];
-	sqlite3_stmt *q;
-	int rc = st_sql_prepare(s->db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'fences'", &q, err);
-	int have = 0;
-
-	if (rc)
-		return rc;
-	if (sqlite3_step(q) == SQLITE_ROW)
-		have = sqlite3_column_int(q, 0);
-	sqlite3_finalize(q);
-	if (!have)
-		return 0;
-	rc = st_sql_prepare(s->db, "SELECT 1 FROM fences WHERE holder = ?", &q, err);
-	if (rc)
-		return rc;
-	sqlite3_bind_text(q, 1, holder, -1, SQLITE_TRANSIENT);
-	rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	if (rc == SQLITE_ROW)
-		return st_fail(err, ST_EFENCED, "%s: fenced in %s (its lease was taken over)", holder, s->path);
-	return rc == SQLITE_DONE ? 0 : st_sql_fail(s->db, rc, s->path, err);
+	return holder_fenced(m, &m->s[shard], holder, err);
 }
 
 int st_meta_strip_put(struct st_meta *m, const struct st_strip *sp, struct st_msg *err)

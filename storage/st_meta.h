@@ -269,7 +269,10 @@ struct st_meta;
  * is ST_ENOTCLUSTER; an empty, truncated or foreign file, one whose
  * `shard` row names another index, count, cluster (uuid; NULL: not
  * checked) or format is ST_ECORRUPT, with the reason in err. Nothing is
- * ever created on an existing cluster.
+ * ever created on an existing cluster, except the `fences` table of a
+ * shard made before leases (issue 21), created on first open.
+ * create may carry ST_SQL_SHARED (st_sql.h) besides 1 (ST_SQL_CREATE): the
+ * cluster is on shared storage (st_config_shared).
  */
 int st_meta_open(const char *dir, int shards, int create, const char *cluster, struct st_meta **out,
 		 struct st_msg *err);
@@ -340,9 +343,36 @@ typedef int (*st_fp_cb)(void *arg, int rc_row, uint64_t egroup, const uint8_t *b
 /* Raw rows (checked: rc_row ST_ECORRUPT when the blob fails its checksum). */
 int st_meta_scan_fps(struct st_meta *m, int shard, st_fp_cb cb, void *arg, struct st_msg *err);
 
-/* Group the following writes to one shard in an IMMEDIATE transaction. */
+/*
+ * Group the following writes to one shard in an IMMEDIATE transaction.
+ * st_meta_commit fails with ST_ELEASE ("lease lost"), rolling back, when
+ * the handle has a holder (st_meta_set_holder) that is fenced in the
+ * shard: the check runs inside the transaction, under the shard's write
+ * lock, so a fence committed before it is always seen.
+ */
 int st_meta_begin(struct st_meta *m, int shard, struct st_msg *err);
 int st_meta_commit(struct st_meta *m, int shard, struct st_msg *err);
+
+/*
+ * Fences (DESIGN.md §4a, st_lease.h, st_owner.h). Each shard has a table
+ * fences(holder TEXT PRIMARY KEY, at INTEGER): the holders declared dead
+ * (a lease, by st_lease_holder_name) or whose vdisk was taken over (a
+ * controller's holder name). Before anyone acts on a holder's death it
+ * writes the holder's fence into every shard (st_meta_fence: one
+ * transaction each; 0 or the first shard's error, the fences before it
+ * stay: fences are only ever added).
+ * st_meta_set_holder(m, holder) makes every commit of this handle check,
+ * inside its transaction, that holder is not fenced in that shard:
+ * st_meta_commit, and st_meta_egroup_put / st_meta_egroup_delete outside
+ * a transaction (they then run in one of their own). "" or NULL = no
+ * holder (the default: reads, fsck, tests). Copied, at most 127 bytes.
+ * st_meta_fenced(m, shard, holder): the same check for another holder
+ * name, inside the caller's transaction on shard (a controller's block
+ * rows). 0, ST_ELEASE (= ST_EFENCED), or an SQLite error.
+ */
+void st_meta_set_holder(struct st_meta *m, const char *holder);
+int st_meta_fence(struct st_meta *m, const char *holder, struct st_msg *err);
+int st_meta_fenced(struct st_meta *m, int shard, const char *holder, struct st_msg *err);
 void st_meta_rollback(struct st_meta *m, int shard);
 
 /*
@@ -395,20 +425,6 @@ int st_meta_extent_cas(struct st_meta *m, const struct st_extent_id *id, uint64_
 
 /* Delete every block row of a vdisk in every shard. *rows receives the count. */
 int st_meta_vdisk_blocks_delete(struct st_meta *m, uint64_t vdisk, uint64_t *rows, struct st_msg *err);
-
-/*
- * Fences (DESIGN.md §4a): before anyone acts on the death of a lease
- * holder (a controller that owned a vdisk), it writes a fence for the holder
- * into every shard (one transaction each; the table is made on first use);
- * every commit of a holder's block rows checks, inside its own transaction
- * on that shard, that the holder is not fenced there (st_meta_fenced), so
- * a holder paused between its own lease check and its commit commits
- * nothing. holder: the lease holder's name (at most 127 bytes).
- * fence: 0 or the first shard's error (the fences before it stay: fences
- * are only ever added). fenced: 0, ST_EFENCED, or an SQLite error.
- */
-int st_meta_fence(struct st_meta *m, const char *holder, struct st_msg *err);
-int st_meta_fenced(struct st_meta *m, int shard, const char *holder, struct st_msg *err);
 
 /* Block map. get: 0 or ST_ENOTFOUND (reads as zeros) or ST_ECORRUPT. */
 int st_meta_block_get(struct st_meta *m, uint64_t vdisk, uint64_t block, struct st_block *out,

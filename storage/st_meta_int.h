@@ -20,6 +20,7 @@ enum {
 	Q_EG_GET, Q_EG_INS, Q_EG_UPD, Q_EG_DEL,
 	Q_EX_GET, Q_EX_PUT, Q_EX_DEL,
 	Q_BL_GET, Q_BL_PUT, Q_BL_DEL,
+	Q_FENCED,
 	Q_N
 };
 
@@ -33,6 +34,7 @@ struct shard {
 struct st_meta {
 	int n;
 	struct shard *s;
+	char holder[128]; /* the holder whose fence every commit checks (st_meta_set_holder); "" none */
 };
 
 /* One region of a block regions blob, and the largest blob (ST_REGIONS_MAX regions). */

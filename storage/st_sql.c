@@ -2,6 +2,10 @@
 #include "storage/st_sql.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 int st_sql_fail(sqlite3 *db, int src, const char *what, struct st_msg *err)
@@ -30,11 +34,15 @@ int st_sql_exec(sqlite3 *db, const char *sql, struct st_msg *err)
 	return 0;
 }
 
-int st_sql_open(const char *path, int create, sqlite3 **out, struct st_msg *err)
+int st_sql_open(const char *path, int oflags, sqlite3 **out, struct st_msg *err)
 {
 	sqlite3 *db = NULL;
-	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (oflags & ST_SQL_CREATE ? SQLITE_OPEN_CREATE : 0);
 	int src = sqlite3_open_v2(path, &db, flags, NULL);
+	const char *pragmas = oflags & ST_SQL_SHARED ? "PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL;"
+						      "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;"
+						    : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+						      "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;";
 	int rc;
 
 	if (src != SQLITE_OK) {
@@ -45,8 +53,7 @@ int st_sql_open(const char *path, int create, sqlite3 **out, struct st_msg *err)
 	sqlite3_busy_timeout(db, 60000);
 	/* switching a new file to WAL can be refused while another process does the same */
 	for (int i = 0; i < 500; i++) {
-		rc = st_sql_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-				     "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;", err);
+		rc = st_sql_exec(db, pragmas, err);
 		if (rc != ST_EBUSY)
 			break;
 		usleep(20000);
@@ -86,4 +93,61 @@ void st_sql_rollback(sqlite3 *db)
 {
 	if (!sqlite3_get_autocommit(db))
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* File systems where SQLite's WAL (shared memory of one host) is unsafe. */
+static const long netfs_magic[] = {
+	0x6969,     /* NFS */
+	0x517B,     /* SMB */
+	0xFF534D42, /* CIFS */
+	0xFE534D42, /* SMB2 */
+	0x00C36400, /* Ceph */
+	0x65735546, /* FUSE */
+	0x01021997, /* 9p */
+	0x5346414F, /* AFS */
+	0x0BD00BD0, /* Lustre */
+	0x01161970, /* GFS2 */
+	0x7461636F, /* OCFS2 */
+};
+
+int st_sql_netfs(const char *dir)
+{
+	struct statfs sb;
+
+	if (statfs(dir, &sb) < 0)
+		return 0;
+	for (size_t i = 0; i < sizeof(netfs_magic) / sizeof(netfs_magic[0]); i++)
+		if ((unsigned long)sb.f_type == (unsigned long)netfs_magic[i])
+			return 1;
+	return 0;
+}
+
+int st_sql_cluster_shared(const char *dir)
+{
+	char path[4200];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	int shared = 0;
+
+	if (st_sql_netfs(dir))
+		return 1;
+	/*
+	 * Ask SQLite, on a connection of its own: never open() and close() the
+	 * file ourselves, since closing any descriptor of a file drops every
+	 * POSIX lock this process holds on it, those of its other connections
+	 * included (SQLite's unix VFS keeps such descriptors open until the
+	 * file's last connection closes). A WAL file says "wal".
+	 */
+	snprintf(path, sizeof(path), "%s/config.db", dir);
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK) {
+		sqlite3_busy_timeout(db, 60000);
+		if (sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q, NULL) == SQLITE_OK &&
+		    sqlite3_step(q) == SQLITE_ROW) {
+			const unsigned char *m = sqlite3_column_text(q, 0);
+			shared = m && !strcmp((const char *)m, "delete");
+		}
+		sqlite3_finalize(q);
+	}
+	sqlite3_close(db);
+	return shared;
 }

@@ -16,7 +16,17 @@
  * Every database is opened in WAL mode with synchronous=FULL (a commit is
  * durable when it returns, so the bottom-up order of commits across shard
  * files survives power loss) and a busy timeout, so several processes can
- * share a cluster. A caller may relax synchronous after st_sql_open for a
+ * share a cluster. A cluster on shared storage (`init --shared-fs`, or a
+ * network file system detected by st_sql_netfs) runs every file in the
+ * rollback journal (journal_mode=DELETE) with SQLite's POSIX advisory
+ * locks instead: WAL needs memory shared between the processes of one
+ * host, which hosts sharing an NFS, CIFS or Ceph mount do not have. The
+ * choice is recorded in config.db itself (its header: a WAL file or not)
+ * and every process that opens a file of the cluster applies it
+ * (st_sql_cluster_shared). NEEDSWORK: in a rollback journal a reader's
+ * open statement (a scan walking a shard) blocks that shard's writers up
+ * to the busy timeout; scans on shared storage should read in key ranges,
+ * each its own short read transaction. A caller may relax synchronous after st_sql_open for a
  * file whose loss only costs redone work (job_db does, for curator.db).
  *
  * Order of calls: st_sql_open(); then any of st_sql_exec() /
@@ -54,19 +64,41 @@
 #include "storage/st_util.h"
 
 /*
- * Open the database at path, creating the file when create is set, with
- * the settings above: busy timeout 60 s; journal_mode=WAL,
+ * Open the database at path, creating the file when flags has
+ * ST_SQL_CREATE, with the settings above: busy timeout 60 s;
+ * journal_mode=WAL (DELETE with ST_SQL_SHARED),
  * synchronous=FULL, a 16 MiB page cache, temp_store=MEMORY (the pragmas are
  * retried 500 times, 20 ms apart, while they fail with ST_EBUSY: another
  * process may be switching the same new file to WAL).
- * [in]  path, create
+ * [in]  path, flags (enum st_sql_flags)
  * [out] out: the connection, the caller's to sqlite3_close(); untouched on
  *       failure.
  * Returns 0, or a code of the table above (-ENOENT: no such file and
  * create is 0; ST_ECORRUPT: not a database; ST_EBUSY: still locked after the
  * retries), err "<path>: ...".
  */
-int st_sql_open(const char *path, int create, sqlite3 **out, struct st_msg *err);
+enum st_sql_flags {
+	ST_SQL_CREATE = (1 << 0), /* create the file if missing */
+	ST_SQL_SHARED = (1 << 1), /* rollback journal, for a cluster on shared storage */
+};
+int st_sql_open(const char *path, int flags, sqlite3 **out, struct st_msg *err);
+
+/*
+ * 1 if the file system holding dir is networked or user-space (NFS, CIFS /
+ * SMB, Ceph, FUSE, 9p, AFS, Lustre, GFS2, OCFS2: statfs f_type), else 0
+ * (also when statfs fails). Thread-safe.
+ */
+int st_sql_netfs(const char *dir);
+
+/*
+ * 1 if the cluster in dir runs its databases in shared-storage mode: its
+ * config.db is a rollback-journal file (made by `init --shared-fs` or on a
+ * network file system), or dir is on a network file system now; else 0.
+ * Asks SQLite on a read-only connection of its own (PRAGMA journal_mode:
+ * the file's header says WAL or not); never open()/close() on the file,
+ * which would drop this process's POSIX locks on it.
+ */
+int st_sql_cluster_shared(const char *dir);
 
 /*
  * Run sql (one or more statements separated by ';') and discard any rows.

@@ -24,7 +24,18 @@
  *   5. ends the operation.
  * A write is acknowledged (st_writer_write/close return 0 for it) only after
  * step 4. A crash leaves at worst unreachable extents and orphan files.
- * One writer per vdisk at a time (an flock on locks/vdisk-<id>.lock).
+ * One writer per vdisk at a time (a lock held by the writer's lease,
+ * st_store_lock "vdisk-<id>").
+ *
+ * Leases (st_lease.h, DESIGN.md §4a). A handle that commits holds a lease
+ * in config.db, taken on first need (st_store_lease): every in-flight
+ * operation is registered under it, every metadata commit of the handle
+ * checks its fence (st_meta_set_holder), and a writer checks it before
+ * each commit step: once lost (not renewed for TTL/2 of this process's
+ * clock, or fenced by an observer) the writer fails with ST_ELEASE, "lease
+ * lost", and commits nothing more. The observer's side is
+ * st_store_leases_reap: scans call it (through st_store_scan_seq) before
+ * they take S0.
  *
  * Read path (top-down): block map -> extent ID map -> egroup map -> a
  * replica file, whose record and CRC32C are verified; a bad or missing
@@ -63,6 +74,7 @@ struct st_init_spec {
 	int nodes;
 	int shards;
 	int ndisks; /* per node */
+	int shared_fs; /* `init --shared-fs`: rollback journal, not WAL (st_sql.h) */
 	struct {
 		enum st_tier tier;
 		uint64_t size;
@@ -107,6 +119,62 @@ struct st_meta *st_store_meta(struct st_store *st);
 
 /* The node this process runs on ($CURATOR_NODE at open, else 1). */
 uint32_t st_store_node(const struct st_store *st);
+
+/* --- leases (st_lease.h) ------------------------------------------------- */
+
+struct st_lease;
+
+/*
+ * What this handle's lease will say it is (kind and what, copied): call
+ * before the first st_store_lease (a curator rank says ST_LEASE_RANK). The
+ * default is ST_LEASE_WRITER, "vdisk writer". No effect once the lease is
+ * taken.
+ */
+void st_store_set_holder(struct st_store *st, int kind, const char *what);
+
+/*
+ * The handle's lease, taken now if it has none (its renewal thread runs
+ * until st_store_free), and made the fence every metadata commit of the
+ * handle checks. [out] out (may be NULL): owned by the store. 0, or the
+ * error of st_lease_acquire; ST_ELEASE once it was lost (a lost lease is
+ * never replaced: the handle is fenced for good).
+ */
+int st_store_lease(struct st_store *st, struct st_lease **out, struct st_msg *err);
+
+/* 0 while the handle's lease is held (or it has none yet), else ST_ELEASE. */
+int st_store_lease_check(struct st_store *st, struct st_msg *err);
+
+/*
+ * st_config_op_begin under the handle's lease (taken if needed, checked
+ * first). 0, ST_ELEASE, or the config error.
+ */
+int st_store_op_begin(struct st_store *st, const char *what, uint64_t *seq, int64_t *op, struct st_msg *err);
+
+/*
+ * The observer (st_lease.h): observe every lease; for each one expired
+ * (silent for its TTL on this host's clock) or left fencing by an observer
+ * that died, fence it in config.db (compare-and-set on the beat seen), in
+ * every shard, then mark it dead. [out] reaped (may be NULL): how many
+ * became dead. 0 or an error (a lease half fenced is finished next time).
+ */
+int st_store_leases_reap(struct st_store *st, int *reaped, struct st_msg *err);
+
+/*
+ * A lock held by the handle's lease (st_lease_lock): "scan", "vdisk-<id>".
+ * While another lease holds it, observe and reap (st_store_leases_reap)
+ * every 100 ms: a dead holder's lock is taken once its lease is declared
+ * dead (its TTL of silence on this host's clock, then its fences). With
+ * wait_ms < 0 a holder seen beating is alive and the call fails at once;
+ * otherwise it waits up to wait_ms (and at least 1.5 TTL of the holder,
+ * so a dead one can be reaped). Already held by this handle: ST_EBUSY.
+ * 0, ST_EBUSY (err names the holder: kind, what, host, pid), ST_ELEASE,
+ * or an SQLite error. st_store_unlock releases (a no-op if not held).
+ */
+int st_store_lock(struct st_store *st, const char *name, int wait_ms, struct st_msg *err);
+void st_store_unlock(struct st_store *st, const char *name);
+
+/* S0 for a scan: st_store_leases_reap, then st_config_scan_seq. */
+int st_store_scan_seq(struct st_store *st, uint64_t *s0, struct st_msg *err);
 
 /*
  * A fresh cluster-unique 64-bit ID into *id (this process's node in the

@@ -189,6 +189,9 @@ struct st_store {
 	size_t ccap;
 	struct st_unlinker unlinker;
 	struct st_batchmode batch;
+	struct st_lease *lease;  /* taken on first need (st_store_lease) */
+	int lease_kind;          /* enum st_lease_kind */
+	char lease_what[128];
 };
 
 /* --- st_topo.c: disks, nodes, IDs, the cloud tier ----------------------- */
@@ -318,9 +321,14 @@ int st_read_extent_any(struct st_store *st, const struct st_egroup_rec *g, const
 
 /* --- st_vdisk.c --------------------------------------------------------- */
 
-/* Take vdisk's write lock (flock on locks/vdisk-<id>.lock), waiting up to 30 s: 0, ST_EBUSY, -errno. */
-int st_vdisk_lock(struct st_store *st, uint64_t vdisk, int *fd_out, struct st_msg *err);
-void st_vdisk_unlock(int fd);
+/*
+ * Take vdisk's write lock (st_store_lock "vdisk-<id>", held by the store's
+ * lease), waiting up to 30 s for a live holder, longer for a dead one to be
+ * reaped: *held = 1. 0, ST_EBUSY, ST_ELEASE, or an SQLite error.
+ * st_vdisk_unlock releases it when held > 0.
+ */
+int st_vdisk_lock(struct st_store *st, uint64_t vdisk, int *held, struct st_msg *err);
+void st_vdisk_unlock(struct st_store *st, uint64_t vdisk, int held);
 
 /* --- st_write.c --------------------------------------------------------- */
 

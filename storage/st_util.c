@@ -4,6 +4,8 @@
  */
 #include "storage/st_util.h"
 
+#include <sys/random.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -37,7 +39,7 @@ const char *st_strerror(int rc)
 	case ST_ENOTCLUSTER: return "not a cluster directory";
 	case ST_EBUSY: return "busy";
 	case ST_EIO: return "no readable replica";
-	case ST_EFENCED: return "fenced (lease lost)";
+	case ST_ELEASE: return "lease lost (fenced)";
 	}
 	if (rc < 0 && rc > -4096)
 		return strerror(-rc);
@@ -276,15 +278,25 @@ int st_mkdir_p(const char *path)
 	return 0;
 }
 
+unsigned st_tmp_salt(void)
+{
+	unsigned v = 0;
+
+	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+		v = (unsigned)st_now() ^ (unsigned)(uintptr_t)&v;
+	return v;
+}
+
 int st_write_file_atomic(const char *path, const void *buf, size_t len, int mode)
 {
 	char tmp[PATH_MAX], dir[PATH_MAX];
 	int fd, rc;
 	char *slash;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
+	/* unique across hosts sharing the directory (a pid alone is not): pid and 32 random bits */
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d.%08x", path, (int)getpid(), st_tmp_salt()) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -errno;
 	rc = st_pwrite_full(fd, buf, len, 0);

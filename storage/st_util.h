@@ -36,7 +36,8 @@ enum st_err {
 	ST_ENOTCLUSTER = -1009, /* the directory is not a cluster            */
 	ST_EBUSY = -1010,     /* another process holds the object            */
 	ST_EIO = -1011,       /* every replica failed                        */
-	ST_EFENCED = -1012,   /* the holder's lease was taken: it commits nothing more */
+	ST_ELEASE = -1012,    /* this process's lease is lost (or was taken over): it is fenced, commits nothing more */
+	ST_EFENCED = ST_ELEASE,
 };
 
 /* A static string for rc (an st_err or -errno). Never NULL. Thread-safe. */
@@ -143,6 +144,9 @@ void st_fault_step(void);
 
 /* mkdir -p with mode 0755. 0 or -errno. */
 int st_mkdir_p(const char *path);
+
+/* 32 random bits for a temporary file's name (unique across hosts sharing a directory). Thread-safe. */
+unsigned st_tmp_salt(void);
 
 /*
  * Write buf to path atomically: temp file, fsync, rename, fsync directory.

@@ -63,33 +63,35 @@ int st_vdisk_create(struct st_store *st, const char *name, const char *container
 	return rc;
 }
 
-int st_vdisk_lock(struct st_store *st, uint64_t vdisk, int *fd_out, struct st_msg *err)
+/* The name of vdisk's write lock (st_store_lock). */
+static void lock_name(uint64_t vdisk, char *buf, size_t len)
 {
-	char path[ST_PATH_MAX + 64];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/locks/vdisk-%016llx.lock", st_config_dir(st->cfg),
-		 (unsigned long long)vdisk);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return st_fail(err, -errno, "%s: %s", path, strerror(errno));
-	for (int i = 0; i < 3000; i++) {
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-			*fd_out = fd;
-			return 0;
-		}
-		if (errno != EWOULDBLOCK && errno != EINTR)
-			break;
-		usleep(10000);
-	}
-	close(fd);
-	return st_fail(err, ST_EBUSY, "vdisk %llx: another writer holds it", (unsigned long long)vdisk);
+	snprintf(buf, len, "vdisk-%016llx", (unsigned long long)vdisk);
 }
 
-void st_vdisk_unlock(int fd)
+int st_vdisk_lock(struct st_store *st, uint64_t vdisk, int *held, struct st_msg *err)
 {
-	if (fd >= 0)
-		close(fd); /* releases the flock */
+	char name[64];
+	int rc;
+
+	lock_name(vdisk, name, sizeof(name));
+	rc = st_store_lock(st, name, 30000, err);
+	if (rc == ST_EBUSY)
+		return st_fail(err, rc, "vdisk %llx: another writer holds it (%s)", (unsigned long long)vdisk,
+			       err ? err->text : "");
+	if (!rc)
+		*held = 1;
+	return rc;
+}
+
+void st_vdisk_unlock(struct st_store *st, uint64_t vdisk, int held)
+{
+	char name[64];
+
+	if (held <= 0)
+		return;
+	lock_name(vdisk, name, sizeof(name));
+	st_store_unlock(st, name);
 }
 
 struct ref_acc {
@@ -231,7 +233,7 @@ static int copy_vdisk(struct st_store *st, const char *src_name, const char *nam
 		return st_fail(err, ST_EEXIST, "vdisk '%s': already exists", name);
 	rc = st_vdisk_lock(st, src.id, &lockfd, err); /* a consistent point in time */
 	if (!rc)
-		rc = st_config_op_begin(st->cfg, readonly ? "vdisk snapshot" : "vdisk clone", &seq, &op, err);
+		rc = st_store_op_begin(st, readonly ? "vdisk snapshot" : "vdisk clone", &seq, &op, err);
 	began = !rc;
 	if (!rc)
 		rc = st_meta_vdisk_blocks(m, src.id, collect_block, &acc, err);
@@ -289,7 +291,7 @@ static int copy_vdisk(struct st_store *st, const char *src_name, const char *nam
 	}
 	if (began)
 		st_config_op_end(st->cfg, op, NULL);
-	st_vdisk_unlock(lockfd);
+	st_vdisk_unlock(st, src.id, lockfd);
 	free(acc.rows);
 	free(incs);
 	return rc;
@@ -315,7 +317,7 @@ int st_vdisk_delete(struct st_store *st, const char *name, struct st_msg *err)
 		rc = st_vdisk_lock(st, v.id, &lockfd, err);
 	if (!rc)
 		rc = st_config_vdisk_delete(st->cfg, v.id, err);
-	st_vdisk_unlock(lockfd);
+	st_vdisk_unlock(st, v.id, lockfd);
 	return rc;
 }
 

@@ -31,6 +31,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -97,6 +98,7 @@ struct st_writer {
 	struct st_container c;
 	int lockfd;
 	int failed;
+	int paused;         /* the test hook fired (pause_at) */
 	uint64_t pos;       /* vdisk offset of the next byte st_writer_write buffers */
 	uint8_t *buf;
 	size_t blen;        /* bytes in buf */
@@ -211,7 +213,7 @@ int st_writer_open(struct st_store *st, const char *name, uint64_t off, struct s
 			rc = st_fail(err, -ENOMEM, "out of memory");
 	}
 	if (rc) {
-		st_vdisk_unlock(w->lockfd);
+		st_vdisk_unlock(w->st, w->v.id, w->lockfd);
 		free(w->buf);
 		free(w);
 		return rc;
@@ -517,6 +519,9 @@ static int commit_blocks(struct st_writer *w, struct st_msg *err)
 			if (st_meta_shard_block(m, w->v.id, p->block) != s)
 				continue;
 			if (!any) {
+				rc = st_store_lease_check(w->st, err); /* the clock, before each shard's commit */
+				if (rc)
+					break;
 				rc = st_meta_begin(m, s, err);
 				any = 1;
 				if (!rc && w->fence[0]) /* inside the transaction that makes the rows visible */
@@ -701,6 +706,35 @@ static int write_pieces(struct st_writer *w, struct st_msg *err)
 	return rc;
 }
 
+/*
+ * Test hook: CURATOR_WRITE_PAUSE_AT=STEP stops the process (SIGSTOP, for
+ * the test to SIGCONT) when a batch reaches STEP; STEP:SECS sleeps SECS
+ * seconds instead (the lease keeps renewing). CURATOR_WRITE_PAUSE_FILE, if
+ * set, is created first, so the test knows the writer got there. Steps:
+ * before_egroup_rows (data written and synced), before_block_rows (egroup
+ * and extent-ID rows committed). Each pauses the first batch only.
+ */
+static void pause_at(struct st_writer *w, const char *step)
+{
+	const char *at = getenv("CURATOR_WRITE_PAUSE_AT"), *file = getenv("CURATOR_WRITE_PAUSE_FILE");
+	size_t n = strlen(step);
+
+	if (!at || strncmp(at, step, n) || (at[n] && at[n] != ':') || w->paused)
+		return;
+	w->paused = 1;
+	if (file && *file) {
+		FILE *f = fopen(file, "w");
+		if (f) {
+			fprintf(f, "%d\n", (int)getpid());
+			fclose(f);
+		}
+	}
+	if (at[n] == ':')
+		sleep((unsigned)atoi(at + n + 1));
+	else
+		raise(SIGSTOP);
+}
+
 static void batch_release(struct st_writer *w, int discard)
 {
 	for (int e = 0; e < w->neg; e++) {
@@ -724,7 +758,7 @@ static int flush(struct st_writer *w, struct st_msg *err)
 	rc = st_topo_refresh(st, err);
 	if (rc)
 		return rc;
-	rc = st_config_op_begin(st->cfg, "vdisk write", &seq, &op, err);
+	rc = st_store_op_begin(st, "vdisk write", &seq, &op, err);
 	if (rc)
 		return rc;
 again:
@@ -733,6 +767,11 @@ again:
 		rc = write_pieces(w, err);
 	if (!rc)
 		rc = sync_batch(w, err);
+	if (!rc) {
+		pause_at(w, "before_egroup_rows");
+		/* every commit step checks the lease first; the shards check its fence */
+		rc = st_store_lease_check(st, err);
+	}
 	if (!rc) {
 		rc = commit_egroups(w, seq, err);
 		if (rc == ST_ESTALE && tries++ < 3) {
@@ -747,7 +786,13 @@ again:
 	}
 	if (w->c.dedup == ST_MODE_INLINE)
 		fingerprint_batch(w);
-	rc = commit_extents(w, err);
+	rc = st_store_lease_check(st, err);
+	if (!rc)
+		rc = commit_extents(w, err);
+	if (!rc) {
+		pause_at(w, "before_block_rows");
+		rc = st_store_lease_check(st, err);
+	}
 	if (!rc)
 		rc = commit_blocks(w, err);
 	if (!rc)
@@ -891,7 +936,7 @@ int st_writer_close(struct st_writer *w, struct st_msg *err)
 	if (w->has_open)
 		wr_egroup_close(&w->open);
 	batch_release(w, 0);
-	st_vdisk_unlock(w->lockfd);
+	st_vdisk_unlock(w->st, w->v.id, w->lockfd);
 	free(w->eg);
 	free(w->pieces);
 	free(w->segs);

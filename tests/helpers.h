@@ -9,6 +9,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/*
+ * The lease TTL of every test process and the curator processes it runs
+ * (CURATOR_LEASE_TTL, set at load unless already set), and how long an
+ * observer must watch a dead holder before a scan reaps it.
+ */
+#define TH_LEASE_TTL "4s"
+#define TH_LEASE_TTL_US 4000000
+
 /* A fresh empty directory under $TMPDIR; path valid until the process ends. */
 const char *th_tmpdir(const char *tag);
 

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "storage/st_config.h"
+#include "storage/st_lease.h"
 #include "tests/helpers.h"
 
 #define RUN(dir, ...) th_run(dir, NULL, NULL, NULL, __VA_ARGS__, NULL)
@@ -466,6 +467,7 @@ Test(service, explain_collected_protected_and_skipped, .timeout = 120)
 	char *collected, *shared, *skipped, *out = NULL;
 	struct st_config *cfg;
 	struct st_msg err;
+	struct st_lease *lease;
 	uint64_t seq;
 	int64_t op;
 
@@ -479,7 +481,8 @@ Test(service, explain_collected_protected_and_skipped, .timeout = 120)
 	write_random(dir, "w", "0", 1 << 20, 4); /* w's old block 0 is garbage */
 	/* an operation in flight holds S0 back; a snapshot taken after it stamps its egroups */
 	cr_assert_eq(st_config_open(dir, &cfg, &err), 0);
-	cr_assert_eq(st_config_op_begin(cfg, "test", &seq, &op, &err), 0);
+	cr_assert_eq(st_lease_acquire(cfg, ST_LEASE_WRITER, "test", &lease, &err), 0, "%s", err.text);
+	cr_assert_eq(st_config_op_begin(cfg, st_lease_id(lease), "test", &seq, &op, &err), 0);
 	cr_assert_eq(RUN(dir, "vdisk", "snapshot", "v", "late"), 0);
 	write_random(dir, "v", "1M", 1 << 20, 5); /* block 1's old extent: referenced only by 'late' and 'keep' */
 	cr_assert_eq(RUN(dir, "vdisk", "delete", "late"), 0);
@@ -499,6 +502,7 @@ Test(service, explain_collected_protected_and_skipped, .timeout = 120)
 	free(out);
 	/* once the operation ends, the next scan collects it */
 	cr_assert_eq(st_config_op_end(cfg, op, &err), 0);
+	st_lease_release(lease);
 	st_config_free(cfg);
 	cr_assert_eq(RUN(dir, "scan", "full"), 0);
 	cr_assert_eq(RUN(dir, "tasks", "run"), 0);

@@ -28,6 +28,8 @@ hosts=$here/tests/hosts/hosts.sh
 work=$(mktemp -d "${TMPDIR:-/tmp}/hosts-test.XXXXXX")
 export HOSTS_STATE=$work/hosts
 export CURATOR_LOG=warn
+# leases (DESIGN.md §4a): a dead host's processes are declared dead a TTL after their last beat
+export CURATOR_LEASE_TTL=${CURATOR_LEASE_TTL:-4s}
 # (make asan: MPICH unloads UCX's modules at exit, so LeakSanitizer cannot attribute them; as tests/run.sh does)
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
 unset CURATOR_NODE
@@ -277,8 +279,9 @@ test_host_death() {
 	check "host death: the dead scan's row is still running (its ranks are gone)" \
 		[ "$(q "$d" "SELECT state FROM scans WHERE id = $dead")" = running ]
 	"$hosts" restart h2 || { fail "host death: h2 does not come back"; return; }
-	# the next scan beats, sees the dead scan's heartbeat stand still for the TTL, marks it failed
-	CURATOR_SCAN_TTL=2s CURATOR_SCAN_POLL_DELAY_US=30000 run "$d" 2x1 scan full
+	# the next scan waits for the dead scan's lock: its rank 0's lease silent for the TTL, fenced,
+	# then the lock is its and the dead scan's row is recorded failed
+	CURATOR_SCAN_POLL_DELAY_US=30000 run "$d" 2x1 scan full
 	rc=$?
 	check "host death: the next scan on 2 hosts succeeds (exit $rc)" [ "$rc" = 0 ]
 	s=$(last_scan "$d")

@@ -414,7 +414,14 @@ static void kill_each_step(const struct kind_case *kc)
 		cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 		snprintf(when, sizeof(when), "%s killed at step %d", kc->kind, step);
 		reads_back(dir, when);
-		/* the retry alone (no scan) finishes or undoes it: nothing stays frozen, snapshots work at once */
+		/*
+		 * The retry alone (no scan) finishes or undoes it: nothing stays
+		 * frozen, snapshots work at once. The killed runner's claim is its
+		 * lease's until an observer saw that lease silent for its TTL: one
+		 * look (`scan --dry-run` observes every lease), a TTL, then the retry.
+		 */
+		cr_assert_eq(RUN(dir, "scan", "full", "--dry-run"), 0);
+		usleep(TH_LEASE_TTL_US + 300000);
 		cr_assert_eq(run_tasks(dir), 0, "%s: the retry failed", when);
 		cr_assert_eq(frozen_egroups(dir), 0, "%s: an egroup stays frozen after the retry", when);
 		for (int i = 0; i < nmodels; i++) {

@@ -19,7 +19,19 @@
 #include <unistd.h>
 
 #include "jobs/job_db.h"
+#include "storage/st_config.h"
 #include "tests/helpers.h"
+
+/* A config.db in dir (made on first use), for the runners' leases; freed at exit. */
+static struct st_config *cfg_of(const char *dir)
+{
+	static struct st_config *cfg;
+	struct st_msg err;
+
+	if (!cfg)
+		cr_assert_eq(st_config_create(dir, 1, 0, &cfg, &err), 0, "%s", err.text);
+	return cfg;
+}
 
 static sqlite3 *raw(const char *dir)
 {
@@ -152,7 +164,7 @@ Test(job_db, the_sums_follow_every_change_of_the_queue)
 		cr_assert_eq(sqlite3_exec(w, "UPDATE tasks SET runner = 2147483000 WHERE state = 1", NULL, NULL, NULL), SQLITE_OK);
 		sqlite3_close(w);
 	}
-	cr_assert_eq(job_db_tasks_requeue_running(db, &err), 0);
+	cr_assert_eq(job_db_tasks_requeue_running(db, cfg_of(dir), &err), 0);
 	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks WHERE state = 1"), 0);
 	cr_assert_eq(sums_off(dir), 0);
 	for (int i = 0; i < 16; i++)

@@ -368,6 +368,9 @@ Test(efficiency, killed_runner_during_compress_dedup_and_cloud_moves, .timeout =
 		at(2 * 86400);
 	}
 	cr_assert_gt(kills, 0, "the runner always finished before the kill");
+	/* the killed runners' leases: seen by a scan, reaped by the next one a TTL later */
+	cr_assert_eq(th_run_ranks(1, dir, scan), 0);
+	usleep(TH_LEASE_TTL_US + 300000);
 	/* clean rounds until a scan finds nothing to do (each task kind's follow-up is the next round's) */
 	for (int round = 0; round < 10; round++) {
 		cr_assert_eq(th_run_ranks(1, dir, scan), 0);

@@ -339,6 +339,9 @@ Test(protect, killed_during_rereplication_loses_nothing, .timeout = 180)
 	cr_assert_eq(RUN(dir, "disk", "fail", "3"), 0);
 	kills = scan_and_kill_tasks(dir, 4, "40000", 200000, &seed, 24 << 20);
 	cr_assert_gt(kills, 0);
+	/* the killed runners' claims stay theirs until a TTL after a scan saw their last beats */
+	cr_assert_eq(RUN(dir, "scan", "full", "--dry-run"), 0);
+	usleep(TH_LEASE_TTL_US + 300000);
 	for (int i = 0; i < 2; i++) {
 		cr_assert_eq(RUN(dir, "scan", "full", "--sweep-grace", "0s"), 0);
 		cr_assert_eq(RUN(dir, "tasks", "run", "--sweep-grace", "0s"), 0);
@@ -557,6 +560,9 @@ Test(protect, killed_during_ec_conversion_loses_nothing, .timeout = 240)
 	setenv("CURATOR_NOW", now, 1);
 	kills = scan_and_kill_tasks(dir, 4, "60000", 300000, &seed, SIZE);
 	cr_assert_gt(kills, 0);
+	/* the killed runners' operations hold S0 until a scan a TTL after their last beat reaps them */
+	cr_assert_eq(RUN(dir, "scan", "full", "--dry-run"), 0);
+	usleep(TH_LEASE_TTL_US + 300000);
 	for (int i = 0; i < 3; i++) {
 		cr_assert_eq(RUN(dir, "scan", "full", "--sweep-grace", "0s"), 0);
 		cr_assert_eq(RUN(dir, "tasks", "run", "--sweep-grace", "0s"), 0);

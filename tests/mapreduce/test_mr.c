@@ -450,16 +450,26 @@ Test(mr, stale_scratch_of_dead_jobs_is_removed, .timeout = 60)
 	char host[256], stale[4400], out[4096];
 	const char *args[] = { "wordcount", out, "--words", "1000", NULL };
 
+	char ns[64] = "", other[4400];
+	unsigned long long ino = 0;
+	ssize_t n = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
+
+	ns[n > 0 ? n : 0] = 0;
+	cr_assert_eq(sscanf(ns, "pid:[%llu]", &ino), 1, "%s", ns);
 	gethostname(host, sizeof(host));
 	for (char *p = host; *p; p++)
 		if (*p == '-' || *p == '/')
 			*p = '_';
-	snprintf(stale, sizeof(stale), "%s/mr-%s-999999-1-r0", dir, host);
+	/* names carry the PID namespace: only this namespace's dead pids are swept */
+	snprintf(stale, sizeof(stale), "%s/mr-%s_ns%llu-999999-1-r0", dir, host, ino);
 	cr_assert_eq(mkdir(stale, 0755), 0);
+	snprintf(other, sizeof(other), "%s/mr-%s_ns%llu-999999-1-r0", dir, host, ino + 1);
+	cr_assert_eq(mkdir(other, 0755), 0);
 	snprintf(out, sizeof(out), "%s/wc", dir);
 	setenv("TMPDIR", dir, 1);
 	cr_assert_eq(run_job(1, NULL, 30, args), 0);
 	cr_assert_neq(access(stale, F_OK), 0, "a dead job's scratch was left");
+	cr_assert_eq(access(other, F_OK), 0, "another PID namespace's scratch was judged by a pid of this one");
 }
 
 /* The radix sort against qsort with the reference order. */

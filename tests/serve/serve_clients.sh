@@ -38,7 +38,7 @@ cleanup() {
 	for m in "${mounts[@]}"; do fusermount3 -u "$m" 2>/dev/null; done
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
 	wait 2>/dev/null
-	rm -rf "$work"
+	[ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 run=0; failed=0

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "storage/st_config.h"
+#include "storage/st_lease.h"
 #include "tests/helpers.h"
 
 static struct st_config *fresh(const char **dir, int nodes)
@@ -13,7 +14,7 @@ static struct st_config *fresh(const char **dir, int nodes)
 	struct st_msg err;
 
 	*dir = th_tmpdir("cfg");
-	cr_assert_eq(st_config_create(*dir, 2, &cfg, &err), 0, "%s", err.text);
+	cr_assert_eq(st_config_create(*dir, 2, 0, &cfg, &err), 0, "%s", err.text);
 	for (int n = 1; n <= nodes; n++)
 		cr_assert_eq(st_config_node_add(cfg, (uint32_t)n, &err), 0);
 	return cfg;
@@ -115,18 +116,39 @@ Test(st_config, ids_are_unique_across_handles_and_persisted)
 	st_rm_rf(dir);
 }
 
-Test(st_config, scan_sequence_respects_in_flight_and_dead_processes)
+/* Is lease id expired by this observation? (observe records what it saw) */
+static int observed_expired(struct st_config *cfg, int64_t id, int64_t *beat)
+{
+	struct st_lease_info *v = NULL;
+	struct st_msg err;
+	int n = 0, expired = -1;
+
+	cr_assert_eq(st_lease_observe(cfg, &v, &n, &err), 0, "%s", err.text);
+	for (int i = 0; i < n; i++)
+		if (v[i].id == id) {
+			expired = v[i].expired;
+			*beat = v[i].beat;
+		}
+	free(v);
+	return expired;
+}
+
+Test(st_config, scan_sequence_respects_in_flight_and_dead_leases)
 {
 	const char *dir;
-	struct st_config *cfg = fresh(&dir, 1);
+	struct st_config *cfg;
+	struct st_lease *l;
 	struct st_msg err;
 	uint64_t s1, s2, s0;
-	int64_t op1, op2;
+	int64_t op1, op2, child_lease, beat;
 	int pfd[2];
 	pid_t pid;
 
-	cr_assert_eq(st_config_op_begin(cfg, "t", &s1, &op1, &err), 0);
-	cr_assert_eq(st_config_op_begin(cfg, "t", &s2, &op2, &err), 0);
+	setenv("CURATOR_LEASE_TTL", "600ms", 1);
+	cfg = fresh(&dir, 1);
+	cr_assert_eq(st_lease_acquire(cfg, ST_LEASE_WRITER, "test", &l, &err), 0, "%s", err.text);
+	cr_assert_eq(st_config_op_begin(cfg, st_lease_id(l), "t", &s1, &op1, &err), 0);
+	cr_assert_eq(st_config_op_begin(cfg, st_lease_id(l), "t", &s2, &op2, &err), 0);
 	cr_assert_gt(s2, s1);
 	cr_assert_eq(st_config_scan_seq(cfg, &s0, &err), 0);
 	cr_assert_eq(s0, s1, "S0 must not pass the oldest in-flight operation");
@@ -136,31 +158,51 @@ Test(st_config, scan_sequence_respects_in_flight_and_dead_processes)
 	cr_assert_eq(st_config_op_end(cfg, op2, &err), 0);
 	cr_assert_eq(st_config_scan_seq(cfg, &s0, &err), 0);
 	cr_assert_eq(s0, s2 + 1);
+	cr_assert_eq(st_config_op_begin(cfg, 999999, "no such lease", &s1, &op1, &err), ST_ELEASE,
+		     "an operation needs a live lease");
 
-	/* a process that begins an operation and dies (kill -9) */
+	/* a process (its own lease) that begins an operation and dies (kill -9) */
 	cr_assert_eq(pipe(pfd), 0);
 	pid = fork();
 	if (pid == 0) {
 		struct st_config *c;
+		struct st_lease *cl;
 		uint64_t s;
-		int64_t op;
-		if (st_config_open(dir, &c, NULL) || st_config_op_begin(c, "child", &s, &op, NULL))
+		int64_t op, id;
+		if (st_config_open(dir, &c, NULL) || st_lease_acquire(c, ST_LEASE_WRITER, "child", &cl, NULL))
 			_exit(1);
-		if (write(pfd[1], "x", 1) != 1)
+		id = st_lease_id(cl);
+		if (st_config_op_begin(c, id, "child", &s, &op, NULL))
+			_exit(1);
+		if (write(pfd[1], &id, sizeof(id)) != sizeof(id))
 			_exit(1);
 		pause();
 		_exit(0);
 	}
-	char ch;
-	cr_assert_eq(read(pfd[0], &ch, 1), 1);
+	cr_assert_eq(read(pfd[0], &child_lease, sizeof(child_lease)), (ssize_t)sizeof(child_lease));
+	cr_assert_eq(observed_expired(cfg, child_lease, &beat), 0);
+	usleep(900 * 1000); /* 1.5 TTL: a live holder beats every TTL/6 */
+	cr_assert_eq(observed_expired(cfg, child_lease, &beat), 0, "a live holder is never expired");
 	cr_assert_eq(st_config_scan_seq(cfg, &s0, &err), 0);
 	cr_assert_eq(s0, s2 + 1, "the live child's operation holds S0 back");
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
+	cr_assert_eq(observed_expired(cfg, child_lease, &beat), 0, "first sight of the last beat");
+	cr_assert_eq(st_config_scan_seq(cfg, &s0, &err), 0);
+	cr_assert_eq(s0, s2 + 1, "an operation stays until its lease is declared dead");
+	usleep(700 * 1000);
+	cr_assert_eq(observed_expired(cfg, child_lease, &beat), 1, "silent for the TTL on this clock");
+	cr_assert_eq(st_lease_fence_begin(cfg, child_lease, beat, &err), 0, "%s", err.text);
+	cr_assert_eq(st_config_scan_seq(cfg, &s0, &err), 0);
+	cr_assert_eq(s0, s2 + 1, "a lease being fenced still holds S0");
+	cr_assert_eq(st_lease_fence_end(cfg, child_lease, &err), 0, "%s", err.text);
 	cr_assert_eq(st_config_scan_seq(cfg, &s0, &err), 0);
 	cr_assert_eq(s0, s2 + 2, "the dead child's operation must be cleaned up");
+	cr_assert_eq(st_lease_check(l, &err), 0, "%s", err.text);
+	st_lease_release(l);
 	st_config_free(cfg);
 	st_rm_rf(dir);
+	unsetenv("CURATOR_LEASE_TTL");
 }
 
 Test(st_config, not_a_cluster)

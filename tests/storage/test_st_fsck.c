@@ -239,6 +239,12 @@ static int killed_runner(const char *dir, useconds_t us)
 	usleep(us);
 	kill(pid, SIGKILL);
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	/*
+	 * Its in-flight operations stay in S0 until its lease is declared dead:
+	 * a scan sees its last beat now, the next one, a TTL later, reaps it.
+	 */
+	cr_assert_eq(RUN(dir, "scan", "partial", "--dry-run"), 0);
+	usleep(TH_LEASE_TTL_US + 300000);
 	return WIFSIGNALED(st);
 }
 

@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tests/storage/st_store_th.h"
 
@@ -161,4 +162,59 @@ Test(st_store, older_cluster_format_is_refused, .timeout = 30)
 	sh("sqlite3 %s/config.db \"UPDATE cluster SET value = 1 WHERE key = 'format'\"%s", dir, "");
 	cr_assert_eq(st_store_open(dir, &st, &err), ST_ECORRUPT);
 	cr_assert(strstr(err.text, "cluster format 1, this curator reads format 2 only"), "%s", err.text);
+}
+
+/* 2 bytes at offset 18 of a SQLite file: 1,1 rollback journal; 2,2 WAL. */
+static int sqlite_wal(const char *path)
+{
+	unsigned char h[20] = { 0 };
+	FILE *f = fopen(path, "rb");
+
+	cr_assert(f, "%s", path);
+	cr_assert_eq(fread(h, 1, 20, f), 20);
+	fclose(f);
+	return h[18] == 2;
+}
+
+/*
+ * Shared-storage mode (init --shared-fs, CURATOR_SHARED_FS=1 or a network
+ * file system): every file of the cluster is a rollback-journal database,
+ * recorded in config.db, and a process that opens and writes the cluster
+ * keeps it so (no WAL file appears); a local cluster is WAL.
+ */
+Test(st_store, shared_fs_mode_is_recorded_and_applied, .timeout = 60)
+{
+	const char *env = getenv("CURATOR_SHARED_FS");
+	int forced = env && !strcmp(env, "1");
+
+	for (int shared = 0; shared <= 1; shared++) {
+		struct st_init_spec spec = { .nodes = 2, .shards = 2, .shared_fs = shared };
+		const char *dir = th_tmpdir(shared ? "shared" : "local");
+		struct st_store *st;
+		struct st_msg err;
+		char p[4200], v[16];
+		uint8_t buf[8192];
+		int want = shared || forced;
+
+		cr_assert_eq(st_disk_spec_parse("ssd:1x64M", &spec, &err), 0);
+		cr_assert_eq(st_store_init(dir, &spec, &err), 0, "%s", err.text);
+		cr_assert_eq(st_store_open(dir, &st, &err), 0, "%s", err.text);
+		cr_assert_eq(st_config_shared(st_store_config(st)), want);
+		cr_assert_eq(st_config_setting_get(st_store_config(st), "journal", v, sizeof(v), &err), 0);
+		cr_assert_str_eq(v, want ? "delete" : "wal");
+		container(st, "c", 1);
+		cr_assert_eq(st_vdisk_create(st, "v", "c", 1 << 20, 4096, NULL, &err), 0, "%s", err.text);
+		th_fill(buf, sizeof(buf), 3);
+		cr_assert_eq(st_vdisk_pwrite(st, "v", 0, buf, sizeof(buf), &err), 0, "%s", err.text);
+		snprintf(p, sizeof(p), "%s/config.db", dir);
+		cr_assert_eq(sqlite_wal(p), !want, "config.db");
+		for (int i = 0; i < 2; i++) {
+			snprintf(p, sizeof(p), "%s/meta-%d.db", dir, i);
+			cr_assert_eq(sqlite_wal(p), !want, "meta-%d.db", i);
+			snprintf(p, sizeof(p), "%s/meta-%d.db-wal", dir, i);
+			cr_assert_eq(access(p, F_OK) == 0, !want, "meta-%d.db-wal", i);
+		}
+		st_store_free(st);
+		st_rm_rf(dir);
+	}
 }
