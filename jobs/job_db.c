@@ -222,6 +222,8 @@ int job_db_open(const char *dir, struct job_db **out, struct st_msg *err)
 	 */
 	sqlite3_busy_handler(db->sql, busy_nap, NULL);
 	rc = shared ? 0 : st_sql_exec(db->sql, "PRAGMA synchronous=NORMAL;", err);
+	if (!rc && job_db_batch_register(db) != SQLITE_OK)
+		rc = st_sql_fail(db->sql, sqlite3_errcode(db->sql), "curator.db: the job_batch table", err);
 	if (!rc)
 		rc = int_query(db->sql, "PRAGMA user_version", NULL, NULL, &v, err);
 	for (int i = 0; !rc && v < SCHEMA_VERSION; i++) { /* several ranks may create the schema at once */

@@ -1,7 +1,7 @@
 /*
  * job_db_int: the handle behind struct job_db (private to jobs/job_db.c,
- * jobs/job_db_queue.c and jobs/job_db_report.c, the only files that run
- * statements on curator.db).
+ * jobs/job_db_queue.c, jobs/job_db_batch.c and jobs/job_db_report.c, the
+ * only files that run statements on curator.db).
  */
 #ifndef JOB_DB_INT_H
 #define JOB_DB_INT_H
@@ -18,6 +18,26 @@ struct job_db_seen {
 	int live;       /* still running at the last look */
 };
 
+/* A task of a caller's array in queueing order (job_db_queue.c sorts them). */
+struct job_db_add_key {
+	uint64_t target;
+	uint32_t kind;
+	uint32_t at; /* its index in the caller's array: keeps the sort stable */
+};
+
+/* The rows the virtual table job_batch shows (job_db_batch.c): t[keys[from..to).at]. */
+struct job_db_batch {
+	const struct job_task *t;
+	const struct job_db_add_key *keys; /* NULL: the table is empty */
+	int from, to;
+};
+
+/*
+ * Register the eponymous virtual table job_batch on db->sql, showing
+ * db->batch (job_db_batch.c). An SQLite result code.
+ */
+int job_db_batch_register(struct job_db *db);
+
 struct job_db {
 	sqlite3 *sql; /* curator.db, WAL, synchronous=NORMAL (job_db_open) */
 	struct job_db_seen *seen;
@@ -25,6 +45,7 @@ struct job_db {
 	/* job_db_set_locality: the nodes whose tasks this handle leaves to other ranks, "3,7" ("" none) */
 	char elsewhere[256];
 	int64_t runner; /* the lease claims are recorded under (job_db_set_runner); 0 none */
+	struct job_db_batch batch; /* what job_batch shows, set around one statement (job_db_queue.c) */
 };
 
 /*

@@ -484,6 +484,9 @@ static int begin(struct scan_run *r, struct st_msg *err)
 	}
 	if (!rc && c->rank == 0) {
 		rc = st_store_scan_seq(r->st, &c->s0, err);
+		/* tasks claimed by runners whose leases are dead (reaped just now) go back to the queue */
+		if (!rc && !r->o.dry_run)
+			rc = job_db_tasks_requeue_running(r->db, st_store_config(r->st), err);
 		if (!rc && !r->o.selective)
 			rc = changes_state(r, err);
 		if (!rc)

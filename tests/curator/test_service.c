@@ -368,11 +368,11 @@ Test(service, a_scan_killed_with_sigkill_is_failed_after_the_ttl, .timeout = 240
 	/* a daemon: its first full scan runs (the lock of the dead one is free), and it declares the dead one failed */
 	started = mono();
 	pid = start_daemon(dir, env);
-	snprintf(where, sizeof(where), "id = %lld AND state = 'failed' AND error LIKE '%%no heartbeat%%'", (long long)id);
+	snprintf(where, sizeof(where), "id = %lld AND state = 'failed' AND error LIKE '%%process is gone%%'", (long long)id);
 	cr_assert(wait_for(dir, where, 1, 40), "the killed scan was not marked failed");
 	cr_assert_geq(mono() - started, 4.0, "marked failed before its heartbeat stood still for the TTL");
 	cr_assert(wait_for(dir, "kind = 'full' AND state = 'done'", 1, 60), "the next scan did not run");
-	cr_assert_eq(scans_where(dir, "error LIKE '%no heartbeat%'"), 1, "a live scan was declared dead");
+	cr_assert_eq(scans_where(dir, "error LIKE '%process is gone%'"), 1, "a live scan was declared dead");
 	stop_daemon(pid, 10);
 	cr_assert_eq(scans_where(dir, "state = 'running'"), 0);
 }
