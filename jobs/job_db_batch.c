@@ -5,10 +5,11 @@
  *
  * An eponymous-only virtual table `job_batch(scan, kind, target, version,
  * priority, bytes, arg, node)` is registered on each curator.db connection
- * (job_db_batch_register). Its rows are db->batch: keys[from..to) of the
- * task array t, in that order (job_db_queue.c sorts them by kind and
- * target, so the insert walks tasks_live in order). The array is the
- * caller's and only read, during the statement that reads the table; a
+ * (job_db_batch_register). Its rows are db->batch: an array of struct
+ * job_db_row that job_db_queue.c gathers from the caller's tasks in
+ * queueing order (by kind and target, so the insert walks tasks_live in
+ * order), read in sequence. The array and the arguments it points to are
+ * the caller's and only read, during the statement that reads the table; a
  * blob argument is handed to SQLite as SQLITE_STATIC, valid for that long.
  *
  * Why: a prepared INSERT stepped once per task spends most of its time in
@@ -36,7 +37,7 @@ struct batch_vtab {
 struct batch_cursor {
 	sqlite3_vtab_cursor base;
 	struct job_db_batch *b;
-	int i; /* index into b->keys, from b->from up to b->to */
+	int i; /* index into b->rows, up to b->n */
 };
 
 static int b_connect(sqlite3 *sql, void *aux, int argc, const char *const *argv, sqlite3_vtab **out, char **errmsg)
@@ -68,7 +69,7 @@ static int b_disconnect(sqlite3_vtab *v)
 static int b_best_index(sqlite3_vtab *v, sqlite3_index_info *info)
 {
 	struct batch_vtab *bv = (struct batch_vtab *)v;
-	int n = bv->b->to - bv->b->from;
+	int n = bv->b->n;
 
 	info->estimatedCost = n > 0 ? (double)n : 1.0;
 	info->estimatedRows = n > 0 ? n : 1;
@@ -101,7 +102,7 @@ static int b_filter(sqlite3_vtab_cursor *cur, int idx, const char *idxstr, int a
 	(void)idxstr;
 	(void)argc;
 	(void)argv;
-	c->i = c->b->keys ? c->b->from : c->b->to;
+	c->i = 0;
 	return SQLITE_OK;
 }
 
@@ -110,9 +111,6 @@ static int b_next(sqlite3_vtab_cursor *cur)
 	struct batch_cursor *c = (struct batch_cursor *)cur;
 
 	c->i++;
-	/* in (kind, target) order the tasks are read at random: fetch ahead */
-	if (c->i + 16 < c->b->to)
-		__builtin_prefetch(&c->b->t[c->b->keys[c->i + 16].at]);
 	return SQLITE_OK;
 }
 
@@ -120,20 +118,20 @@ static int b_eof(sqlite3_vtab_cursor *cur)
 {
 	struct batch_cursor *c = (struct batch_cursor *)cur;
 
-	return c->i >= c->b->to;
+	return !c->b->rows || c->i >= c->b->n;
 }
 
 static int b_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col)
 {
 	struct batch_cursor *c = (struct batch_cursor *)cur;
-	const struct job_task *x = &c->b->t[c->b->keys[c->i].at];
+	const struct job_db_row *x = &c->b->rows[c->i];
 
 	switch (col) {
 	case BC_SCAN: sqlite3_result_int64(ctx, x->scan); break;
 	case BC_KIND: sqlite3_result_int(ctx, x->kind); break;
 	case BC_TARGET: sqlite3_result_int64(ctx, (int64_t)x->target); break;
 	case BC_VERSION: sqlite3_result_int64(ctx, (int64_t)x->version); break;
-	case BC_PRIORITY: sqlite3_result_int(ctx, x->priority ? x->priority : job_task_priority(x->kind)); break;
+	case BC_PRIORITY: sqlite3_result_int(ctx, x->priority); break;
 	case BC_BYTES: sqlite3_result_int64(ctx, x->bytes); break;
 	case BC_ARG:
 		if (x->arglen)

@@ -25,11 +25,23 @@ struct job_db_add_key {
 	uint32_t at; /* its index in the caller's array: keeps the sort stable */
 };
 
-/* The rows the virtual table job_batch shows (job_db_batch.c): t[keys[from..to).at]. */
+/* One task as the virtual table job_batch shows it: the caller's task gathered in queueing order. */
+struct job_db_row {
+	int64_t scan;
+	uint64_t target;
+	uint64_t version;
+	int64_t bytes;
+	const uint8_t *arg; /* the caller's; NULL none */
+	uint32_t arglen;
+	int32_t kind;
+	int32_t priority;   /* resolved: never 0 */
+	uint32_t node;
+};
+
+/* The rows the virtual table job_batch shows (job_db_batch.c): rows[0..n); NULL: none. */
 struct job_db_batch {
-	const struct job_task *t;
-	const struct job_db_add_key *keys; /* NULL: the table is empty */
-	int from, to;
+	const struct job_db_row *rows;
+	int n;
 };
 
 /*

@@ -51,6 +51,11 @@ int st_sql_open(const char *path, int oflags, sqlite3 **out, struct st_msg *err)
 		return rc;
 	}
 	sqlite3_busy_timeout(db, 60000);
+	/* before the journal mode, which writes a new file's header (a no-op on a file with pages) */
+	if ((oflags & ST_SQL_BIGPAGE) && (rc = st_sql_exec(db, "PRAGMA page_size=16384;", err))) {
+		sqlite3_close(db);
+		return st_fail(err, rc, "%s: %s", path, err ? err->text : "cannot open");
+	}
 	/* switching a new file to WAL can be refused while another process does the same */
 	for (int i = 0; i < 500; i++) {
 		rc = st_sql_exec(db, pragmas, err);

@@ -67,7 +67,9 @@
  * Open the database at path, creating the file when flags has
  * ST_SQL_CREATE, with the settings above: busy timeout 60 s;
  * journal_mode=WAL (DELETE with ST_SQL_SHARED),
- * synchronous=FULL, a 16 MiB page cache, temp_store=MEMORY (the pragmas are
+ * synchronous=FULL, a 16 MiB page cache, temp_store=MEMORY, and with
+ * ST_SQL_BIGPAGE page_size=16384 (only a file not yet written takes it:
+ * an existing one keeps its page size) (the pragmas are
  * retried 500 times, 20 ms apart, while they fail with ST_EBUSY: another
  * process may be switching the same new file to WAL).
  * [in]  path, flags (enum st_sql_flags)
@@ -80,6 +82,7 @@
 enum st_sql_flags {
 	ST_SQL_CREATE = (1 << 0), /* create the file if missing */
 	ST_SQL_SHARED = (1 << 1), /* rollback journal, for a cluster on shared storage */
+	ST_SQL_BIGPAGE = (1 << 2), /* a new file gets 16 KiB pages (bulk-written: curator.db) */
 };
 int st_sql_open(const char *path, int flags, sqlite3 **out, struct st_msg *err);
 
