@@ -494,6 +494,14 @@ static void reads_flush(struct st_store *st)
 	st->rcache.reads_flushed = st_now();
 }
 
+void st_store_forget(struct st_store *st)
+{
+	st->rcache.bc_valid = 0;
+	st->rcache.eg_valid = 0;
+	st_hmap_release(&st->rcache.xc);
+	st_hmap_init(&st->rcache.xc, ST_EXTENT_ID_LEN, 8);
+}
+
 void st_readcache_init(struct st_readcache *rc)
 {
 	st_hmap_init(&rc->xc, ST_EXTENT_ID_LEN, 8);

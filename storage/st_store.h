@@ -318,6 +318,15 @@ int st_vdisk_pwrite(struct st_store *st, const char *name, uint64_t off, const v
 /* --- reads -------------------------------------------------------------- */
 
 /*
+ * Drop the read path's cached metadata (the read-ahead of block and
+ * extent-ID rows, the last egroup row): call when another handle of this
+ * process may have committed since this one last read (a controller's
+ * read handles after its commit handle's batches). Extent bytes and chunk
+ * checksums stay (an extent never changes). Never fails.
+ */
+void st_store_forget(struct st_store *st);
+
+/*
  * Read [off, off+len) of vdisk v into buf. 0, ST_ERANGE past the size,
  * ST_EIO when no replica of an extent verifies, ST_ECORRUPT for broken
  * metadata (a dangling reference, a region past its extent), -ENOMEM, or a
