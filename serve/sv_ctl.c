@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "serve/sv_ctl_int.h"
+#include "storage/st_csum.h"
 #include "storage/st_store.h"
 
 void sv_opts_default(struct sv_opts *o)
@@ -97,12 +98,14 @@ int sv_ctl_new(const char *dir, const struct sv_opts *o, struct sv_ctl **out, st
 	if (c->o.lease_ms < 300)
 		c->o.lease_ms = 300;
 	c->dir = strdup(dir);
-	if (!c->dir) {
+	if (!c->dir || st_csum_new(0, &c->csum)) {
+		free(c->dir);
 		free(c);
 		return st_fail(err, -ENOMEM, "out of memory");
 	}
 	rc = st_store_open(dir, &c->st, err);
 	if (rc) {
+		st_csum_free(c->csum);
 		free(c->dir);
 		free(c);
 		return rc;
@@ -116,6 +119,7 @@ int sv_ctl_new(const char *dir, const struct sv_opts *o, struct sv_ctl **out, st
 	rc = sv_own_init(c, dir, err);
 	if (rc) {
 		st_store_free(c->st);
+		st_csum_free(c->csum);
 		free(c->dir);
 		free(c);
 		return rc;
@@ -144,6 +148,7 @@ int sv_pool_get(struct sv_ctl *c, struct st_store **out, struct st_msg *err)
 		rc = st_store_open(c->dir, &st, err);
 		if (rc)
 			return rc;
+		st_store_set_csum(st, c->csum);
 		seen = now;
 	}
 	if (seen != now)
@@ -373,6 +378,7 @@ void sv_ctl_free(struct sv_ctl *c)
 		st_store_free(c->rpool[i]);
 	free(c->rpool);
 	free(c->rgen);
+	st_csum_free(c->csum);
 	free(c->dir);
 	pthread_mutex_destroy(&c->lmu);
 	pthread_cond_destroy(&c->cv);

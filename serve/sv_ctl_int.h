@@ -66,6 +66,7 @@ struct sv_ctl {
 	uint64_t *rgen;      /* the cgen each pooled handle last read at */
 	size_t nrpool, caprpool;
 	uint64_t cgen;       /* under rmu: commits that ended, of any vdisk */
+	struct st_csum *csum; /* chunk sums of verified extents, shared by the read handles */
 	struct sv_vd *vds;
 	pthread_t th;
 	int started, stop;
