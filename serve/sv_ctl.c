@@ -1,20 +1,33 @@
 /*
  * sv_ctl: the controller's vdisks and their write-back logs (sv_ctl.h).
  *
- * DESIGN. One store handle and one mutex per controller: nbdkit's worker
- * threads and the commit thread take the mutex around each request, so the
- * store is used by one thread at a time (st_store.h) and a read never sees
- * a log half committed. A vdisk (struct sv_vd) is shared by every
- * connection to it, so a flush on any connection commits every
- * connection's writes (NBD multi-conn is safe to advertise).
+ * DESIGN. Threads: nbdkit's workers, the commit thread and the lease
+ * thread (sv_own.c). ctl->mu guards the vdisks and their logs and is held
+ * only around memory work; I/O runs outside it (sv_ctl_int.h has the lock
+ * order). A vdisk (struct sv_vd) is shared by every connection to it, so
+ * a flush on any connection commits every connection's writes (NBD
+ * multi-conn is safe to advertise).
  *
- * A commit opens a storage writer (it takes the vdisk's write lock), gives
- * it the log's ranges in offset order (bytes as st_writer_pwrite, trims and
- * zeroes as st_writer_zero: holes punched in the block map, the old extents
- * garbage for the curator), closes it (one batch: the log is bounded to
- * one writer buffer) and only then clears the log. Holding the lock only
- * while committing lets snapshots and clones run between commits; a
- * snapshot sees whole batches.
+ * Commits are double-buffered: a commit freezes the active log and writes
+ * go on into a fresh one while the frozen log is committed, with the
+ * commit handle (ctl->st, under ctl->cmu) and mu dropped. A commit opens a
+ * storage writer (it takes the vdisk's write lock), gives it the frozen
+ * log's ranges in offset order (bytes as st_writer_pwrite, trims and
+ * zeroes as st_writer_zero: holes punched in the block map, the old
+ * extents garbage for the curator), closes it (one batch: the log is
+ * bounded to one writer buffer) and only then drops the frozen log and
+ * bumps the vdisk's generation. Holding the lock only while committing
+ * lets snapshots and clones run between commits.
+ *
+ * Reads use a read handle from a pool (one per thread reading at a time:
+ * a store handle is one thread's, st_store.h) without mu: they read the
+ * committed bytes, then under mu lay the frozen log and the active log
+ * over them, unless a commit ended meanwhile (the generation moved: the
+ * committed bytes may hold writes no log holds any longer), when they read
+ * again. A read therefore never misses an acknowledged write of this
+ * controller. A pooled handle's cached metadata is dropped when any commit
+ * of this controller ended since it last read; changes by other processes
+ * are the read path's to notice (st_store.h).
  */
 #include "serve/sv_ctl.h"
 
@@ -26,6 +39,7 @@
 #include <unistd.h>
 
 #include "serve/sv_ctl_int.h"
+#include "storage/st_csum.h"
 #include "storage/st_store.h"
 
 void sv_opts_default(struct sv_opts *o)
@@ -83,17 +97,30 @@ int sv_ctl_new(const char *dir, const struct sv_opts *o, struct sv_ctl **out, st
 		c->o.log_ranges = 16384;
 	if (c->o.lease_ms < 300)
 		c->o.lease_ms = 300;
+	c->dir = strdup(dir);
+	if (!c->dir || st_csum_new(0, &c->csum)) {
+		free(c->dir);
+		free(c);
+		return st_fail(err, -ENOMEM, "out of memory");
+	}
 	rc = st_store_open(dir, &c->st, err);
 	if (rc) {
+		st_csum_free(c->csum);
+		free(c->dir);
 		free(c);
 		return rc;
 	}
 	pthread_mutex_init(&c->mu, NULL);
+	pthread_mutex_init(&c->cmu, NULL);
+	pthread_mutex_init(&c->rmu, NULL);
 	pthread_mutex_init(&c->lmu, NULL);
 	pthread_cond_init(&c->cv, NULL);
+	pthread_cond_init(&c->dcv, NULL);
 	rc = sv_own_init(c, dir, err);
 	if (rc) {
 		st_store_free(c->st);
+		st_csum_free(c->csum);
+		free(c->dir);
 		free(c);
 		return rc;
 	}
@@ -101,28 +128,80 @@ int sv_ctl_new(const char *dir, const struct sv_opts *o, struct sv_ctl **out, st
 	return 0;
 }
 
+/* --- read handles ------------------------------------------------------- */
+
+int sv_pool_get(struct sv_ctl *c, struct st_store **out, struct st_msg *err)
+{
+	struct st_store *st = NULL;
+	uint64_t seen = 0, now;
+	int rc;
+
+	pthread_mutex_lock(&c->rmu);
+	if (c->nrpool) {
+		c->nrpool--;
+		st = c->rpool[c->nrpool];
+		seen = c->rgen[c->nrpool];
+	}
+	now = c->cgen;
+	pthread_mutex_unlock(&c->rmu);
+	if (!st) {
+		rc = st_store_open(c->dir, &st, err);
+		if (rc)
+			return rc;
+		st_store_set_csum(st, c->csum);
+		seen = now;
+	}
+	if (seen != now)
+		st_store_forget(st); /* this controller committed since: cached block rows may be old */
+	*out = st;
+	return 0;
+}
+
+void sv_pool_put(struct sv_ctl *c, struct st_store *st)
+{
+	pthread_mutex_lock(&c->rmu);
+	if (c->nrpool == c->caprpool) {
+		size_t cap = c->caprpool ? 2 * c->caprpool : 16;
+		struct st_store **p = realloc(c->rpool, cap * sizeof(*p));
+		uint64_t *g = p ? realloc(c->rgen, cap * sizeof(*g)) : NULL;
+		if (p)
+			c->rpool = p;
+		if (g) {
+			c->rgen = g;
+			c->caprpool = cap;
+		}
+	}
+	if (c->nrpool < c->caprpool) {
+		c->rpool[c->nrpool] = st;
+		c->rgen[c->nrpool++] = c->cgen;
+		st = NULL;
+	}
+	pthread_mutex_unlock(&c->rmu);
+	st_store_free(st); /* no room to keep it (out of memory) */
+}
+
+/* --- commits ------------------------------------------------------------ */
+
 /*
- * Commit vd's log as one batch (mutex held), as its owner: the lease is
- * checked first and, for the window after, every shard's block-row
- * transaction checks the fences. The log is cleared only on success.
+ * Commit log l of vd as one batch (cmu held, not mu) as its owner: the
+ * lease is checked first and, for the window after, every shard's
+ * block-row transaction checks the fences.
  */
-int sv_commit(struct sv_vd *vd, struct st_msg *err)
+static int commit_log(struct sv_vd *vd, const struct sv_log *l, int *fenced, struct st_msg *err)
 {
 	struct st_store *st = vd->ctl->st;
 	struct st_writer *w;
 	int rc;
 
-	if (sv_log_count(&vd->log) == 0)
-		return 0;
-	rc = sv_own_check(vd, err);
+	rc = sv_own_check(vd, fenced, err);
 	if (rc)
 		return rc;
 	rc = st_writer_open(st, vd->v.name, 0, &w, err);
 	if (rc)
 		return rc;
 	st_writer_set_fence(w, vd->ctl->holder);
-	for (size_t i = 0; i < vd->log.n && !rc; i++) {
-		const struct sv_log_ent *e = &vd->log.e[i];
+	for (size_t i = 0; i < l->n && !rc; i++) {
+		const struct sv_log_ent *e = &l->e[i];
 		if (e->kind == SV_LOG_DATA)
 			rc = st_writer_pwrite(w, e->off, e->data, e->len, err);
 		else
@@ -132,34 +211,123 @@ int sv_commit(struct sv_vd *vd, struct st_msg *err)
 		st_writer_close(w, NULL);
 		return rc;
 	}
-	rc = st_writer_close(w, err);
-	if (rc)
-		return rc;
-	sv_log_clear(&vd->log);
+	return st_writer_close(w, err);
+}
+
+/* Freeze the active log (mu held, fstate 0): writes go on into a fresh one. */
+static void freeze(struct sv_vd *vd)
+{
+	struct sv_log t = vd->frozen;
+
+	vd->frozen = vd->log;
+	vd->log = t; /* the empty frozen log's array, reused */
+	vd->fstate = 1;
 	vd->first_ms = 0;
-	vd->bg_err = 0;
+	vd->retry_ms = 0;
+}
+
+/*
+ * Commit the frozen log (mu held, fstate 1; mu dropped meanwhile). On
+ * success the frozen log is dropped; on failure it stays frozen (bg_err),
+ * unless the lease was lost: then both logs are dropped.
+ */
+static int run_frozen(struct sv_vd *vd, struct st_msg *err)
+{
+	struct sv_ctl *c = vd->ctl;
+	int rc, fenced = 0;
+
+	vd->fstate = 2;
+	pthread_mutex_unlock(&c->mu);
+	pthread_mutex_lock(&c->cmu);
+	rc = commit_log(vd, &vd->frozen, &fenced, err);
+	pthread_mutex_unlock(&c->cmu);
+	pthread_mutex_lock(&c->rmu);
+	c->cgen++; /* a failed batch may have committed some rows too */
+	pthread_mutex_unlock(&c->rmu);
+	pthread_mutex_lock(&c->mu);
+	vd->gen++;
+	if (!rc || fenced) {
+		sv_log_clear(&vd->frozen);
+		vd->fstate = 0;
+		vd->bg_err = 0;
+		if (fenced) { /* a fenced owner commits nothing */
+			sv_log_clear(&vd->log);
+			vd->first_ms = 0;
+		}
+	} else {
+		vd->fstate = 1;
+		vd->bg_err = rc;
+		vd->retry_ms = sv_mono_ms() + c->o.commit_ms;
+	}
+	pthread_cond_broadcast(&c->dcv);
+	return rc;
+}
+
+int sv_commit(struct sv_vd *vd, struct st_msg *err)
+{
+	struct sv_ctl *c = vd->ctl;
+	int rc;
+
+	for (;;) {
+		while (vd->fstate == 2)
+			pthread_cond_wait(&c->dcv, &c->mu);
+		if (vd->fstate == 1) { /* older writes first */
+			rc = run_frozen(vd, err);
+			if (rc)
+				return rc;
+			continue;
+		}
+		if (sv_log_count(&vd->log) == 0)
+			return 0;
+		freeze(vd);
+		return run_frozen(vd, err);
+	}
+}
+
+/* What the commit thread has to do for vd now: 1 relinquish, 2 commit, 0 nothing. */
+static int thread_work(struct sv_vd *vd, int64_t now)
+{
+	int asked;
+
+	pthread_mutex_lock(&vd->ctl->lmu);
+	asked = vd->owned && vd->asked;
+	pthread_mutex_unlock(&vd->ctl->lmu);
+	if (asked)
+		return 1;
+	if (vd->fstate == 1 && now >= vd->retry_ms)
+		return 2;
+	if (vd->fstate == 0 && vd->first_ms && now - vd->first_ms >= (int64_t)vd->ctl->o.commit_ms)
+		return 2;
 	return 0;
 }
 
 static void *commit_thread(void *arg)
 {
 	struct sv_ctl *c = arg;
+	unsigned pass = 0;
 
 	pthread_mutex_lock(&c->mu);
 	while (!c->stop) {
 		struct timespec ts;
 		int64_t now = sv_mono_ms();
+		struct sv_vd *vd;
 
-		for (struct sv_vd *vd = c->vds; vd; vd = vd->next)
-			sv_own_relinquish(vd);
-		for (struct sv_vd *vd = c->vds; vd; vd = vd->next)
-			if (vd->first_ms && now - vd->first_ms >= (int64_t)c->o.commit_ms) {
-				int rc = sv_commit(vd, NULL);
-				if (rc) {
-					vd->bg_err = rc; /* the next write or flush retries and reports it */
-					vd->first_ms = now;
-				}
+		pass++;
+	again: /* every call below drops mu: the list may have changed, start over (each vdisk once a pass) */
+		for (vd = c->vds; vd; vd = vd->next) {
+			int what = vd->pass == pass ? 0 : thread_work(vd, now);
+			vd->pass = pass;
+			if (what == 1) {
+				sv_own_relinquish(vd);
+				goto again;
 			}
+			if (what == 2) {
+				if (vd->fstate == 0)
+					freeze(vd);
+				run_frozen(vd, NULL); /* a failure stays in bg_err: the next write or flush reports it */
+				goto again;
+			}
+		}
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 50 * 1000000L;
 		if (ts.tv_nsec >= 1000000000L) {
@@ -193,18 +361,30 @@ void sv_ctl_free(struct sv_ctl *c)
 		pthread_join(c->th, NULL);
 	}
 	sv_own_stop(c);
+	pthread_mutex_lock(&c->mu);
 	while (c->vds) {
 		struct sv_vd *vd = c->vds;
-		c->vds = vd->next;
 		sv_commit(vd, NULL);
+		c->vds = vd->next;
 		sv_own_close(vd);
 		sv_log_release(&vd->log);
+		sv_log_release(&vd->frozen);
 		free(vd);
 	}
+	pthread_mutex_unlock(&c->mu);
 	sv_own_release(c);
 	st_store_free(c->st);
+	for (size_t i = 0; i < c->nrpool; i++)
+		st_store_free(c->rpool[i]);
+	free(c->rpool);
+	free(c->rgen);
+	st_csum_free(c->csum);
+	free(c->dir);
 	pthread_mutex_destroy(&c->lmu);
 	pthread_cond_destroy(&c->cv);
+	pthread_cond_destroy(&c->dcv);
+	pthread_mutex_destroy(&c->rmu);
+	pthread_mutex_destroy(&c->cmu);
 	pthread_mutex_destroy(&c->mu);
 	free(c);
 }
@@ -212,11 +392,13 @@ void sv_ctl_free(struct sv_ctl *c)
 int sv_ctl_exports(struct sv_ctl *c, sv_export_cb cb, void *arg, struct st_msg *err)
 {
 	struct st_vdisk *v = NULL;
-	int n = 0, rc;
+	struct st_store *st;
+	int n = 0, rc = sv_pool_get(c, &st, err);
 
-	pthread_mutex_lock(&c->mu);
-	rc = st_config_vdisks(st_store_config(c->st), 0, &v, &n, err);
-	pthread_mutex_unlock(&c->mu);
+	if (rc)
+		return rc;
+	rc = st_config_vdisks(st_store_config(st), 0, &v, &n, err);
+	sv_pool_put(c, st);
 	for (int i = 0; i < n && !rc; i++)
 		if (v[i].state == ST_VDISK_LIVE)
 			rc = cb(arg, v[i].name, v[i].readonly);
@@ -228,14 +410,18 @@ int sv_vd_open(struct sv_ctl *c, const char *name, struct sv_vd **out, struct st
 {
 	struct sv_vd *vd;
 	struct st_vdisk v;
-	int rc;
+	struct st_store *st;
+	int rc = sv_pool_get(c, &st, err);
 
-	pthread_mutex_lock(&c->mu);
-	rc = st_config_vdisk_get(st_store_config(c->st), name, &v, err);
+	if (rc)
+		return rc;
+	rc = st_config_vdisk_get(st_store_config(st), name, &v, err);
+	sv_pool_put(c, st);
 	if (!rc && v.state != ST_VDISK_LIVE)
 		rc = st_fail(err, ST_ENOTFOUND, "vdisk '%s': was deleted", name);
 	if (rc)
-		goto out;
+		return rc;
+	pthread_mutex_lock(&c->mu);
 	for (vd = c->vds; vd && vd->v.id != v.id; vd = vd->next)
 		;
 	if (!vd) {
@@ -247,6 +433,7 @@ int sv_vd_open(struct sv_ctl *c, const char *name, struct sv_vd **out, struct st
 		vd->ctl = c;
 		vd->v = v;
 		sv_log_init(&vd->log);
+		sv_log_init(&vd->frozen);
 		pthread_mutex_lock(&c->lmu);
 		vd->next = c->vds;
 		c->vds = vd;
@@ -270,11 +457,12 @@ int sv_vd_close(struct sv_vd *vd, struct st_msg *err)
 	if (--vd->refs == 0) {
 		rc = sv_commit(vd, err);
 		/*
-		 * Free it unless the log failed to commit (it stays for the next
-		 * connection or the end) or this controller owns the vdisk: it
-		 * keeps the lease (renewed, relinquished when asked) until it stops.
+		 * Free it unless a connection came meanwhile (the commit drops
+		 * mu), the log failed to commit (it stays for the next connection
+		 * or the end) or this controller owns the vdisk: it keeps the
+		 * lease (renewed, relinquished when asked) until it stops.
 		 */
-		if ((!rc || vd->fenced) && !sv_own_owned(vd)) {
+		if (vd->refs == 0 && vd->fstate == 0 && sv_log_count(&vd->log) == 0 && !sv_own_owned(vd)) {
 			struct sv_vd **p = &c->vds;
 			sv_own_close(vd);
 			pthread_mutex_lock(&c->lmu);
@@ -283,6 +471,7 @@ int sv_vd_close(struct sv_vd *vd, struct st_msg *err)
 			*p = vd->next;
 			pthread_mutex_unlock(&c->lmu);
 			sv_log_release(&vd->log);
+			sv_log_release(&vd->frozen);
 			free(vd);
 		}
 	}
@@ -300,25 +489,66 @@ int sv_vd_readonly(const struct sv_vd *vd)
 	return vd->v.readonly;
 }
 
+/* Whether [off, off+len) lies wholly in one DATA range of l: then copy it to buf. */
+static int log_holds(const struct sv_log *l, uint64_t off, uint32_t len, void *buf)
+{
+	size_t i = sv_log_find(l, off);
+
+	if (i < l->n && l->e[i].kind == SV_LOG_DATA && l->e[i].off <= off && l->e[i].off + l->e[i].len >= off + len) {
+		memcpy(buf, l->e[i].data + (off - l->e[i].off), len);
+		return 1;
+	}
+	return 0;
+}
+
+/* Whether any range of l overlaps [off, off+len). */
+static int log_touches(const struct sv_log *l, uint64_t off, uint64_t len)
+{
+	size_t i = sv_log_find(l, off);
+
+	return i < l->n && l->e[i].off < off + len;
+}
+
 int sv_vd_pread(struct sv_vd *vd, uint64_t off, uint32_t len, void *buf, struct st_msg *err)
 {
 	struct sv_ctl *c = vd->ctl;
+	struct st_store *st;
 	int rc;
 
 	pthread_mutex_lock(&c->mu);
-	/* wholly inside one DATA range of the log: no need to read what it hides */
-	size_t i = sv_log_find(&vd->log, off);
-	if (i < vd->log.n && vd->log.e[i].kind == SV_LOG_DATA && vd->log.e[i].off <= off &&
-	    vd->log.e[i].off + vd->log.e[i].len >= off + len) {
-		memcpy(buf, vd->log.e[i].data + (off - vd->log.e[i].off), len);
-		rc = 0;
-	} else {
-		rc = st_vdisk_pread(c->st, &vd->v, off, len, buf, err);
-		if (!rc)
-			sv_log_read(&vd->log, off, len, buf);
+	/* wholly inside one DATA range of a log: no need to read what it hides */
+	if (log_holds(&vd->log, off, len, buf) ||
+	    (vd->fstate && !log_touches(&vd->log, off, len) && log_holds(&vd->frozen, off, len, buf))) {
+		pthread_mutex_unlock(&c->mu);
+		return 0;
+	}
+	for (;;) {
+		uint64_t gen = vd->gen;
+		pthread_mutex_unlock(&c->mu);
+		rc = sv_pool_get(c, &st, err);
+		if (!rc) {
+			rc = st_vdisk_pread(st, &vd->v, off, len, buf, err);
+			sv_pool_put(c, st);
+		}
+		pthread_mutex_lock(&c->mu);
+		if (vd->gen == gen)
+			break;
+		/* a commit ended meanwhile: what we read may lack writes that are in no log now */
+	}
+	if (!rc) {
+		if (vd->fstate)
+			sv_log_read(&vd->frozen, off, len, buf);
+		sv_log_read(&vd->log, off, len, buf);
 	}
 	pthread_mutex_unlock(&c->mu);
 	return rc;
+}
+
+/* Whether vd's active log must be frozen before it takes len more bytes (or a range). */
+static int log_full(const struct sv_vd *vd, const void *buf, uint32_t len)
+{
+	return sv_log_bytes(&vd->log) + (buf ? len : 0) > vd->ctl->o.log_max ||
+	       sv_log_count(&vd->log) + 2 > vd->ctl->o.log_ranges;
 }
 
 int sv_vd_write(struct sv_vd *vd, uint64_t off, const void *buf, uint32_t len, int fua, struct st_msg *err)
@@ -344,10 +574,24 @@ int sv_vd_write(struct sv_vd *vd, uint64_t off, const void *buf, uint32_t len, i
 			break;
 		pthread_mutex_unlock(&c->mu);
 	}
-	/* a log the commit thread could not commit, or a full one, is committed first: its error is this write's */
-	if (vd->bg_err || sv_log_bytes(&vd->log) + (buf ? len : 0) > c->o.log_max ||
-	    sv_log_count(&vd->log) + 2 > c->o.log_ranges)
+	/* a log that could not be committed is committed first: its error is this write's */
+	if (vd->bg_err)
 		rc = sv_commit(vd, err);
+	/*
+	 * A full log is frozen for the commit thread and this write goes into
+	 * a fresh one; while the last frozen log is still being committed, the
+	 * write waits for it (or commits it here when nobody is).
+	 */
+	while (!rc && log_full(vd, buf, len)) {
+		if (vd->fstate == 0) {
+			freeze(vd);
+			pthread_cond_signal(&c->cv);
+		} else if (vd->fstate == 2) {
+			pthread_cond_wait(&c->dcv, &c->mu);
+		} else {
+			rc = run_frozen(vd, err);
+		}
+	}
 	if (!rc)
 		rc = sv_log_put(&vd->log, off, buf, len, buf ? SV_LOG_DATA : SV_LOG_ZERO);
 	if (rc == -ENOMEM)
@@ -410,11 +654,28 @@ int sv_vd_extents(struct sv_vd *vd, uint64_t off, uint64_t len, sv_extent_cb cb,
 	x.end = off + len;
 	x.bs = bs;
 	pthread_mutex_lock(&c->mu);
-	rc = st_meta_blocks_range(st_store_meta(c->st), vd->v.id, off / bs, (off + len - 1) / bs, mark_block, &x, err);
-	/* the log over it: written ranges are stored, trimmed and zeroed ones are holes */
-	for (size_t i = sv_log_find(&vd->log, off); !rc && i < vd->log.n && vd->log.e[i].off < x.end; i++) {
-		const struct sv_log_ent *e = &vd->log.e[i];
-		rc = sv_log_put(&x.marks, e->off, NULL, e->len, e->kind == SV_LOG_ZERO ? SV_LOG_ZERO : SV_LOG_MAPPED);
+	for (;;) {
+		uint64_t gen = vd->gen;
+		struct st_store *st;
+		pthread_mutex_unlock(&c->mu);
+		sv_log_clear(&x.marks);
+		rc = sv_pool_get(c, &st, err);
+		if (!rc) {
+			rc = st_meta_blocks_range(st_store_meta(st), vd->v.id, off / bs, (off + len - 1) / bs, mark_block,
+						  &x, err);
+			sv_pool_put(c, st);
+		}
+		pthread_mutex_lock(&c->mu);
+		if (rc || vd->gen == gen)
+			break; /* else a commit ended meanwhile: sweep again */
+	}
+	/* the logs over it, the frozen one first: written ranges are stored, trimmed and zeroed ones are holes */
+	for (int k = vd->fstate ? 0 : 1; k < 2 && !rc; k++) {
+		const struct sv_log *l = k == 0 ? &vd->frozen : &vd->log;
+		for (size_t i = sv_log_find(l, off); !rc && i < l->n && l->e[i].off < x.end; i++) {
+			const struct sv_log_ent *e = &l->e[i];
+			rc = sv_log_put(&x.marks, e->off, NULL, e->len, e->kind == SV_LOG_ZERO ? SV_LOG_ZERO : SV_LOG_MAPPED);
+		}
 	}
 	pthread_mutex_unlock(&c->mu);
 	if (rc) {

@@ -36,9 +36,33 @@
  * log and refuses every write; its commits fail inside the shard
  * transactions. Every write is admitted against ownership first.
  *
+ * Commits are double-buffered: a commit freezes the log and writes go on
+ * into a fresh one while it commits (a full log waits only for the
+ * previous commit). Reads go through a pool of store handles (one per
+ * thread reading at a time), not the commit's, and lay the frozen and the
+ * active log over what they read; a read that overlapped the end of a
+ * commit reads again, so a read never misses a write this controller
+ * acknowledged. Partial reads of large extents check only the 4 KiB
+ * chunks they read against chunk sums recorded when the extent was first
+ * verified whole (st_csum.h, shared by the read handles).
+ *
+ * Visibility of a batch (NEEDSWORK): a commit's block rows go in one
+ * transaction per metadata shard, all under the vdisk's write lock, so a
+ * snapshot or clone (which takes that lock) sees all of a batch or none
+ * of it. A reader without the lock (another controller's or `vdisk read`)
+ * may see the shards of a batch being committed one by one, and a commit
+ * killed between two shards' transactions leaves part of a batch that was
+ * never acknowledged visible (the writes of an unflushed batch, some
+ * blocks new and some old; never wrong bytes, never a dangling
+ * reference). NBD allows it: unflushed writes may or may not be there
+ * after a crash, block by block. Making it all or nothing needs the block
+ * rows of a batch to become visible in one step (e.g. a batch row the
+ * readers check), not done.
+ *
  * Thread rules: every sv_vd_* and sv_ctl_exports may be called from any
- * thread: one mutex per controller serialises them with the commit thread
- * (the store handle allows one thread at a time).
+ * thread. The controller's mutex guards the logs and is held only around
+ * memory work; the commit handle has a mutex of its own, and each read
+ * borrows a pooled handle for itself (st_store.h: one thread per handle).
  */
 #ifndef SV_CTL_H
 #define SV_CTL_H

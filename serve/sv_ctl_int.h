@@ -2,10 +2,22 @@
  * sv_ctl_int: what sv_ctl.c (the logs, the commit thread) and sv_own.c (the
  * owner leases, the lease thread) share. Private to serve/.
  *
- * Locks: ctl->mu guards the store handle, the list of vdisks and every
- * log; ctl->lmu guards the ownership fields of each vdisk and the lease
- * thread's config handle. Order: mu before lmu. The lease thread takes lmu
- * only, so a long commit never delays a renewal.
+ * Locks: ctl->mu guards the list of vdisks and every vdisk's logs (the
+ * active one and the frozen one being committed), its commit state and
+ * generation; it is never held across I/O. ctl->cmu guards the commit
+ * handle ctl->st (commits, fencing others' leases); ctl->rmu the pool of
+ * read handles; ctl->lmu the ownership fields of each vdisk and the lease
+ * thread's config handle. Orders: mu before lmu, cmu before lmu; mu and
+ * cmu are never held together (a commit drops mu before it takes cmu).
+ * The lease thread takes lmu only, so a long commit never delays a
+ * renewal.
+ *
+ * Double buffer: a commit freezes the active log (vd->frozen, fstate 1),
+ * writes go on into a fresh one, and the frozen log is committed with mu
+ * dropped (fstate 2); reads lay the frozen log, then the active one, over
+ * the committed bytes. One frozen log per vdisk at a time: a full active
+ * log waits for the frozen one. A frozen log whose commit failed stays
+ * frozen (fstate 1, bg_err) until a commit of it succeeds.
  */
 #ifndef SV_CTL_INT_H
 #define SV_CTL_INT_H
@@ -21,9 +33,14 @@
 struct sv_vd {
 	struct sv_ctl *ctl;
 	struct st_vdisk v;
-	struct sv_log log;
-	int64_t first_ms; /* monotonic ms of the oldest write in the log; 0: empty */
-	int bg_err;       /* the commit thread's last failure, until a commit succeeds */
+	struct sv_log log;    /* the active log: writes go here */
+	struct sv_log frozen; /* the log being committed (fstate > 0) */
+	int fstate;           /* 0 no frozen log, 1 frozen (to commit), 2 being committed */
+	uint64_t gen;         /* bumped whenever a commit ends: the committed bytes changed */
+	int64_t first_ms; /* monotonic ms of the oldest write in the active log; 0: empty */
+	int64_t retry_ms; /* a failed frozen log: the commit thread retries it from then */
+	int bg_err;       /* the last failed commit's error, until a commit succeeds */
+	unsigned pass;    /* the commit thread's pass that last looked at this vdisk */
 	int refs;
 	struct sv_vd *next;
 
@@ -38,9 +55,18 @@ struct sv_vd {
 
 struct sv_ctl {
 	struct sv_opts o;
-	struct st_store *st;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	char *dir;
+	struct st_store *st; /* the commit handle (cmu) */
+	pthread_mutex_t mu, cmu;
+	pthread_cond_t cv;   /* wakes the commit thread */
+	pthread_cond_t dcv;  /* a vdisk's commit state changed (fstate) */
+	/* read handles (rmu), one per thread reading at a time; cgen counts commits */
+	pthread_mutex_t rmu;
+	struct st_store **rpool;
+	uint64_t *rgen;      /* the cgen each pooled handle last read at */
+	size_t nrpool, caprpool;
+	uint64_t cgen;       /* under rmu: commits that ended, of any vdisk */
+	struct st_csum *csum; /* chunk sums of verified extents, shared by the read handles */
 	struct sv_vd *vds;
 	pthread_t th;
 	int started, stop;
@@ -74,11 +100,12 @@ void sv_own_release(struct sv_ctl *c);
 int sv_own_admit(struct sv_vd *vd, struct st_msg *err);
 
 /*
- * Before a commit (mu held): 0 when vd is owned and the lease fresh
- * (younger than ttl/2 on our clock); else ST_EFENCED and the log is
- * dropped (a fenced owner commits nothing).
+ * Before a commit (cmu held, not mu): 0 when vd is owned and the lease
+ * fresh (younger than ttl/2 on our clock); else ST_EFENCED, and *fenced
+ * says whether the lease was lost (the caller drops the logs: a fenced
+ * owner commits nothing) rather than never held.
  */
-int sv_own_check(struct sv_vd *vd, struct st_msg *err);
+int sv_own_check(struct sv_vd *vd, int *fenced, struct st_msg *err);
 
 /* The commit thread (mu held): a relinquish asked for: commit, release, mark moved. */
 void sv_own_relinquish(struct sv_vd *vd);
@@ -89,7 +116,15 @@ int sv_own_owned(struct sv_vd *vd);
 /* The last close (mu held): release the lease and the backup listing. */
 void sv_own_close(struct sv_vd *vd);
 
-/* Commit vd's log (sv_ctl.c; mu held). */
+/*
+ * Commit everything vd's logs hold now (sv_ctl.c; mu held, dropped while
+ * committing, so the list of vdisks may change meanwhile): 0 or the
+ * commit's error (the writes stay in the frozen log).
+ */
 int sv_commit(struct sv_vd *vd, struct st_msg *err);
+
+/* A read handle from the pool (its caches dropped if a commit ended since it last read); give it back. */
+int sv_pool_get(struct sv_ctl *c, struct st_store **out, struct st_msg *err);
+void sv_pool_put(struct sv_ctl *c, struct st_store *st);
 
 #endif

@@ -2,7 +2,7 @@
  * sv_own: a controller's vdisk ownership (sv_ctl.h, st_owner.h).
  *
  * DESIGN. The lease thread has a config.db handle of its own and takes only
- * ctl->lmu, so a commit holding ctl->mu never delays a renewal. Every
+ * ctl->lmu, so a commit (ctl->cmu) never delays a renewal. Every
  * lease_ms/6 it renews each vdisk this controller owns; a renewal that
  * finds the row taken, or a lease whose last good renewal is lease_ms/2 old
  * on this host's monotonic clock (this process was paused: SIGSTOP, a
@@ -164,19 +164,21 @@ int sv_own_admit(struct sv_vd *vd, struct st_msg *err)
 	int rc;
 
 	for (;;) {
-		/* mu too: try_own fences through the store's metadata handle */
-		pthread_mutex_lock(&c->mu);
 		pthread_mutex_lock(&c->lmu);
-		if (vd->fenced)
-			rc = st_fail(err, ST_EFENCED, "vdisk '%s': this controller lost its lease (fenced)", vd->v.name);
-		else if (vd->moved)
-			rc = st_fail(err, ST_EREADONLY, "vdisk '%s': moved to another controller", vd->v.name);
-		else if (vd->owned)
-			rc = 0;
-		else
-			rc = try_own(vd, err);
+		rc = vd->fenced ? ST_EFENCED : vd->moved ? ST_EREADONLY : vd->owned ? 0 : ST_EBUSY;
 		pthread_mutex_unlock(&c->lmu);
-		pthread_mutex_unlock(&c->mu);
+		if (rc == ST_EBUSY) {
+			/* cmu too: try_own fences through the commit handle's metadata */
+			pthread_mutex_lock(&c->cmu);
+			pthread_mutex_lock(&c->lmu);
+			rc = vd->fenced ? ST_EFENCED : vd->moved ? ST_EREADONLY : vd->owned ? 0 : try_own(vd, err);
+			pthread_mutex_unlock(&c->lmu);
+			pthread_mutex_unlock(&c->cmu);
+		}
+		if (rc == ST_EFENCED)
+			return st_fail(err, rc, "vdisk '%s': this controller lost its lease (fenced)", vd->v.name);
+		if (rc == ST_EREADONLY)
+			return st_fail(err, rc, "vdisk '%s': moved to another controller", vd->v.name);
 		if (rc != ST_EBUSY)
 			return rc;
 		if (sv_mono_ms() > deadline)
@@ -185,7 +187,7 @@ int sv_own_admit(struct sv_vd *vd, struct st_msg *err)
 	}
 }
 
-int sv_own_check(struct sv_vd *vd, struct st_msg *err)
+int sv_own_check(struct sv_vd *vd, int *fenced, struct st_msg *err)
 {
 	struct sv_ctl *c = vd->ctl;
 	int rc = 0;
@@ -193,15 +195,11 @@ int sv_own_check(struct sv_vd *vd, struct st_msg *err)
 	pthread_mutex_lock(&c->lmu);
 	if (vd->owned && sv_mono_ms() - vd->last_ok_ms > (int64_t)c->o.lease_ms / 2)
 		fence_here(vd);
-	if (vd->fenced || !vd->owned) {
+	*fenced = vd->fenced;
+	if (vd->fenced || !vd->owned)
 		rc = st_fail(err, ST_EFENCED, "vdisk '%s': %s", vd->v.name,
 			     vd->fenced ? "this controller lost its lease (fenced): nothing committed"
 					: "not owned by this controller");
-		if (vd->fenced) {
-			sv_log_clear(&vd->log);
-			vd->first_ms = 0;
-		}
-	}
 	pthread_mutex_unlock(&c->lmu);
 	return rc;
 }

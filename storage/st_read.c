@@ -26,8 +26,10 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "storage/st_cloud.h"
+#include "storage/st_csum.h"
 #include "storage/st_egroup.h"
 
 /* Room for need bytes in the read cache's record buffer. 0 or -ENOMEM. */
@@ -333,6 +335,62 @@ static int read_region(struct st_store *st, const struct st_extent_id *id, uint3
 		       uint8_t *dst, int defer, struct st_msg *err);
 
 /*
+ * [ext_off, ext_off + len) of plain extent e of g through the chunk sums
+ * (st_csum.h): only the chunks it touches are read, from the first usable
+ * copy (straight into dst when they are exactly the region), each checked
+ * against its recorded sum. 0 done; 1 not this way (no sums, no usable
+ * copy, a short read or a mismatch): the caller reads the whole extent the
+ * verified way, which finds and reports a bad copy.
+ */
+static int read_chunks(struct st_store *st, const struct st_egroup_rec *g, const struct st_extent_rec *e,
+		       uint32_t ext_off, uint32_t len, uint8_t *dst)
+{
+	uint32_t first = ext_off / ST_CSUM_CHUNK, last = (ext_off + len - 1) / ST_CSUM_CHUNK, n = last - first + 1;
+	uint32_t from = first * ST_CSUM_CHUNK;
+	uint32_t to = (uint64_t)(last + 1) * ST_CSUM_CHUNK < e->raw_len ? (last + 1) * ST_CSUM_CHUNK : e->raw_len;
+	uint32_t sums_s[64], *sums = n <= 64 ? sums_s : malloc((size_t)n * sizeof(*sums));
+	uint8_t *buf = dst;
+	int rc = 1;
+
+	if (!sums)
+		return 1;
+	if (!st_csum_get(st->csum, &e->id, e->raw_len, first, n, sums))
+		goto out;
+	if (from != ext_off || to != ext_off + len) {
+		if (to - from > st->rcache.chcap) {
+			uint8_t *nb = realloc(st->rcache.chbuf, to - from);
+			if (!nb)
+				goto out;
+			st->rcache.chbuf = nb;
+			st->rcache.chcap = to - from;
+		}
+		buf = st->rcache.chbuf;
+	}
+	for (int i = 0; i < g->nreplicas; i++) {
+		const struct st_disk *d = st_topo_disk(&st->topo, g->replicas[i].disk);
+		int fd;
+		if (!st_topo_usable(&st->topo, d) || g->replicas[i].state != ST_REPLICA_OK)
+			continue;
+		fd = st_fdcache_get(&st->fdc, g->id, d);
+		if (fd < 0 || pread(fd, buf, to - from, (off_t)e->offset + ST_EXTENT_HDR + from) != (ssize_t)(to - from))
+			break;
+		for (uint32_t k = 0; k < n; k++) {
+			uint32_t a = k * ST_CSUM_CHUNK, l = to - from - a < ST_CSUM_CHUNK ? to - from - a : ST_CSUM_CHUNK;
+			if (st_crc32c(buf + a, l) != sums[k])
+				goto out;
+		}
+		if (buf != dst)
+			memcpy(dst, buf + (ext_off - from), len);
+		rc = 0;
+		break;
+	}
+out:
+	if (sums != sums_s)
+		free(sums);
+	return rc;
+}
+
+/*
  * Check the CRC32C of every deferred extent, half on a helper thread; an
  * extent that fails is counted against its replica and read again the
  * verified way (from the other replicas).
@@ -425,6 +483,9 @@ static int read_region(struct st_store *st, const struct st_extent_id *id, uint3
 		if ((uint64_t)ext_off + len > e->raw_len)
 			return st_fail(err, ST_ECORRUPT, "extent %s: region past its end", st_extent_id_fmt(id, b, sizeof(b)));
 		whole = ext_off == 0 && len == e->raw_len;
+		if (!whole && st->csum && !(e->flags & ST_EXTENT_COMPRESSED) && !(st->rcache.eg.flags & ST_EGROUP_CLOUD) &&
+		    read_chunks(st, &st->rcache.eg, e, ext_off, len, dst) == 0)
+			return 0;
 		if (!whole)
 			st->rcache.x_valid = 0;
 		if (whole && defer && !(e->flags & ST_EXTENT_COMPRESSED) && read_deferred(st, &st->rcache.eg, e, dst) == 0)
@@ -448,6 +509,8 @@ static int read_region(struct st_store *st, const struct st_extent_id *id, uint3
 		} else {
 			rc = st_read_extent_any(st, &st->rcache.eg, e, NULL, &bad, err);
 			st->rcache.x_inz = 0;
+			if (!rc && st->csum) /* verified whole: its chunk sums serve the next partial reads */
+				st_csum_put(st->csum, id, st->rcache.xbuf + ST_EXTENT_HDR, e->raw_len);
 		}
 		if (rc == ST_EIO && attempt == 0) {
 			st->rcache.eg_valid = 0; /* perhaps a stale cached row */
@@ -494,6 +557,19 @@ static void reads_flush(struct st_store *st)
 	st->rcache.reads_flushed = st_now();
 }
 
+void st_store_set_csum(struct st_store *st, struct st_csum *c)
+{
+	st->csum = c;
+}
+
+void st_store_forget(struct st_store *st)
+{
+	st->rcache.bc_valid = 0;
+	st->rcache.eg_valid = 0;
+	st_hmap_release(&st->rcache.xc);
+	st_hmap_init(&st->rcache.xc, ST_EXTENT_ID_LEN, 8);
+}
+
 void st_readcache_init(struct st_readcache *rc)
 {
 	st_hmap_init(&rc->xc, ST_EXTENT_ID_LEN, 8);
@@ -512,6 +588,7 @@ void st_readcache_release(struct st_store *st)
 	st_hmap_release(&rc->seq_seen);
 	st_egroup_rec_release(&rc->eg);
 	free(rc->xbuf);
+	free(rc->chbuf);
 	free(rc->zbuf);
 	free(rc->def);
 	free(rc->bc_rows);

@@ -318,6 +318,24 @@ int st_vdisk_pwrite(struct st_store *st, const char *name, uint64_t off, const v
 /* --- reads -------------------------------------------------------------- */
 
 /*
+ * Drop the read path's cached metadata (the read-ahead of block and
+ * extent-ID rows, the last egroup row): call when another handle of this
+ * process may have committed since this one last read (a controller's
+ * read handles after its commit handle's batches). Extent bytes and chunk
+ * checksums stay (an extent never changes). Never fails.
+ */
+void st_store_forget(struct st_store *st);
+
+/*
+ * Read partial extents through chunk-checksum cache c (st_csum.h), shared
+ * by any number of handles, not owned; it must outlive the handle's use
+ * of it. NULL: none (the default): a partial read of an extent reads and
+ * checks all of it.
+ */
+struct st_csum;
+void st_store_set_csum(struct st_store *st, struct st_csum *c);
+
+/*
  * Read [off, off+len) of vdisk v into buf. 0, ST_ERANGE past the size,
  * ST_EIO when no replica of an extent verifies, ST_ECORRUPT for broken
  * metadata (a dangling reference, a region past its extent), -ENOMEM, or a

@@ -113,6 +113,10 @@ struct st_readcache {
 	size_t zcap;
 	int x_inz;     /* the cached extent's raw bytes are in zbuf, not xbuf + ST_EXTENT_HDR */
 
+	/* chunks of an extent read through the chunk sums (st_csum.h) */
+	uint8_t *chbuf;
+	size_t chcap;
+
 	/* whole extents read straight into the caller's buffer, CRC still to check */
 	struct st_deferred *def;
 	size_t ndef, capdef;
@@ -189,6 +193,7 @@ struct st_store {
 	size_t ccap;
 	struct st_unlinker unlinker;
 	struct st_batchmode batch;
+	struct st_csum *csum;    /* chunk sums of verified extents (st_store_set_csum; not owned), or NULL */
 	struct st_lease *lease;  /* taken on first need (st_store_lease) */
 	int lease_kind;          /* enum st_lease_kind */
 	char lease_what[128];

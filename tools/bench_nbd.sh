@@ -9,13 +9,16 @@
 # (MiB/s or IOPS; ratio > 1: curator faster) and p99 completion latency (ratio > 1:
 # curator's p99 lower); and the metadata the 4 KiB random writes cost: bytes the
 # metadata shards (meta-*.db and their WAL) grew per GiB written.
-# Env: SIZE_MB (default 1024), RUNTIME (s per job, default 20), CURATOR_BIN,
+# Env: SIZE_MB (default 1024), RUNTIME (s per job, default 20), DISK_MB (each node's
+# disk; default 3 x SIZE_MB + 512 + 1024 per second of RUNTIME: overwrites are new
+# extents, and no curator runs to collect the old ones during the jobs), CURATOR_BIN,
 # CURATOR_NBD_PLUGIN. Prints JSON lines (DESIGN.md §8) last.
 set -euo pipefail
 BENCH=nbd
 . "$(dirname "$0")/bench_lib.sh"
 SIZE_MB=${SIZE_MB:-1024}
 RUNTIME=${RUNTIME:-20}
+DISK_MB=${DISK_MB:-$((SIZE_MB * 3 + 512 + RUNTIME * 1024))}
 W=$(cd "$W" && pwd)
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 export CURATOR_NBD_PLUGIN=${CURATOR_NBD_PLUGIN:-$(dirname "$BIN")/../lib/nbdkit-curator-plugin.so}
@@ -63,7 +66,7 @@ stop
 results=()
 for rf in 1 2; do
 	rm -rf "$W/cl"
-	c init --nodes 2 --disks "ssd:1x$((SIZE_MB * 3 + 512))M" >/dev/null
+	c init --nodes 2 --disks "ssd:1x${DISK_MB}M" >/dev/null
 	c container create c --rf $rf >/dev/null
 	c vdisk create v --container c --size "${SIZE_MB}M" >/dev/null
 	"$BIN" -C "$W/cl" serve --node 1 --socket "$W/cu.sock" --foreground 2>"$W/cu.err" &
