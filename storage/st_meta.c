@@ -35,6 +35,7 @@ static const char *queries[Q_N] = {
 	[Q_BL_PUT] = "INSERT OR REPLACE INTO blocks(vdisk, block, regions) VALUES (?, ?, ?)",
 	[Q_BL_DEL] = "DELETE FROM blocks WHERE vdisk = ? AND block = ?",
 	[Q_FENCED] = "SELECT 1 FROM fences WHERE holder = ?",
+	[Q_DATA_VERSION] = "PRAGMA data_version",
 };
 
 /*
@@ -702,6 +703,24 @@ int st_meta_block_delete(struct st_meta *m, uint64_t vdisk, uint64_t block, stru
 	sqlite3_bind_int64(q, 1, (int64_t)vdisk);
 	sqlite3_bind_int64(q, 2, (int64_t)block);
 	return step_done(s, q, s->path, err);
+}
+
+int st_meta_data_version(struct st_meta *m, uint64_t *v, struct st_msg *err)
+{
+	uint64_t sum = 0;
+
+	for (int i = 0; i < m->n; i++) {
+		struct shard *s = &m->s[i];
+		sqlite3_stmt *q = s->q[Q_DATA_VERSION];
+		int src = sqlite3_step(q);
+		if (src == SQLITE_ROW)
+			sum += (uint64_t)sqlite3_column_int64(q, 0);
+		sqlite3_reset(q);
+		if (src != SQLITE_ROW)
+			return st_sql_fail(s->db, src, s->path, err);
+	}
+	*v = sum;
+	return 0;
 }
 
 /* --- fences (st_meta.h) --------------------------------------------------- */

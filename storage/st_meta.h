@@ -371,6 +371,14 @@ int st_meta_commit(struct st_meta *m, int shard, struct st_msg *err);
  * rows). 0, ST_ELEASE (= ST_EFENCED), or an SQLite error.
  */
 void st_meta_set_holder(struct st_meta *m, const char *holder);
+
+/*
+ * A value that changes whenever any connection, of this process or
+ * another, committed to any shard since the last call on this handle (the
+ * sum of the shards' PRAGMA data_version): a cache of rows read through m
+ * is current while it stays the same. 0 or an SQLite error.
+ */
+int st_meta_data_version(struct st_meta *m, uint64_t *v, struct st_msg *err);
 int st_meta_fence(struct st_meta *m, const char *holder, struct st_msg *err);
 int st_meta_fenced(struct st_meta *m, int shard, const char *holder, struct st_msg *err);
 void st_meta_rollback(struct st_meta *m, int shard);

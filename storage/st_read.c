@@ -14,7 +14,9 @@
  * for the curator to repair; a lookup that fails because the curator moved
  * an extent meanwhile (data first, metadata flip, old copies last) is
  * resolved again from the top, and a read through stale read-ahead is
- * redone without it. The foreground never changes a refcount: nothing
+ * redone without it. The read-ahead window is dropped as soon as any other
+ * connection committed to a shard (st_meta_data_version): a long-lived
+ * handle (a controller's pooled reader) never reads old block rows. The foreground never changes a refcount: nothing
  * here writes a row. In the st_store family this file calls st_topo.c and
  * st_replica.c below it (the EC decode of an extent's egroup is
  * st_store_ec_rebuild_image there), never the strip lifecycle above.
@@ -247,6 +249,7 @@ static int xc_row(void *arg, int rc_row, const struct st_extent_id *id, uint64_t
 static int block_get(struct st_store *st, uint64_t vdisk, uint64_t block, struct st_block *out, struct st_msg *err)
 {
 	struct bc_fill f = { .st = st };
+	uint64_t version;
 
 	if (st->rcache.bc_bypass)
 		return st_meta_block_get(st->meta, vdisk, block, out, err);
@@ -255,8 +258,13 @@ static int block_get(struct st_store *st, uint64_t vdisk, uint64_t block, struct
 		if (!st->rcache.bc_rows)
 			return st_meta_block_get(st->meta, vdisk, block, out, err);
 	}
+	/* a window read before another connection's commit (a controller's pooled handle, a long read) is stale */
+	if (st->rcache.bc_valid && (st_meta_data_version(st->meta, &version, NULL) || version != st->rcache.bc_version))
+		st->rcache.bc_valid = 0;
 	if (!st->rcache.bc_valid || st->rcache.bc_vdisk != vdisk || block < st->rcache.bc_first ||
 	    block >= st->rcache.bc_first + ST_BC_BLOCKS) {
+		if (st_meta_data_version(st->meta, &st->rcache.bc_version, NULL))
+			return st_meta_block_get(st->meta, vdisk, block, out, err);
 		st->rcache.bc_valid = 0;
 		st->rcache.bc_vdisk = vdisk;
 		st->rcache.bc_first = block;

@@ -130,6 +130,7 @@ struct st_readcache {
 	 */
 	uint64_t bc_vdisk, bc_first;
 	int bc_valid;
+	uint64_t bc_version; /* st_meta_data_version when the window was read: another value, it is stale */
 	struct st_block *bc_rows;
 	uint8_t bc_have[ST_BC_BLOCKS];
 	int bc_bypass;     /* set while re-reading without the read-ahead */

@@ -74,3 +74,39 @@ Test(st_read, unwritten_reads_zero_and_ranges_checked)
 	st_store_free(st);
 	st_rm_rf(dir);
 }
+
+/*
+ * A handle that read a vdisk keeps its metadata read-ahead; another handle
+ * (another controller, a CLI write) then writes the vdisk: the first one's
+ * next read returns the new bytes, never the old ones its window named.
+ */
+Test(st_read, read_ahead_sees_other_handles_commits)
+{
+	const char *dir;
+	struct st_store *st = cluster(&dir, 1, "ssd:1x64M"), *other;
+	struct st_msg err;
+	struct st_vdisk v;
+	uint8_t *a = malloc(4 << 20), *b = malloc(4 << 20), *out = malloc(4 << 20);
+
+	container(st, "c", 1);
+	cr_assert_eq(st_vdisk_create(st, "v", "c", 4 << 20, 0, &v, &err), 0);
+	th_fill(a, 4 << 20, 5);
+	th_fill(b, 4 << 20, 6);
+	cr_assert_eq(st_vdisk_pwrite(st, "v", 0, a, 4 << 20, &err), 0, "%s", err.text);
+	st_store_free(st);
+	cr_assert_eq(st_store_open(dir, &st, &err), 0, "%s", err.text);
+	cr_assert_eq(st_store_open(dir, &other, &err), 0, "%s", err.text);
+	cr_assert_eq(st_vdisk_pread(st, &v, 0, 4096, out, &err), 0, "%s", err.text); /* fills the window */
+	cr_assert_eq(memcmp(out, a, 4096), 0);
+	cr_assert_eq(st_vdisk_pwrite(other, "v", 0, b, 4 << 20, &err), 0, "%s", err.text);
+	cr_assert_eq(st_vdisk_pread(st, &v, 1 << 20, 4096, out, &err), 0, "%s", err.text);
+	cr_assert_eq(memcmp(out, b + (1 << 20), 4096), 0, "a read through the old read-ahead returned old bytes");
+	cr_assert_eq(st_vdisk_pread(st, &v, 0, 4 << 20, out, &err), 0, "%s", err.text);
+	cr_assert_eq(memcmp(out, b, 4 << 20), 0);
+	st_store_free(other);
+	st_store_free(st);
+	free(a);
+	free(b);
+	free(out);
+	st_rm_rf(dir);
+}
