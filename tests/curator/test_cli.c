@@ -737,3 +737,90 @@ Test(cli, health_tier_nearfull_and_full, .timeout = 60)
 	cr_assert_eq(RUN(dir, "disk", "fail", "1"), 0);
 	cr_assert_eq(jq(dir, "health --format json", "(.health.checks | map(.code)) == [\"DISK_FAILED\"]"), 0);
 }
+
+/* What `curator -C dir ARGS | jq -r FILTER` prints (its first line, at most len-1 bytes) into buf; buf. */
+static char *jq_get(const char *dir, const char *args, const char *filter, char *buf, size_t len)
+{
+	char cmd[4096];
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "'%s' -C '%s' %s | jq -r '%s'", th_curator(), dir, args, filter);
+	p = popen(cmd, "r");
+	cr_assert(p);
+	buf[0] = 0;
+	if (fgets(buf, (int)len, p))
+		buf[strcspn(buf, "\n")] = 0;
+	pclose(p);
+	return buf;
+}
+
+/* explain ITEM --format json: each fact a field (docs/JSON.md), over a live, a garbage, a strip-member and a collected item. */
+Test(cli, explain_json_fields, .timeout = 120)
+{
+	const char *dir = demo(2, "ssd:1x64M,hdd:1x64M");
+	char *f = tmpfile_with(dir, "data", 3 << 20, 5), *g = tmpfile_with(dir, "data2", 4 << 20, 6);
+	char ext[128], eg[64], old[64], strip[64], args[1024], now[32];
+
+	cr_assert_eq(RUN(dir, "container", "create", "ec", "--rf", "2", "--rs", "2,1", "--ec-delay", "1h"), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "create", "v", "--container", "c", "--size", "8M"), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "write", "v", f), 0);
+	jq_get(dir, "explain vdisk v --format json", ".explain.vdisk.first_blocks[0].extent", ext, sizeof(ext));
+	snprintf(args, sizeof(args), "explain extent %s --format json", ext);
+	jq_get(dir, args, ".explain.egroup", old, sizeof(old));
+	cr_assert(*old, "explain extent names no egroup");
+	cr_assert_eq(RUN(dir, "vdisk", "write", "v", f), 0); /* the first egroup is garbage now */
+	cr_assert_eq(RUN(dir, "vdisk", "create", "e", "--container", "ec", "--size", "8M"), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "write", "e", g), 0);
+	snprintf(args, sizeof(args), "explain egroup %s --format json", old);
+	cr_assert_eq(jq(dir, args, ".schema_version == 1 and .explain.what == \"egroup\" and .explain.state == \"present\" and "
+		     ".explain.no_task.code == \"no_scan_yet\" and .explain.safety.state == \"no_full_scan\" and .explain.tasks == []"), 0);
+
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL) + 7200); /* past the ec delay */
+	setenv("CURATOR_NOW", now, 1);
+	cr_assert_eq(th_run_ranks(1, dir, (const char *[]){ "scan", "full", NULL }), 0);
+	/* the garbage egroup (its share by recorded refcounts, which its tasks lower): its copies, and the task the scan queued */
+	cr_assert_eq(jq(dir, args, "(.explain.garbage_bytes | type) == \"number\" and (.explain.garbage_pct | type) == \"number\" and "
+		     ".explain.egroup.used_bytes > 3000000 and .explain.egroup.extents == 3 and "
+		     ".explain.egroup.tier == \"ssd\" and .explain.protection.scheme == \"replicas\" and .explain.protection.rf == 2 and "
+		     ".explain.protection.healthy_copies == 2 and .explain.protection.state == \"as_policy\" and "
+		     "(.explain.protection.replicas | length) == 2 and all(.explain.protection.replicas[]; .state == \"ok\") and "
+		     ".explain.safety.state == \"unchanged\" and (.explain.safety.scan | type) == \"number\" and .explain.refusals == [] and "
+		     "(.explain.tasks[0].kind | IN(\"egroup_delete\",\"egroup_compact\")) and .explain.tasks[0].state == \"pending\" and "
+		     ".explain.no_task == null and (.explain.lines | length) > 3"), 0);
+	/* the live extent: referenced by v, left alone */
+	jq_get(dir, "explain vdisk v --format json", ".explain.vdisk.first_blocks[0].extent", ext, sizeof(ext));
+	snprintf(args, sizeof(args), "explain extent %s --format json", ext);
+	cr_assert_eq(jq(dir, args, ".explain.what == \"extent\" and .explain.state == \"live\" and .explain.in_egroup == true and "
+		     ".explain.refcount == 1 and .explain.stored_bytes > 0 and .explain.references.block_rows == 1 and "
+		     ".explain.references.vdisks == [{\"id\":\"1000000000001\",\"name\":\"v\",\"deleted\":false}] and "
+		     ".explain.no_task.code == \"live\""), 0);
+	jq_get(dir, args, ".explain.egroup", eg, sizeof(eg));
+	cr_assert_eq(jq(dir, "explain vdisk v --format json", ".explain.state == \"live\" and .explain.vdisk.name == \"v\" and "
+		     ".explain.vdisk.mapped_bytes == 3145728 and .explain.vdisk.block_rows == 3 and .explain.no_task.code == \"live\""), 0);
+
+	cr_assert_eq(RUN(dir, "tasks", "run"), 0);
+	/* collected: explained by its done task */
+	snprintf(args, sizeof(args), "explain egroup %s --format json", old);
+	cr_assert_eq(jq(dir, args, ".explain.state == \"deleted\" and .explain.tasks[0].state == \"done\" and "
+		     ".explain.tasks[0].error == null and .explain.no_task == null"), 0);
+	/* a strip member: the kinds that refuse it by rule, and its strip */
+	jq_get(dir, "explain vdisk e --format json", ".explain.vdisk.first_blocks[0].extent", ext, sizeof(ext));
+	snprintf(args, sizeof(args), "explain extent %s --format json", ext);
+	jq_get(dir, args, ".explain.egroup", strip, sizeof(strip));
+	snprintf(args, sizeof(args), "explain egroup %s --format json", strip);
+	cr_assert_eq(jq(dir, args, ".explain.protection.scheme == \"strip\" and .explain.protection.strip.k == 2 and "
+		     ".explain.protection.strip.m == 1 and (.explain.protection.strip.role | IN(\"data\",\"parity\")) and "
+		     "(.explain.refusals[] | select(.kind == \"egroup_delete\") | .reason) == \"is a strip member\""), 0);
+
+	/* a disk of the live egroup fails: under-replicated, the next scan repairs, then the task is there */
+	snprintf(args, sizeof(args), "explain egroup %s --format json", eg);
+	jq_get(dir, args, ".explain.protection.replicas[0].disk", now, sizeof(now));
+	cr_assert_eq(RUN(dir, "disk", "fail", now), 0);
+	cr_assert_eq(jq(dir, args, ".explain.protection.state == \"under_replicated\" and .explain.protection.healthy_copies == 1 and "
+		     ".explain.protection.replicas[0].state == \"failed\" and .explain.no_task.code == \"next_scan_repairs\""), 0);
+	cr_assert_eq(th_run_ranks(1, dir, (const char *[]){ "scan", "partial", NULL }), 0);
+	cr_assert_eq(jq(dir, args, "(.explain.tasks | map(.kind) | index(\"rereplicate\")) != null and .explain.no_task == null"), 0);
+	/* an unknown item: exit 2, nothing on stdout */
+	snprintf(args, sizeof(args), "explain egroup 123456789 --format json 2>/dev/null; [ $? = 2 ] && echo '{}'");
+	cr_assert_eq(jq(dir, args, ". == {}"), 0);
+}
