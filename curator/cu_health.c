@@ -219,6 +219,16 @@ static int64_t counter(struct job_db *db, int64_t scan, const char *name)
 	return v;
 }
 
+/* A failed task as an item: "task 7 (rereplicate 1000000001002): why". */
+static int failed_item(void *arg, const struct job_task *t, const char *error)
+{
+	struct cu_health_check *c = arg;
+
+	item(c, "task %" PRId64 " (%s %" PRIx64 "): %s", t->id, job_task_kind_name(t->kind), t->target,
+	     error && *error ? error : "no reason recorded");
+	return c->nitems >= CU_HEALTH_ITEMS;
+}
+
 static void scan_findings(struct job_db *db, struct cu_health *h)
 {
 	int64_t last = 0, full = 0, v, one, lost, unreadable;
@@ -274,7 +284,8 @@ static void scan_findings(struct job_db *db, struct cu_health *h)
 	if (!job_db_tasks_count(db, JS_FAILED, &v, NULL) && v > 0) {
 		c = add(h, "TASKS_FAILED", v, "%" PRId64 " %s failed three times (curator tasks list --state failed)", v,
 			plural(v, "task", "tasks"));
-		(void)c;
+		if (c)
+			job_db_tasks_list(db, -1, JS_FAILED, failed_item, c, NULL);
 	}
 }
 

@@ -575,12 +575,13 @@ int cu_report_prom(const struct cu_report *r)
 	job_db_scan_usage(r->db, r->scan, prom_disk, out, NULL);
 	prom_disks(r->cfg, out);
 	{
+		/* judged as health and status judge it: by the master lease, never a wall-clock heartbeat */
 		struct job_daemon_state s;
 		int found = 0;
 		job_db_daemon_get(r->db, &s, &found, NULL);
 		fprintf(out, "# HELP curator_master_up Whether a curator master is running.\n# TYPE curator_master_up gauge\n"
 			     "curator_master_up %d\n",
-			found && strcmp(s.state, "stopped") && (double)st_now() - s.heartbeat < 15 ? 1 : 0);
+			found && strcmp(s.state, "stopped") && cu_master_up(r->cfg) ? 1 : 0);
 	}
 	{
 		struct cu_health *h = malloc(sizeof(*h));
