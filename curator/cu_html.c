@@ -273,12 +273,14 @@ static void html_disks(const struct cu_report *r, FILE *out)
 		struct disk_scan ds = { d[i].id, 0, 0, 0 };
 		const char *state = d[i].removed ? "removed" : !d[i].ok ? "failed" : d[i].draining ? "draining" : "ok";
 		double pct = d[i].capacity ? 100.0 * (double)d[i].used / (double)d[i].capacity : 0;
+		int warn = ST_TIER_WARN_PCT, full;
+		st_config_tier_fill(r->cfg, d[i].tier, &warn, &full, NULL); /* its tier's TIER_NEARFULL threshold */
 		job_db_scan_usage(r->db, r->scan, disk_scan_row, &ds, NULL);
 		fprintf(out, "<tr><td>%u</td><td>%u</td><td>%s</td><td%s>%s</td><td>%s</td><td>%s</td><td%s>%.1f%%</td>"
 			     "<td>%s</td><td>%" PRId64 "</td></tr>\n",
 			d[i].id, d[i].node, st_tier_name(d[i].tier), !d[i].ok && !d[i].removed ? " class='err'" : "", state,
 			st_fmt_size(d[i].capacity, b1, sizeof(b1)), st_fmt_size(d[i].used, b2, sizeof(b2)),
-			pct >= 85 ? " class='err'" : "", pct, st_fmt_size((uint64_t)ds.bytes, b3, sizeof(b3)), ds.egroups);
+			pct >= warn ? " class='err'" : "", pct, st_fmt_size((uint64_t)ds.bytes, b3, sizeof(b3)), ds.egroups);
 	}
 	fputs("</table>\n", out);
 	free(d);

@@ -314,3 +314,96 @@ Test(health, tasks_failed_on_an_unreadable_replica, .timeout = 120)
 	snprintf(args, sizeof(args), "explain egroup %s --format json", eg);
 	cr_assert_eq(th_jq(dir, args, ".explain.protection.healthy_copies == 2"), 0);
 }
+
+/* --- tier fill thresholds ------------------------------------------------- */
+
+/* `curator ARGS...` fails with exit 2 and one stderr line holding needle. */
+static void expect_usage(const char *dir, const char *needle, const char *a1, const char *a2, const char *a3, const char *a4,
+			 const char *a5, const char *a6)
+{
+	char *out = NULL, *err = NULL;
+	int rc = th_run(dir, NULL, &out, &err, a1, a2, a3, a4, a5, a6, NULL);
+
+	cr_assert_eq(rc, 2, "%s %s %s: exit %d, stderr %s", a1, a2, a3 ? a3 : "", rc, err);
+	cr_assert_eq(th_lines(err), 1, "%s", err);
+	cr_assert(strstr(err, needle), "want '%s' in: %s", needle, err);
+	cr_assert(!*out, "%s", out);
+	free(out);
+	free(err);
+}
+
+/* The value of setting key in config.db ("" when unset) into buf. */
+static char *setting(const char *dir, const char *key, char *buf, size_t len)
+{
+	char p[1100];
+	sqlite3 *db;
+	sqlite3_stmt *q;
+
+	snprintf(p, sizeof(p), "%s/config.db", dir);
+	cr_assert_eq(sqlite3_open(p, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT value FROM cluster WHERE key = ?", -1, &q, NULL), SQLITE_OK);
+	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+	buf[0] = 0;
+	if (sqlite3_step(q) == SQLITE_ROW)
+		snprintf(buf, len, "%s", (const char *)sqlite3_column_text(q, 0));
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return buf;
+}
+
+/*
+ * A tier filled by real writes (6 MiB at RF 2 on 3 x 16 MiB of ssd: about
+ * 25 %): fine at the defaults; TIER_NEARFULL, then TIER_FULL, once `tier
+ * set` lowers its thresholds under that; the thresholds are in config.db
+ * and shown by `tier list`; bad values are usage errors that change
+ * nothing.
+ */
+Test(health, tier_thresholds_set_stored_and_used, .timeout = 60)
+{
+	const char *dir = th_tmpdir("tiers");
+	char v[64], cmd[2048];
+
+	cr_assert_eq(RUN(dir, "init", "--nodes", "3", "--disks", "ssd:1x16M,hdd:1x64M"), 0);
+	cr_assert_eq(RUN(dir, "container", "create", "c", "--rf", "2"), 0);
+	cr_assert_eq(th_vdisk_pattern(dir, "c", "v", 6 << 20, 23), 0);
+	cr_assert_eq(th_run_ranks(1, dir, (const char *[]){ "scan", "full", NULL }), 0);
+	cr_assert_eq(th_jq(dir, "tier list --format json",
+			   ".schema_version == 1 and (.tiers | map(.tier)) == [\"ssd\",\"hdd\"] and "
+			   "(.tiers[0] | .disks == 3 and .capacity_bytes == 50331648 and .used_bytes > 12582912 and "
+			   ".fill_pct > 24 and .fill_pct < 30 and .warn_pct == 85 and .err_pct == 95) and "
+			   "(.tiers[1] | .used_bytes == 0 and .warn_pct == 85 and .err_pct == 95)"),
+		     0);
+	cr_assert_eq(RUN(dir, "health"), 0, "a 25%% full tier at the default thresholds");
+	cr_assert_str_eq(setting(dir, "tier_fill.ssd", v, sizeof(v)), "");
+
+	cr_assert_eq(RUN(dir, "tier", "set", "ssd", "--warn", "20%"), 0);
+	cr_assert_str_eq(setting(dir, "tier_fill.ssd", v, sizeof(v)), "20,95");
+	expect_health(dir, ".health.status == \"HEALTH_WARN\" and (.health.checks | map(.code)) == [\"TIER_NEARFULL\"] and "
+			   "(.health.checks[0].items[0] | endswith(\"(warn at 20%, err at 95%)\"))");
+	expect_detail(dir, "[WRN] TIER_NEARFULL: tier ssd is 2", "(warn at 20%, err at 95%)");
+	cr_assert_eq(RUN(dir, "tier", "set", "ssd", "--warn", "10", "--err", "20"), 0);
+	cr_assert_str_eq(setting(dir, "tier_fill.ssd", v, sizeof(v)), "10,20");
+	expect_health(dir, ".health.status == \"HEALTH_ERR\" and (.health.checks | map(.code)) == [\"TIER_FULL\"] and "
+			   ".health.checks[0].severity == \"ERR\"");
+	snprintf(cmd, sizeof(cmd),
+		 "'%s' -C '%s' report --format prom > '%s/prom' && promtool check metrics < '%s/prom' && "
+		 "grep -qx 'curator_health_check{code=\"TIER_FULL\",severity=\"ERR\"} 1' '%s/prom'",
+		 th_curator(), dir, dir, dir, dir);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	cr_assert_eq(th_jq(dir, "tier list --format json", "(.tiers[0] | .warn_pct == 10 and .err_pct == 20) and "
+			   "(.tiers[1] | .warn_pct == 85 and .err_pct == 95)"), 0);
+
+	/* refused, nothing changed */
+	expect_usage(dir, "must be below err", "tier", "set", "ssd", "--warn", "30", NULL);
+	expect_usage(dir, "expected ssd or hdd", "tier", "set", "cloud", "--warn", "30", NULL);
+	expect_usage(dir, "a percent, 1..100", "tier", "set", "hdd", "--err", "101", NULL);
+	expect_usage(dir, "a percent, 1..100", "tier", "set", "hdd", "--warn", "0", NULL);
+	expect_usage(dir, "at least one", "tier", "set", "hdd", NULL, NULL, NULL);
+	expect_usage(dir, "unknown option", "tier", "set", "hdd", "--full", "3", NULL);
+	cr_assert_str_eq(setting(dir, "tier_fill.ssd", v, sizeof(v)), "10,20");
+	cr_assert_str_eq(setting(dir, "tier_fill.hdd", v, sizeof(v)), "");
+
+	/* back to where the tier is fine: the check goes */
+	cr_assert_eq(RUN(dir, "tier", "set", "ssd", "--warn", "85", "--err", "95"), 0);
+	cr_assert_eq(RUN(dir, "health"), 0);
+}
