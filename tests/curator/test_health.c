@@ -407,3 +407,124 @@ Test(health, tier_thresholds_set_stored_and_used, .timeout = 60)
 	cr_assert_eq(RUN(dir, "tier", "set", "ssd", "--warn", "85", "--err", "95"), 0);
 	cr_assert_eq(RUN(dir, "health"), 0);
 }
+
+/* --- status and health --format json: every documented field ------------- */
+
+#define ISO "test(\"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$\")"
+#define NUM(k) "(" k " | type) == \"number\""
+
+/* `status --format json` holds filter (else a failed test showing the document). */
+static void expect_status(const char *dir, const char *filter)
+{
+	char *out = NULL;
+
+	if (!th_jq(dir, "status --format json", filter))
+		return;
+	th_run(dir, NULL, &out, NULL, "status", "--format", "json", NULL);
+	cr_assert_fail("status --format json fails %s: %s", filter, out);
+}
+
+/* 1 once curator.db has a scan row in state 'running' (polled every ms, at most secs). */
+static int wait_running_scan(const char *dir, double secs)
+{
+	char p[1100];
+	double t0 = mono();
+	int found = 0;
+
+	snprintf(p, sizeof(p), "file:%s/curator.db?mode=ro", dir);
+	while (!found && mono() - t0 < secs) {
+		sqlite3 *db;
+		sqlite3_stmt *q;
+		if (sqlite3_open_v2(p, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) == SQLITE_OK &&
+		    sqlite3_prepare_v2(db, "SELECT 1 FROM scans WHERE state = 'running'", -1, &q, NULL) == SQLITE_OK) {
+			found = sqlite3_step(q) == SQLITE_ROW;
+			sqlite3_finalize(q);
+		}
+		sqlite3_close(db);
+		if (!found)
+			usleep(1000);
+	}
+	return found;
+}
+
+/*
+ * Every field docs/JSON.md names for `status` and `health`, in the states
+ * that fill it: no scan yet and no daemon; a full scan stopped (SIGSTOP)
+ * while it runs; finished scans, their tasks and the space they free; a
+ * daemon up, then stopped.
+ */
+Test(health, status_and_health_json_every_field, .timeout = 120, .fini = daemon_reap)
+{
+	const char *dir = cluster();
+	const char *scan[] = { "scan", "full", NULL };
+	char outf[1100];
+	pid_t pid;
+	int st, caught = 0;
+
+	cr_assert_eq(th_vdisk_pattern(dir, "c", "gone", 3 << 20, 29), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "delete", "gone"), 0);
+	/* nothing has run */
+	expect_status(dir, ".schema_version == 1 and .master == {\"state\":\"never_started\"} and "
+			   ".last_scans == {\"full\":null,\"partial\":null} and .running_scans == [] and "
+			   "(.pending_tasks == []) and (.freeing | type) == \"object\"");
+	expect_health(dir, ".schema_version == 1 and .health.status == \"HEALTH_WARN\" and "
+			   "(.health.checks | length) >= 1 and all(.health.checks[]; (keys_unsorted == [\"code\",\"severity\",\"summary\",\"count\",\"items\"]) and "
+			   "(.code | test(\"^[A-Z_]+$\")) and (.severity | IN(\"WARN\",\"ERR\")) and (.summary | type) == \"string\" and "
+			   NUM(".count") " and (.items | type) == \"array\" and (.items | length) <= 10 and (.count >= (.items | length))) and "
+			   "(.health.checks[] | select(.code == \"SCAN_OVERDUE\") | .summary == \"no full scan has completed yet\")");
+	expect_status(dir, ".health.status == \"HEALTH_WARN\" and (.health.checks | map(.code) | index(\"SCAN_OVERDUE\")) != null");
+
+	/* a full scan caught running: stopped while status looks */
+	snprintf(outf, sizeof(outf), "%s/scan.out", dir);
+	for (int i = 0; i < 5 && !caught; i++) {
+		pid = th_spawn(dir, NULL, outf, scan);
+		if (wait_running_scan(dir, 20)) {
+			kill(pid, SIGSTOP);
+			caught = !th_jq(dir, "status --format json", "(.running_scans | length) == 1");
+			if (caught)
+				expect_status(dir, "(.running_scans[0] | keys_unsorted) == [\"id\",\"kind\",\"started\",\"phase\",\"phase_index\","
+						   "\"phase_count\",\"records\",\"records_last_time\",\"tasks_to_queue\",\"tasks_queued\",\"eta_seconds\"] and "
+						   "(.running_scans[0] | " NUM(".id") " and .kind == \"full\" and (.started | " ISO ") and "
+						   "((.phase == null and .phase_index == 0 and .phase_count == 0) or "
+						   "((.phase | type) == \"string\" and .phase_index >= 1 and .phase_index <= .phase_count and .phase_count == 3)) and "
+						   ".records >= 0 and .records_last_time == null and "
+						   NUM(".tasks_to_queue") " and " NUM(".tasks_queued") " and "
+						   "(.eta_seconds == null or (.eta_seconds | type) == \"number\"))");
+			kill(pid, SIGCONT);
+		}
+		waitpid(pid, &st, 0);
+	}
+	cr_assert(caught, "no full scan caught running in 5 tries");
+	if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) /* (stopped past its lease's TTL/2 on a loaded host: it fails, safely) */
+		cr_assert_eq(th_run_ranks(1, dir, scan), 0);
+
+	/* done: the last scans, the queue and what it frees */
+	expect_status(dir, "(.last_scans.full | keys_unsorted) == [\"id\",\"kind\",\"started\",\"ended\",\"duration_seconds\",\"state\",\"error\"] and "
+			   "(.last_scans.full | " NUM(".id") " and .kind == \"full\" and (.started | " ISO ") and (.ended | " ISO ") and "
+			   NUM(".duration_seconds") " and .state == \"done\" and .error == null) and .last_scans.partial == null and "
+			   ".running_scans == [] and (.pending_tasks | length) >= 1 and "
+			   "all(.pending_tasks[]; keys_unsorted == [\"kind\",\"priority\",\"pending\",\"running\",\"bytes\"] and "
+			   "(.kind | test(\"^[a-z_]+$\")) and " NUM(".priority") " and .pending >= 1 and .running == 0 and " NUM(".bytes") ") and "
+			   "(.pending_tasks | map(.kind) | index(\"blocks_delete\")) != null and "
+			   "(.freeing | keys_unsorted == [\"pending_bytes\",\"pending_tasks\",\"freed_bytes\",\"freed_tasks\",\"since\"] and "
+			   ".pending_tasks >= 1 and .pending_bytes > 0 and .freed_bytes == 0 and .freed_tasks == 0)");
+	cr_assert_eq(RUN(dir, "tasks", "run"), 0);
+	expect_status(dir, ".freeing.pending_tasks == 0 and .freeing.freed_bytes > 0 and .freeing.freed_tasks >= 1 and "
+			   "(.freeing.since == null or (.freeing.since | " ISO "))");
+	cr_assert_eq(th_run_ranks(1, dir, (const char *[]){ "scan", "partial", NULL }), 0);
+	expect_status(dir, ".last_scans.partial.kind == \"partial\" and .last_scans.partial.state == \"done\"");
+
+	/* a daemon up, then stopped */
+	setenv("CURATOR_LEASE_TTL", "3000ms", 1);
+	pid = start_daemon(dir);
+	cr_assert(wait_master(dir, "up", 60), "the daemon never came up");
+	expect_status(dir, "(.master | keys_unsorted) == [\"state\",\"activity\",\"pid\",\"host\",\"ranks\",\"started\",\"heartbeat\","
+			   "\"next_full\",\"next_partial\"] and (.master | .state == \"up\" and (.activity | IN(\"idle\",\"scanning\",\"tasks\",\"stopping\")) and "
+			   ".pid > 0 and (.host | length) > 0 and .ranks == 2 and (.started | " ISO ") and (.heartbeat | " ISO ") and "
+			   "(.next_full | " ISO ") and (.next_partial | " ISO "))");
+	kill(pid, SIGTERM);
+	waitpid(pid, &st, 0);
+	daemon_pid = 0;
+	expect_status(dir, ".master.state == \"stopped\" and .master.next_full == null and .master.next_partial == null and "
+			   "(.master.heartbeat | " ISO ")");
+}
