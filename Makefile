@@ -128,7 +128,7 @@ $(FAULT_SHIM): tests/fault/fault_shim.c
 
 test: all $(TEST_BIN) $(FAULT_SHIM) $(FUZZ_REPLAY)
 	CURATOR_SRC=$(CURDIR) CURATOR_BIN=$(abspath $(BIN)) BUILD=$(BUILD) FAULT_SHIM=$(abspath $(FAULT_SHIM)) \
-	    tests/run.sh $(TEST_BIN) tests/fault/fault_matrix.sh tests/fault/lease_ns.sh tests/curator/progress_tty.sh tests/curator/report_browser.sh tests/curator/cli_errors.sh tests/serve/serve_clients.sh tests/hosts/test_hosts.sh $(FUZZ_REPLAY)
+	    tests/run.sh $(TEST_BIN) tests/fault/fault_matrix.sh tests/fault/lease_ns.sh tests/curator/progress_tty.sh tests/curator/report_browser.sh tests/curator/cli_errors.sh tests/dist/units.sh tests/serve/serve_clients.sh tests/hosts/test_hosts.sh $(FUZZ_REPLAY)
 	$(MAKE) --no-print-directory test-shared-fs
 
 # the storage and scan suites once more on clusters made in shared-storage mode (rollback

@@ -79,6 +79,11 @@ static const struct cu_optdef o_format[] = {
 	{ "--format", "text|json", "text for people, or JSON (docs/JSON.md)" },
 	{ NULL, NULL, NULL },
 };
+static const struct cu_optdef o_tier_set[] = {
+	{ "--warn", "P", "health warns (TIER_NEARFULL) when the tier is P% full or more (default 85)" },
+	{ "--err", "P", "health errs (TIER_FULL) when the tier is P% full or more (default 95)" },
+	{ NULL, NULL, NULL },
+};
 static const struct cu_optdef o_fsck[] = {
 	{ "--quiet", NULL, "print violations only" },
 	{ "--format", "text|json", "text for people, or JSON (docs/JSON.md)" },
@@ -189,6 +194,11 @@ static const struct cu_cmd cu_cmds[] = {
 	  "                                   CURATOR_S3_ACCESS_KEY / CURATOR_S3_SECRET_KEY",
 	  "set the cloud tier, once it answers", NULL, cu_cmd_cloud_set, CU_CMD_STORE, o_cloud_set },
 	{ "cloud", "show", "", NULL, "show the cloud tier's URL", NULL, cu_cmd_cloud_show, CU_CMD_STORE | CU_CMD_JOIN, o_format },
+	{ "tier", "set", "TIER [--warn P] [--err P]", "ssd or hdd; percents of its disks' capacity",
+	  "set a tier's fill thresholds: TIER_NEARFULL at --warn, TIER_FULL at --err", NULL, cu_cmd_tier_set,
+	  CU_CMD_STORE, o_tier_set },
+	{ "tier", "list", "[--format json]", NULL, "list the tiers: disks, capacity, use, fill thresholds", NULL,
+	  cu_cmd_tier_list, CU_CMD_STORE | CU_CMD_JOIN, o_format },
 	{ "fsck", NULL, "[--quiet] [--format json]", "exit 0 clean, 1 violations found, 2 error",
 	  "check every invariant of the metadata and the egroups", NULL, cu_cmd_fsck, CU_CMD_STORE, o_fsck },
 	{ "scan", NULL, "full|partial|selective [--dry-run] [--mem-budget SIZE] [--sweep-grace DUR] [--compact-pct P]\n"

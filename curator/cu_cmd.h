@@ -207,7 +207,7 @@ int cu_arg_u32(struct cu_ctx *ctx, const char *what, const char *s, uint32_t *ou
 
 /* --- the handlers ------------------------------------------------------- */
 
-/* cu_cmd_cluster.c: the cluster, its containers, disks, nodes and cloud tier */
+/* cu_cmd_cluster.c: the cluster, its containers, disks, nodes, cloud tier and tiers' fill thresholds */
 int cu_cmd_init(struct cu_ctx *ctx, int argc, char **argv);
 int cu_cmd_container_create(struct cu_ctx *ctx, int argc, char **argv);
 int cu_cmd_container_list(struct cu_ctx *ctx, int argc, char **argv);
@@ -221,6 +221,8 @@ int cu_cmd_node_up(struct cu_ctx *ctx, int argc, char **argv);
 int cu_cmd_node_list(struct cu_ctx *ctx, int argc, char **argv);
 int cu_cmd_cloud_set(struct cu_ctx *ctx, int argc, char **argv);
 int cu_cmd_cloud_show(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_tier_set(struct cu_ctx *ctx, int argc, char **argv);
+int cu_cmd_tier_list(struct cu_ctx *ctx, int argc, char **argv);
 
 /* cu_cmd_vdisk.c: vdisks (all but create find the store open: CU_CMD_OPEN_FIRST) */
 int cu_cmd_vdisk_create(struct cu_ctx *ctx, int argc, char **argv);

@@ -575,3 +575,123 @@ int cu_cmd_cloud_show(struct cu_ctx *ctx, int argc, char **argv)
 	printf("%s\n", rc ? "no cloud tier configured" : url);
 	return 0;
 }
+
+/* --- tiers: fill thresholds ------------------------------------------- */
+
+/* A percent option ("80" or "80%") into *out if set: 0, or CU_EXIT_USAGE (printed). */
+static int opt_pct(struct cu_ctx *ctx, const struct cu_opt *o, int *out)
+{
+	char *end;
+	long v;
+
+	if (!o->set)
+		return 0;
+	v = strtol(o->val, &end, 10);
+	if (end == o->val || (*end && strcmp(end, "%")) || v < 1 || v > 100)
+		return cu_error(ctx, "%s '%s': a percent, 1..100", o->name, o->val);
+	*out = (int)v;
+	return 0;
+}
+
+/* The tier named s, one with a capacity (ssd, hdd): 0, or CU_EXIT_USAGE (printed). */
+static int arg_tier(struct cu_ctx *ctx, const char *s, enum st_tier *t)
+{
+	int v = st_tier_parse(s);
+
+	if (v < 0 || v == ST_TIER_CLOUD)
+		return cu_error(ctx, "tier '%s': expected ssd or hdd (the cloud tier has no capacity to fill)", s);
+	*t = (enum st_tier)v;
+	return 0;
+}
+
+/* tier set TIER [--warn P] [--err P]: the thresholds of TIER_NEARFULL and TIER_FULL (the one not given is kept). */
+int cu_cmd_tier_set(struct cu_ctx *ctx, int argc, char **argv)
+{
+	struct cu_opt o[] = { { "--warn", 1, 0, 0 }, { "--err", 1, 0, 0 } };
+	char *pos[1];
+	enum st_tier t = ST_TIER_SSD;
+	int npos, warn = 0, full = 0, rc = cu_opts_parse(ctx, argc, argv, o, CU_NOPTS(o), pos, &npos, 1);
+
+	if (rc)
+		return rc;
+	if (npos != 1 || (!CU_OPT(o, "--warn")->set && !CU_OPT(o, "--err")->set))
+		return cu_error(ctx, "expected TIER [--warn P] [--err P] (at least one)");
+	if (arg_tier(ctx, pos[0], &t) || opt_pct(ctx, CU_OPT(o, "--warn"), &warn) || opt_pct(ctx, CU_OPT(o, "--err"), &full))
+		return CU_EXIT_USAGE;
+	rc = cu_open(ctx);
+	if (rc)
+		return rc;
+	if (!warn || !full) {
+		/* the one not given is kept (with both given, a stored value that does not parse is replaced) */
+		int w0, e0;
+		rc = st_config_tier_fill(cu_config(ctx), t, &w0, &e0, &ctx->err);
+		if (rc)
+			return rc;
+		warn = warn ? warn : w0;
+		full = full ? full : e0;
+	}
+	if (warn >= full)
+		return cu_error(ctx, "tier %s: warn %d%% must be below err %d%%", st_tier_name(t), warn, full);
+	rc = st_config_tier_fill_set(cu_config(ctx), t, warn, full, &ctx->err);
+	if (rc)
+		return rc;
+	printf("tier %s: warn at %d%% full (TIER_NEARFULL), err at %d%% (TIER_FULL)\n", st_tier_name(t), warn, full);
+	return 0;
+}
+
+/* tier list: each tier with a capacity, its disks (not failed or removed), use and thresholds. */
+int cu_cmd_tier_list(struct cu_ctx *ctx, int argc, char **argv)
+{
+	struct st_disk *d;
+	json_t *a = NULL;
+	int n, rc, json;
+
+	(void)argv;
+	if (argc)
+		return cu_error(ctx, "takes no arguments");
+	if (cu_json_wanted(ctx, &json))
+		return CU_EXIT_USAGE;
+	rc = cu_open(ctx);
+	if (!rc)
+		rc = st_config_disks(cu_config(ctx), &d, &n, &ctx->err);
+	if (rc)
+		return rc;
+	if (json)
+		a = json_array();
+	else
+		printf("%-5s %-5s %-10s %-10s %-6s %-5s %s\n", "TIER", "DISKS", "CAPACITY", "USED", "FILL", "WARN", "ERR");
+	for (int t = 0; !rc && t < ST_NTIERS; t++) {
+		uint64_t cap = 0, used = 0;
+		int nd = 0, warn, full;
+		char c1[32], c2[32];
+		double pct;
+		if (t == ST_TIER_CLOUD)
+			continue;
+		for (int i = 0; i < n; i++)
+			if (d[i].tier == (enum st_tier)t && d[i].ok && !d[i].removed) {
+				nd++;
+				cap += d[i].capacity;
+				used += d[i].used;
+			}
+		rc = st_config_tier_fill(cu_config(ctx), (enum st_tier)t, &warn, &full, &ctx->err);
+		pct = cap ? 100.0 * (double)used / (double)cap : 0;
+		if (!rc && json)
+			json_array_append_new(a, json_pack("{s:s,s:i,s:I,s:I,s:f,s:i,s:i}", "tier", st_tier_name((enum st_tier)t),
+							   "disks", nd, "capacity_bytes", (json_int_t)cap, "used_bytes",
+							   (json_int_t)used, "fill_pct", (double)(int64_t)(pct * 10 + 0.5) / 10,
+							   "warn_pct", warn, "err_pct", full));
+		else if (!rc)
+			printf("%-5s %-5d %-10s %-10s %5.1f%% %3d%%  %3d%%\n", st_tier_name((enum st_tier)t), nd,
+			       st_fmt_size(cap, c1, sizeof(c1)), st_fmt_size(used, c2, sizeof(c2)), pct, warn, full);
+	}
+	free(d);
+	if (rc || !json) {
+		json_decref(a);
+		return rc;
+	}
+	{
+		json_t *doc = cu_json_doc();
+		json_object_set_new(doc, "tiers", a);
+		return print_json(ctx, doc);
+	}
+}

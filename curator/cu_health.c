@@ -23,13 +23,13 @@ static const struct cu_health_code codes[] = {
 	{ "DATA_UNREADABLE", CU_HEALTH_ERR, "egroups with no copy a read can use: their data is lost" },
 	{ "METADATA_CORRUPT", CU_HEALTH_ERR, "metadata rows that fail their checksum or invariants (left alone)" },
 	{ "REFCOUNT_LOW", CU_HEALTH_ERR, "refcounts below their references or dangling references" },
-	{ "TIER_FULL", CU_HEALTH_ERR, "a tier is 95% full or more: writes will fail" },
+	{ "TIER_FULL", CU_HEALTH_ERR, "a tier is at or over its err fill threshold (default 95%; curator tier set): writes will fail" },
 	{ "DATA_UNDER_REPLICATED", CU_HEALTH_WARN, "egroups with fewer healthy copies than their RF" },
 	{ "EC_STRIPS_DEGRADED", CU_HEALTH_WARN, "erasure-coded strips with a member lost (reads decode it)" },
 	{ "REPLICAS_MISSING", CU_HEALTH_WARN, "replica files missing or short at the last full scan" },
 	{ "DISK_FAILED", CU_HEALTH_WARN, "disks marked failed: their replicas are copied elsewhere" },
 	{ "NODE_DOWN", CU_HEALTH_WARN, "nodes marked down" },
-	{ "TIER_NEARFULL", CU_HEALTH_WARN, "a tier is 85% full or more" },
+	{ "TIER_NEARFULL", CU_HEALTH_WARN, "a tier is at or over its warn fill threshold (default 85%; curator tier set)" },
 	{ "MASTER_DOWN", CU_HEALTH_WARN, "the curator daemon has stopped or is not heard from" },
 	{ "SCAN_OVERDUE", CU_HEALTH_WARN, "no full scan yet, or the next one is late" },
 	{ "SCAN_FAILED", CU_HEALTH_WARN, "the latest scan failed" },
@@ -39,8 +39,6 @@ static const struct cu_health_code codes[] = {
 /* clang-format on */
 
 #define NCODES ((int)(sizeof(codes) / sizeof(codes[0])))
-#define NEARFULL_PCT 85
-#define FULL_PCT 95
 
 const struct cu_health_code *cu_health_codes(int *n)
 {
@@ -123,11 +121,15 @@ static void topology(struct st_config *cfg, struct cu_health *h)
 				item(c, "disk %u (node %u, %s)", d[i].id, d[i].node, st_tier_name(d[i].tier));
 		for (int t = 0; t < ST_NTIERS; t++) {
 			double pct = cap[t] ? 100.0 * (double)used[t] / (double)cap[t] : 0;
-			if (pct >= FULL_PCT || pct >= NEARFULL_PCT) {
-				c = add(h, pct >= FULL_PCT ? "TIER_FULL" : "TIER_NEARFULL", 1, "tier %s is %.0f%% full",
+			int warn, full;
+			/* its thresholds in config.db (curator tier set); one that cannot be read: no verdict */
+			if (!cap[t] || st_config_tier_fill(cfg, (enum st_tier)t, &warn, &full, NULL))
+				continue;
+			if (pct >= full || pct >= warn) {
+				c = add(h, pct >= full ? "TIER_FULL" : "TIER_NEARFULL", 1, "tier %s is %.0f%% full",
 					st_tier_name((enum st_tier)t), pct);
-				item(c, "tier %s: %" PRIu64 " of %" PRIu64 " bytes used", st_tier_name((enum st_tier)t), used[t],
-				     cap[t]);
+				item(c, "tier %s: %" PRIu64 " of %" PRIu64 " bytes used (warn at %d%%, err at %d%%)",
+				     st_tier_name((enum st_tier)t), used[t], cap[t], warn, full);
 			}
 		}
 		free(d);
@@ -219,6 +221,16 @@ static int64_t counter(struct job_db *db, int64_t scan, const char *name)
 	return v;
 }
 
+/* A failed task as an item: "task 7 (rereplicate 1000000001002): why". */
+static int failed_item(void *arg, const struct job_task *t, const char *error)
+{
+	struct cu_health_check *c = arg;
+
+	item(c, "task %" PRId64 " (%s %" PRIx64 "): %s", t->id, job_task_kind_name(t->kind), t->target,
+	     error && *error ? error : "no reason recorded");
+	return c->nitems >= CU_HEALTH_ITEMS;
+}
+
 static void scan_findings(struct job_db *db, struct cu_health *h)
 {
 	int64_t last = 0, full = 0, v, one, lost, unreadable;
@@ -274,7 +286,8 @@ static void scan_findings(struct job_db *db, struct cu_health *h)
 	if (!job_db_tasks_count(db, JS_FAILED, &v, NULL) && v > 0) {
 		c = add(h, "TASKS_FAILED", v, "%" PRId64 " %s failed three times (curator tasks list --state failed)", v,
 			plural(v, "task", "tasks"));
-		(void)c;
+		if (c)
+			job_db_tasks_list(db, -1, JS_FAILED, failed_item, c, NULL);
 	}
 }
 

@@ -37,7 +37,7 @@ struct cu_health_check {
 	char summary[256];            /* one line: "2 disks have failed" */
 	int64_t count;                /* how many items it concerns */
 	int nitems;                   /* items[0..nitems): the first CU_HEALTH_ITEMS */
-	char items[CU_HEALTH_ITEMS][160];
+	char items[CU_HEALTH_ITEMS][320]; /* long enough for a scan error with its paths */
 };
 
 struct cu_health {

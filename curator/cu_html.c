@@ -273,12 +273,14 @@ static void html_disks(const struct cu_report *r, FILE *out)
 		struct disk_scan ds = { d[i].id, 0, 0, 0 };
 		const char *state = d[i].removed ? "removed" : !d[i].ok ? "failed" : d[i].draining ? "draining" : "ok";
 		double pct = d[i].capacity ? 100.0 * (double)d[i].used / (double)d[i].capacity : 0;
+		int warn = ST_TIER_WARN_PCT, full;
+		st_config_tier_fill(r->cfg, d[i].tier, &warn, &full, NULL); /* its tier's TIER_NEARFULL threshold */
 		job_db_scan_usage(r->db, r->scan, disk_scan_row, &ds, NULL);
 		fprintf(out, "<tr><td>%u</td><td>%u</td><td>%s</td><td%s>%s</td><td>%s</td><td>%s</td><td%s>%.1f%%</td>"
 			     "<td>%s</td><td>%" PRId64 "</td></tr>\n",
 			d[i].id, d[i].node, st_tier_name(d[i].tier), !d[i].ok && !d[i].removed ? " class='err'" : "", state,
 			st_fmt_size(d[i].capacity, b1, sizeof(b1)), st_fmt_size(d[i].used, b2, sizeof(b2)),
-			pct >= 85 ? " class='err'" : "", pct, st_fmt_size((uint64_t)ds.bytes, b3, sizeof(b3)), ds.egroups);
+			pct >= warn ? " class='err'" : "", pct, st_fmt_size((uint64_t)ds.bytes, b3, sizeof(b3)), ds.egroups);
 	}
 	fputs("</table>\n", out);
 	free(d);
@@ -575,12 +577,13 @@ int cu_report_prom(const struct cu_report *r)
 	job_db_scan_usage(r->db, r->scan, prom_disk, out, NULL);
 	prom_disks(r->cfg, out);
 	{
+		/* judged as health and status judge it: by the master lease, never a wall-clock heartbeat */
 		struct job_daemon_state s;
 		int found = 0;
 		job_db_daemon_get(r->db, &s, &found, NULL);
 		fprintf(out, "# HELP curator_master_up Whether a curator master is running.\n# TYPE curator_master_up gauge\n"
 			     "curator_master_up %d\n",
-			found && strcmp(s.state, "stopped") && (double)st_now() - s.heartbeat < 15 ? 1 : 0);
+			found && strcmp(s.state, "stopped") && cu_master_up(r->cfg) ? 1 : 0);
 	}
 	{
 		struct cu_health *h = malloc(sizeof(*h));

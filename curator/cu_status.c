@@ -236,6 +236,18 @@ static json_t *master_json(const struct job_daemon_state *s, int found, int up)
 			 up ? cu_json_time(s->next_partial) : json_null());
 }
 
+/* What the space-freeing tasks still have to give back and gave back (the text's freeing line), or null. */
+static json_t *freeing_json(struct job_db *db)
+{
+	struct job_freeing f;
+
+	if (job_db_freeing(db, &f, NULL))
+		return json_null();
+	return json_pack("{s:I,s:I,s:I,s:I,s:o}", "pending_bytes", (json_int_t)f.pending_bytes, "pending_tasks",
+			 (json_int_t)f.pending_tasks, "freed_bytes", (json_int_t)f.freed_bytes, "freed_tasks",
+			 (json_int_t)f.freed_tasks, "since", cu_json_time(f.since));
+}
+
 static int status_json(struct job_db *db, const struct cu_health *h, const struct job_daemon_state *s, int found,
 		       int up, FILE *out)
 {
@@ -248,6 +260,7 @@ static int status_json(struct job_db *db, const struct cu_health *h, const struc
 	json_object_set_new(last, "partial", scan_json(db, "partial"));
 	json_object_set_new(doc, "last_scans", last);
 	json_object_set_new(doc, "running_scans", running_json(db));
+	json_object_set_new(doc, "freeing", freeing_json(db));
 	job_db_tasks_queue(db, queue_row, &p, NULL);
 	json_object_set_new(doc, "pending_tasks", queue);
 	return cu_json_print(doc, out);

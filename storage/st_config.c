@@ -380,6 +380,53 @@ int st_config_setting_set(struct st_config *cfg, const char *key, const char *va
 	return st_config_run(cfg, "INSERT OR REPLACE INTO cluster(key, value) VALUES (?, ?)", "tt", NULL, err, key, value);
 }
 
+/* --- tier fill thresholds --------------------------------------------- */
+
+static int tier_fill_key(enum st_tier t, char *key, size_t len, struct st_msg *err)
+{
+	if ((int)t < 0 || t >= ST_NTIERS || t == ST_TIER_CLOUD)
+		return st_fail(err, ST_EINVAL, "tier '%s': only the ssd and hdd tiers have a capacity to fill",
+			       (int)t >= 0 && t < ST_NTIERS ? st_tier_name(t) : "?");
+	snprintf(key, len, "tier_fill.%s", st_tier_name(t));
+	return 0;
+}
+
+int st_config_tier_fill(struct st_config *cfg, enum st_tier t, int *warn_pct, int *err_pct, struct st_msg *err)
+{
+	char key[32], v[64];
+	int w, e, used = 0, rc = tier_fill_key(t, key, sizeof(key), err);
+
+	if (rc)
+		return rc;
+	rc = st_config_setting_get(cfg, key, v, sizeof(v), NULL);
+	if (rc == ST_ENOTFOUND) {
+		*warn_pct = ST_TIER_WARN_PCT;
+		*err_pct = ST_TIER_ERR_PCT;
+		return 0;
+	}
+	if (rc)
+		return st_config_setting_get(cfg, key, v, sizeof(v), err);
+	if (sscanf(v, "%d,%d%n", &w, &e, &used) != 2 || v[used] || w < 1 || w >= e || e > 100)
+		return st_fail(err, ST_ECORRUPT, "config.db: setting %s is '%s', not WARN,ERR percents", key, v);
+	*warn_pct = w;
+	*err_pct = e;
+	return 0;
+}
+
+int st_config_tier_fill_set(struct st_config *cfg, enum st_tier t, int warn_pct, int err_pct, struct st_msg *err)
+{
+	char key[32], v[32];
+	int rc = tier_fill_key(t, key, sizeof(key), err);
+
+	if (rc)
+		return rc;
+	if (warn_pct < 1 || err_pct > 100 || warn_pct >= err_pct)
+		return st_fail(err, ST_EINVAL, "tier %s: thresholds warn %d%%, err %d%%: want 1 <= warn < err <= 100",
+			       st_tier_name(t), warn_pct, err_pct);
+	snprintf(v, sizeof(v), "%d,%d", warn_pct, err_pct);
+	return st_config_setting_set(cfg, key, v, err);
+}
+
 int st_config_uuid(struct st_config *cfg, char *buf, size_t len, struct st_msg *err)
 {
 	char u[64];

@@ -293,4 +293,22 @@ int st_config_uuid(struct st_config *cfg, char *buf, size_t len, struct st_msg *
 int st_config_setting_get(struct st_config *cfg, const char *key, char *buf, size_t len, struct st_msg *err);
 int st_config_setting_set(struct st_config *cfg, const char *key, const char *value, struct st_msg *err);
 
+/*
+ * A tier's fill thresholds, in percent of the capacity of its disks that
+ * are neither failed nor removed: at warn_pct or more the tier is nearly
+ * full (health TIER_NEARFULL), at err_pct or more full (TIER_FULL). Stored
+ * in config.db (table cluster, key "tier_fill.<tier>", value "WARN,ERR",
+ * one row so both change in one transaction); a tier never set has the
+ * defaults. The cloud tier has no capacity to fill: ST_EINVAL for it.
+ *
+ * get: 0 (*warn_pct, *err_pct filled, the defaults when unset), ST_EINVAL,
+ * or a database error. A stored value that does not parse is ST_ECORRUPT.
+ * set: 1 <= warn_pct < err_pct <= 100, else ST_EINVAL (err says which);
+ * 0 or a database error. Local, any process (one IMMEDIATE transaction).
+ */
+#define ST_TIER_WARN_PCT 85
+#define ST_TIER_ERR_PCT 95
+int st_config_tier_fill(struct st_config *cfg, enum st_tier t, int *warn_pct, int *err_pct, struct st_msg *err);
+int st_config_tier_fill_set(struct st_config *cfg, enum st_tier t, int warn_pct, int err_pct, struct st_msg *err);
+
 #endif

@@ -345,6 +345,30 @@ long long th_sh_number(const char *fmt, ...)
 	return v;
 }
 
+int th_jq(const char *dir, const char *args, const char *filter)
+{
+	char cmd[8192];
+
+	snprintf(cmd, sizeof(cmd), "'%s' -C '%s' %s | jq -e '%s' >/dev/null", th_curator(), dir, args, filter);
+	return system(cmd) == 0 ? 0 : 1;
+}
+
+char *th_jq_get(const char *dir, const char *args, const char *filter, char *buf, size_t len)
+{
+	char cmd[8192];
+	FILE *p;
+
+	buf[0] = 0;
+	snprintf(cmd, sizeof(cmd), "'%s' -C '%s' %s | jq -r '%s'", th_curator(), dir, args, filter);
+	p = popen(cmd, "r");
+	if (!p)
+		return buf;
+	if (fgets(buf, (int)len, p))
+		buf[strcspn(buf, "\n")] = 0;
+	pclose(p);
+	return buf;
+}
+
 int th_s3_url(char *buf, size_t len)
 {
 	const char *ep = getenv("S3_ENDPOINT"), *b = getenv("S3_BUCKET");

@@ -69,6 +69,15 @@ long long th_sh_number(const char *fmt, ...) __attribute__((format(printf, 1, 2)
  */
 int th_s3_url(char *buf, size_t len);
 
+/*
+ * `curator -C dir ARGS | jq -e FILTER` (ARGS a shell word list, so it may
+ * hold redirections and $(...)): 0 when the filter held, 1 otherwise.
+ */
+int th_jq(const char *dir, const char *args, const char *filter);
+
+/* What `curator -C dir ARGS | jq -r FILTER` prints: its first line (at most len-1 bytes) in buf, "" if none; buf. */
+char *th_jq_get(const char *dir, const char *args, const char *filter, char *buf, size_t len);
+
 /* Count the lines of s. */
 int th_lines(const char *s);
 

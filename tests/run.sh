@@ -70,7 +70,7 @@ for t in "$@"; do
 		continue
 	fi
 	case "$t" in
-	*/tests/mapreduce/* | */tests/jobs/* | */tests/curator/test_service)
+	*/tests/mapreduce/* | */tests/jobs/* | */tests/curator/test_service | */tests/curator/test_health)
 		# MPICH dlopens UCX modules and unloads them at exit, so LeakSanitizer
 		# cannot attribute their start-up allocations: no leak check for MPI runs
 		# (the MPI-free suites keep it, and run under valgrind too)

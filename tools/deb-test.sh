@@ -29,7 +29,8 @@ deb=$(ls "$work"/curator_*.deb | head -1)
 dpkg-deb -c "$deb" >"$work/contents"
 for f in ./usr/bin/curator ./usr/share/man/man8/curator.8.gz ./usr/share/bash-completion/completions/curator \
 	./lib/systemd/system/curator.service ./lib/systemd/system/curator-scan.service \
-	./lib/systemd/system/curator-scan.timer ./usr/lib/sysusers.d/curator.conf ./etc/default/curator; do
+	./lib/systemd/system/curator-scan.timer ./lib/systemd/system/curator-serve@.service \
+	./usr/lib/sysusers.d/curator.conf ./etc/default/curator; do
 	check "the package holds $f" grep -q " $f\$" "$work/contents"
 done
 check "/etc/default/curator is a conffile" sh -c "dpkg-deb -e '$deb' '$work/ctl' && grep -qx /etc/default/curator '$work/ctl/conffiles'"
@@ -39,7 +40,7 @@ check "its units name its binary" grep -q 'ExecStart=.* /usr/bin/curator daemon'
 if command -v systemd-analyze >/dev/null; then
 	check "systemd-analyze verify" systemd-analyze verify --man=no "$work/root/lib/systemd/system/curator.service" \
 		"$work/root/lib/systemd/system/curator-scan.service" "$work/root/lib/systemd/system/curator-scan.timer"
-	for u in curator.service curator-scan.service; do
+	for u in curator.service curator-scan.service curator-serve@.service; do
 		score=$(systemd-analyze security --offline=true "$work/root/lib/systemd/system/$u" 2>/dev/null |
 			sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
 		echo "     systemd-analyze security $u: $score"

@@ -7,7 +7,8 @@ pkgs=(build-essential pkg-config mpich libmpich-dev libsqlite3-dev sqlite3 libis
       debhelper fakeroot dpkg-dev
       prometheus chromium isal clang
       nbdkit nbdkit-plugin-dev libnbd-bin qemu-utils fio e2fsprogs fuse3
-      iproute2 util-linux)
+      iproute2 util-linux
+      systemd man-db)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -544,14 +544,6 @@ Test(cli, man_page_and_completion_cover_every_command, .timeout = 60)
 
 /* --- JSON, health (issue 20) --------------------------------------------- */
 
-/* `curator -C dir ARGS | jq -e FILTER` (ARGS a shell word list): jq's exit status (0: the filter held). */
-static int jq(const char *dir, const char *args, const char *filter)
-{
-	char cmd[4096];
-
-	snprintf(cmd, sizeof(cmd), "'%s' -C '%s' %s | jq -e '%s' >/dev/null", th_curator(), dir, args, filter);
-	return system(cmd) == 0 ? 0 : 1;
-}
 
 #define ISO "test(\"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$\")"
 
@@ -566,40 +558,40 @@ Test(cli, json_on_every_listing_and_state_command, .timeout = 120)
 	cr_assert_eq(RUN(dir, "vdisk", "snapshot", "v", "s"), 0);
 	cr_assert_eq(th_run_ranks(1, dir, (const char *[]){ "scan", "full", NULL }), 0);
 
-	cr_assert_eq(jq(dir, "container list --format json", ".schema_version == 1 and .containers[0].name == \"c\" and "
+	cr_assert_eq(th_jq(dir, "container list --format json", ".schema_version == 1 and .containers[0].name == \"c\" and "
 		     ".containers[0].rf == 2 and .containers[0].tiers == [\"ssd\",\"hdd\",\"cloud\"] and .containers[0].erasure_coding == null"), 0);
-	cr_assert_eq(jq(dir, "container info c --format json", ".schema_version == 1 and .container.compress == \"off\""), 0);
-	cr_assert_eq(jq(dir, "vdisk list --format json", ".schema_version == 1 and (.vdisks | map(.name) | sort) == [\"s\",\"v\"] and "
+	cr_assert_eq(th_jq(dir, "container info c --format json", ".schema_version == 1 and .container.compress == \"off\""), 0);
+	cr_assert_eq(th_jq(dir, "vdisk list --format json", ".schema_version == 1 and (.vdisks | map(.name) | sort) == [\"s\",\"v\"] and "
 		     "(.vdisks[] | select(.name == \"s\") | .kind == \"snapshot\" and .parent == \"v\") and "
 		     "(.vdisks[0].size_bytes == 8388608) and (.vdisks[0].id | test(\"^[0-9a-f]+$\")) and (.vdisks[0].created | " ISO ")"), 0);
-	cr_assert_eq(jq(dir, "vdisk info v --format json", ".vdisk.name == \"v\" and .vdisk.written_bytes >= 5242880 and "
+	cr_assert_eq(th_jq(dir, "vdisk info v --format json", ".vdisk.name == \"v\" and .vdisk.written_bytes >= 5242880 and "
 		     ".vdisk.container == \"c\" and .vdisk.block_size_bytes == 1048576"), 0);
-	cr_assert_eq(jq(dir, "disk list --format json", ".schema_version == 1 and (.disks | length) == 6 and "
+	cr_assert_eq(th_jq(dir, "disk list --format json", ".schema_version == 1 and (.disks | length) == 6 and "
 		     "all(.disks[]; .state == \"ok\" and (.capacity_bytes == 67108864) and (.tier | IN(\"ssd\",\"hdd\")))"), 0);
-	cr_assert_eq(jq(dir, "node list --format json", "(.nodes | length) == 3 and all(.nodes[]; .state == \"up\")"), 0);
-	cr_assert_eq(jq(dir, "cloud show --format json", ".schema_version == 1 and .cloud == null"), 0);
-	cr_assert_eq(jq(dir, "fsck --format json", ".fsck.clean == true and .fsck.violations == 0 and .fsck.extents > 0 and "
+	cr_assert_eq(th_jq(dir, "node list --format json", "(.nodes | length) == 3 and all(.nodes[]; .state == \"up\")"), 0);
+	cr_assert_eq(th_jq(dir, "cloud show --format json", ".schema_version == 1 and .cloud == null"), 0);
+	cr_assert_eq(th_jq(dir, "fsck --format json", ".fsck.clean == true and .fsck.violations == 0 and .fsck.extents > 0 and "
 		     ".fsck.verified_bytes > 0 and (.fsck.garbage.total | type) == \"number\""), 0);
-	cr_assert_eq(jq(dir, "report --format json", ".schema_version == 1 and .kind == \"full\" and (.started | " ISO ") and "
+	cr_assert_eq(th_jq(dir, "report --format json", ".schema_version == 1 and .kind == \"full\" and (.started | " ISO ") and "
 		     "(.ended | " ISO ") and all(.usage[]; .tier | IN(\"ssd\",\"hdd\",\"cloud\")) and "
 		     "all(.tasks | keys[]; test(\"^[a-z_]+$\")) and .counters.live_bytes == 5242880"), 0);
-	cr_assert_eq(jq(dir, "explain vdisk v --format json", ".explain.what == \"vdisk\" and (.explain.lines | length) > 1"), 0);
+	cr_assert_eq(th_jq(dir, "explain vdisk v --format json", ".explain.what == \"vdisk\" and (.explain.lines | length) > 1"), 0);
 
 	cr_assert_eq(RUN(dir, "disk", "fail", "1"), 0);
 	cr_assert_eq(RUN(dir, "node", "down", "3"), 0);
 	cr_assert_eq(th_run_ranks(1, dir, (const char *[]){ "scan", "partial", NULL }), 0);
-	cr_assert_eq(jq(dir, "disk list --format json", "(.disks[] | select(.id == 1) | .state) == \"failed\""), 0);
-	cr_assert_eq(jq(dir, "node list --format json", "(.nodes[] | select(.id == 3) | .state == \"down\" and (.changed | " ISO "))"), 0);
-	cr_assert_eq(jq(dir, "tasks list --format json", ".schema_version == 1 and (.tasks | map(.kind) | index(\"rereplicate\")) != null and "
+	cr_assert_eq(th_jq(dir, "disk list --format json", "(.disks[] | select(.id == 1) | .state) == \"failed\""), 0);
+	cr_assert_eq(th_jq(dir, "node list --format json", "(.nodes[] | select(.id == 3) | .state == \"down\" and (.changed | " ISO "))"), 0);
+	cr_assert_eq(th_jq(dir, "tasks list --format json", ".schema_version == 1 and (.tasks | map(.kind) | index(\"rereplicate\")) != null and "
 		     "all(.tasks[]; .state == \"pending\" and (.target | test(\"^[0-9a-f]+$\")) and (.bytes | type) == \"number\")"), 0);
-	cr_assert_eq(jq(dir, "status --format json", ".schema_version == 1 and .health.status == \"HEALTH_WARN\" and "
+	cr_assert_eq(th_jq(dir, "status --format json", ".schema_version == 1 and .health.status == \"HEALTH_WARN\" and "
 		     ".master.state == \"never_started\" and (.last_scans.full.started | " ISO ") and .last_scans.partial.kind == \"partial\" and "
 		     "(.pending_tasks | map(.kind) | index(\"rereplicate\")) != null"), 0);
-	cr_assert_eq(jq(dir, "health --format json", ".schema_version == 1 and (.health.checks | map(.code) | "
+	cr_assert_eq(th_jq(dir, "health --format json", ".schema_version == 1 and (.health.checks | map(.code) | "
 		     "index(\"DISK_FAILED\") != null and index(\"NODE_DOWN\") != null and index(\"DATA_UNREADABLE\") == null) and "
 		     "(.health.checks[] | select(.code == \"DISK_FAILED\") | .severity == \"WARN\" and .items == [\"disk 1 (node 1, ssd)\"])"), 0);
 	snprintf(args, sizeof(args), "vdisk list --format xml 2>/dev/null; [ $? = 2 ] && echo '{}'");
-	cr_assert_eq(jq(dir, args, ". == {}"), 0, "--format xml was not refused with exit 2");
+	cr_assert_eq(th_jq(dir, args, ". == {}"), 0, "--format xml was not refused with exit 2");
 }
 
 /* Read the whole vdisk v: 0 when every byte of the file came back. */
@@ -687,7 +679,7 @@ Test(cli, health_reports_loss_only_where_a_read_fails, .timeout = 120)
 	cr_assert_eq(th_run_ranks(1, dir, (const char *[]){ "scan", "partial", NULL }), 0);
 	egroups = check_count(dir, "DATA_UNREADABLE");
 	cr_assert_geq(egroups, 10, "40 MiB in 4 MiB egroups: %lld unreadable", (long long)egroups);
-	cr_assert_eq(jq(dir, "health --format json", ".health.status == \"HEALTH_ERR\" and .health.checks[0].code == \"DATA_UNREADABLE\" "
+	cr_assert_eq(th_jq(dir, "health --format json", ".health.status == \"HEALTH_ERR\" and .health.checks[0].code == \"DATA_UNREADABLE\" "
 		     "and .health.checks[0].severity == \"ERR\""), 0);
 	cr_assert_neq(reads_whole(dir, f, len), 0);
 	{
@@ -727,13 +719,84 @@ Test(cli, health_tier_nearfull_and_full, .timeout = 60)
 	snprintf(p, sizeof(p), "%s/config.db", dir);
 	cr_assert_eq(sqlite3_open(p, &db), SQLITE_OK);
 	cr_assert_eq(sqlite3_exec(db, "UPDATE disks SET used = capacity * 90 / 100 WHERE tier = 0", NULL, NULL, NULL), SQLITE_OK);
-	cr_assert_eq(jq(dir, "health --format json", ".health.status == \"HEALTH_WARN\" and (.health.checks | map(.code)) == [\"TIER_NEARFULL\"] "
+	cr_assert_eq(th_jq(dir, "health --format json", ".health.status == \"HEALTH_WARN\" and (.health.checks | map(.code)) == [\"TIER_NEARFULL\"] "
 		     "and .health.checks[0].summary == \"tier ssd is 90% full\""), 0);
 	cr_assert_eq(sqlite3_exec(db, "UPDATE disks SET used = capacity * 97 / 100 WHERE tier = 0", NULL, NULL, NULL), SQLITE_OK);
-	cr_assert_eq(jq(dir, "health --format json", ".health.status == \"HEALTH_ERR\" and (.health.checks | map(.code)) == [\"TIER_FULL\"]"), 0);
+	cr_assert_eq(th_jq(dir, "health --format json", ".health.status == \"HEALTH_ERR\" and (.health.checks | map(.code)) == [\"TIER_FULL\"]"), 0);
 	/* the ssd of node 1 failed: the tier's use is that of the disks left */
 	cr_assert_eq(sqlite3_exec(db, "UPDATE disks SET used = 0 WHERE tier = 0 AND node <> 1", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	cr_assert_eq(RUN(dir, "disk", "fail", "1"), 0);
-	cr_assert_eq(jq(dir, "health --format json", "(.health.checks | map(.code)) == [\"DISK_FAILED\"]"), 0);
+	cr_assert_eq(th_jq(dir, "health --format json", "(.health.checks | map(.code)) == [\"DISK_FAILED\"]"), 0);
+}
+
+/* explain ITEM --format json: each fact a field (docs/JSON.md), over a live, a garbage, a strip-member and a collected item. */
+Test(cli, explain_json_fields, .timeout = 120)
+{
+	const char *dir = demo(2, "ssd:1x64M,hdd:1x64M");
+	char *f = tmpfile_with(dir, "data", 3 << 20, 5), *g = tmpfile_with(dir, "data2", 4 << 20, 6);
+	char ext[128], eg[64], old[64], strip[64], args[1024], now[32];
+
+	cr_assert_eq(RUN(dir, "container", "create", "ec", "--rf", "2", "--rs", "2,1", "--ec-delay", "1h"), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "create", "v", "--container", "c", "--size", "8M"), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "write", "v", f), 0);
+	th_jq_get(dir, "explain vdisk v --format json", ".explain.vdisk.first_blocks[0].extent", ext, sizeof(ext));
+	snprintf(args, sizeof(args), "explain extent %s --format json", ext);
+	th_jq_get(dir, args, ".explain.egroup", old, sizeof(old));
+	cr_assert(*old, "explain extent names no egroup");
+	cr_assert_eq(RUN(dir, "vdisk", "write", "v", f), 0); /* the first egroup is garbage now */
+	cr_assert_eq(RUN(dir, "vdisk", "create", "e", "--container", "ec", "--size", "8M"), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "write", "e", g), 0);
+	snprintf(args, sizeof(args), "explain egroup %s --format json", old);
+	cr_assert_eq(th_jq(dir, args, ".schema_version == 1 and .explain.what == \"egroup\" and .explain.state == \"present\" and "
+		     ".explain.no_task.code == \"no_scan_yet\" and .explain.safety.state == \"no_full_scan\" and .explain.tasks == []"), 0);
+
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL) + 7200); /* past the ec delay */
+	setenv("CURATOR_NOW", now, 1);
+	cr_assert_eq(th_run_ranks(1, dir, (const char *[]){ "scan", "full", NULL }), 0);
+	/* the garbage egroup (its share by recorded refcounts, which its tasks lower): its copies, and the task the scan queued */
+	cr_assert_eq(th_jq(dir, args, "(.explain.garbage_bytes | type) == \"number\" and (.explain.garbage_pct | type) == \"number\" and "
+		     ".explain.egroup.used_bytes > 3000000 and .explain.egroup.extents == 3 and "
+		     ".explain.egroup.tier == \"ssd\" and .explain.protection.scheme == \"replicas\" and .explain.protection.rf == 2 and "
+		     ".explain.protection.healthy_copies == 2 and .explain.protection.state == \"as_policy\" and "
+		     "(.explain.protection.replicas | length) == 2 and all(.explain.protection.replicas[]; .state == \"ok\") and "
+		     ".explain.safety.state == \"unchanged\" and (.explain.safety.scan | type) == \"number\" and .explain.refusals == [] and "
+		     "(.explain.tasks[0].kind | IN(\"egroup_delete\",\"egroup_compact\")) and .explain.tasks[0].state == \"pending\" and "
+		     ".explain.no_task == null and (.explain.lines | length) > 3"), 0);
+	/* the live extent: referenced by v, left alone */
+	th_jq_get(dir, "explain vdisk v --format json", ".explain.vdisk.first_blocks[0].extent", ext, sizeof(ext));
+	snprintf(args, sizeof(args), "explain extent %s --format json", ext);
+	cr_assert_eq(th_jq(dir, args, ".explain.what == \"extent\" and .explain.state == \"live\" and .explain.in_egroup == true and "
+		     ".explain.refcount == 1 and .explain.stored_bytes > 0 and .explain.references.block_rows == 1 and "
+		     ".explain.references.vdisks == [{\"id\":\"1000000000001\",\"name\":\"v\",\"deleted\":false}] and "
+		     ".explain.no_task.code == \"live\""), 0);
+	th_jq_get(dir, args, ".explain.egroup", eg, sizeof(eg));
+	cr_assert_eq(th_jq(dir, "explain vdisk v --format json", ".explain.state == \"live\" and .explain.vdisk.name == \"v\" and "
+		     ".explain.vdisk.mapped_bytes == 3145728 and .explain.vdisk.block_rows == 3 and .explain.no_task.code == \"live\""), 0);
+
+	cr_assert_eq(RUN(dir, "tasks", "run"), 0);
+	/* collected: explained by its done task */
+	snprintf(args, sizeof(args), "explain egroup %s --format json", old);
+	cr_assert_eq(th_jq(dir, args, ".explain.state == \"deleted\" and .explain.tasks[0].state == \"done\" and "
+		     ".explain.tasks[0].error == null and .explain.no_task == null"), 0);
+	/* a strip member: the kinds that refuse it by rule, and its strip */
+	th_jq_get(dir, "explain vdisk e --format json", ".explain.vdisk.first_blocks[0].extent", ext, sizeof(ext));
+	snprintf(args, sizeof(args), "explain extent %s --format json", ext);
+	th_jq_get(dir, args, ".explain.egroup", strip, sizeof(strip));
+	snprintf(args, sizeof(args), "explain egroup %s --format json", strip);
+	cr_assert_eq(th_jq(dir, args, ".explain.protection.scheme == \"strip\" and .explain.protection.strip.k == 2 and "
+		     ".explain.protection.strip.m == 1 and (.explain.protection.strip.role | IN(\"data\",\"parity\")) and "
+		     "(.explain.refusals[] | select(.kind == \"egroup_delete\") | .reason) == \"is a strip member\""), 0);
+
+	/* a disk of the live egroup fails: under-replicated, the next scan repairs, then the task is there */
+	snprintf(args, sizeof(args), "explain egroup %s --format json", eg);
+	th_jq_get(dir, args, ".explain.protection.replicas[0].disk", now, sizeof(now));
+	cr_assert_eq(RUN(dir, "disk", "fail", now), 0);
+	cr_assert_eq(th_jq(dir, args, ".explain.protection.state == \"under_replicated\" and .explain.protection.healthy_copies == 1 and "
+		     ".explain.protection.replicas[0].state == \"failed\" and .explain.no_task.code == \"next_scan_repairs\""), 0);
+	cr_assert_eq(th_run_ranks(1, dir, (const char *[]){ "scan", "partial", NULL }), 0);
+	cr_assert_eq(th_jq(dir, args, "(.explain.tasks | map(.kind) | index(\"rereplicate\")) != null and .explain.no_task == null"), 0);
+	/* an unknown item: exit 2, nothing on stdout */
+	snprintf(args, sizeof(args), "explain egroup 123456789 --format json 2>/dev/null; [ $? = 2 ] && echo '{}'");
+	cr_assert_eq(th_jq(dir, args, ". == {}"), 0);
 }
