@@ -509,12 +509,16 @@ enum job_rec_tier_why {
  *
  * The selective scan (job_select.c) reaches an egroup from a deleted
  * vdisk's block row (through the extent-ID row of an extent it names) or
- * from an extent-ID row of an extent the deleted vdisk owns. The reduce
- * re-reads the egroup row itself; the value only says how it was reached.
+ * from an extent-ID row of an extent the deleted vdisk owns, or -- a disk
+ * or node failure -- from the replica index (st_meta_egroups_on_disk). The
+ * reduce re-reads the egroup row itself; the value only says how it was
+ * reached.
  *
  *   off  size  field
- *   0    1     'b' (from a block row) or 'o' (an extent it owns)
+ *   0    1     'b' (from a block row), 'o' (an extent it owns) or 'r' (a
+ *              replica on a failed disk)
  */
+#define JR_SEL_FROM_DISK 'r' /* a replica on a failed disk or a down node's (the replica index) */
 #define JR_SEL_FROM_BLOCK 'b'
 #define JR_SEL_FROM_OWNER 'o'
 #define JR_SEL_LEN 1

@@ -200,7 +200,10 @@ Test(job_partial, a_format_2_shard_is_upgraded_in_place, .timeout = 120)
 	cr_assert_eq(th_run(dir, NULL, &out, NULL, "fsck", "--quiet", NULL), 0, "fsck: %s", out);
 	free(out);
 	for (int i = 0; i < 2; i++) {
-		cr_assert_eq(th_sh_number("sqlite3 %s/meta-%d.db 'SELECT format FROM shard'", dir, i), 3);
+		cr_assert_eq(th_sh_number("sqlite3 %s/meta-%d.db 'SELECT format FROM shard'", dir, i), 4);
+		/* format 4's replica index, filled from the rows: every replica of every row */
+		cr_assert_eq(th_sh_number("sqlite3 %s/meta-%d.db 'SELECT count(*) FROM replicas'", dir, i),
+			     2 * th_sh_number("sqlite3 %s/meta-%d.db 'SELECT count(*) FROM egroups'", dir, i));
 		cr_assert_eq(th_sh_number("sqlite3 %s/meta-%d.db 'SELECT count(*) FROM egroups WHERE t_write = 0 OR"
 					  " t_created = 0'", dir, i), 0, "times not filled from the rows");
 	}
