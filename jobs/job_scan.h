@@ -25,6 +25,14 @@
  * own, by primary key); reduce per egroup: egroup_delete where every
  * extent is proven unreferenced (below), plus blocks_delete per deleted
  * vdisk. The daemon runs one within a tick of a vdisk_deleted event.
+ * Given failed disks (job_scan_opts.disks: a disk_failed or node_down
+ * event), it also reads the shards' replica index (st_meta.h,
+ * st_meta_egroups_on_disk) for the egroups with a copy there, re-reads
+ * each row and queues its protection tasks as a partial scan would
+ * (job_policy_protection): copies only, never a deletion, so no safety
+ * argument beyond the tasks' compare-and-set on the version is needed,
+ * and an index entry that is stale or missing costs at worst a task
+ * found stale or a copy left to the next partial or full scan.
  * Partial scan = one job over the egroup map: egroups whose recorded
  * refcounts are all zero -> egroup_delete; replicas, compression, ILM and
  * balancing; per-disk usage.

@@ -27,10 +27,10 @@
 #include "storage/st_sql.h"
 
 const char st_meta_schema_v4[] =
-	"CREATE TABLE replicas(disk INTEGER NOT NULL, egroup INTEGER NOT NULL,"
+	"CREATE TABLE IF NOT EXISTS replicas(disk INTEGER NOT NULL, egroup INTEGER NOT NULL,"
 	"  PRIMARY KEY (disk, egroup)) WITHOUT ROWID;"
-	"CREATE INDEX replicas_egroup ON replicas(egroup);"
-	"CREATE TRIGGER egroups_replicas_del AFTER DELETE ON egroups BEGIN"
+	"CREATE INDEX IF NOT EXISTS replicas_egroup ON replicas(egroup);"
+	"CREATE TRIGGER IF NOT EXISTS egroups_replicas_del AFTER DELETE ON egroups BEGIN"
 	"  DELETE FROM replicas WHERE egroup = old.id; END;";
 
 static int step_done(sqlite3 *db, sqlite3_stmt *q, const char *path, struct st_msg *err)

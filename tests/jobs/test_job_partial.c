@@ -186,6 +186,7 @@ Test(job_partial, a_format_2_shard_is_upgraded_in_place, .timeout = 120)
 		"DROP INDEX egroups_t_write; DROP INDEX egroups_t_cold; DROP INDEX egroups_t_scrub; DROP INDEX egroups_t_created;"
 		"ALTER TABLE egroups DROP COLUMN t_write; ALTER TABLE egroups DROP COLUMN t_cold;"
 		"ALTER TABLE egroups DROP COLUMN t_scrub; ALTER TABLE egroups DROP COLUMN t_created;"
+		"DROP TRIGGER egroups_replicas_del; DROP TABLE replicas;" /* format 4's */
 		"UPDATE shard SET format = 2;";
 
 	cr_assert_eq(RUN(dir, "init", "--nodes", "2", "--disks", "ssd:1x512M", "--shards", "2"), 0);
