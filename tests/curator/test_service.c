@@ -760,20 +760,21 @@ static struct at_risk at_risk(const char *dir, uint32_t disk, int failed)
 }
 
 /*
- * Issue 19: `disk fail` raises an event; the daemon (ticks of 0.2 s, full
- * and partial scans an hour away) answers with a selective scan of the
- * egroups with a replica on that disk, found by the shards' replica index,
- * and its rereplicate tasks put every one of them back at RF within
- * seconds, without a full or partial scan; every byte reads back.
+ * Issue 19: `disk fail` (or `node down`) raises an event; the daemon
+ * (ticks of 0.2 s, full and partial scans an hour away, --node-grace 2s)
+ * answers with a selective scan of the egroups with a replica on that disk
+ * (node), found by the shards' replica index, and its rereplicate tasks put
+ * every one of them back at RF within seconds (a node: once its grace is
+ * over), without a full or partial scan; every byte reads back.
  */
-Test(service, a_failed_disk_is_rereplicated_by_a_selective_scan_within_seconds, .timeout = 180,
-     .fini = daemon_reap)
+static void failure_repaired(const char *tag, const char *what, const char *why)
 {
-	const char *dir = th_tmpdir("diskfail");
+	const char *dir = th_tmpdir(tag);
 	struct at_risk r;
 	double t0, secs = -1;
 	int64_t scans_before;
 	int affected;
+	char logf[2048];
 	pid_t pid;
 
 	cr_assert_eq(RUN(dir, "init", "--nodes", "3", "--disks", "ssd:1x512M"), 0);
@@ -783,15 +784,27 @@ Test(service, a_failed_disk_is_rereplicated_by_a_selective_scan_within_seconds, 
 	/* the scans a new daemon would start with, done now: its next ones are an hour away */
 	cr_assert_eq(RUN(dir, "scan", "full"), 0);
 	cr_assert_eq(RUN(dir, "scan", "partial"), 0);
-	r = at_risk(dir, 1, 0);
+	r = at_risk(dir, 1, 0); /* node 1's only disk is disk 1 */
 	cr_assert_gt(r.on_disk, 0, "disk 1 holds no replica");
 	cr_assert_eq(r.short_of_rf, 0);
 	affected = r.on_disk;
 	scans_before = scans_where(dir, "1");
-	pid = start_daemon(dir, NULL);
+	snprintf(logf, sizeof(logf), "%s/daemon.log", dir);
+	pid = fork();
+	if (pid == 0) {
+		int fd = open(logf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		setpgid(0, 0);
+		execlp(getenv("MPIEXEC") ? getenv("MPIEXEC") : "mpiexec.mpich", "mpiexec", "-n", "2", th_curator(), "-C", dir,
+		       "daemon", "--full-every", "1h", "--partial-every", "1h", "--tick", "0.2", "--node-grace", "2s",
+		       (char *)NULL);
+		_exit(127);
+	}
+	daemon_pid = pid;
 	for (int i = 0; i < 200 && db_int(dir, "SELECT count(*) FROM daemon WHERE state = 'idle'") < 1; i++)
 		usleep(50000);
-	cr_assert_eq(RUN(dir, "disk", "fail", "1"), 0);
+	cr_assert_eq(RUN(dir, what, !strcmp(what, "disk") ? "fail" : "down", "1"), 0);
 	t0 = mono();
 	while (mono() - t0 < 30) {
 		if (at_risk(dir, 1, 1).short_of_rf == 0) {
@@ -801,18 +814,15 @@ Test(service, a_failed_disk_is_rereplicated_by_a_selective_scan_within_seconds, 
 		usleep(100000);
 	}
 	r = at_risk(dir, 1, 1);
-	cr_assert_geq(secs, 0, "after 30 s, %d of %d egroups on the failed disk are still short of RF", r.short_of_rf,
-		      r.on_disk);
-	cr_log_info("disk fail: %d egroup(s) back at RF 2 %.2f s later", affected, secs);
-	cr_assert_eq(r.on_disk, 0, "rows still name the failed disk");
+	cr_assert_geq(secs, 0, "after 30 s, %d of %d egroups with a copy on %s 1 are still short of RF", r.short_of_rf,
+		      affected, what);
+	cr_log_info("%s 1 failed: %d egroup(s) back at RF 2 %.2f s later", what, affected, secs);
 	cr_assert_lt(stop_daemon(pid, 10), 10.0);
 	{
-		char logf[2048], *log;
+		char *log;
 		size_t n;
-		snprintf(logf, sizeof(logf), "%s/daemon.log", dir);
 		log = th_read_file(logf, &n);
-		cr_assert(log && strstr(log, "selective scan (failed disk(s): 1)"), "%s", log ? log : "");
-		cr_log_info("%s", log);
+		cr_assert(log && strstr(log, why), "%s", log ? log : "");
 		free(log);
 	}
 	cr_assert_eq(scans_where(dir, "kind IN ('full', 'partial')"), 2, "a full or partial scan ran");
@@ -832,4 +842,15 @@ Test(service, a_failed_disk_is_rereplicated_by_a_selective_scan_within_seconds, 
 		cr_assert_eq(system(cmd), 0, "vdisk v does not read back");
 	}
 	cr_assert_eq(RUN(dir, "fsck", "--quiet"), 0);
+}
+
+Test(service, a_failed_disk_is_rereplicated_by_a_selective_scan_within_seconds, .timeout = 180,
+     .fini = daemon_reap)
+{
+	failure_repaired("diskfail", "disk", "selective scan (failed disk(s): 1)");
+}
+
+Test(service, a_down_node_is_rereplicated_by_a_selective_scan_after_its_grace, .timeout = 180, .fini = daemon_reap)
+{
+	failure_repaired("nodedown", "node", "selective scan (down nodes' disk(s), grace over: 1)");
 }
