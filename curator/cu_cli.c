@@ -139,6 +139,7 @@ static const struct cu_optdef o_daemon[] = {
 	{ "--rate", "MBPS", "limit the tasks' bytes moved to MBPS MB/s" },
 	{ "--throttle", "KIND=MBPS[:RANKS]", "limit one task kind (and the ranks running it); may repeat" },
 	{ "--tick", "SECS", "how often the master looks for work (0 < SECS <= 60)" },
+	{ "--node-grace", "DUR", "how long a node may be down before its replicas are copied (default 60s)" },
 	{ NULL, NULL, NULL },
 };
 /* clang-format on */
@@ -231,7 +232,8 @@ static const struct cu_cmd cu_cmds[] = {
 	{ "explain", NULL, "vdisk|egroup|extent ID [--format json]", "what the scans found about it, and why",
 	  "explain what the scans found about one item and why", NULL, cu_cmd_explain, CU_CMD_STORE, o_format },
 	{ "daemon", NULL, "[--full-every DUR] [--partial-every DUR] [--mem-budget SIZE] [--rate MBPS]\n"
-	  "         [--throttle KIND=MBPS[:RANKS]]... [--tick SECS]", "under mpiexec: rank 0 master, others slaves",
+	  "         [--throttle KIND=MBPS[:RANKS]]... [--tick SECS] [--node-grace DUR]",
+	  "under mpiexec: rank 0 master, others slaves",
 	  "run the curator service: scheduled, requested and triggered scans, then tasks", NULL, cu_cmd_daemon,
 	  CU_CMD_MPI, o_daemon },
 	{ "serve", NULL, "--node N [--socket PATH | --listen ADDR:PORT] [--foreground]\n"

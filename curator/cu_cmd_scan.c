@@ -510,6 +510,9 @@ static int daemon_opts(struct cu_ctx *ctx, struct cu_opt *o, int n, struct cu_da
 		if (*end || d->tasks.rate_mbps <= 0)
 			return cu_error(ctx, "--rate: MB/s, a positive number");
 	}
+	if ((x = cu_opt_get(o, n, "--node-grace"))->set &&
+	    (st_parse_duration(x->val, &d->node_grace) || !d->node_grace))
+		return cu_error(ctx, "--node-grace '%s': a positive duration", x->val);
 	if ((x = cu_opt_get(o, n, "--tick"))->set) {
 		d->tick = strtod(x->val, &end);
 		if (*end || d->tick <= 0 || d->tick > 60)
@@ -521,7 +524,8 @@ static int daemon_opts(struct cu_ctx *ctx, struct cu_opt *o, int n, struct cu_da
 int cu_cmd_daemon(struct cu_ctx *ctx, int argc, char **argv)
 {
 	struct cu_opt o[] = { { "--full-every", 1, 0, 0 }, { "--partial-every", 1, 0, 0 }, { "--mem-budget", 1, 0, 0 },
-			      { "--rate", 1, 0, 0 },       { "--throttle", 1, 0, 0 },      { "--tick", 1, 0, 0 } };
+			      { "--rate", 1, 0, 0 },       { "--throttle", 1, 0, 0 },      { "--tick", 1, 0, 0 },
+			      { "--node-grace", 1, 0, 0 } };
 	struct cu_daemon_opts d = { .tasks = { .kind = -1, .sweep_grace = -1 } };
 	char *pos[1];
 	int npos, rc;

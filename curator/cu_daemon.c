@@ -30,9 +30,13 @@ volatile int cu_daemon_stop;
 
 enum { OP_IDLE = 0, OP_STOP, OP_SCAN_FULL, OP_SCAN_PARTIAL, OP_SCAN_SELECTIVE, OP_TASKS };
 
+enum { CMD_DISKS = 64 }; /* failed disks one selective scan takes; more: a partial scan */
+
 struct cmd {
 	int op;
 	char why[120];
+	int ndisks;                /* OP_SCAN_SELECTIVE: the failed disks (a disk failed, a node went down) */
+	uint32_t disks[CMD_DISKS];
 };
 
 static void on_signal(int sig)
@@ -48,6 +52,12 @@ struct master {
 	struct job_daemon_state s; /* under mu once the beat thread runs */
 	int64_t last_event;
 	int want_partial, want_selective; /* events seen, their scan not run yet */
+	uint32_t fdisks[CMD_DISKS];       /* disks of failure events not answered yet */
+	int nfdisks, foverflow;
+	uint32_t gdisks[CMD_DISKS];       /* disks of down nodes, to look at again when their grace ends */
+	int ngdisks;
+	double grace_at;                  /* then (0: nothing waits) */
+	double node_grace;
 	double full_every, partial_every;
 	/* the beat thread */
 	pthread_t beat;
@@ -139,13 +149,77 @@ static int deleted_vdisks(struct st_store *st)
 	return k;
 }
 
+static void add_disk(uint32_t *set, int *n, int *overflow, uint32_t disk)
+{
+	for (int i = 0; i < *n; i++)
+		if (set[i] == disk)
+			return;
+	if (*n < CMD_DISKS)
+		set[(*n)++] = disk;
+	else if (overflow)
+		*overflow = 1;
+}
+
+/*
+ * One event (job_db_events_each): a deletion wants a selective scan; a
+ * disk failure the selective scan of its replicas; a node down that of
+ * its disks' replicas, now (copies to take elsewhere at once, such as
+ * EC members) and again when its grace period is over (the copies that
+ * waited for it); anything else (a node up, a drain) a partial scan.
+ */
+static int on_event(void *arg, int64_t id, const char *kind, const char *detail)
+{
+	struct master *m = arg;
+	unsigned long what = strtoul(detail, NULL, 10);
+
+	m->last_event = id;
+	if (!strcmp(kind, "vdisk_deleted")) {
+		m->want_selective++;
+	} else if (!strcmp(kind, "disk_failed") && what) {
+		add_disk(m->fdisks, &m->nfdisks, &m->foverflow, (uint32_t)what);
+	} else if (!strcmp(kind, "node_down") && what) {
+		struct st_disk *d;
+		int nd;
+		if (st_config_disks(st_store_config(m->st), &d, &nd, NULL)) {
+			m->want_partial++;
+			return 0;
+		}
+		for (int i = 0; i < nd; i++)
+			if (d[i].node == (uint32_t)what && !d[i].removed) {
+				add_disk(m->fdisks, &m->nfdisks, &m->foverflow, d[i].id);
+				add_disk(m->gdisks, &m->ngdisks, &m->foverflow, d[i].id);
+			}
+		free(d);
+		m->grace_at = now_d() + m->node_grace + 1;
+	} else {
+		m->want_partial++;
+	}
+	return 0;
+}
+
+/* A selective scan of the failed disks in set[0..n) (and of the deleted vdisks). */
+static void selective_of(struct master *m, struct cmd *c, const uint32_t *set, int n, const char *what)
+{
+	int off;
+
+	c->op = OP_SCAN_SELECTIVE;
+	c->ndisks = n;
+	memcpy(c->disks, set, (size_t)n * sizeof(*set));
+	off = snprintf(c->why, sizeof(c->why), "%s:", what);
+	for (int i = 0; i < n && off < (int)sizeof(c->why) - 12; i++)
+		off += snprintf(c->why + off, sizeof(c->why) - (size_t)off, " %u", set[i]);
+	if (m->want_selective)
+		snprintf(c->why + off, sizeof(c->why) - (size_t)off, "; %d vdisk(s) deleted", m->want_selective);
+	m->want_selective = 0;
+	m->topo_sig = topology_signature(m->st);
+}
+
 /* Rank 0: what next? */
 static void decide(struct master *m, struct cmd *c)
 {
 	int64_t id;
 	double ended;
 	char kind[16];
-	int n = 0;
 
 	memset(c, 0, sizeof(*c));
 	if (cu_daemon_stop) {
@@ -167,15 +241,25 @@ static void decide(struct master *m, struct cmd *c)
 		snprintf(c->why, sizeof(c->why), "requested by hand");
 		return;
 	}
-	{
-		int nd = 0;
-		if (!job_db_events_split(m->db, &m->last_event, &nd, &n, NULL)) {
-			m->want_selective += nd;
-			m->want_partial += n;
-		}
+	job_db_events_each(m->db, m->last_event, on_event, m, NULL);
+	/* failures first (copies at risk): the replicas on the failed disks, by the replica index */
+	if (m->foverflow) { /* too many disks for one selective scan: a partial scan reads everything */
+		m->want_partial++;
+		m->foverflow = 0;
+		m->nfdisks = 0;
 	}
-	/* failures first (copies at risk), then deletions (space) */
+	if (m->nfdisks && !m->want_partial) {
+		selective_of(m, c, m->fdisks, m->nfdisks, "failed disk(s)");
+		m->nfdisks = 0;
+		return;
+	}
+	if (m->ngdisks && now_d() >= m->grace_at) {
+		selective_of(m, c, m->gdisks, m->ngdisks, "down nodes' disk(s), grace over");
+		m->ngdisks = 0;
+		return;
+	}
 	if (m->want_partial) {
+		m->nfdisks = 0; /* a partial scan with a disk failed reads every row: those too */
 		c->op = OP_SCAN_PARTIAL;
 		snprintf(c->why, sizeof(c->why), "%d failure event(s)", m->want_partial);
 		m->want_partial = 0;
@@ -246,6 +330,7 @@ int cu_daemon_run(struct mr_ctx *mr, struct st_store *st, const struct cu_daemon
 	sigaction(SIGINT, &sa, NULL);
 	m.full_every = (double)(o->full_every ? o->full_every : 6 * 3600);
 	m.partial_every = (double)(o->partial_every ? o->partial_every : 3600);
+	m.node_grace = (double)(o->node_grace > 0 ? o->node_grace : 60); /* the scans' default */
 	if (rank == 0) {
 		/* the master's liveness is its lease (kind master), never its pid or host (display only) */
 		st_store_set_holder(st, ST_LEASE_MASTER, "daemon master");
@@ -282,6 +367,7 @@ int cu_daemon_run(struct mr_ctx *mr, struct st_store *st, const struct cu_daemon
 			break;
 		if (c.op == OP_SCAN_FULL || c.op == OP_SCAN_PARTIAL || c.op == OP_SCAN_SELECTIVE) {
 			struct job_scan_opts so = { .full = c.op == OP_SCAN_FULL, .selective = c.op == OP_SCAN_SELECTIVE,
+						    .disks = c.disks, .ndisks = c.op == OP_SCAN_SELECTIVE ? c.ndisks : 0,
 						    .mem_budget = o->mem_budget,
 						    .sweep_grace = -1, .node_grace = o->node_grace ? o->node_grace : -1,
 						    .scrub_period = o->scrub_period ? o->scrub_period : -1,

@@ -10,8 +10,15 @@
  *
  *   1. stop          SIGTERM or SIGINT reached the master;
  *   2. a requested   scan (`curator scan full|partial --request`);
- *   3. a triggered   partial scan: a disk failed or a node went down since
- *                    the last look (events in curator.db);
+ *   3. a triggered   scan: a disk failed or a node went down since the
+ *                    last look (events in curator.db): a selective scan of
+ *                    the egroups with a copy on its disks, found by the
+ *                    shards' replica index, whose rereplicate tasks run
+ *                    right after it; for a node, again once its grace
+ *                    (--node-grace, 60 s) is over (copies on a node down
+ *                    for less are waited for). More than 64 disks at once,
+ *                    or another kind of change (a node up, a drain): a
+ *                    partial scan. Then a vdisk deleted: a selective scan;
  *   4. a scheduled   scan: full every --full-every, partial every
  *                    --partial-every, on a fixed delay from the end of the
  *                    last scan of that kind (an overdue scan runs once,

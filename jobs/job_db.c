@@ -673,6 +673,24 @@ int job_db_events_split(struct job_db *db, int64_t *after, int *n_deleted, int *
 	return 0;
 }
 
+int job_db_events_each(struct job_db *db, int64_t after,
+		       int (*cb)(void *arg, int64_t id, const char *kind, const char *detail), void *arg,
+		       struct st_msg *err)
+{
+	sqlite3_stmt *st;
+	int rc = st_sql_prepare(db->sql, "SELECT id, kind, coalesce(detail, '') FROM events WHERE id > ? ORDER BY id",
+				&st, err);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, after);
+	while (!rc && sqlite3_step(st) == SQLITE_ROW)
+		rc = cb(arg, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+			(const char *)sqlite3_column_text(st, 2));
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int job_db_daemon_put(struct job_db *db, const struct job_daemon_state *s, struct st_msg *err)
 {
 	sqlite3_stmt *st;

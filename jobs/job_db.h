@@ -270,6 +270,15 @@ int job_db_events_since(struct job_db *db, int64_t *after, int *n, struct st_msg
  */
 int job_db_events_split(struct job_db *db, int64_t *after, int *n_deleted, int *n_other, struct st_msg *err);
 
+/*
+ * Each event with an id above after, oldest first: cb(arg, id, kind,
+ * detail) (detail "" when none; both valid during the call); a non-zero
+ * return stops and is returned. 0, cb's return, or a curator.db error.
+ */
+int job_db_events_each(struct job_db *db, int64_t after,
+		       int (*cb)(void *arg, int64_t id, const char *kind, const char *detail), void *arg,
+		       struct st_msg *err);
+
 /* The daemon row: written by the master, read by `curator status`. */
 struct job_daemon_state {
 	int64_t pid;

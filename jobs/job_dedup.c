@@ -89,6 +89,35 @@ static int read_raw(struct st_store *st, struct xcache *xc, const struct st_exte
 	return rc;
 }
 
+/*
+ * Store egroup's fingerprint row in one transaction of its shard that
+ * re-reads the egroup row: a row frozen by a rewrite (compress, compact:
+ * MOVING) or gone is ST_ESTALE, so that a rewrite that copied the
+ * fingerprints it found before it froze the row never loses ours to its
+ * deletion of the old row (the successor keeps what was copied, or is
+ * fingerprinted by a later scan).
+ */
+static int fp_store(struct st_meta *m, uint64_t egroup, const struct st_chunk_fp *v, size_t n, struct st_msg *err)
+{
+	int shard = st_meta_shard_egroup(m, egroup), rc = st_meta_begin(m, shard, err);
+	struct st_egroup_rec g;
+
+	if (rc)
+		return rc;
+	st_egroup_rec_init(&g);
+	rc = st_meta_egroup_get(m, egroup, &g, err);
+	if (rc == ST_ENOTFOUND || (!rc && (g.flags & ST_EGROUP_MOVING)))
+		rc = st_fail(err, ST_ESTALE, "egroup %" PRIx64 " is being rewritten or gone", egroup);
+	if (!rc)
+		rc = st_meta_fp_put(m, egroup, v, n, err);
+	if (!rc)
+		rc = st_meta_commit(m, shard, err);
+	else
+		st_meta_rollback(m, shard);
+	st_egroup_rec_release(&g);
+	return rc;
+}
+
 /* fingerprint: 0 done (*bytes: bytes read), ST_ESTALE, or an error. */
 static int apply_fingerprint(struct st_store *st, const struct job_task *t, const struct job_task_env *env,
 			     int64_t *bytes, struct st_msg *err)
@@ -152,7 +181,7 @@ static int apply_fingerprint(struct st_store *st, const struct job_task *t, cons
 	if (rc == -ENOMEM)
 		st_fail(err, rc, "out of memory");
 	if (!rc)
-		rc = st_meta_fp_put(m, g.id, v, n, err);
+		rc = fp_store(m, g.id, v, n, err);
 out:
 	st_egroup_rec_release(&g);
 	free(old);
@@ -439,8 +468,10 @@ static int apply_dedup(struct st_store *st, const struct job_task *t, const stru
 		raw[nnew++] = ds[d].data;
 	}
 	if (!rc && nnew) {
+		/* compressed now when the container compresses at all (post too): dedup data is
+		 * written once and never again, and a compress of it would be one more cycle */
 		rc = st_store_egroup_create(st, ct.id, 0, exts, raw, nnew, seq,
-					    ct.compress == ST_MODE_INLINE ? (int)ct.codec : -1, &out, err);
+					    ct.compress != ST_MODE_OFF ? (int)ct.codec : -1, &out, err);
 		for (int k = 0; k < out.nextents && !rc; k++) {
 			uint64_t other;
 			int r = st_meta_extent_insert(m, &out.extents[k].id, out.id, &other, NULL);
@@ -488,7 +519,14 @@ static int apply_dedup(struct st_store *st, const struct job_task *t, const stru
 	return rc;
 }
 
+/*
+ * Priorities: dedup, then fingerprint, before compress (11) and ec_encode
+ * (12): the extents dedup repoints die before they are compressed, and an
+ * egroup is fingerprinted before compress rewrites it (which carries the
+ * fingerprints over), so that post-process reduction converges in two
+ * scan + task cycles (issue 19).
+ */
 const struct job_task_ops job_kind_fingerprint = {
-	.name = "fingerprint", .priority = 9, .apply = apply_fingerprint, .reads_egroups = JOB_READS_EGROUP
+	.name = "fingerprint", .priority = 13, .apply = apply_fingerprint, .reads_egroups = JOB_READS_EGROUP
 };
-const struct job_task_ops job_kind_dedup = { .name = "dedup", .priority = 8, .apply = apply_dedup };
+const struct job_task_ops job_kind_dedup = { .name = "dedup", .priority = 14, .apply = apply_dedup };

@@ -242,8 +242,11 @@ static int pairs_task(struct scan_ctx *c, enum job_task_kind kind, uint64_t id, 
  * chunk becomes an 'H' record keyed by its fingerprint for MR3, carrying
  * where it is and the block rows that reference its extent; a live dedup
  * extent is announced as the chunk's existing home. Extents without
- * fingerprints get a fingerprint task (no manual step). Records: job_rec.h,
- * chunk ('H' key; 'S' and 'O' values).
+ * fingerprints get a fingerprint task (no manual step); those stored as
+ * written are also announced by their checksum ('K'), so that copies of
+ * whole extents are deduplicated in the cycle that first sees them.
+ * Records: job_rec.h, chunk ('H' key; 'S' and 'O' values) and whole
+ * extent ('K' key).
  */
 static int dedup_candidates(struct scan_ctx *c, const struct eg *e, struct mr_emitter *em)
 {
@@ -304,6 +307,16 @@ static int dedup_candidates(struct scan_ctx *c, const struct eg *e, struct mr_em
 			memcpy(v + JR_O_OFF, &fps[i].off, 4);
 			c->c[JC_CHUNKS]++;
 			rc = mr_emit(em, k, JR_HKEY_LEN, v, JR_O_LEN(nref));
+		}
+		if (!have && !rc && !(ex->flags & ST_EXTENT_COMPRESSED)) {
+			/* no fingerprints yet: identical whole extents are found by their checksum now */
+			uint8_t wk[JR_KKEY_LEN] = { JR_KEY_WHOLE };
+			uint32_t zero = 0;
+			memcpy(wk + JR_KKEY_CONTAINER, &g->container, 4);
+			memcpy(wk + JR_KKEY_CRC, &ex->crc, 4);
+			memcpy(wk + JR_KKEY_BYTES, &ex->raw_len, 4);
+			memcpy(v + JR_O_OFF, &zero, 4);
+			rc = mr_emit(em, wk, JR_KKEY_LEN, v, JR_O_LEN(nref));
 		}
 		need_fp |= !have;
 	}

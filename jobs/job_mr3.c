@@ -5,7 +5,8 @@
  * egroups on distinct nodes, 'T' and 'W' move candidates -> tier_down by
  * watermark and disk_balance, coldest first down to the target, 'U'
  * promotion candidates -> tier_up, hottest first while the tier stays
- * under its high watermark, 'H' chunk copies -> dedup tasks per container.
+ * under its high watermark, 'H' chunk copies and 'K' whole extents alike by
+ * checksum -> dedup tasks per container.
  *
  * DESIGN. The last job of a full scan (and the reduce of the partial
  * scan); records in job_rec.h. Its output is tasks and usage only. Task
@@ -217,7 +218,8 @@ static int64_t occ_refs(const struct mr_value *v)
 }
 
 /*
- * MR3, per (container, chunk fingerprint): when the chunk is stored more
+ * MR3, per (container, chunk fingerprint), and per (container, checksum,
+ * length) of whole extents not yet fingerprinted: when the chunk is stored more
  * than once, or a dedup extent already holds it, every extent holding a
  * copy is to be turned into dedup extents, all of its chunks (a chunk of it
  * that is unique becomes a dedup extent with one reference, so the whole
@@ -225,15 +227,12 @@ static int64_t occ_refs(const struct mr_value *v)
  * candidate once per rank (job_rec.h, dedup candidate); the tasks are made
  * on rank 0 after the job (job_mr3_flush_dedup).
  */
-static int form_dedup(struct scan_ctx *c, const uint8_t *key, const struct mr_value *vals, size_t n)
+static int form_dedup(struct scan_ctx *c, uint32_t container, uint32_t len, const struct mr_value *vals, size_t n)
 {
 	struct dd_cands *d = &c->dd;
-	uint32_t container, len;
 	size_t nocc = 0;
 	int home = 0;
 
-	memcpy(&container, key + JR_HKEY_CONTAINER, 4);
-	memcpy(&len, key + JR_HKEY_BYTES, 4);
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *v = vals[i].p;
 		if (v[0] == JR_DEDUP_HOME && vals[i].len == JR_S_LEN)
@@ -305,8 +304,18 @@ int job_mr3_reduce(void *arg, const void *key, size_t klen, const struct mr_valu
 	(void)em;
 	if (klen == JR_ECKEY_LEN && k[0] == JR_KEY_EC)
 		return form_strips(c, k, vals, n);
-	if (klen == JR_HKEY_LEN && k[0] == JR_KEY_CHUNK)
-		return form_dedup(c, k, vals, n);
+	if (klen == JR_HKEY_LEN && k[0] == JR_KEY_CHUNK) {
+		uint32_t container, len;
+		memcpy(&container, k + JR_HKEY_CONTAINER, 4);
+		memcpy(&len, k + JR_HKEY_BYTES, 4);
+		return form_dedup(c, container, len, vals, n);
+	}
+	if (klen == JR_KKEY_LEN && k[0] == JR_KEY_WHOLE) { /* whole extents alike by checksum: the same rule */
+		uint32_t container, len;
+		memcpy(&container, k + JR_KKEY_CONTAINER, 4);
+		memcpy(&len, k + JR_KKEY_BYTES, 4);
+		return form_dedup(c, container, len, vals, n);
+	}
 	if (klen == JR_PKEY_LEN && k[0] == JR_KEY_PROMOTE)
 		return form_promotions(c, k, vals, n);
 	if ((klen == JR_TKEY_LEN && k[0] == JR_KEY_TIER) || (klen == JR_WKEY_LEN && k[0] == JR_KEY_DISK))

@@ -73,6 +73,7 @@ enum job_rec_key {
 	JR_KEY_DISK = 'W',  /* per disk far above its tier's mean: replicas that may move off */
 	JR_KEY_PROMOTE = 'U', /* per destination tier: egroups read often on the tier below */
 	JR_KEY_CHUNK = 'H', /* per (container, chunk fingerprint): its homes and copies */
+	JR_KEY_WHOLE = 'K', /* per (container, extent checksum, length): unfingerprinted copies */
 };
 
 /* --- Block row reference (inside several records) ------------------------
@@ -363,6 +364,25 @@ static inline void jr_move_get(const uint8_t *p, int64_t *cold, uint64_t *egroup
  *          41   4     n: block rows referencing the extent
  *          45   16*n  block row references
  */
+/*
+ * Whole extent: an extent of a dedup container that has no fingerprints
+ * yet and is stored as written (its crc32c covers its raw bytes), keyed by
+ * that checksum, so that identical extents are found in the scan that
+ * first sees them, before any fingerprint task ran (issue 19: data
+ * reduction in two cycles). The value is an 'O' record with offset 0. A
+ * checksum match is only a candidate: the dedup task cuts the extents into
+ * chunks, checks each chunk's SHA-1 and compares every copy byte for byte.
+ *
+ *   key    0    1     'K'
+ *          1    4     container id
+ *          5    4     crc32c of the extent's raw bytes
+ *          9    4     raw length
+ */
+#define JR_KKEY_CONTAINER 1
+#define JR_KKEY_CRC 5
+#define JR_KKEY_BYTES 9
+#define JR_KKEY_LEN 13
+
 #define JR_HKEY_CONTAINER 1
 #define JR_HKEY_SHA1 5
 #define JR_HKEY_BYTES 25 /* the chunk's length */
@@ -489,12 +509,16 @@ enum job_rec_tier_why {
  *
  * The selective scan (job_select.c) reaches an egroup from a deleted
  * vdisk's block row (through the extent-ID row of an extent it names) or
- * from an extent-ID row of an extent the deleted vdisk owns. The reduce
- * re-reads the egroup row itself; the value only says how it was reached.
+ * from an extent-ID row of an extent the deleted vdisk owns, or -- a disk
+ * or node failure -- from the replica index (st_meta_egroups_on_disk). The
+ * reduce re-reads the egroup row itself; the value only says how it was
+ * reached.
  *
  *   off  size  field
- *   0    1     'b' (from a block row) or 'o' (an extent it owns)
+ *   0    1     'b' (from a block row), 'o' (an extent it owns) or 'r' (a
+ *              replica on a failed disk)
  */
+#define JR_SEL_FROM_DISK 'r' /* a replica on a failed disk or a down node's (the replica index) */
 #define JR_SEL_FROM_BLOCK 'b'
 #define JR_SEL_FROM_OWNER 'o'
 #define JR_SEL_LEN 1
@@ -521,6 +545,7 @@ _Static_assert(JR_G_REP_LEN == 5 && JR_G_EXT_REFCOUNT == ST_EXTENT_ID_LEN && JR_
 _Static_assert(JR_UKEY_LEN == 5 && JR_USAGE_LEN == 16 && JR_ECKEY_LEN == 5 && JR_EC_NODES == 17, "usage, EC");
 _Static_assert(JR_TKEY_LEN == 2 && JR_WKEY_LEN == 5 && JR_MOVE_LEN == 32 && JR_MOVE_DEST_LEN == 33, "moves");
 _Static_assert(JR_PKEY_LEN == 2 && JR_PROMOTE_READS == JR_MOVE_LEN && JR_PROMOTE_LEN == 36, "promotions");
+_Static_assert(JR_KKEY_LEN == 13 && JR_KKEY_BYTES + 4 == JR_KKEY_LEN, "whole extents");
 _Static_assert(JR_HKEY_LEN == 29 && JR_S_LEN == 37 && JR_O_OFF == JR_S_LEN && JR_O_ROWS == 45, "chunks");
 _Static_assert(JR_PAIR_LEN == 28 && JR_TIER_LEN == 2 && JR_ENCODE_MEMBER_LEN == 16 && JR_DEDUP_HDR == 4 &&
 		       JR_DEDUP_ROWS == 36,

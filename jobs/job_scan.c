@@ -50,7 +50,7 @@ static const char *counter_names[JC_NCOUNTERS] = {
 	"dedup_extents", "saved_dedup", "chunks", "fingerprint_needed", "dedup_groups", "dedup_bytes",
 	"tier_up", "tier_down_cold", "tier_down_watermark", "disk_balance", "cloud_egroups", "cloud_objects", "cloud_bytes",
 	"gc_held_tasks", "unreadable_egroups", "unreadable_bytes", "selective_kept", "deleted_vdisks", "freeing_bytes",
-	"incremental",
+	"incremental", "selective_on_failed",
 };
 
 const char *job_scan_counter_name(enum job_scan_counter c)
@@ -740,7 +740,11 @@ static int run_partial(struct scan_run *r, struct st_msg *err)
 	return run_job(r, &j, err);
 }
 
-/* Collective. The selective scan (job_select.c): the deleted vdisks' rows -> egroup_delete. */
+/*
+ * Collective. The selective scan (job_select.c): the deleted vdisks' rows
+ * -> egroup_delete; the egroups with a replica on the failed disks given
+ * -> their protection tasks.
+ */
 static int run_selective(struct scan_run *r, struct st_msg *err)
 {
 	struct scan_ctx *c = &r->c;
@@ -753,10 +757,11 @@ static int run_selective(struct scan_run *r, struct st_msg *err)
 		c->c[JC_DELETED_VDISKS] = job_select_ndeleted(c);
 	mr_job_init(&j);
 	j.name = "selective scan";
-	j.ninputs = 2;
+	j.ninputs = 3;
 	input(&j.inputs[0], "deleted vdisks' block rows", r->nshards, job_select_read_blocks, c, job_select_map_blocks);
 	input(&j.inputs[1], "deleted vdisks' extent-ID rows", r->nshards, job_select_read_owned, c,
 	      job_select_map_owned);
+	input(&j.inputs[2], "replicas on failed disks", r->nshards, job_select_read_disks, c, job_select_map_disks);
 	j.reduce = job_select_reduce;
 	j.reduce_arg = c;
 	j.values_unordered = 1;

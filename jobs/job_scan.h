@@ -25,6 +25,14 @@
  * own, by primary key); reduce per egroup: egroup_delete where every
  * extent is proven unreferenced (below), plus blocks_delete per deleted
  * vdisk. The daemon runs one within a tick of a vdisk_deleted event.
+ * Given failed disks (job_scan_opts.disks: a disk_failed or node_down
+ * event), it also reads the shards' replica index (st_meta.h,
+ * st_meta_egroups_on_disk) for the egroups with a copy there, re-reads
+ * each row and queues its protection tasks as a partial scan would
+ * (job_policy_protection): copies only, never a deletion, so no safety
+ * argument beyond the tasks' compare-and-set on the version is needed,
+ * and an index entry that is stale or missing costs at worst a task
+ * found stale or a copy left to the next partial or full scan.
  * Partial scan = one job over the egroup map: egroups whose recorded
  * refcounts are all zero -> egroup_delete; replicas, compression, ILM and
  * balancing; per-disk usage.
@@ -157,6 +165,7 @@ enum job_scan_counter {
 	JC_DELETED_VDISKS, /* selective scan: deleted vdisks whose rows it read */
 	JC_FREEING_BYTES, /* bytes the queued space-freeing tasks are to give back (all replicas) */
 	JC_INCREMENTAL,   /* 1: a partial scan that read only the change log and the time windows */
+	JC_SEL_ON_FAILED, /* selective scan: replica index entries of the failed disks it was given */
 	JC_NCOUNTERS
 };
 
@@ -165,6 +174,14 @@ const char *job_scan_counter_name(enum job_scan_counter c);
 struct job_scan_opts {
 	int full;               /* 1 full scan, 0 partial (or selective) */
 	int selective;          /* with full = 0: the selective scan of deleted vdisks (job_select.c) */
+	/*
+	 * selective: also the egroups with a replica on these disks (a disk
+	 * failed, a node went down), found by the replica index and given
+	 * their protection tasks (re-replication, EC rebuild) as a partial
+	 * scan would; the same list on every rank. May be NULL (ndisks 0).
+	 */
+	const uint32_t *disks;
+	int ndisks;
 	int all;                /* partial: read every egroup row, not only the changed ones (the old path) */
 	int dry_run;            /* compute and report; queue nothing */
 	uint64_t mem_budget;    /* per rank, 0 = mr_host_budget() */

@@ -327,6 +327,9 @@ void job_select_free(struct scan_ctx *c);
 int job_select_ndeleted(const struct scan_ctx *c);
 int job_select_read_blocks(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen);
 int job_select_read_owned(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen);
+int job_select_read_disks(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen);
+int job_select_map_disks(void *arg, const void *key, size_t klen, const void *val, size_t vlen,
+			 struct mr_emitter *em);
 int job_select_map_blocks(void *arg, const void *key, size_t klen, const void *val, size_t vlen,
 			  struct mr_emitter *em);
 int job_select_map_owned(void *arg, const void *key, size_t klen, const void *val, size_t vlen,

@@ -2,7 +2,11 @@
  * job_select: the selective scan, the daemon's answer to a `vdisk delete`
  * (of a vdisk, snapshot or clone) within a tick: one MapReduce job over
  * just the rows the deletion concerns, found by index, whose egroup_delete
- * tasks give the space back in seconds instead of at the next full scan.
+ * tasks give the space back in seconds instead of at the next full scan;
+ * and to a disk failing or a node going down: the egroups with a replica
+ * on its disks, found by the shards' replica index (st_meta.h,
+ * st_meta_egroups_on_disk), get their protection tasks (re-replication
+ * by copies left, EC rebuilds) within a tick, without a scan of every row.
  *
  * DESIGN. Inputs, one split per shard each:
  *   the block rows of every deleted vdisk (primary key (vdisk, block)):
@@ -11,7 +15,12 @@
  *   the extent-ID rows of the extents a deleted vdisk owns (a non-dedup
  *       id starts with its owner, so they are one key range) -> key
  *       egroup, 'o'.
- * Reduce per egroup: the row re-read; an egroup whose every extent is
+ *   the replica index rows of the scan's failed disks (job_scan_opts.disks)
+ *       -> key egroup, 'r'.
+ * Reduce per egroup: the row re-read; one reached by 'r' gets
+ * job_policy_protection (job_policy.c), as in the partial scan, decided
+ * from the row's replicas and config.db, never from the index entry. One
+ * reached by 'b' or 'o' (only those): an egroup whose every extent is
  * proven unreferenced (below) and whose last_ref_seq < S0 gets an
  * egroup_delete task (no argument; the executor witnesses each extent
  * again); one with an extent not proven dead (shared with a live snapshot
@@ -272,7 +281,40 @@ int job_select_read_owned(void *arg, int split, mr_record_fn fn, void *fnarg, ch
 	return rc;
 }
 
+static int rd_on_disk(void *arg, uint64_t egroup)
+{
+	struct srd *r = arg;
+	uint8_t tag = JR_SEL_FROM_DISK;
+	int rc = job_scan_poll(r->c, 1);
+
+	if (rc)
+		return rc;
+	r->c->c[JC_SEL_ON_FAILED]++;
+	return r->fn(r->fnarg, &egroup, JR_SEL_KEY_LEN, &tag, JR_SEL_LEN);
+}
+
+/* The egroups of shard `split` with a replica on one of the scan's failed disks, from the replica index. */
+int job_select_read_disks(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen)
+{
+	struct srd r = { arg, fn, fnarg };
+	struct st_msg err = { "" };
+	int rc = 0;
+
+	for (int i = 0; !rc && i < r.c->o->ndisks; i++)
+		rc = st_meta_egroups_on_disk(r.c->m, split, r.c->o->disks[i], rd_on_disk, &r, &err);
+	if (rc && err.text[0])
+		snprintf(why, whylen, "%s", err.text);
+	return rc;
+}
+
 /* --- map and reduce ----------------------------------------------------- */
+
+int job_select_map_disks(void *arg, const void *key, size_t klen, const void *val, size_t vlen,
+			 struct mr_emitter *em)
+{
+	(void)arg;
+	return mr_emit(em, key, klen, val, vlen);
+}
 
 static int emit_egroup(struct mr_emitter *em, uint64_t egroup, uint8_t tag)
 {
@@ -323,13 +365,18 @@ int job_select_reduce(void *arg, const void *key, size_t klen, const struct mr_v
 	struct scan_ctx *c = arg;
 	struct st_egroup_rec g;
 	uint64_t id;
-	int rc, dead = 1;
+	int rc, dead = 1, from_gc = 0, from_disk = 0;
 
-	(void)vals;
-	(void)n;
 	(void)em;
 	if (klen != JR_SEL_KEY_LEN)
 		return MR_EINPUT;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *v = vals[i].p;
+		if (vals[i].len != JR_SEL_LEN)
+			return MR_EINPUT;
+		from_disk |= v[0] == JR_SEL_FROM_DISK;
+		from_gc |= v[0] != JR_SEL_FROM_DISK;
+	}
 	memcpy(&id, key, sizeof(id));
 	rc = job_scan_poll(c, 1);
 	if (rc)
@@ -352,6 +399,15 @@ int job_select_reduce(void *arg, const void *key, size_t klen, const struct mr_v
 	c->c[JC_EGROUPS]++;
 	c->c[JC_EXTENTS] += g.nextents;
 	c->c[JC_STORED_BYTES] += g.used;
+	if (from_disk) { /* a copy on a failed disk: what a partial scan would queue for its protection */
+		c->task_node = job_scan_egroup_node(c, &g);
+		job_policy_protection(c, &g, 0, NULL, NULL, 0);
+		c->task_node = 0;
+	}
+	if (!from_gc) { /* only an egroup reached from a deleted vdisk is looked at for collection */
+		st_egroup_rec_release(&g);
+		return c->oom ? -ENOMEM : 0;
+	}
 	if (g.flags & (ST_EGROUP_EC | ST_EGROUP_PARITY | ST_EGROUP_MOVING))
 		dead = 0; /* strips stay decodable; a compaction owns a MOVING egroup */
 	for (int k = 0; k < g.nextents && dead; k++)

@@ -36,6 +36,8 @@ static const char *queries[Q_N] = {
 	[Q_BL_DEL] = "DELETE FROM blocks WHERE vdisk = ? AND block = ?",
 	[Q_FENCED] = "SELECT 1 FROM fences WHERE holder = ?",
 	[Q_DATA_VERSION] = "PRAGMA data_version",
+	[Q_RP_INS] = "INSERT OR IGNORE INTO replicas(disk, egroup) VALUES (?, ?)",
+	[Q_RP_DEL] = "DELETE FROM replicas WHERE egroup = ?1 AND disk NOT IN (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 };
 
 /*
@@ -122,6 +124,8 @@ static int shard_create(struct shard *s, int i, int n, const char *cluster, stru
 		rc = st_sql_exec(s->db, meta_schema_v3, err);
 	if (!rc)
 		rc = st_sql_exec(s->db, meta_schema_v3_log, err);
+	if (!rc)
+		rc = st_sql_exec(s->db, st_meta_schema_v4, err);
 	if (!rc) {
 		char *q = sqlite3_mprintf("INSERT INTO shard VALUES (1, %d, %d, %Q, %d)", i, n, cluster,
 					  ST_META_FORMAT);
@@ -153,7 +157,7 @@ static int shard_check(struct shard *s, int i, int n, const char *cluster, int *
 		rc = src == SQLITE_DONE ? st_fail(err, ST_ECORRUPT, "%s: not a metadata shard (no shard row)", s->path)
 					: st_fail(err, ST_ECORRUPT, "%s: not a metadata shard (%s)", s->path,
 						  sqlite3_errmsg(s->db));
-	} else if (sqlite3_column_int(q, 3) != ST_META_FORMAT && sqlite3_column_int(q, 3) != 2) {
+	} else if (sqlite3_column_int(q, 3) > ST_META_FORMAT || sqlite3_column_int(q, 3) < 2) {
 		rc = st_fail(err, ST_ECORRUPT, "%s: shard format %d, this curator reads format %d", s->path,
 			     sqlite3_column_int(q, 3), ST_META_FORMAT);
 	} else if (sqlite3_column_int(q, 0) != i || sqlite3_column_int(q, 1) != n) {
@@ -261,6 +265,8 @@ static int shard_open(struct shard *s, const char *dir, int i, int n, int create
 		rc = create ? shard_create(s, i, n, cluster, err) : shard_check(s, i, n, cluster, &format, err);
 	if (!rc && !create && format == 2)
 		rc = shard_upgrade(s, err);
+	if (!rc && !create && format <= 3)
+		rc = st_meta_index_upgrade(s, err); /* 3 -> 4: the replica index */
 	if (!rc && sqlite3_exec(s->db, "SELECT 1 FROM fences LIMIT 0", NULL, NULL, NULL) != SQLITE_OK)
 		rc = st_sql_exec(s->db, FENCES_TABLE, err); /* a shard made before fences */
 	for (int q = 0; !rc && q < Q_N; q++) {
@@ -493,7 +499,9 @@ int st_meta_egroup_put(struct st_meta *m, struct st_egroup_rec *r, uint64_t expe
 
 	if (rc)
 		return st_fail(err, rc, "egroup %llx: cannot encode", (unsigned long long)r->id);
-	rc = holder_tx_begin(m, s, &own, err);
+	/* the row and its replica index rows in one transaction (its own unless the caller's) */
+	own = sqlite3_get_autocommit(s->db);
+	rc = own ? st_sql_begin(s->db, err) : 0;
 	if (rc) {
 		free(blob);
 		return rc;
@@ -518,7 +526,16 @@ int st_meta_egroup_put(struct st_meta *m, struct st_egroup_rec *r, uint64_t expe
 	sqlite3_reset(q);
 	sqlite3_clear_bindings(q);
 	free(blob);
-	rc = holder_tx_end(m, s, own, rc, err);
+	if (!rc)
+		rc = st_meta_index_put(s, r, expect_version == 0, err);
+	if (own) {
+		if (!rc)
+			rc = holder_fenced(m, s, NULL, err);
+		if (rc)
+			st_sql_rollback(s->db);
+		else
+			rc = st_sql_commit(s->db, err);
+	}
 	if (!rc)
 		r->version = expect_version + 1;
 	return rc;

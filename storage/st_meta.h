@@ -258,9 +258,11 @@ struct st_meta;
  * each shard's `shard` row. Format 2 covers every row's key by its checksum.
  * Format 3 (rows unchanged) adds the egroups' times as indexed columns and
  * the change log (st_meta_changes_*); st_meta_open upgrades a format-2
- * shard in place, in one transaction per shard.
+ * shard in place, in one transaction per shard. Format 4 (rows unchanged)
+ * adds the replica index (st_meta_egroups_on_disk); a format-3 shard is
+ * brought to it in place the same way.
  */
-#define ST_META_FORMAT 3
+#define ST_META_FORMAT 4
 
 /*
  * Open the S shards meta-0..S-1.db of the cluster in dir.
@@ -500,6 +502,18 @@ int st_meta_scan_egroups_changed(struct st_meta *m, int shard, const struct st_t
 				 st_egroup_cb cb, void *arg, struct st_msg *err);
 int st_meta_changes_state(struct st_meta *m, int shard, int64_t *upto, int64_t *at, int *marked, struct st_msg *err);
 int st_meta_changes_mark(struct st_meta *m, int shard, int64_t upto, uint64_t s0, int64_t at, struct st_msg *err);
+
+/*
+ * The replica index (format 4): the egroups of shard `shard` whose row
+ * names a replica on disk `disk`, by id, each passed to cb (stop on its
+ * non-zero return, which is returned). Maintained in the transaction of
+ * every egroup row write and delete, so it costs what changed; it only
+ * finds rows: re-read each egroup and decide from its row (an entry can
+ * outlive a row corrupted behind the curator's back). 0, cb's return,
+ * ST_EINVAL (shard), or a storage error.
+ */
+int st_meta_egroups_on_disk(struct st_meta *m, int shard, uint32_t disk, int (*cb)(void *arg, uint64_t egroup),
+			    void *arg, struct st_msg *err);
 
 /*
  * The same one shard at a time (a selective scan's splits): the block rows

@@ -21,6 +21,7 @@ enum {
 	Q_EX_GET, Q_EX_PUT, Q_EX_DEL,
 	Q_BL_GET, Q_BL_PUT, Q_BL_DEL,
 	Q_FENCED, Q_DATA_VERSION,
+	Q_RP_INS, Q_RP_DEL,
 	Q_N
 };
 
@@ -52,6 +53,16 @@ int st_meta_fp_check(uint64_t egroup, const uint8_t *blob, size_t len);
  * frees). 0 or -ENOMEM (outputs untouched). Thread-safe.
  */
 int st_meta_fp_encode(uint64_t egroup, const struct st_chunk_fp *v, size_t n, uint8_t **out, size_t *len);
+
+/*
+ * The replica index (format 4, st_meta_index.c): its schema; the index
+ * rows of r written in the caller's transaction (fresh: r was just
+ * inserted, so there is nothing to drop); a format-3 shard brought to
+ * format 4 in one transaction of its own. 0 or a storage error.
+ */
+extern const char st_meta_schema_v4[];
+int st_meta_index_put(struct shard *s, const struct st_egroup_rec *r, int fresh, struct st_msg *err);
+int st_meta_index_upgrade(struct shard *s, struct st_msg *err);
 
 /* The checksums of an extent-ID row and of a strip row (st_meta.h), stored in their crc columns. */
 uint32_t st_meta_extent_row_crc(const struct st_extent_id *id, uint64_t egroup);

@@ -27,6 +27,7 @@
 
 #include "storage/st_config.h"
 #include "storage/st_lease.h"
+#include "storage/st_store.h"
 #include "tests/helpers.h"
 
 #define RUN(dir, ...) th_run(dir, NULL, NULL, NULL, __VA_ARGS__, NULL)
@@ -135,9 +136,9 @@ Test(service, daemon_schedules_requests_triggers_and_stops, .timeout = 120, .fin
 		free(out);
 		cr_assert(wait_for(dir, "kind = 'full' AND state = 'done'", before + 1, 20), "the requested scan did not run");
 	}
-	/* a failed disk triggers a partial scan within seconds */
+	/* a failed disk triggers a scan within seconds (a selective one of its replicas) */
 	{
-		int64_t before = scans_where(dir, "kind = 'partial'");
+		int64_t before = scans_where(dir, "kind = 'selective'");
 		cr_assert_eq(RUN(dir, "disk", "fail", "3"), 0);
 		/*
 		 * The daemon may see the disk's new state before its event (a
@@ -149,15 +150,14 @@ Test(service, daemon_schedules_requests_triggers_and_stops, .timeout = 120, .fin
 		for (int i = 0; i < 150; i++) {
 			free(log);
 			log = th_read_file(logf, &n);
-			if (log && (strstr(log, "failure event") || strstr(log, "a disk or node changed state")))
+			if (log && strstr(log, "failed disk(s): 3"))
 				break;
 			usleep(100000);
 		}
-		cr_assert(log && (strstr(log, "failure event") || strstr(log, "a disk or node changed state")),
-			  "the daemon log does not say why: %s", log ? log : "");
+		cr_assert(log && strstr(log, "failed disk(s): 3"), "the daemon log does not say why: %s", log ? log : "");
 		cr_assert(strstr(log, "requested by hand"), "%s", log);
 		free(log);
-		cr_assert(wait_for(dir, "kind = 'partial' AND state = 'done'", before + 1, 10), "no failure-triggered scan");
+		cr_assert(wait_for(dir, "kind = 'selective' AND state = 'done'", before + 1, 10), "no failure-triggered scan");
 	}
 	/* SIGTERM to mpiexec: every rank exits within seconds */
 	kill(pid, SIGTERM);
@@ -719,4 +719,138 @@ Test(service, explain_egroup_without_a_healthy_copy, .timeout = 120)
 	free(out);
 	free(errout);
 	free(ext);
+}
+
+/* --- failure events: a selective scan by the replica index -------------- */
+
+struct at_risk {
+	uint32_t disk;
+	int failed;
+	int on_disk, short_of_rf;
+};
+
+static int risk_cb(void *arg, int rc_row, uint64_t id, const struct st_egroup_rec *g)
+{
+	struct at_risk *r = arg;
+	int elsewhere = 0, on = 0;
+
+	(void)id;
+	cr_assert_eq(rc_row, 0);
+	for (int i = 0; i < g->nreplicas; i++) {
+		on |= g->replicas[i].disk == r->disk;
+		elsewhere += (!r->failed || g->replicas[i].disk != r->disk) && g->replicas[i].state == ST_REPLICA_OK;
+	}
+	r->on_disk += on;
+	r->short_of_rf += elsewhere < 2;
+	return 0;
+}
+
+/* Egroup rows naming `disk`, and those with fewer than 2 (RF) good copies (not on it if failed), from every row. */
+static struct at_risk at_risk(const char *dir, uint32_t disk, int failed)
+{
+	struct at_risk r = { .disk = disk, .failed = failed };
+	struct st_store *st;
+	struct st_msg err;
+
+	cr_assert_eq(st_store_open(dir, &st, &err), 0, "%s", err.text);
+	for (int i = 0; i < st_meta_nshards(st_store_meta(st)); i++)
+		cr_assert_eq(st_meta_scan_egroups(st_store_meta(st), i, risk_cb, &r, &err), 0, "%s", err.text);
+	st_store_free(st);
+	return r;
+}
+
+/*
+ * Issue 19: `disk fail` (or `node down`) raises an event; the daemon
+ * (ticks of 0.2 s, full and partial scans an hour away, --node-grace 2s)
+ * answers with a selective scan of the egroups with a replica on that disk
+ * (node), found by the shards' replica index, and its rereplicate tasks put
+ * every one of them back at RF within seconds (a node: once its grace is
+ * over), without a full or partial scan; every byte reads back.
+ */
+static void failure_repaired(const char *tag, const char *what, const char *why)
+{
+	const char *dir = th_tmpdir(tag);
+	struct at_risk r;
+	double t0, secs = -1;
+	int64_t scans_before;
+	int affected;
+	char logf[2048];
+	pid_t pid;
+
+	cr_assert_eq(RUN(dir, "init", "--nodes", "3", "--disks", "ssd:1x512M"), 0);
+	cr_assert_eq(RUN(dir, "container", "create", "c", "--rf", "2"), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "create", "v", "--container", "c", "--size", "32M"), 0);
+	write_random(dir, "v", "0", 24 << 20, 21);
+	/* the scans a new daemon would start with, done now: its next ones are an hour away */
+	cr_assert_eq(RUN(dir, "scan", "full"), 0);
+	cr_assert_eq(RUN(dir, "scan", "partial"), 0);
+	r = at_risk(dir, 1, 0); /* node 1's only disk is disk 1 */
+	cr_assert_gt(r.on_disk, 0, "disk 1 holds no replica");
+	cr_assert_eq(r.short_of_rf, 0);
+	affected = r.on_disk;
+	scans_before = scans_where(dir, "1");
+	snprintf(logf, sizeof(logf), "%s/daemon.log", dir);
+	pid = fork();
+	if (pid == 0) {
+		int fd = open(logf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		setpgid(0, 0);
+		execlp(getenv("MPIEXEC") ? getenv("MPIEXEC") : "mpiexec.mpich", "mpiexec", "-n", "2", th_curator(), "-C", dir,
+		       "daemon", "--full-every", "1h", "--partial-every", "1h", "--tick", "0.2", "--node-grace", "2s",
+		       (char *)NULL);
+		_exit(127);
+	}
+	daemon_pid = pid;
+	for (int i = 0; i < 200 && db_int(dir, "SELECT count(*) FROM daemon WHERE state = 'idle'") < 1; i++)
+		usleep(50000);
+	cr_assert_eq(RUN(dir, what, !strcmp(what, "disk") ? "fail" : "down", "1"), 0);
+	t0 = mono();
+	while (mono() - t0 < 30) {
+		if (at_risk(dir, 1, 1).short_of_rf == 0) {
+			secs = mono() - t0;
+			break;
+		}
+		usleep(100000);
+	}
+	r = at_risk(dir, 1, 1);
+	cr_assert_geq(secs, 0, "after 30 s, %d of %d egroups with a copy on %s 1 are still short of RF", r.short_of_rf,
+		      affected, what);
+	cr_log_info("%s 1 failed: %d egroup(s) back at RF 2 %.2f s later", what, affected, secs);
+	cr_assert_lt(stop_daemon(pid, 10), 10.0);
+	{
+		char *log;
+		size_t n;
+		log = th_read_file(logf, &n);
+		cr_assert(log && strstr(log, why), "%s", log ? log : "");
+		free(log);
+	}
+	cr_assert_eq(scans_where(dir, "kind IN ('full', 'partial')"), 2, "a full or partial scan ran");
+	cr_assert_geq(scans_where(dir, "kind = 'selective' AND state = 'done'"), 1, "no selective scan");
+	cr_assert_eq(scans_where(dir, "1"), scans_before + scans_where(dir, "kind = 'selective'"));
+	{
+		char *out = NULL;
+		th_run(dir, NULL, &out, NULL, "tasks", "list", "--kind", "rereplicate", "--state", "done", NULL);
+		cr_assert_gt(th_lines(out), 1, "no rereplicate task ran: %s", out);
+		free(out);
+	}
+	{
+		char out[2048], cmd[4200];
+		snprintf(out, sizeof(out), "%s/read-v", dir);
+		cr_assert_eq(RUN(dir, "vdisk", "read", "v", "--length", "24M", "--output", out), 0);
+		snprintf(cmd, sizeof(cmd), "cmp -s %s %s/data-21", out, dir);
+		cr_assert_eq(system(cmd), 0, "vdisk v does not read back");
+	}
+	cr_assert_eq(RUN(dir, "fsck", "--quiet"), 0);
+}
+
+Test(service, a_failed_disk_is_rereplicated_by_a_selective_scan_within_seconds, .timeout = 180,
+     .fini = daemon_reap)
+{
+	failure_repaired("diskfail", "disk", "selective scan (failed disk(s): 1)");
+}
+
+Test(service, a_down_node_is_rereplicated_by_a_selective_scan_after_its_grace, .timeout = 180, .fini = daemon_reap)
+{
+	failure_repaired("nodedown", "node", "selective scan (down nodes' disk(s), grace over: 1)");
 }

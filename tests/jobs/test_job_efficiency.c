@@ -305,6 +305,60 @@ Test(efficiency, dedup_inline_cdc_four_copies_2_ranks, .timeout = 300)
 	four_copies("dedup-inline", flags, 0);
 }
 
+/*
+ * Data reduction in two cycles (issue 19): four copies of real text (the
+ * uncompressed files of /usr/share/doc, 4 MiB) in four vdisks of a
+ * container with post-process compression and dedup, RF2. Cycle 1 (a full
+ * scan, its tasks) finds the copies by their extents' checksums and
+ * dedups them into a compressed egroup before compressing anything;
+ * cycle 2 collects the copies. Then the disks hold at most 1.25 x gzip -1
+ * of one copy x RF, every byte reads back, fsck is clean, and a third
+ * scan finds nothing more to reduce or collect.
+ */
+Test(efficiency, dedup_compress_post_two_cycles, .timeout = 300)
+{
+	const char *dir = th_tmpdir("reduce-2");
+	char path[2048], *out = NULL;
+	long long gz, used, len;
+
+	unsetenv("CURATOR_NOW");
+	snprintf(path, sizeof(path), "%s/text", dir);
+	cr_assert_eq(th_sh_number("find /usr/share/doc -type f ! -name '*.gz' -size +2k -print0 | LC_ALL=C sort -z"
+				  " | xargs -0 cat 2>/dev/null | head -c 4194304 > %s; echo 0", path), 0);
+	len = th_sh_number("stat -c %%s %s", path);
+	cr_assert_gt(len, 2 << 20, "too little text in /usr/share/doc");
+	gz = th_sh_number("gzip -1 -c %s | wc -c", path);
+	cr_assert_eq(RUN(dir, "init", "--nodes", "3", "--disks", "ssd:1x1G,hdd:1x2G"), 0);
+	cr_assert_eq(RUN(dir, "container", "create", "c", "--rf", "2", "--compress", "post", "--dedup", "post"), 0);
+	for (int i = 0; i < 4; i++) {
+		char name[8];
+		snprintf(name, sizeof(name), "v%d", i);
+		cr_assert_eq(RUN(dir, "vdisk", "create", name, "--container", "c", "--size", "64M"), 0);
+		cr_assert_eq(RUN(dir, "vdisk", "write", name, path), 0);
+	}
+	at(2 * 3600); /* past the compression delay */
+	rounds(dir, 2);
+	used = th_sh_number("du -sb --apparent-size %s/disks | cut -f1", dir);
+	cr_log_info("two cycles: 4 x %lld bytes of text stored as %lld bytes (RF2); gzip -1 of one copy %lld: %.2f x gzip x RF",
+		    len, used, gz, (double)used / (2.0 * (double)gz));
+	cr_assert_leq((double)used, 1.25 * (double)gz * 2, "stored %lld > 1.25 x %lld x 2", used, gz);
+	for (int i = 0; i < 4; i++) {
+		char name[8], rb[2048], ln[32];
+		snprintf(name, sizeof(name), "v%d", i);
+		snprintf(rb, sizeof(rb), "%s/readback", dir);
+		snprintf(ln, sizeof(ln), "%lld", len);
+		cr_assert_eq(RUN(dir, "vdisk", "read", name, "--length", ln, "--output", rb), 0);
+		cr_assert_eq(th_sh_number("cmp -s %s %s; echo $?", rb, path), 0, "vdisk %s: bytes lost", name);
+	}
+	cr_assert_eq(RUN(dir, "fsck", "--quiet"), 0);
+	/* converged: the next scan queues no reduction and no collection */
+	cr_assert_eq(RUN(dir, "scan", "full", "--sweep-grace", "0s"), 0);
+	th_run(dir, NULL, &out, NULL, "tasks", "list", NULL);
+	cr_assert_eq(th_lines(out), 1, "a third cycle still has work: %s", out);
+	free(out);
+	unsetenv("CURATOR_NOW");
+}
+
 static int pending(const char *dir)
 {
 	char *out = NULL;

@@ -186,6 +186,7 @@ Test(job_partial, a_format_2_shard_is_upgraded_in_place, .timeout = 120)
 		"DROP INDEX egroups_t_write; DROP INDEX egroups_t_cold; DROP INDEX egroups_t_scrub; DROP INDEX egroups_t_created;"
 		"ALTER TABLE egroups DROP COLUMN t_write; ALTER TABLE egroups DROP COLUMN t_cold;"
 		"ALTER TABLE egroups DROP COLUMN t_scrub; ALTER TABLE egroups DROP COLUMN t_created;"
+		"DROP TRIGGER egroups_replicas_del; DROP TABLE replicas;" /* format 4's */
 		"UPDATE shard SET format = 2;";
 
 	cr_assert_eq(RUN(dir, "init", "--nodes", "2", "--disks", "ssd:1x512M", "--shards", "2"), 0);
@@ -200,7 +201,10 @@ Test(job_partial, a_format_2_shard_is_upgraded_in_place, .timeout = 120)
 	cr_assert_eq(th_run(dir, NULL, &out, NULL, "fsck", "--quiet", NULL), 0, "fsck: %s", out);
 	free(out);
 	for (int i = 0; i < 2; i++) {
-		cr_assert_eq(th_sh_number("sqlite3 %s/meta-%d.db 'SELECT format FROM shard'", dir, i), 3);
+		cr_assert_eq(th_sh_number("sqlite3 %s/meta-%d.db 'SELECT format FROM shard'", dir, i), 4);
+		/* format 4's replica index, filled from the rows: every replica of every row */
+		cr_assert_eq(th_sh_number("sqlite3 %s/meta-%d.db 'SELECT count(*) FROM replicas'", dir, i),
+			     2 * th_sh_number("sqlite3 %s/meta-%d.db 'SELECT count(*) FROM egroups'", dir, i));
 		cr_assert_eq(th_sh_number("sqlite3 %s/meta-%d.db 'SELECT count(*) FROM egroups WHERE t_write = 0 OR"
 					  " t_created = 0'", dir, i), 0, "times not filled from the rows");
 	}
