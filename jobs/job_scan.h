@@ -157,6 +157,7 @@ enum job_scan_counter {
 	JC_DELETED_VDISKS, /* selective scan: deleted vdisks whose rows it read */
 	JC_FREEING_BYTES, /* bytes the queued space-freeing tasks are to give back (all replicas) */
 	JC_INCREMENTAL,   /* 1: a partial scan that read only the change log and the time windows */
+	JC_SHADOWED_BYTES, /* raw bytes of live extents no block row shows (overwritten pieces; in garbage_bytes) */
 	JC_NCOUNTERS
 };
 
