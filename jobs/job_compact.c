@@ -159,11 +159,14 @@ static int repoint(struct st_store *st, const struct st_extent_id *x, const stru
 {
 	struct st_meta *m = st_store_meta(st);
 	int shard = st_meta_shard_block(m, vdisk, block), rc, ok = 1, any = 0;
+	struct st_msg e = { "" };
 
 	rc = st_meta_begin(m, shard, err);
 	if (rc)
 		return rc;
-	rc = st_meta_block_get(m, vdisk, block, b, err);
+	rc = st_meta_block_get(m, vdisk, block, b, &e);
+	if (rc && rc != ST_ENOTFOUND)
+		st_fail(err, rc, "%s", e.text);
 	for (int i = 0; !rc && ok && i < b->n; i++) {
 		struct st_region *r = &b->r[i];
 		size_t k = 0;
@@ -263,7 +266,7 @@ static int apply_compact(struct st_store *st, const struct job_task *t, const st
 	int *keep = NULL, *fate = NULL, nkeep = 0, ncut = 0, nstay = 0, rc, began = 0, codec = -1;
 	uint64_t seq = 0, other;
 	int64_t op = 0;
-	size_t ncap = 0;
+	size_t ncap = 0, nrows = 0, nleft = 0;
 
 	st_egroup_rec_init(&g);
 	st_egroup_rec_init(&n);
@@ -329,7 +332,9 @@ static int apply_compact(struct st_store *st, const struct job_task *t, const st
 	for (int c = 0; c < ncut && !rc; c++)
 		for (size_t r = 0; r < cuts[c].nrows && !rc; r++) {
 			rc = repoint(st, &g.extents[cuts[c].k].id, &cuts[c], cuts[c].rows[r][0], cuts[c].rows[r][1], b, err);
-			rc = rc > 0 ? 0 : rc; /* (a row left alone keeps the old extent: fine) */
+			nrows += rc == 1;
+			nleft += rc == 0; /* (a row left alone keeps the old extent: fine) */
+			rc = rc > 0 ? 0 : rc;
 		}
 	if (rc)
 		goto out;
@@ -339,6 +344,9 @@ static int apply_compact(struct st_store *st, const struct job_task *t, const st
 		rc = shrink_old(st, &g, fate, err);
 		if (!rc) /* nothing freed yet (the cut bytes go with a later scan): bytes moved */
 			*bytes = -(int64_t)n.used * n.nreplicas;
+		if (!rc && ncut)
+			st_fail(err, 0, "cut %d extent(s) to the bytes rows show; %zu row(s) repointed, %zu left alone", ncut,
+				nrows, nleft);
 	} else {
 		rc = job_gc_retire(st, &g, bytes, err);
 		if (!rc)
