@@ -148,7 +148,7 @@ Test(job_compact, random_4k_overwrites_end_near_live_x_rf, .timeout = 900)
  */
 static int race_writer(const char *dir, const char *ready, const char *stopfile)
 {
-	enum { SIZE = 8 << 20 };
+	enum { SIZE = 16 << 20 };
 	struct st_store *st;
 	struct st_msg err;
 	uint8_t *model = malloc(SIZE), *snap[2] = { 0 }, *buf = malloc(SIZE), *rd = malloc(SIZE);
@@ -216,7 +216,7 @@ Test(job_compact, overwrites_race_with_range_compaction, .timeout = 900)
 {
 	const char *dir = th_tmpdir("cutrace");
 	const char *env = getenv("CURATOR_COMPACT_RACE_ROUNDS");
-	int rounds = env ? atoi(env) : 12;
+	int rounds = env ? atoi(env) : 16;
 	const char *scan[] = { "scan", "full", "--compact-pct", "3", NULL };
 	const char *run[] = { "tasks", "run", NULL };
 	char ready[2048], stopfile[2048];
@@ -226,7 +226,7 @@ Test(job_compact, overwrites_race_with_range_compaction, .timeout = 900)
 
 	cr_assert_eq(RUN(dir, "init", "--nodes", "2", "--disks", "ssd:1x2G"), 0);
 	cr_assert_eq(RUN(dir, "container", "create", "c", "--rf", "2"), 0);
-	cr_assert_eq(RUN(dir, "vdisk", "create", "w", "--container", "c", "--size", "8M", "--block-size", "256K"), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "create", "w", "--container", "c", "--size", "16M", "--block-size", "256K"), 0);
 	snprintf(ready, sizeof(ready), "%s/ready", dir);
 	snprintf(stopfile, sizeof(stopfile), "%s/stop", dir);
 	pid = fork();
