@@ -67,7 +67,8 @@ int job_mr1_map_blocks(void *arg, const void *key, size_t klen, const void *val,
 			if (q > i && memcmp(rq->extent.b, ri->extent.b, ST_EXTENT_ID_LEN))
 				continue;
 			whole = rq->extent_off == 0 && rq->len == bs;
-			jr_range_put(r + len, rq->extent_off, rq->len);
+			if (!whole)
+				jr_range_put(r + len, rq->extent_off, rq->len);
 			len += JR_RANGE_SIZE;
 		}
 		int rc = mr_emit(em, ri->extent.b, ST_EXTENT_ID_LEN, r, whole ? hdr : len);
