@@ -199,6 +199,7 @@ struct verdict {
 	uint32_t *upv, *downv, *deadv; /* true refcounts (up, down), recorded ones (dead) */
 	size_t nup, ndown, ndead;
 	uint64_t live;           /* bytes of the extents that stay, record headers included */
+	int compacting;          /* an egroup_compact was queued (refcount_and_gc) */
 };
 
 /* Pack (extent id, u32) pairs into a task argument. */
@@ -567,7 +568,7 @@ static void stray_extent_ids(struct scan_ctx *c, struct eg *e)
  * are lowered. (A task whose argument cannot be built is not queued: the
  * next scan finds the same.)
  */
-static void refcount_and_gc(struct scan_ctx *c, const struct eg *e, const struct verdict *v)
+static void refcount_and_gc(struct scan_ctx *c, const struct eg *e, struct verdict *v)
 {
 	const struct st_egroup_rec *g = &e->g;
 	uint64_t garbage = g->used > ST_EGROUP_HDR + v->live ? g->used - ST_EGROUP_HDR - v->live : 0;
@@ -596,6 +597,7 @@ static void refcount_and_gc(struct scan_ctx *c, const struct eg *e, const struct
 	} else if (v->safe && !job_task_refusal(JT_EGROUP_COMPACT, g->flags) &&
 		   (moving || (garbage && garbage * 100 >= (uint64_t)c->o->compact_pct * g->used))) {
 		/* (a strip member's garbage: its strip is dissolved when mostly dead, job_policy_strip_gc) */
+		v->compacting = 1;
 		pairs_task(c, JT_EGROUP_COMPACT, e->id, g->version, (int64_t)garbage * g->nreplicas, v->dead, v->deadv,
 			   v->ndead);
 	} else if (v->ndead) {
@@ -637,20 +639,21 @@ static int check_replicas(struct scan_ctx *c, const struct eg *e, struct mr_emit
 
 /*
  * The policy of an egroup that stays (job_policy.c): protection; unless
- * extents just died, compression or else EC; dedup candidates; and, when
- * nothing died and the safety rule holds, placement. Called with the rc so
+ * extents just died or it is being compacted, compression or else EC;
+ * dedup candidates; and, when neither and the safety rule holds, placement. Called with the rc so
  * far: protection runs whatever it is, the rest only on 0.
  */
 static int policy(struct scan_ctx *c, const struct eg *e, const struct verdict *v, int rc, struct mr_emitter *em)
 {
 	const struct st_egroup_rec *g = &e->g;
+	int busy = v->ndead || v->compacting; /* (compaction first: no whole-egroup rewrite of its garbage) */
 
 	job_policy_protection(c, g, 1, e->fdisk, e->fsize, e->nf); /* dead egroups need no copies */
-	if (!rc && !v->ndead && !(v->safe && job_policy_compress(c, g)))
+	if (!rc && !busy && !(v->safe && job_policy_compress(c, g)))
 		rc = job_policy_ec(c, g, em);
 	if (!rc)
 		rc = dedup_candidates(c, e, em);
-	if (!rc && !v->ndead && v->safe)
+	if (!rc && !busy && v->safe)
 		rc = job_policy_placement(c, g, em);
 	return rc;
 }
