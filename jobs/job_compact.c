@@ -40,6 +40,12 @@
  * or extent_delete's own witness), so a row this task missed (a snapshot
  * taken meanwhile, a vdisk config.db does not know) still reads its bytes.
  *
+ * NEEDSWORK: so an egroup that was cut is on disk twice until the next full
+ * scan (up to its period, 6 h by default): the old copy's space comes back
+ * a cycle late. An event answered by a selective scan over the old
+ * egroups (their extents' home blocks, as job_select.c proves deaths)
+ * would bring it back within seconds.
+ *
  * Idempotent, crash-safe: killed after 2 the new egroup is unreferenced
  * (collected); after 3 the new extents' refcounts are above their truth
  * (lowered, then collected); during 4 some rows show the new extent and
