@@ -323,9 +323,11 @@ static int print_task(void *arg, const struct job_task *t, const char *error)
 			       ? -ENOMEM
 			       : 0;
 	snprintf(target, sizeof(target), "%" PRIx64, t->target);
+	b[0] = '-'; /* bytes moved or read, not freed (job_tasks_int.h) */
+	st_fmt_size(t->bytes < 0 ? (uint64_t)-t->bytes : (uint64_t)t->bytes, b + 1, sizeof(b) - 1);
 	fprintf(tt->out, "%-6" PRId64 " %-5" PRId64 " %-17s %-16s %-8" PRId64 " %-4d %-8s %-3d %-10s %s\n", t->id, t->scan,
 		job_task_kind_name(t->kind), target, (int64_t)t->version, t->priority, job_task_state_name(t->state),
-		t->attempts, st_fmt_size((uint64_t)t->bytes, b, sizeof(b)), error);
+		t->attempts, t->bytes < 0 ? b : b + 1, error);
 	return 0;
 }
 

@@ -9,8 +9,9 @@
  *   extent_delete                 dead extents dropped from their egroup's
  *                                 row (CAS), then their extent-ID rows;
  *   egroup_delete                 every extent dead: the egroup retired;
- *   egroup_compact                the live extents rewritten into a new
- *                                 egroup, the old one retired;
+ *   egroup_compact                (job_compact.c) the live extents, cut
+ *                                 to the bytes block rows show, rewritten
+ *                                 into a new egroup;
  *   extent_id_delete              orphan extent-ID rows, re-checked;
  *   blocks_delete                 the block rows of a deleted vdisk, then
  *                                 the vdisk itself;
@@ -90,8 +91,8 @@ static int block_names(struct st_store *st, uint64_t vdisk, uint64_t block, cons
 	return rc ? rc : hit;
 }
 
-/* Does the extent-ID row of id name another egroup than `in`, one that holds id? 1 yes, 0 no. */
-static int lives_elsewhere(struct st_store *st, const struct st_extent_id *id, uint64_t in)
+/* Does the extent-ID row of id name another egroup than `in`, one that holds id? 1 yes, 0 no (job_tasks_int.h). */
+int job_gc_lives_elsewhere(struct st_store *st, const struct st_extent_id *id, uint64_t in)
 {
 	struct st_egroup_rec h;
 	uint64_t eg;
@@ -105,25 +106,10 @@ static int lives_elsewhere(struct st_store *st, const struct st_extent_id *id, u
 	return yes;
 }
 
-int job_witness_check(struct st_store *st, struct job_witness *w, uint64_t egroup, const struct st_extent_rec *e,
-		      struct st_msg *err)
+int job_witness_set(struct job_witness *w, uint64_t owner)
 {
-	uint64_t owner = st_extent_id_vdisk(&e->id), home;
-	char xb[80];
 	int n = 0, grew = 1;
 
-	/* a copy left behind by a move (compaction, a crash): references resolve to the other one */
-	if (egroup && lives_elsewhere(st, &e->id, egroup))
-		return 0;
-
-	if (st_extent_id_is_dedup(&e->id)) {
-		if (e->refcount)
-			return st_fail(err, ST_ESTALE, "dedup extent %s: recorded refcount %u (lowered first)",
-				       st_extent_id_fmt(&e->id, xb, sizeof(xb)), e->refcount);
-		return 0;
-	}
-	if (st_extent_id_home(&e->id, &home) || !owner)
-		return st_fail(err, ST_ESTALE, "extent %s: no home block to check", st_extent_id_fmt(&e->id, xb, sizeof(xb)));
 	/*
 	 * the owner and, transitively, every vdisk whose parent is in the set;
 	 * blocks_delete forgets a deleted vdisk's row, which can cut a chain,
@@ -153,11 +139,40 @@ int job_witness_check(struct st_store *st, struct job_witness *w, uint64_t egrou
 			}
 		}
 	}
+	return n;
+}
+
+int job_witness_live(const struct job_witness *w, uint64_t vdisk)
+{
+	for (int i = 0; i < w->n; i++)
+		if (w->vds[i].id == vdisk)
+			return w->vds[i].state == ST_VDISK_LIVE;
+	return 0;
+}
+
+int job_witness_check(struct st_store *st, struct job_witness *w, uint64_t egroup, const struct st_extent_rec *e,
+		      struct st_msg *err)
+{
+	uint64_t owner = st_extent_id_vdisk(&e->id), home;
+	char xb[80];
+	int n;
+
+	/* a copy left behind by a move (compaction, a crash): references resolve to the other one */
+	if (egroup && job_gc_lives_elsewhere(st, &e->id, egroup))
+		return 0;
+
+	if (st_extent_id_is_dedup(&e->id)) {
+		if (e->refcount)
+			return st_fail(err, ST_ESTALE, "dedup extent %s: recorded refcount %u (lowered first)",
+				       st_extent_id_fmt(&e->id, xb, sizeof(xb)), e->refcount);
+		return 0;
+	}
+	if (st_extent_id_home(&e->id, &home) || !owner)
+		return st_fail(err, ST_ESTALE, "extent %s: no home block to check", st_extent_id_fmt(&e->id, xb, sizeof(xb)));
+	n = job_witness_set(w, owner);
 	for (int k = 0; k < n; k++) {
-		int live = 0, hit;
-		for (int i = 0; i < w->n; i++)
-			live |= w->vds[i].id == w->set[k] && w->vds[i].state == ST_VDISK_LIVE;
-		if (!live) /* deleted (its rows are garbage) or gone */
+		int hit;
+		if (!job_witness_live(w, w->set[k])) /* deleted (its rows are garbage) or gone */
 			continue;
 		hit = block_names(st, w->set[k], home, &e->id, err);
 		if (hit < 0)
@@ -170,8 +185,8 @@ int job_witness_check(struct st_store *st, struct job_witness *w, uint64_t egrou
 	return 0;
 }
 
-/* Witness every extent of g that `dead` says is to go (dead == NULL: all of them). */
-static int witness_all(struct st_store *st, const struct st_egroup_rec *g, const struct job_task *dead,
+/* Witness every extent of g that `dead` says is to go (dead == NULL: all of them): job_tasks_int.h. */
+int job_gc_witness_all(struct st_store *st, const struct st_egroup_rec *g, const struct job_task *dead,
 		       struct st_msg *err)
 {
 	struct job_witness w;
@@ -241,7 +256,7 @@ static int apply_extent_delete(struct st_store *st, const struct job_task *t, co
 	st_egroup_rec_init(&g);
 	rc = job_task_load(st, t, &g, err);
 	if (!rc)
-		rc = witness_all(st, &g, t, err);
+		rc = job_gc_witness_all(st, &g, t, err);
 	if (!rc) {
 		for (int k = 0; k < g.nextents; k++)
 			if (!job_arg_pairs_hold(t, &g.extents[k].id))
@@ -289,7 +304,7 @@ static int apply_egroup_delete(struct st_store *st, const struct job_task *t, co
 	st_egroup_rec_init(&g);
 	rc = job_task_load_plain(st, t, &g, err);
 	if (!rc)
-		rc = witness_all(st, &g, NULL, err);
+		rc = job_gc_witness_all(st, &g, NULL, err);
 	if (!rc)
 		rc = job_gc_retire(st, &g, bytes, err);
 	st_egroup_rec_release(&g);
@@ -310,74 +325,6 @@ void job_gc_copy_fingerprints(struct st_meta *m, const struct st_egroup_rec *g, 
 	if (w)
 		st_meta_fp_put(m, n->id, v, w, NULL);
 	free(v);
-}
-
-/* egroup_compact: the MOVING protocol above (compression, job_efficiency.c, is the same in batches). */
-static int apply_compact(struct st_store *st, const struct job_task *t, const struct job_task_env *env,
-			 int64_t *bytes, struct st_msg *err)
-{
-	struct st_meta *m = st_store_meta(st);
-	struct st_config *cfg = st_store_config(st);
-	struct st_egroup_rec g, n;
-	int *keep = NULL, nkeep = 0, rc, began = 0;
-	uint64_t seq = 0;
-	int64_t op = 0;
-
-	st_egroup_rec_init(&g);
-	st_egroup_rec_init(&n);
-	rc = job_task_load_frozen(st, t, &g, err);
-	if (!rc) /* the extents it drops: witnessed before anything moves */
-		rc = witness_all(st, &g, t, err);
-	if (rc)
-		goto out;
-	/* 1. freeze: no appends, no increments from here on */
-	if (!(g.flags & ST_EGROUP_MOVING)) {
-		g.flags |= ST_EGROUP_MOVING;
-		rc = st_meta_egroup_put(m, &g, g.version, err);
-		if (rc)
-			goto out;
-		st_fault_step();
-	}
-	keep = calloc((size_t)g.nextents + 1, sizeof(int));
-	if (!keep) {
-		rc = st_fail(err, -ENOMEM, "out of memory");
-		goto out;
-	}
-	/*
-	 * The live extents, less those an earlier attempt (killed after some
-	 * of step 3) already repointed to its new egroup: they live there now.
-	 */
-	for (int k = 0; k < g.nextents; k++)
-		if (!job_arg_pairs_hold(t, &g.extents[k].id) && !lives_elsewhere(st, &g.extents[k].id, g.id))
-			keep[nkeep++] = k;
-	/* 2. data first: the live extents into a new egroup, stamped by a new operation */
-	if (nkeep) {
-		rc = st_store_op_begin(st, "egroup compact", &seq, &op, err);
-		if (rc)
-			goto out;
-		began = 1;
-		rc = st_store_egroup_rewrite(st, &g, keep, nkeep, seq, -1, &n, err);
-		if (rc)
-			goto out;
-		st_fault_step();
-		/* 3. metadata flips: extent-ID rows to the new egroup */
-		for (int k = 0; k < n.nextents && !rc; k++)
-			rc = st_meta_extent_cas(m, &n.extents[k].id, g.id, n.id, NULL, err);
-		if (rc)
-			goto out;
-		job_gc_copy_fingerprints(m, &g, &n);
-	}
-	/* 4. the dead extents' rows and the old row (CAS on the frozen version), 5. old copies last */
-	rc = job_gc_retire(st, &g, bytes, err);
-	if (!rc)
-		*bytes -= (int64_t)n.used * n.nreplicas;
-out:
-	if (began)
-		st_config_op_end(cfg, op, NULL);
-	free(keep);
-	st_egroup_rec_release(&g);
-	st_egroup_rec_release(&n);
-	return rc;
 }
 
 /* extent_id_delete: orphan rows, re-checked against their egroup. */
@@ -501,8 +448,6 @@ static int apply_sweep(struct st_store *st, const struct job_task *t, const stru
 const struct job_task_ops job_kind_refcount_up = { .name = "refcount_up", .priority = 90, .apply = apply_refcount_up };
 const struct job_task_ops job_kind_refcount_down = { .name = "refcount_down", .priority = 50, .apply = apply_refcount_down };
 const struct job_task_ops job_kind_extent_delete = { .name = "extent_delete", .priority = 40, .apply = apply_extent_delete };
-const struct job_task_ops job_kind_egroup_compact = { .name = "egroup_compact", .priority = 35, .apply = apply_compact,
-						       .refuses = ST_EGROUP_EC | ST_EGROUP_PARITY };
 const struct job_task_ops job_kind_egroup_delete = { .name = "egroup_delete", .priority = 45, .apply = apply_egroup_delete,
 						      .refuses = ST_EGROUP_EC | ST_EGROUP_PARITY };
 const struct job_task_ops job_kind_extent_id_delete = { .name = "extent_id_delete", .priority = 30,

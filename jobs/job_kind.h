@@ -25,7 +25,7 @@ enum job_task_kind {
 	JT_REFCOUNT_UP = 0,    /* recorded < true: raise (always safe) */
 	JT_REFCOUNT_DOWN,      /* recorded > true: lower (safety rule) */
 	JT_EXTENT_DELETE,      /* drop dead extents from a record (metadata) */
-	JT_EGROUP_COMPACT,     /* rewrite live extents into a new egroup */
+	JT_EGROUP_COMPACT,     /* rewrite live extents, cut to the bytes rows show, into a new egroup */
 	JT_EGROUP_DELETE,      /* every extent dead: delete all replicas */
 	JT_EXTENT_ID_DELETE,   /* orphan extent-ID rows */
 	JT_BLOCKS_DELETE,      /* block rows of a deleted vdisk */

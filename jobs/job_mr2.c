@@ -2,8 +2,9 @@
  * job_mr2: MR2, egroup reconciliation. Map the egroup map ('G', or 'C' for
  * a corrupt row), MR1's output ('X' refs, 'Y' rows), the egroup files and
  * cloud objects ('F') and the fingerprint rows ('P'). Reduce per egroup:
- * true vs recorded refcounts -> refcount fixes; dead extents ->
- * extent_delete, egroup_compact or egroup_delete; orphan extent-ID rows;
+ * true vs recorded refcounts -> refcount fixes; dead extents and the
+ * shadowed bytes of live ones (what no block row shows, from MR1's
+ * ranges) -> extent_delete, egroup_compact or egroup_delete; orphan extent-ID rows;
  * files no metadata references -> file_sweep; replicas missing or short;
  * per-disk usage, EC and move candidates and dedup chunks for MR3; and the
  * per-egroup policy of job_policy.c.
@@ -156,23 +157,12 @@ int job_mr2_map_files(void *arg, const void *key, size_t klen, const void *val, 
 	return mr_emit(em, key, klen, v, JR_F_LEN);
 }
 
-/* Grow-only scratch buffer `slot` of at least `bytes` (NULL: out of memory). */
-static void *scratch(struct scan_ctx *c, int slot, size_t bytes)
-{
-	if (bytes > c->scr[slot].cap) {
-		size_t cap = bytes < 4096 ? 4096 : bytes * 2;
-		void *p = realloc(c->scr[slot].p, cap);
-		if (!p)
-			return NULL;
-		c->scr[slot].p = p;
-		c->scr[slot].cap = cap;
-	}
-	return c->scr[slot].p;
-}
+#define scratch job_scan_scratch
 
 struct xref {
 	struct st_extent_id id;
 	uint32_t refs;
+	uint32_t bytes; /* of it the block rows show, or JR_REFS_WHOLE */
 	int seen; /* matched an extent of the record */
 };
 
@@ -209,6 +199,7 @@ struct verdict {
 	uint32_t *upv, *downv, *deadv; /* true refcounts (up, down), recorded ones (dead) */
 	size_t nup, ndown, ndead;
 	uint64_t live;           /* bytes of the extents that stay, record headers included */
+	int compacting;          /* an egroup_compact was queued (refcount_and_gc) */
 };
 
 /* Pack (extent id, u32) pairs into a task argument. */
@@ -350,6 +341,7 @@ static void gather(struct scan_ctx *c, struct eg *e, const struct mr_value *vals
 		} else if (v[0] == JR_EXTENT_REFS && vals[i].len == JR_X_LEN) {
 			memcpy(e->xs[e->nx].id.b, v + JR_X_EXTENT, ST_EXTENT_ID_LEN);
 			memcpy(&e->xs[e->nx].refs, v + JR_X_COUNT, 4);
+			memcpy(&e->xs[e->nx].bytes, v + JR_X_BYTES, 4);
 			e->nx++;
 		} else if (v[0] == JR_FILE && vals[i].len == JR_F_LEN) {
 			if (e->nf == MAX_FILES)
@@ -459,6 +451,25 @@ static int parity_member(struct scan_ctx *c, const struct eg *e, struct mr_emitt
 }
 
 /*
+ * The stored bytes of live extent x that no block row shows (its raw
+ * bytes less the `shown` ones, in proportion when compressed): garbage
+ * inside a live extent, which a compaction leaves behind (job_compact.c).
+ * 0 for a dedup extent or one shown whole (or too fragmented to say).
+ */
+static uint32_t shadowed(struct scan_ctx *c, const struct st_extent_rec *x, uint32_t shown)
+{
+	uint64_t raw;
+
+	if (shown == JR_REFS_WHOLE || shown >= x->raw_len || st_extent_id_is_dedup(&x->id))
+		return 0;
+	raw = x->raw_len - shown;
+	c->c[JC_SHADOWED_BYTES] += (int64_t)raw;
+	if (x->flags & ST_EXTENT_COMPRESSED)
+		return (uint32_t)(raw * x->stored_len / x->raw_len);
+	return (uint32_t)(raw < x->stored_len ? raw : x->stored_len);
+}
+
+/*
  * True vs recorded refcounts (the per-extent loop): each extent of the
  * record is live, dead (no reference, and the safety rule allows it) or
  * protected; live ones with a recorded refcount off go to up or down.
@@ -483,10 +494,11 @@ static int reconcile(struct scan_ctx *c, const struct eg *e, struct verdict *v)
 	c->c[JC_STORED_BYTES] += g->used;
 	for (int k = 0; k < g->nextents; k++) {
 		const struct st_extent_rec *x = &g->extents[k];
-		uint32_t truth = 0;
+		uint32_t truth = 0, shown = JR_REFS_WHOLE;
 		for (size_t i = 0; i < e->nx; i++)
 			if (!memcmp(e->xs[i].id.b, x->id.b, ST_EXTENT_ID_LEN)) {
 				truth = e->xs[i].refs;
+				shown = e->xs[i].bytes;
 				e->xs[i].seen = 1;
 			}
 		if (truth == 0) {
@@ -513,7 +525,7 @@ static int reconcile(struct scan_ctx *c, const struct eg *e, struct verdict *v)
 			v->deadv[v->ndead++] = x->refcount;
 			continue;
 		}
-		v->live += ST_EXTENT_HDR + x->stored_len;
+		v->live += ST_EXTENT_HDR + x->stored_len - shadowed(c, x, shown);
 		c->c[JC_LIVE_BYTES] += x->raw_len;
 		if (x->flags & ST_EXTENT_COMPRESSED) {
 			c->c[JC_COMPRESSED_EXTENTS]++;
@@ -569,7 +581,7 @@ static void stray_extent_ids(struct scan_ctx *c, struct eg *e)
  * are lowered. (A task whose argument cannot be built is not queued: the
  * next scan finds the same.)
  */
-static void refcount_and_gc(struct scan_ctx *c, const struct eg *e, const struct verdict *v)
+static void refcount_and_gc(struct scan_ctx *c, const struct eg *e, struct verdict *v)
 {
 	const struct st_egroup_rec *g = &e->g;
 	uint64_t garbage = g->used > ST_EGROUP_HDR + v->live ? g->used - ST_EGROUP_HDR - v->live : 0;
@@ -598,6 +610,7 @@ static void refcount_and_gc(struct scan_ctx *c, const struct eg *e, const struct
 	} else if (v->safe && !job_task_refusal(JT_EGROUP_COMPACT, g->flags) &&
 		   (moving || (garbage && garbage * 100 >= (uint64_t)c->o->compact_pct * g->used))) {
 		/* (a strip member's garbage: its strip is dissolved when mostly dead, job_policy_strip_gc) */
+		v->compacting = 1;
 		pairs_task(c, JT_EGROUP_COMPACT, e->id, g->version, (int64_t)garbage * g->nreplicas, v->dead, v->deadv,
 			   v->ndead);
 	} else if (v->ndead) {
@@ -639,20 +652,21 @@ static int check_replicas(struct scan_ctx *c, const struct eg *e, struct mr_emit
 
 /*
  * The policy of an egroup that stays (job_policy.c): protection; unless
- * extents just died, compression or else EC; dedup candidates; and, when
- * nothing died and the safety rule holds, placement. Called with the rc so
+ * extents just died or it is being compacted, compression or else EC;
+ * dedup candidates; and, when neither and the safety rule holds, placement. Called with the rc so
  * far: protection runs whatever it is, the rest only on 0.
  */
 static int policy(struct scan_ctx *c, const struct eg *e, const struct verdict *v, int rc, struct mr_emitter *em)
 {
 	const struct st_egroup_rec *g = &e->g;
+	int busy = v->ndead || v->compacting; /* (compaction first: no whole-egroup rewrite of its garbage) */
 
 	job_policy_protection(c, g, 1, e->fdisk, e->fsize, e->nf); /* dead egroups need no copies */
-	if (!rc && !v->ndead && !(v->safe && job_policy_compress(c, g)))
+	if (!rc && !busy && !(v->safe && job_policy_compress(c, g)))
 		rc = job_policy_ec(c, g, em);
 	if (!rc)
 		rc = dedup_candidates(c, e, em);
-	if (!rc && !v->ndead && v->safe)
+	if (!rc && !busy && v->safe)
 		rc = job_policy_placement(c, g, em);
 	return rc;
 }

@@ -44,6 +44,7 @@
 #define JOB_REC_H
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "storage/st_meta.h"
@@ -102,26 +103,110 @@ static inline void jr_block_get(const uint8_t *p, uint64_t *vdisk, uint64_t *blo
 
 /* --- MR1 map values (key: extent id) -------------------------------------
  *
+ * One 'R' (or 'B') per block row and extent it references, whatever the
+ * number of its regions naming the extent. After the tag (and the row),
+ * the byte ranges of the extent the row shows, n = (len - header) / 8 of
+ * them (not sorted, maybe overlapping: MR1's reduce coalesces them). None
+ * (the bare header) means the whole extent: a region covering a whole
+ * block from the extent's first byte (a non-dedup extent never holds more
+ * than its block), any dedup extent (referenced from anywhere: never cut),
+ * or a row of more than JR_RANGES_MAX such regions. So the common record
+ * of a sequentially written vdisk stays 1 byte.
+ *
  *   'R'  off  size  field
  *        0    1     tag
+ *        1    8*n   ranges (below)
  *
  *   'B'  0    1     tag
  *        1    16    block row reference (as above)
+ *        17   8*n   ranges (below)
  *
  *   'E'  0    1     tag
  *        1    8     egroup id (the extent ID map reader's value, u64)
+ *
+ * Range: off u32 (in the extent's raw bytes) at +0, len u32 at +4.
  */
 #define JR_R_LEN 1
+#define JR_R_RANGES 1
 #define JR_B_BLOCK 1
 #define JR_B_LEN (1 + JR_BLOCK_LEN) /* 17 */
+#define JR_B_RANGES JR_B_LEN
 #define JR_E_EGROUP 1
 #define JR_E_LEN 9
+#define JR_RANGE_OFF 0
+#define JR_RANGE_LEN 4
+#define JR_RANGE_SIZE 8
+/*
+ * Ranges kept per extent: an extent whose referenced bytes (coalesced over
+ * every row) fall into more pieces counts as wholly referenced (its
+ * shadowed bytes are not worth the bookkeeping; data is kept). The
+ * compaction executor cuts an extent only under the same bound.
+ */
+#define JR_RANGES_MAX 256
+
+static inline void jr_range_put(uint8_t *p, uint32_t off, uint32_t len)
+{
+	memcpy(p + JR_RANGE_OFF, &off, 4);
+	memcpy(p + JR_RANGE_LEN, &len, 4);
+}
+
+static inline void jr_range_get(const uint8_t *p, uint32_t *off, uint32_t *len)
+{
+	memcpy(off, p + JR_RANGE_OFF, 4);
+	memcpy(len, p + JR_RANGE_LEN, 4);
+}
+
+/*
+ * A byte range [off, end) of an extent's raw bytes, in memory (not a
+ * record): MR1's reduce and the compaction executor coalesce the ranges
+ * block rows show with this one rule.
+ */
+struct jr_range {
+	uint32_t off, end;
+};
+
+static inline int jr_range_cmp(const void *a, const void *b)
+{
+	const struct jr_range *x = a, *y = b;
+	return x->off < y->off ? -1 : x->off > y->off ? 1 : (x->end > y->end) - (x->end < y->end);
+}
+
+/*
+ * Sort r[0..n) and merge ranges that overlap or touch, in place (empty
+ * ones dropped). Returns how many remain; *bytes (may be NULL) their total.
+ */
+static inline size_t jr_ranges_coalesce(struct jr_range *r, size_t n, uint64_t *bytes)
+{
+	size_t w = 0;
+	uint64_t total = 0;
+
+	if (n > 1)
+		qsort(r, n, sizeof(*r), jr_range_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (r[i].end <= r[i].off)
+			continue;
+		if (w && r[i].off <= r[w - 1].end) {
+			if (r[i].end > r[w - 1].end)
+				r[w - 1].end = r[i].end;
+			continue;
+		}
+		r[w++] = r[i];
+	}
+	for (size_t i = 0; i < w; i++)
+		total += r[i].end - r[i].off;
+	if (bytes)
+		*bytes = total;
+	return w;
+}
 
 /* --- MR1 output (key: egroup id), untagged -------------------------------
  *
  *   refs  off  size  field             one per extent that has an egroup
  *         0    24    extent id
  *         24   4     true refcount (block rows referencing it)
+ *         28   4     referenced bytes: the coalesced ranges' total, or
+ *                    JR_REFS_WHOLE (the whole extent, or too fragmented
+ *                    to say: MR2 then counts it wholly live)
  *
  *   row   0    24    extent id         one per 'B' of the extent
  *         24   16    block row reference
@@ -130,7 +215,9 @@ static inline void jr_block_get(const uint8_t *p, uint64_t *vdisk, uint64_t *blo
  */
 #define JR_REFS_EXTENT 0
 #define JR_REFS_COUNT ST_EXTENT_ID_LEN /* 24 */
-#define JR_REFS_LEN (ST_EXTENT_ID_LEN + 4) /* 28 */
+#define JR_REFS_BYTES (ST_EXTENT_ID_LEN + 4) /* 28 */
+#define JR_REFS_LEN (ST_EXTENT_ID_LEN + 8) /* 32 */
+#define JR_REFS_WHOLE UINT32_MAX
 #define JR_ROW_EXTENT 0
 #define JR_ROW_BLOCK ST_EXTENT_ID_LEN /* 24 */
 #define JR_ROW_LEN (ST_EXTENT_ID_LEN + JR_BLOCK_LEN) /* 40 */
@@ -138,7 +225,8 @@ static inline void jr_block_get(const uint8_t *p, uint64_t *vdisk, uint64_t *blo
 /* --- MR2 map values (key: egroup id) -------------------------------------
  *
  *   'X'  0    1     tag
- *        1    28    refs (as above): extent id at 1, true refcount at 25
+ *        1    32    refs (as above): extent id at 1, true refcount at 25,
+ *                   referenced bytes at 29
  *
  *   'Y'  0    1     tag
  *        1    40    row (as above): extent id at 1, block row reference at 25
@@ -154,7 +242,8 @@ static inline void jr_block_get(const uint8_t *p, uint64_t *vdisk, uint64_t *blo
  */
 #define JR_X_EXTENT (1 + JR_REFS_EXTENT)
 #define JR_X_COUNT (1 + JR_REFS_COUNT) /* 25 */
-#define JR_X_LEN (1 + JR_REFS_LEN)     /* 29 */
+#define JR_X_BYTES (1 + JR_REFS_BYTES) /* 29 */
+#define JR_X_LEN (1 + JR_REFS_LEN)     /* 33 */
 #define JR_Y_EXTENT (1 + JR_ROW_EXTENT)
 #define JR_Y_BLOCK (1 + JR_ROW_BLOCK) /* 25 */
 #define JR_Y_LEN (1 + JR_ROW_LEN)     /* 41 */
@@ -530,8 +619,9 @@ enum job_rec_tier_why {
  * executors. These pin every table above to the bytes it has always had.
  */
 _Static_assert(JR_B_LEN == 17 && JR_E_LEN == 9 && JR_BLOCK_LEN == 16, "MR1 values");
-_Static_assert(JR_REFS_LEN == 28 && JR_ROW_LEN == 40, "MR1 output");
-_Static_assert(JR_X_LEN == 29 && JR_Y_LEN == 41 && JR_F_LEN == 21 && JR_FILE_LEN == 20, "MR2 values");
+_Static_assert(JR_RANGE_SIZE == 8 && JR_B_RANGES == 17, "MR1 ranges");
+_Static_assert(JR_REFS_LEN == 32 && JR_ROW_LEN == 40, "MR1 output (one scan's scratch only)");
+_Static_assert(JR_X_LEN == 33 && JR_Y_LEN == 41 && JR_F_LEN == 21 && JR_FILE_LEN == 20, "MR2 values");
 _Static_assert(JR_G_LAST_REF_SEQ == JR_G_VERSION + 8 && JR_G_CONTAINER == JR_G_LAST_REF_SEQ + 8 &&
 		       JR_G_FLAGS == JR_G_CONTAINER + 4 && JR_G_USED == JR_G_FLAGS + 4 && JR_G_TIER == JR_G_USED + 4 &&
 		       JR_G_LAST_SCRUB == JR_G_TIER + 1 && JR_G_CREATED == JR_G_LAST_SCRUB + 8 &&

@@ -50,7 +50,7 @@ static const char *counter_names[JC_NCOUNTERS] = {
 	"dedup_extents", "saved_dedup", "chunks", "fingerprint_needed", "dedup_groups", "dedup_bytes",
 	"tier_up", "tier_down_cold", "tier_down_watermark", "disk_balance", "cloud_egroups", "cloud_objects", "cloud_bytes",
 	"gc_held_tasks", "unreadable_egroups", "unreadable_bytes", "selective_kept", "deleted_vdisks", "freeing_bytes",
-	"incremental", "selective_on_failed",
+	"incremental", "selective_on_failed", "shadowed_bytes",
 };
 
 const char *job_scan_counter_name(enum job_scan_counter c)
@@ -548,10 +548,14 @@ static int load(struct scan_run *r, struct st_msg *err)
 	for (int i = 0; !rc && i < r->nvd; i++) {
 		const struct st_container *ct = container_of(c, r->vd[i].container);
 		uint8_t *s = st_hmap_put(&c->vd, &r->vd[i].id, NULL);
-		if (!s)
+		if (!s) {
 			rc = -ENOMEM;
-		else
-			*s = (uint8_t)r->vd[i].state | (ct && ct->dedup != ST_MODE_OFF ? VD_DEDUP : 0);
+		} else {
+			s[VD_STATE] = (uint8_t)r->vd[i].state | (ct && ct->dedup != ST_MODE_OFF ? VD_DEDUP : 0);
+			s[VD_SHIFT] = 0;
+			while (s[VD_SHIFT] < 31 && (1u << s[VD_SHIFT]) < r->vd[i].block_size)
+				s[VD_SHIFT]++;
+		}
 		/* a deleted vdisk: its block rows (if any are left) and its config row go */
 		if ((r->o.full || r->o.selective) && c->rank == 0 && r->vd[i].state == ST_VDISK_DELETED)
 			job_scan_task(c, JT_BLOCKS_DELETE, r->vd[i].id, 0, 0, NULL, 0);
@@ -914,7 +918,7 @@ int job_scan_run(struct mr_ctx *mr, struct st_store *st, const struct job_scan_o
 	c->rank = mr_rank(mr);
 	memset(res, 0, sizeof(*res));
 	c->now = st_now();
-	st_hmap_init(&c->vd, 8, 1);
+	st_hmap_init(&c->vd, 8, VD_LEN);
 	if (getenv("CURATOR_SCAN_POLL_DELAY_US"))
 		c->w.delay_us = (unsigned)strtoul(getenv("CURATOR_SCAN_POLL_DELAY_US"), NULL, 10);
 

@@ -5,15 +5,17 @@
  *
  * Full scan = three jobs:
  *   MR1 extent references: map the vdisk block map (extent -> 'R' per row
- *       referencing it; rows of deleted vdisks become a blocks_delete task)
- *       and the extent ID map (extent -> 'E' egroup); reduce per extent:
- *       the true refcount and its egroup (dangling references are errors),
- *       output keyed by egroup.
+ *       referencing it, with the byte ranges it shows; rows of deleted
+ *       vdisks become a blocks_delete task) and the extent ID map (extent
+ *       -> 'E' egroup); reduce per extent: the true refcount, the bytes
+ *       the rows show (ranges coalesced) and its egroup (dangling
+ *       references are errors), output keyed by egroup.
  *   MR2 egroup reconciliation: map the egroup map ('G' record), MR1's
  *       output ('X' extent, refs), the egroup files on every disk and the
  *       cloud objects ('F') and the chunk fingerprints ('P'); reduce per
  *       egroup: true vs recorded refcounts -> refcount fixes; dead extents
- *       -> extent_delete / egroup_compact / egroup_delete; orphan extent-ID
+ *       and shadowed bytes (of live extents, shown by no row) ->
+ *       extent_delete / egroup_compact / egroup_delete; orphan extent-ID
  *       rows; files no metadata references -> file_sweep; replicas vs RF,
  *       scrubbing, strips, compression; per-disk usage, EC, move and dedup
  *       candidates for MR3.
@@ -52,7 +54,8 @@
  * NO SINGLE WITNESS DELETES DATA (DESIGN.md §6). The scan is one witness;
  * every deletion needs a second, independent one, checked by its executor
  * at the moment it deletes (jobs/job_tasks_int.h job_witness_*):
- *   extent_delete, egroup_delete, egroup_compact (the extents it drops),
+ *   extent_delete, egroup_delete, egroup_compact (the dead extents it drops;
+ *       the shadowed bytes it cuts are not dropped, see below),
  *       partial-scan egroup_delete: point lookups of the block rows that
  *       could reference each extent - a non-dedup id carries its home block,
  *       the only block of its owner, and of the vdisks copied from it, that
@@ -73,6 +76,20 @@
  *   strip_dissolve / strip_rollback: the storage layer re-reads every member
  *       and the strip row (checksummed) and gives members their RF copies
  *       back before any parity goes (st_strip.h).
+ * WHY CUTTING SHADOWED BYTES NEVER LOSES A REFERENCED BYTE (job_compact.c).
+ * The ranges MR1 finds only decide whether an egroup is worth compacting;
+ * nothing is deleted on their word. The executor reads the rows that may
+ * show each live extent (the home-block set above) itself, copies the
+ * bytes they show into a new extent (verified source, durable, its
+ * refcount = those rows, before any row names it: bottom-up), and
+ * repoints a row only inside a transaction that re-reads it and finds
+ * every region of the old extent inside the copied bytes. The old extent
+ * is not deleted by the compaction: it stays in the old egroup (shrunk,
+ * unfrozen) with its extent-ID row, so any row the executor did not
+ * repoint - changed meanwhile, of a snapshot taken meanwhile, of a vdisk
+ * config.db does not know - still reads it; it goes only when a later
+ * full scan finds it unreferenced under the safety rule and its deletion
+ * task's own point lookups agree (two witnesses, as ever).
  * WHY A SELECTIVE SCAN NEVER COLLECTS LIVE DATA (job_select.c). It answers
  * a `vdisk delete` by reading only the deleted vdisks' rows, so it cannot
  * count references the way MR1 does; it proves, per extent, that there
@@ -125,7 +142,7 @@
  *   job_scan.c       the driver: S0 and the scan record, the context from
  *                    config.db, one MapReduce job per phase, results
  *   job_scan_read.c  the readers: shards, egroup files, the cloud listing
- *   job_mr1.c        MR1 extent references
+ *   job_mr1.c        MR1 extent references and the ranges rows show
  *   job_mr2.c        MR2 egroup reconciliation (the safety rule), dedup chunks
  *   job_policy.c     per-egroup policy of MR2 and the partial scan:
  *                    protection, strips, compression/EC, placement
@@ -166,6 +183,7 @@ enum job_scan_counter {
 	JC_FREEING_BYTES, /* bytes the queued space-freeing tasks are to give back (all replicas) */
 	JC_INCREMENTAL,   /* 1: a partial scan that read only the change log and the time windows */
 	JC_SEL_ON_FAILED, /* selective scan: replica index entries of the failed disks it was given */
+	JC_SHADOWED_BYTES, /* raw bytes of live extents no block row shows (overwritten pieces; in garbage_bytes) */
 	JC_NCOUNTERS
 };
 

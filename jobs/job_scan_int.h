@@ -22,6 +22,7 @@
 #define JOB_SCAN_INT_H
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "jobs/job_rec.h"
@@ -33,6 +34,9 @@
 #define PROMOTE_READS 3       /* reads within PROMOTE_WINDOW that bring an egroup up a tier */
 #define PROMOTE_WINDOW 86400
 #define VD_DEDUP 0x80         /* in the vdisk state map: the vdisk's container dedups */
+#define VD_STATE 0            /* the vdisk state map's value: state byte | VD_DEDUP at 0, */
+#define VD_SHIFT 1            /* log2 of its block size at 1 */
+#define VD_LEN 2
 
 struct finding {
 	char kind[32];
@@ -54,7 +58,8 @@ struct dd_cands {
 };
 
 /* MR2 reduce's grow-only working arrays (job_mr2.c), by use. */
-enum { SCR_XS, SCR_IDS, SCR_NUMS, SCR_YS, SCR_UP, SCR_DOWN, SCR_DEAD, SCR_UPV, SCR_DOWNV, SCR_DEADV, SCR_N };
+enum { SCR_XS, SCR_IDS, SCR_NUMS, SCR_YS, SCR_UP, SCR_DOWN, SCR_DEAD, SCR_UPV, SCR_DOWNV, SCR_DEADV,
+       SCR_RANGES /* MR1 reduce's ranges */, SCR_N };
 
 struct scan_ctx {
 	struct st_store *st;
@@ -64,7 +69,7 @@ struct scan_ctx {
 	int64_t now;
 	int64_t scan_id;
 	int rank;
-	struct st_hmap vd;       /* vdisk id -> state byte | VD_DEDUP */
+	struct st_hmap vd;       /* vdisk id -> VD_LEN bytes: state byte | VD_DEDUP, log2 block size */
 	struct st_disk *disks;
 	int ndisks;
 	struct st_node *nodes;
@@ -95,7 +100,7 @@ struct scan_ctx {
 	struct st_hmap rd;        /* egroup -> reads u32, last read i64 (promotion) */
 	int cloud;                /* a cloud tier is configured */
 	int cloud_ok;             /* ... and answered at the start of this scan: its objects are listed */
-	/* job_mr2_reduce's working memory, reused from one egroup to the next */
+	/* the reduces' working memory (job_scan_scratch), reused from one key to the next */
 	struct { void *p; size_t cap; } scr[SCR_N];
 	struct st_extent_rec *gext;
 	int gext_cap;
@@ -112,6 +117,20 @@ struct scan_ctx {
 };
 
 #define POLL_EVERY 1024 /* job_scan_poll calls between looks at the clock and the stop flag */
+
+/* Grow-only scratch buffer `slot` of c, at least `bytes` long (NULL: out of memory). Valid until the next call. */
+static inline void *job_scan_scratch(struct scan_ctx *c, int slot, size_t bytes)
+{
+	if (bytes > c->scr[slot].cap) {
+		size_t cap = bytes < 4096 ? 4096 : bytes * 2;
+		void *p = realloc(c->scr[slot].p, cap);
+		if (!p)
+			return NULL;
+		c->scr[slot].p = p;
+		c->scr[slot].cap = cap;
+	}
+	return c->scr[slot].p;
+}
 
 /* The index of disk id in c->disks, or -1. */
 static inline int disk_index(const struct scan_ctx *c, uint32_t disk)
@@ -235,10 +254,12 @@ int job_scan_read_cloud(void *arg, int split, mr_record_fn fn, void *fnarg, char
 
 /* --- job_mr1.c: MR1 extent references (mr_map_fn / mr_reduce_fn) --------
  *
- * map_blocks: a block row -> 'R' (or 'B') per extent it references, keyed
- * by extent id; rows of deleted vdisks only counted. map_extents: an
- * extent-ID row -> 'E'. reduce (per extent): refs and row records keyed by
- * egroup, or a dangling_reference finding. arg is the scan_ctx.
+ * map_blocks: a block row -> 'R' (or 'B') per extent it references, with
+ * the byte ranges it shows, keyed by extent id; rows of deleted vdisks
+ * only counted. map_extents: an
+ * extent-ID row -> 'E'. reduce (per extent): refs (with the referenced
+ * bytes, the ranges coalesced) and row records keyed by egroup, or a
+ * dangling_reference finding. arg is the scan_ctx.
  */
 int job_mr1_map_blocks(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em);
 int job_mr1_map_extents(void *arg, const void *key, size_t klen, const void *val, size_t vlen, struct mr_emitter *em);

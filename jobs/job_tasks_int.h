@@ -104,6 +104,7 @@ const struct job_task_ops *job_task_ops_get(int kind);
 extern const struct job_task_ops job_kind_refcount_up, job_kind_refcount_down, job_kind_extent_delete,
 	job_kind_egroup_compact, job_kind_egroup_delete, job_kind_extent_id_delete, job_kind_blocks_delete,
 	job_kind_file_sweep;                                                              /* job_gc.c */
+/* job_kind_egroup_compact: job_compact.c */
 extern const struct job_task_ops job_kind_rereplicate, job_kind_drop_extra, job_kind_scrub,
 	job_kind_disk_removed;                                                            /* job_protect.c */
 extern const struct job_task_ops job_kind_ec_encode, job_kind_ec_rebuild, job_kind_strip_rollback,
@@ -182,9 +183,28 @@ struct job_witness {
 	uint64_t *set; /* scratch: the owner and its copies */
 };
 int job_witness_open(struct st_store *st, struct job_witness *w, struct st_msg *err);
+/*
+ * The vdisks whose block rows may reference a non-dedup extent of `owner`
+ * (the set above): into w->set, returns how many (>= 1, owner first).
+ * job_witness_live: is vdisk in w's table and live (its rows count)? 1/0.
+ * Both read only w (no I/O).
+ */
+int job_witness_set(struct job_witness *w, uint64_t owner);
+int job_witness_live(const struct job_witness *w, uint64_t vdisk);
 int job_witness_check(struct st_store *st, struct job_witness *w, uint64_t egroup, const struct st_extent_rec *e,
 		      struct st_msg *err);
 void job_witness_close(struct job_witness *w);
+
+/*
+ * (job_gc.c) job_gc_witness_all: job_witness_check for every extent of g
+ * that task `dead` names in its pairs (dead NULL: every extent); 0 or the
+ * first refusal. job_gc_lives_elsewhere: does the extent-ID row of id
+ * name an egroup other than `in` that holds id (a copy a move left
+ * behind)? 1 or 0 (0 also when it cannot tell).
+ */
+int job_gc_witness_all(struct st_store *st, const struct st_egroup_rec *g, const struct job_task *dead,
+		       struct st_msg *err);
+int job_gc_lives_elsewhere(struct st_store *st, const struct st_extent_id *id, uint64_t in);
 
 /* (job_gc.c) The chunk fingerprints of the extents that moved from g to n go with them (best effort). */
 void job_gc_copy_fingerprints(struct st_meta *m, const struct st_egroup_rec *g, const struct st_egroup_rec *n);

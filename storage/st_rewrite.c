@@ -1,7 +1,8 @@
 /*
  * st_rewrite: the curator's primitives that write new copies of data that
  * exists: a new egroup from the kept extents of another (compaction,
- * post-process compression) or from given bytes (dedup), more copies of
+ * post-process compression) and from the live byte ranges of others (a
+ * compaction that cuts shadowed bytes out) or from given bytes (dedup), more copies of
  * an egroup (re-replication, tiering, balancing), a repaired replica, and
  * batch mode (struct st_batchmode: one syncfs per disk for a whole batch
  * of rewrites instead of an fdatasync per file).
@@ -157,19 +158,39 @@ out:
 	return rc;
 }
 
-int st_store_egroup_rewrite(struct st_store *st, const struct st_egroup_rec *src, const int *keep, int nkeep,
-			    uint64_t seq, int codec, struct st_egroup_rec *out, struct st_msg *err)
+int st_store_egroup_rewrite_parts(struct st_store *st, const struct st_egroup_rec *src, const int *keep, int nkeep,
+				  const struct st_rewrite_part *parts, int nparts, uint64_t seq, int codec,
+				  struct st_egroup_rec *out, struct st_msg *err)
 {
-	size_t total = 0, off = 0;
-	uint8_t *hold;
-	const uint8_t **data = calloc((size_t)nkeep + 1, sizeof(*data));
-	struct st_extent_rec *exts = calloc((size_t)nkeep + 1, sizeof(*exts));
-	int rc = 0;
+	size_t total = 0, off = 0, rawmax = 0;
+	int n = nkeep + nparts, rc = 0;
+	uint8_t *hold = NULL, *raw = NULL;
+	const uint8_t **data = calloc((size_t)n + 1, sizeof(*data));
+	struct st_extent_rec *exts = calloc((size_t)n + 1, sizeof(*exts));
 
 	for (int k = 0; k < nkeep; k++)
 		total += src->extents[keep[k]].stored_len;
-	hold = malloc(total + 1);
-	if (!hold || !data || !exts)
+	for (int p = 0; p < nparts && !rc; p++) {
+		const struct st_rewrite_part *pt = &parts[p];
+		uint32_t raw_len, prev = 0;
+		if (pt->src < 0 || pt->src >= src->nextents || pt->nranges < 1) {
+			rc = st_fail(err, ST_EINVAL, "egroup %llx: bad part %d", (unsigned long long)src->id, p);
+			break;
+		}
+		raw_len = src->extents[pt->src].raw_len;
+		rawmax = raw_len > rawmax ? raw_len : rawmax;
+		for (int r = 0; r < pt->nranges && !rc; r++) {
+			if (pt->ranges[r][0] < prev || pt->ranges[r][1] <= pt->ranges[r][0] || pt->ranges[r][1] > raw_len)
+				rc = st_fail(err, ST_EINVAL, "egroup %llx: part %d: bad range", (unsigned long long)src->id, p);
+			prev = pt->ranges[r][1];
+			total += pt->ranges[r][1] - pt->ranges[r][0];
+		}
+	}
+	if (!rc) {
+		hold = malloc(total + 1);
+		raw = malloc(rawmax + 1);
+	}
+	if (!rc && (!hold || !raw || !data || !exts))
 		rc = st_fail(err, -ENOMEM, "out of memory");
 	for (int k = 0; k < nkeep && !rc; k++) { /* the kept extents as stored, verified */
 		int bad;
@@ -178,12 +199,36 @@ int st_store_egroup_rewrite(struct st_store *st, const struct st_egroup_rec *src
 		rc = st_read_extent_any(st, src, &exts[k], hold + off, &bad, err);
 		off += exts[k].stored_len;
 	}
+	for (int p = 0; p < nparts && !rc; p++) { /* the parts: raw bytes (inflated, verified), cut */
+		const struct st_rewrite_part *pt = &parts[p];
+		struct st_extent_rec *e = &exts[nkeep + p];
+		rc = st_store_read_extent(st, src, &src->extents[pt->src], raw, NULL, err);
+		data[nkeep + p] = hold + off;
+		memset(e, 0, sizeof(*e));
+		e->id = pt->id;
+		e->refcount = pt->refcount;
+		for (int r = 0; r < pt->nranges && !rc; r++) {
+			uint32_t len = pt->ranges[r][1] - pt->ranges[r][0];
+			memcpy(hold + off, raw + pt->ranges[r][0], len);
+			off += len;
+			e->raw_len += len;
+		}
+		e->stored_len = e->raw_len;
+		e->crc = st_crc32c(data[nkeep + p], e->raw_len);
+	}
 	if (!rc)
-		rc = egroup_write(st, src, exts, data, nkeep, seq, codec, out, err);
+		rc = egroup_write(st, src, exts, data, n, seq, codec, out, err);
 	free(hold);
+	free(raw);
 	free(data);
 	free(exts);
 	return rc;
+}
+
+int st_store_egroup_rewrite(struct st_store *st, const struct st_egroup_rec *src, const int *keep, int nkeep,
+			    uint64_t seq, int codec, struct st_egroup_rec *out, struct st_msg *err)
+{
+	return st_store_egroup_rewrite_parts(st, src, keep, nkeep, NULL, 0, seq, codec, out, err);
 }
 
 int st_store_egroup_create(struct st_store *st, uint32_t container, uint64_t owner, const struct st_extent_rec *exts,

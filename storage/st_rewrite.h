@@ -49,6 +49,33 @@ int st_store_egroup_rewrite(struct st_store *st, const struct st_egroup_rec *src
 			    uint64_t seq, int codec, struct st_egroup_rec *out, struct st_msg *err);
 
 /*
+ * For a compaction that cuts the bytes no block row shows out of live
+ * extents: st_store_egroup_rewrite, plus one new extent per part, made of
+ * byte ranges of an extent of src. Part p's new extent, id parts[p].id
+ * with recorded refcount parts[p].refcount, holds the raw bytes
+ * [ranges[r][0], ranges[r][1]) of src->extents[parts[p].src] for r in
+ * [0, nranges), concatenated in that order (the source read through a
+ * verified replica and inflated if compressed; stored raw unless codec >=
+ * 0). out's extents: the kept ones first (as in keep), then one per part
+ * (as in parts). The caller adds the parts' extent-ID rows and repoints
+ * the block rows at them (bottom-up); the source extents stay where they
+ * are until nothing references them. Ranges must ascend, be disjoint, not
+ * empty and lie inside the source's raw bytes (else ST_EINVAL, nothing
+ * written); nranges >= 1. Other return codes as st_store_egroup_rewrite.
+ */
+struct st_rewrite_part {
+	int src;                     /* index of the source extent in src->extents */
+	struct st_extent_id id;      /* the new extent's id */
+	uint32_t refcount;           /* its recorded refcount: the block rows to be repointed at it */
+	int nranges;
+	const uint32_t (*ranges)[2]; /* (start, end) in the source's raw bytes */
+};
+
+int st_store_egroup_rewrite_parts(struct st_store *st, const struct st_egroup_rec *src, const int *keep, int nkeep,
+				  const struct st_rewrite_part *parts, int nparts, uint64_t seq, int codec,
+				  struct st_egroup_rec *out, struct st_msg *err);
+
+/*
  * A new egroup of container (owner vdisk, 0 for shared dedup data) holding
  * exts[0..n) (id, raw_len, refcount, fingerprint fields are taken; lengths,
  * crc and compression flags are set here) with raw bytes raw[i]: placed,
