@@ -11,7 +11,7 @@
 #                task runs on its node (0 bytes remote), the data reads back,
 #                fsck is clean; on 2 hosts both run tasks
 #   daemon       across 2 hosts: scheduled, requested and failure-triggered
-#                scans, and SIGTERM stops every rank on both hosts
+#                (selective) scans, and SIGTERM stops every rank on both hosts
 #   host death   every process of one host killed (SIGKILL to its PID
 #                namespace's init) mid-scan: mpiexec fails, the host comes
 #                back, the next scan marks the dead one failed (no heartbeat
@@ -222,11 +222,12 @@ test_daemon() {
 	n=$(q "$d" "SELECT count(*) FROM scans WHERE kind = 'full'")
 	cu "$d" scan full --request >/dev/null
 	check "daemon on 2 hosts: the requested full scan" wait_scans "$d" "kind = 'full' AND state = 'done'" $((n + 1)) 20
-	n=$(q "$d" "SELECT count(*) FROM scans WHERE kind = 'partial'")
+	n=$(q "$d" "SELECT count(*) FROM scans WHERE kind = 'selective'")
 	cu "$d" disk fail 2 >/dev/null # node 1's hdd (empty): node 4's ssd failed already, RF2 keeps no third copy
-	check "daemon on 2 hosts: a failure-triggered partial scan" wait_scans "$d" "kind = 'partial' AND state = 'done'" $((n + 1)) 15
-	for _ in $(seq 1 100); do grep -Eq "failure event|a disk or node changed state" "$d.log" && break; sleep 0.1; done
-	check "daemon on 2 hosts: its log names the failure" grep -Eq "failure event|a disk or node changed state" "$d.log"
+	# the event's answer: a selective scan of the disk's replicas (the shards' replica index)
+	check "daemon on 2 hosts: a failure-triggered selective scan" wait_scans "$d" "kind = 'selective' AND state = 'done'" $((n + 1)) 15
+	for _ in $(seq 1 100); do grep -Eq "failed disk\(s\): 2" "$d.log" && break; sleep 0.1; done
+	check "daemon on 2 hosts: its log names the failure" grep -Eq "failed disk\(s\): 2" "$d.log"
 	kill -TERM "$daemon"
 	t0=$(date +%s)
 	while kill -0 "$daemon" 2>/dev/null && [ $(($(date +%s) - t0)) -lt 15 ]; do sleep 0.1; done
