@@ -60,7 +60,7 @@
 
 #include "jobs/job_tasks_int.h"
 
-enum fate { F_DEAD, F_MOVE, F_CUT, F_STAY, F_GONE /* lives in another egroup already (an earlier attempt) */ };
+enum fate { F_DEAD = 1, F_MOVE, F_CUT, F_STAY, F_GONE /* lives in another egroup already (an earlier attempt) */ };
 
 /* A cut extent: what of it the rows show, and the rows. */
 struct cut {

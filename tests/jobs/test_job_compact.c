@@ -322,3 +322,77 @@ Test(job_compact, cuts_compressed_extents_shared_with_a_snapshot, .timeout = 600
 	free(model);
 	free(snap);
 }
+
+/*
+ * The bound on ranges (JR_RANGES_MAX): extent X shown by two rows (v and
+ * its snapshot s) in 200 one-byte pieces each, all disjoint: 400 pieces,
+ * more than the bound, so X counts as wholly live (nothing shadowed) and
+ * is moved whole; extent Y shown in 10 one-byte pieces: all but 10 bytes
+ * shadowed, and cut. The rows are laid by hand (real rows: v and s read
+ * what they show, the rest as zeros), then a scan and the tasks; both
+ * vdisks read the same bytes before and after, fsck is clean.
+ */
+Test(job_compact, an_extent_in_too_many_pieces_counts_whole, .timeout = 300)
+{
+	const char *dir = th_tmpdir("cutmax");
+	enum { BS = 1 << 20 };
+	const char *scan[] = { "scan", "full", "--sweep-grace", "0s", NULL };
+	const char *run[] = { "tasks", "run", "--sweep-grace", "0s", NULL };
+	uint8_t *data = malloc(2 * BS), *bv = malloc(2 * BS), *bs = malloc(2 * BS);
+	struct st_block *b = malloc(sizeof(*b));
+	struct st_extent_id x, y;
+	struct st_vdisk v, s;
+	struct st_store *st;
+	struct st_msg err;
+
+	cr_assert_eq(RUN(dir, "init", "--nodes", "2", "--disks", "ssd:1x1G"), 0);
+	cr_assert_eq(RUN(dir, "container", "create", "c", "--rf", "2"), 0);
+	cr_assert_eq(RUN(dir, "vdisk", "create", "v", "--container", "c", "--size", "2M"), 0);
+	th_fill(data, 2 * BS, 11);
+	cr_assert_eq(st_store_open(dir, &st, &err), 0, "%s", err.text);
+	cr_assert_eq(st_vdisk_pwrite(st, "v", 0, data, 2 * BS, &err), 0, "%s", err.text);
+	cr_assert_eq(st_vdisk_snapshot(st, "v", "s", &err), 0, "%s", err.text);
+	cr_assert_eq(st_config_vdisk_get(st_store_config(st), "v", &v, &err), 0);
+	cr_assert_eq(st_config_vdisk_get(st_store_config(st), "s", &s, &err), 0);
+	cr_assert_eq(st_meta_block_get(st_store_meta(st), v.id, 0, b, &err), 0);
+	x = b->r[0].extent;
+	cr_assert_eq(st_meta_block_get(st_store_meta(st), v.id, 1, b, &err), 0);
+	y = b->r[0].extent;
+	for (int w = 0; w < 2; w++) { /* block 0 of v and of s: X in 200 pieces each, interleaved */
+		b->vdisk = w ? s.id : v.id;
+		b->block = 0;
+		b->n = 200;
+		for (int i = 0; i < 200; i++)
+			b->r[i] = (struct st_region){ (uint32_t)i * 4096, 1, x, (uint32_t)i * 4096 + (uint32_t)w * 2048 };
+		cr_assert_eq(st_meta_block_put(st_store_meta(st), b, &err), 0, "%s", err.text);
+	}
+	b->vdisk = v.id; /* block 1 of v: Y in 10 pieces (s still shows all of Y) */
+	b->block = 1;
+	b->n = 10;
+	for (int i = 0; i < 10; i++)
+		b->r[i] = (struct st_region){ (uint32_t)i * 8192, 1, y, (uint32_t)i * 8192 };
+	cr_assert_eq(st_meta_block_put(st_store_meta(st), b, &err), 0, "%s", err.text);
+	cr_assert_eq(st_vdisk_pread(st, &v, 0, 2 * BS, bv, &err), 0, "%s", err.text);
+	cr_assert_eq(st_vdisk_pread(st, &s, 0, 2 * BS, bs, &err), 0, "%s", err.text);
+	/* s's block 1 still shows Y whole: cut nothing there either; drop it so Y is v's alone */
+	cr_assert_eq(st_meta_block_delete(st_store_meta(st), s.id, 1, &err), 0, "%s", err.text);
+	memset(bs + BS, 0, BS);
+	st_store_free(st);
+
+	cr_assert_eq(th_run_ranks(1, dir, scan), 0);
+	cr_assert_eq(counter(dir, "shadowed_bytes"), BS - 10, "X (400 pieces) must count whole, Y all but 10 bytes");
+	cr_assert_eq(counter(dir, "refcount_high"), 1, "Y's recorded refcount counts the row of s that went");
+	for (int cycle = 0; cycle < 3; cycle++) {
+		cr_assert_eq(th_run_ranks(1, dir, run), 0);
+		expect_vdisk(dir, "v", bv, 2 * BS);
+		expect_vdisk(dir, "s", bs, 2 * BS);
+		cr_assert_eq(th_run_ranks(1, dir, scan), 0);
+	}
+	cr_assert_eq(counter(dir, "shadowed_bytes"), 0, "Y was cut");
+	cr_assert_eq(counter(dir, "dangling_references"), 0);
+	expect_fsck_clean(dir);
+	free(data);
+	free(bv);
+	free(bs);
+	free(b);
+}
