@@ -10,7 +10,7 @@
  *   ... set job.inputs, job.reduce, job.output_dir, counters ...
  *   mr_job_run(ctx, &job)   collective: map + shuffle + reduce + commit
  *   mr_output_input()       local: a committed output as the next job's input
- *   mr_ctx_free()           collective: MPI_Finalize if mr_ctx_new initialised MPI
+ *   mr_ctx_free()           collective: finish MPI if mr_ctx_new initialised it
  *
  * Model. Rank 0 is the master and also works; without mpiexec the program
  * is a one-rank job on the same code path (MPI singleton). Each input is a
@@ -110,7 +110,12 @@ struct mr_emitter;
  */
 int mr_ctx_new(int *argc, char ***argv, const char *scratch, struct mr_ctx **out);
 
-/* Collective. Free; finalise MPI if mr_ctx_new initialised it. NULL is a no-op. */
+/*
+ * Collective. Free; finish MPI if mr_ctx_new initialised it: a barrier,
+ * then, under Hydra (mpiexec), the PMI finalize exchange instead of
+ * MPI_Finalize (which hangs over TCP with Debian's MPICH/UCX; see
+ * mr_ctx.c), else MPI_Finalize. No MPI call may follow. NULL is a no-op.
+ */
 void mr_ctx_free(struct mr_ctx *ctx);
 
 /*

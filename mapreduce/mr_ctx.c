@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -199,6 +200,61 @@ void mr_ctx_trim(struct mr_ctx *ctx)
 	ctx->arena_cap = 0;
 }
 
+/*
+ * Leave the job the way Hydra's simple PMI protocol (PMI-1 over the socket
+ * in $PMI_FD) expects a finished process to: "cmd=finalize", then wait for
+ * "cmd=finalize_ack". 0 once acknowledged; -1 when not launched that way or
+ * the exchange failed (the caller then calls MPI_Finalize). Called after a
+ * barrier on the job's communicator, so no message is in flight.
+ *
+ * Why not MPI_Finalize: with Debian 12's MPICH 4.0.2 (ch4:ucx) and UCX 1.13
+ * it closes every UCX endpoint in flush mode and waits for the peers'
+ * answers, while a peer whose closes completed first has gone on into the
+ * PMI barrier and no longer progresses UCX: the waiting rank never returns.
+ * Over TCP (ranks on several hosts, or UCX_TLS=tcp,self) 3 ranks hung in 28
+ * of 30 runs here, and a hung rank keeps mpiexec (and the daemon's stop)
+ * waiting for good. A process that exits without telling Hydra it finished
+ * makes Hydra kill the others with signal 9; one that sent finalize exits
+ * cleanly with its own status. Everything of the job is committed before
+ * this (databases, result files); stdio is flushed by exit() as usual; the
+ * kernel closes the sockets and UCX's shared memory is unlinked at creation.
+ * CURATOR_MPI_FINALIZE=1 forces MPI_Finalize (to debug MPI itself).
+ */
+static int pmi_finalize(void)
+{
+	const char *fds = getenv("PMI_FD"), *force = getenv("CURATOR_MPI_FINALIZE");
+	static const char req[] = "cmd=finalize\n";
+	char buf[256];
+	size_t got = 0;
+	char *end;
+	long fd;
+
+	if (!fds || !*fds || (force && strcmp(force, "1") == 0))
+		return -1;
+	errno = 0;
+	fd = strtol(fds, &end, 10);
+	if (errno || *end || fd < 0 || fd > INT_MAX)
+		return -1;
+	for (size_t off = 0; off < sizeof(req) - 1;) {
+		ssize_t n = write((int)fd, req + off, sizeof(req) - 1 - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		off += (size_t)n;
+	}
+	while (got < sizeof(buf) - 1 && !memchr(buf, '\n', got)) {
+		ssize_t n = read((int)fd, buf + got, sizeof(buf) - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	buf[got] = 0;
+	return strstr(buf, "cmd=finalize_ack") ? 0 : -1;
+}
+
 void mr_ctx_free(struct mr_ctx *ctx)
 {
 	if (!ctx)
@@ -209,8 +265,11 @@ void mr_ctx_free(struct mr_ctx *ctx)
 	MPI_Comm_free(&ctx->local);
 	MPI_Comm_free(&ctx->comm);
 	free(ctx->local_of);
-	if (ctx->own_mpi)
-		MPI_Finalize();
+	if (ctx->own_mpi) {
+		MPI_Barrier(MPI_COMM_WORLD);
+		if (pmi_finalize() != 0)
+			MPI_Finalize();
+	}
 	free(ctx);
 }
 

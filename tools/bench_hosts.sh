@@ -10,8 +10,9 @@
 # host's single rank.
 #
 # Time of a run: from mpiexec's start to the scan row's end in curator.db
-# (MPICH 4.0.2 + UCX 1.13 sometimes hang in MPI_Finalize over TCP after the
-# work: such a run is killed and counted, its time stands). Best of RUNS.
+# (a run that hangs after its work, as MPI_Finalize over TCP did before
+# mr_ctx_free left through Hydra's PMI finalize, is killed and counted; its
+# time stands). Best of RUNS.
 # Needs root (network namespaces); without, one line and no figures.
 # Prints JSON lines; ratio > 1: the 2-host run is faster.
 set -euo pipefail
