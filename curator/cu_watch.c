@@ -10,6 +10,7 @@
 #include "curator/cu_watch.h"
 
 #include <pthread.h>
+#include <time.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 struct cu_watch {
 	pthread_t th;
 	pthread_mutex_t mu;
+	pthread_cond_t cv; /* signalled at stop: the end does not wait out a tick */
 	int started, stop;
 	char dir[ST_PATH_MAX], label[64];
 	/* scans */
@@ -151,12 +153,18 @@ static void *watch_main(void *arg)
 			scan_tick(w, db);
 		else
 			tasks_tick(w, db);
-		for (int i = 0; i < 5 && !stop; i++) {
-			usleep(50000);
-			pthread_mutex_lock(&w->mu);
-			stop = w->stop;
-			pthread_mutex_unlock(&w->mu);
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += 250 * 1000000L; /* a tick: 4 redraws a second */
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
 		}
+		pthread_mutex_lock(&w->mu);
+		while (!w->stop && pthread_cond_timedwait(&w->cv, &w->mu, &until) == 0)
+			;
+		stop = w->stop;
+		pthread_mutex_unlock(&w->mu);
 	}
 	job_db_close(db);
 	return NULL;
@@ -169,6 +177,13 @@ static struct cu_watch *watch_new(const char *dir, const char *label, int kind)
 	if (!w)
 		return NULL;
 	pthread_mutex_init(&w->mu, NULL);
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&w->cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	snprintf(w->dir, sizeof(w->dir), "%s", dir);
 	snprintf(w->label, sizeof(w->label), "%s", label);
 	w->kind = kind;
@@ -235,6 +250,7 @@ void cu_watch_end(struct cu_watch *w, const char *fmt, ...)
 		return;
 	pthread_mutex_lock(&w->mu);
 	w->stop = 1;
+	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 	if (w->started)
 		pthread_join(w->th, NULL);
@@ -242,6 +258,7 @@ void cu_watch_end(struct cu_watch *w, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	cu_progress_end("%s", line);
+	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
 }
