@@ -31,12 +31,15 @@ volatile int cu_daemon_stop;
 enum { OP_IDLE = 0, OP_STOP, OP_SCAN_FULL, OP_SCAN_PARTIAL, OP_SCAN_SELECTIVE, OP_TASKS };
 
 enum { CMD_DISKS = 64 }; /* failed disks one selective scan takes; more: a partial scan */
+enum { CMD_TRIMS = 32 }; /* trimmed vdisks one selective scan takes; more: the next one */
 
 struct cmd {
 	int op;
 	char why[120];
 	int ndisks;                /* OP_SCAN_SELECTIVE: the failed disks (a disk failed, a node went down) */
 	uint32_t disks[CMD_DISKS];
+	int ntrims;                /* OP_SCAN_SELECTIVE: punched blocks of live vdisks (config.db vdisk_trims) */
+	struct st_trim trims[CMD_TRIMS];
 };
 
 static void on_signal(int sig)
@@ -56,6 +59,8 @@ struct master {
 	int nfdisks, foverflow;
 	uint32_t gdisks[CMD_DISKS];       /* disks of down nodes, to look at again when their grace ends */
 	int ngdisks;
+	struct st_trim trims[CMD_TRIMS];  /* trim notes taken from config.db, not answered yet */
+	int ntrims;
 	double grace_at;                  /* then (0: nothing waits) */
 	double node_grace;
 	double full_every, partial_every;
@@ -214,8 +219,8 @@ static void selective_of(struct master *m, struct cmd *c, const uint32_t *set, i
 	m->topo_sig = topology_signature(m->st);
 }
 
-/* Rank 0: what next? */
-static void decide(struct master *m, struct cmd *c)
+/* Rank 0: what next? (decide() below adds the trims) */
+static void decide_op(struct master *m, struct cmd *c)
 {
 	int64_t id;
 	double ended;
@@ -274,6 +279,11 @@ static void decide(struct master *m, struct cmd *c)
 		m->want_selective = 0;
 		return;
 	}
+	if (m->ntrims && now_d() < m->s.next_full) {
+		c->op = OP_SCAN_SELECTIVE;
+		snprintf(c->why, sizeof(c->why), "%d vdisk(s) trimmed", m->ntrims);
+		return;
+	}
 	{
 		/* failures noticed by reads or the scrubber change config.db, not events */
 		int64_t sig = topology_signature(m->st);
@@ -298,6 +308,32 @@ static void decide(struct master *m, struct cmd *c)
 		int pending = 0;
 		if (!job_db_tasks_waiting(m->db, &pending, NULL) && pending)
 			c->op = OP_TASKS;
+	}
+}
+
+/*
+ * Rank 0: what next? Trim notes are taken from config.db (deleted there as
+ * taken) while none wait; a selective scan, whatever asked for it, answers
+ * the ones waiting; a full scan finds their garbage too.
+ */
+static void decide(struct master *m, struct cmd *c)
+{
+	if (!cu_daemon_stop && m->ntrims == 0) {
+		struct st_msg err = { "" };
+		if (st_config_trims_take(st_store_config(m->st), m->trims, CMD_TRIMS, &m->ntrims, &err))
+			cu_log(CU_WARN, "trim notes: %s (their garbage waits for the full scan)", err.text);
+	}
+	decide_op(m, c);
+	if (c->op == OP_SCAN_SELECTIVE && m->ntrims) {
+		c->ntrims = m->ntrims;
+		memcpy(c->trims, m->trims, (size_t)m->ntrims * sizeof(*m->trims));
+		if (!strstr(c->why, "trimmed")) {
+			size_t l = strlen(c->why);
+			snprintf(c->why + l, sizeof(c->why) - l, "; %d vdisk(s) trimmed", m->ntrims);
+		}
+		m->ntrims = 0;
+	} else if (c->op == OP_SCAN_FULL) {
+		m->ntrims = 0;
 	}
 }
 
@@ -368,6 +404,7 @@ int cu_daemon_run(struct mr_ctx *mr, struct st_store *st, const struct cu_daemon
 		if (c.op == OP_SCAN_FULL || c.op == OP_SCAN_PARTIAL || c.op == OP_SCAN_SELECTIVE) {
 			struct job_scan_opts so = { .full = c.op == OP_SCAN_FULL, .selective = c.op == OP_SCAN_SELECTIVE,
 						    .disks = c.disks, .ndisks = c.op == OP_SCAN_SELECTIVE ? c.ndisks : 0,
+						    .trims = c.trims, .ntrims = c.op == OP_SCAN_SELECTIVE ? c.ntrims : 0,
 						    .mem_budget = o->mem_budget,
 						    .sweep_grace = -1, .node_grace = o->node_grace ? o->node_grace : -1,
 						    .scrub_period = o->scrub_period ? o->scrub_period : -1,

@@ -50,7 +50,7 @@ static const char *counter_names[JC_NCOUNTERS] = {
 	"dedup_extents", "saved_dedup", "chunks", "fingerprint_needed", "dedup_groups", "dedup_bytes",
 	"tier_up", "tier_down_cold", "tier_down_watermark", "disk_balance", "cloud_egroups", "cloud_objects", "cloud_bytes",
 	"gc_held_tasks", "unreadable_egroups", "unreadable_bytes", "selective_kept", "deleted_vdisks", "freeing_bytes",
-	"incremental", "selective_on_failed", "shadowed_bytes",
+	"incremental", "selective_on_failed", "shadowed_bytes", "selective_trimmed",
 };
 
 const char *job_scan_counter_name(enum job_scan_counter c)

@@ -124,6 +124,16 @@
  *      by version (CAS) and makes its own home-block lookups in the live
  *      vdisks copied from each extent's owner (job_witness_check) at the
  *      moment it deletes; a selective scan is one witness, never both.
+ *   6. Trims. A controller's batch that punched blocks lo..hi of a live
+ *      vdisk V notes them (config.db vdisk_trims); the daemon's selective
+ *      scan then takes as candidates only the extents V owns whose home
+ *      block is in lo..hi, and proves each as in 2: V itself is live and
+ *      in the set, so its current row at h (after the punch) is looked up
+ *      with its copies'. A write that names such an extent again cannot
+ *      exist (only copies name old extents, and a copy is in the set or
+ *      began after S0, rule 3). The note only chooses where to look: a
+ *      wrong or hostile note makes the scan look at more or fewer
+ *      extents, never prove a named one dead.
  *
  * And on the scan's side: a refcount found below its references holds every
  * deletion in its egroup until raised; a dangling reference or a corrupt
@@ -184,6 +194,7 @@ enum job_scan_counter {
 	JC_INCREMENTAL,   /* 1: a partial scan that read only the change log and the time windows */
 	JC_SEL_ON_FAILED, /* selective scan: replica index entries of the failed disks it was given */
 	JC_SHADOWED_BYTES, /* raw bytes of live extents no block row shows (overwritten pieces; in garbage_bytes) */
+	JC_SEL_TRIMMED,   /* selective scan: extents of trimmed vdisks homed in their punched blocks (candidates) */
 	JC_NCOUNTERS
 };
 
@@ -200,6 +211,14 @@ struct job_scan_opts {
 	 */
 	const uint32_t *disks;
 	int ndisks;
+	/*
+	 * selective: also the extents these live vdisks own whose home block
+	 * is in lo..hi (blocks a controller trimmed or zeroed: config.db
+	 * vdisk_trims), each collected only when proven unreferenced as a
+	 * deleted vdisk's are; the same list on every rank. May be NULL.
+	 */
+	const struct st_trim *trims;
+	int ntrims;
 	int all;                /* partial: read every egroup row, not only the changed ones (the old path) */
 	int dry_run;            /* compute and report; queue nothing */
 	uint64_t mem_budget;    /* per rank, 0 = mr_host_budget() */

@@ -14,7 +14,11 @@
  *       lookup) gives its egroup -> key egroup, 'b';
  *   the extent-ID rows of the extents a deleted vdisk owns (a non-dedup
  *       id starts with its owner, so they are one key range) -> key
- *       egroup, 'o'.
+ *       egroup, 'o'; and of a trimmed vdisk (job_scan_opts.trims: a
+ *       controller punched blocks lo..hi of it), those of its own
+ *       extents whose home block is in lo..hi (the extents the punched
+ *       block rows named; its other extents, and those of its ancestors,
+ *       are the full scan's) -> key egroup, 'o'.
  *   the replica index rows of the scan's failed disks (job_scan_opts.disks)
  *       -> key egroup, 'r'.
  * Reduce per egroup: the row re-read; one reached by 'r' gets
@@ -213,6 +217,7 @@ struct srd {
 	struct scan_ctx *c;
 	mr_record_fn fn;
 	void *fnarg;
+	const struct st_trim *trim; /* job_select_read_owned of a trimmed vdisk: its punched blocks */
 };
 
 static int rd_block(void *arg, int rc_row, const struct st_block *b)
@@ -233,7 +238,7 @@ static int rd_block(void *arg, int rc_row, const struct st_block *b)
 
 int job_select_read_blocks(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen)
 {
-	struct srd r = { arg, fn, fnarg };
+	struct srd r = { arg, fn, fnarg, NULL };
 	struct job_select *s = r.c->sel;
 	struct st_msg err = { "" };
 	int rc = 0;
@@ -252,6 +257,12 @@ static int rd_extent(void *arg, int rc_row, const struct st_extent_id *id, uint6
 
 	if (rc)
 		return rc;
+	if (r->trim && !rc_row) { /* a trimmed vdisk's extent: only one homed in a punched block is a candidate */
+		uint64_t home;
+		if (st_extent_id_home(id, &home) || home < r->trim->lo || home > r->trim->hi)
+			return 0;
+		r->c->c[JC_SEL_TRIMMED]++;
+	}
 	if (rc_row) { /* as in the full scan: where that extent lives is unknown, nothing is collected */
 		r->c->c[JC_CORRUPT_ROWS]++;
 		job_scan_finding(r->c, "corrupt_extent_id_row", 0, NULL, "an extent-ID row fails its checksum");
@@ -263,7 +274,7 @@ static int rd_extent(void *arg, int rc_row, const struct st_extent_id *id, uint6
 
 int job_select_read_owned(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen)
 {
-	struct srd r = { arg, fn, fnarg };
+	struct srd r = { arg, fn, fnarg, NULL };
 	struct job_select *s = r.c->sel;
 	struct st_msg err = { "" };
 	int rc = 0;
@@ -275,6 +286,20 @@ int job_select_read_owned(void *arg, int split, mr_record_fn fn, void *fnarg, ch
 		memset(lo.b + 8, 0, ST_EXTENT_ID_LEN - 8);
 		memset(hi.b + 8, 0xff, ST_EXTENT_ID_LEN - 8);
 		rc = st_meta_extents_range_shard(r.c->m, split, &lo, &hi, rd_extent, &r, &err);
+	}
+	for (int i = 0; !rc && i < r.c->o->ntrims; i++) {
+		const struct st_trim *t = &r.c->o->trims[i];
+		struct st_extent_id lo, hi;
+		int v = index_of(s, t->vdisk);
+		if (v < 0 || s->vds[v].state == ST_VDISK_DELETED)
+			continue; /* gone from config.db, or deleted: read above as a deleted vdisk's */
+		for (int k = 0; k < 8; k++)
+			lo.b[k] = hi.b[k] = (uint8_t)(t->vdisk >> (56 - 8 * k));
+		memset(lo.b + 8, 0, ST_EXTENT_ID_LEN - 8);
+		memset(hi.b + 8, 0xff, ST_EXTENT_ID_LEN - 8);
+		r.trim = t;
+		rc = st_meta_extents_range_shard(r.c->m, split, &lo, &hi, rd_extent, &r, &err);
+		r.trim = NULL;
 	}
 	if (rc && err.text[0])
 		snprintf(why, whylen, "%s", err.text);
@@ -296,7 +321,7 @@ static int rd_on_disk(void *arg, uint64_t egroup)
 /* The egroups of shard `split` with a replica on one of the scan's failed disks, from the replica index. */
 int job_select_read_disks(void *arg, int split, mr_record_fn fn, void *fnarg, char *why, size_t whylen)
 {
-	struct srd r = { arg, fn, fnarg };
+	struct srd r = { arg, fn, fnarg, NULL };
 	struct st_msg err = { "" };
 	int rc = 0;
 

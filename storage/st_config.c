@@ -58,6 +58,11 @@ const char *st_mode_name(enum st_mode m)
 	"CREATE TABLE IF NOT EXISTS egroup_reads(egroup INTEGER PRIMARY KEY, reads INTEGER NOT NULL,"  \
 	"  last INTEGER NOT NULL);"
 
+/* Punched ranges per vdisk not yet answered (st_config_trim_note). */
+#define TRIMS_TABLE                                                                                    \
+	"CREATE TABLE IF NOT EXISTS vdisk_trims(vdisk INTEGER PRIMARY KEY, lo INTEGER NOT NULL,"       \
+	"  hi INTEGER NOT NULL, at INTEGER NOT NULL);"
+
 /*
  * Leases (st_lease.h): the holders and what each clock domain saw of their
  * heartbeats.
@@ -95,7 +100,7 @@ static const char schema[] =
 	"  pstart INTEGER NOT NULL DEFAULT 0, begin_seq INTEGER NOT NULL, started INTEGER NOT NULL, what TEXT,"
 	"  lease INTEGER NOT NULL DEFAULT 0);"
 	"CREATE TABLE io_errors(at INTEGER NOT NULL, egroup INTEGER NOT NULL, disk INTEGER NOT NULL,"
-	"  kind TEXT NOT NULL);" READS_TABLE LEASE_TABLES;
+	"  kind TEXT NOT NULL);" READS_TABLE TRIMS_TABLE LEASE_TABLES;
 
 static int config_path(const char *dir, char *buf, size_t len)
 {
@@ -265,6 +270,7 @@ int st_config_open(const char *dir, struct st_config **out, struct st_msg *err)
 	/* clusters created before disks could drain: add the column (a no-op after) */
 	sqlite3_exec(cfg->db, "ALTER TABLE disks ADD COLUMN draining INTEGER NOT NULL DEFAULT 0", NULL, NULL, NULL);
 	sqlite3_exec(cfg->db, READS_TABLE, NULL, NULL, NULL);
+	sqlite3_exec(cfg->db, TRIMS_TABLE, NULL, NULL, NULL);
 	/* clusters made before leases (issue 21): the tables and the in-flight column */
 	if (sqlite3_exec(cfg->db, "SELECT lease FROM inflight LIMIT 0", NULL, NULL, NULL) != SQLITE_OK)
 		sqlite3_exec(cfg->db, "ALTER TABLE inflight ADD COLUMN lease INTEGER NOT NULL DEFAULT 0", NULL, NULL, NULL);

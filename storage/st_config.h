@@ -15,6 +15,7 @@
  *   leases, lease_watch  holders and their heartbeats (st_lease.h)
  *   io_errors   bad or missing replicas met by reads
  *   egroup_reads reads per egroup since it last moved tier (promotion)
+ *   vdisk_trims  punched block ranges per vdisk, for the daemon's selective scans
  *
  * The code: st_config.c (the handle, the schema, settings),
  * st_config_tables.c (nodes, disks, containers, vdisks),
@@ -285,6 +286,21 @@ typedef int (*st_reads_cb)(void *arg, uint64_t egroup, uint32_t reads, int64_t l
 int st_config_reads(struct st_config *cfg, st_reads_cb cb, void *arg, struct st_msg *err);
 /* Clear the rows of n egroups, in one transaction. */
 int st_config_reads_clear(struct st_config *cfg, int n, const uint64_t *egroup, struct st_msg *err);
+
+/*
+ * Punched ranges (table vdisk_trims): a writer whose committed batch
+ * trimmed or zeroed blocks lo..hi (block indexes) of a vdisk notes them
+ * (merged with the vdisk's note not yet taken: the smallest lo, the
+ * largest hi); the daemon takes up to max notes, oldest first, deleting
+ * them in the same transaction, and answers with a selective scan of the
+ * extents the vdisk owns whose home block is in the range. A note lost
+ * (a failed take, a crash) leaves its garbage to the full scan.
+ */
+struct st_trim {
+	uint64_t vdisk, lo, hi;
+};
+int st_config_trim_note(struct st_config *cfg, uint64_t vdisk, uint64_t lo, uint64_t hi, int64_t now, struct st_msg *err);
+int st_config_trims_take(struct st_config *cfg, struct st_trim *out, int max, int *n, struct st_msg *err);
 
 /* The cluster's uuid (made on first use, then fixed). 0 or an error. */
 int st_config_uuid(struct st_config *cfg, char *buf, size_t len, struct st_msg *err);

@@ -251,3 +251,53 @@ int st_config_reads_clear(struct st_config *cfg, int n, const uint64_t *egroup, 
 {
 	return st_config_rows_tx(cfg, "DELETE FROM egroup_reads WHERE egroup = ?", n, bind_egroup, egroup, err);
 }
+
+/* --- punched ranges ------------------------------------------------------ */
+
+int st_config_trim_note(struct st_config *cfg, uint64_t vdisk, uint64_t lo, uint64_t hi, int64_t now, struct st_msg *err)
+{
+	if (lo > hi || lo > INT64_MAX || hi > INT64_MAX || vdisk > INT64_MAX)
+		return st_fail(err, ST_EINVAL, "trim note: bad block range %llu..%llu", (unsigned long long)lo,
+			       (unsigned long long)hi);
+	return st_config_run(cfg,
+			     "INSERT INTO vdisk_trims(vdisk, lo, hi, at) VALUES (?, ?, ?, ?) ON CONFLICT(vdisk)"
+			     " DO UPDATE SET lo = min(lo, excluded.lo), hi = max(hi, excluded.hi)",
+			     "iiii", NULL, err, (int64_t)vdisk, (int64_t)lo, (int64_t)hi, now);
+}
+
+int st_config_trims_take(struct st_config *cfg, struct st_trim *out, int max, int *n, struct st_msg *err)
+{
+	sqlite3_stmt *q = NULL;
+	int rc, src;
+
+	*n = 0;
+	if (max <= 0)
+		return 0;
+	rc = st_sql_begin(cfg->db, err);
+	if (rc)
+		return rc;
+	rc = st_sql_prepare(cfg->db, "SELECT vdisk, lo, hi FROM vdisk_trims ORDER BY at, vdisk LIMIT ?", &q, err);
+	if (!rc) {
+		sqlite3_bind_int(q, 1, max);
+		while ((src = sqlite3_step(q)) == SQLITE_ROW) {
+			int64_t v = sqlite3_column_int64(q, 0), lo = sqlite3_column_int64(q, 1), hi = sqlite3_column_int64(q, 2);
+			if (v <= 0 || lo < 0 || hi < lo)
+				continue; /* a hostile row: dropped below, never answered (the full scan is the net) */
+			out[*n] = (struct st_trim){ .vdisk = (uint64_t)v, .lo = (uint64_t)lo, .hi = (uint64_t)hi };
+			(*n)++;
+		}
+		if (src != SQLITE_DONE)
+			rc = st_sql_fail(cfg->db, src, "config.db vdisk_trims", err);
+		sqlite3_finalize(q);
+	}
+	if (!rc)
+		rc = st_config_run(cfg,
+				   "DELETE FROM vdisk_trims WHERE vdisk IN (SELECT vdisk FROM vdisk_trims ORDER BY at, vdisk LIMIT ?)",
+				   "i", NULL, err, (int64_t)max);
+	if (rc) {
+		st_sql_rollback(cfg->db);
+		*n = 0;
+		return rc;
+	}
+	return st_sql_commit(cfg->db, err);
+}

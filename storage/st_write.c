@@ -34,6 +34,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "storage/st_chunk.h"
@@ -746,6 +747,28 @@ static void batch_release(struct st_writer *w, int discard)
 	w->neg = 0;
 }
 
+/*
+ * The committed batch trimmed or zeroed blocks: note the range (config.db
+ * vdisk_trims) for the daemon, whose selective scan gives their old
+ * extents' space back within a tick. Best effort: the batch is committed
+ * already, and a note not made leaves the garbage to the full scan.
+ */
+static void note_punched(struct st_writer *w)
+{
+	uint64_t lo = UINT64_MAX, hi = 0, bs = w->v.block_size ? w->v.block_size : 1;
+
+	for (size_t i = 0; i < w->nsegs; i++) {
+		if (!w->segs[i].zero || !w->segs[i].len)
+			continue;
+		if (w->segs[i].off / bs < lo)
+			lo = w->segs[i].off / bs;
+		if ((w->segs[i].off + w->segs[i].len - 1) / bs > hi)
+			hi = (w->segs[i].off + w->segs[i].len - 1) / bs;
+	}
+	if (lo != UINT64_MAX)
+		(void)st_config_trim_note(w->st->cfg, w->v.id, lo, hi, (int64_t)time(NULL), NULL);
+}
+
 static int flush(struct st_writer *w, struct st_msg *err)
 {
 	struct st_store *st = w->st;
@@ -818,6 +841,7 @@ again:
 			w->v.open_egroup = new_open;
 	}
 	st->rcache.bc_valid = 0; /* this handle's metadata read-ahead is stale now */
+	note_punched(w);
 	st->stats.bytes_written += w->blen;
 	st->stats.batches++;
 	w->committed += w->seg_bytes;

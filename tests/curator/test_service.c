@@ -623,6 +623,92 @@ Test(service, a_deleted_vdisk_is_reclaimed_within_60s_by_the_daemon_on_defaults,
 	cr_assert_eq(scans_where(dir, "kind = 'full'"), 1, "a full scan ran: the space came back through it");
 }
 
+/* Punch [off, off+len) of vdisk name as a controller's trim does (st_writer_zero, one committed batch). */
+static void trim(const char *dir, const char *name, uint64_t off, uint64_t len)
+{
+	struct st_store *st;
+	struct st_writer *w;
+	struct st_msg err = { "" };
+
+	cr_assert_eq(st_store_open(dir, &st, &err), 0, "%s", err.text);
+	cr_assert_eq(st_writer_open(st, name, 0, &w, &err), 0, "%s", err.text);
+	cr_assert_eq(st_writer_zero(w, off, len, &err), 0, "%s", err.text);
+	cr_assert_eq(st_writer_close(w, &err), 0, "%s", err.text);
+	st_store_free(st);
+}
+
+/*
+ * A trim raises its event (config.db vdisk_trims); the daemon on defaults
+ * answers within a tick with a selective scan of the trimmed vdisk's own
+ * extents homed in the punched blocks: the space of 24 of gone's 32 MiB
+ * comes back, no full scan runs; keep's punched blocks are shared with
+ * keep@1 and its clone: nothing of them goes, and every vdisk reads back.
+ */
+Test(service, a_trimmed_range_is_reclaimed_within_a_tick_by_the_daemon, .timeout = 240, .fini = daemon_reap)
+{
+	const char *dir = reclaim_cluster(32);
+	static const int snap_off[] = { 0 }, kc_off[] = { 0, 3 }, gone_off[] = { 24 };
+	static const uint64_t snap_seed[] = { 8 }, kc_seed[] = { 8, 10 };
+	char logf[2048], cmd[8192], *out = NULL;
+	long long before, now = 0, want = (16ll << 20) * 2; /* whole egroups of the 24 MiB, x RF 2 */
+	double t0, secs = -1;
+	pid_t pid;
+
+	snprintf(logf, sizeof(logf), "%s/daemon.log", dir);
+	pid = fork();
+	if (pid == 0) {
+		int fd = open(logf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		setpgid(0, 0);
+		execlp(getenv("MPIEXEC") ? getenv("MPIEXEC") : "mpiexec.mpich", "mpiexec", "-n", "2", th_curator(), "-C", dir,
+		       "daemon", (char *)NULL);
+		_exit(127);
+	}
+	daemon_pid = pid;
+	cr_assert(wait_for(dir, "kind = 'partial' AND state = 'done'", 1, 60), "the daemon did not start");
+	trim(dir, "keep", 0, 8 << 20); /* all shared with keep@1 (and kc): nothing may go */
+	before = egroup_bytes(dir);
+	t0 = mono();
+	trim(dir, "gone", 0, 24 << 20);
+	while (mono() - t0 < 60) {
+		now = egroup_bytes(dir);
+		if (before - now >= want) {
+			secs = mono() - t0;
+			break;
+		}
+		usleep(100000);
+	}
+	cr_assert_geq(secs, 0, "after 60 s, %lld of %lld bytes freed", before - now, want);
+	cr_log_info("24 MiB trimmed: %lld bytes freed %.2f s after the trim", before - now, secs);
+	cr_assert(wait_for(dir, "kind = 'selective' AND state = 'done' AND json_extract(counters, '$.selective_trimmed') > 0",
+			   1, 10), "no selective scan of the trimmed extents");
+	cr_assert_lt(stop_daemon(pid, 10), 10.0);
+	cr_assert_eq(scans_where(dir, "kind = 'full'"), 1, "a full scan ran: the space came back through it");
+	/* gone: zeros, then its last 8 MiB as written; keep: zeros, then its 2 MiB at 1 MiB were punched too */
+	snprintf(cmd, sizeof(cmd), "head -c 24M /dev/zero > %s/data-z; tail -c 8M %s/data-7 > %s/data-77", dir, dir, dir);
+	cr_assert_eq(system(cmd), 0);
+	{
+		static const uint64_t gone_seed[] = { 77 };
+		static const int gone_sz = 32;
+		char o[2048], m[2048];
+		snprintf(o, sizeof(o), "%s/read-gone", dir);
+		cr_assert_eq(RUN(dir, "vdisk", "read", "gone", "--output", o), 0);
+		snprintf(m, sizeof(m), "%s/model-gone", dir);
+		snprintf(cmd, sizeof(cmd), "head -c %dM /dev/zero > %s && dd if=%s/data-%llu of=%s bs=1M seek=%d conv=notrunc status=none"
+			 " && cmp -s %s %s", gone_sz, m, dir, (unsigned long long)gone_seed[0], m, gone_off[0], o, m);
+		cr_assert_eq(system(cmd), 0, "gone does not read back");
+		snprintf(o, sizeof(o), "%s/read-keep", dir);
+		cr_assert_eq(RUN(dir, "vdisk", "read", "keep", "--output", o), 0);
+		snprintf(cmd, sizeof(cmd), "cmp -s -n 8388608 %s /dev/zero", o);
+		cr_assert_eq(system(cmd), 0, "keep's punched 8 MiB do not read as zeros");
+	}
+	expect_reads(dir, "keep@1", 1, snap_off, snap_seed);
+	expect_reads(dir, "kc", 2, kc_off, kc_seed);
+	cr_assert_eq(th_run(dir, NULL, &out, NULL, "fsck", "--quiet", NULL), 0, "fsck: %s", out);
+	free(out);
+}
+
 /* freeing is visible: status, vdisk list and the report show bytes to free and progress, task by task */
 Test(service, freeing_shows_in_status_vdisk_list_and_the_report, .timeout = 180)
 {
