@@ -422,7 +422,8 @@ static int dedup_tasks(struct scan_ctx *c, const uint8_t *all, size_t len)
 		v[nv++].len = JR_DDC_LEN(nrows);
 		off += JR_DDC_LEN(nrows);
 	}
-	qsort(v, nv, sizeof(*v), ddc_cmp);
+	if (nv)
+		qsort(v, nv, sizeof(*v), ddc_cmp);
 	for (size_t i = 0; i < nv && !rc; i++) {
 		uint32_t container;
 		uint64_t b;

@@ -63,7 +63,7 @@ Test(sv_log, random_puts_match_a_model)
 		uint64_t off = th_rand(&seed) % (SIZE - len);
 		enum sv_log_kind k = r % 5 == 0 ? SV_LOG_ZERO : r % 11 == 0 ? SV_LOG_MAPPED : SV_LOG_DATA;
 
-		if (r % 3 == 0 && i) /* sequential after the last range: the merge path */
+		if (r % 3 == 0 && l.n) /* sequential after the last range: the merge path */
 			off = l.e[l.n - 1].off + l.e[l.n - 1].len < SIZE - len ? l.e[l.n - 1].off + l.e[l.n - 1].len : off;
 		th_fill(src, len, seed++);
 		cr_assert_eq(sv_log_put(&l, off, src, len, k), 0);
