@@ -40,6 +40,7 @@
 
 #include "serve/sv_ctl_int.h"
 #include "storage/st_csum.h"
+#include "storage/st_mcache.h"
 #include "storage/st_store.h"
 
 void sv_opts_default(struct sv_opts *o)
@@ -104,6 +105,14 @@ int sv_ctl_new(const char *dir, const struct sv_opts *o, struct sv_ctl **out, st
 		return st_fail(err, -ENOMEM, "out of memory");
 	}
 	rc = st_store_open(dir, &c->st, err);
+	if (!rc) {
+		struct st_store *probe;
+		rc = st_store_open(dir, &probe, err);
+		if (!rc && st_mcache_new(probe, 0, &c->mc))
+			rc = st_fail(err, -ENOMEM, "out of memory");
+		if (rc)
+			st_store_free(c->st);
+	}
 	if (rc) {
 		st_csum_free(c->csum);
 		free(c->dir);
@@ -119,6 +128,7 @@ int sv_ctl_new(const char *dir, const struct sv_opts *o, struct sv_ctl **out, st
 	rc = sv_own_init(c, dir, err);
 	if (rc) {
 		st_store_free(c->st);
+		st_mcache_free(c->mc);
 		st_csum_free(c->csum);
 		free(c->dir);
 		free(c);
@@ -149,6 +159,7 @@ int sv_pool_get(struct sv_ctl *c, struct st_store **out, struct st_msg *err)
 		if (rc)
 			return rc;
 		st_store_set_csum(st, c->csum);
+		st_store_set_mcache(st, c->mc);
 		seen = now;
 	}
 	if (seen != now)
@@ -240,6 +251,7 @@ static int run_frozen(struct sv_vd *vd, struct st_msg *err)
 	pthread_mutex_unlock(&c->mu);
 	pthread_mutex_lock(&c->cmu);
 	rc = commit_log(vd, &vd->frozen, &fenced, err);
+	st_mcache_invalidate(c->mc); /* before any reader can miss the log: the shared rows are old now */
 	pthread_mutex_unlock(&c->cmu);
 	pthread_mutex_lock(&c->rmu);
 	c->cgen++; /* a failed batch may have committed some rows too */
@@ -378,6 +390,7 @@ void sv_ctl_free(struct sv_ctl *c)
 		st_store_free(c->rpool[i]);
 	free(c->rpool);
 	free(c->rgen);
+	st_mcache_free(c->mc);
 	st_csum_free(c->csum);
 	free(c->dir);
 	pthread_mutex_destroy(&c->lmu);

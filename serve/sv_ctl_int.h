@@ -67,6 +67,7 @@ struct sv_ctl {
 	size_t nrpool, caprpool;
 	uint64_t cgen;       /* under rmu: commits that ended, of any vdisk */
 	struct st_csum *csum; /* chunk sums of verified extents, shared by the read handles */
+	struct st_mcache *mc; /* block, extent and egroup rows, shared by the read handles */
 	struct sv_vd *vds;
 	pthread_t th;
 	int started, stop;

@@ -20,6 +20,7 @@
  * one that loses sees the new owner and goes on waiting as a backup).
  */
 #include "serve/sv_ctl_int.h"
+#include "storage/st_mcache.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -148,6 +149,7 @@ static int try_own(struct sv_vd *vd, struct st_msg *err)
 	if (rc)
 		return rc;
 owned:
+	st_mcache_invalidate(c->mc); /* rows read before we owned it may predate the last owner's commits */
 	vd->owned = 1;
 	vd->epoch = epoch;
 	vd->last_ok_ms = now;

@@ -33,6 +33,7 @@
 #include "storage/st_cloud.h"
 #include "storage/st_csum.h"
 #include "storage/st_egroup.h"
+#include "storage/st_mcache.h"
 
 /* Room for need bytes in the read cache's record buffer. 0 or -ENOMEM. */
 static int xbuf_reserve(struct st_store *st, size_t need)
@@ -219,6 +220,8 @@ static int bc_row(void *arg, int rc_row, const struct st_block *b)
 	dst->n = b->n;
 	memcpy(dst->r, b->r, (size_t)b->n * sizeof(b->r[0]));
 	st->rcache.bc_have[b->block - st->rcache.bc_first] = 1;
+	if (st->mc_on)
+		st_mcache_put_block(st->mc, st->mc_epoch, b);
 	for (int i = 0; i < b->n; i++) {
 		const struct st_extent_id *x = &b->r[i].extent;
 		if (!f->any || memcmp(x->b, f->lo.b, ST_EXTENT_ID_LEN) < 0)
@@ -449,9 +452,18 @@ static int read_region(struct st_store *st, const struct st_extent_id *id, uint3
 	}
 	for (int attempt = 0; attempt < 3; attempt++) {
 		const struct st_extent_rec *e;
-		uint64_t egroup, *cached = attempt == 0 && !st->rcache.bc_bypass ? st_hmap_get(&st->rcache.xc, id->b) : NULL;
+		const struct st_egroup_rec *g;
+		struct st_egroup_rec ghdr;
+		struct st_extent_rec erec;
+		uint64_t egroup, *cached;
 		int idx, bad, whole;
 
+		if (attempt == 0 && st->mc_on && st_mcache_extent(st->mc, id, &ghdr, &erec)) {
+			g = &ghdr; /* its row without extents: the copies, the flags */
+			e = &erec;
+			goto resolved;
+		}
+		cached = attempt == 0 && !st->rcache.bc_bypass ? st_hmap_get(&st->rcache.xc, id->b) : NULL;
 		if (cached) {
 			egroup = *cached;
 			rc = 0;
@@ -474,32 +486,36 @@ static int read_region(struct st_store *st, const struct st_extent_id *id, uint3
 		idx = st_egroup_rec_find(&st->rcache.eg, id);
 		if (idx < 0)
 			continue;
-		if (attempt == 0 && st->rcache.eg.id != st->rcache.reads_last) { /* one read of an egroup per operation */
+		g = &st->rcache.eg;
+		e = &g->extents[idx];
+		if (st->mc_on && !(g->flags & ST_EGROUP_EC)) /* an EC member's decode needs its extents: not cached */
+			st_mcache_put_egroup(st->mc, st->mc_epoch, g);
+	resolved:
+		if (attempt == 0 && g->id != st->rcache.reads_last) { /* one read of an egroup per operation */
 			int isnew = 0;
 			if (st->rcache.seq_seen.n >= 4096) { /* a long stream: forget what it counted long ago */
 				st_hmap_release(&st->rcache.seq_seen);
 				st_hmap_init(&st->rcache.seq_seen, 8, 1);
 			}
-			if (st_hmap_put(&st->rcache.seq_seen, &st->rcache.eg.id, &isnew) && isnew) {
-				uint32_t *cnt = st_hmap_put(&st->rcache.reads, &st->rcache.eg.id, NULL);
+			if (st_hmap_put(&st->rcache.seq_seen, &g->id, &isnew) && isnew) {
+				uint32_t *cnt = st_hmap_put(&st->rcache.reads, &g->id, NULL);
 				if (cnt)
 					(*cnt)++;
 			}
-			st->rcache.reads_last = st->rcache.eg.id;
+			st->rcache.reads_last = g->id;
 		}
-		e = &st->rcache.eg.extents[idx];
 		if ((uint64_t)ext_off + len > e->raw_len)
 			return st_fail(err, ST_ECORRUPT, "extent %s: region past its end", st_extent_id_fmt(id, b, sizeof(b)));
 		whole = ext_off == 0 && len == e->raw_len;
-		if (!whole && st->csum && !(e->flags & ST_EXTENT_COMPRESSED) && !(st->rcache.eg.flags & ST_EGROUP_CLOUD) &&
-		    read_chunks(st, &st->rcache.eg, e, ext_off, len, dst) == 0)
+		if (!whole && st->csum && !(e->flags & ST_EXTENT_COMPRESSED) && !(g->flags & ST_EGROUP_CLOUD) &&
+		    read_chunks(st, g, e, ext_off, len, dst) == 0)
 			return 0;
 		if (!whole)
 			st->rcache.x_valid = 0;
-		if (whole && defer && !(e->flags & ST_EXTENT_COMPRESSED) && read_deferred(st, &st->rcache.eg, e, dst) == 0)
+		if (whole && defer && !(e->flags & ST_EXTENT_COMPRESSED) && read_deferred(st, g, e, dst) == 0)
 			return 0;
 		if (whole) {
-			rc = read_extent_raw(st, &st->rcache.eg, e, dst, &bad, err);
+			rc = read_extent_raw(st, g, e, dst, &bad, err);
 		} else if (e->flags & ST_EXTENT_COMPRESSED) {
 			rc = -ENOMEM;
 			if (e->raw_len > st->rcache.zcap) {
@@ -510,12 +526,12 @@ static int read_region(struct st_store *st, const struct st_extent_id *id, uint3
 				}
 			}
 			if (e->raw_len <= st->rcache.zcap)
-				rc = read_extent_raw(st, &st->rcache.eg, e, st->rcache.zbuf, &bad, err);
+				rc = read_extent_raw(st, g, e, st->rcache.zbuf, &bad, err);
 			else
 				st_fail(err, rc, "out of memory");
 			st->rcache.x_inz = 1;
 		} else {
-			rc = st_read_extent_any(st, &st->rcache.eg, e, NULL, &bad, err);
+			rc = st_read_extent_any(st, g, e, NULL, &bad, err);
 			st->rcache.x_inz = 0;
 			if (!rc && st->csum) /* verified whole: its chunk sums serve the next partial reads */
 				st_csum_put(st->csum, id, st->rcache.xbuf + ST_EXTENT_HDR, e->raw_len);
@@ -568,6 +584,11 @@ static void reads_flush(struct st_store *st)
 void st_store_set_csum(struct st_store *st, struct st_csum *c)
 {
 	st->csum = c;
+}
+
+void st_store_set_mcache(struct st_store *st, struct st_mcache *m)
+{
+	st->mc = m;
 }
 
 void st_store_forget(struct st_store *st)
@@ -661,6 +682,8 @@ int st_vdisk_pread(struct st_store *st, const struct st_vdisk *v, uint64_t off, 
 	rc = map_check(st, v, err);
 	if (rc)
 		return rc;
+	/* the shared rows, unless this is the read again without any cache (bc_bypass) */
+	st->mc_on = st->mc && !st->rcache.bc_bypass && st_mcache_begin(st->mc, &st->mc_epoch) == 0;
 	st->rcache.reads_last = 0;
 	if (!st->rcache.bc_bypass && (st->rcache.seq_vdisk != v->id || st->rcache.seq_end != off)) {
 		st_hmap_release(&st->rcache.seq_seen); /* a new operation: its egroups count again */
@@ -675,10 +698,18 @@ int st_vdisk_pread(struct st_store *st, const struct st_vdisk *v, uint64_t off, 
 		uint64_t bstart = blk * bs, zfrom = bstart > off ? bstart : off;
 		uint64_t bend = bstart + bs < off + len ? bstart + bs : off + len;
 
-		rc = block_get(st, v->id, blk, b, err);
-		if (rc == ST_ENOTFOUND) {
+		if (st->mc_on && st_mcache_block(st->mc, v->id, blk, (uint32_t)(zfrom - bstart), (uint32_t)(bend - bstart), b)) {
 			rc = 0;
-			b->n = 0;
+		} else {
+			rc = block_get(st, v->id, blk, b, err);
+			if (rc == ST_ENOTFOUND) {
+				rc = 0;
+				b->vdisk = v->id;
+				b->block = blk;
+				b->n = 0;
+			}
+			if (!rc && st->mc_on)
+				st_mcache_put_block(st->mc, st->mc_epoch, b);
 		}
 		/* regions are sorted and disjoint: zero only the gaps between them */
 		for (int i = 0; i < b->n && !rc; i++) {
@@ -708,8 +739,8 @@ int st_vdisk_pread(struct st_store *st, const struct st_vdisk *v, uint64_t off, 
 		rc = verify_deferred(st, err);
 	else
 		st->rcache.ndef = 0;
-	if (rc && rc != ST_ERANGE && st->rcache.bc_valid && !st->rcache.bc_bypass) {
-		/* perhaps stale read-ahead (the curator moved something): once more without it */
+	if (rc && rc != ST_ERANGE && (st->rcache.bc_valid || st->mc_on) && !st->rcache.bc_bypass) {
+		/* perhaps stale read-ahead or shared rows (the curator moved something): once more without them */
 		st->rcache.bc_valid = 0;
 		st->rcache.bc_bypass = 1;
 		rc = st_vdisk_pread(st, v, off, len, buf, err);

@@ -334,6 +334,12 @@ void st_store_forget(struct st_store *st);
  */
 struct st_csum;
 void st_store_set_csum(struct st_store *st, struct st_csum *c);
+/*
+ * Resolve reads through m (st_mcache.h: block, extent and egroup rows shared
+ * by the handles of one process; not owned, NULL: none).
+ */
+struct st_mcache;
+void st_store_set_mcache(struct st_store *st, struct st_mcache *m);
 
 /*
  * Read [off, off+len) of vdisk v into buf. 0, ST_ERANGE past the size,

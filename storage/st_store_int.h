@@ -195,6 +195,9 @@ struct st_store {
 	struct st_unlinker unlinker;
 	struct st_batchmode batch;
 	struct st_csum *csum;    /* chunk sums of verified extents (st_store_set_csum; not owned), or NULL */
+	struct st_mcache *mc;    /* metadata rows shared with other handles (st_store_set_mcache; not owned), or NULL */
+	uint64_t mc_epoch;       /* the epoch this read began at (st_mcache_begin) */
+	int mc_on;               /* this read goes through mc */
 	struct st_lease *lease;  /* taken on first need (st_store_lease) */
 	int lease_kind;          /* enum st_lease_kind */
 	char lease_what[128];
