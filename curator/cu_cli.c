@@ -127,7 +127,8 @@ static const struct cu_optdef o_serve[] = {
 	{ "--socket", "PATH", "the Unix socket to listen on (default DIR/serve-N.sock)" },
 	{ "--listen", "ADDR:PORT", "listen on TCP instead" },
 	{ "--foreground", NULL, "stay in the foreground (else nbdkit forks and writes DIR/serve-N.pid)" },
-	{ "--log-max", "SIZE", "bytes a vdisk's write-back log holds before it commits (default and at most 32M)" },
+	{ "--log-max", "SIZE", "bytes a vdisk's write-back log holds before it commits (default 1G, at most 4G)" },
+	{ "--log-mem", "SIZE", "bytes all vdisks' write-back logs hold together (default: a quarter of memory)" },
 	{ "--commit-ms", "MS", "commit a log this long after its oldest write (default 1000)" },
 	{ "--lease-ms", "MS", "the TTL of this controller's owner leases (default 5000)" },
 	{ NULL, NULL, NULL },
@@ -237,7 +238,7 @@ static const struct cu_cmd cu_cmds[] = {
 	  "run the curator service: scheduled, requested and triggered scans, then tasks", NULL, cu_cmd_daemon,
 	  CU_CMD_MPI, o_daemon },
 	{ "serve", NULL, "--node N [--socket PATH | --listen ADDR:PORT] [--foreground]\n"
-	  "         [--log-max SIZE] [--commit-ms MS] [--lease-ms MS]", "vdisks over NBD (export = vdisk name)",
+	  "         [--log-max SIZE] [--log-mem SIZE] [--commit-ms MS] [--lease-ms MS]", "vdisks over NBD (export = vdisk name)",
 	  "run the node's storage controller: nbdkit with the curator plugin", NULL, cu_cmd_serve, CU_CMD_STORE,
 	  o_serve },
 	{ "help", NULL, "[COMMAND [SUB]]", NULL, "print this usage, or a command's help", NULL, cu_help_topic, CU_CMD_META,

@@ -4,7 +4,7 @@
  * project's plugin (serve/sv_plugin.c), which does the serving.
  *
  *   curator serve --node N [--socket PATH | --listen ADDR:PORT] [--foreground]
- *                 [--log-max SIZE] [--commit-ms MS] [--lease-ms MS]
+ *                 [--log-max SIZE] [--log-mem SIZE] [--commit-ms MS] [--lease-ms MS]
  *
  * The default socket is DIR/serve-N.sock; a socket file left by a killed
  * controller (nobody accepts on it) is removed first, a live one is an
@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "curator/cu_cmd.h"
+#include "serve/sv_ctl.h"
 #include "storage/st_owner.h"
 
 /* The plugin beside the binary (build/bin/curator -> build/lib/...). */
@@ -79,12 +80,12 @@ int cu_cmd_serve(struct cu_ctx *ctx, int argc, char **argv)
 {
 	struct cu_opt o[] = { { "--node", 1, 0, 0 },	  { "--socket", 1, 0, 0 },  { "--listen", 1, 0, 0 },
 			      { "--foreground", 0, 0, 0 }, { "--log-max", 1, 0, 0 }, { "--commit-ms", 1, 0, 0 },
-			      { "--lease-ms", 1, 0, 0 } };
+			      { "--lease-ms", 1, 0, 0 }, { "--log-mem", 1, 0, 0 } };
 	char dir[PATH_MAX], plugin[PATH_MAX], sock[PATH_MAX], pidf[PATH_MAX + 32];
-	char a_dir[PATH_MAX + 8], a_node[32], a_max[64], a_ms[32], a_lease[32], host[256], port[16];
+	char a_dir[PATH_MAX + 8], a_node[32], a_max[64], a_mem[64], a_ms[32], a_lease[32], host[256], port[16];
 	const char *nbdkit = getenv("CURATOR_NBDKIT");
 	uint32_t node, ms = 0, lease = 0;
-	uint64_t max = 0;
+	uint64_t max = 0, mem = 0;
 	char *pos[1], *args[24];
 	int npos, na = 0, found = 0, rc = cu_opts_parse(ctx, argc, argv, o, CU_NOPTS(o), pos, &npos, 0);
 	struct st_node *nodes = NULL;
@@ -100,8 +101,12 @@ int cu_cmd_serve(struct cu_ctx *ctx, int argc, char **argv)
 		return cu_error(ctx, "--socket and --listen: give one");
 	if (cu_opt_size(ctx, CU_OPT(o, "--log-max"), &max))
 		return CU_EXIT_USAGE;
-	if (CU_OPT(o, "--log-max")->set && (max == 0 || max > (32u << 20)))
-		return cu_error(ctx, "--log-max %s: expected a size of at most 32M", CU_OPT(o, "--log-max")->val);
+	if (CU_OPT(o, "--log-max")->set && (max == 0 || max > SV_LOG_MAX_LIMIT))
+		return cu_error(ctx, "--log-max %s: expected a size of at most 4G", CU_OPT(o, "--log-max")->val);
+	if (cu_opt_size(ctx, CU_OPT(o, "--log-mem"), &mem))
+		return CU_EXIT_USAGE;
+	if (CU_OPT(o, "--log-mem")->set && mem == 0)
+		return cu_error(ctx, "--log-mem %s: expected a size above 0", CU_OPT(o, "--log-mem")->val);
 	if (CU_OPT(o, "--commit-ms")->set && cu_arg_u32(ctx, "--commit-ms", CU_OPT(o, "--commit-ms")->val, &ms))
 		return CU_EXIT_USAGE;
 	if (CU_OPT(o, "--lease-ms")->set && cu_arg_u32(ctx, "--lease-ms", CU_OPT(o, "--lease-ms")->val, &lease))
@@ -173,6 +178,10 @@ int cu_cmd_serve(struct cu_ctx *ctx, int argc, char **argv)
 	if (CU_OPT(o, "--log-max")->set) {
 		snprintf(a_max, sizeof(a_max), "log-max=%llu", (unsigned long long)max);
 		args[na++] = a_max;
+	}
+	if (CU_OPT(o, "--log-mem")->set) {
+		snprintf(a_mem, sizeof(a_mem), "log-mem=%llu", (unsigned long long)mem);
+		args[na++] = a_mem;
 	}
 	if (CU_OPT(o, "--commit-ms")->set) {
 		snprintf(a_ms, sizeof(a_ms), "commit-ms=%u", ms);

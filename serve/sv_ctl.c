@@ -46,7 +46,10 @@
 void sv_opts_default(struct sv_opts *o)
 {
 	o->node = 1;
-	o->log_max = 32u << 20;
+	long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+
+	o->log_max = SV_LOG_MAX_DEFAULT;
+	o->log_mem = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz / 4 : (4ull << 30);
 	o->log_ranges = 16384;
 	o->commit_ms = 1000;
 	o->lease_ms = 5000;
@@ -92,8 +95,10 @@ int sv_ctl_new(const char *dir, const struct sv_opts *o, struct sv_ctl **out, st
 	if (!c)
 		return st_fail(err, -ENOMEM, "out of memory");
 	c->o = *o;
-	if (c->o.log_max == 0 || c->o.log_max > (32u << 20))
-		c->o.log_max = 32u << 20;
+	if (c->o.log_max == 0 || c->o.log_max > SV_LOG_MAX_LIMIT)
+		c->o.log_max = SV_LOG_MAX_DEFAULT;
+	if (c->o.log_mem == 0)
+		c->o.log_mem = 4ull << 30;
 	if (c->o.log_ranges == 0)
 		c->o.log_ranges = 16384;
 	if (c->o.lease_ms < 300)
@@ -211,6 +216,7 @@ static int commit_log(struct sv_vd *vd, const struct sv_log *l, int *fenced, str
 	if (rc)
 		return rc;
 	st_writer_set_fence(w, vd->ctl->holder);
+	st_writer_borrow(w); /* the frozen log is the batch: one batch, no copy; nobody writes it meanwhile */
 	for (size_t i = 0; i < l->n && !rc; i++) {
 		const struct sv_log_ent *e = &l->e[i];
 		if (e->kind == SV_LOG_DATA)
@@ -557,11 +563,49 @@ int sv_vd_pread(struct sv_vd *vd, uint64_t off, uint32_t len, void *buf, struct 
 	return rc;
 }
 
-/* Whether vd's active log must be frozen before it takes len more bytes (or a range). */
-static int log_full(const struct sv_vd *vd, const void *buf, uint32_t len)
+/* Bytes every vdisk's logs hold, their spare buffers too (mu held). */
+static uint64_t logs_bytes(const struct sv_ctl *c)
 {
-	return sv_log_bytes(&vd->log) + (buf ? len : 0) > vd->ctl->o.log_max ||
-	       sv_log_count(&vd->log) + 2 > vd->ctl->o.log_ranges;
+	uint64_t n = 0;
+
+	for (const struct sv_vd *v = c->vds; v; v = v->next)
+		n += sv_log_bytes(&v->log) + (v->fstate ? sv_log_bytes(&v->frozen) : 0) + v->log.spare_bytes +
+		     v->frozen.spare_bytes;
+	return n;
+}
+
+/* Free every spare buffer (mu held): memory wanted for bytes. */
+static void drop_spares(struct sv_ctl *c)
+{
+	for (struct sv_vd *v = c->vds; v; v = v->next) {
+		sv_log_drop_spare(&v->log);
+		sv_log_drop_spare(&v->frozen); /* (a commit reads the frozen ranges, never the spare) */
+	}
+}
+
+/*
+ * Whether vd's active log must be frozen before it takes [off, +len) (buf
+ * NULL: a range of zeros): past the vdisk's bound in bytes or ranges, or
+ * past the controller's bound on all logs together. An overwrite inside
+ * one DATA range of the log takes no more room (sv_log_put copies it in
+ * place), so a sequential pass over a range the log holds never commits
+ * for size.
+ */
+static int log_full(struct sv_vd *vd, uint64_t off, const void *buf, uint32_t len)
+{
+	const struct sv_log *l = &vd->log;
+	const struct sv_opts *o = &vd->ctl->o;
+	size_t i = sv_log_find(l, off);
+	uint64_t grow = buf ? len : 0;
+
+	if (buf && i < l->n && l->e[i].kind == SV_LOG_DATA && l->e[i].off <= off && l->e[i].off + l->e[i].len >= off + len)
+		return 0;
+	if (sv_log_bytes(l) + grow > o->log_max || sv_log_count(l) + 2 > o->log_ranges)
+		return 1;
+	if (logs_bytes(vd->ctl) + grow <= o->log_mem)
+		return 0;
+	drop_spares(vd->ctl);
+	return sv_log_count(l) > 0 && logs_bytes(vd->ctl) + grow > o->log_mem;
 }
 
 int sv_vd_write(struct sv_vd *vd, uint64_t off, const void *buf, uint32_t len, int fua, struct st_msg *err)
@@ -595,7 +639,7 @@ int sv_vd_write(struct sv_vd *vd, uint64_t off, const void *buf, uint32_t len, i
 	 * a fresh one; while the last frozen log is still being committed, the
 	 * write waits for it (or commits it here when nobody is).
 	 */
-	while (!rc && log_full(vd, buf, len)) {
+	while (!rc && log_full(vd, off, buf, len)) {
 		if (vd->fstate == 0) {
 			freeze(vd);
 			pthread_cond_signal(&c->cv);

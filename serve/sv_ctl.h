@@ -73,13 +73,24 @@
 
 struct sv_opts {
 	uint32_t node;       /* this controller's node (high bits of the IDs it allocates) */
-	uint64_t log_max;    /* bytes a vdisk's log holds before it commits (<= 32 MiB) */
+	uint64_t log_max;    /* bytes a vdisk's log holds before it commits (<= SV_LOG_MAX_LIMIT) */
+	uint64_t log_mem;    /* bytes all vdisks' logs (active and being committed) hold together */
 	uint32_t log_ranges; /* ranges a log holds before it commits */
 	uint32_t commit_ms;  /* a log's oldest write is committed after this long */
 	uint32_t lease_ms;   /* the TTL of this controller's owner leases */
 };
 
-/* Defaults: 32 MiB, 16384 ranges, 1000 ms, lease 5000 ms, node 1. */
+#define SV_LOG_MAX_DEFAULT (1ull << 30)
+#define SV_LOG_MAX_LIMIT (4ull << 30)
+
+/*
+ * Defaults: log_max 1 GiB, log_mem a quarter of the machine's memory,
+ * 16384 ranges, 1000 ms, lease 5000 ms, node 1. A log is committed as one
+ * batch however large (all of it or none becomes visible), so a vdisk
+ * written faster than its disks take it keeps its hot range in memory, as
+ * a page cache would, and is made durable at every flush and within about
+ * commit_ms + the time to write the log out otherwise.
+ */
 void sv_opts_default(struct sv_opts *o);
 
 struct sv_ctl;

@@ -3,8 +3,12 @@
  * it overlaps by binary search, cuts the ones that stick out on either side
  * (the right remainder of a range that holds the new one gets its own copy
  * of its bytes), replaces the rest by the new range and merges it with a
- * neighbour of its kind that touches it. Appending to a DATA range grows
- * its buffer geometrically, so a sequential stream costs one copy a byte.
+ * neighbour of its kind that touches it (two DATA ranges both over 1 MiB
+ * stay apart: a merge copies the right one). Two fast paths come first: a
+ * DATA put inside one DATA range is copied in place, and one right after a
+ * DATA range is appended to it (its buffer grows geometrically, or is a
+ * spare of a committed log from the start), so a sequential stream costs
+ * one copy a byte and a pass over a range the log holds no allocation.
  */
 #include "serve/sv_log.h"
 
@@ -19,15 +23,39 @@ void sv_log_init(struct sv_log *l)
 
 void sv_log_clear(struct sv_log *l)
 {
-	for (size_t i = 0; i < l->n; i++)
-		free(l->e[i].data);
+	for (size_t i = 0; i < l->n; i++) {
+		struct sv_log_ent *e = &l->e[i];
+		int k = 0;
+		for (int s = 1; s < SV_LOG_SPARES; s++) /* the smallest slot */
+			if (l->spare_cap[s] < l->spare_cap[k])
+				k = s;
+		if (e->data && e->cap > l->spare_cap[k] && e->cap >= SV_LOG_SPARE_MIN) { /* kept: its pages are mapped */
+			free(l->spare[k]);
+			l->spare_bytes += e->cap - l->spare_cap[k];
+			l->spare[k] = e->data;
+			l->spare_cap[k] = e->cap;
+		} else {
+			free(e->data);
+		}
+	}
 	l->n = 0;
 	l->bytes = l->covered = 0;
+}
+
+void sv_log_drop_spare(struct sv_log *l)
+{
+	for (int s = 0; s < SV_LOG_SPARES; s++) {
+		free(l->spare[s]);
+		l->spare[s] = NULL;
+		l->spare_cap[s] = 0;
+	}
+	l->spare_bytes = 0;
 }
 
 void sv_log_release(struct sv_log *l)
 {
 	sv_log_clear(l);
+	sv_log_drop_spare(l);
 	free(l->e);
 	sv_log_init(l);
 }
@@ -87,12 +115,26 @@ static int data_append(struct sv_log_ent *e, const uint8_t *src, uint64_t len)
 	return 0;
 }
 
-static int ent_make(struct sv_log_ent *e, uint64_t off, const uint8_t *src, uint64_t len, enum sv_log_kind kind)
+static int ent_make(struct sv_log *l, struct sv_log_ent *e, uint64_t off, const uint8_t *src, uint64_t len,
+		    enum sv_log_kind kind)
 {
 	*e = (struct sv_log_ent){ off, 0, kind, NULL, 0 };
 	if (kind != SV_LOG_DATA) {
 		e->len = len;
 		return 0;
+	}
+	if (len >= SV_LOG_SPARE_USE) { /* the largest buffer of a committed range: no fresh pages to fault in */
+		int k = 0;
+		for (int s = 1; s < SV_LOG_SPARES; s++)
+			if (l->spare_cap[s] > l->spare_cap[k])
+				k = s;
+		if (l->spare[k] && l->spare_cap[k] >= len) {
+			e->data = l->spare[k];
+			e->cap = l->spare_cap[k];
+			l->spare_bytes -= l->spare_cap[k];
+			l->spare[k] = NULL;
+			l->spare_cap[k] = 0;
+		}
 	}
 	return data_append(e, src, len);
 }
@@ -104,6 +146,8 @@ static int merge_next(struct sv_log *l, size_t i)
 
 	if (i + 1 >= l->n || a->off + a->len != b->off || a->kind != b->kind)
 		return 0;
+	if (a->kind == SV_LOG_DATA && b->len > SV_LOG_SPARE_MIN)
+		return 0; /* two large ranges stay apart: merging would copy all of b */
 	if (a->kind == SV_LOG_DATA) {
 		if (data_append(a, b->data, b->len))
 			return -ENOMEM;
@@ -125,16 +169,36 @@ int sv_log_put(struct sv_log *l, uint64_t off, const void *buf, uint64_t len, en
 
 	if (len == 0)
 		return 0;
-	if (reserve(l, 2) || ent_make(&ne, off, buf, len, kind))
-		return -ENOMEM;
 	i = sv_log_find(l, off);
+	if (kind == SV_LOG_DATA) {
+		/* an overwrite inside one DATA range: in place (a sequential pass over a cached range) */
+		if (i < l->n && l->e[i].kind == SV_LOG_DATA && l->e[i].off <= off && l->e[i].off + l->e[i].len >= end) {
+			memcpy(l->e[i].data + (off - l->e[i].off), buf, len);
+			return 0;
+		}
+		/* right after a DATA range, overlapping nothing: appended to it (a sequential stream) */
+		if (i > 0 && l->e[i - 1].kind == SV_LOG_DATA && l->e[i - 1].off + l->e[i - 1].len == off &&
+		    (i == l->n || l->e[i].off >= end)) {
+			struct sv_log_ent *a = &l->e[i - 1];
+			account(l, a, -1);
+			if (data_append(a, buf, len)) {
+				account(l, a, +1);
+				return -ENOMEM;
+			}
+			account(l, a, +1);
+			merge_next(l, i - 1);
+			return 0;
+		}
+	}
+	if (reserve(l, 2) || ent_make(l, &ne, off, buf, len, kind))
+		return -ENOMEM;
 	for (j = i; j < l->n && l->e[j].off < end; j++)
 		;
 	/* e[i..j) overlap [off, end); the last may stick out to the right */
 	if (j > i && l->e[j - 1].off + l->e[j - 1].len > end) {
 		const struct sv_log_ent *r = &l->e[j - 1];
 		uint64_t cut = end - r->off;
-		if (ent_make(&right, end, r->data ? r->data + cut : NULL, r->len - cut, r->kind)) {
+		if (ent_make(l, &right, end, r->data ? r->data + cut : NULL, r->len - cut, r->kind)) {
 			free(ne.data);
 			return -ENOMEM;
 		}

@@ -33,6 +33,10 @@ enum sv_log_kind {
 	SV_LOG_MAPPED = 2 /* a mark (block status): written, bytes elsewhere */
 };
 
+#define SV_LOG_SPARES 4
+#define SV_LOG_SPARE_MIN (1u << 20) /* smaller buffers are freed: malloc reuses them anyway */
+#define SV_LOG_SPARE_USE (64u << 10) /* a new range this large takes a spare (a stream may follow) */
+
 struct sv_log_ent {
 	uint64_t off, len;
 	enum sv_log_kind kind;
@@ -45,12 +49,23 @@ struct sv_log {
 	size_t n, cap;
 	uint64_t bytes;       /* bytes held by DATA ranges */
 	uint64_t covered;     /* bytes covered by all ranges */
+	uint8_t *spare[SV_LOG_SPARES]; /* the largest buffers of cleared DATA ranges, for the next ones */
+	size_t spare_cap[SV_LOG_SPARES];
+	uint64_t spare_bytes;          /* their sum */
 };
 
 void sv_log_init(struct sv_log *l);
-/* Free every range (the log is empty and may be reused). */
+/*
+ * Free every range (the log is empty and may be reused). The
+ * SV_LOG_SPARES largest DATA buffers of at least SV_LOG_SPARE_MIN are kept
+ * as spares, which new DATA ranges of at least SV_LOG_SPARE_USE take (the
+ * largest first): a log refilled after every commit would otherwise fault
+ * in fresh pages for every byte (the kernel zeroes each one).
+ */
 void sv_log_clear(struct sv_log *l);
-/* sv_log_clear and free the array. */
+/* Free the spares (an idle log; memory wanted elsewhere). */
+void sv_log_drop_spare(struct sv_log *l);
+/* sv_log_clear and free the array and the spare. */
 void sv_log_release(struct sv_log *l);
 
 /*

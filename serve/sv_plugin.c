@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "serve/sv_ctl.h"
 
@@ -42,7 +43,14 @@ struct conn {
 
 static void load(void)
 {
+	struct rlimit rl;
+
 	sv_opts_default(&opts);
+	/* a 1 GiB log commits as one batch: up to 256 egroups x RF files open at once */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max && rl.rlim_cur < 65536) {
+		rl.rlim_cur = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 }
 
 static void unload(void)
@@ -80,12 +88,16 @@ static int config(const char *key, const char *value)
 			opts.commit_ms = (uint32_t)n;
 		return 0;
 	}
-	if (strcmp(key, "log-max") == 0) {
-		if (st_parse_size(value, &n) || n == 0 || n > (32u << 20)) {
-			nbdkit_error("log-max=%s: a size of at most 32M", value);
+	if (strcmp(key, "log-max") == 0 || strcmp(key, "log-mem") == 0) {
+		int mem = key[5] == 'e';
+		if (st_parse_size(value, &n) || n == 0 || (!mem && n > SV_LOG_MAX_LIMIT)) {
+			nbdkit_error("%s=%s: a size%s", key, value, mem ? "" : " of at most 4G");
 			return -1;
 		}
-		opts.log_max = n;
+		if (mem)
+			opts.log_mem = n;
+		else
+			opts.log_max = n;
 		return 0;
 	}
 	nbdkit_error("unknown parameter '%s'", key);
@@ -267,7 +279,8 @@ static struct nbdkit_plugin plugin = {
 	.config_complete = config_complete,
 	.config_help = "dir=CLUSTER      the cluster directory (required)\n"
 		       "node=N           this controller's node (default 1)\n"
-		       "log-max=SIZE     write-back log bytes per vdisk (default 32M)\n"
+		       "log-max=SIZE     write-back log bytes per vdisk (default 1G, at most 4G)\n"
+		       "log-mem=SIZE     write-back log bytes of all vdisks together (default: a quarter of memory)\n"
 		       "log-ranges=N     write-back log ranges per vdisk (default 16384)\n"
 		       "commit-ms=MS     commit a log this long after its oldest write (default 1000)\n"
 		       "lease-ms=MS      the TTL of this controller's owner leases (default 5000)",

@@ -303,6 +303,16 @@ int st_writer_zero(struct st_writer *w, uint64_t off, uint64_t len, struct st_ms
 void st_writer_set_fence(struct st_writer *w, const char *holder);
 
 /*
+ * Borrow mode, for a caller that holds the whole batch in memory (a
+ * controller's frozen log): from now on st_writer_pwrite keeps pointers to
+ * the caller's bytes instead of copying them, and the batch is committed
+ * only by st_writer_flush or st_writer_close, however large it grows (it is
+ * one batch: all of it or none of it becomes visible). The caller keeps
+ * the bytes unchanged until that call returns.
+ */
+void st_writer_borrow(struct st_writer *w);
+
+/*
  * Commit what is buffered now, as one batch (0 when nothing is). 0 or the
  * commit's error; the writer stays failed after one.
  */

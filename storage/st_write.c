@@ -83,13 +83,14 @@ struct piece {
 };
 
 /*
- * A range of the batch: bytes at buf + bufpos, or (zero) a range to punch
+ * A range of the batch: bytes at data (in the writer's buffer, or the
+ * caller's in borrow mode), or (zero) a range to punch
  * out of the block map (trim, write zeroes: it reads as zeros after). The
  * segments of a batch are at increasing, disjoint offsets.
  */
 struct seg {
 	uint64_t off, len;
-	size_t bufpos;
+	const uint8_t *data;
 	int zero;
 };
 
@@ -101,8 +102,9 @@ struct st_writer {
 	int failed;
 	int paused;         /* the test hook fired (pause_at) */
 	uint64_t pos;       /* vdisk offset of the next byte st_writer_write buffers */
-	uint8_t *buf;
-	size_t blen;        /* bytes in buf */
+	uint8_t *buf;       /* the batch's bytes (WRITE_BATCH, allocated on first use) */
+	size_t blen;        /* data bytes in the batch (in buf unless borrow) */
+	int borrow;         /* st_writer_borrow: segments point at the caller's bytes */
 	struct seg *segs;
 	size_t nsegs, capsegs;
 	uint64_t seg_bytes; /* bytes the batch's segments cover (data and zeros) */
@@ -208,11 +210,6 @@ int st_writer_open(struct st_store *st, const char *name, uint64_t off, struct s
 		rc = st_config_vdisk_by_id(st->cfg, w->v.id, &w->v, err);
 	if (!rc && w->v.state != ST_VDISK_LIVE)
 		rc = st_fail(err, ST_EREADONLY, "vdisk '%s': was deleted", name);
-	if (!rc) {
-		w->buf = malloc(WRITE_BATCH);
-		if (!w->buf)
-			rc = st_fail(err, -ENOMEM, "out of memory");
-	}
 	if (rc) {
 		st_vdisk_unlock(w->st, w->v.id, w->lockfd);
 		free(w->buf);
@@ -311,7 +308,7 @@ static int cut_pieces(struct st_writer *w, struct st_msg *err)
 			uint64_t block = off / bs;
 			uint32_t boff = (uint32_t)(off - block * bs);
 			uint32_t len = (uint32_t)((end - off) < (uint64_t)(bs - boff) ? end - off : bs - boff);
-			struct piece p = { block, boff, len, g->zero ? NULL : w->buf + g->bufpos + (off - g->off),
+			struct piece p = { block, boff, len, g->zero ? NULL : g->data + (off - g->off),
 					   { { 0 } }, 0 };
 
 			if (add_piece(w, &p))
@@ -878,9 +875,15 @@ static int put_range(struct st_writer *w, uint64_t off, const uint8_t *buf, uint
 		if (rc)
 			return rc;
 	}
+	if (buf && !w->borrow && !w->buf) { /* the batch buffer, on the first bytes to copy */
+		w->buf = malloc(WRITE_BATCH);
+		if (!w->buf)
+			return st_fail(err, -ENOMEM, "out of memory");
+	}
 	while (len > 0) {
 		struct seg *last = w->nsegs ? &w->segs[w->nsegs - 1] : NULL;
-		uint64_t n = buf ? WRITE_BATCH - w->blen : len;
+		uint64_t n = buf && !w->borrow ? WRITE_BATCH - w->blen : len;
+		const uint8_t *at = !buf ? NULL : w->borrow ? buf : w->buf + w->blen;
 		int rc;
 
 		if (n > len)
@@ -892,22 +895,23 @@ static int put_range(struct st_writer *w, uint64_t off, const uint8_t *buf, uint
 			continue;
 		}
 		if (last && last->off + last->len == off && last->zero == !buf &&
-		    (!buf || last->bufpos + last->len == w->blen)) {
+		    (!buf || last->data + last->len == at)) {
 			last->len += n;
 		} else {
 			if (st_grow(&w->segs, &w->capsegs, w->nsegs, sizeof(*w->segs)))
 				return st_fail(err, -ENOMEM, "out of memory");
-			w->segs[w->nsegs++] = (struct seg){ off, n, w->blen, !buf };
+			w->segs[w->nsegs++] = (struct seg){ off, n, at, !buf };
 		}
 		if (buf) {
-			memcpy(w->buf + w->blen, buf, n);
+			if (!w->borrow)
+				memcpy(w->buf + w->blen, buf, n);
 			w->blen += n;
 			buf += n;
 		}
 		w->seg_bytes += n;
 		off += n;
 		len -= n;
-		if (w->blen == WRITE_BATCH) {
+		if (!w->borrow && w->blen == WRITE_BATCH) {
 			rc = flush(w, err);
 			if (rc)
 				return rc;
@@ -936,6 +940,11 @@ int st_writer_pwrite(struct st_writer *w, uint64_t off, const void *buf, size_t 
 int st_writer_zero(struct st_writer *w, uint64_t off, uint64_t len, struct st_msg *err)
 {
 	return put_range(w, off, NULL, len, err);
+}
+
+void st_writer_borrow(struct st_writer *w)
+{
+	w->borrow = 1;
 }
 
 void st_writer_set_fence(struct st_writer *w, const char *holder)

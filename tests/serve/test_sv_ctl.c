@@ -234,3 +234,99 @@ Test(sv_ctl, reads_during_commits_see_every_acknowledged_write, .timeout = 120)
 	st_store_free(st);
 	st_rm_rf(dir);
 }
+
+struct seq_check {
+	struct st_meta *m;
+	uint64_t seq;
+	int n, mixed;
+};
+
+static int seq_cb(void *arg, uint64_t egroup)
+{
+	struct seq_check *s = arg;
+	struct st_egroup_rec g;
+	struct st_msg err;
+
+	st_egroup_rec_init(&g);
+	cr_assert_eq(st_meta_egroup_get(s->m, egroup, &g, &err), 0, "%s", err.text);
+	if (s->n++ && g.last_ref_seq != s->seq)
+		s->mixed = 1;
+	s->seq = g.last_ref_seq;
+	st_egroup_rec_release(&g);
+	return 0;
+}
+
+/*
+ * A log larger than a writer's batch buffer (32 MiB): passes over a range
+ * the log holds are copied in place and never commit for size; the flush
+ * commits all of it as one batch (every egroup carries one sequence
+ * number); the bound on all logs together commits without a flush.
+ */
+Test(sv_ctl, a_large_log_is_one_batch_and_all_logs_are_bounded, .timeout = 120)
+{
+	const char *dir;
+	struct st_store *st = cluster(&dir, 1, "ssd:1x1G");
+	enum { MB = 1 << 20, SIZE = 80 * MB };
+	uint8_t *model = calloc(1, SIZE), *zero = calloc(1, SIZE), *buf = malloc(MB);
+	struct seq_check sc = { st_store_meta(st), 0, 0, 0 };
+	struct sv_opts o;
+	struct st_msg err;
+	struct sv_ctl *c;
+	struct sv_vd *vd;
+
+	container(st, "c", 1);
+	cr_assert_eq(st_vdisk_create(st, "v", "c", SIZE, 0, NULL, &err), 0, "%s", err.text);
+	sv_opts_default(&o);
+	o.log_max = 96 * MB;
+	o.commit_ms = 600000;
+	cr_assert_eq(sv_ctl_new(dir, &o, &c, &err), 0, "%s", err.text);
+	cr_assert_eq(sv_ctl_start(c), 0);
+	cr_assert_eq(sv_vd_open(c, "v", &vd, &err), 0, "%s", err.text);
+	for (int pass = 0; pass < 3; pass++) {
+		for (uint64_t off = 0; off < SIZE; off += MB) {
+			th_fill(buf, MB, 100 * (uint64_t)pass + off / MB);
+			cr_assert_eq(sv_vd_write(vd, off, buf, MB, 0, &err), 0, "%s", err.text);
+			memcpy(model + off, buf, MB);
+		}
+	}
+	expect_read(st, "v", zero, SIZE); /* nothing committed: 3 passes of 80 MiB held in a 96 MiB log */
+	cr_assert_eq(sv_vd_pread(vd, 5 * MB + 7, MB, buf, &err), 0, "%s", err.text);
+	cr_assert_eq(memcmp(buf, model + 5 * MB + 7, MB), 0, "a read through the log");
+	cr_assert_eq(sv_vd_flush(vd, &err), 0, "%s", err.text);
+	expect_read(st, "v", model, SIZE);
+	for (int s = 0; s < st_meta_nshards(st_store_meta(st)); s++)
+		cr_assert_eq(st_meta_egroups_on_disk(st_store_meta(st), s, 1, seq_cb, &sc, &err), 0, "%s", err.text);
+	cr_assert_geq(sc.n, 20, "80 MiB in 4 MiB egroups");
+	cr_assert_eq(sc.mixed, 0, "the log was committed in several batches");
+	cr_assert_eq(sv_vd_close(vd, &err), 0, "%s", err.text);
+	sv_ctl_free(c);
+
+	/* all logs together bounded to 4 MiB: writes commit without a flush */
+	o.log_mem = 4 * MB;
+	cr_assert_eq(sv_ctl_new(dir, &o, &c, &err), 0, "%s", err.text);
+	cr_assert_eq(sv_ctl_start(c), 0);
+	cr_assert_eq(sv_vd_open(c, "v", &vd, &err), 0, "%s", err.text);
+	for (uint64_t off = 0; off < 32 * MB; off += MB) {
+		th_fill(buf, MB, 7000 + off / MB);
+		cr_assert_eq(sv_vd_write(vd, off, buf, MB, 0, &err), 0, "%s", err.text);
+		memcpy(model + off, buf, MB);
+	}
+	for (int i = 0; i < 100; i++) { /* the commit thread commits what was frozen */
+		struct st_vdisk v;
+		cr_assert_eq(st_config_vdisk_get(st_store_config(st), "v", &v, &err), 0, "%s", err.text);
+		cr_assert_eq(st_vdisk_pread(st, &v, 0, 16 * MB, zero, &err), 0, "%s", err.text);
+		if (!memcmp(zero, model, 16 * MB))
+			break;
+		cr_assert_lt(i, 99, "16 MiB written through a 4 MiB bound not committed after 10 s");
+		usleep(100000);
+	}
+	cr_assert_eq(sv_vd_close(vd, &err), 0, "%s", err.text);
+	sv_ctl_free(c);
+	expect_read(st, "v", model, SIZE);
+	fsck_clean(st);
+	free(model);
+	free(zero);
+	free(buf);
+	st_store_free(st);
+	st_rm_rf(dir);
+}

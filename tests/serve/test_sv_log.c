@@ -109,3 +109,57 @@ Test(sv_log, sequential_writes_become_one_range)
 	cr_assert_eq(sv_log_bytes(&l), 0);
 	sv_log_release(&l);
 }
+
+/*
+ * The fast paths and the spares: a put inside a DATA range is copied in
+ * place (no new range, no new bytes); a stream appends; a cleared log keeps
+ * its large buffers and the next large range takes one; two large ranges
+ * that touch stay apart (a merge would copy one), and a read spans both.
+ */
+Test(sv_log, in_place_appends_spares_and_large_neighbours)
+{
+	enum { MB = 1 << 20 };
+	struct sv_log l;
+	uint8_t *a = malloc(4 * MB), *b = malloc(4 * MB), *out = malloc(8 * MB);
+	uint8_t *buf0;
+
+	th_fill(a, 4 * MB, 1);
+	th_fill(b, 4 * MB, 2);
+	sv_log_init(&l);
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(sv_log_put(&l, (uint64_t)i * MB, a + (size_t)i * MB, MB, SV_LOG_DATA), 0);
+	cr_assert_eq(sv_log_count(&l), 1, "a stream is one range");
+	cr_assert_eq(sv_log_bytes(&l), 4 * MB);
+	buf0 = l.e[0].data;
+	cr_assert_eq(sv_log_put(&l, 100, b, 3 * MB, SV_LOG_DATA), 0);
+	cr_assert_eq(sv_log_count(&l), 1);
+	cr_assert_eq(sv_log_bytes(&l), 4 * MB, "an overwrite inside a range takes no more room");
+	cr_assert_eq(l.e[0].data, buf0, "copied in place");
+	memcpy(out, a, 4 * MB);
+	memcpy(out + 100, b, 3 * MB);
+	cr_assert_eq(memcmp(l.e[0].data, out, 4 * MB), 0);
+
+	sv_log_clear(&l);
+	cr_assert_eq(sv_log_count(&l), 0);
+	cr_assert_geq(l.spare_bytes, 4 * MB, "the large buffer is kept");
+	cr_assert_eq(sv_log_put(&l, 8 * MB, b, 2 * MB, SV_LOG_DATA), 0);
+	cr_assert_eq(l.e[0].data, buf0, "the next large range took the spare");
+	cr_assert_eq(l.spare_bytes, 0);
+	/* a large range right before it: the two stay apart, reads see both */
+	cr_assert_eq(sv_log_put(&l, 6 * MB, a, 2 * MB, SV_LOG_DATA), 0);
+	cr_assert_eq(sv_log_count(&l), 2);
+	memset(out, 0xee, 8 * MB);
+	sv_log_read(&l, 6 * MB, 4 * MB, out);
+	cr_assert_eq(memcmp(out, a, 2 * MB), 0);
+	cr_assert_eq(memcmp(out + 2 * MB, b, 2 * MB), 0);
+	/* a zero range cuts into one of them */
+	cr_assert_eq(sv_log_put(&l, 7 * MB, b, 4096, SV_LOG_ZERO), 0);
+	sv_log_read(&l, 6 * MB, 4 * MB, out);
+	for (int i = 0; i < 4096; i++)
+		cr_assert_eq(out[MB + i], 0);
+	sv_log_drop_spare(&l);
+	sv_log_release(&l);
+	free(a);
+	free(b);
+	free(out);
+}
