@@ -511,9 +511,9 @@ int sv_vd_readonly(const struct sv_vd *vd)
 /* Whether [off, off+len) lies wholly in one DATA range of l: then copy it to buf. */
 static int log_holds(const struct sv_log *l, uint64_t off, uint32_t len, void *buf)
 {
-	size_t i = sv_log_find(l, off);
+	size_t i = sv_log_holding(l, off, len);
 
-	if (i < l->n && l->e[i].kind == SV_LOG_DATA && l->e[i].off <= off && l->e[i].off + l->e[i].len >= off + len) {
+	if (i < l->n) {
 		memcpy(buf, l->e[i].data + (off - l->e[i].off), len);
 		return 1;
 	}
@@ -595,10 +595,9 @@ static int log_full(struct sv_vd *vd, uint64_t off, const void *buf, uint32_t le
 {
 	const struct sv_log *l = &vd->log;
 	const struct sv_opts *o = &vd->ctl->o;
-	size_t i = sv_log_find(l, off);
 	uint64_t grow = buf ? len : 0;
 
-	if (buf && i < l->n && l->e[i].kind == SV_LOG_DATA && l->e[i].off <= off && l->e[i].off + l->e[i].len >= off + len)
+	if (buf && sv_log_holding(l, off, len) < l->n)
 		return 0;
 	if (sv_log_bytes(l) + grow > o->log_max || sv_log_count(l) + 2 > o->log_ranges)
 		return 1;

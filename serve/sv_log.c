@@ -60,6 +60,15 @@ void sv_log_release(struct sv_log *l)
 	sv_log_init(l);
 }
 
+size_t sv_log_holding(const struct sv_log *l, uint64_t off, uint64_t len)
+{
+	size_t i = sv_log_find(l, off);
+
+	if (i < l->n && l->e[i].kind == SV_LOG_DATA && l->e[i].off <= off && l->e[i].off + l->e[i].len >= off + len)
+		return i;
+	return l->n;
+}
+
 size_t sv_log_find(const struct sv_log *l, uint64_t off)
 {
 	size_t lo = 0, hi = l->n;
@@ -172,8 +181,9 @@ int sv_log_put(struct sv_log *l, uint64_t off, const void *buf, uint64_t len, en
 	i = sv_log_find(l, off);
 	if (kind == SV_LOG_DATA) {
 		/* an overwrite inside one DATA range: in place (a sequential pass over a cached range) */
-		if (i < l->n && l->e[i].kind == SV_LOG_DATA && l->e[i].off <= off && l->e[i].off + l->e[i].len >= end) {
-			memcpy(l->e[i].data + (off - l->e[i].off), buf, len);
+		size_t h = sv_log_holding(l, off, len);
+		if (h < l->n) {
+			memcpy(l->e[h].data + (off - l->e[h].off), buf, len);
 			return 0;
 		}
 		/* right after a DATA range, overlapping nothing: appended to it (a sequential stream) */

@@ -84,6 +84,9 @@ void sv_log_read(const struct sv_log *l, uint64_t off, uint64_t len, void *buf);
 /* Index of the first range that ends after off (l->n when none). */
 size_t sv_log_find(const struct sv_log *l, uint64_t off);
 
+/* Index of the DATA range that holds all of [off, off+len), or l->n when none does. */
+size_t sv_log_holding(const struct sv_log *l, uint64_t off, uint64_t len);
+
 static inline size_t sv_log_count(const struct sv_log *l)
 {
 	return l->n;
