@@ -324,8 +324,12 @@ static int phase_secs(void *arg, const struct job_scan_phase *p)
 {
 	struct phase_secs *ps = arg;
 
+	if (!strcmp(p->phase, "queue tasks")) { /* the last column, whatever the scan's jobs */
+		ps->v[3] = p->secs;
+		return 0;
+	}
 	if (ps->k >= 3)
-		return 1;
+		return 0;
 	ps->v[ps->k++] = p->secs;
 	return 0;
 }
@@ -364,8 +368,8 @@ static void html_charts(const struct cu_report *r, FILE *out, char labels[][48],
 		job_db_scan_phases(r->db, ids[i], phase_secs, &ps, NULL);
 	}
 	{
-		static const char *series[] = { "MR1 / partial", "MR2", "MR3" };
-		svg_bars(out, "Scan durations by phase (s)", "s", n, labels, 3, series, v);
+		static const char *series[] = { "MR1 / partial", "MR2", "MR3", "queueing" };
+		svg_bars(out, "Scan durations by phase (s)", "s", n, labels, 4, series, v);
 	}
 	/* savings by kind: compression, dedup, EC */
 	{

@@ -162,13 +162,46 @@ static int env_int(const char *name, int dflt)
 	return v > 0 && v < (1L << 30) ? (int)v : dflt;
 }
 
+/* n tasks of (kind, priority) with these bytes joined the queue: their sums (in the caller's transaction). */
+static int sums_add(struct job_db *db, int kind, int priority, int64_t n, int64_t bytes, struct st_msg *err)
+{
+	int rc = 0;
+
+	if (job_db_frees(kind) && n)
+		rc = freeing_start(db, err);
+	return rc ? rc : sums_move(db, kind, priority, n, 0, bytes, err);
+}
+
+/*
+ * Every row of rows[0..n) was inserted (no duplicate): their sums counted
+ * here rather than read back. The rows are sorted by kind, so a run of one
+ * (kind, priority) is counted at once; *added += n.
+ */
+static int rows_sums(struct job_db *db, const struct job_db_row *rows, int n, int64_t *added, struct st_msg *err)
+{
+	int rc = 0;
+
+	for (int i = 0; i < n && !rc;) {
+		int j = i;
+		int64_t bytes = 0;
+		while (j < n && rows[j].kind == rows[i].kind && rows[j].priority == rows[i].priority)
+			bytes += rows[j++].bytes;
+		rc = sums_add(db, rows[i].kind, rows[i].priority, j - i, bytes, err);
+		i = j;
+	}
+	if (!rc)
+		*added += n;
+	return rc;
+}
+
 /*
  * Insert keys[from..to) of t in the open transaction, and their sums:
  * *added += rows inserted. One INSERT ... SELECT over job_batch
  * (job_db_batch.c); the duplicates are left out by tasks_live (ON CONFLICT
- * DO NOTHING), so the sums are those of the rows it made: the ids past the
- * largest before it (rowids of a table without AUTOINCREMENT grow from its
- * largest, and this transaction holds the write lock).
+ * DO NOTHING), so the sums are those of the rows it made: when it made
+ * every row, the batch's own (rows_sums); else read back from the ids past
+ * the largest before it (rowids of a table without AUTOINCREMENT grow from
+ * its largest, and this transaction holds the write lock).
  */
 static int add_rows(struct job_db *db, sqlite3_stmt *ins, sqlite3_stmt *sums, const struct job_task *t,
 		    const struct job_db_add_key *keys, int from, int to, struct job_db_row *rows, int64_t *added,
@@ -205,14 +238,13 @@ static int add_rows(struct job_db *db, sqlite3_stmt *ins, sqlite3_stmt *sums, co
 	db->batch = (struct job_db_batch){ .rows = NULL };
 	if (src != SQLITE_DONE)
 		return st_sql_fail(db->sql, src, "curator.db tasks", err);
+	if (sqlite3_changes(db->sql) == to - from)
+		return rows_sums(db, rows, to - from, added, err);
 	sqlite3_bind_int64(sums, 1, before);
 	while (!rc && (src = sqlite3_step(sums)) == SQLITE_ROW) {
 		int kind = sqlite3_column_int(sums, 0), prio = sqlite3_column_int(sums, 1);
 		int64_t n = sqlite3_column_int64(sums, 2), bytes = sqlite3_column_int64(sums, 3);
-		if (job_db_frees(kind) && n)
-			rc = freeing_start(db, err);
-		if (!rc)
-			rc = sums_move(db, kind, prio, n, 0, bytes, err);
+		rc = sums_add(db, kind, prio, n, bytes, err);
 		*added += n;
 	}
 	if (!rc && src != SQLITE_DONE)

@@ -614,6 +614,30 @@ enum job_rec_tier_why {
 #define JR_SEL_KEY_LEN 8
 
 /*
+ * A queued task on its way from a rank to rank 0, which queues every
+ * rank's tasks in one sorted run (job_scan_out.c): the fixed part, then
+ * arglen bytes of argument. Records are packed back to back, unaligned.
+ *
+ *   off  size  field
+ *   0    4     kind (enum job_task_kind)
+ *   4    4     priority (0: the kind's)
+ *   8    8     target
+ *   16   8     version
+ *   24   8     bytes
+ *   32   4     node
+ *   36   4     arglen
+ *   40   ...   the argument
+ */
+#define JR_QT_KIND 0
+#define JR_QT_PRIORITY 4
+#define JR_QT_TARGET 8
+#define JR_QT_VERSION 16
+#define JR_QT_BYTES 24
+#define JR_QT_NODE 32
+#define JR_QT_ARGLEN 36
+#define JR_QT_LEN 40
+
+/*
  * The layouts are fixed: records pass between the jobs of a scan, task
  * arguments stay in curator.db across upgrades and are decoded by the
  * executors. These pin every table above to the bytes it has always had.
@@ -641,6 +665,7 @@ _Static_assert(JR_PAIR_LEN == 28 && JR_TIER_LEN == 2 && JR_ENCODE_MEMBER_LEN == 
 		       JR_DEDUP_ROWS == 36,
 	       "task arguments");
 _Static_assert(JR_SEL_LEN == 1 && JR_SEL_KEY_LEN == 8, "selective scan");
+_Static_assert(JR_QT_ARGLEN + 4 == JR_QT_LEN && JR_QT_NODE == JR_QT_BYTES + 8 && JR_QT_LEN == 40, "queued tasks");
 _Static_assert(JR_EC_EGROUP == JR_ENCODE_EGROUP && JR_EC_VERSION == JR_ENCODE_VERSION,
 	       "an EC candidate's value starts as its ec_encode member");
 

@@ -226,99 +226,6 @@ static void input(struct mr_input *in, const char *name, int nsplits, mr_read_fn
 	in->map_arg = arg;
 }
 
-/*
- * Queue this rank's tasks in batches (job_db_tasks_add_batched), counted
- * in the scan row; a stop request or the scan being declared dead ends it
- * between batches (err says how far it got).
- */
-static int queue_tasks(struct scan_ctx *c, struct job_db *db, struct st_msg *err)
-{
-	struct job_db_add_opts ao = { .stop = c->o->stop, .scan = c->scan_id };
-	int64_t added = 0;
-	int rc = job_db_scan_to_queue(db, c->scan_id, (int64_t)c->ntasks, err);
-
-	if (!rc)
-		rc = job_db_tasks_add_batched(db, c->tasks, (int)c->ntasks, &ao, &added, err);
-	if (rc == -ECANCELED)
-		return st_fail(err, rc, "scan: stopped while queueing its tasks (SIGTERM) on rank %d: %s; the next scan"
-			       " queues the rest", c->rank, err->text);
-	return rc;
-}
-
-/*
- * Append this rank's tasks to o->tasks_out (job_scan_opts), whole lines,
- * a buffer at a time with O_APPEND (the ranks' lines never interleave
- * within a line). 0 or -errno with err filled.
- */
-static int write_tasks_out(struct scan_ctx *c, struct st_msg *err)
-{
-	char buf[16384];
-	size_t off = 0;
-	int fd, rc = 0;
-
-	if (!c->o->tasks_out)
-		return 0;
-	fd = open(c->o->tasks_out, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return st_fail(err, -errno, "%s: %s", c->o->tasks_out, strerror(errno));
-	for (size_t i = 0; i <= c->ntasks && !rc; i++) {
-		if (i == c->ntasks || off > sizeof(buf) - 128) {
-			if (off && write(fd, buf, off) != (ssize_t)off)
-				rc = st_fail(err, -EIO, "%s: %s", c->o->tasks_out, strerror(errno));
-			off = 0;
-		}
-		if (i < c->ntasks) {
-			const struct job_task *t = &c->tasks[i];
-			off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s %" PRIx64 " %" PRIu64 " %d %" PRId64 "\n",
-						job_task_kind_name(t->kind), t->target, t->version,
-						t->priority ? t->priority : job_task_priority(t->kind), t->bytes);
-		}
-	}
-	close(fd);
-	return rc;
-}
-
-/*
- * Write this rank's findings, tasks and usage to curator.db, unless rc (an
- * error already: nothing is written, the turns are still taken). Collective:
- * the ranks queue their tasks in turn, rank 0 first (curator.db has one
- * writer at a time anyway; taking turns spares the lock hand-overs between
- * the ranks' batches and keeps each rank's sorted run an append to the
- * indexes instead of inserts between the other rank's rows: a million
- * tasks on 2 ranks queued in 2.3 s interleaved, 1.6 s in turn).
- */
-static int flush_results(struct scan_ctx *c, struct mr_ctx *mr, struct job_db *db, int rc, struct st_msg *err)
-{
-	struct job_finding *jf = rc ? NULL : calloc(c->nf + 1, sizeof(*jf));
-
-	if (!rc && !jf)
-		rc = st_fail(err, -ENOMEM, "out of memory");
-	for (size_t i = 0; !rc && i < c->nf; i++) {
-		jf[i].kind = c->f[i].kind;
-		jf[i].egroup = c->f[i].egroup;
-		jf[i].extent = c->f[i].extent[0] ? c->f[i].extent : NULL;
-		jf[i].detail = c->f[i].detail;
-	}
-	if (!rc)
-		rc = job_db_findings_add(db, c->scan_id, jf, (int)c->nf, err);
-	free(jf);
-	for (size_t i = 0; !rc && i < c->ntasks; i++)
-		c->tasks[i].scan = c->scan_id;
-	if (!rc)
-		rc = write_tasks_out(c, err);
-	for (int turn = 0; turn < mr_nranks(mr) && !c->o->dry_run; turn++) {
-		char done = 1;
-		if (turn == c->rank && !rc)
-			rc = queue_tasks(c, db, err);
-		mr_bcast_poll(mr, &done, 1, turn, 1000); /* the others wait asleep, not in MPI's progress loop */
-	}
-	for (int i = 0; !rc && !c->incremental && i < c->ndisks; i++) /* (an incremental scan saw a few egroups) */
-		if (c->uegroups[i])
-			rc = job_db_usage_add(db, c->scan_id, c->disks[i].id, c->disks[i].tier, c->ubytes[i], c->uegroups[i],
-					      err);
-	return rc;
-}
-
 static void phases_json(const struct job_scan_result *res, char *buf, size_t len)
 {
 	size_t off = (size_t)snprintf(buf, len, "[");
@@ -821,6 +728,7 @@ static int finish(struct scan_run *r, struct st_msg *err)
 	struct scan_ctx *c = &r->c;
 	struct job_scan_result *res = r->res;
 	uint64_t local[JT_NKINDS] = { 0 };
+	double t0;
 	int rc;
 
 	/* a draining disk that no egroup uses any more can be marked removed */
@@ -832,8 +740,17 @@ static int finish(struct scan_run *r, struct st_msg *err)
 	hold_deletions(r);
 	if (c->rank == 0 && !r->o.dry_run)
 		job_db_scan_phase(r->db, c->scan_id, "queueing tasks", 0, 0, NULL); /* (a fence shows in the batches) */
-	rc = flush_results(c, r->mr, r->db, c->oom ? st_fail(err, -ENOMEM, "scan: out of memory") : 0, err);
+	t0 = mono();
+	rc = job_scan_flush(c, r->mr, r->db, c->oom ? st_fail(err, -ENOMEM, "scan: out of memory") : 0, err);
 	rc = mr_agree(r->mr, rc);
+	if (!r->o.dry_run && res->nphases < JOB_SCAN_MAXPHASES) {
+		/* the results written and the tasks queued, as one more phase of the report (secs: rank 0's wall clock) */
+		struct job_phase *p = &res->phases[res->nphases++];
+		p->name = "queue tasks";
+		p->secs = mono() - t0;
+		p->in = (uint64_t)mr_sum(r->mr, (int64_t)c->ntasks);
+		p->out = (uint64_t)mr_sum(r->mr, c->queued);
+	}
 	if (rc && !err->text[0])
 		st_fail(err, rc, "scan: another rank failed or stopped while writing its results; what was queued stays");
 	for (size_t i = 0; i < c->ntasks; i++) {

@@ -247,6 +247,8 @@ struct job_scan_opts {
 	volatile int *stop;
 };
 
+#define JOB_SCAN_MAXPHASES 5
+
 struct job_phase {
 	const char *name;
 	double secs;
@@ -259,7 +261,7 @@ struct job_scan_result {
 	int64_t counters[JC_NCOUNTERS];
 	uint64_t tasks[JT_NKINDS];
 	int nphases;
-	struct job_phase phases[4];
+	struct job_phase phases[JOB_SCAN_MAXPHASES]; /* the MapReduce jobs, then "queue tasks" (unless a dry run) */
 };
 
 /*

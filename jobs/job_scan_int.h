@@ -79,6 +79,7 @@ struct scan_ctx {
 	int64_t c[JC_NCOUNTERS];
 	struct job_task *tasks;
 	size_t ntasks, captasks;
+	int64_t queued; /* tasks this rank's queueing added (duplicates of queued ones left out) */
 	uint32_t task_node;      /* stamped on each task queued (job_scan_task): the node it reads or writes, 0 any */
 	struct finding *f;
 	size_t nf, capf;
@@ -188,6 +189,15 @@ static inline int emit_usage(struct mr_emitter *em, uint32_t disk, uint64_t byte
  * NULL, a printf detail). Past MAX_FINDINGS_PER_RANK findings are dropped
  * (the counters still count); out of memory sets c->oom.
  */
+/*
+ * Collective (job_scan_out.c). Write the scan's results to curator.db:
+ * each rank's findings, then the tasks of every rank, which rank 0 queues
+ * in one run (gathered; in turns if they cannot be); unless rc (an error
+ * already on this rank: it writes and sends nothing). c->queued: the tasks
+ * this rank added. 0 or this rank's error (err filled).
+ */
+int job_scan_flush(struct scan_ctx *c, struct mr_ctx *mr, struct job_db *db, int rc, struct st_msg *err);
+
 void job_scan_finding(struct scan_ctx *c, const char *kind, uint64_t egroup, const struct st_extent_id *x,
 		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 

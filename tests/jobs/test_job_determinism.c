@@ -201,6 +201,52 @@ static char *task_list(const char *dir, const char *kind, int ranks)
 	return s;
 }
 
+/*
+ * A copy of dir scanned for real (tasks queued: on 2 and 3 ranks every
+ * rank's tasks go to rank 0, which queues them in one run) on `ranks`
+ * ranks: the live queue (kind, target, version, priority, bytes, arg,
+ * node) and its sums, as text, malloc'd. The sums must be the rows'.
+ */
+static char *queued(const char *dir, int ranks)
+{
+	char copy[2048], cmd[4400], out[2100];
+	const char *args[] = { "scan", "full", "--sweep-grace", "0s", NULL };
+	size_t len;
+	char *s;
+
+	snprintf(copy, sizeof(copy), "%s-q%d", dir, ranks);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s && cp -a %s %s", copy, dir, copy);
+	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(th_run_ranks(ranks, copy, args), 0, "full scan on %d ranks failed", ranks);
+	snprintf(out, sizeof(out), "%s/queued", copy);
+	snprintf(cmd, sizeof(cmd),
+		 "sqlite3 %s/curator.db \"SELECT kind, target, version, priority, bytes, hex(arg), node FROM tasks"
+		 " WHERE state IN (0, 1) ORDER BY kind, target; SELECT * FROM queue_sums WHERE pending + running > 0"
+		 " ORDER BY kind, priority; SELECT count(*) FROM (SELECT kind, priority, count(*) AS n, sum(bytes) AS b"
+		 " FROM tasks WHERE state IN (0, 1) GROUP BY kind, priority) AS r LEFT JOIN queue_sums AS q USING (kind, priority)"
+		 " WHERE q.pending + q.running IS NOT r.n OR q.bytes IS NOT r.b\" > %s",
+		 copy, out);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	s = th_read_file(out, &len);
+	cr_assert(s && len > 2, "no %s", out);
+	s = realloc(s, len + 1);
+	s[len] = 0;
+	cr_assert(len >= 3 && !strcmp(s + len - 3, "\n0\n"), "%d ranks: queue_sums differ from the rows", ranks);
+	return s;
+}
+
+static void queued_same_on_1_2_3_ranks(const char *dir)
+{
+	char *q1 = queued(dir, 1), *q2 = queued(dir, 2), *q3 = queued(dir, 3);
+
+	cr_assert_gt(th_lines(q1), 20);
+	cr_assert_str_eq(q1, q2, "queued on 1 and 2 ranks: the queues differ");
+	cr_assert_str_eq(q1, q3, "queued on 1 and 3 ranks: the queues differ");
+	free(q1);
+	free(q2);
+	free(q3);
+}
+
 static void same_on_1_2_3_ranks(const char *dir, const char *kind, int every_kind)
 {
 	char *l1 = task_list(dir, kind, 1), *l2 = task_list(dir, kind, 2), *l3 = task_list(dir, kind, 3);
@@ -346,5 +392,6 @@ Test(determinism, every_task_kind_the_same_on_1_2_3_ranks, .timeout = 600)
 	cr_assert_eq(system(sql), 0, "%s", sql);
 	same_on_1_2_3_ranks(dir, "full", 1);
 	same_on_1_2_3_ranks(dir, "partial", 0);
+	queued_same_on_1_2_3_ranks(dir);
 	unsetenv("CURATOR_NOW");
 }
