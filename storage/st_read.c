@@ -586,6 +586,11 @@ void st_store_set_csum(struct st_store *st, struct st_csum *c)
 	st->csum = c;
 }
 
+int st_store_set_fd_slots(struct st_store *st, size_t n)
+{
+	return st_fdcache_resize(&st->fdc, n);
+}
+
 void st_store_set_mcache(struct st_store *st, struct st_mcache *m)
 {
 	st->mc = m;

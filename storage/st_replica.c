@@ -29,19 +29,47 @@
 #include "storage/st_ec.h"
 #include "storage/st_egroup.h"
 
+_Static_assert(ST_FD_SLOTS % ST_FD_WAYS == 0 && ((ST_FD_SLOTS / ST_FD_WAYS) & (ST_FD_SLOTS / ST_FD_WAYS - 1)) == 0,
+	       "the default fd cache is a power of 2 of sets");
+
 void st_fdcache_init(struct st_fdcache *c)
 {
+	c->slots = c->inl;
+	c->nsets = ST_FD_SLOTS / ST_FD_WAYS;
+	c->tick = 0;
 	for (int i = 0; i < ST_FD_SLOTS; i++)
 		c->slots[i].fd = -1;
 }
 
 void st_fdcache_release(struct st_fdcache *c)
 {
-	for (int i = 0; i < ST_FD_SLOTS; i++) {
+	for (size_t i = 0; i < (size_t)c->nsets * ST_FD_WAYS; i++) {
 		if (c->slots[i].fd >= 0)
 			close(c->slots[i].fd);
 		c->slots[i].fd = -1;
 	}
+}
+
+int st_fdcache_resize(struct st_fdcache *c, size_t n)
+{
+	uint32_t sets = ST_FD_SLOTS / ST_FD_WAYS;
+	struct st_fd_slot *s;
+
+	while ((size_t)sets * ST_FD_WAYS < n && sets < (1u << 20))
+		sets *= 2;
+	if (sets == c->nsets)
+		return 0;
+	s = sets == ST_FD_SLOTS / ST_FD_WAYS ? c->inl : calloc((size_t)sets * ST_FD_WAYS, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	st_fdcache_release(c);
+	if (c->slots != c->inl)
+		free(c->slots);
+	c->slots = s;
+	c->nsets = sets;
+	for (size_t i = 0; i < (size_t)sets * ST_FD_WAYS; i++)
+		s[i].fd = -1;
+	return 0;
 }
 
 int st_fdcache_open(struct st_fdcache *c, struct st_fd_slot *victim, uint64_t egroup, const struct st_disk *d)
@@ -65,8 +93,10 @@ int st_fdcache_open(struct st_fdcache *c, struct st_fd_slot *victim, uint64_t eg
 
 void st_fdcache_forget(struct st_fdcache *c, uint64_t egroup, uint32_t disk)
 {
-	for (int i = 0; i < ST_FD_SLOTS; i++) {
-		struct st_fd_slot *s = &c->slots[i];
+	struct st_fd_slot *set = st_fdcache_set(c, egroup, disk);
+
+	for (int i = 0; i < ST_FD_WAYS; i++) {
+		struct st_fd_slot *s = &set[i];
 		if (s->fd >= 0 && s->egroup == egroup && s->disk == disk) {
 			close(s->fd);
 			s->fd = -1;

@@ -138,6 +138,8 @@ void st_store_free(struct st_store *st)
 	st_readcache_release(st);
 	st_store_async_unlink(st, 0);
 	st_fdcache_release(&st->fdc);
+	if (st->fdc.slots != st->fdc.inl)
+		free(st->fdc.slots);
 	free(st->cbuf);
 	st_topo_release(&st->topo);
 	st_lease_release(st->lease);

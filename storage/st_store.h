@@ -350,6 +350,14 @@ void st_store_set_csum(struct st_store *st, struct st_csum *c);
  */
 struct st_mcache;
 void st_store_set_mcache(struct st_store *st, struct st_mcache *m);
+/*
+ * Keep about n replica files open for reads (default 32; at least that,
+ * rounded up to sets of 8; each an fd of this process, so the caller sees
+ * to RLIMIT_NOFILE): a storage controller's random reads over hundreds of
+ * egroups otherwise open and close a file per read. The fds already open
+ * are closed. 0 or -ENOMEM (the cache unchanged).
+ */
+int st_store_set_fd_slots(struct st_store *st, size_t n);
 
 /*
  * Read [off, off+len) of vdisk v into buf. 0, ST_ERANGE past the size,

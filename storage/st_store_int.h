@@ -60,7 +60,8 @@
 #include "storage/st_util.h"
 
 #define ST_ID_BATCH 4096    /* IDs reserved in config.db at a time */
-#define ST_FD_SLOTS 32      /* replica fds kept open */
+#define ST_FD_SLOTS 32      /* replica fds kept open, by default (st_store_set_fd_slots) */
+#define ST_FD_WAYS 8        /* ... in sets of this many, least recently used evicted */
 #define ST_BC_BLOCKS 64     /* blocks of metadata read ahead */
 #define ST_BATCH_DISKS 64   /* disks batch mode tracks before it syncs them all */
 
@@ -81,7 +82,13 @@ struct st_topology {
 	struct st_cloud *cloud; /* opened on first use from the cluster settings */
 };
 
-/* Replica files kept open for reads, least recently used evicted. */
+/*
+ * Replica files kept open for reads: nsets sets of ST_FD_WAYS slots, a
+ * file's set chosen by hashing (egroup, disk), the least recently used
+ * slot of its set evicted. slots is inl (ST_FD_SLOTS) unless
+ * st_store_set_fd_slots made it larger (a storage controller reading a
+ * vdisk at random over hundreds of egroups).
+ */
 struct st_fd_slot {
 	uint64_t egroup;
 	uint32_t disk;
@@ -90,8 +97,10 @@ struct st_fd_slot {
 };
 
 struct st_fdcache {
-	struct st_fd_slot slots[ST_FD_SLOTS];
+	struct st_fd_slot *slots;
+	uint32_t nsets; /* a power of 2 */
 	uint64_t tick;
+	struct st_fd_slot inl[ST_FD_SLOTS];
 };
 
 struct st_deferred; /* st_read.c: a whole extent read, its CRC still to check */
@@ -258,14 +267,25 @@ int st_fdcache_open(struct st_fdcache *c, struct st_fd_slot *victim, uint64_t eg
 /* Close and drop the cached fd of egroup on disk, if any (the file changed or went). */
 void st_fdcache_forget(struct st_fdcache *c, uint64_t egroup, uint32_t disk);
 
+/* Make c hold about n fds (n >= ST_FD_SLOTS; rounded to sets), closing those it held. 0 or -ENOMEM (c unchanged). */
+int st_fdcache_resize(struct st_fdcache *c, size_t n);
+
+/* The first slot of the set of (egroup, disk). */
+static inline struct st_fd_slot *st_fdcache_set(struct st_fdcache *c, uint64_t egroup, uint32_t disk)
+{
+	uint64_t h = (egroup ^ ((uint64_t)disk << 40)) * 0x9e3779b97f4a7c15ull;
+
+	return &c->slots[((size_t)(h >> 32) & (c->nsets - 1)) * ST_FD_WAYS];
+}
+
 /* A read-only fd of egroup's file on disk d, cached (owned by the cache): the fd or -errno. */
 static inline int st_fdcache_get(struct st_fdcache *c, uint64_t egroup, const struct st_disk *d)
 {
-	struct st_fd_slot *victim = &c->slots[0];
+	struct st_fd_slot *set = st_fdcache_set(c, egroup, d->id), *victim = set;
 
 	c->tick++;
-	for (int i = 0; i < ST_FD_SLOTS; i++) {
-		struct st_fd_slot *s = &c->slots[i];
+	for (int i = 0; i < ST_FD_WAYS; i++) {
+		struct st_fd_slot *s = &set[i];
 		if (s->fd >= 0 && s->egroup == egroup && s->disk == d->id) {
 			s->tick = c->tick;
 			return s->fd;

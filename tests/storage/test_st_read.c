@@ -4,6 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dirent.h>
+#include <unistd.h>
+
+#include "storage/st_egroup.h"
+#include "storage/st_store_int.h"
 #include "tests/storage/st_store_th.h"
 
 /* Corrupt or remove replica files; reads skip to a good copy and count. */
@@ -109,4 +114,68 @@ Test(st_read, read_ahead_sees_other_handles_commits)
 	free(b);
 	free(out);
 	st_rm_rf(dir);
+}
+
+/* Open fds of this process (entries of /proc/self/fd but the one reading it). */
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	cr_assert(d);
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1;
+}
+
+/*
+ * The replica fd cache: resized for a controller it keeps hundreds of
+ * files open (a second pass opens none, each egroup's fd stays the same),
+ * forgets one file on request, and at the default size holds at most 32.
+ */
+Test(st_read, fd_cache_holds_what_it_is_sized_for)
+{
+	const char *dir = th_tmpdir("fdcache");
+	struct st_disk d = { .id = 3 };
+	struct st_fdcache c;
+	int fds[200], base;
+
+	snprintf(d.path, sizeof(d.path), "%s", dir);
+	for (int i = 0; i < 200; i++) {
+		char path[ST_PATH_MAX + 64], sub[ST_PATH_MAX + 64];
+		cr_assert_eq(st_egroup_path(d.path, 0x1000 + (uint64_t)i, path, sizeof(path)), 0);
+		snprintf(sub, sizeof(sub), "mkdir -p $(dirname %s)", path);
+		if (i == 0)
+			cr_assert_eq(system(sub), 0);
+		cr_assert_eq(th_write_file(path, "x", 1), 0, "%s", path);
+	}
+	base = open_fds();
+	st_fdcache_init(&c);
+	cr_assert_eq(st_fdcache_resize(&c, 300), 0);
+	cr_assert_geq((size_t)c.nsets * ST_FD_WAYS, 300);
+	for (int i = 0; i < 200; i++) {
+		fds[i] = st_fdcache_get(&c, 0x1000 + (uint64_t)i, &d);
+		cr_assert_geq(fds[i], 0, "egroup %d: %s", i, strerror(-fds[i]));
+	}
+	cr_assert_leq(open_fds() - base, 200);
+	cr_assert_geq(open_fds() - base, 150, "a cache of %u slots kept only %d of 200 files", c.nsets * ST_FD_WAYS,
+		      open_fds() - base);
+	int same = 0;
+	for (int i = 0; i < 200; i++)
+		same += st_fdcache_get(&c, 0x1000 + (uint64_t)i, &d) == fds[i];
+	cr_assert_geq(same, 150, "the second pass reopened %d of 200 files", 200 - same);
+	int before = open_fds();
+	st_fdcache_forget(&c, 0x1000, d.id);
+	cr_assert_leq(open_fds(), before);
+	st_fdcache_release(&c);
+	cr_assert_eq(st_fdcache_resize(&c, 0), 0); /* back to the default: the inline slots */
+	cr_assert_eq(c.slots, c.inl);
+	cr_assert_eq(open_fds(), base, "release left files open: %d, not %d", open_fds(), base);
+	for (int i = 0; i < 200; i++)
+		cr_assert_geq(st_fdcache_get(&c, 0x1000 + (uint64_t)i, &d), 0);
+	cr_assert_leq(open_fds() - base, ST_FD_SLOTS);
+	st_fdcache_release(&c);
+	cr_assert_eq(open_fds(), base);
 }
