@@ -129,7 +129,7 @@ static const struct cu_optdef o_serve[] = {
 	{ "--foreground", NULL, "stay in the foreground (else nbdkit forks and writes DIR/serve-N.pid)" },
 	{ "--log-max", "SIZE", "bytes a vdisk's write-back log holds before it commits (default 1G, at most 4G)" },
 	{ "--log-mem", "SIZE", "bytes all vdisks' write-back logs hold together (default: a quarter of memory)" },
-	{ "--commit-ms", "MS", "commit a log this long after its oldest write (default 1000)" },
+	{ "--commit-ms", "MS", "commit a log this long after its oldest write (default 5000)" },
 	{ "--lease-ms", "MS", "the TTL of this controller's owner leases (default 5000)" },
 	{ NULL, NULL, NULL },
 };

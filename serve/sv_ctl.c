@@ -52,7 +52,7 @@ void sv_opts_default(struct sv_opts *o)
 	o->log_max = SV_LOG_MAX_DEFAULT;
 	o->log_mem = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz / 4 : (4ull << 30);
 	o->log_ranges = 16384;
-	o->commit_ms = 1000;
+	o->commit_ms = SV_COMMIT_MS_DEFAULT;
 	o->lease_ms = 5000;
 }
 
