@@ -21,23 +21,51 @@ void sv_log_init(struct sv_log *l)
 	memset(l, 0, sizeof(*l));
 }
 
+/*
+ * A DATA buffer the log no longer needs: kept as a spare (its pages are
+ * mapped) in place of the smallest one when it is larger and at least
+ * SV_LOG_SPARE_MIN, else freed.
+ */
+static void spare_keep(struct sv_log *l, uint8_t *data, size_t cap)
+{
+	int k = 0;
+
+	for (int s = 1; s < SV_LOG_SPARES; s++) /* the smallest slot */
+		if (l->spare_cap[s] < l->spare_cap[k])
+			k = s;
+	if (data && cap > l->spare_cap[k] && cap >= SV_LOG_SPARE_MIN) {
+		free(l->spare[k]);
+		l->spare_bytes += cap - l->spare_cap[k];
+		l->spare[k] = data;
+		l->spare_cap[k] = cap;
+	} else {
+		free(data);
+	}
+}
+
+/* The smallest spare of at least want bytes, taken out of the pool (*cap its size); NULL: none. */
+static uint8_t *spare_take(struct sv_log *l, size_t want, size_t *cap)
+{
+	int k = -1;
+	uint8_t *d;
+
+	for (int s = 0; s < SV_LOG_SPARES; s++)
+		if (l->spare[s] && l->spare_cap[s] >= want && (k < 0 || l->spare_cap[s] < l->spare_cap[k]))
+			k = s;
+	if (k < 0)
+		return NULL;
+	d = l->spare[k];
+	*cap = l->spare_cap[k];
+	l->spare_bytes -= l->spare_cap[k];
+	l->spare[k] = NULL;
+	l->spare_cap[k] = 0;
+	return d;
+}
+
 void sv_log_clear(struct sv_log *l)
 {
-	for (size_t i = 0; i < l->n; i++) {
-		struct sv_log_ent *e = &l->e[i];
-		int k = 0;
-		for (int s = 1; s < SV_LOG_SPARES; s++) /* the smallest slot */
-			if (l->spare_cap[s] < l->spare_cap[k])
-				k = s;
-		if (e->data && e->cap > l->spare_cap[k] && e->cap >= SV_LOG_SPARE_MIN) { /* kept: its pages are mapped */
-			free(l->spare[k]);
-			l->spare_bytes += e->cap - l->spare_cap[k];
-			l->spare[k] = e->data;
-			l->spare_cap[k] = e->cap;
-		} else {
-			free(e->data);
-		}
-	}
+	for (size_t i = 0; i < l->n; i++)
+		spare_keep(l, l->e[i].data, l->e[i].cap);
 	l->n = 0;
 	l->bytes = l->covered = 0;
 }
@@ -106,16 +134,26 @@ static int reserve(struct sv_log *l, size_t want)
 	return 0;
 }
 
-/* Append len bytes of src to DATA range e (grown geometrically). */
-static int data_append(struct sv_log_ent *e, const uint8_t *src, uint64_t len)
+/*
+ * Append len bytes of src to DATA range e: grown geometrically, into a
+ * spare that holds it when there is one (mapped pages: no fault, and the
+ * old buffer becomes a spare in turn), else by realloc.
+ */
+static int data_append(struct sv_log *l, struct sv_log_ent *e, const uint8_t *src, uint64_t len)
 {
 	if (e->len + len > e->cap) {
-		size_t cap = e->cap ? e->cap : 4096;
+		size_t cap = e->cap ? e->cap : 4096, scap = 0;
 		while (cap < e->len + len)
 			cap *= 2;
-		uint8_t *d = realloc(e->data, cap);
-		if (!d)
+		uint8_t *d = e->len + len >= SV_LOG_SPARE_USE ? spare_take(l, e->len + len, &scap) : NULL;
+		if (d) {
+			if (e->len)
+				memcpy(d, e->data, e->len);
+			spare_keep(l, e->data, e->cap);
+			cap = scap;
+		} else if (!(d = realloc(e->data, cap))) {
 			return -ENOMEM;
+		}
 		e->data = d;
 		e->cap = cap;
 	}
@@ -132,7 +170,7 @@ static int ent_make(struct sv_log *l, struct sv_log_ent *e, uint64_t off, const 
 		e->len = len;
 		return 0;
 	}
-	if (len >= SV_LOG_SPARE_USE) { /* the largest buffer of a committed range: no fresh pages to fault in */
+	if (len >= SV_LOG_SPARE_USE) { /* the largest spare: no fresh pages to fault in, and a stream may follow */
 		int k = 0;
 		for (int s = 1; s < SV_LOG_SPARES; s++)
 			if (l->spare_cap[s] > l->spare_cap[k])
@@ -145,7 +183,7 @@ static int ent_make(struct sv_log *l, struct sv_log_ent *e, uint64_t off, const 
 			l->spare_cap[k] = 0;
 		}
 	}
-	return data_append(e, src, len);
+	return data_append(l, e, src, len);
 }
 
 /* Merge e[i + 1] into e[i] when they touch and are of one kind. */
@@ -158,9 +196,9 @@ static int merge_next(struct sv_log *l, size_t i)
 	if (a->kind == SV_LOG_DATA && b->len > SV_LOG_SPARE_MIN)
 		return 0; /* two large ranges stay apart: merging would copy all of b */
 	if (a->kind == SV_LOG_DATA) {
-		if (data_append(a, b->data, b->len))
+		if (data_append(l, a, b->data, b->len))
 			return -ENOMEM;
-		free(b->data);
+		spare_keep(l, b->data, b->cap); /* (a stream's next range takes it back) */
 	} else {
 		a->len += b->len;
 	}
@@ -191,7 +229,7 @@ int sv_log_put(struct sv_log *l, uint64_t off, const void *buf, uint64_t len, en
 		    (i == l->n || l->e[i].off >= end)) {
 			struct sv_log_ent *a = &l->e[i - 1];
 			account(l, a, -1);
-			if (data_append(a, buf, len)) {
+			if (data_append(l, a, buf, len)) {
 				account(l, a, +1);
 				return -ENOMEM;
 			}
@@ -223,7 +261,7 @@ int sv_log_put(struct sv_log *l, uint64_t off, const void *buf, uint64_t len, en
 	}
 	for (size_t k = i; k < j; k++) {
 		account(l, &l->e[k], -1);
-		free(l->e[k].data);
+		spare_keep(l, l->e[k].data, l->e[k].cap);
 	}
 	/* replace e[i..j) by ne (and right) */
 	{

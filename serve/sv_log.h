@@ -59,8 +59,11 @@ void sv_log_init(struct sv_log *l);
  * Free every range (the log is empty and may be reused). The
  * SV_LOG_SPARES largest DATA buffers of at least SV_LOG_SPARE_MIN are kept
  * as spares, which new DATA ranges of at least SV_LOG_SPARE_USE take (the
- * largest first): a log refilled after every commit would otherwise fault
- * in fresh pages for every byte (the kernel zeroes each one).
+ * largest first) and growing ones move into (the smallest that holds them):
+ * a log refilled after every commit would otherwise fault in fresh pages
+ * for every byte (the kernel zeroes each one). The buffers of ranges a put
+ * merges or overwrites become spares too (a 1 MiB write that came before
+ * its left neighbour took a spare, then was merged into that neighbour).
  */
 void sv_log_clear(struct sv_log *l);
 /* Free the spares (an idle log; memory wanted elsewhere). */
