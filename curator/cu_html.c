@@ -324,7 +324,7 @@ static int phase_secs(void *arg, const struct job_scan_phase *p)
 {
 	struct phase_secs *ps = arg;
 
-	if (!strcmp(p->phase, "queue tasks")) { /* the last column, whatever the scan's jobs */
+	if (!strcmp(p->phase, "queueing tasks")) { /* the last column, whatever the scan's jobs */
 		ps->v[3] = p->secs;
 		return 0;
 	}

@@ -174,21 +174,35 @@ static int sums_add(struct job_db *db, int kind, int priority, int64_t n, int64_
 
 /*
  * Every row of rows[0..n) was inserted (no duplicate): their sums counted
- * here rather than read back. The rows are sorted by kind, so a run of one
- * (kind, priority) is counted at once; *added += n.
+ * here rather than read back, once per (kind, priority) of the batch (the
+ * rows are sorted by kind, but one kind's priorities may alternate:
+ * rereplicate's depend on the copies left). *added += n.
  */
 static int rows_sums(struct job_db *db, const struct job_db_row *rows, int n, int64_t *added, struct st_msg *err)
 {
-	int rc = 0;
+	struct { int32_t kind, priority; int64_t n, bytes; } acc[64];
+	int nacc = 0, rc = 0;
 
-	for (int i = 0; i < n && !rc;) {
-		int j = i;
-		int64_t bytes = 0;
-		while (j < n && rows[j].kind == rows[i].kind && rows[j].priority == rows[i].priority)
-			bytes += rows[j++].bytes;
-		rc = sums_add(db, rows[i].kind, rows[i].priority, j - i, bytes, err);
-		i = j;
+	for (int i = 0; i < n && !rc; i++) {
+		int k = nacc - 1;
+		while (k >= 0 && (acc[k].kind != rows[i].kind || acc[k].priority != rows[i].priority))
+			k--;
+		if (k < 0 && nacc == (int)(sizeof(acc) / sizeof(acc[0]))) { /* many pairs: the ones so far, then on */
+			for (int j = 0; j < nacc && !rc; j++)
+				rc = sums_add(db, acc[j].kind, acc[j].priority, acc[j].n, acc[j].bytes, err);
+			nacc = 0;
+		}
+		if (k < 0) {
+			k = nacc++;
+			acc[k].kind = rows[i].kind;
+			acc[k].priority = rows[i].priority;
+			acc[k].n = acc[k].bytes = 0;
+		}
+		acc[k].n++;
+		acc[k].bytes += rows[i].bytes;
 	}
+	for (int j = 0; j < nacc && !rc; j++)
+		rc = sums_add(db, acc[j].kind, acc[j].priority, acc[j].n, acc[j].bytes, err);
 	if (!rc)
 		*added += n;
 	return rc;

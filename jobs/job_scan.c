@@ -743,13 +743,11 @@ static int finish(struct scan_run *r, struct st_msg *err)
 	t0 = mono();
 	rc = job_scan_flush(c, r->mr, r->db, c->oom ? st_fail(err, -ENOMEM, "scan: out of memory") : 0, err);
 	rc = mr_agree(r->mr, rc);
-	if (!r->o.dry_run && res->nphases < JOB_SCAN_MAXPHASES) {
-		/* the results written and the tasks queued, as one more phase of the report (secs: rank 0's wall clock) */
-		struct job_phase *p = &res->phases[res->nphases++];
-		p->name = "queue tasks";
-		p->secs = mono() - t0;
-		p->in = (uint64_t)mr_sum(r->mr, (int64_t)c->ntasks);
-		p->out = (uint64_t)mr_sum(r->mr, c->queued);
+	{ /* the results written and the tasks queued, as one more phase of the report (secs: rank 0's wall clock) */
+		double secs = mono() - t0;
+		uint64_t found = (uint64_t)mr_sum(r->mr, (int64_t)c->ntasks), added = (uint64_t)mr_sum(r->mr, c->queued);
+		if (!r->o.dry_run && res->nphases < JOB_SCAN_MAXPHASES)
+			res->phases[res->nphases++] = (struct job_phase){ "queueing tasks", secs, found, added };
 	}
 	if (rc && !err->text[0])
 		st_fail(err, rc, "scan: another rank failed or stopped while writing its results; what was queued stays");

@@ -189,17 +189,18 @@ static inline int emit_usage(struct mr_emitter *em, uint32_t disk, uint64_t byte
  * NULL, a printf detail). Past MAX_FINDINGS_PER_RANK findings are dropped
  * (the counters still count); out of memory sets c->oom.
  */
+void job_scan_finding(struct scan_ctx *c, const char *kind, uint64_t egroup, const struct st_extent_id *x,
+		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
 /*
  * Collective (job_scan_out.c). Write the scan's results to curator.db:
  * each rank's findings, then the tasks of every rank, which rank 0 queues
  * in one run (gathered; in turns if they cannot be); unless rc (an error
- * already on this rank: it writes and sends nothing). c->queued: the tasks
- * this rank added. 0 or this rank's error (err filled).
+ * already on this rank: it writes and sends nothing; on rank 0, no rank's
+ * tasks are queued). Only rank 0's o->stop stops gathered queueing.
+ * c->queued: the tasks this rank added. 0 or this rank's error (err filled).
  */
 int job_scan_flush(struct scan_ctx *c, struct mr_ctx *mr, struct job_db *db, int rc, struct st_msg *err);
-
-void job_scan_finding(struct scan_ctx *c, const char *kind, uint64_t egroup, const struct st_extent_id *x,
-		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /*
  * Queue a task of this rank at the kind's default priority. arg (arglen

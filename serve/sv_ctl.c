@@ -150,22 +150,30 @@ int sv_ctl_new(const char *dir, const struct sv_opts *o, struct sv_ctl **out, st
  * Replica files each read handle keeps open: random reads of a vdisk touch
  * hundreds of egroups, and 32 of them open and close a file for most
  * reads (a tenth of the controller's CPU). A 64th of RLIMIT_NOFILE each
- * (the plugin raises it to 65536: 1,024 per handle, a few dozen handles),
- * at least the default.
+ * (the plugin raises it to 65536: 1,024 per handle) for the first
+ * SV_FD_HANDLES handles, 32 for any more: at most a quarter of the limit
+ * plus 32 a handle, the rest left to commits (a 1 GiB log opens 256 x RF
+ * files) and connections.
  */
-static size_t fd_slots(void)
+#define SV_FD_HANDLES 16
+static size_t fd_slots(size_t handles)
 {
 	struct rlimit rl;
+	size_t n;
 
+	if (handles >= SV_FD_HANDLES)
+		return 32; /* past the first SV_FD_HANDLES, the default: the fds stay bounded */
 	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY)
 		return 1024;
-	return rl.rlim_cur / 64 < 32 ? 32 : rl.rlim_cur / 64 > 1024 ? 1024 : (size_t)(rl.rlim_cur / 64);
+	n = (size_t)(rl.rlim_cur / 64);
+	return n < 32 ? 32 : n > 1024 ? 1024 : n;
 }
 
 int sv_pool_get(struct sv_ctl *c, struct st_store **out, struct st_msg *err)
 {
 	struct st_store *st = NULL;
 	uint64_t seen = 0, now;
+	size_t handles;
 	int rc;
 
 	pthread_mutex_lock(&c->rmu);
@@ -182,7 +190,10 @@ int sv_pool_get(struct sv_ctl *c, struct st_store **out, struct st_msg *err)
 			return rc;
 		st_store_set_csum(st, c->csum);
 		st_store_set_mcache(st, c->mc);
-		st_store_set_fd_slots(st, fd_slots()); /* (on -ENOMEM the default 32 stay) */
+		pthread_mutex_lock(&c->rmu);
+		handles = c->nhandles++;
+		pthread_mutex_unlock(&c->rmu);
+		st_store_set_fd_slots(st, fd_slots(handles)); /* (on -ENOMEM the default 32 stay) */
 		seen = now;
 	}
 	if (seen != now)
@@ -210,8 +221,19 @@ void sv_pool_put(struct sv_ctl *c, struct st_store *st)
 		c->rgen[c->nrpool++] = c->cgen;
 		st = NULL;
 	}
+	if (st)
+		c->nhandles--;
 	pthread_mutex_unlock(&c->rmu);
 	st_store_free(st); /* no room to keep it (out of memory) */
+}
+
+/* The commit thread, every few seconds: the idle read handles let go of deleted egroup files. */
+static void sweep_pool(struct sv_ctl *c)
+{
+	pthread_mutex_lock(&c->rmu);
+	for (size_t i = 0; i < c->nrpool; i++)
+		st_store_sweep_fds(c->rpool[i]);
+	pthread_mutex_unlock(&c->rmu);
 }
 
 /* --- commits ------------------------------------------------------------ */
@@ -341,6 +363,7 @@ static void *commit_thread(void *arg)
 {
 	struct sv_ctl *c = arg;
 	unsigned pass = 0;
+	int64_t swept = sv_mono_ms();
 
 	pthread_mutex_lock(&c->mu);
 	while (!c->stop) {
@@ -349,6 +372,14 @@ static void *commit_thread(void *arg)
 		struct sv_vd *vd;
 
 		pass++;
+		if (now - swept >= 2000) { /* without mu: writers do not wait for the fstat's */
+			swept = now;
+			pthread_mutex_unlock(&c->mu);
+			sweep_pool(c);
+			pthread_mutex_lock(&c->mu);
+			if (c->stop)
+				break;
+		}
 	again: /* every call below drops mu: the list may have changed, start over (each vdisk once a pass) */
 		for (vd = c->vds; vd; vd = vd->next) {
 			int what = vd->pass == pass ? 0 : thread_work(vd, now);

@@ -65,6 +65,7 @@ struct sv_ctl {
 	struct st_store **rpool;
 	uint64_t *rgen;      /* the cgen each pooled handle last read at */
 	size_t nrpool, caprpool;
+	size_t nhandles;     /* under rmu: read handles open, pooled or in use (their fd budgets) */
 	uint64_t cgen;       /* under rmu: commits that ended, of any vdisk */
 	struct st_csum *csum; /* chunk sums of verified extents, shared by the read handles */
 	struct st_mcache *mc; /* block, extent and egroup rows, shared by the read handles */

@@ -43,14 +43,18 @@ static void spare_keep(struct sv_log *l, uint8_t *data, size_t cap)
 	}
 }
 
-/* The smallest spare of at least want bytes, taken out of the pool (*cap its size); NULL: none. */
-static uint8_t *spare_take(struct sv_log *l, size_t want, size_t *cap)
+/*
+ * A spare of at least want bytes taken out of the pool (*cap its size),
+ * the smallest such, or the largest when `largest`; NULL: none.
+ */
+static uint8_t *spare_take(struct sv_log *l, size_t want, int largest, size_t *cap)
 {
 	int k = -1;
 	uint8_t *d;
 
 	for (int s = 0; s < SV_LOG_SPARES; s++)
-		if (l->spare[s] && l->spare_cap[s] >= want && (k < 0 || l->spare_cap[s] < l->spare_cap[k]))
+		if (l->spare[s] && l->spare_cap[s] >= want &&
+		    (k < 0 || (largest ? l->spare_cap[s] > l->spare_cap[k] : l->spare_cap[s] < l->spare_cap[k])))
 			k = s;
 	if (k < 0)
 		return NULL;
@@ -145,7 +149,7 @@ static int data_append(struct sv_log *l, struct sv_log_ent *e, const uint8_t *sr
 		size_t cap = e->cap ? e->cap : 4096, scap = 0;
 		while (cap < e->len + len)
 			cap *= 2;
-		uint8_t *d = e->len + len >= SV_LOG_SPARE_USE ? spare_take(l, e->len + len, &scap) : NULL;
+		uint8_t *d = e->len + len >= SV_LOG_SPARE_USE ? spare_take(l, e->len + len, 0, &scap) : NULL;
 		if (d) {
 			if (e->len)
 				memcpy(d, e->data, e->len);
@@ -170,19 +174,8 @@ static int ent_make(struct sv_log *l, struct sv_log_ent *e, uint64_t off, const 
 		e->len = len;
 		return 0;
 	}
-	if (len >= SV_LOG_SPARE_USE) { /* the largest spare: no fresh pages to fault in, and a stream may follow */
-		int k = 0;
-		for (int s = 1; s < SV_LOG_SPARES; s++)
-			if (l->spare_cap[s] > l->spare_cap[k])
-				k = s;
-		if (l->spare[k] && l->spare_cap[k] >= len) {
-			e->data = l->spare[k];
-			e->cap = l->spare_cap[k];
-			l->spare_bytes -= l->spare_cap[k];
-			l->spare[k] = NULL;
-			l->spare_cap[k] = 0;
-		}
-	}
+	if (len >= SV_LOG_SPARE_USE) /* the largest spare: no fresh pages to fault in, and a stream may follow */
+		e->data = spare_take(l, len, 1, &e->cap);
 	return data_append(l, e, src, len);
 }
 

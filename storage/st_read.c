@@ -56,18 +56,22 @@ int st_store_read_replica(struct st_store *st, const struct st_egroup_rec *g, in
 
 	if (!d)
 		return -ENOENT;
-	fd = st_fdcache_get(&st->fdc, g->id, d);
-	if (fd < 0)
-		return fd;
-	if (buf) {
-		rc = st_egroup_read_extent_into(fd, e, buf);
-	} else {
-		rc = xbuf_reserve(st, ST_EXTENT_HDR + (size_t)e->stored_len);
-		if (!rc)
-			rc = st_egroup_read_extent(fd, e, st->rcache.xbuf);
-	}
-	if (rc)
+	/* twice: a cached fd may be of a file since replaced (a repaired replica renamed over it) */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		fd = st_fdcache_get(&st->fdc, g->id, d);
+		if (fd < 0)
+			return fd;
+		if (buf) {
+			rc = st_egroup_read_extent_into(fd, e, buf);
+		} else {
+			rc = xbuf_reserve(st, ST_EXTENT_HDR + (size_t)e->stored_len);
+			if (!rc)
+				rc = st_egroup_read_extent(fd, e, st->rcache.xbuf);
+		}
+		if (!rc || rc == -ENOMEM)
+			return rc;
 		st_fdcache_forget(&st->fdc, g->id, d->id);
+	}
 	return rc;
 }
 
@@ -589,6 +593,11 @@ void st_store_set_csum(struct st_store *st, struct st_csum *c)
 int st_store_set_fd_slots(struct st_store *st, size_t n)
 {
 	return st_fdcache_resize(&st->fdc, n);
+}
+
+void st_store_sweep_fds(struct st_store *st)
+{
+	st_fdcache_sweep(&st->fdc);
 }
 
 void st_store_set_mcache(struct st_store *st, struct st_mcache *m)

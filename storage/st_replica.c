@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "storage/st_cloud.h"
@@ -38,7 +39,27 @@ void st_fdcache_init(struct st_fdcache *c)
 	c->nsets = ST_FD_SLOTS / ST_FD_WAYS;
 	c->tick = 0;
 	for (int i = 0; i < ST_FD_SLOTS; i++)
-		c->slots[i].fd = -1;
+		c->slots[i] = (struct st_fd_slot){ .fd = -1 };
+}
+
+void st_fdcache_free(struct st_fdcache *c)
+{
+	st_fdcache_release(c);
+	if (c->slots != c->inl)
+		free(c->slots);
+	st_fdcache_init(c);
+}
+
+void st_fdcache_sweep(struct st_fdcache *c)
+{
+	for (size_t i = 0; i < (size_t)c->nsets * ST_FD_WAYS; i++) {
+		struct stat sb;
+		struct st_fd_slot *s = &c->slots[i];
+		if (s->fd >= 0 && fstat(s->fd, &sb) == 0 && sb.st_nlink == 0) {
+			close(s->fd);
+			s->fd = -1;
+		}
+	}
 }
 
 void st_fdcache_release(struct st_fdcache *c)
@@ -59,16 +80,16 @@ int st_fdcache_resize(struct st_fdcache *c, size_t n)
 		sets *= 2;
 	if (sets == c->nsets)
 		return 0;
-	s = sets == ST_FD_SLOTS / ST_FD_WAYS ? c->inl : calloc((size_t)sets * ST_FD_WAYS, sizeof(*s));
-	if (!s)
+	s = sets == ST_FD_SLOTS / ST_FD_WAYS ? NULL : calloc((size_t)sets * ST_FD_WAYS, sizeof(*s));
+	if (!s && sets != ST_FD_SLOTS / ST_FD_WAYS)
 		return -ENOMEM;
-	st_fdcache_release(c);
-	if (c->slots != c->inl)
-		free(c->slots);
-	c->slots = s;
-	c->nsets = sets;
-	for (size_t i = 0; i < (size_t)sets * ST_FD_WAYS; i++)
-		s[i].fd = -1;
+	st_fdcache_free(c); /* the inline slots, empty */
+	if (s) {
+		c->slots = s;
+		c->nsets = sets;
+		for (size_t i = 0; i < (size_t)sets * ST_FD_WAYS; i++)
+			s[i].fd = -1;
+	}
 	return 0;
 }
 

@@ -137,9 +137,7 @@ void st_store_free(struct st_store *st)
 		return;
 	st_readcache_release(st);
 	st_store_async_unlink(st, 0);
-	st_fdcache_release(&st->fdc);
-	if (st->fdc.slots != st->fdc.inl)
-		free(st->fdc.slots);
+	st_fdcache_free(&st->fdc);
 	free(st->cbuf);
 	st_topo_release(&st->topo);
 	st_lease_release(st->lease);

@@ -358,6 +358,12 @@ void st_store_set_mcache(struct st_store *st, struct st_mcache *m);
  * are closed. 0 or -ENOMEM (the cache unchanged).
  */
 int st_store_set_fd_slots(struct st_store *st, size_t n);
+/*
+ * Close the cached replica fds whose files were deleted, so that their
+ * space goes back to the disk (a handle does so itself every few thousand
+ * reads; an idle one, e.g. in a controller's pool, needs this call).
+ */
+void st_store_sweep_fds(struct st_store *st);
 
 /*
  * Read [off, off+len) of vdisk v into buf. 0, ST_ERANGE past the size,

@@ -267,8 +267,18 @@ int st_fdcache_open(struct st_fdcache *c, struct st_fd_slot *victim, uint64_t eg
 /* Close and drop the cached fd of egroup on disk, if any (the file changed or went). */
 void st_fdcache_forget(struct st_fdcache *c, uint64_t egroup, uint32_t disk);
 
-/* Make c hold about n fds (n >= ST_FD_SLOTS; rounded to sets), closing those it held. 0 or -ENOMEM (c unchanged). */
+/* Make c hold about n fds (at least ST_FD_SLOTS, whatever n; rounded up to sets), closing those it held. 0 or -ENOMEM (c unchanged). */
 int st_fdcache_resize(struct st_fdcache *c, size_t n);
+/* st_fdcache_release, and the slots freed when they are not the inline ones (the handle goes). */
+void st_fdcache_free(struct st_fdcache *c);
+/*
+ * Close the cached fds whose files were deleted (fstat: no link left): a
+ * retired or compacted egroup's space is given back only when the last fd
+ * goes. st_fdcache_get sweeps every ST_FD_SWEEP gets; a holder of idle
+ * handles calls st_store_sweep_fds.
+ */
+void st_fdcache_sweep(struct st_fdcache *c);
+#define ST_FD_SWEEP 4096
 
 /* The first slot of the set of (egroup, disk). */
 static inline struct st_fd_slot *st_fdcache_set(struct st_fdcache *c, uint64_t egroup, uint32_t disk)
@@ -281,16 +291,19 @@ static inline struct st_fd_slot *st_fdcache_set(struct st_fdcache *c, uint64_t e
 /* A read-only fd of egroup's file on disk d, cached (owned by the cache): the fd or -errno. */
 static inline int st_fdcache_get(struct st_fdcache *c, uint64_t egroup, const struct st_disk *d)
 {
-	struct st_fd_slot *set = st_fdcache_set(c, egroup, d->id), *victim = set;
+	struct st_fd_slot *set, *victim;
 
-	c->tick++;
+	if (++c->tick % ST_FD_SWEEP == 0)
+		st_fdcache_sweep(c);
+	set = st_fdcache_set(c, egroup, d->id);
+	victim = set;
 	for (int i = 0; i < ST_FD_WAYS; i++) {
 		struct st_fd_slot *s = &set[i];
 		if (s->fd >= 0 && s->egroup == egroup && s->disk == d->id) {
 			s->tick = c->tick;
 			return s->fd;
 		}
-		if (s->fd < 0 || s->tick < victim->tick)
+		if (victim->fd >= 0 && (s->fd < 0 || s->tick < victim->tick)) /* an empty slot first, else the oldest */
 			victim = s;
 	}
 	return st_fdcache_open(c, victim, egroup, d);

@@ -43,8 +43,8 @@ scan() { # args -> seconds
 }
 counter() { sqlite3 "$W/cl/curator.db" "SELECT json_extract(counters, '\$.$1') FROM scans WHERE id = (SELECT max(id) FROM scans)"; }
 # the scan's own time: its phases as it recorded them (without mpiexec's start and MPI's set-up),
-# its MapReduce jobs only (not the "queue tasks" phase, as before there was one)
-own() { sqlite3 "$W/cl/curator.db" "SELECT printf('%.3f', sum(json_extract(p.value, '\$.secs'))) FROM scans, json_each(scans.phases) AS p WHERE scans.id = (SELECT max(id) FROM scans) AND json_extract(p.value, '\$.phase') != 'queue tasks'"; }
+# its MapReduce jobs only (not the "queueing tasks" phase, as before there was one)
+own() { sqlite3 "$W/cl/curator.db" "SELECT printf('%.3f', sum(json_extract(p.value, '\$.secs'))) FROM scans, json_each(scans.phases) AS p WHERE scans.id = (SELECT max(id) FROM scans) AND json_extract(p.value, '\$.phase') != 'queueing tasks'"; }
 inc= all= oinc= oall=
 for r in $(seq "$RUNS"); do
 	i=$(scan)

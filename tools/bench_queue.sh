@@ -10,7 +10,7 @@
 # RUNS=N (default 1) repeats both on a fresh curator.db and keeps the best
 # of each, wall clock and CPU seconds of the ranks (the steadier figure on a
 # busy machine). The queueing run also records its own phases (scans.phases:
-# the MapReduce jobs, then "queue tasks"), a third figure measured within
+# the MapReduce jobs, then "queueing tasks"), a third figure measured within
 # one run: the queue phase against the jobs' time. Prints JSON lines;
 # ratio > 1: better than the baseline (the goal).
 set -euo pipefail
@@ -33,7 +33,7 @@ scan() {
 	awk '{ printf "%.3f %.3f", $1, $2 + $3 }' "$W/time"
 }
 # "queue_secs jobs_secs" of the last scan, as it recorded its phases
-phases() { sqlite3 "$W/cl/curator.db" "SELECT printf('%.3f %.3f', sum(CASE WHEN json_extract(p.value, '\$.phase') = 'queue tasks' THEN json_extract(p.value, '\$.secs') ELSE 0 END), sum(CASE WHEN json_extract(p.value, '\$.phase') != 'queue tasks' THEN json_extract(p.value, '\$.secs') ELSE 0 END)) FROM scans, json_each(scans.phases) AS p WHERE scans.id = (SELECT max(id) FROM scans)"; }
+phases() { sqlite3 "$W/cl/curator.db" "SELECT printf('%.3f %.3f', sum(CASE WHEN json_extract(p.value, '\$.phase') = 'queueing tasks' THEN json_extract(p.value, '\$.secs') ELSE 0 END), sum(CASE WHEN json_extract(p.value, '\$.phase') != 'queueing tasks' THEN json_extract(p.value, '\$.secs') ELSE 0 END)) FROM scans, json_each(scans.phases) AS p WHERE scans.id = (SELECT max(id) FROM scans)"; }
 dry= queue= dcpu= qcpu= tasks=0 pq= pj=
 for r in $(seq "$RUNS"); do
 	rm -f "$W"/cl/curator.db*
@@ -41,7 +41,7 @@ for r in $(seq "$RUNS"); do
 	read -r q qc <<<"$(scan)"
 	tasks=$(sqlite3 "$W/cl/curator.db" "SELECT count(*) FROM tasks")
 	read -r ph_q ph_j <<<"$(phases)"
-	log "run $r: dry run $d s ($dc s CPU), queueing $q s ($qc s CPU), $tasks tasks queued; its phases: jobs $ph_j s, queue tasks $ph_q s"
+	log "run $r: dry run $d s ($dc s CPU), queueing $q s ($qc s CPU), $tasks tasks queued; its phases: jobs $ph_j s, queueing tasks $ph_q s"
 	dry=$(min "$dry" "$d")
 	queue=$(min "$queue" "$q")
 	dcpu=$(min "$dcpu" "$dc")
@@ -60,5 +60,5 @@ cshare=$(awk -v q="$qc" -v d="$dcpu" 'BEGIN { printf "%.1f", 100 * q / d }')
 log "CPU: scan $dcpu s, with queueing $qcpu s: queueing $qc s ($cshare % of the scan's CPU)"
 json "queue_cpu_share_of_scan_${RANKS}ranks" "$cshare" % "goal: 20 % of the scan's own CPU time" 20 "$(ratio 20 "$cshare")"
 pshare=$(awk -v q="$pq" -v j="$pj" 'BEGIN { printf "%.1f", 100 * q / j }')
-log "within the queueing run: its MapReduce jobs $pj s, its queue tasks phase $pq s ($pshare %)"
+log "within the queueing run: its MapReduce jobs $pj s, its queueing tasks phase $pq s ($pshare %)"
 json "queue_phase_share_of_scan_phases_${RANKS}ranks" "$pshare" % "goal: 20 % of the scan's own time (its jobs, same run)" 20 "$(ratio 20 "$pshare")"

@@ -420,7 +420,7 @@ Test(service, report_formats_check_out, .timeout = 180)
 	cr_assert_eq(RUN(dir, "report", "--format", "html", "--output", html), 0);
 	cr_assert_eq(RUN(dir, "report", "--last", "--format", "text", "--output", "/dev/null"), 0);
 	/* JSON: valid for jq, with the documented fields */
-	cr_assert_eq(sh("jq -e '.scan > 0 and .kind == \"full\" and (.phases | length) == 4 and .phases[3].phase == \"queue tasks\" and .counters.dead_extents >= 0"
+	cr_assert_eq(sh("jq -e '.scan > 0 and .kind == \"full\" and (.phases | length) == 4 and .phases[3].phase == \"queueing tasks\" and .counters.dead_extents >= 0"
 			" and (.usage | length) > 0' %s >/dev/null%s",
 			json, ""),
 		     0, "jq rejected the JSON report");

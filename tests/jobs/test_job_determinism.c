@@ -204,8 +204,10 @@ static char *task_list(const char *dir, const char *kind, int ranks)
 /*
  * A copy of dir scanned for real (tasks queued: on 2 and 3 ranks every
  * rank's tasks go to rank 0, which queues them in one run) on `ranks`
- * ranks: the live queue (kind, target, version, priority, bytes, arg,
- * node) and its sums, as text, malloc'd. The sums must be the rows'.
+ * ranks, twice (the second time every task a duplicate): the live queue
+ * (kind, target, version, priority, bytes, arg, node), ids rising in
+ * (kind, target) order within the first scan's run, and its sums, as
+ * text, malloc'd. The sums must be the rows'.
  */
 static char *queued(const char *dir, int ranks)
 {
@@ -218,20 +220,27 @@ static char *queued(const char *dir, int ranks)
 	snprintf(cmd, sizeof(cmd), "rm -rf %s && cp -a %s %s", copy, dir, copy);
 	cr_assert_eq(system(cmd), 0);
 	cr_assert_eq(th_run_ranks(ranks, copy, args), 0, "full scan on %d ranks failed", ranks);
+	/* again, in batches of 7: every task now a duplicate of a queued one (the sums read back) */
+	setenv("CURATOR_QUEUE_BATCH", "7", 1);
+	cr_assert_eq(th_run_ranks(ranks, copy, args), 0, "second full scan on %d ranks failed", ranks);
+	unsetenv("CURATOR_QUEUE_BATCH");
 	snprintf(out, sizeof(out), "%s/queued", copy);
 	snprintf(cmd, sizeof(cmd),
 		 "sqlite3 %s/curator.db \"SELECT kind, target, version, priority, bytes, hex(arg), node FROM tasks"
 		 " WHERE state IN (0, 1) ORDER BY kind, target; SELECT * FROM queue_sums WHERE pending + running > 0"
 		 " ORDER BY kind, priority; SELECT count(*) FROM (SELECT kind, priority, count(*) AS n, sum(bytes) AS b"
 		 " FROM tasks WHERE state IN (0, 1) GROUP BY kind, priority) AS r LEFT JOIN queue_sums AS q USING (kind, priority)"
-		 " WHERE q.pending + q.running IS NOT r.n OR q.bytes IS NOT r.b\" > %s",
+		 " WHERE q.pending + q.running IS NOT r.n OR q.bytes IS NOT r.b;"
+		 " SELECT count(*) FROM (SELECT id, lag(id) OVER (ORDER BY kind, target) AS prev FROM tasks"
+		 " WHERE scan = (SELECT max(scan) FROM tasks) AND state IN (0, 1)) WHERE id < prev\" > %s",
 		 copy, out);
 	cr_assert_eq(system(cmd), 0, "%s", cmd);
 	s = th_read_file(out, &len);
 	cr_assert(s && len > 2, "no %s", out);
 	s = realloc(s, len + 1);
 	s[len] = 0;
-	cr_assert(len >= 3 && !strcmp(s + len - 3, "\n0\n"), "%d ranks: queue_sums differ from the rows", ranks);
+	cr_assert(len >= 5 && !strcmp(s + len - 5, "\n0\n0\n"),
+		  "%d ranks: queue_sums differ from the rows, or ids not in (kind, target) order", ranks);
 	return s;
 }
 
