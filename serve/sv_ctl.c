@@ -227,12 +227,16 @@ void sv_pool_put(struct sv_ctl *c, struct st_store *st)
 	st_store_free(st); /* no room to keep it (out of memory) */
 }
 
-/* The commit thread, every few seconds: the idle read handles let go of deleted egroup files. */
-static void sweep_pool(struct sv_ctl *c)
+/*
+ * The commit thread, each tick: one idle read handle lets go of deleted
+ * egroup files (round robin: a handle's sweep is up to 1,024 fstat's, and
+ * readers wait for rmu meanwhile; 16 handles are all swept within a second).
+ */
+static void sweep_pool(struct sv_ctl *c, size_t *next)
 {
 	pthread_mutex_lock(&c->rmu);
-	for (size_t i = 0; i < c->nrpool; i++)
-		st_store_sweep_fds(c->rpool[i]);
+	if (c->nrpool)
+		st_store_sweep_fds(c->rpool[(*next)++ % c->nrpool]);
 	pthread_mutex_unlock(&c->rmu);
 }
 
@@ -363,7 +367,7 @@ static void *commit_thread(void *arg)
 {
 	struct sv_ctl *c = arg;
 	unsigned pass = 0;
-	int64_t swept = sv_mono_ms();
+	size_t sweep_next = 0;
 
 	pthread_mutex_lock(&c->mu);
 	while (!c->stop) {
@@ -372,14 +376,11 @@ static void *commit_thread(void *arg)
 		struct sv_vd *vd;
 
 		pass++;
-		if (now - swept >= 2000) { /* without mu: writers do not wait for the fstat's */
-			swept = now;
-			pthread_mutex_unlock(&c->mu);
-			sweep_pool(c);
-			pthread_mutex_lock(&c->mu);
-			if (c->stop)
-				break;
-		}
+		pthread_mutex_unlock(&c->mu); /* without mu: writers do not wait for the fstat's */
+		sweep_pool(c, &sweep_next);
+		pthread_mutex_lock(&c->mu);
+		if (c->stop)
+			break;
 	again: /* every call below drops mu: the list may have changed, start over (each vdisk once a pass) */
 		for (vd = c->vds; vd; vd = vd->next) {
 			int what = vd->pass == pass ? 0 : thread_work(vd, now);

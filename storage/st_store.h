@@ -360,8 +360,9 @@ void st_store_set_mcache(struct st_store *st, struct st_mcache *m);
 int st_store_set_fd_slots(struct st_store *st, size_t n);
 /*
  * Close the cached replica fds whose files were deleted, so that their
- * space goes back to the disk (a handle does so itself every few thousand
- * reads; an idle one, e.g. in a controller's pool, needs this call).
+ * space goes back to the disk: a long-lived handle's holder calls it now
+ * and then (an fstat per cached fd; a controller sweeps its idle read
+ * handles, one each commit-thread tick).
  */
 void st_store_sweep_fds(struct st_store *st);
 

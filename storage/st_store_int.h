@@ -274,11 +274,11 @@ void st_fdcache_free(struct st_fdcache *c);
 /*
  * Close the cached fds whose files were deleted (fstat: no link left): a
  * retired or compacted egroup's space is given back only when the last fd
- * goes. st_fdcache_get sweeps every ST_FD_SWEEP gets; a holder of idle
- * handles calls st_store_sweep_fds.
+ * goes. Not on the read path (an fstat per slot): the holder of long-lived
+ * handles calls st_store_sweep_fds now and then (a controller, on its idle
+ * read handles).
  */
 void st_fdcache_sweep(struct st_fdcache *c);
-#define ST_FD_SWEEP 4096
 
 /* The first slot of the set of (egroup, disk). */
 static inline struct st_fd_slot *st_fdcache_set(struct st_fdcache *c, uint64_t egroup, uint32_t disk)
@@ -291,12 +291,9 @@ static inline struct st_fd_slot *st_fdcache_set(struct st_fdcache *c, uint64_t e
 /* A read-only fd of egroup's file on disk d, cached (owned by the cache): the fd or -errno. */
 static inline int st_fdcache_get(struct st_fdcache *c, uint64_t egroup, const struct st_disk *d)
 {
-	struct st_fd_slot *set, *victim;
+	struct st_fd_slot *set = st_fdcache_set(c, egroup, d->id), *victim = set;
 
-	if (++c->tick % ST_FD_SWEEP == 0)
-		st_fdcache_sweep(c);
-	set = st_fdcache_set(c, egroup, d->id);
-	victim = set;
+	c->tick++;
 	for (int i = 0; i < ST_FD_WAYS; i++) {
 		struct st_fd_slot *s = &set[i];
 		if (s->fd >= 0 && s->egroup == egroup && s->disk == d->id) {

@@ -5,6 +5,7 @@
  * holes; the size and time limits commit; snapshots refuse writes.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -326,6 +327,68 @@ Test(sv_ctl, a_large_log_is_one_batch_and_all_logs_are_bounded, .timeout = 120)
 	fsck_clean(st);
 	free(model);
 	free(zero);
+	free(buf);
+	st_store_free(st);
+	st_rm_rf(dir);
+}
+
+/* This process's fds on files under dir that were deleted (readlink ends in " (deleted)"). */
+static int deleted_fds(const char *dir)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	cr_assert(d);
+	while ((e = readdir(d))) {
+		char p[300], t[4200];
+		ssize_t k;
+		snprintf(p, sizeof(p), "/proc/self/fd/%s", e->d_name);
+		k = readlink(p, t, sizeof(t) - 1);
+		if (k <= 0)
+			continue;
+		t[k] = 0;
+		n += !strncmp(t, dir, strlen(dir)) && strstr(t, " (deleted)") != NULL;
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * The read handles keep replica files open between reads; when the files
+ * go (an egroup retired by another process: here, deleted by hand), the
+ * commit thread's sweep of the idle handles closes them within a second,
+ * so the disk gets the space back.
+ */
+Test(sv_ctl, idle_read_handles_let_go_of_deleted_files, .timeout = 60)
+{
+	const char *dir;
+	struct st_store *st = cluster(&dir, 1, "hdd:1x256M");
+	enum { SIZE = 8 << 20 };
+	uint8_t *buf = malloc(SIZE);
+	char cmd[4200];
+	struct st_msg err;
+	struct sv_ctl *c;
+	struct sv_vd *vd;
+	int i;
+
+	container(st, "c", 1);
+	cr_assert_eq(st_vdisk_create(st, "v", "c", SIZE, 0, NULL, &err), 0);
+	c = ctl_open(dir, 32 << 20, 60000);
+	cr_assert_eq(sv_vd_open(c, "v", &vd, &err), 0, "%s", err.text);
+	th_fill(buf, SIZE, 5);
+	cr_assert_eq(sv_vd_write(vd, 0, buf, SIZE, 0, &err), 0, "%s", err.text);
+	cr_assert_eq(sv_vd_flush(vd, &err), 0, "%s", err.text);
+	cr_assert_eq(sv_vd_pread(vd, 0, SIZE, buf, &err), 0, "%s", err.text); /* the handle opens the files */
+	cr_assert_eq(deleted_fds(dir), 0);
+	snprintf(cmd, sizeof(cmd), "find %s -path '*/egroups/*' -type f -delete", dir);
+	cr_assert_eq(system(cmd), 0);
+	cr_assert_gt(deleted_fds(dir), 0, "the read handle kept no file open");
+	for (i = 0; i < 40 && deleted_fds(dir) > 0; i++)
+		usleep(50000);
+	cr_assert_eq(deleted_fds(dir), 0, "%d fds of deleted files still open after 2 s", deleted_fds(dir));
+	cr_assert_eq(sv_vd_close(vd, &err), 0, "%s", err.text);
+	sv_ctl_free(c);
 	free(buf);
 	st_store_free(st);
 	st_rm_rf(dir);
