@@ -33,6 +33,8 @@
 #include "jobs/job_db_int.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,6 +269,71 @@ static int add_rows(struct job_db *db, sqlite3_stmt *ins, sqlite3_stmt *sums, co
 	return rc;
 }
 
+/*
+ * The WAL's checkpoints of a long queueing call, on a thread of its own
+ * (ckpt_start .. ckpt_stop). Left to the writer, every commit past 1,000
+ * WAL pages copied the WAL into curator.db and fsync'd it inside the
+ * queueing loop: a fifth of the time of queueing a million tasks. So the
+ * writer's connection stops checkpointing (wal_autocheckpoint 0) and a
+ * second connection copies the committed frames meanwhile, on the core the
+ * other ranks leave idle while rank 0 queues. PASSIVE: it never waits for
+ * or holds up the writer or a reader, and it fsyncs the WAL before it
+ * copies, so what it copies is as durable as the writer's commits made it.
+ * ckpt_stop makes one last pass (the last batches) before it joins, and
+ * gives the writer its checkpoints back. Best effort: a checkpointer that
+ * cannot open or start leaves the checkpoints to the writer, as before.
+ */
+struct ckpt {
+	sqlite3 *writer, *sql;
+	pthread_t th;
+	atomic_int stop;
+	int running;
+};
+
+static void *ckpt_main(void *arg)
+{
+	struct ckpt *k = arg;
+	int log = 0, done = 0;
+
+	while (!atomic_load(&k->stop))
+		if (sqlite3_wal_checkpoint_v2(k->sql, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) != SQLITE_OK ||
+		    done >= log)
+			usleep(2000); /* caught up (or busy): a batch takes tens of ms */
+	sqlite3_wal_checkpoint_v2(k->sql, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+	return NULL;
+}
+
+static void ckpt_start(struct ckpt *k, sqlite3 *writer)
+{
+	const char *path = sqlite3_db_filename(writer, "main");
+
+	*k = (struct ckpt){ .writer = writer };
+	if (!sqlite3_threadsafe() || !path || !*path ||
+	    sqlite3_open_v2(path, &k->sql, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+		goto fail;
+	/* a connection opens the WAL when it first reads: until then its checkpoints do nothing */
+	if (sqlite3_exec(k->sql, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) != SQLITE_OK ||
+	    pthread_create(&k->th, NULL, ckpt_main, k))
+		goto fail;
+	k->running = 1;
+	sqlite3_wal_autocheckpoint(writer, 0);
+	return;
+fail:
+	sqlite3_close(k->sql);
+	k->sql = NULL;
+}
+
+static void ckpt_stop(struct ckpt *k)
+{
+	if (!k->running)
+		return;
+	atomic_store(&k->stop, 1);
+	pthread_join(k->th, NULL);
+	sqlite3_close(k->sql);
+	sqlite3_wal_autocheckpoint(k->writer, 1000); /* SQLite's default, as job_db_open left it */
+	k->running = 0;
+}
+
 /* The scan's row in this batch's transaction: its heartbeat, and n more handled; ST_ESTALE if it is not running. */
 static int add_beat(struct job_db *db, sqlite3_stmt *beat, int64_t scan, int n, struct st_msg *err)
 {
@@ -291,6 +358,7 @@ int job_db_tasks_add_batched(struct job_db *db, const struct job_task *t, int n,
 	sqlite3_stmt *ins = NULL, *sums = NULL, *beat = NULL;
 	struct job_db_add_key *keys;
 	struct job_db_row *rows;
+	struct ckpt ck = { .running = 0 };
 	int64_t total = 0;
 	int batch, delay_us, rc;
 
@@ -331,6 +399,8 @@ int job_db_tasks_add_batched(struct job_db *db, const struct job_task *t, int n,
 				    "UPDATE scans SET heartbeat = heartbeat + 1, queued = queued + ?1 WHERE id = ?2"
 				    " AND state = 'running'",
 				    &beat, err);
+	if (!rc && n > 2 * batch)
+		ckpt_start(&ck, db->sql);
 	for (int from = 0; !rc && from < n; from += batch) {
 		int to = n - from > batch ? from + batch : n;
 		int64_t got = 0;
@@ -357,6 +427,7 @@ int job_db_tasks_add_batched(struct job_db *db, const struct job_task *t, int n,
 		if (delay_us)
 			usleep((useconds_t)delay_us);
 	}
+	ckpt_stop(&ck);
 	sqlite3_finalize(ins);
 	sqlite3_finalize(sums);
 	sqlite3_finalize(beat);

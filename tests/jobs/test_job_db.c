@@ -15,10 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "jobs/job_db.h"
+#include "jobs/job_db_int.h"
 #include "storage/st_config.h"
 #include "tests/helpers.h"
 
@@ -210,6 +212,47 @@ Test(job_db, queueing_in_batches_keeps_order_and_stops_between_batches)
 	/* again: every one a duplicate */
 	cr_assert_eq(job_db_tasks_add_batched(db, t, N, &o, &added, &err), 0);
 	cr_assert_eq(added, 0);
+	free(t);
+	job_db_close(db);
+}
+
+/*
+ * A long queueing call leaves its checkpoints to a thread of its own
+ * (job_db_queue.c ckpt_*): when it returns, every frame is in curator.db
+ * itself (the file is as long as the database), and the writer checkpoints
+ * again as before. Left to the writer (1,000-page checkpoints), the last
+ * batches would still be in the WAL only.
+ */
+Test(job_db, a_long_queueing_call_is_checkpointed_alongside)
+{
+	const char *dir = th_tmpdir("jdb-ckpt");
+	struct job_db *db = open_db(dir);
+	struct st_msg err = { "" };
+	struct job_db_add_opts o = { .batch = 4096 };
+	enum { N = 300000 };
+	struct job_task *t = calloc(N, sizeof(*t));
+	int64_t added = 0, pages, psize, ckpt = -1;
+	char path[2048];
+	struct stat sb;
+	sqlite3_stmt *st;
+
+	cr_assert(t);
+	for (int i = 0; i < N; i++)
+		t[i] = task(JT_EGROUP_DELETE, (uint64_t)i * 7 + 1, 1);
+	cr_assert_eq(job_db_tasks_add_batched(db, t, N, &o, &added, &err), 0, "%s", err.text);
+	cr_assert_eq(added, N);
+	pages = q1(dir, "PRAGMA page_count");
+	psize = q1(dir, "PRAGMA page_size");
+	snprintf(path, sizeof(path), "%s/curator.db", dir);
+	cr_assert_eq(stat(path, &sb), 0);
+	cr_assert_eq((int64_t)sb.st_size, pages * psize, "curator.db %lld bytes, the database %lld", (long long)sb.st_size,
+		     (long long)(pages * psize));
+	cr_assert_eq(sqlite3_prepare_v2(db->sql, "PRAGMA wal_autocheckpoint", -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		ckpt = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	cr_assert_eq(ckpt, 1000);
+	cr_assert_eq(sums_off(dir), 0);
 	free(t);
 	job_db_close(db);
 }
