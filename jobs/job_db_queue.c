@@ -303,6 +303,20 @@ static void *ckpt_main(void *arg)
 	return NULL;
 }
 
+/* 1 if sql's database is in WAL mode (not on a shared file system's curator.db: st_sql ST_SQL_SHARED) */
+static int in_wal(sqlite3 *sql)
+{
+	sqlite3_stmt *st;
+	int wal = 0;
+
+	if (sqlite3_prepare_v2(sql, "PRAGMA journal_mode", -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		wal = !strcmp((const char *)sqlite3_column_text(st, 0), "wal");
+	sqlite3_finalize(st);
+	return wal;
+}
+
 static void ckpt_start(struct ckpt *k, sqlite3 *writer)
 {
 	const char *path = sqlite3_db_filename(writer, "main");
@@ -312,7 +326,7 @@ static void ckpt_start(struct ckpt *k, sqlite3 *writer)
 	    sqlite3_open_v2(path, &k->sql, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
 		goto fail;
 	/* a connection opens the WAL when it first reads: until then its checkpoints do nothing */
-	if (sqlite3_exec(k->sql, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) != SQLITE_OK ||
+	if (sqlite3_exec(k->sql, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) != SQLITE_OK || !in_wal(k->sql) ||
 	    pthread_create(&k->th, NULL, ckpt_main, k))
 		goto fail;
 	k->running = 1;
