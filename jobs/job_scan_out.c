@@ -11,7 +11,8 @@
  * So the ranks send their tasks to rank 0 (JR_QT records, one gather) and
  * rank 0 queues them all in one sorted run; the others wait asleep. If the
  * tasks cannot be gathered (more than 2 GiB of them, or no memory for the
- * copy), the ranks queue their own in turns, rank 0 first, as before.
+ * copy, or rank 0 none to lay them out), the ranks queue their own in
+ * turns, rank 0 first, as before.
  * Either way job_db_tasks_add_batched beats the scan row in every batch
  * (the fence) and honours a stop between batches.
  */
@@ -173,8 +174,10 @@ static int unpack_tasks(const struct scan_ctx *c, const uint8_t *buf, size_t len
 
 /*
  * Collective: every rank's tasks queued by rank 0 in one run; *gathered = 0
- * when they could not be gathered (nothing done: the caller queues in
- * turns). Returns rc, or rank 0's queueing error.
+ * when they could not be gathered, or rank 0 found no memory to lay them
+ * out (nothing queued either way: the caller queues in turns). Returns rc,
+ * or rank 0's queueing error. CURATOR_QUEUE_NOMEM_TEST=1 makes rank 0's
+ * layout fail as if out of memory (the tests of that way round).
  */
 static int queue_gathered(struct scan_ctx *c, struct mr_ctx *mr, struct job_db *db, int rc, int *gathered,
 			  struct st_msg *err)
@@ -183,7 +186,7 @@ static int queue_gathered(struct scan_ctx *c, struct mr_ctx *mr, struct job_db *
 	size_t len = 0, alllen = 0, n = 0;
 	struct job_task *t = NULL;
 	int g = 0;
-	char done = 1;
+	char done = 1; /* rank 0 to the others: 1 queued (or failed), 2 not laid out: queue in turns */
 
 	if (c->rank != 0 && !rc)
 		g = pack_tasks(c, &mine, &len);
@@ -192,13 +195,22 @@ static int queue_gathered(struct scan_ctx *c, struct mr_ctx *mr, struct job_db *
 	if (!*gathered)
 		return rc;
 	if (c->rank == 0 && !rc) {
-		rc = unpack_tasks(c, all, alllen, &t, &n, err);
-		if (!rc)
+		const char *e = getenv("CURATOR_QUEUE_NOMEM_TEST");
+		int urc = e && !strcmp(e, "1") ? -ENOMEM : unpack_tasks(c, all, alllen, &t, &n, err);
+		if (urc == -ENOMEM) {
+			done = 2;
+			err->text[0] = 0;
+		} else if (urc) {
+			rc = urc;
+		} else {
 			rc = queue_tasks(c, db, t, n, &c->queued, err);
+		}
 		free(t);
 	}
 	free(all);
 	mr_bcast_poll(mr, &done, 1, 0, 1000); /* the others wait asleep, not in MPI's progress loop */
+	if (done == 2)
+		*gathered = 0;
 	return rc;
 }
 
