@@ -299,7 +299,7 @@ static int block_get(struct st_store *st, uint64_t vdisk, uint64_t block, struct
 
 struct st_deferred {
 	uint8_t *dst;
-	uint32_t len, crc;
+	uint32_t len, crc, offset; /* offset: of the extent's record in the replica file */
 	struct st_extent_id id;
 	uint64_t egroup;
 	uint32_t disk;
@@ -327,7 +327,7 @@ static int read_deferred(struct st_store *st, const struct st_egroup_rec *g, con
 		if (st_grow(&st->rcache.def, &st->rcache.capdef, st->rcache.ndef, sizeof(*st->rcache.def)))
 			return -1;
 		q = &st->rcache.def[st->rcache.ndef++];
-		*q = (struct st_deferred){ dst, e->stored_len, e->crc, e->id, g->id, d->id, 0 };
+		*q = (struct st_deferred){ dst, e->stored_len, e->crc, e->offset, e->id, g->id, d->id, 0 };
 		return 0;
 	}
 	return -1;
@@ -406,9 +406,29 @@ out:
 }
 
 /*
+ * 1 if deferred extent d reads right from its replica through a fresh
+ * open: the cached fd it was read through may be of a file since replaced
+ * (a repaired replica renamed over it), whose old bytes are no fault of
+ * the replica now there.
+ */
+static int reread_fresh(struct st_store *st, struct st_deferred *d)
+{
+	const struct st_disk *disk = st_topo_disk(&st->topo, d->disk);
+	struct st_extent_rec e = { .id = d->id, .offset = d->offset, .stored_len = d->len, .raw_len = d->len,
+				   .crc = d->crc };
+	int fd;
+
+	st_fdcache_forget(&st->fdc, d->egroup, d->disk);
+	if (!disk || (fd = st_fdcache_get(&st->fdc, d->egroup, disk)) < 0)
+		return 0;
+	return !st_egroup_read_extent_unverified(fd, &e, d->dst) && st_crc32c(d->dst, d->len) == d->crc;
+}
+
+/*
  * Check the CRC32C of every deferred extent, half on a helper thread; an
- * extent that fails is counted against its replica and read again the
- * verified way (from the other replicas).
+ * extent that fails is read once more from its replica through a fresh
+ * open (reread_fresh), and if it fails again it is counted against its
+ * replica and read again the verified way (from the other replicas).
  */
 static int verify_deferred(struct st_store *st, struct st_msg *err)
 {
@@ -424,7 +444,7 @@ static int verify_deferred(struct st_store *st, struct st_msg *err)
 		pthread_join(th, NULL);
 	for (size_t i = 0; i < n && !rc; i++) {
 		struct st_deferred *d = &st->rcache.def[i];
-		if (d->ok)
+		if (d->ok || reread_fresh(st, d))
 			continue;
 		st->stats.bad_replicas++;
 		st_config_io_error(st->cfg, d->egroup, d->disk, "checksum", NULL);

@@ -55,6 +55,53 @@ Test(st_read, bad_replica_is_skipped_and_counted)
 	st_rm_rf(dir);
 }
 
+/*
+ * A replica file replaced under a cached fd (a repaired copy renamed over
+ * it) while the old file went bad: a whole-extent read (its CRC checked
+ * afterwards) reads the old bytes through the cached fd, fails, and is read
+ * again through a fresh open: right bytes, and no bad replica counted
+ * against the good copies now on disk.
+ */
+Test(st_read, a_replaced_replica_file_is_read_afresh_not_counted_bad)
+{
+	const char *dir;
+	struct st_store *st = cluster(&dir, 2, "ssd:1x64M");
+	struct st_msg err;
+	struct st_store_stats s;
+	struct st_vdisk v;
+	struct st_disk d1, d2;
+	char cmd[2800];
+	uint8_t *buf = malloc(2 << 20), *out = malloc(2 << 20);
+
+	container(st, "c", 2);
+	cr_assert_eq(st_vdisk_create(st, "v", "c", 2 << 20, 0, &v, &err), 0);
+	th_fill(buf, 2 << 20, 5);
+	cr_assert_eq(st_vdisk_pwrite(st, "v", 0, buf, 2 << 20, &err), 0);
+	st_store_free(st);
+	cr_assert_eq(st_store_open(dir, &st, &err), 0);
+	cr_assert_eq(st_vdisk_pread(st, &v, 0, 2 << 20, out, &err), 0, "%s", err.text); /* the fds cached */
+	cr_assert_eq(st_config_disk_get(st_store_config(st), 1, &d1, &err), 0);
+	cr_assert_eq(st_config_disk_get(st_store_config(st), 2, &d2, &err), 0);
+	/* every replica: a good copy aside, the file itself (the cached fds' inode) flipped, the copy renamed over it */
+	snprintf(cmd, sizeof(cmd),
+		 "for f in %s/egroups/*.eg %s/egroups/*.eg; do cp $f $f.new && "
+		 "printf '\\x55' | dd of=$f bs=1 seek=100000 conv=notrunc status=none && mv $f.new $f || exit 1; done",
+		 d1.path, d2.path);
+	cr_assert_eq(system(cmd), 0);
+	st_store_stats(st, &s);
+	uint64_t bad = s.bad_replicas;
+	memset(out, 0, 2 << 20);
+	cr_assert_eq(st_vdisk_pread(st, &v, 0, 2 << 20, out, &err), 0, "%s", err.text);
+	cr_assert_eq(memcmp(buf, out, 2 << 20), 0);
+	st_store_stats(st, &s);
+	cr_assert_eq(s.bad_replicas, bad, "%llu bad replicas counted against good copies",
+		     (unsigned long long)(s.bad_replicas - bad));
+	free(buf);
+	free(out);
+	st_store_free(st);
+	st_rm_rf(dir);
+}
+
 Test(st_read, unwritten_reads_zero_and_ranges_checked)
 {
 	const char *dir;
