@@ -295,11 +295,22 @@ static void *ckpt_main(void *arg)
 	struct ckpt *k = arg;
 	int log = 0, done = 0;
 
-	while (!atomic_load(&k->stop))
+	int before = -1;
+
+	while (!atomic_load(&k->stop)) {
+		/* caught up, busy, or held back by a reader's snapshot (no progress): nap, a batch takes tens of ms */
 		if (sqlite3_wal_checkpoint_v2(k->sql, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) != SQLITE_OK ||
-		    done >= log)
-			usleep(2000); /* caught up (or busy): a batch takes tens of ms */
-	sqlite3_wal_checkpoint_v2(k->sql, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+		    done >= log || done == before)
+			usleep(2000);
+		before = done;
+	}
+	/*
+	 * The writer began each batch while this thread still copied the last
+	 * one, so the WAL never restarted and holds the whole call: the last
+	 * pass truncates it (best effort: a reader's snapshot leaves it as is,
+	 * and the next writer restarts it once it is all copied).
+	 */
+	sqlite3_wal_checkpoint_v2(k->sql, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
 	return NULL;
 }
 

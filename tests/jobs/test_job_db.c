@@ -247,6 +247,9 @@ Test(job_db, a_long_queueing_call_is_checkpointed_alongside)
 	cr_assert_eq(stat(path, &sb), 0);
 	cr_assert_eq((int64_t)sb.st_size, pages * psize, "curator.db %lld bytes, the database %lld", (long long)sb.st_size,
 		     (long long)(pages * psize));
+	/* and the WAL, which held the whole call (never restarted while the thread copied), truncated */
+	snprintf(path, sizeof(path), "%s/curator.db-wal", dir);
+	cr_assert(stat(path, &sb) != 0 || sb.st_size < (4 << 20), "the WAL left at %lld bytes", (long long)sb.st_size);
 	cr_assert_eq(sqlite3_prepare_v2(db->sql, "PRAGMA wal_autocheckpoint", -1, &st, NULL), SQLITE_OK);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		ckpt = sqlite3_column_int64(st, 0);
