@@ -11,24 +11,37 @@
 #include "storage/st_store_int.h"
 #include "tests/storage/st_store_th.h"
 
+/*
+ * A 2-node RF2 cluster holding vdisk v (*v) of 2 MiB filled with th_fill
+ * seed `seed` (its bytes in buf), reopened so nothing is cached; the
+ * store, its directory in *dir.
+ */
+static struct st_store *two_copies(const char **dir, struct st_vdisk *v, uint8_t *buf, int seed)
+{
+	struct st_store *st = cluster(dir, 2, "ssd:1x64M");
+	struct st_msg err;
+
+	container(st, "c", 2);
+	cr_assert_eq(st_vdisk_create(st, "v", "c", 2 << 20, 0, v, &err), 0);
+	th_fill(buf, 2 << 20, seed);
+	cr_assert_eq(st_vdisk_pwrite(st, "v", 0, buf, 2 << 20, &err), 0);
+	st_store_free(st);
+	cr_assert_eq(st_store_open(*dir, &st, &err), 0);
+	return st;
+}
+
 /* Corrupt or remove replica files; reads skip to a good copy and count. */
 Test(st_read, bad_replica_is_skipped_and_counted)
 {
 	const char *dir;
-	struct st_store *st = cluster(&dir, 2, "ssd:1x64M");
 	struct st_msg err;
 	struct st_store_stats s;
 	struct st_vdisk v;
 	struct st_disk d1, d2;
 	char path[1200], cmd[1400];
 	uint8_t *buf = malloc(2 << 20), *out = malloc(2 << 20);
+	struct st_store *st = two_copies(&dir, &v, buf, 3);
 
-	container(st, "c", 2);
-	cr_assert_eq(st_vdisk_create(st, "v", "c", 2 << 20, 0, &v, &err), 0);
-	th_fill(buf, 2 << 20, 3);
-	cr_assert_eq(st_vdisk_pwrite(st, "v", 0, buf, 2 << 20, &err), 0);
-	st_store_free(st);
-	cr_assert_eq(st_store_open(dir, &st, &err), 0);
 	cr_assert_eq(st_config_disk_get(st_store_config(st), 1, &d1, &err), 0);
 	cr_assert_eq(st_config_disk_get(st_store_config(st), 2, &d2, &err), 0);
 	/* flip a byte in the middle of every replica file on disk 1 */
@@ -65,20 +78,14 @@ Test(st_read, bad_replica_is_skipped_and_counted)
 Test(st_read, a_replaced_replica_file_is_read_afresh_not_counted_bad)
 {
 	const char *dir;
-	struct st_store *st = cluster(&dir, 2, "ssd:1x64M");
 	struct st_msg err;
 	struct st_store_stats s;
 	struct st_vdisk v;
 	struct st_disk d1, d2;
 	char cmd[2800];
 	uint8_t *buf = malloc(2 << 20), *out = malloc(2 << 20);
+	struct st_store *st = two_copies(&dir, &v, buf, 5);
 
-	container(st, "c", 2);
-	cr_assert_eq(st_vdisk_create(st, "v", "c", 2 << 20, 0, &v, &err), 0);
-	th_fill(buf, 2 << 20, 5);
-	cr_assert_eq(st_vdisk_pwrite(st, "v", 0, buf, 2 << 20, &err), 0);
-	st_store_free(st);
-	cr_assert_eq(st_store_open(dir, &st, &err), 0);
 	cr_assert_eq(st_vdisk_pread(st, &v, 0, 2 << 20, out, &err), 0, "%s", err.text); /* the fds cached */
 	cr_assert_eq(st_config_disk_get(st_store_config(st), 1, &d1, &err), 0);
 	cr_assert_eq(st_config_disk_get(st_store_config(st), 2, &d2, &err), 0);
