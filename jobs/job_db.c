@@ -28,7 +28,7 @@
 
 #include "storage/st_sql.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 const char *job_task_state_name(enum job_task_state s)
 {
@@ -133,14 +133,16 @@ static int int_query(sqlite3 *sql, const char *q, const char *a, const char *b, 
 	return rc;
 }
 
-/* Bring a file below SCHEMA_VERSION up to it, in one transaction. */
-static int upgrade(sqlite3 *sql, struct st_msg *err)
+/* Bring a file below SCHEMA_VERSION up to it, in one transaction (the shards attached). */
+static int upgrade(struct job_db *db, struct st_msg *err)
 {
-	int v = 0, rc = st_sql_begin(sql, err);
+	sqlite3 *sql = db->sql;
+	int v = 0, from, rc = st_sql_begin(sql, err);
 
 	if (rc)
 		return rc;
 	rc = int_query(sql, "PRAGMA user_version", NULL, NULL, &v, err); /* again, under the write lock */
+	from = v;
 	if (!rc && v < 1) {
 		rc = st_sql_exec(sql, schema_v0, err);
 		for (size_t i = 0; !rc && i < sizeof(scan_cols_v1) / sizeof(scan_cols_v1[0]); i++) {
@@ -173,6 +175,11 @@ static int upgrade(sqlite3 *sql, struct st_msg *err)
 		if (!rc)
 			rc = st_sql_exec(sql, "PRAGMA user_version = 3", err);
 	}
+	if (!rc && v < 4) { /* version 4: the queue in shards (job_db_shard.c), the live tasks of the others moved */
+		rc = job_db_shards_schema(db, from, err); /* (0: a new file) */
+		if (!rc)
+			rc = st_sql_exec(sql, "PRAGMA user_version = 4", err);
+	}
 	if (rc) {
 		st_sql_rollback(sql);
 		return rc;
@@ -186,13 +193,46 @@ static int upgrade(sqlite3 *sql, struct st_msg *err)
  * so a rank waiting while another rank queues a batch woke up to 100 ms
  * after the lock was free, at every hand-over between the ranks' batches.
  */
-static int busy_nap(void *arg, int n)
+int job_db_busy_nap(void *arg, int n)
 {
 	(void)arg;
 	if (n >= 60000)
 		return 0;
 	usleep(1000);
 	return 1;
+}
+
+/*
+ * A current file whose shard file is new (deleted, or never there): its
+ * tables. Reads only when they are there, as opening a current file should.
+ */
+static int shards_present(struct job_db *db, struct st_msg *err)
+{
+	int rc = 0;
+
+	for (int s = 1; s < JOB_DB_SHARDS && !rc; s++) {
+		char q[160];
+		int have = 0;
+		snprintf(q, sizeof(q), "SELECT count(*) FROM %s.sqlite_schema WHERE name = 'queue_sums'",
+			 job_db_shard_schema(s));
+		rc = int_query(db->sql, q, NULL, NULL, &have, err);
+		for (int i = 0; !rc && !have; i++) {
+			rc = st_sql_begin(db->sql, err);
+			if (!rc) {
+				rc = job_db_shards_schema(db, SCHEMA_VERSION, err);
+				if (rc)
+					st_sql_rollback(db->sql);
+				else
+					rc = st_sql_commit(db->sql, err);
+			}
+			have = !rc;
+			if (rc != ST_EBUSY || i == 499)
+				break;
+			rc = 0;
+			usleep(20000);
+		}
+	}
+	return rc;
 }
 
 int job_db_open(const char *dir, struct job_db **out, struct st_msg *err)
@@ -221,19 +261,27 @@ int job_db_open(const char *dir, struct job_db **out, struct st_msg *err)
 	 * NORMAL there risks the file itself at a power cut, not just the last
 	 * commit.
 	 */
-	sqlite3_busy_handler(db->sql, busy_nap, NULL);
+	sqlite3_busy_handler(db->sql, job_db_busy_nap, NULL);
 	rc = shared ? 0 : st_sql_exec(db->sql, "PRAGMA synchronous=NORMAL;", err);
 	if (!rc && job_db_batch_register(db) != SQLITE_OK)
 		rc = st_sql_fail(db->sql, sqlite3_errcode(db->sql), "curator.db: the job_batch table", err);
+	snprintf(db->dir, sizeof(db->dir), "%s", dir);
+	db->shared = shared;
+	if (!rc)
+		rc = job_db_shards_attach(db, dir, shared, err);
 	if (!rc)
 		rc = int_query(db->sql, "PRAGMA user_version", NULL, NULL, &v, err);
 	for (int i = 0; !rc && v < SCHEMA_VERSION; i++) { /* several ranks may create the schema at once */
-		rc = upgrade(db->sql, err);
+		rc = upgrade(db, err);
 		if (rc != ST_EBUSY || i == 499)
 			break;
 		rc = 0;
 		usleep(20000);
 	}
+	if (!rc && v >= SCHEMA_VERSION)
+		rc = shards_present(db, err);
+	if (!rc)
+		rc = job_db_shards_views(db, err);
 	if (rc) {
 		job_db_close(db);
 		return rc;

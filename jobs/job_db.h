@@ -31,6 +31,19 @@
  * duplicates, it keeps one of each (the running one, else the oldest),
  * builds the index and the sums.
  *
+ * The queue's shards (schema version 4): tasks and queue_sums are split
+ * over JOB_DB_SHARDS (2) files by a fixed hash of (kind, target):
+ * curator.db's own tables are shard 0, curator-q1.db beside it holds
+ * shard 1 (ids from 2^40 + 1 up: an id names its shard). A scan's tasks
+ * are inserted into both files at once, one writer thread each (SQLite has
+ * one writer per file; jobs/job_db_add.c). Each handle attaches the other
+ * files and reads them all through TEMP views named tasks and queue_sums;
+ * claims merge the shards' queues by priority. A file opened at version 3
+ * moves its live tasks of shard 1 there (one transaction per file). The
+ * two files belong together: a new curator.db empties a curator-q1.db
+ * left from an old one; a deleted curator-q1.db loses its pending tasks,
+ * which the next full scan queues again.
+ *
  * Order of calls: job_db_open() gives a handle, every other function takes
  * it, job_db_close() frees it. The handle is opaque: only jobs/job_db*.c
  * (the read side for reports, status and explain: job_db_report.h) run
@@ -38,7 +51,9 @@
  *
  * Thread rules: one handle per thread; any number of processes and MPI ranks
  * may open it (every write is one IMMEDIATE transaction). Nothing here is
- * MPI-collective.
+ * MPI-collective. job_db_tasks_add_batched runs threads of its own (one
+ * per shard, each with its own connection) and joins them before it
+ * returns.
  */
 #ifndef JOB_DB_H
 #define JOB_DB_H
@@ -80,6 +95,18 @@ struct job_db;
  * filled).
  */
 int job_db_open(const char *dir, struct job_db **db, struct st_msg *err);
+
+/*
+ * For a reader with a connection of its own to dir/curator.db (tools,
+ * tests, an admin's look): attach the queue's other shards
+ * (dir/curator-q<s>.db, see "The queue's shards" above) and make the TEMP
+ * views `tasks` and `queue_sums` over all of them, as every job_db handle
+ * has; writes must name a shard's schema (main, q1, ...). Outside a
+ * transaction; a shard file not there yet is left out of the views. 0 or
+ * an SQLite failure (err filled).
+ */
+struct sqlite3;
+int job_db_sql_attach_queue(struct sqlite3 *sql, const char *dir, struct st_msg *err);
 /* Close and free the handle. NULL is a no-op. */
 void job_db_close(struct job_db *db);
 

@@ -7,6 +7,7 @@
 #define JOB_DB_INT_H
 
 #include <sqlite3.h>
+#include <stdint.h>
 
 #include "jobs/job_db.h"
 
@@ -50,8 +51,81 @@ struct job_db_batch {
  */
 int job_db_batch_register(struct job_db *db);
 
+/*
+ * The queue's shards (job_db_shard.c). The tasks and their sums are split
+ * over JOB_DB_SHARDS files by a fixed hash of (kind, target), so that the
+ * tasks of one scan are inserted by one writer per file at the same time
+ * (SQLite has one writer per file: a million tasks into one file took as
+ * long as a fifth of the scan). Shard 0 is curator.db's own tasks and
+ * queue_sums (schema "main"); shard s > 0 is curator-q<s>.db, attached to
+ * every handle as schema "q<s>". A duplicate is always in its own shard
+ * (the hash is fixed), so tasks_live stays the whole duplicate rule. Shard
+ * s's ids are above JOB_DB_SHARD_BASE(s): an id names its shard. On each
+ * handle, TEMP views `tasks` and `queue_sums` show all shards as one (the
+ * reads); the statements that write name the shard's schema.
+ */
+#define JOB_DB_SHARDS 2
+#define JOB_DB_SHARD_BASE(s) ((int64_t)(s) << 40)
+
+/* The shard of a task: a fixed mix of (kind, target), also the SQL function curator_shard(kind, target). */
+static inline int job_db_shard(int kind, uint64_t target)
+{
+	uint64_t x = target ^ ((uint64_t)(uint32_t)kind << 48);
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return (int)((x ^ (x >> 31)) % JOB_DB_SHARDS);
+}
+
+/* The shard an id names (0 for ids below the first base, as every id before shards). */
+static inline int job_db_id_shard(int64_t id)
+{
+	int64_t s = id >> 40;
+	return s > 0 && s < JOB_DB_SHARDS ? (int)s : 0;
+}
+
+/* The schema name of shard s on a handle: "main", "q1", ... (static storage). */
+const char *job_db_shard_schema(int s);
+
+/*
+ * Attach the shards to db->sql (curator-q<s>.db in dir, created when
+ * missing, 16 KiB pages, WAL or the shared file system's journal as
+ * curator.db), register curator_shard(). Outside any transaction. 0 or
+ * -errno / ST_E* with err filled.
+ */
+int job_db_shards_attach(struct job_db *db, const char *dir, int shared, struct st_msg *err);
+
+/*
+ * In the caller's write transaction: the shards' tables and indexes where
+ * missing, and (from_version < 4: a file that had one shard) the pending
+ * and running tasks whose shard is not 0 moved to it, their sums rebuilt.
+ */
+int job_db_shards_schema(struct job_db *db, int from_version, struct st_msg *err);
+
+/* The TEMP views tasks and queue_sums over all shards (after the schema). */
+int job_db_shards_views(struct job_db *db, struct st_msg *err);
+
+/*
+ * A second handle on one shard's file for a writer thread (job_db_add.c):
+ * out->sql opened alone (schema "main" is the shard), busy naps, job_batch
+ * registered. 0 or an error; job_db_shard_close after.
+ */
+int job_db_shard_open(const struct job_db *db, int shard, struct job_db *out, struct st_msg *err);
+void job_db_shard_close(struct job_db *w);
+
+/* Move the sums of (kind, priority) in schema's queue_sums by the deltas, in the caller's transaction (job_db_queue.c). */
+int job_db_sums_move(sqlite3 *sql, const char *schema, int kind, int priority, int64_t pending, int64_t running,
+		     int64_t bytes, struct st_msg *err);
+
+/* A new freeing episode if the queue holds no space-freeing task (job_db_queue.c; on its own or in a transaction). */
+int job_db_freeing_start(struct job_db *db, struct st_msg *err);
+
+/* job_db.c's busy handler: 1 ms naps for up to a minute. */
+int job_db_busy_nap(void *arg, int n);
+
 struct job_db {
-	sqlite3 *sql; /* curator.db, WAL, synchronous=NORMAL (job_db_open) */
+	sqlite3 *sql; /* curator.db, WAL, synchronous=NORMAL (job_db_open), the shards attached */
+	char dir[4096]; /* the cluster directory (the shards' files) */
+	int shared;     /* journal_mode=DELETE (a shared file system), else WAL */
 	struct job_db_seen *seen;
 	int nseen, capseen;
 	/* job_db_set_locality: the nodes whose tasks this handle leaves to other ranks, "3,7" ("" none) */

@@ -2,14 +2,16 @@
  * job_scan_out: a scan's results to curator.db (job_scan_flush,
  * job_scan_int.h): findings, the tasks file of --tasks-out, and the tasks.
  *
- * DESIGN. curator.db has one writer at a time, so queueing is serial
- * whatever the rank count; what the ranks can choose is the shape of that
- * serial work. Each rank's tasks sorted by (kind, target) are appended to
- * the queue's indexes, but a second rank's sorted run lands between the
- * first one's keys (targets are spread over the ranks by hash), which on a
- * million tasks made the second rank's half a third slower than the first.
- * So the ranks send their tasks to rank 0 (JR_QT records, one gather) and
- * rank 0 queues them all in one sorted run; the others wait asleep. If the
+ * DESIGN. Each file of the queue has one writer at a time (SQLite), and
+ * the queue is split over JOB_DB_SHARDS files by a hash of (kind, target)
+ * (jobs/job_db_int.h), written at once by one thread per file in
+ * job_db_tasks_add_batched. Each file's tasks sorted by (kind, target) are
+ * appended to its indexes, but a second rank's sorted run lands between
+ * the first one's keys (targets are spread over the ranks by hash), which
+ * on a million tasks made the second rank's half a third slower than the
+ * first. So the ranks send their tasks to rank 0 (JR_QT records, one
+ * gather) and rank 0 queues them all in one sorted run per file (the
+ * others wait asleep, leaving their cores to its writer threads). If the
  * tasks cannot be gathered (more than 2 GiB of them, or no memory for the
  * copy, or rank 0 none to lay them out), the ranks queue their own in
  * turns, rank 0 first, as before.

@@ -2,6 +2,7 @@
 #include "storage/st_sql.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,11 +35,23 @@ int st_sql_exec(sqlite3 *db, const char *sql, struct st_msg *err)
 	return 0;
 }
 
+/*
+ * Once per process, before SQLite starts: no memory statistics. They are
+ * kept under one process-wide mutex taken by every allocation, which made
+ * two threads inserting into two files (the queue's shards, job_db_add.c)
+ * wait on each other; nothing here reads them (sqlite3_memory_used).
+ */
+static void sql_init_once(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); /* SQLITE_MISUSE if SQLite was started already: keeps them */
+}
+
 int st_sql_open(const char *path, int oflags, sqlite3 **out, struct st_msg *err)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	sqlite3 *db = NULL;
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (oflags & ST_SQL_CREATE ? SQLITE_OPEN_CREATE : 0);
-	int src = sqlite3_open_v2(path, &db, flags, NULL);
+	int src = (pthread_once(&once, sql_init_once), sqlite3_open_v2(path, &db, flags, NULL));
 	const char *pragmas = oflags & ST_SQL_SHARED ? "PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL;"
 						      "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;"
 						    : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"

@@ -12,6 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
+#include <sqlite3.h>
+
+#include "jobs/job_db.h"
 
 /*
  * Leases (storage/st_lease.h): tests kill writers and runners with -9 and
@@ -397,4 +400,37 @@ int th_vdisk_pattern(const char *dir, const char *c, const char *name, size_t le
 	if (!rc)
 		rc = th_run(dir, NULL, NULL, NULL, "vdisk", "write", name, path, NULL);
 	return rc;
+}
+
+const char *th_queue_cmds(const char *dir)
+{
+	static char buf[8192];
+
+	snprintf(buf, sizeof(buf),
+		 "-cmd \".timeout 5000\" -cmd \"ATTACH '%s/curator-q1.db' AS q1\""
+		 " -cmd \"CREATE TEMP VIEW tasks AS SELECT * FROM main.tasks UNION ALL SELECT * FROM q1.tasks\""
+		 " -cmd \"CREATE TEMP VIEW queue_sums AS SELECT kind, priority, sum(pending) AS pending,"
+		 " sum(running) AS running, sum(bytes) AS bytes FROM (SELECT * FROM main.queue_sums UNION ALL"
+		 " SELECT * FROM q1.queue_sums) GROUP BY kind, priority\"",
+		 dir);
+	return buf;
+}
+
+struct sqlite3 *th_curator_db(const char *dir)
+{
+	char p[4200];
+	struct st_msg err = { "" };
+	sqlite3 *db = NULL;
+
+	snprintf(p, sizeof(p), "%s/curator.db", dir);
+	if (sqlite3_open(p, &db) != SQLITE_OK) {
+		fprintf(stderr, "%s: %s\n", p, db ? sqlite3_errmsg(db) : "cannot open");
+		abort();
+	}
+	sqlite3_busy_timeout(db, 10000);
+	if (job_db_sql_attach_queue(db, dir, &err)) {
+		fprintf(stderr, "%s: %s\n", p, err.text);
+		abort();
+	}
+	return db;
 }

@@ -64,6 +64,18 @@ int th_zlib_inflate(const uint8_t *in, size_t len, uint8_t *out, size_t raw);
 long long th_sh_number(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
+ * The sqlite3 shell's options that read dir/curator.db's task queue whole
+ * (its shards attached, TEMP views tasks and queue_sums over them, as
+ * job_db_sql_attach_queue makes them): "sqlite3 <these> dir/curator.db
+ * ...". Double-quoted for sh; a static buffer, overwritten by the next call.
+ */
+const char *th_queue_cmds(const char *dir);
+
+/* dir/curator.db opened with its queue's shards attached and read as one (job_db_sql_attach_queue). */
+struct sqlite3;
+struct sqlite3 *th_curator_db(const char *dir);
+
+/*
  * The S3 test server's URL for `cloud set`, "s3://BUCKET@HOST:PORT", from the
  * S3_ENDPOINT and S3_BUCKET that tests/run.sh exports. 0, or -1 when unset.
  */

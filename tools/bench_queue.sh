@@ -36,10 +36,10 @@ scan() {
 phases() { sqlite3 "$W/cl/curator.db" "SELECT printf('%.3f %.3f', sum(CASE WHEN json_extract(p.value, '\$.phase') = 'queueing tasks' THEN json_extract(p.value, '\$.secs') ELSE 0 END), sum(CASE WHEN json_extract(p.value, '\$.phase') != 'queueing tasks' THEN json_extract(p.value, '\$.secs') ELSE 0 END)) FROM scans, json_each(scans.phases) AS p WHERE scans.id = (SELECT max(id) FROM scans)"; }
 dry= queue= dcpu= qcpu= tasks=0 pq= pj=
 for r in $(seq "$RUNS"); do
-	rm -f "$W"/cl/curator.db*
+	rm -f "$W"/cl/curator.db* "$W"/cl/curator-q*.db*
 	read -r d dc <<<"$(scan --dry-run)"
 	read -r q qc <<<"$(scan)"
-	tasks=$(sqlite3 "$W/cl/curator.db" "SELECT count(*) FROM tasks")
+	tasks=$(sqlite3 "$W/cl/curator.db" "ATTACH '$W/cl/curator-q1.db' AS q1; SELECT (SELECT count(*) FROM main.tasks) + (SELECT count(*) FROM q1.tasks)")
 	read -r ph_q ph_j <<<"$(phases)"
 	log "run $r: dry run $d s ($dc s CPU), queueing $q s ($qc s CPU), $tasks tasks queued; its phases: jobs $ph_j s, queueing tasks $ph_q s"
 	dry=$(min "$dry" "$d")

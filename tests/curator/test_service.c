@@ -203,9 +203,9 @@ static int64_t db_int(const char *dir, const char *sql)
 	int64_t n = -1;
 
 	snprintf(p, sizeof(p), "%s/curator.db", dir);
-	if (sqlite3_open(p, &db) != SQLITE_OK)
+	if (access(p, F_OK))
 		return -1;
-	sqlite3_busy_timeout(db, 5000);
+	db = th_curator_db(dir);
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
 		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
 			n = sqlite3_column_int64(st, 0);

@@ -49,7 +49,12 @@ check() { # check WHAT COMMAND...: the command's exit status decides
 	if "$@"; then ok "$what"; else fail "$what"; fi
 }
 cu() { "$bin" -C "$@"; }
-q() { sqlite3 -cmd ".timeout 5000" "$1/curator.db" "$2" 2>/dev/null; }
+# (curator.db with its queue's second shard attached, tasks and queue_sums read as one: job_db.h)
+q() {
+	sqlite3 -cmd ".timeout 5000" -cmd "ATTACH '$1/curator-q1.db' AS q1" \
+		-cmd "CREATE TEMP VIEW tasks AS SELECT * FROM main.tasks UNION ALL SELECT * FROM q1.tasks" \
+		"$1/curator.db" "$2" 2>/dev/null
+}
 # run DIR LAYOUT ARGS...: curator ARGS on DIR as LAYOUT (1x1: one rank, no mpiexec;
 # HxR: H hosts x R ranks each); stdout to DIR.out, stderr to DIR.err; the exit status.
 #

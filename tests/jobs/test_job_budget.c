@@ -36,7 +36,7 @@ static long long db_number(const char *dir, const char *sql)
 	long long v = -1;
 
 	snprintf(p, sizeof(p), "%s/curator.db", dir);
-	cr_assert_eq(sqlite3_open(p, &db), SQLITE_OK);
+	db = th_curator_db(dir);
 	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
 	if (sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int64(st, 0);

@@ -490,8 +490,9 @@ Test(corrupt, container_rf_zero, .timeout = 120)
 	cr_assert_neq(th_run(f.dir, NULL, NULL, &errs, "scan", "full", NULL), 0);
 	cr_assert(errs && strstr(errs, "--rf 0"), "%s", errs);
 	free(errs);
-	cr_assert_eq(th_sh_number("sqlite3 %s/curator.db 'SELECT count(*) FROM tasks WHERE state = 0' 2>/dev/null || echo 0",
-				  f.dir),
+	cr_assert_eq(th_sh_number("sqlite3 %s %s/curator.db 'SELECT count(*) FROM tasks WHERE state = 0' 2>/dev/null"
+				  " || echo 0",
+				  th_queue_cmds(f.dir), f.dir),
 		     0);
 	snprintf(cmd, sizeof(cmd), "sqlite3 %s/config.db 'UPDATE containers SET rf = 2'", f.dir);
 	cr_assert_eq(system(cmd), 0);

@@ -46,9 +46,19 @@ static sqlite3 *raw(const char *dir)
 	return db;
 }
 
+/* raw, with the queue's shards attached and read as one (job_db_sql_attach_queue) */
+static sqlite3 *raw_queue(const char *dir)
+{
+	struct st_msg err;
+	sqlite3 *db = raw(dir);
+
+	cr_assert_eq(job_db_sql_attach_queue(db, dir, &err), 0, "%s", err.text);
+	return db;
+}
+
 static int64_t q1(const char *dir, const char *sql)
 {
-	sqlite3 *db = raw(dir);
+	sqlite3 *db = raw_queue(dir);
 	sqlite3_stmt *st;
 	int64_t v = -1;
 
@@ -71,6 +81,32 @@ static int64_t sums_off(const char *dir)
 		       " SELECT kind, priority, sum(state = 0), sum(state = 1), sum(bytes) FROM tasks"
 		       "  WHERE state IN (0, 1) GROUP BY kind, priority"
 		       " EXCEPT SELECT kind, priority, pending, running, bytes FROM queue_sums WHERE pending + running > 0)");
+}
+
+/* Every live task is in the file of its shard (job_db_shard), by its id's range too; n of them. */
+static void live_in_their_shards(const char *dir, int n)
+{
+	sqlite3 *db = raw_queue(dir);
+	sqlite3_stmt *st;
+	int seen = 0;
+
+	cr_assert_eq(sqlite3_prepare_v2(db,
+					"SELECT kind, target, id, 0 FROM main.tasks WHERE state IN (0, 1) UNION ALL"
+					" SELECT kind, target, id, 1 FROM q1.tasks WHERE state IN (0, 1)",
+					-1, &st, NULL),
+		     SQLITE_OK, "%s", sqlite3_errmsg(db));
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		int kind = sqlite3_column_int(st, 0), file = sqlite3_column_int(st, 3);
+		uint64_t target = (uint64_t)sqlite3_column_int64(st, 1);
+		int64_t id = sqlite3_column_int64(st, 2);
+		cr_assert_eq(job_db_shard(kind, target), file, "task (%d, %llu) in shard %d's file", kind,
+			     (unsigned long long)target, file);
+		cr_assert_eq(job_db_id_shard(id), file, "task id %lld in shard %d's file", (long long)id, file);
+		seen++;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	cr_assert_eq(seen, n, "%d live tasks, not %d", seen, n);
 }
 
 static struct job_task task(enum job_task_kind kind, uint64_t target, uint64_t version)
@@ -162,8 +198,11 @@ Test(job_db, the_sums_follow_every_change_of_the_queue)
 	cr_assert_eq(sums_off(dir), 0);
 	/* a dead runner's tasks back to pending */
 	{
-		sqlite3 *w = raw(dir);
-		cr_assert_eq(sqlite3_exec(w, "UPDATE tasks SET runner = 2147483000 WHERE state = 1", NULL, NULL, NULL), SQLITE_OK);
+		sqlite3 *w = raw_queue(dir); /* (a write names each shard) */
+		cr_assert_eq(sqlite3_exec(w, "UPDATE main.tasks SET runner = 2147483000 WHERE state = 1;"
+					     "UPDATE q1.tasks SET runner = 2147483000 WHERE state = 1",
+					  NULL, NULL, NULL),
+			     SQLITE_OK);
 		sqlite3_close(w);
 	}
 	cr_assert_eq(job_db_tasks_requeue_running(db, cfg_of(dir), &err), 0);
@@ -266,6 +305,84 @@ static void stop_after_first(void *arg, int64_t done, int64_t total)
 	(void)done;
 	(void)total;
 	*(volatile int *)arg = 1;
+}
+
+/*
+ * The shards: a call of many batches inserts into both files at once (one
+ * writer thread each); every live task lands in its shard, a duplicate is
+ * found whichever shard it is in, the sums add up over both, the scan row
+ * counts every task, and claims hand the tasks out by priority across the
+ * shards (the highest first, never one of a lower priority before).
+ */
+Test(job_db, a_big_call_fills_both_shards_and_claims_merge_them)
+{
+	enum { N = 20000 };
+	const char *dir = th_tmpdir("jdb-shards");
+	struct job_db *db = open_db(dir);
+	struct st_msg err = { "" };
+	struct job_task *t = calloc(N, sizeof(*t)), got[64];
+	struct job_db_add_opts o = { .batch = 1000 };
+	int64_t added = 0, scan, shard1;
+	int last = 1 << 30, claimed = 0, n;
+
+	cr_assert(t);
+	cr_assert_eq(job_db_scan_begin(db, "full", 0, 1, 1, &scan, &err), 0);
+	o.scan = scan;
+	for (int i = 0; i < N; i++) /* three kinds of three priorities, targets spread */
+		t[i] = task(i % 3 == 0 ? JT_REREPLICATE : i % 3 == 1 ? JT_EGROUP_DELETE : JT_SCRUB,
+			    (uint64_t)i * 2654435761u + 1, 1);
+	cr_assert_eq(job_db_tasks_add_batched(db, t, N, &o, &added, &err), 0, "%s", err.text);
+	cr_assert_eq(added, N);
+	shard1 = q1(dir, "SELECT count(*) FROM q1.tasks");
+	cr_assert(shard1 > N / 3 && shard1 < 2 * N / 3, "shard 1 holds %lld of %d tasks", (long long)shard1, N);
+	live_in_their_shards(dir, N);
+	cr_assert_eq(sums_off(dir), 0, "the sums differ from the rows of the two shards");
+	cr_assert_eq(q1(dir, "SELECT sum(pending) FROM queue_sums"), N);
+	cr_assert_eq(q1(dir, "SELECT queued FROM scans WHERE id = (SELECT max(id) FROM scans)"), N,
+		     "the scan row did not count every shard's tasks");
+	/* again: all duplicates, in both shards */
+	cr_assert_eq(job_db_tasks_add_batched(db, t, N, &o, &added, &err), 0, "%s", err.text);
+	cr_assert_eq(added, 0, "%lld duplicates queued", (long long)added);
+	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks"), N);
+	/* claims: by priority over both shards */
+	while (job_db_task_claim_many(db, -1, NULL, 64, got, &n, &err) == 0 && n > 0) {
+		for (int i = 0; i < n; i++) {
+			cr_assert_leq(got[i].priority, last, "priority %d handed out after %d", got[i].priority, last);
+			last = got[i].priority;
+			cr_assert_eq(job_db_task_finish(db, got[i].id, JS_DONE, 0, NULL, &err), 0, "%s", err.text);
+			job_task_release(&got[i]);
+		}
+		claimed += n;
+	}
+	cr_assert_eq(claimed, N);
+	cr_assert_eq(sums_off(dir), 0);
+	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks WHERE state = 2"), N);
+	free(t);
+	job_db_close(db);
+}
+
+/* The two files belong together: a new curator.db beside an old curator-q1.db does not inherit its tasks. */
+Test(job_db, a_new_curator_db_empties_a_shard_file_left_from_an_old_one)
+{
+	const char *dir = th_tmpdir("jdb-stale-shard");
+	struct job_db *db = open_db(dir);
+	struct st_msg err = { "" };
+	struct job_task t[64];
+	char cmd[4200];
+
+	for (int i = 0; i < 64; i++)
+		t[i] = task(JT_SCRUB, (uint64_t)i + 1, 1);
+	cr_assert_eq(job_db_tasks_add(db, t, 64, &err), 0, "%s", err.text);
+	job_db_close(db);
+	cr_assert_gt(q1(dir, "SELECT count(*) FROM q1.tasks"), 0);
+	snprintf(cmd, sizeof(cmd), "rm -f %s/curator.db %s/curator.db-wal %s/curator.db-shm", dir, dir, dir);
+	cr_assert_eq(system(cmd), 0);
+	db = open_db(dir);
+	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks"), 0, "an old shard's tasks came back");
+	cr_assert_eq(q1(dir, "SELECT count(*) FROM queue_sums"), 0);
+	cr_assert_eq(job_db_tasks_add(db, t, 64, &err), 0, "%s", err.text);
+	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks"), 64);
+	job_db_close(db);
 }
 
 Test(job_db, a_stop_keeps_the_batches_before_it)
@@ -378,11 +495,12 @@ Test(job_db, an_old_curator_db_is_upgraded_in_place)
 	cr_assert_eq(sqlite3_exec(w, old_schema, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(w));
 	sqlite3_close(w);
 	db = open_db(dir);
-	cr_assert_eq(q1(dir, "PRAGMA user_version"), 3);
+	cr_assert_eq(q1(dir, "PRAGMA user_version"), 4);
 	cr_assert_eq(q1(dir, "SELECT count(*) FROM freeing WHERE freed = 0 AND tasks = 0"), 1); /* version 2 */
 	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks WHERE node = 0"), 4, "old rows run anywhere"); /* version 3 */
 	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks"), 4);
-	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks WHERE id IN (11, 13, 15, 16)"), 4);
+	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks WHERE id % 1099511627776 IN (11, 13, 15, 16)"), 4);
+	live_in_their_shards(dir, 3); /* version 4: each live task in its shard's file, the done one stays */
 	cr_assert_eq(q1(dir, "SELECT count(*) FROM sqlite_master WHERE name = 'tasks_live'"), 1);
 	cr_assert_eq(sums_off(dir), 0, "the sums were not built from the queue");
 	cr_assert_eq(q1(dir, "SELECT sum(pending) FROM queue_sums"), 2);

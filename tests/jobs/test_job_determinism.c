@@ -231,14 +231,14 @@ static char *queued(const char *dir, int ranks, int nomem)
 	unsetenv("CURATOR_QUEUE_BATCH");
 	snprintf(out, sizeof(out), "%s/queued", copy);
 	snprintf(cmd, sizeof(cmd),
-		 "sqlite3 %s/curator.db \"SELECT kind, target, version, priority, bytes, hex(arg), node FROM tasks"
+		 "sqlite3 %s %s/curator.db \"SELECT kind, target, version, priority, bytes, hex(arg), node FROM tasks"
 		 " WHERE state IN (0, 1) ORDER BY kind, target; SELECT * FROM queue_sums WHERE pending + running > 0"
 		 " ORDER BY kind, priority; SELECT count(*) FROM (SELECT kind, priority, count(*) AS n, sum(bytes) AS b"
 		 " FROM tasks WHERE state IN (0, 1) GROUP BY kind, priority) AS r LEFT JOIN queue_sums AS q USING (kind, priority)"
 		 " WHERE q.pending + q.running IS NOT r.n OR q.bytes IS NOT r.b;"
-		 " SELECT count(*) FROM (SELECT id, lag(id) OVER (ORDER BY kind, target) AS prev FROM tasks"
-		 " WHERE scan = (SELECT max(scan) FROM tasks) AND state IN (0, 1)) WHERE id < prev\" > %s",
-		 copy, out);
+		 " SELECT count(*) FROM (SELECT id, lag(id) OVER (PARTITION BY id >> 40 ORDER BY kind, target) AS prev"
+		 " FROM tasks WHERE scan = (SELECT max(scan) FROM tasks) AND state IN (0, 1)) WHERE id < prev\" > %s",
+		 th_queue_cmds(copy), copy, out);
 	cr_assert_eq(system(cmd), 0, "%s", cmd);
 	s = th_read_file(out, &len);
 	cr_assert(s && len > 2, "no %s", out);

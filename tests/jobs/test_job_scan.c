@@ -67,7 +67,7 @@ static int64_t counter(const char *dir, int64_t scan, const char *name)
 	int64_t v = -1;
 
 	snprintf(p, sizeof(p), "%s/curator.db", dir);
-	cr_assert_eq(sqlite3_open(p, &db), SQLITE_OK);
+	db = th_curator_db(dir);
 	snprintf(q, sizeof(q), "SELECT json_extract(counters, '$.%s') FROM scans WHERE id = %s", name,
 		 scan ? "?" : "(SELECT max(id) FROM scans)");
 	cr_assert_eq(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
@@ -88,7 +88,7 @@ static char *scan_counters(const char *dir, int64_t scan)
 	char *s = NULL;
 
 	snprintf(p, sizeof(p), "%s/curator.db", dir);
-	cr_assert_eq(sqlite3_open(p, &db), SQLITE_OK);
+	db = th_curator_db(dir);
 	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT counters FROM scans WHERE id = ?", -1, &st, NULL), SQLITE_OK);
 	sqlite3_bind_int64(st, 1, scan);
 	if (sqlite3_step(st) == SQLITE_ROW)
@@ -107,7 +107,7 @@ static int64_t pending_tasks(const char *dir)
 	int64_t n = 0;
 
 	snprintf(p, sizeof(p), "%s/curator.db", dir);
-	cr_assert_eq(sqlite3_open(p, &db), SQLITE_OK);
+	db = th_curator_db(dir);
 	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM tasks WHERE state IN (0, 1)", -1, &st, NULL) == SQLITE_OK) {
 		if (sqlite3_step(st) == SQLITE_ROW)
 			n = sqlite3_column_int64(st, 0);
@@ -527,7 +527,7 @@ Test(job_scan, partial_scan_leaves_a_corrupt_row_alone, .timeout = 120)
 		cr_assert_eq(counter(dir, 0, "corrupt_rows"), 1);
 	}
 	snprintf(p, sizeof(p), "%s/curator.db", dir);
-	cr_assert_eq(sqlite3_open(p, &db), SQLITE_OK);
+	db = th_curator_db(dir);
 	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM tasks WHERE target = ?1", -1, &q, NULL), SQLITE_OK);
 	sqlite3_bind_int64(q, 1, id);
 	if (sqlite3_step(q) == SQLITE_ROW)
