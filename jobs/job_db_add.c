@@ -154,7 +154,7 @@ struct writer {
 	int shard;
 	const char *file; /* for messages */
 	const struct job_task *t;
-	const struct job_db_add_key *keys; /* this shard's, sorted */
+	struct job_db_add_key *keys; /* this shard's (sorted by the writer, first thing) */
 	int n;
 	struct add_call *call;
 	atomic_llong done; /* tasks of committed batches */
@@ -370,7 +370,7 @@ static void *writer_main(void *arg)
 	sqlite3_stmt *ins = NULL, *top = NULL, *sums = NULL, *beat = NULL;
 	struct job_db_row *rows = malloc((size_t)(w->n < c->batch ? w->n : c->batch) * sizeof(*rows));
 	struct ckpt ck = { .running = 0 };
-	int rc = rows ? 0 : st_fail(&w->err, -ENOMEM, "out of memory");
+	int rc = rows && !keys_sort(w->keys, w->n) ? 0 : st_fail(&w->err, -ENOMEM, "out of memory");
 
 	if (!rc)
 		rc = st_sql_prepare(sql,
@@ -433,7 +433,11 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-/* The keys of one call, sorted, then grouped by shard (stably): keys[off[s]..off[s + 1]). 0 or -ENOMEM. */
+/*
+ * The keys of one call grouped by shard, in call order within each:
+ * keys[off[s]..off[s + 1]); each writer sorts its own (stably: the whole
+ * sort, shard by shard on their threads). 0 or -ENOMEM.
+ */
 static int keys_by_shard(const struct job_task *t, int n, struct job_db_add_key **out, int off[JOB_DB_SHARDS + 1])
 {
 	struct job_db_add_key *keys = malloc((size_t)n * sizeof(*keys)), *by = NULL;
@@ -444,7 +448,7 @@ static int keys_by_shard(const struct job_task *t, int n, struct job_db_add_key 
 		return -ENOMEM;
 	for (int i = 0; i < n; i++)
 		keys[i] = (struct job_db_add_key){ .target = t[i].target, .kind = (uint32_t)t[i].kind, .at = (uint32_t)i };
-	if (keys_sort(keys, n) || !(by = malloc((size_t)n * sizeof(*by)))) {
+	if (!(by = malloc((size_t)n * sizeof(*by)))) {
 		free(keys);
 		return -ENOMEM;
 	}
