@@ -281,8 +281,10 @@ static const char man_tail[] =
 	".TP\n\\fBCURATOR_NODE\\fR\nThe node this process runs on (the high 16 bits of the IDs it allocates).\n"
 	".TP\n\\fBCURATOR_S3_ACCESS_KEY\\fR, \\fBCURATOR_S3_SECRET_KEY\\fR\nThe cloud tier's credentials when no file is given.\n"
 	".SH FILES\n"
-	".TP\n\\fIDIR\\fR/config.db, \\fIDIR\\fR/meta\\-*.db, \\fIDIR\\fR/curator.db, \\fIDIR\\fR/disks/\n"
-	"The cluster: its configuration, its metadata shards, the curator's scans and tasks, its disks.\n"
+	".TP\n\\fIDIR\\fR/config.db, \\fIDIR\\fR/meta\\-*.db, \\fIDIR\\fR/curator.db, \\fIDIR\\fR/curator\\-q1.db,"
+	" \\fIDIR\\fR/disks/\n"
+	"The cluster: its configuration, its metadata shards, the curator's scans and tasks (the task queue in two"
+	" files, kept and removed together), its disks.\n"
 	".TP\n\\fI/etc/default/curator\\fR\nThe settings of the systemd units (curator.service, curator\\-scan.timer).\n"
 	".SH SEE ALSO\n"
 	"\\fBmpiexec\\fR(1), \\fBsystemd.timer\\fR(5)\n";

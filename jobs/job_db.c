@@ -134,7 +134,7 @@ static int int_query(sqlite3 *sql, const char *q, const char *a, const char *b, 
 }
 
 /* Bring a file below SCHEMA_VERSION up to it, in one transaction (the shards attached). */
-static int upgrade(struct job_db *db, struct st_msg *err)
+static int upgrade(struct job_db *db, int upto, struct st_msg *err)
 {
 	sqlite3 *sql = db->sql;
 	int v = 0, from, rc = st_sql_begin(sql, err);
@@ -175,7 +175,7 @@ static int upgrade(struct job_db *db, struct st_msg *err)
 		if (!rc)
 			rc = st_sql_exec(sql, "PRAGMA user_version = 3", err);
 	}
-	if (!rc && v < 4) { /* version 4: the queue in shards (job_db_shard.c), the live tasks of the others moved */
+	if (!rc && v < 4 && upto >= 4) { /* version 4: the queue in shards (job_db_shard.c), the live tasks of the others moved */
 		rc = job_db_shards_schema(db, from, err); /* (0: a new file) */
 		if (!rc)
 			rc = st_sql_exec(sql, "PRAGMA user_version = 4", err);
@@ -219,7 +219,7 @@ static int shards_present(struct job_db *db, struct st_msg *err)
 		for (int i = 0; !rc && !have; i++) {
 			rc = st_sql_begin(db->sql, err);
 			if (!rc) {
-				rc = job_db_shards_schema(db, SCHEMA_VERSION, err);
+				rc = job_db_shards_prepare(db, SCHEMA_VERSION, err);
 				if (rc)
 					st_sql_rollback(db->sql);
 				else
@@ -231,6 +231,29 @@ static int shards_present(struct job_db *db, struct st_msg *err)
 			rc = 0;
 			usleep(20000);
 		}
+	}
+	return rc;
+}
+
+/* The shards' side of a move to version 4, its own transaction (job_db_int.h job_db_shards_prepare). */
+static int shards_prepare(struct job_db *db, struct st_msg *err)
+{
+	int rc = 0;
+
+	for (int i = 0; i < 500; i++) {
+		int v = 0;
+		rc = st_sql_begin(db->sql, err);
+		if (!rc)
+			rc = int_query(db->sql, "PRAGMA user_version", NULL, NULL, &v, err); /* under the write lock */
+		if (!rc && v < 4)
+			rc = job_db_shards_prepare(db, v, err);
+		if (!rc)
+			rc = st_sql_commit(db->sql, err);
+		else if (!sqlite3_get_autocommit(db->sql))
+			st_sql_rollback(db->sql);
+		if (rc != ST_EBUSY)
+			break;
+		usleep(20000);
 	}
 	return rc;
 }
@@ -271,8 +294,22 @@ int job_db_open(const char *dir, struct job_db **out, struct st_msg *err)
 		rc = job_db_shards_attach(db, dir, shared, err);
 	if (!rc)
 		rc = int_query(db->sql, "PRAGMA user_version", NULL, NULL, &v, err);
-	for (int i = 0; !rc && v < SCHEMA_VERSION; i++) { /* several ranks may create the schema at once */
-		rc = upgrade(db, err);
+	/*
+	 * Several ranks may create the schema at once. Up to version 3 in
+	 * curator.db, the shards' copy of its live tasks (their own files'
+	 * transaction), then version 4 (job_db_int.h job_db_shards_prepare).
+	 */
+	for (int i = 0; !rc && v < 3; i++) {
+		rc = upgrade(db, 3, err);
+		if (rc != ST_EBUSY || i == 499)
+			break;
+		rc = 0;
+		usleep(20000);
+	}
+	if (!rc && v < 4)
+		rc = shards_prepare(db, err);
+	for (int i = 0; !rc && v < SCHEMA_VERSION; i++) {
+		rc = upgrade(db, SCHEMA_VERSION, err);
 		if (rc != ST_EBUSY || i == 499)
 			break;
 		rc = 0;

@@ -24,8 +24,9 @@
  * whose file holds the scan rows, counting the tasks every shard has
  * committed so far; a beat that finds the scan no longer running halts all
  * shards before their next batch. The other shards' batches are not in
- * the transaction of a beat, so a scan declared dead meanwhile may commit
- * one more batch of those: its tasks are checked against the metadata
+ * the transaction of a beat (the caller's thread beats every 0.2 s while
+ * they run), so a scan declared dead meanwhile may commit the batches of
+ * up to that long in those shards: their tasks are checked against the metadata
  * when they run, like every task (DESIGN.md's safety rule), so at worst
  * they end stale.
  */
@@ -174,6 +175,7 @@ struct add_call {
 	int batch, delay_us, total;
 	volatile int *stop; /* the caller's */
 	const struct job_db_add_opts *o;
+	struct job_db *db;  /* the caller's handle (its thread only) */
 	atomic_int halt;    /* any writer's error, or the fence: the others stop before their next batch */
 	int64_t scan;       /* beaten (> 0), else 0 */
 	int64_t beaten;     /* tasks counted in the scan row so far (the thread of shard 0's writer only) */
@@ -367,7 +369,7 @@ static void *writer_main(void *arg)
 	struct writer *w = arg;
 	struct add_call *c = w->call;
 	sqlite3 *sql = w->h.sql;
-	sqlite3_stmt *ins = NULL, *top = NULL, *sums = NULL, *beat = NULL;
+	sqlite3_stmt *ins = NULL, *top = NULL, *sums = NULL, *beat = NULL, *after = NULL;
 	struct job_db_row *rows = malloc((size_t)(w->n < c->batch ? w->n : c->batch) * sizeof(*rows));
 	struct ckpt ck = { .running = 0 };
 	int rc = rows && !keys_sort(w->keys, w->n) ? 0 : st_fail(&w->err, -ENOMEM, "out of memory");
@@ -387,6 +389,8 @@ static void *writer_main(void *arg)
 				    &sums, &w->err);
 	if (!rc && c->scan > 0 && w->shard == 0)
 		rc = st_sql_prepare(sql, beat_sql, &beat, &w->err);
+	else if (!rc && c->scan > 0 && !w->threaded)
+		rc = st_sql_prepare(c->db->sql, beat_sql, &after, &w->err);
 	if (!rc && w->n > 2 * c->batch)
 		ckpt_start(&ck, sql);
 	for (int from = 0; !rc && from < w->n; from += c->batch) {
@@ -413,8 +417,13 @@ static void *writer_main(void *arg)
 		rc = st_sql_commit(sql, &w->err);
 		if (rc)
 			break;
-		c->beaten += counted;
 		atomic_fetch_add(&w->done, to - from);
+		if (beat)
+			c->beaten += counted; /* (the caller's thread only: shard 0's writer never has one of its own) */
+		else if (after)          /* a shard past 0 on the caller's thread: a beat of its own after each batch */
+			rc = add_beat(c->db->sql, after, c, 0, &counted, &w->err), c->beaten += rc ? 0 : counted;
+		if (rc)
+			break;
 		if (w->shard == 0 && c->o->progress) /* (the caller's thread) */
 			c->o->progress(c->o->progress_arg, (int)call_done(c), c->total);
 		if (c->delay_us)
@@ -425,6 +434,7 @@ static void *writer_main(void *arg)
 	sqlite3_finalize(top);
 	sqlite3_finalize(sums);
 	sqlite3_finalize(beat);
+	sqlite3_finalize(after);
 	free(rows);
 	if (rc && rc != HALTED)
 		atomic_store(&c->halt, 1);
@@ -548,6 +558,7 @@ int job_db_tasks_add_batched(struct job_db *db, const struct job_task *t, int n,
 	c->delay_us = env_int("CURATOR_QUEUE_DELAY_US", 0);
 	c->stop = o->stop;
 	c->o = o;
+	c->db = db;
 	c->scan = o->scan;
 	c->total = n;
 	rc = add_prologue(db, t, n, c, err);
@@ -558,10 +569,17 @@ int job_db_tasks_add_batched(struct job_db *db, const struct job_task *t, int n,
 		if (w->n)
 			rc = job_db_shard_open(db, s, &w->h, err);
 	}
-	/* shard 0's writer on this thread (it beats the scan row), the others on threads of their own */
-	for (int s = 1; s < JOB_DB_SHARDS && !rc; s++)
-		if (c->w[s].n && c->w[0].n && !pthread_create(&c->w[s].th, NULL, writer_main, &c->w[s]))
-			c->w[s].threaded = 1;
+	/*
+	 * Shard 0's writer on this thread (it beats the scan row), the others on
+	 * threads of their own (add_wait beats while they run); one that gets no
+	 * thread runs here after it, beating the row after each batch.
+	 */
+	for (int s = 1; s < JOB_DB_SHARDS && !rc && sqlite3_threadsafe(); s++)
+		if (c->w[s].n) {
+			c->w[s].threaded = 1; /* (read by the thread: set before it starts) */
+			if (pthread_create(&c->w[s].th, NULL, writer_main, &c->w[s]))
+				c->w[s].threaded = 0;
+		}
 	for (int s = 0; s < JOB_DB_SHARDS && !rc; s++) /* and any that got no thread, in turn */
 		if (c->w[s].n && !c->w[s].threaded)
 			writer_main(&c->w[s]);

@@ -95,10 +95,18 @@ const char *job_db_shard_schema(int s);
 int job_db_shards_attach(struct job_db *db, const char *dir, int shared, struct st_msg *err);
 
 /*
- * In the caller's write transaction: the shards' tables and indexes where
- * missing, and (from_version < 4: a file that had one shard) the pending
- * and running tasks whose shard is not 0 moved to it, their sums rebuilt.
+ * A commit over several files in WAL mode is atomic in each file only, so
+ * a file that had one shard (from_version 1..3) moves its live tasks in
+ * two transactions, each writing one file: job_db_shards_prepare (its own
+ * transaction, before curator.db's upgrade) makes the shards' tables where
+ * missing, empties them (from_version < 4: a new curator.db owns nothing
+ * of an old shard file) and copies the live tasks of each shard there;
+ * job_db_shards_schema (in curator.db's upgrade transaction) deletes from
+ * curator.db the rows a shard holds a copy of and rebuilds its sums. A
+ * crash between the two leaves curator.db at its old version with every
+ * task: the next open starts over.
  */
+int job_db_shards_prepare(struct job_db *db, int from_version, struct st_msg *err);
 int job_db_shards_schema(struct job_db *db, int from_version, struct st_msg *err);
 
 /* The TEMP views tasks and queue_sums over all shards (after the schema). */

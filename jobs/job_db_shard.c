@@ -142,7 +142,7 @@ static int shard_tables(struct job_db *db, int s, struct st_msg *err)
 	return st_sql_exec(db->sql, q, err);
 }
 
-int job_db_shards_schema(struct job_db *db, int from_version, struct st_msg *err)
+int job_db_shards_prepare(struct job_db *db, int from_version, struct st_msg *err)
 {
 	int rc = 0;
 
@@ -150,29 +150,44 @@ int job_db_shards_schema(struct job_db *db, int from_version, struct st_msg *err
 		const char *n = job_db_shard_schema(s);
 		char q[1600];
 		rc = shard_tables(db, s, err);
-		if (!rc && from_version == 0) { /* a new curator.db: a shard file left from an old one holds nothing of it */
-			snprintf(q, sizeof(q), "DELETE FROM %s.tasks; DELETE FROM %s.queue_sums;", n, n);
-			rc = st_sql_exec(db->sql, q, err);
-		}
 		if (rc || from_version >= 4)
 			continue;
 		/*
-		 * A file of one shard: its live tasks of shard s move there (new ids
-		 * in s's range, in the same order). OR IGNORE: a move whose commit
-		 * reached the shard's file but not curator.db's is made again.
+		 * Emptied first: a new curator.db owns nothing of a shard file left
+		 * from an old one, and a move made again (its first try reached this
+		 * file but not curator.db's) starts over from curator.db's rows.
 		 */
+		snprintf(q, sizeof(q), "DELETE FROM %s.tasks; DELETE FROM %s.queue_sums;", n, n);
+		rc = st_sql_exec(db->sql, q, err);
+		if (rc || from_version == 0)
+			continue;
 		snprintf(q, sizeof(q),
-			 "INSERT OR IGNORE INTO %s.tasks(" TASK_COLUMNS ") SELECT id + %lld, scan, kind, target, version,"
+			 "INSERT INTO %s.tasks(" TASK_COLUMNS ") SELECT id + %lld, scan, kind, target, version,"
 			 " priority, state, attempts, bytes, arg, error, runner, created, updated, node FROM main.tasks"
 			 " WHERE state IN (0, 1) AND curator_shard(kind, target) = %d ORDER BY id;"
-			 "DELETE FROM main.tasks WHERE state IN (0, 1) AND curator_shard(kind, target) = %d;"
-			 "DELETE FROM %s.queue_sums;"
 			 "INSERT INTO %s.queue_sums SELECT kind, priority, sum(state = 0), sum(state = 1), sum(bytes)"
 			 " FROM %s.tasks WHERE state IN (0, 1) GROUP BY kind, priority;",
-			 n, (long long)JOB_DB_SHARD_BASE(s), s, s, n, n, n);
+			 n, (long long)JOB_DB_SHARD_BASE(s), s, n, n);
 		rc = st_sql_exec(db->sql, q, err);
 	}
-	if (!rc && from_version < 4 && JOB_DB_SHARDS > 1)
+	return rc;
+}
+
+int job_db_shards_schema(struct job_db *db, int from_version, struct st_msg *err)
+{
+	int rc = 0;
+
+	if (from_version < 1 || from_version >= 4)
+		return 0;
+	for (int s = 1; s < JOB_DB_SHARDS && !rc; s++) { /* only the rows the shard holds a copy of */
+		char q[600];
+		snprintf(q, sizeof(q),
+			 "DELETE FROM main.tasks WHERE state IN (0, 1) AND curator_shard(kind, target) = %d"
+			 " AND id + %lld IN (SELECT id FROM %s.tasks)",
+			 s, (long long)JOB_DB_SHARD_BASE(s), job_db_shard_schema(s));
+		rc = st_sql_exec(db->sql, q, err);
+	}
+	if (!rc)
 		rc = st_sql_exec(db->sql,
 				 "DELETE FROM main.queue_sums;"
 				 "INSERT INTO main.queue_sums SELECT kind, priority, sum(state = 0), sum(state = 1), sum(bytes)"
