@@ -203,49 +203,23 @@ int job_db_busy_nap(void *arg, int n)
 }
 
 /*
- * A current file whose shard file is new (deleted, or never there): its
- * tables. Reads only when they are there, as opening a current file should.
+ * The shards' side of the schema, in a transaction of its own when there is
+ * something to do: a file below version 4 (its live tasks copied into the
+ * emptied shards: job_db_int.h job_db_shards_prepare), or a current one
+ * whose shard file is new (deleted, or never there: its tables). A current
+ * file with its shards is only read, as opening a current file should.
  */
-static int shards_present(struct job_db *db, struct st_msg *err)
+static int shards_ready(struct job_db *db, int v, struct st_msg *err)
 {
-	int rc = 0;
+	int rc = 0, missing = v < 4;
 
-	for (int s = 1; s < JOB_DB_SHARDS && !rc; s++) {
-		char q[160];
-		int have = 0;
-		snprintf(q, sizeof(q), "SELECT count(*) FROM %s.sqlite_schema WHERE name = 'queue_sums'",
-			 job_db_shard_schema(s));
-		rc = int_query(db->sql, q, NULL, NULL, &have, err);
-		for (int i = 0; !rc && !have; i++) {
-			rc = st_sql_begin(db->sql, err);
-			if (!rc) {
-				rc = job_db_shards_prepare(db, SCHEMA_VERSION, err);
-				if (rc)
-					st_sql_rollback(db->sql);
-				else
-					rc = st_sql_commit(db->sql, err);
-			}
-			have = !rc;
-			if (rc != ST_EBUSY || i == 499)
-				break;
-			rc = 0;
-			usleep(20000);
-		}
-	}
-	return rc;
-}
-
-/* The shards' side of a move to version 4, its own transaction (job_db_int.h job_db_shards_prepare). */
-static int shards_prepare(struct job_db *db, struct st_msg *err)
-{
-	int rc = 0;
-
-	for (int i = 0; i < 500; i++) {
-		int v = 0;
+	for (int s = 1; s < JOB_DB_SHARDS && !missing; s++)
+		missing = !job_db_shard_present(db->sql, s);
+	for (int i = 0; missing && i < 500; i++) {
 		rc = st_sql_begin(db->sql, err);
 		if (!rc)
 			rc = int_query(db->sql, "PRAGMA user_version", NULL, NULL, &v, err); /* under the write lock */
-		if (!rc && v < 4)
+		if (!rc)
 			rc = job_db_shards_prepare(db, v, err);
 		if (!rc)
 			rc = st_sql_commit(db->sql, err);
@@ -306,8 +280,8 @@ int job_db_open(const char *dir, struct job_db **out, struct st_msg *err)
 		rc = 0;
 		usleep(20000);
 	}
-	if (!rc && v < 4)
-		rc = shards_prepare(db, err);
+	if (!rc)
+		rc = shards_ready(db, v, err);
 	for (int i = 0; !rc && v < SCHEMA_VERSION; i++) {
 		rc = upgrade(db, SCHEMA_VERSION, err);
 		if (rc != ST_EBUSY || i == 499)
@@ -315,8 +289,6 @@ int job_db_open(const char *dir, struct job_db **out, struct st_msg *err)
 		rc = 0;
 		usleep(20000);
 	}
-	if (!rc && v >= SCHEMA_VERSION)
-		rc = shards_present(db, err);
 	if (!rc)
 		rc = job_db_shards_views(db, err);
 	if (rc) {

@@ -153,7 +153,7 @@ static int rows_sums(sqlite3 *sql, const struct job_db_row *rows, int n, int64_t
 struct writer {
 	struct job_db h; /* its own handle on the shard's file (job_db_shard_open) */
 	int shard;
-	const char *file; /* for messages */
+	char file[32]; /* for messages: "curator-q1.db tasks" */
 	const struct job_task *t;
 	struct job_db_add_key *keys; /* this shard's (sorted by the writer, first thing) */
 	int n;
@@ -420,10 +420,11 @@ static void *writer_main(void *arg)
 		atomic_fetch_add(&w->done, to - from);
 		if (beat)
 			c->beaten += counted; /* (the caller's thread only: shard 0's writer never has one of its own) */
-		else if (after)          /* a shard past 0 on the caller's thread: a beat of its own after each batch */
-			rc = add_beat(c->db->sql, after, c, 0, &counted, &w->err), c->beaten += rc ? 0 : counted;
-		if (rc)
-			break;
+		else if (after) { /* a shard past 0 on the caller's thread: a beat of its own after each batch */
+			if ((rc = add_beat(c->db->sql, after, c, 0, &counted, &w->err)) != 0)
+				break;
+			c->beaten += counted;
+		}
 		if (w->shard == 0 && c->o->progress) /* (the caller's thread) */
 			c->o->progress(c->o->progress_arg, (int)call_done(c), c->total);
 		if (c->delay_us)
@@ -536,9 +537,6 @@ int job_db_tasks_add_batched(struct job_db *db, const struct job_task *t, int n,
 			     int64_t *added, struct st_msg *err)
 {
 	static const struct job_db_add_opts defaults;
-	static const char *const files[] = { "curator.db tasks", "curator-q1.db tasks", "curator-q2.db tasks",
-					     "curator-q3.db tasks", "curator-q4.db tasks", "curator-q5.db tasks",
-					     "curator-q6.db tasks", "curator-q7.db tasks" };
 	struct add_call *c;
 	struct job_db_add_key *keys;
 	int off[JOB_DB_SHARDS + 1], rc = 0;
@@ -564,8 +562,9 @@ int job_db_tasks_add_batched(struct job_db *db, const struct job_task *t, int n,
 	rc = add_prologue(db, t, n, c, err);
 	for (int s = 0; s < JOB_DB_SHARDS && !rc; s++) {
 		struct writer *w = &c->w[s];
-		*w = (struct writer){ .shard = s, .file = files[s], .t = t, .keys = keys + off[s], .n = off[s + 1] - off[s],
+		*w = (struct writer){ .shard = s, .t = t, .keys = keys + off[s], .n = off[s + 1] - off[s],
 				      .call = c };
+		snprintf(w->file, sizeof(w->file), s ? "curator-q%d.db tasks" : "curator.db tasks", s);
 		if (w->n)
 			rc = job_db_shard_open(db, s, &w->h, err);
 	}

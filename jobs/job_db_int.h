@@ -96,7 +96,8 @@ int job_db_shards_attach(struct job_db *db, const char *dir, int shared, struct 
 
 /*
  * A commit over several files in WAL mode is atomic in each file only, so
- * a file that had one shard (from_version 1..3) moves its live tasks in
+ * a file that had one shard (from_version 3: job_db_open brings curator.db
+ * to version 3 first) moves its live tasks in
  * two transactions, each writing one file: job_db_shards_prepare (its own
  * transaction, before curator.db's upgrade) makes the shards' tables where
  * missing, empties them (from_version < 4: a new curator.db owns nothing
@@ -108,6 +109,9 @@ int job_db_shards_attach(struct job_db *db, const char *dir, int shared, struct 
  */
 int job_db_shards_prepare(struct job_db *db, int from_version, struct st_msg *err);
 int job_db_shards_schema(struct job_db *db, int from_version, struct st_msg *err);
+
+/* 1 if shard s has its tables on this connection (a reader's may predate the shard's file); a read. */
+int job_db_shard_present(sqlite3 *sql, int s);
 
 /* The TEMP views tasks and queue_sums over all shards (after the schema). */
 int job_db_shards_views(struct job_db *db, struct st_msg *err);

@@ -1,27 +1,16 @@
 /*
- * job_db_queue: the task queue in curator.db (see job_db.h): queueing,
- * claiming, outcomes, and the runner's transactions.
+ * job_db_queue: the task queue (see job_db.h): claiming, outcomes, the
+ * sums, and the runner's transactions.
  *
- * DESIGN. A task is a row of `tasks`; the unique partial index tasks_live
- * on (kind, target) over the pending and running rows is the duplicate
- * rule, so queueing is one INSERT ... ON CONFLICT DO NOTHING per task with
- * one prepared statement: N tasks cost N index probes, O(N log N) in all.
- * The tasks of one call are sorted by (kind, target) first (stably: of two
- * duplicates in one call the first is kept, as before): the probes then
- * walk the index in order, which on a queue of a million tasks is several
- * times faster than probing it at random, and the rows still get ids in
- * order (appended). Batches are transactions of their own, so a reader
- * (`curator status`) never waits (WAL), another rank's batches interleave,
- * and a stop request is honoured between batches; a scan's queueing beats
- * its row inside each batch's transaction, which is also its fence: a scan
- * declared dead commits no further batch.
- *
- * Claims take the next pending tasks by tasks_queue (state, priority DESC,
- * id) and mark them running with the claiming rank's lease (runner, see
- * job_db_set_runner; never a pid). A claim or peek of one kind walks that index too, past the
- * pending tasks of other kinds ranked ahead of it (NEEDSWORK: an index on
- * (kind, state, priority, id) would make it a seek, at a fourth b-tree
- * insert per queued task).
+ * DESIGN. A task is a row of `tasks` in its shard's file (job_db_int.h);
+ * queueing is jobs/job_db_add.c. Claims take the next pending tasks of
+ * each shard by its tasks_queue index (state, priority DESC, id), merged by
+ * priority (heads_*), and mark them running with the claiming rank's lease
+ * (runner, see job_db_set_runner; never a pid); outcomes find a task's
+ * shard from its id. A claim or peek of one kind walks that index too,
+ * past the pending tasks of other kinds ranked ahead of it (NEEDSWORK: an
+ * index on (kind, state, priority, id) would make it a seek, at a fourth
+ * b-tree insert per queued task).
  *
  * queue_sums holds, per (kind, priority), the pending and running tasks
  * and their bytes: every statement here that adds a task to the queue,

@@ -159,7 +159,7 @@ int job_db_shards_prepare(struct job_db *db, int from_version, struct st_msg *er
 		 */
 		snprintf(q, sizeof(q), "DELETE FROM %s.tasks; DELETE FROM %s.queue_sums;", n, n);
 		rc = st_sql_exec(db->sql, q, err);
-		if (rc || from_version == 0)
+		if (rc)
 			continue;
 		snprintf(q, sizeof(q),
 			 "INSERT INTO %s.tasks(" TASK_COLUMNS ") SELECT id + %lld, scan, kind, target, version,"
@@ -196,8 +196,7 @@ int job_db_shards_schema(struct job_db *db, int from_version, struct st_msg *err
 	return rc;
 }
 
-/* 1 if shard s has its tables on this connection (a reader's may predate the shard's file). */
-static int has_shard(sqlite3 *sql, int s)
+int job_db_shard_present(sqlite3 *sql, int s)
 {
 	sqlite3_stmt *st;
 	char q[160];
@@ -220,7 +219,7 @@ int job_db_shards_views(struct job_db *db, struct st_msg *err)
 	int have[JOB_DB_SHARDS];
 
 	for (int s = 0; s < JOB_DB_SHARDS; s++)
-		have[s] = has_shard(db->sql, s);
+		have[s] = job_db_shard_present(db->sql, s);
 	if (!have[0])
 		return 0; /* a reader's look at a curator.db not made yet: nothing to show */
 	off = (size_t)snprintf(q, sizeof(q), "CREATE TEMP VIEW IF NOT EXISTS tasks AS ");

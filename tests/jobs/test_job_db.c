@@ -257,7 +257,7 @@ Test(job_db, queueing_in_batches_keeps_order_and_stops_between_batches)
 
 /*
  * A long queueing call leaves its checkpoints to a thread of its own
- * (job_db_queue.c ckpt_*): when it returns, every frame is in curator.db
+ * (job_db_add.c ckpt_*): when it returns, every frame is in curator.db
  * itself (the file is as long as the database), and the writer checkpoints
  * again as before. Left to the writer (1,000-page checkpoints), the last
  * batches would still be in the WAL only.
