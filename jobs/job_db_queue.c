@@ -141,7 +141,13 @@ static int heads_open(struct job_db *db, struct heads *h, const char *cols, cons
 	return rc;
 }
 
-static sqlite3_stmt *heads_next(struct heads *h)
+/*
+ * The next row, NULL at the end or (*rc set, err filled) on a row whose id
+ * names another shard than the file it is in: a damaged or forged queue
+ * file, whose claims would mark another task running. Nothing is handed
+ * out from such a queue.
+ */
+static sqlite3_stmt *heads_next(struct heads *h, int *rc, struct st_msg *err)
 {
 	int best = -1, p = h->ncols - 3;
 
@@ -157,6 +163,11 @@ static sqlite3_stmt *heads_next(struct heads *h)
 			best = s;
 	}
 	h->last = best;
+	if (best >= 0 && job_db_id_shard(sqlite3_column_int64(h->st[best], p + 2)) != best) {
+		*rc = st_fail(err, ST_ECORRUPT, "%s.tasks: task %lld has an id of another queue file: the queue is damaged;"
+			      " nothing claimed", job_db_shard_schema(best), (long long)sqlite3_column_int64(h->st[best], p + 2));
+		return NULL;
+	}
 	return best >= 0 ? h->st[best] : NULL;
 }
 
@@ -177,7 +188,7 @@ int job_db_task_peek(struct job_db *db, int kind, int n, int *kinds, uint64_t *t
 		 db->elsewhere[0] ? " AND node NOT IN (" : "", db->elsewhere, db->elsewhere[0] ? ")" : "");
 	*got = 0;
 	rc = heads_open(db, &h, "kind, target", where, kind, n, err);
-	while (!rc && *got < n && (st = heads_next(&h))) {
+	while (!rc && *got < n && (st = heads_next(&h, &rc, err))) {
 		kinds[*got] = sqlite3_column_int(st, 0);
 		targets[*got] = (uint64_t)sqlite3_column_int64(st, 1);
 		(*got)++;
@@ -279,7 +290,7 @@ int job_db_task_claim_many(struct job_db *db, int kind, const int *kind_ranks, i
 		 db->elsewhere[0] ? " AND node NOT IN (" : "", db->elsewhere, db->elsewhere[0] ? ")" : "");
 	rc = heads_open(db, &h, "id, scan, kind, target, version, priority, attempts, bytes, arg, node", where, kind,
 			max < 1 ? 1 : max, err);
-	while (!rc && *got < max && (st = heads_next(&h))) {
+	while (!rc && *got < max && (st = heads_next(&h, &rc, err))) {
 		rc = claim_row(st, &t0[*got], err);
 		(*got)++;
 	}

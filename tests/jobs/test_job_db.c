@@ -385,6 +385,38 @@ Test(job_db, a_new_curator_db_empties_a_shard_file_left_from_an_old_one)
 	job_db_close(db);
 }
 
+/*
+ * A forged or damaged queue file: a row of curator-q1.db whose id is in
+ * curator.db's range (that of a task there) would have its claim mark the
+ * other task running. The claim refuses the whole queue, one clear error,
+ * and neither task changes.
+ */
+Test(job_db, a_task_whose_id_names_the_other_file_is_refused)
+{
+	const char *dir = th_tmpdir("jdb-forged-id");
+	struct job_db *db = open_db(dir);
+	struct st_msg err = { "" };
+	struct job_task t[64], got[64];
+	int n = -1;
+
+	for (int i = 0; i < 64; i++)
+		t[i] = task(JT_SCRUB, (uint64_t)i + 1, 1);
+	cr_assert_eq(job_db_tasks_add(db, t, 64, &err), 0, "%s", err.text);
+	{
+		sqlite3 *w = raw_queue(dir);
+		cr_assert_eq(sqlite3_exec(w, "UPDATE q1.tasks SET id = (SELECT min(id) FROM main.tasks), priority = 99"
+					     " WHERE id = (SELECT min(id) FROM q1.tasks)",
+					  NULL, NULL, NULL),
+			     SQLITE_OK, "%s", sqlite3_errmsg(w));
+		sqlite3_close(w);
+	}
+	cr_assert_eq(job_db_task_claim_many(db, -1, NULL, 64, got, &n, &err), ST_ECORRUPT, "%s", err.text);
+	cr_assert_eq(n, 0);
+	cr_assert(strstr(err.text, "another queue file"), "%s", err.text);
+	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks WHERE state != 0"), 0, "a task changed state");
+	job_db_close(db);
+}
+
 Test(job_db, a_stop_keeps_the_batches_before_it)
 {
 	const char *dir = th_tmpdir("jdb-stop");
