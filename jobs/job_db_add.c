@@ -173,7 +173,6 @@ struct writer {
 struct add_call {
 	struct writer w[JOB_DB_SHARDS];
 	int batch, delay_us, total;
-	volatile int *stop; /* the caller's */
 	const struct job_db_add_opts *o;
 	struct job_db *db;  /* the caller's handle (its thread only) */
 	atomic_int halt;    /* any writer's error, or the fence: the others stop before their next batch */
@@ -400,7 +399,7 @@ static void *writer_main(void *arg)
 			rc = HALTED;
 			break;
 		}
-		if (c->stop && *c->stop) {
+		if (c->o->stop && *c->o->stop) {
 			rc = -ECANCELED;
 			break;
 		}
@@ -554,7 +553,6 @@ int job_db_tasks_add_batched(struct job_db *db, const struct job_task *t, int n,
 	}
 	c->batch = env_int("CURATOR_QUEUE_BATCH", o->batch > 0 ? o->batch : JOB_DB_ADD_BATCH);
 	c->delay_us = env_int("CURATOR_QUEUE_DELAY_US", 0);
-	c->stop = o->stop;
 	c->o = o;
 	c->db = db;
 	c->scan = o->scan;
