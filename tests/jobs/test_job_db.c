@@ -429,10 +429,17 @@ Test(job_db, a_stop_keeps_the_batches_before_it)
 
 	for (int i = 0; i < 300; i++)
 		t[i] = task(JT_SCRUB, (uint64_t)i + 1, 1);
+	char want[64];
+
 	cr_assert_eq(job_db_tasks_add_batched(db, t, 300, &o, &added, &err), -ECANCELED);
-	cr_assert(strstr(err.text, "64 of 300"), "%s", err.text);
-	cr_assert_eq(added, 64);
-	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks"), 64);
+	/* the two shards' writers run at once: each ends the batch it is in when the
+	 * stop comes, so at least the first batch and never all of them are kept;
+	 * what the call says it added is exactly what the queue holds */
+	cr_assert(added >= 64 && added < 300, "added %lld", (long long)added);
+	snprintf(want, sizeof(want), "%lld of 300", (long long)added);
+	cr_assert(strstr(err.text, want), "%s", err.text);
+	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks"), added);
+	cr_assert_eq(sums_off(dir), 0);
 	job_db_close(db);
 }
 
