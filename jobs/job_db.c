@@ -205,9 +205,11 @@ int job_db_busy_nap(void *arg, int n)
 /*
  * The shards' side of the schema, in a transaction of its own when there is
  * something to do: a file below version 4 (its live tasks copied into the
- * emptied shards: job_db_int.h job_db_shards_prepare), or a current one
- * whose shard file is new (deleted, or never there: its tables). A current
- * file with its shards is only read, as opening a current file should.
+ * emptied shards: job_db_int.h job_db_shards_prepare), a current one
+ * whose shard file is new (deleted, or never there: its tables), or a shard
+ * file without curator.db's pair id (another curator.db's: emptied,
+ * job_db_shards_pair). A current file with its own shards is only read, as
+ * opening a current file should.
  */
 static int shards_ready(struct job_db *db, int v, struct st_msg *err)
 {
@@ -215,12 +217,16 @@ static int shards_ready(struct job_db *db, int v, struct st_msg *err)
 
 	for (int s = 1; s < JOB_DB_SHARDS && !missing; s++)
 		missing = !job_db_shard_present(db->sql, s);
+	if (!missing)
+		missing = !job_db_shards_paired(db->sql);
 	for (int i = 0; missing && i < 500; i++) {
 		rc = st_sql_begin(db->sql, err);
 		if (!rc)
 			rc = int_query(db->sql, "PRAGMA user_version", NULL, NULL, &v, err); /* under the write lock */
 		if (!rc)
 			rc = job_db_shards_prepare(db, v, err);
+		if (!rc)
+			rc = job_db_shards_pair(db, v, err);
 		if (!rc)
 			rc = st_sql_commit(db->sql, err);
 		else if (!sqlite3_get_autocommit(db->sql))

@@ -40,9 +40,12 @@
  * files and reads them all through TEMP views named tasks and queue_sums;
  * claims merge the shards' queues by priority. A file opened at version 3
  * moves its live tasks of shard 1 there (one transaction per file). The
- * two files belong together: a new curator.db empties a curator-q1.db
- * left from an old one; a deleted curator-q1.db loses its pending tasks,
- * which the next full scan queues again.
+ * two files belong together, and carry one random pair id (a table
+ * queue_pair in each) to know it: a new curator.db, or one restored from
+ * another backup than its curator-q1.db, empties that file at its next
+ * open (its tasks were another queue's); a deleted curator-q1.db loses its
+ * pending tasks. Either way the next full scan queues again what is still
+ * to do: tasks are derived from the metadata, never the other way round.
  *
  * Order of calls: job_db_open() gives a handle, every other function takes
  * it, job_db_close() frees it. The handle is opaque: only jobs/job_db*.c

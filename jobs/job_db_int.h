@@ -110,6 +110,22 @@ int job_db_shards_attach(struct job_db *db, const char *dir, int shared, struct 
 int job_db_shards_prepare(struct job_db *db, int from_version, struct st_msg *err);
 int job_db_shards_schema(struct job_db *db, int from_version, struct st_msg *err);
 
+/*
+ * The pair id (job_db_shard.c): curator.db and its shard files carry one
+ * random id in a table queue_pair, so that a shard file from another
+ * curator.db (restored from another backup) is known as such.
+ * job_db_shards_paired: 1 if every shard carries curator.db's id (a read;
+ * 0 where any is missing). job_db_shards_pair, in the caller's
+ * transaction after job_db_shards_prepare: gives curator.db an id where it
+ * has none, and every shard file whose id differs is emptied (its tasks and
+ * sums: they belong to another queue) and given curator.db's, except a
+ * shard just filled from curator.db (from_version < 4) or one of a pair
+ * made before the ids (version 4, neither file with an id): those keep
+ * their tasks. 0 or an SQLite failure (err filled).
+ */
+int job_db_shards_paired(sqlite3 *sql);
+int job_db_shards_pair(struct job_db *db, int from_version, struct st_msg *err);
+
 /* 1 if shard s has its tables on this connection (a reader's may predate the shard's file); a read. */
 int job_db_shard_present(sqlite3 *sql, int s);
 

@@ -196,6 +196,91 @@ int job_db_shards_schema(struct job_db *db, int from_version, struct st_msg *err
 	return rc;
 }
 
+/*
+ * The pair id: one random number in a queue_pair table of curator.db and of
+ * every shard file, set when they first meet. A shard file whose id is not
+ * curator.db's belongs to another curator.db (a file restored from another
+ * backup, or copied from another cluster): its tasks were queued against
+ * another queue and are dropped (the next scan queues what is still to do).
+ * *have 0: no table or no row; a failure reads as none.
+ */
+static void pair_read(sqlite3 *sql, int s, int *have, int64_t *id)
+{
+	sqlite3_stmt *st;
+	char q[120];
+
+	*have = 0;
+	*id = 0;
+	snprintf(q, sizeof(q), "SELECT id FROM %s.queue_pair ORDER BY rowid LIMIT 1", job_db_shard_schema(s));
+	if (sqlite3_prepare_v2(sql, q, -1, &st, NULL) != SQLITE_OK)
+		return;
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_INTEGER) {
+		*have = 1;
+		*id = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+}
+
+int job_db_shards_paired(sqlite3 *sql)
+{
+	int have0, have;
+	int64_t id0, id;
+
+	pair_read(sql, 0, &have0, &id0);
+	for (int s = 1; s < JOB_DB_SHARDS && have0; s++) {
+		pair_read(sql, s, &have, &id);
+		if (!have || id != id0)
+			return 0;
+	}
+	return have0;
+}
+
+int job_db_shards_pair(struct job_db *db, int from_version, struct st_msg *err)
+{
+	int have0, have, legacy, rc = 0;
+	int64_t id0, id;
+	char q[400];
+
+	for (int s = 0; s < JOB_DB_SHARDS && !rc; s++) {
+		snprintf(q, sizeof(q), "CREATE TABLE IF NOT EXISTS %s.queue_pair(id INTEGER NOT NULL)",
+			 job_db_shard_schema(s));
+		rc = st_sql_exec(db->sql, q, err);
+	}
+	if (rc)
+		return rc;
+	pair_read(db->sql, 0, &have0, &id0);
+	/* curator.db without an id at version 4: a pair made before the ids, whose shards are its own */
+	legacy = !have0 && from_version >= 4;
+	if (!have0) {
+		rc = st_sql_exec(db->sql, "DELETE FROM main.queue_pair; INSERT INTO main.queue_pair(id) VALUES (random())",
+				 err);
+		pair_read(db->sql, 0, &have0, &id0);
+		if (!rc && !have0)
+			rc = st_fail(err, ST_ECORRUPT, "curator.db: queue_pair: no id after setting it");
+	}
+	for (int s = 1; s < JOB_DB_SHARDS && !rc; s++) {
+		const char *n = job_db_shard_schema(s);
+		pair_read(db->sql, s, &have, &id);
+		if (have && id == id0)
+			continue;
+		/*
+		 * Below version 4 the shards were just filled from curator.db
+		 * (job_db_shards_prepare); a legacy pair keeps its shards' tasks.
+		 * Any other shard file is another curator.db's.
+		 */
+		if (from_version >= 4 && !(legacy && !have)) {
+			snprintf(q, sizeof(q), "DELETE FROM %s.tasks; DELETE FROM %s.queue_sums;", n, n);
+			rc = st_sql_exec(db->sql, q, err);
+		}
+		if (!rc) {
+			snprintf(q, sizeof(q), "DELETE FROM %s.queue_pair; INSERT INTO %s.queue_pair(id) VALUES (%lld)", n,
+				 n, (long long)id0);
+			rc = st_sql_exec(db->sql, q, err);
+		}
+	}
+	return rc;
+}
+
 int job_db_shard_present(sqlite3 *sql, int s)
 {
 	sqlite3_stmt *st;

@@ -3,7 +3,8 @@
  * is what it always was (same kind and target as a pending or running
  * task, or earlier in the same call), now a unique index; an older
  * curator.db is upgraded in place (duplicates dropped, one of each kept)
- * and a current one opens without a write; queueing in batches stops
+ * and a current one opens without a write; a curator-q1.db of another
+ * curator.db (its pair id not curator.db's) is emptied; queueing in batches stops
  * between batches when asked and when its scan was declared dead; the
  * observer declares a scan dead only after its heartbeat stood still for
  * the TTL, and a dead scan cannot end as done; the queue's sums per kind
@@ -382,6 +383,129 @@ Test(job_db, a_new_curator_db_empties_a_shard_file_left_from_an_old_one)
 	cr_assert_eq(q1(dir, "SELECT count(*) FROM queue_sums"), 0);
 	cr_assert_eq(job_db_tasks_add(db, t, 64, &err), 0, "%s", err.text);
 	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks"), 64);
+	job_db_close(db);
+}
+
+/* Copy one file of the queue (and its WAL, if any) from one cluster directory to another. */
+static void copy_queue_file(const char *from, const char *to, const char *name)
+{
+	char cmd[9000];
+
+	snprintf(cmd, sizeof(cmd), "rm -f %s/%s-wal %s/%s-shm && cp %s/%s %s/%s && (test ! -e %s/%s-wal || cp %s/%s-wal %s/)",
+		 to, name, to, name, from, name, to, name, from, name, from, name, to);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+/*
+ * curator.db and curator-q1.db carry one pair id: a curator-q1.db from
+ * another curator.db of the same version (restored from another backup,
+ * or copied from another cluster) is emptied at the next open, its tasks
+ * never claimed; curator.db's own tasks stay, and the pair then opens
+ * without a write.
+ */
+Test(job_db, a_shard_file_of_another_curator_db_is_emptied)
+{
+	char a[2048], b[2048];
+	struct job_db *db;
+	struct st_msg err = { "" };
+	struct job_task t[64], got[64];
+	int64_t mine;
+	int n = -1, claimed = 0;
+
+	snprintf(a, sizeof(a), "%s", th_tmpdir("jdb-pair-a"));
+	snprintf(b, sizeof(b), "%s", th_tmpdir("jdb-pair-b"));
+	for (int i = 0; i < 64; i++)
+		t[i] = task(JT_SCRUB, (uint64_t)i + 1, 1);
+	db = open_db(a);
+	cr_assert_eq(job_db_tasks_add(db, t, 32, &err), 0, "%s", err.text);
+	job_db_close(db);
+	mine = q1(a, "SELECT count(*) FROM main.tasks");
+	cr_assert(mine > 0 && mine < 32, "%lld of 32 in curator.db", (long long)mine);
+	db = open_db(b);
+	cr_assert_eq(job_db_tasks_add(db, t + 32, 32, &err), 0, "%s", err.text);
+	job_db_close(db);
+	cr_assert_gt(q1(b, "SELECT count(*) FROM q1.tasks"), 0);
+	cr_assert_neq(q1(a, "SELECT id FROM main.queue_pair"), q1(b, "SELECT id FROM main.queue_pair"));
+	copy_queue_file(b, a, "curator-q1.db");
+	db = open_db(a);
+	cr_assert_eq(q1(a, "SELECT count(*) FROM q1.tasks"), 0, "another queue's tasks were kept");
+	cr_assert_eq(q1(a, "SELECT count(*) FROM q1.queue_sums"), 0);
+	cr_assert_eq(q1(a, "SELECT count(*) FROM tasks"), mine, "curator.db's own tasks went");
+	cr_assert_eq(q1(a, "SELECT q1.queue_pair.id = main.queue_pair.id FROM q1.queue_pair, main.queue_pair"), 1);
+	cr_assert_eq(sums_off(a), 0);
+	for (;;) {
+		cr_assert_eq(job_db_task_claim_many(db, -1, NULL, 64, got, &n, &err), 0, "%s", err.text);
+		if (n == 0)
+			break;
+		for (int i = 0; i < n; i++) {
+			cr_assert(got[i].target <= 32, "claimed task %llu of the other queue", (unsigned long long)got[i].target);
+			job_task_release(&got[i]);
+		}
+		claimed += n;
+	}
+	cr_assert_eq(claimed, mine);
+	/* queueing again fills both files as before */
+	cr_assert_eq(job_db_tasks_add(db, t + 32, 32, &err), 0, "%s", err.text);
+	cr_assert_eq(q1(a, "SELECT count(*) FROM tasks WHERE state = 0"), 32);
+	job_db_close(db);
+	/* the pair, once made, opens without a write: even while another process holds the write lock */
+	{
+		sqlite3 *w = raw(a);
+		struct timespec x, y;
+		cr_assert_eq(sqlite3_exec(w, "BEGIN IMMEDIATE; INSERT INTO events(at, kind) VALUES (1, 'x')", NULL, NULL,
+					  NULL),
+			     SQLITE_OK);
+		clock_gettime(CLOCK_MONOTONIC, &x);
+		db = open_db(a);
+		clock_gettime(CLOCK_MONOTONIC, &y);
+		cr_assert_lt((double)(y.tv_sec - x.tv_sec) + (double)(y.tv_nsec - x.tv_nsec) / 1e9, 1.0,
+			     "opening a paired curator.db waited for a writer");
+		job_db_close(db);
+		sqlite3_exec(w, "ROLLBACK", NULL, NULL, NULL);
+		sqlite3_close(w);
+	}
+}
+
+/*
+ * A pair made before the ids (version 4, no queue_pair in either file)
+ * keeps its shard's tasks and gets its id; a curator.db without an id
+ * beside a shard file that has one is not that file's: it is emptied.
+ */
+Test(job_db, a_pair_from_before_the_ids_keeps_its_tasks)
+{
+	const char *dir = th_tmpdir("jdb-pair-legacy");
+	struct job_db *db = open_db(dir);
+	struct st_msg err = { "" };
+	struct job_task t[64];
+	int64_t in_q1;
+
+	for (int i = 0; i < 64; i++)
+		t[i] = task(JT_SCRUB, (uint64_t)i + 1, 1);
+	cr_assert_eq(job_db_tasks_add(db, t, 64, &err), 0, "%s", err.text);
+	job_db_close(db);
+	in_q1 = q1(dir, "SELECT count(*) FROM q1.tasks");
+	cr_assert_gt(in_q1, 0);
+	{
+		sqlite3 *w = raw_queue(dir);
+		cr_assert_eq(sqlite3_exec(w, "DROP TABLE main.queue_pair; DROP TABLE q1.queue_pair", NULL, NULL, NULL),
+			     SQLITE_OK, "%s", sqlite3_errmsg(w));
+		sqlite3_close(w);
+	}
+	db = open_db(dir);
+	cr_assert_eq(q1(dir, "SELECT count(*) FROM q1.tasks"), in_q1, "a legacy pair lost its shard's tasks");
+	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks"), 64);
+	cr_assert_eq(q1(dir, "SELECT q1.queue_pair.id = main.queue_pair.id FROM q1.queue_pair, main.queue_pair"), 1);
+	job_db_close(db);
+	{
+		sqlite3 *w = raw(dir);
+		cr_assert_eq(sqlite3_exec(w, "DROP TABLE main.queue_pair", NULL, NULL, NULL), SQLITE_OK, "%s",
+			     sqlite3_errmsg(w));
+		sqlite3_close(w);
+	}
+	db = open_db(dir);
+	cr_assert_eq(q1(dir, "SELECT count(*) FROM q1.tasks"), 0, "a shard with an id kept its tasks beside a curator.db without one");
+	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks"), 64 - in_q1);
+	cr_assert_eq(sums_off(dir), 0);
 	job_db_close(db);
 }
 
