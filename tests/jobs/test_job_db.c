@@ -386,6 +386,25 @@ Test(job_db, a_new_curator_db_empties_a_shard_file_left_from_an_old_one)
 	job_db_close(db);
 }
 
+/* A current curator.db (and its shards) opens without a write: even while another process holds the write lock. */
+static void opens_without_a_write(const char *dir)
+{
+	sqlite3 *w = raw(dir);
+	struct job_db *db;
+	struct timespec a, b;
+
+	cr_assert_eq(sqlite3_exec(w, "BEGIN IMMEDIATE; INSERT INTO events(at, kind) VALUES (1, 'x')", NULL, NULL, NULL),
+		     SQLITE_OK);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	db = open_db(dir);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	cr_assert_lt((double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9, 1.0,
+		     "opening curator.db waited for a writer");
+	job_db_close(db);
+	sqlite3_exec(w, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(w);
+}
+
 /* Copy one file of the queue (and its WAL, if any) from one cluster directory to another. */
 static void copy_queue_file(const char *from, const char *to, const char *name)
 {
@@ -448,22 +467,7 @@ Test(job_db, a_shard_file_of_another_curator_db_is_emptied)
 	cr_assert_eq(job_db_tasks_add(db, t + 32, 32, &err), 0, "%s", err.text);
 	cr_assert_eq(q1(a, "SELECT count(*) FROM tasks WHERE state = 0"), 32);
 	job_db_close(db);
-	/* the pair, once made, opens without a write: even while another process holds the write lock */
-	{
-		sqlite3 *w = raw(a);
-		struct timespec x, y;
-		cr_assert_eq(sqlite3_exec(w, "BEGIN IMMEDIATE; INSERT INTO events(at, kind) VALUES (1, 'x')", NULL, NULL,
-					  NULL),
-			     SQLITE_OK);
-		clock_gettime(CLOCK_MONOTONIC, &x);
-		db = open_db(a);
-		clock_gettime(CLOCK_MONOTONIC, &y);
-		cr_assert_lt((double)(y.tv_sec - x.tv_sec) + (double)(y.tv_nsec - x.tv_nsec) / 1e9, 1.0,
-			     "opening a paired curator.db waited for a writer");
-		job_db_close(db);
-		sqlite3_exec(w, "ROLLBACK", NULL, NULL, NULL);
-		sqlite3_close(w);
-	}
+	opens_without_a_write(a); /* the pair, once made */
 }
 
 /*
@@ -653,7 +657,6 @@ Test(job_db, an_old_curator_db_is_upgraded_in_place)
 	struct job_db *db;
 	struct st_msg err = { "" };
 	struct job_task t = task(JT_EGROUP_DELETE, 9, 5);
-	struct timespec a, b;
 
 	cr_assert_eq(sqlite3_exec(w, old_schema, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(w));
 	sqlite3_close(w);
@@ -672,18 +675,7 @@ Test(job_db, an_old_curator_db_is_upgraded_in_place)
 	cr_assert_eq(job_db_tasks_add(db, &t, 1, &err), 0);
 	cr_assert_eq(q1(dir, "SELECT count(*) FROM tasks"), 4, "a duplicate of the running task was queued");
 	job_db_close(db);
-	/* a current file opens without a write: even while another process holds the write lock */
-	w = raw(dir);
-	cr_assert_eq(sqlite3_exec(w, "BEGIN IMMEDIATE; INSERT INTO events(at, kind) VALUES (1, 'x')", NULL, NULL, NULL),
-		     SQLITE_OK);
-	clock_gettime(CLOCK_MONOTONIC, &a);
-	db = open_db(dir);
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	cr_assert_lt((double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9, 1.0,
-		     "opening curator.db waited for a writer");
-	job_db_close(db);
-	sqlite3_exec(w, "ROLLBACK", NULL, NULL, NULL);
-	sqlite3_close(w);
+	opens_without_a_write(dir);
 }
 
 /* Locality: a handle told which nodes other ranks run on leaves their tasks to them. */
